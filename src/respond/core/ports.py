@@ -1,0 +1,83 @@
+"""The ports: what the engine needs from the outside world, as `typing.Protocol`s.
+
+Adapters (backends/, store/, tools/) implement these and import nothing but `core`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, runtime_checkable
+
+from respond.core.types import Delta, Generation, ModelInfo
+
+
+@runtime_checkable
+class ModelBackend(Protocol):
+    """One narrow async port: stream the deltas of one assistant turn.
+
+    `generate` must raise `BackendError` (with a 4xx status for a bad request) before the first
+    delta when the request cannot be served, and end with exactly one `Finish`.  Closing the
+    iterator early (client gone, cancel) must stop the work at the next token.
+    """
+
+    name: str
+
+    def generate(self, gen: Generation) -> AsyncIterator[Delta]: ...
+
+    async def models(self) -> list[ModelInfo]: ...
+
+    def serves(self, model: str) -> bool:
+        """True when this backend should answer requests naming `model`."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class TokenCounter(Protocol):
+    """Optional capability of a backend: exact input token counts (for /responses/input_tokens)."""
+
+    async def count_tokens(self, gen: Generation) -> int: ...
+
+
+Row = dict[str, Any]
+
+
+class ResponseStore(Protocol):
+    """Durable storage of responses, their ordered items, and their stream events.
+
+    Every read is scoped by `owner` (the hashed API key, or "anonymous"): another owner's
+    record is indistinguishable from a missing one.
+    """
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def save_response(
+        self,
+        response: Row,
+        owner: str,
+        input_items: list[Row],
+        output_items: list[Row],
+    ) -> None:
+        """Insert or replace a response with its input and output items."""
+        ...
+
+    async def get_response(self, response_id: str, owner: str) -> Row | None: ...
+
+    async def delete_response(self, response_id: str, owner: str) -> bool: ...
+
+    async def load_context(self, response_id: str, owner: str) -> list[Row] | None:
+        """All items (input then output, oldest response first) of the chain ending at
+        `response_id`, in one query; None when the response is not found for this owner."""
+        ...
+
+    async def list_input_items(
+        self, response_id: str, owner: str, *, after: str | None, limit: int, order: str
+    ) -> tuple[list[Row], bool] | None:
+        """A page of the response's input items and whether more follow; None if not found."""
+        ...
+
+    async def get_items(self, item_ids: list[str], owner: str) -> dict[str, Row]:
+        """Stored items by id (for item_reference)."""
+        ...

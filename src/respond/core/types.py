@@ -1,0 +1,97 @@
+"""The internal vocabulary shared by the engine and every adapter.
+
+A generation is described by a :class:`Generation` (chat-shaped messages, tools, sampling) and
+answered by a stream of :data:`Delta` values.  Backends translate these to and from their own
+world (an HTTP chat-completions upstream, an embedded llama.cpp model, a script); the engine
+turns deltas into Responses API items and events.  Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Message = dict[str, Any]
+"""One chat message in OpenAI chat-completions shape: role, content (str or parts), tool_calls, ..."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call (chat-completions `function` shape)."""
+
+    name: str
+    parameters: dict[str, Any] | None = None
+    description: str | None = None
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class Generation:
+    """Everything a backend needs to produce one assistant turn."""
+
+    model: str
+    messages: list[Message]
+    tools: list[ToolSpec] = field(default_factory=list)
+    # "none" | "auto" | "required" | a tool name (forced call of that function)
+    tool_choice: str = "auto"
+    forced_tool: str | None = None
+    parallel_tool_calls: bool = True
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    top_logprobs: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    # None (plain text), {"type": "json_object"} or {"type": "json_schema", "name", "schema", "strict"}
+    response_format: dict[str, Any] | None = None
+    # "auto" lets a backend drop the oldest non-system messages to fit its context window.
+    truncation: Literal["auto", "disabled"] = "disabled"
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+    # [{"token", "logprob", "bytes", "top_logprobs": [...]}] when logprobs were asked for
+    logprobs: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call; `index` tells calls apart, the first piece carries id and name."""
+
+    index: int
+    arguments: str = ""
+    call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The last delta: why generation stopped ("stop", "length", "tool_calls") and the usage."""
+
+    reason: str = "stop"
+    usage: Usage | None = None
+
+
+Delta = TextDelta | ToolCallDelta | ReasoningDelta | Finish
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str
+    owned_by: str = "respond"
+    created: int = 0
