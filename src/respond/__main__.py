@@ -1,0 +1,5 @@
+import sys
+
+from respond.cli import main
+
+sys.exit(main())

@@ -1,0 +1,44 @@
+"""Bearer-key authentication and ownership.
+
+Keys are kept only as SHA-256 digests and compared in constant time.  The digest of the key a
+request used is its owner: each key sees only what it created.  With no key configured every
+request belongs to one anonymous owner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from respond.protocol.errors import APIError
+
+ANONYMOUS = "anonymous"
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class KeyRing:
+    def __init__(self, keys: list[str]) -> None:
+        self._digests = [digest(k) for k in keys if k]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    def owner(self, authorization: str | None) -> str:
+        if not self._digests:
+            return ANONYMOUS
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise APIError(401, "You didn't provide an API key. You need to provide your API key in an "
+                                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                           type="invalid_request_error", code="missing_api_key")
+        candidate = digest(authorization[7:].strip())
+        match = False
+        for known in self._digests:  # compare with all, so the time does not tell which one matched
+            match |= hmac.compare_digest(candidate, known)
+        if not match:
+            raise APIError(401, "Incorrect API key provided.", type="invalid_request_error",
+                           code="invalid_api_key")
+        return candidate

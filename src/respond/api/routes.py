@@ -1,0 +1,113 @@
+"""Thin HTTP handlers: parse the request, call the engine, shape the reply."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from respond.api.sse import SSE_HEADERS, frame
+from respond.engine.detach import detached
+from respond.engine.service import ResponsesService, with_include
+from respond.protocol.errors import APIError, invalid
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _service(request: Request) -> ResponsesService:
+    svc: ResponsesService = request.app.state.service
+    return svc
+
+
+def _owner(request: Request) -> str:
+    owner: str = request.state.owner
+    return owner
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        raise invalid("The request body is empty; send a JSON object.", None, "invalid_json")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"We could not parse the JSON body of your request ({exc}). The API expects a "
+                      "JSON payload.", None, "invalid_json") from None
+
+
+def _include(request: Request) -> list[str]:
+    return request.query_params.getlist("include[]") + request.query_params.getlist("include")
+
+
+async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async for ev in detached(events):
+        yield frame(ev)
+
+
+async def create_response(request: Request) -> Response:
+    body = await _json_body(request)
+    run, req = await _service(request).create(body, _owner(request))
+    if req.stream:
+        return StreamingResponse(_sse(run.events()), media_type="text/event-stream", headers=SSE_HEADERS)
+    async for _ in run.events():
+        pass
+    return JSON(with_include(run.builder.snapshot(), req.include))
+
+
+async def retrieve_response(request: Request) -> Response:
+    rid = request.path_params["response_id"]
+    return JSON(await _service(request).retrieve(rid, _owner(request), _include(request)))
+
+
+async def delete_response(request: Request) -> Response:
+    rid = request.path_params["response_id"]
+    return JSON(await _service(request).delete(rid, _owner(request)))
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"Invalid type for '{name}': expected an integer, but got '{raw}'.", name,
+                      "invalid_type") from None
+    if not lo <= value <= hi:
+        raise invalid(f"Invalid '{name}': expected a value from {lo} to {hi}, but got {value} instead.", name,
+                      "invalid_value")
+    return value
+
+
+async def list_input_items(request: Request) -> Response:
+    rid = request.path_params["response_id"]
+    order = request.query_params.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise invalid(f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", "order",
+                      "invalid_value")
+    page = await _service(request).input_items(
+        rid, _owner(request), after=request.query_params.get("after"),
+        limit=_int_param(request, "limit", 20, 1, 100), order=order, include=_include(request))
+    return JSON(page)
+
+
+async def list_models(request: Request) -> Response:
+    models = await _service(request).router.models()
+    return JSON({"object": "list", "data": [
+        {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]})
+
+
+async def health(request: Request) -> Response:
+    return JSON({"status": "ok"})
+
+
+def not_allowed(method: str, path: str) -> APIError:
+    return APIError(405, f"Method {method} is not allowed on {path}.", code="method_not_allowed")

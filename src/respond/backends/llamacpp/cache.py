@@ -1,0 +1,109 @@
+"""KV-cache reuse across requests: a small LRU pool of llama contexts ("slots").
+
+llama-cpp-python reuses the longest common prefix between a new prompt and the tokens already
+in a context's KV cache (`Llama.generate` trims the cache to that prefix and decodes only the
+rest).  One context therefore serves a single conversation well; two interleaved conversations
+would evict each other.  Saving and restoring state costs ~2 s per switch on this class of
+machine, far more than re-reading a short prompt, so instead we keep several contexts over the
+same memory-mapped weights (each adds only its KV cache and compute buffers) and send each
+request to the context holding the longest prefix of it.
+
+`reusable_prefix` mirrors the rule inside `Llama.generate`, so `Usage.cached_tokens` reports
+exactly the tokens that were not decoded again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def reusable_prefix(llm: Any, tokens: Sequence[int]) -> int:
+    """How many leading `tokens` `llm.generate(tokens)` will take from the KV cache."""
+    cached = llm.n_tokens
+    if cached == 0:
+        return 0
+    common = 0
+    for a, b in zip(llm.input_ids[:cached].tolist(), tokens, strict=False):
+        if a != b:
+            break
+        common += 1
+    if common == len(tokens):
+        if cached == len(tokens) and not llm._requires_eval:
+            return common  # exact hit: sampling starts from the live logits
+        return common - 1  # one token is decoded again to refresh the logits
+    return common
+
+
+@dataclass(eq=False)
+class Slot:
+    """One llama context and when it was last used."""
+
+    llm: Any
+    index: int
+    last_used: float = field(default_factory=time.monotonic)
+
+    @property
+    def cached_tokens(self) -> int:
+        return int(self.llm.n_tokens)
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+
+class SlotPool:
+    """Up to `size` contexts created on demand by `factory`; picks one per request.
+
+    Not thread-safe: the backend uses it from one worker thread at a time.
+    """
+
+    def __init__(self, factory: Callable[[], Any], size: int = 3) -> None:
+        self._factory = factory
+        self._size = max(1, size)
+        self._slots: list[Slot] = []
+
+    @property
+    def slots(self) -> list[Slot]:
+        return list(self._slots)
+
+    def any(self) -> Slot:
+        """Some loaded slot (for tokenizing and metadata), creating the first one if needed."""
+        if not self._slots:
+            self._slots.append(Slot(self._factory(), 0))
+        return self._slots[0]
+
+    def acquire(self, tokens: Sequence[int]) -> tuple[Slot, int]:
+        """The slot to run `tokens` on and how many of them its cache already holds.
+
+        A slot continuing its own conversation (the match covers at least half of what it
+        holds) wins.  Otherwise a fresh slot is opened while the pool has room, so a new
+        conversation does not evict a live one for the sake of a shared system prompt; a full
+        pool gives up the slot with the longest match, the least recently used on ties.
+        """
+        scored = [(reusable_prefix(s.llm, tokens), s) for s in self._slots]
+        best_prefix, best = max(scored, key=lambda ps: (ps[0], ps[1].last_used), default=(0, None))
+        empty = [s for s in self._slots if s.cached_tokens == 0]
+        if best is not None and best_prefix > 0 and 2 * best_prefix >= best.cached_tokens:
+            chosen, prefix = best, best_prefix
+        elif empty:
+            chosen, prefix = empty[0], 0
+        elif len(self._slots) < self._size:
+            chosen, prefix = Slot(self._factory(), len(self._slots)), 0
+            self._slots.append(chosen)
+            log.debug("opened llama context slot %d", chosen.index)
+        else:
+            prefix, chosen = max(scored, key=lambda ps: (ps[0], -ps[1].last_used))
+        chosen.touch()
+        return chosen, prefix
+
+    def close(self) -> None:
+        for slot in self._slots:
+            close = getattr(slot.llm, "close", None)
+            if close is not None:
+                close()
+        self._slots.clear()

@@ -1,0 +1,113 @@
+"""GBNF grammars for constrained decoding: structured outputs and forced tool calls.
+
+JSON Schema is turned into GBNF by llama-cpp-python's own `SchemaConverter` (a port of
+llama.cpp's converter), with two repairs:
+
+* its string rule accepts any character but `"` and `\\`, so a model could write a raw newline
+  or other control character inside a JSON string, which strict parsers reject; we replace the
+  `char` rule with one that excludes U+0000-U+001F and U+007F (escapes stay allowed);
+* objects without `additionalProperties` are closed (extra keys are never *required*, so the
+  output still validates, and a small model cannot ramble into invented keys).
+
+Tool calls are constrained to the Qwen/Hermes wire form the chat template itself uses for
+history, `<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`, so the call parser
+and the prompt agree on one format.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from respond.core.errors import BackendError
+from respond.core.types import ToolSpec
+
+SAFE_CHAR_RULE = (
+    r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
+)
+_CHAR_LINE = re.compile(r"^char ::= .*$", re.MULTILINE)
+
+TOOL_CALL_OPEN = "<tool_call>\n"
+TOOL_CALL_CLOSE = "\n</tool_call>"
+
+
+def schema_grammar(schema: dict[str, Any]) -> str:
+    """GBNF (root rule `root`) accepting exactly the JSON documents `schema` describes."""
+    return _convert(schema, "", extra_rules=[])
+
+
+def json_object_grammar() -> str:
+    """GBNF for `response_format: json_object`: any JSON object."""
+    return schema_grammar({"type": "object"})
+
+
+def tool_call_grammar(tools: Sequence[ToolSpec], *, parallel: bool) -> str:
+    """GBNF for one (or, when `parallel`, one or more) tagged calls of the given tools."""
+    if not tools:
+        raise BackendError("tool_choice requires a tool, but no tools were given", status=400)
+    defs: dict[str, Any] = {}
+    variants = []
+    for tool in tools:
+        params = copy.deepcopy(tool.parameters) if tool.parameters else {"type": "object", "properties": {}}
+        for key in ("$defs", "definitions"):
+            defs.update(params.pop(key, {}) or {})
+        variants.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": tool.name}, "arguments": params},
+                "required": ["name", "arguments"],
+            }
+        )
+    call: dict[str, Any] = variants[0] if len(variants) == 1 else {"anyOf": variants}
+    if defs:
+        call = {**call, "$defs": defs}
+    tagged = f"{_literal(TOOL_CALL_OPEN)} call {_literal(TOOL_CALL_CLOSE)}"
+    root = f'root ::= tagged ("\\n" tagged)*' if parallel else "root ::= tagged"
+    return _convert(call, "call", extra_rules=[f"tagged ::= {tagged}", root])
+
+
+def _convert(schema: dict[str, Any], name: str, extra_rules: list[str]) -> str:
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    try:
+        prepared = converter.resolve_refs(_close_objects(copy.deepcopy(schema)), "input")
+        converter.visit(prepared, name)
+    except (AssertionError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise BackendError(
+            f"unsupported JSON schema for constrained decoding: {exc}", status=400, param="text.format"
+        ) from exc
+    grammar = converter.format_grammar()
+    if _CHAR_LINE.search(grammar):
+        grammar = _CHAR_LINE.sub(lambda _m: SAFE_CHAR_RULE, grammar)
+    return "\n".join([grammar, *extra_rules]) + "\n"
+
+
+def _close_objects(node: Any) -> Any:
+    """Default `additionalProperties` to false on every object schema that lists properties."""
+    if isinstance(node, list):
+        return [_close_objects(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {k: _close_objects(v) for k, v in value.items()}
+        elif key in _LITERALS:
+            out[key] = value
+        else:
+            out[key] = _close_objects(value)
+    if isinstance(out.get("properties"), dict) and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+_SCHEMA_MAPS = {"properties", "$defs", "definitions", "patternProperties"}
+_LITERALS = {"const", "enum", "default", "examples"}
+
+
+def _literal(text: str) -> str:
+    return json.dumps(text)

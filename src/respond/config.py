@@ -1,0 +1,52 @@
+"""One validated `Settings` object, from flags with `RESPOND_<FLAG>` environment fallbacks.
+
+This is the only module that reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+
+
+def default_database() -> str:
+    return f"sqlite+aiosqlite:///{Path(user_data_dir('respond')) / 'respond.db'}"
+
+
+def default_cache_dir() -> Path:
+    return Path(user_cache_dir("respond"))
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database: str = field(default_factory=default_database)
+    upstream: str | None = None
+    upstream_api_key: str | None = None
+    api_keys: list[str] = field(default_factory=list)
+    # NAME=PATH.gguf pairs for the embedded llama.cpp backend
+    models: list[str] = field(default_factory=list)
+    # "auto": the embedded default model is served when no --upstream is given
+    embedded: str = "auto"
+    default_model: str | None = None
+    n_ctx: int = 4096
+    workers: int = 4
+    log_level: str = "info"
+    cache_dir: Path = field(default_factory=default_cache_dir)
+
+    @property
+    def embedded_enabled(self) -> bool:
+        return self.embedded == "on" or (self.embedded == "auto" and not self.upstream) or bool(self.models)
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"RESPOND_{name.upper()}", default)
+
+
+def env_list(name: str) -> list[str]:
+    raw = env(name)
+    return [part.strip() for part in raw.split(",") if part.strip()] if raw else []

@@ -1,0 +1,158 @@
+"""From Responses API items to a `Generation`: chat messages, tools, tool choice, output format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from respond.core.types import Generation, Message, ToolSpec
+from respond.protocol.errors import invalid
+from respond.protocol.requests import CreateResponse
+
+Item = dict[str, Any]
+
+
+def _part_to_chat(part: dict[str, Any]) -> dict[str, Any] | None:
+    kind = part.get("type")
+    if kind in ("input_text", "output_text"):
+        return {"type": "text", "text": part.get("text", "")}
+    if kind == "refusal":
+        return {"type": "text", "text": part.get("refusal", "")}
+    if kind == "input_image":
+        url = part.get("image_url") or part.get("file_id")
+        return {"type": "image_url", "image_url": {"url": url, "detail": part.get("detail", "auto")}}
+    if kind == "input_file":
+        file = {k: part[k] for k in ("file_data", "file_id", "filename") if part.get(k)}
+        return {"type": "file", "file": file}
+    if kind == "input_audio":
+        return {"type": "input_audio", "input_audio": part.get("input_audio", {})}
+    return None
+
+
+def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    chat = [c for c in (_part_to_chat(p) for p in parts) if c is not None]
+    if all(c["type"] == "text" for c in chat):
+        return "".join(c["text"] for c in chat)
+    return chat
+
+
+def _output_text(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    return "".join(p.get("text", "") for p in output if isinstance(p, dict))
+
+
+def items_to_messages(items: list[Item]) -> list[Message]:
+    """Chat messages for a list of items, in order.
+
+    Consecutive function calls become one assistant message with several `tool_calls` (merged
+    into the assistant message just before them, if any), their outputs become `tool` messages.
+    Reasoning and hosted-tool items carry no chat message.
+    """
+    messages: list[Message] = []
+    for item in items:
+        kind = item.get("type")
+        if kind == "message":
+            role = item["role"]
+            content = _content(item.get("content") or [])
+            messages.append({"role": "system" if role == "developer" else role, "content": content})
+        elif kind == "function_call":
+            call = {"id": item["call_id"], "type": "function",
+                    "function": {"name": item["name"], "arguments": item.get("arguments", "")}}
+            last = messages[-1] if messages else None
+            if last is not None and last["role"] == "assistant" and (
+                    "tool_calls" in last or isinstance(last.get("content"), str)):
+                last.setdefault("tool_calls", []).append(call)
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "function_call_output":
+            messages.append({"role": "tool", "tool_call_id": item["call_id"],
+                             "content": _output_text(item.get("output", ""))})
+    return messages
+
+
+def tool_specs(tools: list[dict[str, Any]] | None) -> list[ToolSpec]:
+    specs = []
+    for i, tool in enumerate(tools or []):
+        if not isinstance(tool, dict) or "type" not in tool:
+            raise invalid(f"Missing required parameter: 'tools[{i}].type'.", f"tools[{i}].type",
+                          "missing_required_parameter")
+        if tool["type"] == "function":
+            if not isinstance(tool.get("name"), str) or not tool["name"]:
+                raise invalid(f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name",
+                              "missing_required_parameter")
+            params = tool.get("parameters")
+            if params is not None and not isinstance(params, dict):
+                raise invalid(f"Invalid type for 'tools[{i}].parameters': expected an object.",
+                              f"tools[{i}].parameters", "invalid_type")
+            specs.append(ToolSpec(name=tool["name"], parameters=params, description=tool.get("description"),
+                                  strict=tool.get("strict")))
+        elif tool["type"] not in HOSTED_TOOLS:
+            raise invalid(f"Invalid value: '{tool['type']}'. Supported values are: 'function', "
+                          f"{', '.join(repr(t) for t in sorted(HOSTED_TOOLS))}.", f"tools[{i}].type", "invalid_value")
+    return specs
+
+
+HOSTED_TOOLS = {"file_search"}
+
+
+def tool_choice(choice: str | dict[str, Any] | None, specs: list[ToolSpec]) -> tuple[str, str | None]:
+    """("none"|"auto"|"required", forced function name or None)."""
+    if choice is None:
+        return "auto", None
+    if isinstance(choice, str):
+        if choice not in ("none", "auto", "required"):
+            raise invalid(f"Invalid value: '{choice}'. Supported values are: 'none', 'auto' and 'required'.",
+                          "tool_choice", "invalid_value")
+        if choice == "required" and not specs:
+            raise invalid("Tool choice 'required' needs at least one tool in 'tools'.", "tool_choice",
+                          "invalid_value")
+        return choice, None
+    if choice.get("type") == "function":
+        name = choice.get("name")
+        if name not in {s.name for s in specs}:
+            raise invalid(f"Tool choice '{name}' is not one of the functions in 'tools'.", "tool_choice.name",
+                          "invalid_value")
+        return "required", name
+    if choice.get("type") == "allowed_tools":
+        return ("required" if choice.get("mode") == "required" else "auto"), None
+    return "auto", None
+
+
+def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
+    fmt = (text or {}).get("format")
+    if not fmt or fmt.get("type") == "text":
+        return None
+    if fmt.get("type") == "json_object":
+        return {"type": "json_object"}
+    if fmt.get("type") == "json_schema":
+        for key in ("name", "schema"):
+            if key not in fmt:
+                raise invalid(f"Missing required parameter: 'text.format.{key}'.", f"text.format.{key}",
+                              "missing_required_parameter")
+        return {"type": "json_schema", "name": fmt["name"], "schema": fmt["schema"],
+                "strict": fmt.get("strict"), "description": fmt.get("description")}
+    raise invalid(f"Invalid value: '{fmt.get('type')}'. Supported values are: 'text', 'json_object' and "
+                  f"'json_schema'.", "text.format.type", "invalid_value")
+
+
+def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item]) -> Generation:
+    specs = tool_specs(req.tools)
+    choice, forced = tool_choice(req.tool_choice, specs)
+    messages: list[Message] = []
+    if req.instructions:
+        messages.append({"role": "system", "content": req.instructions})
+    messages.extend(items_to_messages(history + new_items))
+    return Generation(
+        model=model, messages=messages, tools=specs, tool_choice=choice, forced_tool=forced,
+        parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
+        temperature=req.temperature, top_p=req.top_p, max_output_tokens=req.max_output_tokens,
+        top_logprobs=req.top_logprobs, presence_penalty=req.presence_penalty,
+        frequency_penalty=req.frequency_penalty, response_format=response_format(req.text),
+        truncation=req.truncation or "disabled", user=req.user or req.safety_identifier,
+    )
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()

@@ -1,0 +1,125 @@
+"""The event builder: backend deltas in, Responses API stream events out.
+
+One object owns the response snapshot and the `sequence_number` counter, so a streaming
+request and a non-streaming one (which drains the same events) can never disagree.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from respond.core.types import TextDelta, ToolCallDelta
+from respond.protocol.ids import new_id
+
+Event = dict[str, Any]
+
+
+class EventBuilder:
+    def __init__(self, response: dict[str, Any], want_logprobs: bool = False) -> None:
+        self.response = response
+        self.seq = -1
+        self.want_logprobs = want_logprobs
+        self._message: dict[str, Any] | None = None  # the open assistant message item
+        self._message_index = -1
+        self._calls: dict[int, tuple[int, dict[str, Any]]] = {}  # backend index -> (output_index, item)
+        self._open_calls: list[int] = []
+
+    # -- one place that numbers events -----------------------------------------------------------
+    def emit(self, type_: str, **fields: Any) -> Event:
+        self.seq += 1
+        return {"type": type_, "sequence_number": self.seq, **fields}
+
+    def snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(self.response)
+
+    def lifecycle(self, type_: str) -> Event:
+        return self.emit(type_, response=self.snapshot())
+
+    @property
+    def output(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self.response["output"]
+        return out
+
+    # -- items -----------------------------------------------------------------------------------
+    def add_item(self, item: dict[str, Any]) -> tuple[int, Event]:
+        self.output.append(item)
+        index = len(self.output) - 1
+        return index, self.emit("response.output_item.added", output_index=index, item=copy.deepcopy(item))
+
+    def item_done(self, index: int) -> Event:
+        return self.emit("response.output_item.done", output_index=index, item=copy.deepcopy(self.output[index]))
+
+    def text(self, delta: TextDelta) -> list[Event]:
+        events = self.close_calls()
+        if self._message is None:
+            self._message = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress",
+                             "content": []}
+            self._message_index, ev = self.add_item(self._message)
+            events.append(ev)
+            part: dict[str, Any] = {"type": "output_text", "text": "", "annotations": []}
+            if self.want_logprobs:
+                part["logprobs"] = []
+            self._message["content"].append(part)
+            events.append(self.emit("response.content_part.added", item_id=self._message["id"],
+                                    output_index=self._message_index, content_index=0,
+                                    part=copy.deepcopy(part)))
+        part = self._message["content"][0]
+        part["text"] += delta.text
+        logprobs = delta.logprobs or []
+        if self.want_logprobs and logprobs:
+            part["logprobs"].extend(logprobs)
+        events.append(self.emit("response.output_text.delta", item_id=self._message["id"],
+                                output_index=self._message_index, content_index=0, delta=delta.text,
+                                logprobs=logprobs if self.want_logprobs else []))
+        return events
+
+    def close_message(self, status: str = "completed") -> list[Event]:
+        msg = self._message
+        if msg is None:
+            return []
+        self._message = None
+        part = msg["content"][0]
+        item_id, index = msg["id"], self._message_index
+        events = [
+            self.emit("response.output_text.done", item_id=item_id, output_index=index, content_index=0,
+                      text=part["text"], logprobs=part.get("logprobs", [])),
+            self.emit("response.content_part.done", item_id=item_id, output_index=index, content_index=0,
+                      part=copy.deepcopy(part)),
+        ]
+        msg["status"] = status
+        events.append(self.item_done(index))
+        return events
+
+    def tool_call(self, delta: ToolCallDelta) -> list[Event]:
+        events: list[Event] = []
+        if delta.index not in self._calls:
+            events.extend(self.close_message())
+            item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress",
+                    "call_id": delta.call_id or new_id("call"), "name": delta.name or "", "arguments": ""}
+            index, ev = self.add_item(item)
+            self._calls[delta.index] = (index, item)
+            self._open_calls.append(delta.index)
+            events.append(ev)
+        index, item = self._calls[delta.index]
+        if delta.name and not item["name"]:
+            item["name"] = delta.name
+        if delta.arguments:
+            item["arguments"] += delta.arguments
+            events.append(self.emit("response.function_call_arguments.delta", item_id=item["id"],
+                                    output_index=index, delta=delta.arguments))
+        return events
+
+    def close_calls(self, status: str = "completed") -> list[Event]:
+        events: list[Event] = []
+        for key in self._open_calls:
+            index, item = self._calls[key]
+            item["status"] = status
+            events.append(self.emit("response.function_call_arguments.done", item_id=item["id"],
+                                    output_index=index, name=item["name"], arguments=item["arguments"]))
+            events.append(self.item_done(index))
+        self._open_calls = []
+        return events
+
+    def close_all(self, status: str = "completed") -> list[Event]:
+        return self.close_message(status) + self.close_calls(status)

@@ -1,0 +1,155 @@
+"""The use cases: create, retrieve, delete, list input items, list models.
+
+`ResponsesService` sees only the ports.  `create` validates everything and opens the model
+stream *before* any byte goes to the client, so a bad request or an upstream 4xx is still an
+HTTP error; what fails later ends the response `failed`, stored so.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from respond.core.errors import BackendError
+from respond.core.ports import ModelBackend, ResponseStore
+from respond.core.types import Delta, Finish, ModelInfo
+from respond.engine.context import build_generation
+from respond.engine.run import Run
+from respond.protocol.errors import APIError, invalid, not_found
+from respond.protocol.ids import new_id
+from respond.protocol.items import normalize_input, strip_for_include
+from respond.protocol.requests import CreateResponse, parse_create
+from respond.protocol.response import new_response
+
+
+class ModelRouter:
+    """Picks the backend for a model name: the first backend that serves it, in order."""
+
+    def __init__(self, backends: list[ModelBackend], default_model: str | None = None) -> None:
+        self.backends = backends
+        self.default_model = default_model
+
+    def resolve(self, model: str) -> ModelBackend:
+        for backend in self.backends:
+            if backend.serves(model):
+                return backend
+        raise APIError(400, f"The requested model '{model}' does not exist. Use GET /v1/models to see the "
+                            f"models served here.", param="model", code="model_not_found")
+
+    async def models(self) -> list[ModelInfo]:
+        seen: dict[str, ModelInfo] = {}
+        for backend in self.backends:
+            try:
+                for info in await backend.models():
+                    seen.setdefault(info.id, info)
+            except BackendError:
+                continue
+        return list(seen.values())
+
+
+def backend_to_api(exc: BackendError) -> APIError:
+    status = exc.status if exc.status is not None and 400 <= exc.status < 500 else 502
+    return APIError(status, exc.message, param=exc.param, code=exc.code,
+                    type="invalid_request_error" if status < 500 else "server_error")
+
+
+class ResponsesService:
+    def __init__(self, store: ResponseStore, router: ModelRouter) -> None:
+        self.store = store
+        self.router = router
+
+    # -- create ----------------------------------------------------------------------------------
+    def _check(self, req: CreateResponse) -> str:
+        if req.background and req.store is False:
+            raise invalid("Background mode requires 'store' to be true.", "background", "invalid_value")
+        if req.previous_response_id and req.conversation:
+            raise invalid("'previous_response_id' cannot be used together with 'conversation'.",
+                          "previous_response_id", "invalid_value")
+        if req.stream_options is not None and not req.stream:
+            raise invalid("'stream_options' is only allowed when 'stream' is true.", "stream_options",
+                          "invalid_value")
+        model = req.model or self.router.default_model
+        if not model:
+            raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+        return model
+
+    async def _resolve_references(self, items: list[dict[str, Any]], owner: str) -> list[dict[str, Any]]:
+        refs = [it["id"] for it in items if it.get("type") == "item_reference"]
+        if not refs:
+            return items
+        found = await self.store.get_items(refs, owner)
+        out = []
+        for i, it in enumerate(items):
+            if it.get("type") == "item_reference":
+                if it["id"] not in found:
+                    raise not_found("Item", it["id"], f"input[{i}].id")
+                out.append(found[it["id"]])
+            else:
+                out.append(it)
+        return out
+
+    async def create(self, body: Any, owner: str) -> tuple[Run, CreateResponse]:
+        req = parse_create(body)
+        model = self._check(req)
+        backend = self.router.resolve(model)
+        new_items = await self._resolve_references(normalize_input(req.input), owner)
+        history: list[dict[str, Any]] = []
+        if req.previous_response_id:
+            found = await self.store.load_context(req.previous_response_id, owner)
+            if found is None:
+                raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
+                               param="previous_response_id", code="previous_response_not_found")
+            history = found
+        if not new_items and not history:
+            raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
+        gen = build_generation(req, model, history, new_items)
+        response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model)
+        deltas = backend.generate(gen)
+        first = await _prime(deltas)
+        include = set(req.include or [])
+        run = Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
+                  store=self.store if req.store is not False else None,
+                  want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs))
+        return run, req
+
+    # -- read side -------------------------------------------------------------------------------
+    async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:
+        response = await self.store.get_response(response_id, owner)
+        if response is None:
+            raise not_found("Response", response_id)
+        return with_include(response, include)
+
+    async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
+        if not await self.store.delete_response(response_id, owner):
+            raise not_found("Response", response_id)
+        return {"id": response_id, "object": "response.deleted", "deleted": True}
+
+    async def input_items(self, response_id: str, owner: str, *, after: str | None, limit: int, order: str,
+                          include: list[str] | None = None) -> dict[str, Any]:
+        page = await self.store.list_input_items(response_id, owner, after=after, limit=limit, order=order)
+        if page is None:
+            raise not_found("Response", response_id)
+        items, more = page
+        keep = set(include or [])
+        data = [strip_for_include(it, keep) for it in items]
+        return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None, "has_more": more}
+
+
+def with_include(response: dict[str, Any], include: list[str] | None) -> dict[str, Any]:
+    keep = set(include or [])
+    response["output"] = [strip_for_include(it, keep) for it in response.get("output", [])]
+    return response
+
+
+async def _prime(deltas: Any) -> Delta | BackendError:
+    """The first delta, so that a request the backend refuses is still an HTTP error."""
+    try:
+        first: Delta = await deltas.__anext__()
+        return first
+    except StopAsyncIteration:
+        return Finish()
+    except BackendError as exc:
+        if exc.is_client_error:
+            raise backend_to_api(exc) from None
+        return exc

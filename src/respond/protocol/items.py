@@ -1,0 +1,130 @@
+"""Input items: normalise what the client sent into the stored item shapes.
+
+A string input becomes one user message; each item gets an id (kept when the client gave one)
+and the shape the API lists under `input_items`: messages with `content` parts, function calls,
+function call outputs.  `item_reference`s are left for the engine to resolve from the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from respond.protocol.errors import invalid
+from respond.protocol.ids import new_id
+
+Item = dict[str, Any]
+
+ROLES = ("user", "assistant", "system", "developer")
+INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
+OUTPUT_PARTS = ("output_text", "refusal")
+PASS_THROUGH = {
+    "reasoning", "file_search_call", "web_search_call", "computer_call", "computer_call_output",
+    "custom_tool_call", "custom_tool_call_output", "mcp_call", "mcp_list_tools", "mcp_approval_request",
+    "mcp_approval_response", "image_generation_call", "code_interpreter_call", "local_shell_call",
+    "local_shell_call_output", "shell_call", "shell_call_output", "apply_patch_call",
+    "apply_patch_call_output", "compaction", "tool_search_call", "tool_search_output",
+}
+ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
+
+
+def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
+    kind = "output_text" if role == "assistant" else "input_text"
+    if isinstance(content, str):
+        return [{"type": kind, "text": content, **({"annotations": []} if kind == "output_text" else {})}]
+    if not isinstance(content, list):
+        raise invalid(f"Invalid type for '{param}': expected a string or an array of content parts.",
+                      param, "invalid_type")
+    parts = []
+    allowed = OUTPUT_PARTS + INPUT_PARTS if role == "assistant" else INPUT_PARTS
+    for j, part in enumerate(content):
+        p = f"{param}[{j}]"
+        if not isinstance(part, dict) or part.get("type") not in allowed:
+            got = part.get("type") if isinstance(part, dict) else type(part).__name__
+            raise invalid(f"Invalid value: '{got}'. Supported values are: {', '.join(allowed)}.",
+                          f"{p}.type", "invalid_value")
+        kind_j = part["type"]
+        if kind_j in ("input_text", "output_text") and not isinstance(part.get("text"), str):
+            raise invalid(f"Missing required parameter: '{p}.text'.", f"{p}.text", "missing_required_parameter")
+        if kind_j == "input_image":
+            if not part.get("image_url") and not part.get("file_id"):
+                raise invalid(f"'{p}' needs an 'image_url' or a 'file_id'.", f"{p}.image_url",
+                              "missing_required_parameter")
+            part = {"detail": "auto", **part}
+        if kind_j == "output_text":
+            part = {"annotations": [], **part}
+        parts.append(part)
+    return parts
+
+
+def normalize_item(raw: Any, index: int) -> Item:
+    param = f"input[{index}]"
+    if not isinstance(raw, dict):
+        raise invalid(f"Invalid type for '{param}': expected an object.", param, "invalid_type")
+    kind = raw.get("type") or ("message" if "role" in raw else None)
+    if kind == "message":
+        role = raw.get("role")
+        if role not in ROLES:
+            raise invalid(f"Invalid value: '{role}'. Supported values are: {', '.join(ROLES)}.",
+                          f"{param}.role", "invalid_value")
+        if "content" not in raw:
+            raise invalid(f"Missing required parameter: '{param}.content'.", f"{param}.content",
+                          "missing_required_parameter")
+        return {"id": raw.get("id") or new_id("msg"), "type": "message", "role": role,
+                "content": _content_parts(role, raw["content"], f"{param}.content"),
+                "status": raw.get("status") or "completed"}
+    if kind == "function_call":
+        for key in ("call_id", "name", "arguments"):
+            if not isinstance(raw.get(key), str):
+                raise invalid(f"Missing required parameter: '{param}.{key}'.", f"{param}.{key}",
+                              "missing_required_parameter")
+        return {"id": raw.get("id") or new_id("fc"), "type": "function_call", "call_id": raw["call_id"],
+                "name": raw["name"], "arguments": raw["arguments"], "status": raw.get("status") or "completed"}
+    if kind == "function_call_output":
+        if not isinstance(raw.get("call_id"), str):
+            raise invalid(f"Missing required parameter: '{param}.call_id'.", f"{param}.call_id",
+                          "missing_required_parameter")
+        output = raw.get("output")
+        if not isinstance(output, str | list):
+            raise invalid(f"Invalid type for '{param}.output': expected a string or an array of content parts.",
+                          f"{param}.output", "invalid_type")
+        return {"id": raw.get("id") or new_id("fco"), "type": "function_call_output", "call_id": raw["call_id"],
+                "output": output, "status": raw.get("status") or "completed"}
+    if kind == "item_reference":
+        if not isinstance(raw.get("id"), str):
+            raise invalid(f"Missing required parameter: '{param}.id'.", f"{param}.id", "missing_required_parameter")
+        return {"type": "item_reference", "id": raw["id"]}
+    if kind in PASS_THROUGH:
+        return {"id": raw.get("id") or new_id(kind.split("_")[0]), **raw}
+    raise invalid(f"Invalid value: '{kind}'. Supported values are: message, function_call, "
+                  f"function_call_output, item_reference, reasoning, ...", f"{param}.type", "invalid_value")
+
+
+def normalize_input(value: str | list[Any] | None) -> list[Item]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [{"id": new_id("msg"), "type": "message", "role": "user",
+                 "content": [{"type": "input_text", "text": value}], "status": "completed"}]
+    return [normalize_item(raw, i) for i, raw in enumerate(value)]
+
+
+def strip_for_include(item: Item, include: set[str]) -> Item:
+    """Hide what the client did not ask to include (image URLs in inputs, file search results)."""
+    kind = item.get("type")
+    if kind == "message" and "message.input_image.image_url" not in include:
+        parts = item.get("content")
+        if isinstance(parts, list) and any(p.get("type") == "input_image" and "image_url" in p for p in parts):
+            item = {**item, "content": [
+                {k: v for k, v in p.items() if k != "image_url"} if p.get("type") == "input_image" else p
+                for p in parts]}
+    elif kind == "computer_call_output" and "computer_call_output.output.image_url" not in include:
+        out = item.get("output")
+        if isinstance(out, dict) and "image_url" in out:
+            item = {**item, "output": {k: v for k, v in out.items() if k != "image_url"}}
+    elif kind == "file_search_call" and "file_search_call.results" not in include:
+        item = {**item, "results": None}
+    elif kind == "message" and item.get("role") == "assistant" and "message.output_text.logprobs" not in include:
+        parts = item.get("content")
+        if isinstance(parts, list) and any("logprobs" in p for p in parts):
+            item = {**item, "content": [{k: v for k, v in p.items() if k != "logprobs"} for p in parts]}
+    return item

@@ -1,0 +1,172 @@
+"""`POST /v1/responses` parameters: one pydantic model, errors in the API's own words.
+
+The model is strict (no string-to-number coercion) and forbids unknown keys, so every bad
+request becomes a 400 whose `param` names the field and whose message says what to fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from respond.protocol.errors import APIError, invalid
+
+METADATA_MAX_PAIRS = 16
+METADATA_KEY_MAX = 64
+METADATA_VALUE_MAX = 512
+
+Include = Literal[
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+]
+
+
+def check_metadata(value: Any, param: str = "metadata") -> dict[str, str] | None:
+    """The metadata rules shared by responses and conversations."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise invalid(f"Invalid type for '{param}': expected an object, but got {_kind(value)} instead.",
+                      param, "invalid_type")
+    if len(value) > METADATA_MAX_PAIRS:
+        raise invalid(f"Invalid '{param}': too many properties. Expected an object with at most "
+                      f"{METADATA_MAX_PAIRS} properties, but got an object with {len(value)} properties instead.",
+                      param, "object_above_max_properties")
+    for key, val in value.items():
+        if len(key) > METADATA_KEY_MAX:
+            raise invalid(f"Invalid '{param}': key '{key[:20]}...' is {len(key)} characters long; keys can be "
+                          f"at most {METADATA_KEY_MAX} characters.", param, "string_above_max_length")
+        if not isinstance(val, str):
+            raise invalid(f"Invalid type for '{param}.{key}': expected a string, but got {_kind(val)} instead.",
+                          f"{param}.{key}", "invalid_type")
+        if len(val) > METADATA_VALUE_MAX:
+            raise invalid(f"Invalid '{param}.{key}': string too long. Expected a string with maximum length "
+                          f"{METADATA_VALUE_MAX}, but got a string with length {len(val)} instead.",
+                          f"{param}.{key}", "string_above_max_length")
+    return value
+
+
+class CreateResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str | None = None
+    input: str | list[dict[str, Any]] | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    conversation: str | dict[str, Any] | None = None
+    store: bool | None = True
+    stream: bool | None = False
+    stream_options: dict[str, Any] | None = None
+    background: bool | None = False
+    background_options: dict[str, Any] | None = None
+    include: list[Include] | None = None
+    metadata: dict[str, Any] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    max_output_tokens: int | None = Field(default=None, ge=16)
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    parallel_tool_calls: bool | None = True
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    text: dict[str, Any] | None = None
+    reasoning: dict[str, Any] | None = None
+    truncation: Literal["auto", "disabled"] | None = "disabled"
+    user: str | None = None
+    safety_identifier: str | None = Field(default=None, max_length=128)
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    prompt: dict[str, Any] | None = None
+    service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None = None
+    context_management: list[dict[str, Any]] | None = None
+    image: dict[str, Any] | None = None
+    moderation: dict[str, Any] | None = None
+    access_programs: dict[str, Any] | None = None
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata(cls, value: Any) -> Any:
+        return check_metadata(value)
+
+
+def _kind(value: Any) -> str:
+    return {
+        str: "a string", bool: "a boolean", int: "an integer", float: "a decimal", list: "an array",
+        dict: "an object", type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+_EXPECT = {
+    "string_type": "a string", "bool_type": "a boolean", "int_type": "an integer", "float_type": "a number",
+    "list_type": "an array", "dict_type": "an object", "model_type": "an object",
+}
+
+
+def _param(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "list[dict[str,any]]", "dict[str,any]", "int", "float", "bool"):
+            continue  # pydantic names the union member it tried; the client named only the field
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def to_api_error(exc: ValidationError) -> APIError:
+    """The first validation error, phrased as the API phrases it."""
+    errors = exc.errors(include_url=False)
+    # Prefer a non-type error on a union (e.g. a bad metadata value over "not a string").
+    err = errors[0]
+    param = _param(tuple(err["loc"]))
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return invalid(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
+    if kind in ("greater_than_equal", "greater_than"):
+        return invalid(f"Invalid '{param}': {_num(value)} below minimum value. Expected a value >= "
+                       f"{ctx.get('ge', ctx.get('gt'))}, but got {value} instead.", param, f"{_num(value)}_below_min_value")
+    if kind in ("less_than_equal", "less_than"):
+        return invalid(f"Invalid '{param}': {_num(value)} above maximum value. Expected a value <= "
+                       f"{ctx.get('le', ctx.get('lt'))}, but got {value} instead.", param, f"{_num(value)}_above_max_value")
+    if kind == "literal_error":
+        return invalid(f"Invalid value: '{value}'. Supported values are: {ctx.get('expected')}.", param,
+                       "invalid_value")
+    if kind == "string_too_long":
+        return invalid(f"Invalid '{param}': string too long. Expected a string with maximum length "
+                       f"{ctx.get('max_length')}, but got a string with length {len(str(value))} instead.",
+                       param, "string_above_max_length")
+    if kind in _EXPECT or kind.endswith("_type"):
+        expected = _EXPECT.get(kind, kind.removesuffix("_type"))
+        # For unions pydantic reports every member; name them all.
+        members = sorted({_EXPECT.get(e["type"], e["type"]) for e in errors if _param(tuple(e["loc"])) == param})
+        if len(members) > 1:
+            expected = " or ".join(members)
+        return invalid(f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.",
+                       param, "invalid_type")
+    return invalid(f"Invalid '{param}': {err['msg']}.", param, "invalid_value")
+
+
+def _num(value: Any) -> str:
+    return "integer" if isinstance(value, int) else "decimal"
+
+
+def parse_create(body: Any) -> CreateResponse:
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object.", None, "invalid_json")
+    try:
+        return CreateResponse.model_validate(body)
+    except ValidationError as exc:
+        raise to_api_error(exc) from None

@@ -1,0 +1,78 @@
+"""The Response object: every field of the SDK's `Response` and of Open Responses' ResponseResource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from respond.protocol.requests import CreateResponse
+
+TERMINAL = ("completed", "failed", "incomplete", "cancelled")
+
+
+def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    out = []
+    for tool in tools or []:
+        if tool.get("type") == "function":
+            out.append({"type": "function", "name": tool.get("name"), "description": tool.get("description"),
+                        "parameters": tool.get("parameters"), "strict": tool.get("strict", True)})
+        else:
+            out.append(tool)
+    return out
+
+
+def echo_text(text: dict[str, Any] | None) -> dict[str, Any]:
+    text = text or {}
+    fmt = text.get("format") or {"type": "text"}
+    return {"format": fmt, "verbosity": text.get("verbosity", "medium")}
+
+
+def new_response(req: CreateResponse, *, response_id: str, created_at: int, model: str,
+                 status: str = "in_progress", conversation_id: str | None = None) -> dict[str, Any]:
+    reasoning = req.reasoning or {}
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "background": bool(req.background),
+        "completed_at": None,
+        "conversation": {"id": conversation_id} if conversation_id else None,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": req.instructions,
+        "max_output_tokens": req.max_output_tokens,
+        "max_tool_calls": req.max_tool_calls,
+        "metadata": req.metadata or {},
+        "model": model,
+        "output": [],
+        "parallel_tool_calls": req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
+        "presence_penalty": req.presence_penalty if req.presence_penalty is not None else 0.0,
+        "frequency_penalty": req.frequency_penalty if req.frequency_penalty is not None else 0.0,
+        "previous_response_id": req.previous_response_id,
+        "prompt": req.prompt,
+        "prompt_cache_key": req.prompt_cache_key,
+        "prompt_cache_retention": req.prompt_cache_retention,
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "safety_identifier": req.safety_identifier,
+        "service_tier": req.service_tier or "default",
+        "store": req.store if req.store is not None else True,
+        "temperature": req.temperature if req.temperature is not None else 1.0,
+        "text": echo_text(req.text),
+        "tool_choice": req.tool_choice if req.tool_choice is not None else "auto",
+        "tools": echo_tools(req.tools),
+        "top_logprobs": req.top_logprobs if req.top_logprobs is not None else 0,
+        "top_p": req.top_p if req.top_p is not None else 1.0,
+        "truncation": req.truncation or "disabled",
+        "usage": None,
+        "user": req.user,
+    }
+
+
+def usage_object(input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input_tokens + output_tokens,
+    }

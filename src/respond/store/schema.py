@@ -1,0 +1,57 @@
+"""Tables, as SQLAlchemy Core metadata (one definition for SQLite and PostgreSQL).
+
+Bodies are JSON text written with orjson: faster than the JSON column type and identical on
+both databases.  Items are rows so that `input_items` is an indexed, paged query and the whole
+context of a `previous_response_id` chain is one recursive query.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("applied_at", BigInteger, nullable=False),
+)
+
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("previous_response_id", String(64), nullable=True),
+    Column("background", Boolean, nullable=False, default=False),
+    Column("body", Text, nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("pk", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False),
+    Column("response_id", String(64), nullable=False),
+    Column("owner", String(64), nullable=False),
+    # inputs first (0 .. n-1), then outputs; kind 0 = input, 1 = output
+    Column("position", Integer, nullable=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_items_response_position", "response_id", "position"),
+    Index("ix_items_id", "id"),
+)

@@ -1,0 +1,166 @@
+"""`ResponseStore` on SQLAlchemy 2 (async): SQLite (aiosqlite, WAL) or PostgreSQL (asyncpg).
+
+The same statements run on both; the few dialect differences (upsert, pragmas) live here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, event, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from respond.core.ports import Row
+from respond.store import schema
+from respond.store.migrations import migrate
+
+log = logging.getLogger("respond.store")
+
+R, I = schema.responses, schema.items
+
+_CONTEXT = text(
+    """
+    WITH RECURSIVE chain(id, prev, depth) AS (
+        SELECT id, previous_response_id, 0 FROM responses WHERE id = :rid AND owner = :owner
+        UNION ALL
+        SELECT r.id, r.previous_response_id, c.depth + 1
+        FROM responses r JOIN chain c ON r.id = c.prev
+        WHERE r.owner = :owner
+    )
+    SELECT c.depth, i.body FROM chain c LEFT JOIN items i ON i.response_id = c.id
+    ORDER BY c.depth DESC, i.position
+    """
+)
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async drivers."""
+    u = make_url(url)
+    if u.drivername in ("sqlite", "sqlite+pysqlite"):
+        u = u.set(drivername="sqlite+aiosqlite")
+    elif u.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+        u = u.set(drivername="postgresql+asyncpg")
+    return u.render_as_string(hide_password=False)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    url = normalize_url(url)
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, pool_size=8, max_overflow=8)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a process crash loses nothing; an OS crash may lose the last commits.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class SqlStore:
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+
+    async def open(self) -> None:
+        await migrate(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def _upsert(self, table: Any, values: dict[str, Any], keys: list[str], update: list[str]) -> Any:
+        mod = postgresql if self.dialect == "postgresql" else sqlite
+        stmt = mod.insert(table).values(**values)
+        return stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in update})
+
+    async def save_response(self, response: Row, owner: str, input_items: list[Row],
+                            output_items: list[Row], fresh: bool = False) -> None:
+        rid = response["id"]
+        row = {"id": rid, "owner": owner, "created_at": response["created_at"], "status": response["status"],
+               "previous_response_id": response.get("previous_response_id"),
+               "background": bool(response.get("background")), "body": _dumps(response)}
+        rows = [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": n, "kind": 0,
+                 "body": _dumps(it)} for n, it in enumerate(input_items)]
+        base = len(rows)
+        rows += [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": base + n, "kind": 1,
+                  "body": _dumps(it)} for n, it in enumerate(output_items)]
+        async with self.engine.begin() as conn:
+            if fresh:
+                await conn.execute(insert(R).values(**row))
+            else:
+                await conn.execute(self._upsert(R, row, ["id"], ["status", "body"]))
+                await conn.execute(delete(I).where(I.c.response_id == rid))
+            if rows:
+                await conn.execute(insert(I), rows)
+
+    async def update_response(self, response: Row) -> None:
+        """Rewrite the body and status of a stored response (its items unchanged)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(R.update().where(R.c.id == response["id"]).values(
+                status=response["status"], body=_dumps(response)))
+
+    async def get_response(self, response_id: str, owner: str) -> Row | None:
+        async with self.engine.connect() as conn:
+            body = await conn.scalar(select(R.c.body).where(R.c.id == response_id, R.c.owner == owner))
+        return orjson.loads(body) if body is not None else None
+
+    async def delete_response(self, response_id: str, owner: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(R).where(R.c.id == response_id, R.c.owner == owner))
+            if not result.rowcount:
+                return False
+            await conn.execute(delete(I).where(I.c.response_id == response_id))
+        return True
+
+    async def load_context(self, response_id: str, owner: str) -> list[Row] | None:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(_CONTEXT, {"rid": response_id, "owner": owner})).all()
+        if not rows:
+            return None
+        return [orjson.loads(body) for _depth, body in rows if body is not None]
+
+    async def list_input_items(self, response_id: str, owner: str, *, after: str | None, limit: int,
+                               order: str) -> tuple[list[Row], bool] | None:
+        async with self.engine.connect() as conn:
+            exists = await conn.scalar(select(R.c.id).where(R.c.id == response_id, R.c.owner == owner))
+            if exists is None:
+                return None
+            q = select(I.c.body).where(I.c.response_id == response_id, I.c.kind == 0)
+            if after is not None:
+                pos = await conn.scalar(select(I.c.position).where(
+                    I.c.response_id == response_id, I.c.kind == 0, I.c.id == after))
+                if pos is not None:
+                    q = q.where(I.c.position > pos if order == "asc" else I.c.position < pos)
+            q = q.order_by(I.c.position.asc() if order == "asc" else I.c.position.desc()).limit(limit + 1)
+            bodies = (await conn.execute(q)).scalars().all()
+        items = [orjson.loads(b) for b in bodies[:limit]]
+        return items, len(bodies) > limit
+
+    async def get_items(self, item_ids: list[str], owner: str) -> dict[str, Row]:
+        if not item_ids:
+            return {}
+        async with self.engine.connect() as conn:
+            bodies = (await conn.execute(select(I.c.id, I.c.body).where(
+                I.c.id.in_(item_ids), I.c.owner == owner).order_by(I.c.pk.desc()))).all()
+        found: dict[str, Row] = {}
+        for item_id, body in bodies:
+            found.setdefault(item_id, orjson.loads(body))
+        return found
