@@ -1,0 +1,210 @@
+"""Shared fixtures: a scripted upstream, real `respond serve` processes, real databases.
+
+- `upstream`: the scripted chat-completions server (respond.testing.upstream) in a thread.
+- `server_factory(*args, database=...)`: starts `respond serve` as a subprocess on a free port,
+  waits for /health, stops it at teardown; returns a `Server` (base_url, client(), kill(), ...).
+- `database`: parametrised over SQLite (a temp file) and PostgreSQL when RESPOND_TEST_POSTGRES
+  is set (e.g. postgresql://postgres@127.0.0.1:5432/test): each test session gets a fresh database
+  created there and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from respond.testing.upstream import ScriptedUpstream
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("RESPOND_TEST_POSTGRES")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class UpstreamThread:
+    """The scripted upstream on its own event loop in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.server = ScriptedUpstream()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.server.start())
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait(10)
+        self.base_url = self.server.base_url
+        self.http = httpx.Client(base_url=self.base_url.removesuffix("/v1"), timeout=10)
+
+    def reply(self, *replies: dict[str, Any]) -> None:
+        self.http.post("/_control/replies", json={"replies": list(replies)}).raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self.http.get("/_control/requests").json()["requests"]
+        return data
+
+    def reset(self) -> None:
+        self.http.delete("/_control").raise_for_status()
+
+    def stop(self) -> None:
+        self.http.close()
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="session")
+def upstream_server() -> Iterator[UpstreamThread]:
+    up = UpstreamThread()
+    yield up
+    up.stop()
+
+
+@pytest.fixture
+def upstream(upstream_server: UpstreamThread) -> UpstreamThread:
+    upstream_server.reset()
+    return upstream_server
+
+
+class Server:
+    def __init__(self, args: list[str], database: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.database = database
+        self.args = args
+        self.log_path = log_path
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120) -> Server:
+        cmd = [sys.executable, "-m", "respond", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+               "--database", self.database, *self.args]
+        env = {**os.environ, **(self.env or {})}
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"respond exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"respond did not start in {timeout}s:\n{self.log_path.read_text()}")
+
+    def client(self, api_key: str = "test-key", **kw: Any) -> OpenAI:
+        return OpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, timeout=kw.pop("timeout", 60), **kw)
+
+    def http(self, api_key: str | None = "test-key") -> httpx.Client:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.proc is not None:
+            self.log.close()
+            self.proc = None
+
+
+def _pg_admin(sql: str) -> None:
+    import asyncpg  # the driver the store uses; here only to create and drop test databases
+
+    async def run() -> None:
+        assert PG_URL is not None
+        conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need RESPOND_TEST_POSTGRES=postgresql://user@host:port/db")
+    name = f"respond_test_{secrets.token_hex(4)}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    base = PG_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'respond.db'}"
+    url: str = request.getfixturevalue("pg_database")
+    return url
+
+
+def _factory(tmp_path: Path, started: list[Server]) -> Any:
+    def factory(*args: str, database: str | None = None, env: dict[str, str] | None = None,
+                start: bool = True) -> Server:
+        db = database or f"sqlite:///{tmp_path / 'respond.db'}"
+        server = Server(list(args), db, tmp_path / f"server{len(started)}.log", env)
+        started.append(server)
+        return server.start() if start else server
+
+    return factory
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Any]:
+    started: list[Server] = []
+    yield _factory(tmp_path, started)
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    started: list[Server] = []
+    yield _factory(tmp_path_factory.mktemp("srv"), started)
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(module_server_factory: Any, upstream_server: UpstreamThread, database: str) -> Server:
+    """A server in front of the scripted upstream, on each database (one per module and database)."""
+    s: Server = module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
+                                      database=database)
+    return s
