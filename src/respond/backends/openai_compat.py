@@ -13,7 +13,16 @@ import httpx
 import orjson
 
 from respond.core.errors import BackendError
-from respond.core.types import Delta, Finish, Generation, ModelInfo, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from respond.core.types import (
+    Delta,
+    Finish,
+    Generation,
+    ModelInfo,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 
 log = logging.getLogger("respond.upstream")
 

@@ -21,7 +21,7 @@ from respond.store.migrations import migrate
 
 log = logging.getLogger("respond.store")
 
-R, I = schema.responses, schema.items
+R, IT = schema.responses, schema.items
 
 _CONTEXT = text(
     """
@@ -107,9 +107,9 @@ class SqlStore:
                 await conn.execute(insert(R).values(**row))
             else:
                 await conn.execute(self._upsert(R, row, ["id"], ["status", "body"]))
-                await conn.execute(delete(I).where(I.c.response_id == rid))
+                await conn.execute(delete(IT).where(IT.c.response_id == rid))
             if rows:
-                await conn.execute(insert(I), rows)
+                await conn.execute(insert(IT), rows)
 
     async def update_response(self, response: Row) -> None:
         """Rewrite the body and status of a stored response (its items unchanged)."""
@@ -127,7 +127,7 @@ class SqlStore:
             result = await conn.execute(delete(R).where(R.c.id == response_id, R.c.owner == owner))
             if not result.rowcount:
                 return False
-            await conn.execute(delete(I).where(I.c.response_id == response_id))
+            await conn.execute(delete(IT).where(IT.c.response_id == response_id))
         return True
 
     async def load_context(self, response_id: str, owner: str) -> list[Row] | None:
@@ -143,13 +143,13 @@ class SqlStore:
             exists = await conn.scalar(select(R.c.id).where(R.c.id == response_id, R.c.owner == owner))
             if exists is None:
                 return None
-            q = select(I.c.body).where(I.c.response_id == response_id, I.c.kind == 0)
+            q = select(IT.c.body).where(IT.c.response_id == response_id, IT.c.kind == 0)
             if after is not None:
-                pos = await conn.scalar(select(I.c.position).where(
-                    I.c.response_id == response_id, I.c.kind == 0, I.c.id == after))
+                pos = await conn.scalar(select(IT.c.position).where(
+                    IT.c.response_id == response_id, IT.c.kind == 0, IT.c.id == after))
                 if pos is not None:
-                    q = q.where(I.c.position > pos if order == "asc" else I.c.position < pos)
-            q = q.order_by(I.c.position.asc() if order == "asc" else I.c.position.desc()).limit(limit + 1)
+                    q = q.where(IT.c.position > pos if order == "asc" else IT.c.position < pos)
+            q = q.order_by(IT.c.position.asc() if order == "asc" else IT.c.position.desc()).limit(limit + 1)
             bodies = (await conn.execute(q)).scalars().all()
         items = [orjson.loads(b) for b in bodies[:limit]]
         return items, len(bodies) > limit
@@ -158,8 +158,8 @@ class SqlStore:
         if not item_ids:
             return {}
         async with self.engine.connect() as conn:
-            bodies = (await conn.execute(select(I.c.id, I.c.body).where(
-                I.c.id.in_(item_ids), I.c.owner == owner).order_by(I.c.pk.desc()))).all()
+            bodies = (await conn.execute(select(IT.c.id, IT.c.body).where(
+                IT.c.id.in_(item_ids), IT.c.owner == owner).order_by(IT.c.pk.desc()))).all()
         found: dict[str, Row] = {}
         for item_id, body in bodies:
             found.setdefault(item_id, orjson.loads(body))

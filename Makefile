@@ -1,0 +1,36 @@
+# Every chore has one command; CI runs the same ones.
+#   make serve   start Respond with its embedded defaults (installs everything first)
+#   make test    lint + import contracts + the test suite (PostgreSQL too when RESPOND_TEST_POSTGRES is set)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.respond-installed
+
+.PHONY: setup serve test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml scripts/install-llama-cpp.sh | $(PY)
+	$(PY) -m pip install -q -e ".[test,embedded]"
+	bash scripts/install-llama-cpp.sh $(PY)
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+serve: setup
+	$(VENV)/bin/respond serve $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/gateway.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

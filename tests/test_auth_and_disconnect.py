@@ -1,0 +1,69 @@
+"""Keys own what they create; a client that disconnects stops the generation."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+
+
+@pytest.fixture
+def keyed(server_factory, upstream, database):
+    return server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
+                          "--api-key", "key-b", database=database)
+
+
+def test_keys_required_and_isolated(keyed, upstream):
+    with pytest.raises(openai.AuthenticationError) as err:
+        keyed.client(api_key="wrong").responses.create(model="scripted", input="x")
+    assert err.value.body["code"] == "invalid_api_key"
+    resp = httpx.post(f"{keyed.base_url}/responses", json={"model": "scripted", "input": "x"})
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "missing_api_key"
+
+    a, b = keyed.client(api_key="key-a"), keyed.client(api_key="key-b")
+    r = a.responses.create(model="scripted", input="mine")
+    assert a.responses.retrieve(r.id).id == r.id
+    with pytest.raises(openai.NotFoundError):
+        b.responses.retrieve(r.id)
+    with pytest.raises(openai.NotFoundError):
+        b.responses.input_items.list(r.id)
+    with pytest.raises(openai.NotFoundError) as err:
+        b.responses.create(model="scripted", input="x", previous_response_id=r.id)
+    assert err.value.body["code"] == "previous_response_not_found"
+    with pytest.raises(openai.NotFoundError):
+        b.responses.delete(r.id)
+    assert a.responses.retrieve(r.id).status == "completed"  # b's delete did nothing
+
+
+def test_no_keys_means_anonymous_owner(server_factory, upstream):
+    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off")
+    r = srv.client(api_key="anything").responses.create(model="scripted", input="x")
+    assert srv.client(api_key="other").responses.retrieve(r.id).id == r.id
+
+
+def test_client_disconnect_stops_generation(server, upstream):
+    upstream.reply({"content": "word " * 200, "chunks": 200, "chunk_delay": 0.02})
+    http = server.http()
+    rid = None
+    with http.stream("POST", "/responses", json={"model": "scripted", "input": "go", "stream": True}) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data: ") and '"response.output_text.delta"' in line:
+                break
+            if line.startswith("data: ") and rid is None and '"response.created"' in line:
+                import json
+
+                rid = json.loads(line[6:])["response"]["id"]
+    # the stream is closed here, well before the 4 s the upstream would need
+    deadline = time.monotonic() + 10
+    status = None
+    while time.monotonic() < deadline:
+        got = http.get(f"/responses/{rid}")
+        if got.status_code == 200 and got.json()["status"] != "in_progress":
+            status = got.json()["status"]
+            break
+        time.sleep(0.1)
+    assert status == "cancelled"
+    text = got.json()["output"][0]["content"][0]["text"]
+    assert len(text) < len("word " * 200)
