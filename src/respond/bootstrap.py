@@ -14,6 +14,7 @@ from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.config import Settings
 from respond.core.ports import ModelBackend
+from respond.engine.runs import RunManager
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.store.sql import SqlStore
 
@@ -50,17 +51,21 @@ def build_app(settings: Settings) -> Starlette:
     store = SqlStore(settings.database)
     chosen, default = build_backends(settings)
     service = ResponsesService(store, ModelRouter(chosen, default))
+    runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
+                      grace=settings.shutdown_grace)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await store.open()
-        log.info("storage ready (%s); models served by: %s", store.dialect,
-                 ", ".join(b.name for b in chosen) or "nothing")
+        await runs.start()
+        log.info("storage ready (%s); models served by: %s; %d background workers (%s)", store.dialect,
+                 ", ".join(b.name for b in chosen) or "nothing", settings.workers, service.worker_id)
         try:
             yield
         finally:
+            await runs.stop()
             for backend in chosen:
                 await backend.close()
             await store.close()
 
-    return create_app(service, KeyRing(settings.api_keys), lifespan=lifespan)
+    return create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan)

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="context window of embedded models, in tokens (RESPOND_N_CTX; default 4096)")
     serve.add_argument("--workers", type=int, default=int(env("workers", "4") or 4),
                        help="background runs executed at once by this process (RESPOND_WORKERS; default 4)")
+    serve.add_argument("--shutdown-grace", type=float, default=float(env("shutdown_grace", "20") or 20),
+                       help="on SIGTERM, seconds running background runs may take to finish before they are "
+                            "put back on the queue for another process (RESPOND_SHUTDOWN_GRACE; default 20)")
     serve.add_argument("--cache-dir", type=Path, default=Path(env("cache_dir") or default_cache_dir()),
                        help=f"where assembled models live (RESPOND_CACHE_DIR; default {default_cache_dir()})")
     serve.add_argument("--log-level", default=env("log_level", "info"),
@@ -62,7 +65,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         host=args.host, port=args.port, database=args.database, upstream=args.upstream,
         upstream_api_key=args.upstream_api_key, api_keys=args.api_keys or env_list("api_key"),
         models=args.models or env_list("model"), embedded=args.embedded, default_model=args.default_model,
-        n_ctx=args.n_ctx, workers=args.workers, log_level=args.log_level, cache_dir=args.cache_dir,
+        n_ctx=args.n_ctx, workers=args.workers, shutdown_grace=args.shutdown_grace, log_level=args.log_level,
+        cache_dir=args.cache_dir,
     )
 
 

@@ -35,6 +35,7 @@ class Settings:
     default_model: str | None = None
     n_ctx: int = 4096
     workers: int = 4
+    shutdown_grace: float = 20.0
     log_level: str = "info"
     cache_dir: Path = field(default_factory=default_cache_dir)
 

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from respond.api import routes
 from respond.api.auth import KeyRing
+from respond.engine.runs import RunManager
 from respond.engine.service import ResponsesService
 from respond.protocol.errors import APIError
 from respond.protocol.ids import new_id
@@ -91,13 +92,14 @@ class AuthAndLog:
                      (time.perf_counter() - start) * 1000)
 
 
-def create_app(service: ResponsesService, keys: KeyRing, extra_routes: list[Route] | None = None,
-               lifespan: Any = None) -> Starlette:
+def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
+               extra_routes: list[Route] | None = None, lifespan: Any = None) -> Starlette:
     r = [
         Route("/v1/responses", routes.create_response, methods=["POST"]),
         Route("/v1/responses/{response_id}", routes.retrieve_response, methods=["GET"]),
         Route("/v1/responses/{response_id}", routes.delete_response, methods=["DELETE"]),
         Route("/v1/responses/{response_id}/input_items", routes.list_input_items, methods=["GET"]),
+        Route("/v1/responses/{response_id}/cancel", routes.cancel_response, methods=["POST"]),
         Route("/v1/models", routes.list_models, methods=["GET"]),
         Route("/health", routes.health, methods=["GET"]),
         *(extra_routes or []),
@@ -108,5 +110,6 @@ def create_app(service: ResponsesService, keys: KeyRing, extra_routes: list[Rout
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.runs = runs
     app.add_middleware(AuthAndLog, keys=keys)
     return app

@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 
 from respond.api.sse import SSE_HEADERS, frame
 from respond.engine.detach import detached
+from respond.engine.runs import RunManager
 from respond.engine.service import ResponsesService, with_include
 from respond.protocol.errors import APIError, invalid
 
@@ -52,11 +53,24 @@ async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
         yield frame(ev)
 
 
+def _runs(request: Request) -> RunManager:
+    runs: RunManager = request.app.state.runs
+    return runs
+
+
+def _stream(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    return StreamingResponse(_sse(events), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
 async def create_response(request: Request) -> Response:
     body = await _json_body(request)
-    run, req = await _service(request).create(body, _owner(request))
+    run, req, response = await _service(request).create(body, _owner(request))
+    if run is None:  # background: queued for a worker
+        if req.stream:
+            return _stream(await _runs(request).follow(response["id"], _owner(request), -1))
+        return JSON(response)
     if req.stream:
-        return StreamingResponse(_sse(run.events()), media_type="text/event-stream", headers=SSE_HEADERS)
+        return _stream(run.events())
     async for _ in run.events():
         pass
     return JSON(with_include(run.builder.snapshot(), req.include))
@@ -64,7 +78,15 @@ async def create_response(request: Request) -> Response:
 
 async def retrieve_response(request: Request) -> Response:
     rid = request.path_params["response_id"]
+    if request.query_params.get("stream", "false").lower() == "true":
+        after = _int_param(request, "starting_after", -1, -1, 2**31)
+        return _stream(await _runs(request).follow(rid, _owner(request), after))
     return JSON(await _service(request).retrieve(rid, _owner(request), _include(request)))
+
+
+async def cancel_response(request: Request) -> Response:
+    rid = request.path_params["response_id"]
+    return JSON(await _runs(request).cancel(rid, _owner(request)))
 
 
 async def delete_response(request: Request) -> Response:

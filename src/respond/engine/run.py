@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.ports import ResponseStore
+from respond.core.ports import RunStore
 from respond.core.types import Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from respond.engine.events import Event, EventBuilder
+from respond.engine.hub import Hub
+from respond.engine.recorder import Recorder
 from respond.protocol.response import usage_object
 
 log = logging.getLogger("respond.run")
 
-EventSink = Callable[[Event], Awaitable[None]]
 
 
 class Run:
@@ -33,10 +34,13 @@ class Run:
         owner: str,
         input_items: list[dict[str, Any]],
         deltas: AsyncIterator[Delta],
-        first: Delta | BackendError,
-        store: ResponseStore | None,
+        first: Delta | BackendError | None,
+        store: RunStore | None,
         want_logprobs: bool = False,
-        sink: EventSink | None = None,
+        live: bool = False,
+        fresh: bool = True,
+        hub: Hub | None = None,
+        job: bool = False,
     ) -> None:
         self.builder = EventBuilder(response, want_logprobs)
         self.response = response
@@ -45,8 +49,11 @@ class Run:
         self._deltas = deltas
         self._first = first
         self._store = store
-        self._sink = sink
+        self.recorder = Recorder(store, hub, response, live)
+        self._fresh = fresh  # the response row does not exist yet
         self._finished = False
+        self._final: dict[str, Any] = {}
+        self._job = job  # a job row tracks this run: finish it with the run
 
     @property
     def id(self) -> str:
@@ -56,6 +63,7 @@ class Run:
     async def events(self) -> AsyncIterator[Event]:
         """Yield every event of the response, persisting it once it is terminal."""
         b = self.builder
+        self.response["status"] = "in_progress"
         try:
             yield await self._out(b.lifecycle("response.created"))
             yield await self._out(b.lifecycle("response.in_progress"))
@@ -74,13 +82,11 @@ class Run:
                     yield await self._out(ev)
             for ev in self._finish(finish):
                 yield await self._out(ev)
-            await self._persist()
-            yield await self._out(b.lifecycle(f"response.{self._terminal_event()}"))
+            yield await self._end(f"response.{self._final['status']}")
         except BackendError as exc:
             for ev in self._fail(exc):
                 yield await self._out(ev)
-            await self._persist()
-            yield await self._out(b.lifecycle("response.failed"))
+            yield await self._end("response.failed")
         except (asyncio.CancelledError, GeneratorExit):
             await self._abort("cancelled")
             raise
@@ -88,15 +94,22 @@ class Run:
             await self._close_deltas()
 
     async def _out(self, ev: Event) -> Event:
-        if self._sink is not None:
-            await self._sink(ev)
+        await self.recorder(ev)
+        return ev
+
+    async def _end(self, terminal_type: str) -> Event:
+        """The terminal event is stored with the terminal status before the client sees it."""
+        self.response.update(self._final)
+        ev = self.builder.lifecycle(terminal_type)
+        await self._persist(self.recorder.drain() + [ev])
         return ev
 
     async def _all_deltas(self) -> AsyncIterator[Delta]:
         first = self._first
         if isinstance(first, BackendError):
             raise first
-        yield first
+        if first is not None:
+            yield first
         async for delta in self._deltas:
             yield delta
 
@@ -108,30 +121,24 @@ class Run:
             except Exception:  # pragma: no cover - a backend failing while closing changes nothing
                 log.debug("backend close failed", exc_info=True)
 
-    def _terminal_event(self) -> str:
-        status: str = self.response["status"]
-        return status
-
     def _finish(self, finish: Finish | None) -> list[Event]:
-        r = self.response
+        """Close the open items; the terminal fields are applied by `_end`, after these events
+        are recorded, so that a stored snapshot is never terminal before all its events are."""
         if finish is None:
             raise BackendError("The model stream ended without a finish reason.")
         if finish.reason == "length":
             events = self.builder.close_all("incomplete")
-            r["status"] = "incomplete"
-            r["incomplete_details"] = {"reason": "max_output_tokens"}
+            self._final = {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}
         else:
             events = self.builder.close_all("completed")
-            r["status"] = "completed"
-            r["completed_at"] = int(time.time())
-        r["usage"] = _usage(finish.usage)
+            self._final = {"status": "completed", "completed_at": int(time.time())}
+        self._final["usage"] = _usage(finish.usage)
         return events
 
     def _fail(self, exc: BackendError) -> list[Event]:
         log.warning("response %s failed: %s", self.id, exc.message)
         events = self.builder.close_all("incomplete")
-        self.response["status"] = "failed"
-        self.response["error"] = {"code": exc.code or "server_error", "message": exc.message}
+        self._final = {"status": "failed", "error": {"code": exc.code or "server_error", "message": exc.message}}
         return events
 
     async def _abort(self, status: str) -> None:
@@ -141,14 +148,18 @@ class Run:
         self.builder.close_all("incomplete")
         self.response["status"] = status
         await self._close_deltas()
-        await self._persist()
+        await self._persist(self.recorder.drain())
 
-    async def _persist(self) -> None:
+    async def _persist(self, events: list[Event]) -> None:
         self._finished = True
-        if self._store is None or not self.response.get("store", True):
+        if self._store is None:
             return
         outputs = self.response["output"]
-        await self._store.save_response(self.response, self.owner, self.input_items, outputs)
+        await self._store.save_response(self.response, self.owner, self.input_items, outputs,
+                                        fresh=self._fresh, events=events)
+        if self._job:
+            await self._store.finish_job(self.id)
+        self.recorder.notify()
 
 
 def _usage(usage: Usage | None) -> dict[str, Any]:

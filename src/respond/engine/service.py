@@ -11,9 +11,10 @@ import time
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.ports import ModelBackend, ResponseStore
+from respond.core.ports import ModelBackend, RunStore
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine.context import build_generation
+from respond.engine.hub import Hub
 from respond.engine.run import Run
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
@@ -53,10 +54,16 @@ def backend_to_api(exc: BackendError) -> APIError:
                     type="invalid_request_error" if status < 500 else "server_error")
 
 
+LEASE_MS = 15_000
+
+
 class ResponsesService:
-    def __init__(self, store: ResponseStore, router: ModelRouter) -> None:
+    def __init__(self, store: RunStore, router: ModelRouter, worker_id: str | None = None) -> None:
         self.store = store
         self.router = router
+        self.hub = Hub()
+        self.worker_id = worker_id or new_id("worker")[:32]
+        self.on_queued: list[Any] = []  # callbacks: a background job was queued here
 
     # -- create ----------------------------------------------------------------------------------
     def _check(self, req: CreateResponse) -> str:
@@ -88,29 +95,89 @@ class ResponsesService:
                 out.append(it)
         return out
 
-    async def create(self, body: Any, owner: str) -> tuple[Run, CreateResponse]:
+    async def create(self, body: Any, owner: str) -> tuple[Run | None, CreateResponse, dict[str, Any]]:
+        """Validate and start a response.
+
+        Returns (run, request, response): `run` is None for a background response, which is
+        stored `queued` for a worker; otherwise the caller drains or streams `run.events()`.
+        """
         req = parse_create(body)
         model = self._check(req)
-        backend = self.router.resolve(model)
+        self.router.resolve(model)
         new_items = await self._resolve_references(normalize_input(req.input), owner)
-        history: list[dict[str, Any]] = []
-        if req.previous_response_id:
-            found = await self.store.load_context(req.previous_response_id, owner)
-            if found is None:
-                raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
-                               param="previous_response_id", code="previous_response_not_found")
-            history = found
+        history = await self._history(req, owner)
         if not new_items and not history:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
-        gen = build_generation(req, model, history, new_items)
         response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model)
+        if req.background:
+            response["status"] = "queued"
+            await self.store.save_response(response, owner, new_items, [], fresh=True)
+            await self.store.add_job(response["id"], owner, state="queued", request=body, worker=None,
+                                     lease_ms=LEASE_MS)
+            for wake in self.on_queued:
+                wake()
+            return None, req, response
+        run = await self._run(req, model, owner, response, new_items, history, fresh=True)
+        return run, req, response
+
+    async def _history(self, req: CreateResponse, owner: str) -> list[dict[str, Any]]:
+        if not req.previous_response_id:
+            return []
+        found = await self.store.load_context(req.previous_response_id, owner)
+        if found is None:
+            raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
+                           param="previous_response_id", code="previous_response_not_found")
+        return found
+
+    async def _run(self, req: CreateResponse, model: str, owner: str, response: dict[str, Any],
+                   new_items: list[dict[str, Any]], history: list[dict[str, Any]], *, fresh: bool,
+                   background: bool = False) -> Run:
+        gen = build_generation(req, model, history, new_items)
+        backend = self.router.resolve(model)
         deltas = backend.generate(gen)
-        first = await _prime(deltas)
+        # Foreground: prime, so a request the backend refuses is still an HTTP error.
+        first = None if background else await _prime(deltas)
+        stored = req.store is not False
+        live = stored and (bool(req.stream) or background)
+        if live and fresh:
+            # Streams are stored from the start (GET and resume work while they run) and leased,
+            # so that a crash of this process is noticed and the response does not hang.
+            await self.store.save_response(response, owner, new_items, [], fresh=True)
+            await self.store.add_job(response["id"], owner, state="running", request=None,
+                                     worker=self.worker_id, lease_ms=LEASE_MS)
+            fresh = False
         include = set(req.include or [])
-        run = Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
-                  store=self.store if req.store is not False else None,
-                  want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs))
-        return run, req
+        return Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
+                   store=self.store if stored else None, live=live, fresh=fresh, hub=self.hub,
+                   want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
+                   job=live)
+
+    async def run_job(self, job: dict[str, Any]) -> Run | None:
+        """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
+        rid, owner = job["response_id"], job["owner"]
+        response = await self.store.get_response(rid, owner)
+        if response is None:
+            await self.store.finish_job(rid)
+            return None
+        req = parse_create(job["request"])
+        new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
+        items = new_items[0] if new_items else []
+        try:
+            history = await self._history(req, owner)
+        except APIError as exc:
+            # the previous response was deleted while this one waited
+            return await self._run_failing(req, response, owner, items, BackendError(exc.message))
+        return await self._run(req, response["model"], owner, response, items, history, fresh=False,
+                               background=True)
+
+    async def _run_failing(self, req: CreateResponse, response: dict[str, Any], owner: str,
+                           items: list[dict[str, Any]], exc: BackendError) -> Run:
+        async def nothing() -> Any:
+            return
+            yield  # pragma: no cover
+
+        return Run(response=response, owner=owner, input_items=items, deltas=nothing(), first=exc,
+                   store=self.store, live=True, fresh=False, hub=self.hub, job=True)
 
     # -- read side -------------------------------------------------------------------------------
     async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:

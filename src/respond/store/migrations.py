@@ -25,8 +25,13 @@ async def _initial(conn: AsyncConnection) -> None:
         sync, tables=[schema.responses, schema.items]))
 
 
+async def _runs(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: schema.metadata.create_all(sync, tables=[schema.events, schema.jobs]))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_responses_and_items", _initial),
+    ("0002_events_and_jobs", _runs),
 ]
 
 

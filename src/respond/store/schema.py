@@ -55,3 +55,28 @@ items = Table(
     Index("ix_items_response_position", "response_id", "position"),
     Index("ix_items_id", "id"),
 )
+
+events = Table(
+    "events",
+    metadata,
+    Column("response_id", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=False),
+)
+
+# One row per run that is queued or executing somewhere: background runs wait here to be claimed;
+# foreground streams register here too, so a crashed process's runs are found by their lease.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("response_id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # queued | running | done
+    Column("request", Text, nullable=True),  # the create body, to run a queued job
+    Column("worker", String(64), nullable=True),
+    Column("lease_until", BigInteger, nullable=False, default=0),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_jobs_state_created", "state", "created_at"),
+    Index("ix_jobs_worker", "worker"),
+)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from respond.core.ports import Row
 from respond.store import schema
 from respond.store.migrations import migrate
+from respond.store.runs import RunsMixin
 
 log = logging.getLogger("respond.store")
 
@@ -74,7 +75,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-class SqlStore:
+class SqlStore(RunsMixin):
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
@@ -92,7 +93,8 @@ class SqlStore:
         return stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in update})
 
     async def save_response(self, response: Row, owner: str, input_items: list[Row],
-                            output_items: list[Row], fresh: bool = False) -> None:
+                            output_items: list[Row], fresh: bool = False,
+                            events: list[Row] | None = None) -> None:
         rid = response["id"]
         row = {"id": rid, "owner": owner, "created_at": response["created_at"], "status": response["status"],
                "previous_response_id": response.get("previous_response_id"),
@@ -110,6 +112,9 @@ class SqlStore:
                 await conn.execute(delete(IT).where(IT.c.response_id == rid))
             if rows:
                 await conn.execute(insert(IT), rows)
+            if events:
+                await conn.execute(insert(schema.events), [
+                    {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in events])
 
     async def update_response(self, response: Row) -> None:
         """Rewrite the body and status of a stored response (its items unchanged)."""
@@ -128,6 +133,8 @@ class SqlStore:
             if not result.rowcount:
                 return False
             await conn.execute(delete(IT).where(IT.c.response_id == response_id))
+            await conn.execute(delete(schema.events).where(schema.events.c.response_id == response_id))
+            await conn.execute(delete(schema.jobs).where(schema.jobs.c.response_id == response_id))
         return True
 
     async def load_context(self, response_id: str, owner: str) -> list[Row] | None:

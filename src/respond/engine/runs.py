@@ -1,0 +1,199 @@
+"""Background runs: workers that claim queued jobs, leases, recovery, cancel, graceful stop.
+
+Every process runs `workers` claim loops over the shared job table (exactly one claimer wins a
+job), renews the leases of what it runs, and ends runs whose worker died:
+
+- a queued job is simply run by whichever process claims it first;
+- a running job whose lease ran out (its process was killed) is **not re-run**: its response ends
+  `failed` with an error saying it was interrupted, because part of its stream may already have
+  reached a client and a re-run would produce a different one.  On SQLite (one process by
+  design) this happens at start-up at once; on PostgreSQL after the lease (15 s) runs out;
+- on SIGTERM the process stops claiming, lets running jobs finish for `grace` seconds, then puts
+  the rest back on the queue from scratch (their events are dropped) for another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from respond.engine.service import LEASE_MS, ResponsesService
+from respond.protocol.errors import invalid, not_found
+from respond.protocol.response import TERMINAL
+
+log = logging.getLogger("respond.runs")
+
+INTERRUPTED = ("The run was interrupted: the server process executing it stopped before it finished "
+               "(it was not re-run, as part of its output may already have been streamed). Retry the request.")
+
+
+class RunManager:
+    def __init__(self, service: ResponsesService, workers: int = 4, poll: float = 0.5,
+                 single_process: bool = False, grace: float = 20.0) -> None:
+        self.service = service
+        self.store = service.store
+        self.workers = max(0, workers)
+        self.poll = poll
+        self.single_process = single_process
+        self.grace = grace
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.owners: dict[str, str] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        service.on_queued.append(self._wake.set)
+
+    @property
+    def worker_id(self) -> str:
+        return self.service.worker_id
+
+    async def start(self) -> None:
+        await self.recover(at_startup=True)
+        self._loops = [asyncio.create_task(self._claim_loop()) for _ in range(self.workers)]
+        self._loops.append(asyncio.create_task(self._lease_loop()))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for loop in self._loops:
+            loop.cancel()
+        running = list(self.tasks.items())
+        if running:
+            log.info("waiting up to %.0fs for %d running background runs", self.grace, len(running))
+            await asyncio.wait([t for _, t in running], timeout=self.grace)
+        for rid, task in list(self.tasks.items()):
+            owner = self.owners.get(rid, "")
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            response = await self.store.get_response(rid, owner)
+            if response is not None:
+                response.update(status="queued", output=[], error=None, usage=None, completed_at=None)
+                await self.store.requeue(rid, response)
+                log.info("requeued %s for another process", rid)
+
+    # -- workers ---------------------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            job = await self._claim()
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll)
+                continue
+            task = asyncio.create_task(self._execute(job))
+            self.tasks[job["response_id"]] = task
+            self.owners[job["response_id"]] = job["owner"]
+            await asyncio.wait([task])
+
+    async def _claim(self) -> dict[str, Any] | None:
+        try:
+            return await self.store.claim_job(self.worker_id, LEASE_MS)
+        except Exception:  # a database hiccup must not kill the worker
+            log.exception("claiming a job failed")
+            await asyncio.sleep(self.poll)
+            return None
+
+    async def _execute(self, job: dict[str, Any]) -> None:
+        rid = job["response_id"]
+        try:
+            run = await self.service.run_job(job)
+            if run is not None:
+                async for _ in run.events():
+                    pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("background run %s crashed", rid)
+            await self._fail(rid, job["owner"], "The run failed inside the server.")
+        finally:
+            self.tasks.pop(rid, None)
+            self.owners.pop(rid, None)
+
+    async def _lease_loop(self) -> None:
+        interval = LEASE_MS / 1000 / 5
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            try:
+                for rid in await self.store.renew_leases(self.worker_id, LEASE_MS):
+                    task = self.tasks.get(rid)
+                    if task is not None:
+                        task.cancel()
+                await self.recover()
+            except Exception:
+                log.exception("lease upkeep failed")
+
+    async def recover(self, at_startup: bool = False) -> None:
+        """End the runs whose process died (see the module docstring)."""
+        if at_startup and self.single_process:
+            dead = await self.store.expired_jobs(any_worker_but=self.worker_id)
+        else:
+            dead = await self.store.expired_jobs()
+        for job in dead:
+            log.warning("run %s was interrupted (its worker stopped); marking it failed", job["response_id"])
+            await self._fail(job["response_id"], job["owner"], INTERRUPTED)
+
+    async def _fail(self, rid: str, owner: str, message: str) -> None:
+        response = await self.store.get_response(rid, owner)
+        if response is not None and response["status"] not in TERMINAL:
+            for item in response.get("output", []):
+                if item.get("status") == "in_progress":
+                    item["status"] = "incomplete"
+            response["status"] = "failed"
+            response["error"] = {"code": "server_error", "message": message}
+            await self.store.update_response(response)
+        await self.store.finish_job(rid)
+        self.service.hub.notify(rid)
+
+    # -- cancel and follow -----------------------------------------------------------------------
+    async def cancel(self, rid: str, owner: str, wait: float = 10.0) -> dict[str, Any]:
+        response = await self.store.get_response(rid, owner)
+        if response is None:
+            raise not_found("Response", rid)
+        if not response.get("background"):
+            raise invalid("Only responses created with background: true can be cancelled.", None,
+                          "invalid_request")
+        if response["status"] in TERMINAL:
+            return response
+        if await self.store.cancel_queued(rid):
+            response["status"] = "cancelled"
+            await self.store.update_response(response)
+            self.service.hub.notify(rid)
+            return response
+        task = self.tasks.get(rid)
+        if task is not None:
+            task.cancel()
+        else:
+            await self.store.request_cancel(rid)  # the process running it sees this at its next lease renewal
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while loop.time() < deadline:
+            current = await self.store.get_response(rid, owner)
+            if current is None or current["status"] in TERMINAL:
+                return current or response
+            await self.service.hub.wait(rid, 0.1)
+        current = await self.store.get_response(rid, owner)
+        return current or response
+
+    async def follow(self, rid: str, owner: str, after: int) -> AsyncIterator[dict[str, Any]]:
+        """Stored events after `after`, then the live ones until the response is terminal."""
+        first = await self.store.read_events(rid, owner, after)
+        if first is None:
+            raise not_found("Response", rid)
+        return self._follow(rid, owner, after, first)
+
+    async def _follow(self, rid: str, owner: str, after: int,
+                      got: tuple[list[dict[str, Any]], str] | None) -> AsyncIterator[dict[str, Any]]:
+        while got is not None:
+            events, status = got
+            for ev in events:
+                after = ev["sequence_number"]
+                yield ev
+            if not events:
+                if status in TERMINAL:
+                    return
+                await self.service.hub.wait(rid, 0.25)
+            got = await self.store.read_events(rid, owner, after)

@@ -1,0 +1,134 @@
+"""Runs in the store: the job queue (claimed with leases) and the persisted stream events.
+
+A job is claimed atomically: on PostgreSQL with `FOR UPDATE SKIP LOCKED`, on SQLite by the single
+writer's `UPDATE ... WHERE state = 'queued' RETURNING`.  A claimed job holds a lease that its
+worker renews; a lease that runs out means the worker died, and recovery ends the run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from respond.core.ports import Row
+from respond.store import schema
+
+R, E, J = schema.responses, schema.events, schema.jobs
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+_CLAIM_PG = text(
+    """
+    UPDATE jobs SET state = 'running', worker = :worker, lease_until = :lease
+    WHERE response_id = (
+        SELECT response_id FROM jobs WHERE state = 'queued' ORDER BY created_at
+        FOR UPDATE SKIP LOCKED LIMIT 1)
+    RETURNING response_id, owner, request
+    """
+)
+_CLAIM_SQLITE = text(
+    """
+    UPDATE jobs SET state = 'running', worker = :worker, lease_until = :lease
+    WHERE response_id = (SELECT response_id FROM jobs WHERE state = 'queued' ORDER BY created_at LIMIT 1)
+      AND state = 'queued'
+    RETURNING response_id, owner, request
+    """
+)
+
+
+class RunsMixin:
+    engine: AsyncEngine
+    dialect: str
+
+    async def add_job(self, response_id: str, owner: str, *, state: str, request: Any | None,
+                      worker: str | None, lease_ms: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(J).values(
+                response_id=response_id, owner=owner, state=state,
+                request=orjson.dumps(request).decode() if request is not None else None,
+                worker=worker, lease_until=now_ms() + lease_ms, cancel_requested=False, created_at=now_ms()))
+
+    async def claim_job(self, worker: str, lease_ms: int) -> Row | None:
+        stmt = _CLAIM_PG if self.dialect == "postgresql" else _CLAIM_SQLITE
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(stmt, {"worker": worker, "lease": now_ms() + lease_ms})).first()
+        if row is None:
+            return None
+        return {"response_id": row[0], "owner": row[1], "request": orjson.loads(row[2]) if row[2] else None}
+
+    async def renew_leases(self, worker: str, lease_ms: int) -> list[str]:
+        """Extend this worker's leases; returns the ids of its runs whose cancel was requested."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(J).where(J.c.worker == worker, J.c.state == "running")
+                               .values(lease_until=now_ms() + lease_ms))
+            rows = (await conn.execute(select(J.c.response_id).where(
+                J.c.worker == worker, J.c.state == "running", J.c.cancel_requested.is_(True)))).all()
+        return [r[0] for r in rows]
+
+    async def finish_job(self, response_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(J).where(J.c.response_id == response_id).values(state="done"))
+
+    async def get_job(self, response_id: str) -> Row | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(J.c.state, J.c.worker, J.c.cancel_requested).where(
+                J.c.response_id == response_id))).first()
+        return {"state": row[0], "worker": row[1], "cancel_requested": row[2]} if row else None
+
+    async def cancel_queued(self, response_id: str) -> bool:
+        """Take a job that has not started off the queue; True if it was still queued."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(J).where(J.c.response_id == response_id, J.c.state == "queued")
+                                        .values(state="done", cancel_requested=True))
+        return bool(result.rowcount)
+
+    async def request_cancel(self, response_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(J).where(J.c.response_id == response_id, J.c.state == "running")
+                               .values(cancel_requested=True))
+
+    async def requeue(self, response_id: str, response: Row) -> None:
+        """Put a run back on the queue from scratch (graceful shutdown): its events are dropped."""
+        async with self.engine.begin() as conn:
+            await conn.execute(E.delete().where(E.c.response_id == response_id))
+            await conn.execute(update(R).where(R.c.id == response_id).values(
+                status=response["status"], body=orjson.dumps(response).decode()))
+            await conn.execute(update(J).where(J.c.response_id == response_id).values(
+                state="queued", worker=None, lease_until=0))
+
+    async def expired_jobs(self, *, any_worker_but: str | None = None) -> list[Row]:
+        """Running jobs whose lease ran out (or, with `any_worker_but`, held by any other worker)."""
+        cond = J.c.state == "running"
+        cond = and_(cond, J.c.worker != any_worker_but) if any_worker_but else and_(cond, J.c.lease_until < now_ms())
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(J.c.response_id, J.c.owner).where(cond))).all()
+        return [{"response_id": r[0], "owner": r[1]} for r in rows]
+
+    # -- events ----------------------------------------------------------------------------------
+    async def append_events(self, response_id: str, events: list[Row], snapshot: Row | None) -> None:
+        """Persist a batch of stream events and, with it, the response's current snapshot."""
+        async with self.engine.begin() as conn:
+            if events:
+                await conn.execute(insert(E), [{"response_id": response_id, "seq": ev["sequence_number"],
+                                                "body": orjson.dumps(ev).decode()} for ev in events])
+            if snapshot is not None:
+                await conn.execute(update(R).where(R.c.id == response_id).values(
+                    status=snapshot["status"], body=orjson.dumps(snapshot).decode()))
+
+    async def read_events(self, response_id: str, owner: str, after: int,
+                          limit: int = 500) -> tuple[list[Row], str] | None:
+        """Events after `after` and the response's status; None if not found for this owner."""
+        async with self.engine.connect() as conn:
+            status = await conn.scalar(select(R.c.status).where(R.c.id == response_id, R.c.owner == owner))
+            if status is None:
+                return None
+            bodies = (await conn.execute(select(E.c.body).where(E.c.response_id == response_id, E.c.seq > after)
+                                         .order_by(E.c.seq).limit(limit))).scalars().all()
+        return [orjson.loads(b) for b in bodies], status
