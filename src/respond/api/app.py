@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from respond.api import routes
+from respond.api import conversations, routes
 from respond.api.auth import KeyRing
+from respond.engine.conversations import ConversationService
 from respond.engine.runs import RunManager
 from respond.engine.service import ResponsesService
 from respond.protocol.errors import APIError
@@ -102,6 +103,7 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
         Route("/v1/responses/{response_id}/cancel", routes.cancel_response, methods=["POST"]),
         Route("/v1/models", routes.list_models, methods=["GET"]),
         Route("/health", routes.health, methods=["GET"]),
+        *conversations.ROUTES,
         *(extra_routes or []),
     ]
     app = Starlette(
@@ -111,5 +113,6 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
     )
     app.state.service = service
     app.state.runs = runs
+    app.state.conversations = ConversationService(service.store)
     app.add_middleware(AuthAndLog, keys=keys)
     return app

@@ -109,15 +109,19 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-async def list_input_items(request: Request) -> Response:
-    rid = request.path_params["response_id"]
+def _order(request: Request) -> str:
     order = request.query_params.get("order", "desc")
     if order not in ("asc", "desc"):
         raise invalid(f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", "order",
                       "invalid_value")
+    return order
+
+
+async def list_input_items(request: Request) -> Response:
+    rid = request.path_params["response_id"]
     page = await _service(request).input_items(
         rid, _owner(request), after=request.query_params.get("after"),
-        limit=_int_param(request, "limit", 20, 1, 100), order=order, include=_include(request))
+        limit=_int_param(request, "limit", 20, 1, 100), order=_order(request), include=_include(request))
     return JSON(page)
 
 

@@ -61,8 +61,10 @@ class ResponseStore(Protocol):
         output_items: list[Row],
         fresh: bool = False,
         events: list[Row] | None = None,
+        conversation_id: str | None = None,
     ) -> None:
-        """Insert (`fresh`) or replace a response with its items, plus a last batch of its events."""
+        """Insert (`fresh`) or replace a response with its items, plus a last batch of its events;
+        with `conversation_id`, also append its input and output items to that conversation."""
         ...
 
     async def update_response(self, response: Row) -> None: ...
@@ -115,3 +117,27 @@ class RunStore(ResponseStore, Protocol):
 
     async def read_events(self, response_id: str, owner: str, after: int,
                           limit: int = 500) -> tuple[list[Row], str] | None: ...
+
+
+class ConversationStore(Protocol):
+    async def create_conversation(self, conv_id: str, owner: str, created_at: int, metadata: dict[str, str],
+                                  items: list[Row]) -> Row: ...
+
+    async def get_conversation(self, conv_id: str, owner: str) -> Row | None: ...
+
+    async def update_conversation(self, conv_id: str, owner: str, metadata: dict[str, str]) -> Row | None: ...
+
+    async def delete_conversation(self, conv_id: str, owner: str) -> bool: ...
+
+    async def add_conversation_items(self, conv_id: str, items: list[Row]) -> None: ...
+
+    async def conversation_items(self, conv_id: str, *, after: str | None = None, limit: int | None = None,
+                                 order: str = "asc") -> tuple[list[Row], bool]: ...
+
+    async def get_conversation_item(self, conv_id: str, item_id: str) -> Row | None: ...
+
+    async def delete_conversation_item(self, conv_id: str, item_id: str) -> bool: ...
+
+
+class Store(RunStore, ConversationStore, Protocol):
+    """Everything the engine persists."""

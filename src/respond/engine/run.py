@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.ports import RunStore
+from respond.core.ports import Store
 from respond.core.types import Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from respond.engine.events import Event, EventBuilder
 from respond.engine.hub import Hub
@@ -35,12 +35,13 @@ class Run:
         input_items: list[dict[str, Any]],
         deltas: AsyncIterator[Delta],
         first: Delta | BackendError | None,
-        store: RunStore | None,
+        store: Store | None,
         want_logprobs: bool = False,
         live: bool = False,
         fresh: bool = True,
         hub: Hub | None = None,
         job: bool = False,
+        conversation_id: str | None = None,
     ) -> None:
         self.builder = EventBuilder(response, want_logprobs)
         self.response = response
@@ -54,6 +55,7 @@ class Run:
         self._finished = False
         self._final: dict[str, Any] = {}
         self._job = job  # a job row tracks this run: finish it with the run
+        self._conversation_id = conversation_id
 
     @property
     def id(self) -> str:
@@ -101,7 +103,9 @@ class Run:
         """The terminal event is stored with the terminal status before the client sees it."""
         self.response.update(self._final)
         ev = self.builder.lifecycle(terminal_type)
-        await self._persist(self.recorder.drain() + [ev])
+        # Only a response that produced its output joins its conversation.
+        joins = self.response["status"] in ("completed", "incomplete")
+        await self._persist(self.recorder.drain() + [ev], self._conversation_id if joins else None)
         return ev
 
     async def _all_deltas(self) -> AsyncIterator[Delta]:
@@ -150,13 +154,13 @@ class Run:
         await self._close_deltas()
         await self._persist(self.recorder.drain())
 
-    async def _persist(self, events: list[Event]) -> None:
+    async def _persist(self, events: list[Event], conversation_id: str | None = None) -> None:
         self._finished = True
         if self._store is None:
             return
         outputs = self.response["output"]
         await self._store.save_response(self.response, self.owner, self.input_items, outputs,
-                                        fresh=self._fresh, events=events)
+                                        fresh=self._fresh, events=events, conversation_id=conversation_id)
         if self._job:
             await self._store.finish_job(self.id)
         self.recorder.notify()

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.ports import ModelBackend, RunStore
+from respond.core.ports import ModelBackend, Store
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine.context import build_generation
 from respond.engine.hub import Hub
@@ -58,7 +58,7 @@ LEASE_MS = 15_000
 
 
 class ResponsesService:
-    def __init__(self, store: RunStore, router: ModelRouter, worker_id: str | None = None) -> None:
+    def __init__(self, store: Store, router: ModelRouter, worker_id: str | None = None) -> None:
         self.store = store
         self.router = router
         self.hub = Hub()
@@ -108,7 +108,8 @@ class ResponsesService:
         history = await self._history(req, owner)
         if not new_items and not history:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
-        response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model)
+        response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
+                                conversation_id=_conversation_id(req))
         if req.background:
             response["status"] = "queued"
             await self.store.save_response(response, owner, new_items, [], fresh=True)
@@ -121,6 +122,13 @@ class ResponsesService:
         return run, req, response
 
     async def _history(self, req: CreateResponse, owner: str) -> list[dict[str, Any]]:
+        conv_id = _conversation_id(req)
+        if conv_id is not None:
+            if await self.store.get_conversation(conv_id, owner) is None:
+                raise APIError(404, f"Conversation with id '{conv_id}' not found.", param="conversation",
+                               code="conversation_not_found")
+            items, _ = await self.store.conversation_items(conv_id)
+            return items
         if not req.previous_response_id:
             return []
         found = await self.store.load_context(req.previous_response_id, owner)
@@ -150,7 +158,7 @@ class ResponsesService:
         return Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
                    store=self.store if stored else None, live=live, fresh=fresh, hub=self.hub,
                    want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
-                   job=live)
+                   job=live, conversation_id=_conversation_id(req))
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
@@ -201,6 +209,18 @@ class ResponsesService:
         data = [strip_for_include(it, keep) for it in items]
         return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None, "has_more": more}
+
+
+def _conversation_id(req: CreateResponse) -> str | None:
+    conv = req.conversation
+    if conv is None:
+        return None
+    if isinstance(conv, dict):
+        conv = conv.get("id")
+    if not isinstance(conv, str) or not conv:
+        raise invalid("Invalid 'conversation': expected a conversation id or an object with an 'id'.",
+                      "conversation", "invalid_value")
+    return conv
 
 
 def with_include(response: dict[str, Any], include: list[str] | None) -> dict[str, Any]:

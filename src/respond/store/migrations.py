@@ -29,9 +29,15 @@ async def _runs(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: schema.metadata.create_all(sync, tables=[schema.events, schema.jobs]))
 
 
+async def _conversations(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: schema.metadata.create_all(
+        sync, tables=[schema.conversations, schema.conversation_items]))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_responses_and_items", _initial),
     ("0002_events_and_jobs", _runs),
+    ("0003_conversations", _conversations),
 ]
 
 

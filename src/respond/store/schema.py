@@ -80,3 +80,23 @@ jobs = Table(
     Index("ix_jobs_state_created", "state", "created_at"),
     Index("ix_jobs_worker", "worker"),
 )
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("metadata", Text, nullable=False),
+)
+
+conversation_items = Table(
+    "conversation_items",
+    metadata,
+    Column("pk", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("conversation_id", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_conversation_items_conv_pk", "conversation_id", "pk"),
+    Index("ix_conversation_items_id", "conversation_id", "id"),
+)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from respond.core.ports import Row
 from respond.store import schema
+from respond.store.conversations import ConversationsMixin, append_items
 from respond.store.migrations import migrate
 from respond.store.runs import RunsMixin
 
@@ -75,7 +76,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-class SqlStore(RunsMixin):
+class SqlStore(RunsMixin, ConversationsMixin):
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
@@ -94,7 +95,7 @@ class SqlStore(RunsMixin):
 
     async def save_response(self, response: Row, owner: str, input_items: list[Row],
                             output_items: list[Row], fresh: bool = False,
-                            events: list[Row] | None = None) -> None:
+                            events: list[Row] | None = None, conversation_id: str | None = None) -> None:
         rid = response["id"]
         row = {"id": rid, "owner": owner, "created_at": response["created_at"], "status": response["status"],
                "previous_response_id": response.get("previous_response_id"),
@@ -112,6 +113,8 @@ class SqlStore(RunsMixin):
                 await conn.execute(delete(IT).where(IT.c.response_id == rid))
             if rows:
                 await conn.execute(insert(IT), rows)
+            if conversation_id:
+                await append_items(conn, conversation_id, input_items + output_items)
             if events:
                 await conn.execute(insert(schema.events), [
                     {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in events])

@@ -1,0 +1,111 @@
+"""Conversations: a durable list of items that responses read as context and append to."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from respond.core.ports import Store
+from respond.protocol.errors import invalid, not_found
+from respond.protocol.ids import new_id
+from respond.protocol.items import normalize_item, strip_for_include
+from respond.protocol.requests import check_metadata
+
+MAX_ITEMS = 20
+
+
+def _items(raw: Any, param: str = "items") -> list[dict[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise invalid(f"Invalid type for '{param}': expected an array of items.", param, "invalid_type")
+    if len(raw) > MAX_ITEMS:
+        raise invalid(f"Invalid '{param}': array too long. Expected an array with maximum length {MAX_ITEMS}, "
+                      f"but got an array with length {len(raw)} instead.", param, "array_above_max_length")
+    items = [normalize_item(it, i) for i, it in enumerate(raw)]
+    if any(it["type"] == "item_reference" for it in items):
+        raise invalid("Item references cannot be added to a conversation.", param, "invalid_value")
+    return items
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object.", None, "invalid_json")
+    return body
+
+
+def _only(body: dict[str, Any], allowed: set[str]) -> None:
+    for key in body:
+        if key not in allowed:
+            raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
+
+
+class ConversationService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def _get(self, conv_id: str, owner: str) -> dict[str, Any]:
+        conv = await self.store.get_conversation(conv_id, owner)
+        if conv is None:
+            raise not_found("Conversation", conv_id)
+        return conv
+
+    async def create(self, body: Any, owner: str) -> dict[str, Any]:
+        body = _object(body)
+        _only(body, {"items", "metadata"})
+        metadata = check_metadata(body.get("metadata")) or {}
+        items = _items(body.get("items"))
+        return await self.store.create_conversation(new_id("conv"), owner, int(time.time()), metadata, items)
+
+    async def retrieve(self, conv_id: str, owner: str) -> dict[str, Any]:
+        return await self._get(conv_id, owner)
+
+    async def update(self, conv_id: str, owner: str, body: Any) -> dict[str, Any]:
+        body = _object(body)
+        _only(body, {"metadata"})
+        if "metadata" not in body:
+            raise invalid("Missing required parameter: 'metadata'.", "metadata", "missing_required_parameter")
+        await self._get(conv_id, owner)
+        updated = await self.store.update_conversation(conv_id, owner, check_metadata(body["metadata"]) or {})
+        assert updated is not None
+        return updated
+
+    async def delete(self, conv_id: str, owner: str) -> dict[str, Any]:
+        if not await self.store.delete_conversation(conv_id, owner):
+            raise not_found("Conversation", conv_id)
+        return {"id": conv_id, "object": "conversation.deleted", "deleted": True}
+
+    async def add_items(self, conv_id: str, owner: str, body: Any) -> dict[str, Any]:
+        body = _object(body)
+        _only(body, {"items"})
+        if "items" not in body:
+            raise invalid("Missing required parameter: 'items'.", "items", "missing_required_parameter")
+        await self._get(conv_id, owner)
+        items = _items(body["items"])
+        await self.store.add_conversation_items(conv_id, items)
+        return _page(items, False)
+
+    async def list_items(self, conv_id: str, owner: str, *, after: str | None, limit: int, order: str,
+                         include: list[str]) -> dict[str, Any]:
+        await self._get(conv_id, owner)
+        items, more = await self.store.conversation_items(conv_id, after=after, limit=limit, order=order)
+        keep = set(include)
+        return _page([strip_for_include(it, keep) for it in items], more)
+
+    async def get_item(self, conv_id: str, owner: str, item_id: str, include: list[str]) -> dict[str, Any]:
+        await self._get(conv_id, owner)
+        item = await self.store.get_conversation_item(conv_id, item_id)
+        if item is None:
+            raise not_found("Item", item_id)
+        return strip_for_include(item, set(include))
+
+    async def delete_item(self, conv_id: str, owner: str, item_id: str) -> dict[str, Any]:
+        conv = await self._get(conv_id, owner)
+        if not await self.store.delete_conversation_item(conv_id, item_id):
+            raise not_found("Item", item_id)
+        return conv
+
+
+def _page(items: list[dict[str, Any]], more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": items, "first_id": items[0]["id"] if items else None,
+            "last_id": items[-1]["id"] if items else None, "has_more": more}

@@ -1,0 +1,85 @@
+"""Conversations in the store: a conversation row and its items in insertion order (the `pk`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from respond.core.ports import Row
+from respond.store import schema
+
+C, CI = schema.conversations, schema.conversation_items
+
+
+def _conv(row: Any) -> Row:
+    return {"id": row[0], "object": "conversation", "created_at": row[1], "metadata": orjson.loads(row[2])}
+
+
+async def append_items(conn: AsyncConnection, conversation_id: str, items: list[Row]) -> None:
+    if items:
+        await conn.execute(insert(CI), [{"conversation_id": conversation_id, "id": it.get("id", ""),
+                                         "body": orjson.dumps(it).decode()} for it in items])
+
+
+class ConversationsMixin:
+    engine: AsyncEngine
+
+    async def create_conversation(self, conv_id: str, owner: str, created_at: int, metadata: dict[str, str],
+                                  items: list[Row]) -> Row:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(C).values(id=conv_id, owner=owner, created_at=created_at,
+                                                metadata=orjson.dumps(metadata).decode()))
+            await append_items(conn, conv_id, items)
+        return {"id": conv_id, "object": "conversation", "created_at": created_at, "metadata": metadata}
+
+    async def get_conversation(self, conv_id: str, owner: str) -> Row | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(C.c.id, C.c.created_at, C.c.metadata).where(
+                C.c.id == conv_id, C.c.owner == owner))).first()
+        return _conv(row) if row else None
+
+    async def update_conversation(self, conv_id: str, owner: str, metadata: dict[str, str]) -> Row | None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(C).where(C.c.id == conv_id, C.c.owner == owner).values(
+                metadata=orjson.dumps(metadata).decode()))
+        return await self.get_conversation(conv_id, owner)
+
+    async def delete_conversation(self, conv_id: str, owner: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(C).where(C.c.id == conv_id, C.c.owner == owner))
+            if not result.rowcount:
+                return False
+            await conn.execute(delete(CI).where(CI.c.conversation_id == conv_id))
+        return True
+
+    async def add_conversation_items(self, conv_id: str, items: list[Row]) -> None:
+        async with self.engine.begin() as conn:
+            await append_items(conn, conv_id, items)
+
+    async def conversation_items(self, conv_id: str, *, after: str | None = None, limit: int | None = None,
+                                 order: str = "asc") -> tuple[list[Row], bool]:
+        async with self.engine.connect() as conn:
+            q = select(CI.c.body).where(CI.c.conversation_id == conv_id)
+            if after is not None:
+                pk = await conn.scalar(select(CI.c.pk).where(CI.c.conversation_id == conv_id, CI.c.id == after))
+                if pk is not None:
+                    q = q.where(CI.c.pk > pk if order == "asc" else CI.c.pk < pk)
+            q = q.order_by(CI.c.pk.asc() if order == "asc" else CI.c.pk.desc())
+            if limit is not None:
+                q = q.limit(limit + 1)
+            bodies = (await conn.execute(q)).scalars().all()
+        more = limit is not None and len(bodies) > limit
+        return [orjson.loads(b) for b in (bodies[:limit] if limit is not None else bodies)], more
+
+    async def get_conversation_item(self, conv_id: str, item_id: str) -> Row | None:
+        async with self.engine.connect() as conn:
+            body = await conn.scalar(select(CI.c.body).where(CI.c.conversation_id == conv_id, CI.c.id == item_id))
+        return orjson.loads(body) if body else None
+
+    async def delete_conversation_item(self, conv_id: str, item_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(CI).where(CI.c.conversation_id == conv_id, CI.c.id == item_id))
+        return bool(result.rowcount)
