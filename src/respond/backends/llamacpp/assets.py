@@ -10,12 +10,14 @@ only compare the size.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata as metadata
 import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +76,22 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("respond")) / "models"
 
 
+def packaged_models(cache_dir: Path | None = None) -> dict[str, Callable[[], Path]]:
+    """The default model, and any other known model whose part packages are installed, each as
+    a callable that assembles (once) and returns its GGUF path.  `cache_dir` is the Respond
+    cache root; models live in its `models` folder."""
+    folder = cache_dir / "models" if cache_dir is not None else default_cache_dir()
+    found: dict[str, Callable[[], Path]] = {}
+    for name in KNOWN_MODELS:
+        if name == DEFAULT_MODEL or parts_installed(name) or (folder / KNOWN_MODELS[name].filename).is_file():
+            found[name] = functools.partial(model_path, name, folder)
+    if not parts_installed(DEFAULT_MODEL) and not (folder / KNOWN_MODELS[DEFAULT_MODEL].filename).is_file():
+        log.warning(
+            "the embedded default model %s is not installed; run scripts/install-llama-cpp.sh", DEFAULT_MODEL
+        )
+    return found
+
+
 def parts_installed(model: str = DEFAULT_MODEL) -> bool:
     """True when every part package of a known model is installed (cheap: metadata only)."""
     try:
@@ -116,12 +134,11 @@ def _part_files(known: KnownModel) -> list[Path]:
         except metadata.PackageNotFoundError:
             raise BackendError(
                 f"the weights of {known.name} are not installed (missing package {dist_name}); "
-                "run scripts/install-llama-cpp.sh"
+                "run scripts/install-llama-cpp.sh",
+                status=503,
             ) from None
         data = [
-            f
-            for f in dist.files or []
-            if not f.name.endswith((".py", ".pyc")) and ".dist-info" not in str(f)
+            f for f in dist.files or [] if not f.name.endswith((".py", ".pyc")) and ".dist-info" not in str(f)
         ]
         if len(data) != 1:
             raise BackendError(f"package {dist_name} does not hold exactly one data file: {data}")

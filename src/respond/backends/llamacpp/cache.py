@@ -1,15 +1,15 @@
 """KV-cache reuse across requests: a small LRU pool of llama contexts ("slots").
 
-llama-cpp-python reuses the longest common prefix between a new prompt and the tokens already
-in a context's KV cache (`Llama.generate` trims the cache to that prefix and decodes only the
-rest).  One context therefore serves a single conversation well; two interleaved conversations
-would evict each other.  Saving and restoring state costs ~2 s per switch on this class of
+A context keeps the tokens of its last request (prompt and answer) in its KV cache; a new
+prompt sharing a prefix with them only decodes the rest (the runner trims the cache to the
+common prefix).  One context therefore serves a single conversation well; two interleaved
+conversations would evict each other.  Saving and restoring state costs ~2 s per switch on this class of
 machine, far more than re-reading a short prompt, so instead we keep several contexts over the
 same memory-mapped weights (each adds only its KV cache and compute buffers) and send each
 request to the context holding the longest prefix of it.
 
-`reusable_prefix` mirrors the rule inside `Llama.generate`, so `Usage.cached_tokens` reports
-exactly the tokens that were not decoded again.
+`reusable_prefix` is the rule the runner decodes by, so `Usage.cached_tokens` reports exactly
+the tokens that were not decoded again.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def reusable_prefix(llm: Any, tokens: Sequence[int]) -> int:
-    """How many leading `tokens` `llm.generate(tokens)` will take from the KV cache."""
+    """How many leading `tokens` can be taken from `llm`'s KV cache.
+
+    Sampling needs the logits of the last prompt position: they are live only when the cache
+    ends exactly there, otherwise the last prompt token is decoded again."""
     cached = llm.n_tokens
     if cached == 0:
         return 0
@@ -47,6 +50,7 @@ class Slot:
     llm: Any
     index: int
     last_used: float = field(default_factory=time.monotonic)
+    prompt_tokens: int = 0  # length of the last prompt run here
 
     @property
     def cached_tokens(self) -> int:
@@ -80,16 +84,20 @@ class SlotPool:
     def acquire(self, tokens: Sequence[int]) -> tuple[Slot, int]:
         """The slot to run `tokens` on and how many of them its cache already holds.
 
-        A slot continuing its own conversation (the match covers at least half of what it
-        holds) wins.  Otherwise a fresh slot is opened while the pool has room, so a new
-        conversation does not evict a live one for the sake of a shared system prompt; a full
-        pool gives up the slot with the longest match, the least recently used on ties.
+        A slot whose last prompt is a prefix of this one (the conversation goes on, or the same
+        request is repeated) wins.  Otherwise an empty slot is used, or a new one while the
+        pool has room, so a new conversation does not evict a live one for the sake of a
+        shared system prompt; a full pool gives up its least recently used slot.
         """
         scored = [(reusable_prefix(s.llm, tokens), s) for s in self._slots]
-        best_prefix, best = max(scored, key=lambda ps: (ps[0], ps[1].last_used), default=(0, None))
+        continuing = [
+            (prefix, s)
+            for prefix, s in scored
+            if prefix > 0 and prefix >= min(s.prompt_tokens, len(tokens)) - 1
+        ]
         empty = [s for s in self._slots if s.cached_tokens == 0]
-        if best is not None and best_prefix > 0 and 2 * best_prefix >= best.cached_tokens:
-            chosen, prefix = best, best_prefix
+        if continuing:
+            prefix, chosen = max(continuing, key=lambda ps: (ps[0], ps[1].last_used))
         elif empty:
             chosen, prefix = empty[0], 0
         elif len(self._slots) < self._size:
@@ -97,8 +105,9 @@ class SlotPool:
             self._slots.append(chosen)
             log.debug("opened llama context slot %d", chosen.index)
         else:
-            prefix, chosen = max(scored, key=lambda ps: (ps[0], -ps[1].last_used))
+            prefix, chosen = min(scored, key=lambda ps: ps[1].last_used)
         chosen.touch()
+        chosen.prompt_tokens = len(tokens)
         return chosen, prefix
 
     def close(self) -> None:

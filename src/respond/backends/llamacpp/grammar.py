@@ -36,22 +36,54 @@ TOOL_CALL_CLOSE = "\n</tool_call>"
 
 def schema_grammar(schema: dict[str, Any]) -> str:
     """GBNF (root rule `root`) accepting exactly the JSON documents `schema` describes."""
-    return _convert(schema, "", extra_rules=[])
-
-
-def json_object_grammar() -> str:
-    """GBNF for `response_format: json_object`: any JSON object."""
-    return schema_grammar({"type": "object"})
+    return build_grammar(schema=schema)
 
 
 def tool_call_grammar(tools: Sequence[ToolSpec], *, parallel: bool) -> str:
     """GBNF for one (or, when `parallel`, one or more) tagged calls of the given tools."""
     if not tools:
         raise BackendError("tool_choice requires a tool, but no tools were given", status=400)
+    return build_grammar(tools=tools, parallel=parallel)
+
+
+def build_grammar(
+    *, schema: dict[str, Any] | None = None, tools: Sequence[ToolSpec] = (), parallel: bool = False
+) -> str:
+    """GBNF for a JSON answer matching `schema`, tagged calls of `tools`, or either one."""
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    alternatives, rules = [], []
+    try:
+        if schema is not None:
+            alternatives.append(_visit(converter, schema, "answer"))
+        if tools:
+            call = _visit(converter, _calls_schema(tools), "call")
+            tagged = f"{_literal(TOOL_CALL_OPEN)} {call} {_literal(TOOL_CALL_CLOSE)}"
+            rules.append(f"tagged ::= {tagged}")
+            alternatives.append('tagged ("\\n" tagged)*' if parallel else "tagged")
+    except (AssertionError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise BackendError(
+            f"unsupported JSON schema for constrained decoding: {exc}", status=400, param="text.format"
+        ) from exc
+    grammar = _CHAR_LINE.sub(lambda _m: SAFE_CHAR_RULE, converter.format_grammar())
+    root = "root ::= " + " | ".join(f"( {a} )" for a in alternatives)
+    return "\n".join([grammar, *rules, root]) + "\n"
+
+
+def _visit(converter: Any, schema: dict[str, Any], name: str) -> str:
+    prepared = converter.resolve_refs(_close_objects(copy.deepcopy(schema)), name)
+    return str(converter.visit(prepared, name))
+
+
+def _calls_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """One JSON schema for `{"name": <tool>, "arguments": <its parameters>}` over all tools."""
     defs: dict[str, Any] = {}
     variants = []
     for tool in tools:
-        params = copy.deepcopy(tool.parameters) if tool.parameters else {"type": "object", "properties": {}}
+        params: dict[str, Any] = (
+            copy.deepcopy(tool.parameters) if tool.parameters else {"type": "object", "properties": {}}
+        )
         for key in ("$defs", "definitions"):
             defs.update(params.pop(key, {}) or {})
         variants.append(
@@ -62,28 +94,7 @@ def tool_call_grammar(tools: Sequence[ToolSpec], *, parallel: bool) -> str:
             }
         )
     call: dict[str, Any] = variants[0] if len(variants) == 1 else {"anyOf": variants}
-    if defs:
-        call = {**call, "$defs": defs}
-    tagged = f"{_literal(TOOL_CALL_OPEN)} call {_literal(TOOL_CALL_CLOSE)}"
-    root = f'root ::= tagged ("\\n" tagged)*' if parallel else "root ::= tagged"
-    return _convert(call, "call", extra_rules=[f"tagged ::= {tagged}", root])
-
-
-def _convert(schema: dict[str, Any], name: str, extra_rules: list[str]) -> str:
-    from llama_cpp.llama_grammar import SchemaConverter
-
-    converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-    try:
-        prepared = converter.resolve_refs(_close_objects(copy.deepcopy(schema)), "input")
-        converter.visit(prepared, name)
-    except (AssertionError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise BackendError(
-            f"unsupported JSON schema for constrained decoding: {exc}", status=400, param="text.format"
-        ) from exc
-    grammar = converter.format_grammar()
-    if _CHAR_LINE.search(grammar):
-        grammar = _CHAR_LINE.sub(lambda _m: SAFE_CHAR_RULE, grammar)
-    return "\n".join([grammar, *extra_rules]) + "\n"
+    return {**call, "$defs": defs} if defs else call
 
 
 def _close_objects(node: Any) -> Any:

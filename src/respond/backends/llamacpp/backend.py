@@ -1,0 +1,201 @@
+"""`LlamaCppBackend`: the embedded model backend (llama.cpp via llama-cpp-python).
+
+The async side of the port.  Requests queue for the CPU behind one FIFO `asyncio.Lock` (two
+cores decode one sequence at a time best); the blocking work runs in a worker thread
+(`ModelRunner`) that hands each decoded piece to the event loop through an `asyncio.Queue`.
+Closing the delta iterator sets a stop flag the worker checks between tokens, and the lock is
+only released once the worker has stopped.
+
+Output shaping happens here: with tools offered in `auto` mode, text is streamed until it may
+be a tool call (see `toolparse.ToolCallSplitter`), then held and parsed at the end; in
+constrained mode (tool_choice required or a named function) the grammar guarantees a call and
+nothing is streamed as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from respond.core.errors import BackendError, UnknownModel
+from respond.core.types import Delta, Finish, Generation, ModelInfo, TextDelta, ToolCallDelta, Usage
+
+from .assets import DEFAULT_MODEL, packaged_models
+from .runner import ModelRunner, Piece, Plan
+from .toolparse import ParsedCall, ToolCallSplitter, parse_tool_calls
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+class LlamaCppBackend:
+    """Serves local GGUF models by name.
+
+    `models` maps a model name to its GGUF path, or to a zero-argument callable returning the
+    path (so a packaged model is only assembled when first used).  With `include_default`,
+    the packaged default model (and the 1.5B one when its packages are installed) is served
+    too, assembled into `cache_dir/models` on first use.  `n_slots` contexts per model keep
+    that many conversations' KV caches warm.
+    """
+
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        models: Mapping[str, str | Path | Callable[[], Path]] | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_slots: int = 3,
+        n_batch: int = 512,
+        include_default: bool = False,
+        cache_dir: Path | None = None,
+    ) -> None:
+        sources: dict[str, Path | Callable[[], Path]] = {}
+        if include_default:
+            sources.update(packaged_models(cache_dir))
+        for name, path in (models or {}).items():
+            sources[name] = path if callable(path) else Path(path).expanduser()
+        self.default_model: str | None = DEFAULT_MODEL if include_default else next(iter(models or {}), None)
+        self._runners = {
+            name: ModelRunner(name, path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, n_slots=n_slots)
+            for name, path in sources.items()
+        }
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- the port --------------------------------------------------------------------------
+
+    def serves(self, model: str) -> bool:
+        return model in self._runners
+
+    async def models(self) -> list[ModelInfo]:
+        return [ModelInfo(id=name, owned_by="respond") for name in self._runners]
+
+    async def count_tokens(self, gen: Generation) -> int:
+        runner = self._runner(gen.model)
+        async with self._queue():
+            return await asyncio.to_thread(runner.count_tokens, gen)
+
+    async def close(self) -> None:
+        async with self._queue():
+            for runner in self._runners.values():
+                await asyncio.to_thread(runner.close)
+
+    async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        runner = self._runner(gen.model)
+        async with self._queue():
+            plan = await asyncio.to_thread(runner.plan, gen)
+            # aclosing: a consumer that stops early must stop the worker before the lock opens.
+            async with contextlib.aclosing(self._decode(runner, plan)) as deltas:
+                async for delta in deltas:
+                    yield delta
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _queue(self) -> asyncio.Lock:
+        """The FIFO lock requests queue on (one per event loop: tests run several loops; the
+        runner's thread lock still keeps the contexts safe across them)."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
+    def _runner(self, model: str) -> ModelRunner:
+        runner = self._runners.get(model)
+        if runner is None:
+            raise UnknownModel(model, sorted(self._runners))
+        return runner
+
+    async def _decode(self, runner: ModelRunner, plan: Plan) -> AsyncGenerator[Delta, None]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(piece: Piece) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, piece)
+
+        def work() -> None:
+            try:
+                result: Any = runner.run(plan, emit, stop)
+            except BaseException as exc:  # noqa: BLE001 - handed to the event loop
+                result = exc
+            loop.call_soon_threadsafe(queue.put_nowait, (_DONE, result))
+
+        worker = loop.run_in_executor(None, work)
+        shaper = _Shaper(plan)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, Piece):
+                    for delta in shaper.feed(item):
+                        yield delta
+                    continue
+                result = item[1]
+                if isinstance(result, BaseException):
+                    if isinstance(result, BackendError):
+                        raise result
+                    raise BackendError(f"llama.cpp failed: {result}") from result
+                reason, usage = result
+                for delta in shaper.finish(reason, usage):
+                    yield delta
+                return
+        finally:
+            stop.set()
+            # Keep the model locked until the worker has really stopped (within one token).
+            await asyncio.shield(worker)
+
+
+class _Shaper:
+    """Turns decoded pieces into deltas: plain text, held-back text, or tool calls."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._plan = plan
+        self._names = [t.name for t in plan.tools]
+        self._splitter = ToolCallSplitter() if plan.tool_mode == "auto" else None
+        self._held: list[str] = []  # constrained mode: the whole output
+        self._logprobs: list[dict[str, Any]] = []
+
+    def feed(self, piece: Piece) -> list[Delta]:
+        if piece.logprob is not None:
+            self._logprobs.append(piece.logprob)
+        if self._plan.tool_mode == "constrained":
+            self._held.append(piece.text)
+            return []
+        text = self._splitter.feed(piece.text) if self._splitter else piece.text
+        return self._text(text)
+
+    def finish(self, reason: str, usage: Usage) -> list[Delta]:
+        if self._plan.tool_mode == "constrained":
+            rest = "".join(self._held)
+        elif self._splitter is not None:
+            rest = self._splitter.finish()
+        else:
+            rest = ""
+        deltas: list[Delta] = []
+        calls: list[ParsedCall] = []
+        if rest and self._names:
+            calls, rest = parse_tool_calls(rest, self._names)
+            if calls and not self._plan.parallel:
+                calls = calls[:1]
+        if rest:
+            deltas.extend(self._text(rest, force=True))
+        for index, call in enumerate(calls):
+            deltas.append(ToolCallDelta(index=index, call_id=f"call_{uuid.uuid4().hex[:24]}", name=call.name))
+            deltas.append(ToolCallDelta(index=index, arguments=call.arguments))
+        if calls and reason == "stop":
+            reason = "tool_calls"
+        deltas.append(Finish(reason="stop" if reason == "cancelled" else reason, usage=usage))
+        return deltas
+
+    def _text(self, text: str, force: bool = False) -> list[Delta]:
+        if not text and not (force and self._logprobs):
+            return []
+        logprobs, self._logprobs = (self._logprobs or None), []
+        return [TextDelta(text=text, logprobs=logprobs if self._plan.top_logprobs else None)]

@@ -1,0 +1,322 @@
+"""The blocking side of the embedded backend: one model, its contexts, prompt and decode loop.
+
+Everything here runs in a worker thread, one call at a time (the backend serialises them).
+`plan` turns a `Generation` into tokens and decoding settings, raising `BackendError` for
+requests that cannot be served; `run` decodes token by token, handing each piece to `emit`
+and checking `stop` between tokens (and between prompt batches), so a cancelled request
+frees the model within one token.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from respond.core.errors import BackendError, ContextLengthExceeded
+from respond.core.types import Generation, Message, ToolSpec, Usage
+
+from .cache import SlotPool
+from .grammar import build_grammar
+from .sampling import Sampler
+from .template import ChatTemplate
+
+log = logging.getLogger(__name__)
+
+# Sampling defaults when a request leaves them unset: Qwen2.5's generation_config values,
+# plus llama.cpp's min_p guard against the long tail of a small model.
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_TOP_P = 0.8
+DEFAULT_TOP_K = 20
+DEFAULT_MIN_P = 0.05
+
+
+@dataclass(slots=True)
+class Plan:
+    """A request made concrete: the prompt tokens and how to decode."""
+
+    tokens: list[int]
+    max_new: int
+    tool_mode: str  # "none" | "auto" | "constrained"
+    tools: list[ToolSpec]
+    parallel: bool
+    grammar: str | None = None
+    top_logprobs: int = 0
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A decoded piece of text (possibly empty while a UTF-8 sequence is incomplete)."""
+
+    text: str
+    logprob: dict[str, Any] | None = None
+
+
+class ModelRunner:
+    """One GGUF model: lazily loaded contexts, its chat template, prompt planning, decoding."""
+
+    def __init__(
+        self,
+        name: str,
+        path: Path | Callable[[], Path],
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        n_slots: int = 3,
+    ) -> None:
+        self.name = name
+        self._path = path
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads or os.cpu_count() or 1
+        self._n_batch = n_batch
+        self._pool = SlotPool(self._new_context, n_slots)
+        self._template: ChatTemplate | None = None
+        self._lock = threading.Lock()  # guards the contexts even if a caller misbehaves
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _new_context(self) -> Any:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise BackendError(
+                "llama-cpp-python is not installed; run scripts/install-llama-cpp.sh", status=503
+            ) from exc
+        path = self._path() if callable(self._path) else self._path
+        if not Path(path).is_file():
+            raise BackendError(f"model file for {self.name} not found: {path}", status=503)
+        log.info("loading %s from %s (n_ctx=%d, threads=%d)", self.name, path, self._n_ctx, self._n_threads)
+        llm = Llama(
+            model_path=str(path),
+            n_ctx=self._n_ctx,
+            n_batch=self._n_batch,
+            n_threads=self._n_threads,
+            n_threads_batch=self._n_threads,
+            logits_all=False,
+            verbose=False,
+        )
+        if self._template is None:
+            self._template = _template_of(llm)
+        return llm
+
+    @property
+    def llm(self) -> Any:
+        return self._pool.any().llm
+
+    @property
+    def template(self) -> ChatTemplate:
+        self._pool.any()
+        assert self._template is not None
+        return self._template
+
+    def close(self) -> None:
+        with self._lock:
+            self._pool.close()
+
+    # -- planning --------------------------------------------------------------------------
+
+    def tokenize_prompt(self, messages: list[Message], tools: list[ToolSpec]) -> list[int]:
+        text = self.template.render(messages, tools)
+        bos = self.llm.token_bos()
+        tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        if len(tokens) > 1 and tokens[0] == bos and tokens[1] == bos:
+            tokens = tokens[1:]  # the template wrote its own BOS
+        return tokens
+
+    def count_tokens(self, gen: Generation) -> int:
+        with self._lock:
+            return len(self.tokenize_prompt(gen.messages, _offered_tools(gen)))
+
+    def plan(self, gen: Generation) -> Plan:
+        with self._lock:
+            return self._plan(gen)
+
+    def _plan(self, gen: Generation) -> Plan:
+        tools = _offered_tools(gen)
+        forced = gen.forced_tool or (gen.tool_choice if gen.tool_choice not in _MODES else None)
+        n_ctx = int(self.llm.n_ctx())
+        reserve = gen.max_output_tokens or 1
+        messages = list(gen.messages)
+        tokens = self.tokenize_prompt(messages, tools)
+        while len(tokens) + reserve > n_ctx:
+            shorter = _drop_oldest(messages) if gen.truncation == "auto" else None
+            if shorter is None:
+                raise ContextLengthExceeded(
+                    f"This model's maximum context length is {n_ctx} tokens. However, your input has "
+                    f"{len(tokens)} tokens and max_output_tokens is {gen.max_output_tokens or 0}. "
+                    "Shorten the input, lower max_output_tokens, or set truncation to 'auto'."
+                )
+            messages = shorter
+            tokens = self.tokenize_prompt(messages, tools)
+        plan = Plan(
+            tokens=tokens,
+            max_new=min(gen.max_output_tokens or n_ctx, n_ctx - len(tokens)),
+            tool_mode="auto" if tools else "none",
+            tools=tools,
+            parallel=gen.parallel_tool_calls,
+            top_logprobs=gen.top_logprobs or 0,
+            sampling=_sampling(gen),
+        )
+        schema = _response_schema(gen.response_format)
+        if tools and (forced or gen.tool_choice == "required"):
+            chosen = [t for t in tools if t.name == forced] if forced else tools
+            if not chosen:
+                raise BackendError(
+                    f"tool_choice names an undeclared tool: {forced}", status=400, param="tool_choice"
+                )
+            plan.tool_mode, plan.tools = "constrained", chosen
+            plan.parallel = gen.parallel_tool_calls and not forced
+            plan.grammar = build_grammar(tools=chosen, parallel=plan.parallel)
+        elif schema is not None:
+            # A JSON answer, or (tool_choice auto) a call instead of it.
+            plan.grammar = build_grammar(schema=schema, tools=tools, parallel=gen.parallel_tool_calls)
+        if plan.grammar is not None:
+            _check_grammar(self.llm, plan.grammar)
+        return plan
+
+    # -- decoding --------------------------------------------------------------------------
+
+    def run(self, plan: Plan, emit: Callable[[Piece], None], stop: threading.Event) -> tuple[str, Usage]:
+        """Decode `plan`; return the finish reason ("stop", "length", "cancelled") and usage."""
+        with self._lock:
+            return self._run(plan, emit, stop)
+
+    def _run(self, plan: Plan, emit: Callable[[Piece], None], stop: threading.Event) -> tuple[str, Usage]:
+        from llama_cpp import llama_vocab_is_eog
+
+        slot, cached = self._pool.acquire(plan.tokens)
+        llm = slot.llm
+        usage = Usage(input_tokens=len(plan.tokens), cached_tokens=cached)
+        # Decode the uncached part of the prompt in batches, checking for cancellation.
+        # (`eval` first drops whatever the cache holds beyond `n_tokens`.)
+        if cached < len(plan.tokens) or cached < llm.n_tokens:
+            cached = min(cached, len(plan.tokens) - 1)
+            usage = Usage(input_tokens=len(plan.tokens), cached_tokens=cached)
+            llm.n_tokens = cached
+            rest = plan.tokens[cached:]
+            for i in range(0, len(rest), self._n_batch):
+                if stop.is_set():
+                    return "cancelled", usage
+                llm.eval(rest[i : i + self._n_batch])
+        sampler = Sampler(llm, plan.sampling, plan.grammar)
+        vocab = llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        produced, reason = 0, "length"
+        try:
+            while produced < plan.max_new:
+                if stop.is_set():
+                    reason = "cancelled"
+                    break
+                token = sampler.sample()
+                if llama_vocab_is_eog(vocab, token):
+                    reason = "stop"
+                    break
+                produced += 1
+                data = llm.detokenize([token])
+                logprob = _logprob(llm, token, data, plan.top_logprobs) if plan.top_logprobs else None
+                emit(Piece(decoder.decode(data), logprob))
+                if produced < plan.max_new:
+                    llm.eval([token])
+        finally:
+            sampler.close()
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            emit(Piece(tail))
+        return reason, Usage(input_tokens=len(plan.tokens), output_tokens=produced, cached_tokens=cached)
+
+
+_MODES = ("auto", "none", "required")
+
+
+def _offered_tools(gen: Generation) -> list[ToolSpec]:
+    return [] if gen.tool_choice == "none" else list(gen.tools)
+
+
+def _drop_oldest(messages: list[Message]) -> list[Message] | None:
+    """`messages` without the oldest non-system turn (and tool results left orphaned)."""
+    start = 0
+    while start < len(messages) and messages[start].get("role") in ("system", "developer"):
+        start += 1
+    if start >= len(messages) - 1:
+        return None  # only the instructions and the latest message are left
+    rest = messages[start + 1 :]
+    while len(rest) > 1 and rest[0].get("role") == "tool":
+        rest = rest[1:]
+    return messages[:start] + rest
+
+
+def _sampling(gen: Generation) -> dict[str, Any]:
+    temperature = DEFAULT_TEMPERATURE if gen.temperature is None else gen.temperature
+    return {
+        "temp": temperature,
+        "top_p": DEFAULT_TOP_P if gen.top_p is None else gen.top_p,
+        "top_k": DEFAULT_TOP_K if gen.temperature is None else 0,
+        "min_p": DEFAULT_MIN_P,
+        "repeat_penalty": 1.0,
+        "presence_penalty": gen.presence_penalty or 0.0,
+        "frequency_penalty": gen.frequency_penalty or 0.0,
+    }
+
+
+def _response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not response_format:
+        return None
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind == "json_schema":
+        schema = response_format.get("schema")
+        if schema is None and isinstance(response_format.get("json_schema"), dict):
+            schema = response_format["json_schema"].get("schema")  # chat-completions nesting
+        return schema if isinstance(schema, dict) else {}
+    return None
+
+
+def _check_grammar(llm: Any, grammar: str) -> None:
+    """Parse the grammar once up front: llama.cpp returns NULL for a bad one, and a NULL
+    sampler in the chain would crash the process instead of failing the request."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar.encode(), b"root")
+    if not sampler:
+        raise BackendError("could not build a grammar for this schema", status=400, param="text.format")
+    llama_cpp.llama_sampler_free(sampler)
+
+
+def _logprob(llm: Any, token: int, data: bytes, top: int) -> dict[str, Any]:
+    """OpenAI-shaped logprob of the sampled token under the raw model distribution."""
+    import llama_cpp
+    import numpy as np
+
+    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+    shifted = logits - logits.max()
+    logprobs = shifted - np.log(np.exp(shifted).sum())
+    best = np.argpartition(-logprobs, top)[:top] if top < len(logprobs) else np.arange(len(logprobs))
+    best = best[np.argsort(-logprobs[best])]
+
+    def entry(tok: int, raw: bytes) -> dict[str, Any]:
+        return {
+            "token": raw.decode("utf-8", errors="replace"),
+            "logprob": float(logprobs[tok]),
+            "bytes": list(raw),
+        }
+
+    out = entry(token, data)
+    out["top_logprobs"] = [entry(int(t), llm.detokenize([int(t)], special=True)) for t in best]
+    return out
+
+
+def _template_of(llm: Any) -> ChatTemplate:
+    def text(token: int) -> str:
+        return str(llm._model.token_get_text(token)) if token >= 0 else ""
+
+    return ChatTemplate(
+        llm.metadata.get("tokenizer.chat_template"), text(llm.token_bos()), text(llm.token_eos())
+    )

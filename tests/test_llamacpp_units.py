@@ -1,0 +1,198 @@
+"""Unit tests of the embedded backend's pure parts: tool-call parsing and streaming hold-back,
+chat-template normalisation, grammar building, KV slot choice, model assembly.  No model runs."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from respond.backends.llamacpp import assets
+from respond.backends.llamacpp.cache import SlotPool, reusable_prefix
+from respond.backends.llamacpp.runner import _drop_oldest
+from respond.backends.llamacpp.template import ChatTemplate, normalize_messages
+from respond.backends.llamacpp.toolparse import ToolCallSplitter, parse_tool_calls
+from respond.core.errors import BackendError
+from respond.core.types import ToolSpec
+
+TOOLS = ["get_weather", "add"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
+        '```json\n{\n  "name": "get_weather",\n  "arguments": {"city": "Paris"}\n}\n```',
+        '{"name": "get_weather", "parameters": {"city": "Paris"}}',
+        '{"function": {"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}}',
+    ],
+)
+def test_parse_one_call_in_each_shape(text: str) -> None:
+    calls, rest = parse_tool_calls(text, TOOLS)
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [("get_weather", {"city": "Paris"})]
+    assert rest == ""
+
+
+def test_parse_several_calls_and_keep_prose() -> None:
+    text = (
+        'Let me check.\n<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'
+    )
+    calls, rest = parse_tool_calls(text, TOOLS)
+    assert [c.name for c in calls] == ["add", "get_weather"]
+    assert rest == "Let me check."
+    calls, _ = parse_tool_calls('[{"name": "add", "arguments": {}}, {"name": "add", "arguments": {}}]', TOOLS)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"name": "unknown_tool", "arguments": {}}', '{"answer": 42}', "plain words", "```json\n{broken\n```"],
+)
+def test_non_calls_stay_text(text: str) -> None:
+    assert parse_tool_calls(text, TOOLS) == ([], text)
+
+
+def _stream(pieces: list[str]) -> tuple[str, str]:
+    splitter = ToolCallSplitter()
+    shown = "".join(splitter.feed(p) for p in pieces)
+    return shown, splitter.finish()
+
+
+def test_splitter_streams_prose_and_code_blocks() -> None:
+    shown, rest = _stream(["Here", " is", " code:\n``", "`python\nprint(1)\n", "```\nDone."])
+    assert shown + rest == "Here is code:\n```python\nprint(1)\n```\nDone."
+    assert shown.startswith("Here is code:\n```python")
+
+
+def test_splitter_holds_possible_calls() -> None:
+    shown, rest = _stream(["  {", '"name": "add"', ', "arguments": {}}'])
+    assert shown == "" and rest.strip().startswith("{")
+    shown, rest = _stream(["Sure. <tool", "_call>\n{...}"])
+    assert shown == "Sure. " and rest.startswith("<tool_call>")
+    shown, rest = _stream(["Call:\n```json\n", '{"name": 1}\n```'])
+    assert shown == "Call:\n" and rest.startswith("```json")
+
+
+def test_template_normalisation() -> None:
+    messages = normalize_messages(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "developer", "content": [{"type": "text", "text": "Use metric."}]},
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "input_text", "text": "b"}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "3"},
+        ]
+    )
+    assert messages[0] == {"role": "system", "content": "Be brief.\n\nUse metric."}
+    assert messages[1]["content"] == "ab"
+    assert messages[2]["tool_calls"][0]["function"]["arguments"] == {"a": 1}
+    with pytest.raises(BackendError):
+        normalize_messages([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])
+
+
+def test_template_renders_tools_and_unescaped_json() -> None:
+    source = (
+        "{% for t in tools %}{{ t | tojson }}{% endfor %}|{% for m in messages %}{{ m.content }}{% endfor %}"
+    )
+    out = ChatTemplate(source).render(
+        [{"role": "user", "content": "<&>"}], [ToolSpec(name="f", description="a<b")]
+    )
+    assert '"description": "a<b"' in out and out.endswith("|<&>")
+
+
+def test_truncation_drops_oldest_turns_never_instructions() -> None:
+    msgs: list[dict[str, Any]] = [
+        {"role": "system", "content": "s"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1"}]},
+        {"role": "tool", "content": "r", "tool_call_id": "1"},
+        {"role": "user", "content": "u2"},
+    ]
+    assert _drop_oldest(msgs) == [msgs[0], msgs[3]]
+    assert _drop_oldest([msgs[0], msgs[3]]) is None
+
+
+class FakeLlm:
+    def __init__(self, tokens: list[int]) -> None:
+        import numpy as np
+
+        self.input_ids = np.array(tokens + [0] * 8, dtype="intc")
+        self.n_tokens = len(tokens)
+        self._requires_eval = False
+
+
+def test_reusable_prefix_mirrors_generate() -> None:
+    pytest.importorskip("numpy")
+    llm = FakeLlm([1, 2, 3, 4])
+    assert reusable_prefix(llm, [1, 2, 9]) == 2
+    assert reusable_prefix(llm, [1, 2, 3, 4]) == 4  # exact hit
+    assert reusable_prefix(llm, [1, 2, 3]) == 2  # prompt inside the cache: one token re-read
+    assert reusable_prefix(FakeLlm([]), [1]) == 0
+
+
+def test_slot_pool_keeps_conversations_apart() -> None:
+    pytest.importorskip("numpy")
+    made: list[FakeLlm] = []
+
+    def factory() -> FakeLlm:
+        made.append(FakeLlm([]))
+        return made[-1]
+
+    pool = SlotPool(factory, size=2)
+    a, _ = pool.acquire([1, 2, 3])
+    a.llm.__init__([1, 2, 3, 4, 5])
+    b, prefix = pool.acquire([1, 7, 7])  # shares one token only: gets its own slot
+    assert b is not a and prefix == 0
+    b.llm.__init__([1, 7, 7, 8])
+    again, prefix = pool.acquire([1, 2, 3, 4, 5, 6])
+    assert again is a and prefix == 5
+    assert len(made) == 2
+
+
+def test_assembly_checks_hash_and_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parts = []
+    for i, data in enumerate([b"abc", b"defg"]):
+        parts.append(tmp_path / f"part{i}.bin")
+        parts[-1].write_bytes(data)
+    known = assets.KnownModel("tiny", "tiny.gguf", "tiny-part", 2, 7, hashlib.sha256(b"abcdefg").hexdigest())
+    monkeypatch.setitem(assets.KNOWN_MODELS, "tiny", known)
+    monkeypatch.setattr(assets, "_part_files", lambda _known: parts)
+    path = assets.model_path("tiny", tmp_path / "models", progress=False)
+    assert path.read_bytes() == b"abcdefg"
+    assert (tmp_path / "models" / "tiny.gguf.sha256").read_text().strip() == known.sha256
+    monkeypatch.setattr(assets, "_part_files", lambda _known: pytest.fail("reassembled"))
+    assert assets.model_path("tiny", tmp_path / "models", progress=False) == path
+    bad = assets.KnownModel("bad", "bad.gguf", "bad-part", 2, 7, "0" * 64)
+    monkeypatch.setitem(assets.KNOWN_MODELS, "bad", bad)
+    monkeypatch.setattr(assets, "_part_files", lambda _known: parts)
+    with pytest.raises(BackendError, match="sha256"):
+        assets.model_path("bad", tmp_path / "models", progress=False)
+    assert not (tmp_path / "models" / "bad.gguf").exists()
+
+
+needs_llama = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None, reason="llama_cpp not installed"
+)
+
+
+@needs_llama
+def test_grammar_excludes_control_characters_in_strings() -> None:
+    from respond.backends.llamacpp.grammar import build_grammar, schema_grammar
+
+    grammar = schema_grammar({"type": "object", "properties": {"s": {"type": "string"}}, "required": ["s"]})
+    char = next(line for line in grammar.splitlines() if line.startswith("char ::="))
+    assert r"\x00-\x1F" in char
+    both = build_grammar(schema={"type": "object"}, tools=[ToolSpec(name="f")], parallel=True)
+    assert both.rstrip().endswith('( answer ) | ( tagged ("\\n" tagged)* )')
+    with pytest.raises(BackendError):
+        schema_grammar({"type": "frobnicate"})
