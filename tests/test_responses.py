@@ -204,3 +204,31 @@ def test_retrieve_include_image_url(server, upstream):
                 "computer_call_output.output.image_url", "code_interpreter_call.outputs",
                 "reasoning.encrypted_content", "message.output_text.logprobs", "message.input_image.image_url"):
         assert server.http().get(f"/responses/{r.id}", params={"include[]": inc}).status_code == 200
+
+
+def test_input_tokens_count(server, upstream):
+    upstream.reply({"content": "x", "usage": {"prompt_tokens": 42, "completion_tokens": 1, "total_tokens": 43}})
+    got = server.client().responses.input_tokens.count(model="scripted", input="count me",
+                                                       instructions="Be brief.")
+    assert got.input_tokens == 42
+    sent = upstream.requests()[-1]
+    assert sent["max_tokens"] == 1 and sent["messages"][0] == {"role": "system", "content": "Be brief."}
+    bad = server.http().post("/responses/input_tokens", json={"model": "scripted", "input": "x", "stream": True})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "stream"
+
+
+def test_truncation(server, upstream):
+    client = server.client()
+    first = client.responses.create(model="scripted", input="one", instructions="Keep me.")
+    second = client.responses.create(model="scripted", input="two", previous_response_id=first.id)
+    upstream.reply({"content": "fits", "max_messages": 3})
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model="scripted", input="three", previous_response_id=second.id,
+                                instructions="Keep me.")
+    assert err.value.body["code"] == "context_length_exceeded"
+    r = client.responses.create(model="scripted", input="three", previous_response_id=second.id,
+                                instructions="Keep me.", truncation="auto")
+    assert r.output_text == "fits" and r.truncation == "auto"
+    sent = upstream.requests()[-1]["messages"]
+    assert sent[0] == {"role": "system", "content": "Keep me."}  # instructions are never dropped
+    assert sent[-1] == {"role": "user", "content": "three"} and len(sent) <= 3

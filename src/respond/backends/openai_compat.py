@@ -90,6 +90,19 @@ def _error_message(resp: httpx.Response, body: bytes) -> tuple[str, str | None, 
     return f"Upstream answered HTTP {resp.status_code}: {body[:300].decode(errors='replace')}", None, None
 
 
+def drop_oldest(messages: list[dict[str, Any]], n: int) -> list[dict[str, Any]] | None:
+    """`messages` without its `n` oldest non-system messages (and tool results left without their
+    call); None when nothing but system messages and the last message would remain."""
+    system = [m for m in messages if m.get("role") == "system"]
+    rest = [m for m in messages if m.get("role") != "system"]
+    if len(rest) <= 1:
+        return None
+    rest = rest[min(n, len(rest) - 1):]
+    while len(rest) > 1 and rest[0].get("role") == "tool":
+        rest = rest[1:]
+    return system + rest
+
+
 class OpenAICompatBackend:
     name = "openai_compat"
 
@@ -118,18 +131,38 @@ class OpenAICompatBackend:
     async def close(self) -> None:
         await self._client.aclose()
 
+    async def _open(self, gen: Generation) -> httpx.Response:
+        """Send the request; with `truncation: auto`, drop the oldest messages (1, 2, 4, ... at a time,
+        never a system message) while the upstream says the input is too long."""
+        messages = gen.messages
+        drop = 1
+        while True:
+            body = chat_body(gen) if messages is gen.messages else {**chat_body(gen), "messages": messages}
+            request = self._client.build_request("POST", "/chat/completions", content=orjson.dumps(body),
+                                                 headers={"content-type": "application/json"})
+            try:
+                resp = await self._client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise BackendError(f"The upstream at {self.base_url} could not be reached: {exc!r}") from exc
+            if resp.status_code < 400:
+                return resp
+            raw = await resp.aread()
+            await resp.aclose()
+            message, code, param = _error_message(resp, raw)
+            too_long = resp.status_code == 400 and (code == "context_length_exceeded" or any(
+                w in message.lower() for w in ("context length", "context window", "maximum context", "too long")))
+            if too_long and gen.truncation == "auto":
+                shorter = drop_oldest(messages, drop)
+                if shorter is not None:
+                    messages, drop = shorter, drop * 2
+                    continue
+            if too_long:
+                code, param = "context_length_exceeded", "input"
+            raise BackendError(message, status=resp.status_code, code=code, param=param)
+
     async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
-        request = self._client.build_request("POST", "/chat/completions", content=orjson.dumps(chat_body(gen)),
-                                             headers={"content-type": "application/json"})
+        resp = await self._open(gen)
         try:
-            resp = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise BackendError(f"The upstream at {self.base_url} could not be reached: {exc!r}") from exc
-        try:
-            if resp.status_code >= 400:
-                body = await resp.aread()
-                message, code, param = _error_message(resp, body)
-                raise BackendError(message, status=resp.status_code, code=code, param=param)
             async for delta in self._parse(resp):
                 yield delta
         except httpx.HTTPError as exc:

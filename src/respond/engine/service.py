@@ -55,6 +55,8 @@ def backend_to_api(exc: BackendError) -> APIError:
 
 
 LEASE_MS = 15_000
+INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
+                       "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"}
 
 
 class ResponsesService:
@@ -186,6 +188,32 @@ class ResponsesService:
 
         return Run(response=response, owner=owner, input_items=items, deltas=nothing(), first=exc,
                    store=self.store, live=True, fresh=False, hub=self.hub, job=True)
+
+    async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
+        """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
+        upstream, the prompt tokens it reports for a one-token generation of the same request."""
+        if not isinstance(body, dict):
+            raise invalid("The request body must be a JSON object.", None, "invalid_json")
+        for key in body:
+            if key not in INPUT_TOKENS_PARAMS:
+                raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
+        req = parse_create({k: v for k, v in body.items() if k != "personality"})
+        model = self._check(req)
+        new_items = await self._resolve_references(normalize_input(req.input), owner)
+        gen = build_generation(req, model, await self._history(req, owner), new_items)
+        backend = self.router.resolve(model)
+        counter = getattr(backend, "count_tokens", None)
+        if counter is not None:
+            return {"object": "response.input_tokens", "input_tokens": await counter(gen)}
+        gen.max_output_tokens = 1
+        tokens = 0
+        try:
+            async for delta in backend.generate(gen):
+                if isinstance(delta, Finish) and delta.usage is not None:
+                    tokens = delta.usage.input_tokens
+        except BackendError as exc:
+            raise backend_to_api(exc) from None
+        return {"object": "response.input_tokens", "input_tokens": tokens}
 
     # -- read side -------------------------------------------------------------------------------
     async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:

@@ -8,7 +8,9 @@ fast, deterministic upstream:
   ``"Hello from the scripted upstream."`` (streaming or not, with usage).
 - ``POST /_control/replies`` queues replies: ``{"replies": [Reply, ...]}`` where a Reply is
   ``{"content": str, "tool_calls": [{"name", "arguments"}], "finish_reason": str, "usage": {...},
-  "error": {"status": int, "message": str}, "chunk_delay": float, "chunks": int}``.
+  "error": {"status": int, "message": str}, "chunk_delay": float, "chunks": int,
+  "max_messages": int}`` (a request with more messages gets a context_length_exceeded 400 and the
+  reply stays queued).
 - ``GET /_control/requests`` returns the request bodies received so far; ``DELETE /_control``
   clears replies and requests.
 
@@ -125,6 +127,14 @@ class ScriptedUpstream:
         # Without full recording keep only the message count (benchmarks check history length).
         self.requests.append(req if self.record else {"n_messages": len(req.get("messages", []))})
         reply = self.replies.popleft() if self.replies else {}
+        limit = reply.get("max_messages")
+        if limit is not None and len(req.get("messages", [])) > limit:
+            self.replies.appendleft(reply)  # kept for the retry that fits
+            self._send_json(writer, 400, {"error": {
+                "message": f"This model's maximum context length is {limit} messages; you sent "
+                           f"{len(req['messages'])}.", "type": "invalid_request_error", "param": "messages",
+                "code": "context_length_exceeded"}})
+            return
         err = reply.get("error")
         if err:
             status = int(err.get("status", 500))
