@@ -232,3 +232,30 @@ def test_truncation(server, upstream):
     sent = upstream.requests()[-1]["messages"]
     assert sent[0] == {"role": "system", "content": "Keep me."}  # instructions are never dropped
     assert sent[-1] == {"role": "user", "content": "three"} and len(sent) <= 3
+
+
+def test_compact_and_continue(server, upstream):
+    client = server.client()
+    first = client.responses.create(model="scripted", input="My name is Ada and I like graphs.")
+    upstream.reply({"content": "The user is Ada; she likes graphs."},
+                   {"content": "The user is Ada; she likes graphs."})
+    compacted = client.responses.compact(model="scripted", previous_response_id=first.id,
+                                         input="Remember that.")
+    assert compacted.object == "response.compaction"
+    kinds = [o.type for o in compacted.output]
+    assert kinds == ["message", "message", "compaction"]
+    summary_request = upstream.requests()[-1]["messages"]
+    assert summary_request[-1]["role"] == "user" and "Summarize" in summary_request[-1]["content"]
+    assert compacted.usage.input_tokens > 0
+    # the compacted items are the next request's context
+    raw = server.http().post("/responses/compact", json={"model": "scripted", "previous_response_id": first.id})
+    assert raw.status_code == 200
+    client.responses.create(model="scripted", input=[
+        *raw.json()["output"], {"role": "user", "content": "What do I like?"}])
+    sent = upstream.requests()[-1]["messages"]
+    assert sent[-2] == {"role": "system",
+                        "content": "Summary of the earlier conversation:\nThe user is Ada; she likes graphs."}
+    assert sent[0] == {"role": "user", "content": "My name is Ada and I like graphs."}
+    assert sent[-1] == {"role": "user", "content": "What do I like?"}
+    bad = server.http().post("/responses/compact", json={"input": "x"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "model"

@@ -98,6 +98,7 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
     r = [
         Route("/v1/responses", routes.create_response, methods=["POST"]),
         Route("/v1/responses/input_tokens", routes.count_input_tokens, methods=["POST"]),
+        Route("/v1/responses/compact", routes.compact, methods=["POST"]),
         Route("/v1/responses/{response_id}", routes.retrieve_response, methods=["GET"]),
         Route("/v1/responses/{response_id}", routes.delete_response, methods=["DELETE"]),
         Route("/v1/responses/{response_id}/input_items", routes.list_input_items, methods=["GET"]),

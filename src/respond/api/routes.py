@@ -80,6 +80,10 @@ async def count_input_tokens(request: Request) -> Response:
     return JSON(await _service(request).count_input_tokens(await _json_body(request), _owner(request)))
 
 
+async def compact(request: Request) -> Response:
+    return JSON(await _service(request).compact(await _json_body(request), _owner(request)))
+
+
 async def retrieve_response(request: Request) -> Response:
     rid = request.path_params["response_id"]
     if request.query_params.get("stream", "false").lower() == "true":

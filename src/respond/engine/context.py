@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from respond.core.types import Generation, Message, ToolSpec
+from respond.engine.compaction import decode
 from respond.protocol.errors import invalid
 from respond.protocol.requests import CreateResponse
 
@@ -66,6 +67,10 @@ def items_to_messages(items: list[Item]) -> list[Message]:
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "compaction":
+            summary = decode(item.get("encrypted_content", ""))
+            if summary is not None:
+                messages.append({"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"})
         elif kind == "function_call_output":
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": _output_text(item.get("output", ""))})

@@ -13,7 +13,10 @@ from typing import Any
 from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend, Store
 from respond.core.types import Delta, Finish, ModelInfo
+from respond.engine import compaction
 from respond.engine.context import build_generation
+from respond.engine.errors import backend_to_api
+from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
 from respond.engine.run import Run
 from respond.protocol.errors import APIError, invalid, not_found
@@ -48,12 +51,6 @@ class ModelRouter:
         return list(seen.values())
 
 
-def backend_to_api(exc: BackendError) -> APIError:
-    status = exc.status if exc.status is not None and 400 <= exc.status < 500 else 502
-    return APIError(status, exc.message, param=exc.param, code=exc.code,
-                    type="invalid_request_error" if status < 500 else "server_error")
-
-
 LEASE_MS = 15_000
 INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
                        "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"}
@@ -63,6 +60,7 @@ class ResponsesService:
     def __init__(self, store: Store, router: ModelRouter, worker_id: str | None = None) -> None:
         self.store = store
         self.router = router
+        self.hosted = HostedTools(None)  # server-run tools (file_search); bootstrap gives it a retriever
         self.hub = Hub()
         self.worker_id = worker_id or new_id("worker")[:32]
         self.on_queued: list[Any] = []  # callbacks: a background job was queued here
@@ -144,7 +142,8 @@ class ResponsesService:
                    background: bool = False) -> Run:
         gen = build_generation(req, model, history, new_items)
         backend = self.router.resolve(model)
-        deltas = backend.generate(gen)
+        hosted = await self.hosted.prepare(req.tools, req.tool_choice, set(req.include or []), gen, owner)
+        deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
         # Foreground: prime, so a request the backend refuses is still an HTTP error.
         first = None if background else await _prime(deltas)
         stored = req.store is not False
@@ -214,6 +213,18 @@ class ResponsesService:
         except BackendError as exc:
             raise backend_to_api(exc) from None
         return {"object": "response.input_tokens", "input_tokens": tokens}
+
+    async def compact(self, body: Any, owner: str) -> dict[str, Any]:
+        body = compaction.check_body(body)
+        req = parse_create({k: v for k, v in body.items() if k in compaction.PARAMS - {"image"}})
+        model = self._check(req)
+        new_items = await self._resolve_references(normalize_input(req.input), owner)
+        history = await self._history(req, owner)
+        if not new_items and not history:
+            raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
+        gen = build_generation(req, model, history, new_items)
+        summary, usage = await compaction.summarize(self.router.resolve(model), gen)
+        return compaction.compacted(history + new_items, summary, usage)
 
     # -- read side -------------------------------------------------------------------------------
     async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:

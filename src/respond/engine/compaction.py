@@ -1,0 +1,78 @@
+"""`POST /responses/compact`: shrink a long context into the user's own messages plus one
+`compaction` item that carries a model-written summary of everything else.
+
+The item's `encrypted_content` is the summary, base64-encoded: opaque to clients as the API
+promises, but not encrypted (it never leaves the server's owner).  When such an item comes back
+as input, it becomes a system message with the summary at its place in the context.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import orjson
+
+from respond.core.errors import BackendError
+from respond.core.types import Finish, Generation, TextDelta
+from respond.engine.errors import backend_to_api
+from respond.protocol.errors import invalid
+from respond.protocol.ids import new_id
+from respond.protocol.response import usage_object
+
+PARAMS = {"model", "input", "instructions", "previous_response_id", "prompt_cache_key", "prompt_cache_options",
+          "prompt_cache_retention", "service_tier", "image"}
+PROMPT = ("Summarize the conversation above for your own later use: keep every fact, name, number, decision, "
+          "tool result and open task needed to continue it; drop pleasantries. Write only the summary.")
+PREFIX = b"respond-compaction:"
+
+
+def encode(summary: str) -> str:
+    return base64.b64encode(PREFIX + orjson.dumps({"summary": summary})).decode()
+
+
+def decode(content: str) -> str | None:
+    try:
+        raw = base64.b64decode(content, validate=True)
+    except (ValueError, TypeError):
+        return None
+    if not raw.startswith(PREFIX):
+        return None
+    summary = orjson.loads(raw[len(PREFIX):]).get("summary")
+    return summary if isinstance(summary, str) else None
+
+
+def check_body(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object.", None, "invalid_json")
+    for key in body:
+        if key not in PARAMS:
+            raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+    return body
+
+
+async def summarize(backend: Any, gen: Generation) -> tuple[str, dict[str, Any]]:
+    gen.messages = [*gen.messages, {"role": "user", "content": PROMPT}]
+    gen.tools, gen.tool_choice, gen.response_format = [], "none", None
+    text, usage = "", usage_object(0, 0)
+    try:
+        async for delta in backend.generate(gen):
+            if isinstance(delta, TextDelta):
+                text += delta.text
+            elif isinstance(delta, Finish) and delta.usage is not None:
+                u = delta.usage
+                usage = usage_object(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)
+    except BackendError as exc:
+        raise backend_to_api(exc) from None
+    return text.strip(), usage
+
+
+def compacted(items: list[dict[str, Any]], summary: str, usage: dict[str, Any]) -> dict[str, Any]:
+    kept = [it for it in items if it.get("type") == "message" and it.get("role") == "user"]
+    item = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": encode(summary),
+            "created_by": "respond"}
+    return {"id": new_id("resp"), "object": "response.compaction", "created_at": int(time.time()),
+            "output": [*kept, item], "usage": usage}
