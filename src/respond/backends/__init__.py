@@ -27,6 +27,15 @@ def _builtin() -> None:
 
     register("openai_compat", OpenAICompatBackend)
     register("scripted", ScriptedBackend)
+    register("llamacpp", _llamacpp)
+
+
+def _llamacpp(**settings: Any) -> ModelBackend:
+    # Imported on use: the package loads llama_cpp only when a model is first loaded, but it is
+    # still the heaviest module here and an upstream-only server never needs it.
+    from respond.backends.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(**settings)
 
 
 def _plugins() -> None:
