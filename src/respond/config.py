@@ -38,6 +38,7 @@ class Settings:
     shutdown_grace: float = 20.0
     log_level: str = "info"
     cache_dir: Path = field(default_factory=default_cache_dir)
+    max_file_mb: float = 32.0  # uploads to /v1/files
 
     @property
     def embedded_enabled(self) -> bool:

@@ -74,6 +74,20 @@ class EventBuilder:
                                 logprobs=logprobs if self.want_logprobs else []))
         return events
 
+    def open_text_length(self) -> int:
+        return len(self._message["content"][0]["text"]) if self._message is not None else 0
+
+    def annotate(self, annotation: dict[str, Any]) -> list[Event]:
+        """Add an annotation (a hosted tool's citation) to the open message's text."""
+        msg = self._message
+        if msg is None:
+            return []
+        annotations = msg["content"][0]["annotations"]
+        annotations.append(annotation)
+        return [self.emit("response.output_text.annotation.added", item_id=msg["id"],
+                          output_index=self._message_index, content_index=0,
+                          annotation_index=len(annotations) - 1, annotation=copy.deepcopy(annotation))]
+
     def close_message(self, status: str = "completed") -> list[Event]:
         msg = self._message
         if msg is None:

@@ -18,6 +18,7 @@ from respond.core.errors import BackendError
 from respond.core.ports import Store
 from respond.core.types import Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from respond.engine.events import Event, EventBuilder
+from respond.engine.hosted import HostedStep
 from respond.engine.hub import Hub
 from respond.engine.recorder import Recorder
 from respond.protocol.response import usage_object
@@ -80,6 +81,8 @@ class Run:
                     break
                 elif isinstance(delta, ReasoningDelta):
                     evs = []
+                elif isinstance(delta, HostedStep):
+                    evs = delta.events(b)
                 for ev in evs:
                     yield await self._out(ev)
             for ev in self._finish(finish):

@@ -1,0 +1,74 @@
+"""HTTP routes of the Files API: upload (multipart), list, retrieve, content, delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from respond.api.routes import JSON, _int_param, _owner
+from respond.protocol.errors import invalid
+
+if TYPE_CHECKING:
+    from respond.tools.file_search.service import FileSearch
+
+
+def knowledge(request: Request) -> FileSearch:
+    fs: FileSearch | None = getattr(request.app.state, "file_search", None)
+    if fs is None:
+        raise invalid("Files and vector stores are not enabled on this server.", None, "not_enabled")
+    return fs
+
+
+def order_param(request: Request) -> str:
+    order = request.query_params.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise invalid(f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", "order", "invalid_value")
+    return order
+
+
+async def upload_file(request: Request) -> Response:
+    fs = knowledge(request)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise invalid("Uploads must be multipart/form-data with a 'file' and a 'purpose'.", "file", "invalid_request")
+    async with request.form(max_files=1, max_fields=16, max_part_size=fs.max_file_bytes + 1) as form:
+        upload = form.get("file")
+        purpose = form.get("purpose")
+        if not isinstance(upload, UploadFile):
+            raise invalid("Missing required parameter: 'file'.", "file", "missing_required_parameter")
+        data = await upload.read(fs.max_file_bytes + 1)
+        filename = upload.filename or "upload"
+    return JSON(await fs.upload(_owner(request), filename, purpose if isinstance(purpose, str) else None, data))
+
+
+async def list_files(request: Request) -> Response:
+    return JSON(await knowledge(request).list_files(
+        _owner(request), purpose=request.query_params.get("purpose"), after=request.query_params.get("after"),
+        limit=_int_param(request, "limit", 10_000, 1, 10_000), order=order_param(request)))
+
+
+async def retrieve_file(request: Request) -> Response:
+    return JSON(await knowledge(request).get_file(_owner(request), request.path_params["file_id"]))
+
+
+async def file_content(request: Request) -> Response:
+    meta, data = await knowledge(request).content(_owner(request), request.path_params["file_id"])
+    name = meta["filename"].replace('"', "")
+    return Response(data, media_type="application/octet-stream",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+async def delete_file(request: Request) -> Response:
+    return JSON(await knowledge(request).delete_file(_owner(request), request.path_params["file_id"]))
+
+
+ROUTES = [
+    Route("/v1/files", upload_file, methods=["POST"]),
+    Route("/v1/files", list_files, methods=["GET"]),
+    Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
+    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+]

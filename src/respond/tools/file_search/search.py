@@ -1,0 +1,117 @@
+"""Hybrid search: lexical (FTS5 / tsvector) and dense (MiniLM cosine) fused by reciprocal rank.
+
+Each list contributes `weight / (60 + rank)` (the usual RRF constant); the sum is divided by the
+best possible sum so that scores lie in [0, 1] (a chunk first in both lists scores 1.0) and
+`ranking_options.score_threshold` is comparable across queries.  `hybrid_search`
+weights (embedding_weight, text_weight) set the two weights; `mode` "lexical" / "vector" on the
+searcher restricts to one list (used by the benchmark).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+from respond.core.retrieval import SearchHit, UnknownVectorStore
+from respond.protocol.errors import invalid
+from respond.store.files import FileStore
+from respond.store.vectors import ChunkIndex
+from respond.tools.file_search import filters as flt
+from respond.tools.file_search.embedder import MiniLM
+
+RRF_K = 60
+CANDIDATES = 50
+
+
+def check_ranking(options: Any, param: str = "ranking_options") -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise invalid(f"Invalid type for '{param}': expected an object.", param, "invalid_type")
+    threshold = options.get("score_threshold", 0.0)
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
+        raise invalid("'score_threshold' must be a number from 0 to 1.", f"{param}.score_threshold",
+                      "invalid_value")
+    ranker = options.get("ranker")
+    if ranker not in (None, "none", "auto", "default-2024-11-15"):
+        raise invalid(f"Invalid value: '{ranker}'. Supported values are: 'none', 'auto' and "
+                      "'default-2024-11-15'.", f"{param}.ranker", "invalid_value")
+    return options
+
+
+class HybridSearch:
+    """The `Retriever` port over the file store, the chunk index and the embedder."""
+
+    def __init__(self, files: FileStore, index: ChunkIndex, embedder: MiniLM | None, mode: str = "hybrid") -> None:
+        self.files = files
+        self.index = index
+        self.embedder = embedder
+        self.mode = mode
+
+    def check_options(self, filters: Any, ranking_options: Any, param: str) -> None:
+        if filters is not None:
+            flt.check(filters, f"{param}.filters")
+        check_ranking(ranking_options, f"{param}.ranking_options")
+
+    async def check_stores(self, owner: str, store_ids: list[str]) -> None:
+        for sid in store_ids:
+            if await self.files.get_store(sid, owner) is None:
+                raise UnknownVectorStore(sid)
+
+    async def _allowed(self, store_ids: list[str], owner: str, filters: dict[str, Any] | None
+                       ) -> tuple[set[str] | None, dict[str, dict[str, Any]]]:
+        """Completed files of the stores (with their attributes) and, under filters, those that match."""
+        attrs: dict[str, dict[str, Any]] = {}
+        for sid in store_ids:
+            rows, _ = await self.files.list_vs_files(sid, owner, status="completed")
+            for r in rows:
+                attrs[r["id"]] = r.get("attributes") or {}
+        if filters is None:
+            return None, attrs
+        return {fid for fid, a in attrs.items() if flt.matches(filters, a)}, attrs
+
+    async def embed_query(self, query: str) -> np.ndarray | None:
+        if self.embedder is None:
+            return None
+        vec: np.ndarray = (await asyncio.to_thread(self.embedder.embed, [query]))[0]
+        return vec
+
+    async def search(self, owner: str, store_ids: list[str], query: str, *, max_num_results: int = 10,
+                     filters: dict[str, Any] | None = None,
+                     ranking_options: dict[str, Any] | None = None) -> list[SearchHit]:
+        opts = ranking_options or {}
+        allowed, attrs = await self._allowed(store_ids, owner, filters)
+        weights = opts.get("hybrid_search") or {}
+        w_text = float(weights.get("text_weight", 1.0))
+        w_vec = float(weights.get("embedding_weight", 1.0))
+        lists: list[tuple[float, list[tuple[int, float]]]] = []
+        if self.mode in ("hybrid", "lexical"):
+            lists.append((w_text, await self.index.lexical(store_ids, query, CANDIDATES, allowed)))
+        vector = await self.embed_query(query) if self.mode in ("hybrid", "vector") else None
+        if vector is not None:
+            lists.append((w_vec, await self.index.dense(store_ids, vector, CANDIDATES, allowed)))
+        fused: dict[int, float] = {}
+        for weight, ranked in lists:
+            for rank, (pk, _score) in enumerate(ranked):
+                fused[pk] = fused.get(pk, 0.0) + weight / (RRF_K + rank + 1)
+        best = sum(w for w, _ in lists) / (RRF_K + 1) or 1.0
+        threshold = float(opts.get("score_threshold") or 0.0)
+        top = sorted(fused.items(), key=lambda x: -x[1])
+        top = [(pk, s / best) for pk, s in top if s / best >= threshold][:max_num_results]
+        rows = await self.index.fetch([pk for pk, _ in top])
+        names = {}
+        hits = []
+        for pk, score in top:
+            if pk not in rows:
+                continue
+            file_id, text = rows[pk]
+            if file_id not in attrs:  # detached or deleted since it was indexed
+                continue
+            if file_id not in names:
+                meta = await self.files.get_file(file_id, owner)
+                names[file_id] = meta["filename"] if meta else file_id
+            hits.append(SearchHit(file_id=file_id, filename=names[file_id], score=round(score, 6), text=text,
+                                  attributes=attrs[file_id]))
+        return hits

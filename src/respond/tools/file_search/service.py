@@ -1,0 +1,283 @@
+"""The Files and Vector Stores use cases, shaped as OpenAI's objects; errors are OpenAI envelopes.
+
+`FileSearch` composes the file store, the chunk index, the embedder, the ingestor and the
+hybrid searcher; the HTTP routes (api/files.py, api/vector_stores.py) call it, the engine sees
+only its `Retriever` face (`.retriever`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from respond.core.ports import Row
+from respond.protocol.errors import APIError, invalid, not_found
+from respond.protocol.ids import new_id
+from respond.store.files import FileStore
+from respond.store.vectors import ChunkIndex
+from respond.tools.file_search import filters as flt
+from respond.tools.file_search.chunking import resolve_strategy
+from respond.tools.file_search.embedder import MiniLM, load_embedder
+from respond.tools.file_search.ingest import Ingestor
+from respond.tools.file_search.search import HybridSearch, check_ranking
+
+log = logging.getLogger("respond.file_search")
+
+PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+MAX_FILE_BYTES = 32 * 1024 * 1024
+
+
+def file_object(row: Row) -> Row:
+    return {"id": row["id"], "object": "file", "bytes": row["bytes"], "created_at": row["created_at"],
+            "filename": row["filename"], "purpose": row["purpose"], "status": "processed",
+            "expires_at": row.get("expires_at"), "status_details": None}
+
+
+def _counts(c: Row) -> Row:
+    return {k: c[k] for k in ("in_progress", "completed", "failed", "cancelled", "total")}
+
+
+def check_attributes(attrs: Any, param: str = "attributes") -> dict[str, Any] | None:
+    if attrs is None:
+        return None
+    if not isinstance(attrs, dict) or len(attrs) > 16:
+        raise invalid("'attributes' must be an object of at most 16 keys.", param, "invalid_type")
+    for k, v in attrs.items():
+        if len(k) > 64 or not isinstance(v, str | int | float | bool) or (isinstance(v, str) and len(v) > 512):
+            raise invalid(f"Invalid attribute '{k}': keys are at most 64 characters and values strings (at most "
+                          "512 characters), numbers or booleans.", f"{param}.{k}", "invalid_value")
+    return attrs
+
+
+class FileSearch:
+    def __init__(self, engine: AsyncEngine, *, embedder: MiniLM | None | bool = True,
+                 max_file_bytes: int = MAX_FILE_BYTES) -> None:
+        self.files = FileStore(engine)
+        self.index = ChunkIndex(engine)
+        model = load_embedder() if embedder is True else (embedder or None)
+        self.ingestor = Ingestor(self.files, self.index, model)
+        self.retriever = HybridSearch(self.files, self.index, model)
+        self.max_file_bytes = max_file_bytes
+
+    async def start(self) -> None:
+        self.ingestor.start()
+        resumed = await self.ingestor.resume()
+        if resumed:
+            log.info("re-queued %d file(s) left in_progress", resumed)
+
+    async def close(self) -> None:
+        await self.ingestor.stop()
+
+    # -- files ---------------------------------------------------------------------------------------
+    async def upload(self, owner: str, filename: str, purpose: str | None, data: bytes) -> Row:
+        if not purpose:
+            raise invalid("Missing required parameter: 'purpose'.", "purpose", "missing_required_parameter")
+        if purpose not in PURPOSES:
+            raise invalid(f"Invalid value for 'purpose': '{purpose}'. Supported values are: "
+                          f"{', '.join(PURPOSES)}.", "purpose", "invalid_value")
+        if not data:
+            raise invalid("The uploaded file is empty.", "file", "empty_file")
+        if len(data) > self.max_file_bytes:
+            raise APIError(413, f"File is too large: {len(data)} bytes; the limit is {self.max_file_bytes} bytes.",
+                           param="file", code="file_too_large")
+        row = {"id": new_id("file"), "bytes": len(data), "created_at": int(time.time()),
+               "filename": filename or "upload", "purpose": purpose}
+        await self.files.add_file(row, owner, data)
+        return file_object(row)
+
+    async def get_file(self, owner: str, file_id: str) -> Row:
+        row = await self.files.get_file(file_id, owner)
+        if row is None:
+            raise not_found("File", file_id)
+        return file_object(row)
+
+    async def content(self, owner: str, file_id: str) -> tuple[Row, bytes]:
+        meta = await self.get_file(owner, file_id)
+        data = await self.files.file_content(file_id, owner)
+        return meta, data or b""
+
+    async def list_files(self, owner: str, *, purpose: str | None, after: str | None, limit: int,
+                         order: str) -> Row:
+        rows, more = await self.files.list_files(owner, purpose=purpose, after=after, limit=limit, order=order)
+        return page([file_object(r) for r in rows], more)
+
+    async def delete_file(self, owner: str, file_id: str) -> Row:
+        stores = await self.files.delete_file(file_id, owner)
+        if stores is None:
+            raise not_found("File", file_id)
+        for sid in stores:
+            await self.index.delete(sid, file_id)
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    # -- vector stores -------------------------------------------------------------------------------
+    async def _store_object(self, store: Row) -> Row:
+        counts = (await self.files.file_counts([store["id"]]))[store["id"]]
+        expired = store.get("expires_at") is not None and store["expires_at"] < time.time()
+        status = "expired" if expired else "in_progress" if counts["in_progress"] else "completed"
+        return {"id": store["id"], "object": "vector_store", "created_at": store["created_at"],
+                "name": store.get("name") or "", "usage_bytes": counts["usage_bytes"], "file_counts": _counts(counts),
+                "status": status, "expires_after": store.get("expires_after"), "expires_at": store.get("expires_at"),
+                "last_active_at": store.get("last_active_at"), "metadata": store.get("metadata") or {}}
+
+    async def _store(self, owner: str, store_id: str) -> Row:
+        store = await self.files.get_store(store_id, owner)
+        if store is None:
+            raise not_found("Vector store", store_id)
+        return store
+
+    def _apply(self, store: Row, body: Row) -> None:
+        if "name" in body:
+            if body["name"] is not None and not isinstance(body["name"], str):
+                raise invalid("Invalid type for 'name': expected a string.", "name", "invalid_type")
+            store["name"] = body["name"]
+        if "metadata" in body:
+            md = body["metadata"]
+            if md is not None and (not isinstance(md, dict) or len(md) > 16
+                                   or not all(isinstance(v, str) for v in md.values())):
+                raise invalid("'metadata' must be an object of at most 16 string values.", "metadata", "invalid_type")
+            store["metadata"] = md
+        if "expires_after" in body:
+            ea = body["expires_after"]
+            if ea is not None and (not isinstance(ea, dict) or ea.get("anchor") != "last_active_at"
+                                   or not isinstance(ea.get("days"), int) or not 1 <= ea["days"] <= 365):
+                raise invalid("'expires_after' must be {'anchor': 'last_active_at', 'days': 1..365}.",
+                              "expires_after", "invalid_value")
+            store["expires_after"] = ea
+        ea = store.get("expires_after")
+        store["expires_at"] = store["last_active_at"] + ea["days"] * 86400 if ea else None
+
+    async def create_store(self, owner: str, body: Row) -> Row:
+        now = int(time.time())
+        store: Row = {"id": new_id("vs"), "created_at": now, "last_active_at": now, "name": None}
+        self._apply(store, body)
+        file_ids = body.get("file_ids") or []
+        strategy = resolve_strategy(body.get("chunking_strategy"))
+        for fid in file_ids:
+            await self.get_file(owner, fid)
+        await self.files.put_store(store, owner, new=True)
+        for fid in file_ids:
+            await self._attach(owner, store["id"], fid, None, strategy)
+        return await self._store_object(store)
+
+    async def get_store(self, owner: str, store_id: str) -> Row:
+        return await self._store_object(await self._store(owner, store_id))
+
+    async def update_store(self, owner: str, store_id: str, body: Row) -> Row:
+        store = await self._store(owner, store_id)
+        self._apply(store, body)
+        await self.files.put_store(store, owner, new=False)
+        return await self._store_object(store)
+
+    async def list_stores(self, owner: str, *, after: str | None, before: str | None, limit: int,
+                          order: str) -> Row:
+        rows, more = await self.files.list_stores(owner, after=after, before=before, limit=limit, order=order)
+        return page([await self._store_object(s) for s in rows], more)
+
+    async def delete_store(self, owner: str, store_id: str) -> Row:
+        if not await self.files.delete_store(store_id, owner):
+            raise not_found("Vector store", store_id)
+        await self.index.delete(store_id)
+        return {"id": store_id, "object": "vector_store.deleted", "deleted": True}
+
+    # -- files of a vector store ----------------------------------------------------------------------
+    async def _attach(self, owner: str, store_id: str, file_id: str, attributes: Any, strategy: Row,
+                      batch_id: str | None = None) -> None:
+        body = {"attributes": attributes, "chunking_strategy": strategy, "last_error": None}
+        await self.files.attach(store_id, file_id, owner, int(time.time()), body, batch_id)
+        self.ingestor.submit(store_id, file_id, owner, strategy)
+
+    async def attach(self, owner: str, store_id: str, body: Row) -> Row:
+        await self._store(owner, store_id)
+        file_id = body.get("file_id")
+        if not isinstance(file_id, str) or not file_id:
+            raise invalid("Missing required parameter: 'file_id'.", "file_id", "missing_required_parameter")
+        await self.get_file(owner, file_id)
+        attrs = check_attributes(body.get("attributes"))
+        await self._attach(owner, store_id, file_id, attrs, resolve_strategy(body.get("chunking_strategy")))
+        return await self.get_vs_file(owner, store_id, file_id)
+
+    async def get_vs_file(self, owner: str, store_id: str, file_id: str) -> Row:
+        row = await self.files.get_vs_file(store_id, file_id, owner)
+        if row is None:
+            raise not_found("Vector store file", file_id)
+        row.pop("batch_id", None)
+        return row
+
+    async def list_vs_files(self, owner: str, store_id: str, *, status: str | None, batch_id: str | None = None,
+                            after: str | None, before: str | None, limit: int, order: str) -> Row:
+        await self._store(owner, store_id)
+        if status not in (None, "in_progress", "completed", "failed", "cancelled"):
+            raise invalid(f"Invalid value for 'filter': '{status}'.", "filter", "invalid_value")
+        rows, more = await self.files.list_vs_files(store_id, owner, status=status, batch_id=batch_id, after=after,
+                                                    before=before, limit=limit, order=order)
+        for r in rows:
+            r.pop("batch_id", None)
+        return page(rows, more)
+
+    async def detach(self, owner: str, store_id: str, file_id: str) -> Row:
+        await self._store(owner, store_id)
+        if not await self.files.detach(store_id, file_id, owner):
+            raise not_found("Vector store file", file_id)
+        await self.index.delete(store_id, file_id)
+        return {"id": file_id, "object": "vector_store.file.deleted", "deleted": True}
+
+    async def create_batch(self, owner: str, store_id: str, body: Row) -> Row:
+        await self._store(owner, store_id)
+        entries = body.get("files")
+        if entries is None:
+            ids = body.get("file_ids")
+            if not isinstance(ids, list) or not ids:
+                raise invalid("Missing required parameter: 'file_ids'.", "file_ids", "missing_required_parameter")
+            entries = [{"file_id": f, "attributes": body.get("attributes"),
+                        "chunking_strategy": body.get("chunking_strategy")} for f in ids]
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict) or not isinstance(e.get("file_id"), str):
+                raise invalid(f"Missing required parameter: 'files[{i}].file_id'.", f"files[{i}].file_id",
+                              "missing_required_parameter")
+            await self.get_file(owner, e["file_id"])
+            check_attributes(e.get("attributes"), f"files[{i}].attributes")
+        batch_id = new_id("vsfb")
+        await self.files.add_batch(batch_id, store_id, owner, int(time.time()))
+        for e in entries:
+            await self._attach(owner, store_id, e["file_id"], e.get("attributes"),
+                               resolve_strategy(e.get("chunking_strategy") or body.get("chunking_strategy")), batch_id)
+        return await self.get_batch(owner, store_id, batch_id)
+
+    async def get_batch(self, owner: str, store_id: str, batch_id: str) -> Row:
+        batch = await self.files.get_batch(batch_id, store_id, owner)
+        if batch is None:
+            raise not_found("Vector store file batch", batch_id)
+        counts = (await self.files.file_counts([store_id], batch_id))[store_id]
+        status = "in_progress" if counts["in_progress"] else "failed" if counts["failed"] == counts["total"] \
+            and counts["total"] else "completed"
+        return {"id": batch_id, "object": "vector_store.files_batch", "created_at": batch["created_at"],
+                "vector_store_id": store_id, "status": status, "file_counts": _counts(counts)}
+
+    # -- search ----------------------------------------------------------------------------------------
+    async def search(self, owner: str, store_id: str, body: Row) -> Row:
+        await self._store(owner, store_id)
+        query = body.get("query")
+        queries = [query] if isinstance(query, str) else query
+        if not isinstance(queries, list) or not queries or not all(isinstance(q, str) and q for q in queries):
+            raise invalid("Missing required parameter: 'query'.", "query", "missing_required_parameter")
+        limit = body.get("max_num_results", 10)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
+            raise invalid("'max_num_results' must be an integer from 1 to 50.", "max_num_results", "invalid_value")
+        filters = body.get("filters")
+        if filters is not None:
+            flt.check(filters)
+        ranking = check_ranking(body.get("ranking_options"))
+        hits = await self.retriever.search(owner, [store_id], " ".join(queries), max_num_results=limit,
+                                           filters=filters, ranking_options=ranking)
+        return {"object": "vector_store.search_results.page", "search_query": queries, "has_more": False,
+                "next_page": None, "data": [
+                    {"file_id": h.file_id, "filename": h.filename, "score": h.score, "attributes": h.attributes,
+                     "content": [{"type": "text", "text": h.text}]} for h in hits]}
+
+
+def page(data: list[Row], more: bool) -> Row:
+    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None, "has_more": more}

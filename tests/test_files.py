@@ -1,0 +1,57 @@
+"""The Files API through the SDK: upload, list, retrieve, content, delete; OpenAI-shaped errors."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from tests._kb import MANUAL_MD
+
+
+def test_file_roundtrip(server):
+    client = server.client()
+    f = client.files.create(file=("manual.md", MANUAL_MD), purpose="assistants")
+    assert f.id.startswith("file-") or f.id.startswith("file_")
+    assert f.object == "file" and f.bytes == len(MANUAL_MD) and f.filename == "manual.md"
+    assert f.purpose == "assistants" and f.status == "processed" and f.created_at > 0
+    assert client.files.retrieve(f.id) == f
+    assert client.files.content(f.id).content == MANUAL_MD
+    listed = [x.id for x in client.files.list()]
+    assert f.id in listed
+    assert f.id not in [x.id for x in client.files.list(purpose="batch")]
+    deleted = client.files.delete(f.id)
+    assert deleted.id == f.id and deleted.deleted is True
+    with pytest.raises(openai.NotFoundError) as err:
+        client.files.retrieve(f.id)
+    assert err.value.body["message"] == f"File with id '{f.id}' not found."
+    with pytest.raises(openai.NotFoundError):
+        client.files.content(f.id)
+
+
+def test_file_bad_input(server):
+    client = server.client()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.files.create(file=("empty.txt", b""), purpose="assistants")
+    assert err.value.body["param"] == "file" and err.value.body["code"] == "empty_file"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.files.create(file=("a.txt", b"x"), purpose="nonsense")  # type: ignore[arg-type]
+    assert err.value.body["param"] == "purpose"
+    r = server.http().post("/files", json={"purpose": "assistants"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "file"
+    r = server.http().post("/files", data={"purpose": "assistants"}, files={"other": ("a.txt", b"x")})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "missing_required_parameter"
+    with pytest.raises(openai.NotFoundError):
+        client.files.delete("file-nope")
+
+
+def test_file_size_limit_and_owners(server_factory, upstream):
+    s = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "k1", "--api-key", "k2",
+                       "--max-file-mb", "0.001")
+    a, b = s.client("k1"), s.client("k2")
+    f = a.files.create(file=("m.md", MANUAL_MD), purpose="assistants")
+    with pytest.raises(openai.NotFoundError):
+        b.files.retrieve(f.id)
+    assert f.id not in [x.id for x in b.files.list()]
+    with pytest.raises(openai.APIStatusError) as err:
+        a.files.create(file=("big.txt", b"x" * 1100), purpose="assistants")
+    assert err.value.status_code == 413 and err.value.body["code"] == "file_too_large"
