@@ -259,3 +259,10 @@ def test_compact_and_continue(server, upstream):
     assert sent[-1] == {"role": "user", "content": "What do I like?"}
     bad = server.http().post("/responses/compact", json={"input": "x"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "model"
+
+
+def test_response_carries_every_sdk_field(server, upstream):
+    from openai.types.responses import Response
+
+    body = server.http().post("/responses", json={"model": "scripted", "input": "hi"}).json()
+    assert set(Response.model_fields) <= set(body)

@@ -65,6 +65,14 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
         "truncation": req.truncation or "disabled",
         "usage": None,
         "user": req.user,
+        # Fields of the SDK's Response that this server echoes but has no feature behind.
+        "access_programs": req.access_programs,
+        "image": req.image,
+        "input_transformations": None,
+        "moderation": req.moderation,
+        "prompt_cache_diagnostics": None,
+        "prompt_cache_options": req.prompt_cache_options,
+        "tool_usage": None,
     }
 
 
