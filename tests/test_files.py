@@ -11,7 +11,7 @@ from tests._kb import MANUAL_MD
 def test_file_roundtrip(server):
     client = server.client()
     f = client.files.create(file=("manual.md", MANUAL_MD), purpose="assistants")
-    assert f.id.startswith("file-") or f.id.startswith("file_")
+    assert f.id.startswith("file-") and len(f.id) == 29
     assert f.object == "file" and f.bytes == len(MANUAL_MD) and f.filename == "manual.md"
     assert f.purpose == "assistants" and f.status == "processed" and f.created_at > 0
     assert client.files.retrieve(f.id) == f

@@ -208,8 +208,9 @@ class HostedLoop:
             shown = copy.deepcopy(item)
             if not self.include_results:
                 shown["results"] = None
-            return [b.emit(f"response.file_search_call.{'completed' if item['status'] == 'completed' else 'failed'}",
-                           item_id=item["id"], output_index=index[0]),
+            # The API has no ".failed" event for file search: a failed search still ends with
+            # ".completed", and its item says status "failed".
+            return [b.emit("response.file_search_call.completed", item_id=item["id"], output_index=index[0]),
                     b.emit("response.output_item.done", output_index=index[0], item=shown)]
 
         yield HostedStep(done)

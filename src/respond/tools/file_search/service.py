@@ -83,7 +83,7 @@ class FileSearch:
         if len(data) > self.max_file_bytes:
             raise APIError(413, f"File is too large: {len(data)} bytes; the limit is {self.max_file_bytes} bytes.",
                            param="file", code="file_too_large")
-        row = {"id": new_id("file"), "bytes": len(data), "created_at": int(time.time()),
+        row = {"id": "file-" + new_id("f")[2:26], "bytes": len(data), "created_at": int(time.time()),
                "filename": filename or "upload", "purpose": purpose}
         await self.files.add_file(row, owner, data)
         return file_object(row)
