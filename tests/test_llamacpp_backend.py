@@ -227,7 +227,9 @@ async def test_close_stops_at_the_next_token(backend: LlamaCppBackend) -> None:
             break
     started = time.monotonic()
     await stream.aclose()
-    assert time.monotonic() - started < 1.0
+    # The 300-token answer would take 10+ s; stopping at the next token takes a fraction of one
+    # (the bound is loose because CI machines are shared).
+    assert time.monotonic() - started < 5.0
     _, _, finish = await collect(backend, gen("Say ok.", max_output_tokens=2))  # the model is free again
     assert finish.usage is not None
 

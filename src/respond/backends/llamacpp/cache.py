@@ -14,9 +14,11 @@ the tokens that were not decoded again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,8 +113,46 @@ class SlotPool:
         return chosen, prefix
 
     def close(self) -> None:
-        for slot in self._slots:
+        for slot in reversed(self._slots):  # slot 0 owns the weights the others borrow
             close = getattr(slot.llm, "close", None)
             if close is not None:
                 close()
         self._slots.clear()
+
+
+_PATCH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def sharing_weights(owner: Any | None) -> Iterator[None]:
+    """While active, a new `Llama` reuses `owner`'s loaded weights instead of loading its own.
+
+    llama.cpp repacks Q4_K weights into anonymous memory for its AVX2 kernels, so each `Llama`
+    costs ~600 MB; a context over shared weights costs ~65 MB (its KV cache and buffers).
+    llama-cpp-python has no public way to share a model, so the model class it instantiates
+    is swapped for the duration of the constructor.  The owner context is closed last.
+    """
+    if owner is None:
+        yield
+        return
+    import llama_cpp.llama as module
+
+    weights = owner._model
+
+    class Borrowed:
+        def __init__(self, **_: Any) -> None:
+            self._model = weights
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._model, name)
+
+        def close(self) -> None:
+            pass  # the owner frees the weights
+
+    with _PATCH_LOCK:
+        original = module.internals.LlamaModel
+        setattr(module.internals, "LlamaModel", Borrowed)  # noqa: B010 - a patch, see above
+        try:
+            yield
+        finally:
+            setattr(module.internals, "LlamaModel", original)  # noqa: B010

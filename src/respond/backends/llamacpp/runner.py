@@ -21,9 +21,9 @@ from typing import Any
 from respond.core.errors import BackendError, ContextLengthExceeded
 from respond.core.types import Generation, Message, ToolSpec, Usage
 
-from .cache import SlotPool
+from .cache import SlotPool, sharing_weights
 from .grammar import build_grammar
-from .sampling import Sampler
+from .sampling import Sampler, check_grammar, logprob_entry
 from .template import ChatTemplate
 
 log = logging.getLogger(__name__)
@@ -92,16 +92,24 @@ class ModelRunner:
         path = self._path() if callable(self._path) else self._path
         if not Path(path).is_file():
             raise BackendError(f"model file for {self.name} not found: {path}", status=503)
-        log.info("loading %s from %s (n_ctx=%d, threads=%d)", self.name, path, self._n_ctx, self._n_threads)
-        llm = Llama(
-            model_path=str(path),
-            n_ctx=self._n_ctx,
-            n_batch=self._n_batch,
-            n_threads=self._n_threads,
-            n_threads_batch=self._n_threads,
-            logits_all=False,
-            verbose=False,
+        owner = self._pool.slots[0].llm if self._pool.slots else None
+        log.info(
+            "opening a %s context (n_ctx=%d, threads=%d, weights %s)",
+            self.name,
+            self._n_ctx,
+            self._n_threads,
+            "shared" if owner else f"loaded from {path}",
         )
+        with sharing_weights(owner):
+            llm = Llama(
+                model_path=str(path),
+                n_ctx=self._n_ctx,
+                n_batch=self._n_batch,
+                n_threads=self._n_threads,
+                n_threads_batch=self._n_threads,
+                logits_all=False,
+                verbose=False,
+            )
         if self._template is None:
             self._template = _template_of(llm)
         return llm
@@ -178,7 +186,7 @@ class ModelRunner:
             # A JSON answer, or (tool_choice auto) a call instead of it.
             plan.grammar = build_grammar(schema=schema, tools=tools, parallel=gen.parallel_tool_calls)
         if plan.grammar is not None:
-            _check_grammar(self.llm, plan.grammar)
+            check_grammar(self.llm, plan.grammar)
         return plan
 
     # -- decoding --------------------------------------------------------------------------
@@ -220,7 +228,7 @@ class ModelRunner:
                     break
                 produced += 1
                 data = llm.detokenize([token])
-                logprob = _logprob(llm, token, data, plan.top_logprobs) if plan.top_logprobs else None
+                logprob = logprob_entry(llm, token, data, plan.top_logprobs) if plan.top_logprobs else None
                 emit(Piece(decoder.decode(data), logprob))
                 if produced < plan.max_new:
                     llm.eval([token])
@@ -277,40 +285,6 @@ def _response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] |
             schema = response_format["json_schema"].get("schema")  # chat-completions nesting
         return schema if isinstance(schema, dict) else {}
     return None
-
-
-def _check_grammar(llm: Any, grammar: str) -> None:
-    """Parse the grammar once up front: llama.cpp returns NULL for a bad one, and a NULL
-    sampler in the chain would crash the process instead of failing the request."""
-    import llama_cpp
-
-    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar.encode(), b"root")
-    if not sampler:
-        raise BackendError("could not build a grammar for this schema", status=400, param="text.format")
-    llama_cpp.llama_sampler_free(sampler)
-
-
-def _logprob(llm: Any, token: int, data: bytes, top: int) -> dict[str, Any]:
-    """OpenAI-shaped logprob of the sampled token under the raw model distribution."""
-    import llama_cpp
-    import numpy as np
-
-    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
-    shifted = logits - logits.max()
-    logprobs = shifted - np.log(np.exp(shifted).sum())
-    best = np.argpartition(-logprobs, top)[:top] if top < len(logprobs) else np.arange(len(logprobs))
-    best = best[np.argsort(-logprobs[best])]
-
-    def entry(tok: int, raw: bytes) -> dict[str, Any]:
-        return {
-            "token": raw.decode("utf-8", errors="replace"),
-            "logprob": float(logprobs[tok]),
-            "bytes": list(raw),
-        }
-
-    out = entry(token, data)
-    out["top_logprobs"] = [entry(int(t), llm.detokenize([int(t)], special=True)) for t in best]
-    return out
 
 
 def _template_of(llm: Any) -> ChatTemplate:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-import numpy as np
-
-_TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+from respond.core.errors import BackendError
 
 
 class Sampler:
@@ -23,6 +21,9 @@ class Sampler:
 
     def __init__(self, llm: Any, sampling: dict[str, Any], grammar: str | None) -> None:
         import llama_cpp as C
+        import numpy as np
+
+        self._np = np
 
         self._C = C
         self._ctx = llm.ctx
@@ -49,7 +50,8 @@ class Sampler:
                 raise ValueError("invalid grammar")
         self._one = C.llama_token_data(0, 1.0, 0.0)
         self._one_array = C.llama_token_data_array(ctypes.pointer(self._one), 1, -1, False)
-        self._all = np.zeros(self._n_vocab, dtype=_TOKEN_DATA) if grammar is not None else None
+        token_data = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+        self._all = np.zeros(self._n_vocab, dtype=token_data) if grammar is not None else None
 
     def sample(self) -> int:
         """The next token, from the logits of the last decoded position."""
@@ -69,7 +71,7 @@ class Sampler:
         return token
 
     def _resample(self) -> int:
-        C = self._C
+        C, np = self._C, self._np
         assert self._all is not None
         logits = np.ctypeslib.as_array(C.llama_get_logits_ith(self._ctx, -1), shape=(self._n_vocab,))
         self._all["id"] = np.arange(self._n_vocab, dtype=np.intc)
@@ -91,3 +93,37 @@ class Sampler:
         if self._grammar:
             C.llama_sampler_free(self._grammar)
             self._grammar = None
+
+
+def check_grammar(llm: Any, grammar: str) -> None:
+    """Parse the grammar once up front: llama.cpp returns NULL for a bad one, and a NULL
+    sampler in the chain would crash the process instead of failing the request."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, grammar.encode(), b"root")
+    if not sampler:
+        raise BackendError("could not build a grammar for this schema", status=400, param="text.format")
+    llama_cpp.llama_sampler_free(sampler)
+
+
+def logprob_entry(llm: Any, token: int, data: bytes, top: int) -> dict[str, Any]:
+    """OpenAI-shaped logprob of the sampled token under the raw model distribution."""
+    import llama_cpp
+    import numpy as np
+
+    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+    shifted = logits - logits.max()
+    logprobs = shifted - np.log(np.exp(shifted).sum())
+    best = np.argpartition(-logprobs, top)[:top] if top < len(logprobs) else np.arange(len(logprobs))
+    best = best[np.argsort(-logprobs[best])]
+
+    def entry(tok: int, raw: bytes) -> dict[str, Any]:
+        return {
+            "token": raw.decode("utf-8", errors="replace"),
+            "logprob": float(logprobs[tok]),
+            "bytes": list(raw),
+        }
+
+    out = entry(token, data)
+    out["top_logprobs"] = [entry(int(t), llm.detokenize([int(t)], special=True)) for t in best]
+    return out
