@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,11 @@ def _n_messages(inp: Any) -> int:
     """How many chat messages a Responses `input` amounts to (one per message-like item)."""
     if isinstance(inp, str):
         return 1
-    return sum(1 for it in inp or [] if isinstance(it, dict) and (it.get("type") in (None, "message") or "role" in it))
+    return sum(
+        1
+        for it in inp or []
+        if isinstance(it, dict) and (it.get("type") in (None, "message") or "role" in it)
+    )
 
 
 class BenchUpstream(ScriptedUpstream):
@@ -49,49 +54,107 @@ class BenchUpstream(ScriptedUpstream):
         self.requests.append(req if self.record else {"n_messages": n})
         reply = self.replies.popleft() if self.replies else {}
         text = reply.get("content", DEFAULT_TEXT)
-        rid, mid = f"resp_{self.count:032x}", f"msg_{self.count:032x}"
-        usage = {"input_tokens": n, "output_tokens": max(1, len(text) // 4),
-                 "total_tokens": n + max(1, len(text) // 4),
-                 "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+        # Fresh ids every time: the count restarts at each DELETE /_control, and agentic-api keys items by id.
+        rid, mid = f"resp_{secrets.token_hex(16)}", f"msg_{secrets.token_hex(16)}"
+        usage = {
+            "input_tokens": n,
+            "output_tokens": max(1, len(text) // 4),
+            "total_tokens": n + max(1, len(text) // 4),
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        }
         part = {"type": "output_text", "text": text, "annotations": []}
         item = {"type": "message", "id": mid, "status": "completed", "role": "assistant", "content": [part]}
-        resp = {"id": rid, "object": "response", "created_at": 0, "status": "completed",
-                "model": req.get("model", "scripted"), "output": [item], "usage": usage,
-                "error": None, "incomplete_details": None}
+        resp = {
+            "id": rid,
+            "object": "response",
+            "created_at": 0,
+            "status": "completed",
+            "model": req.get("model", "scripted"),
+            "output": [item],
+            "usage": usage,
+            "error": None,
+            "incomplete_details": None,
+        }
         if not req.get("stream"):
             self._send_json(writer, 200, resp)
             return
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
         seq = 0
 
         def send(event: dict[str, Any]) -> None:
             nonlocal seq
-            frame = b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps({**event, "sequence_number": seq}) + b"\n\n"
+            frame = (
+                b"event: "
+                + event["type"].encode()
+                + b"\ndata: "
+                + orjson.dumps({**event, "sequence_number": seq})
+                + b"\n\n"
+            )
             seq += 1
             writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
 
         started = {**resp, "status": "in_progress", "output": [], "usage": None}
         send({"type": "response.created", "response": started})
         send({"type": "response.in_progress", "response": started})
-        send({"type": "response.output_item.added", "output_index": 0,
-              "item": {**item, "status": "in_progress", "content": []}})
-        send({"type": "response.content_part.added", "item_id": mid, "output_index": 0, "content_index": 0,
-              "part": {**part, "text": ""}})
+        send(
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "item": {**item, "status": "in_progress", "content": []},
+            }
+        )
+        send(
+            {
+                "type": "response.content_part.added",
+                "item_id": mid,
+                "output_index": 0,
+                "content_index": 0,
+                "part": {**part, "text": ""},
+            }
+        )
         for piece in _words(text, int(reply.get("chunks", 4))):
-            send({"type": "response.output_text.delta", "item_id": mid, "output_index": 0, "content_index": 0,
-                  "delta": piece, "logprobs": []})
+            send(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": mid,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": piece,
+                    "logprobs": [],
+                }
+            )
             await writer.drain()
-        send({"type": "response.output_text.done", "item_id": mid, "output_index": 0, "content_index": 0,
-              "text": text, "logprobs": []})
-        send({"type": "response.content_part.done", "item_id": mid, "output_index": 0, "content_index": 0,
-              "part": part})
+        send(
+            {
+                "type": "response.output_text.done",
+                "item_id": mid,
+                "output_index": 0,
+                "content_index": 0,
+                "text": text,
+                "logprobs": [],
+            }
+        )
+        send(
+            {
+                "type": "response.content_part.done",
+                "item_id": mid,
+                "output_index": 0,
+                "content_index": 0,
+                "part": part,
+            }
+        )
         send({"type": "response.output_item.done", "output_index": 0, "item": item})
         send({"type": "response.completed", "response": resp})
         writer.write(b"0\r\n\r\n")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
     args = parser.parse_args()

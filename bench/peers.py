@@ -1,0 +1,290 @@
+"""Respond side by side with its peers, in front of the same scripted upstream, under the same load.
+
+    .venv/bin/python bench/peers.py                      # everything, ~10-15 min on 2 cores
+    .venv/bin/python bench/peers.py --servers respond,litellm --scenarios nonstream,chain --scale 0.5
+
+Peers (LiteLLM proxy, open-responses-server, agentic-api) are installed from PyPI into their own
+venvs under --cache (reused).  One upstream process (bench/_peers_upstream.py: Respond's scripted
+chat-completions server) serves all of them; one server runs at a time.  Scenarios, per server:
+
+- chain: a --chain-turns long previous_response_id chain (run first, on a fresh server); latency of
+  turns 1, 10 and last, and how many messages the upstream received for each (expected 2t-1);
+- nonstream / stream: creates at each --concurrency; req/s, p50, p99, peak RSS of the server tree;
+- retrieve: GET by id with --stored responses stored (topped up directly in the server's SQLite
+  file from a real response, server stopped; see _peers_store.py).
+
+Where a server cannot do a scenario it says so and the run goes on.  Respond runs with SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+
+import _peers_load as load  # noqa: E402
+from _peers_proc import Meter, Proc, free_port
+from _peers_report import render  # noqa: E402
+from _peers_servers import REPO, SPECS, prepare  # noqa: E402
+from _peers_store import count, top_up  # noqa: E402
+
+BASE_REQUESTS = {1: 300, 8: 800, 64: 1600}
+DB_FILES = {"respond": "respond.db", "agentic-api": "agentic.db"}
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--servers", default=",".join(SPECS), help="comma-separated subset of: " + ", ".join(SPECS)
+    )
+    p.add_argument("--scenarios", default="chain,nonstream,stream,retrieve")
+    p.add_argument("--concurrency", default="1,8,64", help="concurrent clients for the create scenarios")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help=f"multiplies the request counts (at 1.0: {BASE_REQUESTS} per concurrency, 2000 GETs)",
+    )
+    p.add_argument("--max-seconds", type=float, default=40.0, help="cap on one measured scenario")
+    p.add_argument("--chain-turns", type=int, default=50)
+    p.add_argument(
+        "--stored", type=int, default=100_000, help="responses stored before the retrieve scenario"
+    )
+    p.add_argument("--retrieve-concurrency", type=int, default=8)
+    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "respond" / "peers")
+    p.add_argument("--workdir", type=Path, default=None, help="default: a temporary directory, removed after")
+    p.add_argument("--json", type=Path, default=None, help="also write all figures here")
+    p.add_argument(
+        "--respond-src",
+        type=Path,
+        default=None,
+        help="import Respond from this src directory (e.g. a `git archive` snapshot); default: the work tree",
+    )
+    return p.parse_args()
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace, work: Path, upstream: int, upstream_pid: int) -> None:
+        self.args, self.work, self.up, self.up_pid = args, work, upstream, upstream_pid
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def note(self, server: str, scenario: str, value: Any) -> None:
+        self.results.setdefault(server, {})[scenario] = value
+
+    def upstream_counts(self) -> list[int]:
+        r = httpx.get(f"http://127.0.0.1:{self.up}/_control/requests", timeout=30)
+        return [int(x.get("n_messages", -1)) for x in r.json()["requests"]]
+
+    def clear_upstream(self) -> None:
+        httpx.delete(f"http://127.0.0.1:{self.up}/_control", timeout=30)
+
+    def start(self, name: str, env: Path, port: int) -> Proc:
+        work = self.work / name
+        work.mkdir(exist_ok=True)
+        argv, extra = SPECS[name].command(env, port, self.up, work)
+        proc = Proc(argv, extra, work, work / "server.log")
+        try:
+            proc.wait_ready(f"http://127.0.0.1:{port}{SPECS[name].ready_path}")
+        except RuntimeError:
+            proc.stop()
+            raise
+        return proc
+
+    def server(self, name: str) -> None:
+        a, spec = self.args, SPECS[name]
+        env, version = prepare(name, a.cache, self.work / f"install-{name}.log")
+        self.note(name, "version", version)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}{spec.responses_path}"
+        print(f"\n== {name} {version} on :{port} (stores: {spec.persists})", flush=True)
+        proc = self.start(name, env, port)
+        try:
+            caps = asyncio.run(self.probe(url))
+            self.note(name, "capabilities", caps)
+            print(f"  can: {caps}", flush=True)
+            for scenario in a.scenarios.split(","):
+                meter = Meter(proc.pid, self.up_pid, os.getpid())
+                if scenario == "chain":
+                    self.chain(name, url, caps)
+                elif scenario in ("nonstream", "stream"):
+                    for c in [int(x) for x in a.concurrency.split(",")]:
+                        self.creates(name, url, scenario, c, caps, meter)
+                elif scenario == "retrieve":
+                    proc = self.retrieve(name, env, port, url, caps, proc)
+        finally:
+            proc.stop()
+
+    async def probe(self, url: str) -> dict[str, Any]:
+        caps: dict[str, Any] = {}
+        async with load.client(1) as c:
+            for stream in (False, True):
+                rid, err = await load.create(c, url, load.body("probe", stream))
+                caps["stream" if stream else "nonstream"] = err is None
+                caps.setdefault("template", rid)
+                if err:
+                    caps[f"{'stream' if stream else 'nonstream'}_error"] = err
+            rid = caps.get("template")
+            if rid:
+                r = await c.get(f"{url}/{rid}")
+                caps["get"] = r.status_code == 200 and r.json().get("id") == rid
+                if not caps["get"]:
+                    caps["get_error"] = f"HTTP {r.status_code}: {r.text[:160]}"
+        return caps
+
+    def skip(self, name: str, key: str, why: str) -> None:
+        print(f"  {key}: cannot - {why}", flush=True)
+        self.note(name, key, {"skipped": why})
+
+    def chain(self, name: str, url: str, caps: dict[str, Any]) -> None:
+        stream = not caps.get("nonstream")
+        if not caps.get("nonstream") and not caps.get("stream"):
+            return self.skip(name, "chain", "no working create")
+        self.clear_upstream()
+        lat, ids, err = asyncio.run(load.chain(url, self.args.chain_turns, stream))
+        got = self.upstream_counts()[-len(lat) :] if lat else []
+        turns = sorted({1, 10, self.args.chain_turns} & set(range(1, len(lat) + 1)))
+        row = {
+            "stream": stream,
+            "error": err,
+            "turns": {
+                t: {
+                    "ms": lat[t - 1] * 1000,
+                    "messages": got[t - 1] if t - 1 < len(got) else None,
+                    "expected": 2 * t - 1,
+                }
+                for t in turns
+            },
+        }
+        row["intact"] = bool(lat) and err is None and all(g == 2 * i + 1 for i, g in enumerate(got))
+        self.note(name, "chain", row)
+        print(
+            f"  chain ({'stream' if stream else 'non-stream'}): "
+            + ", ".join(
+                f"turn {t} {v['ms']:.1f} ms {v['messages']}/{v['expected']} msgs"
+                for t, v in row["turns"].items()
+            )
+            + (f"; stopped: {err}" if err else ""),
+            flush=True,
+        )
+
+    def creates(self, name: str, url: str, kind: str, conc: int, caps: dict[str, Any], meter: Meter) -> None:
+        key = f"{kind} x{conc}"
+        if not caps.get(kind):
+            return self.skip(name, key, SPECS[name].notes.get(kind) or caps.get(f"{kind}_error", "fails"))
+        self.clear_upstream()
+        n = max(conc, int(BASE_REQUESTS.get(conc, 50 * conc) * self.args.scale))
+        res = asyncio.run(load.create_load(url, kind == "stream", n, conc, self.args.max_seconds, meter))
+        self.record(name, key, res)
+
+    def record(self, name: str, key: str, res: load.Result, **extra: Any) -> None:
+        row = {
+            "ok": res.ok,
+            "errors": res.errors,
+            "rps": res.rps,
+            "p50": res.pct(0.5),
+            "p99": res.pct(0.99),
+            "rss_mb": res.rss_mb,
+            "foreign_cores": res.foreign_cores,
+            "first_error": res.first_error,
+            **extra,
+        }
+        self.note(name, key, row)
+        print(
+            f"  {key}: {res.ok} ok / {res.errors} err in {res.seconds:.1f}s  {res.rps:.0f} req/s  "
+            f"p50 {row['p50']:.1f} ms  p99 {row['p99']:.1f} ms  RSS {res.rss_mb:.0f} MB  "
+            f"(others used {res.foreign_cores:.2f} cores)"
+            + (f"  first error: {res.first_error}" if res.first_error else ""),
+            flush=True,
+        )
+
+    def retrieve(self, name: str, env: Path, port: int, url: str, caps: dict[str, Any], proc: Proc) -> Proc:
+        key = f"retrieve x{self.args.retrieve_concurrency}"
+        if not caps.get("get"):
+            self.skip(name, key, SPECS[name].notes.get("retrieve") or caps.get("get_error", "no GET"))
+            return proc
+        db = self.work / name / DB_FILES.get(name, "")
+        if name not in DB_FILES or not db.exists():
+            self.skip(name, key, "no SQLite file to fill")
+            return proc
+        proc.stop()
+        t0 = time.perf_counter()
+        made, new_ids = top_up(db, caps["template"], self.args.stored)
+        total = count(db)
+        fill = (
+            f"{total} stored ({made} copied into SQLite in {time.perf_counter() - t0:.1f}s, rest over HTTP)"
+        )
+        print(f"  retrieve: {fill}", flush=True)
+        proc = self.start(name, env, port)
+        sample = new_ids[:: max(1, len(new_ids) // 5000)] + [caps["template"]]
+        n = max(100, int(2000 * self.args.scale))
+        res = asyncio.run(
+            load.retrieve(
+                url,
+                sample,
+                n,
+                self.args.retrieve_concurrency,
+                self.args.max_seconds,
+                Meter(proc.pid, self.up_pid, os.getpid()),
+            )
+        )
+        self.record(name, key, res, stored=total, fill=fill)
+        return proc
+
+
+def main() -> int:
+    args = parse()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    if args.respond_src:
+        os.environ["BENCH_RESPOND_SRC"] = str(args.respond_src.resolve())
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="respond-peers-"))
+    work.mkdir(parents=True, exist_ok=True)
+    up_port = free_port()
+    py = REPO / ".venv" / "bin" / "python"
+    upstream = Proc(
+        [
+            str(py if py.exists() else sys.executable),
+            str(Path(__file__).parent / "_peers_upstream.py"),
+            "--port",
+            str(up_port),
+        ],
+        {},
+        work,
+        work / "upstream.log",
+    )
+    machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, {platform.system()}"
+    print(f"workdir {work}; upstream :{up_port}; {machine}", flush=True)
+    run = Run(args, work, up_port, upstream.pid)
+    t0 = time.time()
+    try:
+        upstream.wait_ready(f"http://127.0.0.1:{up_port}/v1/models", 20)
+        for name in args.servers.split(","):
+            try:
+                run.server(name)
+            except Exception as exc:  # one peer failing to install or start must not end the run
+                print(f"  {name}: FAILED - {type(exc).__name__}: {exc}", flush=True)
+                run.note(name, "failed", f"{type(exc).__name__}: {exc}")
+    finally:
+        upstream.stop()
+    print(f"\n(total {time.time() - t0:.0f}s)\n")
+    print(render(run.results, args, machine))
+    if args.json:
+        args.json.write_text(json.dumps(run.results, indent=1, default=str))
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
