@@ -98,6 +98,17 @@ class CpuMeter:
         return max(0.0, ((self._busy() - busy0) - (self._ours() - ours0)) / wall) if wall > 0 else 0.0
 
 
+async def wait_quiet(pids: list[int], seconds: float, limit: float = 0.25) -> None:
+    """Wait (at most `seconds`) until other processes use less than `limit` cores over 2 s."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        meter = CpuMeter(pids)
+        await asyncio.sleep(2)
+        if (busy := meter.others()) < limit:
+            return
+        print(f"  other processes use {busy:.2f} cores; waiting ...", flush=True)
+
+
 # -- the client ------------------------------------------------------------------------------------
 
 class Conn:

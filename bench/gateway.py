@@ -65,6 +65,7 @@ from _common import (  # noqa: E402
     pyspy_start,
     pyspy_summary,
     thread_cpu,
+    wait_quiet,
 )
 from respond.store.sql import _CONTEXT, SqlStore  # noqa: E402
 from respond.testing.upstream import DEFAULT_TEXT  # noqa: E402
@@ -337,17 +338,6 @@ def render(gw: dict[tuple[str, int], dict[str, Result]], ctx: dict[str, dict[int
 
 
 # -- main ------------------------------------------------------------------------------------------
-
-async def wait_quiet(pids: list[int], seconds: float, limit: float = 0.25) -> None:
-    """Wait (at most `seconds`) until other processes use less than `limit` cores over 2 s."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        meter = CpuMeter(pids)
-        await asyncio.sleep(2)
-        if (busy := meter.others()) < limit:
-            return
-        print(f"  other processes use {busy:.2f} cores; waiting ...", flush=True)
-
 
 async def measure(args: argparse.Namespace, ports: dict[str, int], respond: Proc, work: Path,
                   pids: list[int]) -> None:
