@@ -60,12 +60,31 @@ async def _migrate(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize='porter unicode61')")
 
 
+async def _fts_store_column(conn: AsyncConnection) -> None:
+    """SQLite: the store id as an indexed FTS column, so a search needs no join to `chunks`."""
+    if conn.dialect.name == "postgresql":
+        return
+    await conn.exec_driver_sql("DROP TABLE chunks_fts")
+    await conn.exec_driver_sql("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, store, tokenize='porter unicode61')")
+    await conn.exec_driver_sql("INSERT INTO chunks_fts(rowid, text, store) SELECT pk, text, vector_store_id FROM chunks")
+
+
 register("files_0001_files_vector_stores_chunks", _migrate)
+register("files_0002_fts_store_column", _fts_store_column)
+
+# Words too common to help ranking; dropping them keeps OR queries from scoring every chunk.
+STOPWORDS = frozenset("""a about above after again all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has have having
+he her here hers him his how i if in into is it its itself just me more most my no nor not now of off on once
+only or other our ours out over own same she should so some such than that the their theirs them then there
+these they this those through to too under until up very was we were what when where which while who whom why
+will with would you your yours""".split())
 
 
 def query_words(query: str, limit: int = 32) -> list[str]:
-    words = [w.lower() for w in _WORD.findall(query)]
-    return list(dict.fromkeys(words))[:limit]
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))
+    content = [w for w in words if w not in STOPWORDS]
+    return (content or words)[:limit]
 
 
 class ChunkIndex:
@@ -89,8 +108,9 @@ class ChunkIndex:
                 part = rows[start:start + 500]
                 pks = (await conn.execute(insert(chunks).returning(chunks.c.pk), part)).scalars().all()
                 if not self.pg:
-                    await conn.execute(sql("INSERT INTO chunks_fts(rowid, text) VALUES (:pk, :text)"),
-                                       [{"pk": pk, "text": r["text"]} for pk, r in zip(pks, part, strict=True)])
+                    await conn.execute(sql("INSERT INTO chunks_fts(rowid, text, store) VALUES (:pk, :text, :s)"),
+                                       [{"pk": pk, "text": r["text"], "s": store_id}
+                                        for pk, r in zip(pks, part, strict=True)])
         self.invalidate(store_id)
 
     async def _delete(self, conn: AsyncConnection, store_id: str, file_id: str | None) -> None:
@@ -125,10 +145,17 @@ class ChunkIndex:
                        f"WHERE c.tsv @@ q AND c.vector_store_id IN ({stores}){file_clause} "
                        f"ORDER BY score DESC LIMIT :limit")
         else:
-            params["q"] = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
-            stmt = sql(f"SELECT c.pk, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunks c ON c.pk = "
-                       f"chunks_fts.rowid WHERE chunks_fts MATCH :q AND c.vector_store_id IN ({stores})"
-                       f"{file_clause} ORDER BY bm25(chunks_fts) LIMIT :limit")
+            # The store ids are matched inside FTS (an indexed column): no join unless files are filtered.
+            in_stores = " OR ".join('"' + s.replace('"', "") + '"' for s in store_ids)
+            words_q = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+            params["q"] = f"store : ({in_stores}) AND text : ({words_q})"
+            if file_ids is None:
+                stmt = sql("SELECT rowid, -bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH :q "
+                           "ORDER BY bm25(chunks_fts) LIMIT :limit")
+            else:
+                stmt = sql(f"SELECT c.pk, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunks c ON c.pk = "
+                           f"chunks_fts.rowid WHERE chunks_fts MATCH :q{file_clause} "
+                           f"ORDER BY bm25(chunks_fts) LIMIT :limit")
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt, params)).all()
         return [(int(pk), float(score)) for pk, score in rows]
