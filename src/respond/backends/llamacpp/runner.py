@@ -261,13 +261,14 @@ def _drop_oldest(messages: list[Message]) -> list[Message] | None:
 
 
 def _sampling(gen: Generation) -> dict[str, Any]:
-    temperature = DEFAULT_TEMPERATURE if gen.temperature is None else gen.temperature
+    """The model's recommended sampling when the request sets neither temperature nor top_p;
+    otherwise the request's values with OpenAI's defaults (1.0) for the other one."""
+    defaults = gen.temperature is None and gen.top_p is None
     return {
-        "temp": temperature,
-        "top_p": DEFAULT_TOP_P if gen.top_p is None else gen.top_p,
-        "top_k": DEFAULT_TOP_K if gen.temperature is None else 0,
+        "temp": DEFAULT_TEMPERATURE if defaults else (1.0 if gen.temperature is None else gen.temperature),
+        "top_p": DEFAULT_TOP_P if defaults else (1.0 if gen.top_p is None else gen.top_p),
+        "top_k": DEFAULT_TOP_K if defaults else 0,
         "min_p": DEFAULT_MIN_P,
-        "repeat_penalty": 1.0,
         "presence_penalty": gen.presence_penalty or 0.0,
         "frequency_penalty": gen.frequency_penalty or 0.0,
     }
