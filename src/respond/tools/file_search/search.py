@@ -86,12 +86,21 @@ class HybridSearch:
         weights = opts.get("hybrid_search") or {}
         w_text = float(weights.get("text_weight", 1.0))
         w_vec = float(weights.get("embedding_weight", 1.0))
-        lists: list[tuple[float, list[tuple[int, float]]]] = []
-        if self.mode in ("hybrid", "lexical"):
-            lists.append((w_text, await self.index.lexical(store_ids, query, CANDIDATES, allowed)))
-        vector = await self.embed_query(query) if self.mode in ("hybrid", "vector") else None
-        if vector is not None:
-            lists.append((w_vec, await self.index.dense(store_ids, vector, CANDIDATES, allowed)))
+
+        async def lexical() -> list[tuple[int, float]] | None:
+            if self.mode not in ("hybrid", "lexical"):
+                return None
+            return await self.index.lexical(store_ids, query, CANDIDATES, allowed)
+
+        async def dense() -> list[tuple[int, float]] | None:
+            vector = await self.embed_query(query) if self.mode in ("hybrid", "vector") else None
+            if vector is None:
+                return None
+            return await self.index.dense(store_ids, vector, CANDIDATES, allowed)
+
+        # The full-text query (in the database's thread) overlaps the query's embedding.
+        lex, den = await asyncio.gather(lexical(), dense())
+        lists = [(w, ranked) for w, ranked in ((w_text, lex), (w_vec, den)) if ranked is not None]
         fused: dict[int, float] = {}
         for weight, ranked in lists:
             for rank, (pk, _score) in enumerate(ranked):
