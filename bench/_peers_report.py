@@ -52,11 +52,12 @@ def _ratio(rows: dict[str, Any]) -> str:
         )
     if "turns" in me:
         last = max(me["turns"], default=None)
-        ok = {k: v for k, v in peers.items() if last in v.get("turns", {})}
+        ok = {k: v for k, v in peers.items() if last in v.get("turns", {}) and v.get("intact")}
         if last is None or not ok:
             return "-"
         best = min(ok, key=lambda k: ok[k]["turns"][last]["ms"])
-        return f"turn {last}: {me['turns'][last]['ms'] / ok[best]['turns'][last]['ms']:.2f}× latency (best: {best})"
+        ratio = me["turns"][last]["ms"] / ok[best]["turns"][last]["ms"]
+        return f"turn {last}: {ratio:.2f}× latency (best peer with the history intact: {best})"
     return "-"
 
 
