@@ -109,6 +109,13 @@ def test_batches_static_chunking_and_detach(server):
     assert {f.id for f in in_batch} == {a.id, b.id}
     hits = client.vector_stores.search(vector_store_id=store.id, query="sentence123", max_num_results=3).data
     assert hits[0].file_id == a.id and "sentence123" in hits[0].content[0].text and len(hits[0].content[0].text) < 900
+    upd = client.vector_stores.files.update(file_id=a.id, vector_store_id=store.id, attributes={"tier": "gold"})
+    assert upd.attributes == {"tier": "gold"}
+    hits = client.vector_stores.search(vector_store_id=store.id, query="sentence123",
+                                       filters={"type": "eq", "key": "tier", "value": "gold"}).data
+    assert hits and all(h.file_id == a.id for h in hits)
+    cancelled = client.vector_stores.file_batches.cancel(batch.id, vector_store_id=store.id)
+    assert cancelled.status == "completed"  # nothing left to cancel
     client.vector_stores.files.delete(file_id=a.id, vector_store_id=store.id)
     hits = client.vector_stores.search(vector_store_id=store.id, query="sentence123").data
     assert all(h.file_id != a.id for h in hits)
@@ -174,3 +181,19 @@ def test_restart_mid_ingest_resumes(server_factory, upstream, tmp_path):
     assert "resuming ingestion" in s2.log_path.read_text()
     hits = c2.vector_stores.search(vector_store_id=store.id, query="fact799").data
     assert "fact799" in hits[0].content[0].text
+
+
+def test_cancel_batch(server):
+    client = server.client()
+    store = client.vector_stores.create(name="cancel")
+    text = " ".join(f"fact{i} is about item{i}." for i in range(800)).encode()
+    ids = [client.files.create(file=(f"f{n}.txt", text), purpose="assistants").id for n in range(2)]
+    batch = client.vector_stores.file_batches.create(vector_store_id=store.id, file_ids=ids, chunking_strategy={
+        "type": "static", "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0}})
+    cancelled = client.vector_stores.file_batches.cancel(batch.id, vector_store_id=store.id)
+    assert cancelled.status == "cancelled" and cancelled.file_counts.cancelled >= 1
+    files = wait_files(client, store.id)
+    assert all(f.status in ("cancelled", "completed") for f in files)
+    done = {f.id for f in files if f.status == "completed"}
+    hits = client.vector_stores.search(vector_store_id=store.id, query="fact5").data
+    assert all(h.file_id in done for h in hits)

@@ -62,6 +62,15 @@ async def retrieve_store_file(request: Request) -> Response:
     return JSON(await knowledge(request).get_vs_file(_owner(request), _sid(request), request.path_params["file_id"]))
 
 
+async def update_store_file(request: Request) -> Response:
+    return JSON(await knowledge(request).update_vs_file(_owner(request), _sid(request), request.path_params["file_id"],
+                                                        await _body(request)))
+
+
+async def cancel_batch(request: Request) -> Response:
+    return JSON(await knowledge(request).cancel_batch(_owner(request), _sid(request), request.path_params["batch_id"]))
+
+
 async def delete_store_file(request: Request) -> Response:
     return JSON(await knowledge(request).detach(_owner(request), _sid(request), request.path_params["file_id"]))
 
@@ -95,7 +104,9 @@ ROUTES = [
     Route(P + "/{vector_store_id}/files", attach_file, methods=["POST"]),
     Route(P + "/{vector_store_id}/files", list_store_files, methods=["GET"]),
     Route(P + "/{vector_store_id}/files/{file_id}", retrieve_store_file, methods=["GET"]),
+    Route(P + "/{vector_store_id}/files/{file_id}", update_store_file, methods=["POST"]),
     Route(P + "/{vector_store_id}/files/{file_id}", delete_store_file, methods=["DELETE"]),
+    Route(P + "/{vector_store_id}/file_batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
     Route(P + "/{vector_store_id}/file_batches", create_batch, methods=["POST"]),
     Route(P + "/{vector_store_id}/file_batches/{batch_id}", retrieve_batch, methods=["GET"]),
     Route(P + "/{vector_store_id}/file_batches/{batch_id}/files", list_batch_files, methods=["GET"]),

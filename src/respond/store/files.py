@@ -228,6 +228,24 @@ class FileStore:
                 vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id).values(
                 status=status, usage_bytes=usage_bytes, body=_dumps(body)))
 
+    async def set_attributes(self, store_id: str, file_id: str, owner: str, attributes: Row | None) -> bool:
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(vs_files.c.body).where(
+                vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id,
+                vs_files.c.owner == owner))).first()
+            if row is None:
+                return False
+            body = {**orjson.loads(row.body), "attributes": attributes}
+            await conn.execute(update(vs_files).where(
+                vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id).values(body=_dumps(body)))
+        return True
+
+    async def cancel_batch(self, batch_id: str) -> None:
+        """Files of the batch not yet ingested end `cancelled` (the ingestor skips them)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(update(vs_files).where(vs_files.c.batch_id == batch_id,
+                                                      vs_files.c.status == "in_progress").values(status="cancelled"))
+
     async def get_vs_file(self, store_id: str, file_id: str, owner: str) -> Row | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(vs_files).where(

@@ -94,6 +94,9 @@ class Ingestor:
         return chunks, vectors
 
     async def ingest(self, store_id: str, file_id: str, owner: str, strategy: dict[str, Any]) -> None:
+        attached = await self.files.get_vs_file(store_id, file_id, owner)
+        if attached is None or attached["status"] != "in_progress":
+            return  # detached, or its batch cancelled, while it waited
         meta = await self.files.get_file(file_id, owner)
         data = await self.files.file_content(file_id, owner)
         if meta is None or data is None:
@@ -110,8 +113,9 @@ class Ingestor:
             await self.files.set_file_status(store_id, file_id, "failed",
                                              last_error={"code": "invalid_file", "message": str(exc)})
             return
-        if await self.files.get_vs_file(store_id, file_id, owner) is None:
-            return  # detached while it was being processed
+        attached = await self.files.get_vs_file(store_id, file_id, owner)
+        if attached is None or attached["status"] != "in_progress":
+            return  # detached or cancelled while it was being processed
         await self.index.replace_file(store_id, file_id, chunks, vectors)
         used = sum(len(c.encode()) for c in chunks) + (len(chunks) * DIM * 4 if vectors is not None else 0)
         await self.files.set_file_status(store_id, file_id, "completed", usage_bytes=used)

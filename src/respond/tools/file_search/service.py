@@ -217,6 +217,19 @@ class FileSearch:
             r.pop("batch_id", None)
         return page(rows, more)
 
+    async def update_vs_file(self, owner: str, store_id: str, file_id: str, body: Row) -> Row:
+        await self._store(owner, store_id)
+        if "attributes" not in body:
+            raise invalid("Missing required parameter: 'attributes'.", "attributes", "missing_required_parameter")
+        if not await self.files.set_attributes(store_id, file_id, owner, check_attributes(body["attributes"])):
+            raise not_found("Vector store file", file_id)
+        return await self.get_vs_file(owner, store_id, file_id)
+
+    async def cancel_batch(self, owner: str, store_id: str, batch_id: str) -> Row:
+        await self.get_batch(owner, store_id, batch_id)
+        await self.files.cancel_batch(batch_id)
+        return await self.get_batch(owner, store_id, batch_id)
+
     async def detach(self, owner: str, store_id: str, file_id: str) -> Row:
         await self._store(owner, store_id)
         if not await self.files.detach(store_id, file_id, owner):
@@ -251,8 +264,8 @@ class FileSearch:
         if batch is None:
             raise not_found("Vector store file batch", batch_id)
         counts = (await self.files.file_counts([store_id], batch_id))[store_id]
-        status = "in_progress" if counts["in_progress"] else "failed" if counts["failed"] == counts["total"] \
-            and counts["total"] else "completed"
+        status = "in_progress" if counts["in_progress"] else "cancelled" if counts["cancelled"] else \
+            "failed" if counts["failed"] == counts["total"] and counts["total"] else "completed"
         return {"id": batch_id, "object": "vector_store.files_batch", "created_at": batch["created_at"],
                 "vector_store_id": store_id, "status": status, "file_counts": _counts(counts)}
 
