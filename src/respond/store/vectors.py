@@ -1,7 +1,7 @@
 """Chunks, the lexical index and the dense index of vector stores.
 
 - Lexical: SQLite FTS5 (porter stemming, BM25) in a virtual table keyed by the chunk's rowid;
-  PostgreSQL a generated `tsvector` column with a GIN index, ranked by `ts_rank_cd`.  The query
+  PostgreSQL a generated `tsvector` column with a GIN index, ranked by `ts_rank` (normalised by length).  The query
   is an OR of its words, so a chunk needs not contain them all.
 - Dense: each chunk's float32 embedding is a BLOB in its row; searches go through a per-store
   float32 matrix cached in memory (one matrix product + argpartition; ~10 ms at 100k x 384 on
@@ -128,7 +128,7 @@ class ChunkIndex:
 
     async def lexical(self, store_ids: list[str], query: str, limit: int,
                       file_ids: set[str] | None = None) -> list[tuple[int, float]]:
-        """(chunk pk, score) best first: BM25 (SQLite) or ts_rank_cd (PostgreSQL)."""
+        """(chunk pk, score) best first: BM25 (SQLite) or ts_rank (PostgreSQL)."""
         words = query_words(query)
         if not words or file_ids == set():
             return []
@@ -141,7 +141,9 @@ class ChunkIndex:
             params.update({f"f{i}": f for i, f in enumerate(sorted(file_ids))})
         if self.pg:
             params["q"] = " | ".join(words)
-            stmt = sql(f"SELECT c.pk, ts_rank_cd(c.tsv, q) AS score FROM chunks c, to_tsquery('english', :q) q "
+            # ts_rank with length normalisation (1): better than ts_rank_cd here (bench/retrieval.py:
+            # recall@5 0.95 vs 0.84 on exact questions) and about twice as fast at 100k chunks.
+            stmt = sql(f"SELECT c.pk, ts_rank(c.tsv, q, 1) AS score FROM chunks c, to_tsquery('english', :q) q "
                        f"WHERE c.tsv @@ q AND c.vector_store_id IN ({stores}){file_clause} "
                        f"ORDER BY score DESC LIMIT :limit")
         else:
