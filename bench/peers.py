@@ -14,6 +14,7 @@ chat-completions server) serves all of them; one server runs at a time.  Scenari
   file from a real response, server stopped; see _peers_store.py).
 
 Where a server cannot do a scenario it says so and the run goes on.  Respond runs with SQLite.
+With --profile DIR, Respond's create scenarios are run once more under py-spy (see _peers_profile.py).
 """
 
 from __future__ import annotations
@@ -35,50 +36,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx  # noqa: E402
 
 import _peers_load as load  # noqa: E402
+from _peers_args import BASE_REQUESTS, parse
 from _peers_proc import Meter, Proc, free_port
+from _peers_profile import Sampler, summary
 from _peers_report import render  # noqa: E402
 from _peers_servers import REPO, SPECS, prepare  # noqa: E402
 from _peers_store import count, top_up  # noqa: E402
 
-BASE_REQUESTS = {1: 300, 8: 800, 64: 1600}
 DB_FILES = {"respond": "respond.db", "agentic-api": "agentic.db"}
-
-
-def parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
-        "--servers", default=",".join(SPECS), help="comma-separated subset of: " + ", ".join(SPECS)
-    )
-    p.add_argument("--scenarios", default="chain,nonstream,stream,retrieve")
-    p.add_argument("--concurrency", default="1,8,64", help="concurrent clients for the create scenarios")
-    p.add_argument(
-        "--scale",
-        type=float,
-        default=1.0,
-        help=f"multiplies the request counts (at 1.0: {BASE_REQUESTS} per concurrency, 2000 GETs)",
-    )
-    p.add_argument("--max-seconds", type=float, default=40.0, help="cap on one measured scenario")
-    p.add_argument("--chain-turns", type=int, default=50)
-    p.add_argument(
-        "--stored", type=int, default=100_000, help="responses stored before the retrieve scenario"
-    )
-    p.add_argument("--retrieve-concurrency", type=int, default=8)
-    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "respond" / "peers")
-    p.add_argument("--workdir", type=Path, default=None, help="default: a temporary directory, removed after")
-    p.add_argument("--json", type=Path, default=None, help="also write all figures here")
-    p.add_argument(
-        "--respond-src",
-        type=Path,
-        default=None,
-        help="import Respond from this src directory (e.g. a `git archive` snapshot); default: the work tree",
-    )
-    return p.parse_args()
 
 
 class Run:
     def __init__(self, args: argparse.Namespace, work: Path, upstream: int, upstream_pid: int) -> None:
         self.args, self.work, self.up, self.up_pid = args, work, upstream, upstream_pid
         self.results: dict[str, dict[str, Any]] = {}
+        self.profiles: list[str] = []
 
     def note(self, server: str, scenario: str, value: Any) -> None:
         self.results.setdefault(server, {})[scenario] = value
@@ -187,6 +159,21 @@ class Run:
         n = max(conc, int(BASE_REQUESTS.get(conc, 50 * conc) * self.args.scale))
         res = asyncio.run(load.create_load(url, kind == "stream", n, conc, self.args.max_seconds, meter))
         self.record(name, key, res)
+        if self.args.profile and name == "respond" and conc == self.args.profile_concurrency:
+            self.profile(url, kind, conc, n, meter)
+
+    def profile(self, url: str, kind: str, conc: int, n: int, meter: Meter) -> None:
+        self.args.profile.mkdir(parents=True, exist_ok=True)
+        sampler = Sampler(self.args.cache, self.work / "install-py-spy.log")
+        raw = self.args.profile / f"respond-{kind}-x{conc}.raw"
+        sampler.start(meter.roots[0], raw, self.args.max_seconds)
+        try:
+            asyncio.run(load.create_load(url, kind == "stream", n, conc, self.args.max_seconds, meter))
+        finally:
+            got = sampler.stop()
+        text = summary(got) if got else "py-spy wrote nothing (ptrace not permitted?)"
+        self.profiles.append(f"Respond, {kind} x{conc} ({raw}):\n{text}")
+        print(f"  profiled {kind} x{conc}: {raw}", flush=True)
 
     def record(self, name: str, key: str, res: load.Result, **extra: Any) -> None:
         row = {
@@ -244,7 +231,7 @@ class Run:
 
 
 def main() -> int:
-    args = parse()
+    args = parse(__doc__)
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.respond_src:
         os.environ["BENCH_RESPOND_SRC"] = str(args.respond_src.resolve())
@@ -279,6 +266,8 @@ def main() -> int:
         upstream.stop()
     print(f"\n(total {time.time() - t0:.0f}s)\n")
     print(render(run.results, args, machine))
+    for text in run.profiles:
+        print("\n" + text)
     if args.json:
         args.json.write_text(json.dumps(run.results, indent=1, default=str))
     if args.workdir is None:
