@@ -14,9 +14,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from respond.api import conversations, routes
+from respond.api import conversations, routes, websocket
 from respond.api.auth import KeyRing
 from respond.engine.conversations import ConversationService
 from respond.engine.runs import RunManager
@@ -106,6 +106,7 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
         Route("/v1/models", routes.list_models, methods=["GET"]),
         Route("/health", routes.health, methods=["GET"]),
         *conversations.ROUTES,
+        WebSocketRoute("/v1/responses", websocket.responses_socket),
         *(extra_routes or []),
     ]
     app = Starlette(
@@ -115,6 +116,7 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
     )
     app.state.service = service
     app.state.runs = runs
+    app.state.keys = keys
     app.state.conversations = ConversationService(service.store)
     app.add_middleware(AuthAndLog, keys=keys)
     return app

@@ -1,0 +1,70 @@
+"""WebSocket mode (`client.responses.connect()`): `response.create` messages in, events out.
+
+One connection carries many responses, one at a time, each through the same event pipeline as
+HTTP.  A failed request answers an `error` event (flat as the SDK reads it, nested as Open
+Responses specifies) and the connection stays open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from respond.api.auth import KeyRing
+from respond.engine.detach import detached
+from respond.engine.runs import RunManager
+from respond.engine.service import ResponsesService
+from respond.protocol.errors import APIError
+
+CLIENT_ONLY = ("type", "generate", "stream_id", "stream", "stream_options")
+
+
+def error_event(exc: APIError, seq: int = 0) -> bytes:
+    flat = {"code": exc.code, "message": exc.message, "param": exc.param}
+    return orjson.dumps({"type": "error", "sequence_number": seq, **flat, "error": {**flat, "type": exc.type}})
+
+
+async def responses_socket(ws: WebSocket) -> None:
+    keys: KeyRing = ws.app.state.keys
+    service: ResponsesService = ws.app.state.service
+    runs: RunManager = ws.app.state.runs
+    try:
+        owner = keys.owner(ws.headers.get("authorization"))
+    except APIError as exc:
+        await ws.accept()
+        await ws.send_bytes(error_event(exc))
+        await ws.close(code=1008)
+        return
+    await ws.accept()
+    try:
+        while True:
+            raw = await ws.receive_text()
+            await _one(ws, raw, owner, service, runs)
+    except WebSocketDisconnect:
+        return
+
+
+async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, runs: RunManager) -> None:
+    try:
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        await ws.send_text(error_event(APIError(400, "Messages must be JSON objects.", code="invalid_json"))
+                           .decode())
+        return
+    kind = msg.get("type") if isinstance(msg, dict) else None
+    if kind != "response.create":
+        await ws.send_text(error_event(APIError(
+            400, f"Unsupported message type '{kind}'. Supported: 'response.create'.", param="type",
+            code="invalid_value")).decode())
+        return
+    body: dict[str, Any] = {k: v for k, v in msg.items() if k not in CLIENT_ONLY}
+    try:
+        run, _req, response = await service.create(body, owner)
+    except APIError as exc:
+        await ws.send_text(error_event(exc).decode())
+        return
+    events = run.events() if run is not None else await runs.follow(response["id"], owner, -1)
+    async for ev in detached(events):
+        await ws.send_text(orjson.dumps(ev).decode())
