@@ -110,6 +110,32 @@ def test_forced_function_call_matches_its_schema(embedded: Any) -> None:
     jsonschema.validate(json.loads(calls[0].arguments), ADD["parameters"])
 
 
+def test_streamed_auto_tool_call(embedded: Any) -> None:
+    weather = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Get the current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+    events = list(
+        embedded.client().responses.create(
+            model=DEFAULT_MODEL,
+            input="What is the weather in Paris?",
+            tools=[weather],
+            temperature=0,
+            max_output_tokens=60,
+            stream=True,
+        )
+    )
+    types = [e.type for e in events]
+    assert types[-1] == "response.completed"
+    assert "response.function_call_arguments.done" in types
+    calls = [o for o in events[-1].response.output if o.type == "function_call"]
+    assert calls[0].name == "get_weather" and json.loads(calls[0].arguments)["city"] == "Paris"
+    # Held-back text never leaks: no text deltas spell out the call.
+    assert not any(e.type == "response.output_text.delta" and "get_weather" in e.delta for e in events)
+
+
 def test_structured_output(embedded: Any) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     schema = {
