@@ -178,7 +178,9 @@ class OpenAICompatBackend:
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
-                break
+                # Read on to the end of the body rather than break: a fully read response returns
+                # its connection to the pool; a closed one costs a new connection next time.
+                continue
             chunk = orjson.loads(data)
             if chunk.get("error"):
                 err = chunk["error"]

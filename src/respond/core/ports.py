@@ -62,14 +62,20 @@ class ResponseStore(Protocol):
         fresh: bool = False,
         events: list[Row] | None = None,
         conversation_id: str | None = None,
+        job: Row | None = None,
+        finish_job: bool = False,
     ) -> None:
         """Insert (`fresh`) or replace a response with its items, plus a last batch of its events;
-        with `conversation_id`, also append its input and output items to that conversation."""
+        with `conversation_id`, also append its input and output items to that conversation; with
+        `job` ({state, request, worker, lease_ms}), queue or lease it; `finish_job` ends its job.
+        All in one transaction."""
         ...
 
     async def update_response(self, response: Row) -> None: ...
 
     async def get_response(self, response_id: str, owner: str) -> Row | None: ...
+
+    async def response_exists(self, response_id: str, owner: str) -> bool: ...
 
     async def delete_response(self, response_id: str, owner: str) -> bool: ...
 

@@ -6,13 +6,19 @@ request and a non-streaming one (which drains the same events) can never disagre
 
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+import orjson
 
 from respond.core.types import TextDelta, ToolCallDelta
 from respond.protocol.ids import new_id
 
 Event = dict[str, Any]
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
+    return orjson.loads(orjson.dumps(value))
 
 
 class EventBuilder:
@@ -31,7 +37,7 @@ class EventBuilder:
         return {"type": type_, "sequence_number": self.seq, **fields}
 
     def snapshot(self) -> dict[str, Any]:
-        return copy.deepcopy(self.response)
+        return _copy(self.response)
 
     def lifecycle(self, type_: str) -> Event:
         return self.emit(type_, response=self.snapshot())
@@ -45,10 +51,10 @@ class EventBuilder:
     def add_item(self, item: dict[str, Any]) -> tuple[int, Event]:
         self.output.append(item)
         index = len(self.output) - 1
-        return index, self.emit("response.output_item.added", output_index=index, item=copy.deepcopy(item))
+        return index, self.emit("response.output_item.added", output_index=index, item=_copy(item))
 
     def item_done(self, index: int) -> Event:
-        return self.emit("response.output_item.done", output_index=index, item=copy.deepcopy(self.output[index]))
+        return self.emit("response.output_item.done", output_index=index, item=_copy(self.output[index]))
 
     def text(self, delta: TextDelta) -> list[Event]:
         events = self.close_calls()
@@ -63,7 +69,7 @@ class EventBuilder:
             self._message["content"].append(part)
             events.append(self.emit("response.content_part.added", item_id=self._message["id"],
                                     output_index=self._message_index, content_index=0,
-                                    part=copy.deepcopy(part)))
+                                    part=_copy(part)))
         part = self._message["content"][0]
         part["text"] += delta.text
         logprobs = delta.logprobs or []
@@ -86,7 +92,7 @@ class EventBuilder:
         annotations.append(annotation)
         return [self.emit("response.output_text.annotation.added", item_id=msg["id"],
                           output_index=self._message_index, content_index=0,
-                          annotation_index=len(annotations) - 1, annotation=copy.deepcopy(annotation))]
+                          annotation_index=len(annotations) - 1, annotation=_copy(annotation))]
 
     def close_message(self, status: str = "completed") -> list[Event]:
         msg = self._message
@@ -99,7 +105,7 @@ class EventBuilder:
             self.emit("response.output_text.done", item_id=item_id, output_index=index, content_index=0,
                       text=part["text"], logprobs=part.get("logprobs", [])),
             self.emit("response.content_part.done", item_id=item_id, output_index=index, content_index=0,
-                      part=copy.deepcopy(part)),
+                      part=_copy(part)),
         ]
         msg["status"] = status
         events.append(self.item_done(index))

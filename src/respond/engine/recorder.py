@@ -1,7 +1,7 @@
 """Persist a run's stream events as they are produced, in batches.
 
-Deltas are buffered; a batch is written with the response snapshot when an item starts or ends,
-or when the oldest buffered event is older than `interval` seconds.  The last batch is written
+Events are buffered; a batch is written with the response snapshot when an item ends, or when
+the oldest buffered event is older than `interval` seconds.  The last batch is written
 by the run together with the terminal status (one transaction), so a stored terminal response
 always has all of its events.
 """
@@ -15,8 +15,7 @@ from respond.core.ports import RunStore
 from respond.engine.hub import Hub
 
 Event = dict[str, Any]
-_FLUSH_ON = {"response.created", "response.in_progress", "response.output_item.added",
-             "response.output_item.done"}
+_FLUSH_ON = {"response.output_item.done"}
 
 
 class Recorder:

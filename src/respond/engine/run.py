@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from respond.core.errors import BackendError
@@ -21,7 +21,7 @@ from respond.engine.events import Event, EventBuilder
 from respond.engine.hosted import HostedStep
 from respond.engine.hub import Hub
 from respond.engine.recorder import Recorder
-from respond.protocol.response import usage_object
+from respond.protocol.response import TERMINAL, usage_object
 
 log = logging.getLogger("respond.run")
 
@@ -43,6 +43,7 @@ class Run:
         hub: Hub | None = None,
         job: bool = False,
         conversation_id: str | None = None,
+        on_stored: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.builder = EventBuilder(response, want_logprobs)
         self.response = response
@@ -57,6 +58,7 @@ class Run:
         self._final: dict[str, Any] = {}
         self._job = job  # a job row tracks this run: finish it with the run
         self._conversation_id = conversation_id
+        self._on_stored = on_stored
 
     @property
     def id(self) -> str:
@@ -163,9 +165,10 @@ class Run:
             return
         outputs = self.response["output"]
         await self._store.save_response(self.response, self.owner, self.input_items, outputs,
-                                        fresh=self._fresh, events=events, conversation_id=conversation_id)
-        if self._job:
-            await self._store.finish_job(self.id)
+                                        fresh=self._fresh, events=events, conversation_id=conversation_id,
+                                        finish_job=self._job)
+        if self._on_stored is not None and self.response["status"] in TERMINAL:
+            self._on_stored(self.response)
         self.recorder.notify()
 
 

@@ -15,6 +15,7 @@ from respond.core.ports import ModelBackend, Store
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
 from respond.engine.context import build_generation
+from respond.engine.contexts import ContextCache
 from respond.engine.errors import backend_to_api
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
@@ -62,6 +63,7 @@ class ResponsesService:
         self.router = router
         self.hosted = HostedTools(None)  # server-run tools (file_search); bootstrap gives it a retriever
         self.hub = Hub()
+        self.contexts = ContextCache()
         self.worker_id = worker_id or new_id("worker")[:32]
         self.on_queued: list[Any] = []  # callbacks: a background job was queued here
 
@@ -112,9 +114,8 @@ class ResponsesService:
                                 conversation_id=_conversation_id(req))
         if req.background:
             response["status"] = "queued"
-            await self.store.save_response(response, owner, new_items, [], fresh=True)
-            await self.store.add_job(response["id"], owner, state="queued", request=body, worker=None,
-                                     lease_ms=LEASE_MS)
+            await self.store.save_response(response, owner, new_items, [], fresh=True, job={
+                "state": "queued", "request": body, "worker": None, "lease_ms": LEASE_MS})
             for wake in self.on_queued:
                 wake()
             return None, req, response
@@ -131,6 +132,9 @@ class ResponsesService:
             return items
         if not req.previous_response_id:
             return []
+        cached = self.contexts.get(req.previous_response_id, owner)
+        if cached is not None and await self.store.response_exists(req.previous_response_id, owner):
+            return cached
         found = await self.store.load_context(req.previous_response_id, owner)
         if found is None:
             raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
@@ -151,15 +155,15 @@ class ResponsesService:
         if live and fresh:
             # Streams are stored from the start (GET and resume work while they run) and leased,
             # so that a crash of this process is noticed and the response does not hang.
-            await self.store.save_response(response, owner, new_items, [], fresh=True)
-            await self.store.add_job(response["id"], owner, state="running", request=None,
-                                     worker=self.worker_id, lease_ms=LEASE_MS)
+            await self.store.save_response(response, owner, new_items, [], fresh=True, job={
+                "state": "running", "request": None, "worker": self.worker_id, "lease_ms": LEASE_MS})
             fresh = False
         include = set(req.include or [])
         return Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
                    store=self.store if stored else None, live=live, fresh=fresh, hub=self.hub,
                    want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
-                   job=live, conversation_id=_conversation_id(req))
+                   job=live, conversation_id=_conversation_id(req),
+                   on_stored=lambda r: self.contexts.put(r["id"], owner, history + new_items + r["output"]))
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
@@ -234,6 +238,7 @@ class ResponsesService:
         return with_include(response, include)
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
+        self.contexts.clear()
         if not await self.store.delete_response(response_id, owner):
             raise not_found("Response", response_id)
         return {"id": response_id, "object": "response.deleted", "deleted": True}

@@ -43,6 +43,14 @@ _CLAIM_SQLITE = text(
 )
 
 
+def job_row(response_id: str, owner: str, state: str, request: Any | None, worker: str | None,
+            lease_ms: int) -> dict[str, Any]:
+    return {"response_id": response_id, "owner": owner, "state": state,
+            "request": orjson.dumps(request).decode() if request is not None else None,
+            "worker": worker, "lease_until": now_ms() + lease_ms, "cancel_requested": False,
+            "created_at": now_ms()}
+
+
 class RunsMixin:
     engine: AsyncEngine
     dialect: str
@@ -50,12 +58,13 @@ class RunsMixin:
     async def add_job(self, response_id: str, owner: str, *, state: str, request: Any | None,
                       worker: str | None, lease_ms: int) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(insert(J).values(
-                response_id=response_id, owner=owner, state=state,
-                request=orjson.dumps(request).decode() if request is not None else None,
-                worker=worker, lease_until=now_ms() + lease_ms, cancel_requested=False, created_at=now_ms()))
+            await conn.execute(insert(J).values(**job_row(response_id, owner, state, request, worker, lease_ms)))
 
     async def claim_job(self, worker: str, lease_ms: int) -> Row | None:
+        # A read first: idle workers poll, and an idle poll must not be a write transaction.
+        async with self.engine.connect() as conn:
+            if await conn.scalar(select(J.c.response_id).where(J.c.state == "queued").limit(1)) is None:
+                return None
         stmt = _CLAIM_PG if self.dialect == "postgresql" else _CLAIM_SQLITE
         async with self.engine.begin() as conn:
             row = (await conn.execute(stmt, {"worker": worker, "lease": now_ms() + lease_ms})).first()

@@ -5,7 +5,10 @@ The same statements run on both; the few dialect differences (upsert, pragmas) l
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +16,13 @@ import orjson
 from sqlalchemy import delete, event, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from respond.core.ports import Row
 from respond.store import schema
 from respond.store.conversations import ConversationsMixin, append_items
 from respond.store.migrations import migrate
-from respond.store.runs import RunsMixin
+from respond.store.runs import RunsMixin, job_row
 
 log = logging.getLogger("respond.store")
 
@@ -56,7 +59,8 @@ def make_engine(url: str) -> AsyncEngine:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_size=8, max_overflow=8)
+        # Reads open no transaction on SQLite, so returning a connection needs no ROLLBACK round trip.
+        engine = create_async_engine(url, pool_size=8, max_overflow=8, pool_reset_on_return=None)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -72,6 +76,27 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False)
 
 
+class SerializedWrites:
+    """The engine, with SQLite's write transactions taken one at a time in this process.
+
+    SQLite allows one writer; concurrent writers on other pooled connections otherwise wait in
+    its busy handler, which sleeps in growing steps (up to 100 ms each) and ruins tail latency.
+    An asyncio lock queues them instead.  Everything but `begin()` is the engine itself.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._lock = asyncio.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self._lock, self._engine.begin() as conn:
+            yield conn
+
+
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -79,8 +104,9 @@ def _dumps(value: Any) -> str:
 class SqlStore(RunsMixin, ConversationsMixin):
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
-        self.engine = make_engine(self.url)
-        self.dialect = self.engine.dialect.name
+        engine = make_engine(self.url)
+        self.dialect = engine.dialect.name
+        self.engine: Any = SerializedWrites(engine) if self.dialect == "sqlite" else engine
 
     async def open(self) -> None:
         await migrate(self.engine)
@@ -95,7 +121,8 @@ class SqlStore(RunsMixin, ConversationsMixin):
 
     async def save_response(self, response: Row, owner: str, input_items: list[Row],
                             output_items: list[Row], fresh: bool = False,
-                            events: list[Row] | None = None, conversation_id: str | None = None) -> None:
+                            events: list[Row] | None = None, conversation_id: str | None = None,
+                            job: Row | None = None, finish_job: bool = False) -> None:
         rid = response["id"]
         row = {"id": rid, "owner": owner, "created_at": response["created_at"], "status": response["status"],
                "previous_response_id": response.get("previous_response_id"),
@@ -115,6 +142,10 @@ class SqlStore(RunsMixin, ConversationsMixin):
                 await conn.execute(insert(IT), rows)
             if conversation_id:
                 await append_items(conn, conversation_id, input_items + output_items)
+            if job is not None:
+                await conn.execute(insert(schema.jobs).values(**job_row(rid, owner, **job)))
+            if finish_job:
+                await conn.execute(schema.jobs.update().where(schema.jobs.c.response_id == rid).values(state="done"))
             if events:
                 await conn.execute(insert(schema.events), [
                     {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in events])
@@ -129,6 +160,11 @@ class SqlStore(RunsMixin, ConversationsMixin):
         async with self.engine.connect() as conn:
             body = await conn.scalar(select(R.c.body).where(R.c.id == response_id, R.c.owner == owner))
         return orjson.loads(body) if body is not None else None
+
+    async def response_exists(self, response_id: str, owner: str) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(select(R.c.id).where(R.c.id == response_id, R.c.owner == owner))
+        return found is not None
 
     async def delete_response(self, response_id: str, owner: str) -> bool:
         async with self.engine.begin() as conn:
