@@ -18,10 +18,14 @@ def _conv(row: Any) -> Row:
     return {"id": row[0], "object": "conversation", "created_at": row[1], "metadata": orjson.loads(row[2])}
 
 
+def conversation_rows(conversation_id: str, items: list[Row]) -> list[dict[str, Any]]:
+    return [{"conversation_id": conversation_id, "id": it.get("id", ""), "body": orjson.dumps(it).decode()}
+            for it in items]
+
+
 async def append_items(conn: AsyncConnection, conversation_id: str, items: list[Row]) -> None:
     if items:
-        await conn.execute(insert(CI), [{"conversation_id": conversation_id, "id": it.get("id", ""),
-                                         "body": orjson.dumps(it).decode()} for it in items])
+        await conn.execute(insert(CI), conversation_rows(conversation_id, items))
 
 
 class ConversationsMixin:

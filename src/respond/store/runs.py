@@ -8,16 +8,18 @@ worker renews; a lease that runs out means the worker died, and recovery ends th
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import and_, insert, select, text, update
+from sqlalchemy import Connection, and_, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from respond.core.ports import Row
 from respond.store import schema
 
 R, E, J = schema.responses, schema.events, schema.jobs
+T = TypeVar("T")
 
 
 def now_ms() -> int:
@@ -55,6 +57,9 @@ class RunsMixin:
     engine: AsyncEngine
     dialect: str
 
+    async def tx(self, fn: Callable[[Connection], T]) -> T:
+        raise NotImplementedError
+
     async def add_job(self, response_id: str, owner: str, *, state: str, request: Any | None,
                       worker: str | None, lease_ms: int) -> None:
         async with self.engine.begin() as conn:
@@ -66,8 +71,8 @@ class RunsMixin:
             if await conn.scalar(select(J.c.response_id).where(J.c.state == "queued").limit(1)) is None:
                 return None
         stmt = _CLAIM_PG if self.dialect == "postgresql" else _CLAIM_SQLITE
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(stmt, {"worker": worker, "lease": now_ms() + lease_ms})).first()
+        params = {"worker": worker, "lease": now_ms() + lease_ms}
+        row = await self.tx(lambda conn: conn.execute(stmt, params).first())
         if row is None:
             return None
         return {"response_id": row[0], "owner": row[1], "request": orjson.loads(row[2]) if row[2] else None}
@@ -82,8 +87,8 @@ class RunsMixin:
         return [r[0] for r in rows]
 
     async def finish_job(self, response_id: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(update(J).where(J.c.response_id == response_id).values(state="done"))
+        stmt = update(J).where(J.c.response_id == response_id).values(state="done")
+        await self.tx(lambda conn: conn.execute(stmt))
 
     async def get_job(self, response_id: str) -> Row | None:
         async with self.engine.connect() as conn:
@@ -123,13 +128,18 @@ class RunsMixin:
     # -- events ----------------------------------------------------------------------------------
     async def append_events(self, response_id: str, events: list[Row], snapshot: Row | None) -> None:
         """Persist a batch of stream events and, with it, the response's current snapshot."""
-        async with self.engine.begin() as conn:
-            if events:
-                await conn.execute(insert(E), [{"response_id": response_id, "seq": ev["sequence_number"],
-                                                "body": orjson.dumps(ev).decode()} for ev in events])
-            if snapshot is not None:
-                await conn.execute(update(R).where(R.c.id == response_id).values(
-                    status=snapshot["status"], body=orjson.dumps(snapshot).decode()))
+        rows = [{"response_id": response_id, "seq": ev["sequence_number"], "body": orjson.dumps(ev).decode()}
+                for ev in events]
+        snap = orjson.dumps(snapshot).decode() if snapshot is not None else None
+        status = snapshot["status"] if snapshot is not None else None
+
+        def write(conn: Connection) -> None:
+            if rows:
+                conn.execute(insert(E), rows)
+            if snap is not None:
+                conn.execute(update(R).where(R.c.id == response_id).values(status=status, body=snap))
+
+        await self.tx(write)
 
     async def read_events(self, response_id: str, owner: str, after: int,
                           limit: int = 500) -> tuple[list[Row], str] | None:

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import delete, event, insert, select, text
+from sqlalchemy import Connection, create_engine, delete, event, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from respond.core.ports import Row
 from respond.store import schema
-from respond.store.conversations import ConversationsMixin, append_items
+from respond.store.conversations import ConversationsMixin, conversation_rows
 from respond.store.migrations import migrate
 from respond.store.runs import RunsMixin, job_row
 
@@ -53,6 +55,16 @@ def normalize_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a process crash loses nothing; an OS crash may lose the last commits.
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
 def make_engine(url: str) -> AsyncEngine:
     url = normalize_url(url)
     u = make_url(url)
@@ -62,16 +74,7 @@ def make_engine(url: str) -> AsyncEngine:
         # Reads open no transaction on SQLite, so returning a connection needs no ROLLBACK round trip.
         engine = create_async_engine(url, pool_size=8, max_overflow=8, pool_reset_on_return=None)
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a process crash loses nothing; an OS crash may lose the last commits.
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False)
 
@@ -101,17 +104,54 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+T = TypeVar("T")
+
+
+class SqliteWriter:
+    """SQLite's write transactions, run whole in one dedicated thread on a plain sqlite3 connection:
+    one thread hop per transaction instead of one per statement (aiosqlite), and one writer at a time,
+    as SQLite wants.  The transaction bodies are the same SQLAlchemy Core code PostgreSQL runs."""
+
+    def __init__(self, url: str) -> None:
+        sync_url = make_url(url).set(drivername="sqlite")
+        self.engine = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+
+    def _run(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as conn:
+            return fn(conn)
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._run, fn)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.engine.dispose()
+
+
 class SqlStore(RunsMixin, ConversationsMixin):
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         engine = make_engine(self.url)
         self.dialect = engine.dialect.name
         self.engine: Any = SerializedWrites(engine) if self.dialect == "sqlite" else engine
+        self._writer = SqliteWriter(self.url) if self.dialect == "sqlite" else None
+
+    async def tx(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` as one write transaction (sync SQLAlchemy Core inside)."""
+        if self._writer is not None:
+            async with self.engine._lock:  # not at the same time as the async path's writes
+                return await self._writer.run(fn)
+        async with self.engine.begin() as conn:
+            return cast(T, await conn.run_sync(fn))
 
     async def open(self) -> None:
         await migrate(self.engine)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
         await self.engine.dispose()
 
     def _upsert(self, table: Any, values: dict[str, Any], keys: list[str], update: list[str]) -> Any:
@@ -132,29 +172,31 @@ class SqlStore(RunsMixin, ConversationsMixin):
         base = len(rows)
         rows += [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": base + n, "kind": 1,
                   "body": _dumps(it)} for n, it in enumerate(output_items)]
-        async with self.engine.begin() as conn:
+        def write(conn: Connection) -> None:
             if fresh:
-                await conn.execute(insert(R).values(**row))
+                conn.execute(insert(R).values(**row))
             else:
-                await conn.execute(self._upsert(R, row, ["id"], ["status", "body"]))
-                await conn.execute(delete(IT).where(IT.c.response_id == rid))
+                conn.execute(self._upsert(R, row, ["id"], ["status", "body"]))
+                conn.execute(delete(IT).where(IT.c.response_id == rid))
             if rows:
-                await conn.execute(insert(IT), rows)
+                conn.execute(insert(IT), rows)
             if conversation_id:
-                await append_items(conn, conversation_id, input_items + output_items)
+                conn.execute(insert(schema.conversation_items), conversation_rows(
+                    conversation_id, input_items + output_items))
             if job is not None:
-                await conn.execute(insert(schema.jobs).values(**job_row(rid, owner, **job)))
+                conn.execute(insert(schema.jobs).values(**job_row(rid, owner, **job)))
             if finish_job:
-                await conn.execute(schema.jobs.update().where(schema.jobs.c.response_id == rid).values(state="done"))
+                conn.execute(schema.jobs.update().where(schema.jobs.c.response_id == rid).values(state="done"))
             if events:
-                await conn.execute(insert(schema.events), [
+                conn.execute(insert(schema.events), [
                     {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in events])
+
+        await self.tx(write)
 
     async def update_response(self, response: Row) -> None:
         """Rewrite the body and status of a stored response (its items unchanged)."""
-        async with self.engine.begin() as conn:
-            await conn.execute(R.update().where(R.c.id == response["id"]).values(
-                status=response["status"], body=_dumps(response)))
+        stmt = R.update().where(R.c.id == response["id"]).values(status=response["status"], body=_dumps(response))
+        await self.tx(lambda conn: conn.execute(stmt))
 
     async def get_response(self, response_id: str, owner: str) -> Row | None:
         async with self.engine.connect() as conn:
