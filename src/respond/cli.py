@@ -81,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from(args)
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # our own line per request is enough
     import uvicorn
 
     from respond.bootstrap import build_app

@@ -1,5 +1,5 @@
 """`ModelBackend` for any OpenAI-compatible chat-completions upstream (vLLM, Ollama, llama.cpp's
-server, hosted APIs).  One pooled httpx client; every request streams, so the engine sees deltas
+server, hosted APIs).  One pooled aiohttp session; every request streams, so the engine sees deltas
 as they come and a closed iterator drops the upstream connection at once.
 """
 
@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from respond.core.errors import BackendError
@@ -78,7 +78,7 @@ def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
             for t in content]
 
 
-def _error_message(resp: httpx.Response, body: bytes) -> tuple[str, str | None, str | None]:
+def _error_message(status: int, body: bytes) -> tuple[str, str | None, str | None]:
     try:
         err = orjson.loads(body).get("error")
         if isinstance(err, dict):
@@ -87,7 +87,7 @@ def _error_message(resp: httpx.Response, body: bytes) -> tuple[str, str | None, 
             return err, None, None
     except (orjson.JSONDecodeError, AttributeError):
         pass
-    return f"Upstream answered HTTP {resp.status_code}: {body[:300].decode(errors='replace')}", None, None
+    return f"Upstream answered HTTP {status}: {body[:300].decode(errors='replace')}", None, None
 
 
 def drop_oldest(messages: list[dict[str, Any]], n: int) -> list[dict[str, Any]] | None:
@@ -109,47 +109,54 @@ class OpenAICompatBackend:
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0,
                  models: list[str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
         self._only = set(models or [])
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use, inside the server's event loop; keep-alive connections are pooled.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout, read_bufsize=2**20,
+                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=60))
+        return self._session
 
     def serves(self, model: str) -> bool:
         return not self._only or model in self._only
 
     async def models(self) -> list[ModelInfo]:
         try:
-            resp = await self._client.get("/models")
-            resp.raise_for_status()
-            data = resp.json().get("data", [])
-        except (httpx.HTTPError, ValueError) as exc:
+            async with self._client().get(f"{self.base_url}/models") as resp:
+                resp.raise_for_status()
+                data = orjson.loads(await resp.read()).get("data", [])
+        except (aiohttp.ClientError, ValueError, AttributeError) as exc:
             raise BackendError(f"Could not list the upstream's models: {exc}", status=502) from exc
         return [ModelInfo(id=m["id"], owned_by=m.get("owned_by", "upstream"), created=m.get("created") or 0)
                 for m in data if isinstance(m, dict) and "id" in m]
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
-    async def _open(self, gen: Generation) -> httpx.Response:
+    async def _open(self, gen: Generation) -> aiohttp.ClientResponse:
         """Send the request; with `truncation: auto`, drop the oldest messages (1, 2, 4, ... at a time,
         never a system message) while the upstream says the input is too long."""
         messages = gen.messages
         drop = 1
         while True:
             body = chat_body(gen) if messages is gen.messages else {**chat_body(gen), "messages": messages}
-            request = self._client.build_request("POST", "/chat/completions", content=orjson.dumps(body),
-                                                 headers={"content-type": "application/json"})
             try:
-                resp = await self._client.send(request, stream=True)
-            except httpx.HTTPError as exc:
+                resp = await self._client().post(f"{self.base_url}/chat/completions", data=orjson.dumps(body),
+                                                 headers={"content-type": "application/json"})
+            except (aiohttp.ClientError, OSError) as exc:
                 raise BackendError(f"The upstream at {self.base_url} could not be reached: {exc!r}") from exc
-            if resp.status_code < 400:
+            if resp.status < 400:
                 return resp
-            raw = await resp.aread()
-            await resp.aclose()
-            message, code, param = _error_message(resp, raw)
-            too_long = resp.status_code == 400 and (code == "context_length_exceeded" or any(
+            raw = await resp.read()
+            resp.release()
+            message, code, param = _error_message(resp.status, raw)
+            too_long = resp.status == 400 and (code == "context_length_exceeded" or any(
                 w in message.lower() for w in ("context length", "context window", "maximum context", "too long")))
             if too_long and gen.truncation == "auto":
                 shorter = drop_oldest(messages, drop)
@@ -158,28 +165,33 @@ class OpenAICompatBackend:
                     continue
             if too_long:
                 code, param = "context_length_exceeded", "input"
-            raise BackendError(message, status=resp.status_code, code=code, param=param)
+            raise BackendError(message, status=resp.status, code=code, param=param)
 
     async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
         resp = await self._open(gen)
         try:
             async for delta in self._parse(resp):
                 yield delta
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             raise BackendError(f"The upstream connection failed mid-stream: {exc!r}") from exc
         finally:
-            await resp.aclose()
+            # Fully read: the connection goes back to the pool; cut short: it is closed, which
+            # tells the upstream to stop generating.
+            if resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()
 
-    async def _parse(self, resp: httpx.Response) -> AsyncIterator[Delta]:
+    async def _parse(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
         finish: str | None = None
         usage: Usage | None = None
-        async for line in resp.aiter_lines():
-            if not line.startswith("data:"):
+        async for raw in resp.content:
+            if not raw.startswith(b"data:"):
                 continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                # Read on to the end of the body rather than break: a fully read response returns
-                # its connection to the pool; a closed one costs a new connection next time.
+            data = raw[5:].strip()
+            if data == b"[DONE]":
+                # Read on to the end of the body: a fully read response returns its connection to
+                # the pool; a closed one costs a new connection next time.
                 continue
             chunk = orjson.loads(data)
             if chunk.get("error"):
