@@ -82,6 +82,7 @@ def calls_of(deltas: list[Delta]) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def test_text_usage_and_token_count(backend: LlamaCppBackend) -> None:
+    await backend.warmup()
     g = gen("Reply with just the word: hello")
     text, deltas, finish = await collect(backend, g)
     assert "hello" in text.lower()

@@ -83,6 +83,19 @@ class LlamaCppBackend:
         async with self._queue():
             return await asyncio.to_thread(runner.count_tokens, gen)
 
+    async def warmup(self, model: str | None = None) -> None:
+        """Assemble (first run only) and load a model before the first request needs it.
+
+        Optional: without it the first request pays this (about a second; the one-time
+        assembly of the packaged default adds a few more).  Raises `BackendError` if the model
+        cannot be loaded, e.g. its weight packages are missing."""
+        name = model or self.default_model or next(iter(self._runners), None)
+        if name is None:
+            return
+        runner = self._runner(name)
+        async with self._queue():
+            await asyncio.to_thread(runner.load)
+
     async def close(self) -> None:
         async with self._queue():
             for runner in self._runners.values():

@@ -34,6 +34,9 @@ DEFAULT_TEMPERATURE = 0.7
 DEFAULT_TOP_P = 0.8
 DEFAULT_TOP_K = 20
 DEFAULT_MIN_P = 0.05
+# The prompt is decoded in chunks this size, checking for cancellation in between: about a second
+# of work on two cores, and CPU prompt throughput barely changes between 128 and 512.
+PROMPT_CHUNK = 128
 
 
 @dataclass(slots=True)
@@ -113,6 +116,10 @@ class ModelRunner:
         if self._template is None:
             self._template = _template_of(llm)
         return llm
+
+    def load(self) -> None:
+        with self._lock:
+            self._pool.any()
 
     @property
     def llm(self) -> Any:
@@ -209,10 +216,11 @@ class ModelRunner:
             usage = Usage(input_tokens=len(plan.tokens), cached_tokens=cached)
             llm.n_tokens = cached
             rest = plan.tokens[cached:]
-            for i in range(0, len(rest), self._n_batch):
+            step = min(self._n_batch, PROMPT_CHUNK)
+            for i in range(0, len(rest), step):
                 if stop.is_set():
                     return "cancelled", usage
-                llm.eval(rest[i : i + self._n_batch])
+                llm.eval(rest[i : i + step])
         sampler = Sampler(llm, plan.sampling, plan.grammar)
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
