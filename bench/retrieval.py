@@ -186,7 +186,7 @@ async def main() -> None:
     print(f"ingestion: {n_chunks} chunks ({args.chunk_tokens}/{args.overlap} tokens) from {counts['completed']} files "
           f"in {took:.1f}s = {n_chunks / took:.1f} chunks/s end to end (failed files: {failed})")
     embedder = fs.retriever.embedder
-    print(f"embedder: {'all-MiniLM-L6-v2 (numpy)' if embedder else 'NONE (lexical only)'}")
+    print(f"embedder: {'all-MiniLM-L6-v2 (numpy)' if embedder.get() else 'NONE (lexical only)'}")
     corpus_text = "\n".join(docs.values())
     para = [(q, "", m) for q, m in PARAPHRASES if m in corpus_text]
     sets = [(f"docstring first sentences ({len(questions)})", questions),
@@ -199,7 +199,7 @@ async def main() -> None:
             print(f"{mode:8}  {r5:8.3f}  {mrr:6.3f}  {p50:6.1f}")
 
     texts = [r[0] for r in rows]
-    vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if embedder else np.zeros((len(rows), 384),
+    vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if embedder.get() else np.zeros((len(rows), 384),
                                                                                                        dtype=np.float32)
     print("\nsize     build s  hybrid p50  lexical p50  vector p50 (ms; 50 queries, first one warms the cache)")
     for size in (int(s) for s in args.sizes.split(",")):

@@ -125,6 +125,17 @@ class MiniLM:
         return _layer_norm(x + ff, self.w[p + "output.LayerNorm.weight"], self.w[p + "output.LayerNorm.bias"])
 
 
+class LazyEmbedder:
+    """The model, loaded on first use (about 1 s, in the caller's thread): a server that never
+    ingests nor searches pays nothing for it at startup."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    def get(self) -> MiniLM | None:
+        return load_embedder() if self.enabled else None
+
+
 _cached: MiniLM | None = None
 _cache_lock = threading.Lock()
 

@@ -16,14 +16,14 @@ from typing import Any
 from respond.store.files import FileStore
 from respond.store.vectors import ChunkIndex
 from respond.tools.file_search.chunking import chunk_text
-from respond.tools.file_search.embedder import DIM, MiniLM
+from respond.tools.file_search.embedder import DIM, LazyEmbedder, MiniLM
 from respond.tools.file_search.extract import InvalidFile, UnsupportedFile, extract_text
 
 log = logging.getLogger("respond.file_search")
 
 
 class Ingestor:
-    def __init__(self, files: FileStore, index: ChunkIndex, embedder: MiniLM | None) -> None:
+    def __init__(self, files: FileStore, index: ChunkIndex, embedder: LazyEmbedder) -> None:
         self.files = files
         self.index = index
         self.embedder = embedder
@@ -33,12 +33,6 @@ class Ingestor:
         self._idle.set()
         self._pending = 0
         self._chunker: Any = None
-        if embedder is not None:
-            # A copy of the tokenizer without truncation, to cut whole documents into windows.
-            from tokenizers import Tokenizer
-
-            self._chunker = Tokenizer.from_str(embedder.tokenizer.to_str())
-            self._chunker.no_truncation()
 
     def start(self) -> None:
         if self._worker is None:
@@ -85,12 +79,24 @@ class Ingestor:
                 if self._pending <= 0:
                     self._idle.set()
 
+    def _models(self) -> tuple[MiniLM | None, Any]:
+        model = self.embedder.get()
+        if model is not None and self._chunker is None:
+            # A copy of the tokenizer without truncation, to cut whole documents into windows.
+            from tokenizers import Tokenizer
+
+            chunker = Tokenizer.from_str(model.tokenizer.to_str())
+            chunker.no_truncation()
+            self._chunker = chunker
+        return model, self._chunker
+
     def _prepare(self, filename: str, data: bytes, strategy: dict[str, Any]) -> tuple[list[str], Any]:
+        model, chunker = self._models()
         text = extract_text(filename, data)
         static = (strategy.get("static") or {})
         chunks = chunk_text(text, static.get("max_chunk_size_tokens", 800), static.get("chunk_overlap_tokens", 400),
-                            self._chunker)
-        vectors = self.embedder.embed(chunks) if self.embedder is not None and chunks else None
+                            chunker)
+        vectors = model.embed(chunks) if model is not None and chunks else None
         return chunks, vectors
 
     async def ingest(self, store_id: str, file_id: str, owner: str, strategy: dict[str, Any]) -> None:

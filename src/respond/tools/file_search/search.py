@@ -19,7 +19,7 @@ from respond.protocol.errors import invalid
 from respond.store.files import FileStore
 from respond.store.vectors import ChunkIndex
 from respond.tools.file_search import filters as flt
-from respond.tools.file_search.embedder import MiniLM
+from respond.tools.file_search.embedder import LazyEmbedder
 
 RRF_K = 60
 CANDIDATES = 50
@@ -44,7 +44,7 @@ def check_ranking(options: Any, param: str = "ranking_options") -> dict[str, Any
 class HybridSearch:
     """The `Retriever` port over the file store, the chunk index and the embedder."""
 
-    def __init__(self, files: FileStore, index: ChunkIndex, embedder: MiniLM | None, mode: str = "hybrid") -> None:
+    def __init__(self, files: FileStore, index: ChunkIndex, embedder: LazyEmbedder, mode: str = "hybrid") -> None:
         self.files = files
         self.index = index
         self.embedder = embedder
@@ -73,9 +73,10 @@ class HybridSearch:
         return {fid for fid, a in attrs.items() if flt.matches(filters, a)}, attrs
 
     async def embed_query(self, query: str) -> np.ndarray | None:
-        if self.embedder is None:
+        model = await asyncio.to_thread(self.embedder.get)
+        if model is None:
             return None
-        vec: np.ndarray = (await asyncio.to_thread(self.embedder.embed, [query]))[0]
+        vec: np.ndarray = (await asyncio.to_thread(model.embed, [query]))[0]
         return vec
 
     async def search(self, owner: str, store_ids: list[str], query: str, *, max_num_results: int = 10,

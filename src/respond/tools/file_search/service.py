@@ -20,7 +20,7 @@ from respond.store.files import FileStore
 from respond.store.vectors import ChunkIndex
 from respond.tools.file_search import filters as flt
 from respond.tools.file_search.chunking import resolve_strategy
-from respond.tools.file_search.embedder import MiniLM, load_embedder
+from respond.tools.file_search.embedder import LazyEmbedder
 from respond.tools.file_search.ingest import Ingestor
 from respond.tools.file_search.search import HybridSearch, check_ranking
 
@@ -53,11 +53,11 @@ def check_attributes(attrs: Any, param: str = "attributes") -> dict[str, Any] | 
 
 
 class FileSearch:
-    def __init__(self, engine: AsyncEngine, *, embedder: MiniLM | None | bool = True,
+    def __init__(self, engine: AsyncEngine, *, embedder: bool = True,
                  max_file_bytes: int = MAX_FILE_BYTES) -> None:
         self.files = FileStore(engine)
         self.index = ChunkIndex(engine)
-        model = load_embedder() if embedder is True else (embedder or None)
+        model = LazyEmbedder(enabled=embedder)  # dense vectors when the model package is installed
         self.ingestor = Ingestor(self.files, self.index, model)
         self.retriever = HybridSearch(self.files, self.index, model)
         self.max_file_bytes = max_file_bytes
