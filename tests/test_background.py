@@ -166,3 +166,26 @@ def test_sigterm_requeues_running(server_factory, upstream, database):
     again = server_factory("--upstream", upstream.base_url, "--embedded", "off", database=database)
     done = wait_status(again.client(), r.id, {"completed"}, timeout=30)
     assert done.output_text == "Hello from the scripted upstream."  # re-run from scratch
+
+
+def test_replay_of_a_response_that_was_not_streamed(bg, upstream):
+    upstream.reply({"content": "Checking.", "tool_calls": [{"name": "get_time", "arguments": "{}"}]})
+    client = bg.client()
+    r = client.responses.create(model="scripted", input="time?", tools=[
+        {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}])
+    with bg.http().stream("GET", f"/responses/{r.id}", params={"stream": "true"}) as resp:
+        events = sse_events(resp)
+    for ev in events:
+        check_event(ev)
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert events[-1]["type"] == "response.completed"
+    assert events[-1]["response"] == bg.http().get(f"/responses/{r.id}").json()
+    added = [e["item"]["id"] for e in events if e["type"] == "response.output_item.added"]
+    assert added == [o.id for o in r.output]
+    text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert text == "Checking."
+    with bg.http().stream("GET", f"/responses/{r.id}", params={"stream": "true", "starting_after": 4}) as resp:
+        assert sse_events(resp) == events[5:]
+    # the SDK's stream helper state machine accepts the replay
+    replayed = list(client.responses.retrieve(r.id, stream=True))
+    assert replayed[-1].response.output[1].name == "get_time"

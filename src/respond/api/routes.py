@@ -73,7 +73,7 @@ async def create_response(request: Request) -> Response:
         return _stream(run.events())
     async for _ in run.events():
         pass
-    return JSON(with_include(run.builder.snapshot(), req.include))
+    return JSON(with_include(run.response, req.include))
 
 
 async def count_input_tokens(request: Request) -> Response:

@@ -60,6 +60,7 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
             code="invalid_value")).decode())
         return
     body: dict[str, Any] = {k: v for k, v in msg.items() if k not in CLIENT_ONLY}
+    body["stream"] = True  # every response on a socket is streamed
     try:
         run, _req, response = await service.create(body, owner)
     except APIError as exc:

@@ -22,8 +22,12 @@ def _copy(value: Any) -> Any:
 
 
 class EventBuilder:
-    def __init__(self, response: dict[str, Any], want_logprobs: bool = False) -> None:
+    """`copies=False` is for a run nobody watches (a non-streaming request): its events are only
+    drained, so they may share the live response instead of each carrying a copy of it."""
+
+    def __init__(self, response: dict[str, Any], want_logprobs: bool = False, copies: bool = True) -> None:
         self.response = response
+        self.copies = copies
         self.seq = -1
         self.want_logprobs = want_logprobs
         self._message: dict[str, Any] | None = None  # the open assistant message item
@@ -36,11 +40,14 @@ class EventBuilder:
         self.seq += 1
         return {"type": type_, "sequence_number": self.seq, **fields}
 
+    def _copy(self, value: Any) -> Any:
+        return _copy(value) if self.copies else value
+
     def snapshot(self) -> dict[str, Any]:
         return _copy(self.response)
 
     def lifecycle(self, type_: str) -> Event:
-        return self.emit(type_, response=self.snapshot())
+        return self.emit(type_, response=self._copy(self.response))
 
     @property
     def output(self) -> list[dict[str, Any]]:
@@ -51,10 +58,10 @@ class EventBuilder:
     def add_item(self, item: dict[str, Any]) -> tuple[int, Event]:
         self.output.append(item)
         index = len(self.output) - 1
-        return index, self.emit("response.output_item.added", output_index=index, item=_copy(item))
+        return index, self.emit("response.output_item.added", output_index=index, item=self._copy(item))
 
     def item_done(self, index: int) -> Event:
-        return self.emit("response.output_item.done", output_index=index, item=_copy(self.output[index]))
+        return self.emit("response.output_item.done", output_index=index, item=self._copy(self.output[index]))
 
     def text(self, delta: TextDelta) -> list[Event]:
         events = self.close_calls()
@@ -69,7 +76,7 @@ class EventBuilder:
             self._message["content"].append(part)
             events.append(self.emit("response.content_part.added", item_id=self._message["id"],
                                     output_index=self._message_index, content_index=0,
-                                    part=_copy(part)))
+                                    part=self._copy(part)))
         part = self._message["content"][0]
         part["text"] += delta.text
         logprobs = delta.logprobs or []
@@ -105,7 +112,7 @@ class EventBuilder:
             self.emit("response.output_text.done", item_id=item_id, output_index=index, content_index=0,
                       text=part["text"], logprobs=part.get("logprobs", [])),
             self.emit("response.content_part.done", item_id=item_id, output_index=index, content_index=0,
-                      part=_copy(part)),
+                      part=self._copy(part)),
         ]
         msg["status"] = status
         events.append(self.item_done(index))
@@ -143,3 +150,41 @@ class EventBuilder:
 
     def close_all(self, status: str = "completed") -> list[Event]:
         return self.close_message(status) + self.close_calls(status)
+
+
+def replay(response: dict[str, Any]) -> list[Event]:
+    """The events of a stored response that was not streamed (so none were stored): what a stream
+    of it would have carried, one delta per content part, with the stored ids."""
+    shell = {**_copy(response), "output": [], "status": "in_progress"}
+    b = EventBuilder(shell)
+    events = [b.lifecycle("response.created"), b.lifecycle("response.in_progress")]
+    for index, item in enumerate(response.get("output", [])):
+        item = _copy(item)
+        kind, iid = item.get("type"), item.get("id")
+        if kind == "message":
+            events.append(b.emit("response.output_item.added", output_index=index,
+                                 item={**item, "status": "in_progress", "content": []}))
+            for j, part in enumerate(item.get("content", [])):
+                empty = {**part, "text": ""} if "text" in part else part
+                events.append(b.emit("response.content_part.added", item_id=iid, output_index=index,
+                                     content_index=j, part=empty))
+                if part.get("type") == "output_text":
+                    events.append(b.emit("response.output_text.delta", item_id=iid, output_index=index,
+                                         content_index=j, delta=part["text"], logprobs=part.get("logprobs", [])))
+                    events.append(b.emit("response.output_text.done", item_id=iid, output_index=index,
+                                         content_index=j, text=part["text"], logprobs=part.get("logprobs", [])))
+                events.append(b.emit("response.content_part.done", item_id=iid, output_index=index,
+                                     content_index=j, part=part))
+        elif kind == "function_call":
+            events.append(b.emit("response.output_item.added", output_index=index,
+                                 item={**item, "status": "in_progress", "arguments": ""}))
+            events.append(b.emit("response.function_call_arguments.delta", item_id=iid, output_index=index,
+                                 delta=item.get("arguments", "")))
+            events.append(b.emit("response.function_call_arguments.done", item_id=iid, output_index=index,
+                                 name=item.get("name"), arguments=item.get("arguments", "")))
+        else:
+            events.append(b.emit("response.output_item.added", output_index=index, item=item))
+        events.append(b.emit("response.output_item.done", output_index=index, item=item))
+    if response.get("status") in ("completed", "failed", "incomplete"):
+        events.append(b.emit(f"response.{response['status']}", response=_copy(response)))
+    return events

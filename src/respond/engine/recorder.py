@@ -20,16 +20,19 @@ _FLUSH_ON = {"response.output_item.done"}
 
 class Recorder:
     def __init__(self, store: RunStore | None, hub: Hub | None, response: dict[str, Any],
-                 live: bool, interval: float = 0.1) -> None:
+                 live: bool, interval: float = 0.1, keep: bool = True) -> None:
         self.store = store
         self.hub = hub
         self.response = response
         self.live = live  # write as we go (streams, background); else only with the final save
+        self.keep = keep  # False: store no events at all
         self.interval = interval
         self.pending: list[Event] = []
         self._since = 0.0
 
     async def __call__(self, ev: Event) -> None:
+        if not self.keep:
+            return
         if not self.pending:
             self._since = time.monotonic()
         self.pending.append(ev)
@@ -45,8 +48,10 @@ class Recorder:
         if self.hub is not None:
             self.hub.notify(self.response["id"])
 
-    def drain(self) -> list[Event]:
+    def drain(self, last: Event | None = None) -> list[Event]:
         batch, self.pending = self.pending, []
+        if last is not None and self.keep:
+            batch.append(last)
         return batch
 
     def notify(self) -> None:

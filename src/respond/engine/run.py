@@ -41,18 +41,21 @@ class Run:
         live: bool = False,
         fresh: bool = True,
         hub: Hub | None = None,
+        drained: bool = False,
         job: bool = False,
         conversation_id: str | None = None,
         on_stored: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.builder = EventBuilder(response, want_logprobs)
+        # A drained run (a non-streaming request) has no watcher: no event copies, none stored
+        # (a later GET ?stream=true replays it from the stored response instead).
+        self.builder = EventBuilder(response, want_logprobs, copies=not drained)
         self.response = response
         self.owner = owner
         self.input_items = input_items
         self._deltas = deltas
         self._first = first
         self._store = store
-        self.recorder = Recorder(store, hub, response, live)
+        self.recorder = Recorder(store, hub, response, live, keep=not drained)
         self._fresh = fresh  # the response row does not exist yet
         self._finished = False
         self._final: dict[str, Any] = {}
@@ -110,7 +113,7 @@ class Run:
         ev = self.builder.lifecycle(terminal_type)
         # Only a response that produced its output joins its conversation.
         joins = self.response["status"] in ("completed", "incomplete")
-        await self._persist(self.recorder.drain() + [ev], self._conversation_id if joins else None)
+        await self._persist(self.recorder.drain(ev), self._conversation_id if joins else None)
         return ev
 
     async def _all_deltas(self) -> AsyncIterator[Delta]:

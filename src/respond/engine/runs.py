@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from respond.engine.events import replay
 from respond.engine.service import LEASE_MS, ResponsesService
 from respond.protocol.errors import invalid, not_found
 from respond.protocol.response import TERMINAL
@@ -187,6 +188,12 @@ class RunManager:
 
     async def _follow(self, rid: str, owner: str, after: int,
                       got: tuple[list[dict[str, Any]], str] | None) -> AsyncIterator[dict[str, Any]]:
+        if got is not None and not got[0] and got[1] in TERMINAL and \
+                not (await self.store.read_events(rid, owner, -1, limit=1) or ([], ""))[0]:
+            # Never streamed, so no events were stored: replay it from the stored response.
+            response = await self.store.get_response(rid, owner)
+            if response is not None:
+                got = ([ev for ev in replay(response) if ev["sequence_number"] > after], got[1])
         while got is not None:
             events, status = got
             for ev in events:

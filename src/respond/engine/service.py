@@ -161,6 +161,7 @@ class ResponsesService:
         include = set(req.include or [])
         return Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
                    store=self.store if stored else None, live=live, fresh=fresh, hub=self.hub,
+                   drained=not req.stream and not background,
                    want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
                    job=live, conversation_id=_conversation_id(req),
                    on_stored=lambda r: self.contexts.put(r["id"], owner, history + new_items + r["output"]))
