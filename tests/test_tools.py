@@ -82,3 +82,16 @@ def test_text_then_tool_call(server, upstream):
     r = server.client().responses.create(model="scripted", input="time?", tools=[TIME])
     assert [o.type for o in r.output] == ["message", "function_call"]
     assert r.output[0].content[0].text == "Let me check."
+
+
+def test_cached_context_is_never_modified_by_a_continuation(server, upstream):
+    client = server.client()
+    first = client.responses.create(model="scripted", input="hi")  # output: an assistant text message
+    call = {"type": "function_call", "call_id": "call_x", "name": "get_time", "arguments": "{}"}
+    client.responses.create(model="scripted", previous_response_id=first.id, tools=[TIME], input=[
+        call, {"type": "function_call_output", "call_id": "call_x", "output": "noon"}])
+    merged = upstream.requests()[-1]["messages"]
+    assert merged[1]["tool_calls"][0]["id"] == "call_x"  # merged into the assistant message
+    client.responses.create(model="scripted", previous_response_id=first.id, input="plain")
+    again = upstream.requests()[-1]["messages"]
+    assert again[1] == {"role": "assistant", "content": "Hello from the scripted upstream."}

@@ -54,7 +54,7 @@ def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
 def build_app(settings: Settings) -> Starlette:
     store = SqlStore(settings.database)
     chosen, default = build_backends(settings)
-    service = ResponsesService(store, ModelRouter(chosen, default))
+    service = ResponsesService(store, ModelRouter(chosen, default), trust_cache=store.dialect == "sqlite")
     # files, vector stores, the hosted file_search tool
     file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     service.hosted = HostedTools(file_search.retriever)

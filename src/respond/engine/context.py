@@ -44,14 +44,28 @@ def _output_text(output: Any) -> str:
     return "".join(p.get("text", "") for p in output if isinstance(p, dict))
 
 
-def items_to_messages(items: list[Item]) -> list[Message]:
+class History(list[Item]):
+    """A context's items, with their chat messages when already known (from the context cache)."""
+
+    messages: list[Message] | None = None
+
+    @classmethod
+    def of(cls, items: list[Item], messages: list[Message] | None = None) -> History:
+        h = cls(items)
+        h.messages = messages
+        return h
+
+
+def items_to_messages(items: list[Item], prefix: list[Message] | None = None) -> list[Message]:
     """Chat messages for a list of items, in order.
 
     Consecutive function calls become one assistant message with several `tool_calls` (merged
     into the assistant message just before them, if any), their outputs become `tool` messages.
-    Reasoning and hosted-tool items carry no chat message.
+    Reasoning and hosted-tool items carry no chat message.  `prefix` (the messages of earlier
+    items, shared, never modified) goes first.
     """
-    messages: list[Message] = []
+    messages: list[Message] = list(prefix or [])
+    shared = len(messages)
     for item in items:
         kind = item.get("type")
         if kind == "message":
@@ -64,6 +78,9 @@ def items_to_messages(items: list[Item]) -> list[Message]:
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant" and (
                     "tool_calls" in last or isinstance(last.get("content"), str)):
+                if len(messages) == shared:  # the prefix's message: extend a copy
+                    last = messages[-1] = {**last, "tool_calls": list(last.get("tool_calls", []))}
+                    shared -= 1
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
@@ -148,7 +165,11 @@ def build_generation(req: CreateResponse, model: str, history: list[Item], new_i
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
-    messages.extend(items_to_messages(history + new_items))
+    known = history.messages if isinstance(history, History) else None
+    if known is not None:
+        messages.extend(items_to_messages(new_items, prefix=known))
+    else:
+        messages.extend(items_to_messages(history + new_items))
     return Generation(
         model=model, messages=messages, tools=specs, tool_choice=choice, forced_tool=forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,

@@ -14,7 +14,7 @@ from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend, Store
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
-from respond.engine.context import build_generation
+from respond.engine.context import History, build_generation, items_to_messages
 from respond.engine.contexts import ContextCache
 from respond.engine.errors import backend_to_api
 from respond.engine.hosted import HostedTools
@@ -58,12 +58,15 @@ INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parall
 
 
 class ResponsesService:
-    def __init__(self, store: Store, router: ModelRouter, worker_id: str | None = None) -> None:
+    def __init__(self, store: Store, router: ModelRouter, worker_id: str | None = None,
+                 trust_cache: bool = False) -> None:
         self.store = store
         self.router = router
         self.hosted = HostedTools(None)  # server-run tools (file_search); bootstrap gives it a retriever
         self.hub = Hub()
         self.contexts = ContextCache()
+        # True when no other process can delete what this one cached (SQLite: one process).
+        self.trust_cache = trust_cache
         self.worker_id = worker_id or new_id("worker")[:32]
         self.on_queued: list[Any] = []  # callbacks: a background job was queued here
 
@@ -133,13 +136,16 @@ class ResponsesService:
         if not req.previous_response_id:
             return []
         cached = self.contexts.get(req.previous_response_id, owner)
-        if cached is not None and await self.store.response_exists(req.previous_response_id, owner):
-            return cached
+        if cached is not None and (self.trust_cache or
+                                   await self.store.response_exists(req.previous_response_id, owner)):
+            return History.of(*cached)
         found = await self.store.load_context(req.previous_response_id, owner)
         if found is None:
             raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
                            param="previous_response_id", code="previous_response_not_found")
-        return found
+        messages = items_to_messages(found)
+        self.contexts.put(req.previous_response_id, owner, found, messages)
+        return History.of(found, messages)
 
     async def _run(self, req: CreateResponse, model: str, owner: str, response: dict[str, Any],
                    new_items: list[dict[str, Any]], history: list[dict[str, Any]], *, fresh: bool,
@@ -164,7 +170,17 @@ class ResponsesService:
                    drained=not req.stream and not background,
                    want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
                    job=live, conversation_id=_conversation_id(req),
-                   on_stored=lambda r: self.contexts.put(r["id"], owner, history + new_items + r["output"]))
+                   on_stored=lambda r: self._remember(r, owner, history, new_items))
+
+    def _remember(self, response: dict[str, Any], owner: str, history: list[dict[str, Any]],
+                  new_items: list[dict[str, Any]]) -> None:
+        """Cache the context a continuation of this response will need."""
+        prefix = history.messages if isinstance(history, History) else None
+        added = new_items + response["output"]
+        if prefix is None:
+            prefix, added = [], history + added
+        self.contexts.put(response["id"], owner, history + new_items + response["output"],
+                          items_to_messages(added, prefix=prefix))
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
