@@ -104,7 +104,7 @@ async def _page(conn: AsyncConnection, table: Table, where: list[Any], key: Any,
     q = q.order_by(table.c.created_at.asc() if asc else table.c.created_at.desc(),
                    key.asc() if asc else key.desc()).limit(limit + 1)
     rows = (await conn.execute(q)).all()
-    return rows[:limit], len(rows) > limit
+    return list(rows[:limit]), len(rows) > limit
 
 
 class FileStore:

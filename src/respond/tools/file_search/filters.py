@@ -49,10 +49,15 @@ def _compare(op: str, have: Any, want: Any) -> bool:
         return have not in want
     if isinstance(have, bool) or isinstance(want, bool):
         return False
-    if isinstance(have, int | float) and isinstance(want, int | float) or (
-            isinstance(have, str) and isinstance(want, str)):
-        return bool({"gt": have > want, "gte": have >= want, "lt": have < want, "lte": have <= want}[op])
+    if isinstance(have, int | float) and isinstance(want, int | float):
+        return _order(op, float(have), float(want))
+    if isinstance(have, str) and isinstance(want, str):
+        return _order(op, have, want)
     return False
+
+
+def _order(op: str, have: Any, want: Any) -> bool:
+    return bool({"gt": have > want, "gte": have >= want, "lt": have < want, "lte": have <= want}[op])
 
 
 def matches(f: dict[str, Any], attributes: dict[str, Any] | None) -> bool:
