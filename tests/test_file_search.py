@@ -113,3 +113,16 @@ def test_file_search_bad_input(server, kb):
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model="scripted", input="x", tools=tool(store, filters={"type": "eq"}))
     assert err.value.body["param"] == "tools[0].filters.key"
+
+
+def test_file_search_tool_choice(server, upstream, kb):
+    store, _ = kb
+    client = server.client()
+    for choice, sent in ((("required"), "required"),
+                         ({"type": "file_search"}, {"type": "function", "function": {"name": "file_search"}})):
+        upstream.reply({"tool_calls": [{"name": "file_search", "arguments": '{"query": "warranty"}'}]},
+                       {"content": "Two years."})
+        r = client.responses.create(model="scripted", input="warranty?", tools=tool(store), tool_choice=choice)
+        first, second = upstream.requests()[-2:]
+        assert first["tool_choice"] == sent and second["tool_choice"] == "auto"
+        assert [o.type for o in r.output] == ["file_search_call", "message"]

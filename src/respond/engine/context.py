@@ -161,7 +161,10 @@ def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item]) -> Generation:
     specs = tool_specs(req.tools)
-    choice, forced = tool_choice(req.tool_choice, specs)
+    # Hosted tools count as tools for tool_choice "required" (engine/hosted.py adds their functions).
+    hosted = [ToolSpec(name=t["type"]) for t in req.tools or []
+              if isinstance(t, dict) and t.get("type") in HOSTED_TOOLS]
+    choice, forced = tool_choice(req.tool_choice, specs + hosted)
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
