@@ -64,6 +64,10 @@ def build_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await store.open()
+        for backend in chosen:
+            warmup = getattr(backend, "warmup", None)
+            if warmup is not None:  # the embedded model: assemble (first start) and load it now
+                await warmup()
         await runs.start()
         await file_search.start()
         log.info("storage ready (%s); models served by: %s; %d background workers (%s)", store.dialect,
