@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import openai
 import pytest
 
@@ -42,7 +44,11 @@ def test_store_lifecycle(kb):
     assert vf.attributes == {"kind": "manual", "year": 2024}
     assert vf.chunking_strategy.type == "static" and vf.chunking_strategy.static.max_chunk_size_tokens == 800
     upd = client.vector_stores.update(store.id, name="renamed", expires_after={"anchor": "last_active_at", "days": 7})
-    assert upd.name == "renamed" and upd.expires_after.days == 7 and upd.expires_at is not None
+    assert upd.name == "renamed" and upd.expires_after.days == 7 and upd.expires_at == upd.last_active_at + 7 * 86400
+    time.sleep(1.1)
+    client.vector_stores.search(vector_store_id=store.id, query="anything")
+    used = client.vector_stores.retrieve(store.id)
+    assert used.last_active_at > upd.last_active_at and used.expires_at == used.last_active_at + 7 * 86400
     assert store.id in [s.id for s in client.vector_stores.list()]
 
 

@@ -161,6 +161,18 @@ class FileStore:
                 await conn.execute(update(vector_stores).where(
                     vector_stores.c.id == store["id"], vector_stores.c.owner == owner).values(body=body))
 
+    async def touch_store(self, store_id: str, now: int) -> None:
+        """A search used the store: move `last_active_at`, and `expires_at` with it."""
+        async with self.engine.begin() as conn:
+            raw = await conn.scalar(select(vector_stores.c.body).where(vector_stores.c.id == store_id))
+            if raw is None:
+                return
+            body = orjson.loads(raw)
+            body["last_active_at"] = now
+            if body.get("expires_after"):
+                body["expires_at"] = now + int(body["expires_after"]["days"]) * 86400
+            await conn.execute(update(vector_stores).where(vector_stores.c.id == store_id).values(body=_dumps(body)))
+
     @staticmethod
     def _store(row: Any) -> Row:
         return {"id": row.id, "created_at": row.created_at, **orjson.loads(row.body)}

@@ -10,6 +10,7 @@ searcher restricts to one list (used by the benchmark).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from respond.tools.file_search import filters as flt
 from respond.tools.file_search.embedder import LazyEmbedder
 
 RRF_K = 60
+TOUCH_EVERY_S = 60
 CANDIDATES = 50
 
 
@@ -49,6 +51,7 @@ class HybridSearch:
         self.index = index
         self.embedder = embedder
         self.mode = mode
+        self._touched: dict[str, int] = {}  # store id -> when last_active_at was last written
 
     def check_options(self, filters: Any, ranking_options: Any, param: str) -> None:
         if filters is not None:
@@ -72,6 +75,13 @@ class HybridSearch:
             return None, attrs
         return {fid for fid, a in attrs.items() if flt.matches(filters, a)}, attrs
 
+    async def _touch(self, store_ids: list[str]) -> None:
+        now = int(time.time())
+        for sid in store_ids:
+            if now - self._touched.get(sid, 0) >= TOUCH_EVERY_S:  # at most one write a minute per store
+                self._touched[sid] = now
+                await self.files.touch_store(sid, now)
+
     async def embed_query(self, query: str) -> np.ndarray | None:
         model = await asyncio.to_thread(self.embedder.get)
         if model is None:
@@ -83,6 +93,7 @@ class HybridSearch:
                      filters: dict[str, Any] | None = None,
                      ranking_options: dict[str, Any] | None = None) -> list[SearchHit]:
         opts = ranking_options or {}
+        await self._touch(store_ids)
         allowed, attrs = await self._allowed(store_ids, owner, filters)
         weights = opts.get("hybrid_search") or {}
         w_text = float(weights.get("text_weight", 1.0))
