@@ -28,6 +28,13 @@ from respond.backends.llamacpp import DEFAULT_MODEL, LlamaCppBackend, default_mo
 from respond.core.types import Finish, Generation, TextDelta
 
 SYSTEM = "You are a helpful assistant. Answer in plain prose."
+
+
+def system(tag: str) -> str:
+    """A system prompt that differs from the first token on, so no run reuses another's prefix."""
+    return f"[{tag}] {SYSTEM}"
+
+
 TOPICS = [
     "rivers",
     "bridges",
@@ -103,8 +110,16 @@ async def respond_run(
     return first - started, last - first, usage.output_tokens, "".join(text), usage.cached_tokens
 
 
-def chat(history: list[dict[str, Any]], i: int) -> list[dict[str, Any]]:
-    return [{"role": "system", "content": SYSTEM}, *history, {"role": "user", "content": user_turn(i)}]
+def chat(history: list[dict[str, Any]], i: int, tag: str) -> list[dict[str, Any]]:
+    return [{"role": "system", "content": system(tag)}, *history, {"role": "user", "content": user_turn(i)}]
+
+
+def story(r: int, engine: str) -> list[dict[str, Any]]:
+    # The system prompt differs from the first token on: no run reuses an earlier run's prefix.
+    return [
+        {"role": "system", "content": system(f"{engine}{r}")},
+        {"role": "user", "content": f"Write a long story about a {TOPICS[r]} keeper."},
+    ]
 
 
 async def bench_speed(
@@ -113,16 +128,9 @@ async def bench_speed(
     runner = backend._runners[DEFAULT_MODEL]
     rows: dict[str, list[tuple[float, float]]] = {"respond": [], "raw": []}
     for r in range(repeats):
-        messages = [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Write a long story about a {TOPICS[r]} keeper. ({r})"},
-        ]
-        prompt = runner.tokenize_prompt(messages, [])
-        ttft, rest, n, _ = raw.run(prompt, tokens, reset=True)
+        ttft, rest, n, _ = raw.run(runner.tokenize_prompt(story(r, "raw"), []), tokens, reset=True)
         rows["raw"].append((ttft, (n - 1) / rest))
-        # A distinct suffix per repeat so Respond cannot reuse the previous run's prompt either.
-        messages[1]["content"] += " "
-        ttft, rest, n, _, _ = await respond_run(backend, messages, tokens)
+        ttft, rest, n, _, _ = await respond_run(backend, story(r, "ours"), tokens)
         rows["respond"].append((ttft, (n - 1) / rest))
     return [
         (name, statistics.median(t for t, _ in v), statistics.median(s for _, s in v))
@@ -139,7 +147,7 @@ async def bench_chain(
     for c in range(chains):
         history: list[dict[str, Any]] = []
         for i in range(turns):
-            messages = chat(history, i + 3 * c)
+            messages = chat(history, i + 3 * c, f"chain{c}")
             ttft, _, _, text, cached = await respond_run(backend, messages, tokens)
             prompt = runner.tokenize_prompt(messages, [])
             raw_ttft, _, _, _ = raw.run(prompt, 1, reset=True)
@@ -168,7 +176,7 @@ async def bench_interleaved(
     ours, theirs = [], []
     for i in range(turns):
         for name, offset in (("a", 0), ("b", 5)):
-            messages = chat(histories[name], i + offset)
+            messages = chat(histories[name], i + offset, name)
             ttft, _, _, text, _ = await respond_run(backend, messages, tokens)
             raw_ttft, _, _, _ = raw.run(runner.tokenize_prompt(messages, []), 1, reset=False)
             if i > 0:
@@ -204,6 +212,9 @@ async def main() -> None:
         f"model {path.name}, n_ctx {args.n_ctx}, threads {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}"
     )
 
+    # Warm both engines up (first decodes touch cold pages and allocate buffers).
+    raw.run(backend._runners[DEFAULT_MODEL].tokenize_prompt(story(0, "warm-raw"), []), 8, reset=True)
+    await respond_run(backend, story(0, "warm-ours"), 8)
     speed = await bench_speed(backend, raw, args.tokens, args.repeats)
     (_, r_ttft, r_tps), (_, l_ttft, l_tps) = speed
     print(f"\n1. generation, {args.tokens} tokens greedy, median of {args.repeats}")
