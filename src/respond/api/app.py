@@ -69,7 +69,7 @@ class AuthAndLog:
         rid = new_id("req")[:28]
         status = [500]
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))

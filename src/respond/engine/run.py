@@ -34,8 +34,8 @@ class Run:
         response: dict[str, Any],
         owner: str,
         input_items: list[dict[str, Any]],
-        deltas: AsyncIterator[Delta],
-        first: Delta | BackendError | None,
+        deltas: AsyncIterator[Delta | HostedStep],
+        first: Delta | HostedStep | BackendError | None,
         store: Store | None,
         want_logprobs: bool = False,
         live: bool = False,
@@ -116,7 +116,7 @@ class Run:
         await self._persist(self.recorder.drain(ev), self._conversation_id if joins else None)
         return ev
 
-    async def _all_deltas(self) -> AsyncIterator[Delta]:
+    async def _all_deltas(self) -> AsyncIterator[Delta | HostedStep]:
         first = self._first
         if isinstance(first, BackendError):
             raise first

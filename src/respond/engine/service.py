@@ -8,6 +8,7 @@ HTTP error; what fails later ends the response `failed`, stored so.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from respond.core.errors import BackendError
@@ -284,7 +285,7 @@ def _conversation_id(req: CreateResponse) -> str | None:
     return conv
 
 
-def with_include(response: dict[str, Any], include: list[str] | None) -> dict[str, Any]:
+def with_include(response: dict[str, Any], include: Sequence[str] | None) -> dict[str, Any]:
     keep = set(include or [])
     response["output"] = [strip_for_include(it, keep) for it in response.get("output", [])]
     return response
