@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Connection, create_engine, delete, event, insert, select, text
+from sqlalchemy import Connection, bindparam, create_engine, delete, event, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -137,6 +137,7 @@ class SqlStore(RunsMixin, ConversationsMixin):
         self.dialect = engine.dialect.name
         self.engine: Any = SerializedWrites(engine) if self.dialect == "sqlite" else engine
         self._writer = SqliteWriter(self.url) if self.dialect == "sqlite" else None
+        self._statements()
 
     async def tx(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(connection)` as one write transaction (sync SQLAlchemy Core inside)."""
@@ -154,10 +155,21 @@ class SqlStore(RunsMixin, ConversationsMixin):
             self._writer.close()
         await self.engine.dispose()
 
-    def _upsert(self, table: Any, values: dict[str, Any], keys: list[str], update: list[str]) -> Any:
+    def _statements(self) -> None:
+        """The hot statements, built once: executed with parameters, they skip SQLAlchemy's
+        per-call statement construction and cache-key generation."""
         mod = postgresql if self.dialect == "postgresql" else sqlite
-        stmt = mod.insert(table).values(**values)
-        return stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in update})
+        up = mod.insert(R)
+        self._upsert_response = up.on_conflict_do_update(
+            index_elements=["id"], set_={"status": up.excluded.status, "body": up.excluded.body})
+        self._insert_response = insert(R)
+        self._insert_items = insert(IT)
+        self._delete_items = delete(IT).where(IT.c.response_id == bindparam("rid"))
+        self._insert_events = insert(schema.events)
+        self._insert_job = insert(schema.jobs)
+        self._finish_job = schema.jobs.update().where(
+            schema.jobs.c.response_id == bindparam("rid")).values(state="done")
+        self._insert_conv_items = insert(schema.conversation_items)
 
     async def save_response(self, response: Row, owner: str, input_items: list[Row],
                             output_items: list[Row], fresh: bool = False,
@@ -174,21 +186,20 @@ class SqlStore(RunsMixin, ConversationsMixin):
                   "body": _dumps(it)} for n, it in enumerate(output_items)]
         def write(conn: Connection) -> None:
             if fresh:
-                conn.execute(insert(R).values(**row))
+                conn.execute(self._insert_response, row)
             else:
-                conn.execute(self._upsert(R, row, ["id"], ["status", "body"]))
-                conn.execute(delete(IT).where(IT.c.response_id == rid))
+                conn.execute(self._upsert_response, row)
+                conn.execute(self._delete_items, {"rid": rid})
             if rows:
-                conn.execute(insert(IT), rows)
+                conn.execute(self._insert_items, rows)
             if conversation_id:
-                conn.execute(insert(schema.conversation_items), conversation_rows(
-                    conversation_id, input_items + output_items))
+                conn.execute(self._insert_conv_items, conversation_rows(conversation_id, input_items + output_items))
             if job is not None:
-                conn.execute(insert(schema.jobs).values(**job_row(rid, owner, **job)))
+                conn.execute(self._insert_job, job_row(rid, owner, **job))
             if finish_job:
-                conn.execute(schema.jobs.update().where(schema.jobs.c.response_id == rid).values(state="done"))
+                conn.execute(self._finish_job, {"rid": rid})
             if events:
-                conn.execute(insert(schema.events), [
+                conn.execute(self._insert_events, [
                     {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in events])
 
         await self.tx(write)
