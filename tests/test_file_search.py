@@ -126,3 +126,17 @@ def test_file_search_tool_choice(server, upstream, kb):
         first, second = upstream.requests()[-2:]
         assert first["tool_choice"] == sent and second["tool_choice"] == "auto"
         assert [o.type for o in r.output] == ["file_search_call", "message"]
+
+
+def test_streamed_snapshot_hides_results_unless_included(server, upstream, kb):
+    store, files = kb
+    upstream.reply({"tool_calls": [{"name": "file_search", "arguments": '{"query": "warranty length"}'}]},
+                   {"content": "Two years."})
+    events = []
+    with server.http().stream("POST", "/responses", json={
+            "model": "scripted", "input": "warranty?", "tools": tool(store), "stream": True}) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    final = events[-1]["response"]
+    assert final["output"][0]["type"] == "file_search_call" and final["output"][0]["results"] is None

@@ -12,6 +12,7 @@ import orjson
 
 from respond.core.types import TextDelta, ToolCallDelta
 from respond.protocol.ids import new_id
+from respond.protocol.items import strip_for_include
 
 Event = dict[str, Any]
 
@@ -25,9 +26,11 @@ class EventBuilder:
     """`copies=False` is for a run nobody watches (a non-streaming request): its events are only
     drained, so they may share the live response instead of each carrying a copy of it."""
 
-    def __init__(self, response: dict[str, Any], want_logprobs: bool = False, copies: bool = True) -> None:
+    def __init__(self, response: dict[str, Any], want_logprobs: bool = False, copies: bool = True,
+                 include: set[str] | None = None) -> None:
         self.response = response
         self.copies = copies
+        self.include = include  # what response snapshots show (file_search results only if asked)
         self.seq = -1
         self.want_logprobs = want_logprobs
         self._message: dict[str, Any] | None = None  # the open assistant message item
@@ -47,7 +50,10 @@ class EventBuilder:
         return _copy(self.response)
 
     def lifecycle(self, type_: str) -> Event:
-        return self.emit(type_, response=self._copy(self.response))
+        snapshot = self._copy(self.response)
+        if self.include is not None and self.copies:
+            snapshot["output"] = [strip_for_include(it, self.include) for it in snapshot["output"]]
+        return self.emit(type_, response=snapshot)
 
     @property
     def output(self) -> list[dict[str, Any]]:

@@ -42,13 +42,14 @@ class Run:
         fresh: bool = True,
         hub: Hub | None = None,
         drained: bool = False,
+        include: set[str] | None = None,
         job: bool = False,
         conversation_id: str | None = None,
         on_stored: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         # A drained run (a non-streaming request) has no watcher: no event copies, none stored
         # (a later GET ?stream=true replays it from the stored response instead).
-        self.builder = EventBuilder(response, want_logprobs, copies=not drained)
+        self.builder = EventBuilder(response, want_logprobs, copies=not drained, include=include)
         self.response = response
         self.owner = owner
         self.input_items = input_items

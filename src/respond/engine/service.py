@@ -165,11 +165,12 @@ class ResponsesService:
             await self.store.save_response(response, owner, new_items, [], fresh=True, job={
                 "state": "running", "request": None, "worker": self.worker_id, "lease_ms": LEASE_MS})
             fresh = False
-        include = set(req.include or [])
+        include: set[str] = set(req.include or [])
         return Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
                    store=self.store if stored else None, live=live, fresh=fresh, hub=self.hub,
                    drained=not req.stream and not background,
                    want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
+                   include=include,
                    job=live, conversation_id=_conversation_id(req),
                    on_stored=lambda r: self._remember(r, owner, history, new_items))
 
