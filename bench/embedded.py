@@ -212,9 +212,11 @@ async def main() -> None:
         f"model {path.name}, n_ctx {args.n_ctx}, threads {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}"
     )
 
-    # Warm both engines up (first decodes touch cold pages and allocate buffers).
+    # Warm both engines up: first decodes touch cold pages and allocate buffers, and Respond opens
+    # its pool of contexts (one per distinct conversation, up to n_slots) on first need.
     raw.run(backend._runners[DEFAULT_MODEL].tokenize_prompt(story(0, "warm-raw"), []), 8, reset=True)
-    await respond_run(backend, story(0, "warm-ours"), 8)
+    for slot in range(3):
+        await respond_run(backend, story(slot, f"warm-ours{slot}"), 8)
     speed = await bench_speed(backend, raw, args.tokens, args.repeats)
     (_, r_ttft, r_tps), (_, l_ttft, l_tps) = speed
     print(f"\n1. generation, {args.tokens} tokens greedy, median of {args.repeats}")
