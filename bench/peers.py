@@ -166,9 +166,10 @@ class Run:
         self.args.profile.mkdir(parents=True, exist_ok=True)
         sampler = Sampler(self.args.cache, self.work / "install-py-spy.log")
         raw = self.args.profile / f"respond-{kind}-x{conc}.raw"
-        sampler.start(meter.roots[0], raw, self.args.max_seconds)
+        # Ten times the measured count, capped at 20 s: enough samples even when requests are fast.
+        sampler.start(meter.roots[0], raw, 20)
         try:
-            asyncio.run(load.create_load(url, kind == "stream", n, conc, self.args.max_seconds, meter))
+            asyncio.run(load.create_load(url, kind == "stream", 10 * n, conc, 20, meter))
         finally:
             got = sampler.stop()
         text = summary(got) if got else "py-spy wrote nothing (ptrace not permitted?)"
