@@ -49,8 +49,8 @@ def _include(request: Request) -> list[str]:
 
 
 async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    async for ev in detached(events):
-        yield frame(ev)
+    async for batch in detached(events):
+        yield b"".join(frame(ev) for ev in batch)  # each event whole; ready ones in one write
 
 
 def _runs(request: Request) -> RunManager:

@@ -67,5 +67,6 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
         await ws.send_text(error_event(exc).decode())
         return
     events = run.events() if run is not None else await runs.follow(response["id"], owner, -1)
-    async for ev in detached(events):
-        await ws.send_text(orjson.dumps(ev).decode())
+    async for batch in detached(events):
+        for ev in batch:
+            await ws.send_text(orjson.dumps(ev).decode())

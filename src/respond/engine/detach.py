@@ -16,7 +16,9 @@ _DONE = object()
 _tasks: set[asyncio.Task[None]] = set()
 
 
-async def detached(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+async def detached(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[list[dict[str, Any]]]:
+    """Yield the pipeline's events in batches: everything that is ready when the consumer asks comes
+    in one list, so that a consumer can send them with one socket write instead of one each."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
 
     async def pump() -> None:
@@ -35,14 +37,24 @@ async def detached(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[
     task.add_done_callback(_tasks.discard)
     try:
         while True:
-            item = await queue.get()
-            if item is _DONE:
+            items = [await queue.get()]
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            batch: list[dict[str, Any]] = []
+            for item in items:
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    if isinstance(item, asyncio.CancelledError):
+                        break
+                    if batch:
+                        yield batch
+                    raise item
+                batch.append(item)
+            if batch:
+                yield batch
+            if len(batch) < len(items):
                 return
-            if isinstance(item, BaseException):
-                if isinstance(item, asyncio.CancelledError):
-                    return
-                raise item
-            yield item
     finally:
         if not task.done():
             task.cancel()

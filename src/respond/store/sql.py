@@ -164,7 +164,7 @@ class SqlStore(RunsMixin, ConversationsMixin):
             index_elements=["id"], set_={"status": up.excluded.status, "body": up.excluded.body})
         self._insert_response = insert(R)
         self._insert_items = insert(IT)
-        self._delete_items = delete(IT).where(IT.c.response_id == bindparam("rid"))
+        self._delete_outputs = delete(IT).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 1)
         self._insert_events = insert(schema.events)
         self._insert_job = insert(schema.jobs)
         self._finish_job = schema.jobs.update().where(
@@ -179,9 +179,12 @@ class SqlStore(RunsMixin, ConversationsMixin):
         row = {"id": rid, "owner": owner, "created_at": response["created_at"], "status": response["status"],
                "previous_response_id": response.get("previous_response_id"),
                "background": bool(response.get("background")), "body": _dumps(response)}
-        rows = [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": n, "kind": 0,
-                 "body": _dumps(it)} for n, it in enumerate(input_items)]
-        base = len(rows)
+        # Replacing a stored response (a stream's or a background run's end) rewrites only its outputs:
+        # its input items were written when it was first stored and never change.
+        rows = [] if not fresh else [
+            {"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": n, "kind": 0,
+             "body": _dumps(it)} for n, it in enumerate(input_items)]
+        base = len(input_items)
         rows += [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": base + n, "kind": 1,
                   "body": _dumps(it)} for n, it in enumerate(output_items)]
         def write(conn: Connection) -> None:
@@ -189,7 +192,7 @@ class SqlStore(RunsMixin, ConversationsMixin):
                 conn.execute(self._insert_response, row)
             else:
                 conn.execute(self._upsert_response, row)
-                conn.execute(self._delete_items, {"rid": rid})
+                conn.execute(self._delete_outputs, {"rid": rid})
             if rows:
                 conn.execute(self._insert_items, rows)
             if conversation_id:
