@@ -15,6 +15,7 @@ from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.config import Settings
+from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend
 from respond.engine.hosted import HostedTools
 from respond.engine.runs import RunManager
@@ -67,7 +68,11 @@ def build_app(settings: Settings) -> Starlette:
         for backend in chosen:
             warmup = getattr(backend, "warmup", None)
             if warmup is not None:  # the embedded model: assemble (first start) and load it now
-                await warmup()
+                try:
+                    await warmup()
+                except BackendError as exc:
+                    log.error("cannot serve the embedded model: %s", exc.message)
+                    raise
         await runs.start()
         await file_search.start()
         log.info("storage ready (%s); models served by: %s; %d background workers (%s)", store.dialect,
