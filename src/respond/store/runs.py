@@ -60,6 +60,9 @@ class RunsMixin:
     async def tx(self, fn: Callable[[Connection], T]) -> T:
         raise NotImplementedError
 
+    async def rx(self, fn: Callable[[Connection], T]) -> T:
+        raise NotImplementedError
+
     async def add_job(self, response_id: str, owner: str, *, state: str, request: Any | None,
                       worker: str | None, lease_ms: int) -> None:
         async with self.engine.begin() as conn:
@@ -144,10 +147,17 @@ class RunsMixin:
     async def read_events(self, response_id: str, owner: str, after: int,
                           limit: int = 500) -> tuple[list[Row], str] | None:
         """Events after `after` and the response's status; None if not found for this owner."""
-        async with self.engine.connect() as conn:
-            status = await conn.scalar(select(R.c.status).where(R.c.id == response_id, R.c.owner == owner))
+
+        def read(conn: Connection) -> tuple[list[Any], str] | None:
+            # the status first: a terminal status read here means every event is already stored
+            status = conn.scalar(select(R.c.status).where(R.c.id == response_id, R.c.owner == owner))
             if status is None:
                 return None
-            bodies = (await conn.execute(select(E.c.body).where(E.c.response_id == response_id, E.c.seq > after)
-                                         .order_by(E.c.seq).limit(limit))).scalars().all()
-        return [orjson.loads(b) for b in bodies], status
+            bodies = conn.execute(select(E.c.body).where(E.c.response_id == response_id, E.c.seq > after)
+                                  .order_by(E.c.seq).limit(limit)).scalars().all()
+            return list(bodies), status
+
+        got = await self.rx(read)
+        if got is None:
+            return None
+        return [orjson.loads(b) for b in got[0]], got[1]

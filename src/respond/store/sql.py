@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, create_engine, delete, event, inse
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from respond.core.ports import Row
 from respond.store import schema
@@ -108,26 +108,42 @@ T = TypeVar("T")
 
 
 class SqliteWriter:
-    """SQLite's write transactions, run whole in one dedicated thread on a plain sqlite3 connection:
-    one thread hop per transaction instead of one per statement (aiosqlite), and one writer at a time,
-    as SQLite wants.  The transaction bodies are the same SQLAlchemy Core code PostgreSQL runs."""
+    """SQLite's hot transactions, each run whole in a thread on plain sqlite3 connections: one thread
+    hop per transaction instead of several per statement (aiosqlite).  Writes go to one dedicated
+    thread (one writer at a time, as SQLite wants); reads to a small pool (WAL lets them run beside
+    the writer).  The transaction bodies are the same SQLAlchemy Core code PostgreSQL runs."""
+
+    READERS = 2
 
     def __init__(self, url: str) -> None:
         sync_url = make_url(url).set(drivername="sqlite")
         self.engine = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.readers = create_engine(sync_url, poolclass=QueuePool, pool_size=self.READERS, max_overflow=0,
+                                     pool_reset_on_return=None, connect_args={"check_same_thread": False})
+        for engine in (self.engine, self.readers):
+            event.listen(engine, "connect", _sqlite_pragmas)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self.read_pool = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="sqlite-reader")
 
     def _run(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.begin() as conn:
             return fn(conn)
 
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        with self.readers.connect() as conn:
+            return fn(conn)
+
     async def run(self, fn: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._run, fn)
 
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.read_pool, self._read, fn)
+
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.read_pool.shutdown(wait=True)
         self.engine.dispose()
+        self.readers.dispose()
 
 
 class SqlStore(RunsMixin, ConversationsMixin):
@@ -145,6 +161,13 @@ class SqlStore(RunsMixin, ConversationsMixin):
             async with self.engine._lock:  # not at the same time as the async path's writes
                 return await self._writer.run(fn)
         async with self.engine.begin() as conn:
+            return cast(T, await conn.run_sync(fn))
+
+    async def rx(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)` as a read (sync SQLAlchemy Core inside)."""
+        if self._writer is not None:
+            return await self._writer.read(fn)
+        async with self.engine.connect() as conn:
             return cast(T, await conn.run_sync(fn))
 
     async def open(self) -> None:
@@ -170,6 +193,8 @@ class SqlStore(RunsMixin, ConversationsMixin):
         self._finish_job = schema.jobs.update().where(
             schema.jobs.c.response_id == bindparam("rid")).values(state="done")
         self._insert_conv_items = insert(schema.conversation_items)
+        self._select_body = select(R.c.body).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
+        self._select_id = select(R.c.id).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
 
     async def save_response(self, response: Row, owner: str, input_items: list[Row],
                             output_items: list[Row], fresh: bool = False,
@@ -213,14 +238,13 @@ class SqlStore(RunsMixin, ConversationsMixin):
         await self.tx(lambda conn: conn.execute(stmt))
 
     async def get_response(self, response_id: str, owner: str) -> Row | None:
-        async with self.engine.connect() as conn:
-            body = await conn.scalar(select(R.c.body).where(R.c.id == response_id, R.c.owner == owner))
+        params = {"rid": response_id, "owner": owner}
+        body = await self.rx(lambda conn: conn.scalar(self._select_body, params))
         return orjson.loads(body) if body is not None else None
 
     async def response_exists(self, response_id: str, owner: str) -> bool:
-        async with self.engine.connect() as conn:
-            found = await conn.scalar(select(R.c.id).where(R.c.id == response_id, R.c.owner == owner))
-        return found is not None
+        params = {"rid": response_id, "owner": owner}
+        return await self.rx(lambda conn: conn.scalar(self._select_id, params)) is not None
 
     async def delete_response(self, response_id: str, owner: str) -> bool:
         async with self.engine.begin() as conn:
@@ -233,8 +257,8 @@ class SqlStore(RunsMixin, ConversationsMixin):
         return True
 
     async def load_context(self, response_id: str, owner: str) -> list[Row] | None:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(_CONTEXT, {"rid": response_id, "owner": owner})).all()
+        params = {"rid": response_id, "owner": owner}
+        rows = await self.rx(lambda conn: conn.execute(_CONTEXT, params).all())
         if not rows:
             return None
         return [orjson.loads(body) for _depth, body in rows if body is not None]
