@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import os
 import platform
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -67,11 +66,7 @@ from _common import (  # noqa: E402
     thread_cpu,
     wait_quiet,
 )
-from respond.engine.context import build_generation  # noqa: E402
-from respond.engine.service import ModelRouter, ResponsesService  # noqa: E402
-from respond.protocol.items import normalize_input  # noqa: E402
-from respond.protocol.requests import CreateResponse  # noqa: E402
-from respond.store.sql import _CONTEXT, SqlStore  # noqa: E402
+from _gateway_depth import context_timing  # noqa: E402
 from respond.testing.upstream import DEFAULT_TEXT  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -210,65 +205,6 @@ async def e2e_depth(ports: dict[str, int], ids: list[str], reps: int) -> dict[st
     finally:
         await rc.close()
         await dc.close()
-    return out
-
-
-async def engine_context_timing(db: Path, depths: dict[int, str], reps: int) -> dict[int, float]:
-    """p50 ms of what a create does to build its context: ResponsesService's history (context cache,
-    warm after the first call, as in a server that served the chain) plus the Generation's messages."""
-    store = SqlStore(f"sqlite:///{db}")
-    service = ResponsesService(store, ModelRouter([]), trust_cache=True)
-    times: dict[int, list[float]] = {d: [] for d in depths}
-    try:
-        for i in range(reps + 20):
-            for d, rid in depths.items():
-                req = CreateResponse(model=MODEL, input="next", previous_response_id=rid)
-                t0 = time.perf_counter()
-                history = await service._history(req, OWNER)
-                gen = build_generation(req, MODEL, history, normalize_input(req.input))
-                dt = time.perf_counter() - t0
-                assert len(gen.messages) == 2 * d + 1, (d, len(gen.messages))
-                if i >= 20:
-                    times[d].append(dt)
-    finally:
-        await store.close()
-    return {d: pct(v, .5) for d, v in times.items()}
-
-
-async def context_timing(db: Path, ids: list[str], reps: int) -> dict[str, dict[int, float]]:
-    """p50 ms of load_context (SqlStore, as Respond runs it) and of its parts, depth 1 vs depth N."""
-    depths = {1: ids[0], len(ids): ids[-1]}
-    store = SqlStore(f"sqlite:///{db}")
-    times: dict[int, list[float]] = {d: [] for d in depths}
-    try:
-        for i in range(reps + 20):
-            for d, rid in depths.items():
-                t0 = time.perf_counter()
-                items = await store.load_context(rid, OWNER)
-                dt = time.perf_counter() - t0
-                assert items is not None and len(items) == 2 * d, (d, len(items or []))
-                if i >= 20:
-                    times[d].append(dt)
-    finally:
-        await store.close()
-    out: dict[str, dict[int, float]] = {"context build": await engine_context_timing(db, depths, reps),
-                                        "load_context": {d: pct(v, .5) for d, v in times.items()},
-                                        "CTE in plain sqlite3": {}, "orjson.loads of the bodies": {}}
-    con = sqlite3.connect(db)
-    try:
-        for d, rid in depths.items():
-            sql_t, parse_t = [], []
-            for _ in range(max(50, reps // 4)):
-                t0 = time.perf_counter()
-                rows = con.execute(_CONTEXT.text, {"rid": rid, "owner": OWNER}).fetchall()
-                t1 = time.perf_counter()
-                [orjson.loads(b) for _, b in rows if b is not None]
-                parse_t.append(time.perf_counter() - t1)
-                sql_t.append(t1 - t0)
-            out["CTE in plain sqlite3"][d] = pct(sql_t, .5)
-            out["orjson.loads of the bodies"][d] = pct(parse_t, .5)
-    finally:
-        con.close()
     return out
 
 
