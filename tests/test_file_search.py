@@ -140,3 +140,15 @@ def test_streamed_snapshot_hides_results_unless_included(server, upstream, kb):
                 events.append(json.loads(line[6:]))
     final = events[-1]["response"]
     assert final["output"][0]["type"] == "file_search_call" and final["output"][0]["results"] is None
+
+
+def test_search_results_reach_the_next_turn(server, upstream, kb):
+    store, files = kb
+    client = server.client()
+    upstream.reply({"tool_calls": [{"name": "file_search", "arguments": '{"query": "warranty length"}'}]},
+                   {"content": "Two years."}, {"content": "You asked about the warranty."})
+    r = client.responses.create(model="scripted", input="How long is the warranty?", tools=tool(store))
+    client.responses.create(model="scripted", input="What did I ask?", previous_response_id=r.id)
+    sent = upstream.requests()[-1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "system", "assistant", "user"]
+    assert "warranty length" in sent[1]["content"] and "[manual.md]" in sent[1]["content"]

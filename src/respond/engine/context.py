@@ -84,6 +84,12 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None) ->
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "file_search_call" and item.get("results"):
+            # What an earlier turn found stays visible to later ones (as a note, not a tool call:
+            # the next request may not offer the tool, and some upstreams reject orphan tool messages).
+            found = "\n".join(f"[{r.get('filename') or r.get('file_id')}] {r.get('text', '')}"
+                               for r in item["results"])
+            messages.append({"role": "system", "content": f"file_search for {item.get('queries')} found:\n{found}"})
         elif kind == "compaction":
             summary = decode(item.get("encrypted_content", ""))
             if summary is not None:
