@@ -63,11 +63,6 @@ class RunsMixin:
     async def rx(self, fn: Callable[[Connection], T]) -> T:
         raise NotImplementedError
 
-    async def add_job(self, response_id: str, owner: str, *, state: str, request: Any | None,
-                      worker: str | None, lease_ms: int) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(J).values(**job_row(response_id, owner, state, request, worker, lease_ms)))
-
     async def claim_job(self, worker: str, lease_ms: int) -> Row | None:
         # A read first: idle workers poll, and an idle poll must not be a write transaction.
         async with self.engine.connect() as conn:
@@ -92,12 +87,6 @@ class RunsMixin:
     async def finish_job(self, response_id: str) -> None:
         stmt = update(J).where(J.c.response_id == response_id).values(state="done")
         await self.tx(lambda conn: conn.execute(stmt))
-
-    async def get_job(self, response_id: str) -> Row | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(J.c.state, J.c.worker, J.c.cancel_requested).where(
-                J.c.response_id == response_id))).first()
-        return {"state": row[0], "worker": row[1], "cancel_requested": row[2]} if row else None
 
     async def cancel_queued(self, response_id: str) -> bool:
         """Take a job that has not started off the queue; True if it was still queued."""
