@@ -28,16 +28,16 @@ def _items(raw: Any, param: str = "items") -> list[dict[str, Any]]:
     return items
 
 
-def _object(body: Any) -> dict[str, Any]:
+def _body(body: Any, allowed: set[str], required: str | None = None) -> dict[str, Any]:
+    """The request body: a JSON object with only `allowed` keys, `required` among them."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.", None, "invalid_json")
-    return body
-
-
-def _only(body: dict[str, Any], allowed: set[str]) -> None:
     for key in body:
         if key not in allowed:
             raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
+    if required is not None and required not in body:
+        raise invalid(f"Missing required parameter: '{required}'.", required, "missing_required_parameter")
+    return body
 
 
 class ConversationService:
@@ -51,8 +51,7 @@ class ConversationService:
         return conv
 
     async def create(self, body: Any, owner: str) -> dict[str, Any]:
-        body = _object(body)
-        _only(body, {"items", "metadata"})
+        body = _body(body, {"items", "metadata"})
         metadata = check_metadata(body.get("metadata")) or {}
         items = _items(body.get("items"))
         return await self.store.create_conversation(new_id("conv"), owner, int(time.time()), metadata, items)
@@ -61,10 +60,7 @@ class ConversationService:
         return await self._get(conv_id, owner)
 
     async def update(self, conv_id: str, owner: str, body: Any) -> dict[str, Any]:
-        body = _object(body)
-        _only(body, {"metadata"})
-        if "metadata" not in body:
-            raise invalid("Missing required parameter: 'metadata'.", "metadata", "missing_required_parameter")
+        body = _body(body, {"metadata"}, required="metadata")
         await self._get(conv_id, owner)
         updated = await self.store.update_conversation(conv_id, owner, check_metadata(body["metadata"]) or {})
         assert updated is not None
@@ -76,10 +72,7 @@ class ConversationService:
         return {"id": conv_id, "object": "conversation.deleted", "deleted": True}
 
     async def add_items(self, conv_id: str, owner: str, body: Any) -> dict[str, Any]:
-        body = _object(body)
-        _only(body, {"items"})
-        if "items" not in body:
-            raise invalid("Missing required parameter: 'items'.", "items", "missing_required_parameter")
+        body = _body(body, {"items"}, required="items")
         await self._get(conv_id, owner)
         items = _items(body["items"])
         await self.store.add_conversation_items(conv_id, items)
