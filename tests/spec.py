@@ -12,7 +12,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 from referencing import Registry, Resource
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "openresponses-openapi.json"
+SPEC = Path(__file__).resolve().parent / "data" / "spec" / "openresponses-openapi.json"
 
 
 @cache
