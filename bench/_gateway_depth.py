@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from _common import pct
-from respond.engine.context import build_generation
+from respond.engine.generation import build_generation
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.protocol.items import normalize_input
 from respond.protocol.requests import CreateResponse

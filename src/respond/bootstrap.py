@@ -18,7 +18,7 @@ from respond.config import Settings
 from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend
 from respond.engine.hosted import HostedTools
-from respond.engine.runs import RunManager
+from respond.engine.workers import RunManager
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.store.sql import SqlStore
 from respond.tools.file_search.service import FileSearch

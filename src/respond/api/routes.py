@@ -11,7 +11,7 @@ from starlette.responses import Response, StreamingResponse
 
 from respond.api.sse import SSE_HEADERS, frame
 from respond.engine.detach import detached
-from respond.engine.runs import RunManager
+from respond.engine.workers import RunManager
 from respond.engine.service import ResponsesService, with_include
 from respond.protocol.errors import APIError, invalid
 

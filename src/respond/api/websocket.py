@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from respond.api.auth import KeyRing
 from respond.engine.detach import detached
-from respond.engine.runs import RunManager
+from respond.engine.workers import RunManager
 from respond.engine.service import ResponsesService
 from respond.protocol.errors import APIError
 

@@ -15,8 +15,8 @@ from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend, Store
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
-from respond.engine.context import History, build_generation, items_to_messages
-from respond.engine.contexts import ContextCache
+from respond.engine.generation import History, build_generation, items_to_messages
+from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub

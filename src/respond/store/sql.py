@@ -24,7 +24,7 @@ from respond.core.ports import Row
 from respond.store import schema
 from respond.store.conversations import ConversationsMixin, conversation_rows
 from respond.store.migrations import migrate
-from respond.store.runs import RunsMixin, job_row
+from respond.store.jobs import RunsMixin, job_row
 
 log = logging.getLogger("respond.store")
 
