@@ -2,6 +2,18 @@
 
 Each migration runs once, in order, inside a transaction, on SQLite and PostgreSQL alike.
 Add new ones at the end; never edit one that has shipped.
+
+Every step is frozen DDL written in the step itself, never built from today's `schema.py` tables:
+a step must create exactly what it created the day it shipped, so that a later step's
+`ALTER TABLE ... ADD COLUMN` works both on a database made by an old release and on a fresh one.
+`tests/test_migrations.py` checks that the steps together build what `schema.py` describes and
+upgrades a database made with the first release's steps.  The few types that differ between the
+dialects are spelled through `ddl()`: `{serial}` (an auto-increment integer primary key) and
+`{blob}`.
+
+Name ranges (to avoid collisions between branches): hardening 0004-0009, ops 0010-0019,
+containers/hosted tools 0020-0029, agentic 0030-0039, house 0040-0049; adapters with tables of
+their own register theirs with `register(name, fn)` (e.g. `files_0001_...` in store/files_migrations.py).
 """
 
 from __future__ import annotations
@@ -10,34 +22,92 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from respond.store import schema
 
 log = logging.getLogger("respond.store")
 
 Migration = Callable[[AsyncConnection], Awaitable[None]]
 
+_TYPES = {
+    "sqlite": {"serial": "INTEGER", "blob": "BLOB"},
+    "postgresql": {"serial": "BIGSERIAL", "blob": "BYTEA"},
+}
 
-async def _initial(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: schema.metadata.create_all(
-        sync, tables=[schema.responses, schema.items]))
+_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    name VARCHAR(128) NOT NULL,
+    applied_at BIGINT NOT NULL,
+    PRIMARY KEY (name))"""
 
 
-async def _runs(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: schema.metadata.create_all(sync, tables=[schema.events, schema.jobs]))
+async def ddl(conn: AsyncConnection, *statements: str) -> None:
+    """Execute frozen DDL statements, `{serial}` and `{blob}` spelled for this dialect."""
+    types = _TYPES[conn.dialect.name]
+    for statement in statements:
+        await conn.exec_driver_sql(statement.format(**types))
 
 
-async def _conversations(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: schema.metadata.create_all(
-        sync, tables=[schema.conversations, schema.conversation_items]))
+async def _0001_responses_and_items(conn: AsyncConnection) -> None:
+    await ddl(conn, """CREATE TABLE responses (
+        id VARCHAR(64) NOT NULL,
+        owner VARCHAR(64) NOT NULL,
+        created_at BIGINT NOT NULL,
+        status VARCHAR(16) NOT NULL,
+        previous_response_id VARCHAR(64),
+        background BOOLEAN NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (id))""", """CREATE TABLE items (
+        pk {serial} NOT NULL,
+        id VARCHAR(64) NOT NULL,
+        response_id VARCHAR(64) NOT NULL,
+        owner VARCHAR(64) NOT NULL,
+        position INTEGER NOT NULL,
+        kind SMALLINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (pk))""",
+        "CREATE INDEX ix_items_response_position ON items (response_id, position)",
+        "CREATE INDEX ix_items_id ON items (id)")
+
+
+async def _0002_events_and_jobs(conn: AsyncConnection) -> None:
+    await ddl(conn, """CREATE TABLE events (
+        response_id VARCHAR(64) NOT NULL,
+        seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (response_id, seq))""", """CREATE TABLE jobs (
+        response_id VARCHAR(64) NOT NULL,
+        owner VARCHAR(64) NOT NULL,
+        state VARCHAR(16) NOT NULL,
+        request TEXT,
+        worker VARCHAR(64),
+        lease_until BIGINT NOT NULL,
+        cancel_requested BOOLEAN NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (response_id))""",
+        "CREATE INDEX ix_jobs_state_created ON jobs (state, created_at)",
+        "CREATE INDEX ix_jobs_worker ON jobs (worker)")
+
+
+async def _0003_conversations(conn: AsyncConnection) -> None:
+    await ddl(conn, """CREATE TABLE conversations (
+        id VARCHAR(64) NOT NULL,
+        owner VARCHAR(64) NOT NULL,
+        created_at BIGINT NOT NULL,
+        metadata TEXT NOT NULL,
+        PRIMARY KEY (id))""", """CREATE TABLE conversation_items (
+        pk {serial} NOT NULL,
+        conversation_id VARCHAR(64) NOT NULL,
+        id VARCHAR(64) NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (pk))""",
+        "CREATE INDEX ix_conversation_items_conv_pk ON conversation_items (conversation_id, pk)",
+        "CREATE INDEX ix_conversation_items_id ON conversation_items (conversation_id, id)")
 
 
 MIGRATIONS: list[tuple[str, Migration]] = [
-    ("0001_responses_and_items", _initial),
-    ("0002_events_and_jobs", _runs),
-    ("0003_conversations", _conversations),
+    ("0001_responses_and_items", _0001_responses_and_items),
+    ("0002_events_and_jobs", _0002_events_and_jobs),
+    ("0003_conversations", _0003_conversations),
 ]
 
 
@@ -47,21 +117,25 @@ def register(name: str, migration: Migration) -> None:
         MIGRATIONS.append((name, migration))
 
 
-async def migrate(engine: AsyncEngine) -> list[str]:
-    """Apply what has not been applied; returns the names applied now."""
+async def migrate(engine: AsyncEngine, steps: list[tuple[str, Migration]] | None = None) -> list[str]:
+    """Apply what has not been applied (of `steps`, all registered ones by default); returns the
+    names applied now."""
     async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: schema.migrations.create(sync, checkfirst=True))
+        if engine.dialect.name == "postgresql":
+            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+        await conn.exec_driver_sql(_MIGRATIONS_TABLE)
     applied: list[str] = []
-    for name, step in MIGRATIONS:
+    for name, step in list(MIGRATIONS if steps is None else steps):
         async with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 # One process migrates at a time when several start together.
                 await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
-            done = await conn.scalar(select(schema.migrations.c.name).where(schema.migrations.c.name == name))
+            done = await conn.scalar(text("SELECT name FROM schema_migrations WHERE name = :n"), {"n": name})
             if done:
                 continue
             await step(conn)
-            await conn.execute(schema.migrations.insert().values(name=name, applied_at=int(time.time())))
+            await conn.execute(text("INSERT INTO schema_migrations (name, applied_at) VALUES (:n, :t)"),
+                               {"n": name, "t": int(time.time())})
             applied.append(name)
             log.info("applied migration %s", name)
     return applied

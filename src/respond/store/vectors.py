@@ -34,6 +34,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from respond.store import files as ftables
+from respond.store.files_migrations import files_0001, files_0002
 from respond.store.migrations import register
 
 chunks = Table(
@@ -50,27 +51,8 @@ chunks = Table(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-async def _migrate(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: ftables.metadata.create_all(sync))
-    if conn.dialect.name == "postgresql":
-        await conn.exec_driver_sql("ALTER TABLE chunks ADD COLUMN tsv tsvector "
-                                   "GENERATED ALWAYS AS (to_tsvector('english', text)) STORED")
-        await conn.exec_driver_sql("CREATE INDEX ix_chunks_tsv ON chunks USING gin(tsv)")
-    else:
-        await conn.exec_driver_sql("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize='porter unicode61')")
-
-
-async def _fts_store_column(conn: AsyncConnection) -> None:
-    """SQLite: the store id as an indexed FTS column, so a search needs no join to `chunks`."""
-    if conn.dialect.name == "postgresql":
-        return
-    await conn.exec_driver_sql("DROP TABLE chunks_fts")
-    await conn.exec_driver_sql("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, store, tokenize='porter unicode61')")
-    await conn.exec_driver_sql("INSERT INTO chunks_fts(rowid, text, store) SELECT pk, text, vector_store_id FROM chunks")
-
-
-register("files_0001_files_vector_stores_chunks", _migrate)
-register("files_0002_fts_store_column", _fts_store_column)
+register("files_0001_files_vector_stores_chunks", files_0001)
+register("files_0002_fts_store_column", files_0002)
 
 # Words too common to help ranking; dropping them keeps OR queries from scoring every chunk.
 STOPWORDS = frozenset("""a about above after again all also am an and any are as at be because been before being
