@@ -14,12 +14,13 @@ from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
+from respond.backends.upstream_http import UpstreamLimits
 from respond.config import Settings
 from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend
 from respond.engine.hosted import HostedTools
-from respond.engine.workers import RunManager
 from respond.engine.service import ModelRouter, ResponsesService
+from respond.engine.workers import RunManager
 from respond.store.sql import SqlStore
 from respond.tools.file_search.service import FileSearch
 
@@ -48,8 +49,21 @@ def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
         default = default or getattr(embedded, "default_model", None)
     if settings.upstream:
         chosen.append(backends.create("openai_compat", base_url=settings.upstream,
-                                      api_key=settings.upstream_api_key))
+                                      api_key=settings.upstream_api_key, limits=upstream_limits(settings)))
     return chosen, default
+
+
+def upstream_limits(settings: Settings) -> UpstreamLimits:
+    given = settings.upstream_limits
+    names = {"connect_timeout": "connect", "first_byte_timeout": "first_byte", "idle_timeout": "idle",
+             "timeout": "total", "pool": "pool", "pool_wait": "pool_wait"}
+    for key, value in given.items():
+        if value <= 0:
+            raise ValueError(f"--upstream-{key.replace('_', '-')} must be positive, got {value:g}.")
+    values: dict[str, Any] = {names[k]: v for k, v in given.items() if k in names}
+    if "pool" in values:
+        values["pool"] = int(values["pool"])
+    return UpstreamLimits(**values)
 
 
 def build_app(settings: Settings) -> Starlette:

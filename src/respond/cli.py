@@ -57,9 +57,32 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"where assembled models live (RESPOND_CACHE_DIR; default {default_cache_dir()})")
     serve.add_argument("--max-file-mb", type=float, default=float(env("max_file_mb", "32") or 32),
                        help="largest upload accepted by POST /v1/files, in MiB (RESPOND_MAX_FILE_MB; default 32)")
+    add_hardening_flags(serve)
     serve.add_argument("--log-level", default=env("log_level", "info"),
                        choices=["debug", "info", "warning", "error"], help="RESPOND_LOG_LEVEL; default info")
     return parser
+
+
+def _num(name: str, default: float) -> float:
+    return float(env(name, str(default)) or default)
+
+
+def add_hardening_flags(serve: argparse.ArgumentParser) -> None:
+    """Upstream timeouts and pool, request limits (issue 11)."""
+    for flag, default, text in (
+            ("upstream-connect-timeout", 10.0, "seconds to connect to the upstream"),
+            ("upstream-first-byte-timeout", 120.0, "seconds from sending a request to the upstream's headers"),
+            ("upstream-idle-timeout", 120.0, "longest silence, in seconds, between two chunks of an upstream reply"),
+            ("upstream-timeout", 1800.0, "seconds a whole upstream exchange may take"),
+            ("upstream-pool-wait", 5.0, "seconds a request waits for a free upstream connection before a 503")):
+        key = flag.replace("-", "_")
+        serve.add_argument(f"--{flag}", type=float, default=_num(key, default), metavar="S",
+                           help=f"{text} (RESPOND_{key.upper()}; default {default:g})")
+    serve.add_argument("--upstream-pool", type=int, default=int(_num("upstream_pool", 256)), metavar="N",
+                       help="upstream requests in flight at most (RESPOND_UPSTREAM_POOL; default 256)")
+    serve.add_argument("--max-body-mb", type=float, default=_num("max_body_mb", 10.0), metavar="MB",
+                       help="largest JSON request body, in MiB; larger ones get a 413 before they are read whole "
+                            "(RESPOND_MAX_BODY_MB; default 10, the Open Responses cap on input)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -69,6 +92,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         models=args.models or env_list("model"), embedded=args.embedded, default_model=args.default_model,
         n_ctx=args.n_ctx, workers=args.workers, shutdown_grace=args.shutdown_grace, log_level=args.log_level,
         cache_dir=args.cache_dir, max_file_mb=args.max_file_mb,
+        upstream_limits={k: getattr(args, f"upstream_{k}") for k in ("connect_timeout", "first_byte_timeout",
+                                                                    "idle_timeout", "timeout", "pool", "pool_wait")},
+        max_body_mb=args.max_body_mb,
     )
 
 

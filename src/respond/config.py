@@ -39,6 +39,9 @@ class Settings:
     log_level: str = "info"
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_file_mb: float = 32.0  # uploads to /v1/files
+    # upstream transport: connect_timeout, first_byte_timeout, idle_timeout, timeout, pool, pool_wait
+    upstream_limits: dict[str, float] = field(default_factory=dict)
+    max_body_mb: float = 10.0  # JSON request bodies (the Open Responses cap on input is 10 MiB)
 
     @property
     def embedded_enabled(self) -> bool:

@@ -19,8 +19,8 @@ from starlette.routing import Route, WebSocketRoute
 from respond.api import conversations, routes, websocket
 from respond.api.auth import KeyRing
 from respond.engine.conversations import ConversationService
-from respond.engine.workers import RunManager
 from respond.engine.service import ResponsesService
+from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
 from respond.protocol.ids import new_id
 
@@ -31,7 +31,8 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitab
 
 
 def _error(exc: APIError) -> Response:
-    return routes.JSON(exc.envelope(), status_code=exc.status)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return routes.JSON(exc.envelope(), status_code=exc.status, headers=headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -11,9 +13,13 @@ from starlette.responses import Response, StreamingResponse
 
 from respond.api.sse import SSE_HEADERS, frame
 from respond.engine.detach import detached
-from respond.engine.workers import RunManager
+from respond.engine.run import Run
 from respond.engine.service import ResponsesService, with_include
+from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError, invalid
+from respond.protocol.requests import CreateResponse
+
+T = TypeVar("T")
 
 
 class JSON(Response):
@@ -64,16 +70,47 @@ def _stream(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
 
 async def create_response(request: Request) -> Response:
     body = await _json_body(request)
-    run, req, response = await _service(request).create(body, _owner(request))
+    svc, owner = _service(request), _owner(request)
+
+    async def work() -> tuple[Run | None, CreateResponse, dict[str, Any]]:
+        run, req, response = await svc.create(body, owner)
+        if run is not None and not req.stream:
+            async for _ in run.events():
+                pass
+        return run, req, response
+
+    done = await _unless_gone(request, work())
+    if done is None:
+        return Response(status_code=499)  # the client left; nobody is listening any more
+    run, req, response = done
     if run is None:  # background: queued for a worker
         if req.stream:
-            return _stream(await _runs(request).follow(response["id"], _owner(request), -1))
+            return _stream(await _runs(request).follow(response["id"], owner, -1))
         return JSON(response)
     if req.stream:
         return _stream(run.events())
-    async for _ in run.events():
-        pass
     return JSON(with_include(run.response, req.include))
+
+
+async def _unless_gone(request: Request, work: Awaitable[T]) -> T | None:
+    """Await `work` unless the client disconnects first: then it is cancelled, which closes its
+    upstream request at once (a run being drained is stored `cancelled`); None then.  Streams
+    are watched by the streaming response itself once their headers are out."""
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    task, watch = asyncio.ensure_future(work), asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return None
+    return task.result()
 
 
 async def count_input_tokens(request: Request) -> Response:

@@ -1,6 +1,8 @@
 """`ModelBackend` for any OpenAI-compatible chat-completions upstream (vLLM, Ollama, llama.cpp's
-server, hosted APIs).  One pooled aiohttp session; every request streams, so the engine sees deltas
-as they come and a closed iterator drops the upstream connection at once.
+server, hosted APIs).  Every request streams, so the engine sees deltas as they come and a closed
+iterator drops the upstream connection at once.  The transport (timeouts, the bounded pool,
+releasing connections, status mapping, reply checks) lives in `upstream_http.py`; this module
+builds the chat body and turns the stream into deltas.
 """
 
 from __future__ import annotations
@@ -9,9 +11,16 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 
+from respond.backends.upstream_http import (
+    Exchange,
+    UpstreamLimits,
+    UpstreamTransport,
+    bad_reply,
+    sse_json,
+    status_error,
+)
 from respond.core.errors import BackendError
 from respond.core.types import (
     Delta,
@@ -106,57 +115,47 @@ def drop_oldest(messages: list[dict[str, Any]], n: int) -> list[dict[str, Any]] 
 class OpenAICompatBackend:
     name = "openai_compat"
 
-    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0,
-                 models: list[str] | None = None) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, models: list[str] | None = None,
+                 limits: UpstreamLimits | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = UpstreamTransport(self.base_url, headers, limits or UpstreamLimits())
         self._only = set(models or [])
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Made on first use, inside the server's event loop; keep-alive connections are pooled.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, read_bufsize=2**20,
-                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=60))
-        return self._session
 
     def serves(self, model: str) -> bool:
         return not self._only or model in self._only
 
     async def models(self) -> list[ModelInfo]:
         try:
-            async with self._client().get(f"{self.base_url}/models") as resp:
-                resp.raise_for_status()
-                data = orjson.loads(await resp.read()).get("data", [])
-        except (aiohttp.ClientError, ValueError, AttributeError) as exc:
-            raise BackendError(f"Could not list the upstream's models: {exc}", status=502) from exc
+            data = (await self.http.get_json("/models")).get("data", [])
+        except AttributeError as exc:
+            raise BackendError(f"Could not list the models of the upstream at {self.base_url}: {exc}",
+                               status=502, code="upstream_error") from exc
+        except BackendError as exc:
+            raise BackendError(f"Could not list the models of the upstream at {self.base_url}: {exc.message}",
+                               status=502, code=exc.code) from exc
         return [ModelInfo(id=m["id"], owned_by=m.get("owned_by", "upstream"), created=m.get("created") or 0)
                 for m in data if isinstance(m, dict) and "id" in m]
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.http.close()
 
-    async def _open(self, gen: Generation) -> aiohttp.ClientResponse:
+    async def _open(self, gen: Generation) -> Exchange:
         """Send the request; with `truncation: auto`, drop the oldest messages (1, 2, 4, ... at a time,
         never a system message) while the upstream says the input is too long."""
         messages = gen.messages
         drop = 1
         while True:
             body = chat_body(gen) if messages is gen.messages else {**chat_body(gen), "messages": messages}
+            ex = await self.http.send("POST", "/chat/completions", orjson.dumps(body))
+            if ex.resp.status < 400:
+                return ex
             try:
-                resp = await self._client().post(f"{self.base_url}/chat/completions", data=orjson.dumps(body),
-                                                 headers={"content-type": "application/json"})
-            except (aiohttp.ClientError, OSError) as exc:
-                raise BackendError(f"The upstream at {self.base_url} could not be reached: {exc!r}") from exc
-            if resp.status < 400:
-                return resp
-            raw = await resp.read()
-            resp.release()
-            message, code, param = _error_message(resp.status, raw)
-            too_long = resp.status == 400 and (code == "context_length_exceeded" or any(
+                raw = await ex.read()
+            finally:
+                ex.close()
+            message, code, param = _error_message(ex.resp.status, raw)
+            too_long = ex.resp.status == 400 and (code == "context_length_exceeded" or any(
                 w in message.lower() for w in ("context length", "context window", "maximum context", "too long")))
             if too_long and gen.truncation == "auto":
                 shorter = drop_oldest(messages, drop)
@@ -165,27 +164,23 @@ class OpenAICompatBackend:
                     continue
             if too_long:
                 code, param = "context_length_exceeded", "input"
-            raise BackendError(message, status=resp.status, code=code, param=param)
+            raise status_error(self.base_url, ex.resp.status, message, code, param)
 
     async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
-        resp = await self._open(gen)
+        ex = await self._open(gen)
         try:
-            async for delta in self._parse(resp):
+            ex.check_event_stream()
+            async for delta in self._parse(ex):
                 yield delta
-        except (aiohttp.ClientError, OSError) as exc:
-            raise BackendError(f"The upstream connection failed mid-stream: {exc!r}") from exc
         finally:
-            # Fully read: the connection goes back to the pool; cut short: it is closed, which
-            # tells the upstream to stop generating.
-            if resp.content.at_eof():
-                resp.release()
-            else:
-                resp.close()
+            # Fully read: the connection goes back to the pool; cut short (client gone, cancel,
+            # error): it is closed, which tells the upstream to stop generating.
+            ex.close()
 
-    async def _parse(self, resp: aiohttp.ClientResponse) -> AsyncIterator[Delta]:
+    async def _parse(self, ex: Exchange) -> AsyncIterator[Delta]:
         finish: str | None = None
         usage: Usage | None = None
-        async for raw in resp.content:
+        async for raw in ex.lines():
             if not raw.startswith(b"data:"):
                 continue
             data = raw[5:].strip()
@@ -193,7 +188,7 @@ class OpenAICompatBackend:
                 # Read on to the end of the body: a fully read response returns its connection to
                 # the pool; a closed one costs a new connection next time.
                 continue
-            chunk = orjson.loads(data)
+            chunk = sse_json(self.base_url, data)
             if chunk.get("error"):
                 err = chunk["error"]
                 raise BackendError(str(err.get("message", err)) if isinstance(err, dict) else str(err))
@@ -212,4 +207,6 @@ class OpenAICompatBackend:
                                         call_id=call.get("id"), name=fn.get("name"))
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
-        yield Finish(reason=finish or "stop", usage=usage)
+        if finish is None:
+            raise bad_reply(self.base_url, "the stream ended without a finish_reason")
+        yield Finish(reason=finish, usage=usage)

@@ -9,6 +9,7 @@ response ends `cancelled`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,6 +18,7 @@ from typing import Any
 from respond.core.errors import BackendError
 from respond.core.ports import Store
 from respond.core.types import Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from respond.engine.errors import response_error
 from respond.engine.events import Event, EventBuilder
 from respond.engine.hosted import HostedStep
 from respond.engine.hub import Hub
@@ -35,7 +37,7 @@ class Run:
         owner: str,
         input_items: list[dict[str, Any]],
         deltas: AsyncIterator[Delta | HostedStep],
-        first: Delta | HostedStep | BackendError | None,
+        first: Delta | HostedStep | BackendError | asyncio.Task[Any] | None,
         store: Store | None,
         want_logprobs: bool = False,
         live: bool = False,
@@ -119,6 +121,12 @@ class Run:
 
     async def _all_deltas(self) -> AsyncIterator[Delta | HostedStep]:
         first = self._first
+        if isinstance(first, asyncio.Task):  # the backend had not answered when the stream began
+            try:
+                first = await first
+            except StopAsyncIteration:
+                first = Finish()
+            self._first = None
         if isinstance(first, BackendError):
             raise first
         if first is not None:
@@ -127,6 +135,13 @@ class Run:
             yield delta
 
     async def _close_deltas(self) -> None:
+        pending = self._first
+        if isinstance(pending, asyncio.Task) and not pending.done():
+            # the first delta is still awaited in its own task: cancel it (which ends the backend's
+            # generator and its upstream request) before closing the generator
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
         aclose = getattr(self._deltas, "aclose", None)
         if aclose is not None:
             try:
@@ -151,7 +166,7 @@ class Run:
     def _fail(self, exc: BackendError) -> list[Event]:
         log.warning("response %s failed: %s", self.id, exc.message)
         events = self.builder.close_all("incomplete")
-        self._final = {"status": "failed", "error": {"code": exc.code or "server_error", "message": exc.message}}
+        self._final = {"status": "failed", "error": response_error(exc)}
         return events
 
     async def _abort(self, status: str) -> None:

@@ -7,6 +7,7 @@ HTTP error; what fails later ends the response `failed`, stored so.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -15,9 +16,9 @@ from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend, Store
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
-from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
+from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
 from respond.engine.run import Run
@@ -43,17 +44,20 @@ class ModelRouter:
                             f"models served here.", param="model", code="model_not_found")
 
     async def models(self) -> list[ModelInfo]:
+        """Every backend's models; a backend that cannot list them (its upstream is down) is an error,
+        never a silently shorter list."""
         seen: dict[str, ModelInfo] = {}
         for backend in self.backends:
             try:
                 for info in await backend.models():
                     seen.setdefault(info.id, info)
-            except BackendError:
-                continue
+            except BackendError as exc:
+                raise backend_to_api(exc) from None
         return list(seen.values())
 
 
 LEASE_MS = 15_000
+HEADERS_WAIT = 0.25  # seconds a stream waits for the backend's first delta before sending its headers
 INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
                        "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"}
 
@@ -155,8 +159,9 @@ class ResponsesService:
         backend = self.router.resolve(model)
         hosted = await self.hosted.prepare(req.tools, req.tool_choice, set(req.include or []), gen, owner)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
-        # Foreground: prime, so a request the backend refuses is still an HTTP error.
-        first = None if background else await _prime(deltas)
+        # Foreground: prime, so a request the backend refuses is still an HTTP error; a stream waits
+        # for the backend only HEADERS_WAIT seconds, then its headers and first events go out anyway.
+        first = None if background else await _prime(deltas, HEADERS_WAIT if req.stream else None)
         stored = req.store is not False
         live = stored and (bool(req.stream) or background)
         if live and fresh:
@@ -292,14 +297,29 @@ def with_include(response: dict[str, Any], include: Sequence[str] | None) -> dic
     return response
 
 
-async def _prime(deltas: Any) -> Delta | BackendError:
-    """The first delta, so that a request the backend refuses is still an HTTP error."""
+async def _prime(deltas: Any, wait: float | None) -> Delta | BackendError | asyncio.Task[Any]:
+    """The first delta, so that a request the backend refuses is still an HTTP error.
+
+    With `wait`, only that long: a backend slower than that (a stalled upstream, a long prefill)
+    gets the still-pending task handed to the `Run`, so the stream's headers and `response.created`
+    go out now and a client that leaves is noticed.  What the backend refuses after that ends the
+    response `failed` (with the backend's code: 429 `rate_limit_exceeded`, `context_length_exceeded`,
+    `upstream_error`, ...) instead of an HTTP error."""
+    task: asyncio.Task[Any] = asyncio.ensure_future(deltas.__anext__())
+    if wait is not None:
+        done, _ = await asyncio.wait({task}, timeout=wait)
+        if not done:
+            return task
     try:
-        first: Delta = await deltas.__anext__()
+        first: Delta = await task
         return first
     except StopAsyncIteration:
         return Finish()
     except BackendError as exc:
-        if exc.is_client_error:
+        if exc.is_client_error or exc.status in (502, 503, 504):
+            # refused, or no valid answer from the upstream: nothing was produced, nothing is stored
             raise backend_to_api(exc) from None
         return exc
+    except asyncio.CancelledError:
+        task.cancel()
+        raise

@@ -16,8 +16,10 @@ class APIError(Exception):
         type: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
+        self.retry_after = retry_after  # seconds, sent as `Retry-After` (503s, 429s)
         self.status = status
         self.message = message
         self.type = type
@@ -38,3 +40,8 @@ def not_found(kind: str, ident: str, param: str | None = None, code: str | None 
 
 def server_error(message: str = "The server had an error while processing your request.") -> APIError:
     return APIError(500, message, type="server_error", code="server_error")
+
+
+def unavailable(message: str, code: str, retry_after: int = 1) -> APIError:
+    """A 503: the server cannot answer right now (database unreachable, upstream busy); retry."""
+    return APIError(503, message, type="server_error", code=code, retry_after=retry_after)
