@@ -21,10 +21,12 @@ from respond.core.ports import ModelBackend
 from respond.engine.hosted import HostedTools
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
+from respond.store.availability import unavailable
 from respond.store.sql import SqlStore
 from respond.tools.file_search.service import FileSearch
 
 log = logging.getLogger("respond")
+MiB = 1024 * 1024
 
 
 def parse_models(pairs: list[str]) -> dict[str, str]:
@@ -100,7 +102,9 @@ def build_app(settings: Settings) -> Starlette:
                 await backend.close()
             await store.close()
 
+    guard = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
+             "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
     app = create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan,
-                     extra_routes=files_api.ROUTES + vector_stores_api.ROUTES)
+                     extra_routes=files_api.ROUTES + vector_stores_api.ROUTES, guard=guard)
     app.state.file_search = file_search
     return app

@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from respond.api import conversations, routes, websocket
 from respond.api.auth import KeyRing
+from respond.api.guard import Guard
 from respond.engine.conversations import ConversationService
 from respond.engine.service import ResponsesService
 from respond.engine.workers import RunManager
@@ -95,7 +96,9 @@ class AuthAndLog:
 
 
 def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
-               extra_routes: list[Route] | None = None, lifespan: Any = None) -> Starlette:
+               extra_routes: list[Route] | None = None, lifespan: Any = None,
+               guard: dict[str, Any] | None = None) -> Starlette:
+    """`guard`: Guard's settings (max_body, max_upload, store_unavailable; api/guard.py)."""
     r = [
         Route("/v1/responses", routes.create_response, methods=["POST"]),
         Route("/v1/responses/input_tokens", routes.count_input_tokens, methods=["POST"]),
@@ -119,5 +122,6 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
     app.state.runs = runs
     app.state.keys = keys
     app.state.conversations = ConversationService(service.store)
-    app.add_middleware(AuthAndLog, keys=keys)
+    app.add_middleware(Guard, **(guard or {}))
+    app.add_middleware(AuthAndLog, keys=keys)  # added last: outermost
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -56,9 +57,15 @@ async def retrieve_file(request: Request) -> Response:
 
 async def file_content(request: Request) -> Response:
     meta, data = await knowledge(request).content(_owner(request), request.path_params["file_id"])
-    name = meta["filename"].replace('"', "")
     return Response(data, media_type="application/octet-stream",
-                    headers={"content-disposition": f'attachment; filename="{name}"'})
+                    headers={"content-disposition": content_disposition(meta["filename"])})
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII `filename` fallback and the exact name as UTF-8 in `filename*` (a header is
+    Latin-1, so a name outside it must not be put there raw)."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "file"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 async def delete_file(request: Request) -> Response:

@@ -17,6 +17,7 @@ from respond.engine.run import Run
 from respond.engine.service import ResponsesService, with_include
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError, invalid
+from respond.protocol.limits import MAX_DEPTH, check_json
 from respond.protocol.requests import CreateResponse
 
 T = TypeVar("T")
@@ -44,10 +45,15 @@ async def _json_body(request: Request) -> Any:
     if not raw:
         raise invalid("The request body is empty; send a JSON object.", None, "invalid_json")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc).lower() or "recursion" in str(exc).lower():
+            raise invalid(f"The JSON body is nested too deeply: at most {MAX_DEPTH} levels.", None,
+                          "nested_too_deeply") from None
         raise invalid(f"We could not parse the JSON body of your request ({exc}). The API expects a "
                       "JSON payload.", None, "invalid_json") from None
+    check_json(body)
+    return body
 
 
 def _include(request: Request) -> list[str]:

@@ -17,6 +17,7 @@ from respond.engine.detach import detached
 from respond.engine.service import ResponsesService
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
+from respond.protocol.limits import check_json
 
 CLIENT_ONLY = ("type", "generate", "stream_id", "stream", "stream_options")
 
@@ -62,6 +63,7 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
     body: dict[str, Any] = {k: v for k, v in msg.items() if k not in CLIENT_ONLY}
     body["stream"] = True  # every response on a socket is streamed
     try:
+        check_json(body)
         run, _req, response = await service.create(body, owner)
     except APIError as exc:
         await ws.send_text(error_event(exc).decode())

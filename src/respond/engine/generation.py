@@ -149,7 +149,12 @@ def tool_choice(choice: str | dict[str, Any] | None, specs: list[ToolSpec]) -> t
 
 
 def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
+    if text is not None and not isinstance(text, dict):
+        raise invalid("Invalid type for 'text': expected an object.", "text", "invalid_type")
     fmt = (text or {}).get("format")
+    if fmt is not None and not isinstance(fmt, dict):
+        raise invalid("Invalid type for 'text.format': expected an object such as {\"type\": \"json_schema\", ...}.",
+                      "text.format", "invalid_type")
     if not fmt or fmt.get("type") == "text":
         return None
     if fmt.get("type") == "json_object":

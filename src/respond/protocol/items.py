@@ -94,7 +94,7 @@ def normalize_item(raw: Any, index: int) -> Item:
             raise invalid(f"Missing required parameter: '{param}.id'.", f"{param}.id", "missing_required_parameter")
         return {"type": "item_reference", "id": raw["id"]}
     if kind in PASS_THROUGH:
-        return {"id": raw.get("id") or new_id(kind.split("_")[0]), **raw}
+        return {**raw, "id": raw.get("id") or new_id(kind.split("_")[0])}  # `id: null` gets one too
     raise invalid(f"Invalid value: '{kind}'. Supported values are: message, function_call, "
                   f"function_call_output, item_reference, reasoning, ...", f"{param}.type", "invalid_value")
 

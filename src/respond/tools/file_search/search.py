@@ -36,6 +36,16 @@ def check_ranking(options: Any, param: str = "ranking_options") -> dict[str, Any
     if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
         raise invalid("'score_threshold' must be a number from 0 to 1.", f"{param}.score_threshold",
                       "invalid_value")
+    hybrid = options.get("hybrid_search")
+    if hybrid is not None:
+        if not isinstance(hybrid, dict):
+            raise invalid(f"Invalid type for '{param}.hybrid_search': expected an object.",
+                          f"{param}.hybrid_search", "invalid_type")
+        for key in ("text_weight", "embedding_weight"):
+            weight = hybrid.get(key, 1.0)
+            if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
+                raise invalid(f"Invalid '{param}.hybrid_search.{key}': expected a number >= 0.",
+                              f"{param}.hybrid_search.{key}", "invalid_value")
     ranker = options.get("ranker")
     if ranker not in (None, "none", "auto", "default-2024-11-15"):
         raise invalid(f"Invalid value: '{ranker}'. Supported values are: 'none', 'auto' and "

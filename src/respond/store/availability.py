@@ -1,0 +1,42 @@
+"""Is this error the database being unreachable (as opposed to a statement being wrong)?
+
+The HTTP layer answers such errors with a 503 and `Retry-After` (api/guard.py), and the run
+bookkeeping retries what it must not lose (engine/workers.py) until the database answers again.
+Recognised: a connection SQLAlchemy invalidated, connection-level OS errors (refused, reset,
+timed out), asyncpg's connection errors and the server shutting down or starting up (SQLSTATE
+class 08, 57P01-57P03).  A constraint violation or a syntax error is not unavailability.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+_ASYNCPG = {"ConnectionDoesNotExistError", "ConnectionFailureError", "PostgresConnectionError",
+            "CannotConnectNowError", "AdminShutdownError", "CrashShutdownError", "ClientCannotConnectError",
+            "ConnectionRejectionError", "TooManyConnectionsError", "InterfaceError", "InternalClientError"}
+_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in out and len(out) < 16:
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
+
+
+def unavailable(exc: BaseException) -> bool:
+    chain = _chain(exc)
+    from_db = any(isinstance(e, SQLAlchemyError) or type(e).__module__.startswith("asyncpg") for e in chain)
+    if not from_db:
+        return False
+    for e in chain:
+        if isinstance(e, DBAPIError) and e.connection_invalidated:
+            return True
+        if isinstance(e, ConnectionError | TimeoutError) or (isinstance(e, OSError) and e.errno is not None):
+            return True
+        if type(e).__module__.startswith("asyncpg") and (
+                type(e).__name__ in _ASYNCPG or str(getattr(e, "sqlstate", "") or "").startswith(_SQLSTATES)):
+            return True
+    return False
