@@ -33,10 +33,27 @@ class ModelBackend(Protocol):
     async def close(self) -> None: ...
 
 
+# -- optional capabilities of a backend: checked with isinstance, never with getattr ---------------
+@runtime_checkable
 class TokenCounter(Protocol):
-    """Optional capability of a backend: exact input token counts (for /responses/input_tokens)."""
+    """Exact input token counts (for /responses/input_tokens)."""
 
     async def count_tokens(self, gen: Generation) -> int: ...
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """Prepares itself at start-up (the embedded model: assemble on first start, then load)."""
+
+    async def warmup(self) -> None: ...
+
+
+@runtime_checkable
+class HasDefaultModel(Protocol):
+    """Names the model to use when a request names none (None: no opinion)."""
+
+    @property
+    def default_model(self) -> str | None: ...
 
 
 Row = dict[str, Any]

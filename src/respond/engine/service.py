@@ -8,11 +8,11 @@ HTTP error; what fails later ends the response `failed`, stored so.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.ports import ModelBackend, Store
+from respond.core.ports import ModelBackend, Store, TokenCounter
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
 from respond.engine.generation import History, build_generation, items_to_messages
@@ -59,17 +59,18 @@ INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parall
 
 
 class ResponsesService:
-    def __init__(self, store: Store, router: ModelRouter, worker_id: str | None = None,
-                 trust_cache: bool = False) -> None:
+    def __init__(self, store: Store, router: ModelRouter, *, hosted: HostedTools | None = None,
+                 worker_id: str | None = None, trust_cache: bool = False,
+                 on_queued: Callable[[], None] | None = None) -> None:
         self.store = store
         self.router = router
-        self.hosted = HostedTools(None)  # server-run tools (file_search); bootstrap gives it a retriever
+        self.hosted = hosted or HostedTools(None)  # server-run tools (file_search)
         self.hub = Hub()
         self.contexts = ContextCache()
         # True when no other process can delete what this one cached (SQLite: one process).
         self.trust_cache = trust_cache
         self.worker_id = worker_id or new_id("worker")[:32]
-        self.on_queued: list[Any] = []  # callbacks: a background job was queued here
+        self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
 
     # -- create ----------------------------------------------------------------------------------
     def _check(self, req: CreateResponse) -> str:
@@ -120,8 +121,8 @@ class ResponsesService:
             response["status"] = "queued"
             await self.store.save_response(response, owner, new_items, [], fresh=True, job={
                 "state": "queued", "request": body, "worker": None, "lease_ms": LEASE_MS})
-            for wake in self.on_queued:
-                wake()
+            if self._on_queued is not None:
+                self._on_queued()
             return None, req, response
         run = await self._run(req, model, owner, response, new_items, history, fresh=True)
         return run, req, response
@@ -224,9 +225,8 @@ class ResponsesService:
         new_items = await self._resolve_references(normalize_input(req.input), owner)
         gen = build_generation(req, model, await self._history(req, owner), new_items)
         backend = self.router.resolve(model)
-        counter = getattr(backend, "count_tokens", None)
-        if counter is not None:
-            return {"object": "response.input_tokens", "input_tokens": await counter(gen)}
+        if isinstance(backend, TokenCounter):
+            return {"object": "response.input_tokens", "input_tokens": await backend.count_tokens(gen)}
         gen.max_output_tokens = 1
         tokens = 0
         try:

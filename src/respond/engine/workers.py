@@ -33,7 +33,7 @@ INTERRUPTED = ("The run was interrupted: the server process executing it stopped
 
 class RunManager:
     def __init__(self, service: ResponsesService, workers: int = 4, poll: float = 0.5,
-                 single_process: bool = False, grace: float = 20.0) -> None:
+                 single_process: bool = False, grace: float = 20.0, wake: asyncio.Event | None = None) -> None:
         self.service = service
         self.store = service.store
         self.workers = max(0, workers)
@@ -43,9 +43,8 @@ class RunManager:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.owners: dict[str, str] = {}
         self._loops: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
+        self._wake = wake or asyncio.Event()  # set by whoever queues a job (the service's on_queued)
         self._stopping = False
-        service.on_queued.append(self._wake.set)
 
     @property
     def worker_id(self) -> str:
