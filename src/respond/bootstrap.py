@@ -15,7 +15,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from respond import backends, store as stores
+from respond import backends
+from respond import store as stores
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app

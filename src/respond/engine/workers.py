@@ -21,9 +21,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.engine.events import replay
-from respond.engine.service import LEASE_MS, ResponsesService
+from respond.engine.persistence import LEASE_MS
+from respond.engine.service import ResponsesService
+from respond.protocol import lifecycle
 from respond.protocol.errors import invalid, not_found
-from respond.protocol.response import TERMINAL
+from respond.protocol.lifecycle import TERMINAL
 
 log = logging.getLogger("respond.runs")
 
@@ -70,9 +72,8 @@ class RunManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             response = await self.store.get_response(rid, owner)
-            if response is not None:
-                response.update(status="queued", output=[], error=None, usage=None, completed_at=None)
-                await self.store.requeue(rid, response)
+            if response is not None and response["status"] in lifecycle.REQUEUEABLE:
+                await self.store.requeue(rid, lifecycle.requeue(response))
                 log.info("requeued %s for another process", rid)
 
     # -- workers ---------------------------------------------------------------------------------
@@ -139,12 +140,7 @@ class RunManager:
     async def _fail(self, rid: str, owner: str, message: str) -> None:
         response = await self.store.get_response(rid, owner)
         if response is not None and response["status"] not in TERMINAL:
-            for item in response.get("output", []):
-                if item.get("status") == "in_progress":
-                    item["status"] = "incomplete"
-            response["status"] = "failed"
-            response["error"] = {"code": "server_error", "message": message}
-            await self.store.update_response(response)
+            await self.store.update_response(lifecycle.fail(response, message))
         await self.store.finish_job(rid)
         self.service.hub.notify(rid)
 
@@ -159,8 +155,7 @@ class RunManager:
         if response["status"] in TERMINAL:
             return response
         if await self.store.cancel_queued(rid):
-            response["status"] = "cancelled"
-            await self.store.update_response(response)
+            await self.store.update_response(lifecycle.transition(response, "cancelled"))
             self.service.hub.notify(rid)
             return response
         task = self.tasks.get(rid)
