@@ -83,7 +83,7 @@ def build_app(settings: Settings) -> Starlette:
     store = stores.create(settings.database)
     chosen, default = build_backends(settings)
     # files, vector stores, the hosted file_search tool
-    file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(file_search.retriever),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set)

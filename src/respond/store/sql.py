@@ -23,8 +23,10 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from respond.core.ports import Row
 from respond.store import schema
 from respond.store.conversations import ConversationsMixin, conversation_rows
+from respond.store.files import FileStore
 from respond.store.jobs import RunsMixin, job_row
 from respond.store.migrations import migrate
+from respond.store.vectors import ChunkIndex
 
 log = logging.getLogger("respond.store")
 
@@ -154,6 +156,9 @@ class SqlStore(RunsMixin, ConversationsMixin):
         self.engine: Any = SerializedWrites(engine) if self.dialect == "sqlite" else engine
         self._writer = SqliteWriter(self.url) if self.dialect == "sqlite" else None
         self._statements()
+        # file_search's storage, on the same database (the FileStore and VectorIndex ports)
+        self.files = FileStore(cast(AsyncEngine, self.engine))
+        self.vectors = ChunkIndex(cast(AsyncEngine, self.engine))
 
     async def tx(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(connection)` as one write transaction (sync SQLAlchemy Core inside)."""
