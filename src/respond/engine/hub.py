@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from respond.engine.liveness import LiveRuns
+
 
 class Hub:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self.live = LiveRuns()  # the leased runs of this process whose task is alive
 
     def notify(self, response_id: str) -> None:
         ev = self._events.pop(response_id, None)

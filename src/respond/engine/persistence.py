@@ -101,6 +101,7 @@ class Streamed(Persistence):
     async def begin(self) -> None:
         r = self.record
         await self.store.start_response(r.response, r.owner, r.input_items, worker=self.worker, lease_ms=LEASE_MS)
+        self.hub.live.track(r.id)
 
     async def append(self, events: list[Row]) -> None:
         await self.store.append_events(self.record.id, events, self.record.response)
@@ -116,6 +117,7 @@ class Streamed(Persistence):
 class Background(Streamed):
     async def begin(self) -> None:
         """Stored when it was queued; a worker claimed it (its job is leased)."""
+        self.hub.live.track(self.record.id)
 
 
 STRATEGIES: dict[RunMode, type[Persistence]] = {

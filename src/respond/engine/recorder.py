@@ -4,16 +4,19 @@ Events are buffered; a batch is written (through the run's `Persistence`, with t
 snapshot) when an item ends, or when the oldest buffered event is older than `interval` seconds.
 The last batch is written by the run together with the terminal status (one transaction), so a
 stored terminal response always has all of its events.  A run whose mode writes no events as it
-goes (drained, ephemeral) buffers none.
+goes (drained, ephemeral) buffers none.  A batch that cannot be written (the database is
+unreachable) stays buffered and goes with the next write: the stream to the client goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from respond.engine.persistence import Persistence
 
+log = logging.getLogger("respond.run")
 Event = dict[str, Any]
 _FLUSH_ON = {"response.output_item.done"}
 
@@ -37,7 +40,12 @@ class Recorder:
 
     async def flush(self) -> None:
         batch, self.pending = self.pending, []
-        await self.sink.append(batch)
+        try:
+            await self.sink.append(batch)
+        except Exception as exc:  # the database is away: keep the batch for the next write (or the last)
+            log.warning("could not store events of %s yet (%s); keeping them", self.sink.record.id, exc)
+            self.pending = batch + self.pending
+            self._since = time.monotonic()
 
     def drain(self, last: Event | None = None) -> list[Event]:
         batch, self.pending = self.pending, []

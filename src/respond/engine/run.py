@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from respond.protocol.lifecycle import terminal_fields, transition
 from respond.protocol.response import usage_object
 
 log = logging.getLogger("respond.run")
+PERSIST_RETRY = 30.0  # seconds the final write of a run is retried while the database is away
 
 
 class Run:
@@ -51,6 +53,7 @@ class Run:
     async def events(self) -> AsyncIterator[Event]:
         """Yield every event of the response, persisting it once it is terminal."""
         b = self.builder
+        self.persistence.hub.live.attach(self.id)  # its lease is renewed while this task lives
         transition(self.response, "in_progress")
         try:
             yield await self._out(b.lifecycle("response.created"))
@@ -150,8 +153,20 @@ class Run:
         await self._persist(self.recorder.drain())
 
     async def _persist(self, events: list[Event], joins: bool = False) -> None:
+        """The final write, retried for up to PERSIST_RETRY seconds while the database is unreachable;
+        after that the run's task ends, its lease runs out and recovery ends it `failed`."""
         self._finished = True
-        await self.persistence.end(events, joins)
+        delay, deadline = 0.25, time.monotonic() + PERSIST_RETRY
+        while True:
+            try:
+                await self.persistence.end(events, joins)
+                return
+            except Exception as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("storing the end of %s failed (%s); retrying in %.2fs", self.id, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 4.0)
 
 
 def _usage(usage: Usage | None) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class RunManager:
         self.grace = grace
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.owners: dict[str, str] = {}
+        self._suspects: dict[str, Any] = {}  # expired jobs seen at the last upkeep -> their lease
         self._loops: list[asyncio.Task[None]] = []
         self._wake = wake or asyncio.Event()  # set by whoever queues a job (the service's on_queued)
         self._stopping = False
@@ -119,29 +120,53 @@ class RunManager:
         while not self._stopping:
             await asyncio.sleep(interval)
             try:
-                for rid in await self.store.renew_leases(self.worker_id, LEASE_MS):
+                alive = self.service.hub.live.alive()
+                for rid in await self.store.renew_leases(self.worker_id, LEASE_MS, alive):
                     task = self.tasks.get(rid)
                     if task is not None:
                         task.cancel()
-                await self.recover()
-            except Exception:
-                log.exception("lease upkeep failed")
+                await self.recover(alive=set(alive))
+            except Exception as exc:  # the database is away: try again at the next turn
+                log.warning("lease upkeep failed: %s", exc)
 
-    async def recover(self, at_startup: bool = False) -> None:
-        """End the runs whose process died (see the module docstring)."""
+    async def recover(self, at_startup: bool = False, alive: set[str] | None = None) -> None:
+        """End the runs whose process (or task) died (see the module docstring).
+
+        A job is ended only when its lease was seen expired, unchanged, at two upkeeps in a row:
+        after a database outage every lease has run out, and the process still running a job renews
+        it at its next upkeep; only a job nobody renews is really abandoned."""
         if at_startup and self.single_process:
             dead = await self.store.expired_jobs(any_worker_but=self.worker_id)
         else:
-            dead = await self.store.expired_jobs()
+            seen, self._suspects = self._suspects, {}
+            dead = []
+            for job in await self.store.expired_jobs():
+                if job["response_id"] in (alive or ()):
+                    continue
+                if seen.get(job["response_id"]) == job.get("lease_until"):
+                    dead.append(job)
+                else:
+                    self._suspects[job["response_id"]] = job.get("lease_until")
         for job in dead:
             log.warning("run %s was interrupted (its worker stopped); marking it failed", job["response_id"])
             await self._fail(job["response_id"], job["owner"], INTERRUPTED)
 
     async def _fail(self, rid: str, owner: str, message: str) -> None:
-        response = await self.store.get_response(rid, owner)
-        if response is not None and response["status"] not in TERMINAL:
-            await self.store.update_response(lifecycle.fail(response, message))
-        await self.store.finish_job(rid)
+        """Mark a run failed; retried until the database answers (or this process stops)."""
+        delay = 0.25
+        while True:
+            try:
+                response = await self.store.get_response(rid, owner)
+                if response is not None and response["status"] not in TERMINAL:
+                    await self.store.update_response(lifecycle.fail(response, message))
+                await self.store.finish_job(rid)
+                break
+            except Exception as exc:
+                if self._stopping:
+                    raise
+                log.warning("marking %s failed did not work yet (%s); retrying in %.2fs", rid, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         self.service.hub.notify(rid)
 
     # -- cancel and follow -----------------------------------------------------------------------

@@ -26,9 +26,21 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
+def _raised_in_driver(exc: BaseException) -> bool:
+    """A plain OSError raised while SQLAlchemy or asyncpg connected (they re-raise it unwrapped)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module.startswith(("sqlalchemy", "asyncpg")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def unavailable(exc: BaseException) -> bool:
     chain = _chain(exc)
-    from_db = any(isinstance(e, SQLAlchemyError) or type(e).__module__.startswith("asyncpg") for e in chain)
+    from_db = any(isinstance(e, SQLAlchemyError) or type(e).__module__.startswith("asyncpg")
+                  or _raised_in_driver(e) for e in chain)
     if not from_db:
         return False
     for e in chain:

@@ -75,11 +75,15 @@ class RunsMixin:
             return None
         return {"response_id": row[0], "owner": row[1], "request": orjson.loads(row[2]) if row[2] else None}
 
-    async def renew_leases(self, worker: str, lease_ms: int) -> list[str]:
-        """Extend this worker's leases; returns the ids of its runs whose cancel was requested."""
+    async def renew_leases(self, worker: str, lease_ms: int, alive: list[str] | None = None) -> list[str]:
+        """Extend this worker's leases (with `alive`, only those runs': the ones whose task still runs);
+        returns the ids of its runs whose cancel was requested."""
+        cond = and_(J.c.worker == worker, J.c.state == "running")
+        if alive is not None:
+            cond = and_(cond, J.c.response_id.in_(alive))
         async with self.engine.begin() as conn:
-            await conn.execute(update(J).where(J.c.worker == worker, J.c.state == "running")
-                               .values(lease_until=now_ms() + lease_ms))
+            if alive is None or alive:
+                await conn.execute(update(J).where(cond).values(lease_until=now_ms() + lease_ms))
             rows = (await conn.execute(select(J.c.response_id).where(
                 J.c.worker == worker, J.c.state == "running", J.c.cancel_requested.is_(True)))).all()
         return [r[0] for r in rows]
@@ -114,8 +118,8 @@ class RunsMixin:
         cond = J.c.state == "running"
         cond = and_(cond, J.c.worker != any_worker_but) if any_worker_but else and_(cond, J.c.lease_until < now_ms())
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(J.c.response_id, J.c.owner).where(cond))).all()
-        return [{"response_id": r[0], "owner": r[1]} for r in rows]
+            rows = (await conn.execute(select(J.c.response_id, J.c.owner, J.c.lease_until).where(cond))).all()
+        return [{"response_id": r[0], "owner": r[1], "lease_until": r[2]} for r in rows]
 
     # -- events ----------------------------------------------------------------------------------
     async def append_events(self, response_id: str, events: list[Row], snapshot: Row | None) -> None:
