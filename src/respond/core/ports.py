@@ -97,6 +97,10 @@ class ResponseStore(Protocol):
 
     async def response_exists(self, response_id: str, owner: str) -> bool: ...
 
+    async def deletion_epoch(self) -> int:
+        """A counter every response deletion moves (in its transaction), shared by all processes."""
+        ...
+
     async def delete_response(self, response_id: str, owner: str) -> bool: ...
 
     async def load_context(self, response_id: str, owner: str) -> list[Row] | None:

@@ -52,6 +52,7 @@ class History:
 
     items: list[Item] = field(default_factory=list)
     messages: list[Message] | None = None
+    epoch: int | None = None  # the store's deletion epoch read before these items were (none: not read)
 
 
 def items_to_messages(items: list[Item], prefix: list[Message] | None = None) -> list[Message]:

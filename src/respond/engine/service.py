@@ -141,17 +141,28 @@ class ResponsesService:
             return History(items)
         if not req.previous_response_id:
             return History()
-        cached = self.contexts.get(req.previous_response_id, owner)
-        if cached is not None and (self.trust_cache or
-                                   await self.store.response_exists(req.previous_response_id, owner)):
+        prev = req.previous_response_id
+        cached = self.contexts.get(prev, owner)
+        if cached is not None and await self._still_valid(prev, owner, cached[2]):
             return History(*cached)
-        found = await self.store.load_context(req.previous_response_id, owner)
+        # Read before the items: a deletion after this read moves it and drops the entry.
+        epoch = None if self.trust_cache else await self.store.deletion_epoch()
+        found = await self.store.load_context(prev, owner)
         if found is None:
-            raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
+            raise APIError(404, f"Previous response with id '{prev}' not found.",
                            param="previous_response_id", code="previous_response_not_found")
         messages = items_to_messages(found)
-        self.contexts.put(req.previous_response_id, owner, found, messages)
-        return History(found, messages)
+        self.contexts.put(prev, owner, found, messages, epoch)
+        return History(found, messages, epoch)
+
+    async def _still_valid(self, response_id: str, owner: str, epoch: int | None) -> bool:
+        """A cached context is valid while no response was deleted since it was read (any process
+        may have deleted an ancestor); one made without an epoch is a chain of one response."""
+        if self.trust_cache:
+            return True
+        if epoch is None:
+            return await self.store.response_exists(response_id, owner)
+        return await self.store.deletion_epoch() == epoch
 
     async def _run(self, req: CreateResponse, model: str, record: Record, history: History,
                    background: bool = False) -> Run:
@@ -177,8 +188,10 @@ class ResponsesService:
         prefix, added = history.messages, record.input_items + response["output"]
         if prefix is None:
             prefix, added = [], history.items + added
+        if response.get("previous_response_id") and history.epoch is None and not self.trust_cache:
+            return  # (cannot happen: a chain's history carries its epoch) never cache unverifiable
         self.contexts.put(response["id"], record.owner, history.items + record.input_items + response["output"],
-                          items_to_messages(added, prefix=prefix))
+                          items_to_messages(added, prefix=prefix), history.epoch)
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""

@@ -104,10 +104,21 @@ async def _0003_conversations(conn: AsyncConnection) -> None:
         "CREATE INDEX ix_conversation_items_id ON conversation_items (conversation_id, id)")
 
 
+async def _0004_deletion_epoch(conn: AsyncConnection) -> None:
+    """One counter bumped by every response deletion: a process's cached chain contexts are valid
+    while it has not moved (engine/context_cache.py)."""
+    await ddl(conn, """CREATE TABLE response_deletions (
+        id SMALLINT NOT NULL,
+        epoch BIGINT NOT NULL,
+        PRIMARY KEY (id))""",
+        "INSERT INTO response_deletions (id, epoch) VALUES (1, 0)")
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_responses_and_items", _0001_responses_and_items),
     ("0002_events_and_jobs", _0002_events_and_jobs),
     ("0003_conversations", _0003_conversations),
+    ("0004_deletion_epoch", _0004_deletion_epoch),
 ]
 
 

@@ -100,3 +100,12 @@ conversation_items = Table(
     Index("ix_conversation_items_conv_pk", "conversation_id", "pk"),
     Index("ix_conversation_items_id", "conversation_id", "id"),
 )
+
+# One row (id 1): bumped by every response deletion, in the deleting transaction.  A process's
+# cached chain contexts stay valid while it has not moved (several processes on PostgreSQL).
+deletions = Table(
+    "response_deletions",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+)

@@ -46,7 +46,6 @@ _CONTEXT = text(
     """
 )
 
-
 def normalize_url(url: str) -> str:
     """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async drivers."""
     u = make_url(url)
@@ -199,6 +198,7 @@ class SqlStore(RunsMixin, ConversationsMixin):
             schema.jobs.c.response_id == bindparam("rid")).values(state="done")
         self._insert_conv_items = insert(schema.conversation_items)
         self._select_body = select(R.c.body).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
+        self._select_epoch = select(schema.deletions.c.epoch).where(schema.deletions.c.id == 1)
         self._select_id = select(R.c.id).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
 
     # -- the explicit writes of a response's life (each one transaction) ----------------------------
@@ -287,6 +287,9 @@ class SqlStore(RunsMixin, ConversationsMixin):
         body = await self.rx(lambda conn: conn.scalar(self._select_body, params))
         return orjson.loads(body) if body is not None else None
 
+    async def deletion_epoch(self) -> int:
+        return int(await self.rx(lambda conn: conn.scalar(self._select_epoch)) or 0)
+
     async def response_exists(self, response_id: str, owner: str) -> bool:
         params = {"rid": response_id, "owner": owner}
         return await self.rx(lambda conn: conn.scalar(self._select_id, params)) is not None
@@ -299,6 +302,8 @@ class SqlStore(RunsMixin, ConversationsMixin):
             await conn.execute(delete(IT).where(IT.c.response_id == response_id))
             await conn.execute(delete(schema.events).where(schema.events.c.response_id == response_id))
             await conn.execute(delete(schema.jobs).where(schema.jobs.c.response_id == response_id))
+            await conn.execute(schema.deletions.update().where(schema.deletions.c.id == 1)
+                               .values(epoch=schema.deletions.c.epoch + 1))
         return True
 
     async def load_context(self, response_id: str, owner: str) -> list[Row] | None:
