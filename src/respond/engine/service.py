@@ -124,6 +124,9 @@ class ResponsesService:
                                 status="queued" if req.background else "in_progress",
                                 conversation_id=_conversation_id(req))
         if req.background:
+            # Everything the foreground checks before the model is asked, checked before queueing.
+            gen = build_generation(req, model, history, new_items)
+            await self.hosted.prepare(req.tools, req.tool_choice, set(req.include or []), gen, owner)
             await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS)
             if self._on_queued is not None:
                 self._on_queued()
