@@ -6,10 +6,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.ports import Row
 from respond.store import schema
+from respond.store.database import Database
 
 C, CI = schema.conversations, schema.conversation_items
 
@@ -29,7 +30,7 @@ async def append_items(conn: AsyncConnection, conversation_id: str, items: list[
 
 
 class ConversationsMixin:
-    engine: AsyncEngine
+    engine: Database
 
     async def create_conversation(self, conv_id: str, owner: str, created_at: int, metadata: dict[str, str],
                                   items: list[Row]) -> Row:
