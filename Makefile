@@ -26,7 +26,7 @@ serve: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy src/respond
+	$(VENV)/bin/mypy --strict src/respond
 
 test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)

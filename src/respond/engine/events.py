@@ -47,7 +47,8 @@ class EventBuilder:
         return _copy(value) if self.copies else value
 
     def snapshot(self) -> dict[str, Any]:
-        return _copy(self.response)
+        snapshot: dict[str, Any] = _copy(self.response)
+        return snapshot
 
     def lifecycle(self, type_: str) -> Event:
         snapshot = self._copy(self.response)

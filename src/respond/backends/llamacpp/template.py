@@ -42,13 +42,14 @@ class ChatTemplate:
         from jinja2 import TemplateError
 
         try:
-            return self._template.render(
+            prompt: str = self._template.render(
                 messages=normalize_messages(messages),
                 tools=[tool_schema(t) for t in tools] or None,
                 add_generation_prompt=True,
                 bos_token=self._bos,
                 eos_token=self._eos,
             )
+            return prompt
         except TemplateError as exc:
             raise BackendError(f"the model's chat template rejected the input: {exc}", status=400) from exc
 
