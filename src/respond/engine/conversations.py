@@ -9,6 +9,7 @@ from respond.core.ports import Store
 from respond.protocol.errors import invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.items import normalize_item, strip_for_include
+from respond.protocol.pagination import page
 from respond.protocol.requests import check_metadata
 
 MAX_ITEMS = 20
@@ -76,14 +77,14 @@ class ConversationService:
         await self._get(conv_id, owner)
         items = _items(body["items"])
         await self.store.add_conversation_items(conv_id, items)
-        return _page(items, False)
+        return page(items, False)
 
     async def list_items(self, conv_id: str, owner: str, *, after: str | None, limit: int, order: str,
                          include: list[str]) -> dict[str, Any]:
         await self._get(conv_id, owner)
         items, more = await self.store.conversation_items(conv_id, after=after, limit=limit, order=order)
         keep = set(include)
-        return _page([strip_for_include(it, keep) for it in items], more)
+        return page([strip_for_include(it, keep) for it in items], more)
 
     async def get_item(self, conv_id: str, owner: str, item_id: str, include: list[str]) -> dict[str, Any]:
         await self._get(conv_id, owner)
@@ -97,8 +98,3 @@ class ConversationService:
         if not await self.store.delete_conversation_item(conv_id, item_id):
             raise not_found("Item", item_id)
         return conv
-
-
-def _page(items: list[dict[str, Any]], more: bool) -> dict[str, Any]:
-    return {"object": "list", "data": items, "first_id": items[0]["id"] if items else None,
-            "last_id": items[-1]["id"] if items else None, "has_more": more}

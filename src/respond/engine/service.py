@@ -26,6 +26,7 @@ from respond.engine.run import Run
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.items import normalize_input, strip_for_include
+from respond.protocol.pagination import page
 from respond.protocol.requests import CreateResponse, parse_create
 from respond.protocol.response import new_response
 
@@ -252,14 +253,13 @@ class ResponsesService:
 
     async def input_items(self, response_id: str, owner: str, *, after: str | None, limit: int, order: str,
                           include: list[str] | None = None) -> dict[str, Any]:
-        page = await self.store.list_input_items(response_id, owner, after=after, limit=limit, order=order)
-        if page is None:
+        found = await self.store.list_input_items(response_id, owner, after=after, limit=limit, order=order)
+        if found is None:
             raise not_found("Response", response_id)
-        items, more = page
+        items, more = found
         keep = set(include or [])
         data = [strip_for_include(it, keep) for it in items]
-        return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None, "has_more": more}
+        return page(data, more)
 
 
 def _conversation_id(req: CreateResponse) -> str | None:
