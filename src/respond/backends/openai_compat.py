@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 
 from respond.core.errors import BackendError
+from respond.core.truncation import drop_oldest
 from respond.core.types import (
     Delta,
     Finish,
@@ -88,19 +89,6 @@ def _error_message(status: int, body: bytes) -> tuple[str, str | None, str | Non
     except (orjson.JSONDecodeError, AttributeError):
         pass
     return f"Upstream answered HTTP {status}: {body[:300].decode(errors='replace')}", None, None
-
-
-def drop_oldest(messages: list[dict[str, Any]], n: int) -> list[dict[str, Any]] | None:
-    """`messages` without its `n` oldest non-system messages (and tool results left without their
-    call); None when nothing but system messages and the last message would remain."""
-    system = [m for m in messages if m.get("role") == "system"]
-    rest = [m for m in messages if m.get("role") != "system"]
-    if len(rest) <= 1:
-        return None
-    rest = rest[min(n, len(rest) - 1):]
-    while len(rest) > 1 and rest[0].get("role") == "tool":
-        rest = rest[1:]
-    return system + rest
 
 
 class OpenAICompatBackend:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from respond.core.errors import BackendError, ContextLengthExceeded
+from respond.core.truncation import drop_oldest as _drop_oldest  # one policy for every backend
 from respond.core.types import Generation, Message, ToolSpec, Usage
 
 from .cache import SlotPool, sharing_weights
@@ -253,19 +254,6 @@ _MODES = ("auto", "none", "required")
 
 def _offered_tools(gen: Generation) -> list[ToolSpec]:
     return [] if gen.tool_choice == "none" else list(gen.tools)
-
-
-def _drop_oldest(messages: list[Message]) -> list[Message] | None:
-    """`messages` without the oldest non-system turn (and tool results left orphaned)."""
-    start = 0
-    while start < len(messages) and messages[start].get("role") in ("system", "developer"):
-        start += 1
-    if start >= len(messages) - 1:
-        return None  # only the instructions and the latest message are left
-    rest = messages[start + 1 :]
-    while len(rest) > 1 and rest[0].get("role") == "tool":
-        rest = rest[1:]
-    return messages[:start] + rest
 
 
 def _sampling(gen: Generation) -> dict[str, Any]:
