@@ -23,6 +23,7 @@ from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
 from respond.engine.persistence import LEASE_MS, Record, RunMode, persistence
 from respond.engine.run import Run
+from respond.protocol.bodies import parse_compact, parse_input_tokens
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.items import normalize_input, strip_for_include
@@ -55,9 +56,6 @@ class ModelRouter:
                 continue
         return list(seen.values())
 
-
-INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
-                       "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"}
 
 
 class ResponsesService:
@@ -204,12 +202,7 @@ class ResponsesService:
     async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
         upstream, the prompt tokens it reports for a one-token generation of the same request."""
-        if not isinstance(body, dict):
-            raise invalid("The request body must be a JSON object.", None, "invalid_json")
-        for key in body:
-            if key not in INPUT_TOKENS_PARAMS:
-                raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
-        req = parse_create({k: v for k, v in body.items() if k != "personality"})
+        req = parse_input_tokens(body)
         model = self._check(req)
         new_items = await self._resolve_references(normalize_input(req.input), owner)
         gen = build_generation(req, model, await self._history(req, owner), new_items)
@@ -227,8 +220,7 @@ class ResponsesService:
         return {"object": "response.input_tokens", "input_tokens": tokens}
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
-        body = compaction.check_body(body)
-        req = parse_create({k: v for k, v in body.items() if k in compaction.PARAMS - {"image"}})
+        req = parse_compact(body)
         model = self._check(req)
         new_items = await self._resolve_references(normalize_input(req.input), owner)
         history = await self._history(req, owner)
