@@ -9,17 +9,19 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from respond import backends
+from respond import backends, tools
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.config import Settings
 from respond.core.errors import BackendError
+from respond.core.hosted import ToolServices
+from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import ModelBackend
 from respond.engine.hosted import HostedTools
-from respond.engine.workers import RunManager
 from respond.engine.service import ModelRouter, ResponsesService
+from respond.engine.workers import RunManager
 from respond.store.sql import SqlStore
 from respond.tools.file_search.service import FileSearch
 
@@ -56,9 +58,11 @@ def build_app(settings: Settings) -> Starlette:
     store = SqlStore(settings.database)
     chosen, default = build_backends(settings)
     service = ResponsesService(store, ModelRouter(chosen, default), trust_cache=store.dialect == "sqlite")
-    # files, vector stores, the hosted file_search tool
+    # files, vector stores (file_search's knowledge base), and the hosted tools
     file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
-    service.hosted = HostedTools(file_search.retriever)
+    services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
+                            options={"mcp_timeout": settings.mcp_timeout})
+    service.hosted = HostedTools(tools.load(services))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from typing import Any
 
 import orjson
@@ -56,13 +57,18 @@ class History(list[Item]):
         return h
 
 
-def items_to_messages(items: list[Item], prefix: list[Message] | None = None) -> list[Message]:
+HostedContext = Callable[[Item], "list[Message] | None"]
+"""A stored hosted-tool item -> its chat messages on later turns (None: not a hosted item)."""
+
+
+def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
+                      hosted: HostedContext | None = None) -> list[Message]:
     """Chat messages for a list of items, in order.
 
     Consecutive function calls become one assistant message with several `tool_calls` (merged
     into the assistant message just before them, if any), their outputs become `tool` messages.
-    Reasoning and hosted-tool items carry no chat message.  `prefix` (the messages of earlier
-    items, shared, never modified) goes first.
+    Reasoning items carry no chat message; a hosted tool's items are what `hosted` makes of them.
+    `prefix` (the messages of earlier items, shared, never modified) goes first.
     """
     messages: list[Message] = list(prefix or [])
     shared = len(messages)
@@ -84,12 +90,8 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None) ->
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "file_search_call" and item.get("results"):
-            # What an earlier turn found stays visible to later ones (as a note, not a tool call:
-            # the next request may not offer the tool, and some upstreams reject orphan tool messages).
-            found = "\n".join(f"[{r.get('filename') or r.get('file_id')}] {r.get('text', '')}"
-                               for r in item["results"])
-            messages.append({"role": "system", "content": f"file_search for {item.get('queries')} found:\n{found}"})
+        elif hosted is not None and (extra := hosted(item)) is not None:
+            messages.extend(extra)
         elif kind == "compaction":
             summary = decode(item.get("encrypted_content", ""))
             if summary is not None:
@@ -100,7 +102,7 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None) ->
     return messages
 
 
-def tool_specs(tools: list[dict[str, Any]] | None) -> list[ToolSpec]:
+def tool_specs(tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> list[ToolSpec]:
     specs = []
     for i, tool in enumerate(tools or []):
         if not isinstance(tool, dict) or "type" not in tool:
@@ -116,13 +118,11 @@ def tool_specs(tools: list[dict[str, Any]] | None) -> list[ToolSpec]:
                               f"tools[{i}].parameters", "invalid_type")
             specs.append(ToolSpec(name=tool["name"], parameters=params, description=tool.get("description"),
                                   strict=tool.get("strict")))
-        elif tool["type"] not in HOSTED_TOOLS:
-            raise invalid(f"Invalid value: '{tool['type']}'. Supported values are: 'function', "
-                          f"{', '.join(repr(t) for t in sorted(HOSTED_TOOLS))}.", f"tools[{i}].type", "invalid_value")
+        elif tool["type"] not in hosted_types:
+            supported = ", ".join(repr(t) for t in ["function", *sorted(hosted_types)])
+            raise invalid(f"Invalid value: '{tool['type']}'. Supported values are: {supported}.",
+                          f"tools[{i}].type", "invalid_value")
     return specs
-
-
-HOSTED_TOOLS = {"file_search"}
 
 
 def tool_choice(choice: str | dict[str, Any] | None, specs: list[ToolSpec]) -> tuple[str, str | None]:
@@ -165,20 +165,21 @@ def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
                   f"'json_schema'.", "text.format.type", "invalid_value")
 
 
-def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item]) -> Generation:
-    specs = tool_specs(req.tools)
+def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item],
+                     hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Generation:
+    specs = tool_specs(req.tools, hosted_types)
     # Hosted tools count as tools for tool_choice "required" (engine/hosted.py adds their functions).
-    hosted = [ToolSpec(name=t["type"]) for t in req.tools or []
-              if isinstance(t, dict) and t.get("type") in HOSTED_TOOLS]
-    choice, forced = tool_choice(req.tool_choice, specs + hosted)
+    offered = [ToolSpec(name=t["type"]) for t in req.tools or []
+               if isinstance(t, dict) and t.get("type") in hosted_types]
+    choice, forced = tool_choice(req.tool_choice, specs + offered)
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
     known = history.messages if isinstance(history, History) else None
     if known is not None:
-        messages.extend(items_to_messages(new_items, prefix=known))
+        messages.extend(items_to_messages(new_items, prefix=known, hosted=hosted))
     else:
-        messages.extend(items_to_messages(history + new_items))
+        messages.extend(items_to_messages(history + new_items, hosted=hosted))
     return Generation(
         model=model, messages=messages, tools=specs, tool_choice=choice, forced_tool=forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from respond.core.errors import BackendError
+from respond.core.hosted import ToolContext
 from respond.core.ports import ModelBackend, Store
-from respond.core.types import Delta, Finish, ModelInfo
+from respond.core.types import Delta, Finish, Generation, ModelInfo
 from respond.engine import compaction
-from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
+from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
 from respond.engine.run import Run
@@ -63,7 +64,9 @@ class ResponsesService:
                  trust_cache: bool = False) -> None:
         self.store = store
         self.router = router
-        self.hosted = HostedTools(None)  # server-run tools (file_search); bootstrap gives it a retriever
+        self.hosted = HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
+        # Secrets of hosted tools (MCP headers) of queued background responses: never stored.
+        self.secrets: dict[str, dict[str, Any]] = {}
         self.hub = Hub()
         self.contexts = ContextCache()
         # True when no other process can delete what this one cached (SQLite: one process).
@@ -116,8 +119,13 @@ class ResponsesService:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
                                 conversation_id=_conversation_id(req))
+        response["tools"] = self.hosted.echo(response["tools"])
         if req.background:
             response["status"] = "queued"
+            secrets = self.hosted.secrets(req.tools)
+            if secrets:
+                self.secrets[response["id"]] = secrets
+                body = {**body, "tools": self.hosted.echo(body["tools"])}
             await self.store.save_response(response, owner, new_items, [], fresh=True, job={
                 "state": "queued", "request": body, "worker": None, "lease_ms": LEASE_MS})
             for wake in self.on_queued:
@@ -144,16 +152,18 @@ class ResponsesService:
         if found is None:
             raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
                            param="previous_response_id", code="previous_response_not_found")
-        messages = items_to_messages(found)
+        messages = items_to_messages(found, hosted=self.hosted.messages)
         self.contexts.put(req.previous_response_id, owner, found, messages)
         return History.of(found, messages)
 
     async def _run(self, req: CreateResponse, model: str, owner: str, response: dict[str, Any],
                    new_items: list[dict[str, Any]], history: list[dict[str, Any]], *, fresh: bool,
                    background: bool = False) -> Run:
-        gen = build_generation(req, model, history, new_items)
+        gen = self._generation(req, model, history, new_items)
         backend = self.router.resolve(model)
-        hosted = await self.hosted.prepare(req.tools, req.tool_choice, set(req.include or []), gen, owner)
+        ctx = ToolContext(owner, frozenset(req.include or []), req.tool_choice, history, new_items,
+                          self.secrets.pop(response["id"], {}))
+        hosted = await self.hosted.prepare(req.tools, gen, ctx, req.max_tool_calls)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
         # Foreground: prime, so a request the backend refuses is still an HTTP error.
         first = None if background else await _prime(deltas)
@@ -174,6 +184,10 @@ class ResponsesService:
                    job=live, conversation_id=_conversation_id(req),
                    on_stored=lambda r: self._remember(r, owner, history, new_items))
 
+    def _generation(self, req: CreateResponse, model: str, history: list[dict[str, Any]],
+                    new_items: list[dict[str, Any]]) -> Generation:
+        return build_generation(req, model, history, new_items, self.hosted.types, self.hosted.messages)
+
     def _remember(self, response: dict[str, Any], owner: str, history: list[dict[str, Any]],
                   new_items: list[dict[str, Any]]) -> None:
         """Cache the context a continuation of this response will need."""
@@ -182,7 +196,7 @@ class ResponsesService:
         if prefix is None:
             prefix, added = [], history + added
         self.contexts.put(response["id"], owner, history + new_items + response["output"],
-                          items_to_messages(added, prefix=prefix))
+                          items_to_messages(added, prefix=prefix, hosted=self.hosted.messages))
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
@@ -222,7 +236,7 @@ class ResponsesService:
         req = parse_create({k: v for k, v in body.items() if k != "personality"})
         model = self._check(req)
         new_items = await self._resolve_references(normalize_input(req.input), owner)
-        gen = build_generation(req, model, await self._history(req, owner), new_items)
+        gen = self._generation(req, model, await self._history(req, owner), new_items)
         backend = self.router.resolve(model)
         counter = getattr(backend, "count_tokens", None)
         if counter is not None:
@@ -245,7 +259,7 @@ class ResponsesService:
         history = await self._history(req, owner)
         if not new_items and not history:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
-        gen = build_generation(req, model, history, new_items)
+        gen = self._generation(req, model, history, new_items)
         summary, usage = await compaction.summarize(self.router.resolve(model), gen)
         return compaction.compacted(history + new_items, summary, usage)
 
