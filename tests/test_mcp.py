@@ -17,6 +17,7 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from tests._kb import MANUAL_MD, make_store
 from tests._mcp_server import McpServers, _free_port
 from tests.spec import check_event
 
@@ -259,3 +260,50 @@ def test_allowlist_refuses_private_addresses(server_factory, upstream, mcp_serve
     with pytest.raises(openai.BadRequestError) as err:
         only.client().responses.create(model="scripted", input="x", tools=[mcp(mcp_servers.http_url)])
     assert "not allowed" in err.value.body["message"]
+
+
+def test_several_hosted_tools_and_client_functions(mcp_respond, upstream, mcp_servers):
+    """file_search and two MCP servers in one request, interleaved with a client function."""
+    client = mcp_respond.client()
+    store, files = make_store(client, {"manual.md": (MANUAL_MD, None)})
+    weather = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    tools = [{"type": "file_search", "vector_store_ids": [store.id]}, weather,
+             mcp(mcp_servers.http_url, require_approval="never"),
+             {**mcp(mcp_servers.sse_url, require_approval="never"), "server_label": "other"}]
+    upstream.reply(call("file_search", {"query": "warranty"}), call("other__add", {"a": 1, "b": 2}),
+                   {"tool_calls": [{"id": "call_w", "name": "get_weather", "arguments": "{}"},
+                                   {"id": "call_e", "name": "demo__echo", "arguments": '{"text": "both"}'}]})
+    r1 = client.responses.create(model="scripted", input="Warranty, 1+2, weather?", tools=tools)
+    assert [it.type for it in r1.output] == ["mcp_list_tools", "mcp_list_tools", "file_search_call", "mcp_call",
+                                             "function_call", "mcp_call"]
+    assert r1.output[3].server_label == "other" and r1.output[3].output == "3"
+    assert r1.output[5].output == "echo: both" and r1.output[4].name == "get_weather"
+    upstream.reply({"content": "Two years, 3, sunny."})
+    r2 = client.responses.create(model="scripted", previous_response_id=r1.id, tools=tools, input=[
+        {"type": "function_call_output", "call_id": "call_w", "output": "sunny"}])
+    assert [it.type for it in r2.output] == ["message"]  # listings reused
+    assert r2.output[0].content[0].annotations == []  # citations belong to the turn that searched
+    sent = upstream.requests()[-1]["messages"]
+    # every tool message directly follows the assistant message that made the call
+    for i, m in enumerate(sent):
+        if m["role"] == "tool":
+            j = i - 1
+            while sent[j]["role"] == "tool":
+                j -= 1
+            assert m["tool_call_id"] in {c["id"] for c in sent[j].get("tool_calls") or []}
+    assert sent[-1] == {"role": "tool", "tool_call_id": "call_w", "content": "sunny"}
+    assert any("echo: both" in (m["content"] or "") for m in sent if m["role"] == "system")
+    assert files["manual.md"].id
+
+
+def test_max_tool_calls_caps_hosted_calls(mcp_respond, upstream, mcp_servers):
+    client = mcp_respond.client()
+    upstream.reply(call("demo__add", {"a": 1, "b": 1}), call("demo__add", {"a": 2, "b": 2}, "call_2"),
+                   {"content": "Enough."})
+    r = client.responses.create(model="scripted", input="add twice", max_tool_calls=1,
+                                tools=[mcp(mcp_servers.http_url, require_approval="never")])
+    assert [it.type for it in r.output] == ["mcp_list_tools", "mcp_call", "message"] and r.max_tool_calls == 1
+    assert ("add", {"a": 2, "b": 2}) not in mcp_servers.calls
+    second, third = upstream.requests()[-2:]
+    assert "tools" not in second  # the cap reached: no hosted function offered any more
+    assert "max_tool_calls" in third["messages"][-1]["content"]

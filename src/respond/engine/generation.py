@@ -68,13 +68,18 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
     Consecutive function calls become one assistant message with several `tool_calls` (merged
     into the assistant message just before them, if any), their outputs become `tool` messages.
     Reasoning items carry no chat message; a hosted tool's items are what `hosted` makes of them.
-    `prefix` (the messages of earlier items, shared, never modified) goes first.
+    `prefix` (the messages of earlier items, shared, never modified) goes first.  A hosted item
+    met while function calls wait for their outputs goes before the assistant message holding
+    them (a tool message must follow its call).
     """
     messages: list[Message] = list(prefix or [])
     shared = len(messages)
+    waiting: set[str] = set()  # call ids of function calls without an output yet
+    open_at = -1  # the assistant message holding them
     for item in items:
         kind = item.get("type")
         if kind == "message":
+            waiting.clear()
             role = item["role"]
             content = _content(item.get("content") or [])
             messages.append({"role": "system" if role == "developer" else role, "content": content})
@@ -90,13 +95,21 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            waiting.add(item["call_id"])
+            open_at = len(messages) - 1
         elif hosted is not None and (extra := hosted(item)) is not None:
-            messages.extend(extra)
+            if waiting:
+                messages[open_at:open_at] = extra
+                shared += len(extra) if open_at < shared else 0
+                open_at += len(extra)
+            else:
+                messages.extend(extra)
         elif kind == "compaction":
             summary = decode(item.get("encrypted_content", ""))
             if summary is not None:
                 messages.append({"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"})
         elif kind == "function_call_output":
+            waiting.discard(item["call_id"])
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": _output_text(item.get("output", ""))})
     return messages

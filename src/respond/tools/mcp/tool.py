@@ -156,7 +156,8 @@ class McpBinding:
                 self.functions[items.function_name(label, tool["name"])] = (label, tool["name"])
 
     def _reusable(self, label: str) -> Item | None:
-        for it in reversed([*self.ctx.history, *self.ctx.new_items]):
+        chain: list[Item] = [*self.ctx.history, *self.ctx.new_items]
+        for it in reversed(chain):
             if it.get("type") == "mcp_list_tools" and it.get("server_label") == label and not it.get("error"):
                 return it
         return None
