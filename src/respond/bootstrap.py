@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from respond import backends
+from respond import backends, tools
 from respond import store as stores
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
@@ -23,6 +23,8 @@ from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.config import Settings
 from respond.core.errors import BackendError
+from respond.core.hosted import ToolServices
+from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.engine.hosted import HostedTools
 from respond.engine.service import ModelRouter, ResponsesService
@@ -82,10 +84,12 @@ async def warm_up(chosen: list[ModelBackend]) -> None:
 def build_app(settings: Settings) -> Starlette:
     store = stores.create(settings.database)
     chosen, default = build_backends(settings)
-    # files, vector stores, the hosted file_search tool
+    # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
+                            options={"mcp_timeout": settings.mcp_timeout})
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
-    service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(file_search.retriever),
+    service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set)
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace, wake=queued)

@@ -63,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"where assembled models live (RESPOND_CACHE_DIR; default {default_cache_dir()})")
     serve.add_argument("--max-file-mb", type=float, default=float(env("max_file_mb", "32") or 32),
                        help="largest upload accepted by POST /v1/files, in MiB (RESPOND_MAX_FILE_MB; default 32)")
+    serve.add_argument("--mcp-allow", dest="mcp_allow", action="append", default=None, metavar="PATTERN",
+                       help="URL pattern of MCP servers requests may reach, e.g. 'http://127.0.0.1:*' or "
+                            "'https://*.example.com'; repeatable; given any, only matching URLs are reached "
+                            "(private addresses included). Default: any public address, never a private, "
+                            "loopback or link-local one (RESPOND_MCP_ALLOW, comma-separated)")
+    serve.add_argument("--mcp-timeout", type=float, default=float(env("mcp_timeout", "30") or 30),
+                       help="seconds allowed to connect to an MCP server, to list its tools and for each "
+                            "tool call (RESPOND_MCP_TIMEOUT; default 30)")
     serve.add_argument("--log-level", default=env("log_level", "info"),
                        choices=["debug", "info", "warning", "error"], help="RESPOND_LOG_LEVEL; default info")
     return parser
@@ -76,6 +84,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         models=args.models or env_list("model"), embedded=args.embedded, default_model=args.default_model,
         n_ctx=args.n_ctx, workers=args.workers, shutdown_grace=args.shutdown_grace, log_level=args.log_level,
         cache_dir=args.cache_dir, max_file_mb=args.max_file_mb,
+        mcp_allow=args.mcp_allow or env_list("mcp_allow"), mcp_timeout=args.mcp_timeout,
     )
 
 

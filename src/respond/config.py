@@ -42,6 +42,9 @@ class Settings:
     log_level: str = "info"
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_file_mb: float = 32.0  # uploads to /v1/files
+    # URL patterns of MCP servers (and later web pages) requests may reach; none: public addresses only
+    mcp_allow: list[str] = field(default_factory=list)
+    mcp_timeout: float = 30.0  # seconds: connecting to an MCP server, listing its tools, each call
 
     @property
     def embedded_enabled(self) -> bool:

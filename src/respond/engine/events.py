@@ -6,6 +6,7 @@ request and a non-streaming one (which drains the same events) can never disagre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -30,7 +31,7 @@ class EventBuilder:
                  include: set[str] | None = None) -> None:
         self.response = response
         self.copies = copies
-        self.include = include  # what response snapshots show (file_search results only if asked)
+        self.include = include  # what response snapshots show (hosted tools' results only if asked)
         self.seq = -1
         self.want_logprobs = want_logprobs
         self._message: dict[str, Any] | None = None  # the open assistant message item
@@ -95,7 +96,10 @@ class EventBuilder:
         return events
 
     def open_text_length(self) -> int:
-        return len(self._message["content"][0]["text"]) if self._message is not None else 0
+        return len(self.open_text())
+
+    def open_text(self) -> str:
+        return str(self._message["content"][0]["text"]) if self._message is not None else ""
 
     def annotate(self, annotation: dict[str, Any]) -> list[Event]:
         """Add an annotation (a hosted tool's citation) to the open message's text."""
@@ -159,7 +163,11 @@ class EventBuilder:
         return self.close_message(status) + self.close_calls(status)
 
 
-def replay(response: dict[str, Any]) -> list[Event]:
+Replayer = Callable[[dict[str, Any]], "list[tuple[str, dict[str, Any]]]"]
+"""A hosted tool's item -> the (type, fields) events between its output_item.added and .done."""
+
+
+def replay(response: dict[str, Any], hosted: Replayer | None = None) -> list[Event]:
     """The events of a stored response that was not streamed (so none were stored): what a stream
     of it would have carried, one delta per content part, with the stored ids."""
     shell = {**_copy(response), "output": [], "status": "in_progress"}
@@ -191,6 +199,8 @@ def replay(response: dict[str, Any]) -> list[Event]:
                                  name=item.get("name"), arguments=item.get("arguments", "")))
         else:
             events.append(b.emit("response.output_item.added", output_index=index, item=item))
+            for type_, fields in hosted(item) if hosted is not None else []:
+                events.append(b.emit(type_, item_id=iid, output_index=index, **fields))
         events.append(b.emit("response.output_item.done", output_index=index, item=item))
     if response.get("status") in ("completed", "failed", "incomplete"):
         events.append(b.emit(f"response.{response['status']}", response=_copy(response)))

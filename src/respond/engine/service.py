@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from respond.core.errors import BackendError
+from respond.core.hosted import ToolContext
 from respond.core.ports import ModelBackend, Store, TokenCounter
-from respond.core.types import Delta, Finish, ModelInfo
+from respond.core.types import Delta, Finish, Generation, ModelInfo
 from respond.engine import compaction
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
@@ -64,7 +65,9 @@ class ResponsesService:
                  on_queued: Callable[[], None] | None = None) -> None:
         self.store = store
         self.router = router
-        self.hosted = hosted or HostedTools(None)  # server-run tools (file_search)
+        self.hosted = hosted or HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
+        # Secrets of hosted tools (MCP headers) of queued background responses: never stored.
+        self.secrets: dict[str, dict[str, Any]] = {}
         self.hub = Hub()
         self.contexts = ContextCache()
         # True when no other process can delete what this one cached (SQLite: one process).
@@ -118,7 +121,12 @@ class ResponsesService:
         response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
                                 status="queued" if req.background else "in_progress",
                                 conversation_id=_conversation_id(req))
+        response["tools"] = self.hosted.echo(response["tools"])
         if req.background:
+            secrets = self.hosted.secrets(req.tools)
+            if secrets:
+                self.secrets[response["id"]] = secrets
+                body = {**body, "tools": self.hosted.echo(body["tools"])}
             await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS)
             if self._on_queued is not None:
                 self._on_queued()
@@ -144,16 +152,18 @@ class ResponsesService:
         if found is None:
             raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
                            param="previous_response_id", code="previous_response_not_found")
-        messages = items_to_messages(found)
+        messages = items_to_messages(found, hosted=self.hosted.messages)
         self.contexts.put(req.previous_response_id, owner, found, messages)
         return History(found, messages)
 
     async def _run(self, req: CreateResponse, model: str, record: Record, history: History,
                    background: bool = False) -> Run:
-        gen = build_generation(req, model, history, record.input_items)
+        gen = self._generation(req, model, history, record.input_items)
         backend = self.router.resolve(model)
         include: set[str] = set(req.include or [])
-        hosted = await self.hosted.prepare(req.tools, req.tool_choice, include, gen, record.owner)
+        ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
+                          self.secrets.pop(record.response["id"], {}))
+        hosted = await self.hosted.prepare(req.tools, gen, ctx, req.max_tool_calls)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
         # Foreground: prime, so a request the backend refuses is still an HTTP error.
         first = None if background else await _prime(deltas)
@@ -166,13 +176,17 @@ class ResponsesService:
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include)
         return Run(record, deltas, first, builder, store)
 
+    def _generation(self, req: CreateResponse, model: str, history: History,
+                    new_items: list[dict[str, Any]]) -> Generation:
+        return build_generation(req, model, history, new_items, self.hosted.types, self.hosted.messages)
+
     def _remember(self, response: dict[str, Any], record: Record, history: History) -> None:
         """Cache the context a continuation of this response will need."""
         prefix, added = history.messages, record.input_items + response["output"]
         if prefix is None:
             prefix, added = [], history.items + added
         self.contexts.put(response["id"], record.owner, history.items + record.input_items + response["output"],
-                          items_to_messages(added, prefix=prefix))
+                          items_to_messages(added, prefix=prefix, hosted=self.hosted.messages))
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
@@ -205,7 +219,7 @@ class ResponsesService:
         req = parse_input_tokens(body)
         model = self._check(req)
         new_items = await self._resolve_references(normalize_input(req.input), owner)
-        gen = build_generation(req, model, await self._history(req, owner), new_items)
+        gen = self._generation(req, model, await self._history(req, owner), new_items)
         backend = self.router.resolve(model)
         if isinstance(backend, TokenCounter):
             return {"object": "response.input_tokens", "input_tokens": await backend.count_tokens(gen)}
@@ -226,7 +240,7 @@ class ResponsesService:
         history = await self._history(req, owner)
         if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
-        gen = build_generation(req, model, history, new_items)
+        gen = self._generation(req, model, history, new_items)
         summary, usage = await compaction.summarize(self.router.resolve(model), gen)
         return compaction.compacted(history.items + new_items, summary, usage)
 

@@ -10,14 +10,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from respond.protocol import extensions
 from respond.protocol.errors import APIError, invalid
 
 METADATA_MAX_PAIRS = 16
 METADATA_KEY_MAX = 64
 METADATA_VALUE_MAX = 512
 
-Include = Literal[
-    "file_search_call.results",
+# Include values of the core API; hosted tools add theirs (protocol/extensions.py).
+INCLUDE = (
     "web_search_call.results",
     "web_search_call.action.sources",
     "message.input_image.image_url",
@@ -25,7 +26,7 @@ Include = Literal[
     "code_interpreter_call.outputs",
     "reasoning.encrypted_content",
     "message.output_text.logprobs",
-]
+)
 
 
 def check_metadata(value: Any, param: str = "metadata") -> dict[str, str] | None:
@@ -66,7 +67,7 @@ class CreateResponse(BaseModel):
     stream_options: dict[str, Any] | None = None
     background: bool | None = False
     background_options: dict[str, Any] | None = None
-    include: list[Include] | None = None
+    include: list[str] | None = None
     metadata: dict[str, Any] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
@@ -97,6 +98,31 @@ class CreateResponse(BaseModel):
     @classmethod
     def _metadata(cls, value: Any) -> Any:
         return check_metadata(value)
+
+    @field_validator("include")
+    @classmethod
+    def _include(cls, value: list[str] | None) -> list[str] | None:
+        check_include(value)
+        return value
+
+
+def include_values() -> list[str]:
+    return sorted(set(INCLUDE) | extensions.includes())
+
+
+def check_include(value: list[str] | None, param: str = "include") -> None:
+    known = include_values()
+    for i, v in enumerate(value or []):
+        if v not in known:
+            listed = ", ".join(repr(k) for k in known[:-1]) + f" or {known[-1]!r}"
+            raise IncludeError(f"Invalid value: '{v}'. Supported values are: {listed}.", f"{param}[{i}]")
+
+
+class IncludeError(ValueError):
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
 
 
 def _kind(value: Any) -> str:
@@ -169,4 +195,7 @@ def parse_create(body: Any) -> CreateResponse:
     try:
         return CreateResponse.model_validate(body)
     except ValidationError as exc:
+        cause = exc.errors(include_url=False)[0].get("ctx", {}).get("error")
+        if isinstance(cause, IncludeError):
+            raise invalid(cause.message, cause.param, "invalid_value") from None
         raise to_api_error(exc) from None
