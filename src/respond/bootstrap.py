@@ -18,8 +18,10 @@ from respond.config import Settings
 from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend
 from respond.engine.hosted import HostedTools
-from respond.engine.workers import RunManager
+from respond.engine.prompts import PromptStore
+from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
+from respond.engine.workers import RunManager
 from respond.store.sql import SqlStore
 from respond.tools.file_search.service import FileSearch
 
@@ -48,7 +50,8 @@ def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
         default = default or getattr(embedded, "default_model", None)
     if settings.upstream:
         chosen.append(backends.create("openai_compat", base_url=settings.upstream,
-                                      api_key=settings.upstream_api_key))
+                                      api_key=settings.upstream_api_key,
+                                      reasoning_field=settings.upstream_reasoning_field))
     return chosen, default
 
 
@@ -56,6 +59,10 @@ def build_app(settings: Settings) -> Starlette:
     store = SqlStore(settings.database)
     chosen, default = build_backends(settings)
     service = ResponsesService(store, ModelRouter(chosen, default), trust_cache=store.dialect == "sqlite")
+    service.sealer = Sealer(load_secret(settings.secret_key, settings.key_file))
+    if settings.prompts is not None and not settings.prompts.is_dir():
+        raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
+    service.prompts = PromptStore(settings.prompts)
     # files, vector stores, the hosted file_search tool
     file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     service.hosted = HostedTools(file_search.retriever)

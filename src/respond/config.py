@@ -20,6 +20,10 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("respond"))
 
 
+def default_key_file() -> Path:
+    return Path(user_data_dir("respond")) / "secret.key"
+
+
 @dataclass
 class Settings:
     host: str = "127.0.0.1"
@@ -39,6 +43,12 @@ class Settings:
     log_level: str = "info"
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_file_mb: float = 32.0  # uploads to /v1/files
+    # reasoning.encrypted_content: the sealing secret, else a key file made on first start
+    secret_key: str | None = None
+    key_file: Path = field(default_factory=default_key_file)
+    prompts: Path | None = None  # the prompt store's folder (`prompt` templates)
+    # how earlier reasoning is sent back to a chat-completions upstream
+    upstream_reasoning_field: str = "reasoning_content"
 
     @property
     def embedded_enabled(self) -> bool:

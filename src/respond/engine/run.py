@@ -16,10 +16,11 @@ from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.ports import Store
-from respond.core.types import Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from respond.core.types import Delta, Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, Usage
 from respond.engine.events import Event, EventBuilder
 from respond.engine.hosted import HostedStep
 from respond.engine.hub import Hub
+from respond.engine.reasoning import ReasoningStream
 from respond.engine.recorder import Recorder
 from respond.protocol.response import TERMINAL, usage_object
 
@@ -46,10 +47,12 @@ class Run:
         job: bool = False,
         conversation_id: str | None = None,
         on_stored: Callable[[dict[str, Any]], None] | None = None,
+        reasoning: ReasoningStream | None = None,
     ) -> None:
         # A drained run (a non-streaming request) has no watcher: no event copies, none stored
         # (a later GET ?stream=true replays it from the stored response instead).
-        self.builder = EventBuilder(response, want_logprobs, copies=not drained, include=include)
+        self.builder = EventBuilder(response, want_logprobs, copies=not drained, include=include,
+                                    reasoning=reasoning)
         self.response = response
         self.owner = owner
         self.input_items = input_items
@@ -86,7 +89,9 @@ class Run:
                     finish = delta
                     break
                 elif isinstance(delta, ReasoningDelta):
-                    evs = []
+                    evs = b.reason(delta) if delta.text else []
+                elif isinstance(delta, RefusalDelta):
+                    evs = b.refusal(delta) if delta.text else []
                 elif isinstance(delta, HostedStep):
                     evs = delta.events(b)
                 for ev in evs:
@@ -165,12 +170,11 @@ class Run:
 
     async def _persist(self, events: list[Event], conversation_id: str | None = None) -> None:
         self._finished = True
-        if self._store is None:
-            return
-        outputs = self.response["output"]
-        await self._store.save_response(self.response, self.owner, self.input_items, outputs,
-                                        fresh=self._fresh, events=events, conversation_id=conversation_id,
-                                        finish_job=self._job)
+        if self._store is not None:
+            await self._store.save_response(self.response, self.owner, self.input_items, self.response["output"],
+                                            fresh=self._fresh, events=events, conversation_id=conversation_id,
+                                            finish_job=self._job)
+        # Also for an unstored run: a WebSocket keeps store:false responses in connection-local state.
         if self._on_stored is not None and self.response["status"] in TERMINAL:
             self._on_stored(self.response)
         self.recorder.notify()

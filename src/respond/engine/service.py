@@ -7,26 +7,33 @@ HTTP error; what fails later ends the response `failed`, stored so.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend, Store
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
-from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
+from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
+from respond.engine.inputs import apply_prompt, open_reasoning
+from respond.engine.local_state import LocalState
+from respond.engine.prompts import PromptStore
+from respond.engine.reasoning import ReasoningStream
 from respond.engine.run import Run
+from respond.engine.sealing import Sealer
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.items import normalize_input, strip_for_include
 from respond.protocol.requests import CreateResponse, parse_create
-from respond.protocol.response import new_response
+from respond.protocol.response import new_response, usage_object
 
+log = logging.getLogger("respond.service")
 
 class ModelRouter:
     """Picks the backend for a model name: the first backend that serves it, in order."""
@@ -70,6 +77,8 @@ class ResponsesService:
         self.trust_cache = trust_cache
         self.worker_id = worker_id or new_id("worker")[:32]
         self.on_queued: list[Any] = []  # callbacks: a background job was queued here
+        self.sealer: Sealer | None = None  # reasoning.encrypted_content; bootstrap gives it a key
+        self.prompts = PromptStore(None)  # `prompt` templates; bootstrap gives it --prompts
 
     # -- create ----------------------------------------------------------------------------------
     def _check(self, req: CreateResponse) -> str:
@@ -101,21 +110,37 @@ class ResponsesService:
                 out.append(it)
         return out
 
-    async def create(self, body: Any, owner: str) -> tuple[Run | None, CreateResponse, dict[str, Any]]:
+    async def _inputs(self, req: CreateResponse, owner: str) -> tuple[CreateResponse, list[dict[str, Any]]]:
+        """The request with its prompt template applied, and its new input items (the template's
+        first, references resolved, sealed reasoning opened)."""
+        if req.client_metadata:
+            log.info("client_metadata (not sent upstream): %s", req.client_metadata)
+        req, prompt_items = apply_prompt(req, self.prompts)
+        items = await self._resolve_references(normalize_input(req.input), owner)
+        return req, prompt_items + open_reasoning(items, self.sealer, owner)
+
+    async def create(self, body: Any, owner: str, local: LocalState | None = None, generate: bool = True
+                     ) -> tuple[Run | None, CreateResponse, dict[str, Any]]:
         """Validate and start a response.
 
         Returns (run, request, response): `run` is None for a background response, which is
         stored `queued` for a worker; otherwise the caller drains or streams `run.events()`.
+        `local`: a WebSocket's connection state; `generate=False` (WebSocket only) prepares the
+        response's context without calling the model (the response is returned, `completed`).
         """
         req = parse_create(body)
         model = self._check(req)
         self.router.resolve(model)
-        new_items = await self._resolve_references(normalize_input(req.input), owner)
-        history = await self._history(req, owner)
+        req, new_items = await self._inputs(req, owner)
+        history = await self._history(req, owner, local)
         if not new_items and not history:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
                                 conversation_id=_conversation_id(req))
+        if not generate:
+            build_generation(req, model, history, new_items)  # validates tools, formats, ...
+            await self._prepare_only(req, response, owner, history, new_items, local)
+            return None, req, response
         if req.background:
             response["status"] = "queued"
             await self.store.save_response(response, owner, new_items, [], fresh=True, job={
@@ -123,10 +148,20 @@ class ResponsesService:
             for wake in self.on_queued:
                 wake()
             return None, req, response
-        run = await self._run(req, model, owner, response, new_items, history, fresh=True)
+        run = await self._run(req, model, owner, response, new_items, history, fresh=True, local=local)
         return run, req, response
 
-    async def _history(self, req: CreateResponse, owner: str) -> list[dict[str, Any]]:
+    async def _prepare_only(self, req: CreateResponse, response: dict[str, Any], owner: str,
+                            history: list[dict[str, Any]], new_items: list[dict[str, Any]],
+                            local: LocalState | None) -> None:
+        response.update(status="completed", completed_at=int(time.time()), usage=_usage_zero())
+        if req.store is not False:
+            await self.store.save_response(response, owner, new_items, [], fresh=True,
+                                           conversation_id=_conversation_id(req))
+        self._remember(response, owner, history, new_items, None if req.store is not False else local)
+
+    async def _history(self, req: CreateResponse, owner: str, local: LocalState | None = None
+                       ) -> list[dict[str, Any]]:
         conv_id = _conversation_id(req)
         if conv_id is not None:
             if await self.store.get_conversation(conv_id, owner) is None:
@@ -136,6 +171,9 @@ class ResponsesService:
             return items
         if not req.previous_response_id:
             return []
+        kept = local.get(req.previous_response_id) if local is not None else None
+        if kept is not None:
+            return History.of(*kept)
         cached = self.contexts.get(req.previous_response_id, owner)
         if cached is not None and (self.trust_cache or
                                    await self.store.response_exists(req.previous_response_id, owner)):
@@ -150,7 +188,7 @@ class ResponsesService:
 
     async def _run(self, req: CreateResponse, model: str, owner: str, response: dict[str, Any],
                    new_items: list[dict[str, Any]], history: list[dict[str, Any]], *, fresh: bool,
-                   background: bool = False) -> Run:
+                   background: bool = False, local: LocalState | None = None) -> Run:
         gen = build_generation(req, model, history, new_items)
         backend = self.router.resolve(model)
         hosted = await self.hosted.prepare(req.tools, req.tool_choice, set(req.include or []), gen, owner)
@@ -166,23 +204,41 @@ class ResponsesService:
                 "state": "running", "request": None, "worker": self.worker_id, "lease_ms": LEASE_MS})
             fresh = False
         include: set[str] = set(req.include or [])
+        # An unstored response is remembered only by a WebSocket that made it (connection-local).
+        into = None if stored else local
+        remember: Callable[[dict[str, Any]], None] | None = None
+        if stored or local is not None:
+            def remember(r: dict[str, Any]) -> None:
+                self._remember(r, owner, history, new_items, into)
         return Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
                    store=self.store if stored else None, live=live, fresh=fresh, hub=self.hub,
                    drained=not req.stream and not background,
                    want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
                    include=include,
                    job=live, conversation_id=_conversation_id(req),
-                   on_stored=lambda r: self._remember(r, owner, history, new_items))
+                   on_stored=remember, reasoning=self._reasoning(req, owner))
+
+    def _reasoning(self, req: CreateResponse, owner: str) -> ReasoningStream:
+        options = req.reasoning or {}
+        sealer = self.sealer if "reasoning.encrypted_content" in (req.include or []) else None
+        return ReasoningStream(summary=bool(options.get("summary") or options.get("generate_summary")),
+                               seal=(lambda payload: sealer.seal(payload, owner)) if sealer is not None else None)
 
     def _remember(self, response: dict[str, Any], owner: str, history: list[dict[str, Any]],
-                  new_items: list[dict[str, Any]]) -> None:
-        """Cache the context a continuation of this response will need."""
+                  new_items: list[dict[str, Any]], local: LocalState | None = None) -> None:
+        """Cache the context a continuation of this response will need (in `local`, a WebSocket's
+        state, for an unstored one; only a response that produced its output can be continued)."""
+        if local is not None and response["status"] not in ("completed", "incomplete"):
+            return
         prefix = history.messages if isinstance(history, History) else None
         added = new_items + response["output"]
         if prefix is None:
             prefix, added = [], history + added
-        self.contexts.put(response["id"], owner, history + new_items + response["output"],
-                          items_to_messages(added, prefix=prefix))
+        items, messages = history + new_items + response["output"], items_to_messages(added, prefix=prefix)
+        if local is not None:
+            local.put(response["id"], items, messages)
+        else:
+            self.contexts.put(response["id"], owner, items, messages)
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
@@ -191,7 +247,7 @@ class ResponsesService:
         if response is None:
             await self.store.finish_job(rid)
             return None
-        req = parse_create(job["request"])
+        req, _ = apply_prompt(parse_create(job["request"]), self.prompts)  # its items are stored already
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
         items = new_items[0] if new_items else []
         try:
@@ -221,7 +277,7 @@ class ResponsesService:
                 raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
         req = parse_create({k: v for k, v in body.items() if k != "personality"})
         model = self._check(req)
-        new_items = await self._resolve_references(normalize_input(req.input), owner)
+        req, new_items = await self._inputs(req, owner)
         gen = build_generation(req, model, await self._history(req, owner), new_items)
         backend = self.router.resolve(model)
         counter = getattr(backend, "count_tokens", None)
@@ -241,7 +297,7 @@ class ResponsesService:
         body = compaction.check_body(body)
         req = parse_create({k: v for k, v in body.items() if k in compaction.PARAMS - {"image"}})
         model = self._check(req)
-        new_items = await self._resolve_references(normalize_input(req.input), owner)
+        req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner)
         if not new_items and not history:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
@@ -272,6 +328,10 @@ class ResponsesService:
         data = [strip_for_include(it, keep) for it in items]
         return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None, "has_more": more}
+
+
+def _usage_zero() -> dict[str, Any]:
+    return usage_object(0, 0)
 
 
 def _conversation_id(req: CreateResponse) -> str | None:

@@ -23,8 +23,8 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from respond.core.ports import Row
 from respond.store import schema
 from respond.store.conversations import ConversationsMixin, conversation_rows
-from respond.store.migrations import migrate
 from respond.store.jobs import RunsMixin, job_row
+from respond.store.migrations import migrate
 
 log = logging.getLogger("respond.store")
 
