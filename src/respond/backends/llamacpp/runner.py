@@ -50,6 +50,8 @@ class Plan:
     parallel: bool
     grammar: str | None = None
     top_logprobs: int = 0
+    logprobs: bool = False  # per-token logprobs of the output (top_logprobs alternatives each)
+    think_open: bool = False  # the prompt ends inside `<think>` (the template opened the reasoning)
     sampling: dict[str, Any] = field(default_factory=dict)
 
 
@@ -177,6 +179,8 @@ class ModelRunner:
             tools=tools,
             parallel=gen.parallel_tool_calls,
             top_logprobs=gen.top_logprobs or 0,
+            logprobs=gen.logprobs or bool(gen.top_logprobs),
+            think_open=self.llm.detokenize(tokens[-4:], special=True).rstrip().endswith(b"<think>"),
             sampling=_sampling(gen),
         )
         schema = _response_schema(gen.response_format)
@@ -236,7 +240,7 @@ class ModelRunner:
                     break
                 produced += 1
                 data = llm.detokenize([token])
-                logprob = logprob_entry(llm, token, data, plan.top_logprobs) if plan.top_logprobs else None
+                logprob = logprob_entry(llm, token, data, plan.top_logprobs) if plan.logprobs else None
                 emit(Piece(decoder.decode(data), logprob))
                 if produced < plan.max_new:
                     llm.eval([token])

@@ -69,7 +69,7 @@ def normalize_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
         item["content"] = content_text(message.get("content"))
         if message.get("tool_calls"):
             item["tool_calls"] = [_tool_call(c) for c in message["tool_calls"]]
-        for key in ("tool_call_id", "name"):
+        for key in ("tool_call_id", "name", "reasoning_content"):  # earlier reasoning: Qwen3's templates read it
             if message.get(key) is not None:
                 item[key] = message[key]
         # Consecutive system messages (instructions + developer input) become one.
