@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import openai
 import pytest
@@ -77,3 +78,19 @@ def test_prompt_without_store_is_a_400(server, upstream):
     with pytest.raises(openai.BadRequestError) as err:
         server.client().responses.create(model="scripted", input="x", prompt={"id": "support"})
     assert err.value.body["param"] == "prompt" and "--prompts" in err.value.body["message"]
+
+
+def test_prompt_in_background(prompted, upstream):
+    client = prompted.client()
+    r = client.responses.create(model="scripted", input="later", background=True,
+                                prompt={"id": "support", "variables": {"company": "Acme", "name": "Bo"}})
+    deadline = time.monotonic() + 30
+    while r.status in ("queued", "in_progress") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        r = client.responses.retrieve(r.id)
+    assert r.status == "completed"
+    assert upstream.requests()[-1]["messages"] == [
+        {"role": "system", "content": "You answer for Acme, briefly."},
+        {"role": "user", "content": "My name is Bo."},
+        {"role": "user", "content": "later"},
+    ]

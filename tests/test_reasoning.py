@@ -124,6 +124,13 @@ def test_ollama_reasoning_field_not_streamed_no_summary(wire, upstream):
     assert [e["delta"] for e in events if e["type"] == "response.reasoning_text.delta"] == [THOUGHT]
     assert "response.reasoning_summary_text.delta" not in [e["type"] for e in events]
     assert events[-1]["response"] == body
+    # sealed on demand by a retrieve that includes it, and it opens like one made at creation
+    sealed = wire.client().responses.retrieve(r.id, include=["reasoning.encrypted_content"]).output[0]
+    assert isinstance(sealed.encrypted_content, str)
+    wire.client().responses.create(model="scripted", store=False, input=[
+        {"role": "user", "content": "hi"}, sealed.model_dump(exclude_none=True) | {"content": []},
+        {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "so?"}])
+    assert upstream.requests()[-1]["messages"][1]["reasoning_content"] == THOUGHT
     # listed back and sent back: the next turn's upstream request carries the reasoning
     client = wire.client()
     client.responses.create(model="scripted", input="and?", previous_response_id=r.id)

@@ -310,6 +310,11 @@ class ResponsesService:
         response = await self.store.get_response(response_id, owner)
         if response is None:
             raise not_found("Response", response_id)
+        if self.sealer is not None and "reasoning.encrypted_content" in (include or []):
+            for item in response.get("output", []):  # sealed on demand when not sealed at creation
+                if item.get("type") == "reasoning" and not item.get("encrypted_content"):
+                    item["encrypted_content"] = self.sealer.seal(
+                        {"content": item.get("content") or [], "summary": item.get("summary") or []}, owner)
         return with_include(response, include)
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
