@@ -8,10 +8,10 @@ import json
 import pytest
 
 from respond.backends.llamacpp.backend import _Shaper
-from respond.backends.llamacpp.runner import Piece, Plan
-from respond.backends.llamacpp.template import normalize_messages
+from respond.backends.llamacpp.runner import Piece, Plan, _thinking
+from respond.backends.llamacpp.template import ChatTemplate, normalize_messages
 from respond.backends.llamacpp.think import ThinkSplitter
-from respond.core.types import Finish, ReasoningDelta, TextDelta, ToolCallDelta, ToolSpec, Usage
+from respond.core.types import Finish, Generation, ReasoningDelta, TextDelta, ToolCallDelta, ToolSpec, Usage
 
 OUTPUT = "<think>\nThe user says hi.\nGreet back.\n</think>\n\nHello there! <think> is a tag."
 
@@ -81,3 +81,14 @@ def test_template_keeps_earlier_reasoning():
     out = normalize_messages([{"role": "user", "content": "hi"},
                               {"role": "assistant", "content": "Hello", "reasoning_content": "greet"}])
     assert out[1] == {"role": "assistant", "content": "Hello", "reasoning_content": "greet"}
+
+
+def test_reasoning_effort_switches_a_thinking_template():
+    template = ChatTemplate("{% if enable_thinking is defined and not enable_thinking %}<think>\n\n</think>"
+                            "{% endif %}{{ messages[0].content }}")
+    user = [{"role": "user", "content": "x"}]
+    assert template.render(user, thinking=False) == "<think>\n\n</think>x"
+    assert template.render(user, thinking=True) == template.render(user) == "x"
+    assert _thinking(Generation(model="m", messages=[], reasoning_effort="none")) is False
+    assert _thinking(Generation(model="m", messages=[], reasoning_effort="low")) is True
+    assert _thinking(Generation(model="m", messages=[])) is None

@@ -139,8 +139,9 @@ class ModelRunner:
 
     # -- planning --------------------------------------------------------------------------
 
-    def tokenize_prompt(self, messages: list[Message], tools: list[ToolSpec]) -> list[int]:
-        text = self.template.render(messages, tools)
+    def tokenize_prompt(self, messages: list[Message], tools: list[ToolSpec], thinking: bool | None = None
+                        ) -> list[int]:
+        text = self.template.render(messages, tools, thinking)
         bos = self.llm.token_bos()
         tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
         if len(tokens) > 1 and tokens[0] == bos and tokens[1] == bos:
@@ -149,7 +150,7 @@ class ModelRunner:
 
     def count_tokens(self, gen: Generation) -> int:
         with self._lock:
-            return len(self.tokenize_prompt(gen.messages, _offered_tools(gen)))
+            return len(self.tokenize_prompt(gen.messages, _offered_tools(gen), _thinking(gen)))
 
     def plan(self, gen: Generation) -> Plan:
         with self._lock:
@@ -161,7 +162,7 @@ class ModelRunner:
         n_ctx = int(self.llm.n_ctx())
         reserve = gen.max_output_tokens or 1
         messages = list(gen.messages)
-        tokens = self.tokenize_prompt(messages, tools)
+        tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
         while len(tokens) + reserve > n_ctx:
             shorter = _drop_oldest(messages) if gen.truncation == "auto" else None
             if shorter is None:
@@ -171,7 +172,7 @@ class ModelRunner:
                     "Shorten the input, lower max_output_tokens, or set truncation to 'auto'."
                 )
             messages = shorter
-            tokens = self.tokenize_prompt(messages, tools)
+            tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
         plan = Plan(
             tokens=tokens,
             max_new=min(gen.max_output_tokens or n_ctx, n_ctx - len(tokens)),
@@ -257,6 +258,11 @@ _MODES = ("auto", "none", "required")
 
 def _offered_tools(gen: Generation) -> list[ToolSpec]:
     return [] if gen.tool_choice == "none" else list(gen.tools)
+
+
+def _thinking(gen: Generation) -> bool | None:
+    """`reasoning.effort` as a thinking template's switch: off for `none`, on for any other effort."""
+    return None if gen.reasoning_effort is None else gen.reasoning_effort != "none"
 
 
 def _drop_oldest(messages: list[Message]) -> list[Message] | None:

@@ -37,10 +37,15 @@ class ChatTemplate:
         self._bos = bos_token
         self._eos = eos_token
 
-    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> str:
-        """The prompt text for `messages`, ending with the assistant generation prompt."""
+    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (),
+               thinking: bool | None = None) -> str:
+        """The prompt text for `messages`, ending with the assistant generation prompt.
+
+        `thinking` (from `reasoning.effort`: False for `none`) is the `enable_thinking` switch of
+        thinking models' templates (Qwen3); templates without it ignore it."""
         from jinja2 import TemplateError
 
+        extra = {"enable_thinking": thinking} if thinking is not None else {}
         try:
             return self._template.render(
                 messages=normalize_messages(messages),
@@ -48,6 +53,7 @@ class ChatTemplate:
                 add_generation_prompt=True,
                 bos_token=self._bos,
                 eos_token=self._eos,
+                **extra,
             )
         except TemplateError as exc:
             raise BackendError(f"the model's chat template rejected the input: {exc}", status=400) from exc
