@@ -225,3 +225,18 @@ def test_logprobs_include_alone(wire, upstream):
     plain = client.responses.create(model="scripted", input="hi")
     assert "logprobs" not in upstream.requests()[-1]
     assert not plain.output[0].content[0].logprobs
+
+
+def test_reasoning_before_a_tool_call_goes_back_with_it(wire, upstream):
+    client = wire.client()
+    tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}},
+              "strict": False}]
+    upstream.reply({"reasoning": "I need the weather.", "tool_calls": [{"name": "get_weather", "arguments": "{}"}]})
+    events = _stream(wire, {"model": "scripted", "input": "Weather?", "tools": tools})
+    final = events[-1]["response"]
+    assert [o["type"] for o in final["output"]] == ["reasoning", "function_call"]
+    call = final["output"][1]
+    client.responses.create(model="scripted", previous_response_id=final["id"], tools=tools, input=[
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}])
+    assistant = upstream.requests()[-1]["messages"][1]
+    assert assistant["reasoning_content"] == "I need the weather." and assistant["tool_calls"]
