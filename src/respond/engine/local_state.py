@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from respond.core.types import Message
+from respond.engine.persistence import Persistence
 
 Item = dict[str, Any]
 MAX_KEPT = 64  # responses kept per connection (the oldest go first)
@@ -32,3 +33,11 @@ class LocalState:
     def evict(self, response_id: str | None) -> None:
         if response_id is not None:
             self._contexts.pop(response_id, None)
+
+
+class Connection(Persistence):
+    """The persistence of an unstored run on a WebSocket: nothing is written, but its end is
+    reported (`on_stored`), so the connection keeps its context."""
+
+    async def end(self, events: list[dict[str, Any]], joins: bool) -> None:
+        self._stored()

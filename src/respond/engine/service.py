@@ -13,16 +13,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.ports import ModelBackend, Store
+from respond.core.ports import ModelBackend, Store, TokenCounter
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
+from respond.engine.events import EventBuilder
 from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
 from respond.engine.inputs import apply_prompt, open_reasoning
-from respond.engine.local_state import LocalState
+from respond.engine.local_state import Connection, LocalState
+from respond.engine.persistence import LEASE_MS, Persistence, Record, RunMode, persistence
 from respond.engine.prompts import PromptStore
 from respond.engine.reasoning import ReasoningStream
 from respond.engine.run import Run
@@ -30,10 +32,12 @@ from respond.engine.sealing import Sealer
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.items import normalize_input, strip_for_include
+from respond.protocol.lifecycle import transition
 from respond.protocol.requests import CreateResponse, parse_create
 from respond.protocol.response import new_response, usage_object
 
 log = logging.getLogger("respond.service")
+
 
 class ModelRouter:
     """Picks the backend for a model name: the first backend that serves it, in order."""
@@ -60,25 +64,26 @@ class ModelRouter:
         return list(seen.values())
 
 
-LEASE_MS = 15_000
 INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
                        "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"}
 
 
 class ResponsesService:
-    def __init__(self, store: Store, router: ModelRouter, worker_id: str | None = None,
-                 trust_cache: bool = False) -> None:
+    def __init__(self, store: Store, router: ModelRouter, *, hosted: HostedTools | None = None,
+                 worker_id: str | None = None, trust_cache: bool = False,
+                 on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
+                 prompts: PromptStore | None = None) -> None:
         self.store = store
         self.router = router
-        self.hosted = HostedTools(None)  # server-run tools (file_search); bootstrap gives it a retriever
+        self.hosted = hosted or HostedTools(None)  # server-run tools (file_search)
         self.hub = Hub()
         self.contexts = ContextCache()
         # True when no other process can delete what this one cached (SQLite: one process).
         self.trust_cache = trust_cache
         self.worker_id = worker_id or new_id("worker")[:32]
-        self.on_queued: list[Any] = []  # callbacks: a background job was queued here
-        self.sealer: Sealer | None = None  # reasoning.encrypted_content; bootstrap gives it a key
-        self.prompts = PromptStore(None)  # `prompt` templates; bootstrap gives it --prompts
+        self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
+        self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
+        self.prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)
 
     # -- create ----------------------------------------------------------------------------------
     def _check(self, req: CreateResponse) -> str:
@@ -133,90 +138,84 @@ class ResponsesService:
         self.router.resolve(model)
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner, local)
-        if not new_items and not history:
+        if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
+                                status="queued" if req.background and generate else "in_progress",
                                 conversation_id=_conversation_id(req))
+        record = Record(response, owner, new_items, _conversation_id(req))
         if not generate:
             build_generation(req, model, history, new_items)  # validates tools, formats, ...
-            await self._prepare_only(req, response, owner, history, new_items, local)
+            await self._prepare_only(req, record, history, local)
             return None, req, response
         if req.background:
-            response["status"] = "queued"
-            await self.store.save_response(response, owner, new_items, [], fresh=True, job={
-                "state": "queued", "request": body, "worker": None, "lease_ms": LEASE_MS})
-            for wake in self.on_queued:
-                wake()
+            await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS)
+            if self._on_queued is not None:
+                self._on_queued()
             return None, req, response
-        run = await self._run(req, model, owner, response, new_items, history, fresh=True, local=local)
+        run = await self._run(req, model, record, history, local=local)
         return run, req, response
 
-    async def _prepare_only(self, req: CreateResponse, response: dict[str, Any], owner: str,
-                            history: list[dict[str, Any]], new_items: list[dict[str, Any]],
+    async def _prepare_only(self, req: CreateResponse, record: Record, history: History,
                             local: LocalState | None) -> None:
-        response.update(status="completed", completed_at=int(time.time()), usage=_usage_zero())
+        transition(record.response, "completed", completed_at=int(time.time()), usage=usage_object(0, 0))
         if req.store is not False:
-            await self.store.save_response(response, owner, new_items, [], fresh=True,
-                                           conversation_id=_conversation_id(req))
-        self._remember(response, owner, history, new_items, None if req.store is not False else local)
+            r = record
+            await self.store.insert_response(r.response, r.owner, r.input_items, [],
+                                             conversation_id=r.conversation_id)
+            self._remember(r.response, record, history)
+        elif local is not None:
+            self._remember(record.response, record, history, local)
 
-    async def _history(self, req: CreateResponse, owner: str, local: LocalState | None = None
-                       ) -> list[dict[str, Any]]:
+    async def _history(self, req: CreateResponse, owner: str, local: LocalState | None = None) -> History:
         conv_id = _conversation_id(req)
         if conv_id is not None:
             if await self.store.get_conversation(conv_id, owner) is None:
                 raise APIError(404, f"Conversation with id '{conv_id}' not found.", param="conversation",
                                code="conversation_not_found")
             items, _ = await self.store.conversation_items(conv_id)
-            return items
+            return History(items)
         if not req.previous_response_id:
-            return []
+            return History()
         kept = local.get(req.previous_response_id) if local is not None else None
         if kept is not None:
-            return History.of(*kept)
+            return History(*kept)
         cached = self.contexts.get(req.previous_response_id, owner)
         if cached is not None and (self.trust_cache or
                                    await self.store.response_exists(req.previous_response_id, owner)):
-            return History.of(*cached)
+            return History(*cached)
         found = await self.store.load_context(req.previous_response_id, owner)
         if found is None:
             raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
                            param="previous_response_id", code="previous_response_not_found")
         messages = items_to_messages(found)
         self.contexts.put(req.previous_response_id, owner, found, messages)
-        return History.of(found, messages)
+        return History(found, messages)
 
-    async def _run(self, req: CreateResponse, model: str, owner: str, response: dict[str, Any],
-                   new_items: list[dict[str, Any]], history: list[dict[str, Any]], *, fresh: bool,
+    async def _run(self, req: CreateResponse, model: str, record: Record, history: History,
                    background: bool = False, local: LocalState | None = None) -> Run:
-        gen = build_generation(req, model, history, new_items)
+        gen = build_generation(req, model, history, record.input_items)
         backend = self.router.resolve(model)
-        hosted = await self.hosted.prepare(req.tools, req.tool_choice, set(req.include or []), gen, owner)
+        include: set[str] = set(req.include or [])
+        hosted = await self.hosted.prepare(req.tools, req.tool_choice, include, gen, record.owner)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
         # Foreground: prime, so a request the backend refuses is still an HTTP error.
         first = None if background else await _prime(deltas)
-        stored = req.store is not False
-        live = stored and (bool(req.stream) or background)
-        if live and fresh:
-            # Streams are stored from the start (GET and resume work while they run) and leased,
-            # so that a crash of this process is noticed and the response does not hang.
-            await self.store.save_response(response, owner, new_items, [], fresh=True, job={
-                "state": "running", "request": None, "worker": self.worker_id, "lease_ms": LEASE_MS})
-            fresh = False
-        include: set[str] = set(req.include or [])
-        # An unstored response is remembered only by a WebSocket that made it (connection-local).
-        into = None if stored else local
-        remember: Callable[[dict[str, Any]], None] | None = None
-        if stored or local is not None:
-            def remember(r: dict[str, Any]) -> None:
-                self._remember(r, owner, history, new_items, into)
-        return Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
-                   store=self.store if stored else None, live=live, fresh=fresh, hub=self.hub,
-                   drained=not req.stream and not background,
-                   want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
-                   include=include,
-                   job=live, conversation_id=_conversation_id(req),
-                   on_stored=remember, reasoning=self._reasoning(req, owner))
+        mode = RunMode.of(store=req.store is not False, stream=bool(req.stream), background=background)
+        store: Persistence
+        if mode is RunMode.EPHEMERAL and local is not None:
+            # An unstored response is remembered only by the WebSocket that made it.
+            store = Connection(self.store, self.hub, record,
+                               on_stored=lambda r: self._remember(r, record, history, local))
+        else:
+            store = persistence(mode, self.store, self.hub, record, worker=self.worker_id,
+                                on_stored=lambda r: self._remember(r, record, history))
+        await store.begin()
+        # Events are copied only for a watched run (streamed, background): a drained one is only read at its end.
+        builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
+                               bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
+                               reasoning=self._reasoning(req, record.owner))
+        return Run(record, deltas, first, builder, store)
 
     def _reasoning(self, req: CreateResponse, owner: str) -> ReasoningStream:
         options = req.reasoning or {}
@@ -224,21 +223,21 @@ class ResponsesService:
         return ReasoningStream(summary=bool(options.get("summary") or options.get("generate_summary")),
                                seal=(lambda payload: sealer.seal(payload, owner)) if sealer is not None else None)
 
-    def _remember(self, response: dict[str, Any], owner: str, history: list[dict[str, Any]],
-                  new_items: list[dict[str, Any]], local: LocalState | None = None) -> None:
+    def _remember(self, response: dict[str, Any], record: Record, history: History,
+                  local: LocalState | None = None) -> None:
         """Cache the context a continuation of this response will need (in `local`, a WebSocket's
-        state, for an unstored one; only a response that produced its output can be continued)."""
+        state, for an unstored one: only when it produced its output)."""
         if local is not None and response["status"] not in ("completed", "incomplete"):
             return
-        prefix = history.messages if isinstance(history, History) else None
-        added = new_items + response["output"]
+        prefix, added = history.messages, record.input_items + response["output"]
         if prefix is None:
-            prefix, added = [], history + added
-        items, messages = history + new_items + response["output"], items_to_messages(added, prefix=prefix)
+            prefix, added = [], history.items + added
+        items = history.items + record.input_items + response["output"]
+        messages = items_to_messages(added, prefix=prefix)
         if local is not None:
             local.put(response["id"], items, messages)
         else:
-            self.contexts.put(response["id"], owner, items, messages)
+            self.contexts.put(response["id"], record.owner, items, messages)
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
@@ -249,23 +248,21 @@ class ResponsesService:
             return None
         req, _ = apply_prompt(parse_create(job["request"]), self.prompts)  # its items are stored already
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
-        items = new_items[0] if new_items else []
+        record = Record(response, owner, new_items[0] if new_items else [], _conversation_id(req))
         try:
             history = await self._history(req, owner)
         except APIError as exc:
             # the previous response was deleted while this one waited
-            return await self._run_failing(req, response, owner, items, BackendError(exc.message))
-        return await self._run(req, response["model"], owner, response, items, history, fresh=False,
-                               background=True)
+            return self._run_failing(record, BackendError(exc.message))
+        return await self._run(req, response["model"], record, history, background=True)
 
-    async def _run_failing(self, req: CreateResponse, response: dict[str, Any], owner: str,
-                           items: list[dict[str, Any]], exc: BackendError) -> Run:
+    def _run_failing(self, record: Record, exc: BackendError) -> Run:
         async def nothing() -> Any:
             return
             yield  # pragma: no cover
 
-        return Run(response=response, owner=owner, input_items=items, deltas=nothing(), first=exc,
-                   store=self.store, live=True, fresh=False, hub=self.hub, job=True)
+        store = persistence(RunMode.BACKGROUND, self.store, self.hub, record)
+        return Run(record, nothing(), exc, EventBuilder(record.response), store)
 
     async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
@@ -280,9 +277,8 @@ class ResponsesService:
         req, new_items = await self._inputs(req, owner)
         gen = build_generation(req, model, await self._history(req, owner), new_items)
         backend = self.router.resolve(model)
-        counter = getattr(backend, "count_tokens", None)
-        if counter is not None:
-            return {"object": "response.input_tokens", "input_tokens": await counter(gen)}
+        if isinstance(backend, TokenCounter):
+            return {"object": "response.input_tokens", "input_tokens": await backend.count_tokens(gen)}
         gen.max_output_tokens = 1
         tokens = 0
         try:
@@ -299,11 +295,11 @@ class ResponsesService:
         model = self._check(req)
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner)
-        if not new_items and not history:
+        if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         gen = build_generation(req, model, history, new_items)
         summary, usage = await compaction.summarize(self.router.resolve(model), gen)
-        return compaction.compacted(history + new_items, summary, usage)
+        return compaction.compacted(history.items + new_items, summary, usage)
 
     # -- read side -------------------------------------------------------------------------------
     async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:
@@ -333,10 +329,6 @@ class ResponsesService:
         data = [strip_for_include(it, keep) for it in items]
         return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
                 "last_id": data[-1]["id"] if data else None, "has_more": more}
-
-
-def _usage_zero() -> dict[str, Any]:
-    return usage_object(0, 0)
 
 
 def _conversation_id(req: CreateResponse) -> str | None:
