@@ -240,3 +240,18 @@ def test_reasoning_before_a_tool_call_goes_back_with_it(wire, upstream):
         {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}])
     assistant = upstream.requests()[-1]["messages"][1]
     assert assistant["reasoning_content"] == "I need the weather." and assistant["tool_calls"]
+
+
+def test_sdk_stream_helper_accepts_reasoning_and_refusal(wire, upstream):
+    client = wire.client()
+    upstream.reply({"reasoning": THOUGHT, "content": "Hello!"}, {"refusal": "No.", "content": "But here is why."})
+    with client.responses.stream(model="scripted", input="hi", reasoning={"summary": "detailed"}) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert "response.reasoning_summary_text.delta" in kinds
+    assert final.output[0].type == "reasoning" and final.output_text == "Hello!"
+    with client.responses.stream(model="scripted", input="again") as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    assert [p.type for p in final.output[0].content] == ["refusal", "output_text"]
