@@ -1,5 +1,5 @@
-"""The embedded backend's `<think>` parsing (in-process, no model): a thinking model's stream
-becomes reasoning deltas then text, whatever the piece boundaries."""
+"""In-process, no model: the embedded backend's `<think>` parsing (a thinking model's stream
+becomes reasoning deltas then text, whatever the piece boundaries) and the reasoning item's events."""
 
 from __future__ import annotations
 
@@ -92,3 +92,16 @@ def test_reasoning_effort_switches_a_thinking_template():
     assert _thinking(Generation(model="m", messages=[], reasoning_effort="none")) is False
     assert _thinking(Generation(model="m", messages=[], reasoning_effort="low")) is True
     assert _thinking(Generation(model="m", messages=[])) is None
+
+
+def test_an_item_added_by_a_hosted_tool_closes_open_reasoning():
+    from respond.engine.events import EventBuilder
+    from respond.engine.reasoning import ReasoningStream
+
+    b = EventBuilder({"id": "resp_1", "output": []}, reasoning=ReasoningStream())
+    b.reason(ReasoningDelta("search first"))
+    events = b.close_message()  # what a hosted step does before adding its item
+    assert [e["type"] for e in events][-1] == "response.output_item.done"
+    assert b.output[0]["status"] == "completed"
+    b.add_item({"id": "fs_1", "type": "file_search_call", "status": "in_progress"})
+    assert b.close_all() == []  # nothing left open

@@ -137,7 +137,7 @@ class EventBuilder:
         return events
 
     def reason(self, delta: ReasoningDelta) -> list[Event]:
-        events = self.close_message() + self.close_calls()
+        events = self._close_message() + self.close_calls()
         return events + self.reasoning.delta(self, delta.text)
 
     def _text_part(self) -> tuple[int, dict[str, Any]] | None:
@@ -163,6 +163,10 @@ class EventBuilder:
                           annotation_index=len(annotations) - 1, annotation=_copy(annotation))]
 
     def close_message(self, status: str = "completed") -> list[Event]:
+        """Close the open message, or the open reasoning item (before a hosted tool's item, say)."""
+        return self.reasoning.close(self, status) + self._close_message(status)
+
+    def _close_message(self, status: str = "completed") -> list[Event]:
         msg = self._message
         if msg is None:
             return []
@@ -203,7 +207,7 @@ class EventBuilder:
         return events
 
     def close_all(self, status: str = "completed") -> list[Event]:
-        return self.reasoning.close(self, status) + self.close_message(status) + self.close_calls(status)
+        return self.close_message(status) + self.close_calls(status)
 
 
 def replay(response: dict[str, Any]) -> list[Event]:
