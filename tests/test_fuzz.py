@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest

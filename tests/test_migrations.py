@@ -22,11 +22,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Boolean, Column, MetaData, Table, Text, inspect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from respond.store import files, schema, vectors
+from respond.store.database import Database
 from respond.store.migrations import MIGRATIONS, Migration, migrate
-from respond.store.sql import make_engine, normalize_url
 from tests.conftest import PG_URL, UpstreamThread, _pg_admin
 
 DATA = Path(__file__).parent / "data" / "release1"
@@ -50,9 +49,8 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _engine(url: str) -> AsyncEngine:
-    engine: AsyncEngine = make_engine(normalize_url(url))
-    return engine
+def _engine(url: str) -> Database:
+    return Database(url)
 
 
 def _steps(names: list[str]) -> list[tuple[str, Migration]]:
@@ -93,7 +91,7 @@ async def _migrated_and_declared(url: str) -> tuple[dict[str, Any], dict[str, An
         async with engine.connect() as conn:
             return await conn.run_sync(_reflected), _declared(engine.dialect)
     finally:
-        await engine.dispose()
+        await engine.close()
 
 
 def test_steps_build_the_declared_schema(empty_db: str) -> None:
@@ -119,7 +117,7 @@ def test_a_later_add_column_step_works_on_a_fresh_database(empty_db: str) -> Non
         try:
             return await migrate(engine, [*MIGRATIONS, ("9999_test_later_note", add_column)])
         finally:
-            await engine.dispose()
+            await engine.close()
 
     try:
         applied = asyncio.run(run())
@@ -150,7 +148,7 @@ async def _first_release(url: str) -> None:
                 await conn.exec_driver_sql(
                     "INSERT INTO chunks_fts(rowid, text, store) SELECT pk, text, vector_store_id FROM chunks")
     finally:
-        await engine.dispose()
+        await engine.close()
 
 
 def _value(table: Table, column: str, value: Any) -> Any:

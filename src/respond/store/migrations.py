@@ -23,7 +23,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from respond.store.database import Database
 
 log = logging.getLogger("respond.store")
 
@@ -128,7 +130,7 @@ def register(name: str, migration: Migration) -> None:
         MIGRATIONS.append((name, migration))
 
 
-async def migrate(engine: AsyncEngine, steps: list[tuple[str, Migration]] | None = None) -> list[str]:
+async def migrate(engine: Database, steps: list[tuple[str, Migration]] | None = None) -> list[str]:
     """Apply what has not been applied (of `steps`, all registered ones by default); returns the
     names applied now."""
     async with engine.begin() as conn:
