@@ -66,6 +66,7 @@ def test_ids_with_nul_bytes_in_paths_and_cursors(http: httpx.Client, upstream: A
     ("previous_response_id", "resp_" + "x" * 80, "previous_response_id"),
     ("previous_response_id", 7, "previous_response_id"),
     ("conversation", {"id": f"conv_{RAW_NUL}"}, "conversation.id"),
+    ("conversation", f"conv_{RAW_NUL}", "conversation"),
     ("input", [{"type": "message", "role": "user", "content": "x", "id": "m" * 65}], "input[0].id"),
     ("input", [{"type": "message", "role": "user", "content": "x", "id": 12}], "input[0].id"),
     ("input", [{"type": "message", "role": "user", "content": "x", "id": f"m{RAW_NUL}"}], "input[0].id"),

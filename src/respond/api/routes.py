@@ -53,7 +53,7 @@ async def _json_body(request: Request) -> Any:
                           "nested_too_deeply") from None
         raise invalid(f"We could not parse the JSON body of your request ({exc}). The API expects a "
                       "JSON payload.", None, "invalid_json") from None
-    check_json(body)
+    check_json(body, len(raw))
     return body
 
 

@@ -54,8 +54,11 @@ def _join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else key
 
 
-def check_json(body: Any) -> None:
-    """Depth, string lengths and ids of a parsed JSON body (see the module docstring)."""
+def check_json(body: Any, size: int | None = None) -> None:
+    """Depth, string lengths and ids of a parsed JSON body (see the module docstring).  `size`: the
+    raw body's length, when known: a body no longer than the smallest string cap holds no string to
+    check (the common case: only ids and depth are looked at)."""
+    strings = size is None or size > MAX_TEXT
     stack: list[tuple[Any, str, int, bool]] = [(body, "", 0, False)]
     while stack:
         value, path, depth, free = stack.pop()
@@ -64,23 +67,25 @@ def check_json(body: Any) -> None:
                           f"{MAX_DEPTH} levels.", path or None, "nested_too_deeply")
         if isinstance(value, dict):
             for key, child in value.items():
-                child_path = _join(path, key)
-                if not free and isinstance(key, str) and child is not None:
-                    _check_keyed(key, child, child_path)
+                if not free and child is not None and (key in ID_KEYS or key.endswith(("_id", "_ids"))):
+                    _check_keyed(key, child, _join(path, key))
                 if isinstance(child, dict | list):
-                    stack.append((child, child_path, depth + 1, free or key in FREE_FORM))
-                elif isinstance(child, str):
-                    _check_string(key, child, child_path)
+                    stack.append((child, _join(path, key), depth + 1, free or key in FREE_FORM))
+                elif strings and isinstance(child, str):
+                    _check_string(key, child, _join(path, key))
         elif isinstance(value, list):
             for i, child in enumerate(value):
                 if isinstance(child, dict | list):
                     stack.append((child, _join(path, i), depth + 1, free))
-                elif isinstance(child, str):
+                elif strings and isinstance(child, str):
                     _check_string("", child, _join(path, i))
 
 
+ID_KEYS = frozenset({"id", "conversation", "tools"})  # keys _check_keyed looks at, besides *_id / *_ids
+
+
 def _check_keyed(key: str, child: Any, path: str) -> None:
-    if _is_id_key(key):
+    if _is_id_key(key) or (key == "conversation" and isinstance(child, str)):
         check_id(child, path)
     elif key.endswith("_ids") and isinstance(child, list):
         for i, each in enumerate(child):
