@@ -397,8 +397,9 @@ async def _prime(deltas: Any, wait: float | None) -> Delta | BackendError | asyn
     except StopAsyncIteration:
         return Finish()
     except BackendError as exc:
-        if exc.is_client_error or exc.status in (502, 503, 504):
-            # refused, or no valid answer from the upstream: nothing was produced, nothing is stored
+        if exc.is_client_error or (exc.status in (502, 503, 504) and (exc.code or "").startswith("upstream_")):
+            # refused, or no valid answer from the upstream (busy, timed out, unreachable, a bad reply;
+            # an upstream that answered its own 5xx still ends the response `failed`): nothing is stored
             raise backend_to_api(exc) from None
         return exc
     except asyncio.CancelledError:
