@@ -53,7 +53,6 @@ class SqlStore(RunsMixin, ConversationsMixin):
         self.db = Database(url)
         self.url = self.db.url
         self.dialect = self.db.name
-        self.engine = self.db  # the async connections of the code not yet on read/write
         self._statements()
         # file_search's storage, on the same database (the FileStore and VectorIndex ports)
         self.files = FileStore(self.db)
