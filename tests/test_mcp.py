@@ -309,3 +309,12 @@ def test_max_tool_calls_caps_hosted_calls(mcp_respond, upstream, mcp_servers):
     second, third = upstream.requests()[-2:]
     assert "tools" not in second  # the cap reached: no hosted function offered any more
     assert "max_tool_calls" in third["messages"][-1]["content"]
+
+
+def test_upstream_refusal_is_still_an_http_error(mcp_respond, upstream, mcp_servers):
+    """The listing happens first, but nothing is answered before the model accepted the request."""
+    upstream.reply({"error": {"status": 400, "message": "The upstream refuses this request."}})
+    with pytest.raises(openai.BadRequestError) as err:
+        mcp_respond.client().responses.create(model="scripted", input="x", stream=True,
+                                              tools=[mcp(mcp_servers.http_url, require_approval="never")])
+    assert "refuses" in err.value.body["message"]
