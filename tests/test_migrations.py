@@ -88,8 +88,7 @@ async def _migrated_and_declared(url: str) -> tuple[dict[str, Any], dict[str, An
     engine = _engine(url)
     try:
         await migrate(engine)
-        async with engine.connect() as conn:
-            return await conn.run_sync(_reflected), _declared(engine.dialect)
+        return await engine.read(_reflected), _declared(engine.dialect)
     finally:
         await engine.close()
 
