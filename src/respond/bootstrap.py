@@ -54,6 +54,14 @@ def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
     return chosen, default
 
 
+def web_options(settings: Settings) -> dict[str, Any]:
+    """The web_search tool's options; its pages obey --web-allow, or else the --mcp-allow patterns."""
+    network = NetworkPolicy(settings.web_allow or settings.mcp_allow, flag="--web-allow")
+    return {"web_search_provider": settings.web_search_provider, "web_search_url": settings.web_search_url,
+            "web_search_api_key": settings.web_search_api_key, "web_network": network,
+            "web_search_timeout": settings.web_timeout, "web_max_page_bytes": settings.web_max_page_kb * 1024}
+
+
 def build_app(settings: Settings) -> Starlette:
     store = SqlStore(settings.database)
     chosen, default = build_backends(settings)
@@ -61,7 +69,7 @@ def build_app(settings: Settings) -> Starlette:
     # files, vector stores (file_search's knowledge base), and the hosted tools
     file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
-                            options={"mcp_timeout": settings.mcp_timeout})
+                            options={"mcp_timeout": settings.mcp_timeout, **web_options(settings)})
     service.hosted = HostedTools(tools.load(services))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace)

@@ -1,0 +1,132 @@
+"""Fetching a page for the model: the outbound network policy at every hop, size and time caps,
+main-text extraction with trafilatura.
+
+- Every URL (the first and each redirect target, followed by hand, at most `MAX_REDIRECTS`) is
+  checked with `NetworkPolicy.check` before it is requested.  With no allow patterns, the
+  address the connection actually reached is checked again (a host that resolved to a public
+  address for the check and to a private one for the connection is refused).
+- The body is read up to `max_bytes` (the rest is dropped; the page is marked truncated); the
+  whole fetch, redirects included, must end within `timeout` seconds.
+- HTML goes through trafilatura (main content, boilerplate removed; its plain-text conversion
+  when the page is too short for that), text/plain is taken as is; other content types are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from urllib.parse import urldefrag, urljoin
+
+import aiohttp
+
+from respond.core.netpolicy import BlockedURL, NetworkPolicy
+
+log = logging.getLogger("respond.web_search")
+
+MAX_REDIRECTS = 5
+REDIRECTS = {301, 302, 303, 307, 308}
+TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
+USER_AGENT = "Respond-web_search/0.1 (+https://github.com/; a self-hosted Responses API server)"
+
+
+class FetchError(Exception):
+    """The page could not be fetched; the message is safe to show the model and the client."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    url: str  # the final URL, after redirects
+    title: str
+    text: str
+    truncated: bool = False
+
+
+def extract(body: bytes, url: str, content_type: str) -> tuple[str, str]:
+    """(title, text) of a page body; CPU-bound, run in a thread."""
+    import trafilatura  # imported on first use: a server without web_search never loads it
+
+    if content_type.startswith("text/plain"):
+        return "", body.decode("utf-8", "replace")
+    html = body.decode("utf-8", "replace")
+    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_tables=True,
+                                      include_comments=False, favor_recall=True)
+    title = str(getattr(doc, "title", "") or "") if doc is not None else ""
+    text = str(getattr(doc, "text", "") or "") if doc is not None else ""
+    if not text.strip():
+        text = trafilatura.html2txt(html) or ""
+    if not title:
+        meta = trafilatura.extract_metadata(html)
+        title = str(meta.title or "") if meta is not None else ""
+    return title, text
+
+
+class PageFetcher:
+    def __init__(self, policy: NetworkPolicy, max_bytes: int = 2 * 1024 * 1024, timeout: float = 15.0) -> None:
+        self.policy = policy
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+        return self._session
+
+    async def fetch(self, url: str) -> Page:
+        try:
+            async with asyncio.timeout(self.timeout):
+                final, ctype, body, truncated = await self._get(urldefrag(url).url)
+        except TimeoutError:
+            raise FetchError(f"The page {url} did not load within {self.timeout:g} seconds.") from None
+        except BlockedURL as exc:
+            raise FetchError(str(exc)) from None
+        except aiohttp.ClientError as exc:
+            raise FetchError(f"The page {url} could not be fetched ({type(exc).__name__}).") from None
+        title, text = await asyncio.to_thread(extract, body, final, ctype)
+        return Page(final, title.strip() or final, text.strip(), truncated)
+
+    async def _get(self, url: str) -> tuple[str, str, bytes, bool]:
+        for _ in range(MAX_REDIRECTS + 1):
+            await self.policy.check(url)
+            async with self.session().get(url, allow_redirects=False,
+                                          headers={"Accept": "text/html,text/plain;q=0.9,*/*;q=0.1"}) as resp:
+                await self._check_peer(url, resp)
+                if resp.status in REDIRECTS and resp.headers.get("Location"):
+                    url = urldefrag(urljoin(url, resp.headers["Location"])).url
+                    continue
+                if resp.status >= 400:
+                    raise FetchError(f"The page {url} answered HTTP {resp.status}.")
+                ctype = resp.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+                if ctype not in TEXT_TYPES:
+                    raise FetchError(f"The page {url} is '{ctype}', not a web page or text.")
+                body, truncated = await self._read(resp)
+                return url, ctype, body, truncated
+        raise FetchError(f"The page {url} redirected more than {MAX_REDIRECTS} times.")
+
+    async def _check_peer(self, url: str, resp: aiohttp.ClientResponse) -> None:
+        """Without allow patterns: the address connected to must be public too (DNS rebinding)."""
+        if self.policy.allow or resp.connection is None or resp.connection.transport is None:
+            return
+        peer = resp.connection.transport.get_extra_info("peername")
+        if peer:
+            host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
+            try:
+                await self.policy.check(f"http://{host}/")
+            except BlockedURL:
+                raise BlockedURL(f"The URL '{url}' connected to a private address ({peer[0]}); an operator may "
+                                 f"allow it with {self.policy.flag}.") from None
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= self.max_bytes:
+                return b"".join(chunks)[: self.max_bytes], True
+        return b"".join(chunks), False
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
