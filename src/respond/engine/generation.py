@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,16 +46,13 @@ def _output_text(output: Any) -> str:
     return "".join(p.get("text", "") for p in output if isinstance(p, dict))
 
 
-class History(list[Item]):
-    """A context's items, with their chat messages when already known (from the context cache)."""
+@dataclass(frozen=True, slots=True)
+class History:
+    """The items a response continues (its chain or conversation), with their chat messages when
+    already known (from the context cache): then only the new items are converted."""
 
+    items: list[Item] = field(default_factory=list)
     messages: list[Message] | None = None
-
-    @classmethod
-    def of(cls, items: list[Item], messages: list[Message] | None = None) -> History:
-        h = cls(items)
-        h.messages = messages
-        return h
 
 
 HostedContext = Callable[[Item], "list[Message] | None"]
@@ -165,7 +163,7 @@ def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
                   f"'json_schema'.", "text.format.type", "invalid_value")
 
 
-def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item],
+def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item],
                      hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Generation:
     specs = tool_specs(req.tools, hosted_types)
     # Hosted tools count as tools for tool_choice "required" (engine/hosted.py adds their functions).
@@ -175,11 +173,10 @@ def build_generation(req: CreateResponse, model: str, history: list[Item], new_i
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
-    known = history.messages if isinstance(history, History) else None
-    if known is not None:
-        messages.extend(items_to_messages(new_items, prefix=known, hosted=hosted))
+    if history.messages is not None:
+        messages.extend(items_to_messages(new_items, prefix=history.messages, hosted=hosted))
     else:
-        messages.extend(items_to_messages(history + new_items, hosted=hosted))
+        messages.extend(items_to_messages(history.items + new_items, hosted=hosted))
     return Generation(
         model=model, messages=messages, tools=specs, tool_choice=choice, forced_tool=forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
