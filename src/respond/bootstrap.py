@@ -115,6 +115,7 @@ def build_app(settings: Settings) -> Starlette:
         finally:
             await runs.stop()
             await file_search.close()
+            await service.hosted.aclose()
             for backend in chosen:
                 await backend.close()
             await store.close()

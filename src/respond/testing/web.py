@@ -13,13 +13,25 @@ One aiohttp server on 127.0.0.1 answers:
 The results of a search are ``results`` (a list of ``{"url", "title", "content"}``, ``{base}`` in a
 url replaced by the server's own base URL).  Every request is recorded in ``.seen`` (path, query
 parameters, headers) for tests to check what the providers sent.
+
+Run it alone (a demo result set and page, for benchmarks): ``python -m respond.testing.web --port 9200``.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 from typing import Any
 
 from aiohttp import web
+
+DEMO_PAGE = ("<html><head><title>Tomato Garden Guide</title></head><body><nav>Home | Shop</nav><article>"
+             "<h1>Watering tomatoes</h1>" + "<p>Water tomatoes deeply twice a week in summer, early in the morning; "
+             "mulch keeps the soil moist and wet leaves invite blight.</p>" * 40 + "</article><footer>(c) 2026"
+             "</footer></body></html>")
+DEMO_RESULTS = [{"url": "{base}/pages/garden", "title": "Tomato Garden Guide", "content": "How often to water."}] + [
+    {"url": f"https://site{i}.example.com/tomatoes", "title": f"Tomatoes {i}", "content": "Tomato facts. " * 8}
+    for i in range(1, 10)]
 
 
 class FakeWeb:
@@ -69,13 +81,13 @@ class FakeWeb:
         self._record(request)
         raise web.HTTPFound(request.query["to"].replace("{base}", self.base_url))
 
-    async def start(self) -> FakeWeb:
+    async def start(self, port: int = 0) -> FakeWeb:
         app = web.Application()
         app.add_routes([web.get("/search", self.searxng), web.get("/res/v1/web/search", self.brave),
                         web.get("/pages/{name}", self.page), web.get("/redirect", self.redirect)])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"
@@ -84,3 +96,20 @@ class FakeWeb:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=9200)
+    args = parser.parse_args()
+
+    async def run() -> None:
+        fake = FakeWeb(DEMO_RESULTS, {"garden": ("text/html; charset=utf-8", DEMO_PAGE)})
+        await fake.start(args.port)
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -65,6 +65,10 @@ class WebSearchTool(BaseTool):
         self.provider = provider
         self.fetcher = fetcher
 
+    async def aclose(self) -> None:
+        await self.provider.close()
+        await self.fetcher.close()
+
     async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
         if len(configs) > 1:
             i = configs[1][0]
