@@ -64,7 +64,7 @@ def site_query(query: SearchQuery) -> str:
 
 def locale_for(country: str | None) -> str | None:
     """The most likely locale of a country (`FR` -> `fr-FR`), from CLDR's likely subtags (babel)."""
-    if not country or country.upper() not in Locale("en").territories:
+    if not country or country.upper() == "ZZ" or country.upper() not in Locale("en").territories:
         return None
     try:
         likely = Locale.parse(f"und_{country.upper()}")
