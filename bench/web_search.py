@@ -13,7 +13,8 @@ timed from the request to:
   its trafilatura extraction),
 - the first `response.output_text.delta` (the model's answer after the search),
 
-and, as the reference, the raw call the tool makes: `GET /search?q=...&format=json` on the fake
+the tool's own step (in_progress -> completed, per round), and, as the reference, the raw call the
+tool makes: `GET /search?q=...&format=json` on the fake
 SearxNG (or `GET` of the page), with the same client (httpx, keep-alive), alternating.
 
     .venv/bin/python bench/web_search.py [--rounds 40]
@@ -118,11 +119,17 @@ def main() -> None:
                     reference: list[float] = []
                     rows: dict[str, list[float]] = {m.removeprefix("response."): [] for m in MARKS}
                     rows["total"] = []
+                    step: list[float] = []
                     for _ in range(args.rounds):
                         reference.append(reference_call())
-                        for mark, ms in through_respond(client, up, call).items():
+                        got = through_respond(client, up, call)
+                        for mark, ms in got.items():
                             rows[mark.removeprefix("response.")].append(ms)
+                        step.append(got["response.web_search_call.completed"]
+                                    - got["response.web_search_call.in_progress"])
                     report(f"### {name}", reference, rows)
+                    print(f"| Respond: the tool's own step (in_progress -> completed) | {statistics.median(step):.2f} "
+                          f"| {pct(step, 0.9):.2f} |")
         finally:
             for p in procs:
                 p.stop()
