@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
+from html import unescape
 from urllib.parse import urldefrag, urljoin
 
 import aiohttp
@@ -42,6 +44,9 @@ class Page:
     truncated: bool = False
 
 
+TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
 def extract(body: bytes, url: str, content_type: str) -> tuple[str, str]:
     """(title, text) of a page body; CPU-bound, run in a thread."""
     import trafilatura  # imported on first use: a server without web_search never loads it
@@ -49,15 +54,15 @@ def extract(body: bytes, url: str, content_type: str) -> tuple[str, str]:
     if content_type.startswith("text/plain"):
         return "", body.decode("utf-8", "replace")
     html = body.decode("utf-8", "replace")
-    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_tables=True,
-                                      include_comments=False, favor_recall=True)
-    title = str(getattr(doc, "title", "") or "") if doc is not None else ""
+    # No trafilatura metadata: its date detection costs twice the extraction (measured: 22 ms vs 7 ms
+    # for a 5 kB page); the <title> is all the citation needs.
+    doc = trafilatura.bare_extraction(html, url=url, include_tables=True, include_comments=False,
+                                      favor_recall=True)
     text = str(getattr(doc, "text", "") or "") if doc is not None else ""
     if not text.strip():
         text = trafilatura.html2txt(html) or ""
-    if not title:
-        meta = trafilatura.extract_metadata(html)
-        title = str(meta.title or "") if meta is not None else ""
+    found = TITLE.search(html[:200_000])
+    title = " ".join(unescape(found.group(1)).split()) if found else ""
     return title, text
 
 
