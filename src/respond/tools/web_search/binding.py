@@ -132,6 +132,10 @@ class WebSearchBinding:
             log.info("web_search %s failed: %s", action["type"], exc)
             item["status"] = "failed"
             output = f"The {action['type']} action failed: {exc}"
+        except Exception:  # a bug here: the model is told, the response goes on
+            log.exception("web_search %s failed", action["type"])
+            item["status"] = "failed"
+            output = f"The {action['type']} action failed (an internal error; it was logged)."
         else:
             item["status"] = "completed"
         yield Context([{"role": "tool", "tool_call_id": call.call_id, "content": output}])
