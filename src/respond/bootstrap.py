@@ -27,6 +27,8 @@ from respond.core.hosted import ToolServices
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.engine.hosted import HostedTools
+from respond.engine.prompts import PromptStore
+from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
 from respond.tools.file_search.service import FileSearch
@@ -56,7 +58,8 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "llamacpp": {"models": parse_models(settings.models), "include_default": settings.embedded != "off",
                      "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
-        "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key},
+        "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
+                          "reasoning_field": settings.upstream_reasoning_field},
     }
 
 
@@ -92,13 +95,17 @@ def web_options(settings: Settings) -> dict[str, Any]:
 def build_app(settings: Settings) -> Starlette:
     store = stores.create(settings.database)
     chosen, default = build_backends(settings)
-    # files, vector stores (file_search's knowledge base), and the hosted tools
+    # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
                             options={"mcp_timeout": settings.mcp_timeout, **web_options(settings)})
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
+    if settings.prompts is not None and not settings.prompts.is_dir():
+        raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
     service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
-                               trust_cache=store.dialect == "sqlite", on_queued=queued.set)
+                               trust_cache=store.dialect == "sqlite", on_queued=queued.set,
+                               sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
+                               prompts=PromptStore(settings.prompts))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace, wake=queued)
 

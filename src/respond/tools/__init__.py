@@ -30,9 +30,11 @@ def register(name: str, factory: Factory) -> None:
 
 def _builtin() -> None:
     from respond.tools.file_search.tool import file_search_tool
+    from respond.tools.mcp import mcp_tool
     from respond.tools.web_search.tool import web_search_tool
 
     register("file_search", file_search_tool)
+    register("mcp", mcp_tool)
     register("web_search", web_search_tool)
 
 
@@ -41,10 +43,16 @@ def _plugins() -> None:
         register(ep.name, ep.load())
 
 
+_LOADED: list[bool] = []
+
+
 def known() -> list[str]:
-    if not _REGISTRY:
+    if not _LOADED:  # once, even when something registered earlier (a test, an embedding program)
+        _LOADED.append(True)
+        early = dict(_REGISTRY)
         _builtin()
         _plugins()
+        _REGISTRY.update(early)
     return sorted(_REGISTRY)
 
 
