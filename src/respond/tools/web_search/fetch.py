@@ -3,8 +3,9 @@ main-text extraction with trafilatura.
 
 - Every URL (the first and each redirect target, followed by hand, at most `MAX_REDIRECTS`) is
   checked with `NetworkPolicy.check` before it is requested.  With no allow patterns, the
-  address the connection actually reached is checked again (a host that resolved to a public
-  address for the check and to a private one for the connection is refused).
+  addresses the connection is made to are checked again by the connector's resolver
+  (`PolicyResolver`: a host that resolved to a public address for the check and to a private one
+  for the connection is refused).
 - The body is read up to `max_bytes` (the rest is dropped; the page is marked truncated); the
   whole fetch, redirects included, must end within `timeout` seconds.
 - HTML goes through trafilatura (main content, boilerplate removed; its plain-text conversion
@@ -16,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from dataclasses import dataclass
 from html import unescape
 from urllib.parse import urldefrag, urljoin
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
 
@@ -66,6 +69,31 @@ def extract(body: bytes, url: str, content_type: str) -> tuple[str, str]:
     return title, text
 
 
+class PolicyResolver(AbstractResolver):
+    """The addresses aiohttp connects to, checked again: without allow patterns, a host that
+    resolved to a public address for `NetworkPolicy.check` and to a private one now (DNS
+    rebinding) is refused.  With patterns the URL decides, whatever the address."""
+
+    def __init__(self, policy: NetworkPolicy) -> None:
+        self.policy = policy
+        self.inner = aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        found = await self.inner.resolve(host, port, family)
+        if not self.policy.allow:
+            for info in found:
+                address = info["host"]
+                try:
+                    await self.policy.check(f"http://[{address}]/" if ":" in address else f"http://{address}/")
+                except BlockedURL:
+                    raise BlockedURL(f"The host '{host}' resolved to a private address ({address}) when connecting; "
+                                     f"an operator may allow it with {self.policy.flag}.") from None
+        return found
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 class PageFetcher:
     def __init__(self, policy: NetworkPolicy, max_bytes: int = 2 * 1024 * 1024, timeout: float = 15.0) -> None:
         self.policy = policy
@@ -75,7 +103,8 @@ class PageFetcher:
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT})
+            connector = aiohttp.TCPConnector(resolver=PolicyResolver(self.policy))
+            self._session = aiohttp.ClientSession(headers={"User-Agent": USER_AGENT}, connector=connector)
         return self._session
 
     async def fetch(self, url: str) -> Page:
@@ -96,7 +125,6 @@ class PageFetcher:
             await self.policy.check(url)
             async with self.session().get(url, allow_redirects=False,
                                           headers={"Accept": "text/html,text/plain;q=0.9,*/*;q=0.1"}) as resp:
-                await self._check_peer(url, resp)
                 if resp.status in REDIRECTS and resp.headers.get("Location"):
                     url = urldefrag(urljoin(url, resp.headers["Location"])).url
                     continue
@@ -108,19 +136,6 @@ class PageFetcher:
                 body, truncated = await self._read(resp)
                 return url, ctype, body, truncated
         raise FetchError(f"The page {url} redirected more than {MAX_REDIRECTS} times.")
-
-    async def _check_peer(self, url: str, resp: aiohttp.ClientResponse) -> None:
-        """Without allow patterns: the address connected to must be public too (DNS rebinding)."""
-        if self.policy.allow or resp.connection is None or resp.connection.transport is None:
-            return
-        peer = resp.connection.transport.get_extra_info("peername")
-        if peer:
-            host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
-            try:
-                await self.policy.check(f"http://{host}/")
-            except BlockedURL:
-                raise BlockedURL(f"The URL '{url}' connected to a private address ({peer[0]}); an operator may "
-                                 f"allow it with {self.policy.flag}.") from None
 
     async def _read(self, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
         chunks: list[bytes] = []

@@ -1,12 +1,17 @@
-"""In-process checks of the web_search tool's pure parts: citations, passages, options, providers' requests."""
+"""The web_search tool's pure parts, in process: citations, passages, options, providers' requests, include stripping."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from respond.core.netpolicy import NetworkPolicy
 from respond.protocol.errors import APIError
+from respond.testing.web import FakeWeb
 from respond.tools.web_search import citations, config
 from respond.tools.web_search.binding import passages
+from respond.tools.web_search.fetch import FetchError, PageFetcher
 from respond.tools.web_search.providers import SearchQuery, create_provider, locale_for, site_query
 from respond.tools.web_search.tool import WebSearchTool
 
@@ -76,3 +81,31 @@ def test_strip_by_include():
     bare = tool.strip(item, frozenset())
     assert "sources" not in bare["action"] and "results" not in bare and "sources" in item["action"]
     assert tool.strip(item, frozenset({"web_search_call.action.sources", "web_search_call.results"})) is item
+
+
+class RebindingPolicy(NetworkPolicy):
+    """As if DNS said 'public' for `rebind.test` at check time: only IP literals are really checked."""
+
+    async def check(self, url: str) -> None:
+        if "rebind.test" not in url:
+            await super().check(url)
+
+
+async def test_fetch_checks_the_address_connected_to(monkeypatch):
+    web = await FakeWeb(pages={"p": ("text/html", "<title>T</title><p>secret intranet page</p>")}).start()
+    port = web.base_url.rsplit(":", 1)[1]
+    fetcher = PageFetcher(RebindingPolicy(flag="--web-allow"), timeout=5)
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: real(
+        "127.0.0.1" if host == "rebind.test" else host, *a, **k))
+    try:
+        with pytest.raises(FetchError, match=r"'rebind.test' resolved to a private address \(127.0.0.1\) when connecting"):
+            await fetcher.fetch(f"http://rebind.test:{port}/pages/p")
+        assert web.seen == []  # refused before a connection was made
+        allowed = PageFetcher(NetworkPolicy([f"http://127.0.0.1:{port}"]), max_bytes=20, timeout=5)
+        page = await allowed.fetch(f"{web.base_url}/pages/p")
+        assert page.truncated and page.title == "T"  # 20 bytes: the <title> and a little text
+        await allowed.close()
+    finally:
+        await fetcher.close()
+        await web.stop()
