@@ -8,18 +8,23 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from respond import backends
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
+from respond.api.metrics import PrometheusMetrics
 from respond.config import Settings
 from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend
+from respond.dashboard import create_dashboard as dashboard
+from respond.dashboard.session import secret_for
 from respond.engine.hosted import HostedTools
-from respond.engine.workers import RunManager
+from respond.engine.queries import Operations
 from respond.engine.service import ModelRouter, ResponsesService
+from respond.engine.workers import RunManager
 from respond.store.sql import SqlStore
 from respond.tools.file_search.service import FileSearch
 
@@ -55,7 +60,9 @@ def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
 def build_app(settings: Settings) -> Starlette:
     store = SqlStore(settings.database)
     chosen, default = build_backends(settings)
-    service = ResponsesService(store, ModelRouter(chosen, default), trust_cache=store.dialect == "sqlite")
+    metrics = PrometheusMetrics(settings.metrics_multiproc_dir)
+    service = ResponsesService(store, ModelRouter(chosen, default), trust_cache=store.dialect == "sqlite",
+                               metrics=metrics)
     # files, vector stores, the hosted file_search tool
     file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     service.hosted = HostedTools(file_search.retriever)
@@ -86,7 +93,13 @@ def build_app(settings: Settings) -> Starlette:
                 await backend.close()
             await store.close()
 
-    app = create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan,
-                     extra_routes=files_api.ROUTES + vector_stores_api.ROUTES)
+    operations = Operations(store, runs, file_search)
+    keys = KeyRing(settings.api_keys)
+    admin = KeyRing([settings.admin_key] if settings.admin_key else [])
+    board = dashboard(operations, keys, admin, secret_for(settings.api_keys + [settings.admin_key or ""]))
+    app = create_app(service, runs, keys, lifespan=lifespan,
+                     extra_routes=files_api.ROUTES + vector_stores_api.ROUTES + [Mount("/dashboard", app=board)],
+                     metrics=metrics, operations=operations,
+                     metrics_keys=KeyRing([settings.metrics_key]) if settings.metrics_key else None)
     app.state.file_search = file_search
     return app

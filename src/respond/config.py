@@ -1,13 +1,17 @@
 """One validated `Settings` object, from flags with `RESPOND_<FLAG>` environment fallbacks.
 
-This is the only module that reads the environment.
+`FLAGS` is the one definition of the configuration: `respond serve --help`, the defaults, the
+environment variables and README's configuration table (`markdown_table()`, checked by a test)
+are all generated from it.  This is the only module that reads the environment.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_cache_dir, user_data_dir
 
@@ -20,6 +24,69 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("respond"))
 
 
+@dataclass(frozen=True, slots=True)
+class Flag:
+    name: str  # the Settings field; the flag is --name-with-dashes, the variable RESPOND_NAME
+    help: str
+    default: Any = None  # a value, or a callable for defaults computed on this machine
+    type: Callable[[str], Any] = str
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    repeat: bool = False  # repeatable flag; comma-separated in the environment
+    default_doc: str | None = None  # how README shows a computed default
+    flag: str | None = None  # the flag's name when it is not the field's (--api-key -> api_keys)
+    secret: bool = False  # never shown in logs
+
+    @property
+    def option(self) -> str:
+        return "--" + (self.flag or self.name).replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return "RESPOND_" + (self.flag or self.name).upper()
+
+    def default_value(self) -> Any:
+        return self.default() if callable(self.default) else self.default
+
+    def shown_default(self) -> str:
+        if self.default_doc is not None:
+            return self.default_doc
+        value = self.default_value()
+        return "none" if value in (None, []) else str(value)
+
+
+FLAGS: list[Flag] = [
+    Flag("host", "address to listen on", "127.0.0.1"),
+    Flag("port", "port to listen on", 8080, int),
+    Flag("database", "SQLAlchemy URL of the store: sqlite:///path.db or postgresql://user@host/db",
+         default_database, metavar="URL", default_doc="a SQLite file in the user data dir"),
+    Flag("upstream", "an OpenAI-compatible /v1 base URL (vLLM, Ollama, llama.cpp server, a hosted API); "
+         "requests' model is forwarded to it", metavar="URL"),
+    Flag("upstream_api_key", "bearer key sent to the upstream", metavar="KEY", secret=True),
+    Flag("api_keys", "require this bearer key from clients; repeatable, each key owns what it creates "
+         "(default: no auth, one anonymous owner)", [], metavar="KEY", repeat=True, flag="api_key", secret=True),
+    Flag("admin_key", "a key that signs in to /dashboard and sees every owner's responses (read-only but for "
+         "cancel and delete)", metavar="KEY", secret=True),
+    Flag("metrics_key", "bearer key that GET /metrics asks for (default: the API keys, if any)", metavar="KEY",
+         secret=True),
+    Flag("models", "serve a local GGUF file under NAME with the embedded llama.cpp engine; repeatable", [],
+         metavar="NAME=PATH.gguf", repeat=True, flag="model"),
+    Flag("embedded", "serve the embedded default model: auto = only when no --upstream is given", "auto",
+         choices=("auto", "on", "off")),
+    Flag("default_model", "model used when a request names none", metavar="NAME",
+         default_doc="the embedded default"),
+    Flag("n_ctx", "context window of embedded models, in tokens", 4096, int),
+    Flag("workers", "background runs executed at once by this process", 4, int),
+    Flag("shutdown_grace", "on SIGTERM, seconds running background runs may take to finish before they are put "
+         "back on the queue for another process", 20.0, float),
+    Flag("cache_dir", "where assembled models live", default_cache_dir, Path,
+         default_doc="the user cache dir (~/.cache/respond)"),
+    Flag("max_file_mb", "largest upload accepted by POST /v1/files, in MiB", 32.0, float),
+    Flag("log_level", "logging level", "info", choices=("debug", "info", "warning", "error")),
+    Flag("log_format", "text, or json (one object a line, for log shippers)", "text", choices=("text", "json")),
+]
+
+
 @dataclass
 class Settings:
     host: str = "127.0.0.1"
@@ -28,6 +95,8 @@ class Settings:
     upstream: str | None = None
     upstream_api_key: str | None = None
     api_keys: list[str] = field(default_factory=list)
+    admin_key: str | None = None
+    metrics_key: str | None = None
     # NAME=PATH.gguf pairs for the embedded llama.cpp backend
     models: list[str] = field(default_factory=list)
     # "auto": the embedded default model is served when no --upstream is given
@@ -37,8 +106,11 @@ class Settings:
     workers: int = 4
     shutdown_grace: float = 20.0
     log_level: str = "info"
+    log_format: str = "text"
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_file_mb: float = 32.0  # uploads to /v1/files
+    # prometheus-client's own variable: set, /metrics aggregates every process on this host
+    metrics_multiproc_dir: str | None = field(default_factory=lambda: os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
     @property
     def embedded_enabled(self) -> bool:
@@ -52,3 +124,31 @@ def env(name: str, default: str | None = None) -> str | None:
 def env_list(name: str) -> list[str]:
     raw = env(name)
     return [part.strip() for part in raw.split(",") if part.strip()] if raw else []
+
+
+def flag_default(flag: Flag) -> Any:
+    """The environment's value when set (converted by the flag's type), else the flag's default."""
+    if flag.repeat:
+        return env_list(flag.flag or flag.name) or None
+    raw = env(flag.flag or flag.name)
+    return flag.type(raw) if raw is not None else flag.default_value()
+
+
+def settings_from(values: dict[str, Any]) -> Settings:
+    kwargs: dict[str, Any] = {f.name: values.get(f.name) for f in FLAGS}
+    for f in FLAGS:
+        if f.repeat:
+            kwargs[f.name] = kwargs[f.name] or env_list(f.flag or f.name)
+    return Settings(**kwargs)
+
+
+def markdown_table() -> str:
+    """README's configuration table."""
+    lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for f in FLAGS:
+        option = f"`{f.option} {f.metavar}`" if f.metavar else f"`{f.option}`"
+        if f.choices:
+            option = f"`{f.option} {'|'.join(f.choices)}`".replace("|", "\\|")
+        meaning = f.help + ("; repeatable" if f.repeat and "repeatable" not in f.help else "")
+        lines.append(f"| {option} | `{f.env}` | {f.shown_default()} | {meaning} |")
+    return "\n".join(lines)

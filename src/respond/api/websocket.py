@@ -7,6 +7,8 @@ Responses specifies) and the connection stays open.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import orjson
@@ -14,10 +16,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from respond.api.auth import KeyRing
 from respond.engine.detach import detached
-from respond.engine.workers import RunManager
 from respond.engine.service import ResponsesService
+from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
 
+log = logging.getLogger("respond.websocket")
 CLIENT_ONLY = ("type", "generate", "stream_id", "stream", "stream_options")
 
 
@@ -38,12 +41,17 @@ async def responses_socket(ws: WebSocket) -> None:
         await ws.close(code=1008)
         return
     await ws.accept()
+    start, count = time.perf_counter(), 0
+    log.info("websocket session opened")
     try:
         while True:
             raw = await ws.receive_text()
+            count += 1
             await _one(ws, raw, owner, service, runs)
     except WebSocketDisconnect:
         return
+    finally:
+        log.info("websocket session closed: %d messages in %.1fs", count, time.perf_counter() - start)
 
 
 async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, runs: RunManager) -> None:

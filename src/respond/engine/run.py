@@ -46,6 +46,7 @@ class Run:
         job: bool = False,
         conversation_id: str | None = None,
         on_stored: Callable[[dict[str, Any]], None] | None = None,
+        on_end: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         # A drained run (a non-streaming request) has no watcher: no event copies, none stored
         # (a later GET ?stream=true replays it from the stored response instead).
@@ -63,6 +64,7 @@ class Run:
         self._job = job  # a job row tracks this run: finish it with the run
         self._conversation_id = conversation_id
         self._on_stored = on_stored
+        self._on_end = on_end  # metering: called once with the final response, stored or not
 
     @property
     def id(self) -> str:
@@ -165,6 +167,8 @@ class Run:
 
     async def _persist(self, events: list[Event], conversation_id: str | None = None) -> None:
         self._finished = True
+        if self._on_end is not None:
+            self._on_end(self.response)
         if self._store is None:
             return
         outputs = self.response["output"]

@@ -12,14 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from respond.core.errors import BackendError
+from respond.core.metrics import Metrics, NullMetrics
 from respond.core.ports import ModelBackend, Store
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
-from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
+from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
+from respond.engine.metered import finished, metered
 from respond.engine.run import Run
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
@@ -60,8 +62,9 @@ INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parall
 
 class ResponsesService:
     def __init__(self, store: Store, router: ModelRouter, worker_id: str | None = None,
-                 trust_cache: bool = False) -> None:
+                 trust_cache: bool = False, metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
         self.hosted = HostedTools(None)  # server-run tools (file_search); bootstrap gives it a retriever
         self.hub = Hub()
@@ -155,6 +158,8 @@ class ResponsesService:
         backend = self.router.resolve(model)
         hosted = await self.hosted.prepare(req.tools, req.tool_choice, set(req.include or []), gen, owner)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
+        deltas = metered(deltas, self.metrics, model, backend.name)
+        started = time.perf_counter()
         # Foreground: prime, so a request the backend refuses is still an HTTP error.
         first = None if background else await _prime(deltas)
         stored = req.store is not False
@@ -172,7 +177,8 @@ class ResponsesService:
                    want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
                    include=include,
                    job=live, conversation_id=_conversation_id(req),
-                   on_stored=lambda r: self._remember(r, owner, history, new_items))
+                   on_stored=lambda r: self._remember(r, owner, history, new_items),
+                   on_end=lambda r: finished(r, self.metrics, backend.name, started))
 
     def _remember(self, response: dict[str, Any], owner: str, history: list[dict[str, Any]],
                   new_items: list[dict[str, Any]]) -> None:

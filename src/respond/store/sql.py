@@ -23,8 +23,10 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from respond.core.ports import Row
 from respond.store import schema
 from respond.store.conversations import ConversationsMixin, conversation_rows
-from respond.store.migrations import migrate
 from respond.store.jobs import RunsMixin, job_row
+from respond.store.listing import ListingMixin
+from respond.store.listing_migration import metadata_rows, preview
+from respond.store.migrations import migrate
 
 log = logging.getLogger("respond.store")
 
@@ -146,7 +148,7 @@ class SqliteWriter:
         self.readers.dispose()
 
 
-class SqlStore(RunsMixin, ConversationsMixin):
+class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         engine = make_engine(self.url)
@@ -187,6 +189,7 @@ class SqlStore(RunsMixin, ConversationsMixin):
             index_elements=["id"], set_={"status": up.excluded.status, "body": up.excluded.body})
         self._insert_response = insert(R)
         self._insert_items = insert(IT)
+        self._insert_metadata = insert(schema.response_metadata)
         self._delete_outputs = delete(IT).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 1)
         self._insert_events = insert(schema.events)
         self._insert_job = insert(schema.jobs)
@@ -203,7 +206,9 @@ class SqlStore(RunsMixin, ConversationsMixin):
         rid = response["id"]
         row = {"id": rid, "owner": owner, "created_at": response["created_at"], "status": response["status"],
                "previous_response_id": response.get("previous_response_id"),
-               "background": bool(response.get("background")), "body": _dumps(response)}
+               "background": bool(response.get("background")), "body": _dumps(response),
+               "model": str(response.get("model") or "")[:128], "preview": preview(input_items)}
+        meta = metadata_rows(response, owner) if fresh else []
         # Replacing a stored response (a stream's or a background run's end) rewrites only its outputs:
         # its input items were written when it was first stored and never change.
         rows = [] if not fresh else [
@@ -215,6 +220,8 @@ class SqlStore(RunsMixin, ConversationsMixin):
         def write(conn: Connection) -> None:
             if fresh:
                 conn.execute(self._insert_response, row)
+                if meta:
+                    conn.execute(self._insert_metadata, meta)
             else:
                 conn.execute(self._upsert_response, row)
                 conn.execute(self._delete_outputs, {"rid": rid})
