@@ -6,6 +6,7 @@ import json
 import time
 
 import httpx
+import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -52,7 +53,7 @@ def test_counters_move_by_the_traffic(plain, upstream):
     client.responses.create(model="scripted", input="c", tools=[{"type": "function", "name": "lookup",
                                                                   "parameters": {"type": "object"}}])
     for _ in range(2):
-        with pytest.raises(Exception):
+        with pytest.raises(openai.NotFoundError):
             client.responses.retrieve("resp_missing")
     upstream.reply({"error": {"status": 500, "message": "boom"}})
     failed = client.responses.create(model="scripted", input="d")
