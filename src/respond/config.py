@@ -7,6 +7,7 @@ are all generated from it.  This is the only module that reads the environment.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,28 +88,32 @@ FLAGS: list[Flag] = [
 ]
 
 
+def _d(name: str) -> Any:
+    """A Settings field whose default is the flag's (defaults are written once, in FLAGS)."""
+    flag = next(f for f in FLAGS if f.name == name)
+    return field(default_factory=lambda: copy.copy(flag.default_value()))
+
+
 @dataclass
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    database: str = field(default_factory=default_database)
-    upstream: str | None = None
-    upstream_api_key: str | None = None
-    api_keys: list[str] = field(default_factory=list)
-    admin_key: str | None = None
-    metrics_key: str | None = None
-    # NAME=PATH.gguf pairs for the embedded llama.cpp backend
-    models: list[str] = field(default_factory=list)
-    # "auto": the embedded default model is served when no --upstream is given
-    embedded: str = "auto"
-    default_model: str | None = None
-    n_ctx: int = 4096
-    workers: int = 4
-    shutdown_grace: float = 20.0
-    log_level: str = "info"
-    log_format: str = "text"
-    cache_dir: Path = field(default_factory=default_cache_dir)
-    max_file_mb: float = 32.0  # uploads to /v1/files
+    host: str = _d("host")
+    port: int = _d("port")
+    database: str = _d("database")
+    upstream: str | None = _d("upstream")
+    upstream_api_key: str | None = _d("upstream_api_key")
+    api_keys: list[str] = _d("api_keys")
+    admin_key: str | None = _d("admin_key")
+    metrics_key: str | None = _d("metrics_key")
+    models: list[str] = _d("models")  # NAME=PATH.gguf pairs for the embedded llama.cpp backend
+    embedded: str = _d("embedded")
+    default_model: str | None = _d("default_model")
+    n_ctx: int = _d("n_ctx")
+    workers: int = _d("workers")
+    shutdown_grace: float = _d("shutdown_grace")
+    log_level: str = _d("log_level")
+    log_format: str = _d("log_format")
+    cache_dir: Path = _d("cache_dir")
+    max_file_mb: float = _d("max_file_mb")
     # prometheus-client's own variable: set, /metrics aggregates every process on this host
     metrics_multiproc_dir: str | None = field(default_factory=lambda: os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
