@@ -56,9 +56,9 @@ def test_env_fallback_and_types(monkeypatch):
 
 
 @pytest.fixture
-def populated(server_factory, upstream, tmp_path):
+def populated(server_factory, upstream, database):
     srv = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0",
-                         "--api-key", "key-a")
+                         "--api-key", "key-a", database=database)
     client = srv.client(api_key="key-a")
     # created_at has one-second resolution: one response a second, so that "newest first" is defined
     red = client.responses.create(model="scripted", input="colour me red", metadata={"team": "red"})
