@@ -33,7 +33,8 @@ class Flag:
     type: Callable[[str], Any] = str
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
-    repeat: bool = False  # repeatable flag; comma-separated in the environment
+    repeat: bool = False  # repeatable flag; comma-separated in the environment (unless env_one)
+    env_one: bool = False  # the environment holds one value, commas included (a backend spec)
     default_doc: str | None = None  # how README shows a computed default
     flag: str | None = None  # the flag's name when it is not the field's (--api-key -> api_keys)
     secret: bool = False  # never shown in logs
@@ -63,6 +64,10 @@ FLAGS: list[Flag] = [
          default_database, metavar="URL", default_doc="a SQLite file in the user data dir"),
     Flag("upstream", "an OpenAI-compatible /v1 base URL (vLLM, Ollama, llama.cpp server, a hosted API); "
          "requests' model is forwarded to it", metavar="URL"),
+    Flag("backends", "serve models with this registered backend (llamacpp, openai_compat, scripted, or a "
+         "plugin's); repeatable, asked in order; replaces the choice made from --upstream and --embedded; e.g. "
+         "--backend scripted:model=demo,reply=hello (the environment variable holds one spec)", [],
+         metavar="NAME[:KEY=VALUE,...]", repeat=True, flag="backend", env_one=True),
     Flag("upstream_api_key", "bearer key sent to the upstream", metavar="KEY", secret=True),
     Flag("api_keys", "require this bearer key from clients; repeatable, each key owns what it creates "
          "(default: no auth, one anonymous owner)", [], metavar="KEY", repeat=True, flag="api_key", secret=True),
@@ -99,6 +104,9 @@ class Settings:
     host: str = _d("host")
     port: int = _d("port")
     database: str = _d("database")
+    # backend specs, NAME[:key=value,...], in the order they are asked to serve a model; empty: the
+    # embedded backend (see `embedded_enabled`) then the upstream, when given
+    backends: list[str] = _d("backends")
     upstream: str | None = _d("upstream")
     upstream_api_key: str | None = _d("upstream_api_key")
     api_keys: list[str] = _d("api_keys")
@@ -131,10 +139,17 @@ def env_list(name: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()] if raw else []
 
 
+def _env_values(flag: Flag) -> list[str]:
+    if flag.env_one:
+        raw = env(flag.flag or flag.name)
+        return [raw] if raw else []
+    return env_list(flag.flag or flag.name)
+
+
 def flag_default(flag: Flag) -> Any:
     """The environment's value when set (converted by the flag's type), else the flag's default."""
     if flag.repeat:
-        return env_list(flag.flag or flag.name) or None
+        return _env_values(flag) or None
     raw = env(flag.flag or flag.name)
     return flag.type(raw) if raw is not None else flag.default_value()
 
@@ -143,7 +158,7 @@ def settings_from(values: dict[str, Any]) -> Settings:
     kwargs: dict[str, Any] = {f.name: values.get(f.name) for f in FLAGS}
     for f in FLAGS:
         if f.repeat:
-            kwargs[f.name] = kwargs[f.name] or env_list(f.flag or f.name)
+            kwargs[f.name] = kwargs[f.name] or _env_values(f)
     return Settings(**kwargs)
 
 

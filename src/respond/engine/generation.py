@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -44,16 +45,13 @@ def _output_text(output: Any) -> str:
     return "".join(p.get("text", "") for p in output if isinstance(p, dict))
 
 
-class History(list[Item]):
-    """A context's items, with their chat messages when already known (from the context cache)."""
+@dataclass(frozen=True, slots=True)
+class History:
+    """The items a response continues (its chain or conversation), with their chat messages when
+    already known (from the context cache): then only the new items are converted."""
 
+    items: list[Item] = field(default_factory=list)
     messages: list[Message] | None = None
-
-    @classmethod
-    def of(cls, items: list[Item], messages: list[Message] | None = None) -> History:
-        h = cls(items)
-        h.messages = messages
-        return h
 
 
 def items_to_messages(items: list[Item], prefix: list[Message] | None = None) -> list[Message]:
@@ -165,7 +163,7 @@ def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
                   f"'json_schema'.", "text.format.type", "invalid_value")
 
 
-def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item]) -> Generation:
+def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item]) -> Generation:
     specs = tool_specs(req.tools)
     # Hosted tools count as tools for tool_choice "required" (engine/hosted.py adds their functions).
     hosted = [ToolSpec(name=t["type"]) for t in req.tools or []
@@ -174,11 +172,10 @@ def build_generation(req: CreateResponse, model: str, history: list[Item], new_i
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
-    known = history.messages if isinstance(history, History) else None
-    if known is not None:
-        messages.extend(items_to_messages(new_items, prefix=known))
+    if history.messages is not None:
+        messages.extend(items_to_messages(new_items, prefix=history.messages))
     else:
-        messages.extend(items_to_messages(history + new_items))
+        messages.extend(items_to_messages(history.items + new_items))
     return Generation(
         model=model, messages=messages, tools=specs, tool_choice=choice, forced_tool=forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
