@@ -29,7 +29,7 @@ def test_readme_table_is_generated_from_the_flags():
     readme = (ROOT / "README.md").read_text()
     start = readme.index("<!-- flags:start")
     body = readme[readme.index("\n", start) + 1: readme.index("<!-- flags:end -->")].strip()
-    assert body == markdown_table(), "README's table is stale: paste respond.config.markdown_table()"
+    assert body == markdown_table(), "README.s table is stale: paste the output of `python -m respond.config`"
     for name in ("--cache-dir", "--log-level", "--shutdown-grace", "--log-format", "--admin-key"):
         assert f"`{name}" in body
 

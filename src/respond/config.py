@@ -172,3 +172,9 @@ def markdown_table() -> str:
         meaning = f.help + ("; repeatable" if f.repeat and "repeatable" not in f.help else "")
         lines.append(f"| {option} | `{f.env}` | {f.shown_default()} | {meaning} |")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # `python -m respond.config`: README's table, to paste
+    import sys
+
+    sys.stdout.write(markdown_table() + "\n")
