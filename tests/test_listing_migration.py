@@ -17,6 +17,7 @@ PRE_0010 = [  # undo 0010 by hand: what a database written before it looks like
     "DROP INDEX ix_responses_owner_created",
     "DROP INDEX ix_responses_created",
     "DROP INDEX ix_responses_previous",
+    "DROP INDEX ix_responses_background_created",
     "ALTER TABLE responses DROP COLUMN model",
     "ALTER TABLE responses DROP COLUMN preview",
     "DELETE FROM schema_migrations WHERE name = '0010_listing_indexes'",

@@ -124,6 +124,6 @@ class Operations:
                                                                          "max_num_results": 10}))["data"]
         return data
 
-    async def activity(self, owner: str | None, since: int, buckets: int = 24, sample: int = 5000) -> Activity:
+    async def activity(self, owner: str | None, since: int, buckets: int = 24, sample: int = 2000) -> Activity:
         """Requests, tokens and latency over time, from the newest `sample` responses since `since`."""
         return activity(await self.store.activity(owner, since, sample), since, buckets)

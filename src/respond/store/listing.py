@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from respond.core.listing import Page, QueueStats, ResponseFilter, Row
@@ -67,11 +68,21 @@ class ListingMixin:
 
     async def list_responses(self, owner: str | None, flt: ResponseFilter, *, cursor: str | None,
                              limit: int) -> Page:
-        where = conditions(owner, flt)
+        """With a metadata filter the query is driven by `response_metadata`'s (key, value, owner,
+        created_at) index, walked newest first; without, by the responses' (owner, created_at)."""
+        pairs = list(flt.metadata.items())
+        where = conditions(owner, replace(flt, metadata=dict(pairs[1:])))
+        q = select(*SUMMARY)
+        created, rid = R.c.created_at, R.c.id
+        if pairs:
+            key, value = pairs[0]
+            q = q.select_from(M.join(R, R.c.id == M.c.response_id))
+            where += [M.c.key == key, M.c.value == value] + ([M.c.owner == owner] if owner is not None else [])
+            created, rid = M.c.created_at, M.c.response_id
         after = _cursor(cursor)
-        if after is not None:
-            where.append(or_(R.c.created_at < after[0], and_(R.c.created_at == after[0], R.c.id < after[1])))
-        q = select(*SUMMARY).where(*where).order_by(R.c.created_at.desc(), R.c.id.desc()).limit(limit + 1)
+        if after is not None:  # a range on created_at first, so that the index seeks straight to it
+            where += [created <= after[0], or_(created < after[0], rid < after[1])]
+        q = q.where(*where).order_by(created.desc(), rid.desc()).limit(limit + 1)
         rows = await self.rx(lambda conn: conn.execute(q).all())
         out = [summary(r) for r in rows[:limit]]
         more = len(rows) > limit
@@ -83,8 +94,10 @@ class ListingMixin:
 
     async def next_responses(self, response_id: str, owner: str | None) -> list[Row]:
         where = [R.c.previous_response_id == response_id] + ([R.c.owner == owner] if owner else [])
-        q = select(*SUMMARY).where(*where).order_by(R.c.created_at).limit(20)
-        return [summary(r) for r in await self.rx(lambda conn: conn.execute(q).all())]
+        # no ORDER BY: it would tempt the planner into the (owner, created_at) index; a handful of rows
+        q = select(*SUMMARY).where(*where).limit(100)
+        rows = [summary(r) for r in await self.rx(lambda conn: conn.execute(q).all())]
+        return sorted(rows, key=lambda r: (r["created_at"], r["id"]))[:20]
 
     async def chain_ids(self, response_id: str, owner: str | None, limit: int = 50) -> list[Row]:
         def walk(conn: Connection) -> list[Row]:
@@ -112,7 +125,7 @@ class ListingMixin:
 
     async def list_runs(self, owner: str | None, states: list[str], *, limit: int) -> list[Row]:
         """Background runs: queued/running from the job table, failed from the responses."""
-        where: list[ColumnElement[bool]] = [R.c.background.is_(True), R.c.status.in_(states)]
+        where: list[ColumnElement[bool]] = [R.c.background == True, R.c.status.in_(states)]  # noqa: E712
         if owner is not None:
             where.append(R.c.owner == owner)
         q = (select(*SUMMARY, J.c.state, J.c.worker).select_from(R.outerjoin(J, J.c.response_id == R.c.id))

@@ -27,12 +27,13 @@ DDL = [
         owner VARCHAR(64) NOT NULL,
         created_at BIGINT NOT NULL,
         PRIMARY KEY (response_id, key))""",
-    "CREATE INDEX ix_response_metadata_kv ON response_metadata (key, value, created_at)",
+    "CREATE INDEX ix_response_metadata_kv ON response_metadata (key, value, owner, created_at)",
     "CREATE INDEX ix_responses_owner_created ON responses (owner, created_at)",
     "CREATE INDEX ix_responses_created ON responses (created_at)",
     "CREATE INDEX ix_responses_owner_model_created ON responses (owner, model, created_at)",
     "CREATE INDEX ix_responses_owner_status_created ON responses (owner, status, created_at)",
     "CREATE INDEX ix_responses_previous ON responses (previous_response_id)",
+    "CREATE INDEX ix_responses_background_created ON responses (background, created_at)",
 ]
 
 
