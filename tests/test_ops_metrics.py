@@ -153,3 +153,24 @@ def test_multiprocess_mode(server_factory, upstream, tmp_path):
     samples = scrape(srv)
     assert total(samples, "respond_responses_total", status="completed") == 1
     assert any(mp.iterdir())  # values went through the shared files
+
+
+def test_hosted_tool_calls_counted_and_vector_store_page(plain, upstream):
+    from tests._kb import MANUAL_MD, make_store
+
+    client = plain.client()
+    store, _ = make_store(client, {"manual.md": (MANUAL_MD, None)})
+    before = scrape(plain)
+    upstream.reply({"tool_calls": [{"id": "c1", "name": "file_search", "arguments": '{"query": "warranty"}'}]},
+                   {"content": "Two years."})
+    r = client.responses.create(model="scripted", input="warranty?",
+                                tools=[{"type": "file_search", "vector_store_ids": [store.id]}])
+    assert r.output[0].type == "file_search_call"
+    after = scrape(plain)
+    moved = total(after, "respond_tool_calls_total", type="file_search_call", outcome="completed") - \
+        total(before, "respond_tool_calls_total", type="file_search_call", outcome="completed")
+    assert moved == 1
+    assert total(after, "respond_responses_total") - total(before, "respond_responses_total") == 1
+    # the dashboard's vector store page: ingestion status and a working search box (no keys: open)
+    page = httpx.get(f"http://127.0.0.1:{plain.port}/dashboard/vector_stores/{store.id}", params={"q": "warranty"})
+    assert page.status_code == 200 and "completed" in page.text and "manual.md" in page.text
