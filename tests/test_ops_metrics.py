@@ -174,3 +174,21 @@ def test_hosted_tool_calls_counted_and_vector_store_page(plain, upstream):
     # the dashboard's vector store page: ingestion status and a working search box (no keys: open)
     page = httpx.get(f"http://127.0.0.1:{plain.port}/dashboard/vector_stores/{store.id}", params={"q": "warranty"})
     assert page.status_code == 200 and "completed" in page.text and "manual.md" in page.text
+
+
+def test_background_run_log_lines(server_factory, upstream):
+    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "1",
+                         "--log-format", "json")
+    client = srv.client()
+    r = client.responses.create(model="scripted", input="in the background", background=True)
+    deadline = time.monotonic() + 20
+    while client.responses.retrieve(r.id).status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    lines = [json.loads(line) for line in srv.log_path.read_text().splitlines() if line.startswith("{")]
+    runs = [x for x in lines if x["logger"] == "respond.runs" and r.id in x["message"]]
+    assert [x["message"].split(" on ")[0].split(" in ")[0] for x in runs] == [
+        f"background run {r.id} started", f"background run {r.id} ended completed"]
+    assert {x["request_id"] for x in runs} == {r.id}
+    # the engine's own line for that run carries the run's id too
+    assert any(x["logger"] == "respond.run" and x["request_id"] == r.id for x in lines)
