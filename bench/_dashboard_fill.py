@@ -35,7 +35,7 @@ def owner_of(key: str) -> str:
 def _response(i: int, rng: random.Random, now: int, n: int, prev: str | None, owner_key: str) -> dict[str, Any]:
     created = now - (n - i) * 2  # one every 2 s, the newest now: ~55 h for 100k
     status = rng.choice(STATUSES)
-    text = " ".join(rng.choice(WORDS) for _ in range(12)) + (" needle" if i % 1000 == 7 else "")
+    text = " ".join(rng.choice(WORDS) for _ in range(12)) + (" needle" if i % 1000 == 8 else "")
     usage = {"input_tokens": rng.randint(20, 900), "output_tokens": rng.randint(5, 400)}
     usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
     return {

@@ -46,7 +46,7 @@ def pages(picks: dict[str, str], now: int) -> list[tuple[str, str, str]]:
         ("responses, metadata user=u42 (1 in 1,000)", "key-a", "/dashboard/responses?meta=user%3Du42"),
         ("responses, model + status=failed", "key-a", "/dashboard/responses?model=gpt-4o-mini&status=failed"),
         ("responses, created in a 1-hour window", "key-a", f"/dashboard/responses?after={day}&before={day2}"),
-        ("responses, text search (1 in 1,000)", "key-a", "/dashboard/responses?q=needle"),
+        ("responses, text search (1 in 1,000: a scan of the key's rows)", "key-a", "/dashboard/responses?q=needle"),
         ("response page (24 events, chain)", "key-a", f"/dashboard/responses/{d}"),
         ("background runs", "key-a", "/dashboard/runs"),
         ("charts, last 24 h (2,000 sampled)", "key-a", "/dashboard/charts?hours=24"),

@@ -40,7 +40,7 @@ def _cursor(raw: str | None) -> tuple[int, str] | None:
     return (int(created), rid) if created.isdigit() else None
 
 
-def conditions(owner: str | None, flt: ResponseFilter) -> list[ColumnElement[bool]]:
+def conditions(owner: str | None, flt: ResponseFilter, dialect: str = "sqlite") -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if owner is not None:
         where.append(R.c.owner == owner)
@@ -56,13 +56,18 @@ def conditions(owner: str | None, flt: ResponseFilter) -> list[ColumnElement[boo
         where.append(R.c.created_at < flt.created_before)
     if flt.text:
         escaped = flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append(R.c.preview.ilike(f"%{escaped}%", escape="\\"))
+        pattern = f"%{escaped}%"
+        # SQLite's LIKE is already case-insensitive (ASCII) and much cheaper than lower() LIKE lower()
+        where.append(R.c.preview.like(pattern, escape="\\") if dialect == "sqlite"
+                     else R.c.preview.ilike(pattern, escape="\\"))
     for key, value in flt.metadata.items():
         where.append(R.c.id.in_(select(M.c.response_id).where(M.c.key == key, M.c.value == value)))
     return where
 
 
 class ListingMixin:
+    dialect: str
+
     async def rx(self, fn: Callable[[Connection], T]) -> T:
         raise NotImplementedError
 
@@ -71,7 +76,7 @@ class ListingMixin:
         """With a metadata filter the query is driven by `response_metadata`'s (key, value, owner,
         created_at) index, walked newest first; without, by the responses' (owner, created_at)."""
         pairs = list(flt.metadata.items())
-        where = conditions(owner, replace(flt, metadata=dict(pairs[1:])))
+        where = conditions(owner, replace(flt, metadata=dict(pairs[1:])), self.dialect)
         q = select(*SUMMARY)
         created, rid = R.c.created_at, R.c.id
         if pairs:
