@@ -41,7 +41,7 @@ def _response(i: int, rng: random.Random, now: int, n: int, prev: str | None, ow
     return {
         "id": f"resp_{i:08d}{rng.getrandbits(64):016x}", "object": "response", "created_at": created,
         "status": status, "model": MODELS[i % 7 % 4], "previous_response_id": prev,
-        "background": i % 50 == 3, "metadata": {"team": f"team{i % 8}", "user": f"u{i % 1000}"},
+        "background": i % 50 == 4, "metadata": {"team": f"team{i % 8}", "user": f"u{i % 1000}"},
         "completed_at": created + rng.randint(1, 20) if status == "completed" else None,
         "error": {"code": "server_error", "message": "upstream failed"} if status == "failed" else None,
         "usage": {**usage, "input_tokens_details": {"cached_tokens": 0},
