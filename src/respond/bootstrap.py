@@ -16,7 +16,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from respond import backends
+from respond import backends, tools
 from respond import store as stores
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
@@ -25,11 +25,15 @@ from respond.api.auth import KeyRing
 from respond.api.metrics import PrometheusMetrics
 from respond.config import Settings
 from respond.core.errors import BackendError
+from respond.core.hosted import ToolServices
+from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.dashboard import create_dashboard as dashboard
 from respond.dashboard.session import secret_for
 from respond.engine.hosted import HostedTools
+from respond.engine.prompts import PromptStore
 from respond.engine.queries import Operations
+from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
 from respond.tools.file_search.service import FileSearch
@@ -59,7 +63,8 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "llamacpp": {"models": parse_models(settings.models), "include_default": settings.embedded != "off",
                      "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
-        "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key},
+        "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
+                          "reasoning_field": settings.upstream_reasoning_field},
     }
 
 
@@ -88,11 +93,17 @@ def build_app(settings: Settings) -> Starlette:
     store = stores.create(settings.database)
     chosen, default = build_backends(settings)
     metrics = PrometheusMetrics(settings.metrics_multiproc_dir)
-    # files, vector stores, the hosted file_search tool
+    # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
+                            options={"mcp_timeout": settings.mcp_timeout})
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
-    service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(file_search.retriever),
-                               trust_cache=store.dialect == "sqlite", on_queued=queued.set, metrics=metrics)
+    if settings.prompts is not None and not settings.prompts.is_dir():
+        raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
+    service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
+                               trust_cache=store.dialect == "sqlite", on_queued=queued.set,
+                               sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
+                               prompts=PromptStore(settings.prompts), metrics=metrics)
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace, wake=queued)
 

@@ -25,6 +25,10 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("respond"))
 
 
+def default_key_file() -> Path:
+    return Path(user_data_dir("respond")) / "secret.key"
+
+
 @dataclass(frozen=True, slots=True)
 class Flag:
     name: str  # the Settings field; the flag is --name-with-dashes, the variable RESPOND_NAME
@@ -88,6 +92,19 @@ FLAGS: list[Flag] = [
     Flag("cache_dir", "where assembled models live", default_cache_dir, Path,
          default_doc="the user cache dir (~/.cache/respond)"),
     Flag("max_file_mb", "largest upload accepted by POST /v1/files, in MiB", 32.0, float),
+    Flag("mcp_allow", "URL pattern of MCP servers requests may reach, e.g. 'http://127.0.0.1:*' or "
+         "'https://*.example.com'; repeatable; given any, only matching URLs are reached (private addresses "
+         "included)", [], metavar="PATTERN", repeat=True, default_doc="any public address, never a private, "
+         "loopback or link-local one"),
+    Flag("mcp_timeout", "seconds allowed to connect to an MCP server, to list its tools and for each tool call",
+         30.0, float),
+    Flag("upstream_reasoning_field", "how reasoning sent back as input reaches the upstream: on assistant "
+         "messages as reasoning_content (vLLM, DeepSeek, llama.cpp server), reasoning (Ollama, OpenRouter), or "
+         "none (dropped)", "reasoning_content", choices=("reasoning_content", "reasoning", "none")),
+    Flag("secret_key", "secret that seals reasoning.encrypted_content; replicas must share it", metavar="SECRET",
+         secret=True, default_doc="a key generated on first start in the user data dir (secret.key, mode 0600)"),
+    Flag("prompts", "folder of prompt templates (<id>.toml or <id>.json) for the 'prompt' parameter", None, Path,
+         metavar="DIR", default_doc="none (a request naming a prompt is a 400)"),
     Flag("log_level", "logging level", "info", choices=("debug", "info", "warning", "error")),
     Flag("log_format", "text, or json (one object a line, for log shippers)", "text", choices=("text", "json")),
 ]
@@ -122,6 +139,15 @@ class Settings:
     log_format: str = _d("log_format")
     cache_dir: Path = _d("cache_dir")
     max_file_mb: float = _d("max_file_mb")
+    # URL patterns of MCP servers (and later web pages) requests may reach; none: public addresses only
+    mcp_allow: list[str] = _d("mcp_allow")
+    mcp_timeout: float = _d("mcp_timeout")  # seconds: connecting to an MCP server, listing its tools, each call
+    # reasoning.encrypted_content: the sealing secret, else a key file made on first start
+    secret_key: str | None = _d("secret_key")
+    key_file: Path = field(default_factory=default_key_file)
+    prompts: Path | None = _d("prompts")  # the prompt store's folder (`prompt` templates)
+    # how earlier reasoning is sent back to a chat-completions upstream
+    upstream_reasoning_field: str = _d("upstream_reasoning_field")
     # prometheus-client's own variable: set, /metrics aggregates every process on this host
     metrics_multiproc_dir: str | None = field(default_factory=lambda: os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 

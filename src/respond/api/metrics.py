@@ -111,7 +111,7 @@ class PrometheusMetrics:
         self.oldest.set(oldest)
         if self.multiproc_dir:
             merged = CollectorRegistry()
-            MultiProcessCollector(merged, path=self.multiproc_dir)
+            MultiProcessCollector(merged, path=self.multiproc_dir)  # type: ignore[no-untyped-call]
             return generate_latest(merged)
         return generate_latest(self.registry)
 

@@ -3,7 +3,9 @@
 Paths and methods come from the app's own routes; path parameters from their templates; request
 bodies from the pydantic models that validate them (`REQUEST_MODELS`, JSON Schema 2020-12 as
 OpenAPI 3.1 takes it, `$defs` hoisted into `components/schemas`); errors from `ErrorEnvelope`.
-An endpoint whose body is not validated by a model yet is described as a JSON object.  `/docs`
+The endpoints that take a subset of the create parameters (protocol.bodies) get a model of that
+subset, built from CreateResponse's own fields; an endpoint with no checked body shape yet (files,
+vector stores) is described as a JSON object.  `/docs`
 renders the same document as one self-contained HTML page (no script, no CDN).
 """
 
@@ -19,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from respond.engine.service import INPUT_TOKENS_PARAMS
+from respond.protocol import bodies
 from respond.protocol.requests import CreateResponse
 from respond.protocol.response import TERMINAL
 
@@ -41,16 +43,30 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
-def _input_tokens_model() -> type[BaseModel]:
-    fields: dict[str, Any] = {name: (info.annotation, info) for name, info in CreateResponse.model_fields.items()
-                              if name in INPUT_TOKENS_PARAMS}
-    model: type[BaseModel] = create_model("CountInputTokens", __config__=CreateResponse.model_config, **fields)
+def subset(name: str, keys: frozenset[str], required: tuple[str, ...] = ()) -> type[BaseModel]:
+    """The body of an endpoint that takes `keys` (protocol.bodies): CreateResponse's own field for each
+    key it has (the same model validates them), any JSON for the others, nothing else allowed."""
+    fields: dict[str, Any] = {}
+    for key in sorted(keys):
+        info = CreateResponse.model_fields.get(key)
+        if info is not None:
+            fields[key] = (info.annotation, ... if key in required else info)
+        else:
+            fields[key] = (Any, ... if key in required else None)
+    model: type[BaseModel] = create_model(name, __config__=CreateResponse.model_config, **fields)
     return model
 
 
 def request_models() -> dict[tuple[str, str], type[BaseModel]]:
+    conv = "/v1/conversations"
     return {("POST", "/v1/responses"): CreateResponse,
-            ("POST", "/v1/responses/input_tokens"): _input_tokens_model()}
+            ("POST", "/v1/responses/input_tokens"): subset("CountInputTokens", bodies.INPUT_TOKENS),
+            ("POST", "/v1/responses/compact"): subset("CompactResponse", bodies.COMPACT, ("model",)),
+            ("POST", conv): subset("CreateConversation", bodies.CONVERSATION_CREATE),
+            ("POST", conv + "/{conversation_id}"): subset("UpdateConversation", bodies.CONVERSATION_UPDATE,
+                                                          ("metadata",)),
+            ("POST", conv + "/{conversation_id}/items"): subset("AddConversationItems", bodies.CONVERSATION_ITEMS,
+                                                                ("items",))}
 
 
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:

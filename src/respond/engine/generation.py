@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,22 +55,38 @@ class History:
     messages: list[Message] | None = None
 
 
-def items_to_messages(items: list[Item], prefix: list[Message] | None = None) -> list[Message]:
+HostedContext = Callable[[Item], "list[Message] | None"]
+"""A stored hosted-tool item -> its chat messages on later turns (None: not a hosted item)."""
+
+
+def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
+                      hosted: HostedContext | None = None) -> list[Message]:
     """Chat messages for a list of items, in order.
 
     Consecutive function calls become one assistant message with several `tool_calls` (merged
     into the assistant message just before them, if any), their outputs become `tool` messages.
-    Reasoning and hosted-tool items carry no chat message.  `prefix` (the messages of earlier
-    items, shared, never modified) goes first.
+    A reasoning item's text rides on the next assistant message as `reasoning_content` (backends
+    rename or drop it for their upstream); a hosted tool's items are what `hosted` makes of them.
+    `prefix` (the messages of earlier items, shared, never modified) goes first.  A hosted item
+    met while function calls wait for their outputs goes before the assistant message holding
+    them (a tool message must follow its call).
     """
     messages: list[Message] = list(prefix or [])
     shared = len(messages)
+    waiting: set[str] = set()  # call ids of function calls without an output yet
+    open_at = -1  # the assistant message holding them
+    thought: str | None = None  # a reasoning item's text, for the assistant message that follows it
     for item in items:
         kind = item.get("type")
         if kind == "message":
+            waiting.clear()
             role = item["role"]
             content = _content(item.get("content") or [])
             messages.append({"role": "system" if role == "developer" else role, "content": content})
+            if role == "assistant" and thought:
+                messages[-1]["reasoning_content"], thought = thought, None
+        elif kind == "reasoning":
+            thought = reasoning_text(item) or thought
         elif kind == "function_call":
             call = {"id": item["call_id"], "type": "function",
                     "function": {"name": item["name"], "arguments": item.get("arguments", "")}}
@@ -82,23 +99,40 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None) ->
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "file_search_call" and item.get("results"):
-            # What an earlier turn found stays visible to later ones (as a note, not a tool call:
-            # the next request may not offer the tool, and some upstreams reject orphan tool messages).
-            found = "\n".join(f"[{r.get('filename') or r.get('file_id')}] {r.get('text', '')}"
-                               for r in item["results"])
-            messages.append({"role": "system", "content": f"file_search for {item.get('queries')} found:\n{found}"})
+                if thought:
+                    messages[-1]["reasoning_content"], thought = thought, None
+            waiting.add(item["call_id"])
+            open_at = len(messages) - 1
+        elif hosted is not None and (extra := hosted(item)) is not None:
+            if waiting:
+                messages[open_at:open_at] = extra
+                shared += len(extra) if open_at < shared else 0
+                open_at += len(extra)
+            else:
+                messages.extend(extra)
         elif kind == "compaction":
             summary = decode(item.get("encrypted_content", ""))
             if summary is not None:
                 messages.append({"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"})
         elif kind == "function_call_output":
+            waiting.discard(item["call_id"])
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": _output_text(item.get("output", ""))})
     return messages
 
 
-def tool_specs(tools: list[dict[str, Any]] | None) -> list[ToolSpec]:
+def reasoning_text(item: Item) -> str:
+    """A reasoning item's text: its reasoning_text content, else its summary."""
+    for key in ("content", "summary"):
+        parts = item.get(key)
+        if isinstance(parts, list):
+            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+            if text:
+                return text
+    return ""
+
+
+def tool_specs(tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> list[ToolSpec]:
     specs = []
     for i, tool in enumerate(tools or []):
         if not isinstance(tool, dict) or "type" not in tool:
@@ -114,13 +148,11 @@ def tool_specs(tools: list[dict[str, Any]] | None) -> list[ToolSpec]:
                               f"tools[{i}].parameters", "invalid_type")
             specs.append(ToolSpec(name=tool["name"], parameters=params, description=tool.get("description"),
                                   strict=tool.get("strict")))
-        elif tool["type"] not in HOSTED_TOOLS:
-            raise invalid(f"Invalid value: '{tool['type']}'. Supported values are: 'function', "
-                          f"{', '.join(repr(t) for t in sorted(HOSTED_TOOLS))}.", f"tools[{i}].type", "invalid_value")
+        elif tool["type"] not in hosted_types:
+            supported = ", ".join(repr(t) for t in ["function", *sorted(hosted_types)])
+            raise invalid(f"Invalid value: '{tool['type']}'. Supported values are: {supported}.",
+                          f"tools[{i}].type", "invalid_value")
     return specs
-
-
-HOSTED_TOOLS = {"file_search"}
 
 
 def tool_choice(choice: str | dict[str, Any] | None, specs: list[ToolSpec]) -> tuple[str, str | None]:
@@ -163,26 +195,30 @@ def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
                   f"'json_schema'.", "text.format.type", "invalid_value")
 
 
-def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item]) -> Generation:
-    specs = tool_specs(req.tools)
+def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item],
+                     hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Generation:
+    specs = tool_specs(req.tools, hosted_types)
     # Hosted tools count as tools for tool_choice "required" (engine/hosted.py adds their functions).
-    hosted = [ToolSpec(name=t["type"]) for t in req.tools or []
-              if isinstance(t, dict) and t.get("type") in HOSTED_TOOLS]
-    choice, forced = tool_choice(req.tool_choice, specs + hosted)
+    offered = [ToolSpec(name=t["type"]) for t in req.tools or []
+               if isinstance(t, dict) and t.get("type") in hosted_types]
+    choice, forced = tool_choice(req.tool_choice, specs + offered)
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
     if history.messages is not None:
-        messages.extend(items_to_messages(new_items, prefix=history.messages))
+        messages.extend(items_to_messages(new_items, prefix=history.messages, hosted=hosted))
     else:
-        messages.extend(items_to_messages(history.items + new_items))
+        messages.extend(items_to_messages(history.items + new_items, hosted=hosted))
     return Generation(
         model=model, messages=messages, tools=specs, tool_choice=choice, forced_tool=forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
         temperature=req.temperature, top_p=req.top_p, max_output_tokens=req.max_output_tokens,
         top_logprobs=req.top_logprobs, presence_penalty=req.presence_penalty,
         frequency_penalty=req.frequency_penalty, response_format=response_format(req.text),
-        truncation=req.truncation or "disabled", user=req.user or req.safety_identifier,
+        truncation=req.truncation or "disabled", user=req.safety_identifier or req.user,
+        logprobs="message.output_text.logprobs" in (req.include or []),
+        reasoning_effort=(req.reasoning or {}).get("effort"), verbosity=(req.text or {}).get("verbosity"),
+        service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
     )
 
 

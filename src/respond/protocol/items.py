@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from respond.protocol import extensions
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
 
@@ -18,7 +19,7 @@ ROLES = ("user", "assistant", "system", "developer")
 INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
 OUTPUT_PARTS = ("output_text", "refusal")
 PASS_THROUGH = {
-    "reasoning", "file_search_call", "web_search_call", "computer_call", "computer_call_output",
+    "reasoning", "web_search_call", "computer_call", "computer_call_output",
     "custom_tool_call", "custom_tool_call_output", "mcp_call", "mcp_list_tools", "mcp_approval_request",
     "mcp_approval_response", "image_generation_call", "code_interpreter_call", "local_shell_call",
     "local_shell_call_output", "shell_call", "shell_call_output", "apply_patch_call",
@@ -93,7 +94,7 @@ def normalize_item(raw: Any, index: int) -> Item:
         if not isinstance(raw.get("id"), str):
             raise invalid(f"Missing required parameter: '{param}.id'.", f"{param}.id", "missing_required_parameter")
         return {"type": "item_reference", "id": raw["id"]}
-    if kind in PASS_THROUGH:
+    if kind in PASS_THROUGH or kind in extensions.item_types():
         return {"id": raw.get("id") or new_id(kind.split("_")[0]), **raw}
     raise invalid(f"Invalid value: '{kind}'. Supported values are: message, function_call, "
                   f"function_call_output, item_reference, reasoning, ...", f"{param}.type", "invalid_value")
@@ -109,7 +110,7 @@ def normalize_input(value: str | list[Any] | None) -> list[Item]:
 
 
 def strip_for_include(item: Item, include: set[str]) -> Item:
-    """Hide what the client did not ask to include (image URLs in inputs, file search results)."""
+    """Hide what the client did not ask to include (image URLs in inputs, hosted tools' results)."""
     kind = item.get("type")
     if kind == "message" and "message.input_image.image_url" not in include:
         parts = item.get("content")
@@ -121,10 +122,12 @@ def strip_for_include(item: Item, include: set[str]) -> Item:
         out = item.get("output")
         if isinstance(out, dict) and "image_url" in out:
             item = {**item, "output": {k: v for k, v in out.items() if k != "image_url"}}
-    elif kind == "file_search_call" and "file_search_call.results" not in include:
-        item = {**item, "results": None}
+    elif kind == "reasoning" and "encrypted_content" in item and "reasoning.encrypted_content" not in include:
+        item = {k: v for k, v in item.items() if k != "encrypted_content"}
     elif kind == "message" and item.get("role") == "assistant" and "message.output_text.logprobs" not in include:
         parts = item.get("content")
         if isinstance(parts, list) and any("logprobs" in p for p in parts):
             item = {**item, "content": [{k: v for k, v in p.items() if k != "logprobs"} for p in parts]}
+    else:
+        item = extensions.strip(item, frozenset(include))
     return item

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import inspect, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from respond.store import schema
+from respond.store.database import Database
 from respond.store.migrations import MIGRATIONS
 
 
-async def applied_and_pending(engine: AsyncEngine) -> tuple[list[str], list[str]]:
+async def applied_and_pending(engine: Database) -> tuple[list[str], list[str]]:
     async with engine.connect() as conn:
         has_table = await conn.run_sync(lambda sync: inspect(sync).has_table(schema.migrations.name))
         done = set((await conn.execute(select(schema.migrations.c.name))).scalars()) if has_table else set()

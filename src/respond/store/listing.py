@@ -7,7 +7,6 @@ Summaries are built from columns plus a few fields of the body; pages are keyed 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from respond.core.listing import Page, QueueStats, ResponseFilter, Row
 from respond.store import schema
+from respond.store.database import Database
 
 R, M, J, E, IT = schema.responses, schema.response_metadata, schema.jobs, schema.events, schema.items
 C = schema.conversations
@@ -66,10 +66,8 @@ def conditions(owner: str | None, flt: ResponseFilter, dialect: str = "sqlite") 
 
 
 class ListingMixin:
+    db: Database
     dialect: str
-
-    async def rx(self, fn: Callable[[Connection], T]) -> T:
-        raise NotImplementedError
 
     async def list_responses(self, owner: str | None, flt: ResponseFilter, *, cursor: str | None,
                              limit: int) -> Page:
@@ -88,20 +86,20 @@ class ListingMixin:
         if after is not None:  # a range on created_at first, so that the index seeks straight to it
             where += [created <= after[0], or_(created < after[0], rid < after[1])]
         q = q.where(*where).order_by(created.desc(), rid.desc()).limit(limit + 1)
-        rows = await self.rx(lambda conn: conn.execute(q).all())
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         out = [summary(r) for r in rows[:limit]]
         more = len(rows) > limit
         return Page(out, f"{out[-1]['created_at']}:{out[-1]['id']}" if more and out else None)
 
     async def response_owner(self, response_id: str) -> str | None:
         q = select(R.c.owner).where(R.c.id == response_id)
-        return await self.rx(lambda conn: conn.scalar(q))
+        return await self.db.read(lambda conn: conn.scalar(q))
 
     async def next_responses(self, response_id: str, owner: str | None) -> list[Row]:
         where = [R.c.previous_response_id == response_id] + ([R.c.owner == owner] if owner else [])
         # no ORDER BY: it would tempt the planner into the (owner, created_at) index; a handful of rows
         q = select(*SUMMARY).where(*where).limit(100)
-        rows = [summary(r) for r in await self.rx(lambda conn: conn.execute(q).all())]
+        rows = [summary(r) for r in await self.db.read(lambda conn: conn.execute(q).all())]
         return sorted(rows, key=lambda r: (r["created_at"], r["id"]))[:20]
 
     async def chain_ids(self, response_id: str, owner: str | None, limit: int = 50) -> list[Row]:
@@ -117,15 +115,15 @@ class ListingMixin:
                 current = row[6]
             return out[::-1]
 
-        return await self.rx(walk)
+        return await self.db.read(walk)
 
     async def all_events(self, response_id: str, limit: int = 5000) -> list[Row]:
         q = select(E.c.body).where(E.c.response_id == response_id).order_by(E.c.seq).limit(limit)
-        return [orjson.loads(b) for b in await self.rx(lambda conn: conn.execute(q).scalars().all())]
+        return [orjson.loads(b) for b in await self.db.read(lambda conn: conn.execute(q).scalars().all())]
 
     async def all_items(self, response_id: str) -> tuple[list[Row], list[Row]]:
         q = select(IT.c.kind, IT.c.body).where(IT.c.response_id == response_id).order_by(IT.c.position)
-        rows = await self.rx(lambda conn: conn.execute(q).all())
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return ([orjson.loads(b) for k, b in rows if k == 0], [orjson.loads(b) for k, b in rows if k == 1])
 
     async def list_runs(self, owner: str | None, states: list[str], *, limit: int) -> list[Row]:
@@ -135,7 +133,7 @@ class ListingMixin:
             where.append(R.c.owner == owner)
         q = (select(*SUMMARY, J.c.state, J.c.worker).select_from(R.outerjoin(J, J.c.response_id == R.c.id))
              .where(*where).order_by(R.c.created_at.desc(), R.c.id.desc()).limit(limit))
-        rows = await self.rx(lambda conn: conn.execute(q).all())
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [{**summary(r), "job_state": r[9], "worker": r[10]} for r in rows]
 
     async def queue_stats(self) -> QueueStats:
@@ -146,17 +144,17 @@ class ListingMixin:
             age = max(0.0, time.time() - oldest / 1000) if oldest else 0.0
             return QueueStats(int(counts.get("queued", 0)), int(counts.get("running", 0)), age)
 
-        return await self.rx(read)
+        return await self.db.read(read)
 
     async def list_conversations(self, owner: str | None, *, limit: int) -> list[Row]:
         q = select(C.c.id, C.c.owner, C.c.created_at, C.c.metadata)
         if owner is not None:
             q = q.where(C.c.owner == owner)
         q = q.order_by(C.c.created_at.desc()).limit(limit)
-        rows = await self.rx(lambda conn: conn.execute(q).all())
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [{"id": r[0], "owner": r[1], "created_at": r[2], "metadata": orjson.loads(r[3])} for r in rows]
 
     async def activity(self, owner: str | None, since: int, limit: int) -> list[Row]:
         where = [R.c.created_at >= since] + ([R.c.owner == owner] if owner is not None else [])
         q = select(*SUMMARY).where(*where).order_by(R.c.created_at.desc()).limit(limit)
-        return [summary(r) for r in await self.rx(lambda conn: conn.execute(q).all())]
+        return [summary(r) for r in await self.db.read(lambda conn: conn.execute(q).all())]
