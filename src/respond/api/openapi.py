@@ -80,7 +80,10 @@ def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any
 def _operation(route: Route, method: str, models: dict[tuple[str, str], type[BaseModel]],
                components: dict[str, Any], seen: set[str]) -> dict[str, Any]:
     name = getattr(route.endpoint, "__name__", "operation")
-    op_id = name if name not in seen else f"{name}_{method.lower()}"
+    op_id, n = name, 1
+    while op_id in seen:  # operationIds must be unique
+        n += 1
+        op_id = f"{name}_{n}"
     seen.add(op_id)
     doc = (route.endpoint.__doc__ or "").strip().splitlines()
     op: dict[str, Any] = {
