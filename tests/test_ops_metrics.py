@@ -192,3 +192,14 @@ def test_background_run_log_lines(server_factory, upstream):
     assert {x["request_id"] for x in runs} == {r.id}
     # the engine's own line for that run carries the run's id too
     assert any(x["logger"] == "respond.run" and x["request_id"] == r.id for x in lines)
+
+
+def test_route_labels_are_templates(plain):
+    base = f"http://127.0.0.1:{plain.port}"
+    for path in ("/dashboard/responses", "/dashboard/responses/resp_a", "/dashboard/responses/resp_b",
+                 "/dashboard/static/dashboard.css", "/v1/responses/resp_c", "/no/such/path"):
+        httpx.get(base + path, headers={"Authorization": "Bearer test-key"})
+    routes = {dict(labels)["route"] for (name, labels) in scrape(plain) if name == "respond_http_requests_total"}
+    assert {"/dashboard/responses", "/dashboard/responses/{response_id}", "/dashboard/static",
+            "/v1/responses/{response_id}", "unmatched"} <= routes
+    assert not any("resp_" in r for r in routes)

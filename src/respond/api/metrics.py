@@ -25,7 +25,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Mount
 
 from respond.core.types import Usage
 
@@ -117,11 +117,23 @@ class PrometheusMetrics:
 
 
 def route_template(routes: list[BaseRoute], scope: MutableMapping[str, Any]) -> str:
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "other")) or "other"
-    return "unmatched"
+    """The matched route's template, prefixed by its mount (`/dashboard/responses/{response_id}`).
+
+    Starlette records the matched route in the scope; a request that never reached the router
+    (refused by auth) is matched here against the app's own routes."""
+    route = scope.get("route")
+    if route is None:
+        for candidate in routes:
+            match, _ = candidate.matches(scope)
+            if match is Match.FULL:
+                route = candidate
+                break
+    path = getattr(route, "path", None)
+    if path is None:
+        return "unmatched"
+    if isinstance(route, Mount) and "root_path" in scope:  # a mounted app (static files): its mount point
+        return str(scope["root_path"]) or "/"
+    return f"{scope.get('root_path', '')}{path}" or "/"
 
 
 class HttpMetrics:
