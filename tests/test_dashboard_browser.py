@@ -148,3 +148,12 @@ def test_access_rules_without_a_browser(site):
         assert web.get(f"/responses/{theirs.id}").status_code == 404
         assert web.post(f"/responses/{theirs.id}/delete", data={"csrf": csrf}).status_code == 404
         assert web.get("/static/dashboard.css").status_code == 200
+        # conversations: listed and opened for their owner only
+        conv = site.client(api_key="key-a").conversations.create(
+            items=[{"type": "message", "role": "user", "content": "hello <b>there</b>"}], metadata={"k": "v"})
+        other = site.client(api_key="key-b").conversations.create(metadata={"k": "w"})
+        listing = web.get("/conversations").text
+        assert conv.id in listing and other.id not in listing
+        page = web.get(f"/conversations/{conv.id}")
+        assert page.status_code == 200 and "hello &lt;b&gt;there&lt;/b&gt;" in page.text
+        assert web.get(f"/conversations/{other.id}").status_code == 404

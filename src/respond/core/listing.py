@@ -66,6 +66,8 @@ class ListingStore(Protocol):
 
     async def list_conversations(self, owner: str | None, *, limit: int) -> list[Row]: ...
 
+    async def conversation_owner(self, conv_id: str) -> str | None: ...
+
     async def activity(self, owner: str | None, since: int, limit: int) -> list[Row]:
         """The newest `limit` responses created at or after `since`: created_at, model, status,
         usage, completed_at (for the charts)."""

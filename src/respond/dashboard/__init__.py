@@ -31,6 +31,7 @@ def create_dashboard(operations: Operations, keys: Keys, admin: Keys, secret: by
         Route("/runs", pages.runs, methods=["GET"]),
         Route("/runs/{response_id}/cancel", pages.cancel, methods=["POST"]),
         Route("/conversations", views.conversations, methods=["GET"]),
+        Route("/conversations/{conversation_id}", views.conversation, methods=["GET"]),
         Route("/files", views.files, methods=["GET"]),
         Route("/vector_stores", views.vector_stores, methods=["GET"]),
         Route("/vector_stores/{store_id}", views.vector_store, methods=["GET"]),

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from respond.dashboard import svg
 from respond.dashboard.render import board, changes_state, knowledge_owner, owner_scope, render, signed_in
 from respond.dashboard.session import CSRF, LIFETIME, SESSION, Viewer, csrf_ok
+from respond.dashboard.timeline import item_view
 from respond.protocol.errors import invalid
 
 
@@ -48,6 +49,14 @@ async def conversations(request: Request, viewer: Viewer) -> Response:
     """Conversations, newest first."""
     rows = await board(request).ops.conversations(owner_scope(viewer))
     return render(request, "conversations.html", viewer, rows=rows)
+
+
+@signed_in
+async def conversation(request: Request, viewer: Viewer) -> Response:
+    """One conversation and its items."""
+    conv, items, more = await board(request).ops.conversation(request.path_params["conversation_id"],
+                                                              owner_scope(viewer))
+    return render(request, "conversation.html", viewer, conv=conv, items=[item_view(i) for i in items], more=more)
 
 
 @signed_in

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from respond.core.listing import ListingStore, Page, QueueStats, ResponseFilter, Row
-from respond.core.ports import ResponseStore
+from respond.core.ports import ConversationStore, ResponseStore
 from respond.engine.charts import Activity, activity
 from respond.engine.workers import RunManager
 from respond.protocol.errors import not_found
@@ -30,7 +30,7 @@ class Detail:
     next: list[Row]  # responses that continue this one
 
 
-class OperatorStore(ListingStore, ResponseStore, Protocol):
+class OperatorStore(ListingStore, ResponseStore, ConversationStore, Protocol):
     """The listing queries and the plain reads."""
 
 
@@ -95,6 +95,15 @@ class Operations:
 
     async def conversations(self, owner: str | None, limit: int = 100) -> list[Row]:
         return await self.store.list_conversations(owner, limit=limit)
+
+    async def conversation(self, conv_id: str, owner: str | None, limit: int = 200) -> tuple[Row, list[Row], bool]:
+        """A conversation and its first `limit` items (and whether more follow)."""
+        real = await self.store.conversation_owner(conv_id)
+        found = await self.store.get_conversation(conv_id, real) if real and owner in (None, real) else None
+        if found is None:
+            raise not_found("Conversation", conv_id)
+        items, more = await self.store.conversation_items(conv_id, limit=limit)
+        return found, items, more
 
     async def files(self, owner: str) -> list[Row]:
         if self.knowledge is None:

@@ -154,6 +154,10 @@ class ListingMixin:
         rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [{"id": r[0], "owner": r[1], "created_at": r[2], "metadata": orjson.loads(r[3])} for r in rows]
 
+    async def conversation_owner(self, conv_id: str) -> str | None:
+        q = select(C.c.owner).where(C.c.id == conv_id)
+        return await self.db.read(lambda conn: conn.scalar(q))
+
     async def activity(self, owner: str | None, since: int, limit: int) -> list[Row]:
         where = [R.c.created_at >= since] + ([R.c.owner == owner] if owner is not None else [])
         q = select(*SUMMARY).where(*where).order_by(R.c.created_at.desc()).limit(limit)
