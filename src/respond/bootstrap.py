@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from respond import backends, tools
 from respond import store as stores
@@ -21,14 +22,18 @@ from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
+from respond.api.metrics import PrometheusMetrics
 from respond.backends.upstream_http import UpstreamLimits
 from respond.config import Settings
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolServices
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
+from respond.dashboard import create_dashboard as dashboard
+from respond.dashboard.session import secret_for
 from respond.engine.hosted import HostedTools
 from respond.engine.prompts import PromptStore
+from respond.engine.queries import Operations
 from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
@@ -88,33 +93,42 @@ async def warm_up(chosen: list[ModelBackend]) -> None:
                 raise
 
 
+def web_options(settings: Settings) -> dict[str, Any]:
+    """The web_search tool's options; its pages obey --web-allow, or else the --mcp-allow patterns."""
+    network = NetworkPolicy(settings.web_allow or settings.mcp_allow, flag="--web-allow")
+    return {"web_search_provider": settings.web_search_provider, "web_search_url": settings.web_search_url,
+            "web_search_api_key": settings.web_search_api_key, "web_network": network,
+            "web_search_timeout": settings.web_timeout, "web_max_page_bytes": settings.web_max_page_kb * 1024}
+
+
 def upstream_limits(settings: Settings) -> UpstreamLimits:
-    given = settings.upstream_limits
-    names = {"connect_timeout": "connect", "first_byte_timeout": "first_byte", "idle_timeout": "idle",
-             "timeout": "total", "pool": "pool", "pool_wait": "pool_wait"}
-    for key, value in given.items():
+    s = settings
+    values = {"connect": s.upstream_connect_timeout, "first_byte": s.upstream_first_byte_timeout,
+              "idle": s.upstream_idle_timeout, "total": s.upstream_timeout, "pool": s.upstream_pool,
+              "pool_wait": s.upstream_pool_wait}
+    for name, value in values.items():
         if value <= 0:
-            raise ValueError(f"--upstream-{key.replace('_', '-')} must be positive, got {value:g}.")
-    values: dict[str, Any] = {names[k]: v for k, v in given.items() if k in names}
-    if "pool" in values:
-        values["pool"] = int(values["pool"])
-    return UpstreamLimits(**values)
+            raise ValueError(f"The upstream {name.replace('_', ' ')} limit must be positive, got {value:g}.")
+    return UpstreamLimits(connect=s.upstream_connect_timeout, first_byte=s.upstream_first_byte_timeout,
+                          idle=s.upstream_idle_timeout, total=s.upstream_timeout, pool=int(s.upstream_pool),
+                          pool_wait=s.upstream_pool_wait)
 
 
 def build_app(settings: Settings) -> Starlette:
     store = stores.create(settings.database)
     chosen, default = build_backends(settings)
+    metrics = PrometheusMetrics(settings.metrics_multiproc_dir)
     # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
-                            options={"mcp_timeout": settings.mcp_timeout})
+                            options={"mcp_timeout": settings.mcp_timeout, **web_options(settings)})
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
     service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
-                               prompts=PromptStore(settings.prompts))
+                               prompts=PromptStore(settings.prompts), metrics=metrics)
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace, wake=queued)
 
@@ -131,11 +145,19 @@ def build_app(settings: Settings) -> Starlette:
         finally:
             await runs.stop()
             await file_search.close()
+            await service.hosted.aclose()
             for backend in chosen:
                 await backend.close()
             await store.close()
 
+    operations = Operations(store, runs, file_search)
+    keys = KeyRing(settings.api_keys)
+    admin = KeyRing([settings.admin_key] if settings.admin_key else [])
+    board = dashboard(operations, keys, admin, secret_for(settings.api_keys + [settings.admin_key or ""]))
     guard = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
              "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
-    return create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan, guard=guard,
-                      extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search))
+    return create_app(service, runs, keys, lifespan=lifespan, guard=guard,
+                      extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)
+                      + [Mount("/dashboard", app=board)],
+                      metrics=metrics, operations=operations,
+                      metrics_keys=KeyRing([settings.metrics_key]) if settings.metrics_key else None)

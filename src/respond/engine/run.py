@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from respond.core.errors import BackendError
@@ -35,7 +35,7 @@ class Run:
 
     def __init__(self, record: Record, deltas: AsyncIterator[Delta | HostedStep],
                  first: Delta | HostedStep | BackendError | asyncio.Task[Any] | None, builder: EventBuilder,
-                 persistence: Persistence) -> None:
+                 persistence: Persistence, on_end: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.record = record
         self.response = record.response
         self._deltas = deltas
@@ -45,6 +45,7 @@ class Run:
         self.recorder = Recorder(persistence)
         self._finished = False
         self._final: tuple[str, dict[str, Any]] = ("failed", {})
+        self._on_end = on_end  # metering: called once with the final response, stored or not
 
     @property
     def id(self) -> str:
@@ -158,6 +159,8 @@ class Run:
         """The final write, retried for up to PERSIST_RETRY seconds while the database is unreachable;
         after that the run's task ends, its lease runs out and recovery ends it `failed`."""
         self._finished = True
+        if self._on_end is not None:
+            self._on_end(self.response)
         delay, deadline = 0.25, time.monotonic() + PERSIST_RETRY
         while True:
             try:
