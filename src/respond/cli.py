@@ -65,9 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--mcp-timeout", type=float, default=float(env("mcp_timeout", "30") or 30),
                        help="seconds allowed to connect to an MCP server, to list its tools and for each "
                             "tool call (RESPOND_MCP_TIMEOUT; default 30)")
+    _code_flags(serve)
     serve.add_argument("--log-level", default=env("log_level", "info"),
                        choices=["debug", "info", "warning", "error"], help="RESPOND_LOG_LEVEL; default info")
     return parser
+
+
+def _code_flags(serve: argparse.ArgumentParser) -> None:
+    """code_interpreter: the sandbox's interpreter and limits."""
+    serve.add_argument("--code-python", default=env("code_python"), metavar="PATH",
+                       help="Python interpreter the code_interpreter sandbox runs (read-only, with its "
+                            "environment; it needs ipykernel and matplotlib) (RESPOND_CODE_PYTHON; default: "
+                            "the server's own)")
+    for flag, kind, default, text in (
+            ("cpu-seconds", int, 120, "CPU seconds each sandboxed process may use (the kernel restarts past it)"),
+            ("wall-seconds", float, 60, "seconds one code call may run before it is interrupted"),
+            ("memory-mb", int, 1024, "memory (address space) of each sandboxed process, in MiB"),
+            ("processes", int, 64, "processes and threads one container may run at once"),
+            ("output-kb", int, 64, "output (logs) kept from one code call, in KiB"),
+            ("file-mb", int, 64, "largest file sandboxed code may write, in MiB"),
+            ("max-kernels", int, 8, "container kernels kept alive at once by this process")):
+        name = "code_" + flag.replace("-", "_")
+        serve.add_argument(f"--code-{flag}", dest=name, type=kind, default=kind(env(name, str(default)) or default),
+                           help=f"code_interpreter: {text} (RESPOND_{name.upper()}; default {default})")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -78,6 +98,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         n_ctx=args.n_ctx, workers=args.workers, shutdown_grace=args.shutdown_grace, log_level=args.log_level,
         cache_dir=args.cache_dir, max_file_mb=args.max_file_mb,
         mcp_allow=args.mcp_allow or env_list("mcp_allow"), mcp_timeout=args.mcp_timeout,
+        code_python=args.code_python, code_cpu_seconds=args.code_cpu_seconds,
+        code_wall_seconds=args.code_wall_seconds, code_memory_mb=args.code_memory_mb,
+        code_processes=args.code_processes, code_output_kb=args.code_output_kb, code_file_mb=args.code_file_mb,
+        code_max_kernels=args.code_max_kernels,
     )
 
 

@@ -42,6 +42,15 @@ class Settings:
     # URL patterns of MCP servers (and later web pages) requests may reach; none: public addresses only
     mcp_allow: list[str] = field(default_factory=list)
     mcp_timeout: float = 30.0  # seconds: connecting to an MCP server, listing its tools, each call
+    # code_interpreter: the sandbox's Python (None: the server's own) and its limits
+    code_python: str | None = None
+    code_cpu_seconds: int = 120
+    code_wall_seconds: float = 60.0
+    code_memory_mb: int = 1024
+    code_processes: int = 64
+    code_output_kb: int = 64
+    code_file_mb: int = 64
+    code_max_kernels: int = 8
 
     @property
     def embedded_enabled(self) -> bool:

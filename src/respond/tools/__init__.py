@@ -29,9 +29,11 @@ def register(name: str, factory: Factory) -> None:
 
 
 def _builtin() -> None:
+    from respond.tools.code_interpreter.tool import code_interpreter_tool
     from respond.tools.file_search.tool import file_search_tool
 
     register("file_search", file_search_tool)
+    register("code_interpreter", code_interpreter_tool)
 
 
 def _plugins() -> None:

@@ -1,0 +1,174 @@
+"""Runs code in a container: its kernel (one per container in this process) and its files.
+
+The store is the truth for a container's files; a live container has a host directory (the
+sandbox's `/mnt/data`) that mirrors them.  Around each call:
+
+- sync in: files added, replaced or deleted through the API (on any replica) since the last call
+  are written to (or removed from) the directory;
+- execute in the container's kernel (started on first use, restarted after it died: variables
+  live as long as the kernel, files as long as the container);
+- sync out: regular files the code created or changed (size or mtime) become container files
+  (`source: assistant`).  The walk never follows a symlink (`os.fwalk` + `O_NOFOLLOW`): the
+  sandbox could plant one pointing at a host path.
+
+Calls to one container are serialised by a lock.  At most `max_kernels` kernels live in the
+process; starting one more stops the least recently used idle one (its state is lost, its files
+are not).  A kernel's state is per process: another replica serving the same container starts a
+kernel of its own on the same files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from respond.core.ports import Row
+from respond.protocol.ids import new_id
+from respond.store.containers import ContainerStore
+from respond.tools.code_interpreter.kernel import Kernel, Outcome
+from respond.tools.code_interpreter.sandbox import Sandbox
+
+log = logging.getLogger("respond.code_interpreter")
+
+DATA = "/mnt/data/"
+MAX_NEW_FILES = 100  # files taken from one call's /mnt/data (the rest are left out, and said so)
+
+
+@dataclass
+class Live:
+    kernel: Kernel
+    data: Path
+    known: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (file id, bytes) as in the store
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict)  # relative path -> (size, mtime_ns) on disk
+    used: float = field(default_factory=time.monotonic)
+
+
+class CodeRunner:
+    def __init__(self, store: ContainerStore, sandbox: Sandbox, *, max_kernels: int = 8) -> None:
+        self.store = store
+        self.sandbox = sandbox
+        self.max_kernels = max_kernels
+        self.live: dict[str, Live] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+        self._root: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:  # short: ipc socket paths must fit in 107 bytes
+            self._root = Path(tempfile.mkdtemp(prefix="respond-ci-"))
+        return self._root
+
+    async def run(self, container: Row, owner: str, code: str,
+                  on_output: Callable[[], Awaitable[None]] | None = None) -> tuple[Outcome, list[Row]]:
+        """Execute `code` in the container; the outcome and the container files it wrote."""
+        cid = container["id"]
+        async with self.locks.setdefault(cid, asyncio.Lock()):
+            live = await self._ensure(cid, container.get("memory_mb"))
+            live.used = time.monotonic()
+            await self._sync_in(live, cid, owner)
+            outcome = await live.kernel.execute(code, on_output)
+            written, skipped = await self._sync_out(live, cid, owner)
+            if skipped:
+                outcome.text(f"\n[{skipped} more new files in /mnt/data were not kept: at most {MAX_NEW_FILES} "
+                             "per call]\n")
+            return outcome, written
+
+    async def _ensure(self, cid: str, memory_mb: int | None) -> Live:
+        live = self.live.get(cid)
+        if live is not None and live.kernel.alive:
+            return live
+        await self._make_room()
+        if live is None:
+            base = self.root / f"k{len(os.listdir(self.root))}"
+            (base / "data").mkdir(parents=True)
+            (base / "s").mkdir()
+            live = Live(Kernel(self.sandbox, base / "data", base / "s", memory_mb), base / "data")
+            self.live[cid] = live
+        else:
+            live.kernel = Kernel(self.sandbox, live.kernel.data_dir, live.kernel.sock_dir, memory_mb)
+        await live.kernel.start()
+        return live
+
+    async def _make_room(self) -> None:
+        running = [(lv.used, cid) for cid, lv in self.live.items() if lv.kernel.alive]
+        for _, cid in sorted(running)[:max(0, len(running) - self.max_kernels + 1)]:
+            lock = self.locks.get(cid)
+            if lock is None or not lock.locked():
+                log.info("stopping the kernel of %s (at most %d kernels)", cid, self.max_kernels)
+                await self.live[cid].kernel.stop()
+
+    async def _sync_in(self, live: Live, cid: str, owner: str) -> None:
+        rows, _ = await self.store.list_files(cid, owner, after=None, limit=10_000, order="asc")
+        current = {r["path"]: (r["id"], r["bytes"]) for r in rows if r["path"].startswith(DATA)}
+        for path in set(live.known) - set(current):
+            rel = path[len(DATA):]
+            (live.data / rel).unlink(missing_ok=True)
+            live.seen.pop(rel, None)
+            del live.known[path]
+        for path, (fid, size) in current.items():
+            if live.known.get(path) == (fid, size):
+                continue
+            data = await self.store.file_content(cid, fid, owner)
+            rel = path[len(DATA):]
+            target = live.data / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)  # never write through a link the code left there
+            target.write_bytes(data or b"")
+            st = target.stat()
+            live.known[path], live.seen[rel] = (fid, size), (st.st_size, st.st_mtime_ns)
+
+    async def _sync_out(self, live: Live, cid: str, owner: str) -> tuple[list[Row], int]:
+        changed = await asyncio.to_thread(_scan, live.data, live.seen, self.sandbox.limits.file_mb << 20)
+        written: list[Row] = []
+        for rel, data, sig in changed[:MAX_NEW_FILES]:
+            path = DATA + rel
+            row = await self.store.put_file({"id": new_id("cfile")[:38], "container_id": cid, "path": path,
+                                             "created_at": int(time.time()), "source": "assistant"}, owner, data)
+            live.known[path], live.seen[rel] = (row["id"], len(data)), sig
+            written.append(row)
+        return written, max(0, len(changed) - MAX_NEW_FILES)
+
+    async def stop(self, cid: str) -> None:
+        """Stop the container's kernel and drop its directory (expired or deleted container)."""
+        live = self.live.pop(cid, None)
+        self.locks.pop(cid, None)
+        if live is not None:
+            await live.kernel.stop()
+            shutil.rmtree(live.data.parent, ignore_errors=True)
+
+    async def close(self) -> None:
+        for cid in list(self.live):
+            await self.stop(cid)
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+
+
+def _scan(root: Path, seen: dict[str, tuple[int, int]], max_bytes: int) -> list[tuple[str, bytes, tuple[int, int]]]:
+    """Regular files under `root` new or changed since `seen`, read without following any link."""
+    out = []
+    for dirpath, _dirs, files, dfd in os.fwalk(root, follow_symlinks=False):
+        for name in files:
+            rel = os.path.relpath(os.path.join(dirpath, name), root)
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+                    continue
+                sig = (st.st_size, st.st_mtime_ns)
+                if seen.get(rel) == sig:
+                    continue
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
+                with os.fdopen(fd, "rb") as f:
+                    data = f.read(max_bytes + 1)
+            except OSError:
+                continue
+            if len(data) <= max_bytes:
+                out.append((rel, data, sig))
+    return sorted(out)
