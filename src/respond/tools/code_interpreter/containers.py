@@ -79,12 +79,12 @@ class Containers:
         await self.runner.close()
 
     async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_seconds)
+        while True:  # at start-up, then every `sweep_seconds`
             try:
                 await self.sweep()
             except Exception:  # the next sweep tries again
                 log.exception("container sweep failed")
+            await asyncio.sleep(self.sweep_seconds)
 
     async def sweep(self) -> None:
         """Discard the data of expired containers: their kernels here, their files everywhere."""
