@@ -20,6 +20,7 @@ import logging
 import queue
 import re
 import secrets
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -27,7 +28,7 @@ from typing import Any, cast
 import orjson
 from jupyter_client.asynchronous import AsyncKernelClient
 
-from respond.tools.code_interpreter.sandbox import Sandbox
+from respond.tools.code_interpreter.sandbox import CELL_CPU, Sandbox
 
 log = logging.getLogger("respond.code_interpreter")
 
@@ -86,7 +87,8 @@ class Kernel:
         (self.sock_dir / "kernel.json").write_bytes(orjson.dumps({**info, "ip": "/run/kernel/k"}))
         cmd = self.sandbox.command(self.data_dir, self.sock_dir, [
             "-m", "ipykernel_launcher", "-f", "/run/kernel/kernel.json", "--IPKernelApp.quiet=True",
-            "--HistoryManager.enabled=False"], self.memory_mb)
+            "--HistoryManager.enabled=False", f"--IPKernelApp.exec_lines={CELL_CPU.format(n=self.sandbox.limits.cpu_seconds)}"],
+            self.memory_mb)
         self.proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
                                                          stdout=asyncio.subprocess.DEVNULL,
                                                          stderr=asyncio.subprocess.PIPE)
@@ -131,6 +133,7 @@ class Kernel:
         while True:
             if self.proc.returncode is not None:
                 out.error = self._death(self.proc.returncode)
+                out.text(f"\n[{out.error}]\n")
                 break
             now = loop.time()
             if interrupted is None and now > deadline:
@@ -140,6 +143,7 @@ class Kernel:
                 await self.stop()
                 out.error = f"The code ran past the {lim.wall_seconds:g}-second wall-time limit and was killed; " \
                             "the container's variables are lost (its files are kept)."
+                out.text(f"\n[{out.error}]\n")
                 break
             try:
                 msg = await self.client.get_iopub_msg(timeout=0.25)
@@ -164,9 +168,10 @@ class Kernel:
 
     def _death(self, status: int) -> str:
         lim = self.sandbox.limits
-        return (f"The sandbox stopped (status {status}): the code reached a limit (CPU time {lim.cpu_seconds} s, "
-                f"{lim.processes} processes, memory) or crashed the kernel; the container's variables are lost "
-                "(its files are kept).")
+        why = {128 + signal.SIGXCPU: f"it used up its CPU time ({lim.cpu_seconds} s per call)",
+               128 + signal.SIGKILL: "it was killed (a hard limit: CPU time over its life, memory)"}.get(
+            status, f"the kernel exited with status {status}")
+        return f"The sandbox stopped: {why}; the container's variables are lost (its files are kept)."
 
     async def stop(self) -> None:
         if self.client is not None:

@@ -39,15 +39,23 @@ log = logging.getLogger("respond.code_interpreter")
 # argv: cpu mem nproc fsize, then "-m" module args... or "-c" code args...
 LAUNCHER = """import resource as r, runpy, sys
 cpu, mem, nproc, fsize = (int(v) for v in sys.argv[1:5])
-for lim, v in ((r.RLIMIT_CPU, cpu), (r.RLIMIT_AS, mem), (r.RLIMIT_NPROC, nproc), (r.RLIMIT_FSIZE, fsize),
-               (r.RLIMIT_CORE, 0)):
+r.setrlimit(r.RLIMIT_CPU, (cpu * LIFE, cpu * LIFE))
+for lim, v in ((r.RLIMIT_AS, mem), (r.RLIMIT_NPROC, nproc), (r.RLIMIT_FSIZE, fsize), (r.RLIMIT_CORE, 0)):
     r.setrlimit(lim, (v, v))
 mode, target, sys.argv = sys.argv[5], sys.argv[6], sys.argv[6:]
+if mode == "-c":
+    r.setrlimit(r.RLIMIT_CPU, (cpu, cpu * LIFE))
 if mode == "-m":
     runpy.run_module(target, run_name="__main__", alter_sys=True)
 else:
     exec(compile(target, "<string>", "exec"), {"__name__": "__main__"})
-"""
+""".replace("LIFE", "10")
+
+# Each cell may use `n` more CPU seconds than the kernel has used so far (the soft limit: SIGXCPU
+# ends the kernel); run by the kernel at start-up (IPKernelApp.exec_lines), leaving no names behind.
+CELL_CPU = ("get_ipython().events.register('pre_run_cell', (lambda r, n: lambda *a: r.setrlimit(r.RLIMIT_CPU, "
+            "(min(int(sum(r.getrusage(r.RUSAGE_SELF)[:2])) + n, r.getrlimit(r.RLIMIT_CPU)[1]), "
+            "r.getrlimit(r.RLIMIT_CPU)[1])))(__import__('resource'), {n}))")
 
 # Cheap (no heavy import): the sandbox runs Python, and the kernel's packages are there.
 PROBE = """import importlib.util as u, sys
@@ -62,7 +70,7 @@ MEMORY_LIMITS = {"1g": 1024, "4g": 4096, "16g": 16384, "64g": 65536}
 class Limits:
     """What one container's code may use (all configurable by `respond serve` flags)."""
 
-    cpu_seconds: int = 120  # CPU time of each sandboxed process over its life (kernel restarted past it)
+    cpu_seconds: int = 60  # CPU time of one call (soft RLIMIT_CPU); 10x that over a process's life (hard)
     wall_seconds: float = 60.0  # one code call, from start to last output
     memory_mb: int = 1024  # address space of each process (a container's memory_limit may ask less)
     processes: int = 64  # processes and threads in the container's user namespace
