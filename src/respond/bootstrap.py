@@ -1,7 +1,13 @@
-"""The composition root: Settings -> adapters -> service -> app.  The only module that sees all."""
+"""The composition root: Settings -> adapters -> service -> app.  The only module that sees all.
+
+Adapters are built only through their registries (`respond.backends` by name, `respond.store` by
+URL scheme) and everything is handed over through constructors: nothing is patched onto an
+object or an app after it is built.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -11,6 +17,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from respond import backends, tools
+from respond import store as stores
 from respond.api import containers as containers_api
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
@@ -20,11 +27,10 @@ from respond.config import Settings
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolServices
 from respond.core.netpolicy import NetworkPolicy
-from respond.core.ports import ModelBackend
+from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.engine.hosted import HostedTools
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
-from respond.store.sql import SqlStore
 from respond.tools.code_interpreter.containers import Containers
 from respond.tools.code_interpreter.sandbox import Limits, Sandbox
 from respond.tools.file_search.service import FileSearch
@@ -42,23 +48,44 @@ def parse_models(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def backend_specs(settings: Settings) -> list[str]:
+    """The backends to build: `--backend` specs, else the embedded one and/or the upstream."""
+    if settings.backends:
+        return list(settings.backends)
+    return (["llamacpp"] if settings.embedded_enabled else []) + (["openai_compat"] if settings.upstream else [])
+
+
+def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What the configuration says to each built-in backend (a spec's own options override it)."""
+    return {
+        "llamacpp": {"models": parse_models(settings.models), "include_default": settings.embedded != "off",
+                     "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
+        "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key},
+    }
+
+
 def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
     """Backends in the order they are asked whether they serve a model; and the default model."""
+    defaults = backend_options(settings)
     chosen: list[ModelBackend] = []
-    default = settings.default_model
-    if settings.embedded_enabled:
-        embedded = backends.create("llamacpp", models=parse_models(settings.models),
-                                   include_default=settings.embedded != "off", cache_dir=settings.cache_dir,
-                                   n_ctx=settings.n_ctx)
-        chosen.append(embedded)
-        default = default or getattr(embedded, "default_model", None)
-    if settings.upstream:
-        chosen.append(backends.create("openai_compat", base_url=settings.upstream,
-                                      api_key=settings.upstream_api_key))
-    return chosen, default
+    for spec in backend_specs(settings):
+        name, options = backends.parse_spec(spec)
+        chosen.append(backends.create(name, **{**defaults.get(name, {}), **options}))
+    named = (b.default_model for b in chosen if isinstance(b, HasDefaultModel))
+    return chosen, settings.default_model or next((m for m in named if m), None)
 
 
-def build_containers(settings: Settings, store: SqlStore) -> Containers:
+async def warm_up(chosen: list[ModelBackend]) -> None:
+    for backend in chosen:
+        if isinstance(backend, WarmsUp):  # the embedded model: assemble (first start) and load it now
+            try:
+                await backend.warmup()
+            except BackendError as exc:
+                log.error("cannot serve the embedded model: %s", exc.message)
+                raise
+
+
+def build_containers(settings: Settings, store: Any) -> Containers:
     """Containers (code_interpreter's files) and the sandbox its code runs in, probed now and logged."""
     limits = Limits(cpu_seconds=settings.code_cpu_seconds, wall_seconds=settings.code_wall_seconds,
                     memory_mb=settings.code_memory_mb, processes=settings.code_processes,
@@ -69,34 +96,28 @@ def build_containers(settings: Settings, store: SqlStore) -> Containers:
     else:
         log.warning("code_interpreter sandbox NOT available (%s): the code_interpreter tool is refused",
                     sandbox.reason)
-    return Containers(store.engine, sandbox, max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+    return Containers(store.containers, store.files, sandbox, max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
                       max_kernels=settings.code_max_kernels)
 
 
 def build_app(settings: Settings) -> Starlette:
-    store = SqlStore(settings.database)
+    store = stores.create(settings.database)
     chosen, default = build_backends(settings)
-    service = ResponsesService(store, ModelRouter(chosen, default), trust_cache=store.dialect == "sqlite")
-    # files, vector stores (file_search's knowledge base), and the hosted tools
-    file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
+    file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     containers = build_containers(settings, store)
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
                             options={"mcp_timeout": settings.mcp_timeout, "containers": containers})
-    service.hosted = HostedTools(tools.load(services))
+    queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
+    service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
+                               trust_cache=store.dialect == "sqlite", on_queued=queued.set)
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
-                      grace=settings.shutdown_grace)
+                      grace=settings.shutdown_grace, wake=queued)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await store.open()
-        for backend in chosen:
-            warmup = getattr(backend, "warmup", None)
-            if warmup is not None:  # the embedded model: assemble (first start) and load it now
-                try:
-                    await warmup()
-                except BackendError as exc:
-                    log.error("cannot serve the embedded model: %s", exc.message)
-                    raise
+        await warm_up(chosen)
         await runs.start()
         await file_search.start()
         await containers.start()
@@ -112,8 +133,6 @@ def build_app(settings: Settings) -> Starlette:
                 await backend.close()
             await store.close()
 
-    app = create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan,
-                     extra_routes=files_api.ROUTES + vector_stores_api.ROUTES + containers_api.ROUTES)
-    app.state.file_search = file_search
-    app.state.containers = containers
-    return app
+    return create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan,
+                      extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)
+                      + containers_api.routes(containers))

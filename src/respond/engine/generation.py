@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,16 +46,13 @@ def _output_text(output: Any) -> str:
     return "".join(p.get("text", "") for p in output if isinstance(p, dict))
 
 
-class History(list[Item]):
-    """A context's items, with their chat messages when already known (from the context cache)."""
+@dataclass(frozen=True, slots=True)
+class History:
+    """The items a response continues (its chain or conversation), with their chat messages when
+    already known (from the context cache): then only the new items are converted."""
 
+    items: list[Item] = field(default_factory=list)
     messages: list[Message] | None = None
-
-    @classmethod
-    def of(cls, items: list[Item], messages: list[Message] | None = None) -> History:
-        h = cls(items)
-        h.messages = messages
-        return h
 
 
 HostedContext = Callable[[Item], "list[Message] | None"]
@@ -68,13 +66,18 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
     Consecutive function calls become one assistant message with several `tool_calls` (merged
     into the assistant message just before them, if any), their outputs become `tool` messages.
     Reasoning items carry no chat message; a hosted tool's items are what `hosted` makes of them.
-    `prefix` (the messages of earlier items, shared, never modified) goes first.
+    `prefix` (the messages of earlier items, shared, never modified) goes first.  A hosted item
+    met while function calls wait for their outputs goes before the assistant message holding
+    them (a tool message must follow its call).
     """
     messages: list[Message] = list(prefix or [])
     shared = len(messages)
+    waiting: set[str] = set()  # call ids of function calls without an output yet
+    open_at = -1  # the assistant message holding them
     for item in items:
         kind = item.get("type")
         if kind == "message":
+            waiting.clear()
             role = item["role"]
             content = _content(item.get("content") or [])
             messages.append({"role": "system" if role == "developer" else role, "content": content})
@@ -90,13 +93,21 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            waiting.add(item["call_id"])
+            open_at = len(messages) - 1
         elif hosted is not None and (extra := hosted(item)) is not None:
-            messages.extend(extra)
+            if waiting:
+                messages[open_at:open_at] = extra
+                shared += len(extra) if open_at < shared else 0
+                open_at += len(extra)
+            else:
+                messages.extend(extra)
         elif kind == "compaction":
             summary = decode(item.get("encrypted_content", ""))
             if summary is not None:
                 messages.append({"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"})
         elif kind == "function_call_output":
+            waiting.discard(item["call_id"])
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": _output_text(item.get("output", ""))})
     return messages
@@ -165,7 +176,7 @@ def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
                   f"'json_schema'.", "text.format.type", "invalid_value")
 
 
-def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item],
+def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item],
                      hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Generation:
     specs = tool_specs(req.tools, hosted_types)
     # Hosted tools count as tools for tool_choice "required" (engine/hosted.py adds their functions).
@@ -175,11 +186,10 @@ def build_generation(req: CreateResponse, model: str, history: list[Item], new_i
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
-    known = history.messages if isinstance(history, History) else None
-    if known is not None:
-        messages.extend(items_to_messages(new_items, prefix=known, hosted=hosted))
+    if history.messages is not None:
+        messages.extend(items_to_messages(new_items, prefix=history.messages, hosted=hosted))
     else:
-        messages.extend(items_to_messages(history + new_items, hosted=hosted))
+        messages.extend(items_to_messages(history.items + new_items, hosted=hosted))
     return Generation(
         model=model, messages=messages, tools=specs, tool_choice=choice, forced_tool=forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from respond.core.ports import Row
+from respond.core.containers import Row
 from respond.store.files import _page
 from respond.store.migrations import register
 
@@ -195,13 +195,6 @@ class ContainerStore:
         async with self.engine.connect() as conn:
             rows, more = await _page(conn, container_files, where, container_files.c.id, after, None, limit, order)
         return [{k: v for k, v in r._mapping.items() if k != "content"} for r in rows], more
-
-    async def all_files(self, container_id: str) -> list[tuple[Row, bytes]]:
-        """Every file of the container with its bytes (to lay them out under /mnt/data)."""
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(container_files).where(
-                container_files.c.container_id == container_id))).all()
-        return [({k: v for k, v in r._mapping.items() if k != "content"}, r.content) for r in rows]
 
     async def delete_file(self, container_id: str, file_id: str, owner: str) -> bool:
         async with self.engine.begin() as conn:

@@ -31,8 +31,10 @@ def register(name: str, factory: Factory) -> None:
 def _builtin() -> None:
     from respond.tools.code_interpreter.tool import code_interpreter_tool
     from respond.tools.file_search.tool import file_search_tool
+    from respond.tools.mcp import mcp_tool
 
     register("file_search", file_search_tool)
+    register("mcp", mcp_tool)
     register("code_interpreter", code_interpreter_tool)
 
 

@@ -16,13 +16,11 @@ import time
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from respond.core.containers import ContainerStore
 from respond.core.ports import Row
+from respond.core.storage import FileStore
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
-from respond.store.containers import ContainerStore
-from respond.store.files import FileStore
 from respond.tools.code_interpreter.runner import DATA, CodeRunner
 from respond.tools.code_interpreter.sandbox import MEMORY_LIMITS, Sandbox
 
@@ -59,10 +57,10 @@ def safe_path(filename: str) -> str:
 
 
 class Containers:
-    def __init__(self, engine: AsyncEngine, sandbox: Sandbox, *, max_file_bytes: int, max_kernels: int = 8,
-                 sweep_seconds: float = 30.0) -> None:
-        self.store = ContainerStore(engine)
-        self.files = FileStore(engine)
+    def __init__(self, store: ContainerStore, files: FileStore, sandbox: Sandbox, *, max_file_bytes: int,
+                 max_kernels: int = 8, sweep_seconds: float = 30.0) -> None:
+        self.store = store
+        self.files = files
         self.sandbox = sandbox
         self.runner = CodeRunner(self.store, sandbox, max_kernels=max_kernels)
         self.max_file_bytes = max_file_bytes

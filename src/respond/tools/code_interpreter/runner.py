@@ -30,9 +30,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from respond.core.containers import ContainerStore
 from respond.core.ports import Row
 from respond.protocol.ids import new_id
-from respond.store.containers import ContainerStore
 from respond.tools.code_interpreter.kernel import Kernel, Outcome
 from respond.tools.code_interpreter.sandbox import Sandbox
 

@@ -30,6 +30,8 @@ from mcp.shared.exceptions import MCPError
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
 
 log = logging.getLogger("respond.mcp")
+# The SDK's HTTP client logs every request at INFO: one line per MCP message is debug detail here.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 T = TypeVar("T")
 REQUEST_TIMEOUT = -32001  # MCP's JSON-RPC code for a request that timed out
