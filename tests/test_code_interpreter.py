@@ -155,3 +155,33 @@ def test_memory_limit_above_the_servers(server, memory):
     r = server.http().post("/responses", json={"model": "scripted", "input": "x", "tools": [
         {"type": "code_interpreter", "container": {"type": "auto", "memory_limit": memory}}]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "tools[0].container.memory_limit"
+
+
+def test_tool_choice_forces_the_call(server, upstream):
+    upstream.reply(run("print(1)"), {"content": "1"})
+    r = server.client().responses.create(model="scripted", input="x", tools=AUTO,
+                                         tool_choice={"type": "code_interpreter"})
+    assert r.output[0].type == "code_interpreter_call"
+    first = upstream.requests()[-2]
+    assert first["tool_choice"] == {"type": "function", "function": {"name": "python"}}
+
+
+def test_containers_across_replicas(server_factory, upstream, pg_database):
+    """Files are in the store: a container made on one replica runs code on another, and back."""
+    a = server_factory("--upstream", upstream.base_url, "--embedded", "off", database=pg_database)
+    b = server_factory("--upstream", upstream.base_url, "--embedded", "off", database=pg_database)
+    ca, cb = a.client(), b.client()
+    c = ca.containers.create(name="shared")
+    ca.containers.files.create(c.id, file=("in.txt", b"from a"))
+    tools = [{"type": "code_interpreter", "container": c.id}]
+    upstream.reply(run("data = open('in.txt').read()\nopen('/mnt/data/out.txt', 'w').write(data.upper())\n"
+                       "print(data)"), {"content": "ok"})
+    r = cb.responses.create(model="scripted", input="x", tools=tools, include=OUTPUTS)
+    assert r.output[0].outputs[0].logs.strip() == "from a"
+    out = next(f for f in ca.containers.files.list(c.id).data if f.path == "/mnt/data/out.txt")
+    assert ca.containers.files.content.retrieve(out.id, container_id=c.id).read() == b"FROM A"
+    # a file added on A reaches B's running kernel at its next call; B's variables are still there
+    ca.containers.files.create(c.id, file=("late.txt", b"late"))
+    upstream.reply(run("print(open('late.txt').read(), data)"), {"content": "ok"})
+    r = cb.responses.create(model="scripted", input="x", tools=tools, include=OUTPUTS)
+    assert r.output[0].outputs[0].logs.strip() == "late from a"
