@@ -97,7 +97,7 @@ def build_containers(settings: Settings, store: Any) -> Containers:
         log.warning("code_interpreter sandbox NOT available (%s): the code_interpreter tool is refused",
                     sandbox.reason)
     return Containers(store.containers, store.files, sandbox, max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
-                      max_kernels=settings.code_max_kernels)
+                      max_kernels=settings.code_max_kernels, spares=min(1, settings.code_spare_kernels))
 
 
 def build_app(settings: Settings) -> Starlette:

@@ -90,7 +90,8 @@ def _code_flags(serve: argparse.ArgumentParser) -> None:
             ("processes", int, 64, "processes and threads one container may run at once"),
             ("output-kb", int, 64, "output (logs) kept from one code call, in KiB"),
             ("file-mb", int, 64, "largest file sandboxed code may write, in MiB"),
-            ("max-kernels", int, 8, "container kernels kept alive at once by this process")):
+            ("max-kernels", int, 8, "container kernels kept alive at once by this process"),
+            ("spare-kernels", int, 1, "kernels started ahead for new containers once code has run (0 or 1)")):
         name = "code_" + flag.replace("-", "_")
         serve.add_argument(f"--code-{flag}", dest=name, type=kind, default=kind(env(name, str(default)) or default),
                            help=f"code_interpreter: {text} (RESPOND_{name.upper()}; default {default})")
@@ -108,7 +109,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         code_python=args.code_python, code_cpu_seconds=args.code_cpu_seconds,
         code_wall_seconds=args.code_wall_seconds, code_memory_mb=args.code_memory_mb,
         code_processes=args.code_processes, code_output_kb=args.code_output_kb, code_file_mb=args.code_file_mb,
-        code_max_kernels=args.code_max_kernels,
+        code_max_kernels=args.code_max_kernels, code_spare_kernels=args.code_spare_kernels,
     )
 
 

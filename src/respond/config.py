@@ -54,6 +54,7 @@ class Settings:
     code_output_kb: int = 64
     code_file_mb: int = 64
     code_max_kernels: int = 8
+    code_spare_kernels: int = 1
 
     @property
     def embedded_enabled(self) -> bool:

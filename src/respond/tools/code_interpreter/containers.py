@@ -58,11 +58,11 @@ def safe_path(filename: str) -> str:
 
 class Containers:
     def __init__(self, store: ContainerStore, files: FileStore, sandbox: Sandbox, *, max_file_bytes: int,
-                 max_kernels: int = 8, sweep_seconds: float = 30.0) -> None:
+                 max_kernels: int = 8, spares: int = 1, sweep_seconds: float = 30.0) -> None:
         self.store = store
         self.files = files
         self.sandbox = sandbox
-        self.runner = CodeRunner(self.store, sandbox, max_kernels=max_kernels)
+        self.runner = CodeRunner(self.store, sandbox, max_kernels=max_kernels, spares=spares)
         self.max_file_bytes = max_file_bytes
         self.sweep_seconds = sweep_seconds
         self._sweeper: asyncio.Task[None] | None = None

@@ -13,7 +13,9 @@ sandbox's `/mnt/data`) that mirrors them.  Around each call:
 
 Calls to one container are serialised by a lock.  At most `max_kernels` kernels live in the
 process; starting one more stops the least recently used idle one (its state is lost, its files
-are not).  A kernel's state is per process: another replica serving the same container starts a
+are not).  Once code has run, one spare kernel is kept started ahead (`spares`): the next new
+container takes it (an empty sandbox with an empty /mnt/data: nothing in it was any container's)
+instead of waiting for a kernel to start.  A kernel's state is per process: another replica serving the same container starts a
 kernel of its own on the same files.
 """
 
@@ -52,10 +54,13 @@ class Live:
 
 
 class CodeRunner:
-    def __init__(self, store: ContainerStore, sandbox: Sandbox, *, max_kernels: int = 8) -> None:
+    def __init__(self, store: ContainerStore, sandbox: Sandbox, *, max_kernels: int = 8, spares: int = 1) -> None:
         self.store = store
         self.sandbox = sandbox
         self.max_kernels = max_kernels
+        self.spares = spares  # 0 or 1: a kernel started ahead for the next new container
+        self._spare: asyncio.Future[Live] | None = None
+        self._count = 0
         self.live: dict[str, Live] = {}
         self.locks: dict[str, asyncio.Lock] = {}
         self._root: Path | None = None
@@ -87,15 +92,43 @@ class CodeRunner:
             return live
         await self._make_room()
         if live is None:
-            base = self.root / f"k{len(os.listdir(self.root))}"
-            (base / "data").mkdir(parents=True)
-            (base / "s").mkdir()
-            live = Live(Kernel(self.sandbox, base / "data", base / "s", memory_mb), base / "data")
+            live = await self._take_spare(memory_mb) or await self._fresh(memory_mb)
             self.live[cid] = live
-        else:
+        else:  # the kernel died (a limit): a new one on the same files
             live.kernel = Kernel(self.sandbox, live.kernel.data_dir, live.kernel.sock_dir, memory_mb)
-        await live.kernel.start()
+            await live.kernel.start()
+        if self.spares:
+            self._spawn_spare()
         return live
+
+    async def _fresh(self, memory_mb: int | None) -> Live:
+        self._count += 1
+        base = self.root / f"k{self._count}"
+        (base / "data").mkdir(parents=True)
+        (base / "s").mkdir()
+        kernel = Kernel(self.sandbox, base / "data", base / "s", memory_mb)
+        try:
+            await kernel.start()
+        except BaseException:
+            shutil.rmtree(base, ignore_errors=True)
+            raise
+        return Live(kernel, base / "data")
+
+    def _spawn_spare(self) -> None:
+        """Start a kernel for the next new container (nothing in it is any container's yet)."""
+        if self._spare is None:
+            self._spare = asyncio.ensure_future(self._fresh(None))
+
+    async def _take_spare(self, memory_mb: int | None) -> Live | None:
+        spare, self._spare = self._spare, None
+        if spare is None or (memory_mb or self.sandbox.limits.memory_mb) < self.sandbox.limits.memory_mb:
+            self._spare = spare
+            return None
+        try:
+            live = await spare
+        except Exception:  # it failed to start: make one the usual way (which says why)
+            return None
+        return live if live.kernel.alive else None
 
     async def _make_room(self) -> None:
         running = [(lv.used, cid) for cid, lv in self.live.items() if lv.kernel.alive]
@@ -147,6 +180,12 @@ class CodeRunner:
     async def close(self) -> None:
         for cid in list(self.live):
             await self.stop(cid)
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            spare.cancel()
+            live = (await asyncio.gather(spare, return_exceptions=True))[0]
+            if isinstance(live, Live):
+                await live.kernel.stop()
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
 
