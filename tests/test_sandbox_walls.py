@@ -124,3 +124,23 @@ def test_output_and_file_size(walls, upstream):
     assert len(logs) < 17 * 1024 and "[output truncated:" in logs
     _, logs = execute(walls, upstream, "open('/mnt/data/big.bin', 'wb').write(b'0' * 2_000_000)")
     assert "File too large" in logs
+
+
+def test_planted_directory_link_is_not_followed(walls, upstream, tmp_path):
+    """The host lays files out and removes them without following links the code planted."""
+    victim = tmp_path / "x.txt"
+    victim.write_text("host file")
+    client = walls.client()
+    c = client.containers.create(name="links")
+    tools = [{"type": "code_interpreter", "container": c.id}]
+    execute(walls, upstream, "import os\nos.makedirs('/mnt/data/sub')\nopen('/mnt/data/sub/x.txt', 'w').write('v1')",
+            tools=tools)
+    planted = next(f for f in client.containers.files.list(c.id).data if f.path == "/mnt/data/sub/x.txt")
+    execute(walls, upstream, f"import os, shutil\nshutil.rmtree('/mnt/data/sub')\nos.symlink({str(tmp_path)!r}, "
+                             "'/mnt/data/sub')", tools=tools)
+    client.containers.files.delete(planted.id, container_id=c.id)  # the next call removes it from /mnt/data
+    client.containers.files.create(c.id, file=("x.txt", b"top level"))
+    _, logs = execute(walls, upstream, "import os\nprint(os.readlink('/mnt/data/sub'), open('x.txt').read())",
+                      tools=tools)
+    assert logs.strip() == f"{tmp_path} top level"
+    assert victim.read_text() == "host file"

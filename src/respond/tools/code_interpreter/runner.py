@@ -22,6 +22,7 @@ kernel of its own on the same files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -143,7 +144,7 @@ class CodeRunner:
         current = {r["path"]: (r["id"], r["bytes"]) for r in rows if r["path"].startswith(DATA)}
         for path in set(live.known) - set(current):
             rel = path[len(DATA):]
-            (live.data / rel).unlink(missing_ok=True)
+            _in_dir(live.data, rel, None)
             live.seen.pop(rel, None)
             del live.known[path]
         for path, (fid, size) in current.items():
@@ -151,12 +152,11 @@ class CodeRunner:
                 continue
             data = await self.store.file_content(cid, fid, owner)
             rel = path[len(DATA):]
-            target = live.data / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.unlink(missing_ok=True)  # never write through a link the code left there
-            target.write_bytes(data or b"")
-            st = target.stat()
-            live.known[path], live.seen[rel] = (fid, size), (st.st_size, st.st_mtime_ns)
+            sig = _in_dir(live.data, rel, data or b"")
+            if sig is None:
+                log.warning("container %s: %s not laid out (a link or non-directory is in its way)", cid, path)
+                continue
+            live.known[path], live.seen[rel] = (fid, size), sig
 
     async def _sync_out(self, live: Live, cid: str, owner: str) -> tuple[list[Row], int]:
         changed = await asyncio.to_thread(_scan, live.data, live.seen, self.sandbox.limits.file_mb << 20)
@@ -188,6 +188,36 @@ class CodeRunner:
                 await live.kernel.stop()
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
+
+
+def _in_dir(root: Path, rel: str, data: bytes | None) -> tuple[int, int] | None:
+    """Write (or, for None, remove) `root/rel` without following any link the sandbox may have
+    planted on the way: each directory is opened with O_NOFOLLOW from its parent's descriptor.
+    Returns the written file's (size, mtime_ns), or None when the path is blocked."""
+    *dirs, name = rel.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in dirs:
+            if data is not None:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+            nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=fd)  # a link stays a link: unlink removes the link itself
+        if data is None:
+            return None
+        wfd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+        with os.fdopen(wfd, "wb") as f:
+            f.write(data)
+            f.flush()
+            st = os.fstat(f.fileno())
+        return st.st_size, st.st_mtime_ns
+    except OSError:  # ELOOP / ENOTDIR / EISDIR: something of the sandbox's is in the way
+        return None
+    finally:
+        os.close(fd)
 
 
 def _scan(root: Path, seen: dict[str, tuple[int, int]], max_bytes: int) -> list[tuple[str, bytes, tuple[int, int]]]:
