@@ -144,3 +144,16 @@ def test_planted_directory_link_is_not_followed(walls, upstream, tmp_path):
                       tools=tools)
     assert logs.strip() == f"{tmp_path} top level"
     assert victim.read_text() == "host file"
+
+
+def test_kernel_restart_ignores_planted_socket_dir_links(walls, upstream, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("host file")
+    code = ("import os\n"
+            "os.remove('/run/kernel/kernel.json')\n"
+            f"os.symlink({str(victim)!r}, '/run/kernel/kernel.json')\n"
+            "os._exit(1)")
+    r, logs = execute(walls, upstream, code)
+    assert "The sandbox stopped" in logs
+    _, logs = execute(walls, upstream, "print('restarted')", previous=r.id)
+    assert logs.strip() == "restarted" and victim.read_text() == "host file"

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import os
 import queue
 import re
 import secrets
@@ -84,7 +85,10 @@ class Kernel:
     async def start(self) -> None:
         key = secrets.token_hex(32)
         info: dict[str, Any] = {**_PORTS, "transport": "ipc", "key": key, "signature_scheme": "hmac-sha256"}
-        (self.sock_dir / "kernel.json").write_bytes(orjson.dumps({**info, "ip": "/run/kernel/k"}))
+        # a fresh directory (the sandbox can write in it: never follow what it may have left there)
+        fd = os.open(self.sock_dir / "kernel.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(orjson.dumps({**info, "ip": "/run/kernel/k"}))
         cmd = self.sandbox.command(self.data_dir, self.sock_dir, [
             "-m", "ipykernel_launcher", "-f", "/run/kernel/kernel.json", "--IPKernelApp.quiet=True",
             "--HistoryManager.enabled=False", f"--IPKernelApp.exec_lines={CELL_CPU.format(n=self.sandbox.limits.cpu_seconds)}"],

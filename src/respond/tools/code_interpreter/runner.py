@@ -95,8 +95,13 @@ class CodeRunner:
         if live is None:
             live = await self._take_spare(memory_mb) or await self._fresh(memory_mb)
             self.live[cid] = live
-        else:  # the kernel died (a limit): a new one on the same files
-            live.kernel = Kernel(self.sandbox, live.kernel.data_dir, live.kernel.sock_dir, memory_mb)
+        else:  # the kernel died (a limit): a new one on the same files, with new sockets
+            old = live.kernel.sock_dir
+            self._count += 1
+            sock = old.parent / f"s{self._count}"
+            sock.mkdir()
+            shutil.rmtree(old, ignore_errors=True)  # rmtree does not follow links
+            live.kernel = Kernel(self.sandbox, live.data, sock, memory_mb)
             await live.kernel.start()
         if self.spares:
             self._spawn_spare()
