@@ -157,3 +157,16 @@ def test_kernel_restart_ignores_planted_socket_dir_links(walls, upstream, tmp_pa
     assert "The sandbox stopped" in logs
     _, logs = execute(walls, upstream, "print('restarted')", previous=r.id)
     assert logs.strip() == "restarted" and victim.read_text() == "host file"
+
+
+def test_images_are_capped(walls, upstream):
+    code = ("import base64\nfrom IPython.display import Image, display\n"
+            "png = base64.b64decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==')\n"
+            "for _ in range(12):\n    display(Image(data=png))\n"
+            "display(Image(data=png + b'0' * (4 << 20)))")
+    upstream.reply({"tool_calls": [{"name": "python", "arguments": json.dumps({"code": code})}]},
+                   {"content": "done"})
+    r = walls.client().responses.create(model="scripted", input="x", tools=AUTO, include=OUTPUTS)
+    images = [o for o in r.output[0].outputs if o.type == "image"]
+    logs = "".join(o.logs for o in r.output[0].outputs if o.type == "logs")
+    assert len(images) == 8 and "at most 8 per call" in logs

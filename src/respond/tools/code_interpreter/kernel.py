@@ -35,6 +35,8 @@ log = logging.getLogger("respond.code_interpreter")
 
 GRACE = 3.0  # seconds an interrupted kernel has to become idle before it is killed
 START_TIMEOUT = 60.0
+MAX_IMAGES = 8  # images kept from one call
+MAX_IMAGE_CHARS = 4 << 20  # base64 characters of one image (~3 MiB of PNG)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 
@@ -196,7 +198,11 @@ def _collect(out: Outcome, kind: str, content: dict[str, Any]) -> bool:
     elif kind in ("display_data", "execute_result"):
         data = content.get("data", {})
         png = data.get("image/png")
-        if isinstance(png, str) and _is_base64(png):
+        if isinstance(png, str) and len(out.images) >= MAX_IMAGES:
+            out.text(f"[image not kept: at most {MAX_IMAGES} per call]\n")
+        elif isinstance(png, str) and len(png) > MAX_IMAGE_CHARS:
+            out.text(f"[image not kept: {len(png)} base64 characters, over {MAX_IMAGE_CHARS}]\n")
+        elif isinstance(png, str) and _is_base64(png):
             out.images.append("data:image/png;base64," + png.replace("\n", ""))
         elif "text/plain" in data:
             out.text(str(data["text/plain"]) + "\n")
