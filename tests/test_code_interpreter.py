@@ -185,3 +185,22 @@ def test_containers_across_replicas(server_factory, upstream, pg_database):
     upstream.reply(run("print(open('late.txt').read(), data)"), {"content": "ok"})
     r = cb.responses.create(model="scripted", input="x", tools=tools, include=OUTPUTS)
     assert r.output[0].outputs[0].logs.strip() == "late from a"
+
+
+def test_replayed_stream_of_a_stored_response(server, upstream):
+    """GET ?stream=true of a non-streamed response replays the call's progress events."""
+    upstream.reply(run("print('hi')"), {"content": "hi"})
+    r = server.client().responses.create(model="scripted", input="x", tools=AUTO)
+    events = []
+    with server.http().stream("GET", f"/responses/{r.id}", params={"stream": "true"}) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+    for ev in events:
+        EVENT.validate_python(ev)
+    types = [e["type"] for e in events if "code_interpreter" in e["type"]]
+    assert types == ["response.code_interpreter_call.in_progress", "response.code_interpreter_call_code.delta",
+                     "response.code_interpreter_call_code.done", "response.code_interpreter_call.interpreting",
+                     "response.code_interpreter_call.completed"]
+    done = next(e for e in events if e["type"] == "response.output_item.done")
+    assert done["item"]["code"] == "print('hi')" and done["item"]["container_id"] == r.output[0].container_id
