@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 import openai
@@ -128,29 +129,30 @@ def test_streamed_events_over_sse(mcp_respond, upstream, mcp_servers):
 def test_approval_approve_and_deny(mcp_respond, upstream, mcp_servers):
     client = mcp_respond.client()
     tools = [mcp(mcp_servers.http_url)]  # require_approval defaults to "always"
-    upstream.reply(call("demo__echo", {"text": "approved"}))
-    r1 = client.responses.create(model="scripted", input="Echo approved", tools=tools)
+    ok, no = f"approved-{uuid.uuid4().hex[:8]}", f"denied-{uuid.uuid4().hex[:8]}"  # the MCP server outlives a run
+    upstream.reply(call("demo__echo", {"text": ok}))
+    r1 = client.responses.create(model="scripted", input=f"Echo {ok}", tools=tools)
     assert [it.type for it in r1.output] == ["mcp_list_tools", "mcp_approval_request"] and r1.status == "completed"
     request = r1.output[1]
-    assert request.name == "echo" and request.server_label == "demo" and ("echo", {"text": "approved"}) \
+    assert request.name == "echo" and request.server_label == "demo" and ("echo", {"text": ok}) \
         not in mcp_servers.calls
-    upstream.reply({"content": "It said: echo: approved"})
+    upstream.reply({"content": f"It said: echo: {ok}"})
     r2 = client.responses.create(model="scripted", previous_response_id=r1.id, tools=tools, input=[
         {"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}])
     assert [it.type for it in r2.output] == ["mcp_call", "message"]  # the listing is reused, not redone
-    assert r2.output[0].approval_request_id == request.id and r2.output[0].output == "echo: approved"
-    assert ("echo", {"text": "approved"}) in mcp_servers.calls
+    assert r2.output[0].approval_request_id == request.id and r2.output[0].output == f"echo: {ok}"
+    assert ("echo", {"text": ok}) in mcp_servers.calls
     sent = upstream.requests()[-1]["messages"]
-    assert sent[-1] == {"role": "tool", "tool_call_id": request.id, "content": "echo: approved"}
+    assert sent[-1] == {"role": "tool", "tool_call_id": request.id, "content": f"echo: {ok}"}
     assert sent[-2]["tool_calls"][0]["function"]["name"] == "demo__echo"
     # deny
-    upstream.reply(call("demo__echo", {"text": "denied"}))
-    r3 = client.responses.create(model="scripted", input="Echo denied", tools=tools)
+    upstream.reply(call("demo__echo", {"text": no}))
+    r3 = client.responses.create(model="scripted", input=f"Echo {no}", tools=tools)
     upstream.reply({"content": "You said no."})
     r4 = client.responses.create(model="scripted", previous_response_id=r3.id, tools=tools, input=[
         {"type": "mcp_approval_response", "approval_request_id": r3.output[-1].id, "approve": False}])
     assert [it.type for it in r4.output] == ["message"]
-    assert ("echo", {"text": "denied"}) not in mcp_servers.calls
+    assert ("echo", {"text": no}) not in mcp_servers.calls
     assert "denied" in upstream.requests()[-1]["messages"][-1]["content"]
     # an approval for a request that does not exist is a 400 naming it
     with pytest.raises(openai.BadRequestError) as err:

@@ -29,6 +29,8 @@ from respond.core.hosted import ToolServices
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.engine.hosted import HostedTools
+from respond.engine.prompts import PromptStore
+from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
 from respond.tools.code_interpreter.containers import Containers
@@ -60,7 +62,8 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "llamacpp": {"models": parse_models(settings.models), "include_default": settings.embedded != "off",
                      "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
-        "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key},
+        "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
+                          "reasoning_field": settings.upstream_reasoning_field},
     }
 
 
@@ -109,8 +112,12 @@ def build_app(settings: Settings) -> Starlette:
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
                             options={"mcp_timeout": settings.mcp_timeout, "containers": containers})
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
+    if settings.prompts is not None and not settings.prompts.is_dir():
+        raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
     service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
-                               trust_cache=store.dialect == "sqlite", on_queued=queued.set)
+                               trust_cache=store.dialect == "sqlite", on_queued=queued.set,
+                               sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
+                               prompts=PromptStore(settings.prompts))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace, wake=queued)
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from respond.config import Settings, default_cache_dir, default_database, env, env_list
+from respond.config import Settings, default_cache_dir, default_database, default_key_file, env, env_list
 
 DESCRIPTION = """Respond: a self-hosted, durable OpenAI Responses API.
 
@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--mcp-timeout", type=float, default=float(env("mcp_timeout", "30") or 30),
                        help="seconds allowed to connect to an MCP server, to list its tools and for each "
                             "tool call (RESPOND_MCP_TIMEOUT; default 30)")
+    serve.add_argument("--upstream-reasoning-field", default=env("upstream_reasoning_field", "reasoning_content"),
+                       choices=["reasoning_content", "reasoning", "none"],
+                       help="how reasoning sent back as input reaches the upstream: on assistant messages as "
+                            "reasoning_content (vLLM, DeepSeek, llama.cpp server), reasoning (Ollama, OpenRouter), "
+                            "or none (dropped) (RESPOND_UPSTREAM_REASONING_FIELD; default reasoning_content)")
+    serve.add_argument("--secret-key", default=env("secret_key"), metavar="SECRET",
+                       help="secret that seals reasoning.encrypted_content; replicas must share it (RESPOND_SECRET_KEY; "
+                            f"default: a key generated on first start in {default_key_file()}, mode 0600)")
+    serve.add_argument("--prompts", type=Path, default=Path(p) if (p := env("prompts")) else None, metavar="DIR",
+                       help="folder of prompt templates (<id>.toml or <id>.json) for the 'prompt' parameter "
+                            "(RESPOND_PROMPTS; default: none, a request naming a prompt is a 400)")
     _code_flags(serve)
     serve.add_argument("--log-level", default=env("log_level", "info"),
                        choices=["debug", "info", "warning", "error"], help="RESPOND_LOG_LEVEL; default info")
@@ -106,6 +117,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         n_ctx=args.n_ctx, workers=args.workers, shutdown_grace=args.shutdown_grace, log_level=args.log_level,
         cache_dir=args.cache_dir, max_file_mb=args.max_file_mb,
         mcp_allow=args.mcp_allow or env_list("mcp_allow"), mcp_timeout=args.mcp_timeout,
+        secret_key=args.secret_key, prompts=args.prompts,
+        upstream_reasoning_field=args.upstream_reasoning_field,
         code_python=args.code_python, code_cpu_seconds=args.code_cpu_seconds,
         code_wall_seconds=args.code_wall_seconds, code_memory_mb=args.code_memory_mb,
         code_processes=args.code_processes, code_output_kb=args.code_output_kb, code_file_mb=args.code_file_mb,

@@ -20,6 +20,10 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("respond"))
 
 
+def default_key_file() -> Path:
+    return Path(user_data_dir("respond")) / "secret.key"
+
+
 @dataclass
 class Settings:
     host: str = "127.0.0.1"
@@ -45,6 +49,12 @@ class Settings:
     # URL patterns of MCP servers (and later web pages) requests may reach; none: public addresses only
     mcp_allow: list[str] = field(default_factory=list)
     mcp_timeout: float = 30.0  # seconds: connecting to an MCP server, listing its tools, each call
+    # reasoning.encrypted_content: the sealing secret, else a key file made on first start
+    secret_key: str | None = None
+    key_file: Path = field(default_factory=default_key_file)
+    prompts: Path | None = None  # the prompt store's folder (`prompt` templates)
+    # how earlier reasoning is sent back to a chat-completions upstream
+    upstream_reasoning_field: str = "reasoning_content"
     # code_interpreter: the sandbox's Python (None: the server's own) and its limits
     code_python: str | None = None
     code_cpu_seconds: int = 120

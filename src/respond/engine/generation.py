@@ -65,7 +65,8 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
 
     Consecutive function calls become one assistant message with several `tool_calls` (merged
     into the assistant message just before them, if any), their outputs become `tool` messages.
-    Reasoning items carry no chat message; a hosted tool's items are what `hosted` makes of them.
+    A reasoning item's text rides on the next assistant message as `reasoning_content` (backends
+    rename or drop it for their upstream); a hosted tool's items are what `hosted` makes of them.
     `prefix` (the messages of earlier items, shared, never modified) goes first.  A hosted item
     met while function calls wait for their outputs goes before the assistant message holding
     them (a tool message must follow its call).
@@ -74,6 +75,7 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
     shared = len(messages)
     waiting: set[str] = set()  # call ids of function calls without an output yet
     open_at = -1  # the assistant message holding them
+    thought: str | None = None  # a reasoning item's text, for the assistant message that follows it
     for item in items:
         kind = item.get("type")
         if kind == "message":
@@ -81,6 +83,10 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
             role = item["role"]
             content = _content(item.get("content") or [])
             messages.append({"role": "system" if role == "developer" else role, "content": content})
+            if role == "assistant" and thought:
+                messages[-1]["reasoning_content"], thought = thought, None
+        elif kind == "reasoning":
+            thought = reasoning_text(item) or thought
         elif kind == "function_call":
             call = {"id": item["call_id"], "type": "function",
                     "function": {"name": item["name"], "arguments": item.get("arguments", "")}}
@@ -93,6 +99,8 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+                if thought:
+                    messages[-1]["reasoning_content"], thought = thought, None
             waiting.add(item["call_id"])
             open_at = len(messages) - 1
         elif hosted is not None and (extra := hosted(item)) is not None:
@@ -111,6 +119,17 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": _output_text(item.get("output", ""))})
     return messages
+
+
+def reasoning_text(item: Item) -> str:
+    """A reasoning item's text: its reasoning_text content, else its summary."""
+    for key in ("content", "summary"):
+        parts = item.get(key)
+        if isinstance(parts, list):
+            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+            if text:
+                return text
+    return ""
 
 
 def tool_specs(tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> list[ToolSpec]:
@@ -196,7 +215,10 @@ def build_generation(req: CreateResponse, model: str, history: History, new_item
         temperature=req.temperature, top_p=req.top_p, max_output_tokens=req.max_output_tokens,
         top_logprobs=req.top_logprobs, presence_penalty=req.presence_penalty,
         frequency_penalty=req.frequency_penalty, response_format=response_format(req.text),
-        truncation=req.truncation or "disabled", user=req.user or req.safety_identifier,
+        truncation=req.truncation or "disabled", user=req.safety_identifier or req.user,
+        logprobs="message.output_text.logprobs" in (req.include or []),
+        reasoning_effort=(req.reasoning or {}).get("effort"), verbosity=(req.text or {}).get("verbosity"),
+        service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
     )
 
 

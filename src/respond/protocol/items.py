@@ -122,6 +122,8 @@ def strip_for_include(item: Item, include: set[str]) -> Item:
         out = item.get("output")
         if isinstance(out, dict) and "image_url" in out:
             item = {**item, "output": {k: v for k, v in out.items() if k != "image_url"}}
+    elif kind == "reasoning" and "encrypted_content" in item and "reasoning.encrypted_content" not in include:
+        item = {k: v for k, v in item.items() if k != "encrypted_content"}
     elif kind == "message" and item.get("role") == "assistant" and "message.output_text.logprobs" not in include:
         parts = item.get("content")
         if isinstance(parts, list) and any("logprobs" in p for p in parts):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from respond.protocol import extensions
 from respond.protocol.errors import APIError, invalid
+from respond.protocol.params import NESTED, check_nested
 
 METADATA_MAX_PAIRS = 16
 METADATA_KEY_MAX = 64
@@ -85,7 +86,7 @@ class CreateResponse(BaseModel):
     user: str | None = None
     safety_identifier: str | None = Field(default=None, max_length=128)
     prompt_cache_key: str | None = None
-    prompt_cache_retention: str | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
     prompt_cache_options: dict[str, Any] | None = None
     prompt: dict[str, Any] | None = None
     service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None = None
@@ -93,6 +94,8 @@ class CreateResponse(BaseModel):
     image: dict[str, Any] | None = None
     moderation: dict[str, Any] | None = None
     access_programs: dict[str, Any] | None = None
+    # Client extensions: accepted and logged, never sent on (Codex CLI sends client_metadata).
+    client_metadata: dict[str, Any] | None = None
 
     @field_validator("metadata", mode="before")
     @classmethod
@@ -103,6 +106,25 @@ class CreateResponse(BaseModel):
     @classmethod
     def _include(cls, value: list[str] | None) -> list[str] | None:
         check_include(value)
+        return value
+
+    @field_validator(*(n for n in NESTED if not n.endswith("[]")), mode="before")
+    @classmethod
+    def _nested(cls, value: Any, info: ValidationInfo) -> Any:
+        # Only objects: a value of the wrong type is reported by the field's own type.
+        name = info.field_name or ""
+        exc = check_nested(name, value) if isinstance(value, dict) else None
+        if exc is not None:
+            raise to_api_error(exc, (name,))
+        return value
+
+    @field_validator("context_management", mode="before")
+    @classmethod
+    def _context_management(cls, value: Any) -> Any:
+        for i, entry in enumerate(value if isinstance(value, list) else []):
+            exc = check_nested("context_management[]", entry) if isinstance(entry, dict) else None
+            if exc is not None:
+                raise to_api_error(exc, ("context_management", i))
         return value
 
 
@@ -150,17 +172,20 @@ def _param(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def to_api_error(exc: ValidationError) -> APIError:
-    """The first validation error, phrased as the API phrases it."""
+def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> APIError:
+    """The first validation error, phrased as the API phrases it (`prefix`: where a nested
+    model sits in the request)."""
     errors = exc.errors(include_url=False)
     # Prefer a non-type error on a union (e.g. a bad metadata value over "not a string").
     err = errors[0]
-    param = _param(tuple(err["loc"]))
+    param = _param(prefix + tuple(err["loc"]))
     kind = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
         return invalid(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
+    if kind == "missing":
+        return invalid(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
     if kind in ("greater_than_equal", "greater_than"):
         return invalid(f"Invalid '{param}': {_num(value)} below minimum value. Expected a value >= "
                        f"{ctx.get('ge', ctx.get('gt'))}, but got {value} instead.", param, f"{_num(value)}_below_min_value")
@@ -177,7 +202,8 @@ def to_api_error(exc: ValidationError) -> APIError:
     if kind in _EXPECT or kind.endswith("_type"):
         expected = _EXPECT.get(kind, kind.removesuffix("_type"))
         # For unions pydantic reports every member; name them all.
-        members = sorted({_EXPECT.get(e["type"], e["type"]) for e in errors if _param(tuple(e["loc"])) == param})
+        members = sorted({_EXPECT.get(e["type"], e["type"]) for e in errors
+                          if _param(prefix + tuple(e["loc"])) == param})
         if len(members) > 1:
             expected = " or ".join(members)
         return invalid(f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.",

@@ -29,9 +29,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.containers import Row
+from respond.store.database import Database
 from respond.store.files import _page
 from respond.store.migrations import register
 
@@ -104,7 +105,7 @@ def _container(row: Any) -> Row:
 
 
 class ContainerStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Database) -> None:
         self.engine = engine
 
     # -- containers --------------------------------------------------------------------------------

@@ -43,10 +43,16 @@ def _plugins() -> None:
         register(ep.name, ep.load())
 
 
+_LOADED: list[bool] = []
+
+
 def known() -> list[str]:
-    if not _REGISTRY:
+    if not _LOADED:  # once, even when something registered earlier (a test, an embedding program)
+        _LOADED.append(True)
+        early = dict(_REGISTRY)
         _builtin()
         _plugins()
+        _REGISTRY.update(early)
     return sorted(_REGISTRY)
 
 

@@ -1,0 +1,42 @@
+"""What a request adds to the context before the model sees it: its stored prompt template
+(engine/prompts.py) and the reasoning its client carried back sealed (engine/sealing.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from respond.engine.prompts import PromptStore
+from respond.engine.sealing import Sealer
+from respond.protocol.errors import invalid
+from respond.protocol.items import normalize_input
+from respond.protocol.requests import CreateResponse
+
+Item = dict[str, Any]
+
+
+def apply_prompt(req: CreateResponse, prompts: PromptStore) -> tuple[CreateResponse, list[Item]]:
+    """The request with its prompt's instructions (before its own) and the prompt's input items."""
+    if req.prompt is None:
+        return req, []
+    version, instructions, template_input = prompts.resolve(req.prompt)
+    merged = "\n\n".join(x for x in (instructions, req.instructions) if x) or None
+    req = req.model_copy(update={"instructions": merged, "prompt": {
+        "id": req.prompt["id"], "version": version, "variables": req.prompt.get("variables")}})
+    return req, normalize_input(template_input) if template_input else []
+
+
+def open_reasoning(items: list[Item], sealer: Sealer | None, owner: str) -> list[Item]:
+    """Reasoning items sent back with `encrypted_content` get their content from it; a blob this
+    server did not seal for this owner (tampered, foreign, another key's) is a 400."""
+    out = []
+    for i, item in enumerate(items):
+        if item.get("type") == "reasoning" and item.get("encrypted_content") is not None:
+            payload = sealer.open(item["encrypted_content"], owner) if sealer is not None else None
+            if payload is None:
+                raise invalid("The encrypted content of this reasoning item could not be verified: it was not "
+                              "produced by this server for this API key, or it was modified. Send the item "
+                              "exactly as it was returned, or leave it out.", f"input[{i}].encrypted_content",
+                              "invalid_encrypted_content")
+            item = {**item, "content": payload.get("content") or []}
+        out.append(item)
+    return out
