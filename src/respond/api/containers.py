@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from respond.api.files import order_param
-from respond.api.routes import JSON, _int_param, _json_body, _owner
+from respond.api.routes import JSON, _json_body, _owner
+from respond.protocol.pagination import ListParams
 
 if TYPE_CHECKING:
     from respond.tools.code_interpreter.containers import Containers
@@ -35,9 +35,8 @@ def _cid(request: Request) -> str:
     return cid
 
 
-def _paging(request: Request) -> dict:  # type: ignore[type-arg]
-    return {"after": request.query_params.get("after"), "limit": _int_param(request, "limit", 20, 1, 100),
-            "order": order_param(request)}
+def _paging(request: Request) -> dict[str, Any]:
+    return ListParams.parse(request.query_params).cursor()
 
 
 async def create(c: Containers, request: Request) -> Response:

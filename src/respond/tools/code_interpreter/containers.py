@@ -21,6 +21,7 @@ from respond.core.ports import Row
 from respond.core.storage import FileStore
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
+from respond.protocol.pagination import page
 from respond.tools.code_interpreter.runner import DATA, CodeRunner
 from respond.tools.code_interpreter.sandbox import MEMORY_LIMITS, Sandbox
 
@@ -42,11 +43,6 @@ def container_object(c: Row, now: float | None = None) -> Row:
 def file_object(f: Row) -> Row:
     return {"id": f["id"], "object": "container.file", "bytes": f["bytes"], "container_id": f["container_id"],
             "created_at": f["created_at"], "path": f["path"], "source": f["source"]}
-
-
-def page(data: list[Row], more: bool) -> Row:
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": more}
 
 
 def safe_path(filename: str) -> str:

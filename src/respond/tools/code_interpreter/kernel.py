@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from respond.tools.code_interpreter.sandbox import CELL_CPU, Sandbox
 
@@ -38,6 +38,10 @@ START_TIMEOUT = 60.0
 MAX_IMAGES = 8  # images kept from one call
 MAX_IMAGE_CHARS = 4 << 20  # base64 characters of one image (~3 MiB of PNG)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# A spare kernel imports the heavy libraries (and builds matplotlib's font list) while it waits, into
+# sys.modules only: no name is bound in the user's namespace.
+PRELOAD = ("[__import__(m) for m in ('numpy', 'pandas', 'matplotlib.pyplot') "
+           "if __import__('importlib.util').util.find_spec(m.split('.')[0])] and None")
 _PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 
 
@@ -70,8 +74,10 @@ class Outcome:
 
 
 class Kernel:
-    def __init__(self, sandbox: Sandbox, data_dir: Path, sock_dir: Path, memory_mb: int | None = None) -> None:
+    def __init__(self, sandbox: Sandbox, data_dir: Path, sock_dir: Path, memory_mb: int | None = None,
+                 preload: bool = False) -> None:
         self.sandbox = sandbox
+        self.preload = preload
         self.data_dir = data_dir
         self.sock_dir = sock_dir
         self.memory_mb = memory_mb
@@ -93,8 +99,8 @@ class Kernel:
             f.write(orjson.dumps({**info, "ip": "/run/kernel/k"}))
         cmd = self.sandbox.command(self.data_dir, self.sock_dir, [
             "-m", "ipykernel_launcher", "-f", "/run/kernel/kernel.json", "--IPKernelApp.quiet=True",
-            "--HistoryManager.enabled=False", f"--IPKernelApp.exec_lines={CELL_CPU.format(n=self.sandbox.limits.cpu_seconds)}"],
-            self.memory_mb)
+            "--HistoryManager.enabled=False", f"--IPKernelApp.exec_lines={CELL_CPU.format(n=self.sandbox.limits.cpu_seconds)}",
+            *([f"--IPKernelApp.exec_lines={PRELOAD}"] if self.preload else [])], self.memory_mb)
         self.proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
                                                          stdout=asyncio.subprocess.DEVNULL,
                                                          stderr=asyncio.subprocess.PIPE)
