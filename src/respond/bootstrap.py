@@ -103,6 +103,14 @@ def build_containers(settings: Settings, store: Any) -> Containers:
                       max_kernels=settings.code_max_kernels, spares=min(1, settings.code_spare_kernels))
 
 
+def web_options(settings: Settings) -> dict[str, Any]:
+    """The web_search tool's options; its pages obey --web-allow, or else the --mcp-allow patterns."""
+    network = NetworkPolicy(settings.web_allow or settings.mcp_allow, flag="--web-allow")
+    return {"web_search_provider": settings.web_search_provider, "web_search_url": settings.web_search_url,
+            "web_search_api_key": settings.web_search_api_key, "web_network": network,
+            "web_search_timeout": settings.web_timeout, "web_max_page_bytes": settings.web_max_page_kb * 1024}
+
+
 def build_app(settings: Settings) -> Starlette:
     store = stores.create(settings.database)
     chosen, default = build_backends(settings)
@@ -110,7 +118,8 @@ def build_app(settings: Settings) -> Starlette:
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     containers = build_containers(settings, store)
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
-                            options={"mcp_timeout": settings.mcp_timeout, "containers": containers})
+                            options={"mcp_timeout": settings.mcp_timeout, "containers": containers,
+                                     **web_options(settings)})
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
@@ -135,6 +144,7 @@ def build_app(settings: Settings) -> Starlette:
         finally:
             await runs.stop()
             await file_search.close()
+            await service.hosted.aclose()
             await containers.close()
             for backend in chosen:
                 await backend.close()

@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.containers import Row
@@ -105,101 +106,102 @@ def _container(row: Any) -> Row:
 
 
 class ContainerStore:
-    def __init__(self, engine: Database) -> None:
-        self.engine = engine
+    """The `ContainerStore` port (core/containers.py): every operation one `Database.read` or `.write`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- containers --------------------------------------------------------------------------------
     async def add(self, c: Row, owner: str) -> None:
         body = orjson.dumps({k: c.get(k) for k in ("memory_limit",)}).decode()
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(containers).values(
-                id=c["id"], owner=owner, name=c["name"], created_at=c["created_at"],
-                last_active_at=c["last_active_at"], expires_minutes=c["expires_minutes"], body=body))
+        stmt = insert(containers).values(
+            id=c["id"], owner=owner, name=c["name"], created_at=c["created_at"],
+            last_active_at=c["last_active_at"], expires_minutes=c["expires_minutes"], body=body)
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def get(self, container_id: str, owner: str) -> Row | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(containers).where(
-                containers.c.id == container_id, containers.c.owner == owner))).first()
+        q = select(containers).where(containers.c.id == container_id, containers.c.owner == owner)
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return _container(row) if row is not None else None
 
     async def get_by_id(self, container_id: str) -> Row | None:
         """Any owner's container (the sweeper's view)."""
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(containers).where(containers.c.id == container_id))).first()
+        q = select(containers).where(containers.c.id == container_id)
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return _container(row) if row is not None else None
 
     async def list_containers(self, owner: str, *, name: str | None, after: str | None, limit: int,
-                   order: str) -> tuple[list[Row], bool]:
+                              order: str) -> tuple[list[Row], bool]:
         where = [containers.c.owner == owner] + ([containers.c.name == name] if name is not None else [])
-        async with self.engine.connect() as conn:
-            rows, more = await _page(conn, containers, where, containers.c.id, after, None, limit, order)
+        rows, more = await self.db.read(
+            lambda conn: _page(conn, containers, where, containers.c.id, after, None, limit, order))
         return [_container(r) for r in rows], more
 
     async def delete(self, container_id: str, owner: str) -> bool:
-        async with self.engine.begin() as conn:
-            gone = await conn.execute(delete(containers).where(
-                containers.c.id == container_id, containers.c.owner == owner))
+        def write(conn: Connection) -> bool:
+            gone = conn.execute(delete(containers).where(containers.c.id == container_id,
+                                                         containers.c.owner == owner))
             if not gone.rowcount:
                 return False
-            await conn.execute(delete(container_files).where(container_files.c.container_id == container_id))
-        return True
+            conn.execute(delete(container_files).where(container_files.c.container_id == container_id))
+            return True
+
+        return await self.db.write(write)
 
     async def touch(self, container_id: str, now: int) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(update(containers).where(containers.c.id == container_id).values(last_active_at=now))
+        stmt = update(containers).where(containers.c.id == container_id).values(last_active_at=now)
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def expired(self, now: int) -> list[str]:
         """Ids of containers idle past their expiry that still hold files."""
         idle = containers.c.last_active_at + containers.c.expires_minutes * 60 < now
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(containers.c.id).where(idle, select(container_files.c.id).where(
-                container_files.c.container_id == containers.c.id).exists()))
-            return [r.id for r in rows]
+        q = select(containers.c.id).where(idle, select(container_files.c.id).where(
+            container_files.c.container_id == containers.c.id).exists())
+        return await self.db.read(lambda conn: [r.id for r in conn.execute(q)])
 
     async def purge_files(self, container_id: str) -> None:
         """An expired container's data is discarded (its row stays, status `expired`)."""
-        async with self.engine.begin() as conn:
-            await conn.execute(delete(container_files).where(container_files.c.container_id == container_id))
+        stmt = delete(container_files).where(container_files.c.container_id == container_id)
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     # -- files -------------------------------------------------------------------------------------
     async def put_file(self, f: Row, owner: str, content: bytes) -> Row:
         """Add a file, or replace the content of the file at the same path (keeping its id)."""
-        async with self.engine.begin() as conn:
-            old = (await conn.execute(select(*_META).where(container_files.c.container_id == f["container_id"],
-                                                           container_files.c.path == f["path"]))).first()
+        def write(conn: Connection) -> Row:
+            old = conn.execute(select(*_META).where(container_files.c.container_id == f["container_id"],
+                                                    container_files.c.path == f["path"])).first()
             if old is not None:
-                await conn.execute(update(container_files).where(container_files.c.id == old.id).values(
+                conn.execute(update(container_files).where(container_files.c.id == old.id).values(
                     bytes=len(content), content=content, source=f["source"]))
                 return {**dict(old._mapping), "bytes": len(content), "source": f["source"]}
-            await conn.execute(insert(container_files).values(
+            conn.execute(insert(container_files).values(
                 id=f["id"], container_id=f["container_id"], owner=owner, created_at=f["created_at"],
                 bytes=len(content), path=f["path"], source=f["source"], content=content))
-        return {**f, "bytes": len(content)}
+            return {**f, "bytes": len(content)}
+
+        return await self.db.write(write)
+
+    def _file(self, container_id: str, file_id: str, owner: str) -> list[Any]:
+        return [container_files.c.id == file_id, container_files.c.container_id == container_id,
+                container_files.c.owner == owner]
 
     async def get_file(self, container_id: str, file_id: str, owner: str) -> Row | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(*_META).where(
-                container_files.c.id == file_id, container_files.c.container_id == container_id,
-                container_files.c.owner == owner))).first()
+        q = select(*_META).where(*self._file(container_id, file_id, owner))
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return dict(row._mapping) if row is not None else None
 
     async def file_content(self, container_id: str, file_id: str, owner: str) -> bytes | None:
-        async with self.engine.connect() as conn:
-            data: bytes | None = await conn.scalar(select(container_files.c.content).where(
-                container_files.c.id == file_id, container_files.c.container_id == container_id,
-                container_files.c.owner == owner))
+        q = select(container_files.c.content).where(*self._file(container_id, file_id, owner))
+        data: bytes | None = await self.db.read(lambda conn: conn.scalar(q))
         return data
 
     async def list_files(self, container_id: str, owner: str, *, after: str | None, limit: int,
                          order: str) -> tuple[list[Row], bool]:
         where = [container_files.c.container_id == container_id, container_files.c.owner == owner]
-        async with self.engine.connect() as conn:
-            rows, more = await _page(conn, container_files, where, container_files.c.id, after, None, limit, order)
+        rows, more = await self.db.read(
+            lambda conn: _page(conn, container_files, where, container_files.c.id, after, None, limit, order))
         return [{k: v for k, v in r._mapping.items() if k != "content"} for r in rows], more
 
     async def delete_file(self, container_id: str, file_id: str, owner: str) -> bool:
-        async with self.engine.begin() as conn:
-            gone = await conn.execute(delete(container_files).where(
-                container_files.c.id == file_id, container_files.c.container_id == container_id,
-                container_files.c.owner == owner))
-        return bool(gone.rowcount)
+        stmt = delete(container_files).where(*self._file(container_id, file_id, owner))
+        return await self.db.write(lambda conn: bool(conn.execute(stmt).rowcount))
