@@ -139,7 +139,7 @@ class Sandbox:
 
     def describe(self) -> str:
         lim = self.limits
-        return (f"bubblewrap {self.bwrap}, python {self.python}; limits: {lim.cpu_seconds} CPU s/process, "
+        return (f"bubblewrap {self.bwrap}, python {self.python}; limits: {lim.cpu_seconds} CPU s/call, "
                 f"{lim.wall_seconds:g} s wall/call, {lim.memory_mb} MiB memory, {lim.processes} processes, "
                 f"{lim.output_bytes} B output/call, {lim.file_mb} MiB/file, no network")
 
