@@ -13,9 +13,10 @@
   kernel's ZMQ `ipc` socket directory at `/run/kernel` (a kernel in a network namespace cannot
   reach TCP on the host's loopback, so the Jupyter channels are Unix sockets in a bind-mounted dir);
 - under resource limits set by the launcher inside the sandbox (so that they count there):
-  RLIMIT_CPU (CPU seconds of each process), RLIMIT_AS (memory), RLIMIT_NPROC (processes and
-  threads, per user namespace), RLIMIT_FSIZE (largest file written); wall time and output size
-  are enforced by the host side (kernel.py);
+  RLIMIT_CPU (10x the per-call CPU seconds over a process's life; the per-call soft limit is
+  reset before each cell by `CELL_CPU`), RLIMIT_AS (memory), RLIMIT_NPROC (processes and threads,
+  per user namespace), RLIMIT_FSIZE (largest file written); wall time and output size are
+  enforced by the host side (kernel.py);
 - killed with its parent (`--die-with-parent`), in its own session (`--new-session`: no TIOCSTI).
 
 `probe()` checks once, at start-up, that bwrap runs and that the sandboxed Python imports the
