@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Boolean, Column, MetaData, Table, Text, inspect
 
-from respond.store import files, schema, vectors
+from respond.store import containers, files, schema, vectors
 from respond.store.database import Database
 from respond.store.migrations import MIGRATIONS, Migration, migrate
 from tests.conftest import PG_URL, UpstreamThread, _pg_admin
@@ -76,7 +76,7 @@ def _reflected(sync: Any) -> dict[str, Any]:
 
 
 def _declared(dialect: Any) -> dict[str, Any]:
-    tables = [t for m in (schema.metadata, files.metadata) for t in m.sorted_tables if t.name not in EXTRA_TABLES]
+    tables = [t for m in (schema.metadata, files.metadata, containers.metadata) for t in m.sorted_tables if t.name not in EXTRA_TABLES]
     return {t.name: {
         "columns": {c.name: (c.type.compile(dialect), c.nullable) for c in t.columns},
         "pk": sorted(c.name for c in t.primary_key.columns),
@@ -94,7 +94,7 @@ async def _migrated_and_declared(url: str) -> tuple[dict[str, Any], dict[str, An
 
 
 def test_steps_build_the_declared_schema(empty_db: str) -> None:
-    assert vectors.chunks is not None  # importing store.vectors registers the files_ steps
+    assert vectors.chunks is not None and containers.containers is not None  # importing registers their steps
     migrated, declared = asyncio.run(_migrated_and_declared(empty_db))
     assert set(migrated) == set(declared)
     for table, shape in declared.items():
