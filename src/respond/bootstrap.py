@@ -16,12 +16,15 @@ from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.config import Settings
 from respond.core.errors import BackendError
+from respond.core.outbound import OutboundPolicy
 from respond.core.ports import ModelBackend
 from respond.engine.hosted import HostedTools
-from respond.engine.workers import RunManager
+from respond.engine.inputs import Inputs
 from respond.engine.service import ModelRouter, ResponsesService
+from respond.engine.workers import RunManager
 from respond.store.sql import SqlStore
 from respond.tools.file_search.service import FileSearch
+from respond.tools.file_search.source import StoredFiles
 
 log = logging.getLogger("respond")
 
@@ -48,7 +51,7 @@ def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
         default = default or getattr(embedded, "default_model", None)
     if settings.upstream:
         chosen.append(backends.create("openai_compat", base_url=settings.upstream,
-                                      api_key=settings.upstream_api_key))
+                                      api_key=settings.upstream_api_key, file_parts=settings.upstream_file_parts))
     return chosen, default
 
 
@@ -59,6 +62,8 @@ def build_app(settings: Settings) -> Starlette:
     # files, vector stores, the hosted file_search tool
     file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     service.hosted = HostedTools(file_search.retriever)
+    service.inputs = Inputs(StoredFiles(file_search.files, OutboundPolicy(settings.fetch_allow),
+                                        max_bytes=int(settings.max_file_mb * 1024 * 1024)))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace)
 

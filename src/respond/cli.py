@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"where assembled models live (RESPOND_CACHE_DIR; default {default_cache_dir()})")
     serve.add_argument("--max-file-mb", type=float, default=float(env("max_file_mb", "32") or 32),
                        help="largest upload accepted by POST /v1/files, in MiB (RESPOND_MAX_FILE_MB; default 32)")
+    serve.add_argument("--fetch-allow", dest="fetch_allow", action="append", default=None, metavar="HOST",
+                       help="let input_file.file_url fetches reach this private host, .domain, IP or CIDR network "
+                            "(public addresses are always allowed); repeatable (RESPOND_FETCH_ALLOW, comma-separated)")
+    serve.add_argument("--upstream-file-parts", action="store_true",
+                       default=(env("upstream_file_parts") or "").lower() in ("1", "true", "yes"),
+                       help="send input files to the upstream as chat-completions file parts instead of their "
+                            "extracted text (RESPOND_UPSTREAM_FILE_PARTS)")
     serve.add_argument("--log-level", default=env("log_level", "info"),
                        choices=["debug", "info", "warning", "error"], help="RESPOND_LOG_LEVEL; default info")
     return parser
@@ -69,6 +76,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         models=args.models or env_list("model"), embedded=args.embedded, default_model=args.default_model,
         n_ctx=args.n_ctx, workers=args.workers, shutdown_grace=args.shutdown_grace, log_level=args.log_level,
         cache_dir=args.cache_dir, max_file_mb=args.max_file_mb,
+        fetch_allow=args.fetch_allow or env_list("fetch_allow"), upstream_file_parts=args.upstream_file_parts,
     )
 
 

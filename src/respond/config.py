@@ -38,7 +38,10 @@ class Settings:
     shutdown_grace: float = 20.0
     log_level: str = "info"
     cache_dir: Path = field(default_factory=default_cache_dir)
-    max_file_mb: float = 32.0  # uploads to /v1/files
+    max_file_mb: float = 32.0  # uploads to /v1/files, and files fetched for input_file.file_url
+    # hosts, .domains, IPs or CIDR networks that file_url fetches may reach although they are private
+    fetch_allow: list[str] = field(default_factory=list)
+    upstream_file_parts: bool = False  # send input files to the upstream as file parts, not extracted text
 
     @property
     def embedded_enabled(self) -> bool:

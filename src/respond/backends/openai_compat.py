@@ -105,9 +105,12 @@ def drop_oldest(messages: list[dict[str, Any]], n: int) -> list[dict[str, Any]] 
 
 class OpenAICompatBackend:
     name = "openai_compat"
+    vision = True  # image parts are passed on (an upstream without vision answers for itself)
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0,
-                 models: list[str] | None = None) -> None:
+                 models: list[str] | None = None, file_parts: bool = False) -> None:
+        # True: input files go upstream as chat-completions `file` parts; False: as extracted text.
+        self.file_parts = file_parts
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout)

@@ -1,14 +1,24 @@
-"""From Responses API items to a `Generation`: chat messages, tools, tool choice, output format."""
+"""From Responses API items to a `Generation`: chat messages, tools, tool choice, output format.
+
+`items_to_messages` turns each item into chat messages by its role in `protocol.item_types`
+(message, call, output, hosted, reasoning, compaction); the tools offered come from
+`client_tools`, narrowed by `tool_choice`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from respond.core.types import Generation, Message, ToolSpec
+from respond.core.types import Generation, Message
+from respond.engine.client_tools import ClientTools, client_tools
 from respond.engine.compaction import decode
+from respond.engine.tool_choice import read_choice
 from respond.protocol.errors import invalid
+from respond.protocol.item_types import ITEM_TYPES, call_as_function, output_images, output_text
 from respond.protocol.requests import CreateResponse
 
 Item = dict[str, Any]
@@ -38,12 +48,6 @@ def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return chat
 
 
-def _output_text(output: Any) -> str:
-    if isinstance(output, str):
-        return output
-    return "".join(p.get("text", "") for p in output if isinstance(p, dict))
-
-
 class History(list[Item]):
     """A context's items, with their chat messages when already known (from the context cache)."""
 
@@ -56,96 +60,95 @@ class History(list[Item]):
         return h
 
 
-def items_to_messages(items: list[Item], prefix: list[Message] | None = None) -> list[Message]:
-    """Chat messages for a list of items, in order.
+def _message(item: Item, messages: list[Message]) -> None:
+    role = item["role"]
+    messages.append({"role": "system" if role == "developer" else role,
+                     "content": _content(item.get("content") or [])})
 
-    Consecutive function calls become one assistant message with several `tool_calls` (merged
-    into the assistant message just before them, if any), their outputs become `tool` messages.
-    Reasoning and hosted-tool items carry no chat message.  `prefix` (the messages of earlier
-    items, shared, never modified) goes first.
+
+def _call(item: Item, messages: list[Message], shared: int) -> int:
+    """A call the model made: a `tool_calls` entry, merged into the assistant message just before."""
+    call_id, name, arguments = call_as_function(item)
+    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant" and (
+            "tool_calls" in last or isinstance(last.get("content"), str)):
+        if len(messages) == shared:  # the prefix's message: extend a copy
+            last = messages[-1] = {**last, "tool_calls": list(last.get("tool_calls", []))}
+            shared -= 1
+        last.setdefault("tool_calls", []).append(call)
+    else:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+    return shared
+
+
+def _output(item: Item, messages: list[Message]) -> None:
+    call_id, text = output_text(item)
+    messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
+    images = output_images(item)
+    if images:  # chat tool messages hold text only: what the tool showed follows as user content
+        messages.append({"role": "user", "content": [c for c in map(_part_to_chat, images) if c]})
+
+
+def _file_search(item: Item) -> list[Message]:
+    if not item.get("results"):
+        return []
+    # What an earlier turn found stays visible to later ones (as a note, not a tool call:
+    # the next request may not offer the tool, and some upstreams reject orphan tool messages).
+    found = "\n".join(f"[{r.get('filename') or r.get('file_id')}] {r.get('text', '')}" for r in item["results"])
+    return [{"role": "system", "content": f"file_search for {item.get('queries')} found:\n{found}"}]
+
+
+def _hosted_note(item: Item) -> list[Message]:
+    """A hosted tool's item whose tool registered nothing better: what it did, as a note."""
+    shown = {k: v for k, v in item.items() if k not in ("id", "status", "encrypted_content") and v}
+    return [{"role": "system", "content": f"Earlier tool activity ({item['type']}): {dumps(shown)[:4000]}"}]
+
+
+def _compaction(item: Item) -> list[Message]:
+    summary = decode(item.get("encrypted_content", ""))
+    if summary is None:
+        return []
+    return [{"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"}]
+
+
+def _reasoning(item: Item) -> list[Message]:
+    return []  # reasoning carried back to the model is i9-wire's (issue 9, part 1)
+
+
+ContextRule = Callable[[Item], list[Message]]
+# How the items of hosted tools (and reasoning, compaction) read to the model, by item type.  A
+# hosted tool registers its own rule (`register_context`); one without a rule gets `_hosted_note`.
+CONTEXT_RULES: dict[str, ContextRule] = {"file_search_call": _file_search, "compaction": _compaction,
+                                         "reasoning": _reasoning}
+
+
+def register_context(item_type: str, rule: ContextRule) -> None:
+    CONTEXT_RULES[item_type] = rule
+
+
+def items_to_messages(items: list[Item], prefix: list[Message] | None = None) -> list[Message]:
+    """Chat messages for a list of items, in order (each item's role in `item_types.ITEM_TYPES`).
+
+    Consecutive calls (functions and client-run tools) become one assistant message with several
+    `tool_calls` (merged into the assistant message just before them, if any), their outputs
+    become `tool` messages.  `prefix` (the messages of earlier items, shared, never modified)
+    goes first.
     """
     messages: list[Message] = list(prefix or [])
     shared = len(messages)
     for item in items:
-        kind = item.get("type")
-        if kind == "message":
-            role = item["role"]
-            content = _content(item.get("content") or [])
-            messages.append({"role": "system" if role == "developer" else role, "content": content})
-        elif kind == "function_call":
-            call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item.get("arguments", "")}}
-            last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant" and (
-                    "tool_calls" in last or isinstance(last.get("content"), str)):
-                if len(messages) == shared:  # the prefix's message: extend a copy
-                    last = messages[-1] = {**last, "tool_calls": list(last.get("tool_calls", []))}
-                    shared -= 1
-                last.setdefault("tool_calls", []).append(call)
-            else:
-                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "file_search_call" and item.get("results"):
-            # What an earlier turn found stays visible to later ones (as a note, not a tool call:
-            # the next request may not offer the tool, and some upstreams reject orphan tool messages).
-            found = "\n".join(f"[{r.get('filename') or r.get('file_id')}] {r.get('text', '')}"
-                               for r in item["results"])
-            messages.append({"role": "system", "content": f"file_search for {item.get('queries')} found:\n{found}"})
-        elif kind == "compaction":
-            summary = decode(item.get("encrypted_content", ""))
-            if summary is not None:
-                messages.append({"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"})
-        elif kind == "function_call_output":
-            messages.append({"role": "tool", "tool_call_id": item["call_id"],
-                             "content": _output_text(item.get("output", ""))})
+        spec = ITEM_TYPES.get(item.get("type", ""))
+        role = spec.context if spec is not None else "reject"
+        if role == "message":
+            _message(item, messages)
+        elif role == "call":
+            shared = _call(item, messages, shared)
+        elif role == "output":
+            _output(item, messages)
+        elif role in ("hosted", "reasoning", "compaction"):
+            messages.extend(CONTEXT_RULES.get(item["type"], _hosted_note)(item))
     return messages
-
-
-def tool_specs(tools: list[dict[str, Any]] | None) -> list[ToolSpec]:
-    specs = []
-    for i, tool in enumerate(tools or []):
-        if not isinstance(tool, dict) or "type" not in tool:
-            raise invalid(f"Missing required parameter: 'tools[{i}].type'.", f"tools[{i}].type",
-                          "missing_required_parameter")
-        if tool["type"] == "function":
-            if not isinstance(tool.get("name"), str) or not tool["name"]:
-                raise invalid(f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name",
-                              "missing_required_parameter")
-            params = tool.get("parameters")
-            if params is not None and not isinstance(params, dict):
-                raise invalid(f"Invalid type for 'tools[{i}].parameters': expected an object.",
-                              f"tools[{i}].parameters", "invalid_type")
-            specs.append(ToolSpec(name=tool["name"], parameters=params, description=tool.get("description"),
-                                  strict=tool.get("strict")))
-        elif tool["type"] not in HOSTED_TOOLS:
-            raise invalid(f"Invalid value: '{tool['type']}'. Supported values are: 'function', "
-                          f"{', '.join(repr(t) for t in sorted(HOSTED_TOOLS))}.", f"tools[{i}].type", "invalid_value")
-    return specs
-
-
-HOSTED_TOOLS = {"file_search"}
-
-
-def tool_choice(choice: str | dict[str, Any] | None, specs: list[ToolSpec]) -> tuple[str, str | None]:
-    """("none"|"auto"|"required", forced function name or None)."""
-    if choice is None:
-        return "auto", None
-    if isinstance(choice, str):
-        if choice not in ("none", "auto", "required"):
-            raise invalid(f"Invalid value: '{choice}'. Supported values are: 'none', 'auto' and 'required'.",
-                          "tool_choice", "invalid_value")
-        if choice == "required" and not specs:
-            raise invalid("Tool choice 'required' needs at least one tool in 'tools'.", "tool_choice",
-                          "invalid_value")
-        return choice, None
-    if choice.get("type") == "function":
-        name = choice.get("name")
-        if name not in {s.name for s in specs}:
-            raise invalid(f"Tool choice '{name}' is not one of the functions in 'tools'.", "tool_choice.name",
-                          "invalid_value")
-        return "required", name
-    if choice.get("type") == "allowed_tools":
-        return ("required" if choice.get("mode") == "required" else "auto"), None
-    return "auto", None
 
 
 def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -165,12 +168,16 @@ def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
                   f"'json_schema'.", "text.format.type", "invalid_value")
 
 
-def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item]) -> Generation:
-    specs = tool_specs(req.tools)
-    # Hosted tools count as tools for tool_choice "required" (engine/hosted.py adds their functions).
-    hosted = [ToolSpec(name=t["type"]) for t in req.tools or []
-              if isinstance(t, dict) and t.get("type") in HOSTED_TOOLS]
-    choice, forced = tool_choice(req.tool_choice, specs + hosted)
+@dataclass(slots=True)
+class Prepared:
+    gen: Generation
+    tools: ClientTools  # what each offered function is (the event builder names call items by it)
+    hosted_tools: list[dict[str, Any]]  # the request's tools left for hosted tools (after allowed_tools)
+
+
+def prepare(req: CreateResponse, model: str, history: list[Item], new_items: list[Item]) -> Prepared:
+    tools = client_tools(req.tools)
+    choice = read_choice(req.tool_choice, tools, req.tools)
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
@@ -179,14 +186,19 @@ def build_generation(req: CreateResponse, model: str, history: list[Item], new_i
         messages.extend(items_to_messages(new_items, prefix=known))
     else:
         messages.extend(items_to_messages(history + new_items))
-    return Generation(
-        model=model, messages=messages, tools=specs, tool_choice=choice, forced_tool=forced,
+    gen = Generation(
+        model=model, messages=messages, tools=tools.specs, tool_choice=choice.mode, forced_tool=choice.forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
         temperature=req.temperature, top_p=req.top_p, max_output_tokens=req.max_output_tokens,
         top_logprobs=req.top_logprobs, presence_penalty=req.presence_penalty,
         frequency_penalty=req.frequency_penalty, response_format=response_format(req.text),
         truncation=req.truncation or "disabled", user=req.user or req.safety_identifier,
     )
+    return Prepared(gen, tools, choice.hosted or [])
+
+
+def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item]) -> Generation:
+    return prepare(req, model, history, new_items).gen
 
 
 def dumps(value: Any) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from respond.core.errors import BackendError
 from respond.core.ports import Store
 from respond.core.types import Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from respond.engine.client_tools import ClientTools
 from respond.engine.events import Event, EventBuilder
 from respond.engine.hosted import HostedStep
 from respond.engine.hub import Hub
@@ -46,10 +47,11 @@ class Run:
         job: bool = False,
         conversation_id: str | None = None,
         on_stored: Callable[[dict[str, Any]], None] | None = None,
+        tools: ClientTools | None = None,
     ) -> None:
         # A drained run (a non-streaming request) has no watcher: no event copies, none stored
         # (a later GET ?stream=true replays it from the stored response instead).
-        self.builder = EventBuilder(response, want_logprobs, copies=not drained, include=include)
+        self.builder = EventBuilder(response, want_logprobs, copies=not drained, include=include, tools=tools)
         self.response = response
         self.owner = owner
         self.input_items = input_items

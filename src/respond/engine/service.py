@@ -15,11 +15,12 @@ from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend, Store
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
-from respond.engine.generation import History, build_generation, items_to_messages
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
+from respond.engine.generation import History, build_generation, items_to_messages, prepare
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
+from respond.engine.inputs import Inputs
 from respond.engine.run import Run
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
@@ -64,6 +65,7 @@ class ResponsesService:
         self.store = store
         self.router = router
         self.hosted = HostedTools(None)  # server-run tools (file_search); bootstrap gives it a retriever
+        self.inputs = Inputs(None)  # files named by input parts; bootstrap gives it a FileSource
         self.hub = Hub()
         self.contexts = ContextCache()
         # True when no other process can delete what this one cached (SQLite: one process).
@@ -144,6 +146,8 @@ class ResponsesService:
         if found is None:
             raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
                            param="previous_response_id", code="previous_response_not_found")
+        backend = self.router.resolve(req.model or self.router.default_model or "")
+        found = await self.inputs.for_context(found, owner, backend)
         messages = items_to_messages(found)
         self.contexts.put(req.previous_response_id, owner, found, messages)
         return History.of(found, messages)
@@ -151,9 +155,15 @@ class ResponsesService:
     async def _run(self, req: CreateResponse, model: str, owner: str, response: dict[str, Any],
                    new_items: list[dict[str, Any]], history: list[dict[str, Any]], *, fresh: bool,
                    background: bool = False) -> Run:
-        gen = build_generation(req, model, history, new_items)
         backend = self.router.resolve(model)
-        hosted = await self.hosted.prepare(req.tools, req.tool_choice, set(req.include or []), gen, owner)
+        # The model reads copies in which file and image parts are resolved for this backend.
+        ctx_new = await self.inputs.for_context(new_items, owner, backend, strict=not background)
+        ctx_history = history if isinstance(history, History) else await self.inputs.for_context(
+            history, owner, backend)
+        prepared = prepare(req, model, ctx_history, ctx_new)
+        gen = prepared.gen
+        hosted = await self.hosted.prepare(prepared.hosted_tools, req.tool_choice, set(req.include or []), gen,
+                                           owner)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
         # Foreground: prime, so a request the backend refuses is still an HTTP error.
         first = None if background else await _prime(deltas)
@@ -171,8 +181,8 @@ class ResponsesService:
                    drained=not req.stream and not background,
                    want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
                    include=include,
-                   job=live, conversation_id=_conversation_id(req),
-                   on_stored=lambda r: self._remember(r, owner, history, new_items))
+                   job=live, conversation_id=_conversation_id(req), tools=prepared.tools,
+                   on_stored=lambda r: self._remember(r, owner, ctx_history, ctx_new))
 
     def _remember(self, response: dict[str, Any], owner: str, history: list[dict[str, Any]],
                   new_items: list[dict[str, Any]]) -> None:
@@ -222,8 +232,9 @@ class ResponsesService:
         req = parse_create({k: v for k, v in body.items() if k != "personality"})
         model = self._check(req)
         new_items = await self._resolve_references(normalize_input(req.input), owner)
-        gen = build_generation(req, model, await self._history(req, owner), new_items)
         backend = self.router.resolve(model)
+        new_items = await self.inputs.for_context(new_items, owner, backend, strict=True)
+        gen = build_generation(req, model, await self._history(req, owner), new_items)
         counter = getattr(backend, "count_tokens", None)
         if counter is not None:
             return {"object": "response.input_tokens", "input_tokens": await counter(gen)}
@@ -245,8 +256,9 @@ class ResponsesService:
         history = await self._history(req, owner)
         if not new_items and not history:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
-        gen = build_generation(req, model, history, new_items)
-        summary, usage = await compaction.summarize(self.router.resolve(model), gen)
+        backend = self.router.resolve(model)
+        gen = build_generation(req, model, history, await self.inputs.for_context(new_items, owner, backend))
+        summary, usage = await compaction.summarize(backend, gen)
         return compaction.compacted(history + new_items, summary, usage)
 
     # -- read side -------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ class LlamaCppBackend:
     """
 
     name = "llamacpp"
+    vision = False  # text-only models: images are a 400, files reach it as their extracted text
+    file_parts = False
 
     def __init__(
         self,
