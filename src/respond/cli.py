@@ -46,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "(RESPOND_EMBEDDED; default auto)")
     serve.add_argument("--default-model", default=env("default_model"), metavar="NAME",
                        help="model used when a request names none (RESPOND_DEFAULT_MODEL)")
-    serve.add_argument("--n-ctx", type=int, default=int(env("n_ctx", "4096") or 4096),
-                       help="context window of embedded models, in tokens (RESPOND_N_CTX; default 4096)")
+    serve.add_argument("--n-ctx", type=int, default=int(env("n_ctx", "0") or 0),
+                       help="context window of embedded models, in tokens; 0 = the model's trained context "
+                            "(32768 for the default model, ~390 MiB of KV cache per context) "
+                            "(RESPOND_N_CTX; default 0)")
     serve.add_argument("--workers", type=int, default=int(env("workers", "4") or 4),
                        help="background runs executed at once by this process (RESPOND_WORKERS; default 4)")
     serve.add_argument("--shutdown-grace", type=float, default=float(env("shutdown_grace", "20") or 20),

@@ -33,7 +33,7 @@ class Settings:
     # "auto": the embedded default model is served when no --upstream is given
     embedded: str = "auto"
     default_model: str | None = None
-    n_ctx: int = 4096
+    n_ctx: int = 0  # 0: the model's trained context (32768 tokens for the default model)
     workers: int = 4
     shutdown_grace: float = 20.0
     log_level: str = "info"

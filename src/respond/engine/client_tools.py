@@ -178,12 +178,22 @@ def client_tools(raw_tools: list[dict[str, Any]] | None) -> ClientTools:
             tools.add(BUILTIN[builtin], Offer(builtin, builtin), param)
             tools.by_type[kind] = builtin
         elif kind in UNPROVIDED:
-            log.warning("tools[%d]: %s has no search provider on this server; it is not offered to the model",
-                        i, kind)
+            _warn_unprovided(kind)
         elif kind not in HOSTED_TOOLS:
             raise invalid(f"Invalid value: '{kind}'. Supported values are: {', '.join(SUPPORTED)}.",
                           f"{param}.type", "invalid_value")
     return tools
+
+
+_warned: set[str] = set()
+
+
+def _warn_unprovided(kind: str) -> None:
+    """Once per process at warning level (agent clients send it on every request), then debug."""
+    level = logging.DEBUG if kind in _warned else logging.WARNING
+    _warned.add(kind)
+    log.log(level, "%s has no search provider on this server; the tool is accepted and not offered to the "
+            "model", kind)
 
 
 # -- a finished call -> its item -----------------------------------------------------------------

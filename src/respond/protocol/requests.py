@@ -92,6 +92,8 @@ class CreateResponse(BaseModel):
     image: dict[str, Any] | None = None
     moderation: dict[str, Any] | None = None
     access_programs: dict[str, Any] | None = None
+    # Client extensions: accepted and logged, never sent on (Codex CLI sends client_metadata).
+    client_metadata: dict[str, Any] | None = None
 
     @field_validator("metadata", mode="before")
     @classmethod
