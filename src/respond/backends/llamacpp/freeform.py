@@ -57,7 +57,17 @@ def freeform_grammar(fmt: dict[str, Any]) -> str:
         root = _pattern(conv, str(fmt.get("definition", "")), "input")
     else:
         root = _Lark(conv).translate(str(fmt.get("definition", "")))
-    return f"{conv.format_grammar()}\nroot ::= {root}\n"
+    return _known_escapes(f"{conv.format_grammar()}\nroot ::= {root}\n")
+
+
+_ESCAPE = re.compile(r"\\(.)")
+_GBNF_ESCAPES = set('xuUtrn\\"[]')
+
+
+def _known_escapes(grammar: str) -> str:
+    r"""The regex converter keeps escapes such as `\.` that llama.cpp's grammar parser refuses;
+    an escaped character that needs none is written plainly."""
+    return _ESCAPE.sub(lambda m: m.group(0) if m.group(1) in _GBNF_ESCAPES else m.group(1), grammar)
 
 
 def _statements(text: str) -> list[str]:
