@@ -156,7 +156,7 @@ async def main() -> None:
     args = ap.parse_args()
     tmp = tempfile.mkdtemp()
     store = SqlStore(args.database or f"sqlite:///{tmp}/bench.db")
-    fs = FileSearch(store.engine)
+    fs = FileSearch(store.files, store.vectors)
     await store.open()
     await fs.start()
     docs, candidates = build_corpus(args.modules)

@@ -1,7 +1,13 @@
-"""The composition root: Settings -> adapters -> service -> app.  The only module that sees all."""
+"""The composition root: Settings -> adapters -> service -> app.  The only module that sees all.
+
+Adapters are built only through their registries (`respond.backends` by name, `respond.store` by
+URL scheme) and everything is handed over through constructors: nothing is patched onto an
+object or an app after it is built.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +16,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from respond import backends
+from respond import store as stores
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
@@ -17,12 +24,11 @@ from respond.api.auth import KeyRing
 from respond.config import Settings
 from respond.core.errors import BackendError
 from respond.core.outbound import OutboundPolicy
-from respond.core.ports import ModelBackend
+from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.engine.hosted import HostedTools
 from respond.engine.inputs import Inputs
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
-from respond.store.sql import SqlStore
 from respond.tools.file_search.service import FileSearch
 from respond.tools.file_search.source import StoredFiles
 
@@ -39,45 +45,62 @@ def parse_models(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def backend_specs(settings: Settings) -> list[str]:
+    """The backends to build: `--backend` specs, else the embedded one and/or the upstream."""
+    if settings.backends:
+        return list(settings.backends)
+    return (["llamacpp"] if settings.embedded_enabled else []) + (["openai_compat"] if settings.upstream else [])
+
+
+def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What the configuration says to each built-in backend (a spec's own options override it)."""
+    return {
+        "llamacpp": {"models": parse_models(settings.models), "include_default": settings.embedded != "off",
+                     "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
+        "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
+                          "file_parts": settings.upstream_file_parts},
+    }
+
+
 def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
     """Backends in the order they are asked whether they serve a model; and the default model."""
+    defaults = backend_options(settings)
     chosen: list[ModelBackend] = []
-    default = settings.default_model
-    if settings.embedded_enabled:
-        embedded = backends.create("llamacpp", models=parse_models(settings.models),
-                                   include_default=settings.embedded != "off", cache_dir=settings.cache_dir,
-                                   n_ctx=settings.n_ctx)
-        chosen.append(embedded)
-        default = default or getattr(embedded, "default_model", None)
-    if settings.upstream:
-        chosen.append(backends.create("openai_compat", base_url=settings.upstream,
-                                      api_key=settings.upstream_api_key, file_parts=settings.upstream_file_parts))
-    return chosen, default
+    for spec in backend_specs(settings):
+        name, options = backends.parse_spec(spec)
+        chosen.append(backends.create(name, **{**defaults.get(name, {}), **options}))
+    named = (b.default_model for b in chosen if isinstance(b, HasDefaultModel))
+    return chosen, settings.default_model or next((m for m in named if m), None)
+
+
+async def warm_up(chosen: list[ModelBackend]) -> None:
+    for backend in chosen:
+        if isinstance(backend, WarmsUp):  # the embedded model: assemble (first start) and load it now
+            try:
+                await backend.warmup()
+            except BackendError as exc:
+                log.error("cannot serve the embedded model: %s", exc.message)
+                raise
 
 
 def build_app(settings: Settings) -> Starlette:
-    store = SqlStore(settings.database)
+    store = stores.create(settings.database)
     chosen, default = build_backends(settings)
-    service = ResponsesService(store, ModelRouter(chosen, default), trust_cache=store.dialect == "sqlite")
     # files, vector stores, the hosted file_search tool
-    file_search = FileSearch(store.engine, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
-    service.hosted = HostedTools(file_search.retriever)
-    service.inputs = Inputs(StoredFiles(file_search.files, OutboundPolicy(settings.fetch_allow),
-                                        max_bytes=int(settings.max_file_mb * 1024 * 1024)))
+    file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
+    inputs = Inputs(StoredFiles(store.files, OutboundPolicy(settings.fetch_allow),
+                                max_bytes=int(settings.max_file_mb * 1024 * 1024)))
+    service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(file_search.retriever),
+                               inputs=inputs,
+                               trust_cache=store.dialect == "sqlite", on_queued=queued.set)
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
-                      grace=settings.shutdown_grace)
+                      grace=settings.shutdown_grace, wake=queued)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         await store.open()
-        for backend in chosen:
-            warmup = getattr(backend, "warmup", None)
-            if warmup is not None:  # the embedded model: assemble (first start) and load it now
-                try:
-                    await warmup()
-                except BackendError as exc:
-                    log.error("cannot serve the embedded model: %s", exc.message)
-                    raise
+        await warm_up(chosen)
         await runs.start()
         await file_search.start()
         log.info("storage ready (%s); models served by: %s; %d background workers (%s)", store.dialect,
@@ -91,7 +114,5 @@ def build_app(settings: Settings) -> Starlette:
                 await backend.close()
             await store.close()
 
-    app = create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan,
-                     extra_routes=files_api.ROUTES + vector_stores_api.ROUTES)
-    app.state.file_search = file_search
-    return app
+    return create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan,
+                      extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search))

@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--upstream", default=env("upstream"), metavar="URL",
                        help="an OpenAI-compatible /v1 base URL (vLLM, Ollama, llama.cpp server, a hosted API); "
                             "requests' model is forwarded to it (RESPOND_UPSTREAM)")
+    serve.add_argument("--backend", dest="backends", action="append", default=None,
+                       metavar="NAME[:KEY=VALUE,...]",
+                       help="serve models with this registered backend (llamacpp, openai_compat, scripted, or a "
+                            "plugin's); repeatable, asked in order; replaces the choice made from --upstream and "
+                            "--embedded; e.g. --backend scripted:model=demo,reply=hello (RESPOND_BACKEND: "
+                            "one spec)")
     serve.add_argument("--upstream-api-key", default=env("upstream_api_key"), metavar="KEY",
                        help="bearer key sent to the upstream (RESPOND_UPSTREAM_API_KEY)")
     serve.add_argument("--api-key", dest="api_keys", action="append", default=None, metavar="KEY",
@@ -74,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         host=args.host, port=args.port, database=args.database, upstream=args.upstream,
+        backends=args.backends or [spec for spec in [env("backend")] if spec],
         upstream_api_key=args.upstream_api_key, api_keys=args.api_keys or env_list("api_key"),
         models=args.models or env_list("model"), embedded=args.embedded, default_model=args.default_model,
         n_ctx=args.n_ctx, workers=args.workers, shutdown_grace=args.shutdown_grace, log_level=args.log_level,

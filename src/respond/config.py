@@ -25,6 +25,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     database: str = field(default_factory=default_database)
+    # backend specs, NAME[:key=value,...], in the order they are asked to serve a model; empty: the
+    # embedded backend (see `embedded_enabled`) then the upstream, when given
+    backends: list[str] = field(default_factory=list)
     upstream: str | None = None
     upstream_api_key: str | None = None
     api_keys: list[str] = field(default_factory=list)

@@ -19,8 +19,8 @@ from starlette.routing import Route, WebSocketRoute
 from respond.api import conversations, routes, websocket
 from respond.api.auth import KeyRing
 from respond.engine.conversations import ConversationService
-from respond.engine.workers import RunManager
 from respond.engine.service import ResponsesService
+from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
 from respond.protocol.ids import new_id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from starlette.datastructures import UploadFile
@@ -16,11 +17,17 @@ if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
 
 
-def knowledge(request: Request) -> FileSearch:
-    fs: FileSearch | None = getattr(request.app.state, "file_search", None)
-    if fs is None:
-        raise invalid("Files and vector stores are not enabled on this server.", None, "not_enabled")
-    return fs
+Handler = Callable[["FileSearch", Request], Awaitable[Response]]
+
+
+def bind(fs: FileSearch, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """A route endpoint with the service it needs given at construction (no app.state lookup)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handler(fs, request)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
 
 
 def order_param(request: Request) -> str:
@@ -30,8 +37,7 @@ def order_param(request: Request) -> str:
     return order
 
 
-async def upload_file(request: Request) -> Response:
-    fs = knowledge(request)
+async def upload_file(fs: FileSearch, request: Request) -> Response:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise invalid("Uploads must be multipart/form-data with a 'file' and a 'purpose'.", "file", "invalid_request")
     async with request.form(max_files=1, max_fields=16, max_part_size=fs.max_file_bytes + 1) as form:
@@ -44,31 +50,32 @@ async def upload_file(request: Request) -> Response:
     return JSON(await fs.upload(_owner(request), filename, purpose if isinstance(purpose, str) else None, data))
 
 
-async def list_files(request: Request) -> Response:
-    return JSON(await knowledge(request).list_files(
+async def list_files(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.list_files(
         _owner(request), purpose=request.query_params.get("purpose"), after=request.query_params.get("after"),
         limit=_int_param(request, "limit", 10_000, 1, 10_000), order=order_param(request)))
 
 
-async def retrieve_file(request: Request) -> Response:
-    return JSON(await knowledge(request).get_file(_owner(request), request.path_params["file_id"]))
+async def retrieve_file(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.get_file(_owner(request), request.path_params["file_id"]))
 
 
-async def file_content(request: Request) -> Response:
-    meta, data = await knowledge(request).content(_owner(request), request.path_params["file_id"])
+async def file_content(fs: FileSearch, request: Request) -> Response:
+    meta, data = await fs.content(_owner(request), request.path_params["file_id"])
     name = meta["filename"].replace('"', "")
     return Response(data, media_type="application/octet-stream",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
 
 
-async def delete_file(request: Request) -> Response:
-    return JSON(await knowledge(request).delete_file(_owner(request), request.path_params["file_id"]))
+async def delete_file(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.delete_file(_owner(request), request.path_params["file_id"]))
 
 
-ROUTES = [
-    Route("/v1/files", upload_file, methods=["POST"]),
-    Route("/v1/files", list_files, methods=["GET"]),
-    Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
-    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
-    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
-]
+def routes(fs: FileSearch) -> list[Route]:
+    return [
+        Route("/v1/files", bind(fs, upload_file), methods=["POST"]),
+        Route("/v1/files", bind(fs, list_files), methods=["GET"]),
+        Route("/v1/files/{file_id}", bind(fs, retrieve_file), methods=["GET"]),
+        Route("/v1/files/{file_id}", bind(fs, delete_file), methods=["DELETE"]),
+        Route("/v1/files/{file_id}/content", bind(fs, file_content), methods=["GET"]),
+    ]

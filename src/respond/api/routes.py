@@ -11,8 +11,8 @@ from starlette.responses import Response, StreamingResponse
 
 from respond.api.sse import SSE_HEADERS, frame
 from respond.engine.detach import detached
-from respond.engine.workers import RunManager
 from respond.engine.service import ResponsesService, with_include
+from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError, invalid
 
 

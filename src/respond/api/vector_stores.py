@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from respond.api.files import knowledge, order_param
+from respond.api.files import bind, order_param
 from respond.api.routes import JSON, _int_param, _json_body, _owner
 from respond.protocol.errors import invalid
+
+if TYPE_CHECKING:
+    from respond.tools.file_search.service import FileSearch
 
 
 async def _body(request: Request) -> dict:  # type: ignore[type-arg]
@@ -29,86 +34,89 @@ def _paging(request: Request) -> dict:  # type: ignore[type-arg]
             "order": order_param(request)}
 
 
-async def create_store(request: Request) -> Response:
-    return JSON(await knowledge(request).create_store(_owner(request), await _body(request)))
+async def create_store(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.create_store(_owner(request), await _body(request)))
 
 
-async def list_stores(request: Request) -> Response:
-    return JSON(await knowledge(request).list_stores(_owner(request), **_paging(request)))
+async def list_stores(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.list_stores(_owner(request), **_paging(request)))
 
 
-async def retrieve_store(request: Request) -> Response:
-    return JSON(await knowledge(request).get_store(_owner(request), _sid(request)))
+async def retrieve_store(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.get_store(_owner(request), _sid(request)))
 
 
-async def update_store(request: Request) -> Response:
-    return JSON(await knowledge(request).update_store(_owner(request), _sid(request), await _body(request)))
+async def update_store(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.update_store(_owner(request), _sid(request), await _body(request)))
 
 
-async def delete_store(request: Request) -> Response:
-    return JSON(await knowledge(request).delete_store(_owner(request), _sid(request)))
+async def delete_store(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.delete_store(_owner(request), _sid(request)))
 
 
-async def attach_file(request: Request) -> Response:
-    return JSON(await knowledge(request).attach(_owner(request), _sid(request), await _body(request)))
+async def attach_file(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.attach(_owner(request), _sid(request), await _body(request)))
 
 
-async def list_store_files(request: Request) -> Response:
-    return JSON(await knowledge(request).list_vs_files(_owner(request), _sid(request),
+async def list_store_files(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.list_vs_files(_owner(request), _sid(request),
                                                        status=request.query_params.get("filter"), **_paging(request)))
 
 
-async def retrieve_store_file(request: Request) -> Response:
-    return JSON(await knowledge(request).get_vs_file(_owner(request), _sid(request), request.path_params["file_id"]))
+async def retrieve_store_file(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.get_vs_file(_owner(request), _sid(request), request.path_params["file_id"]))
 
 
-async def update_store_file(request: Request) -> Response:
-    return JSON(await knowledge(request).update_vs_file(_owner(request), _sid(request), request.path_params["file_id"],
+async def update_store_file(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.update_vs_file(_owner(request), _sid(request), request.path_params["file_id"],
                                                         await _body(request)))
 
 
-async def cancel_batch(request: Request) -> Response:
-    return JSON(await knowledge(request).cancel_batch(_owner(request), _sid(request), request.path_params["batch_id"]))
+async def cancel_batch(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.cancel_batch(_owner(request), _sid(request), request.path_params["batch_id"]))
 
 
-async def delete_store_file(request: Request) -> Response:
-    return JSON(await knowledge(request).detach(_owner(request), _sid(request), request.path_params["file_id"]))
+async def delete_store_file(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.detach(_owner(request), _sid(request), request.path_params["file_id"]))
 
 
-async def create_batch(request: Request) -> Response:
-    return JSON(await knowledge(request).create_batch(_owner(request), _sid(request), await _body(request)))
+async def create_batch(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.create_batch(_owner(request), _sid(request), await _body(request)))
 
 
-async def retrieve_batch(request: Request) -> Response:
-    return JSON(await knowledge(request).get_batch(_owner(request), _sid(request), request.path_params["batch_id"]))
+async def retrieve_batch(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.get_batch(_owner(request), _sid(request), request.path_params["batch_id"]))
 
 
-async def list_batch_files(request: Request) -> Response:
-    fs, owner, sid, bid = knowledge(request), _owner(request), _sid(request), request.path_params["batch_id"]
+async def list_batch_files(fs: FileSearch, request: Request) -> Response:
+    owner, sid, bid = _owner(request), _sid(request), request.path_params["batch_id"]
     await fs.get_batch(owner, sid, bid)
     return JSON(await fs.list_vs_files(owner, sid, status=request.query_params.get("filter"), batch_id=bid,
                                        **_paging(request)))
 
 
-async def search(request: Request) -> Response:
-    return JSON(await knowledge(request).search(_owner(request), _sid(request), await _body(request)))
+async def search(fs: FileSearch, request: Request) -> Response:
+    return JSON(await fs.search(_owner(request), _sid(request), await _body(request)))
 
 
 P = "/v1/vector_stores"
-ROUTES = [
-    Route(P, create_store, methods=["POST"]),
-    Route(P, list_stores, methods=["GET"]),
-    Route(P + "/{vector_store_id}", retrieve_store, methods=["GET"]),
-    Route(P + "/{vector_store_id}", update_store, methods=["POST"]),
-    Route(P + "/{vector_store_id}", delete_store, methods=["DELETE"]),
-    Route(P + "/{vector_store_id}/files", attach_file, methods=["POST"]),
-    Route(P + "/{vector_store_id}/files", list_store_files, methods=["GET"]),
-    Route(P + "/{vector_store_id}/files/{file_id}", retrieve_store_file, methods=["GET"]),
-    Route(P + "/{vector_store_id}/files/{file_id}", update_store_file, methods=["POST"]),
-    Route(P + "/{vector_store_id}/files/{file_id}", delete_store_file, methods=["DELETE"]),
-    Route(P + "/{vector_store_id}/file_batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
-    Route(P + "/{vector_store_id}/file_batches", create_batch, methods=["POST"]),
-    Route(P + "/{vector_store_id}/file_batches/{batch_id}", retrieve_batch, methods=["GET"]),
-    Route(P + "/{vector_store_id}/file_batches/{batch_id}/files", list_batch_files, methods=["GET"]),
-    Route(P + "/{vector_store_id}/search", search, methods=["POST"]),
-]
+
+
+def routes(fs: FileSearch) -> list[Route]:
+    return [
+        Route(P, bind(fs, create_store), methods=["POST"]),
+        Route(P, bind(fs, list_stores), methods=["GET"]),
+        Route(P + "/{vector_store_id}", bind(fs, retrieve_store), methods=["GET"]),
+        Route(P + "/{vector_store_id}", bind(fs, update_store), methods=["POST"]),
+        Route(P + "/{vector_store_id}", bind(fs, delete_store), methods=["DELETE"]),
+        Route(P + "/{vector_store_id}/files", bind(fs, attach_file), methods=["POST"]),
+        Route(P + "/{vector_store_id}/files", bind(fs, list_store_files), methods=["GET"]),
+        Route(P + "/{vector_store_id}/files/{file_id}", bind(fs, retrieve_store_file), methods=["GET"]),
+        Route(P + "/{vector_store_id}/files/{file_id}", bind(fs, update_store_file), methods=["POST"]),
+        Route(P + "/{vector_store_id}/files/{file_id}", bind(fs, delete_store_file), methods=["DELETE"]),
+        Route(P + "/{vector_store_id}/file_batches/{batch_id}/cancel", bind(fs, cancel_batch), methods=["POST"]),
+        Route(P + "/{vector_store_id}/file_batches", bind(fs, create_batch), methods=["POST"]),
+        Route(P + "/{vector_store_id}/file_batches/{batch_id}", bind(fs, retrieve_batch), methods=["GET"]),
+        Route(P + "/{vector_store_id}/file_batches/{batch_id}/files", bind(fs, list_batch_files), methods=["GET"]),
+        Route(P + "/{vector_store_id}/search", bind(fs, search), methods=["POST"]),
+    ]

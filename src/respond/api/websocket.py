@@ -14,8 +14,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from respond.api.auth import KeyRing
 from respond.engine.detach import detached
-from respond.engine.workers import RunManager
 from respond.engine.service import ResponsesService
+from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
 
 CLIENT_ONLY = ("type", "generate", "stream_id", "stream", "stream_options")

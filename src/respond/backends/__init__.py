@@ -1,8 +1,12 @@
-"""Model backends, registered by name.
+"""Model backends, registered by name; the registry decides which backend a name builds.
 
 Built-ins register the same way a plugin does: a factory under a name.  Third-party packages
-add theirs through the `respond.backends` entry-point group (a callable taking keyword settings
+add theirs through the `respond.backends` entry-point group (a callable taking keyword options
 and returning a `ModelBackend`).  An unknown name is an error that lists the known ones.
+
+A backend is chosen by a spec, `NAME` or `NAME:key=value,key=value` (`--backend scripted`,
+`--backend scripted:model=demo,reply=hello`): `parse_spec` reads it, `create` builds it with
+the composition root's options for that name under the spec's own.
 """
 
 from __future__ import annotations
@@ -50,8 +54,25 @@ def known() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create(name: str, **settings: Any) -> ModelBackend:
+def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """`NAME[:key=value,...]` -> (name, options); the name is checked against the registry."""
+    name, _, rest = spec.partition(":")
+    options: dict[str, str] = {}
+    for pair in filter(None, rest.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--backend takes NAME or NAME:key=value,...; got '{spec}'.")
+        options[key.strip().replace("-", "_")] = value
+    _check(name.strip())
+    return name.strip(), options
+
+
+def _check(name: str) -> None:
     names = known()
     if name not in _REGISTRY:
         raise ValueError(f"Unknown backend '{name}'. Known backends: {', '.join(names)}.")
+
+
+def create(name: str, **settings: Any) -> ModelBackend:
+    _check(name)
     return _REGISTRY[name](**settings)

@@ -18,6 +18,10 @@ class ScriptedBackend:
         self.model = model
         self.reply = reply
 
+    @property
+    def default_model(self) -> str:
+        return self.model
+
     def serves(self, model: str) -> bool:
         return model == self.model
 

@@ -33,10 +33,27 @@ class ModelBackend(Protocol):
     async def close(self) -> None: ...
 
 
+# -- optional capabilities of a backend: checked with isinstance, never with getattr ---------------
+@runtime_checkable
 class TokenCounter(Protocol):
-    """Optional capability of a backend: exact input token counts (for /responses/input_tokens)."""
+    """Exact input token counts (for /responses/input_tokens)."""
 
     async def count_tokens(self, gen: Generation) -> int: ...
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """Prepares itself at start-up (the embedded model: assemble on first start, then load)."""
+
+    async def warmup(self) -> None: ...
+
+
+@runtime_checkable
+class HasDefaultModel(Protocol):
+    """Names the model to use when a request names none (None: no opinion)."""
+
+    @property
+    def default_model(self) -> str | None: ...
 
 
 Row = dict[str, Any]
@@ -53,22 +70,25 @@ class ResponseStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def save_response(
-        self,
-        response: Row,
-        owner: str,
-        input_items: list[Row],
-        output_items: list[Row],
-        fresh: bool = False,
-        events: list[Row] | None = None,
-        conversation_id: str | None = None,
-        job: Row | None = None,
-        finish_job: bool = False,
-    ) -> None:
-        """Insert (`fresh`) or replace a response with its items, plus a last batch of its events;
-        with `conversation_id`, also append its input and output items to that conversation; with
-        `job` ({state, request, worker, lease_ms}), queue or lease it; `finish_job` ends its job.
-        All in one transaction."""
+    # The writes of a response's life, each one transaction (see engine/persistence.py for who calls which).
+    async def insert_response(self, response: Row, owner: str, input_items: list[Row],
+                              output_items: list[Row], *, conversation_id: str | None = None) -> None:
+        """Store a terminal response whole; with `conversation_id`, append its items to that conversation."""
+        ...
+
+    async def start_response(self, response: Row, owner: str, input_items: list[Row], *, worker: str,
+                             lease_ms: int) -> None:
+        """Store a response that starts running now, with a running job leased to `worker`."""
+        ...
+
+    async def enqueue_response(self, response: Row, owner: str, input_items: list[Row], *, request: Any,
+                               lease_ms: int) -> None:
+        """Store a `queued` response with its queued job (`request`: the create body to run)."""
+        ...
+
+    async def finish_response(self, response: Row, owner: str, input_items: list[Row], output_items: list[Row],
+                              *, events: list[Row], conversation_id: str | None = None) -> None:
+        """End a started or claimed response: status, outputs, its last events, conversation, job done."""
         ...
 
     async def update_response(self, response: Row) -> None: ...

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -48,16 +48,13 @@ def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return chat
 
 
-class History(list[Item]):
-    """A context's items, with their chat messages when already known (from the context cache)."""
+@dataclass(frozen=True, slots=True)
+class History:
+    """The items a response continues (its chain or conversation), with their chat messages when
+    already known (from the context cache): then only the new items are converted."""
 
+    items: list[Item] = field(default_factory=list)
     messages: list[Message] | None = None
-
-    @classmethod
-    def of(cls, items: list[Item], messages: list[Message] | None = None) -> History:
-        h = cls(items)
-        h.messages = messages
-        return h
 
 
 def _message(item: Item, messages: list[Message]) -> None:
@@ -175,17 +172,16 @@ class Prepared:
     hosted_tools: list[dict[str, Any]]  # the request's tools left for hosted tools (after allowed_tools)
 
 
-def prepare(req: CreateResponse, model: str, history: list[Item], new_items: list[Item]) -> Prepared:
+def prepare(req: CreateResponse, model: str, history: History, new_items: list[Item]) -> Prepared:
     tools = client_tools(req.tools)
     choice = read_choice(req.tool_choice, tools, req.tools)
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
-    known = history.messages if isinstance(history, History) else None
-    if known is not None:
-        messages.extend(items_to_messages(new_items, prefix=known))
+    if history.messages is not None:
+        messages.extend(items_to_messages(new_items, prefix=history.messages))
     else:
-        messages.extend(items_to_messages(history + new_items))
+        messages.extend(items_to_messages(history.items + new_items))
     gen = Generation(
         model=model, messages=messages, tools=tools.specs, tool_choice=choice.mode, forced_tool=choice.forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
@@ -197,7 +193,7 @@ def prepare(req: CreateResponse, model: str, history: list[Item], new_items: lis
     return Prepared(gen, tools, choice.hosted or [])
 
 
-def build_generation(req: CreateResponse, model: str, history: list[Item], new_items: list[Item]) -> Generation:
+def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item]) -> Generation:
     return prepare(req, model, history, new_items).gen
 
 

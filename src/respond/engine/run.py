@@ -10,71 +10,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.ports import Store
 from respond.core.types import Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
-from respond.engine.client_tools import ClientTools
 from respond.engine.events import Event, EventBuilder
 from respond.engine.hosted import HostedStep
-from respond.engine.hub import Hub
+from respond.engine.persistence import Persistence, Record
 from respond.engine.recorder import Recorder
-from respond.protocol.response import TERMINAL, usage_object
+from respond.protocol.lifecycle import terminal_fields, transition
+from respond.protocol.response import usage_object
 
 log = logging.getLogger("respond.run")
 
 
-
 class Run:
-    def __init__(
-        self,
-        *,
-        response: dict[str, Any],
-        owner: str,
-        input_items: list[dict[str, Any]],
-        deltas: AsyncIterator[Delta | HostedStep],
-        first: Delta | HostedStep | BackendError | None,
-        store: Store | None,
-        want_logprobs: bool = False,
-        live: bool = False,
-        fresh: bool = True,
-        hub: Hub | None = None,
-        drained: bool = False,
-        include: set[str] | None = None,
-        job: bool = False,
-        conversation_id: str | None = None,
-        on_stored: Callable[[dict[str, Any]], None] | None = None,
-        tools: ClientTools | None = None,
-    ) -> None:
-        # A drained run (a non-streaming request) has no watcher: no event copies, none stored
-        # (a later GET ?stream=true replays it from the stored response instead).
-        self.builder = EventBuilder(response, want_logprobs, copies=not drained, include=include, tools=tools)
-        self.response = response
-        self.owner = owner
-        self.input_items = input_items
+    """`record`: what is stored; `deltas` (after `first`, the primed one): the model's turn;
+    `builder`: numbers and shapes the events; `persistence`: how the run's mode stores it."""
+
+    def __init__(self, record: Record, deltas: AsyncIterator[Delta | HostedStep],
+                 first: Delta | HostedStep | BackendError | None, builder: EventBuilder,
+                 persistence: Persistence) -> None:
+        self.record = record
+        self.response = record.response
         self._deltas = deltas
         self._first = first
-        self._store = store
-        self.recorder = Recorder(store, hub, response, live, keep=not drained)
-        self._fresh = fresh  # the response row does not exist yet
+        self.builder = builder
+        self.persistence = persistence
+        self.recorder = Recorder(persistence)
         self._finished = False
-        self._final: dict[str, Any] = {}
-        self._job = job  # a job row tracks this run: finish it with the run
-        self._conversation_id = conversation_id
-        self._on_stored = on_stored
+        self._final: tuple[str, dict[str, Any]] = ("failed", {})
 
     @property
     def id(self) -> str:
-        rid: str = self.response["id"]
-        return rid
+        return self.record.id
 
     async def events(self) -> AsyncIterator[Event]:
         """Yield every event of the response, persisting it once it is terminal."""
         b = self.builder
-        self.response["status"] = "in_progress"
+        transition(self.response, "in_progress")
         try:
             yield await self._out(b.lifecycle("response.created"))
             yield await self._out(b.lifecycle("response.in_progress"))
@@ -95,7 +70,7 @@ class Run:
                     yield await self._out(ev)
             for ev in self._finish(finish):
                 yield await self._out(ev)
-            yield await self._end(f"response.{self._final['status']}")
+            yield await self._end(f"response.{self._final[0]}")
         except BackendError as exc:
             for ev in self._fail(exc):
                 yield await self._out(ev)
@@ -112,11 +87,11 @@ class Run:
 
     async def _end(self, terminal_type: str) -> Event:
         """The terminal event is stored with the terminal status before the client sees it."""
-        self.response.update(self._final)
+        status, fields = self._final
+        transition(self.response, status, **fields)
         ev = self.builder.lifecycle(terminal_type)
         # Only a response that produced its output joins its conversation.
-        joins = self.response["status"] in ("completed", "incomplete")
-        await self._persist(self.recorder.drain(ev), self._conversation_id if joins else None)
+        await self._persist(self.recorder.drain(ev), joins=status in ("completed", "incomplete"))
         return ev
 
     async def _all_deltas(self) -> AsyncIterator[Delta | HostedStep]:
@@ -141,19 +116,13 @@ class Run:
         are recorded, so that a stored snapshot is never terminal before all its events are."""
         if finish is None:
             raise BackendError("The model stream ended without a finish reason.")
-        if finish.reason == "length":
-            events = self.builder.close_all("incomplete")
-            self._final = {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}
-        else:
-            events = self.builder.close_all("completed")
-            self._final = {"status": "completed", "completed_at": int(time.time())}
-        self._final["usage"] = _usage(finish.usage)
-        return events
+        self._final = terminal_fields(finish.reason, _usage(finish.usage))
+        return self.builder.close_all("incomplete" if self._final[0] == "incomplete" else "completed")
 
     def _fail(self, exc: BackendError) -> list[Event]:
         log.warning("response %s failed: %s", self.id, exc.message)
         events = self.builder.close_all("incomplete")
-        self._final = {"status": "failed", "error": {"code": exc.code or "server_error", "message": exc.message}}
+        self._final = terminal_fields(None, {}, error={"code": exc.code or "server_error", "message": exc.message})
         return events
 
     async def _abort(self, status: str) -> None:
@@ -161,21 +130,13 @@ class Run:
         if self._finished:
             return
         self.builder.close_all("incomplete")
-        self.response["status"] = status
+        transition(self.response, status)
         await self._close_deltas()
         await self._persist(self.recorder.drain())
 
-    async def _persist(self, events: list[Event], conversation_id: str | None = None) -> None:
+    async def _persist(self, events: list[Event], joins: bool = False) -> None:
         self._finished = True
-        if self._store is None:
-            return
-        outputs = self.response["output"]
-        await self._store.save_response(self.response, self.owner, self.input_items, outputs,
-                                        fresh=self._fresh, events=events, conversation_id=conversation_id,
-                                        finish_job=self._job)
-        if self._on_stored is not None and self.response["status"] in TERMINAL:
-            self._on_stored(self.response)
-        self.recorder.notify()
+        await self.persistence.end(events, joins)
 
 
 def _usage(usage: Usage | None) -> dict[str, Any]:

@@ -8,19 +8,21 @@ HTTP error; what fails later ends the response `failed`, stored so.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.ports import ModelBackend, Store
+from respond.core.ports import ModelBackend, Store, TokenCounter
 from respond.core.types import Delta, Finish, ModelInfo
 from respond.engine import compaction
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
+from respond.engine.events import EventBuilder
 from respond.engine.generation import History, build_generation, items_to_messages, prepare
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
 from respond.engine.inputs import Inputs
+from respond.engine.persistence import LEASE_MS, Record, RunMode, persistence
 from respond.engine.run import Run
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
@@ -54,24 +56,25 @@ class ModelRouter:
         return list(seen.values())
 
 
-LEASE_MS = 15_000
 INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
                        "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"}
 
 
 class ResponsesService:
-    def __init__(self, store: Store, router: ModelRouter, worker_id: str | None = None,
-                 trust_cache: bool = False) -> None:
+    def __init__(self, store: Store, router: ModelRouter, *, hosted: HostedTools | None = None,
+                 inputs: Inputs | None = None,
+                 worker_id: str | None = None, trust_cache: bool = False,
+                 on_queued: Callable[[], None] | None = None) -> None:
         self.store = store
         self.router = router
-        self.hosted = HostedTools(None)  # server-run tools (file_search); bootstrap gives it a retriever
-        self.inputs = Inputs(None)  # files named by input parts; bootstrap gives it a FileSource
+        self.hosted = hosted or HostedTools(None)  # server-run tools (file_search)
+        self.inputs = inputs or Inputs(None)  # files named by input parts (a FileSource resolves them)
         self.hub = Hub()
         self.contexts = ContextCache()
         # True when no other process can delete what this one cached (SQLite: one process).
         self.trust_cache = trust_cache
         self.worker_id = worker_id or new_id("worker")[:32]
-        self.on_queued: list[Any] = []  # callbacks: a background job was queued here
+        self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
 
     # -- create ----------------------------------------------------------------------------------
     def _check(self, req: CreateResponse) -> str:
@@ -114,34 +117,33 @@ class ResponsesService:
         self.router.resolve(model)
         new_items = await self._resolve_references(normalize_input(req.input), owner)
         history = await self._history(req, owner)
-        if not new_items and not history:
+        if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
+                                status="queued" if req.background else "in_progress",
                                 conversation_id=_conversation_id(req))
         if req.background:
-            response["status"] = "queued"
-            await self.store.save_response(response, owner, new_items, [], fresh=True, job={
-                "state": "queued", "request": body, "worker": None, "lease_ms": LEASE_MS})
-            for wake in self.on_queued:
-                wake()
+            await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS)
+            if self._on_queued is not None:
+                self._on_queued()
             return None, req, response
-        run = await self._run(req, model, owner, response, new_items, history, fresh=True)
+        run = await self._run(req, model, Record(response, owner, new_items, _conversation_id(req)), history)
         return run, req, response
 
-    async def _history(self, req: CreateResponse, owner: str) -> list[dict[str, Any]]:
+    async def _history(self, req: CreateResponse, owner: str) -> History:
         conv_id = _conversation_id(req)
         if conv_id is not None:
             if await self.store.get_conversation(conv_id, owner) is None:
                 raise APIError(404, f"Conversation with id '{conv_id}' not found.", param="conversation",
                                code="conversation_not_found")
             items, _ = await self.store.conversation_items(conv_id)
-            return items
+            return History(items)
         if not req.previous_response_id:
-            return []
+            return History()
         cached = self.contexts.get(req.previous_response_id, owner)
         if cached is not None and (self.trust_cache or
                                    await self.store.response_exists(req.previous_response_id, owner)):
-            return History.of(*cached)
+            return History(*cached)
         found = await self.store.load_context(req.previous_response_id, owner)
         if found is None:
             raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
@@ -150,48 +152,39 @@ class ResponsesService:
         found = await self.inputs.for_context(found, owner, backend)
         messages = items_to_messages(found)
         self.contexts.put(req.previous_response_id, owner, found, messages)
-        return History.of(found, messages)
+        return History(found, messages)
 
-    async def _run(self, req: CreateResponse, model: str, owner: str, response: dict[str, Any],
-                   new_items: list[dict[str, Any]], history: list[dict[str, Any]], *, fresh: bool,
+    async def _run(self, req: CreateResponse, model: str, record: Record, history: History,
                    background: bool = False) -> Run:
         backend = self.router.resolve(model)
         # The model reads copies in which file and image parts are resolved for this backend.
-        ctx_new = await self.inputs.for_context(new_items, owner, backend, strict=not background)
-        ctx_history = history if isinstance(history, History) else await self.inputs.for_context(
-            history, owner, backend)
-        prepared = prepare(req, model, ctx_history, ctx_new)
+        ctx_new = await self.inputs.for_context(record.input_items, record.owner, backend, strict=not background)
+        if history.messages is None:
+            history = History(await self.inputs.for_context(history.items, record.owner, backend))
+        prepared = prepare(req, model, history, ctx_new)
         gen = prepared.gen
-        hosted = await self.hosted.prepare(prepared.hosted_tools, req.tool_choice, set(req.include or []), gen,
-                                           owner)
+        include: set[str] = set(req.include or [])
+        hosted = await self.hosted.prepare(prepared.hosted_tools, req.tool_choice, include, gen, record.owner)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
         # Foreground: prime, so a request the backend refuses is still an HTTP error.
         first = None if background else await _prime(deltas)
-        stored = req.store is not False
-        live = stored and (bool(req.stream) or background)
-        if live and fresh:
-            # Streams are stored from the start (GET and resume work while they run) and leased,
-            # so that a crash of this process is noticed and the response does not hang.
-            await self.store.save_response(response, owner, new_items, [], fresh=True, job={
-                "state": "running", "request": None, "worker": self.worker_id, "lease_ms": LEASE_MS})
-            fresh = False
-        include: set[str] = set(req.include or [])
-        return Run(response=response, owner=owner, input_items=new_items, deltas=deltas, first=first,
-                   store=self.store if stored else None, live=live, fresh=fresh, hub=self.hub,
-                   drained=not req.stream and not background,
-                   want_logprobs="message.output_text.logprobs" in include or bool(req.top_logprobs),
-                   include=include,
-                   job=live, conversation_id=_conversation_id(req), tools=prepared.tools,
-                   on_stored=lambda r: self._remember(r, owner, ctx_history, ctx_new))
+        mode = RunMode.of(store=req.store is not False, stream=bool(req.stream), background=background)
+        store = persistence(mode, self.store, self.hub, record, worker=self.worker_id,
+                            on_stored=lambda r: self._remember(r, record.owner, history, ctx_new))
+        await store.begin()
+        # Events are copied only for a watched run (streamed, background): a drained one is only read at its end.
+        builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
+                               bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
+                               tools=prepared.tools)
+        return Run(record, deltas, first, builder, store)
 
-    def _remember(self, response: dict[str, Any], owner: str, history: list[dict[str, Any]],
-                  new_items: list[dict[str, Any]]) -> None:
-        """Cache the context a continuation of this response will need."""
-        prefix = history.messages if isinstance(history, History) else None
-        added = new_items + response["output"]
+    def _remember(self, response: dict[str, Any], owner: str, history: History, new_items: list[dict[str, Any]]
+                  ) -> None:
+        """Cache the context a continuation of this response will need (`new_items` as the model read them)."""
+        prefix, added = history.messages, new_items + response["output"]
         if prefix is None:
-            prefix, added = [], history + added
-        self.contexts.put(response["id"], owner, history + new_items + response["output"],
+            prefix, added = [], history.items + added
+        self.contexts.put(response["id"], owner, history.items + new_items + response["output"],
                           items_to_messages(added, prefix=prefix))
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
@@ -203,23 +196,21 @@ class ResponsesService:
             return None
         req = parse_create(job["request"])
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
-        items = new_items[0] if new_items else []
+        record = Record(response, owner, new_items[0] if new_items else [], _conversation_id(req))
         try:
             history = await self._history(req, owner)
         except APIError as exc:
             # the previous response was deleted while this one waited
-            return await self._run_failing(req, response, owner, items, BackendError(exc.message))
-        return await self._run(req, response["model"], owner, response, items, history, fresh=False,
-                               background=True)
+            return self._run_failing(record, BackendError(exc.message))
+        return await self._run(req, response["model"], record, history, background=True)
 
-    async def _run_failing(self, req: CreateResponse, response: dict[str, Any], owner: str,
-                           items: list[dict[str, Any]], exc: BackendError) -> Run:
+    def _run_failing(self, record: Record, exc: BackendError) -> Run:
         async def nothing() -> Any:
             return
             yield  # pragma: no cover
 
-        return Run(response=response, owner=owner, input_items=items, deltas=nothing(), first=exc,
-                   store=self.store, live=True, fresh=False, hub=self.hub, job=True)
+        store = persistence(RunMode.BACKGROUND, self.store, self.hub, record)
+        return Run(record, nothing(), exc, EventBuilder(record.response), store)
 
     async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
@@ -235,9 +226,8 @@ class ResponsesService:
         backend = self.router.resolve(model)
         new_items = await self.inputs.for_context(new_items, owner, backend, strict=True)
         gen = build_generation(req, model, await self._history(req, owner), new_items)
-        counter = getattr(backend, "count_tokens", None)
-        if counter is not None:
-            return {"object": "response.input_tokens", "input_tokens": await counter(gen)}
+        if isinstance(backend, TokenCounter):
+            return {"object": "response.input_tokens", "input_tokens": await backend.count_tokens(gen)}
         gen.max_output_tokens = 1
         tokens = 0
         try:
@@ -254,12 +244,12 @@ class ResponsesService:
         model = self._check(req)
         new_items = await self._resolve_references(normalize_input(req.input), owner)
         history = await self._history(req, owner)
-        if not new_items and not history:
+        if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         backend = self.router.resolve(model)
         gen = build_generation(req, model, history, await self.inputs.for_context(new_items, owner, backend))
         summary, usage = await compaction.summarize(backend, gen)
-        return compaction.compacted(history + new_items, summary, usage)
+        return compaction.compacted(history.items + new_items, summary, usage)
 
     # -- read side -------------------------------------------------------------------------------
     async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:

@@ -21,9 +21,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.engine.events import replay
-from respond.engine.service import LEASE_MS, ResponsesService
+from respond.engine.persistence import LEASE_MS
+from respond.engine.service import ResponsesService
+from respond.protocol import lifecycle
 from respond.protocol.errors import invalid, not_found
-from respond.protocol.response import TERMINAL
+from respond.protocol.lifecycle import TERMINAL
 
 log = logging.getLogger("respond.runs")
 
@@ -33,7 +35,7 @@ INTERRUPTED = ("The run was interrupted: the server process executing it stopped
 
 class RunManager:
     def __init__(self, service: ResponsesService, workers: int = 4, poll: float = 0.5,
-                 single_process: bool = False, grace: float = 20.0) -> None:
+                 single_process: bool = False, grace: float = 20.0, wake: asyncio.Event | None = None) -> None:
         self.service = service
         self.store = service.store
         self.workers = max(0, workers)
@@ -43,9 +45,8 @@ class RunManager:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.owners: dict[str, str] = {}
         self._loops: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
+        self._wake = wake or asyncio.Event()  # set by whoever queues a job (the service's on_queued)
         self._stopping = False
-        service.on_queued.append(self._wake.set)
 
     @property
     def worker_id(self) -> str:
@@ -71,9 +72,8 @@ class RunManager:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             response = await self.store.get_response(rid, owner)
-            if response is not None:
-                response.update(status="queued", output=[], error=None, usage=None, completed_at=None)
-                await self.store.requeue(rid, response)
+            if response is not None and response["status"] in lifecycle.REQUEUEABLE:
+                await self.store.requeue(rid, lifecycle.requeue(response))
                 log.info("requeued %s for another process", rid)
 
     # -- workers ---------------------------------------------------------------------------------
@@ -140,12 +140,7 @@ class RunManager:
     async def _fail(self, rid: str, owner: str, message: str) -> None:
         response = await self.store.get_response(rid, owner)
         if response is not None and response["status"] not in TERMINAL:
-            for item in response.get("output", []):
-                if item.get("status") == "in_progress":
-                    item["status"] = "incomplete"
-            response["status"] = "failed"
-            response["error"] = {"code": "server_error", "message": message}
-            await self.store.update_response(response)
+            await self.store.update_response(lifecycle.fail(response, message))
         await self.store.finish_job(rid)
         self.service.hub.notify(rid)
 
@@ -160,8 +155,7 @@ class RunManager:
         if response["status"] in TERMINAL:
             return response
         if await self.store.cancel_queued(rid):
-            response["status"] = "cancelled"
-            await self.store.update_response(response)
+            await self.store.update_response(lifecycle.transition(response, "cancelled"))
             self.service.hub.notify(rid)
             return response
         task = self.tasks.get(rid)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from respond.protocol.lifecycle import TERMINAL
 from respond.protocol.requests import CreateResponse
 
-TERMINAL = ("completed", "failed", "incomplete", "cancelled")
+__all__ = ["TERMINAL", "echo_text", "echo_tools", "new_response", "usage_object"]
 
 
 def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

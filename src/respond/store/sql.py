@@ -23,8 +23,10 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from respond.core.ports import Row
 from respond.store import schema
 from respond.store.conversations import ConversationsMixin, conversation_rows
-from respond.store.migrations import migrate
+from respond.store.files import FileStore
 from respond.store.jobs import RunsMixin, job_row
+from respond.store.migrations import migrate
+from respond.store.vectors import ChunkIndex
 
 log = logging.getLogger("respond.store")
 
@@ -154,6 +156,9 @@ class SqlStore(RunsMixin, ConversationsMixin):
         self.engine: Any = SerializedWrites(engine) if self.dialect == "sqlite" else engine
         self._writer = SqliteWriter(self.url) if self.dialect == "sqlite" else None
         self._statements()
+        # file_search's storage, on the same database (the FileStore and VectorIndex ports)
+        self.files = FileStore(cast(AsyncEngine, self.engine))
+        self.vectors = ChunkIndex(cast(AsyncEngine, self.engine))
 
     async def tx(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn(connection)` as one write transaction (sync SQLAlchemy Core inside)."""
@@ -196,41 +201,81 @@ class SqlStore(RunsMixin, ConversationsMixin):
         self._select_body = select(R.c.body).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
         self._select_id = select(R.c.id).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
 
-    async def save_response(self, response: Row, owner: str, input_items: list[Row],
-                            output_items: list[Row], fresh: bool = False,
-                            events: list[Row] | None = None, conversation_id: str | None = None,
-                            job: Row | None = None, finish_job: bool = False) -> None:
-        rid = response["id"]
-        row = {"id": rid, "owner": owner, "created_at": response["created_at"], "status": response["status"],
-               "previous_response_id": response.get("previous_response_id"),
-               "background": bool(response.get("background")), "body": _dumps(response)}
-        # Replacing a stored response (a stream's or a background run's end) rewrites only its outputs:
-        # its input items were written when it was first stored and never change.
-        rows = [] if not fresh else [
-            {"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": n, "kind": 0,
-             "body": _dumps(it)} for n, it in enumerate(input_items)]
-        base = len(input_items)
-        rows += [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": base + n, "kind": 1,
-                  "body": _dumps(it)} for n, it in enumerate(output_items)]
+    # -- the explicit writes of a response's life (each one transaction) ----------------------------
+    async def insert_response(self, response: Row, owner: str, input_items: list[Row],
+                              output_items: list[Row], *, conversation_id: str | None = None) -> None:
+        """Store a response whole, once it is terminal (a non-streaming run)."""
+        rows = self._item_rows(response["id"], owner, input_items, output_items, with_inputs=True)
+
         def write(conn: Connection) -> None:
-            if fresh:
-                conn.execute(self._insert_response, row)
-            else:
-                conn.execute(self._upsert_response, row)
-                conn.execute(self._delete_outputs, {"rid": rid})
+            conn.execute(self._insert_response, self._response_row(response, owner))
             if rows:
                 conn.execute(self._insert_items, rows)
-            if conversation_id:
-                conn.execute(self._insert_conv_items, conversation_rows(conversation_id, input_items + output_items))
-            if job is not None:
-                conn.execute(self._insert_job, job_row(rid, owner, **job))
-            if finish_job:
-                conn.execute(self._finish_job, {"rid": rid})
+            self._join(conn, conversation_id, input_items + output_items)
+
+        await self.tx(write)
+
+    async def start_response(self, response: Row, owner: str, input_items: list[Row], *, worker: str,
+                             lease_ms: int) -> None:
+        """Store a response that starts running here (a stream), leased to `worker`."""
+        await self._insert_with_job(response, owner, input_items, job_row(
+            response["id"], owner, state="running", request=None, worker=worker, lease_ms=lease_ms))
+
+    async def enqueue_response(self, response: Row, owner: str, input_items: list[Row], *, request: Any,
+                               lease_ms: int) -> None:
+        """Store a `queued` response with its job, for a worker to claim."""
+        await self._insert_with_job(response, owner, input_items, job_row(
+            response["id"], owner, state="queued", request=request, worker=None, lease_ms=lease_ms))
+
+    async def finish_response(self, response: Row, owner: str, input_items: list[Row], output_items: list[Row],
+                              *, events: list[Row], conversation_id: str | None = None) -> None:
+        """End a started or claimed response: its status and outputs, its last events, its job done."""
+        rid = response["id"]
+        # Its input items were written when it was first stored and never change.
+        rows = self._item_rows(rid, owner, input_items, output_items, with_inputs=False)
+
+        def write(conn: Connection) -> None:
+            conn.execute(self._upsert_response, self._response_row(response, owner))
+            conn.execute(self._delete_outputs, {"rid": rid})
+            if rows:
+                conn.execute(self._insert_items, rows)
+            self._join(conn, conversation_id, input_items + output_items)
+            conn.execute(self._finish_job, {"rid": rid})
             if events:
                 conn.execute(self._insert_events, [
                     {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in events])
 
         await self.tx(write)
+
+    async def _insert_with_job(self, response: Row, owner: str, input_items: list[Row], job: Row) -> None:
+        rows = self._item_rows(response["id"], owner, input_items, [], with_inputs=True)
+
+        def write(conn: Connection) -> None:
+            conn.execute(self._insert_response, self._response_row(response, owner))
+            if rows:
+                conn.execute(self._insert_items, rows)
+            conn.execute(self._insert_job, job)
+
+        await self.tx(write)
+
+    def _join(self, conn: Connection, conversation_id: str | None, items: list[Row]) -> None:
+        if conversation_id:
+            conn.execute(self._insert_conv_items, conversation_rows(conversation_id, items))
+
+    @staticmethod
+    def _response_row(response: Row, owner: str) -> Row:
+        return {"id": response["id"], "owner": owner, "created_at": response["created_at"],
+                "status": response["status"], "previous_response_id": response.get("previous_response_id"),
+                "background": bool(response.get("background")), "body": _dumps(response)}
+
+    @staticmethod
+    def _item_rows(rid: str, owner: str, input_items: list[Row], output_items: list[Row], *,
+                   with_inputs: bool) -> list[Row]:
+        base = len(input_items)
+        rows = [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": n, "kind": 0,
+                 "body": _dumps(it)} for n, it in enumerate(input_items)] if with_inputs else []
+        return rows + [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": base + n,
+                        "kind": 1, "body": _dumps(it)} for n, it in enumerate(output_items)]
 
     async def update_response(self, response: Row) -> None:
         """Rewrite the body and status of a stored response (its items unchanged)."""

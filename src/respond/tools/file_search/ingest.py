@@ -13,8 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-from respond.store.files import FileStore
-from respond.store.vectors import ChunkIndex
+from respond.core.storage import FileStore, VectorIndex
 from respond.tools.file_search.chunking import chunk_text
 from respond.tools.file_search.embedder import DIM, LazyEmbedder, MiniLM
 from respond.tools.file_search.extract import InvalidFile, UnsupportedFile, extract_text
@@ -23,7 +22,7 @@ log = logging.getLogger("respond.file_search")
 
 
 class Ingestor:
-    def __init__(self, files: FileStore, index: ChunkIndex, embedder: LazyEmbedder) -> None:
+    def __init__(self, files: FileStore, index: VectorIndex, embedder: LazyEmbedder) -> None:
         self.files = files
         self.index = index
         self.embedder = embedder

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from respond.core.retrieval import SearchHit, UnknownVectorStore
+from respond.core.storage import FileStore, VectorIndex
 from respond.protocol.errors import invalid
-from respond.store.files import FileStore
-from respond.store.vectors import ChunkIndex
 from respond.tools.file_search import filters as flt
 from respond.tools.file_search.embedder import LazyEmbedder
 
@@ -46,7 +45,7 @@ def check_ranking(options: Any, param: str = "ranking_options") -> dict[str, Any
 class HybridSearch:
     """The `Retriever` port over the file store, the chunk index and the embedder."""
 
-    def __init__(self, files: FileStore, index: ChunkIndex, embedder: LazyEmbedder, mode: str = "hybrid") -> None:
+    def __init__(self, files: FileStore, index: VectorIndex, embedder: LazyEmbedder, mode: str = "hybrid") -> None:
         self.files = files
         self.index = index
         self.embedder = embedder

@@ -11,13 +11,10 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from respond.core.ports import Row
+from respond.core.storage import FileStore, VectorIndex
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
-from respond.store.files import FileStore
-from respond.store.vectors import ChunkIndex
 from respond.tools.file_search import filters as flt
 from respond.tools.file_search.chunking import resolve_strategy
 from respond.tools.file_search.embedder import LazyEmbedder
@@ -53,10 +50,10 @@ def check_attributes(attrs: Any, param: str = "attributes") -> dict[str, Any] | 
 
 
 class FileSearch:
-    def __init__(self, engine: AsyncEngine, *, embedder: bool = True,
+    def __init__(self, files: FileStore, index: VectorIndex, *, embedder: bool = True,
                  max_file_bytes: int = MAX_FILE_BYTES) -> None:
-        self.files = FileStore(engine)
-        self.index = ChunkIndex(engine)
+        self.files = files
+        self.index = index
         model = LazyEmbedder(enabled=embedder)  # dense vectors when the model package is installed
         self.ingestor = Ingestor(self.files, self.index, model)
         self.retriever = HybridSearch(self.files, self.index, model)

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 
 from respond.core.outbound import OutboundPolicy
-from respond.store.files import FileStore
+from respond.core.storage import FileStore
 from respond.tools.file_search.extract import InvalidFile, UnsupportedFile, extract_text
 
 MAX_REDIRECTS = 3

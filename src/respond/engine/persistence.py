@@ -1,0 +1,129 @@
+"""How a run is stored: one `RunMode` per way a response is produced, one strategy each.
+
+| mode       | chosen when              | before the run           | while it runs      | at its end                   |
+|------------|--------------------------|--------------------------|--------------------|------------------------------|
+| drained    | store, not streamed      | -                        | -                  | `insert_response` (whole)    |
+| streamed   | store, stream            | `start_response` (lease) | events in batches  | `finish_response` (job done) |
+| background | background (a claimed job)| (`enqueue_response` at create) | events in batches | `finish_response`    |
+| ephemeral  | store: false             | -                        | -                  | -                            |
+
+A streamed response is stored from its start (GET and resume work while it runs) and leased, so
+that a crash of this process is noticed and the response does not hang.  A drained one has no
+watcher: none of its events are stored (a later GET ?stream=true replays it from the response).
+Every stored end notifies the hub (waiters on that response) and, when terminal, `on_stored`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from respond.core.ports import Store
+from respond.engine.hub import Hub
+from respond.protocol.lifecycle import TERMINAL
+
+Row = dict[str, Any]
+LEASE_MS = 15_000
+
+
+class RunMode(Enum):
+    DRAINED = "drained"
+    STREAMED = "streamed"
+    BACKGROUND = "background"
+    EPHEMERAL = "ephemeral"
+
+    @classmethod
+    def of(cls, *, store: bool, stream: bool, background: bool) -> RunMode:
+        if not store:
+            return cls.EPHEMERAL
+        if background:
+            return cls.BACKGROUND
+        return cls.STREAMED if stream else cls.DRAINED
+
+
+@dataclass(slots=True)
+class Record:
+    """What is stored of a run: its response (updated as it runs), owner, input items, conversation."""
+
+    response: Row
+    owner: str
+    input_items: list[Row]
+    conversation_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        rid: str = self.response["id"]
+        return rid
+
+
+class Persistence:
+    """The ephemeral strategy (nothing is written), and the base of the others."""
+
+    records_events = False  # whether events are written while the run goes on
+
+    def __init__(self, store: Store, hub: Hub, record: Record, *, worker: str = "",
+                 on_stored: Callable[[Row], None] | None = None) -> None:
+        self.store = store
+        self.hub = hub
+        self.record = record
+        self.worker = worker
+        self._on_stored = on_stored
+
+    async def begin(self) -> None:
+        """Before the first event (and before the client hears anything)."""
+
+    async def append(self, events: list[Row]) -> None:
+        """A batch of events, with the response's current snapshot."""
+
+    async def end(self, events: list[Row], joins: bool) -> None:
+        """The run ended (terminal, or cancelled): its last `events`; `joins`: add it to its conversation."""
+
+    def _stored(self) -> None:
+        response = self.record.response
+        if self._on_stored is not None and response["status"] in TERMINAL:
+            self._on_stored(response)
+        self.hub.notify(self.record.id)
+
+
+class Drained(Persistence):
+    async def end(self, events: list[Row], joins: bool) -> None:
+        r = self.record
+        await self.store.insert_response(r.response, r.owner, r.input_items, r.response["output"],
+                                         conversation_id=r.conversation_id if joins else None)
+        self._stored()
+
+
+class Streamed(Persistence):
+    records_events = True
+
+    async def begin(self) -> None:
+        r = self.record
+        await self.store.start_response(r.response, r.owner, r.input_items, worker=self.worker, lease_ms=LEASE_MS)
+
+    async def append(self, events: list[Row]) -> None:
+        await self.store.append_events(self.record.id, events, self.record.response)
+        self.hub.notify(self.record.id)
+
+    async def end(self, events: list[Row], joins: bool) -> None:
+        r = self.record
+        await self.store.finish_response(r.response, r.owner, r.input_items, r.response["output"], events=events,
+                                         conversation_id=r.conversation_id if joins else None)
+        self._stored()
+
+
+class Background(Streamed):
+    async def begin(self) -> None:
+        """Stored when it was queued; a worker claimed it (its job is leased)."""
+
+
+STRATEGIES: dict[RunMode, type[Persistence]] = {
+    RunMode.DRAINED: Drained, RunMode.STREAMED: Streamed, RunMode.BACKGROUND: Background,
+    RunMode.EPHEMERAL: Persistence,
+}
+
+
+def persistence(mode: RunMode, store: Store, hub: Hub, record: Record, *, worker: str = "",
+                on_stored: Callable[[Row], None] | None = None) -> Persistence:
+    return STRATEGIES[mode](store, hub, record, worker=worker, on_stored=on_stored)

@@ -1,0 +1,66 @@
+"""The Response's status lifecycle: `transition` is the one function that changes `status`.
+
+    (created) queued ──> in_progress ──> completed | incomplete | failed | cancelled
+                 │            │
+                 │            └──> queued     a graceful shutdown hands a background run back
+                 └──> cancelled | failed      cancelled before it started; its worker died
+
+A terminal status is final, with one exception: a graceful shutdown cancels the background runs
+it cannot wait for, then `requeue`s them (`cancelled -> queued`) for another process.  Each transition sets the fields that go with it (`completed_at`,
+`incomplete_details`, `error`, `usage`), so no caller assembles them by hand.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+TERMINAL = ("completed", "failed", "incomplete", "cancelled")
+_NEXT: dict[str, tuple[str, ...]] = {
+    "queued": ("in_progress", "cancelled", "failed"),
+    "in_progress": ("in_progress", "queued", *TERMINAL),
+}
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+def transition(response: dict[str, Any], status: str, **fields: Any) -> dict[str, Any]:
+    """Move `response` to `status` (setting `fields` with it); raise on a move the lifecycle forbids."""
+    current = response.get("status")
+    if status not in _NEXT.get(str(current), ()):
+        raise InvalidTransition(f"Response {response.get('id')}: '{current}' cannot become '{status}'.")
+    response["status"] = status
+    response.update(fields)
+    return response
+
+
+def terminal_fields(reason: str | None, usage: dict[str, Any], error: dict[str, Any] | None = None,
+                    ) -> tuple[str, dict[str, Any]]:
+    """The terminal status and its fields for a run that ended: `reason` is the model's finish
+    reason ("length": the output budget ran out); an `error` makes it `failed`."""
+    if error is not None:
+        return "failed", {"error": error}
+    if reason == "length":
+        return "incomplete", {"incomplete_details": {"reason": "max_output_tokens"}, "usage": usage}
+    return "completed", {"completed_at": int(time.time()), "usage": usage}
+
+
+def fail(response: dict[str, Any], message: str, code: str = "server_error") -> dict[str, Any]:
+    """End a run that cannot finish (its worker died or crashed): its open items become incomplete."""
+    for item in response.get("output", []):
+        if item.get("status") == "in_progress":
+            item["status"] = "incomplete"
+    return transition(response, "failed", error={"code": code, "message": message})
+
+
+REQUEUEABLE = ("in_progress", "cancelled")
+
+
+def requeue(response: dict[str, Any]) -> dict[str, Any]:
+    """Back on the queue from scratch (graceful shutdown): what it produced so far is dropped."""
+    if response.get("status") not in REQUEUEABLE:
+        raise InvalidTransition(f"Response {response.get('id')}: '{response.get('status')}' cannot be requeued.")
+    response.update(status="queued", output=[], error=None, usage=None, completed_at=None)
+    return response
