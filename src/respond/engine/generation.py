@@ -63,28 +63,56 @@ def _message(item: Item, messages: list[Message]) -> None:
                      "content": _content(item.get("content") or [])})
 
 
-def _call(item: Item, messages: list[Message], shared: int) -> int:
-    """A call the model made: a `tool_calls` entry, merged into the assistant message just before."""
-    call_id, name, arguments = call_as_function(item)
-    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
-    last = messages[-1] if messages else None
-    if last is not None and last["role"] == "assistant" and (
-            "tool_calls" in last or isinstance(last.get("content"), str)):
-        if len(messages) == shared:  # the prefix's message: extend a copy
-            last = messages[-1] = {**last, "tool_calls": list(last.get("tool_calls", []))}
-            shared -= 1
-        last.setdefault("tool_calls", []).append(call)
-    else:
-        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-    return shared
+class _Context:
+    """Chat messages being built; a note (a hosted tool's item) never goes between a call and its
+    output (a `tool` message must follow its call), nor do the images an output showed."""
 
+    def __init__(self, prefix: list[Message] | None) -> None:
+        self.messages: list[Message] = list(prefix or [])
+        self.shared = len(self.messages)  # the prefix's messages: shared, copied before a change
+        self.waiting: set[str] = set()  # calls without their output yet
+        self.open_at = -1  # the assistant message holding them
+        self.images: list[dict[str, Any]] = []
 
-def _output(item: Item, messages: list[Message]) -> None:
-    call_id, text = output_text(item)
-    messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
-    images = output_images(item)
-    if images:  # chat tool messages hold text only: what the tool showed follows as user content
-        messages.append({"role": "user", "content": [c for c in map(_part_to_chat, images) if c]})
+    def call(self, item: Item) -> None:
+        """A call the model made: a `tool_calls` entry, merged into the assistant message just before."""
+        call_id, name, arguments = call_as_function(item)
+        call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        messages = self.messages
+        last = messages[-1] if messages else None
+        if last is not None and last["role"] == "assistant" and (
+                "tool_calls" in last or isinstance(last.get("content"), str)):
+            if len(messages) == self.shared:  # the prefix's message: extend a copy
+                last = messages[-1] = {**last, "tool_calls": list(last.get("tool_calls", []))}
+                self.shared -= 1
+            last.setdefault("tool_calls", []).append(call)
+        else:
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        self.waiting.add(call_id)
+        self.open_at = len(messages) - 1
+
+    def output(self, item: Item) -> None:
+        call_id, text = output_text(item)
+        self.waiting.discard(call_id)
+        self.messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
+        self.images += [c for c in map(_part_to_chat, output_images(item)) if c]
+        if not self.waiting:
+            self.flush()
+
+    def flush(self) -> None:
+        """Chat tool messages hold text only: what the tools showed follows as user content."""
+        self.waiting.clear()
+        if self.images:
+            self.messages.append({"role": "user", "content": self.images})
+            self.images = []
+
+    def note(self, extra: list[Message]) -> None:
+        if self.waiting:
+            self.messages[self.open_at:self.open_at] = extra
+            self.shared += len(extra) if self.open_at < self.shared else 0
+            self.open_at += len(extra)
+        else:
+            self.messages.extend(extra)
 
 
 def _file_search(item: Item) -> list[Message]:
@@ -124,28 +152,36 @@ def register_context(item_type: str, rule: ContextRule) -> None:
     CONTEXT_RULES[item_type] = rule
 
 
-def items_to_messages(items: list[Item], prefix: list[Message] | None = None) -> list[Message]:
+HostedContext = Callable[[Item], "list[Message] | None"]
+"""A stored hosted-tool item -> its chat messages on later turns (None: not that tool's item)."""
+
+
+def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
+                      hosted: HostedContext | None = None) -> list[Message]:
     """Chat messages for a list of items, in order (each item's role in `item_types.ITEM_TYPES`).
 
     Consecutive calls (functions and client-run tools) become one assistant message with several
     `tool_calls` (merged into the assistant message just before them, if any), their outputs
-    become `tool` messages.  `prefix` (the messages of earlier items, shared, never modified)
-    goes first.
+    become `tool` messages.  A hosted tool's items are what `hosted` makes of them (else the rule
+    registered for their type, else a note).  `prefix` (the messages of earlier items, shared,
+    never modified) goes first.
     """
-    messages: list[Message] = list(prefix or [])
-    shared = len(messages)
+    ctx = _Context(prefix)
     for item in items:
         spec = ITEM_TYPES.get(item.get("type", ""))
         role = spec.context if spec is not None else "reject"
         if role == "message":
-            _message(item, messages)
+            ctx.flush()
+            _message(item, ctx.messages)
         elif role == "call":
-            shared = _call(item, messages, shared)
+            ctx.call(item)
         elif role == "output":
-            _output(item, messages)
+            ctx.output(item)
         elif role in ("hosted", "reasoning", "compaction"):
-            messages.extend(CONTEXT_RULES.get(item["type"], _hosted_note)(item))
-    return messages
+            extra = hosted(item) if hosted is not None else None
+            ctx.note(extra if extra is not None else CONTEXT_RULES.get(item["type"], _hosted_note)(item))
+    ctx.flush()
+    return ctx.messages
 
 
 def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:

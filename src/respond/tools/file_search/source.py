@@ -8,19 +8,26 @@ size cap, a total timeout, no redirects to unchecked hosts (each hop is checked 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
-from respond.core.outbound import OutboundPolicy
 from respond.core.storage import FileStore
 from respond.tools.file_search.extract import InvalidFile, UnsupportedFile, extract_text
 
 MAX_REDIRECTS = 3
 
 
+class UrlPolicy(Protocol):
+    """May a request made for a model reach `url`?  Raises (any exception, its message says why)
+    if not: `core.outbound.OutboundPolicy`, or any policy with the same `check`."""
+
+    async def check(self, url: str) -> None: ...
+
+
 class StoredFiles:
-    def __init__(self, files: FileStore, policy: OutboundPolicy, *, max_bytes: int = 32 * 2**20,
+    def __init__(self, files: FileStore, policy: UrlPolicy, *, max_bytes: int = 32 * 2**20,
                  timeout: float = 20.0) -> None:
         self.files = files
         self.policy = policy
@@ -43,7 +50,10 @@ class StoredFiles:
     async def fetch_url(self, url: str) -> tuple[str, bytes]:
         async with aiohttp.ClientSession(timeout=self.timeout) as session:
             for _ in range(MAX_REDIRECTS + 1):
-                await self.policy.check(url)
+                try:
+                    await self.policy.check(url)
+                except Exception as exc:  # a policy's refusal, whatever its exception type
+                    raise ValueError(str(exc)) from None
                 try:
                     async with session.get(url, allow_redirects=False) as resp:
                         if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("location"):
