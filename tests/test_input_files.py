@@ -121,3 +121,10 @@ def test_upstream_file_parts(server_factory, upstream):
     part = upstream.requests()[-1]["messages"][-1]["content"][0]
     assert part["type"] == "file" and part["file"]["filename"] == "policy.md"
     assert base64.b64decode(part["file"]["file_data"].split(",", 1)[1]) == DOC
+
+
+def test_background_request_checks_its_files_first(server, upstream):
+    with pytest.raises(openai.NotFoundError) as err:
+        server.client().responses.create(model="scripted", background=True, input=[{"role": "user", "content": [
+            {"type": "input_file", "file_id": "file-gone"}]}])
+    assert err.value.body["param"] == "input[0].content[0].file_id"

@@ -123,6 +123,8 @@ class ResponsesService:
                                 status="queued" if req.background else "in_progress",
                                 conversation_id=_conversation_id(req))
         if req.background:
+            # Files named by the input are checked now: a bad one is a 400, not a failed run later.
+            await self.inputs.for_context(new_items, owner, self.router.resolve(model), strict=True)
             await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS)
             if self._on_queued is not None:
                 self._on_queued()
