@@ -1,7 +1,10 @@
 # Every chore has one command; CI runs the same ones.
 #   make serve   start Respond with its embedded defaults (installs everything first)
-#   make test    lint + import contracts + the test suite (PostgreSQL too when RESPOND_TEST_POSTGRES is set)
+#   make test    lint + import contracts + the test suite with its coverage report and floor (the servers
+#                the tests start are measured too); PostgreSQL too when RESPOND_TEST_POSTGRES is set
 PYTHON ?= python3
+# coverage floor of `make test` (the whole suite; set COV_FLOOR=0 for a partial run through PYTEST_ARGS)
+COV_FLOOR ?= 80
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.respond-installed
@@ -26,10 +29,10 @@ serve: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy src/respond
+	$(VENV)/bin/mypy --strict src/respond
 
 test: lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --cov --cov-report=term --cov-fail-under=$(COV_FLOOR) $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/gateway.py

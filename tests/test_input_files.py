@@ -1,7 +1,7 @@
 """Files and images in input parts: by file_id, file_data and file_url, as the model reads them.
 
 A real HTTP server on 127.0.0.1 serves the file_url tests: a loopback address, so it is refused
-unless the server was started with `--fetch-allow 127.0.0.1`.
+unless the server was started with `--fetch-allow http://127.0.0.1:*`.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_file_url_private_address_refused(server, upstream, web):
 
 
 def test_file_url_allowed_and_capped(server_factory, upstream, web):
-    s = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--fetch-allow", "127.0.0.1",
+    s = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--fetch-allow", "http://127.0.0.1:*",
                        "--max-file-mb", "1")
     s.client().responses.create(model="scripted", input=[{"role": "user", "content": [
         {"type": "input_file", "file_url": f"{web}/policy.md"}]}])

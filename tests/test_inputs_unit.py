@@ -1,5 +1,5 @@
-"""engine.inputs in-process: what a text-only backend and a file-part backend get for file and image
-parts, and the outbound policy's address checks."""
+"""engine.input_files in-process: what a text-only backend and a file-part backend get for file and
+image parts."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from respond.core.outbound import Blocked, OutboundPolicy
-from respond.engine.inputs import Inputs
+from respond.engine.input_files import InputFiles
 from respond.protocol.errors import APIError
 
 TEXT_ONLY = SimpleNamespace(vision=False, file_parts=False)
@@ -36,7 +35,7 @@ def message(*parts: dict) -> dict:
 
 
 def resolve(items, backend, strict=True, owner="me"):
-    return asyncio.run(Inputs(Files()).for_context(items, owner, backend, strict=strict))
+    return asyncio.run(InputFiles(Files()).for_context(items, owner, backend, strict=strict))
 
 
 def test_text_only_backend_gets_the_files_text():
@@ -70,19 +69,3 @@ def test_another_owners_file_is_not_found():
 def test_items_without_files_are_the_same_objects():
     items = [message({"type": "input_text", "text": "hi"})]
     assert resolve(items, TEXT_ONLY) is items
-
-
-@pytest.mark.parametrize("url", ["http://127.0.0.1/x", "http://localhost/x", "http://10.0.0.8/x",
-                                 "http://169.254.169.254/latest", "http://[::1]/x", "ftp://example.com/x",
-                                 "http://0.0.0.0/"])
-def test_policy_refuses_local_and_private(url):
-    with pytest.raises(Blocked):
-        asyncio.run(OutboundPolicy().check(url))
-
-
-def test_policy_allowlist():
-    policy = OutboundPolicy(["127.0.0.1", "10.0.0.0/8", ".corp.example", "files.lan"])
-    for url in ("http://127.0.0.1:8000/a", "http://10.2.3.4/b", "https://x.corp.example/c", "http://files.lan/d"):
-        asyncio.run(policy.check(url))
-    with pytest.raises(Blocked):
-        asyncio.run(policy.check("http://192.168.1.1/"))

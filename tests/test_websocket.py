@@ -35,3 +35,71 @@ def test_websocket_create_and_chain(server, upstream):
     assert client.responses.retrieve(rid).output_text == "Hello from the scripted upstream."
     assert [m["content"] for m in upstream.requests()[1]["messages"]] == [
         "hello over ws", "Hello from the scripted upstream.", "and again"]
+
+
+def test_websocket_store_false_state_is_connection_local(server, upstream):
+    client = server.client()
+    with client.responses.connect() as a, client.responses.connect() as b:
+        a.response.create(model="scripted", input="secret one", store=False)
+        first = _until_terminal(a)
+        assert first[-1].type == "response.completed"
+        rid = first[-1].response.id
+        a.response.create(model="scripted", input="two", store=False, previous_response_id=rid)
+        second = _until_terminal(a)
+        assert second[-1].type == "response.completed", second[-1]
+        for ev in second:
+            check_event(ev.model_dump(mode="json", exclude_unset=True))
+        assert [m["content"] for m in upstream.requests()[-1]["messages"]] == [
+            "secret one", "Hello from the scripted upstream.", "two"]
+        # another socket knows nothing of it
+        b.response.create(model="scripted", input="x", previous_response_id=rid)
+        err = _until_terminal(b)
+        assert err[-1].type == "error" and err[-1].code == "previous_response_not_found"
+        # a failed continuation evicts what it continued
+        sid = second[-1].response.id
+        a.response.create(model="scripted", input="x", store=False, previous_response_id=sid, temperature=9)
+        assert _until_terminal(a)[-1].type == "error"
+        a.response.create(model="scripted", input="y", store=False, previous_response_id=sid)
+        err = _until_terminal(a)
+        assert err[-1].type == "error" and err[-1].code == "previous_response_not_found"
+        # the first response of the chain is still there
+        a.response.create(model="scripted", input="z", store=False, previous_response_id=rid)
+        assert _until_terminal(a)[-1].type == "response.completed"
+
+
+def test_websocket_generate_false_prepares_without_the_model(server, upstream):
+    client = server.client()
+    with client.responses.connect() as conn:
+        for store in (False, True):
+            before = len(upstream.requests())
+            conn.response.create(model="scripted", input=f"context {store}", instructions="Be brief.", store=store,
+                                 generate=False)
+            events = _until_terminal(conn)
+            for ev in events:
+                check_event(ev.model_dump(mode="json", exclude_unset=True))
+            assert [e.type for e in events] == ["response.created", "response.in_progress", "response.completed"]
+            prepared = events[-1].response
+            assert prepared.output == [] and prepared.status == "completed"
+            assert len(upstream.requests()) == before  # the model was not called
+            conn.response.create(model="scripted", input="go", store=store, previous_response_id=prepared.id)
+            assert _until_terminal(conn)[-1].type == "response.completed"
+            assert [m["content"] for m in upstream.requests()[-1]["messages"]] == [f"context {store}", "go"]
+        conn.response.create(model="scripted", input="x", generate="no")
+        err = _until_terminal(conn)
+        assert err[-1].type == "error" and err[-1].param == "generate"
+    # a stored prepared response is an ordinary stored response
+    assert client.responses.retrieve(prepared.id).output == []
+
+
+def test_websocket_failed_response_evicts_what_it_continued(server, upstream):
+    client = server.client()
+    with client.responses.connect() as conn:
+        conn.response.create(model="scripted", input="one", store=False)
+        rid = _until_terminal(conn)[-1].response.id
+        upstream.reply({"error": {"status": 503, "message": "upstream down"}})
+        conn.response.create(model="scripted", input="two", store=False, previous_response_id=rid)
+        failed = _until_terminal(conn)
+        assert failed[-1].type == "response.failed"
+        conn.response.create(model="scripted", input="three", store=False, previous_response_id=rid)
+        err = _until_terminal(conn)
+        assert err[-1].type == "error" and err[-1].code == "previous_response_not_found"

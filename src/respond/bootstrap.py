@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from respond import backends
+from respond import backends, tools
 from respond import store as stores
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
@@ -23,10 +23,13 @@ from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.config import Settings
 from respond.core.errors import BackendError
-from respond.core.outbound import OutboundPolicy
+from respond.core.hosted import ToolServices
+from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.engine.hosted import HostedTools
-from respond.engine.inputs import Inputs
+from respond.engine.input_files import InputFiles
+from respond.engine.prompts import PromptStore
+from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
 from respond.tools.file_search.service import FileSearch
@@ -58,6 +61,7 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
         "llamacpp": {"models": parse_models(settings.models), "include_default": settings.embedded != "off",
                      "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
         "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
+                          "reasoning_field": settings.upstream_reasoning_field,
                           "file_parts": settings.upstream_file_parts},
     }
 
@@ -86,14 +90,19 @@ async def warm_up(chosen: list[ModelBackend]) -> None:
 def build_app(settings: Settings) -> Starlette:
     store = stores.create(settings.database)
     chosen, default = build_backends(settings)
-    # files, vector stores, the hosted file_search tool
+    # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
+                            options={"mcp_timeout": settings.mcp_timeout})
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
-    inputs = Inputs(StoredFiles(store.files, OutboundPolicy(settings.fetch_allow),
-                                max_bytes=int(settings.max_file_mb * 1024 * 1024)))
-    service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(file_search.retriever),
-                               inputs=inputs,
-                               trust_cache=store.dialect == "sqlite", on_queued=queued.set)
+    if settings.prompts is not None and not settings.prompts.is_dir():
+        raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
+    service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
+                               trust_cache=store.dialect == "sqlite", on_queued=queued.set,
+                               sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
+                               prompts=PromptStore(settings.prompts), files=InputFiles(StoredFiles(
+                                   store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
+                                   max_bytes=int(settings.max_file_mb * 1024 * 1024))))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace, wake=queued)
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from respond.config import Settings, default_cache_dir, default_database, env, env_list
+from respond.config import Settings, default_cache_dir, default_database, default_key_file, env, env_list
 
 DESCRIPTION = """Respond: a self-hosted, durable OpenAI Responses API.
 
@@ -65,13 +65,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"where assembled models live (RESPOND_CACHE_DIR; default {default_cache_dir()})")
     serve.add_argument("--max-file-mb", type=float, default=float(env("max_file_mb", "32") or 32),
                        help="largest upload accepted by POST /v1/files, in MiB (RESPOND_MAX_FILE_MB; default 32)")
-    serve.add_argument("--fetch-allow", dest="fetch_allow", action="append", default=None, metavar="HOST",
-                       help="let input_file.file_url fetches reach this private host, .domain, IP or CIDR network "
-                            "(public addresses are always allowed); repeatable (RESPOND_FETCH_ALLOW, comma-separated)")
+    serve.add_argument("--fetch-allow", dest="fetch_allow", action="append", default=None, metavar="PATTERN",
+                       help="URL pattern input_file.file_url fetches may reach, e.g. 'http://127.0.0.1:*'; "
+                            "repeatable; given any, only matching URLs are fetched (private addresses included). "
+                            "Default: any public address, never a private, loopback or link-local one "
+                            "(RESPOND_FETCH_ALLOW, comma-separated)")
     serve.add_argument("--upstream-file-parts", action="store_true",
                        default=(env("upstream_file_parts") or "").lower() in ("1", "true", "yes"),
                        help="send input files to the upstream as chat-completions file parts instead of their "
                             "extracted text (RESPOND_UPSTREAM_FILE_PARTS)")
+    serve.add_argument("--mcp-allow", dest="mcp_allow", action="append", default=None, metavar="PATTERN",
+                       help="URL pattern of MCP servers requests may reach, e.g. 'http://127.0.0.1:*' or "
+                            "'https://*.example.com'; repeatable; given any, only matching URLs are reached "
+                            "(private addresses included). Default: any public address, never a private, "
+                            "loopback or link-local one (RESPOND_MCP_ALLOW, comma-separated)")
+    serve.add_argument("--mcp-timeout", type=float, default=float(env("mcp_timeout", "30") or 30),
+                       help="seconds allowed to connect to an MCP server, to list its tools and for each "
+                            "tool call (RESPOND_MCP_TIMEOUT; default 30)")
+    serve.add_argument("--upstream-reasoning-field", default=env("upstream_reasoning_field", "reasoning_content"),
+                       choices=["reasoning_content", "reasoning", "none"],
+                       help="how reasoning sent back as input reaches the upstream: on assistant messages as "
+                            "reasoning_content (vLLM, DeepSeek, llama.cpp server), reasoning (Ollama, OpenRouter), "
+                            "or none (dropped) (RESPOND_UPSTREAM_REASONING_FIELD; default reasoning_content)")
+    serve.add_argument("--secret-key", default=env("secret_key"), metavar="SECRET",
+                       help="secret that seals reasoning.encrypted_content; replicas must share it (RESPOND_SECRET_KEY; "
+                            f"default: a key generated on first start in {default_key_file()}, mode 0600)")
+    serve.add_argument("--prompts", type=Path, default=Path(p) if (p := env("prompts")) else None, metavar="DIR",
+                       help="folder of prompt templates (<id>.toml or <id>.json) for the 'prompt' parameter "
+                            "(RESPOND_PROMPTS; default: none, a request naming a prompt is a 400)")
     serve.add_argument("--log-level", default=env("log_level", "info"),
                        choices=["debug", "info", "warning", "error"], help="RESPOND_LOG_LEVEL; default info")
     return parser
@@ -85,7 +106,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         models=args.models or env_list("model"), embedded=args.embedded, default_model=args.default_model,
         n_ctx=args.n_ctx, workers=args.workers, shutdown_grace=args.shutdown_grace, log_level=args.log_level,
         cache_dir=args.cache_dir, max_file_mb=args.max_file_mb,
+        mcp_allow=args.mcp_allow or env_list("mcp_allow"), mcp_timeout=args.mcp_timeout,
         fetch_allow=args.fetch_allow or env_list("fetch_allow"), upstream_file_parts=args.upstream_file_parts,
+        secret_key=args.secret_key, prompts=args.prompts,
+        upstream_reasoning_field=args.upstream_reasoning_field,
     )
 
 

@@ -20,6 +20,10 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("respond"))
 
 
+def default_key_file() -> Path:
+    return Path(user_data_dir("respond")) / "secret.key"
+
+
 @dataclass
 class Settings:
     host: str = "127.0.0.1"
@@ -42,9 +46,18 @@ class Settings:
     log_level: str = "info"
     cache_dir: Path = field(default_factory=default_cache_dir)
     max_file_mb: float = 32.0  # uploads to /v1/files, and files fetched for input_file.file_url
-    # hosts, .domains, IPs or CIDR networks that file_url fetches may reach although they are private
+    # URL patterns input_file.file_url fetches may reach (core.netpolicy); none: public addresses only
     fetch_allow: list[str] = field(default_factory=list)
     upstream_file_parts: bool = False  # send input files to the upstream as file parts, not extracted text
+    # URL patterns of MCP servers (and later web pages) requests may reach; none: public addresses only
+    mcp_allow: list[str] = field(default_factory=list)
+    mcp_timeout: float = 30.0  # seconds: connecting to an MCP server, listing its tools, each call
+    # reasoning.encrypted_content: the sealing secret, else a key file made on first start
+    secret_key: str | None = None
+    key_file: Path = field(default_factory=default_key_file)
+    prompts: Path | None = None  # the prompt store's folder (`prompt` templates)
+    # how earlier reasoning is sent back to a chat-completions upstream
+    upstream_reasoning_field: str = "reasoning_content"
 
     @property
     def embedded_enabled(self) -> bool:

@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from respond.api.routes import JSON, _include, _int_param, _json_body, _order, _owner
+from respond.api.routes import JSON, _include, _json_body, _owner
 from respond.engine.conversations import ConversationService
+from respond.protocol.pagination import ListParams
 
 
 def _svc(request: Request) -> ConversationService:
@@ -42,8 +43,8 @@ async def add_items(request: Request) -> Response:
 
 async def list_items(request: Request) -> Response:
     return JSON(await _svc(request).list_items(
-        _cid(request), _owner(request), after=request.query_params.get("after"),
-        limit=_int_param(request, "limit", 20, 1, 100), order=_order(request), include=_include(request)))
+        _cid(request), _owner(request), **ListParams.parse(request.query_params).cursor(),
+        include=_include(request)))
 
 
 async def get_item(request: Request) -> Response:

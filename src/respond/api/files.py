@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from respond.api.routes import JSON, _int_param, _owner
+from respond.api.routes import JSON, _owner
 from respond.protocol.errors import invalid
+from respond.protocol.pagination import ListParams
 
 if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
@@ -30,13 +31,6 @@ def bind(fs: FileSearch, handler: Handler) -> Callable[[Request], Awaitable[Resp
     return endpoint
 
 
-def order_param(request: Request) -> str:
-    order = request.query_params.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise invalid(f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", "order", "invalid_value")
-    return order
-
-
 async def upload_file(fs: FileSearch, request: Request) -> Response:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise invalid("Uploads must be multipart/form-data with a 'file' and a 'purpose'.", "file", "invalid_request")
@@ -52,8 +46,8 @@ async def upload_file(fs: FileSearch, request: Request) -> Response:
 
 async def list_files(fs: FileSearch, request: Request) -> Response:
     return JSON(await fs.list_files(
-        _owner(request), purpose=request.query_params.get("purpose"), after=request.query_params.get("after"),
-        limit=_int_param(request, "limit", 10_000, 1, 10_000), order=order_param(request)))
+        _owner(request), purpose=request.query_params.get("purpose"),
+        **ListParams.parse(request.query_params, limit=10_000, max_limit=10_000).cursor()))
 
 
 async def retrieve_file(fs: FileSearch, request: Request) -> Response:

@@ -14,6 +14,7 @@ from respond.engine.detach import detached
 from respond.engine.service import ResponsesService, with_include
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError, invalid
+from respond.protocol.pagination import ListParams, int_param
 
 
 class JSON(Response):
@@ -103,33 +104,13 @@ async def delete_response(request: Request) -> Response:
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid(f"Invalid type for '{name}': expected an integer, but got '{raw}'.", name,
-                      "invalid_type") from None
-    if not lo <= value <= hi:
-        raise invalid(f"Invalid '{name}': expected a value from {lo} to {hi}, but got {value} instead.", name,
-                      "invalid_value")
-    return value
-
-
-def _order(request: Request) -> str:
-    order = request.query_params.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise invalid(f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", "order",
-                      "invalid_value")
-    return order
+    return int_param(request.query_params, name, default, lo, hi)
 
 
 async def list_input_items(request: Request) -> Response:
     rid = request.path_params["response_id"]
     page = await _service(request).input_items(
-        rid, _owner(request), after=request.query_params.get("after"),
-        limit=_int_param(request, "limit", 20, 1, 100), order=_order(request), include=_include(request))
+        rid, _owner(request), **ListParams.parse(request.query_params).cursor(), include=_include(request))
     return JSON(page)
 
 

@@ -8,7 +8,8 @@ import orjson
 
 
 def frame(event: dict[str, Any]) -> bytes:
-    return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    kind: str = event["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}

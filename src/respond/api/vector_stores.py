@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from respond.api.files import bind, order_param
-from respond.api.routes import JSON, _int_param, _json_body, _owner
+from respond.api.files import bind
+from respond.api.routes import JSON, _json_body, _owner
 from respond.protocol.errors import invalid
+from respond.protocol.pagination import ListParams
 
 if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
@@ -28,10 +29,8 @@ def _sid(request: Request) -> str:
     return sid
 
 
-def _paging(request: Request) -> dict:  # type: ignore[type-arg]
-    q = request.query_params
-    return {"after": q.get("after"), "before": q.get("before"), "limit": _int_param(request, "limit", 20, 1, 100),
-            "order": order_param(request)}
+def _paging(request: Request) -> dict[str, Any]:
+    return ListParams.parse(request.query_params).window()
 
 
 async def create_store(fs: FileSearch, request: Request) -> Response:

@@ -2,7 +2,9 @@
 
 One connection carries many responses, one at a time, each through the same event pipeline as
 HTTP.  A failed request answers an `error` event (flat as the SDK reads it, nested as Open
-Responses specifies) and the connection stays open.
+Responses specifies) and the connection stays open.  Each connection has its own `LocalState`:
+its `store: false` responses can be continued on it (and only on it); a failed turn evicts the
+response it continued; `generate: false` prepares a response without calling the model.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from respond.api.auth import KeyRing
 from respond.engine.detach import detached
+from respond.engine.events import replay
+from respond.engine.local_state import LocalState
 from respond.engine.service import ResponsesService
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
@@ -38,15 +42,17 @@ async def responses_socket(ws: WebSocket) -> None:
         await ws.close(code=1008)
         return
     await ws.accept()
+    local = LocalState()
     try:
         while True:
             raw = await ws.receive_text()
-            await _one(ws, raw, owner, service, runs)
+            await _one(ws, raw, owner, service, runs, local)
     except WebSocketDisconnect:
         return
 
 
-async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, runs: RunManager) -> None:
+async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, runs: RunManager,
+               local: LocalState) -> None:
     try:
         msg = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -61,12 +67,27 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
         return
     body: dict[str, Any] = {k: v for k, v in msg.items() if k not in CLIENT_ONLY}
     body["stream"] = True  # every response on a socket is streamed
+    previous = body.get("previous_response_id")
+    previous = previous if isinstance(previous, str) else None
     try:
-        run, _req, response = await service.create(body, owner)
+        generate = msg.get("generate", True)
+        if not isinstance(generate, bool):
+            raise APIError(400, "Invalid type for 'generate': expected a boolean.", param="generate",
+                           code="invalid_type")
+        run, _req, response = await service.create(body, owner, local=local, generate=generate)
     except APIError as exc:
+        local.evict(previous)  # a failed continuation ends that chain on this connection
         await ws.send_text(error_event(exc).decode())
         return
+    if not generate:  # prepared, not generated: created ... completed, no output
+        for ev in replay(response):
+            await ws.send_text(orjson.dumps(ev).decode())
+        return
     events = run.events() if run is not None else await runs.follow(response["id"], owner, -1)
+    last = None
     async for batch in detached(events):
         for ev in batch:
             await ws.send_text(orjson.dumps(ev).decode())
+            last = ev
+    if last is None or last["type"] in ("response.failed", "error"):
+        local.evict(previous)

@@ -13,12 +13,14 @@ import aiohttp
 import orjson
 
 from respond.core.errors import BackendError
+from respond.core.truncation import drop_oldest
 from respond.core.types import (
     Delta,
     Finish,
     Generation,
     ModelInfo,
     ReasoningDelta,
+    RefusalDelta,
     TextDelta,
     ToolCallDelta,
     Usage,
@@ -26,10 +28,28 @@ from respond.core.types import (
 
 log = logging.getLogger("respond.upstream")
 
+REASONING_FIELDS = ("reasoning_content", "reasoning", "none")
 
-def chat_body(gen: Generation) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": gen.model, "messages": gen.messages, "stream": True,
-                            "stream_options": {"include_usage": True}}
+
+def with_reasoning_field(messages: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    """Earlier reasoning (`reasoning_content` on assistant messages) under the name the upstream
+    reads: `reasoning_content` (vLLM, DeepSeek, llama.cpp's server), `reasoning` (Ollama,
+    OpenRouter), or dropped (`none`, for upstreams that reject unknown message keys)."""
+    if field == "reasoning_content" or not any("reasoning_content" in m for m in messages):
+        return messages
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if "reasoning_content" in m:
+            m = {k: v for k, v in m.items() if k != "reasoning_content"}
+            if field != "none":
+                m[field] = messages[len(out)]["reasoning_content"]
+        out.append(m)
+    return out
+
+
+def chat_body(gen: Generation, reasoning_field: str = "reasoning_content") -> dict[str, Any]:
+    body: dict[str, Any] = {"model": gen.model, "messages": with_reasoning_field(gen.messages, reasoning_field),
+                            "stream": True, "stream_options": {"include_usage": True}}
     if gen.tools and gen.tool_choice != "none":
         body["tools"] = [{"type": "function", "function": {
             k: v for k, v in (("name", t.name), ("description", t.description),
@@ -40,12 +60,15 @@ def chat_body(gen: Generation) -> dict[str, Any]:
         body["parallel_tool_calls"] = gen.parallel_tool_calls
     for key, value in (("temperature", gen.temperature), ("top_p", gen.top_p),
                        ("max_tokens", gen.max_output_tokens), ("presence_penalty", gen.presence_penalty),
-                       ("frequency_penalty", gen.frequency_penalty), ("user", gen.user)):
+                       ("frequency_penalty", gen.frequency_penalty), ("user", gen.user),
+                       ("reasoning_effort", gen.reasoning_effort), ("verbosity", gen.verbosity),
+                       ("service_tier", gen.service_tier), ("prompt_cache_key", gen.prompt_cache_key)):
         if value is not None:
             body[key] = value
-    if gen.top_logprobs:
+    if gen.logprobs or gen.top_logprobs:
         body["logprobs"] = True
-        body["top_logprobs"] = gen.top_logprobs
+        if gen.top_logprobs:
+            body["top_logprobs"] = gen.top_logprobs
     fmt = gen.response_format
     if fmt is not None:
         if fmt["type"] == "json_schema":
@@ -90,27 +113,18 @@ def _error_message(status: int, body: bytes) -> tuple[str, str | None, str | Non
     return f"Upstream answered HTTP {status}: {body[:300].decode(errors='replace')}", None, None
 
 
-def drop_oldest(messages: list[dict[str, Any]], n: int) -> list[dict[str, Any]] | None:
-    """`messages` without its `n` oldest non-system messages (and tool results left without their
-    call); None when nothing but system messages and the last message would remain."""
-    system = [m for m in messages if m.get("role") == "system"]
-    rest = [m for m in messages if m.get("role") != "system"]
-    if len(rest) <= 1:
-        return None
-    rest = rest[min(n, len(rest) - 1):]
-    while len(rest) > 1 and rest[0].get("role") == "tool":
-        rest = rest[1:]
-    return system + rest
-
-
 class OpenAICompatBackend:
     name = "openai_compat"
     vision = True  # image parts are passed on (an upstream without vision answers for itself)
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0,
-                 models: list[str] | None = None, file_parts: bool = False) -> None:
+                 models: list[str] | None = None, reasoning_field: str = "reasoning_content",
+                 file_parts: bool = False) -> None:
         # True: input files go upstream as chat-completions `file` parts; False: as extracted text.
         self.file_parts = file_parts
+        if reasoning_field not in REASONING_FIELDS:
+            raise ValueError(f"reasoning_field must be one of {', '.join(REASONING_FIELDS)}, got {reasoning_field!r}")
+        self.reasoning_field = reasoning_field
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=timeout)
@@ -148,7 +162,9 @@ class OpenAICompatBackend:
         messages = gen.messages
         drop = 1
         while True:
-            body = chat_body(gen) if messages is gen.messages else {**chat_body(gen), "messages": messages}
+            body = chat_body(gen, self.reasoning_field)
+            if messages is not gen.messages:
+                body["messages"] = with_reasoning_field(messages, self.reasoning_field)
             try:
                 resp = await self._client().post(f"{self.base_url}/chat/completions", data=orjson.dumps(body),
                                                  headers={"content-type": "application/json"})
@@ -207,6 +223,8 @@ class OpenAICompatBackend:
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if reasoning:
                     yield ReasoningDelta(reasoning)
+                if delta.get("refusal"):
+                    yield RefusalDelta(delta["refusal"])
                 if delta.get("content"):
                     yield TextDelta(delta["content"], _logprobs(choice))
                 for call in delta.get("tool_calls") or []:

@@ -50,7 +50,15 @@ class Generation:
     response_format: dict[str, Any] | None = None
     # "auto" lets a backend drop the oldest non-system messages to fit its context window.
     truncation: Literal["auto", "disabled"] = "disabled"
+    # The upstream's `user` (Responses' safety_identifier, else the deprecated user).
     user: str | None = None
+    # Per-token logprobs of the output text (include "message.output_text.logprobs" or top_logprobs).
+    logprobs: bool = False
+    # Passed on to upstreams that understand them (chat-completions names):
+    reasoning_effort: str | None = None  # none|minimal|low|medium|high|xhigh|max
+    verbosity: str | None = None  # low|medium|high
+    service_tier: str | None = None
+    prompt_cache_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,15 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True)
 class ReasoningDelta:
+    """A piece of the model's reasoning (chat `reasoning_content`, or `<think>` text)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalDelta:
+    """A piece of a refusal (chat `delta.refusal`)."""
+
     text: str
 
 
@@ -91,7 +108,7 @@ class Finish:
     usage: Usage | None = None
 
 
-Delta = TextDelta | ToolCallDelta | ReasoningDelta | Finish
+Delta = TextDelta | ToolCallDelta | ReasoningDelta | RefusalDelta | Finish
 
 
 @dataclass(frozen=True, slots=True)

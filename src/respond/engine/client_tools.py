@@ -15,13 +15,15 @@ upstream calls like any function and the embedded model calls through its tool g
 | computer_use_preview / computer    | `computer`                 | computer_call (`action`)            |
 
 `web_search` / `web_search_preview` without a search provider are accepted and not offered (a
-warning in the log).  Hosted tools (`file_search`, ...) are the hosted-tool loop's.  The way back
+warning in the log).  Hosted tools (`file_search`, `mcp`, ...: the types the server's hosted-tool
+registry knows) are the hosted loop's.  The way back
 (an item in history -> a chat tool call) is `protocol.item_types.call_as_function`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +35,6 @@ from respond.protocol.ids import new_id
 
 log = logging.getLogger("respond.tools")
 
-HOSTED_TOOLS = {"file_search"}
 UNPROVIDED = {"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"}
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
@@ -64,7 +65,7 @@ BUILTIN = {
 }
 _TYPE_OF = {"computer_use_preview": "computer", "computer": "computer", "local_shell": "local_shell",
             "shell": "shell", "apply_patch": "apply_patch"}
-SUPPORTED = sorted({"function", "custom", "namespace", *_TYPE_OF, *HOSTED_TOOLS, *UNPROVIDED})
+CLIENT_TYPES = {"function", "custom", "namespace", *_TYPE_OF}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class ClientTools:
     specs: list[ToolSpec] = field(default_factory=list)
     offers: dict[str, Offer] = field(default_factory=dict)  # offered function name -> what it is
     by_type: dict[str, str] = field(default_factory=dict)  # tool type (shell, ...) -> offered name
+    hosted_types: frozenset[str] = frozenset()  # the server's hosted tool types (tool_choice may name them)
 
     def add(self, spec: ToolSpec, offer: Offer, param: str) -> None:
         if spec.name in self.offers:
@@ -156,8 +158,9 @@ def _namespace(tools: ClientTools, raw: dict[str, Any], param: str) -> None:
         tools.add(_rename(spec, offered), Offer(kind, spec.name, ns, grammar), p)
 
 
-def client_tools(raw_tools: list[dict[str, Any]] | None) -> ClientTools:
-    """The functions offered for a request's `tools` (hosted and unprovided ones excluded)."""
+def client_tools(raw_tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> ClientTools:
+    """The functions offered for a request's `tools` (`hosted_types`, the server's hosted tools, and
+    unprovided ones excluded)."""
     tools = ClientTools()
     for i, raw in enumerate(raw_tools or []):
         param = f"tools[{i}]"
@@ -179,9 +182,10 @@ def client_tools(raw_tools: list[dict[str, Any]] | None) -> ClientTools:
             tools.by_type[kind] = builtin
         elif kind in UNPROVIDED:
             _warn_unprovided(kind)
-        elif kind not in HOSTED_TOOLS:
-            raise invalid(f"Invalid value: '{kind}'. Supported values are: {', '.join(SUPPORTED)}.",
-                          f"{param}.type", "invalid_value")
+        elif kind not in hosted_types:
+            supported = ", ".join(repr(t) for t in sorted({*CLIENT_TYPES, *hosted_types, *UNPROVIDED}))
+            raise invalid(f"Invalid value: '{kind}'. Supported values are: {supported}.", f"{param}.type",
+                          "invalid_value")
     return tools
 
 

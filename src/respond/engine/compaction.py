@@ -17,12 +17,9 @@ import orjson
 from respond.core.errors import BackendError
 from respond.core.types import Finish, Generation, TextDelta
 from respond.engine.errors import backend_to_api
-from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
 from respond.protocol.response import usage_object
 
-PARAMS = {"model", "input", "instructions", "previous_response_id", "prompt_cache_key", "prompt_cache_options",
-          "prompt_cache_retention", "service_tier", "image"}
 PROMPT = ("Summarize the conversation above for your own later use: keep every fact, name, number, decision, "
           "tool result and open task needed to continue it; drop pleasantries. Write only the summary.")
 PREFIX = b"respond-compaction:"
@@ -41,17 +38,6 @@ def decode(content: str) -> str | None:
         return None
     summary = orjson.loads(raw[len(PREFIX):]).get("summary")
     return summary if isinstance(summary, str) else None
-
-
-def check_body(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise invalid("The request body must be a JSON object.", None, "invalid_json")
-    for key in body:
-        if key not in PARAMS:
-            raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
-    return body
 
 
 async def summarize(backend: Any, gen: Generation) -> tuple[str, dict[str, Any]]:

@@ -6,9 +6,11 @@ import time
 from typing import Any
 
 from respond.core.ports import Store
+from respond.protocol.bodies import CONVERSATION_CREATE, CONVERSATION_ITEMS, CONVERSATION_UPDATE, object_body
 from respond.protocol.errors import invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.items import normalize_item, strip_for_include
+from respond.protocol.pagination import page
 from respond.protocol.requests import check_metadata
 
 MAX_ITEMS = 20
@@ -28,18 +30,6 @@ def _items(raw: Any, param: str = "items") -> list[dict[str, Any]]:
     return items
 
 
-def _body(body: Any, allowed: set[str], required: str | None = None) -> dict[str, Any]:
-    """The request body: a JSON object with only `allowed` keys, `required` among them."""
-    if not isinstance(body, dict):
-        raise invalid("The request body must be a JSON object.", None, "invalid_json")
-    for key in body:
-        if key not in allowed:
-            raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
-    if required is not None and required not in body:
-        raise invalid(f"Missing required parameter: '{required}'.", required, "missing_required_parameter")
-    return body
-
-
 class ConversationService:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -51,7 +41,7 @@ class ConversationService:
         return conv
 
     async def create(self, body: Any, owner: str) -> dict[str, Any]:
-        body = _body(body, {"items", "metadata"})
+        body = object_body(body, CONVERSATION_CREATE)
         metadata = check_metadata(body.get("metadata")) or {}
         items = _items(body.get("items"))
         return await self.store.create_conversation(new_id("conv"), owner, int(time.time()), metadata, items)
@@ -60,7 +50,7 @@ class ConversationService:
         return await self._get(conv_id, owner)
 
     async def update(self, conv_id: str, owner: str, body: Any) -> dict[str, Any]:
-        body = _body(body, {"metadata"}, required="metadata")
+        body = object_body(body, CONVERSATION_UPDATE, required="metadata")
         await self._get(conv_id, owner)
         updated = await self.store.update_conversation(conv_id, owner, check_metadata(body["metadata"]) or {})
         assert updated is not None
@@ -72,18 +62,18 @@ class ConversationService:
         return {"id": conv_id, "object": "conversation.deleted", "deleted": True}
 
     async def add_items(self, conv_id: str, owner: str, body: Any) -> dict[str, Any]:
-        body = _body(body, {"items"}, required="items")
+        body = object_body(body, CONVERSATION_ITEMS, required="items")
         await self._get(conv_id, owner)
         items = _items(body["items"])
         await self.store.add_conversation_items(conv_id, items)
-        return _page(items, False)
+        return page(items, False)
 
     async def list_items(self, conv_id: str, owner: str, *, after: str | None, limit: int, order: str,
                          include: list[str]) -> dict[str, Any]:
         await self._get(conv_id, owner)
         items, more = await self.store.conversation_items(conv_id, after=after, limit=limit, order=order)
         keep = set(include)
-        return _page([strip_for_include(it, keep) for it in items], more)
+        return page([strip_for_include(it, keep) for it in items], more)
 
     async def get_item(self, conv_id: str, owner: str, item_id: str, include: list[str]) -> dict[str, Any]:
         await self._get(conv_id, owner)
@@ -97,8 +87,3 @@ class ConversationService:
         if not await self.store.delete_conversation_item(conv_id, item_id):
             raise not_found("Item", item_id)
         return conv
-
-
-def _page(items: list[dict[str, Any]], more: bool) -> dict[str, Any]:
-    return {"object": "list", "data": items, "first_id": items[0]["id"] if items else None,
-            "last_id": items[-1]["id"] if items else None, "has_more": more}

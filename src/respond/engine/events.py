@@ -6,13 +6,15 @@ request and a non-streaming one (which drains the same events) can never disagre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from respond.core.types import TextDelta, ToolCallDelta
+from respond.core.types import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from respond.engine.client_tools import ClientTools, Offer, call_item
+from respond.engine.reasoning import ReasoningStream, replay_reasoning
 from respond.protocol.ids import new_id
 from respond.protocol.items import strip_for_include
 
@@ -41,14 +43,17 @@ class EventBuilder:
     drained, so they may share the live response instead of each carrying a copy of it."""
 
     def __init__(self, response: dict[str, Any], want_logprobs: bool = False, copies: bool = True,
-                 include: set[str] | None = None, tools: ClientTools | None = None) -> None:
+                 include: set[str] | None = None, reasoning: ReasoningStream | None = None,
+                 tools: ClientTools | None = None) -> None:
         self.response = response
         self.copies = copies
-        self.include = include  # what response snapshots show (file_search results only if asked)
+        self.include = include  # what response snapshots show (hosted tools' results only if asked)
         self.seq = -1
         self.want_logprobs = want_logprobs
         self._message: dict[str, Any] | None = None  # the open assistant message item
         self._message_index = -1
+        self._part_open = False  # the message's last content part is still streaming
+        self.reasoning = reasoning or ReasoningStream()
         self.tools = tools  # what each offered function is: calls become its item type
         self._calls: dict[int, _Call] = {}  # backend index -> the call
         self._open_calls: list[int] = []
@@ -62,7 +67,8 @@ class EventBuilder:
         return _copy(value) if self.copies else value
 
     def snapshot(self) -> dict[str, Any]:
-        return _copy(self.response)
+        snapshot: dict[str, Any] = _copy(self.response)
+        return snapshot
 
     def lifecycle(self, type_: str) -> Event:
         snapshot = self._copy(self.response)
@@ -84,66 +90,118 @@ class EventBuilder:
     def item_done(self, index: int) -> Event:
         return self.emit("response.output_item.done", output_index=index, item=self._copy(self.output[index]))
 
-    def text(self, delta: TextDelta) -> list[Event]:
-        events = self.close_calls()
+    def _open_message(self) -> list[Event]:
+        events = self.close_calls() + self.reasoning.close(self)
         if self._message is None:
             self._message = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress",
                              "content": []}
             self._message_index, ev = self.add_item(self._message)
             events.append(ev)
-            part: dict[str, Any] = {"type": "output_text", "text": "", "annotations": []}
-            if self.want_logprobs:
-                part["logprobs"] = []
-            self._message["content"].append(part)
-            events.append(self.emit("response.content_part.added", item_id=self._message["id"],
-                                    output_index=self._message_index, content_index=0,
-                                    part=self._copy(part)))
-        part = self._message["content"][0]
+        return events
+
+    def _open_part(self, kind: str) -> tuple[dict[str, Any], int, list[Event]]:
+        """The open message's last part if it is of `kind`, else a new part of that kind (the
+        other one is closed: a refusal after text, or text after a refusal, is its own part)."""
+        events = self._open_message()
+        msg = self._message
+        assert msg is not None
+        parts = msg["content"]
+        if self._part_open and parts[-1]["type"] == kind:
+            return parts[-1], len(parts) - 1, events
+        events.extend(self._close_part())
+        part: dict[str, Any] = ({"type": "refusal", "refusal": ""} if kind == "refusal"
+                                else {"type": "output_text", "text": "", "annotations": []})
+        if kind == "output_text" and self.want_logprobs:
+            part["logprobs"] = []
+        parts.append(part)
+        self._part_open = True
+        events.append(self.emit("response.content_part.added", item_id=msg["id"], output_index=self._message_index,
+                                content_index=len(parts) - 1, part=self._copy(part)))
+        return part, len(parts) - 1, events
+
+    def _close_part(self) -> list[Event]:
+        msg = self._message
+        if msg is None or not self._part_open:
+            return []
+        self._part_open = False
+        j = len(msg["content"]) - 1
+        part = msg["content"][j]
+        where = {"item_id": msg["id"], "output_index": self._message_index, "content_index": j}
+        if part["type"] == "refusal":
+            done = self.emit("response.refusal.done", **where, refusal=part["refusal"])
+        else:
+            done = self.emit("response.output_text.done", **where, text=part["text"],
+                             logprobs=part.get("logprobs", []))
+        return [done, self.emit("response.content_part.done", **where, part=self._copy(part))]
+
+    def text(self, delta: TextDelta) -> list[Event]:
+        part, j, events = self._open_part("output_text")
+        assert self._message is not None
         part["text"] += delta.text
         logprobs = delta.logprobs or []
         if self.want_logprobs and logprobs:
             part["logprobs"].extend(logprobs)
         events.append(self.emit("response.output_text.delta", item_id=self._message["id"],
-                                output_index=self._message_index, content_index=0, delta=delta.text,
+                                output_index=self._message_index, content_index=j, delta=delta.text,
                                 logprobs=logprobs if self.want_logprobs else []))
         return events
 
+    def refusal(self, delta: RefusalDelta) -> list[Event]:
+        part, j, events = self._open_part("refusal")
+        assert self._message is not None
+        part["refusal"] += delta.text
+        events.append(self.emit("response.refusal.delta", item_id=self._message["id"],
+                                output_index=self._message_index, content_index=j, delta=delta.text))
+        return events
+
+    def reason(self, delta: ReasoningDelta) -> list[Event]:
+        events = self._close_message() + self.close_calls()
+        return events + self.reasoning.delta(self, delta.text)
+
+    def _text_part(self) -> tuple[int, dict[str, Any]] | None:
+        msg = self._message
+        if msg is None or not self._part_open or msg["content"][-1]["type"] != "output_text":
+            return None
+        return len(msg["content"]) - 1, msg["content"][-1]
+
     def open_text_length(self) -> int:
-        return len(self._message["content"][0]["text"]) if self._message is not None else 0
+        return len(self.open_text())
+
+    def open_text(self) -> str:
+        found = self._text_part()
+        return str(found[1]["text"]) if found is not None else ""
 
     def annotate(self, annotation: dict[str, Any]) -> list[Event]:
         """Add an annotation (a hosted tool's citation) to the open message's text."""
-        msg = self._message
-        if msg is None:
+        found = self._text_part()
+        if found is None or self._message is None:
             return []
-        annotations = msg["content"][0]["annotations"]
+        j, part = found
+        annotations = part["annotations"]
         annotations.append(annotation)
-        return [self.emit("response.output_text.annotation.added", item_id=msg["id"],
-                          output_index=self._message_index, content_index=0,
+        return [self.emit("response.output_text.annotation.added", item_id=self._message["id"],
+                          output_index=self._message_index, content_index=j,
                           annotation_index=len(annotations) - 1, annotation=_copy(annotation))]
 
     def close_message(self, status: str = "completed") -> list[Event]:
+        """Close the open message, or the open reasoning item (before a hosted tool's item, say)."""
+        return self.reasoning.close(self, status) + self._close_message(status)
+
+    def _close_message(self, status: str = "completed") -> list[Event]:
         msg = self._message
         if msg is None:
             return []
+        events = self._close_part()
         self._message = None
-        part = msg["content"][0]
-        item_id, index = msg["id"], self._message_index
-        events = [
-            self.emit("response.output_text.done", item_id=item_id, output_index=index, content_index=0,
-                      text=part["text"], logprobs=part.get("logprobs", [])),
-            self.emit("response.content_part.done", item_id=item_id, output_index=index, content_index=0,
-                      part=self._copy(part)),
-        ]
         msg["status"] = status
-        events.append(self.item_done(index))
+        events.append(self.item_done(self._message_index))
         return events
 
     def tool_call(self, delta: ToolCallDelta) -> list[Event]:
         """A piece of a call.  A function call (or custom tool call) is added at once and streams;
         a built-in client tool's call (shell, apply_patch, ...) is added whole when it is complete,
         since its item's fields are parsed from the finished arguments."""
-        events: list[Event] = []
+        events: list[Event] = self.reasoning.close(self)
         if delta.index not in self._calls:
             events.extend(self.close_message())
             call = _Call(delta.name or "", delta.call_id or new_id("call"))
@@ -222,7 +280,11 @@ class EventBuilder:
         return self.close_message(status) + self.close_calls(status)
 
 
-def replay(response: dict[str, Any]) -> list[Event]:
+Replayer = Callable[[dict[str, Any]], "list[tuple[str, dict[str, Any]]]"]
+"""A hosted tool's item -> the (type, fields) events between its output_item.added and .done."""
+
+
+def replay(response: dict[str, Any], hosted: Replayer | None = None) -> list[Event]:
     """The events of a stored response that was not streamed (so none were stored): what a stream
     of it would have carried, one delta per content part, with the stored ids."""
     shell = {**_copy(response), "output": [], "status": "in_progress"}
@@ -235,16 +297,21 @@ def replay(response: dict[str, Any]) -> list[Event]:
             events.append(b.emit("response.output_item.added", output_index=index,
                                  item={**item, "status": "in_progress", "content": []}))
             for j, part in enumerate(item.get("content", [])):
-                empty = {**part, "text": ""} if "text" in part else part
-                events.append(b.emit("response.content_part.added", item_id=iid, output_index=index,
-                                     content_index=j, part=empty))
+                key = "refusal" if part.get("type") == "refusal" else "text"
+                empty = {**part, key: ""} if key in part else part
+                where = {"item_id": iid, "output_index": index, "content_index": j}
+                events.append(b.emit("response.content_part.added", **where, part=empty))
                 if part.get("type") == "output_text":
-                    events.append(b.emit("response.output_text.delta", item_id=iid, output_index=index,
-                                         content_index=j, delta=part["text"], logprobs=part.get("logprobs", [])))
-                    events.append(b.emit("response.output_text.done", item_id=iid, output_index=index,
-                                         content_index=j, text=part["text"], logprobs=part.get("logprobs", [])))
-                events.append(b.emit("response.content_part.done", item_id=iid, output_index=index,
-                                     content_index=j, part=part))
+                    events.append(b.emit("response.output_text.delta", **where, delta=part["text"],
+                                         logprobs=part.get("logprobs", [])))
+                    events.append(b.emit("response.output_text.done", **where, text=part["text"],
+                                         logprobs=part.get("logprobs", [])))
+                elif part.get("type") == "refusal":
+                    events.append(b.emit("response.refusal.delta", **where, delta=part["refusal"]))
+                    events.append(b.emit("response.refusal.done", **where, refusal=part["refusal"]))
+                events.append(b.emit("response.content_part.done", **where, part=part))
+        elif kind == "reasoning":
+            events.extend(replay_reasoning(b, index, item))
         elif kind == "function_call":
             events.append(b.emit("response.output_item.added", output_index=index,
                                  item={**item, "status": "in_progress", "arguments": ""}))
@@ -261,6 +328,8 @@ def replay(response: dict[str, Any]) -> list[Event]:
                                  input=item.get("input", "")))
         else:
             events.append(b.emit("response.output_item.added", output_index=index, item=item))
+            for type_, fields in hosted(item) if hosted is not None else []:
+                events.append(b.emit(type_, item_id=iid, output_index=index, **fields))
         events.append(b.emit("response.output_item.done", output_index=index, item=item))
     if response.get("status") in ("completed", "failed", "incomplete"):
         events.append(b.emit(f"response.{response['status']}", response=_copy(response)))

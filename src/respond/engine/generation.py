@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,11 @@ class _Context:
         self.waiting: set[str] = set()  # calls without their output yet
         self.open_at = -1  # the assistant message holding them
         self.images: list[dict[str, Any]] = []
+        self.thought: str | None = None  # a reasoning item's text, for the assistant message that follows it
+
+    def think(self, message: Message) -> None:
+        if self.thought:
+            message["reasoning_content"], self.thought = self.thought, None
 
     def call(self, item: Item) -> None:
         """A call the model made: a `tool_calls` entry, merged into the assistant message just before."""
@@ -88,6 +93,7 @@ class _Context:
             last.setdefault("tool_calls", []).append(call)
         else:
             messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            self.think(messages[-1])
         self.waiting.add(call_id)
         self.open_at = len(messages) - 1
 
@@ -137,15 +143,21 @@ def _compaction(item: Item) -> list[Message]:
     return [{"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"}]
 
 
-def _reasoning(item: Item) -> list[Message]:
-    return []  # reasoning carried back to the model is i9-wire's (issue 9, part 1)
+def reasoning_text(item: Item) -> str:
+    """A reasoning item's text: its reasoning_text content, else its summary."""
+    for key in ("content", "summary"):
+        parts = item.get(key)
+        if isinstance(parts, list):
+            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+            if text:
+                return text
+    return ""
 
 
 ContextRule = Callable[[Item], list[Message]]
 # How the items of hosted tools (and reasoning, compaction) read to the model, by item type.  A
 # hosted tool registers its own rule (`register_context`); one without a rule gets `_hosted_note`.
-CONTEXT_RULES: dict[str, ContextRule] = {"file_search_call": _file_search, "compaction": _compaction,
-                                         "reasoning": _reasoning}
+CONTEXT_RULES: dict[str, ContextRule] = {"file_search_call": _file_search, "compaction": _compaction}
 
 
 def register_context(item_type: str, rule: ContextRule) -> None:
@@ -162,9 +174,11 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
 
     Consecutive calls (functions and client-run tools) become one assistant message with several
     `tool_calls` (merged into the assistant message just before them, if any), their outputs
-    become `tool` messages.  A hosted tool's items are what `hosted` makes of them (else the rule
-    registered for their type, else a note).  `prefix` (the messages of earlier items, shared,
-    never modified) goes first.
+    become `tool` messages.  A reasoning item's text rides on the next assistant message as
+    `reasoning_content` (backends rename or drop it for their upstream).  A hosted tool's items are
+    what `hosted` makes of them (else the rule registered for their type, else a note), never
+    between a call and its output.  `prefix` (the messages of earlier items, shared, never
+    modified) goes first.
     """
     ctx = _Context(prefix)
     for item in items:
@@ -173,11 +187,15 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
         if role == "message":
             ctx.flush()
             _message(item, ctx.messages)
+            if item["role"] == "assistant":
+                ctx.think(ctx.messages[-1])
+        elif role == "reasoning":
+            ctx.thought = reasoning_text(item) or ctx.thought
         elif role == "call":
             ctx.call(item)
         elif role == "output":
             ctx.output(item)
-        elif role in ("hosted", "reasoning", "compaction"):
+        elif role in ("hosted", "compaction") or (role == "reject" and hosted is not None):
             extra = hosted(item) if hosted is not None else None
             ctx.note(extra if extra is not None else CONTEXT_RULES.get(item["type"], _hosted_note)(item))
     ctx.flush()
@@ -208,29 +226,34 @@ class Prepared:
     hosted_tools: list[dict[str, Any]]  # the request's tools left for hosted tools (after allowed_tools)
 
 
-def prepare(req: CreateResponse, model: str, history: History, new_items: list[Item]) -> Prepared:
-    tools = client_tools(req.tools)
-    choice = read_choice(req.tool_choice, tools, req.tools)
+def prepare(req: CreateResponse, model: str, history: History, new_items: list[Item],
+            hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Prepared:
+    tools = client_tools(req.tools, hosted_types)
+    choice = read_choice(req.tool_choice, tools, req.tools, hosted_types)
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
     if history.messages is not None:
-        messages.extend(items_to_messages(new_items, prefix=history.messages))
+        messages.extend(items_to_messages(new_items, prefix=history.messages, hosted=hosted))
     else:
-        messages.extend(items_to_messages(history.items + new_items))
+        messages.extend(items_to_messages(history.items + new_items, hosted=hosted))
     gen = Generation(
         model=model, messages=messages, tools=tools.specs, tool_choice=choice.mode, forced_tool=choice.forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
         temperature=req.temperature, top_p=req.top_p, max_output_tokens=req.max_output_tokens,
         top_logprobs=req.top_logprobs, presence_penalty=req.presence_penalty,
         frequency_penalty=req.frequency_penalty, response_format=response_format(req.text),
-        truncation=req.truncation or "disabled", user=req.user or req.safety_identifier,
+        truncation=req.truncation or "disabled", user=req.safety_identifier or req.user,
+        logprobs="message.output_text.logprobs" in (req.include or []),
+        reasoning_effort=(req.reasoning or {}).get("effort"), verbosity=(req.text or {}).get("verbosity"),
+        service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
     )
     return Prepared(gen, tools, choice.hosted or [])
 
 
-def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item]) -> Generation:
-    return prepare(req, model, history, new_items).gen
+def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item],
+                     hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Generation:
+    return prepare(req, model, history, new_items, hosted_types, hosted).gen
 
 
 def dumps(value: Any) -> str:

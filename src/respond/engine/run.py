@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.types import Delta, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from respond.core.types import Delta, Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, Usage
 from respond.engine.events import Event, EventBuilder
 from respond.engine.hosted import HostedStep
 from respond.engine.persistence import Persistence, Record
@@ -63,7 +63,9 @@ class Run:
                     finish = delta
                     break
                 elif isinstance(delta, ReasoningDelta):
-                    evs = []
+                    evs = b.reason(delta) if delta.text else []
+                elif isinstance(delta, RefusalDelta):
+                    evs = b.refusal(delta) if delta.text else []
                 elif isinstance(delta, HostedStep):
                     evs = delta.events(b)
                 for ev in evs:

@@ -7,28 +7,40 @@ HTTP error; what fails later ends the response `failed`, stored so.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from respond.core.errors import BackendError
+from respond.core.hosted import ToolContext
 from respond.core.ports import ModelBackend, Store, TokenCounter
-from respond.core.types import Delta, Finish, ModelInfo
+from respond.core.types import Delta, Finish, Generation, ModelInfo
 from respond.engine import compaction
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
 from respond.engine.events import EventBuilder
-from respond.engine.generation import History, build_generation, items_to_messages, prepare
+from respond.engine.generation import History, Prepared, build_generation, items_to_messages, prepare
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
-from respond.engine.inputs import Inputs
-from respond.engine.persistence import LEASE_MS, Record, RunMode, persistence
+from respond.engine.input_files import InputFiles
+from respond.engine.inputs import apply_prompt, open_reasoning
+from respond.engine.local_state import Connection, LocalState
+from respond.engine.persistence import LEASE_MS, Persistence, Record, RunMode, persistence
+from respond.engine.prompts import PromptStore
+from respond.engine.reasoning import ReasoningStream
 from respond.engine.run import Run
+from respond.engine.sealing import Sealer
+from respond.protocol.bodies import parse_compact, parse_input_tokens
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.items import normalize_input, strip_for_include
+from respond.protocol.lifecycle import transition
+from respond.protocol.pagination import page
 from respond.protocol.requests import CreateResponse, parse_create
-from respond.protocol.response import new_response
+from respond.protocol.response import new_response, usage_object
+
+log = logging.getLogger("respond.service")
 
 
 class ModelRouter:
@@ -56,25 +68,26 @@ class ModelRouter:
         return list(seen.values())
 
 
-INPUT_TOKENS_PARAMS = {"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
-                       "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"}
-
 
 class ResponsesService:
     def __init__(self, store: Store, router: ModelRouter, *, hosted: HostedTools | None = None,
-                 inputs: Inputs | None = None,
                  worker_id: str | None = None, trust_cache: bool = False,
-                 on_queued: Callable[[], None] | None = None) -> None:
+                 on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
+                 prompts: PromptStore | None = None, files: InputFiles | None = None) -> None:
         self.store = store
         self.router = router
-        self.hosted = hosted or HostedTools(None)  # server-run tools (file_search)
-        self.inputs = inputs or Inputs(None)  # files named by input parts (a FileSource resolves them)
+        self.hosted = hosted or HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
+        # Secrets of hosted tools (MCP headers) of queued background responses: never stored.
+        self.secrets: dict[str, dict[str, Any]] = {}
         self.hub = Hub()
         self.contexts = ContextCache()
         # True when no other process can delete what this one cached (SQLite: one process).
         self.trust_cache = trust_cache
         self.worker_id = worker_id or new_id("worker")[:32]
         self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
+        self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
+        self.prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)
+        self.files = files or InputFiles(None)  # files named by input parts (a FileSource resolves them)
 
     # -- create ----------------------------------------------------------------------------------
     def _check(self, req: CreateResponse) -> str:
@@ -106,33 +119,66 @@ class ResponsesService:
                 out.append(it)
         return out
 
-    async def create(self, body: Any, owner: str) -> tuple[Run | None, CreateResponse, dict[str, Any]]:
+    async def _inputs(self, req: CreateResponse, owner: str) -> tuple[CreateResponse, list[dict[str, Any]]]:
+        """The request with its prompt template applied, and its new input items (the template's
+        first, references resolved, sealed reasoning opened)."""
+        if req.client_metadata:
+            log.info("client_metadata (not sent upstream): %s", req.client_metadata)
+        req, prompt_items = apply_prompt(req, self.prompts)
+        items = await self._resolve_references(normalize_input(req.input), owner)
+        return req, prompt_items + open_reasoning(items, self.sealer, owner)
+
+    async def create(self, body: Any, owner: str, local: LocalState | None = None, generate: bool = True
+                     ) -> tuple[Run | None, CreateResponse, dict[str, Any]]:
         """Validate and start a response.
 
         Returns (run, request, response): `run` is None for a background response, which is
         stored `queued` for a worker; otherwise the caller drains or streams `run.events()`.
+        `local`: a WebSocket's connection state; `generate=False` (WebSocket only) prepares the
+        response's context without calling the model (the response is returned, `completed`).
         """
         req = parse_create(body)
         model = self._check(req)
         self.router.resolve(model)
-        new_items = await self._resolve_references(normalize_input(req.input), owner)
-        history = await self._history(req, owner)
+        req, new_items = await self._inputs(req, owner)
+        history = await self._history(req, owner, local)
         if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
-                                status="queued" if req.background else "in_progress",
+                                status="queued" if req.background and generate else "in_progress",
                                 conversation_id=_conversation_id(req))
+        response["tools"] = self.hosted.echo(response["tools"])
+        record = Record(response, owner, new_items, _conversation_id(req))
+        if not generate:
+            self._generation(req, model, history, new_items)  # validates tools, formats, ...
+            await self._prepare_only(req, record, history, local)
+            return None, req, response
         if req.background:
+            secrets = self.hosted.secrets(req.tools)
+            if secrets:
+                self.secrets[response["id"]] = secrets
+                body = {**body, "tools": self.hosted.echo(body["tools"])}
             # Files named by the input are checked now: a bad one is a 400, not a failed run later.
-            await self.inputs.for_context(new_items, owner, self.router.resolve(model), strict=True)
+            await self.files.for_context(new_items, owner, self.router.resolve(model), strict=True)
             await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS)
             if self._on_queued is not None:
                 self._on_queued()
             return None, req, response
-        run = await self._run(req, model, Record(response, owner, new_items, _conversation_id(req)), history)
+        run = await self._run(req, model, record, history, local=local)
         return run, req, response
 
-    async def _history(self, req: CreateResponse, owner: str) -> History:
+    async def _prepare_only(self, req: CreateResponse, record: Record, history: History,
+                            local: LocalState | None) -> None:
+        transition(record.response, "completed", completed_at=int(time.time()), usage=usage_object(0, 0))
+        if req.store is not False:
+            r = record
+            await self.store.insert_response(r.response, r.owner, r.input_items, [],
+                                             conversation_id=r.conversation_id)
+            self._remember(r.response, record, history)
+        elif local is not None:
+            self._remember(record.response, record, history, local)
+
+    async def _history(self, req: CreateResponse, owner: str, local: LocalState | None = None) -> History:
         conv_id = _conversation_id(req)
         if conv_id is not None:
             if await self.store.get_conversation(conv_id, owner) is None:
@@ -142,6 +188,9 @@ class ResponsesService:
             return History(items)
         if not req.previous_response_id:
             return History()
+        kept = local.get(req.previous_response_id) if local is not None else None
+        if kept is not None:
+            return History(*kept)
         cached = self.contexts.get(req.previous_response_id, owner)
         if cached is not None and (self.trust_cache or
                                    await self.store.response_exists(req.previous_response_id, owner)):
@@ -151,43 +200,74 @@ class ResponsesService:
             raise APIError(404, f"Previous response with id '{req.previous_response_id}' not found.",
                            param="previous_response_id", code="previous_response_not_found")
         backend = self.router.resolve(req.model or self.router.default_model or "")
-        found = await self.inputs.for_context(found, owner, backend)
-        messages = items_to_messages(found)
+        found = await self.files.for_context(found, owner, backend)
+        messages = items_to_messages(found, hosted=self.hosted.messages)
         self.contexts.put(req.previous_response_id, owner, found, messages)
         return History(found, messages)
 
     async def _run(self, req: CreateResponse, model: str, record: Record, history: History,
-                   background: bool = False) -> Run:
+                   background: bool = False, local: LocalState | None = None) -> Run:
         backend = self.router.resolve(model)
         # The model reads copies in which file and image parts are resolved for this backend.
-        ctx_new = await self.inputs.for_context(record.input_items, record.owner, backend, strict=not background)
+        ctx_new = await self.files.for_context(record.input_items, record.owner, backend, strict=not background)
         if history.messages is None:
-            history = History(await self.inputs.for_context(history.items, record.owner, backend))
-        prepared = prepare(req, model, history, ctx_new)
+            history = History(await self.files.for_context(history.items, record.owner, backend))
+        prepared = self._prepared(req, model, history, ctx_new)
         gen = prepared.gen
         include: set[str] = set(req.include or [])
-        hosted = await self.hosted.prepare(prepared.hosted_tools, req.tool_choice, include, gen, record.owner)
+        ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
+                          self.secrets.pop(record.response["id"], {}))
+        hosted = await self.hosted.prepare(prepared.hosted_tools, gen, ctx, req.max_tool_calls)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
         # Foreground: prime, so a request the backend refuses is still an HTTP error.
         first = None if background else await _prime(deltas)
         mode = RunMode.of(store=req.store is not False, stream=bool(req.stream), background=background)
-        store = persistence(mode, self.store, self.hub, record, worker=self.worker_id,
-                            on_stored=lambda r: self._remember(r, record.owner, history, ctx_new))
+        store: Persistence
+        if mode is RunMode.EPHEMERAL and local is not None:
+            # An unstored response is remembered only by the WebSocket that made it.
+            store = Connection(self.store, self.hub, record,
+                               on_stored=lambda r: self._remember(r, record, history, local, ctx_new))
+        else:
+            store = persistence(mode, self.store, self.hub, record, worker=self.worker_id,
+                                on_stored=lambda r: self._remember(r, record, history, new_items=ctx_new))
         await store.begin()
         # Events are copied only for a watched run (streamed, background): a drained one is only read at its end.
         builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
-                               tools=prepared.tools)
+                               reasoning=self._reasoning(req, record.owner), tools=prepared.tools)
         return Run(record, deltas, first, builder, store)
 
-    def _remember(self, response: dict[str, Any], owner: str, history: History, new_items: list[dict[str, Any]]
-                  ) -> None:
-        """Cache the context a continuation of this response will need (`new_items` as the model read them)."""
-        prefix, added = history.messages, new_items + response["output"]
+    def _generation(self, req: CreateResponse, model: str, history: History,
+                    new_items: list[dict[str, Any]]) -> Generation:
+        return build_generation(req, model, history, new_items, self.hosted.types, self.hosted.messages)
+
+    def _prepared(self, req: CreateResponse, model: str, history: History,
+                  new_items: list[dict[str, Any]]) -> Prepared:
+        return prepare(req, model, history, new_items, self.hosted.types, self.hosted.messages)
+
+    def _reasoning(self, req: CreateResponse, owner: str) -> ReasoningStream:
+        options = req.reasoning or {}
+        sealer = self.sealer if "reasoning.encrypted_content" in (req.include or []) else None
+        return ReasoningStream(summary=bool(options.get("summary") or options.get("generate_summary")),
+                               seal=(lambda payload: sealer.seal(payload, owner)) if sealer is not None else None)
+
+    def _remember(self, response: dict[str, Any], record: Record, history: History,
+                  local: LocalState | None = None, new_items: list[dict[str, Any]] | None = None) -> None:
+        """Cache the context a continuation of this response will need (in `local`, a WebSocket's
+        state, for an unstored one: only when it produced its output); `new_items`: the input as the
+        model read it (files resolved), when it differs from what is stored."""
+        if local is not None and response["status"] not in ("completed", "incomplete"):
+            return
+        read = record.input_items if new_items is None else new_items
+        prefix, added = history.messages, read + response["output"]
         if prefix is None:
             prefix, added = [], history.items + added
-        self.contexts.put(response["id"], owner, history.items + new_items + response["output"],
-                          items_to_messages(added, prefix=prefix))
+        items = history.items + read + response["output"]
+        messages = items_to_messages(added, prefix=prefix, hosted=self.hosted.messages)
+        if local is not None:
+            local.put(response["id"], items, messages)
+        else:
+            self.contexts.put(response["id"], record.owner, items, messages)
 
     async def run_job(self, job: dict[str, Any]) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
@@ -196,7 +276,7 @@ class ResponsesService:
         if response is None:
             await self.store.finish_job(rid)
             return None
-        req = parse_create(job["request"])
+        req, _ = apply_prompt(parse_create(job["request"]), self.prompts)  # its items are stored already
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
         record = Record(response, owner, new_items[0] if new_items else [], _conversation_id(req))
         try:
@@ -217,17 +297,12 @@ class ResponsesService:
     async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
         upstream, the prompt tokens it reports for a one-token generation of the same request."""
-        if not isinstance(body, dict):
-            raise invalid("The request body must be a JSON object.", None, "invalid_json")
-        for key in body:
-            if key not in INPUT_TOKENS_PARAMS:
-                raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
-        req = parse_create({k: v for k, v in body.items() if k != "personality"})
+        req = parse_input_tokens(body)
         model = self._check(req)
-        new_items = await self._resolve_references(normalize_input(req.input), owner)
+        req, new_items = await self._inputs(req, owner)
         backend = self.router.resolve(model)
-        new_items = await self.inputs.for_context(new_items, owner, backend, strict=True)
-        gen = build_generation(req, model, await self._history(req, owner), new_items)
+        new_items = await self.files.for_context(new_items, owner, backend, strict=True)
+        gen = self._generation(req, model, await self._history(req, owner), new_items)
         if isinstance(backend, TokenCounter):
             return {"object": "response.input_tokens", "input_tokens": await backend.count_tokens(gen)}
         gen.max_output_tokens = 1
@@ -241,15 +316,14 @@ class ResponsesService:
         return {"object": "response.input_tokens", "input_tokens": tokens}
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
-        body = compaction.check_body(body)
-        req = parse_create({k: v for k, v in body.items() if k in compaction.PARAMS - {"image"}})
+        req = parse_compact(body)
         model = self._check(req)
-        new_items = await self._resolve_references(normalize_input(req.input), owner)
+        req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner)
         if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         backend = self.router.resolve(model)
-        gen = build_generation(req, model, history, await self.inputs.for_context(new_items, owner, backend))
+        gen = self._generation(req, model, history, await self.files.for_context(new_items, owner, backend))
         summary, usage = await compaction.summarize(backend, gen)
         return compaction.compacted(history.items + new_items, summary, usage)
 
@@ -258,6 +332,11 @@ class ResponsesService:
         response = await self.store.get_response(response_id, owner)
         if response is None:
             raise not_found("Response", response_id)
+        if self.sealer is not None and "reasoning.encrypted_content" in (include or []):
+            for item in response.get("output", []):  # sealed on demand when not sealed at creation
+                if item.get("type") == "reasoning" and not item.get("encrypted_content"):
+                    item["encrypted_content"] = self.sealer.seal(
+                        {"content": item.get("content") or [], "summary": item.get("summary") or []}, owner)
         return with_include(response, include)
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
@@ -268,14 +347,13 @@ class ResponsesService:
 
     async def input_items(self, response_id: str, owner: str, *, after: str | None, limit: int, order: str,
                           include: list[str] | None = None) -> dict[str, Any]:
-        page = await self.store.list_input_items(response_id, owner, after=after, limit=limit, order=order)
-        if page is None:
+        found = await self.store.list_input_items(response_id, owner, after=after, limit=limit, order=order)
+        if found is None:
             raise not_found("Response", response_id)
-        items, more = page
+        items, more = found
         keep = set(include or [])
         data = [strip_for_include(it, keep) for it in items]
-        return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None, "has_more": more}
+        return page(data, more)
 
 
 def _conversation_id(req: CreateResponse) -> str | None:

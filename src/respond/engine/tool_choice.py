@@ -8,10 +8,11 @@ what the caller excluded).  A choice naming a tool that is not in `tools` is a 4
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from respond.engine.client_tools import HOSTED_TOOLS, UNPROVIDED, ClientTools
+from respond.engine.client_tools import UNPROVIDED, ClientTools
 from respond.protocol.errors import invalid
 
 BUILTIN_CHOICES = {"shell": ("shell", "local_shell"), "apply_patch": ("apply_patch",),
@@ -50,7 +51,7 @@ def _builtin(tools: ClientTools, raw_types: set[str], kind: str, param: str) -> 
     for t in BUILTIN_CHOICES.get(kind, ()):
         if t in tools.by_type:
             return tools.by_type[t]
-    if kind in HOSTED_TOOLS and kind in raw_types:
+    if kind in tools.hosted_types and kind in raw_types:
         return None
     if kind in UNPROVIDED and kind in raw_types:
         raise invalid(f"Tool choice '{kind}' cannot be honoured: this server has no search provider.",
@@ -95,9 +96,10 @@ def _allowed(choice: dict[str, Any], tools: ClientTools, raw_tools: list[dict[st
 
 
 def read_choice(choice: str | dict[str, Any] | None, tools: ClientTools,
-                raw_tools: list[dict[str, Any]] | None) -> Choice:
+                raw_tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> Choice:
     raw = [t for t in raw_tools or [] if isinstance(t, dict)]
-    hosted_present = bool(_types(raw) & HOSTED_TOOLS)
+    tools.hosted_types = frozenset(hosted_types)
+    hosted_present = bool(_types(raw) & tools.hosted_types)
     if choice is None:
         return Choice("auto", None, raw)
     if isinstance(choice, str):

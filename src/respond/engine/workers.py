@@ -187,7 +187,7 @@ class RunManager:
             # Never streamed, so no events were stored: replay it from the stored response.
             response = await self.store.get_response(rid, owner)
             if response is not None:
-                got = ([ev for ev in replay(response) if ev["sequence_number"] > after], got[1])
+                got = ([ev for ev in replay(response, self.service.hosted.replay) if ev["sequence_number"] > after], got[1])
         while got is not None:
             events, status = got
             for ev in events:

@@ -63,7 +63,7 @@ _TYPES = [
     ItemType("mcp_list_tools", "mcpl", "hosted", ("server_label", "tools"), status=None),
     ItemType("mcp_approval_request", "mcpr", "hosted", ("name", "server_label", "arguments"), status=None),
     ItemType("mcp_approval_response", "mcpa", "hosted", ("approval_request_id", "approve"), status=None),
-    ItemType("reasoning", "rs", "reasoning", ("summary",), status=None),
+    ItemType("reasoning", "rs", "reasoning", (), status=None),
     ItemType("compaction", "cmp", "compaction", ("encrypted_content",), status=None),
     # Items of features Respond does not have: a 400 naming them, never stored and ignored.
     ItemType("tool_search_call", "tsc", "reject"),

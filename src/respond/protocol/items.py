@@ -3,16 +3,18 @@
 A string input becomes one user message; each item gets an id (kept when the client gave one)
 and the shape the API lists under `input_items`: messages with `content` parts, function calls,
 function call outputs; every other type by its entry in `item_types.ITEM_TYPES` (a type it marks
-unsupported is a 400).  `item_reference`s are left for the engine to resolve from the store.
+unsupported is a 400), or as a hosted tool registered it (`extensions`).  `item_reference`s are left
+for the engine to resolve from the store.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from respond.protocol import extensions
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
-from respond.protocol.item_types import item_type, normalize_typed
+from respond.protocol.item_types import ITEM_TYPES, item_type, normalize_typed
 
 Item = dict[str, Any]
 
@@ -92,6 +94,8 @@ def normalize_item(raw: Any, index: int) -> Item:
         if not isinstance(raw.get("id"), str):
             raise invalid(f"Missing required parameter: '{param}.id'.", f"{param}.id", "missing_required_parameter")
         return {"type": "item_reference", "id": raw["id"]}
+    if kind not in ITEM_TYPES and kind in extensions.item_types():  # a hosted tool's own item type
+        return {"id": raw.get("id") or new_id(kind.split("_")[0]), **raw}
     return normalize_typed(item_type(kind, param), raw, param)
 
 
@@ -105,7 +109,7 @@ def normalize_input(value: str | list[Any] | None) -> list[Item]:
 
 
 def strip_for_include(item: Item, include: set[str]) -> Item:
-    """Hide what the client did not ask to include (image URLs in inputs, file search results)."""
+    """Hide what the client did not ask to include (image URLs in inputs, hosted tools' results)."""
     kind = item.get("type")
     if kind == "message" and "message.input_image.image_url" not in include:
         parts = item.get("content")
@@ -117,10 +121,12 @@ def strip_for_include(item: Item, include: set[str]) -> Item:
         out = item.get("output")
         if isinstance(out, dict) and "image_url" in out:
             item = {**item, "output": {k: v for k, v in out.items() if k != "image_url"}}
-    elif kind == "file_search_call" and "file_search_call.results" not in include:
-        item = {**item, "results": None}
+    elif kind == "reasoning" and "encrypted_content" in item and "reasoning.encrypted_content" not in include:
+        item = {k: v for k, v in item.items() if k != "encrypted_content"}
     elif kind == "message" and item.get("role") == "assistant" and "message.output_text.logprobs" not in include:
         parts = item.get("content")
         if isinstance(parts, list) and any("logprobs" in p for p in parts):
             item = {**item, "content": [{k: v for k, v in p.items() if k != "logprobs"} for p in parts]}
+    else:
+        item = extensions.strip(item, frozenset(include))
     return item

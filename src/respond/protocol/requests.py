@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from respond.protocol import extensions
 from respond.protocol.errors import APIError, invalid
+from respond.protocol.params import NESTED, check_nested
 
 METADATA_MAX_PAIRS = 16
 METADATA_KEY_MAX = 64
 METADATA_VALUE_MAX = 512
 
-Include = Literal[
-    "file_search_call.results",
+# Include values of the core API; hosted tools add theirs (protocol/extensions.py).
+INCLUDE = (
     "web_search_call.results",
     "web_search_call.action.sources",
     "message.input_image.image_url",
@@ -25,7 +27,7 @@ Include = Literal[
     "code_interpreter_call.outputs",
     "reasoning.encrypted_content",
     "message.output_text.logprobs",
-]
+)
 
 
 def check_metadata(value: Any, param: str = "metadata") -> dict[str, str] | None:
@@ -66,7 +68,7 @@ class CreateResponse(BaseModel):
     stream_options: dict[str, Any] | None = None
     background: bool | None = False
     background_options: dict[str, Any] | None = None
-    include: list[Include] | None = None
+    include: list[str] | None = None
     metadata: dict[str, Any] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
@@ -84,7 +86,7 @@ class CreateResponse(BaseModel):
     user: str | None = None
     safety_identifier: str | None = Field(default=None, max_length=128)
     prompt_cache_key: str | None = None
-    prompt_cache_retention: str | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
     prompt_cache_options: dict[str, Any] | None = None
     prompt: dict[str, Any] | None = None
     service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None = None
@@ -99,6 +101,50 @@ class CreateResponse(BaseModel):
     @classmethod
     def _metadata(cls, value: Any) -> Any:
         return check_metadata(value)
+
+    @field_validator("include")
+    @classmethod
+    def _include(cls, value: list[str] | None) -> list[str] | None:
+        check_include(value)
+        return value
+
+    @field_validator(*(n for n in NESTED if not n.endswith("[]")), mode="before")
+    @classmethod
+    def _nested(cls, value: Any, info: ValidationInfo) -> Any:
+        # Only objects: a value of the wrong type is reported by the field's own type.
+        name = info.field_name or ""
+        exc = check_nested(name, value) if isinstance(value, dict) else None
+        if exc is not None:
+            raise to_api_error(exc, (name,))
+        return value
+
+    @field_validator("context_management", mode="before")
+    @classmethod
+    def _context_management(cls, value: Any) -> Any:
+        for i, entry in enumerate(value if isinstance(value, list) else []):
+            exc = check_nested("context_management[]", entry) if isinstance(entry, dict) else None
+            if exc is not None:
+                raise to_api_error(exc, ("context_management", i))
+        return value
+
+
+def include_values() -> list[str]:
+    return sorted(set(INCLUDE) | extensions.includes())
+
+
+def check_include(value: list[str] | None, param: str = "include") -> None:
+    known = include_values()
+    for i, v in enumerate(value or []):
+        if v not in known:
+            listed = ", ".join(repr(k) for k in known[:-1]) + f" or {known[-1]!r}"
+            raise IncludeError(f"Invalid value: '{v}'. Supported values are: {listed}.", f"{param}[{i}]")
+
+
+class IncludeError(ValueError):
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
 
 
 def _kind(value: Any) -> str:
@@ -126,17 +172,20 @@ def _param(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def to_api_error(exc: ValidationError) -> APIError:
-    """The first validation error, phrased as the API phrases it."""
+def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> APIError:
+    """The first validation error, phrased as the API phrases it (`prefix`: where a nested
+    model sits in the request)."""
     errors = exc.errors(include_url=False)
     # Prefer a non-type error on a union (e.g. a bad metadata value over "not a string").
     err = errors[0]
-    param = _param(tuple(err["loc"]))
+    param = _param(prefix + tuple(err["loc"]))
     kind = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
         return invalid(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
+    if kind == "missing":
+        return invalid(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
     if kind in ("greater_than_equal", "greater_than"):
         return invalid(f"Invalid '{param}': {_num(value)} below minimum value. Expected a value >= "
                        f"{ctx.get('ge', ctx.get('gt'))}, but got {value} instead.", param, f"{_num(value)}_below_min_value")
@@ -153,7 +202,8 @@ def to_api_error(exc: ValidationError) -> APIError:
     if kind in _EXPECT or kind.endswith("_type"):
         expected = _EXPECT.get(kind, kind.removesuffix("_type"))
         # For unions pydantic reports every member; name them all.
-        members = sorted({_EXPECT.get(e["type"], e["type"]) for e in errors if _param(tuple(e["loc"])) == param})
+        members = sorted({_EXPECT.get(e["type"], e["type"]) for e in errors
+                          if _param(prefix + tuple(e["loc"])) == param})
         if len(members) > 1:
             expected = " or ".join(members)
         return invalid(f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.",
@@ -171,4 +221,7 @@ def parse_create(body: Any) -> CreateResponse:
     try:
         return CreateResponse.model_validate(body)
     except ValidationError as exc:
+        cause = exc.errors(include_url=False)[0].get("ctx", {}).get("error")
+        if isinstance(cause, IncludeError):
+            raise invalid(cause.message, cause.param, "invalid_value") from None
         raise to_api_error(exc) from None

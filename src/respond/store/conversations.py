@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, delete, insert, select, update
 
 from respond.core.ports import Row
 from respond.store import schema
+from respond.store.database import Database
 
 C, CI = schema.conversations, schema.conversation_items
 
@@ -23,67 +23,68 @@ def conversation_rows(conversation_id: str, items: list[Row]) -> list[dict[str, 
             for it in items]
 
 
-async def append_items(conn: AsyncConnection, conversation_id: str, items: list[Row]) -> None:
+def append_items(conn: Connection, conversation_id: str, items: list[Row]) -> None:
     if items:
-        await conn.execute(insert(CI), conversation_rows(conversation_id, items))
+        conn.execute(insert(CI), conversation_rows(conversation_id, items))
 
 
 class ConversationsMixin:
-    engine: AsyncEngine
+    db: Database
 
     async def create_conversation(self, conv_id: str, owner: str, created_at: int, metadata: dict[str, str],
                                   items: list[Row]) -> Row:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(C).values(id=conv_id, owner=owner, created_at=created_at,
-                                                metadata=orjson.dumps(metadata).decode()))
-            await append_items(conn, conv_id, items)
+        def write(conn: Connection) -> None:
+            conn.execute(insert(C).values(id=conv_id, owner=owner, created_at=created_at,
+                                          metadata=orjson.dumps(metadata).decode()))
+            append_items(conn, conv_id, items)
+
+        await self.db.write(write)
         return {"id": conv_id, "object": "conversation", "created_at": created_at, "metadata": metadata}
 
     async def get_conversation(self, conv_id: str, owner: str) -> Row | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(C.c.id, C.c.created_at, C.c.metadata).where(
-                C.c.id == conv_id, C.c.owner == owner))).first()
+        q = select(C.c.id, C.c.created_at, C.c.metadata).where(C.c.id == conv_id, C.c.owner == owner)
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return _conv(row) if row else None
 
     async def update_conversation(self, conv_id: str, owner: str, metadata: dict[str, str]) -> Row | None:
-        async with self.engine.begin() as conn:
-            await conn.execute(update(C).where(C.c.id == conv_id, C.c.owner == owner).values(
-                metadata=orjson.dumps(metadata).decode()))
+        stmt = update(C).where(C.c.id == conv_id, C.c.owner == owner).values(metadata=orjson.dumps(metadata).decode())
+        await self.db.write(lambda conn: conn.execute(stmt))
         return await self.get_conversation(conv_id, owner)
 
     async def delete_conversation(self, conv_id: str, owner: str) -> bool:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(delete(C).where(C.c.id == conv_id, C.c.owner == owner))
-            if not result.rowcount:
+        def write(conn: Connection) -> bool:
+            if not conn.execute(delete(C).where(C.c.id == conv_id, C.c.owner == owner)).rowcount:
                 return False
-            await conn.execute(delete(CI).where(CI.c.conversation_id == conv_id))
-        return True
+            conn.execute(delete(CI).where(CI.c.conversation_id == conv_id))
+            return True
+
+        return await self.db.write(write)
 
     async def add_conversation_items(self, conv_id: str, items: list[Row]) -> None:
-        async with self.engine.begin() as conn:
-            await append_items(conn, conv_id, items)
+        await self.db.write(lambda conn: append_items(conn, conv_id, items))
 
     async def conversation_items(self, conv_id: str, *, after: str | None = None, limit: int | None = None,
                                  order: str = "asc") -> tuple[list[Row], bool]:
-        async with self.engine.connect() as conn:
+        def read(conn: Connection) -> list[Any]:
             q = select(CI.c.body).where(CI.c.conversation_id == conv_id)
             if after is not None:
-                pk = await conn.scalar(select(CI.c.pk).where(CI.c.conversation_id == conv_id, CI.c.id == after))
+                pk = conn.scalar(select(CI.c.pk).where(CI.c.conversation_id == conv_id, CI.c.id == after))
                 if pk is not None:
                     q = q.where(CI.c.pk > pk if order == "asc" else CI.c.pk < pk)
             q = q.order_by(CI.c.pk.asc() if order == "asc" else CI.c.pk.desc())
             if limit is not None:
                 q = q.limit(limit + 1)
-            bodies = (await conn.execute(q)).scalars().all()
+            return list(conn.execute(q).scalars().all())
+
+        bodies = await self.db.read(read)
         more = limit is not None and len(bodies) > limit
         return [orjson.loads(b) for b in (bodies[:limit] if limit is not None else bodies)], more
 
     async def get_conversation_item(self, conv_id: str, item_id: str) -> Row | None:
-        async with self.engine.connect() as conn:
-            body = await conn.scalar(select(CI.c.body).where(CI.c.conversation_id == conv_id, CI.c.id == item_id))
+        q = select(CI.c.body).where(CI.c.conversation_id == conv_id, CI.c.id == item_id)
+        body = await self.db.read(lambda conn: conn.scalar(q))
         return orjson.loads(body) if body else None
 
     async def delete_conversation_item(self, conv_id: str, item_id: str) -> bool:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(delete(CI).where(CI.c.conversation_id == conv_id, CI.c.id == item_id))
-        return bool(result.rowcount)
+        stmt = delete(CI).where(CI.c.conversation_id == conv_id, CI.c.id == item_id)
+        return bool(await self.db.write(lambda conn: conn.execute(stmt).rowcount))

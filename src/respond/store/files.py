@@ -25,9 +25,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.ports import Row
+from respond.store.database import Database
 
 metadata = MetaData()
 
@@ -108,7 +109,7 @@ async def _page(conn: AsyncConnection, table: Table, where: list[Any], key: Any,
 
 
 class FileStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Database) -> None:
         self.engine = engine
 
     # -- files -------------------------------------------------------------------------------------

@@ -8,15 +8,14 @@ worker renews; a lease that runs out means the worker died, and recovery ends th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, and_, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from respond.core.ports import Row
 from respond.store import schema
+from respond.store.database import Database
 
 R, E, J = schema.responses, schema.events, schema.jobs
 T = TypeVar("T")
@@ -45,6 +44,9 @@ _CLAIM_SQLITE = text(
 )
 
 
+_ANY_QUEUED = select(J.c.response_id).where(J.c.state == "queued").limit(1)
+
+
 def job_row(response_id: str, owner: str, state: str, request: Any | None, worker: str | None,
             lease_ms: int) -> dict[str, Any]:
     return {"response_id": response_id, "owner": owner, "state": state,
@@ -54,67 +56,60 @@ def job_row(response_id: str, owner: str, state: str, request: Any | None, worke
 
 
 class RunsMixin:
-    engine: AsyncEngine
+    db: Database
     dialect: str
-
-    async def tx(self, fn: Callable[[Connection], T]) -> T:
-        raise NotImplementedError
-
-    async def rx(self, fn: Callable[[Connection], T]) -> T:
-        raise NotImplementedError
 
     async def claim_job(self, worker: str, lease_ms: int) -> Row | None:
         # A read first: idle workers poll, and an idle poll must not be a write transaction.
-        async with self.engine.connect() as conn:
-            if await conn.scalar(select(J.c.response_id).where(J.c.state == "queued").limit(1)) is None:
-                return None
+        if await self.db.read(lambda conn: conn.scalar(_ANY_QUEUED)) is None:
+            return None
         stmt = _CLAIM_PG if self.dialect == "postgresql" else _CLAIM_SQLITE
         params = {"worker": worker, "lease": now_ms() + lease_ms}
-        row = await self.tx(lambda conn: conn.execute(stmt, params).first())
+        row = await self.db.write(lambda conn: conn.execute(stmt, params).first())
         if row is None:
             return None
         return {"response_id": row[0], "owner": row[1], "request": orjson.loads(row[2]) if row[2] else None}
 
     async def renew_leases(self, worker: str, lease_ms: int) -> list[str]:
         """Extend this worker's leases; returns the ids of its runs whose cancel was requested."""
-        async with self.engine.begin() as conn:
-            await conn.execute(update(J).where(J.c.worker == worker, J.c.state == "running")
-                               .values(lease_until=now_ms() + lease_ms))
-            rows = (await conn.execute(select(J.c.response_id).where(
-                J.c.worker == worker, J.c.state == "running", J.c.cancel_requested.is_(True)))).all()
-        return [r[0] for r in rows]
+        def write(conn: Connection) -> list[str]:
+            conn.execute(update(J).where(J.c.worker == worker, J.c.state == "running")
+                         .values(lease_until=now_ms() + lease_ms))
+            return [r[0] for r in conn.execute(select(J.c.response_id).where(
+                J.c.worker == worker, J.c.state == "running", J.c.cancel_requested.is_(True))).all()]
+
+        return await self.db.write(write)
 
     async def finish_job(self, response_id: str) -> None:
         stmt = update(J).where(J.c.response_id == response_id).values(state="done")
-        await self.tx(lambda conn: conn.execute(stmt))
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def cancel_queued(self, response_id: str) -> bool:
         """Take a job that has not started off the queue; True if it was still queued."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(update(J).where(J.c.response_id == response_id, J.c.state == "queued")
-                                        .values(state="done", cancel_requested=True))
-        return bool(result.rowcount)
+        stmt = update(J).where(J.c.response_id == response_id, J.c.state == "queued").values(
+            state="done", cancel_requested=True)
+        return bool(await self.db.write(lambda conn: conn.execute(stmt).rowcount))
 
     async def request_cancel(self, response_id: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(update(J).where(J.c.response_id == response_id, J.c.state == "running")
-                               .values(cancel_requested=True))
+        stmt = update(J).where(J.c.response_id == response_id, J.c.state == "running").values(cancel_requested=True)
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def requeue(self, response_id: str, response: Row) -> None:
         """Put a run back on the queue from scratch (graceful shutdown): its events are dropped."""
-        async with self.engine.begin() as conn:
-            await conn.execute(E.delete().where(E.c.response_id == response_id))
-            await conn.execute(update(R).where(R.c.id == response_id).values(
+        def write(conn: Connection) -> None:
+            conn.execute(E.delete().where(E.c.response_id == response_id))
+            conn.execute(update(R).where(R.c.id == response_id).values(
                 status=response["status"], body=orjson.dumps(response).decode()))
-            await conn.execute(update(J).where(J.c.response_id == response_id).values(
+            conn.execute(update(J).where(J.c.response_id == response_id).values(
                 state="queued", worker=None, lease_until=0))
+
+        await self.db.write(write)
 
     async def expired_jobs(self, *, any_worker_but: str | None = None) -> list[Row]:
         """Running jobs whose lease ran out (or, with `any_worker_but`, held by any other worker)."""
         cond = J.c.state == "running"
         cond = and_(cond, J.c.worker != any_worker_but) if any_worker_but else and_(cond, J.c.lease_until < now_ms())
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(J.c.response_id, J.c.owner).where(cond))).all()
+        rows = await self.db.read(lambda conn: conn.execute(select(J.c.response_id, J.c.owner).where(cond)).all())
         return [{"response_id": r[0], "owner": r[1]} for r in rows]
 
     # -- events ----------------------------------------------------------------------------------
@@ -131,7 +126,7 @@ class RunsMixin:
             if snap is not None:
                 conn.execute(update(R).where(R.c.id == response_id).values(status=status, body=snap))
 
-        await self.tx(write)
+        await self.db.write(write)
 
     async def read_events(self, response_id: str, owner: str, after: int,
                           limit: int = 500) -> tuple[list[Row], str] | None:
@@ -146,7 +141,7 @@ class RunsMixin:
                                   .order_by(E.c.seq).limit(limit)).scalars().all()
             return list(bodies), status
 
-        got = await self.rx(read)
+        got = await self.db.read(read)
         if got is None:
             return None
         return [orjson.loads(b) for b in got[0]], got[1]

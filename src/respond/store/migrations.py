@@ -11,9 +11,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.store import schema
+from respond.store.database import Database
 
 log = logging.getLogger("respond.store")
 
@@ -47,7 +48,7 @@ def register(name: str, migration: Migration) -> None:
         MIGRATIONS.append((name, migration))
 
 
-async def migrate(engine: AsyncEngine) -> list[str]:
+async def migrate(engine: Database) -> list[str]:
     """Apply what has not been applied; returns the names applied now."""
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: schema.migrations.create(sync, checkfirst=True))

@@ -31,9 +31,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import text as sql
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.store import files as ftables
+from respond.store.database import Database
 from respond.store.migrations import register
 
 chunks = Table(
@@ -88,7 +89,7 @@ def query_words(query: str, limit: int = 32) -> list[str]:
 
 
 class ChunkIndex:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Database) -> None:
         self.engine = engine
         self.pg = engine.dialect.name == "postgresql"
         self._matrices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}

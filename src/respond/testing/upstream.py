@@ -9,8 +9,12 @@ fast, deterministic upstream:
 - ``POST /_control/replies`` queues replies: ``{"replies": [Reply, ...]}`` where a Reply is
   ``{"content": str, "tool_calls": [{"name", "arguments"}], "finish_reason": str, "usage": {...},
   "error": {"status": int, "message": str}, "chunk_delay": float, "chunks": int,
-  "max_messages": int}`` (a request with more messages gets a context_length_exceeded 400 and the
-  reply stays queued).
+  "max_messages": int, "reasoning": str, "reasoning_field": "reasoning_content"|"reasoning",
+  "refusal": str}`` (a request with more messages gets a context_length_exceeded 400 and the
+  reply stays queued).  `reasoning` is streamed before the content as `delta.reasoning_content`
+  (vLLM, DeepSeek) or `delta.reasoning` (Ollama); `refusal` as `delta.refusal`.  A request asking
+  for `logprobs` gets deterministic ones on every content chunk (logprob -0.25 per piece, and
+  `top_logprobs` alternatives).
 - ``GET /_control/requests`` returns the request bodies received so far; ``DELETE /_control``
   clears replies and requests.
 
@@ -142,7 +146,7 @@ class ScriptedUpstream:
                                                        "type": "invalid_request_error", "param": None,
                                                        "code": err.get("code")}})
             return
-        text = reply.get("content", DEFAULT_TEXT if not reply.get("tool_calls") else "")
+        text = reply.get("content", DEFAULT_TEXT if not (reply.get("tool_calls") or reply.get("refusal")) else "")
         calls = reply.get("tool_calls") or []
         finish = reply.get("finish_reason") or ("tool_calls" if calls else "stop")
         n_in = sum(len(str(m.get("content") or "")) // 4 + 1 for m in req.get("messages", []))
@@ -154,6 +158,10 @@ class ScriptedUpstream:
         base = {"id": f"chatcmpl-{self.count}", "created": 0, "model": model}
         if not req.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            for key in ("reasoning", "refusal"):
+                if reply.get(key):
+                    message[reply.get("reasoning_field", "reasoning_content") if key == "reasoning" else key] = \
+                        reply[key]
             if calls:
                 message["tool_calls"] = [
                     {"id": c.get("id", f"call_{self.count}_{i}"), "type": "function",
@@ -174,9 +182,8 @@ class ScriptedUpstream:
 
         async def send(delta: dict[str, Any], finish_reason: str | None = None,
                        extra: dict[str, Any] | None = None) -> None:
-            payload = {**chunk_base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
-            if extra:
-                payload.update(extra)
+            choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, **(extra or {})}
+            payload = {**chunk_base, "choices": [choice]}
             frame = b"data: " + orjson.dumps(payload) + b"\n\n"
             writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
             await writer.drain()
@@ -184,8 +191,13 @@ class ScriptedUpstream:
                 await asyncio.sleep(delay)
 
         await send({"role": "assistant", "content": ""})
-        for piece in _words(text, int(reply.get("chunks", 4))) if text else []:
-            await send({"content": piece})
+        chunks = int(reply.get("chunks", 4))
+        for piece in _words(reply.get("reasoning") or "", chunks) if reply.get("reasoning") else []:
+            await send({reply.get("reasoning_field", "reasoning_content"): piece})
+        for piece in _words(reply["refusal"], chunks) if reply.get("refusal") else []:
+            await send({"refusal": piece})
+        for piece in _words(text, chunks) if text else []:
+            await send({"content": piece}, extra=_logprobs(piece, req))
         for i, c in enumerate(calls):
             args = c.get("arguments", "{}")
             half = len(args) // 2
@@ -201,6 +213,17 @@ class ScriptedUpstream:
         done = b"data: [DONE]\n\n"
         writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
         await writer.drain()
+
+
+def _logprobs(piece: str, req: dict[str, Any]) -> dict[str, Any] | None:
+    """Deterministic chat-completions logprobs for one content chunk, when the request asks."""
+    if not req.get("logprobs"):
+        return None
+    top = int(req.get("top_logprobs") or 0)
+    entry = {"token": piece, "logprob": -0.25, "bytes": list(piece.encode()),
+             "top_logprobs": [{"token": piece if i == 0 else f"alt{i}", "logprob": -0.25 - i,
+                               "bytes": list((piece if i == 0 else f"alt{i}").encode())} for i in range(top)]}
+    return {"logprobs": {"content": [entry]}}
 
 
 def main() -> None:

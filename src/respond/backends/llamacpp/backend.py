@@ -8,7 +8,8 @@ FIFO `asyncio.Lock` (two cores decode one sequence at a time best); the blocking
 Closing the delta iterator sets a stop flag the worker checks between tokens, and the lock is
 only released once the worker has stopped.
 
-Output shaping happens here: with tools offered in `auto` mode, text is streamed until it may
+Output shaping happens here: a thinking model's `<think>` text becomes reasoning deltas
+(`think.ThinkSplitter`); with tools offered in `auto` mode, text is streamed until it may
 be a tool call (see `toolparse.ToolCallSplitter`), then held and parsed at the end; in
 constrained mode (tool_choice required or a named function) the grammar guarantees a call and
 nothing is streamed as text.
@@ -27,10 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from respond.core.errors import BackendError, UnknownModel
-from respond.core.types import Delta, Finish, Generation, ModelInfo, TextDelta, ToolCallDelta, Usage
+from respond.core.types import (
+    Delta,
+    Finish,
+    Generation,
+    ModelInfo,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 
 from .assets import DEFAULT_MODEL, packaged_models
 from .runner import ModelRunner, Piece, Plan
+from .think import Kind, ThinkSplitter
 from .toolparse import ParsedCall, ToolCallSplitter, parse_tool_calls
 
 log = logging.getLogger(__name__)
@@ -184,24 +195,40 @@ class _Shaper:
         self._splitter = ToolCallSplitter() if plan.tool_mode == "auto" else None
         self._held: list[str] = []  # constrained mode: the whole output
         self._logprobs: list[dict[str, Any]] = []
+        self._think = ThinkSplitter(inside=plan.think_open)
+        self._pending: list[dict[str, Any]] = []  # logprobs of text the think splitter still holds
 
     def feed(self, piece: Piece) -> list[Delta]:
-        if piece.logprob is not None:
-            self._logprobs.append(piece.logprob)
         if self._plan.tool_mode == "constrained":
+            if piece.logprob is not None:
+                self._logprobs.append(piece.logprob)
             self._held.append(piece.text)
             return []
-        text = self._splitter.feed(piece.text) if self._splitter else piece.text
-        return self._text(text)
+        if piece.logprob is not None:
+            self._pending.append(piece.logprob)
+        return self._split(self._think.feed(piece.text))
+
+    def _split(self, segments: list[tuple[Kind, str]]) -> list[Delta]:
+        deltas: list[Delta] = []
+        for kind, text in segments:
+            if kind == "reasoning":
+                deltas.append(ReasoningDelta(text))
+                self._pending = []  # logprobs are of answer tokens only
+            else:
+                self._logprobs.extend(self._pending)
+                self._pending = []
+                deltas.extend(self._text(self._splitter.feed(text) if self._splitter else text))
+        if not self._think.in_answer:
+            self._pending = []  # logprobs are of answer tokens only
+        return deltas
 
     def finish(self, reason: str, usage: Usage) -> list[Delta]:
+        deltas: list[Delta] = []
         if self._plan.tool_mode == "constrained":
             rest = "".join(self._held)
-        elif self._splitter is not None:
-            rest = self._splitter.finish()
         else:
-            rest = ""
-        deltas: list[Delta] = []
+            deltas.extend(self._split(self._think.finish()))
+            rest = self._splitter.finish() if self._splitter is not None else ""
         calls: list[ParsedCall] = []
         if self._plan.freeform is not None:  # the output is the custom tool's input
             calls, rest = [ParsedCall(self._plan.freeform, json.dumps({"input": rest}))], ""
@@ -223,4 +250,4 @@ class _Shaper:
         if not text and not (force and self._logprobs):
             return []
         logprobs, self._logprobs = (self._logprobs or None), []
-        return [TextDelta(text=text, logprobs=logprobs if self._plan.top_logprobs else None)]
+        return [TextDelta(text=text, logprobs=logprobs if self._plan.logprobs else None)]

@@ -137,6 +137,8 @@ def sharing_weights(owner: Any | None) -> Iterator[None]:
         return
     import llama_cpp.llama as module
 
+    internals: Any = module.internals  # type: ignore[attr-defined]  # the module llama.py builds with
+
     weights = owner._model
 
     class Borrowed:
@@ -150,9 +152,9 @@ def sharing_weights(owner: Any | None) -> Iterator[None]:
             pass  # the owner frees the weights
 
     with _PATCH_LOCK:
-        original = module.internals.LlamaModel
-        setattr(module.internals, "LlamaModel", Borrowed)  # noqa: B010 - a patch, see above
+        original = internals.LlamaModel
+        setattr(internals, "LlamaModel", Borrowed)  # noqa: B010 - a patch, see above
         try:
             yield
         finally:
-            setattr(module.internals, "LlamaModel", original)  # noqa: B010
+            setattr(internals, "LlamaModel", original)  # noqa: B010

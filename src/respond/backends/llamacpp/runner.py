@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from respond.core.errors import BackendError, ContextLengthExceeded
+from respond.core.truncation import drop_oldest as _drop_oldest  # one policy for every backend
 from respond.core.types import Generation, Message, ToolSpec, Usage
 
 from .cache import SlotPool, sharing_weights
@@ -51,6 +52,8 @@ class Plan:
     parallel: bool
     grammar: str | None = None
     top_logprobs: int = 0
+    logprobs: bool = False  # per-token logprobs of the output (top_logprobs alternatives each)
+    think_open: bool = False  # the prompt ends inside `<think>` (the template opened the reasoning)
     sampling: dict[str, Any] = field(default_factory=dict)
     # A forced custom tool: the whole output is its freeform input (under its grammar, if any).
     freeform: str | None = None
@@ -142,8 +145,9 @@ class ModelRunner:
 
     # -- planning --------------------------------------------------------------------------
 
-    def tokenize_prompt(self, messages: list[Message], tools: list[ToolSpec]) -> list[int]:
-        text = self.template.render(messages, tools)
+    def tokenize_prompt(self, messages: list[Message], tools: list[ToolSpec], thinking: bool | None = None
+                        ) -> list[int]:
+        text = self.template.render(messages, tools, thinking)
         bos = self.llm.token_bos()
         tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
         if len(tokens) > 1 and tokens[0] == bos and tokens[1] == bos:
@@ -152,7 +156,7 @@ class ModelRunner:
 
     def count_tokens(self, gen: Generation) -> int:
         with self._lock:
-            return len(self.tokenize_prompt(gen.messages, _offered_tools(gen)))
+            return len(self.tokenize_prompt(gen.messages, _offered_tools(gen), _thinking(gen)))
 
     def plan(self, gen: Generation) -> Plan:
         """Tokenize and check a request; safe while another request decodes (the first use
@@ -169,7 +173,7 @@ class ModelRunner:
         n_ctx = int(self.llm.n_ctx())
         reserve = gen.max_output_tokens or 1
         messages = list(gen.messages)
-        tokens = self.tokenize_prompt(messages, tools)
+        tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
         while len(tokens) + reserve > n_ctx:
             shorter = _drop_oldest(messages) if gen.truncation == "auto" else None
             if shorter is None:
@@ -179,7 +183,7 @@ class ModelRunner:
                     "Shorten the input, lower max_output_tokens, or set truncation to 'auto'."
                 )
             messages = shorter
-            tokens = self.tokenize_prompt(messages, tools)
+            tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
         plan = Plan(
             tokens=tokens,
             max_new=min(gen.max_output_tokens or n_ctx, n_ctx - len(tokens)),
@@ -187,6 +191,8 @@ class ModelRunner:
             tools=tools,
             parallel=gen.parallel_tool_calls,
             top_logprobs=gen.top_logprobs or 0,
+            logprobs=gen.logprobs or bool(gen.top_logprobs),
+            think_open=self.llm.detokenize(tokens[-4:], special=True).rstrip().endswith(b"<think>"),
             sampling=_sampling(gen),
         )
         schema = _response_schema(gen.response_format)
@@ -250,7 +256,7 @@ class ModelRunner:
                     break
                 produced += 1
                 data = llm.detokenize([token])
-                logprob = logprob_entry(llm, token, data, plan.top_logprobs) if plan.top_logprobs else None
+                logprob = logprob_entry(llm, token, data, plan.top_logprobs) if plan.logprobs else None
                 emit(Piece(decoder.decode(data), logprob))
                 if produced < plan.max_new:
                     llm.eval([token])
@@ -269,17 +275,9 @@ def _offered_tools(gen: Generation) -> list[ToolSpec]:
     return [] if gen.tool_choice == "none" else list(gen.tools)
 
 
-def _drop_oldest(messages: list[Message]) -> list[Message] | None:
-    """`messages` without the oldest non-system turn (and tool results left orphaned)."""
-    start = 0
-    while start < len(messages) and messages[start].get("role") in ("system", "developer"):
-        start += 1
-    if start >= len(messages) - 1:
-        return None  # only the instructions and the latest message are left
-    rest = messages[start + 1 :]
-    while len(rest) > 1 and rest[0].get("role") == "tool":
-        rest = rest[1:]
-    return messages[:start] + rest
+def _thinking(gen: Generation) -> bool | None:
+    """`reasoning.effort` as a thinking template's switch: off for `none`, on for any other effort."""
+    return None if gen.reasoning_effort is None else gen.reasoning_effort != "none"
 
 
 def _sampling(gen: Generation) -> dict[str, Any]:

@@ -29,7 +29,10 @@ class Sampler:
         self._ctx = llm.ctx
         self._n_vocab = llm.n_vocab()
         self._chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
-        add = lambda s: C.llama_sampler_chain_add(self._chain, s)  # noqa: E731
+
+        def add(sampler: Any) -> None:
+            C.llama_sampler_chain_add(self._chain, sampler)
+
         presence, frequency = sampling.get("presence_penalty", 0.0), sampling.get("frequency_penalty", 0.0)
         if presence or frequency:
             add(C.llama_sampler_init_penalties(self._n_vocab, 64, 1.0, frequency, presence))

@@ -37,18 +37,25 @@ class ChatTemplate:
         self._bos = bos_token
         self._eos = eos_token
 
-    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> str:
-        """The prompt text for `messages`, ending with the assistant generation prompt."""
+    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (),
+               thinking: bool | None = None) -> str:
+        """The prompt text for `messages`, ending with the assistant generation prompt.
+
+        `thinking` (from `reasoning.effort`: False for `none`) is the `enable_thinking` switch of
+        thinking models' templates (Qwen3); templates without it ignore it."""
         from jinja2 import TemplateError
 
+        extra = {"enable_thinking": thinking} if thinking is not None else {}
         try:
-            return self._template.render(
+            prompt: str = self._template.render(
                 messages=normalize_messages(messages),
                 tools=[tool_schema(t) for t in tools] or None,
                 add_generation_prompt=True,
                 bos_token=self._bos,
                 eos_token=self._eos,
+                **extra,
             )
+            return prompt
         except TemplateError as exc:
             raise BackendError(f"the model's chat template rejected the input: {exc}", status=400) from exc
 
@@ -69,7 +76,7 @@ def normalize_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
         item["content"] = content_text(message.get("content"))
         if message.get("tool_calls"):
             item["tool_calls"] = [_tool_call(c) for c in message["tool_calls"]]
-        for key in ("tool_call_id", "name"):
+        for key in ("tool_call_id", "name", "reasoning_content"):  # earlier reasoning: Qwen3's templates read it
             if message.get(key) is not None:
                 item[key] = message[key]
         # Consecutive system messages (instructions + developer input) become one.

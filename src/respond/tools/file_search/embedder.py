@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger("respond.file_search")
 
@@ -36,7 +36,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
     t = 1.0 / (1.0 + 0.3275911 * a)
     y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
                + 0.254829592) * t * np.exp(-a * a)
-    return (s * y).astype(np.float32)
+    out: np.ndarray = (s * y).astype(np.float32)
+    return out
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from respond.core.ports import Row
 from respond.core.storage import FileStore, VectorIndex
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
+from respond.protocol.pagination import page
 from respond.tools.file_search import filters as flt
 from respond.tools.file_search.chunking import resolve_strategy
 from respond.tools.file_search.embedder import LazyEmbedder
@@ -286,8 +287,3 @@ class FileSearch:
                 "next_page": None, "data": [
                     {"file_id": h.file_id, "filename": h.filename, "score": h.score, "attributes": h.attributes,
                      "content": [{"type": "text", "text": h.text}]} for h in hits]}
-
-
-def page(data: list[Row], more: bool) -> Row:
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": more}

@@ -1,7 +1,8 @@
 """`FileSource`: the files that input parts name (`input_file`, `input_image` by id or URL).
 
 Stored uploads come from the file store; text is extracted with file_search's own extractors
-(`extract.py`); URLs are fetched with aiohttp under the outbound policy (`core.outbound`): a
+(`extract.py`); URLs are fetched with aiohttp under the outbound policy (`core.netpolicy.NetworkPolicy`, given
+by bootstrap with the `--fetch-allow` patterns): a
 size cap, a total timeout, no redirects to unchecked hosts (each hop is checked again).
 """
 
@@ -21,7 +22,7 @@ MAX_REDIRECTS = 3
 
 class UrlPolicy(Protocol):
     """May a request made for a model reach `url`?  Raises (any exception, its message says why)
-    if not: `core.outbound.OutboundPolicy`, or any policy with the same `check`."""
+    if not: `core.netpolicy.NetworkPolicy`, or any policy with the same `check`."""
 
     async def check(self, url: str) -> None: ...
 

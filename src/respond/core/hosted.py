@@ -1,0 +1,186 @@
+"""The hosted-tool port: a tool the server runs itself inside a response (file_search, mcp, ...).
+
+A hosted tool is two objects:
+
+- a `HostedTool`, one per server, built by its factory from `ToolServices` (registered by type in
+  `respond.tools`, built-ins and the `respond.tools` entry-point group alike).  It owns one or more
+  `tools[]` types and knows its items *at rest*: how a stored item becomes chat context on later
+  turns (`messages`), what `include` hides of it (`strip`), the events a stream of it carried
+  (`replay`) and what of its config may be stored and echoed (`echo`: secrets dropped).
+- a `Binding`, one per request, returned by `HostedTool.bind` after validating every `tools[i]` of
+  its types (a 400 `APIError` naming `tools[i].field`).  It offers the model functions (`specs`),
+  claims the model's calls to them (`claims`), may act before the first model turn (`start`: an
+  `mcp_list_tools` item, a call approved in this request's input), runs a call (`run`), adds
+  annotations to the final answer (`annotations`) and is closed with the response (`close`).
+
+`start` and `run` yield `Step`s, never events: the engine numbers and sends events.  A step
+names the output item it is about (the dict itself, which the engine appends to `output`):
+
+    Added(item)                    output_item.added
+    Progress(item, "response.x.y", **fields)   an event with item_id and output_index filled in
+    Done(item)                     output_item.done (the item as `include` shows it)
+    Context(messages)              chat messages appended for the model's next turn
+    Halt()                         end the response after this round (e.g. an approval request)
+
+A call's `Context` must answer the call id with a `tool` message (the engine has already put the
+model's call in an assistant message).  A new hosted tool is its own package under `respond/tools/`
+plus one `register()` line in `respond/tools/__init__.py` (or an entry point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from respond.core.netpolicy import NetworkPolicy
+from respond.core.retrieval import Retriever
+from respond.core.types import Message, ToolSpec
+
+Item = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HostedCall:
+    """One model call to a function a binding claims."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    item: Item
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    item: Item
+    type: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    item: Item
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    messages: list[Message]
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """Stop after this round: the response ends without asking the model again."""
+
+
+Step = Added | Progress | Done | Context | Halt
+
+
+@dataclass(slots=True)
+class ToolContext:
+    """What a binding may see of its request."""
+
+    owner: str
+    include: frozenset[str]
+    tool_choice: Any  # the request's raw tool_choice
+    history: Sequence[Item] = ()  # the chain's earlier items (previous_response_id or conversation)
+    new_items: Sequence[Item] = ()  # this request's input items
+    secrets: Mapping[str, Any] = field(default_factory=dict)  # tools[i] secrets kept out of storage
+
+
+@dataclass(slots=True)
+class ToolServices:
+    """What a tool factory may be given by the composition root."""
+
+    retriever: Retriever | None = None
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Binding(Protocol):
+    """One request's use of a hosted tool."""
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        """The functions offered to the model (read each turn: `start` may change them)."""
+        ...
+
+    def claims(self, name: str) -> bool: ...
+
+    def forced(self, tool_choice: Any) -> str | None:
+        """The function to force for a `tool_choice` naming this tool ({type: file_search}, ...), else None."""
+        ...
+
+    def start(self) -> AsyncIterator[Step]: ...
+
+    def run(self, call: HostedCall) -> AsyncIterator[Step]: ...
+
+    def annotations(self, text: str) -> list[dict[str, Any]]:
+        """Annotations for the final answer `text` (citations), once the model is done."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class HostedTool(Protocol):
+    """A kind of hosted tool; one instance serves every request."""
+
+    types: tuple[str, ...]  # the tools[] types it owns
+    item_types: tuple[str, ...]  # output item types it produces (accepted back as input items)
+    includes: tuple[str, ...]  # `include` values that reveal parts of its items
+
+    async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
+        """Validate `tools[i]` (index, config) of its types; raise a 400 naming `tools[i].field`."""
+        ...
+
+    def messages(self, item: Item) -> list[Message]:
+        """Chat context for one of its stored items on a later turn ([] for none)."""
+        ...
+
+    def strip(self, item: Item, include: frozenset[str]) -> Item:
+        """The item as a client that asked for `include` sees it (a copy when changed)."""
+        ...
+
+    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+        """The events between output_item.added and .done a stream of the item carried: (type, fields)."""
+        ...
+
+    def echo(self, config: dict[str, Any]) -> dict[str, Any]:
+        """`tools[i]` as stored and echoed on the response: without secrets."""
+        ...
+
+    def secrets(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The parts of `tools[i]` that `echo` drops but a later (background) run needs."""
+        ...
+
+
+class BaseTool:
+    """Defaults for a `HostedTool`: no context, nothing hidden, no extra events, no secrets."""
+
+    types: tuple[str, ...] = ()
+    item_types: tuple[str, ...] = ()
+    includes: tuple[str, ...] = ()
+
+    def messages(self, item: Item) -> list[Message]:
+        return []
+
+    def strip(self, item: Item, include: frozenset[str]) -> Item:
+        return item
+
+    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+        return []
+
+    def echo(self, config: dict[str, Any]) -> dict[str, Any]:
+        return config
+
+    def secrets(self, config: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+
+async def no_steps() -> AsyncIterator[Step]:
+    """An empty `start` (most tools do nothing before the first turn)."""
+    return
+    yield  # pragma: no cover

@@ -1,0 +1,173 @@
+"""The hosted-tool loop: the server runs the tools it hosts inside one response.
+
+`HostedLoop.run()` stands between the backend and the `Run`.  First each binding may act before
+the model (`start`: an `mcp_list_tools` item, a call approved in this request's input).  Then, each
+round, the model is offered the client's functions plus every binding's functions; the loop
+forwards the model's deltas but holds back calls that a binding claims.  When the turn ends, the
+held calls run in order (each binding yields its item steps and the `tool` message for the call)
+and, unless the turn also called client functions or a binding halted (an approval request), the
+model is asked again with the results, until it answers without a hosted call (at most
+`MAX_ROUNDS` turns; the last one may not call tools).  `max_tool_calls` caps the hosted calls
+run in the response: once reached, hosted functions are no longer offered and further calls are
+answered "not run".  The answer gets each binding's annotations; usage is summed over turns.
+
+What the loop yields that is not a model delta is a `HostedStep`: a function of the
+`EventBuilder`, so that the `Run` stays the one place that numbers and sends events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from respond.core.hosted import Added, Binding, Context, Done, Halt, HostedCall, Progress, Step, ToolContext
+from respond.core.ports import ModelBackend
+from respond.core.types import Delta, Finish, Generation, ToolCallDelta, Usage
+from respond.engine.events import Event, EventBuilder, _copy
+from respond.protocol.ids import new_id
+from respond.protocol.items import strip_for_include
+
+MAX_ROUNDS = 8
+CAPPED = "This call was not run: the response reached its max_tool_calls limit."
+
+
+@dataclass(frozen=True, slots=True)
+class HostedStep:
+    """Not a model delta: events the `Run` asks for with its builder."""
+
+    make: Callable[[EventBuilder], list[Event]]
+
+    def events(self, builder: EventBuilder) -> list[Event]:
+        return self.make(builder)
+
+
+def _add(a: Usage, b: Usage | None) -> Usage:
+    if b is None:
+        return a
+    return Usage(a.input_tokens + b.input_tokens, a.output_tokens + b.output_tokens,
+                 a.cached_tokens + b.cached_tokens, a.reasoning_tokens + b.reasoning_tokens)
+
+
+class HostedLoop:
+    def __init__(self, bindings: list[Binding], gen: Generation, ctx: ToolContext,
+                 max_tool_calls: int | None = None) -> None:
+        self.bindings = bindings
+        self.gen = gen
+        self.ctx = ctx
+        self.max_calls = max_tool_calls
+        self.calls = 0
+        self.halted = False
+        self.client_specs = list(gen.tools)
+        self.choice = gen.tool_choice
+        self.index: dict[str, int] = {}  # item id -> output index
+
+    def _owner(self, name: str | None) -> Binding | None:
+        return next((b for b in self.bindings if name and b.claims(name)), None)
+
+    def _offer(self, round_: int) -> None:
+        """This turn's tools and tool choice."""
+        capped = self.max_calls is not None and self.calls >= self.max_calls
+        hosted = [] if capped or self.choice == "none" else [s for b in self.bindings for s in b.specs]
+        self.gen.tools = self.client_specs + hosted
+        choice, forced = ("auto" if self.choice == "required" else self.choice), None
+        if round_ == 0:
+            choice, forced = self.choice, self.gen.forced_tool
+            for b in self.bindings:
+                name = b.forced(self.ctx.tool_choice)
+                if name is not None and hosted:
+                    choice, forced = "required", name or None
+        if not self.gen.tools or round_ == MAX_ROUNDS - 1:
+            choice, forced = "none", None
+        self.gen.tool_choice, self.gen.forced_tool = choice, forced
+
+    async def run(self, backend: ModelBackend) -> AsyncIterator[Delta | HostedStep]:
+        usage = Usage()
+        try:
+            for b in self.bindings:
+                async for step in self._steps(b.start()):
+                    yield step
+            for round_ in range(MAX_ROUNDS):
+                if self.halted:
+                    yield Finish(reason="stop", usage=usage)
+                    return
+                self._offer(round_)
+                held: dict[int, dict[str, Any]] = {}
+                client_calls: set[int] = set()
+                finish = Finish()
+                stream = backend.generate(self.gen)
+                try:
+                    async for delta in stream:
+                        if isinstance(delta, ToolCallDelta) and delta.index not in client_calls and (
+                                delta.index in held or self._owner(delta.name) is not None):
+                            call = held.setdefault(delta.index, {"id": delta.call_id or new_id("call"),
+                                                                 "name": delta.name, "arguments": ""})
+                            call["arguments"] += delta.arguments
+                            continue
+                        if isinstance(delta, ToolCallDelta):
+                            client_calls.add(delta.index)
+                        if isinstance(delta, Finish):
+                            finish = delta
+                            break
+                        yield delta
+                finally:
+                    await stream.aclose()  # type: ignore[attr-defined]
+                usage = _add(usage, finish.usage)
+                if not held or finish.reason == "length":
+                    if not client_calls:
+                        yield HostedStep(self._annotate)
+                    yield Finish(reason="tool_calls" if client_calls else finish.reason, usage=usage)
+                    return
+                calls = [HostedCall(c["id"], c["name"], c["arguments"]) for c in held.values()]
+                async for step in self._run_calls(calls):
+                    yield step
+                if client_calls:
+                    yield Finish(reason="tool_calls", usage=usage)
+                    return
+            yield Finish(reason="stop", usage=usage)  # pragma: no cover - the last round offers no tools
+        finally:
+            for b in self.bindings:
+                await b.close()
+
+    async def _run_calls(self, calls: list[HostedCall]) -> AsyncIterator[HostedStep]:
+        self.gen.messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in calls]})
+        for call in calls:
+            binding = self._owner(call.name)
+            if binding is None or (self.max_calls is not None and self.calls >= self.max_calls):
+                self.gen.messages.append({"role": "tool", "tool_call_id": call.call_id, "content": CAPPED})
+                continue
+            self.calls += 1
+            async for step in self._steps(binding.run(call)):
+                yield step
+
+    async def _steps(self, steps: AsyncIterator[Step]) -> AsyncIterator[HostedStep]:
+        async for step in steps:
+            if isinstance(step, Context):
+                self.gen.messages.extend(step.messages)
+            elif isinstance(step, Halt):
+                self.halted = True
+            else:
+                yield HostedStep(self._events(step))
+
+    def _events(self, step: Added | Progress | Done) -> Callable[[EventBuilder], list[Event]]:
+        def make(b: EventBuilder) -> list[Event]:
+            if isinstance(step, Added):
+                events = b.close_all()
+                self.index[step.item["id"]], added = b.add_item(step.item)
+                return [*events, added]
+            index = self.index[step.item["id"]]
+            if isinstance(step, Progress):
+                return [b.emit(step.type, item_id=step.item["id"], output_index=index, **step.fields)]
+            shown = strip_for_include(_copy(step.item), set(self.ctx.include))
+            return [b.emit("response.output_item.done", output_index=index, item=shown)]
+
+        return make
+
+    def _annotate(self, b: EventBuilder) -> list[Event]:
+        events: list[Event] = []
+        for binding in self.bindings:
+            for annotation in binding.annotations(b.open_text()):
+                events.extend(b.annotate(annotation))
+        return events

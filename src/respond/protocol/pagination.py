@@ -1,0 +1,65 @@
+"""List endpoints: the one place for their query parameters and the one page shape.
+
+Every list (`/responses/{id}/input_items`, `/conversations/{id}/items`, `/files`,
+`/vector_stores`, their files) takes `after`, `limit` and `order` (and `before` where the API
+has it), checked here with the same messages, and answers `page(data, has_more)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from respond.protocol.errors import invalid
+
+ORDERS = ("asc", "desc")
+
+
+def int_param(query: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"Invalid type for '{name}': expected an integer, but got '{raw}'.", name,
+                      "invalid_type") from None
+    if not lo <= value <= hi:
+        raise invalid(f"Invalid '{name}': expected a value from {lo} to {hi}, but got {value} instead.", name,
+                      "invalid_value")
+    return value
+
+
+def order_param(query: Mapping[str, str], default: str = "desc") -> str:
+    order = query.get("order", default)
+    if order not in ORDERS:
+        raise invalid(f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", "order",
+                      "invalid_value")
+    return order
+
+
+@dataclass(frozen=True, slots=True)
+class ListParams:
+    after: str | None
+    before: str | None
+    limit: int
+    order: str
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str], *, limit: int = 20, max_limit: int = 100) -> ListParams:
+        return cls(after=query.get("after"), before=query.get("before"),
+                   limit=int_param(query, "limit", limit, 1, max_limit), order=order_param(query))
+
+    def cursor(self) -> dict[str, Any]:
+        """after, limit, order (the lists with no `before`)."""
+        return {"after": self.after, "limit": self.limit, "order": self.order}
+
+    def window(self) -> dict[str, Any]:
+        """after, before, limit, order."""
+        return {**self.cursor(), "before": self.before}
+
+
+def page(data: list[dict[str, Any]], more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None, "has_more": more}

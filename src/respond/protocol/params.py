@@ -1,0 +1,99 @@
+"""The nested create parameters of SURFACE.md §2, each a strict pydantic model.
+
+`CreateResponse` keeps these fields as plain dicts (the engine reads them so); its validators run
+them through these models first, so every enum is checked and an unknown nested key or a bad
+value is a 400 whose `param` names the full path (`reasoning.effort`, `text.verbosity`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Reasoning(_Strict):
+    effort: Effort | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+    generate_summary: Literal["auto", "concise", "detailed"] | None = None  # deprecated name of summary
+    context: Literal["auto", "current_turn", "all_turns"] | None = None
+    mode: str | None = None  # standard | pro | any string
+
+
+class Text(_Strict):
+    format: dict[str, Any] | None = None  # checked where it is used (engine.generation.response_format)
+    verbosity: Literal["low", "medium", "high"] | None = None
+
+
+class StreamOptions(_Strict):
+    include_obfuscation: bool | None = None
+
+
+class BackgroundOptions(_Strict):
+    completion_window: Literal["soonest", "2h", "8h"] | None = None
+    continuation_id: str | None = None
+
+
+class ContextManagement(_Strict):
+    type: Literal["compaction"]
+    compact_threshold: int | None = Field(default=None, ge=0)
+
+
+class Image(_Strict):
+    context_compression: Literal["auto", "enabled", "disabled"] | None = None
+
+
+class ModerationMode(_Strict):
+    mode: Literal["score", "block"] | None = None
+
+
+class ModerationPolicy(_Strict):
+    input: ModerationMode | None = None
+    output: ModerationMode | None = None
+
+
+class Moderation(_Strict):
+    model: str
+    policy: ModerationPolicy | None = None
+
+
+class Prompt(_Strict):
+    id: str = Field(min_length=1)
+    version: str | None = None
+    variables: dict[str, str | dict[str, Any]] | None = None
+
+
+class PromptCacheOptions(_Strict):
+    comparison_response_id: str | None = None
+    mode: Literal["implicit", "explicit"] | None = None
+    prewarm: bool | None = None
+    ttl: Literal["30m", "12h"] | None = None
+
+
+class AccessPrograms(_Strict):
+    cyber: Literal["standard", "daybreak_blue", "daybreak_red"] | None = None
+
+
+NESTED: dict[str, type[_Strict]] = {
+    "reasoning": Reasoning, "text": Text, "stream_options": StreamOptions,
+    "background_options": BackgroundOptions, "image": Image, "moderation": Moderation, "prompt": Prompt,
+    "prompt_cache_options": PromptCacheOptions, "access_programs": AccessPrograms,
+    "context_management[]": ContextManagement,
+}
+
+
+def check_nested(name: str, value: Any) -> ValidationError | None:
+    """The validation error of one nested parameter, if any (None when it is valid or absent)."""
+    if value is None:
+        return None
+    try:
+        NESTED[name].model_validate(value)
+    except ValidationError as exc:
+        return exc
+    return None

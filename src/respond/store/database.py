@@ -1,0 +1,146 @@
+"""The SQL database under every store adapter: a `UnitOfWork` (core/storage.py) on SQLAlchemy 2.
+
+`Database.read(fn)` / `Database.write(fn)` run `fn(connection)` (sync SQLAlchemy Core) as one
+read or one write transaction, the same call on both dialects:
+
+- SQLite: each transaction runs whole in a thread on plain sqlite3 connections: one thread hop
+  per transaction instead of several per statement (aiosqlite).  Writes go to one dedicated
+  thread (one writer at a time, as SQLite wants); reads to a small pool (WAL lets them run beside
+  the writer).  That single-writer thread is this adapter's detail, invisible to the stores.
+- PostgreSQL: the async engine's pool (asyncpg); the function runs with `run_sync`.
+
+`begin()` / `connect()` give async connections for the code not yet moved onto `read`/`write`
+(migrations, files and chunks); on SQLite their write transactions take the same lock as the
+writer thread, so writers never meet in SQLite's busy handler (which sleeps in growing steps of
+up to 100 ms and ruins tail latency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool, StaticPool
+
+log = logging.getLogger("respond.store")
+T = TypeVar("T")
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async drivers."""
+    u = make_url(url)
+    if u.drivername in ("sqlite", "sqlite+pysqlite"):
+        u = u.set(drivername="sqlite+aiosqlite")
+    elif u.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
+        u = u.set(drivername="postgresql+asyncpg")
+    return u.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a process crash loses nothing; an OS crash may lose the last commits.
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str) -> AsyncEngine:
+    url = normalize_url(url)
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # Reads open no transaction on SQLite, so returning a connection needs no ROLLBACK round trip.
+        engine = create_async_engine(url, pool_size=8, max_overflow=8, pool_reset_on_return=None)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False)
+
+
+class _SqliteThreads:
+    """SQLite's transactions on plain sqlite3 connections: one writer thread, a small reader pool."""
+
+    READERS = 2
+
+    def __init__(self, url: str) -> None:
+        sync_url = make_url(url).set(drivername="sqlite")
+        self.engine = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        self.readers = create_engine(sync_url, poolclass=QueuePool, pool_size=self.READERS, max_overflow=0,
+                                     pool_reset_on_return=None, connect_args={"check_same_thread": False})
+        for engine in (self.engine, self.readers):
+            event.listen(engine, "connect", _sqlite_pragmas)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self.read_pool = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="sqlite-reader")
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as conn:
+            return fn(conn)
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        with self.readers.connect() as conn:
+            return fn(conn)
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._write, fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.read_pool, self._read, fn)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.read_pool.shutdown(wait=True)
+        self.engine.dispose()
+        self.readers.dispose()
+
+
+class Database:
+    """The unit of work of the SQL stores (see the module docstring)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self._engine = make_engine(self.url)
+        self.dialect: Dialect = self._engine.dialect
+        self.name = self.dialect.name
+        self._lock = asyncio.Lock()  # SQLite: one write transaction at a time in this process
+        self._threads = _SqliteThreads(self.url) if self.name == "sqlite" else None
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        if self._threads is not None:
+            async with self._lock:  # not at the same time as the async path's writes
+                return await self._threads.write(fn)
+        async with self._engine.begin() as conn:
+            return cast(T, await conn.run_sync(fn))
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._threads is not None:
+            return await self._threads.read(fn)
+        async with self._engine.connect() as conn:
+            return cast(T, await conn.run_sync(fn))
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        if self._threads is None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._lock, self._engine.begin() as conn:
+            yield conn
+
+    def connect(self) -> Any:
+        """An async connection for reads (an async context manager)."""
+        return self._engine.connect()
+
+    async def close(self) -> None:
+        if self._threads is not None:
+            self._threads.close()
+        await self._engine.dispose()

@@ -1,0 +1,119 @@
+"""Each run mode stores what it should, when it should (engine/persistence.py), in process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from respond.backends.scripted import ScriptedBackend
+from respond.engine.persistence import RunMode
+from respond.engine.run import Run
+from respond.engine.service import ModelRouter, ResponsesService
+from respond.store.sql import SqlStore
+from tests.unit.conftest import OWNER
+
+
+async def _drain(run: Run) -> list[dict[str, Any]]:
+    return [ev async for ev in run.events()]
+
+
+def _text(response: dict[str, Any]) -> str:
+    return "".join(p["text"] for it in response["output"] for p in it.get("content", []))
+
+
+def test_mode_of_request() -> None:
+    assert RunMode.of(store=True, stream=False, background=False) is RunMode.DRAINED
+    assert RunMode.of(store=True, stream=True, background=False) is RunMode.STREAMED
+    assert RunMode.of(store=True, stream=True, background=True) is RunMode.BACKGROUND
+    assert RunMode.of(store=False, stream=True, background=False) is RunMode.EPHEMERAL
+
+
+async def test_drained_is_stored_once_whole_without_events(service: ResponsesService, store: SqlStore) -> None:
+    run, _, response = await service.create({"model": "scripted", "input": "hi"}, OWNER)
+    assert run is not None
+    assert await store.get_response(response["id"], OWNER) is None  # nothing before the end
+    events = await _drain(run)
+    assert [e["type"] for e in events][-1] == "response.completed"
+    stored = await store.get_response(response["id"], OWNER)
+    assert stored is not None and stored["status"] == "completed" and _text(stored) == "one two three four"
+    assert await store.read_events(response["id"], OWNER, -1) == ([], "completed")
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+
+
+async def test_streamed_is_stored_from_the_start_with_every_event(service: ResponsesService,
+                                                                  store: SqlStore) -> None:
+    run, _, response = await service.create({"model": "scripted", "input": "hi", "stream": True}, OWNER)
+    assert run is not None
+    started = await store.get_response(response["id"], OWNER)
+    assert started is not None and started["status"] == "in_progress"
+    events = await _drain(run)
+    got = await store.read_events(response["id"], OWNER, -1)
+    assert got is not None and got[1] == "completed"
+    assert got[0] == events  # every event the client saw, stored in order
+    assert await store.claim_job("w", 1000) is None  # its lease job is done, nothing queued
+
+
+async def test_ephemeral_stores_nothing(service: ResponsesService, store: SqlStore) -> None:
+    for stream in (False, True):
+        run, _, response = await service.create({"model": "scripted", "input": "hi", "store": False,
+                                                 "stream": stream}, OWNER)
+        assert run is not None
+        events = await _drain(run)
+        assert events[-1]["response"]["status"] == "completed"
+        assert await store.get_response(response["id"], OWNER) is None
+
+
+async def test_background_is_queued_then_run_by_a_worker(service: ResponsesService, store: SqlStore) -> None:
+    run, _, response = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
+    assert run is None and response["status"] == "queued"
+    queued = await store.get_response(response["id"], OWNER)
+    assert queued is not None and queued["status"] == "queued"
+    job = await store.claim_job("worker-1", 10_000)
+    assert job is not None and job["response_id"] == response["id"]
+    run = await service.run_job(job)
+    assert run is not None
+    events = await _drain(run)
+    assert events[0]["response"]["status"] == "in_progress"
+    stored = await store.get_response(response["id"], OWNER)
+    assert stored is not None and stored["status"] == "completed" and _text(stored) == "one two three four"
+    got = await store.read_events(response["id"], OWNER, -1)
+    assert got is not None and got[0] == events
+
+
+async def test_closing_a_stream_stores_it_cancelled(service: ResponsesService, store: SqlStore) -> None:
+    run, _, response = await service.create({"model": "scripted", "input": "hi", "stream": True}, OWNER)
+    assert run is not None
+    events = run.events()
+    seen = [await events.__anext__() for _ in range(4)]
+    await events.aclose()
+    stored = await store.get_response(response["id"], OWNER)
+    assert stored is not None and stored["status"] == "cancelled"
+    assert seen[0]["type"] == "response.created"
+
+
+async def test_output_budget_ends_incomplete(store: SqlStore) -> None:
+    words = " ".join(f"w{i}" for i in range(20))
+    service = ResponsesService(store, ModelRouter([ScriptedBackend(reply=words)]))
+    run, _, response = await service.create({"model": "scripted", "input": "hi", "max_output_tokens": 16}, OWNER)
+    assert run is not None
+    events = await _drain(run)
+    assert events[-1]["type"] == "response.incomplete"
+    stored = await store.get_response(response["id"], OWNER)
+    assert stored is not None and stored["status"] == "incomplete"
+    assert stored["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert _text(stored) == " ".join(words.split()[:16])
+
+
+async def test_continuation_reuses_the_cached_context(service: ResponsesService, store: SqlStore) -> None:
+    run, _, first = await service.create({"model": "scripted", "input": "hi"}, OWNER)
+    assert run is not None
+    await _drain(run)
+    assert service.contexts.get(first["id"], OWNER) is not None  # remembered when stored
+    history = await service._history(service_req({"previous_response_id": first["id"]}), OWNER)
+    assert [it["type"] for it in history.items] == ["message", "message"]
+    assert history.messages is not None and history.messages[-1]["content"] == "one two three four"
+
+
+def service_req(extra: dict[str, Any]) -> Any:
+    from respond.protocol.requests import parse_create
+
+    return parse_create({"model": "scripted", "input": "again", **extra})

@@ -1,0 +1,177 @@
+"""The hosted-tool port in process: a toy tool registered like a plugin, run by the engine's loop.
+
+This is the whole cost of a new hosted tool: a `HostedTool` + `Binding`, and one `register()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from respond import tools
+from respond.backends.scripted import ScriptedBackend
+from respond.core.hosted import (
+    Added,
+    BaseTool,
+    Binding,
+    Context,
+    Done,
+    Halt,
+    HostedCall,
+    HostedTool,
+    Item,
+    Progress,
+    Step,
+    ToolContext,
+    ToolServices,
+    no_steps,
+)
+from respond.core.types import Delta, Finish, Generation, ToolCallDelta, ToolSpec, Usage
+from respond.engine.events import EventBuilder, replay
+from respond.engine.hosted import HostedTools
+from respond.engine.hosted_loop import HostedStep
+from respond.protocol.items import normalize_item, strip_for_include
+from respond.protocol.requests import parse_create
+
+
+class DiceTool(BaseTool):
+    types: tuple[str, ...] = ("dice",)
+    item_types: tuple[str, ...] = ("dice_call",)
+    includes: tuple[str, ...] = ("dice_call.rolls",)
+
+    async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
+        return DiceBinding(halt=bool(configs[0][1].get("halt")))
+
+    def strip(self, item: Item, include: frozenset[str]) -> Item:
+        return item if "dice_call.rolls" in include else {**item, "rolls": None}
+
+    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+        return [("response.dice_call.rolling", {})]
+
+
+class DiceBinding:
+    def __init__(self, halt: bool) -> None:
+        self.halt = halt
+        self.closed = False
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return [ToolSpec(name="roll", parameters={"type": "object", "properties": {}})]
+
+    def claims(self, name: str) -> bool:
+        return name == "roll"
+
+    def forced(self, tool_choice: Any) -> str | None:
+        return "roll" if isinstance(tool_choice, dict) and tool_choice.get("type") == "dice" else None
+
+    def start(self) -> AsyncIterator[Step]:
+        return no_steps()
+
+    async def run(self, call: HostedCall) -> AsyncIterator[Step]:
+        item: Item = {"id": "dice_1", "type": "dice_call", "status": "in_progress", "rolls": None}
+        yield Added(item)
+        yield Progress(item, "response.dice_call.rolling")
+        item.update(status="completed", rolls=[4])
+        yield Context([{"role": "tool", "tool_call_id": call.call_id, "content": "4"}])
+        yield Done(item)
+        if self.halt:
+            yield Halt()
+
+    def annotations(self, text: str) -> list[dict[str, Any]]:
+        return [{"type": "url_citation", "url": "https://dice.test", "title": "dice", "start_index": 0,
+                 "end_index": len(text)}]
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class CallsThenAnswers(ScriptedBackend):
+    """Calls `roll` as long as the tool is offered and no result came back, then answers."""
+
+    def __init__(self) -> None:
+        super().__init__(reply="Rolled.")
+        self.seen: list[Generation] = []
+
+    async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        self.seen.append(replace(gen, tools=list(gen.tools), messages=list(gen.messages)))
+        if any(t.name == "roll" for t in gen.tools) and gen.messages[-1]["role"] != "tool":
+            yield ToolCallDelta(0, "{}", "call_1", "roll")
+            yield Finish("tool_calls", Usage(3, 1))
+            return
+        async for delta in super().generate(gen):
+            yield delta
+
+
+def _load() -> HostedTools:
+    tools.register("dice", lambda services: DiceTool())
+    return HostedTools(tools.load(ToolServices(), ["dice"]))
+
+
+async def _drive(hosted: HostedTools, body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
+    req = parse_create(body)
+    gen = Generation(model="scripted", messages=[{"role": "user", "content": "roll"}])
+    loop = await hosted.prepare(req.tools, gen, ToolContext("owner", frozenset(req.include or []), req.tool_choice),
+                                req.max_tool_calls)
+    assert loop is not None
+    backend = CallsThenAnswers()
+    response: dict[str, Any] = {"id": "resp_1", "output": []}
+    b = EventBuilder(response, include=set(req.include or []))
+    events: list[dict[str, Any]] = []
+    stream = loop.run(backend)
+    async for delta in stream:
+        if isinstance(delta, HostedStep):
+            events.extend(delta.events(b))
+        elif isinstance(delta, ToolCallDelta):
+            events.extend(b.tool_call(delta))
+        elif isinstance(delta, Finish):
+            events.extend(b.close_all())
+            break
+        elif hasattr(delta, "text"):
+            events.extend(b.text(delta))  # type: ignore[arg-type]
+    await stream.aclose()  # type: ignore[attr-defined]  # as the Run does: closing ends the bindings
+    return response, events, (backend, loop)
+
+
+async def test_a_plugin_tool_runs_in_the_loop() -> None:
+    hosted = _load()
+    assert "dice" in hosted.types
+    response, events, (backend, loop) = await _drive(hosted, {"model": "scripted", "input": "roll",
+                                                             "tools": [{"type": "dice"}], "include": ["dice_call.rolls"]})
+    assert [it["type"] for it in response["output"]] == ["dice_call", "message"]
+    assert [e["type"] for e in events][:3] == ["response.output_item.added", "response.dice_call.rolling",
+                                               "response.output_item.done"]
+    assert events[2]["item"]["rolls"] == [4]  # asked for with include
+    assert response["output"][1]["content"][0]["annotations"][0]["type"] == "url_citation"
+    assert backend.seen[1].messages[-1] == {"role": "tool", "tool_call_id": "call_1", "content": "4"}
+    assert all(b.closed for b in loop.bindings)
+    # at rest: include stripping, input items and replay know the plugin's item
+    assert strip_for_include(response["output"][0], set())["rolls"] is None
+    assert normalize_item({"type": "dice_call", "id": "dice_9"}, 0)["id"] == "dice_9"
+    types = [e["type"] for e in replay({**response, "status": "completed"}, hosted.replay)]
+    assert types[2:5] == ["response.output_item.added", "response.dice_call.rolling", "response.output_item.done"]
+
+
+async def test_halt_and_max_tool_calls() -> None:
+    hosted = _load()
+    response, _, (backend, _) = await _drive(hosted, {"model": "scripted", "input": "x",
+                                                      "tools": [{"type": "dice", "halt": True}]})
+    assert [it["type"] for it in response["output"]] == ["dice_call"] and len(backend.seen) == 1
+    response, _, (backend, _) = await _drive(hosted, {"model": "scripted", "input": "x", "max_tool_calls": 1,
+                                                      "tools": [{"type": "dice"}], "tool_choice": {"type": "dice"}})
+    assert backend.seen[0].forced_tool == "roll" and backend.seen[1].tools == []
+    assert [it["type"] for it in response["output"]] == ["dice_call", "message"]
+
+
+def test_unknown_tool_name_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="Known tools: .*file_search.*mcp"):
+        tools.load(ToolServices(), ["nope"])
+
+
+def test_protocol_accepts_a_registered_include() -> None:
+    _load()
+    assert parse_create({"model": "m", "include": ["dice_call.rolls"]}).include == ["dice_call.rolls"]
+    tool: HostedTool = DiceTool()  # structurally a HostedTool (mypy checks it)
+    assert tool.types == ("dice",)
