@@ -95,7 +95,7 @@ def test_file_url_private_address_refused(server, upstream, web):
         server.client().responses.create(model="scripted", input=[{"role": "user", "content": [
             {"type": "input_file", "file_url": f"{web}/policy.md"}]}])
     assert err.value.body["param"] == "input[0].content[0].file_url"
-    assert "private or local address" in err.value.body["message"]
+    assert "private, loopback" in err.value.body["message"] and "--fetch-allow" in err.value.body["message"]
     with pytest.raises(openai.BadRequestError):
         server.client().responses.create(model="scripted", input=[{"role": "user", "content": [
             {"type": "input_file", "file_url": "file:///etc/passwd"}]}])
