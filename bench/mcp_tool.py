@@ -1,10 +1,12 @@
 """MCP tool overhead: a tool call through Respond's session actor (tools/mcp/client.py) side by side
-with the same call made directly on the `mcp` SDK's Client, for both transports.
+with the same call made directly on the `mcp` SDK's Client, for both transports; then whole
+responses through `respond serve` (scripted upstream): plain, with an MCP listing + call, and with
+the listing reused along a chain.
 
-    .venv/bin/python bench/mcp_tool.py [--calls 50]
+    .venv/bin/python bench/mcp_tool.py [--calls 50] [--responses 20]
 
-Prints the median and p90 latency of `add(1, 2)` per transport, and the time to open a session
-and list the tools (what the first turn of a response pays).
+Prints the median and p90 latency of `add(1, 2)` per transport, the time to open a session and
+list the tools (what the first turn of a response pays), and the wall time per response.
 """
 
 from __future__ import annotations
@@ -59,6 +61,41 @@ async def respond(url: str, calls: int) -> tuple[float, list[float]]:
     return opened, out
 
 
+def e2e(servers: McpServers, n: int) -> None:
+    import tempfile
+
+    from tests.conftest import Server, UpstreamThread
+
+    up = UpstreamThread()
+    tmp = Path(tempfile.mkdtemp())
+    srv = Server(["--upstream", up.base_url, "--embedded", "off", "--mcp-allow", "http://127.0.0.1:*"],
+                 f"sqlite:///{tmp / 'bench.db'}", tmp / "server.log").start()
+    client = srv.client()
+    tool = {"type": "mcp", "server_label": "demo", "server_url": servers.http_url, "require_approval": "never"}
+    call = {"tool_calls": [{"name": "demo__add", "arguments": '{"a": 1, "b": 2}'}]}
+    try:
+        cases = {"plain response (reference)": ([], []), "MCP listing + call": ([tool], [call, {"content": "3"}])}
+        first = client.responses.create(model="scripted", input="warm", tools=[tool])
+        for name, (tools, replies) in cases.items():
+            samples = []
+            for _ in range(n):
+                up.reply(*replies) if replies else None
+                t = time.perf_counter()
+                client.responses.create(model="scripted", input="1+2?", tools=tools)
+                samples.append(time.perf_counter() - t)
+            print(f"{name:42} {_stats(samples)}")
+        samples = []
+        for _ in range(n):
+            up.reply(call, {"content": "3"})
+            t = time.perf_counter()
+            client.responses.create(model="scripted", input="1+2?", tools=[tool], previous_response_id=first.id)
+            samples.append(time.perf_counter() - t)
+        print(f"{'MCP call, listing reused along the chain':42} {_stats(samples)}")
+    finally:
+        srv.stop()
+        up.stop()
+
+
 async def main(calls: int) -> None:
     servers = McpServers()
     try:
@@ -74,4 +111,11 @@ async def main(calls: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=50)
-    asyncio.run(main(parser.parse_args().calls))
+    parser.add_argument("--responses", type=int, default=20)
+    args = parser.parse_args()
+    asyncio.run(main(args.calls))
+    mcp_servers = McpServers()
+    try:
+        e2e(mcp_servers, args.responses)
+    finally:
+        mcp_servers.stop()

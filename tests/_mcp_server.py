@@ -2,7 +2,7 @@
 
 One server process-wide, on two ports: streamable HTTP at `/mcp` and HTTP+SSE at `/sse`.  Tools:
 `add` (read-only), `echo`, `slow` (sleeps), `fail` (raises).  `calls` records each call made,
-`headers` the secret headers (`x-secret`, `authorization`) each HTTP request carried.
+`requests` each HTTP request's method and path, `open_streams` the SSE sessions open, `headers` the secret headers (`x-secret`, `authorization`) each HTTP request carried.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ class McpServers:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.headers: list[dict[str, str]] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path) of each HTTP request
+        self.open_streams = 0  # SSE sessions (GET /sse) currently open
         mcp = build(self.calls)
         self.http_port, self.sse_port = _free_port(), _free_port()
         self.http_url = f"http://127.0.0.1:{self.http_port}/mcp"
@@ -68,8 +70,16 @@ class McpServers:
     def _record(self, app: Any) -> Any:
         async def recording(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] == "http":
+                self.requests.append((scope["method"], scope["path"]))
                 seen = {k.decode(): v.decode() for k, v in scope["headers"] if k in (b"x-secret", b"authorization")}
                 self.headers.append(seen)
+            if scope["type"] == "http" and scope["path"] == "/sse":
+                self.open_streams += 1
+                try:
+                    await app(scope, receive, send)
+                finally:
+                    self.open_streams -= 1
+                return
             await app(scope, receive, send)
 
         return recording

@@ -309,3 +309,33 @@ def test_max_tool_calls_caps_hosted_calls(mcp_respond, upstream, mcp_servers):
     second, third = upstream.requests()[-2:]
     assert "tools" not in second  # the cap reached: no hosted function offered any more
     assert "max_tool_calls" in third["messages"][-1]["content"]
+
+
+def test_upstream_refusal_is_still_an_http_error(mcp_respond, upstream, mcp_servers):
+    """The listing happens first, but nothing is answered before the model accepted the request."""
+    upstream.reply({"error": {"status": 400, "message": "The upstream refuses this request."}})
+    with pytest.raises(openai.BadRequestError) as err:
+        mcp_respond.client().responses.create(model="scripted", input="x", stream=True,
+                                              tools=[mcp(mcp_servers.http_url, require_approval="never")])
+    assert "refuses" in err.value.body["message"]
+
+
+def test_cancelled_background_run_closes_its_session(mcp_respond, upstream, mcp_servers):
+    """An interrupted run closes its MCP sessions (here an SSE stream, which the server sees end)."""
+    client = mcp_respond.client()
+    token = uuid.uuid4().hex[:8]
+    seconds = 2.5 + int(token, 16) % 100 / 1000  # tells this run's call from another's
+    upstream.reply(call("demo__slow", {"seconds": seconds}), {"content": "late"})
+    before = mcp_servers.open_streams
+    r = client.responses.create(model="scripted", input=f"slow {token}", background=True,
+                                tools=[mcp(mcp_servers.sse_url, require_approval="never")])
+    deadline = time.monotonic() + 15
+    while ("slow", {"seconds": seconds}) not in mcp_servers.calls:
+        assert time.monotonic() < deadline, "the slow tool was never called"
+        time.sleep(0.05)
+    assert mcp_servers.open_streams == before + 1
+    assert client.responses.cancel(r.id).status == "cancelled"
+    while mcp_servers.open_streams > before:
+        assert time.monotonic() < deadline, "the MCP session was not closed"
+        time.sleep(0.05)
+    assert client.responses.retrieve(r.id).status == "cancelled"

@@ -12,7 +12,10 @@ A model, or whoever writes a request, chooses URLs; the operator chooses which a
   scheme's default port: `http://127.0.0.1:*`, `https://mcp.example.com`, `https://*.corp.test/mcp/*`.
 
 `check()` resolves the host and checks every address.  The HTTP client that follows must not
-follow redirects on its own (a redirect is a new URL to check).
+follow redirects on its own (a redirect is a new URL to check), and, without allow patterns,
+must connect only to an address it checked at connect time (`connect_addresses()`), or a DNS
+answer that changes between the check and the connection could reach a private address
+(tools/netguard.py does this for httpx2 clients).
 """
 
 from __future__ import annotations
@@ -71,6 +74,18 @@ class NetworkPolicy:
             if not _public(address):
                 raise BlockedURL(f"The URL '{url}' resolves to a private, loopback or link-local address "
                                  f"({address}); an operator may allow it with {self.flag}.")
+
+
+    async def connect_addresses(self, host: str, port: int) -> list[str]:
+        """The addresses a client may connect to for `host` now: all of them under allow patterns
+        (the URL was matched), else the public ones, refusing the host if any address is not."""
+        addresses = await _resolve(host, port)
+        if not self.allow:
+            for address in addresses:
+                if not _public(address):
+                    raise BlockedURL(f"The host '{host}' resolves to a private, loopback or link-local address "
+                                     f"({address}); an operator may allow it with {self.flag}.")
+        return addresses
 
 
 def _split(url: str) -> tuple[str, str, int, str]:

@@ -1,7 +1,9 @@
 """The hosted-tool loop: the server runs the tools it hosts inside one response.
 
 `HostedLoop.run()` stands between the backend and the `Run`.  First each binding may act before
-the model (`start`: an `mcp_list_tools` item, a call approved in this request's input).  Then, each
+the model (`start`: an `mcp_list_tools` item, a call approved in this request's input); those
+steps are held until the model's first delta, so that a request the backend refuses is still an
+HTTP error (the service primes the stream before answering).  Then, each
 round, the model is offered the client's functions plus every binding's functions; the loop
 forwards the model's deltas but holds back calls that a binding claims.  When the turn ends, the
 held calls run in order (each binding yields its item steps and the `tool` message for the call)
@@ -84,11 +86,11 @@ class HostedLoop:
     async def run(self, backend: ModelBackend) -> AsyncIterator[Delta | HostedStep]:
         usage = Usage()
         try:
-            for b in self.bindings:
-                async for step in self._steps(b.start()):
-                    yield step
+            held_steps = [step for b in self.bindings async for step in self._steps(b.start())]
             for round_ in range(MAX_ROUNDS):
                 if self.halted:
+                    for step in held_steps:
+                        yield step
                     yield Finish(reason="stop", usage=usage)
                     return
                 self._offer(round_)
@@ -98,6 +100,9 @@ class HostedLoop:
                 stream = backend.generate(self.gen)
                 try:
                     async for delta in stream:
+                        for step in held_steps:  # the backend accepted the request
+                            yield step
+                        held_steps = []
                         if isinstance(delta, ToolCallDelta) and delta.index not in client_calls and (
                                 delta.index in held or self._owner(delta.name) is not None):
                             call = held.setdefault(delta.index, {"id": delta.call_id or new_id("call"),

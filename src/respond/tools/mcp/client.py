@@ -9,7 +9,8 @@ closes its connections through the hosted loop's `finally`.
 
 Transport: a URL whose path ends in `/sse` speaks the legacy HTTP+SSE transport, any other the
 streamable HTTP transport.  The URL is checked against the `NetworkPolicy` (core/netpolicy.py)
-before connecting; the SDK follows redirects only within the same origin.
+before connecting, and every connection again at connect time (tools/netguard.py: no DNS
+rebinding); the SDK follows redirects only within the same origin.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx2
@@ -28,6 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
+from respond.tools.netguard import guarded_client
 
 log = logging.getLogger("respond.mcp")
 # The SDK's HTTP client logs every request at INFO: one line per MCP message is debug detail here.
@@ -130,8 +133,9 @@ class Connection:
     def _transport(self, stack: AsyncExitStack) -> Any:
         if self.url.split("?", 1)[0].rstrip("/").endswith("/sse"):
             return sse_client(self.url, headers=self.headers, timeout=self.timeout,
-                              sse_read_timeout=max(self.timeout, 300.0))
-        http = httpx2.AsyncClient(headers=self.headers, timeout=httpx2.Timeout(self.timeout, read=self.timeout))
+                              sse_read_timeout=max(self.timeout, 300.0),
+                              httpx_client_factory=partial(guarded_client, self.policy))
+        http = guarded_client(self.policy, headers=self.headers, timeout=httpx2.Timeout(self.timeout))
         stack.push_async_callback(http.aclose)
         return streamable_http_client(self.url, http_client=http)
 
