@@ -1,39 +1,34 @@
 """`FileSource`: the files that input parts name (`input_file`, `input_image` by id or URL).
 
 Stored uploads come from the file store; text is extracted with file_search's own extractors
-(`extract.py`); URLs are fetched with aiohttp under the outbound policy (`core.netpolicy.NetworkPolicy`, given
-by bootstrap with the `--fetch-allow` patterns): a
-size cap, a total timeout, no redirects to unchecked hosts (each hop is checked again).
+(`extract.py`); URLs are fetched under the outbound policy (`core.netpolicy.NetworkPolicy` with
+the `--fetch-allow` patterns) by the guarded client of `tools/netguard.py`: a size cap, a timeout,
+redirects followed by hand (each hop checked again), every connection made to an address the
+policy checked.
 """
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
+import httpx2
 
+from respond.core.netpolicy import BlockedURL, NetworkPolicy
 from respond.core.storage import FileStore
 from respond.tools.file_search.extract import InvalidFile, UnsupportedFile, extract_text
+from respond.tools.netguard import guarded_client
 
 MAX_REDIRECTS = 3
 
 
-class UrlPolicy(Protocol):
-    """May a request made for a model reach `url`?  Raises (any exception, its message says why)
-    if not: `core.netpolicy.NetworkPolicy`, or any policy with the same `check`."""
-
-    async def check(self, url: str) -> None: ...
-
-
 class StoredFiles:
-    def __init__(self, files: FileStore, policy: UrlPolicy, *, max_bytes: int = 32 * 2**20,
+    def __init__(self, files: FileStore, policy: NetworkPolicy, *, max_bytes: int = 32 * 2**20,
                  timeout: float = 20.0) -> None:
         self.files = files
         self.policy = policy
         self.max_bytes = max_bytes
-        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
+        self.timeout = timeout
 
     async def read_file(self, file_id: str, owner: str) -> tuple[str, bytes] | None:
         meta = await self.files.get_file(file_id, owner)
@@ -49,33 +44,32 @@ class StoredFiles:
             raise ValueError(str(exc).replace("for file search", "as text")) from None
 
     async def fetch_url(self, url: str) -> tuple[str, bytes]:
-        async with aiohttp.ClientSession(timeout=self.timeout) as session:
+        """The file at `url` (name, bytes).  The policy is checked for the URL and each redirect,
+        and again at connect time by the guarded client (no DNS-rebinding window)."""
+        async with guarded_client(self.policy, timeout=httpx2.Timeout(self.timeout)) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 try:
                     await self.policy.check(url)
-                except Exception as exc:  # a policy's refusal, whatever its exception type
-                    raise ValueError(str(exc)) from None
-                try:
-                    async with session.get(url, allow_redirects=False) as resp:
-                        if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("location"):
+                    async with client.stream("GET", url) as resp:
+                        if resp.is_redirect and resp.headers.get("location"):
                             url = urljoin(url, resp.headers["location"])
                             continue
-                        if resp.status >= 400:
-                            raise ValueError(f"Fetching '{url[:200]}' failed with HTTP {resp.status}.")
+                        if resp.status_code >= 400:
+                            raise ValueError(f"Fetching '{url[:200]}' failed with HTTP {resp.status_code}.")
                         data = await self._read(resp)
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    raise ValueError(f"Fetching '{url[:200]}' failed: {exc!r}.") from None
-                name = PurePosixPath(urlsplit(url).path).name or "download"
-                return name, data
+                except (httpx2.HTTPError, BlockedURL) as exc:
+                    raise ValueError(f"Fetching '{url[:200]}' failed: {exc}") from None
+                return PurePosixPath(urlsplit(url).path).name or "download", data
         raise ValueError(f"Fetching '{url[:200]}' was redirected more than {MAX_REDIRECTS} times.")
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        if (resp.content_length or 0) > self.max_bytes:
-            raise ValueError(f"The file at '{str(resp.url)[:200]}' is larger than {self.max_bytes} bytes.")
+    async def _read(self, resp: httpx2.Response) -> bytes:
+        too_big = f"The file at '{str(resp.url)[:200]}' is larger than {self.max_bytes} bytes."
+        if int(resp.headers.get("content-length") or 0) > self.max_bytes:
+            raise ValueError(too_big)
         chunks, size = [], 0
-        async for chunk in resp.content.iter_chunked(65536):
+        async for chunk in resp.aiter_bytes(65536):
             size += len(chunk)
             if size > self.max_bytes:
-                raise ValueError(f"The file at '{str(resp.url)[:200]}' is larger than {self.max_bytes} bytes.")
+                raise ValueError(too_big)
             chunks.append(chunk)
         return b"".join(chunks)
