@@ -48,3 +48,15 @@ def test_every_accepted_type_has_a_context_role():
                 item_type(name, "input[0]")
         else:
             assert spec.context in ("message", "call", "output", "hosted", "reasoning", "compaction")
+
+
+def test_a_registered_web_search_provider_takes_the_tool(caplog):
+    from respond.engine.client_tools import client_tools
+    from respond.engine.tool_choice import read_choice
+
+    raw = [{"type": "web_search"}]
+    tools = client_tools(raw, hosted_types={"web_search"})
+    assert tools.specs == [] and "no search provider" not in caplog.text
+    assert read_choice({"type": "web_search"}, tools, raw, {"web_search"}).forced is None  # the hosted loop forces it
+    with pytest.raises(APIError):
+        client_tools([{"type": "image_generation"}])

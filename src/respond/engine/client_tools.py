@@ -180,9 +180,11 @@ def client_tools(raw_tools: list[dict[str, Any]] | None, hosted_types: Collectio
             builtin = _TYPE_OF[kind]
             tools.add(BUILTIN[builtin], Offer(builtin, builtin), param)
             tools.by_type[kind] = builtin
+        elif kind in hosted_types:
+            continue  # the hosted loop's (a registered web_search provider included)
         elif kind in UNPROVIDED:
             _warn_unprovided(kind)
-        elif kind not in hosted_types:
+        else:
             supported = ", ".join(repr(t) for t in sorted({*CLIENT_TYPES, *hosted_types, *UNPROVIDED}))
             raise invalid(f"Invalid value: '{kind}'. Supported values are: {supported}.", f"{param}.type",
                           "invalid_value")

@@ -82,7 +82,7 @@ def _allowed(choice: dict[str, Any], tools: ClientTools, raw_tools: list[dict[st
             if not found:
                 raise _absent(f"mcp '{label}'", f"{param}.server_label")
             hosted.extend(found)
-        elif isinstance(kind, str) and kind in UNPROVIDED and kind in raw_types:
+        elif isinstance(kind, str) and kind in UNPROVIDED and kind in raw_types and kind not in tools.hosted_types:
             continue  # allowed, but there is nothing to offer
         else:
             name = _builtin(tools, raw_types, str(kind), param)
