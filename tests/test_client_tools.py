@@ -296,3 +296,13 @@ def test_every_listed_item_validates(server, upstream):
     assert [m["role"] for m in msgs] == ["user", "assistant", "tool", "assistant", "tool", "assistant", "tool",
                                          "assistant", "tool", "assistant", "tool", "assistant", "tool", "user",
                                          "system"]
+
+
+def test_custom_tool_input_streams_as_it_arrives(server, upstream):
+    code = 'print("héllo")\nfor i in range(3):\n    print(i)  # \\ and "quotes"\n'
+    upstream.reply({"tool_calls": [{"name": "python", "arguments": json.dumps({"input": code})}]})
+    events = stream(server, {"model": "scripted", "input": "run", "tools": [{"type": "custom", "name": "python"}]})
+    deltas = [e["delta"] for e in events if e["type"] == "response.custom_tool_call_input.delta"]
+    (fin,) = [e for e in events if e["type"] == "response.custom_tool_call_input.done"]
+    assert len(deltas) >= 2 and "".join(deltas) == fin["input"] == code
+    assert events[-1]["response"]["output"][0]["input"] == code

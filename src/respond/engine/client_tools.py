@@ -23,6 +23,7 @@ registry knows) are the hosted loop's.  The way back
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -248,3 +249,68 @@ def call_item(offer: Offer, call_id: str, arguments: str, status: str) -> dict[s
     if offer.namespace is not None:
         item["namespace"] = offer.namespace
     return item
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_OPENING = re.compile(r'\s*\{\s*"input"\s*:\s*"')
+
+
+def _unicode_escape(raw: str, i: int) -> tuple[int, int]:
+    """The code point of the `\\uXXXX` escape at `raw[i]` (a surrogate pair joined) and the
+    characters it took; (0, 0) while it is incomplete."""
+    try:
+        code = int(raw[i + 2:i + 6], 16) if i + 6 <= len(raw) else -1
+        if code < 0:
+            return 0, 0
+        if 0xD800 <= code < 0xDC00:  # a high surrogate: its low half follows as another escape
+            if i + 12 > len(raw):
+                return 0, 0
+            low = int(raw[i + 8:i + 12], 16)
+            return 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00), 12
+        return code, 6
+    except ValueError:
+        return ord("?"), 6
+
+
+class InputStream:
+    """The text of a custom tool's `input` while its JSON arguments (`{"input": "..."}`) stream in:
+    `feed` returns what was decoded since the last call (complete escapes only)."""
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.start = -1  # where the string's characters begin in `raw`
+        self.pos = 0  # how far they were decoded
+        self.text = ""
+        self.closed = False
+
+    def feed(self, piece: str) -> str:
+        self.raw += piece
+        if self.start < 0:
+            match = _OPENING.match(self.raw)
+            if match is None:
+                return ""
+            self.start = self.pos = match.end()
+        out = []
+        raw, i = self.raw, self.pos
+        while i < len(raw) and not self.closed:
+            c = raw[i]
+            if c == '"':
+                self.closed = True
+            elif c != "\\":
+                out.append(c)
+            elif i + 1 >= len(raw):
+                break
+            elif raw[i + 1] == "u":
+                code, used = _unicode_escape(raw, i)
+                if used == 0:
+                    break
+                out.append(chr(code))
+                i += used - 1
+            else:
+                out.append(_ESCAPES.get(raw[i + 1], raw[i + 1]))
+                i += 1
+            i += 1
+        self.pos = i
+        new = "".join(out)
+        self.text += new
+        return new

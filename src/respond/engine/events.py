@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from respond.core.types import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
-from respond.engine.client_tools import ClientTools, Offer, call_item
+from respond.engine.client_tools import ClientTools, InputStream, Offer, call_item
 from respond.engine.reasoning import ReasoningStream, replay_reasoning
 from respond.protocol.ids import new_id
 from respond.protocol.items import strip_for_include
@@ -31,6 +31,7 @@ class _Call:
     arguments: str = ""
     item: dict[str, Any] | None = None
     index: int = -1
+    stream: InputStream | None = None  # a custom tool's input, decoded as its arguments arrive
 
 
 def _copy(value: Any) -> Any:
@@ -212,7 +213,7 @@ class EventBuilder:
             if call.kind in ("function", "custom"):
                 call.item = self._call_item(call, "in_progress")
                 if call.kind == "custom":
-                    call.item["input"] = ""
+                    call.item["input"], call.stream = "", InputStream()
                 else:
                     call.item["arguments"] = ""
                 call.index, ev = self.add_item(call.item)
@@ -228,7 +229,16 @@ class EventBuilder:
                 call.item["arguments"] = call.arguments
                 events.append(self.emit("response.function_call_arguments.delta", item_id=call.item["id"],
                                         output_index=call.index, delta=delta.arguments))
+            elif call.stream is not None and call.item is not None:
+                events.extend(self._input_delta(call, call.stream.feed(delta.arguments)))
         return events
+
+    def _input_delta(self, call: _Call, text: str) -> list[Event]:
+        if not text or call.item is None:
+            return []
+        call.item["input"] += text
+        return [self.emit("response.custom_tool_call_input.delta", item_id=call.item["id"], output_index=call.index,
+                          delta=text)]
 
     def _call_item(self, call: _Call, status: str) -> dict[str, Any]:
         if self.tools is None:
@@ -245,11 +255,11 @@ class EventBuilder:
                 events.append(ev)
                 events.extend(self._call_details(call))
             elif call.kind == "custom":
-                text = self._call_item(call, status)["input"]
+                text, streamed = self._call_item(call, status)["input"], call.item["input"]
+                # What streamed is the start of the input unless the arguments were not {"input": ...}
+                # JSON (then the whole input goes in one delta, and the item says what it is).
+                events.extend(self._input_delta(call, text[len(streamed):] if text.startswith(streamed) else text))
                 call.item["input"] = text
-                if text:
-                    events.append(self.emit("response.custom_tool_call_input.delta", item_id=call.item["id"],
-                                            output_index=call.index, delta=text))
                 events.append(self.emit("response.custom_tool_call_input.done", item_id=call.item["id"],
                                         output_index=call.index, input=text))
             else:
