@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -178,11 +179,13 @@ async def main() -> None:
     from sqlalchemy import func, select
 
     from respond.store.vectors import chunks
-    async with store.engine.connect() as conn:
-        n_chunks = await conn.scalar(select(func.count()).select_from(chunks).where(chunks.c.vector_store_id == vs["id"]))
-        rows = (await conn.execute(select(chunks.c.text, chunks.c.embedding).where(
-            chunks.c.vector_store_id == vs["id"]))).all()
-        failed = await conn.scalar(select(func.count()).select_from(vs_files).where(vs_files.c.status == "failed"))
+    def read(conn: Any) -> tuple[Any, Any, Any]:
+        return (conn.scalar(select(func.count()).select_from(chunks).where(chunks.c.vector_store_id == vs["id"])),
+                conn.execute(select(chunks.c.text, chunks.c.embedding).where(
+                    chunks.c.vector_store_id == vs["id"])).all(),
+                conn.scalar(select(func.count()).select_from(vs_files).where(vs_files.c.status == "failed")))
+
+    n_chunks, rows, failed = await store.db.read(read)
     print(f"ingestion: {n_chunks} chunks ({args.chunk_tokens}/{args.overlap} tokens) from {counts['completed']} files "
           f"in {took:.1f}s = {n_chunks / took:.1f} chunks/s end to end (failed files: {failed})")
     embedder = fs.retriever.embedder

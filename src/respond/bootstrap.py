@@ -87,13 +87,21 @@ async def warm_up(chosen: list[ModelBackend]) -> None:
                 raise
 
 
+def web_options(settings: Settings) -> dict[str, Any]:
+    """The web_search tool's options; its pages obey --web-allow, or else the --mcp-allow patterns."""
+    network = NetworkPolicy(settings.web_allow or settings.mcp_allow, flag="--web-allow")
+    return {"web_search_provider": settings.web_search_provider, "web_search_url": settings.web_search_url,
+            "web_search_api_key": settings.web_search_api_key, "web_network": network,
+            "web_search_timeout": settings.web_timeout, "web_max_page_bytes": settings.web_max_page_kb * 1024}
+
+
 def build_app(settings: Settings) -> Starlette:
     store = stores.create(settings.database)
     chosen, default = build_backends(settings)
     # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
-                            options={"mcp_timeout": settings.mcp_timeout})
+                            options={"mcp_timeout": settings.mcp_timeout, **web_options(settings)})
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
@@ -119,6 +127,7 @@ def build_app(settings: Settings) -> Starlette:
         finally:
             await runs.stop()
             await file_search.close()
+            await service.hosted.aclose()
             for backend in chosen:
                 await backend.close()
             await store.close()

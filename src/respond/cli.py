@@ -93,6 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--prompts", type=Path, default=Path(p) if (p := env("prompts")) else None, metavar="DIR",
                        help="folder of prompt templates (<id>.toml or <id>.json) for the 'prompt' parameter "
                             "(RESPOND_PROMPTS; default: none, a request naming a prompt is a 400)")
+    serve.add_argument("--web-search-provider", choices=["searxng", "brave"], default=env("web_search_provider"),
+                       help="search engine of the hosted web_search tool; without one the tool is not offered "
+                            "(RESPOND_WEB_SEARCH_PROVIDER)")
+    serve.add_argument("--web-search-url", default=env("web_search_url"), metavar="URL",
+                       help="searxng: the instance's base URL (its json format enabled); brave: another "
+                            "endpoint than the public API (RESPOND_WEB_SEARCH_URL)")
+    serve.add_argument("--web-search-api-key", default=env("web_search_api_key"), metavar="KEY",
+                       help="brave: the subscription token; searxng: a bearer token for an instance behind an "
+                            "auth proxy (RESPOND_WEB_SEARCH_API_KEY)")
+    serve.add_argument("--web-allow", dest="web_allow", action="append", default=None, metavar="PATTERN",
+                       help="URL pattern of web pages web_search may open, as --mcp-allow; repeatable; given any, "
+                            "only matching URLs are fetched (private addresses included). Default: the "
+                            "--mcp-allow patterns, and with none, public addresses only (RESPOND_WEB_ALLOW)")
+    serve.add_argument("--web-timeout", type=float, default=float(env("web_timeout", "15") or 15),
+                       help="seconds allowed for one search or one page fetch (RESPOND_WEB_TIMEOUT; default 15)")
+    serve.add_argument("--web-max-page-kb", type=int, default=int(env("web_max_page_kb", "2048") or 2048),
+                       help="KiB of a web page read at most (RESPOND_WEB_MAX_PAGE_KB; default 2048)")
     serve.add_argument("--log-level", default=env("log_level", "info"),
                        choices=["debug", "info", "warning", "error"], help="RESPOND_LOG_LEVEL; default info")
     return parser
@@ -110,6 +127,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         fetch_allow=args.fetch_allow or env_list("fetch_allow"), upstream_file_parts=args.upstream_file_parts,
         secret_key=args.secret_key, prompts=args.prompts,
         upstream_reasoning_field=args.upstream_reasoning_field,
+        web_search_provider=args.web_search_provider, web_search_url=args.web_search_url,
+        web_search_api_key=args.web_search_api_key, web_allow=args.web_allow or env_list("web_allow"),
+        web_timeout=args.web_timeout, web_max_page_kb=args.web_max_page_kb,
     )
 
 

@@ -58,6 +58,13 @@ class Settings:
     prompts: Path | None = None  # the prompt store's folder (`prompt` templates)
     # how earlier reasoning is sent back to a chat-completions upstream
     upstream_reasoning_field: str = "reasoning_content"
+    # the hosted web_search tool: its search provider (searxng, brave; none: the tool is not offered)
+    web_search_provider: str | None = None
+    web_search_url: str | None = None  # SearxNG base URL (or another endpoint for brave)
+    web_search_api_key: str | None = None  # brave's key (kept in memory only)
+    web_allow: list[str] = field(default_factory=list)  # URL patterns of pages (default: as mcp_allow)
+    web_timeout: float = 15.0  # seconds: a search, a page fetch (redirects included)
+    web_max_page_kb: int = 2048  # bytes of a page read at most, in KiB
 
     @property
     def embedded_enabled(self) -> bool:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.retrieval import Retriever
@@ -155,6 +155,13 @@ class HostedTool(Protocol):
     def secrets(self, config: dict[str, Any]) -> dict[str, Any]:
         """The parts of `tools[i]` that `echo` drops but a later (background) run needs."""
         ...
+
+
+@runtime_checkable
+class ClosesTool(Protocol):
+    """A hosted tool holding server-wide resources (HTTP sessions): closed when the server stops."""
+
+    async def aclose(self) -> None: ...
 
 
 class BaseTool:

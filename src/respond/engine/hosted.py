@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from respond.core.hosted import Binding, HostedTool, Item, ToolContext
+from respond.core.hosted import Binding, ClosesTool, HostedTool, Item, ToolContext
 from respond.core.types import Generation, Message
 from respond.engine.hosted_loop import HostedLoop, HostedStep
 from respond.protocol.errors import invalid
@@ -25,6 +25,12 @@ class HostedTools:
         self.tools = list(tools)
         self.by_type: dict[str, HostedTool] = {t: tool for tool in self.tools for t in tool.types}
         self.by_item: dict[str, HostedTool] = {t: tool for tool in self.tools for t in tool.item_types}
+
+    async def aclose(self) -> None:
+        """Release what the tools hold (at server stop)."""
+        for tool in self.tools:
+            if isinstance(tool, ClosesTool):
+                await tool.aclose()
 
     @property
     def types(self) -> frozenset[str]:

@@ -14,8 +14,8 @@ from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolContext
-from respond.core.ports import ModelBackend, Store, TokenCounter
-from respond.core.types import Delta, Finish, Generation, ModelInfo
+from respond.core.ports import Store, TokenCounter
+from respond.core.types import Delta, Finish, Generation
 from respond.engine import compaction
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
@@ -29,6 +29,7 @@ from respond.engine.local_state import Connection, LocalState
 from respond.engine.persistence import LEASE_MS, Persistence, Record, RunMode, persistence
 from respond.engine.prompts import PromptStore
 from respond.engine.reasoning import ReasoningStream
+from respond.engine.router import ModelRouter as ModelRouter  # where bootstrap and tests import it from
 from respond.engine.run import Run
 from respond.engine.sealing import Sealer
 from respond.protocol.bodies import parse_compact, parse_input_tokens
@@ -41,32 +42,6 @@ from respond.protocol.requests import CreateResponse, parse_create
 from respond.protocol.response import new_response, usage_object
 
 log = logging.getLogger("respond.service")
-
-
-class ModelRouter:
-    """Picks the backend for a model name: the first backend that serves it, in order."""
-
-    def __init__(self, backends: list[ModelBackend], default_model: str | None = None) -> None:
-        self.backends = backends
-        self.default_model = default_model
-
-    def resolve(self, model: str) -> ModelBackend:
-        for backend in self.backends:
-            if backend.serves(model):
-                return backend
-        raise APIError(400, f"The requested model '{model}' does not exist. Use GET /v1/models to see the "
-                            f"models served here.", param="model", code="model_not_found")
-
-    async def models(self) -> list[ModelInfo]:
-        seen: dict[str, ModelInfo] = {}
-        for backend in self.backends:
-            try:
-                for info in await backend.models():
-                    seen.setdefault(info.id, info)
-            except BackendError:
-                continue
-        return list(seen.values())
-
 
 
 class ResponsesService:

@@ -9,10 +9,10 @@ read or one write transaction, the same call on both dialects:
   the writer).  That single-writer thread is this adapter's detail, invisible to the stores.
 - PostgreSQL: the async engine's pool (asyncpg); the function runs with `run_sync`.
 
-`begin()` / `connect()` give async connections for the code not yet moved onto `read`/`write`
-(migrations, files and chunks); on SQLite their write transactions take the same lock as the
-writer thread, so writers never meet in SQLite's busy handler (which sleeps in growing steps of
-up to 100 ms and ruins tail latency).
+Every store operation (responses, jobs, conversations, files, chunks) is a `read` or a `write`.
+Only the migrations run on async connections (`begin()`, as each step is an async function);
+on SQLite that write transaction takes the same lock as the writer thread, so writers never meet
+in SQLite's busy handler (which sleeps in growing steps of up to 100 ms and ruins tail latency).
 """
 
 from __future__ import annotations
@@ -135,10 +135,6 @@ class Database:
             return
         async with self._lock, self._engine.begin() as conn:
             yield conn
-
-    def connect(self) -> Any:
-        """An async connection for reads (an async context manager)."""
-        return self._engine.connect()
 
     async def close(self) -> None:
         if self._threads is not None:

@@ -13,6 +13,7 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Index,
     LargeBinary,
     MetaData,
@@ -25,7 +26,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.ports import Row
 from respond.store.database import Database
@@ -89,117 +89,127 @@ def _vs_file(row: Any) -> Row:
             "chunking_strategy": body.get("chunking_strategy"), "batch_id": row.batch_id}
 
 
-async def _page(conn: AsyncConnection, table: Table, where: list[Any], key: Any, after: str | None,
-                before: str | None, limit: int, order: str) -> tuple[list[Any], bool]:
+def _page(conn: Connection, table: Table, where: list[Any], key: Any, after: str | None,
+          before: str | None, limit: int, order: str) -> tuple[list[Any], bool]:
     """Cursor pagination by (created_at, id), as the OpenAI list endpoints do."""
     asc = order == "asc"
     q = select(table).where(*where)
     for cursor, forward in ((after, True), (before, False)):
         if cursor is None:
             continue
-        mark = (await conn.execute(select(table.c.created_at).where(*where, key == cursor))).scalar()
+        mark = conn.execute(select(table.c.created_at).where(*where, key == cursor)).scalar()
         if mark is not None:
             later = (table.c.created_at > mark) | ((table.c.created_at == mark) & (key > cursor))
             earlier = (table.c.created_at < mark) | ((table.c.created_at == mark) & (key < cursor))
             q = q.where(later if asc == forward else earlier)
     q = q.order_by(table.c.created_at.asc() if asc else table.c.created_at.desc(),
                    key.asc() if asc else key.desc()).limit(limit + 1)
-    rows = (await conn.execute(q)).all()
+    rows = conn.execute(q).all()
     return list(rows[:limit]), len(rows) > limit
 
 
+def _rewrite_body(conn: Connection, table: Table, where: list[Any], **changes: Any) -> bool:
+    """Update the JSON body of the row `where` selects with `changes`; False when there is none."""
+    raw = conn.scalar(select(table.c.body).where(*where))
+    if raw is None:
+        return False
+    conn.execute(update(table).where(*where).values(body=_dumps({**orjson.loads(raw), **changes})))
+    return True
+
+
 class FileStore:
-    def __init__(self, engine: Database) -> None:
-        self.engine = engine
+    """The `FileStore` port (core/storage.py): every operation one `Database.read` or `.write`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- files -------------------------------------------------------------------------------------
     async def add_file(self, meta: Row, owner: str, content: bytes) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(files).values(
-                id=meta["id"], owner=owner, created_at=meta["created_at"], bytes=meta["bytes"],
-                filename=meta["filename"], purpose=meta["purpose"], expires_at=meta.get("expires_at"),
-                content=content))
+        stmt = insert(files).values(
+            id=meta["id"], owner=owner, created_at=meta["created_at"], bytes=meta["bytes"],
+            filename=meta["filename"], purpose=meta["purpose"], expires_at=meta.get("expires_at"), content=content)
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def get_file(self, file_id: str, owner: str) -> Row | None:
         cols = [c for c in files.c if c.name != "content"]
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(*cols).where(files.c.id == file_id, files.c.owner == owner))).first()
+        q = select(*cols).where(files.c.id == file_id, files.c.owner == owner)
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return dict(row._mapping) if row is not None else None
 
     async def file_content(self, file_id: str, owner: str) -> bytes | None:
-        async with self.engine.connect() as conn:
-            data: bytes | None = await conn.scalar(
-                select(files.c.content).where(files.c.id == file_id, files.c.owner == owner))
+        q = select(files.c.content).where(files.c.id == file_id, files.c.owner == owner)
+        data: bytes | None = await self.db.read(lambda conn: conn.scalar(q))
         return data
 
     async def list_files(self, owner: str, *, purpose: str | None, after: str | None, limit: int,
                          order: str) -> tuple[list[Row], bool]:
         where = [files.c.owner == owner] + ([files.c.purpose == purpose] if purpose else [])
-        async with self.engine.connect() as conn:
-            rows, more = await _page(conn, files, where, files.c.id, after, None, limit, order)
+        rows, more = await self.db.read(lambda conn: _page(conn, files, where, files.c.id, after, None, limit, order))
         return [{k: v for k, v in r._mapping.items() if k != "content"} for r in rows], more
 
     async def delete_file(self, file_id: str, owner: str) -> list[str] | None:
         """Delete a file and detach it everywhere; the ids of the vector stores it was in."""
-        async with self.engine.begin() as conn:
-            gone = await conn.execute(delete(files).where(files.c.id == file_id, files.c.owner == owner))
-            if not gone.rowcount:
+        def write(conn: Connection) -> list[str] | None:
+            if not conn.execute(delete(files).where(files.c.id == file_id, files.c.owner == owner)).rowcount:
                 return None
-            stores = (await conn.execute(select(vs_files.c.vector_store_id).where(
-                vs_files.c.file_id == file_id, vs_files.c.owner == owner))).scalars().all()
-            await conn.execute(delete(vs_files).where(vs_files.c.file_id == file_id, vs_files.c.owner == owner))
-        return list(stores)
+            mine = (vs_files.c.file_id == file_id, vs_files.c.owner == owner)
+            stores = conn.execute(select(vs_files.c.vector_store_id).where(*mine)).scalars().all()
+            conn.execute(delete(vs_files).where(*mine))
+            return list(stores)
+
+        return await self.db.write(write)
 
     # -- vector stores -----------------------------------------------------------------------------
     async def put_store(self, store: Row, owner: str, *, new: bool) -> None:
         body = _dumps({k: store.get(k) for k in ("name", "metadata", "expires_after", "expires_at",
                                                  "last_active_at")})
-        async with self.engine.begin() as conn:
-            if new:
-                await conn.execute(insert(vector_stores).values(
-                    id=store["id"], owner=owner, created_at=store["created_at"], body=body))
-            else:
-                await conn.execute(update(vector_stores).where(
-                    vector_stores.c.id == store["id"], vector_stores.c.owner == owner).values(body=body))
+        if new:
+            stmt: Any = insert(vector_stores).values(id=store["id"], owner=owner, created_at=store["created_at"],
+                                                     body=body)
+        else:
+            stmt = update(vector_stores).where(vector_stores.c.id == store["id"],
+                                               vector_stores.c.owner == owner).values(body=body)
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def touch_store(self, store_id: str, now: int) -> None:
         """A search used the store: move `last_active_at`, and `expires_at` with it."""
-        async with self.engine.begin() as conn:
-            raw = await conn.scalar(select(vector_stores.c.body).where(vector_stores.c.id == store_id))
+        def write(conn: Connection) -> None:
+            raw = conn.scalar(select(vector_stores.c.body).where(vector_stores.c.id == store_id))
             if raw is None:
                 return
             body = orjson.loads(raw)
             body["last_active_at"] = now
             if body.get("expires_after"):
                 body["expires_at"] = now + int(body["expires_after"]["days"]) * 86400
-            await conn.execute(update(vector_stores).where(vector_stores.c.id == store_id).values(body=_dumps(body)))
+            conn.execute(update(vector_stores).where(vector_stores.c.id == store_id).values(body=_dumps(body)))
+
+        await self.db.write(write)
 
     @staticmethod
     def _store(row: Any) -> Row:
         return {"id": row.id, "created_at": row.created_at, **orjson.loads(row.body)}
 
     async def get_store(self, store_id: str, owner: str) -> Row | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(vector_stores).where(
-                vector_stores.c.id == store_id, vector_stores.c.owner == owner))).first()
+        q = select(vector_stores).where(vector_stores.c.id == store_id, vector_stores.c.owner == owner)
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return self._store(row) if row is not None else None
 
     async def list_stores(self, owner: str, *, after: str | None, before: str | None, limit: int,
                           order: str) -> tuple[list[Row], bool]:
-        async with self.engine.connect() as conn:
-            rows, more = await _page(conn, vector_stores, [vector_stores.c.owner == owner], vector_stores.c.id,
-                                     after, before, limit, order)
+        rows, more = await self.db.read(lambda conn: _page(
+            conn, vector_stores, [vector_stores.c.owner == owner], vector_stores.c.id, after, before, limit, order))
         return [self._store(r) for r in rows], more
 
     async def delete_store(self, store_id: str, owner: str) -> bool:
-        async with self.engine.begin() as conn:
-            gone = await conn.execute(delete(vector_stores).where(
-                vector_stores.c.id == store_id, vector_stores.c.owner == owner))
-            if not gone.rowcount:
+        def write(conn: Connection) -> bool:
+            if not conn.execute(delete(vector_stores).where(
+                    vector_stores.c.id == store_id, vector_stores.c.owner == owner)).rowcount:
                 return False
-            await conn.execute(delete(vs_files).where(vs_files.c.vector_store_id == store_id))
-            await conn.execute(delete(batches).where(batches.c.vector_store_id == store_id))
-        return True
+            conn.execute(delete(vs_files).where(vs_files.c.vector_store_id == store_id))
+            conn.execute(delete(batches).where(batches.c.vector_store_id == store_id))
+            return True
+
+        return await self.db.write(write)
 
     async def file_counts(self, store_ids: list[str], batch_id: str | None = None) -> dict[str, Row]:
         """{store_id: {"in_progress", "completed", "failed", "cancelled", "total", "usage_bytes"}}."""
@@ -210,60 +220,50 @@ class FileStore:
         if batch_id is not None:
             q = q.where(vs_files.c.batch_id == batch_id)
         q = q.group_by(vs_files.c.vector_store_id, vs_files.c.status)
-        async with self.engine.connect() as conn:
-            for sid, status, count, used in (await conn.execute(q)).all():
-                counts = out[sid]
-                counts[status] = counts.get(status, 0) + count
-                counts["total"] += count
-                counts["usage_bytes"] += int(used or 0)
+        for sid, status, count, used in await self.db.read(lambda conn: conn.execute(q).all()):
+            counts = out[sid]
+            counts[status] = counts.get(status, 0) + count
+            counts["total"] += count
+            counts["usage_bytes"] += int(used or 0)
         return out
 
     # -- files in vector stores --------------------------------------------------------------------
     async def attach(self, store_id: str, file_id: str, owner: str, created_at: int, body: Row,
                      batch_id: str | None = None) -> None:
         """Attach (or re-attach, restarting ingestion) a file to a store, status in_progress."""
-        async with self.engine.begin() as conn:
-            await conn.execute(delete(vs_files).where(vs_files.c.vector_store_id == store_id,
-                                                      vs_files.c.file_id == file_id))
-            await conn.execute(insert(vs_files).values(
+        def write(conn: Connection) -> None:
+            conn.execute(delete(vs_files).where(vs_files.c.vector_store_id == store_id,
+                                                vs_files.c.file_id == file_id))
+            conn.execute(insert(vs_files).values(
                 vector_store_id=store_id, file_id=file_id, owner=owner, created_at=created_at,
                 status="in_progress", batch_id=batch_id, usage_bytes=0, body=_dumps(body)))
 
+        await self.db.write(write)
+
     async def set_file_status(self, store_id: str, file_id: str, status: str, *, usage_bytes: int = 0,
                               last_error: Row | None = None) -> None:
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(select(vs_files.c.body).where(
-                vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id))).first()
-            if row is None:
-                return
-            body = {**orjson.loads(row.body), "last_error": last_error}
-            await conn.execute(update(vs_files).where(
-                vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id).values(
-                status=status, usage_bytes=usage_bytes, body=_dumps(body)))
+        where = [vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id]
+
+        def write(conn: Connection) -> None:
+            if _rewrite_body(conn, vs_files, where, last_error=last_error):
+                conn.execute(update(vs_files).where(*where).values(status=status, usage_bytes=usage_bytes))
+
+        await self.db.write(write)
 
     async def set_attributes(self, store_id: str, file_id: str, owner: str, attributes: Row | None) -> bool:
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(select(vs_files.c.body).where(
-                vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id,
-                vs_files.c.owner == owner))).first()
-            if row is None:
-                return False
-            body = {**orjson.loads(row.body), "attributes": attributes}
-            await conn.execute(update(vs_files).where(
-                vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id).values(body=_dumps(body)))
-        return True
+        where = [vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id, vs_files.c.owner == owner]
+        return await self.db.write(lambda conn: _rewrite_body(conn, vs_files, where, attributes=attributes))
 
     async def cancel_batch(self, batch_id: str) -> None:
         """Files of the batch not yet ingested end `cancelled` (the ingestor skips them)."""
-        async with self.engine.begin() as conn:
-            await conn.execute(update(vs_files).where(vs_files.c.batch_id == batch_id,
-                                                      vs_files.c.status == "in_progress").values(status="cancelled"))
+        stmt = update(vs_files).where(vs_files.c.batch_id == batch_id,
+                                      vs_files.c.status == "in_progress").values(status="cancelled")
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def get_vs_file(self, store_id: str, file_id: str, owner: str) -> Row | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(vs_files).where(
-                vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id,
-                vs_files.c.owner == owner))).first()
+        q = select(vs_files).where(vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id,
+                                   vs_files.c.owner == owner)
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return _vs_file(row) if row is not None else None
 
     async def list_vs_files(self, store_id: str, owner: str, *, status: str | None = None,
@@ -274,29 +274,27 @@ class FileStore:
             where.append(vs_files.c.status == status)
         if batch_id:
             where.append(vs_files.c.batch_id == batch_id)
-        async with self.engine.connect() as conn:
-            rows, more = await _page(conn, vs_files, where, vs_files.c.file_id, after, before, limit, order)
+        rows, more = await self.db.read(lambda conn: _page(
+            conn, vs_files, where, vs_files.c.file_id, after, before, limit, order))
         return [_vs_file(r) for r in rows], more
 
     async def detach(self, store_id: str, file_id: str, owner: str) -> bool:
-        async with self.engine.begin() as conn:
-            gone = await conn.execute(delete(vs_files).where(
-                vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id, vs_files.c.owner == owner))
-        return bool(gone.rowcount)
+        stmt = delete(vs_files).where(vs_files.c.vector_store_id == store_id, vs_files.c.file_id == file_id,
+                                      vs_files.c.owner == owner)
+        return bool(await self.db.write(lambda conn: conn.execute(stmt).rowcount))
 
     async def in_progress(self) -> list[Row]:
         """Every attachment left in_progress (by a restart mid-ingest), with its owner."""
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(vs_files).where(vs_files.c.status == "in_progress"))).all()
+        q = select(vs_files).where(vs_files.c.status == "in_progress")
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [{**_vs_file(r), "owner": r.owner} for r in rows]
 
     async def add_batch(self, batch_id: str, store_id: str, owner: str, created_at: int) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(batches).values(id=batch_id, vector_store_id=store_id, owner=owner,
-                                                      created_at=created_at))
+        stmt = insert(batches).values(id=batch_id, vector_store_id=store_id, owner=owner, created_at=created_at)
+        await self.db.write(lambda conn: conn.execute(stmt))
 
     async def get_batch(self, batch_id: str, store_id: str, owner: str) -> Row | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(batches).where(
-                batches.c.id == batch_id, batches.c.vector_store_id == store_id, batches.c.owner == owner))).first()
+        q = select(batches).where(batches.c.id == batch_id, batches.c.vector_store_id == store_id,
+                                  batches.c.owner == owner)
+        row = await self.db.read(lambda conn: conn.execute(q).first())
         return dict(row._mapping) if row is not None else None

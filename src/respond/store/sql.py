@@ -14,7 +14,9 @@ import orjson
 from sqlalchemy import Connection, bindparam, delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from respond.core.ports import Row
+from respond.core.ports import Row, Store
+from respond.core.storage import FileStore as FileStorePort
+from respond.core.storage import UnitOfWork, VectorIndex
 from respond.store import schema
 from respond.store.conversations import ConversationsMixin, conversation_rows
 from respond.store.database import Database
@@ -53,7 +55,6 @@ class SqlStore(RunsMixin, ConversationsMixin):
         self.db = Database(url)
         self.url = self.db.url
         self.dialect = self.db.name
-        self.engine = self.db  # the async connections of the code not yet on read/write
         self._statements()
         # file_search's storage, on the same database (the FileStore and VectorIndex ports)
         self.files = FileStore(self.db)
@@ -220,3 +221,8 @@ class SqlStore(RunsMixin, ConversationsMixin):
         for item_id, body in bodies:
             found.setdefault(item_id, orjson.loads(body))
         return found
+
+
+def _conforms(store: SqlStore) -> tuple[Store, UnitOfWork[Connection], FileStorePort, VectorIndex]:
+    """Checked by mypy only: the SQL adapters implement core's storage ports."""
+    return store, store.db, store.files, store.vectors

@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Index,
     Integer,
     LargeBinary,
@@ -89,9 +90,11 @@ def query_words(query: str, limit: int = 32) -> list[str]:
 
 
 class ChunkIndex:
-    def __init__(self, engine: Database) -> None:
-        self.engine = engine
-        self.pg = engine.dialect.name == "postgresql"
+    """The `VectorIndex` port (core/storage.py): every operation one `Database.read` or `.write`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.pg = db.name == "postgresql"
         self._matrices: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def invalidate(self, store_id: str) -> None:
@@ -100,31 +103,31 @@ class ChunkIndex:
     async def replace_file(self, store_id: str, file_id: str, texts: list[str],
                            vectors: np.ndarray | None) -> None:
         """Write a file's chunks (and their lexical entries) in one transaction."""
-        async with self.engine.begin() as conn:
-            await self._delete(conn, store_id, file_id)
-            rows = [{"vector_store_id": store_id, "file_id": file_id, "position": i, "text": t,
-                     "embedding": vectors[i].astype(np.float32).tobytes() if vectors is not None else None}
-                    for i, t in enumerate(texts)]
+        rows = [{"vector_store_id": store_id, "file_id": file_id, "position": i, "text": t,
+                 "embedding": vectors[i].astype(np.float32).tobytes() if vectors is not None else None}
+                for i, t in enumerate(texts)]
+
+        def write(conn: Connection) -> None:
+            self._delete(conn, store_id, file_id)
             for start in range(0, len(rows), 500):
                 part = rows[start:start + 500]
-                pks = (await conn.execute(insert(chunks).returning(chunks.c.pk), part)).scalars().all()
+                pks = conn.execute(insert(chunks).returning(chunks.c.pk), part).scalars().all()
                 if not self.pg:
-                    await conn.execute(sql("INSERT INTO chunks_fts(rowid, text, store) VALUES (:pk, :text, :s)"),
-                                       [{"pk": pk, "text": r["text"], "s": store_id}
-                                        for pk, r in zip(pks, part, strict=True)])
+                    conn.execute(sql("INSERT INTO chunks_fts(rowid, text, store) VALUES (:pk, :text, :s)"),
+                                 [{"pk": pk, "text": r["text"], "s": store_id} for pk, r in zip(pks, part, strict=True)])
+
+        await self.db.write(write)
         self.invalidate(store_id)
 
-    async def _delete(self, conn: AsyncConnection, store_id: str, file_id: str | None) -> None:
+    def _delete(self, conn: Connection, store_id: str, file_id: str | None) -> None:
         where = [chunks.c.vector_store_id == store_id] + ([chunks.c.file_id == file_id] if file_id else [])
         if not self.pg:
-            await conn.execute(sql("DELETE FROM chunks_fts WHERE rowid IN (SELECT pk FROM chunks WHERE "
-                                   "vector_store_id = :s AND (:f IS NULL OR file_id = :f))"),
-                               {"s": store_id, "f": file_id})
-        await conn.execute(delete(chunks).where(*where))
+            conn.execute(sql("DELETE FROM chunks_fts WHERE rowid IN (SELECT pk FROM chunks WHERE "
+                             "vector_store_id = :s AND (:f IS NULL OR file_id = :f))"), {"s": store_id, "f": file_id})
+        conn.execute(delete(chunks).where(*where))
 
     async def delete(self, store_id: str, file_id: str | None = None) -> None:
-        async with self.engine.begin() as conn:
-            await self._delete(conn, store_id, file_id)
+        await self.db.write(lambda conn: self._delete(conn, store_id, file_id))
         self.invalidate(store_id)
 
     async def lexical(self, store_ids: list[str], query: str, limit: int,
@@ -159,17 +162,16 @@ class ChunkIndex:
                 stmt = sql(f"SELECT c.pk, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunks c ON c.pk = "
                            f"chunks_fts.rowid WHERE chunks_fts MATCH :q{file_clause} "
                            f"ORDER BY bm25(chunks_fts) LIMIT :limit")
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(stmt, params)).all()
+        rows = await self.db.read(lambda conn: conn.execute(stmt, params).all())
         return [(int(pk), float(score)) for pk, score in rows]
 
     async def _matrix(self, store_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cached = self._matrices.get(store_id)
         if cached is not None:
             return cached
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(chunks.c.pk, chunks.c.file_id, chunks.c.embedding).where(
-                chunks.c.vector_store_id == store_id, chunks.c.embedding.is_not(None)).order_by(chunks.c.pk))).all()
+        q = select(chunks.c.pk, chunks.c.file_id, chunks.c.embedding).where(
+            chunks.c.vector_store_id == store_id, chunks.c.embedding.is_not(None)).order_by(chunks.c.pk)
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         if rows:
             matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         else:
@@ -199,7 +201,6 @@ class ChunkIndex:
         """{pk: (file_id, text)}."""
         if not pks:
             return {}
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(chunks.c.pk, chunks.c.file_id, chunks.c.text).where(
-                chunks.c.pk.in_(pks)))).all()
+        q = select(chunks.c.pk, chunks.c.file_id, chunks.c.text).where(chunks.c.pk.in_(pks))
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
         return {int(r[0]): (r[1], r[2]) for r in rows}

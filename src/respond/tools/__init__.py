@@ -31,9 +31,11 @@ def register(name: str, factory: Factory) -> None:
 def _builtin() -> None:
     from respond.tools.file_search.tool import file_search_tool
     from respond.tools.mcp import mcp_tool
+    from respond.tools.web_search.tool import web_search_tool
 
     register("file_search", file_search_tool)
     register("mcp", mcp_tool)
+    register("web_search", web_search_tool)
 
 
 def _plugins() -> None:

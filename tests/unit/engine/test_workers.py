@@ -1,0 +1,56 @@
+"""Background runs in process: a worker claims and runs a queued job; cancel; recovery of a dead worker's run."""
+
+from __future__ import annotations
+
+import asyncio
+
+from respond.backends.scripted import ScriptedBackend
+from respond.engine.persistence import LEASE_MS
+from respond.engine.service import ModelRouter, ResponsesService
+from respond.engine.workers import INTERRUPTED, RunManager
+from respond.store.sql import SqlStore
+from tests.unit.conftest import OWNER
+
+
+async def _until(store: SqlStore, rid: str, status: str, timeout: float = 10) -> dict[str, object]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        got = await store.get_response(rid, OWNER)
+        if got is not None and got["status"] == status:
+            return got
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{rid} never became {status}")
+
+
+def _manager(store: SqlStore, workers: int = 1) -> tuple[ResponsesService, RunManager]:
+    wake = asyncio.Event()
+    service = ResponsesService(store, ModelRouter([ScriptedBackend(reply="done here")]), on_queued=wake.set)
+    return service, RunManager(service, workers=workers, poll=5, single_process=True, wake=wake)
+
+
+async def test_queued_job_is_run_by_a_woken_worker(store: SqlStore) -> None:
+    service, runs = _manager(store)
+    await runs.start()
+    try:
+        _, _, response = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
+        done = await _until(store, response["id"], "completed", timeout=3)  # woken, not polled (poll=5 s)
+        assert done["output"][0]["content"][0]["text"] == "done here"  # type: ignore[index]
+    finally:
+        await runs.stop()
+
+
+async def test_cancel_a_queued_job(store: SqlStore) -> None:
+    service, runs = _manager(store, workers=0)  # nobody claims it
+    _, _, response = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
+    cancelled = await runs.cancel(response["id"], OWNER)
+    assert cancelled["status"] == "cancelled"
+    assert (await _until(store, response["id"], "cancelled"))["status"] == "cancelled"
+
+
+async def test_a_dead_workers_run_ends_failed(store: SqlStore) -> None:
+    service, runs = _manager(store, workers=0)
+    _, _, response = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
+    assert await store.claim_job("another-process", LEASE_MS) is not None  # claimed, then that process died
+    await runs.recover(at_startup=True)  # SQLite: one process, so any other worker's run is dead
+    failed = await _until(store, response["id"], "failed")
+    assert failed["error"] == {"code": "server_error", "message": INTERRUPTED}
