@@ -9,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.respond-installed
 
-.PHONY: setup serve test lint bench clean
+.PHONY: setup serve test test-deps lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,10 @@ lint: setup
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy --strict src/respond
 
-test: lint
+test-deps:
+	bash scripts/install-test-deps.sh
+
+test: lint test-deps
 	$(PY) -m pytest -q --cov --cov-report=term --cov-fail-under=$(COV_FLOOR) $(PYTEST_ARGS)
 
 bench: setup

@@ -114,7 +114,7 @@ def test_file_url_allowed_and_capped(server_factory, upstream, web):
 
 
 def test_upstream_file_parts(server_factory, upstream):
-    s = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--upstream-file-parts")
+    s = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--upstream-file-parts", "on")
     f = s.client().files.create(file=("policy.md", DOC), purpose="user_data")
     s.client().responses.create(model="scripted", input=[{"role": "user", "content": [
         {"type": "input_file", "file_id": f.id}, {"type": "input_text", "text": "?"}]}])

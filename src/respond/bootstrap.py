@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from respond import backends, tools
 from respond import store as stores
@@ -21,14 +22,18 @@ from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
+from respond.api.metrics import PrometheusMetrics
 from respond.config import Settings
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolServices
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
+from respond.dashboard import create_dashboard as dashboard
+from respond.dashboard.session import secret_for
 from respond.engine.hosted import HostedTools
 from respond.engine.input_files import InputFiles
 from respond.engine.prompts import PromptStore
+from respond.engine.queries import Operations
 from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
@@ -62,7 +67,7 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
                      "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
         "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
                           "reasoning_field": settings.upstream_reasoning_field,
-                          "file_parts": settings.upstream_file_parts},
+                          "file_parts": settings.upstream_file_parts == "on"},
     }
 
 
@@ -98,6 +103,7 @@ def web_options(settings: Settings) -> dict[str, Any]:
 def build_app(settings: Settings) -> Starlette:
     store = stores.create(settings.database)
     chosen, default = build_backends(settings)
+    metrics = PrometheusMetrics(settings.metrics_multiproc_dir)
     # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
@@ -108,7 +114,7 @@ def build_app(settings: Settings) -> Starlette:
     service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
-                               prompts=PromptStore(settings.prompts), files=InputFiles(StoredFiles(
+                               prompts=PromptStore(settings.prompts), metrics=metrics, files=InputFiles(StoredFiles(
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024))))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
@@ -132,5 +138,12 @@ def build_app(settings: Settings) -> Starlette:
                 await backend.close()
             await store.close()
 
-    return create_app(service, runs, KeyRing(settings.api_keys), lifespan=lifespan,
-                      extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search))
+    operations = Operations(store, runs, file_search)
+    keys = KeyRing(settings.api_keys)
+    admin = KeyRing([settings.admin_key] if settings.admin_key else [])
+    board = dashboard(operations, keys, admin, secret_for(settings.api_keys + [settings.admin_key or ""]))
+    return create_app(service, runs, keys, lifespan=lifespan,
+                      extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)
+                      + [Mount("/dashboard", app=board)],
+                      metrics=metrics, operations=operations,
+                      metrics_keys=KeyRing([settings.metrics_key]) if settings.metrics_key else None)

@@ -16,9 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
-from respond.api import conversations, routes, websocket
+from respond.api import conversations, openapi, routes, websocket
 from respond.api.auth import KeyRing
+from respond.api.metrics import HttpMetrics, PrometheusMetrics, metrics_endpoint
+from respond.core.logctx import request_id, sane_request_id
 from respond.engine.conversations import ConversationService
+from respond.engine.queries import Operations
 from respond.engine.service import ResponsesService
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
@@ -54,19 +57,56 @@ async def _crash(request: Request, exc: Exception) -> Response:
                            code="server_error"))
 
 
-class AuthAndLog:
-    """Pure ASGI middleware: resolve the owner from the bearer key, log one line per request."""
+# Paths that do their own access control (or need none): no bearer key asked here.
+OPEN_PATHS = ("/health", "/v1/health", "/openapi.json", "/docs")
+OWN_AUTH_PREFIXES = ("/dashboard",)
 
-    def __init__(self, app: ASGIApp, keys: KeyRing) -> None:
+
+def incoming_request_id(scope: Scope) -> str:
+    """The client's `x-request-id` when it is a sane token, else a new one."""
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            found = sane_request_id(value.decode("latin-1"))
+            if found:
+                return found
+    return new_id("req")[:28]
+
+
+class AuthAndLog:
+    """Pure ASGI middleware: the request id (in the log context, and echoed), the owner from the
+    bearer key, one log line per request."""
+
+    def __init__(self, app: ASGIApp, keys: KeyRing, metrics_keys: KeyRing | None = None) -> None:
         self.app = app
         self.keys = keys
+        self.metrics_keys = metrics_keys  # --metrics-key: /metrics asks for it instead of an API key
+
+    def _owner(self, scope: Scope) -> str:
+        path: str = scope["path"]
+        if path in OPEN_PATHS or path.startswith(OWN_AUTH_PREFIXES):
+            return "anonymous"
+        auth = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value.decode("latin-1")
+        if path == "/metrics" and self.metrics_keys is not None and self.metrics_keys.enabled:
+            return self.metrics_keys.owner(auth)
+        return self.keys.owner(auth)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            token = request_id.set(incoming_request_id(scope))  # one id for the whole session
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                request_id.reset(token)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        rid = new_id("req")[:28]
+        rid = incoming_request_id(scope)
+        token = request_id.set(rid)
         status = [500]
 
         async def send_wrapper(message: MutableMapping[str, Any]) -> None:
@@ -76,25 +116,21 @@ class AuthAndLog:
             await send(message)
 
         try:
-            if scope["path"] in ("/health", "/v1/health"):
-                scope.setdefault("state", {})["owner"] = "anonymous"
-            else:
-                auth = None
-                for name, value in scope["headers"]:
-                    if name == b"authorization":
-                        auth = value.decode("latin-1")
-                scope.setdefault("state", {})["owner"] = self.keys.owner(auth)
+            scope.setdefault("state", {})["owner"] = self._owner(scope)
         except APIError as exc:
             await _error(exc)(scope, receive, send_wrapper)
         else:
             await self.app(scope, receive, send_wrapper)
         finally:
-            log.info("%s %s %s %d %.1fms", rid, scope["method"], scope["path"], status[0],
+            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status[0],
                      (time.perf_counter() - start) * 1000)
+            request_id.reset(token)
 
 
 def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
-               extra_routes: list[Route] | None = None, lifespan: Any = None) -> Starlette:
+               extra_routes: list[Any] | None = None, lifespan: Any = None,
+               metrics: PrometheusMetrics | None = None, metrics_keys: KeyRing | None = None,
+               operations: Operations | None = None) -> Starlette:
     r = [
         Route("/v1/responses", routes.create_response, methods=["POST"]),
         Route("/v1/responses/input_tokens", routes.count_input_tokens, methods=["POST"]),
@@ -107,8 +143,12 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
         Route("/health", routes.health, methods=["GET"]),
         *conversations.ROUTES,
         WebSocketRoute("/v1/responses", websocket.responses_socket),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+        Route("/docs", openapi.docs_page, methods=["GET"]),
         *(extra_routes or []),
     ]
+    if metrics is not None:
+        r.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     app = Starlette(
         routes=r,
         exception_handlers={APIError: _api_error, HTTPException: _http_error, Exception: _crash},
@@ -118,5 +158,9 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
     app.state.runs = runs
     app.state.keys = keys
     app.state.conversations = ConversationService(service.store)
-    app.add_middleware(AuthAndLog, keys=keys)
+    app.state.metrics = metrics
+    app.state.operations = operations or Operations(service.store, runs)  # type: ignore[arg-type]
+    app.add_middleware(AuthAndLog, keys=keys, metrics_keys=metrics_keys)
+    if metrics is not None:  # outermost: it times auth failures too
+        app.add_middleware(HttpMetrics, metrics=metrics, routes=r)
     return app

@@ -9,6 +9,8 @@ response it continued; `generate: false` prepares a response without calling the
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import orjson
@@ -22,6 +24,7 @@ from respond.engine.service import ResponsesService
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
 
+log = logging.getLogger("respond.websocket")
 CLIENT_ONLY = ("type", "generate", "stream_id", "stream", "stream_options")
 
 
@@ -43,12 +46,17 @@ async def responses_socket(ws: WebSocket) -> None:
         return
     await ws.accept()
     local = LocalState()
+    start, count = time.perf_counter(), 0
+    log.info("websocket session opened")
     try:
         while True:
             raw = await ws.receive_text()
+            count += 1
             await _one(ws, raw, owner, service, runs, local)
     except WebSocketDisconnect:
         return
+    finally:
+        log.info("websocket session closed: %d messages in %.1fs", count, time.perf_counter() - start)
 
 
 async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, runs: RunManager,

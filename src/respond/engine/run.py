@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from respond.core.errors import BackendError
@@ -31,7 +31,7 @@ class Run:
 
     def __init__(self, record: Record, deltas: AsyncIterator[Delta | HostedStep],
                  first: Delta | HostedStep | BackendError | None, builder: EventBuilder,
-                 persistence: Persistence) -> None:
+                 persistence: Persistence, on_end: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.record = record
         self.response = record.response
         self._deltas = deltas
@@ -41,6 +41,7 @@ class Run:
         self.recorder = Recorder(persistence)
         self._finished = False
         self._final: tuple[str, dict[str, Any]] = ("failed", {})
+        self._on_end = on_end  # metering: called once with the final response, stored or not
 
     @property
     def id(self) -> str:
@@ -138,6 +139,8 @@ class Run:
 
     async def _persist(self, events: list[Event], joins: bool = False) -> None:
         self._finished = True
+        if self._on_end is not None:
+            self._on_end(self.response)
         await self.persistence.end(events, joins)
 
 

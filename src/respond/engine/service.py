@@ -14,6 +14,7 @@ from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolContext
+from respond.core.metrics import Metrics, NullMetrics
 from respond.core.ports import Store, TokenCounter
 from respond.core.types import Delta, Finish, Generation
 from respond.engine import compaction
@@ -26,6 +27,7 @@ from respond.engine.hub import Hub
 from respond.engine.input_files import InputFiles
 from respond.engine.inputs import apply_prompt, open_reasoning
 from respond.engine.local_state import Connection, LocalState
+from respond.engine.metered import finished, metered
 from respond.engine.persistence import LEASE_MS, Persistence, Record, RunMode, persistence
 from respond.engine.prompts import PromptStore
 from respond.engine.reasoning import ReasoningStream
@@ -48,8 +50,10 @@ class ResponsesService:
     def __init__(self, store: Store, router: ModelRouter, *, hosted: HostedTools | None = None,
                  worker_id: str | None = None, trust_cache: bool = False,
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
-                 prompts: PromptStore | None = None, files: InputFiles | None = None) -> None:
+                 prompts: PromptStore | None = None, metrics: Metrics | None = None,
+                 files: InputFiles | None = None) -> None:
         self.store = store
+        self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
         self.hosted = hosted or HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
         # Secrets of hosted tools (MCP headers) of queued background responses: never stored.
@@ -194,6 +198,8 @@ class ResponsesService:
                           self.secrets.pop(record.response["id"], {}))
         hosted = await self.hosted.prepare(prepared.hosted_tools, gen, ctx, req.max_tool_calls)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
+        deltas = metered(deltas, self.metrics, model, backend.name)
+        started = time.perf_counter()
         # Foreground: prime, so a request the backend refuses is still an HTTP error.
         first = None if background else await _prime(deltas)
         mode = RunMode.of(store=req.store is not False, stream=bool(req.stream), background=background)
@@ -210,7 +216,8 @@ class ResponsesService:
         builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
                                reasoning=self._reasoning(req, record.owner), tools=prepared.tools)
-        return Run(record, deltas, first, builder, store)
+        return Run(record, deltas, first, builder, store,
+                   on_end=lambda r: finished(r, self.metrics, backend.name, started))
 
     def _generation(self, req: CreateResponse, model: str, history: History,
                     new_items: list[dict[str, Any]]) -> Generation:

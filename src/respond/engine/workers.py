@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from respond.core.logctx import request_id
 from respond.engine.events import replay
 from respond.engine.persistence import LEASE_MS
 from respond.engine.service import ResponsesService
@@ -100,19 +102,26 @@ class RunManager:
 
     async def _execute(self, job: dict[str, Any]) -> None:
         rid = job["response_id"]
+        request_id.set(rid)  # this task's own context: every line of the run carries its response id
+        start = time.perf_counter()
+        status = "gone"
+        log.info("background run %s started on %s", rid, self.worker_id)
         try:
             run = await self.service.run_job(job)
             if run is not None:
                 async for _ in run.events():
                     pass
+                status = str(run.response.get("status"))
         except asyncio.CancelledError:
-            pass
+            status = "cancelled"
         except Exception:
+            status = "crashed"
             log.exception("background run %s crashed", rid)
             await self._fail(rid, job["owner"], "The run failed inside the server.")
         finally:
             self.tasks.pop(rid, None)
             self.owners.pop(rid, None)
+            log.info("background run %s ended %s in %.1fs", rid, status, time.perf_counter() - start)
 
     async def _lease_loop(self) -> None:
         interval = LEASE_MS / 1000 / 5

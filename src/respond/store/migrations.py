@@ -66,3 +66,12 @@ async def migrate(engine: Database) -> list[str]:
             applied.append(name)
             log.info("applied migration %s", name)
     return applied
+
+
+def _register_own() -> None:
+    from respond.store.listing_migration import listing_indexes
+
+    register("0010_listing_indexes", listing_indexes)
+
+
+_register_own()

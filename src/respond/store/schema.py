@@ -39,6 +39,20 @@ responses = Table(
     Column("previous_response_id", String(64), nullable=True),
     Column("background", Boolean, nullable=False, default=False),
     Column("body", Text, nullable=False),
+    # 0010: for the operator's list queries (dashboard, CLI)
+    Column("model", String(128), nullable=True),
+    Column("preview", String(200), nullable=True),
+)
+
+# 0010: one row per metadata key of a response, so that `key=value` filters are index lookups
+response_metadata = Table(
+    "response_metadata",
+    metadata,
+    Column("response_id", String(64), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", String(512), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 items = Table(

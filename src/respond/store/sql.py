@@ -22,6 +22,8 @@ from respond.store.conversations import ConversationsMixin, conversation_rows
 from respond.store.database import Database
 from respond.store.files import FileStore
 from respond.store.jobs import RunsMixin, job_row
+from respond.store.listing import ListingMixin
+from respond.store.listing_migration import metadata_rows, preview
 from respond.store.migrations import migrate
 from respond.store.vectors import ChunkIndex
 
@@ -48,7 +50,7 @@ _CONTEXT = text(
 )
 
 
-class SqlStore(RunsMixin, ConversationsMixin):
+class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
     """Every store port on one SQL database: each operation is a `Database.read` or `.write`."""
 
     def __init__(self, url: str) -> None:
@@ -75,6 +77,7 @@ class SqlStore(RunsMixin, ConversationsMixin):
             index_elements=["id"], set_={"status": up.excluded.status, "body": up.excluded.body})
         self._insert_response = insert(R)
         self._insert_items = insert(IT)
+        self._insert_metadata = insert(schema.response_metadata)
         self._delete_outputs = delete(IT).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 1)
         self._insert_events = insert(schema.events)
         self._insert_job = insert(schema.jobs)
@@ -91,7 +94,7 @@ class SqlStore(RunsMixin, ConversationsMixin):
         rows = self._item_rows(response["id"], owner, input_items, output_items, with_inputs=True)
 
         def write(conn: Connection) -> None:
-            conn.execute(self._insert_response, self._response_row(response, owner))
+            self._insert_new(conn, response, owner, input_items)
             if rows:
                 conn.execute(self._insert_items, rows)
             self._join(conn, conversation_id, input_items + output_items)
@@ -118,7 +121,7 @@ class SqlStore(RunsMixin, ConversationsMixin):
         rows = self._item_rows(rid, owner, input_items, output_items, with_inputs=False)
 
         def write(conn: Connection) -> None:
-            conn.execute(self._upsert_response, self._response_row(response, owner))
+            conn.execute(self._upsert_response, self._response_row(response, owner, input_items))
             conn.execute(self._delete_outputs, {"rid": rid})
             if rows:
                 conn.execute(self._insert_items, rows)
@@ -134,7 +137,7 @@ class SqlStore(RunsMixin, ConversationsMixin):
         rows = self._item_rows(response["id"], owner, input_items, [], with_inputs=True)
 
         def write(conn: Connection) -> None:
-            conn.execute(self._insert_response, self._response_row(response, owner))
+            self._insert_new(conn, response, owner, input_items)
             if rows:
                 conn.execute(self._insert_items, rows)
             conn.execute(self._insert_job, job)
@@ -145,11 +148,19 @@ class SqlStore(RunsMixin, ConversationsMixin):
         if conversation_id:
             conn.execute(self._insert_conv_items, conversation_rows(conversation_id, items))
 
+    def _insert_new(self, conn: Connection, response: Row, owner: str, input_items: list[Row]) -> None:
+        """The response row and its metadata rows (0010: what the operator's list filters read)."""
+        conn.execute(self._insert_response, self._response_row(response, owner, input_items))
+        meta = metadata_rows(response, owner)
+        if meta:
+            conn.execute(self._insert_metadata, meta)
+
     @staticmethod
-    def _response_row(response: Row, owner: str) -> Row:
+    def _response_row(response: Row, owner: str, input_items: list[Row]) -> Row:
         return {"id": response["id"], "owner": owner, "created_at": response["created_at"],
                 "status": response["status"], "previous_response_id": response.get("previous_response_id"),
-                "background": bool(response.get("background")), "body": _dumps(response)}
+                "background": bool(response.get("background")), "body": _dumps(response),
+                "model": str(response.get("model") or "")[:128], "preview": preview(input_items)}
 
     @staticmethod
     def _item_rows(rid: str, owner: str, input_items: list[Row], output_items: list[Row], *,

@@ -1,0 +1,171 @@
+"""Prometheus metrics: the adapter of the `Metrics` port, the HTTP middleware, and `GET /metrics`.
+
+Every metric lives in the app's own `CollectorRegistry` (tests build many apps in one process).
+With `PROMETHEUS_MULTIPROC_DIR` set (several worker processes on one host), prometheus-client
+writes values to files there and `/metrics` aggregates all processes with `MultiProcessCollector`.
+Labels are bounded: routes are path templates (`/v1/responses/{response_id}`), models are the
+first `MAX_MODELS` names seen (then `other`), no id and no key is ever a label.  Queue depth and
+the oldest queued run's age are read from the store at scrape time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount
+
+from respond.core.types import Usage
+
+MAX_MODELS = 64
+LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+SPEED = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+
+
+class PrometheusMetrics:
+    """Implements `respond.core.metrics.Metrics` and the HTTP-level metrics."""
+
+    def __init__(self, multiproc_dir: str | None = None) -> None:
+        self.multiproc_dir = multiproc_dir
+        self.registry = reg = CollectorRegistry()
+        self._models: set[str] = set()
+        self.requests = Counter("respond_http_requests", "HTTP requests by route template, method and status",
+                                ["route", "method", "status"], registry=reg)
+        self.latency = Histogram("respond_http_request_duration_seconds", "HTTP request duration (to the last "
+                                 "byte, streams included)", ["route", "method"], buckets=LATENCY, registry=reg)
+        self.ttft = Histogram("respond_time_to_first_token_seconds", "Time from the start of generation to the "
+                              "first model delta", ["model", "backend"], buckets=LATENCY, registry=reg)
+        self.tokens = Counter("respond_tokens", "Tokens by model, backend and kind (input, output, cached, "
+                              "reasoning)", ["model", "backend", "kind"], registry=reg)
+        self.gen_seconds = Counter("respond_generation_seconds", "Seconds spent generating (tokens/s = "
+                                   "rate(output tokens) / rate(this))", ["model", "backend"], registry=reg)
+        self.speed = Histogram("respond_generation_tokens_per_second", "Output tokens per second of each "
+                               "generation", ["model", "backend"], buckets=SPEED, registry=reg)
+        self.cache = Counter("respond_prompt_cache", "Generations by whether the backend reused a cached prompt "
+                             "prefix (the embedded engine's context pool)", ["backend", "result"], registry=reg)
+        self.responses = Counter("respond_responses", "Responses by final status", ["model", "backend", "status"],
+                                 registry=reg)
+        self.duration = Histogram("respond_response_duration_seconds", "Duration of a response, start to final "
+                                  "status", ["model", "backend"], buckets=LATENCY, registry=reg)
+        self.upstream_errors = Counter("respond_upstream_errors", "Backend errors by kind (http_4xx, http_5xx, "
+                                       "transport)", ["backend", "kind"], registry=reg)
+        self.tool_calls = Counter("respond_tool_calls", "Server-run tool calls by type and outcome",
+                                  ["type", "outcome"], registry=reg)
+        self.queue_depth = Gauge("respond_background_queue_depth", "Background runs waiting in the queue",
+                                 registry=reg, multiprocess_mode="max")
+        self.running = Gauge("respond_background_running", "Background runs being executed",
+                             registry=reg, multiprocess_mode="max")
+        self.oldest = Gauge("respond_background_oldest_queued_seconds", "Age of the oldest queued run",
+                            registry=reg, multiprocess_mode="max")
+
+    def model(self, name: str) -> str:
+        if name in self._models:
+            return name
+        if len(self._models) < MAX_MODELS:
+            self._models.add(name)
+            return name
+        return "other"
+
+    # -- the port ------------------------------------------------------------------------------
+    def first_token(self, model: str, backend: str, seconds: float) -> None:
+        self.ttft.labels(self.model(model), backend).observe(seconds)
+
+    def generated(self, model: str, backend: str, usage: Usage | None, seconds: float) -> None:
+        m = self.model(model)
+        u = usage or Usage()
+        for kind, n in (("input", u.input_tokens), ("output", u.output_tokens), ("cached", u.cached_tokens),
+                        ("reasoning", u.reasoning_tokens)):
+            self.tokens.labels(m, backend, kind).inc(n)
+        self.gen_seconds.labels(m, backend).inc(seconds)
+        if u.output_tokens and seconds > 0:
+            self.speed.labels(m, backend).observe(u.output_tokens / seconds)
+        self.cache.labels(backend, "hit" if u.cached_tokens else "miss").inc()
+
+    def upstream_error(self, backend: str, kind: str) -> None:
+        self.upstream_errors.labels(backend, kind).inc()
+
+    def response_finished(self, model: str, backend: str, status: str, seconds: float) -> None:
+        m = self.model(model)
+        self.responses.labels(m, backend, status).inc()
+        self.duration.labels(m, backend).observe(seconds)
+
+    def tool_call(self, tool_type: str, outcome: str) -> None:
+        self.tool_calls.labels(tool_type[:40], outcome[:20]).inc()
+
+    # -- exposition ----------------------------------------------------------------------------
+    def render(self, queued: int, running: int, oldest: float) -> bytes:
+        self.queue_depth.set(queued)
+        self.running.set(running)
+        self.oldest.set(oldest)
+        if self.multiproc_dir:
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged, path=self.multiproc_dir)  # type: ignore[no-untyped-call, unused-ignore]
+            return bytes(generate_latest(merged))
+        return bytes(generate_latest(self.registry))
+
+
+def route_template(routes: list[BaseRoute], scope: MutableMapping[str, Any]) -> str:
+    """The matched route's template, prefixed by its mount (`/dashboard/responses/{response_id}`).
+
+    Starlette records the matched route in the scope; a request that never reached the router
+    (refused by auth) is matched here against the app's own routes."""
+    route = scope.get("route")
+    if route is None:
+        for candidate in routes:
+            match, _ = candidate.matches(scope)
+            if match is Match.FULL:
+                route = candidate
+                break
+    path = getattr(route, "path", None)
+    if path is None:
+        return "unmatched"
+    if isinstance(route, Mount) and "root_path" in scope:  # a mounted app (static files): its mount point
+        return str(scope["root_path"]) or "/"
+    return f"{scope.get('root_path', '')}{path}" or "/"
+
+
+class HttpMetrics:
+    """Pure ASGI middleware: count and time every HTTP request by route template."""
+
+    def __init__(self, app: Any, metrics: PrometheusMetrics, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = route_template(self.routes, scope)
+            self.metrics.requests.labels(route, scope["method"], str(status[0])).inc()
+            self.metrics.latency.labels(route, scope["method"]).observe(time.perf_counter() - start)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: PrometheusMetrics = request.app.state.metrics
+    stats = await request.app.state.operations.queue()
+    body = metrics.render(stats.queued, stats.running, stats.oldest_queued_age)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

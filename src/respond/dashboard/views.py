@@ -1,0 +1,102 @@
+"""Sign-in, and the pages beside responses: conversations, files, vector stores, charts."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from respond.dashboard import svg
+from respond.dashboard.render import board, changes_state, knowledge_owner, owner_scope, render, signed_in
+from respond.dashboard.session import CSRF, LIFETIME, SESSION, Viewer, csrf_ok
+from respond.dashboard.timeline import item_view
+from respond.protocol.errors import invalid
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/dashboard/responses", status_code=303)
+
+
+async def signin_form(request: Request) -> Response:
+    if board(request).sessions.open:
+        return RedirectResponse("/dashboard/responses", status_code=303)
+    return render(request, "signin.html", None)
+
+
+async def signin(request: Request) -> Response:
+    form = await request.form()
+    if not csrf_ok(request.cookies.get(CSRF), str(form.get("csrf") or "")):
+        return render(request, "signin.html", None, status=403, error="The form expired; please sign in again.")
+    token = board(request).sessions.sign_in(str(form.get("key") or ""))
+    if token is None:
+        return render(request, "signin.html", None, status=401, error="That key is not valid here.")
+    response = RedirectResponse("/dashboard/responses", status_code=303)
+    response.set_cookie(SESSION, token, max_age=LIFETIME, httponly=True, samesite="strict", path="/dashboard",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@changes_state
+async def signout(request: Request, viewer: Viewer) -> Response:
+    response = RedirectResponse("/dashboard/signin", status_code=303)
+    response.delete_cookie(SESSION, path="/dashboard")
+    return response
+
+
+@signed_in
+async def conversations(request: Request, viewer: Viewer) -> Response:
+    """Conversations, newest first."""
+    rows = await board(request).ops.conversations(owner_scope(viewer))
+    return render(request, "conversations.html", viewer, rows=rows)
+
+
+@signed_in
+async def conversation(request: Request, viewer: Viewer) -> Response:
+    """One conversation and its items."""
+    conv, items, more = await board(request).ops.conversation(request.path_params["conversation_id"],
+                                                              owner_scope(viewer))
+    return render(request, "conversation.html", viewer, conv=conv, items=[item_view(i) for i in items], more=more)
+
+
+@signed_in
+async def files(request: Request, viewer: Viewer) -> Response:
+    """Uploaded files (the signed-in key's own)."""
+    owner = knowledge_owner(viewer)
+    rows = await board(request).ops.files(owner) if owner else []
+    return render(request, "files.html", viewer, rows=rows)
+
+
+@signed_in
+async def vector_stores(request: Request, viewer: Viewer) -> Response:
+    """Vector stores with their ingestion counts (the signed-in key's own)."""
+    owner = knowledge_owner(viewer)
+    rows = await board(request).ops.vector_stores(owner) if owner else []
+    return render(request, "vector_stores.html", viewer, rows=rows)
+
+
+@signed_in
+async def vector_store(request: Request, viewer: Viewer) -> Response:
+    """One vector store: its files' ingestion status and a search box."""
+    owner = knowledge_owner(viewer)
+    if not owner:
+        raise invalid("Vector stores are listed per key; sign in with the key that owns it.", None, "not_owner")
+    store_id = request.path_params["store_id"]
+    query = request.query_params.get("q", "").strip()
+    ops = board(request).ops
+    rows = await ops.vector_store_files(owner, store_id)
+    hits = await ops.search(owner, store_id, query) if query else []
+    return render(request, "vector_store.html", viewer, store_id=store_id, rows=rows, query=query, hits=hits)
+
+
+@signed_in
+async def charts(request: Request, viewer: Viewer) -> Response:
+    """Requests and tokens over time by model; latency percentiles."""
+    raw = request.query_params.get("hours", "24")
+    hours = int(raw) if raw.isdigit() and 1 <= int(raw) <= 24 * 90 else 24
+    since = int(time.time()) - hours * 3600
+    act = await board(request).ops.activity(owner_scope(viewer), since)
+    return render(request, "charts.html", viewer, hours=hours, act=act,
+                  requests_svg=svg.lines("Requests by model", act.requests, act.since, act.step),
+                  tokens_svg=svg.lines("Tokens (input + output) by model", act.tokens, act.since, act.step),
+                  latency_svg=svg.bars("Latency percentiles by model (created to completed)", act.latency))
