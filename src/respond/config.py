@@ -124,6 +124,19 @@ FLAGS: list[Flag] = [
          default_doc="the --mcp-allow patterns, and with none, public addresses only"),
     Flag("web_timeout", "seconds allowed for one search or one page fetch", 15.0, float),
     Flag("web_max_page_kb", "KiB of a web page read at most", 2048, int),
+    Flag("code_python", "Python interpreter the code_interpreter sandbox runs (read-only, with its environment; "
+         "it needs ipykernel and matplotlib)", metavar="PATH", default_doc="the server's own"),
+    Flag("code_cpu_seconds", "code_interpreter: CPU seconds one code call may use (10x that over a process's "
+         "life)", 60, int),
+    Flag("code_wall_seconds", "code_interpreter: seconds one code call may run before it is interrupted", 60.0,
+         float),
+    Flag("code_memory_mb", "code_interpreter: memory (address space) of each sandboxed process, in MiB", 1024, int),
+    Flag("code_processes", "code_interpreter: processes and threads one container may run at once", 64, int),
+    Flag("code_output_kb", "code_interpreter: output (logs) kept from one code call, in KiB", 64, int),
+    Flag("code_file_mb", "code_interpreter: largest file sandboxed code may write, in MiB", 64, int),
+    Flag("code_max_kernels", "code_interpreter: container kernels kept alive at once by this process", 8, int),
+    Flag("code_spare_kernels", "code_interpreter: kernels started ahead for new containers once code has run "
+         "(0 or 1)", 1, int),
     Flag("log_level", "logging level", "info", choices=("debug", "info", "warning", "error")),
     Flag("log_format", "text, or json (one object a line, for log shippers)", "text", choices=("text", "json")),
 ]
@@ -178,6 +191,16 @@ class Settings:
     web_max_page_kb: int = _d("web_max_page_kb")  # bytes of a page read at most, in KiB
     # prometheus-client's own variable: set, /metrics aggregates every process on this host
     metrics_multiproc_dir: str | None = field(default_factory=lambda: os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    # code_interpreter: the sandbox's Python (None: the server's own) and its limits
+    code_python: str | None = _d("code_python")
+    code_cpu_seconds: int = _d("code_cpu_seconds")
+    code_wall_seconds: float = _d("code_wall_seconds")
+    code_memory_mb: int = _d("code_memory_mb")
+    code_processes: int = _d("code_processes")
+    code_output_kb: int = _d("code_output_kb")
+    code_file_mb: int = _d("code_file_mb")
+    code_max_kernels: int = _d("code_max_kernels")
+    code_spare_kernels: int = _d("code_spare_kernels")
 
     @property
     def embedded_enabled(self) -> bool:

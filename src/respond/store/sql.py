@@ -18,6 +18,7 @@ from respond.core.ports import Row, Store
 from respond.core.storage import FileStore as FileStorePort
 from respond.core.storage import UnitOfWork, VectorIndex
 from respond.store import schema
+from respond.store.containers import ContainerStore
 from respond.store.conversations import ConversationsMixin, conversation_rows
 from respond.store.database import Database
 from respond.store.files import FileStore
@@ -61,6 +62,7 @@ class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
         # file_search's storage, on the same database (the FileStore and VectorIndex ports)
         self.files = FileStore(self.db)
         self.vectors = ChunkIndex(self.db)
+        self.containers = ContainerStore(self.db)  # code_interpreter's (the core.containers port)
 
     async def open(self) -> None:
         await migrate(self.db)

@@ -29,6 +29,7 @@ def register(name: str, factory: Factory) -> None:
 
 
 def _builtin() -> None:
+    from respond.tools.code_interpreter.tool import code_interpreter_tool
     from respond.tools.file_search.tool import file_search_tool
     from respond.tools.mcp import mcp_tool
     from respond.tools.web_search.tool import web_search_tool
@@ -36,6 +37,7 @@ def _builtin() -> None:
     register("file_search", file_search_tool)
     register("mcp", mcp_tool)
     register("web_search", web_search_tool)
+    register("code_interpreter", code_interpreter_tool)
 
 
 def _plugins() -> None:

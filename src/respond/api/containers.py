@@ -1,0 +1,102 @@
+"""HTTP routes of the Containers API: containers, and their files (multipart upload or a file_id)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from respond.api.routes import JSON, _json_body, _owner
+from respond.protocol.pagination import ListParams
+
+if TYPE_CHECKING:
+    from respond.tools.code_interpreter.containers import Containers
+
+
+Handler = Callable[["Containers", Request], Awaitable[Response]]
+
+
+def bind(c: Containers, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """A route endpoint with the service it needs given at construction (no app.state lookup)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handler(c, request)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+def _cid(request: Request) -> str:
+    cid: str = request.path_params["container_id"]
+    return cid
+
+
+def _paging(request: Request) -> dict[str, Any]:
+    return ListParams.parse(request.query_params).cursor()
+
+
+async def create(c: Containers, request: Request) -> Response:
+    return JSON(await c.create(_owner(request), await _json_body(request)))
+
+
+async def list_(c: Containers, request: Request) -> Response:
+    return JSON(await c.list_containers(_owner(request), name=request.query_params.get("name"), **_paging(request)))
+
+
+async def retrieve(c: Containers, request: Request) -> Response:
+    return JSON(await c.retrieve(_owner(request), _cid(request)))
+
+
+async def delete(c: Containers, request: Request) -> Response:
+    return JSON(await c.delete(_owner(request), _cid(request)))
+
+
+async def create_file(c: Containers, request: Request) -> Response:
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=8, max_part_size=c.max_file_bytes + 1) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                file_id = form.get("file_id")
+                return JSON(await c.copy(_owner(request), _cid(request), file_id))
+            data = await upload.read(c.max_file_bytes + 1)
+            name = upload.filename or "upload"
+        return JSON(await c.upload(_owner(request), _cid(request), name, data))
+    body = await _json_body(request)
+    return JSON(await c.copy(_owner(request), _cid(request), body.get("file_id") if isinstance(body, dict) else None))
+
+
+async def list_files(c: Containers, request: Request) -> Response:
+    return JSON(await c.list_files(_owner(request), _cid(request), **_paging(request)))
+
+
+async def retrieve_file(c: Containers, request: Request) -> Response:
+    return JSON(await c.get_file(_owner(request), _cid(request), request.path_params["file_id"]))
+
+
+async def file_content(c: Containers, request: Request) -> Response:
+    meta, data = await c.content(_owner(request), _cid(request), request.path_params["file_id"])
+    name = meta["path"].rsplit("/", 1)[-1].replace('"', "")
+    return Response(data, media_type="application/octet-stream",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+async def delete_file(c: Containers, request: Request) -> Response:
+    return JSON(await c.delete_file(_owner(request), _cid(request), request.path_params["file_id"]))
+
+
+def routes(c: Containers) -> list[Route]:
+    return [
+        Route("/v1/containers", bind(c, create), methods=["POST"]),
+        Route("/v1/containers", bind(c, list_), methods=["GET"]),
+        Route("/v1/containers/{container_id}", bind(c, retrieve), methods=["GET"]),
+        Route("/v1/containers/{container_id}", bind(c, delete), methods=["DELETE"]),
+        Route("/v1/containers/{container_id}/files", bind(c, create_file), methods=["POST"]),
+        Route("/v1/containers/{container_id}/files", bind(c, list_files), methods=["GET"]),
+        Route("/v1/containers/{container_id}/files/{file_id}", bind(c, retrieve_file), methods=["GET"]),
+        Route("/v1/containers/{container_id}/files/{file_id}", bind(c, delete_file), methods=["DELETE"]),
+        Route("/v1/containers/{container_id}/files/{file_id}/content", bind(c, file_content), methods=["GET"]),
+    ]

@@ -1,0 +1,173 @@
+"""The sandbox the model's code runs in: bubblewrap (Linux namespaces, no setuid, no daemon).
+
+`Sandbox.command(data_dir, sock_dir, argv)` wraps a command so that it runs
+
+- in new user, PID, network, IPC, UTS and cgroup namespaces (`--unshare-all`): no network at all
+  (only a loopback nobody listens on), no view of the host's processes, as uid 1000 with every
+  capability dropped, unable to make user namespaces of its own (`--disable-userns`);
+- on a root made of read-only binds of the system (`/usr` and its merged-/usr links, the loader
+  cache) and of the Python environment it runs (prefix and base prefix), a fresh `/proc` and
+  `/dev`, a private size-capped tmpfs `/tmp`; nothing else of the host's tree (no `/etc/shadow`,
+  no home, no other container);
+- with exactly two writable host directories: the container's own files at `/mnt/data` and the
+  kernel's ZMQ `ipc` socket directory at `/run/kernel` (a kernel in a network namespace cannot
+  reach TCP on the host's loopback, so the Jupyter channels are Unix sockets in a bind-mounted dir);
+- under resource limits set by the launcher inside the sandbox (so that they count there):
+  RLIMIT_CPU (10x the per-call CPU seconds over a process's life; the per-call soft limit is
+  reset before each cell by `CELL_CPU`), RLIMIT_AS (memory), RLIMIT_NPROC (processes and threads,
+  per user namespace), RLIMIT_FSIZE (largest file written); wall time and output size are
+  enforced by the host side (kernel.py);
+- killed with its parent (`--die-with-parent`), in its own session (`--new-session`: no TIOCSTI).
+
+`probe()` checks once, at start-up, that bwrap runs and that the sandboxed Python imports the
+kernel; without it the tool is refused (never run unsandboxed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("respond.code_interpreter")
+
+# Runs inside the sandbox: set the limits, then become the program.
+# argv: cpu mem nproc fsize, then "-m" module args... or "-c" code args...
+LAUNCHER = """import resource as r, runpy, sys
+cpu, mem, nproc, fsize = (int(v) for v in sys.argv[1:5])
+r.setrlimit(r.RLIMIT_CPU, (cpu * LIFE, cpu * LIFE))
+for lim, v in ((r.RLIMIT_AS, mem), (r.RLIMIT_NPROC, nproc), (r.RLIMIT_FSIZE, fsize), (r.RLIMIT_CORE, 0)):
+    r.setrlimit(lim, (v, v))
+mode, target, sys.argv = sys.argv[5], sys.argv[6], sys.argv[6:]
+if mode == "-c":
+    r.setrlimit(r.RLIMIT_CPU, (cpu, cpu * LIFE))
+if mode == "-m":
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    exec(compile(target, "<string>", "exec"), {"__name__": "__main__"})
+""".replace("LIFE", "10")
+
+# Each cell may use `n` more CPU seconds than the kernel has used so far (the soft limit: SIGXCPU
+# ends the kernel); run by the kernel at start-up (IPKernelApp.exec_lines), leaving no names behind.
+CELL_CPU = ("get_ipython().events.register('pre_run_cell', (lambda r, n: lambda *a: r.setrlimit(r.RLIMIT_CPU, "
+            "(min(int(sum(r.getrusage(r.RUSAGE_SELF)[:2])) + n, r.getrlimit(r.RLIMIT_CPU)[1]), "
+            "r.getrlimit(r.RLIMIT_CPU)[1])))(__import__('resource'), {n}))")
+
+# Cheap (no heavy import): the sandbox runs Python, and the kernel's packages are there.
+PROBE = """import importlib.util as u, sys
+missing = [m for m in ("ipykernel", "matplotlib", "numpy") if u.find_spec(m) is None]
+sys.exit("missing in the sandbox's Python: " + ", ".join(missing) if missing else 0)
+"""
+
+MEMORY_LIMITS = {"1g": 1024, "4g": 4096, "16g": 16384, "64g": 65536}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one container's code may use (all configurable by `respond serve` flags)."""
+
+    cpu_seconds: int = 60  # CPU time of one call (soft RLIMIT_CPU); 10x that over a process's life (hard)
+    wall_seconds: float = 60.0  # one code call, from start to last output
+    memory_mb: int = 1024  # address space of each process (a container's memory_limit may ask less)
+    processes: int = 64  # processes and threads in the container's user namespace
+    output_bytes: int = 65536  # logs kept from one call (the rest is cut, and said so)
+    file_mb: int = 64  # largest file the code may write
+    tmp_mb: int = 256  # the private /tmp
+
+
+@dataclass
+class Sandbox:
+    bwrap: str | None = None  # the bwrap binary; None: found on PATH
+    python: str = field(default_factory=lambda: sys.executable)
+    limits: Limits = field(default_factory=Limits)
+    available: bool = False
+    reason: str = "not probed"
+
+    def __post_init__(self) -> None:
+        self.bwrap = self.bwrap or shutil.which("bwrap")
+        self._py = Path(self.python)
+        prefix = Path(sys.prefix) if Path(self.python).resolve() == Path(sys.executable).resolve() else None
+        self.mounts = _python_mounts(self._py, prefix)
+
+    def command(self, data_dir: Path, sock_dir: Path | None, argv: list[str], memory_mb: int | None = None) -> list[str]:
+        """bwrap + the launcher + `argv` (["-m", module, *args] or ["-c", code, *args])."""
+        assert self.bwrap is not None
+        lim = self.limits
+        mem = min(memory_mb or lim.memory_mb, lim.memory_mb)
+        cmd = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+               "--cap-drop", "ALL", "--uid", "1000", "--gid", "1000", "--hostname", "sandbox"]
+        cmd += _system_mounts()
+        for path in self.mounts:
+            cmd += ["--ro-bind", str(path), str(path)]
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(lim.tmp_mb << 20), "--tmpfs", "/tmp",
+                "--bind", str(data_dir), "/mnt/data", "--chdir", "/mnt/data"]
+        if sock_dir is not None:
+            cmd += ["--bind", str(sock_dir), "/run/kernel"]
+        env = {"HOME": "/tmp", "PATH": f"{self._py.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+               "MPLBACKEND": "module://matplotlib_inline.backend_inline", "MPLCONFIGDIR": "/tmp/.matplotlib",
+               "IPYTHONDIR": "/tmp/.ipython", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        cmd.append("--clearenv")
+        for k, v in env.items():
+            cmd += ["--setenv", k, v]
+        cmd += ["--", str(self._py), "-I", "-c", LAUNCHER, str(lim.cpu_seconds), str(mem << 20),
+                str(lim.processes), str(lim.file_mb << 20), *argv]
+        return cmd
+
+    def probe(self) -> bool:
+        """Run the sandbox once: bwrap works and its Python has what the kernel needs."""
+        if self.bwrap is None:
+            self.available, self.reason = False, "bubblewrap (bwrap) is not installed"
+            return False
+        with tempfile.TemporaryDirectory(prefix="respond-probe-") as tmp:
+            cmd = self.command(Path(tmp), None, ["-c", PROBE])
+            try:
+                done = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                self.available, self.reason = False, f"bwrap could not run: {exc}"
+                return False
+        if done.returncode != 0:
+            err = done.stderr.decode(errors="replace").strip().splitlines()
+            self.available, self.reason = False, f"the sandbox failed: {err[-1] if err else done.returncode}"
+            return False
+        self.available, self.reason = True, "available"
+        return True
+
+    def describe(self) -> str:
+        lim = self.limits
+        return (f"bubblewrap {self.bwrap}, python {self.python}; limits: {lim.cpu_seconds} CPU s/call, "
+                f"{lim.wall_seconds:g} s wall/call, {lim.memory_mb} MiB memory, {lim.processes} processes, "
+                f"{lim.output_bytes} B output/call, {lim.file_mb} MiB/file, no network")
+
+
+def _system_mounts() -> list[str]:
+    """/usr read-only, and /bin, /lib, ... as the host has them (merged-/usr links or directories)."""
+    out = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            out += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            out += ["--ro-bind", str(host), str(host)]
+    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives", "/etc/fonts"):
+        if os.path.exists(etc):
+            out += ["--ro-bind", etc, etc]
+    return out
+
+
+def _python_mounts(python: Path, prefix: Path | None) -> list[Path]:
+    """The interpreter's environment: its virtualenv (if any) and the installation it is made from."""
+    real = python.resolve()
+    roots = {real.parent.parent}  # <base>/bin/python3.x -> <base>
+    if prefix is not None:
+        roots.add(prefix)
+        roots.add(Path(sys.base_prefix))
+    venv_cfg = python.parent.parent / "pyvenv.cfg"
+    if venv_cfg.exists():
+        roots.add(python.parent.parent)
+    return sorted(r for r in roots if not str(r).startswith("/usr"))  # /usr is bound already
