@@ -34,6 +34,7 @@ from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.dashboard import create_dashboard as dashboard
 from respond.dashboard.session import secret_for
 from respond.engine.hosted import HostedTools
+from respond.engine.input_files import InputFiles
 from respond.engine.prompts import PromptStore
 from respond.engine.queries import Operations
 from respond.engine.sealing import Sealer, load_secret
@@ -43,6 +44,7 @@ from respond.store.availability import unavailable
 from respond.tools.code_interpreter.containers import Containers
 from respond.tools.code_interpreter.sandbox import Limits, Sandbox
 from respond.tools.file_search.service import FileSearch
+from respond.tools.file_search.source import StoredFiles
 
 log = logging.getLogger("respond")
 MiB = 1024 * 1024
@@ -72,6 +74,7 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
                      "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
         "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
                           "reasoning_field": settings.upstream_reasoning_field,
+                          "file_parts": settings.upstream_file_parts == "on",
                           "limits": upstream_limits(settings)},
     }
 
@@ -149,7 +152,9 @@ def build_app(settings: Settings) -> Starlette:
     service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
-                               prompts=PromptStore(settings.prompts), metrics=metrics)
+                               prompts=PromptStore(settings.prompts), metrics=metrics, files=InputFiles(StoredFiles(
+                                   store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
+                                   max_bytes=int(settings.max_file_mb * 1024 * 1024))))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace, wake=queued)
 

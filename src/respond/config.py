@@ -85,13 +85,21 @@ FLAGS: list[Flag] = [
          choices=("auto", "on", "off")),
     Flag("default_model", "model used when a request names none", metavar="NAME",
          default_doc="the embedded default"),
-    Flag("n_ctx", "context window of embedded models, in tokens", 4096, int),
+    Flag("n_ctx", "context window of embedded models, in tokens; 0 = the model's trained context (32768 for the "
+         "default model, ~390 MiB of KV cache per context)", 0, int),
     Flag("workers", "background runs executed at once by this process", 4, int),
     Flag("shutdown_grace", "on SIGTERM, seconds running background runs may take to finish before they are put "
          "back on the queue for another process", 20.0, float),
     Flag("cache_dir", "where assembled models live", default_cache_dir, Path,
          default_doc="the user cache dir (~/.cache/respond)"),
-    Flag("max_file_mb", "largest upload accepted by POST /v1/files, in MiB", 32.0, float),
+    Flag("max_file_mb", "largest upload accepted by POST /v1/files, and largest input_file.file_url download, "
+         "in MiB", 32.0, float),
+    Flag("fetch_allow", "URL pattern input_file.file_url fetches may reach, as --mcp-allow, e.g. "
+         "'http://127.0.0.1:*'; repeatable; given any, only matching URLs are fetched (private addresses "
+         "included)", [], metavar="PATTERN", repeat=True, default_doc="any public address, never a private, "
+         "loopback or link-local one"),
+    Flag("upstream_file_parts", "on: input files go to the upstream as chat-completions file parts; off: as "
+         "their extracted text", "off", choices=("on", "off")),
     Flag("mcp_allow", "URL pattern of MCP servers requests may reach, e.g. 'http://127.0.0.1:*' or "
          "'https://*.example.com'; repeatable; given any, only matching URLs are reached (private addresses "
          "included)", [], metavar="PATTERN", repeat=True, default_doc="any public address, never a private, "
@@ -174,6 +182,8 @@ class Settings:
     log_format: str = _d("log_format")
     cache_dir: Path = _d("cache_dir")
     max_file_mb: float = _d("max_file_mb")
+    fetch_allow: list[str] = _d("fetch_allow")  # URL patterns file_url fetches may reach (none: public only)
+    upstream_file_parts: str = _d("upstream_file_parts")  # "on": files as file parts, else extracted text
     # URL patterns of MCP servers (and later web pages) requests may reach; none: public addresses only
     mcp_allow: list[str] = _d("mcp_allow")
     mcp_timeout: float = _d("mcp_timeout")  # seconds: connecting to an MCP server, listing its tools, each call

@@ -124,9 +124,13 @@ def _error_message(status: int, body: bytes) -> tuple[str, str | None, str | Non
 
 class OpenAICompatBackend:
     name = "openai_compat"
+    vision = True  # image parts are passed on (an upstream without vision answers for itself)
 
     def __init__(self, base_url: str, api_key: str | None = None, models: list[str] | None = None,
-                 reasoning_field: str = "reasoning_content", limits: UpstreamLimits | None = None) -> None:
+                 reasoning_field: str = "reasoning_content", file_parts: bool = False,
+                 limits: UpstreamLimits | None = None) -> None:
+        # True: input files go upstream as chat-completions `file` parts; False: as extracted text.
+        self.file_parts = file_parts
         if reasoning_field not in REASONING_FIELDS:
             raise ValueError(f"reasoning_field must be one of {', '.join(REASONING_FIELDS)}, got {reasoning_field!r}")
         self.reasoning_field = reasoning_field

@@ -168,3 +168,19 @@ class ConversationStore(Protocol):
 
 class Store(RunStore, ConversationStore, Protocol):
     """Everything the engine persists."""
+
+
+class FileSource(Protocol):
+    """What input parts that name a file need: stored uploads, text extraction, URL fetching.
+
+    `read_file` -> (filename, bytes) or None when the owner has no such file.  `extract_text`
+    raises `ValueError` (with a message for the client) for a file that holds no readable text.
+    `fetch_url` downloads an http(s) URL under the operator's outbound policy and a size cap,
+    raising `ValueError` with the reason when it may not or cannot.
+    """
+
+    async def read_file(self, file_id: str, owner: str) -> tuple[str, bytes] | None: ...
+
+    def extract_text(self, filename: str, data: bytes) -> str: ...
+
+    async def fetch_url(self, url: str) -> tuple[str, bytes]: ...

@@ -17,12 +17,16 @@ Message = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    """A function the model may call (chat-completions `function` shape)."""
+    """A function the model may call (chat-completions `function` shape); every client-run tool
+    type is offered as one (engine/client_tools.py)."""
 
     name: str
     parameters: dict[str, Any] | None = None
     description: str | None = None
     strict: bool | None = None
+    # A custom tool's grammar ({"syntax": "lark"|"regex", "definition"}): its `input` must match it
+    # (the embedded backend decodes a forced call of it under the grammar).
+    grammar: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -7,16 +7,31 @@ request and a non-streaming one (which drains the same events) can never disagre
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from respond.core.types import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
+from respond.engine.client_tools import ClientTools, InputStream, Offer, call_item
 from respond.engine.reasoning import ReasoningStream, replay_reasoning
 from respond.protocol.ids import new_id
 from respond.protocol.items import strip_for_include
 
 Event = dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Call:
+    """A call being streamed: its pieces so far and, once added, its item and output index."""
+
+    name: str
+    call_id: str
+    kind: str = "function"
+    arguments: str = ""
+    item: dict[str, Any] | None = None
+    index: int = -1
+    stream: InputStream | None = None  # a custom tool's input, decoded as its arguments arrive
 
 
 def _copy(value: Any) -> Any:
@@ -29,7 +44,8 @@ class EventBuilder:
     drained, so they may share the live response instead of each carrying a copy of it."""
 
     def __init__(self, response: dict[str, Any], want_logprobs: bool = False, copies: bool = True,
-                 include: set[str] | None = None, reasoning: ReasoningStream | None = None) -> None:
+                 include: set[str] | None = None, reasoning: ReasoningStream | None = None,
+                 tools: ClientTools | None = None) -> None:
         self.response = response
         self.copies = copies
         self.include = include  # what response snapshots show (hosted tools' results only if asked)
@@ -39,7 +55,8 @@ class EventBuilder:
         self._message_index = -1
         self._part_open = False  # the message's last content part is still streaming
         self.reasoning = reasoning or ReasoningStream()
-        self._calls: dict[int, tuple[int, dict[str, Any]]] = {}  # backend index -> (output_index, item)
+        self.tools = tools  # what each offered function is: calls become its item type
+        self._calls: dict[int, _Call] = {}  # backend index -> the call
         self._open_calls: list[int] = []
 
     # -- one place that numbers events -----------------------------------------------------------
@@ -182,33 +199,91 @@ class EventBuilder:
         return events
 
     def tool_call(self, delta: ToolCallDelta) -> list[Event]:
+        """A piece of a call.  A function call (or custom tool call) is added at once and streams;
+        a built-in client tool's call (shell, apply_patch, ...) is added whole when it is complete,
+        since its item's fields are parsed from the finished arguments."""
         events: list[Event] = self.reasoning.close(self)
         if delta.index not in self._calls:
             events.extend(self.close_message())
-            item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress",
-                    "call_id": delta.call_id or new_id("call"), "name": delta.name or "", "arguments": ""}
-            index, ev = self.add_item(item)
-            self._calls[delta.index] = (index, item)
+            call = _Call(delta.name or "", delta.call_id or new_id("call"))
+            offer = self.tools.offers.get(call.name) if self.tools is not None else None
+            call.kind = offer.kind if offer is not None else "function"
+            self._calls[delta.index] = call
             self._open_calls.append(delta.index)
-            events.append(ev)
-        index, item = self._calls[delta.index]
-        if delta.name and not item["name"]:
-            item["name"] = delta.name
+            if call.kind in ("function", "custom"):
+                call.item = self._call_item(call, "in_progress")
+                if call.kind == "custom":
+                    call.item["input"], call.stream = "", InputStream()
+                else:
+                    call.item["arguments"] = ""
+                call.index, ev = self.add_item(call.item)
+                events.append(ev)
+        call = self._calls[delta.index]
+        if delta.name and not call.name:
+            call.name = delta.name
+            if call.item is not None and call.kind == "function":
+                call.item["name"] = delta.name
         if delta.arguments:
-            item["arguments"] += delta.arguments
-            events.append(self.emit("response.function_call_arguments.delta", item_id=item["id"],
-                                    output_index=index, delta=delta.arguments))
+            call.arguments += delta.arguments
+            if call.kind == "function" and call.item is not None:
+                call.item["arguments"] = call.arguments
+                events.append(self.emit("response.function_call_arguments.delta", item_id=call.item["id"],
+                                        output_index=call.index, delta=delta.arguments))
+            elif call.stream is not None and call.item is not None:
+                events.extend(self._input_delta(call, call.stream.feed(delta.arguments)))
         return events
+
+    def _input_delta(self, call: _Call, text: str) -> list[Event]:
+        if not text or call.item is None:
+            return []
+        call.item["input"] += text
+        return [self.emit("response.custom_tool_call_input.delta", item_id=call.item["id"], output_index=call.index,
+                          delta=text)]
+
+    def _call_item(self, call: _Call, status: str) -> dict[str, Any]:
+        if self.tools is None:
+            return call_item(Offer("function", call.name), call.call_id, call.arguments, status)
+        return self.tools.item(call.name, call.call_id, call.arguments, status)
 
     def close_calls(self, status: str = "completed") -> list[Event]:
         events: list[Event] = []
         for key in self._open_calls:
-            index, item = self._calls[key]
-            item["status"] = status
-            events.append(self.emit("response.function_call_arguments.done", item_id=item["id"],
-                                    output_index=index, name=item["name"], arguments=item["arguments"]))
-            events.append(self.item_done(index))
+            call = self._calls[key]
+            if call.item is None:  # a built-in tool's call: added now that it is complete
+                call.item = self._call_item(call, "in_progress")
+                call.index, ev = self.add_item(call.item)
+                events.append(ev)
+                events.extend(self._call_details(call))
+            elif call.kind == "custom":
+                text, streamed = self._call_item(call, status)["input"], call.item["input"]
+                # What streamed is the start of the input unless the arguments were not {"input": ...}
+                # JSON (then the whole input goes in one delta, and the item says what it is).
+                events.extend(self._input_delta(call, text[len(streamed):] if text.startswith(streamed) else text))
+                call.item["input"] = text
+                events.append(self.emit("response.custom_tool_call_input.done", item_id=call.item["id"],
+                                        output_index=call.index, input=text))
+            else:
+                events.append(self.emit("response.function_call_arguments.done", item_id=call.item["id"],
+                                        output_index=call.index, name=call.item["name"],
+                                        arguments=call.item["arguments"]))
+            call.item["status"] = status
+            events.append(self.item_done(call.index))
         self._open_calls = []
+        return events
+
+    def _call_details(self, call: _Call) -> list[Event]:
+        """The events a shell call's commands have (response.shell_call_command.*)."""
+        assert call.item is not None
+        if call.item["type"] != "shell_call":
+            return []
+        events = []
+        for j, command in enumerate(call.item["action"]["commands"]):
+            events += [self.emit("response.shell_call_command.added", output_index=call.index, command_index=j,
+                                 command=""),
+                       self.emit("response.shell_call_command.delta", output_index=call.index, command_index=j,
+                                 delta=command),
+                       self.emit("response.shell_call_command.done", output_index=call.index, command_index=j,
+                                 command=command)]
         return events
 
     def close_all(self, status: str = "completed") -> list[Event]:
@@ -254,6 +329,13 @@ def replay(response: dict[str, Any], hosted: Replayer | None = None) -> list[Eve
                                  delta=item.get("arguments", "")))
             events.append(b.emit("response.function_call_arguments.done", item_id=iid, output_index=index,
                                  name=item.get("name"), arguments=item.get("arguments", "")))
+        elif kind == "custom_tool_call":
+            events.append(b.emit("response.output_item.added", output_index=index,
+                                 item={**item, "status": "in_progress", "input": ""}))
+            events.append(b.emit("response.custom_tool_call_input.delta", item_id=iid, output_index=index,
+                                 delta=item.get("input", "")))
+            events.append(b.emit("response.custom_tool_call_input.done", item_id=iid, output_index=index,
+                                 input=item.get("input", "")))
         else:
             events.append(b.emit("response.output_item.added", output_index=index, item=item))
             for type_, fields in hosted(item) if hosted is not None else []:

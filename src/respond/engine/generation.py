@@ -1,4 +1,9 @@
-"""From Responses API items to a `Generation`: chat messages, tools, tool choice, output format."""
+"""From Responses API items to a `Generation`: chat messages, tools, tool choice, output format.
+
+`items_to_messages` turns each item into chat messages by its role in `protocol.item_types`
+(message, call, output, hosted, reasoning, compaction); the tools offered come from
+`client_tools`, narrowed by `tool_choice`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,12 @@ from typing import Any
 
 import orjson
 
-from respond.core.types import Generation, Message, ToolSpec
+from respond.core.types import Generation, Message
+from respond.engine.client_tools import ClientTools, client_tools
 from respond.engine.compaction import decode
+from respond.engine.tool_choice import read_choice
 from respond.protocol.errors import invalid
+from respond.protocol.item_types import ITEM_TYPES, call_as_function, output_images, output_text
 from respond.protocol.requests import CreateResponse
 
 Item = dict[str, Any]
@@ -40,12 +48,6 @@ def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return chat
 
 
-def _output_text(output: Any) -> str:
-    if isinstance(output, str):
-        return output
-    return "".join(p.get("text", "") for p in output if isinstance(p, dict))
-
-
 @dataclass(frozen=True, slots=True)
 class History:
     """The items a response continues (its chain or conversation), with their chat messages when
@@ -56,70 +58,90 @@ class History:
     epoch: int | None = None  # the store's deletion epoch read before these items were (none: not read)
 
 
-HostedContext = Callable[[Item], "list[Message] | None"]
-"""A stored hosted-tool item -> its chat messages on later turns (None: not a hosted item)."""
+def _message(item: Item, messages: list[Message]) -> None:
+    role = item["role"]
+    messages.append({"role": "system" if role == "developer" else role,
+                     "content": _content(item.get("content") or [])})
 
 
-def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
-                      hosted: HostedContext | None = None) -> list[Message]:
-    """Chat messages for a list of items, in order.
+class _Context:
+    """Chat messages being built; a note (a hosted tool's item) never goes between a call and its
+    output (a `tool` message must follow its call), nor do the images an output showed."""
 
-    Consecutive function calls become one assistant message with several `tool_calls` (merged
-    into the assistant message just before them, if any), their outputs become `tool` messages.
-    A reasoning item's text rides on the next assistant message as `reasoning_content` (backends
-    rename or drop it for their upstream); a hosted tool's items are what `hosted` makes of them.
-    `prefix` (the messages of earlier items, shared, never modified) goes first.  A hosted item
-    met while function calls wait for their outputs goes before the assistant message holding
-    them (a tool message must follow its call).
-    """
-    messages: list[Message] = list(prefix or [])
-    shared = len(messages)
-    waiting: set[str] = set()  # call ids of function calls without an output yet
-    open_at = -1  # the assistant message holding them
-    thought: str | None = None  # a reasoning item's text, for the assistant message that follows it
-    for item in items:
-        kind = item.get("type")
-        if kind == "message":
-            waiting.clear()
-            role = item["role"]
-            content = _content(item.get("content") or [])
-            messages.append({"role": "system" if role == "developer" else role, "content": content})
-            if role == "assistant" and thought:
-                messages[-1]["reasoning_content"], thought = thought, None
-        elif kind == "reasoning":
-            thought = reasoning_text(item) or thought
-        elif kind == "function_call":
-            call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item.get("arguments", "")}}
-            last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant" and (
-                    "tool_calls" in last or isinstance(last.get("content"), str)):
-                if len(messages) == shared:  # the prefix's message: extend a copy
-                    last = messages[-1] = {**last, "tool_calls": list(last.get("tool_calls", []))}
-                    shared -= 1
-                last.setdefault("tool_calls", []).append(call)
-            else:
-                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-                if thought:
-                    messages[-1]["reasoning_content"], thought = thought, None
-            waiting.add(item["call_id"])
-            open_at = len(messages) - 1
-        elif hosted is not None and (extra := hosted(item)) is not None:
-            if waiting:
-                messages[open_at:open_at] = extra
-                shared += len(extra) if open_at < shared else 0
-                open_at += len(extra)
-            else:
-                messages.extend(extra)
-        elif kind == "compaction":
-            summary = decode(item.get("encrypted_content", ""))
-            if summary is not None:
-                messages.append({"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"})
-        elif kind == "function_call_output":
-            waiting.discard(item["call_id"])
-            messages.append({"role": "tool", "tool_call_id": item["call_id"],
-                             "content": _output_text(item.get("output", ""))})
-    return messages
+    def __init__(self, prefix: list[Message] | None) -> None:
+        self.messages: list[Message] = list(prefix or [])
+        self.shared = len(self.messages)  # the prefix's messages: shared, copied before a change
+        self.waiting: set[str] = set()  # calls without their output yet
+        self.open_at = -1  # the assistant message holding them
+        self.images: list[dict[str, Any]] = []
+        self.thought: str | None = None  # a reasoning item's text, for the assistant message that follows it
+
+    def think(self, message: Message) -> None:
+        if self.thought:
+            message["reasoning_content"], self.thought = self.thought, None
+
+    def call(self, item: Item) -> None:
+        """A call the model made: a `tool_calls` entry, merged into the assistant message just before."""
+        call_id, name, arguments = call_as_function(item)
+        call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        messages = self.messages
+        last = messages[-1] if messages else None
+        if last is not None and last["role"] == "assistant" and (
+                "tool_calls" in last or isinstance(last.get("content"), str)):
+            if len(messages) == self.shared:  # the prefix's message: extend a copy
+                last = messages[-1] = {**last, "tool_calls": list(last.get("tool_calls", []))}
+                self.shared -= 1
+            last.setdefault("tool_calls", []).append(call)
+        else:
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            self.think(messages[-1])
+        self.waiting.add(call_id)
+        self.open_at = len(messages) - 1
+
+    def output(self, item: Item) -> None:
+        call_id, text = output_text(item)
+        self.waiting.discard(call_id)
+        self.messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
+        self.images += [c for c in map(_part_to_chat, output_images(item)) if c]
+        if not self.waiting:
+            self.flush()
+
+    def flush(self) -> None:
+        """Chat tool messages hold text only: what the tools showed follows as user content."""
+        self.waiting.clear()
+        if self.images:
+            self.messages.append({"role": "user", "content": self.images})
+            self.images = []
+
+    def note(self, extra: list[Message]) -> None:
+        if self.waiting:
+            self.messages[self.open_at:self.open_at] = extra
+            self.shared += len(extra) if self.open_at < self.shared else 0
+            self.open_at += len(extra)
+        else:
+            self.messages.extend(extra)
+
+
+def _file_search(item: Item) -> list[Message]:
+    if not item.get("results"):
+        return []
+    # What an earlier turn found stays visible to later ones (as a note, not a tool call:
+    # the next request may not offer the tool, and some upstreams reject orphan tool messages).
+    found = "\n".join(f"[{r.get('filename') or r.get('file_id')}] {r.get('text', '')}" for r in item["results"])
+    return [{"role": "system", "content": f"file_search for {item.get('queries')} found:\n{found}"}]
+
+
+def _hosted_note(item: Item) -> list[Message]:
+    """A hosted tool's item whose tool registered nothing better: what it did, as a note."""
+    shown = {k: v for k, v in item.items() if k not in ("id", "status", "encrypted_content") and v}
+    return [{"role": "system", "content": f"Earlier tool activity ({item['type']}): {dumps(shown)[:4000]}"}]
+
+
+def _compaction(item: Item) -> list[Message]:
+    summary = decode(item.get("encrypted_content", ""))
+    if summary is None:
+        return []
+    return [{"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"}]
 
 
 def reasoning_text(item: Item) -> str:
@@ -133,50 +155,52 @@ def reasoning_text(item: Item) -> str:
     return ""
 
 
-def tool_specs(tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> list[ToolSpec]:
-    specs = []
-    for i, tool in enumerate(tools or []):
-        if not isinstance(tool, dict) or "type" not in tool:
-            raise invalid(f"Missing required parameter: 'tools[{i}].type'.", f"tools[{i}].type",
-                          "missing_required_parameter")
-        if tool["type"] == "function":
-            if not isinstance(tool.get("name"), str) or not tool["name"]:
-                raise invalid(f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name",
-                              "missing_required_parameter")
-            params = tool.get("parameters")
-            if params is not None and not isinstance(params, dict):
-                raise invalid(f"Invalid type for 'tools[{i}].parameters': expected an object.",
-                              f"tools[{i}].parameters", "invalid_type")
-            specs.append(ToolSpec(name=tool["name"], parameters=params, description=tool.get("description"),
-                                  strict=tool.get("strict")))
-        elif tool["type"] not in hosted_types:
-            supported = ", ".join(repr(t) for t in ["function", *sorted(hosted_types)])
-            raise invalid(f"Invalid value: '{tool['type']}'. Supported values are: {supported}.",
-                          f"tools[{i}].type", "invalid_value")
-    return specs
+ContextRule = Callable[[Item], list[Message]]
+# How the items of hosted tools (and reasoning, compaction) read to the model, by item type.  A
+# hosted tool registers its own rule (`register_context`); one without a rule gets `_hosted_note`.
+CONTEXT_RULES: dict[str, ContextRule] = {"file_search_call": _file_search, "compaction": _compaction}
 
 
-def tool_choice(choice: str | dict[str, Any] | None, specs: list[ToolSpec]) -> tuple[str, str | None]:
-    """("none"|"auto"|"required", forced function name or None)."""
-    if choice is None:
-        return "auto", None
-    if isinstance(choice, str):
-        if choice not in ("none", "auto", "required"):
-            raise invalid(f"Invalid value: '{choice}'. Supported values are: 'none', 'auto' and 'required'.",
-                          "tool_choice", "invalid_value")
-        if choice == "required" and not specs:
-            raise invalid("Tool choice 'required' needs at least one tool in 'tools'.", "tool_choice",
-                          "invalid_value")
-        return choice, None
-    if choice.get("type") == "function":
-        name = choice.get("name")
-        if name not in {s.name for s in specs}:
-            raise invalid(f"Tool choice '{name}' is not one of the functions in 'tools'.", "tool_choice.name",
-                          "invalid_value")
-        return "required", name
-    if choice.get("type") == "allowed_tools":
-        return ("required" if choice.get("mode") == "required" else "auto"), None
-    return "auto", None
+def register_context(item_type: str, rule: ContextRule) -> None:
+    CONTEXT_RULES[item_type] = rule
+
+
+HostedContext = Callable[[Item], "list[Message] | None"]
+"""A stored hosted-tool item -> its chat messages on later turns (None: not that tool's item)."""
+
+
+def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
+                      hosted: HostedContext | None = None) -> list[Message]:
+    """Chat messages for a list of items, in order (each item's role in `item_types.ITEM_TYPES`).
+
+    Consecutive calls (functions and client-run tools) become one assistant message with several
+    `tool_calls` (merged into the assistant message just before them, if any), their outputs
+    become `tool` messages.  A reasoning item's text rides on the next assistant message as
+    `reasoning_content` (backends rename or drop it for their upstream).  A hosted tool's items are
+    what `hosted` makes of them (else the rule registered for their type, else a note), never
+    between a call and its output.  `prefix` (the messages of earlier items, shared, never
+    modified) goes first.
+    """
+    ctx = _Context(prefix)
+    for item in items:
+        spec = ITEM_TYPES.get(item.get("type", ""))
+        role = spec.context if spec is not None else "reject"
+        if role == "message":
+            ctx.flush()
+            _message(item, ctx.messages)
+            if item["role"] == "assistant":
+                ctx.think(ctx.messages[-1])
+        elif role == "reasoning":
+            ctx.thought = reasoning_text(item) or ctx.thought
+        elif role == "call":
+            ctx.call(item)
+        elif role == "output":
+            ctx.output(item)
+        elif role in ("hosted", "compaction") or (role == "reject" and hosted is not None):
+            extra = hosted(item) if hosted is not None else None
+            ctx.note(extra if extra is not None else CONTEXT_RULES.get(item["type"], _hosted_note)(item))
+    ctx.flush()
+    return ctx.messages
 
 
 def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -201,13 +225,17 @@ def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
                   f"'json_schema'.", "text.format.type", "invalid_value")
 
 
-def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item],
-                     hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Generation:
-    specs = tool_specs(req.tools, hosted_types)
-    # Hosted tools count as tools for tool_choice "required" (engine/hosted.py adds their functions).
-    offered = [ToolSpec(name=t["type"]) for t in req.tools or []
-               if isinstance(t, dict) and t.get("type") in hosted_types]
-    choice, forced = tool_choice(req.tool_choice, specs + offered)
+@dataclass(slots=True)
+class Prepared:
+    gen: Generation
+    tools: ClientTools  # what each offered function is (the event builder names call items by it)
+    hosted_tools: list[dict[str, Any]]  # the request's tools left for hosted tools (after allowed_tools)
+
+
+def prepare(req: CreateResponse, model: str, history: History, new_items: list[Item],
+            hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Prepared:
+    tools = client_tools(req.tools, hosted_types)
+    choice = read_choice(req.tool_choice, tools, req.tools, hosted_types)
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
@@ -215,8 +243,8 @@ def build_generation(req: CreateResponse, model: str, history: History, new_item
         messages.extend(items_to_messages(new_items, prefix=history.messages, hosted=hosted))
     else:
         messages.extend(items_to_messages(history.items + new_items, hosted=hosted))
-    return Generation(
-        model=model, messages=messages, tools=specs, tool_choice=choice, forced_tool=forced,
+    gen = Generation(
+        model=model, messages=messages, tools=tools.specs, tool_choice=choice.mode, forced_tool=choice.forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
         temperature=req.temperature, top_p=req.top_p, max_output_tokens=req.max_output_tokens,
         top_logprobs=req.top_logprobs, presence_penalty=req.presence_penalty,
@@ -226,6 +254,12 @@ def build_generation(req: CreateResponse, model: str, history: History, new_item
         reasoning_effort=(req.reasoning or {}).get("effort"), verbosity=(req.text or {}).get("verbosity"),
         service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
     )
+    return Prepared(gen, tools, choice.hosted or [])
+
+
+def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item],
+                     hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Generation:
+    return prepare(req, model, history, new_items, hosted_types, hosted).gen
 
 
 def dumps(value: Any) -> str:

@@ -22,9 +22,10 @@ from respond.engine import compaction
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
 from respond.engine.events import EventBuilder
-from respond.engine.generation import History, build_generation, items_to_messages
+from respond.engine.generation import History, Prepared, build_generation, items_to_messages, prepare
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
+from respond.engine.input_files import InputFiles
 from respond.engine.inputs import apply_prompt, open_reasoning
 from respond.engine.local_state import Connection, LocalState
 from respond.engine.metered import finished, metered
@@ -53,7 +54,8 @@ class ResponsesService:
     def __init__(self, store: Store, router: ModelRouter, *, hosted: HostedTools | None = None,
                  worker_id: str | None = None, trust_cache: bool = False,
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
-                 prompts: PromptStore | None = None, metrics: Metrics | None = None) -> None:
+                 prompts: PromptStore | None = None, metrics: Metrics | None = None,
+                 files: InputFiles | None = None) -> None:
         self.store = store
         self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
@@ -68,6 +70,7 @@ class ResponsesService:
         self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
         self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
         self.prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)
+        self.files = files or InputFiles(None)  # files named by input parts (a FileSource resolves them)
 
     # -- create ----------------------------------------------------------------------------------
     def _check(self, req: CreateResponse) -> str:
@@ -138,6 +141,8 @@ class ResponsesService:
             if secrets:
                 self.secrets[response["id"]] = secrets
                 body = {**body, "tools": self.hosted.echo(body["tools"])}
+            # Files named by the input are checked now: a bad one is a 400, not a failed run later.
+            await self.files.for_context(new_items, owner, self.router.resolve(model), strict=True)
             # Everything the foreground checks before the model is asked, checked before queueing.
             gen = self._generation(req, model, history, new_items)
             await self.hosted.prepare(req.tools, gen, ToolContext(
@@ -184,6 +189,8 @@ class ResponsesService:
         if found is None:
             raise APIError(404, f"Previous response with id '{prev}' not found.",
                            param="previous_response_id", code="previous_response_not_found")
+        backend = self.router.resolve(req.model or self.router.default_model or "")
+        found = await self.files.for_context(found, owner, backend)
         messages = items_to_messages(found, hosted=self.hosted.messages)
         self.contexts.put(prev, owner, found, messages, epoch)
         return History(found, messages, epoch)
@@ -199,12 +206,17 @@ class ResponsesService:
 
     async def _run(self, req: CreateResponse, model: str, record: Record, history: History,
                    background: bool = False, local: LocalState | None = None) -> Run:
-        gen = self._generation(req, model, history, record.input_items)
         backend = self.router.resolve(model)
+        # The model reads copies in which file and image parts are resolved for this backend.
+        ctx_new = await self.files.for_context(record.input_items, record.owner, backend, strict=not background)
+        if history.messages is None:
+            history = History(await self.files.for_context(history.items, record.owner, backend))
+        prepared = self._prepared(req, model, history, ctx_new)
+        gen = prepared.gen
         include: set[str] = set(req.include or [])
         ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
                           self.secrets.pop(record.response["id"], {}))
-        hosted = await self.hosted.prepare(req.tools, gen, ctx, req.max_tool_calls)
+        hosted = await self.hosted.prepare(prepared.hosted_tools, gen, ctx, req.max_tool_calls)
         deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
         deltas = metered(deltas, self.metrics, model, backend.name)
         started = time.perf_counter()
@@ -216,21 +228,25 @@ class ResponsesService:
         if mode is RunMode.EPHEMERAL and local is not None:
             # An unstored response is remembered only by the WebSocket that made it.
             store = Connection(self.store, self.hub, record,
-                               on_stored=lambda r: self._remember(r, record, history, local))
+                               on_stored=lambda r: self._remember(r, record, history, local, ctx_new))
         else:
             store = persistence(mode, self.store, self.hub, record, worker=self.worker_id,
-                                on_stored=lambda r: self._remember(r, record, history))
+                                on_stored=lambda r: self._remember(r, record, history, new_items=ctx_new))
         await store.begin()
         # Events are copied only for a watched run (streamed, background): a drained one is only read at its end.
         builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
-                               reasoning=self._reasoning(req, record.owner))
+                               reasoning=self._reasoning(req, record.owner), tools=prepared.tools)
         return Run(record, deltas, first, builder, store,
                    on_end=lambda r: finished(r, self.metrics, backend.name, started))
 
     def _generation(self, req: CreateResponse, model: str, history: History,
                     new_items: list[dict[str, Any]]) -> Generation:
         return build_generation(req, model, history, new_items, self.hosted.types, self.hosted.messages)
+
+    def _prepared(self, req: CreateResponse, model: str, history: History,
+                  new_items: list[dict[str, Any]]) -> Prepared:
+        return prepare(req, model, history, new_items, self.hosted.types, self.hosted.messages)
 
     def _reasoning(self, req: CreateResponse, owner: str) -> ReasoningStream:
         options = req.reasoning or {}
@@ -239,15 +255,17 @@ class ResponsesService:
                                seal=(lambda payload: sealer.seal(payload, owner)) if sealer is not None else None)
 
     def _remember(self, response: dict[str, Any], record: Record, history: History,
-                  local: LocalState | None = None) -> None:
+                  local: LocalState | None = None, new_items: list[dict[str, Any]] | None = None) -> None:
         """Cache the context a continuation of this response will need (in `local`, a WebSocket's
-        state, for an unstored one: only when it produced its output)."""
+        state, for an unstored one: only when it produced its output); `new_items`: the input as the
+        model read it (files resolved), when it differs from what is stored."""
         if local is not None and response["status"] not in ("completed", "incomplete"):
             return
-        prefix, added = history.messages, record.input_items + response["output"]
+        read = record.input_items if new_items is None else new_items
+        prefix, added = history.messages, read + response["output"]
         if prefix is None:
             prefix, added = [], history.items + added
-        items = history.items + record.input_items + response["output"]
+        items = history.items + read + response["output"]
         messages = items_to_messages(added, prefix=prefix, hosted=self.hosted.messages)
         if local is not None:
             local.put(response["id"], items, messages)
@@ -286,8 +304,9 @@ class ResponsesService:
         req = parse_input_tokens(body)
         model = self._check(req)
         req, new_items = await self._inputs(req, owner)
-        gen = self._generation(req, model, await self._history(req, owner), new_items)
         backend = self.router.resolve(model)
+        new_items = await self.files.for_context(new_items, owner, backend, strict=True)
+        gen = self._generation(req, model, await self._history(req, owner), new_items)
         if isinstance(backend, TokenCounter):
             return {"object": "response.input_tokens", "input_tokens": await backend.count_tokens(gen)}
         gen.max_output_tokens = 1
@@ -307,8 +326,9 @@ class ResponsesService:
         history = await self._history(req, owner)
         if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
-        gen = self._generation(req, model, history, new_items)
-        summary, usage = await compaction.summarize(self.router.resolve(model), gen)
+        backend = self.router.resolve(model)
+        gen = self._generation(req, model, history, await self.files.for_context(new_items, owner, backend))
+        summary, usage = await compaction.summarize(backend, gen)
         return compaction.compacted(history.items + new_items, summary, usage)
 
     # -- read side -------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 A string input becomes one user message; each item gets an id (kept when the client gave one)
 and the shape the API lists under `input_items`: messages with `content` parts, function calls,
-function call outputs.  `item_reference`s are left for the engine to resolve from the store.
+function call outputs; every other type by its entry in `item_types.ITEM_TYPES` (a type it marks
+unsupported is a 400), or as a hosted tool registered it (`extensions`).  `item_reference`s are left
+for the engine to resolve from the store.
 """
 
 from __future__ import annotations
@@ -12,19 +14,13 @@ from typing import Any
 from respond.protocol import extensions
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
+from respond.protocol.item_types import ITEM_TYPES, item_type, normalize_typed
 
 Item = dict[str, Any]
 
 ROLES = ("user", "assistant", "system", "developer")
 INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
 OUTPUT_PARTS = ("output_text", "refusal")
-PASS_THROUGH = {
-    "reasoning", "web_search_call", "computer_call", "computer_call_output",
-    "custom_tool_call", "custom_tool_call_output", "mcp_call", "mcp_list_tools", "mcp_approval_request",
-    "mcp_approval_response", "image_generation_call", "code_interpreter_call", "local_shell_call",
-    "local_shell_call_output", "shell_call", "shell_call_output", "apply_patch_call",
-    "apply_patch_call_output", "compaction", "tool_search_call", "tool_search_output",
-}
 ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
 
 
@@ -51,6 +47,9 @@ def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
                 raise invalid(f"'{p}' needs an 'image_url' or a 'file_id'.", f"{p}.image_url",
                               "missing_required_parameter")
             part = {"detail": "auto", **part}
+        if kind_j == "input_file" and not any(part.get(k) for k in ("file_id", "file_url", "file_data")):
+            raise invalid(f"'{p}' needs a 'file_id', a 'file_url' or 'file_data'.", f"{p}.file_id",
+                          "missing_required_parameter")
         if kind_j == "output_text":
             part = {"annotations": [], **part}
         parts.append(part)
@@ -79,7 +78,8 @@ def normalize_item(raw: Any, index: int) -> Item:
                 raise invalid(f"Missing required parameter: '{param}.{key}'.", f"{param}.{key}",
                               "missing_required_parameter")
         return {"id": raw.get("id") or new_id("fc"), "type": "function_call", "call_id": raw["call_id"],
-                "name": raw["name"], "arguments": raw["arguments"], "status": raw.get("status") or "completed"}
+                "name": raw["name"], "arguments": raw["arguments"], "status": raw.get("status") or "completed",
+                **({"namespace": raw["namespace"]} if isinstance(raw.get("namespace"), str) else {})}
     if kind == "function_call_output":
         if not isinstance(raw.get("call_id"), str):
             raise invalid(f"Missing required parameter: '{param}.call_id'.", f"{param}.call_id",
@@ -94,10 +94,9 @@ def normalize_item(raw: Any, index: int) -> Item:
         if not isinstance(raw.get("id"), str):
             raise invalid(f"Missing required parameter: '{param}.id'.", f"{param}.id", "missing_required_parameter")
         return {"type": "item_reference", "id": raw["id"]}
-    if kind in PASS_THROUGH or kind in extensions.item_types():
+    if kind not in ITEM_TYPES and kind in extensions.item_types():  # a hosted tool's own item type
         return {**raw, "id": raw.get("id") or new_id(kind.split("_")[0])}  # `id: null` gets one too
-    raise invalid(f"Invalid value: '{kind}'. Supported values are: message, function_call, "
-                  f"function_call_output, item_reference, reasoning, ...", f"{param}.type", "invalid_value")
+    return normalize_typed(item_type(kind, param), raw, param)
 
 
 def normalize_input(value: str | list[Any] | None) -> list[Item]:

@@ -1,7 +1,9 @@
 """`LlamaCppBackend`: the embedded model backend (llama.cpp via llama-cpp-python).
 
-The async side of the port.  Requests queue for the CPU behind one FIFO `asyncio.Lock` (two
-cores decode one sequence at a time best); the blocking work runs in a worker thread
+The async side of the port.  A request is planned first (tokenized, its context length and
+grammar checked) without waiting for the model, so a bad one fails at once and a good one is
+answered with headers and `response.created` right away; then it queues for the CPU behind one
+FIFO `asyncio.Lock` (two cores decode one sequence at a time best); the blocking work runs in a worker thread
 (`ModelRunner`) that hands each decoded piece to the event loop through an `asyncio.Queue`.
 Closing the delta iterator sets a stop flag the worker checks between tokens, and the lock is
 only released once the worker has stopped.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 import uuid
@@ -57,11 +60,13 @@ class LlamaCppBackend:
     """
 
     name = "llamacpp"
+    vision = False  # text-only models: images are a 400, files reach it as their extracted text
+    file_parts = False
 
     def __init__(
         self,
         models: Mapping[str, str | Path | Callable[[], Path]] | None = None,
-        n_ctx: int = 4096,
+        n_ctx: int = 0,
         n_threads: int | None = None,
         n_slots: int = 3,
         n_batch: int = 512,
@@ -114,8 +119,13 @@ class LlamaCppBackend:
 
     async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
         runner = self._runner(gen.model)
+        # Validate before queueing for the model (tokens counted, context length and grammar
+        # checked; no decoding lock taken): a request that cannot be served is a 400 at once,
+        # and one that can is announced by an empty delta, so the engine sends headers and
+        # response.created / in_progress while it waits for its turn and prefills.
+        plan = await asyncio.to_thread(runner.plan, gen)
+        yield TextDelta("")
         async with self._queue():
-            plan = await asyncio.to_thread(runner.plan, gen)
             # aclosing: a consumer that stops early must stop the worker before the lock opens.
             async with contextlib.aclosing(self._decode(runner, plan)) as deltas:
                 async for delta in deltas:
@@ -220,7 +230,9 @@ class _Shaper:
             deltas.extend(self._split(self._think.finish()))
             rest = self._splitter.finish() if self._splitter is not None else ""
         calls: list[ParsedCall] = []
-        if rest and self._names:
+        if self._plan.freeform is not None:  # the output is the custom tool's input
+            calls, rest = [ParsedCall(self._plan.freeform, json.dumps({"input": rest}))], ""
+        elif rest and self._names:
             calls, rest = parse_tool_calls(rest, self._names)
             if calls and not self._plan.parallel:
                 calls = calls[:1]

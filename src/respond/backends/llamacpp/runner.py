@@ -23,6 +23,7 @@ from respond.core.truncation import drop_oldest as _drop_oldest  # one policy fo
 from respond.core.types import Generation, Message, ToolSpec, Usage
 
 from .cache import SlotPool, sharing_weights
+from .freeform import freeform_grammar
 from .grammar import build_grammar
 from .sampling import Sampler, check_grammar, logprob_entry
 from .template import ChatTemplate
@@ -54,6 +55,8 @@ class Plan:
     logprobs: bool = False  # per-token logprobs of the output (top_logprobs alternatives each)
     think_open: bool = False  # the prompt ends inside `<think>` (the template opened the reasoning)
     sampling: dict[str, Any] = field(default_factory=dict)
+    # A forced custom tool: the whole output is its freeform input (under its grammar, if any).
+    freeform: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,7 @@ class ModelRunner:
         name: str,
         path: Path | Callable[[], Path],
         *,
-        n_ctx: int = 4096,
+        n_ctx: int = 0,
         n_threads: int | None = None,
         n_batch: int = 512,
         n_slots: int = 3,
@@ -85,6 +88,8 @@ class ModelRunner:
         self._pool = SlotPool(self._new_context, n_slots)
         self._template: ChatTemplate | None = None
         self._lock = threading.Lock()  # guards the contexts even if a caller misbehaves
+        # Planning reads only the vocabulary and the template, so it runs beside a decode.
+        self._plan_lock = threading.Lock()
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -100,9 +105,9 @@ class ModelRunner:
             raise BackendError(f"model file for {self.name} not found: {path}", status=503)
         owner = self._pool.slots[0].llm if self._pool.slots else None
         log.info(
-            "opening a %s context (n_ctx=%d, threads=%d, weights %s)",
+            "opening a %s context (n_ctx=%s, threads=%d, weights %s)",
             self.name,
-            self._n_ctx,
+            self._n_ctx or "the model's trained context",
             self._n_threads,
             "shared" if owner else f"loaded from {path}",
         )
@@ -154,7 +159,12 @@ class ModelRunner:
             return len(self.tokenize_prompt(gen.messages, _offered_tools(gen), _thinking(gen)))
 
     def plan(self, gen: Generation) -> Plan:
-        with self._lock:
+        """Tokenize and check a request; safe while another request decodes (the first use
+        loads the model under the decoding lock)."""
+        if not self._pool.slots:
+            with self._lock:
+                self._pool.any()
+        with self._plan_lock:
             return self._plan(gen)
 
     def _plan(self, gen: Generation) -> Plan:
@@ -194,7 +204,11 @@ class ModelRunner:
                 )
             plan.tool_mode, plan.tools = "constrained", chosen
             plan.parallel = gen.parallel_tool_calls and not forced
-            plan.grammar = build_grammar(tools=chosen, parallel=plan.parallel)
+            if forced and chosen[0].grammar is not None:
+                plan.freeform, plan.parallel = forced, False
+                plan.grammar = freeform_grammar(chosen[0].grammar)
+            else:
+                plan.grammar = build_grammar(tools=chosen, parallel=plan.parallel)
         elif schema is not None:
             # A JSON answer, or (tool_choice auto) a call instead of it.
             plan.grammar = build_grammar(schema=schema, tools=tools, parallel=gen.parallel_tool_calls)

@@ -1,0 +1,316 @@
+"""Client-run tools: what the model is offered for each tool type, and the item a call becomes.
+
+The client runs these tools; Respond only offers them to the model and returns the model's calls
+as their own item types.  Each is offered as a function (`ToolSpec`), which a chat-completions
+upstream calls like any function and the embedded model calls through its tool grammar:
+
+| tool type                          | offered as function        | a call becomes                      |
+|------------------------------------|----------------------------|-------------------------------------|
+| function                           | its name and parameters    | function_call                       |
+| custom                             | its name, `{input: str}`   | custom_tool_call (`input`)          |
+| namespace                          | each member under its name | function_call / custom_tool_call with `namespace` |
+| local_shell                        | `local_shell`              | local_shell_call (`action.command`) |
+| shell                              | `shell`                    | shell_call (`action.commands`)      |
+| apply_patch                        | `apply_patch`              | apply_patch_call (`operation`)      |
+| computer_use_preview / computer    | `computer`                 | computer_call (`action`)            |
+
+`web_search` / `web_search_preview` without a search provider are accepted and not offered (a
+warning in the log).  Hosted tools (`file_search`, `mcp`, ...: the types the server's hosted-tool
+registry knows) are the hosted loop's.  The way back
+(an item in history -> a chat tool call) is `protocol.item_types.call_as_function`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from respond.core.types import ToolSpec
+from respond.protocol.errors import invalid
+from respond.protocol.ids import new_id
+
+log = logging.getLogger("respond.tools")
+
+UNPROVIDED = {"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"}
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+BUILTIN = {
+    "local_shell": ToolSpec("local_shell", {"type": "object", "properties": {
+        "command": {"type": "array", "items": _STR, "description": "The command and its arguments (argv)."},
+        "working_directory": _STR, "timeout_ms": _INT,
+        "env": {"type": "object", "additionalProperties": _STR}}, "required": ["command"]},
+        "Run a command on the user's machine; returns its output."),
+    "shell": ToolSpec("shell", {"type": "object", "properties": {
+        "commands": {"type": "array", "items": _STR, "description": "Shell commands to run, in order."},
+        "timeout_ms": _INT, "max_output_length": _INT}, "required": ["commands"]},
+        "Run shell commands on the user's machine; returns their stdout, stderr and exit codes."),
+    "apply_patch": ToolSpec("apply_patch", {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["create_file", "update_file", "delete_file"]},
+        "path": {"type": "string", "description": "The file's path."},
+        "diff": {"type": "string", "description": "For create_file and update_file: the V4A diff."}},
+        "required": ["type", "path"]},
+        "Create, update or delete a file in the user's workspace with a V4A diff."),
+    "computer": ToolSpec("computer", {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["click", "double_click", "drag", "keypress", "move", "screenshot",
+                                            "scroll", "type", "wait"]},
+        "x": _INT, "y": _INT, "button": {"type": "string", "enum": ["left", "right", "wheel", "back", "forward"]},
+        "text": _STR, "keys": {"type": "array", "items": _STR}, "scroll_x": _INT, "scroll_y": _INT,
+        "path": {"type": "array", "items": {"type": "object", "properties": {"x": _INT, "y": _INT}}}},
+        "required": ["type"]},
+        "Act on the user's screen (click, type, scroll, ...); the next input is a screenshot."),
+}
+_TYPE_OF = {"computer_use_preview": "computer", "computer": "computer", "local_shell": "local_shell",
+            "shell": "shell", "apply_patch": "apply_patch"}
+CLIENT_TYPES = {"function", "custom", "namespace", *_TYPE_OF}
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A function the model was offered and what its calls are."""
+
+    kind: str  # function | custom | local_shell | shell | apply_patch | computer
+    name: str  # the tool's own name (within its namespace)
+    namespace: str | None = None
+    grammar: dict[str, Any] | None = None  # a custom tool's `format` when it is a grammar
+
+
+@dataclass(slots=True)
+class ClientTools:
+    specs: list[ToolSpec] = field(default_factory=list)
+    offers: dict[str, Offer] = field(default_factory=dict)  # offered function name -> what it is
+    by_type: dict[str, str] = field(default_factory=dict)  # tool type (shell, ...) -> offered name
+    hosted_types: frozenset[str] = frozenset()  # the server's hosted tool types (tool_choice may name them)
+
+    def add(self, spec: ToolSpec, offer: Offer, param: str) -> None:
+        if spec.name in self.offers:
+            raise invalid(f"Two tools are named '{spec.name}'; tool names must be unique.", param,
+                          "duplicate_value")
+        self.specs.append(spec)
+        self.offers[spec.name] = offer
+
+    def item(self, name: str, call_id: str | None, arguments: str, status: str = "completed") -> dict[str, Any]:
+        """The output item for a finished call of the offered function `name`."""
+        return call_item(self.offers.get(name) or Offer("function", name), call_id or new_id("call"),
+                         arguments, status)
+
+
+def _function(raw: dict[str, Any], param: str) -> ToolSpec:
+    if not isinstance(raw.get("name"), str) or not raw["name"]:
+        raise invalid(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
+    params = raw.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise invalid(f"Invalid type for '{param}.parameters': expected an object.", f"{param}.parameters",
+                      "invalid_type")
+    return ToolSpec(name=raw["name"], parameters=params, description=raw.get("description"),
+                    strict=raw.get("strict"))
+
+
+def _custom(raw: dict[str, Any], param: str) -> tuple[ToolSpec, dict[str, Any] | None]:
+    if not isinstance(raw.get("name"), str) or not raw["name"]:
+        raise invalid(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
+    fmt = raw.get("format") or {"type": "text"}
+    grammar = None
+    about = "Free-form text input."
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "grammar"):
+        raise invalid(f"Invalid value for '{param}.format': expected {{type: text}} or {{type: grammar}}.",
+                      f"{param}.format", "invalid_value")
+    if fmt["type"] == "grammar":
+        if fmt.get("syntax") not in ("lark", "regex") or not isinstance(fmt.get("definition"), str):
+            raise invalid(f"'{param}.format' needs 'syntax' (lark or regex) and a 'definition'.",
+                          f"{param}.format.syntax", "invalid_value")
+        grammar = fmt
+        about = f"The input must match this {fmt['syntax']} grammar:\n{fmt['definition']}"
+    prop: dict[str, Any] = {"type": "string", "description": about}
+    if grammar is not None and grammar["syntax"] == "regex":
+        prop["pattern"] = grammar["definition"]
+    spec = ToolSpec(name=raw["name"], description=raw.get("description"), grammar=grammar,
+                    parameters={"type": "object", "properties": {"input": prop}, "required": ["input"]})
+    return spec, grammar
+
+
+def _rename(spec: ToolSpec, name: str) -> ToolSpec:
+    return ToolSpec(name=name, parameters=spec.parameters, description=spec.description, strict=spec.strict,
+                    grammar=spec.grammar)
+
+
+def _namespace(tools: ClientTools, raw: dict[str, Any], param: str) -> None:
+    ns = raw.get("name")
+    if not isinstance(ns, str) or not ns:
+        raise invalid(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
+    members = raw.get("tools")
+    if not isinstance(members, list):
+        raise invalid(f"Missing required parameter: '{param}.tools'.", f"{param}.tools", "missing_required_parameter")
+    for j, member in enumerate(members):
+        p = f"{param}.tools[{j}]"
+        kind = member.get("type") if isinstance(member, dict) else None
+        if kind == "function":
+            spec, grammar = _function(member, p), None
+        elif kind == "custom":
+            spec, grammar = _custom(member, p)
+        else:
+            raise invalid(f"Invalid value: '{kind}'. A namespace holds 'function' and 'custom' tools.",
+                          f"{p}.type", "invalid_value")
+        offered = spec.name if spec.name not in tools.offers else f"{ns}__{spec.name}"
+        tools.add(_rename(spec, offered), Offer(kind, spec.name, ns, grammar), p)
+
+
+def client_tools(raw_tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> ClientTools:
+    """The functions offered for a request's `tools` (`hosted_types`, the server's hosted tools, and
+    unprovided ones excluded)."""
+    tools = ClientTools()
+    for i, raw in enumerate(raw_tools or []):
+        param = f"tools[{i}]"
+        if not isinstance(raw, dict) or "type" not in raw:
+            raise invalid(f"Missing required parameter: '{param}.type'.", f"{param}.type",
+                          "missing_required_parameter")
+        kind = raw["type"]
+        if kind == "function":
+            spec = _function(raw, param)
+            tools.add(spec, Offer("function", spec.name), param)
+        elif kind == "custom":
+            spec, grammar = _custom(raw, param)
+            tools.add(spec, Offer("custom", spec.name, grammar=grammar), param)
+        elif kind == "namespace":
+            _namespace(tools, raw, param)
+        elif kind in _TYPE_OF:
+            builtin = _TYPE_OF[kind]
+            tools.add(BUILTIN[builtin], Offer(builtin, builtin), param)
+            tools.by_type[kind] = builtin
+        elif kind in hosted_types:
+            continue  # the hosted loop's (a registered web_search provider included)
+        elif kind in UNPROVIDED:
+            _warn_unprovided(kind)
+        else:
+            supported = ", ".join(repr(t) for t in sorted({*CLIENT_TYPES, *hosted_types, *UNPROVIDED}))
+            raise invalid(f"Invalid value: '{kind}'. Supported values are: {supported}.", f"{param}.type",
+                          "invalid_value")
+    return tools
+
+
+_warned: set[str] = set()
+
+
+def _warn_unprovided(kind: str) -> None:
+    """Once per process at warning level (agent clients send it on every request), then debug."""
+    level = logging.DEBUG if kind in _warned else logging.WARNING
+    _warned.add(kind)
+    log.log(level, "%s has no search provider on this server; the tool is accepted and not offered to the "
+            "model", kind)
+
+
+# -- a finished call -> its item -----------------------------------------------------------------
+
+def _args(arguments: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def call_item(offer: Offer, call_id: str, arguments: str, status: str) -> dict[str, Any]:
+    base: dict[str, Any] = {"call_id": call_id, "status": status}
+    args = _args(arguments)
+    kind = offer.kind
+    if kind == "function":
+        item = {"id": new_id("fc"), "type": "function_call", **base, "name": offer.name, "arguments": arguments}
+    elif kind == "custom":
+        text = args["input"] if isinstance(args.get("input"), str) else (arguments if not args else "")
+        item = {"id": new_id("ctc"), "type": "custom_tool_call", **base, "name": offer.name, "input": text}
+    elif kind == "local_shell":
+        action = {"type": "exec", "command": _strings(args.get("command")), "env": args.get("env") or {},
+                  **{k: args[k] for k in ("working_directory", "timeout_ms", "user") if args.get(k) is not None}}
+        item = {"id": new_id("lsc"), "type": "local_shell_call", **base, "action": action}
+    elif kind == "shell":
+        action = {"commands": _strings(args.get("commands") or args.get("command")),
+                  **{k: args[k] for k in ("timeout_ms", "max_output_length") if isinstance(args.get(k), int)}}
+        item = {"id": new_id("sh"), "type": "shell_call", **base, "action": action}
+    elif kind == "apply_patch":
+        op: dict[str, Any] = args["operation"] if isinstance(args.get("operation"), dict) else args
+        operation = {"type": op.get("type") or "update_file", "path": str(op.get("path") or "")}
+        if operation["type"] != "delete_file":
+            operation["diff"] = str(op.get("diff") or "")
+        item = {"id": new_id("apc"), "type": "apply_patch_call", **base, "operation": operation}
+    else:  # computer
+        shown: dict[str, Any] = args["action"] if isinstance(args.get("action"), dict) else args
+        item = {"id": new_id("cu"), "type": "computer_call", **base, "action": shown or {"type": "screenshot"},
+                "pending_safety_checks": []}
+    if offer.namespace is not None:
+        item["namespace"] = offer.namespace
+    return item
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_OPENING = re.compile(r'\s*\{\s*"input"\s*:\s*"')
+
+
+def _unicode_escape(raw: str, i: int) -> tuple[int, int]:
+    """The code point of the `\\uXXXX` escape at `raw[i]` (a surrogate pair joined) and the
+    characters it took; (0, 0) while it is incomplete."""
+    try:
+        code = int(raw[i + 2:i + 6], 16) if i + 6 <= len(raw) else -1
+        if code < 0:
+            return 0, 0
+        if 0xD800 <= code < 0xDC00:  # a high surrogate: its low half follows as another escape
+            if i + 12 > len(raw):
+                return 0, 0
+            low = int(raw[i + 8:i + 12], 16)
+            return 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00), 12
+        return code, 6
+    except ValueError:
+        return ord("?"), 6
+
+
+class InputStream:
+    """The text of a custom tool's `input` while its JSON arguments (`{"input": "..."}`) stream in:
+    `feed` returns what was decoded since the last call (complete escapes only)."""
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.start = -1  # where the string's characters begin in `raw`
+        self.pos = 0  # how far they were decoded
+        self.text = ""
+        self.closed = False
+
+    def feed(self, piece: str) -> str:
+        self.raw += piece
+        if self.start < 0:
+            match = _OPENING.match(self.raw)
+            if match is None:
+                return ""
+            self.start = self.pos = match.end()
+        out = []
+        raw, i = self.raw, self.pos
+        while i < len(raw) and not self.closed:
+            c = raw[i]
+            if c == '"':
+                self.closed = True
+            elif c != "\\":
+                out.append(c)
+            elif i + 1 >= len(raw):
+                break
+            elif raw[i + 1] == "u":
+                code, used = _unicode_escape(raw, i)
+                if used == 0:
+                    break
+                out.append(chr(code))
+                i += used - 1
+            else:
+                out.append(_ESCAPES.get(raw[i + 1], raw[i + 1]))
+                i += 1
+            i += 1
+        self.pos = i
+        new = "".join(out)
+        self.text += new
+        return new

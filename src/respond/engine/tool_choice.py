@@ -1,0 +1,130 @@
+"""`tool_choice`: which of the offered tools the model may call, and whether it must call one.
+
+Every form of SURFACE.md §3 is read here: `none|auto|required`; a function, custom tool or
+built-in tool type named by `{type, name?}` (forced: the model must call exactly that one); and
+`{type: allowed_tools, mode, tools}`, which shrinks what the model is offered (so it cannot call
+what the caller excluded).  A choice naming a tool that is not in `tools` is a 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from respond.engine.client_tools import UNPROVIDED, ClientTools
+from respond.protocol.errors import invalid
+
+BUILTIN_CHOICES = {"shell": ("shell", "local_shell"), "apply_patch": ("apply_patch",),
+                   "local_shell": ("local_shell",),
+                   "computer_use_preview": ("computer_use_preview", "computer"),
+                   "computer": ("computer", "computer_use_preview"),
+                   "computer_use": ("computer", "computer_use_preview")}
+
+
+@dataclass(slots=True)
+class Choice:
+    mode: str  # none | auto | required
+    forced: str | None = None  # the offered function the model must call
+    hosted: list[dict[str, Any]] | None = None  # the request's tools hosted tools may use (after allowed_tools)
+
+
+def _types(raw_tools: list[dict[str, Any]]) -> set[str]:
+    return {t.get("type") for t in raw_tools if isinstance(t, dict)}  # type: ignore[misc]
+
+
+def _absent(what: str, param: str) -> Exception:
+    return invalid(f"Tool choice {what} is not one of the tools in 'tools'. Add it to 'tools' or choose "
+                   "another tool.", param, "invalid_value")
+
+
+def _named(tools: ClientTools, kind: str, name: Any, param: str) -> str:
+    """The offered function name of the function or custom tool `name`."""
+    for offered, offer in tools.offers.items():
+        if offer.kind == kind and name in (offer.name, offered):
+            return offered
+    raise _absent(f"'{name}' ({kind})", param)
+
+
+def _builtin(tools: ClientTools, raw_types: set[str], kind: str, param: str) -> str | None:
+    """The offered name for a built-in tool type; None for a hosted one present in tools."""
+    for t in BUILTIN_CHOICES.get(kind, ()):
+        if t in tools.by_type:
+            return tools.by_type[t]
+    if kind in tools.hosted_types and kind in raw_types:
+        return None
+    if kind in UNPROVIDED and kind in raw_types:
+        raise invalid(f"Tool choice '{kind}' cannot be honoured: this server has no search provider.",
+                      f"{param}.type", "invalid_value")
+    raise _absent(f"'{kind}'", f"{param}.type")
+
+
+def _allowed(choice: dict[str, Any], tools: ClientTools, raw_tools: list[dict[str, Any]]) -> Choice:
+    entries = choice.get("tools")
+    if not isinstance(entries, list) or not entries:
+        raise invalid("Missing required parameter: 'tool_choice.tools'.", "tool_choice.tools",
+                      "missing_required_parameter")
+    mode = choice.get("mode", "auto")
+    if mode not in ("auto", "required"):
+        raise invalid(f"Invalid value: '{mode}'. Supported values are: 'auto' and 'required'.",
+                      "tool_choice.mode", "invalid_value")
+    keep: set[str] = set()
+    hosted: list[dict[str, Any]] = []
+    raw_types = _types(raw_tools)
+    for j, entry in enumerate(entries):
+        param = f"tool_choice.tools[{j}]"
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if kind in ("function", "custom"):
+            keep.add(_named(tools, kind, entry.get("name"), f"{param}.name"))
+        elif kind == "mcp":
+            label = entry.get("server_label")
+            found = [t for t in raw_tools if t.get("type") == "mcp" and t.get("server_label") == label]
+            if not found:
+                raise _absent(f"mcp '{label}'", f"{param}.server_label")
+            hosted.extend(found)
+        elif isinstance(kind, str) and kind in UNPROVIDED and kind in raw_types and kind not in tools.hosted_types:
+            continue  # allowed, but there is nothing to offer
+        else:
+            name = _builtin(tools, raw_types, str(kind), param)
+            if name is None:
+                hosted.extend(t for t in raw_tools if t.get("type") == kind)
+            else:
+                keep.add(name)
+    tools.specs = [s for s in tools.specs if s.name in keep]
+    tools.offers = {k: v for k, v in tools.offers.items() if k in keep}
+    return Choice(mode, None, hosted)
+
+
+def read_choice(choice: str | dict[str, Any] | None, tools: ClientTools,
+                raw_tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> Choice:
+    raw = [t for t in raw_tools or [] if isinstance(t, dict)]
+    tools.hosted_types = frozenset(hosted_types)
+    hosted_present = bool(_types(raw) & tools.hosted_types)
+    if choice is None:
+        return Choice("auto", None, raw)
+    if isinstance(choice, str):
+        if choice not in ("none", "auto", "required"):
+            raise invalid(f"Invalid value: '{choice}'. Supported values are: 'none', 'auto' and 'required'.",
+                          "tool_choice", "invalid_value")
+        if choice == "required" and not tools.specs and not hosted_present:
+            raise invalid("Tool choice 'required' needs at least one tool in 'tools'.", "tool_choice",
+                          "invalid_value")
+        return Choice(choice, None, raw)
+    if not isinstance(choice, dict):
+        raise invalid("Invalid type for 'tool_choice': expected a string or an object.", "tool_choice",
+                      "invalid_type")
+    kind = choice.get("type")
+    if kind in ("function", "custom"):
+        return Choice("required", _named(tools, kind, choice.get("name"), "tool_choice.name"), raw)
+    if kind == "allowed_tools":
+        return _allowed(choice, tools, raw)
+    if kind == "mcp":
+        label = choice.get("server_label")
+        if not any(t.get("type") == "mcp" and t.get("server_label") == label for t in raw):
+            raise _absent(f"mcp '{label}'", "tool_choice.server_label")
+        return Choice("auto", None, raw)  # the hosted tool forces itself
+    if not isinstance(kind, str):
+        raise invalid("Missing required parameter: 'tool_choice.type'.", "tool_choice.type",
+                      "missing_required_parameter")
+    forced = _builtin(tools, _types(raw), kind, "tool_choice")
+    return Choice("auto", None, raw) if forced is None else Choice("required", forced, raw)
