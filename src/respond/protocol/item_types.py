@@ -99,7 +99,7 @@ def normalize_typed(spec: ItemType, raw: Item, param: str) -> Item:
     if spec.type == "computer_call" and not (raw.get("action") or raw.get("actions")):
         raise invalid(f"Missing required parameter: '{param}.action'.", f"{param}.action",
                       "missing_required_parameter")
-    item: Item = {"id": raw.get("id") or new_id(spec.prefix), **raw}
+    item: Item = {**raw, "id": raw.get("id") or new_id(spec.prefix)}  # `id: null` gets one too
     for key, default in spec.defaults:
         item.setdefault(key, default)
     if spec.status is not None and not item.get("status"):
