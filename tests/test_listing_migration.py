@@ -28,7 +28,7 @@ def test_upgrade_backfills(tmp_path):
     async def run() -> None:
         store = SqlStore(f"sqlite:///{tmp_path / 'old.db'}")
         await store.open()
-        async with store.engine.begin() as conn:
+        async with store.db.begin() as conn:
             for statement in PRE_0010:
                 await conn.execute(text(statement))
             await conn.execute(text(
@@ -39,13 +39,13 @@ def test_upgrade_backfills(tmp_path):
                 "INSERT INTO items (id, response_id, owner, position, kind, body) VALUES "
                 "('msg_1', 'resp_old', 'o1', 0, 0, :body)"),
                 {"body": '{"type":"message","role":"user","content":[{"type":"input_text","text":"Old words"}]}'})
-        assert await migrate(store.engine) == ["0010_listing_indexes"]
+        assert await migrate(store.db) == ["0010_listing_indexes"]
         page = await store.list_responses("o1", ResponseFilter(metadata={"team": "red"}, model="m1",
                                                                text="old"), cursor=None, limit=10)
         assert [(r["id"], r["preview"]) for r in page.rows] == [("resp_old", "Old words")]
         assert (await store.list_responses("o2", ResponseFilter(), cursor=None, limit=10)).rows == []
         assert await store.delete_response("resp_old", "o1")
-        async with store.engine.connect() as conn:  # metadata rows go with their response
+        async with store.db.begin() as conn:  # metadata rows go with their response
             assert await conn.scalar(text("SELECT count(*) FROM response_metadata")) == 0
         await store.close()
 

@@ -17,7 +17,7 @@ AUTO = [{"type": "code_interpreter", "container": {"type": "auto"}}]
 @pytest.fixture(scope="module")
 def walls(module_server_factory, upstream_server):
     return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
-                                 "--code-wall-seconds", "4", "--code-cpu-seconds", "3", "--code-processes", "48",
+                                 "--code-wall-seconds", "10", "--code-cpu-seconds", "6", "--code-processes", "48",
                                  "--code-memory-mb", "768", "--code-output-kb", "16", "--code-file-mb", "1")
 
 
@@ -110,11 +110,11 @@ def test_memory(walls, upstream):
 
 def test_loop_forever(walls, upstream):
     r, logs = execute(walls, upstream, "kept = 7\nimport time\nwhile True:\n    time.sleep(0.05)")
-    assert "KeyboardInterrupt" in logs and "4-second wall-time limit" in logs
+    assert "KeyboardInterrupt" in logs and "10-second wall-time limit" in logs
     _, logs = execute(walls, upstream, "print(kept)", previous=r.id)
     assert logs.strip() == "7"
     r, logs = execute(walls, upstream, "while True:\n    pass", previous=r.id)
-    assert "used up its CPU time (3 s per call)" in logs or "wall-time limit" in logs
+    assert "used up its CPU time (6 s per call)" in logs or "wall-time limit" in logs
     _, logs = execute(walls, upstream, "print('again')", previous=r.id)
     assert logs.strip() == "again"
 
