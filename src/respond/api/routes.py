@@ -13,8 +13,9 @@ from starlette.responses import Response, StreamingResponse
 
 from respond.api.sse import SSE_HEADERS, frame
 from respond.engine.detach import detached
+from respond.engine.include import with_include
 from respond.engine.run import Run
-from respond.engine.service import ResponsesService, with_include
+from respond.engine.service import ResponsesService
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.limits import MAX_DEPTH, check_json

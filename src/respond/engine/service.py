@@ -7,17 +7,16 @@ HTTP error; what fails later ends the response `failed`, stored so.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolContext
 from respond.core.metrics import Metrics, NullMetrics
 from respond.core.ports import Store, TokenCounter
-from respond.core.types import Delta, Finish, Generation
+from respond.core.types import Finish, Generation
 from respond.engine import compaction
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
@@ -25,11 +24,13 @@ from respond.engine.events import EventBuilder
 from respond.engine.generation import History, Prepared, build_generation, items_to_messages, prepare
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
+from respond.engine.include import with_include
 from respond.engine.input_files import InputFiles
 from respond.engine.inputs import apply_prompt, open_reasoning
 from respond.engine.local_state import Connection, LocalState
 from respond.engine.metered import finished, metered
 from respond.engine.persistence import LEASE_MS, Persistence, Record, RunMode, persistence
+from respond.engine.priming import prime
 from respond.engine.prompts import PromptStore
 from respond.engine.reasoning import ReasoningStream
 from respond.engine.router import ModelRouter as ModelRouter  # where bootstrap and tests import it from
@@ -222,7 +223,7 @@ class ResponsesService:
         started = time.perf_counter()
         # Foreground: prime, so a request the backend refuses is still an HTTP error; a stream waits
         # for the backend only HEADERS_WAIT seconds, then its headers and first events go out anyway.
-        first = None if background else await _prime(deltas, HEADERS_WAIT if req.stream else None)
+        first = None if background else await prime(deltas, HEADERS_WAIT if req.stream else None)
         mode = RunMode.of(store=req.store is not False, stream=bool(req.stream), background=background)
         store: Persistence
         if mode is RunMode.EPHEMERAL and local is not None:
@@ -370,38 +371,3 @@ def _conversation_id(req: CreateResponse) -> str | None:
         raise invalid("Invalid 'conversation': expected a conversation id or an object with an 'id'.",
                       "conversation", "invalid_value")
     return conv
-
-
-def with_include(response: dict[str, Any], include: Sequence[str] | None) -> dict[str, Any]:
-    keep = set(include or [])
-    response["output"] = [strip_for_include(it, keep) for it in response.get("output", [])]
-    return response
-
-
-async def _prime(deltas: Any, wait: float | None) -> Delta | BackendError | asyncio.Task[Any]:
-    """The first delta, so that a request the backend refuses is still an HTTP error.
-
-    With `wait`, only that long: a backend slower than that (a stalled upstream, a long prefill)
-    gets the still-pending task handed to the `Run`, so the stream's headers and `response.created`
-    go out now and a client that leaves is noticed.  What the backend refuses after that ends the
-    response `failed` (with the backend's code: 429 `rate_limit_exceeded`, `context_length_exceeded`,
-    `upstream_error`, ...) instead of an HTTP error."""
-    task: asyncio.Task[Any] = asyncio.ensure_future(deltas.__anext__())
-    if wait is not None:
-        done, _ = await asyncio.wait({task}, timeout=wait)
-        if not done:
-            return task
-    try:
-        first: Delta = await task
-        return first
-    except StopAsyncIteration:
-        return Finish()
-    except BackendError as exc:
-        if exc.is_client_error or (exc.status in (502, 503, 504) and (exc.code or "").startswith("upstream_")):
-            # refused, or no valid answer from the upstream (busy, timed out, unreachable, a bad reply;
-            # an upstream that answered its own 5xx still ends the response `failed`): nothing is stored
-            raise backend_to_api(exc) from None
-        return exc
-    except asyncio.CancelledError:
-        task.cancel()
-        raise

@@ -1,0 +1,40 @@
+"""The first delta of a run, awaited before anything is sent: a request the backend refuses is
+still an HTTP error, while a slow backend does not hold back the stream's headers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from respond.core.errors import BackendError
+from respond.core.types import Delta, Finish
+from respond.engine.errors import backend_to_api
+
+
+async def prime(deltas: Any, wait: float | None) -> Delta | BackendError | asyncio.Task[Any]:
+    """The first delta, so that a request the backend refuses is still an HTTP error.
+
+    With `wait`, only that long: a backend slower than that (a stalled upstream, a long prefill)
+    gets the still-pending task handed to the `Run`, so the stream's headers and `response.created`
+    go out now and a client that leaves is noticed.  What the backend refuses after that ends the
+    response `failed` (with the backend's code: 429 `rate_limit_exceeded`, `context_length_exceeded`,
+    `upstream_error`, ...) instead of an HTTP error."""
+    task: asyncio.Task[Any] = asyncio.ensure_future(deltas.__anext__())
+    if wait is not None:
+        done, _ = await asyncio.wait({task}, timeout=wait)
+        if not done:
+            return task
+    try:
+        first: Delta = await task
+        return first
+    except StopAsyncIteration:
+        return Finish()
+    except BackendError as exc:
+        if exc.is_client_error or (exc.status in (502, 503, 504) and (exc.code or "").startswith("upstream_")):
+            # refused, or no valid answer from the upstream (busy, timed out, unreachable, a bad reply;
+            # an upstream that answered its own 5xx still ends the response `failed`): nothing is stored
+            raise backend_to_api(exc) from None
+        return exc
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
