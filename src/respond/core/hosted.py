@@ -187,6 +187,29 @@ class BaseTool:
         return {}
 
 
+class OneFunctionBinding:
+    """Defaults for a `Binding` that offers the model one function, `spec`, forced by a `tool_choice`
+    naming `tool_type`, with nothing to do before the first turn."""
+
+    spec: ToolSpec
+    tool_type: str
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return [self.spec]
+
+    def claims(self, name: str) -> bool:
+        return name == self.spec.name
+
+    def forced(self, tool_choice: Any) -> str | None:
+        if isinstance(tool_choice, dict) and tool_choice.get("type") == self.tool_type:
+            return self.spec.name
+        return None
+
+    def start(self) -> AsyncIterator[Step]:
+        return no_steps()
+
+
 async def no_steps() -> AsyncIterator[Step]:
     """An empty `start` (most tools do nothing before the first turn)."""
     return

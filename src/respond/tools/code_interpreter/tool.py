@@ -31,11 +31,11 @@ from respond.core.hosted import (
     HostedCall,
     HostedTool,
     Item,
+    OneFunctionBinding,
     Progress,
     Step,
     ToolContext,
     ToolServices,
-    no_steps,
 )
 from respond.core.ports import Row
 from respond.core.types import Message, ToolSpec
@@ -151,7 +151,9 @@ class CodeInterpreterTool(BaseTool):
                 ("response.code_interpreter_call.completed", {})]
 
 
-class CodeInterpreterBinding:
+class CodeInterpreterBinding(OneFunctionBinding):
+    spec, tool_type = SPEC, TYPE
+
     def __init__(self, containers: Containers, ctx: ToolContext, container: Row | None,
                  auto: dict[str, Any] | None) -> None:
         self.containers = containers
@@ -160,18 +162,6 @@ class CodeInterpreterBinding:
         self.auto = auto
         self.written: list[Row] = []
 
-    @property
-    def specs(self) -> list[ToolSpec]:
-        return [SPEC]
-
-    def claims(self, name: str) -> bool:
-        return name == NAME
-
-    def forced(self, tool_choice: Any) -> str | None:
-        return NAME if isinstance(tool_choice, dict) and tool_choice.get("type") == TYPE else None
-
-    def start(self) -> AsyncIterator[Step]:
-        return no_steps()
 
     async def _ready(self) -> Row:
         """The container: made at the first call for `auto` (or reused, then given this request's files)."""

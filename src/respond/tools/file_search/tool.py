@@ -25,11 +25,11 @@ from respond.core.hosted import (
     HostedCall,
     HostedTool,
     Item,
+    OneFunctionBinding,
     Progress,
     Step,
     ToolContext,
     ToolServices,
-    no_steps,
 )
 from respond.core.retrieval import Retriever, SearchHit, UnknownVectorStore
 from respond.core.types import Message, ToolSpec
@@ -118,7 +118,9 @@ class FileSearchTool(BaseTool):
         return [(f"response.file_search_call.{s}", {}) for s in ("in_progress", "searching", "completed")]
 
 
-class FileSearchBinding:
+class FileSearchBinding(OneFunctionBinding):
+    spec, tool_type = SPEC, NAME
+
     def __init__(self, retriever: Retriever, ctx: ToolContext, store_ids: list[str], limit: int,
                  filters: dict[str, Any] | None, ranking: dict[str, Any] | None) -> None:
         self.retriever = retriever
@@ -129,18 +131,6 @@ class FileSearchBinding:
         self.ranking = ranking
         self.cited: list[SearchHit] = []
 
-    @property
-    def specs(self) -> list[ToolSpec]:
-        return [SPEC]
-
-    def claims(self, name: str) -> bool:
-        return name == NAME
-
-    def forced(self, tool_choice: Any) -> str | None:
-        return NAME if isinstance(tool_choice, dict) and tool_choice.get("type") == NAME else None
-
-    def start(self) -> AsyncIterator[Step]:
-        return no_steps()
 
     async def run(self, call: HostedCall) -> AsyncIterator[Step]:
         query = _query(call.arguments)
