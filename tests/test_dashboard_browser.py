@@ -45,6 +45,14 @@ def site(server_factory, upstream):
                           "--api-key", "key-a", "--api-key", "key-b", "--admin-key", "admin-secret")
 
 
+def wait_for_url(driver, part: str, timeout: float = 15) -> None:
+    """A click that submits a form or follows a link returns before the new page is there: wait for it."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(expected_conditions.url_contains(part))
+
+
 def sign_in(driver, base: str, key: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -52,6 +60,7 @@ def sign_in(driver, base: str, key: str) -> None:
     assert driver.current_url.endswith("/dashboard/signin")
     driver.find_element(By.NAME, "key").send_keys(key)
     driver.find_element(By.CSS_SELECTOR, "form.signin button").click()
+    wait_for_url(driver, "/dashboard/responses")
     assert driver.current_url.endswith("/dashboard/responses")
 
 
@@ -94,18 +103,22 @@ def test_dashboard_in_a_browser(site, upstream, browser, tmp_path):
     # filter by metadata
     browser.find_element(By.NAME, "meta").send_keys("team=red")
     browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait_for_url(browser, "meta=team")
     rows = browser.find_elements(By.CSS_SELECTOR, "#responses tbody tr")
     assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == [first.id]
 
     # open the response with the tool call, follow the chain to its continuation and back
     browser.find_element(By.LINK_TEXT, first.id).click()
+    wait_for_url(browser, f"/dashboard/responses/{first.id}")
     assert "tool call: lookup" in browser.find_element(By.TAG_NAME, "main").text
     shot(browser, tmp_path, "dashboard-response.png")
     assert browser.execute_script("return window.__xss === undefined")
     browser.find_element(By.CSS_SELECTOR, "nav.chain a.next").click()
+    wait_for_url(browser, second.id)
     assert browser.current_url.endswith(f"/dashboard/responses/{second.id}")
     assert "sunny" in browser.find_element(By.TAG_NAME, "main").text
     browser.find_element(By.CSS_SELECTOR, "nav.chain a.prev").click()
+    wait_for_url(browser, f"/dashboard/responses/{first.id}")
     assert browser.current_url.endswith(f"/dashboard/responses/{first.id}")
 
     # cancel the background run from the runs page (the confirm dialog accepted)
