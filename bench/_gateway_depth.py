@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 
 from _common import pct
+from respond.backends.scripted import ScriptedBackend
 from respond.engine.generation import build_generation
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.protocol.items import normalize_input
@@ -23,7 +24,8 @@ async def engine_context_timing(db: Path, depths: dict[int, str], reps: int) -> 
     """p50 ms of what a create does to build its context: ResponsesService's history (context cache,
     warm after the first call, as in a server that served the chain) plus the Generation's messages."""
     store = SqlStore(f"sqlite:///{db}")
-    service = ResponsesService(store, ModelRouter([]), trust_cache=True)
+    # the model's backend is resolved for file inputs in the history (none here): a scripted one serves it
+    service = ResponsesService(store, ModelRouter([ScriptedBackend(MODEL)]), trust_cache=True)
     times: dict[int, list[float]] = {d: [] for d in depths}
     try:
         for i in range(reps + 20):

@@ -115,7 +115,12 @@ class Kernel:
             raise KernelError(f"the sandboxed kernel did not start: {tail[-1] if tail else 'no reply'}")
 
     async def _ready(self, client: AsyncKernelClient) -> bool:
-        """Ask for kernel_info until it answers (the kernel is up) or the sandbox exits."""
+        """Ask for kernel_info until it answers on shell AND its status reaches us on IOPub (the kernel is
+        up and our IOPub subscription is live), or the sandbox exits.
+
+        The IOPub check matters: a ZMQ subscriber that is still joining silently misses what is
+        published, so an execute sent after only the shell reply could lose its output and its final
+        `idle` status, and wait until the wall-time limit (jupyter_client's wait_for_ready checks the same)."""
         assert self.proc is not None
         deadline = asyncio.get_running_loop().time() + START_TIMEOUT
         while self.proc.returncode is None and asyncio.get_running_loop().time() < deadline:
@@ -124,6 +129,10 @@ class Kernel:
                 while True:
                     reply = await client.get_shell_msg(timeout=0.5)
                     if reply["parent_header"].get("msg_id") == msg_id:
+                        break
+                while True:
+                    status = await client.get_iopub_msg(timeout=0.5)
+                    if status["parent_header"].get("msg_id") == msg_id:
                         return True
             except queue.Empty:
                 continue
