@@ -40,7 +40,10 @@ def _data_url(filename: str, data: bytes) -> str:
     return f"data:{_mime(filename, data)};base64,{base64.b64encode(data).decode()}"
 
 
-def _decode_data(value: str, param: str) -> bytes:
+def _decode_data(value: object, param: str) -> bytes:
+    if not isinstance(value, str):  # a fuzzed `file_data: true` was a 500
+        raise invalid(f"Invalid type for '{param}.file_data': expected a string.", f"{param}.file_data",
+                      "invalid_type")
     raw = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
     try:
         return base64.b64decode(raw, validate=True)
