@@ -111,6 +111,9 @@ class InputFiles:
         return {"type": "input_image", "image_url": _data_url(name, data), "detail": part.get("detail", "auto")}
 
     async def _file(self, part: Item, owner: str, backend: Any, param: str) -> Item:
+        if part.get("filename") is not None and not isinstance(part["filename"], str):
+            raise invalid(f"Invalid type for '{param}.filename': expected a string.", f"{param}.filename",
+                          "invalid_type")
         if part.get("file_id"):
             name, data = await self._stored(part["file_id"], owner, param)
         elif part.get("file_data"):
