@@ -71,7 +71,8 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
     """What the configuration says to each built-in backend (a spec's own options override it)."""
     return {
         "llamacpp": {"models": parse_models(settings.models), "include_default": settings.embedded != "off",
-                     "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
+                     "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx,
+                     "max_output_tokens": settings.max_output_tokens},
         "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
                           "reasoning_field": settings.upstream_reasoning_field,
                           "file_parts": settings.upstream_file_parts == "on",
@@ -152,7 +153,8 @@ def build_app(settings: Settings) -> Starlette:
     service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
-                               prompts=PromptStore(settings.prompts), metrics=metrics, files=InputFiles(StoredFiles(
+                               prompts=PromptStore(settings.prompts), metrics=metrics, repeat_guard=settings.repeat_guard,
+                               files=InputFiles(StoredFiles(
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024))))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",

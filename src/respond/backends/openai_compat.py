@@ -59,7 +59,7 @@ def with_reasoning_field(messages: list[dict[str, Any]], field: str) -> list[dic
 def chat_body(gen: Generation, reasoning_field: str = "reasoning_content") -> dict[str, Any]:
     body: dict[str, Any] = {"model": gen.model, "messages": with_reasoning_field(gen.messages, reasoning_field),
                             "stream": True, "stream_options": {"include_usage": True}}
-    if gen.tools and gen.tool_choice != "none":
+    if gen.tools and (gen.tool_choice != "none" or gen.calls_ruled_out):
         body["tools"] = [{"type": "function", "function": {
             k: v for k, v in (("name", t.name), ("description", t.description),
                               ("parameters", t.parameters or {"type": "object", "properties": {}}),

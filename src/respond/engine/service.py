@@ -33,6 +33,7 @@ from respond.engine.persistence import LEASE_MS, Persistence, Record, RunMode, p
 from respond.engine.priming import prime
 from respond.engine.prompts import PromptStore
 from respond.engine.reasoning import ReasoningStream
+from respond.engine.repeat_guard import guarded
 from respond.engine.router import ModelRouter as ModelRouter  # where bootstrap and tests import it from
 from respond.engine.run import Run
 from respond.engine.sealing import Sealer
@@ -56,7 +57,7 @@ class ResponsesService:
                  worker_id: str | None = None, trust_cache: bool = False,
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
                  prompts: PromptStore | None = None, metrics: Metrics | None = None,
-                 files: InputFiles | None = None) -> None:
+                 files: InputFiles | None = None, repeat_guard: str = "embedded") -> None:
         self.store = store
         self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
@@ -72,6 +73,7 @@ class ResponsesService:
         self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
         self.prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)
         self.files = files or InputFiles(None)  # files named by input parts (a FileSource resolves them)
+        self.repeat_guard = repeat_guard  # where answered calls are not made again (engine/repeat_guard.py)
 
     # -- create ----------------------------------------------------------------------------------
     def _check(self, req: CreateResponse) -> str:
@@ -218,7 +220,8 @@ class ResponsesService:
         ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
                           self.secrets.pop(record.response["id"], {}))
         hosted = await self.hosted.prepare(prepared.hosted_tools, gen, ctx, req.max_tool_calls)
-        deltas = hosted.run(backend) if hosted is not None else backend.generate(gen)
+        model_turns = guarded(backend, self.repeat_guard)
+        deltas = hosted.run(model_turns) if hosted is not None else model_turns.generate(gen)
         deltas = metered(deltas, self.metrics, model, backend.name)
         started = time.perf_counter()
         # Foreground: prime, so a request the backend refuses is still an HTTP error; a stream waits
