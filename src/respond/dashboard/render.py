@@ -17,7 +17,7 @@ from respond.engine.queries import Operations
 from respond.protocol.errors import APIError
 
 NAV = [("responses", "Responses"), ("runs", "Background runs"), ("conversations", "Conversations"),
-       ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts")]
+       ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts"), ("usage", "Usage")]
 SECURITY_HEADERS = {
     # everything comes from Respond itself; no inline script runs
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -100,7 +100,3 @@ def changes_state(handler: Page) -> Callable[[Request], Awaitable[Response]]:
 def owner_scope(viewer: Viewer) -> str | None:
     return None if viewer.admin else viewer.owner
 
-
-def knowledge_owner(viewer: Viewer) -> str | None:
-    """Files and vector stores are listed per owner: the admin has none of its own."""
-    return viewer.owner

@@ -8,10 +8,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from respond.dashboard import svg
-from respond.dashboard.render import board, changes_state, knowledge_owner, owner_scope, render, signed_in
+from respond.dashboard.render import board, changes_state, owner_scope, render, signed_in
 from respond.dashboard.session import CSRF, LIFETIME, SESSION, Viewer, csrf_ok
 from respond.dashboard.timeline import item_view
-from respond.protocol.errors import invalid
 
 
 async def home(request: Request) -> Response:
@@ -61,26 +60,22 @@ async def conversation(request: Request, viewer: Viewer) -> Response:
 
 @signed_in
 async def files(request: Request, viewer: Viewer) -> Response:
-    """Uploaded files (the signed-in key's own)."""
-    owner = knowledge_owner(viewer)
-    rows = await board(request).ops.files(owner) if owner else []
+    """Uploaded files (the signed-in key's own; every owner's for the admin)."""
+    rows = await board(request).ops.files(owner_scope(viewer))
     return render(request, "files.html", viewer, rows=rows)
 
 
 @signed_in
 async def vector_stores(request: Request, viewer: Viewer) -> Response:
-    """Vector stores with their ingestion counts (the signed-in key's own)."""
-    owner = knowledge_owner(viewer)
-    rows = await board(request).ops.vector_stores(owner) if owner else []
+    """Vector stores with their ingestion counts (the signed-in key's own; every owner's for the admin)."""
+    rows = await board(request).ops.vector_stores(owner_scope(viewer))
     return render(request, "vector_stores.html", viewer, rows=rows)
 
 
 @signed_in
 async def vector_store(request: Request, viewer: Viewer) -> Response:
     """One vector store: its files' ingestion status and a search box."""
-    owner = knowledge_owner(viewer)
-    if not owner:
-        raise invalid("Vector stores are listed per key; sign in with the key that owns it.", None, "not_owner")
+    owner = owner_scope(viewer)
     store_id = request.path_params["store_id"]
     query = request.query_params.get("q", "").strip()
     ops = board(request).ops
@@ -96,7 +91,40 @@ async def charts(request: Request, viewer: Viewer) -> Response:
     hours = int(raw) if raw.isdigit() and 1 <= int(raw) <= 24 * 90 else 24
     since = int(time.time()) - hours * 3600
     act = await board(request).ops.activity(owner_scope(viewer), since)
+    per = _bucket(act.step)
     return render(request, "charts.html", viewer, hours=hours, act=act,
-                  requests_svg=svg.lines("Requests by model", act.requests, act.since, act.step),
-                  tokens_svg=svg.lines("Tokens (input + output) by model", act.tokens, act.since, act.step),
-                  latency_svg=svg.bars("Latency percentiles by model (created to completed)", act.latency))
+                  requests_svg=svg.lines("Requests by model", act.requests, act.since, act.step,
+                                         unit=f"requests per {per}"),
+                  tokens_svg=svg.lines("Tokens (input + output) by model", act.tokens, act.since, act.step,
+                                       unit=f"tokens per {per}"),
+                  latency_svg=svg.bars("Latency percentiles by model (created to completed)", act.latency,
+                                       axis="seconds"))
+
+
+def _bucket(step: int) -> str:
+    """A bucket's length for people: `36 min`, `2 h`, `45 s`."""
+    if step % 3600 == 0:
+        return f"{step // 3600} h"
+    if step >= 60:
+        return f"{round(step / 60)} min"
+    return f"{step} s"
+
+
+@signed_in
+async def usage(request: Request, viewer: Viewer) -> Response:
+    """Tokens per day (input, output) and totals by key and by model, for a period."""
+    raw = request.query_params.get("days", "30")
+    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 366 else 30
+    ops = board(request).ops
+    today = int(time.time()) // 86400
+    since = (today - days + 1) * 86400
+    owner = owner_scope(viewer)
+    per_day = {r["day"]: r for r in await ops.usage(owner, "day", since)}
+    series: dict[str, list[int]] = {"input tokens": [], "output tokens": []}
+    for d in range(days):
+        row = per_day.get(time.strftime("%Y-%m-%d", time.gmtime(since + d * 86400)), {})
+        series["input tokens"].append(int(row.get("input_tokens", 0)))
+        series["output tokens"].append(int(row.get("output_tokens", 0)))
+    chart = svg.lines("Tokens per day", series, since, 86400, unit="tokens per UTC day")
+    return render(request, "usage.html", viewer, days=days, chart=chart,
+                  by_key=await ops.usage(owner, "key", since), by_model=await ops.usage(owner, "model", since))
