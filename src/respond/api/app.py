@@ -81,7 +81,9 @@ class AuthAndLog:
     def __init__(self, app: ASGIApp, keys: KeyRing, metrics_keys: KeyRing | None = None) -> None:
         self.app = app
         self.keys = keys
-        self.metrics_keys = metrics_keys  # --metrics-key: /metrics asks for it instead of an API key
+        # the operator's keys (--metrics-key, --admin-key): when any is set, /metrics asks for one of them and
+        # never takes a tenant's API key (it shows every tenant's figures); with none, an API key as elsewhere
+        self.metrics_keys = metrics_keys
 
     def _owner(self, scope: Scope) -> str:
         path: str = scope["path"]

@@ -26,6 +26,7 @@ from respond.store.jobs import RunsMixin, job_row
 from respond.store.listing import ListingMixin
 from respond.store.listing_migration import metadata_rows, preview
 from respond.store.migrations import migrate
+from respond.store.sessions import SessionStore
 from respond.store.vectors import ChunkIndex
 
 log = logging.getLogger("respond.store")
@@ -63,6 +64,7 @@ class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
         self.files = FileStore(self.db)
         self.vectors = ChunkIndex(self.db)
         self.containers = ContainerStore(self.db)  # code_interpreter's (the core.containers port)
+        self.sessions = SessionStore(self.db)  # the dashboard's (the core.sessions port)
 
     async def open(self) -> None:
         await migrate(self.db)
