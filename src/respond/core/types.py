@@ -32,6 +32,9 @@ class ToolSpec:
     # A custom tool's grammar ({"syntax": "lark"|"regex", "definition"}): its `input` must match it
     # (the embedded backend decodes a forced call of it under the grammar).
     grammar: dict[str, Any] | None = None
+    # "custom": a client's custom tool (its `input` offered as {"input": str}); a backend whose
+    # upstream takes custom tools natively may offer it as one (its grammar as the format).
+    kind: str = "function"
 
 
 @dataclass(slots=True)
