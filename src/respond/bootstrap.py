@@ -40,7 +40,8 @@ from respond.engine.queries import Operations
 from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.workers import RunManager
-from respond.store.availability import unavailable
+from respond.store.availability import data_error, unavailable
+from respond.store.journal import Journal
 from respond.tools.code_interpreter.containers import Containers
 from respond.tools.code_interpreter.sandbox import Limits, Sandbox
 from respond.tools.file_search.service import FileSearch
@@ -146,12 +147,15 @@ def build_app(settings: Settings) -> Starlette:
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
                             options={"mcp_timeout": settings.mcp_timeout, "containers": containers,
                                      **web_options(settings)})
+    secret = load_secret(settings.secret_key, settings.key_file)
+    if hasattr(store, "journal"):  # the SQL store: final writes wait in a local journal during an outage
+        store.journal = Journal(settings.journal_dir, secret, settings.database)
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
     service = ResponsesService(store, ModelRouter(chosen, default), hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
-                               sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
+                               sealer=Sealer(secret),
                                prompts=PromptStore(settings.prompts), metrics=metrics, files=InputFiles(StoredFiles(
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024))))
@@ -183,7 +187,7 @@ def build_app(settings: Settings) -> Starlette:
     admin = KeyRing([settings.admin_key] if settings.admin_key else [])
     board = dashboard(operations, keys, admin, secret_for(settings.api_keys + [settings.admin_key or ""]))
     guard = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
-             "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
+             "store_data_error": data_error, "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
     return create_app(service, runs, keys, lifespan=lifespan, guard=guard,
                       extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)
                       + containers_api.routes(containers) + [Mount("/dashboard", app=board)],
