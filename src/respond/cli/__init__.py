@@ -2,7 +2,8 @@
 
 The flags are built from `respond.config.FLAGS` (one definition: help, defaults, environment,
 README's table).  `serve` runs the server; `responses`, `runs` and `db` work on the configured
-database directly (respond.cli.ops), with the dashboard's filters.
+database directly (respond.cli.ops), with the dashboard's filters; `keys` manages the keys
+stored there (respond.cli.keys).
 """
 
 from __future__ import annotations
@@ -46,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     for flag in FLAGS:
         add_flag(serve, flag)
-    ops.add_commands(sub, [f for f in FLAGS if f.name in ("database", "log_level", "log_format")])
+    from respond.cli import keys
+
+    common = [f for f in FLAGS if f.name in ("database", "log_level", "log_format")]
+    ops.add_commands(sub, common)
+    keys.add_commands(sub, common)
     return parser
 
 
@@ -57,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if argv == [] else 2
     configure(getattr(args, "log_level", "warning"), getattr(args, "log_format", "text"))
+    if args.command == "keys":
+        from respond.cli import keys
+
+        return keys.run(args)
     if args.command != "serve":
         from respond.cli import ops
 

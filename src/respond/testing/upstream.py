@@ -15,8 +15,11 @@ fast, deterministic upstream:
   (vLLM, DeepSeek) or `delta.reasoning` (Ollama); `refusal` as `delta.refusal`.  A request asking
   for `logprobs` gets deterministic ones on every content chunk (logprob -0.25 per piece, and
   `top_logprobs` alternatives).
-- ``GET /_control/requests`` returns the request bodies received so far; ``DELETE /_control``
-  clears replies and requests.
+- ``POST /v1/responses``: a stateless Responses server answering the same queue (streaming or
+  not; it refuses ``previous_response_id`` and ``store`` other than false with a 400): see
+  ``responses_upstream.py`` for what a reply holds there.
+- ``GET /_control/requests`` returns the request bodies received so far (both endpoints);
+  ``DELETE /_control`` clears replies and requests.
 
 Run it alone: ``python -m respond.testing.upstream --port 9100``.  In-process:
 ``ScriptedUpstream().start()`` (async) gives ``.base_url``.
@@ -31,6 +34,8 @@ from collections import deque
 from typing import Any
 
 import orjson
+
+from respond.testing import responses_upstream
 
 DEFAULT_TEXT = "Hello from the scripted upstream."
 
@@ -106,6 +111,8 @@ class ScriptedUpstream:
         path = path.split("?", 1)[0]
         if path == "/v1/chat/completions" and method == "POST":
             await self._chat(orjson.loads(body), writer)
+        elif path == "/v1/responses" and method == "POST":
+            await self._responses(orjson.loads(body), writer)
         elif path == "/v1/models":
             names = ["scripted"]
             self._send_json(writer, 200, {"object": "list", "data": [
@@ -123,6 +130,41 @@ class ScriptedUpstream:
         else:
             self._send_json(writer, 404, {"error": {"message": f"no route {method} {path}",
                                                    "type": "invalid_request_error"}})
+        await writer.drain()
+
+    # -- /v1/responses (stateless) ------------------------------------------------------------
+    async def _responses(self, req: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        self.count += 1
+        self.requests.append(req if self.record else {"n_input": len(req.get("input") or [])})
+        refused = responses_upstream.refusal_reason(req)
+        if refused is not None:
+            self._send_json(writer, 400, {"error": {"message": refused, "type": "invalid_request_error",
+                                                   "param": None, "code": "unsupported_parameter"}})
+            return
+        reply = self.replies.popleft() if self.replies else {}
+        err = reply.get("error")
+        if err:
+            self._send_json(writer, int(err.get("status", 500)), {"error": {
+                "message": err.get("message", "scripted failure"), "type": "invalid_request_error",
+                "param": None, "code": err.get("code")}})
+            return
+        if not req.get("stream"):
+            self._send_json(writer, 200, responses_upstream.complete(reply, req, self.count))
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n")
+        seq = 0
+
+        async def send(type_: str, fields: dict[str, Any]) -> None:
+            nonlocal seq
+            frame = (b"event: " + type_.encode() + b"\ndata: "
+                     + orjson.dumps({"type": type_, "sequence_number": seq, **fields}) + b"\n\n")
+            seq += 1
+            writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
+            await writer.drain()
+
+        await responses_upstream.stream(send, reply, req, self.count)
+        writer.write(b"0\r\n\r\n")
         await writer.drain()
 
     # -- chat completions ----------------------------------------------------------------------
