@@ -46,7 +46,9 @@ def database_tag(url: str) -> str:
     """The database a journal belongs to (its URL without the password), as a short hash."""
     from sqlalchemy.engine import make_url
 
-    u = make_url(url)
+    from respond.store.database import normalize_url
+
+    u = make_url(normalize_url(url))
     plain = u.set(password=None).render_as_string(hide_password=False) if u.password else str(u)
     return hashlib.sha256(plain.encode()).hexdigest()[:16]
 
