@@ -80,6 +80,8 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
                           "reasoning_field": settings.upstream_reasoning_field,
                           "file_parts": settings.upstream_file_parts == "on",
                           "limits": upstream_limits(settings)},
+        # a /v1/responses upstream: its base_url (and api_key, profile, ...) come with its spec
+        "openai_responses": {"limits": upstream_limits(settings)},
     }
 
 

@@ -72,8 +72,8 @@ FLAGS: list[Flag] = [
          default_database, metavar="URL", default_doc="a SQLite file in the user data dir"),
     Flag("upstream", "an OpenAI-compatible /v1 base URL (vLLM, Ollama, llama.cpp server, a hosted API); "
          "requests' model is forwarded to it", metavar="URL"),
-    Flag("backends", "serve models with this registered backend (llamacpp, openai_compat, scripted, or a "
-         "plugin's); repeatable, asked in order; replaces the choice made from --upstream and --embedded; e.g. "
+    Flag("backends", "serve models with this registered backend (llamacpp, openai_compat, openai_responses, scripted, "
+         "or a plugin's); repeatable, asked in order; replaces the choice made from --upstream and --embedded; e.g. "
          "--backend scripted:model=demo,reply=hello (the environment variable holds one spec)", [],
          metavar="NAME[:KEY=VALUE,...]", repeat=True, flag="backend", env_one=True),
     Flag("upstream_api_key", "bearer key sent to the upstream", metavar="KEY", secret=True),

@@ -9,7 +9,7 @@ from respond.engine.compaction import open_summary
 from respond.engine.prompts import PromptStore
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import invalid
-from respond.protocol.items import normalize_input
+from respond.protocol.items import UPSTREAM_STATE, normalize_input
 from respond.protocol.requests import CreateResponse
 
 Item = dict[str, Any]
@@ -40,6 +40,8 @@ def open_reasoning(items: list[Item], sealer: Sealer | None, owner: str) -> list
                               "exactly as it was returned, or leave it out.", f"input[{i}].encrypted_content",
                               "invalid_encrypted_content")
             item = {**item, "content": payload.get("content") or []}
+            if isinstance(payload.get("upstream"), dict):  # what a /v1/responses upstream needs back
+                item[UPSTREAM_STATE] = payload["upstream"]
         elif item.get("type") == "compaction" and (sealer is None or open_summary(
                 sealer, item.get("encrypted_content"), owner) is None):
             raise invalid("The encrypted content of this compaction item could not be verified: it was not "

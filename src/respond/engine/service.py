@@ -40,7 +40,7 @@ from respond.engine.metered import finished, metered
 from respond.engine.persistence import LEASE_MS, Persistence, Record, RunMode, persistence
 from respond.engine.priming import prime
 from respond.engine.prompts import PromptStore
-from respond.engine.reasoning import ReasoningStream
+from respond.engine.reasoning import ReasoningStream, sealed_payload
 from respond.engine.router import ModelRouter as ModelRouter  # where bootstrap and tests import it from
 from respond.engine.run import Run
 from respond.engine.sealing import Sealer
@@ -396,8 +396,7 @@ class ResponsesService:
         if self.sealer is not None and "reasoning.encrypted_content" in (include or []):
             for item in response.get("output", []):  # sealed on demand when not sealed at creation
                 if item.get("type") == "reasoning" and not item.get("encrypted_content"):
-                    item["encrypted_content"] = self.sealer.seal(
-                        {"content": item.get("content") or [], "summary": item.get("summary") or []}, owner)
+                    item["encrypted_content"] = self.sealer.seal(sealed_payload(item), owner)
         return with_include(response, include)
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
