@@ -27,6 +27,7 @@ from respond.store.listing import ListingMixin
 from respond.store.listing_migration import metadata_rows, preview
 from respond.store.migrations import migrate
 from respond.store.replay import JournalMixin
+from respond.store.sessions import SessionStore
 from respond.store.tenants import SqlTenants
 from respond.store.vectors import ChunkIndex
 
@@ -65,6 +66,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         self.files = FileStore(self.db)
         self.vectors = ChunkIndex(self.db)
         self.containers = ContainerStore(self.db)  # code_interpreter's (the core.containers port)
+        self.sessions = SessionStore(self.db)  # the dashboard's (the core.sessions port)
         self.tenants = SqlTenants(self.db)  # stored keys, their rate counters, usage (core.tenants ports)
 
     async def open(self) -> None:
