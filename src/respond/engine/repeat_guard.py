@@ -7,7 +7,8 @@ Each turn it holds the model's tool calls until the turn ends and compares each 
 arguments (JSON-normalised: key order and spacing do not matter) with the calls the context
 already answered: an assistant `tool_calls` entry whose id has a `tool` message.  That covers
 client-run calls answered in this request's input or earlier in its chain, and hosted calls run
-in earlier rounds of this response.
+in earlier rounds of this response; a hosted tool's items of earlier turns (which reach the model
+as notes) add the calls they answered (`AnswersCalls`, e.g. file_search's queries).
 
 - Some calls of the turn are new: the repeats are dropped, the new ones go on (renumbered).
 - All of them repeat an answered call: the model is asked again, once, with calls ruled out
@@ -75,8 +76,9 @@ def _add(a: Usage, b: Usage | None) -> Usage:
 class RepeatGuard:
     """A backend whose turns never repeat an answered call (see the module docstring)."""
 
-    def __init__(self, backend: ModelBackend) -> None:
+    def __init__(self, backend: ModelBackend, earlier: frozenset[Signature] = frozenset()) -> None:
         self.backend = backend
+        self.earlier = earlier  # calls answered outside the chat messages (hosted items of earlier turns)
         self.name = backend.name
         self.suppressed = 0  # calls dropped so far (tests and logs)
 
@@ -94,7 +96,7 @@ class RepeatGuard:
             async for delta in self.backend.generate(gen):
                 yield delta
             return
-        done = answered(gen.messages)
+        done = answered(gen.messages) | self.earlier
         usage = Usage()
         while True:
             calls: dict[int, list[ToolCallDelta]] = {}
@@ -138,8 +140,8 @@ def _signature(parts: list[ToolCallDelta]) -> Signature:
     return signature(name, "".join(p.arguments for p in parts))
 
 
-def guarded(backend: ModelBackend, mode: str) -> ModelBackend:
+def guarded(backend: ModelBackend, mode: str, earlier: frozenset[Signature] = frozenset()) -> ModelBackend:
     """`backend`, wrapped in a `RepeatGuard` when `mode` (--repeat-guard) applies to it."""
     if mode == "on" or (mode == "embedded" and backend.name in EMBEDDED):
-        return RepeatGuard(backend)
+        return RepeatGuard(backend, earlier)
     return backend

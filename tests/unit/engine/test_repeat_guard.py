@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.core.types import Delta, Finish, Generation, TextDelta, ToolCallDelta, ToolSpec, Usage
+from respond.engine.hosted import HostedTools
 from respond.engine.repeat_guard import RepeatGuard, answered, guarded, signature
+from respond.tools.file_search.tool import FileSearchTool
 
 WEATHER = ToolSpec(name="get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
 
@@ -115,3 +117,17 @@ def test_modes() -> None:
     assert guarded(upstream, "embedded") is upstream
     assert isinstance(guarded(upstream, "on"), RepeatGuard)
     assert guarded(embedded, "off") is embedded
+
+
+async def test_hosted_calls_of_earlier_turns_count() -> None:
+    tools = HostedTools([FileSearchTool(None)])
+    earlier = [{"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": ["warranty"]},
+               {"type": "file_search_call", "id": "fs_2", "status": "failed", "queries": ["kettle"]},
+               {"type": "message", "role": "user", "content": []}]
+    done = tools.answered(earlier, [])
+    assert done == {signature("file_search", '{"query":"warranty"}')}
+    search = ToolSpec(name="file_search")
+    backend = Turns(call(0, "file_search", '{"query": "warranty"}') + [Finish("tool_calls")],
+                    [TextDelta("Two years."), Finish("stop")])
+    out = await drain(RepeatGuard(backend, done), Generation(model="m", messages=[], tools=[search]))
+    assert not [d for d in out if isinstance(d, ToolCallDelta)] and backend.asked[1].calls_ruled_out
