@@ -161,7 +161,7 @@ def request_body(gen: Generation, *, encrypted_reasoning: bool = True, structure
     body: dict[str, Any] = {"model": gen.model, "input": input_items(gen.messages, native), "stream": True,
                             "store": False}
     include = ["reasoning.encrypted_content"] if encrypted_reasoning else []
-    if gen.tools and gen.tool_choice != "none":
+    if gen.tools and (gen.tool_choice != "none" or gen.calls_ruled_out):  # ruled out: tools kept, choice none
         body["tools"] = [_tool(t, native) for t in gen.tools]
         forced = gen.forced_tool
         body["tool_choice"] = ({"type": "custom" if forced in native else "function", "name": forced}

@@ -47,6 +47,9 @@ class Generation:
     # "none" | "auto" | "required" | a tool name (forced call of that function)
     tool_choice: str = "auto"
     forced_tool: str | None = None
+    # With tool_choice "none": the tools stay in the prompt as the model saw them on the turns before,
+    # but no call may be made (the repeat guard asking again; the embedded backend uses a grammar).
+    calls_ruled_out: bool = False
     parallel_tool_calls: bool = True
     temperature: float | None = None
     top_p: float | None = None

@@ -1,4 +1,5 @@
-"""Which backend serves a model: the first, in configured order, that says it does."""
+"""Which backend serves a model: the first, in configured order, that says it does; and how its
+turns are asked (`turns`: behind the repeat guard where `--repeat-guard` applies)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,23 @@ from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend
 from respond.core.types import ModelInfo
 from respond.engine.errors import backend_to_api
+from respond.engine.repeat_guard import Signature, guarded
 from respond.protocol.errors import APIError
 
 
 class ModelRouter:
     """Picks the backend for a model name: the first backend that serves it, in order."""
 
-    def __init__(self, backends: list[ModelBackend], default_model: str | None = None) -> None:
+    def __init__(self, backends: list[ModelBackend], default_model: str | None = None,
+                 repeat_guard: str = "embedded") -> None:
         self.backends = backends
         self.default_model = default_model
+        self.repeat_guard = repeat_guard  # on | off | embedded
+
+    def turns(self, backend: ModelBackend, answered: frozenset[Signature] = frozenset()) -> ModelBackend:
+        """What a response's model turns are asked of: `backend`, guarded where the mode says
+        (`answered`: hosted calls of earlier turns, not in the chat messages)."""
+        return guarded(backend, self.repeat_guard, answered)
 
     def resolve(self, model: str) -> ModelBackend:
         for backend in self.backends:
