@@ -161,7 +161,8 @@ async def list_input_items(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     models = await _service(request).router.models()
     return JSON({"object": "list", "data": [
-        {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]})
+        {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
+         **({"alias_for": m.alias_for} if m.alias_for else {})} for m in models]})
 
 
 async def health(request: Request) -> Response:

@@ -122,8 +122,7 @@ class ResponsesService:
         response's context without calling the model (the response is returned, `completed`).
         """
         req = parse_create(body)
-        model = self._check(req)
-        self.router.resolve(model)
+        model = await self.router.route(self._check(req))  # an alias: the model it names
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner, local)
         if not new_items and not history.items:
@@ -303,7 +302,7 @@ class ResponsesService:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
         upstream, the prompt tokens it reports for a one-token generation of the same request."""
         req = parse_input_tokens(body)
-        model = self._check(req)
+        model = await self.router.route(self._check(req))
         req, new_items = await self._inputs(req, owner)
         backend = self.router.resolve(model)
         new_items = await self.files.for_context(new_items, owner, backend, strict=True)
@@ -322,7 +321,7 @@ class ResponsesService:
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
         req = parse_compact(body)
-        model = self._check(req)
+        model = await self.router.route(self._check(req))
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner)
         if not new_items and not history.items:
