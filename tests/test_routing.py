@@ -155,6 +155,10 @@ def test_a_replica_killed_then_all_down_then_back(server_factory, upstream_serve
         label = f'replica="{a2.base_url}",upstream="alpha"'
         assert metric(srv, f"respond_upstream_up{{{label}}}") == 0.0
         assert metric(srv, f"respond_upstream_failovers_total{{{label}}}") == 1.0
+        page = httpx.get(srv.base_url.removesuffix("/v1") + "/dashboard/upstreams").text
+        row = next(r for r in page.split("<tr>") if a2.base_url in r)
+        assert ">down<" in row and "alpha" in row and "next check in" in row
+        assert ">up<" in next(r for r in page.split("<tr>") if a1.base_url in r)
         stream = client.responses.create(model="m-a", input="streamed", stream=True)
         assert [e.type for e in stream][-1] == "response.completed"
         a1.stop()  # now every replica is down

@@ -181,7 +181,7 @@ def build_app(settings: Settings) -> Starlette:
                 await backend.close()
             await store.close()
 
-    operations = Operations(store, runs, file_search)
+    operations = Operations(store, runs, file_search, upstreams=service.router.health)
     keys = KeyRing(settings.api_keys)
     admin = KeyRing([settings.admin_key] if settings.admin_key else [])
     board = dashboard(operations, keys, admin, secret_for(settings.api_keys + [settings.admin_key or ""]))

@@ -36,6 +36,7 @@ def create_dashboard(operations: Operations, keys: Keys, admin: Keys, secret: by
         Route("/vector_stores", views.vector_stores, methods=["GET"]),
         Route("/vector_stores/{store_id}", views.vector_store, methods=["GET"]),
         Route("/charts", views.charts, methods=["GET"]),
+        Route("/upstreams", views.upstreams, methods=["GET"]),
         Mount("/static", app=StaticFiles(packages=[("respond.dashboard", "static")]), name="static"),
     ]
     app = Starlette(routes=routes)

@@ -17,7 +17,7 @@ from respond.engine.queries import Operations
 from respond.protocol.errors import APIError
 
 NAV = [("responses", "Responses"), ("runs", "Background runs"), ("conversations", "Conversations"),
-       ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts")]
+       ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts"), ("upstreams", "Upstreams")]
 SECURITY_HEADERS = {
     # everything comes from Respond itself; no inline script runs
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

@@ -100,3 +100,11 @@ async def charts(request: Request, viewer: Viewer) -> Response:
                   requests_svg=svg.lines("Requests by model", act.requests, act.since, act.step),
                   tokens_svg=svg.lines("Tokens (input + output) by model", act.tokens, act.since, act.step),
                   latency_svg=svg.bars("Latency percentiles by model (created to completed)", act.latency))
+
+
+@signed_in
+async def upstreams(request: Request, viewer: Viewer) -> Response:
+    """The configured upstreams' replicas: up or down, load, errors (the admin's, or an open dashboard's)."""
+    shown = viewer.admin or board(request).sessions.open
+    rows = board(request).ops.upstreams() if shown else []
+    return render(request, "upstreams.html", viewer, rows=rows, shown=shown)

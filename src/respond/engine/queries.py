@@ -7,12 +7,14 @@ manager as the API, so a cancel or a delete from the dashboard is the API's canc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from respond.core.listing import ListingStore, Page, QueueStats, ResponseFilter, Row
 from respond.core.ports import ConversationStore, ResponseStore
 from respond.engine.charts import Activity, activity
+from respond.engine.replicas import ReplicaHealth
 from respond.engine.workers import RunManager
 from respond.protocol.errors import not_found
 
@@ -50,10 +52,16 @@ class Knowledge(Protocol):
 
 
 class Operations:
-    def __init__(self, store: OperatorStore, runs: RunManager | None, knowledge: Knowledge | None = None) -> None:
+    def __init__(self, store: OperatorStore, runs: RunManager | None, knowledge: Knowledge | None = None,
+                 upstreams: Callable[[], list[ReplicaHealth]] | None = None) -> None:
         self.store = store
         self.runs = runs
         self.knowledge = knowledge  # files and vector stores: listed per owner only
+        self._upstreams = upstreams  # the router's view of the configured upstreams' replicas
+
+    def upstreams(self) -> list[ReplicaHealth]:
+        """Every replica of every configured upstream: up or down, requests in flight, last error."""
+        return self._upstreams() if self._upstreams is not None else []
 
     async def responses(self, owner: str | None, flt: ResponseFilter, cursor: str | None = None,
                         limit: int = 50) -> Page:
