@@ -37,7 +37,7 @@ from bench._common import Proc, free_port  # noqa: E402
 
 from respond.testing.upstream import ScriptedUpstream  # noqa: E402
 from respond.tools.code_interpreter.kernel import Kernel  # noqa: E402
-from respond.tools.code_interpreter.sandbox import Sandbox  # noqa: E402
+from respond.tools.code_interpreter.sandbox import ENV, Sandbox  # noqa: E402
 
 CODES = {"print(1)": "print(1)",
          "chart": "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()"}
@@ -52,9 +52,10 @@ def plain_python(sandbox: Sandbox, code: str, runs: int) -> list[float]:
     out = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="rb-") as tmp:
+            sandbox.give(Path(tmp))
             cmd = sandbox.command(Path(tmp), None, ["-c", code])
             t = time.perf_counter()
-            done = subprocess.run(cmd, capture_output=True, check=False)
+            done = subprocess.run(cmd, capture_output=True, check=False, env=ENV)
             out.append(time.perf_counter() - t)
             assert done.returncode == 0, done.stderr
     return out
@@ -66,6 +67,8 @@ async def raw_kernel(sandbox: Sandbox, code: str, runs: int) -> tuple[list[float
         with tempfile.TemporaryDirectory(prefix="rb-") as tmp:
             (Path(tmp) / "d").mkdir()
             (Path(tmp) / "s").mkdir()
+            sandbox.give(Path(tmp) / "d")
+            sandbox.give(Path(tmp) / "s")
             kernel = Kernel(sandbox, Path(tmp) / "d", Path(tmp) / "s")
             t = time.perf_counter()
             await kernel.start()

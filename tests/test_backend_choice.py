@@ -22,5 +22,5 @@ def test_scripted_backend_by_name(server_factory: Any) -> None:
 
 
 def test_unknown_backend_is_an_error(server_factory: Any) -> None:
-    with pytest.raises(RuntimeError, match="Unknown backend 'nope'. Known backends: llamacpp, openai_compat, scripted"):
+    with pytest.raises(RuntimeError, match="Unknown backend 'nope'. Known backends: llamacpp, openai_compat, openai_responses, scripted"):
         server_factory("--backend", "nope")

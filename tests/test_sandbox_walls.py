@@ -96,7 +96,22 @@ def test_no_other_containers_files(walls, upstream):
 
 def test_fork_bomb(walls, upstream):
     r, logs = execute(walls, upstream, "import os\nwhile True:\n    os.fork()")
-    assert "limit" in logs  # stopped by the wall-time limit (the process limit caps the bomb meanwhile)
+    # the process limit refuses the fork (EAGAIN) or caps the bomb until the wall-time limit stops it
+    assert "BlockingIOError" in logs or "limit" in logs
+    _, logs = execute(walls, upstream, "print('alive')", previous=r.id)
+    assert logs.strip() == "alive"
+
+
+def test_fork_loop_past_the_process_limit_fails_inside(walls, upstream):
+    """The process limit binds even when the server runs as root (RLIMIT_NPROC does not bind host root:
+    the sandbox runs as an unprivileged host uid then); the server stays up and the kernel lives on."""
+    code = ("import os, time\nkids = []\ntry:\n    while len(kids) < 500:\n        pid = os.fork()\n"
+            "        if pid == 0:\n            time.sleep(60)\n            os._exit(0)\n        kids.append(pid)\n"
+            "except OSError as e:\n    print('refused after', len(kids), type(e).__name__)\n"
+            "for pid in kids:\n    os.kill(pid, 9)\n    os.waitpid(pid, 0)\nprint('forked', len(kids))\n")
+    r, logs = execute(walls, upstream, code)
+    forked = int(logs.split("forked ")[1].split()[0])
+    assert "refused after" in logs and forked < 48, logs  # --code-processes 48 (the kernel's threads count too)
     _, logs = execute(walls, upstream, "print('alive')", previous=r.id)
     assert logs.strip() == "alive"
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -40,8 +41,10 @@ from respond.engine.prompts import PromptStore
 from respond.engine.queries import Operations
 from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
+from respond.engine.tenancy import Tenancy
 from respond.engine.workers import RunManager
 from respond.store.availability import unavailable
+from respond.store.redis_rates import RedisRates
 from respond.tools.code_interpreter.containers import Containers
 from respond.tools.code_interpreter.sandbox import Limits, Sandbox
 from respond.tools.file_search.service import FileSearch
@@ -76,6 +79,8 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
                      "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
         "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
                           **chat_defaults(settings), "limits": upstream_limits(settings)},
+        # a /v1/responses upstream: its base_url (and api_key, profile, ...) come with its spec
+        "openai_responses": {"limits": upstream_limits(settings)},
     }
 
 
@@ -139,10 +144,31 @@ def upstream_limits(settings: Settings) -> UpstreamLimits:
                           pool_wait=s.upstream_pool_wait)
 
 
-def build_app(settings: Settings) -> Starlette:
+def build_tenancy(settings: Settings, store: Any, metrics: PrometheusMetrics,
+                  clock: Callable[[], float] | None) -> Tenancy | None:
+    """Stored keys, their limits (counted in the database or Redis) and usage; None for a store
+    without tenant tables (a third-party adapter)."""
+    sql = getattr(store, "tenants", None)
+    if sql is None:
+        return None
+    if settings.rate_store == "database":
+        rates = sql
+    elif settings.rate_store.startswith(("redis://", "rediss://", "unix://")):
+        rates = RedisRates(settings.rate_store)
+    else:
+        raise ValueError(f"--rate-store is 'database' or a redis:// URL, got {settings.rate_store!r}.")
+    if settings.key_cache_seconds < 0:
+        raise ValueError("--key-cache-seconds must be 0 or more.")
+    return Tenancy(sql, rates, sql, clock=clock or time.time, cache_seconds=settings.key_cache_seconds,
+                   metrics=metrics if settings.metrics_per_key == "on" else None)
+
+
+def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> Starlette:
+    """`clock`: what the limits of stored keys read the time from (tests move it)."""
     store = stores.create(settings.database)
     metrics = PrometheusMetrics(settings.metrics_multiproc_dir)
     chosen, default = build_backends(settings, metrics)
+    tenancy = build_tenancy(settings, store, metrics, clock)
     # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
     file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
     containers = build_containers(settings, store)
@@ -155,7 +181,8 @@ def build_app(settings: Settings) -> Starlette:
     service = ResponsesService(store, ModelRouter(chosen, default, settings.aliases), hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
-                               prompts=PromptStore(settings.prompts), metrics=metrics, files=InputFiles(StoredFiles(
+                               prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy,
+                               files=InputFiles(StoredFiles(
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024))))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
@@ -179,9 +206,13 @@ def build_app(settings: Settings) -> Starlette:
             await containers.close()
             for backend in chosen:
                 await backend.close()
+            if tenancy is not None:
+                await tenancy.drain()  # the usage of the responses that just ended
+                await tenancy.rates.close()
             await store.close()
 
-    operations = Operations(store, runs, file_search, upstreams=service.router.health)
+    operations = Operations(store, runs, file_search, usage=getattr(store, "tenants", None),
+                            keys=getattr(store, "tenants", None), upstreams=service.router.health)
     keys = KeyRing(settings.api_keys)
     admin = KeyRing([settings.admin_key] if settings.admin_key else [])
     board = dashboard(operations, keys, admin, secret_for(settings.api_keys + [settings.admin_key or ""]))
@@ -190,5 +221,5 @@ def build_app(settings: Settings) -> Starlette:
     return create_app(service, runs, keys, lifespan=lifespan, guard=guard,
                       extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)
                       + containers_api.routes(containers) + [Mount("/dashboard", app=board)],
-                      metrics=metrics, operations=operations,
+                      metrics=metrics, operations=operations, tenancy=tenancy, admin_keys=admin,
                       metrics_keys=KeyRing([settings.metrics_key]) if settings.metrics_key else None)

@@ -75,17 +75,24 @@ FLAGS: list[Flag] = [
          default_database, metavar="URL", default_doc="a SQLite file in the user data dir"),
     Flag("upstream", "an OpenAI-compatible /v1 base URL (vLLM, Ollama, llama.cpp server, a hosted API); "
          "requests' model is forwarded to it", metavar="URL"),
-    Flag("backends", "serve models with this registered backend (llamacpp, openai_compat, scripted, or a "
-         "plugin's); repeatable, asked in order; replaces the choice made from --upstream and --embedded; e.g. "
+    Flag("backends", "serve models with this registered backend (llamacpp, openai_compat, openai_responses, scripted, "
+         "or a plugin's); repeatable, asked in order; replaces the choice made from --upstream and --embedded; e.g. "
          "--backend scripted:model=demo,reply=hello (the environment variable holds one spec)", [],
          metavar="NAME[:KEY=VALUE,...]", repeat=True, flag="backend", env_one=True),
     Flag("upstream_api_key", "bearer key sent to the upstream", metavar="KEY", secret=True),
     Flag("api_keys", "require this bearer key from clients; repeatable, each key owns what it creates "
          "(default: no auth, one anonymous owner)", [], metavar="KEY", repeat=True, flag="api_key", secret=True),
-    Flag("admin_key", "a key that signs in to /dashboard and sees every owner's responses (read-only but for "
-         "cancel and delete)", metavar="KEY", secret=True),
+    Flag("admin_key", "a key that signs in to /dashboard and sees every owner's responses, files and vector "
+         "stores (read-only but for cancel and delete), and opens the admin API (/admin/v1: stored keys, usage)",
+         metavar="KEY", secret=True),
     Flag("metrics_key", "bearer key that GET /metrics asks for (default: the API keys, if any)", metavar="KEY",
          secret=True),
+    Flag("rate_store", "where the limits of stored keys are counted: database (the --database, shared by its "
+         "replicas) or a redis://host:port/db URL", "database", metavar="database|URL"),
+    Flag("key_cache_seconds", "how long a replica trusts its cached copy of a stored key (a revocation, a "
+         "rotation or new limits reach every replica within this)", 0.5, float, metavar="S"),
+    Flag("metrics_per_key", "on: /metrics also counts tokens and responses per stored key id (one series per "
+         "key: mind the cardinality)", "off", choices=("on", "off")),
     Flag("models", "serve a local GGUF file under NAME with the embedded llama.cpp engine; repeatable", [],
          metavar="NAME=PATH.gguf", repeat=True, flag="model"),
     Flag("embedded", "serve the embedded default model: auto = only when no --upstream is given", "auto",
@@ -180,6 +187,9 @@ class Settings:
     api_keys: list[str] = _d("api_keys")
     admin_key: str | None = _d("admin_key")
     metrics_key: str | None = _d("metrics_key")
+    rate_store: str = _d("rate_store")  # stored keys' limits: "database" or a redis:// URL
+    key_cache_seconds: float = _d("key_cache_seconds")
+    metrics_per_key: str = _d("metrics_per_key")
     models: list[str] = _d("models")  # NAME=PATH.gguf pairs for the embedded llama.cpp backend
     embedded: str = _d("embedded")
     default_model: str | None = _d("default_model")

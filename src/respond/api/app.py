@@ -16,14 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
-from respond.api import conversations, openapi, routes, websocket
-from respond.api.auth import KeyRing
+from respond.api import admin, conversations, openapi, routes, websocket
+from respond.api.auth import KeyRing, Principals
 from respond.api.guard import Guard
 from respond.api.metrics import HttpMetrics, PrometheusMetrics, metrics_endpoint
 from respond.core.logctx import request_id, sane_request_id
 from respond.engine.conversations import ConversationService
 from respond.engine.queries import Operations
 from respond.engine.service import ResponsesService
+from respond.engine.tenancy import RATE_HEADERS, Tenancy
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
 from respond.protocol.ids import new_id
@@ -61,7 +62,7 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 # Paths that do their own access control (or need none): no bearer key asked here.
 OPEN_PATHS = ("/health", "/v1/health", "/openapi.json", "/docs")
-OWN_AUTH_PREFIXES = ("/dashboard",)
+OWN_AUTH_PREFIXES = ("/dashboard", "/admin/")
 
 
 def incoming_request_id(scope: Scope) -> str:
@@ -78,12 +79,15 @@ class AuthAndLog:
     """Pure ASGI middleware: the request id (in the log context, and echoed), the owner from the
     bearer key, one log line per request."""
 
-    def __init__(self, app: ASGIApp, keys: KeyRing, metrics_keys: KeyRing | None = None) -> None:
+    def __init__(self, app: ASGIApp, keys: KeyRing, metrics_keys: KeyRing | None = None,
+                 tenancy: Tenancy | None = None) -> None:
         self.app = app
         self.keys = keys
+        self.principals = Principals(keys, tenancy)
+        self.tenancy = tenancy
         self.metrics_keys = metrics_keys  # --metrics-key: /metrics asks for it instead of an API key
 
-    def _owner(self, scope: Scope) -> str:
+    async def _owner(self, scope: Scope) -> str:
         path: str = scope["path"]
         if path in OPEN_PATHS or path.startswith(OWN_AUTH_PREFIXES):
             return "anonymous"
@@ -93,7 +97,9 @@ class AuthAndLog:
                 auth = value.decode("latin-1")
         if path == "/metrics" and self.metrics_keys is not None and self.metrics_keys.enabled:
             return self.metrics_keys.owner(auth)
-        return self.keys.owner(auth)
+        owner, key = await self.principals.owner(auth)
+        scope.setdefault("state", {})["tenant_key"] = key
+        return owner
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
@@ -110,15 +116,22 @@ class AuthAndLog:
         rid = incoming_request_id(scope)
         token = request_id.set(rid)
         status = [500]
+        limits: dict[str, str] = {}  # x-ratelimit-* headers, left by the key's admission (engine/tenancy.py)
+        limits_token = RATE_HEADERS.set(limits)
 
         async def send_wrapper(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", rid.encode()))
+                key = scope.get("state", {}).get("tenant_key")
+                if not limits and key is not None and self.tenancy is not None:
+                    limits.update(self.tenancy.last_headers(key))
+                headers.extend((k.encode(), v.encode()) for k, v in limits.items())
             await send(message)
 
         try:
-            scope.setdefault("state", {})["owner"] = self._owner(scope)
+            scope.setdefault("state", {})["owner"] = await self._owner(scope)
         except APIError as exc:
             await _error(exc)(scope, receive, send_wrapper)
         else:
@@ -127,13 +140,16 @@ class AuthAndLog:
             log.info("%s %s %d %.1fms", scope["method"], scope["path"], status[0],
                      (time.perf_counter() - start) * 1000)
             request_id.reset(token)
+            RATE_HEADERS.reset(limits_token)
 
 
 def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
                extra_routes: list[Any] | None = None, lifespan: Any = None,
                metrics: PrometheusMetrics | None = None, metrics_keys: KeyRing | None = None,
-               operations: Operations | None = None, guard: dict[str, Any] | None = None) -> Starlette:
-    """`guard`: Guard's settings (max_body, max_upload, store_unavailable; api/guard.py)."""
+               operations: Operations | None = None, guard: dict[str, Any] | None = None,
+               tenancy: Tenancy | None = None, admin_keys: KeyRing | None = None) -> Starlette:
+    """`guard`: Guard's settings (max_body, max_upload, store_unavailable; api/guard.py); `tenancy`:
+    keys stored in the database, their limits and usage, managed at /admin/v1 with `admin_keys`."""
     r = [
         Route("/v1/responses", routes.create_response, methods=["POST"]),
         Route("/v1/responses/input_tokens", routes.count_input_tokens, methods=["POST"]),
@@ -149,6 +165,7 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/docs", openapi.docs_page, methods=["GET"]),
         *(extra_routes or []),
+        *(admin.routes(tenancy, admin_keys or KeyRing([])) if tenancy is not None else []),
     ]
     if metrics is not None:
         r.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
@@ -160,11 +177,13 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
     app.state.service = service
     app.state.runs = runs
     app.state.keys = keys
+    app.state.principals = Principals(keys, tenancy)
+    app.state.tenancy = tenancy
     app.state.conversations = ConversationService(service.store)
     app.state.metrics = metrics
     app.state.operations = operations or Operations(service.store, runs)  # type: ignore[arg-type]
     app.add_middleware(Guard, **(guard or {}))  # inside auth and logging: its answers are logged
-    app.add_middleware(AuthAndLog, keys=keys, metrics_keys=metrics_keys)
+    app.add_middleware(AuthAndLog, keys=keys, metrics_keys=metrics_keys, tenancy=tenancy)
     if metrics is not None:  # outermost: it times auth failures too
         app.add_middleware(HttpMetrics, metrics=metrics, routes=r)
     return app

@@ -1,8 +1,9 @@
 """Bearer-key authentication and ownership.
 
-Keys are kept only as SHA-256 digests and compared in constant time.  The digest of the key a
-request used is its owner: each key sees only what it created.  With no key configured every
-request belongs to one anonymous owner.
+Static keys (`--api-key`) are kept only as SHA-256 digests and compared in constant time.  The
+digest of the key a request used is its owner: each key sees only what it created.  Keys stored
+in the database (`respond keys`, /admin/v1/keys) are checked by engine/tenancy.py; their owner is
+their id.  With no key configured or stored, every request belongs to one anonymous owner.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from respond.core.tenants import TenantKey
+from respond.engine.tenancy import Tenancy
 from respond.protocol.errors import APIError
 
 ANONYMOUS = "anonymous"
@@ -42,3 +45,22 @@ class KeyRing:
             raise APIError(401, "Incorrect API key provided.", type="invalid_request_error",
                            code="invalid_api_key")
         return candidate
+
+
+class Principals:
+    """Who a request is: a stored key (engine/tenancy.py: its owner is its id), else a static
+    `--api-key` (its owner the key's digest), else the anonymous owner when no key exists at all."""
+
+    def __init__(self, keys: KeyRing, tenancy: Tenancy | None = None) -> None:
+        self.keys = keys
+        self.tenancy = tenancy
+
+    async def owner(self, authorization: str | None) -> tuple[str, TenantKey | None]:
+        token = authorization[7:].strip() if authorization and authorization.lower().startswith("bearer ") else None
+        if self.tenancy is not None and token:
+            key = await self.tenancy.authenticate(token)
+            if key is not None:
+                return key.id, key
+        if not self.keys.enabled and self.tenancy is not None and await self.tenancy.required():
+            return KeyRing(["\0never"]).owner(authorization), None  # keys exist: a 401 like any bad key
+        return self.keys.owner(authorization), None

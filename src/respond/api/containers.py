@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from respond.api.files import content_disposition
 from respond.api.routes import JSON, _json_body, _owner
 from respond.protocol.pagination import ListParams
 
@@ -79,9 +80,10 @@ async def retrieve_file(c: Containers, request: Request) -> Response:
 
 async def file_content(c: Containers, request: Request) -> Response:
     meta, data = await c.content(_owner(request), _cid(request), request.path_params["file_id"])
-    name = meta["path"].rsplit("/", 1)[-1].replace('"', "")
+    # the stored path is escaped text (no control character); RFC 6266/5987 for what is not ASCII
+    name = meta["path"].rsplit("/", 1)[-1]
     return Response(data, media_type="application/octet-stream",
-                    headers={"content-disposition": f'attachment; filename="{name}"'})
+                    headers={"content-disposition": content_disposition(name)})
 
 
 async def delete_file(c: Containers, request: Request) -> Response:

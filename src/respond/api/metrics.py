@@ -5,7 +5,8 @@ With `PROMETHEUS_MULTIPROC_DIR` set (several worker processes on one host), prom
 writes values to files there and `/metrics` aggregates all processes with `MultiProcessCollector`.
 Labels are bounded: routes are path templates (`/v1/responses/{response_id}`), models are the
 first `MAX_MODELS` names seen (then `other`), upstreams and replicas are the configured ones (URLs
-without credentials), no id and no key is ever a label.  Queue depth and
+without credentials), no id and no key is ever a label, except the stored key ids of `respond_key_*`
+when the operator opts in with `--metrics-per-key on`.  Queue depth and
 the oldest queued run's age are read from the store at scrape time.
 """
 
@@ -78,6 +79,11 @@ class PrometheusMetrics:
                                     "one failed before its first delta", ["upstream", "replica"], registry=reg)
         self.up_state = Gauge("respond_upstream_up", "1 while a replica is up, 0 while it is marked down",
                               ["upstream", "replica"], registry=reg, multiprocess_mode="livemin")
+        # --metrics-per-key on: tenants' tokens and responses by stored key id (one series per key)
+        self.key_tokens = Counter("respond_key_tokens", "Tokens by stored key, model and kind (input, output); "
+                                  "only with --metrics-per-key on", ["key", "model", "kind"], registry=reg)
+        self.key_responses = Counter("respond_key_responses", "Responses by stored key, model and final status; "
+                                     "only with --metrics-per-key on", ["key", "model", "status"], registry=reg)
         self.oldest = Gauge("respond_background_oldest_queued_seconds", "Age of the oldest queued run",
                             registry=reg, multiprocess_mode="max")
 
@@ -124,6 +130,12 @@ class PrometheusMetrics:
 
     def upstream_state(self, upstream: str, replica: str, up: bool) -> None:
         self.up_state.labels(upstream, replica).set(1 if up else 0)
+
+    def key_usage(self, key: str, model: str, input_tokens: int, output_tokens: int, status: str) -> None:
+        m = self.model(model)
+        self.key_tokens.labels(key, m, "input").inc(input_tokens)
+        self.key_tokens.labels(key, m, "output").inc(output_tokens)
+        self.key_responses.labels(key, m, status).inc()
 
     # -- exposition ----------------------------------------------------------------------------
     def render(self, queued: int, running: int, oldest: float) -> bytes:

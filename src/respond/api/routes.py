@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from respond.api.sse import SSE_HEADERS, frame
 from respond.engine.detach import detached
 from respond.engine.include import with_include
+from respond.engine.keys import model_allowed
 from respond.engine.run import Run
 from respond.engine.service import ResponsesService
 from respond.engine.workers import RunManager
@@ -160,6 +161,9 @@ async def list_input_items(request: Request) -> Response:
 
 async def list_models(request: Request) -> Response:
     models = await _service(request).router.models()
+    key = getattr(request.state, "tenant_key", None)  # a stored key lists only the models it may use
+    if key is not None:
+        models = [m for m in models if model_allowed(key.models, m.id)]
     return JSON({"object": "list", "data": [
         {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
          **({"alias_for": m.alias_for} if m.alias_for else {})} for m in models]})

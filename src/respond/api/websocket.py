@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from respond.api.auth import KeyRing
+from respond.api.auth import Principals
 from respond.engine.detach import detached
 from respond.engine.events import replay
 from respond.engine.local_state import LocalState
@@ -35,11 +35,11 @@ def error_event(exc: APIError, seq: int = 0) -> bytes:
 
 
 async def responses_socket(ws: WebSocket) -> None:
-    keys: KeyRing = ws.app.state.keys
+    principals: Principals = ws.app.state.principals
     service: ResponsesService = ws.app.state.service
     runs: RunManager = ws.app.state.runs
     try:
-        owner = keys.owner(ws.headers.get("authorization"))
+        owner, _key = await principals.owner(ws.headers.get("authorization"))
     except APIError as exc:
         await ws.accept()
         await ws.send_bytes(error_event(exc))

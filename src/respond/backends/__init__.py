@@ -27,9 +27,11 @@ def register(name: str, factory: Factory) -> None:
 
 def _builtin() -> None:
     from respond.backends.openai_compat import OpenAICompatBackend
+    from respond.backends.openai_responses import OpenAIResponsesBackend
     from respond.backends.scripted import ScriptedBackend
 
     register("openai_compat", OpenAICompatBackend)
+    register("openai_responses", OpenAIResponsesBackend)
     register("scripted", ScriptedBackend)
     register("llamacpp", _llamacpp)
 

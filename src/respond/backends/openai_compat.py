@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from respond.backends.adapt import Adapter, tokenizer_count
+from respond.backends.profiles import as_bool, build_profile
 from respond.backends.upstream_http import (
     Exchange,
     UpstreamLimits,
@@ -43,7 +45,11 @@ REASONING_FIELDS = ("reasoning_content", "reasoning", "none")
 def with_reasoning_field(messages: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
     """Earlier reasoning (`reasoning_content` on assistant messages) under the name the upstream
     reads: `reasoning_content` (vLLM, DeepSeek, llama.cpp's server), `reasoning` (Ollama,
-    OpenRouter), or dropped (`none`, for upstreams that reject unknown message keys)."""
+    OpenRouter), or dropped (`none`, for upstreams that reject unknown message keys).  The
+    Responses-shaped `reasoning_item` is for /v1/responses upstreams only: always dropped here."""
+    if any("reasoning_item" in m for m in messages):
+        messages = [{k: v for k, v in m.items() if k != "reasoning_item"} if "reasoning_item" in m else m
+                    for m in messages]
     if field == "reasoning_content" or not any("reasoning_content" in m for m in messages):
         return messages
     out: list[dict[str, Any]] = []
@@ -56,7 +62,9 @@ def with_reasoning_field(messages: list[dict[str, Any]], field: str) -> list[dic
     return out
 
 
-def chat_body(gen: Generation, reasoning_field: str = "reasoning_content") -> dict[str, Any]:
+def chat_body(gen: Generation, reasoning_field: str = "reasoning_content",
+              structured: str = "json_schema") -> dict[str, Any]:
+    """The streamed chat request; `structured`: the upstream's form of structured output (profiles.py)."""
     body: dict[str, Any] = {"model": gen.model, "messages": with_reasoning_field(gen.messages, reasoning_field),
                             "stream": True, "stream_options": {"include_usage": True}}
     if gen.tools and gen.tool_choice != "none":
@@ -79,8 +87,10 @@ def chat_body(gen: Generation, reasoning_field: str = "reasoning_content") -> di
         if gen.top_logprobs:
             body["top_logprobs"] = gen.top_logprobs
     fmt = gen.response_format
-    if fmt is not None:
-        if fmt["type"] == "json_schema":
+    if fmt is not None and structured != "none":
+        if fmt["type"] == "json_schema" and structured == "json_object_schema":
+            body["response_format"] = {"type": "json_object", "schema": fmt["schema"]}
+        elif fmt["type"] == "json_schema" and structured == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 k: v for k, v in (("name", fmt["name"]), ("schema", fmt["schema"]), ("strict", fmt.get("strict")),
                                   ("description", fmt.get("description"))) if v is not None}}
@@ -126,18 +136,27 @@ class OpenAICompatBackend:
     name = "openai_compat"
     vision = True  # image parts are passed on (an upstream without vision answers for itself)
 
-    def __init__(self, base_url: str, api_key: str | None = None, models: list[str] | None = None,
-                 reasoning_field: str = "reasoning_content", file_parts: bool = False,
-                 limits: UpstreamLimits | None = None) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, models: list[str] | str | None = None,
+                 reasoning_field: str = "reasoning_content", file_parts: bool | str = False,
+                 limits: UpstreamLimits | None = None, profile: str | None = None, **settings: Any) -> None:
         # True: input files go upstream as chat-completions `file` parts; False: as extracted text.
-        self.file_parts = file_parts
+        self.file_parts = as_bool("file_parts", file_parts)
+        # What the upstream supports (profiles.py): a preset with overrides; an unknown setting is an error.
+        self.profile = build_profile(profile, **settings)
         if reasoning_field not in REASONING_FIELDS:
             raise ValueError(f"reasoning_field must be one of {', '.join(REASONING_FIELDS)}, got {reasoning_field!r}")
         self.reasoning_field = reasoning_field
         self.base_url = base_url.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = UpstreamTransport(self.base_url, headers, limits or UpstreamLimits())
-        self._only = set(models or [])
+        self._only = set(models.split(";") if isinstance(models, str) else models or [])
+        self._tokenizer = (UpstreamTransport(self.base_url.removesuffix("/v1"), headers, limits or UpstreamLimits())
+                           if self.profile.tokenize_path else None)
+        self.adapter = Adapter(self.base_url, self.profile, self._count if self._tokenizer is not None else None)
+
+    async def _count(self, model: str, text: str) -> int | None:
+        assert self._tokenizer is not None and self.profile.tokenize_path is not None
+        return await tokenizer_count(self._tokenizer, self.profile.tokenize_path, model, text)
 
     def serves(self, model: str) -> bool:
         return not self._only or model in self._only
@@ -156,6 +175,8 @@ class OpenAICompatBackend:
 
     async def close(self) -> None:
         await self.http.close()
+        if self._tokenizer is not None:
+            await self._tokenizer.close()
 
     async def _open(self, gen: Generation) -> Exchange:
         """Send the request; with `truncation: auto`, drop the oldest messages (1, 2, 4, ... at a time,
@@ -163,7 +184,7 @@ class OpenAICompatBackend:
         messages = gen.messages
         drop = 1
         while True:
-            body = chat_body(gen, self.reasoning_field)
+            body = chat_body(gen, self.reasoning_field, self.profile.structured_output)
             if messages is not gen.messages:
                 body["messages"] = with_reasoning_field(messages, self.reasoning_field)
             ex = await self.http.send("POST", "/chat/completions", orjson.dumps(body))
@@ -185,7 +206,10 @@ class OpenAICompatBackend:
                 code, param = "context_length_exceeded", "input"
             raise status_error(self.base_url, ex.resp.status, message, code, param)
 
-    async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
+    def generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        return self.adapter.run(gen, self._generate(gen))
+
+    async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
         ex = await self._open(gen)
         try:
             ex.check_event_stream()

@@ -2,8 +2,9 @@
 
 The flags are built from `respond.config.FLAGS` (one definition: help, defaults, environment,
 README's table); `serve --config FILE` reads them from a TOML file too (respond.config_file), and
-`config check FILE` validates one.  `serve` runs the server; `responses`, `runs` and `db` work on the configured
-database directly (respond.cli.ops), with the dashboard's filters.
+`config check FILE` validates one.  `serve` runs the server; `responses`, `runs` and `db` work on the
+configured database directly (respond.cli.ops), with the dashboard's filters; `keys` manages the keys
+stored there (respond.cli.keys).
 """
 
 from __future__ import annotations
@@ -55,7 +56,11 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     check = config.add_parser("check", help="validate a configuration file and print the effective settings "
                                             "(RESPOND_* variables applied, secrets masked)")
     check.add_argument("file", metavar="FILE", type=Path)
-    ops.add_commands(sub, [f for f in FLAGS if f.name in ("database", "log_level", "log_format")])
+    from respond.cli import keys
+
+    common = [f for f in FLAGS if f.name in ("database", "log_level", "log_format")]
+    ops.add_commands(sub, common)
+    keys.add_commands(sub, common)
     return parser
 
 
@@ -82,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.parse_args(["config", "--help"])
         return config_check(args.file)
     configure(getattr(args, "log_level", "warning"), getattr(args, "log_format", "text"))
+    if args.command == "keys":
+        from respond.cli import keys
+
+        return keys.run(args)
     if args.command != "serve":
         from respond.cli import ops
 

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Message = dict[str, Any]
-"""One chat message in OpenAI chat-completions shape: role, content (str or parts), tool_calls, ..."""
+"""One chat message in OpenAI chat-completions shape: role, content (str or parts), tool_calls, ...
+
+An assistant message may also carry `reasoning_content` (the reasoning before it, as text) and
+`reasoning_item` (that reasoning as a Responses `reasoning` item: summary, content and, when a
+Responses upstream made it, that upstream's item id and `encrypted_content`).  Backends that speak
+chat completions rename or drop both; one that speaks /v1/responses sends the item back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,7 @@ class Generation:
     logprobs: bool = False
     # Passed on to upstreams that understand them (chat-completions names):
     reasoning_effort: str | None = None  # none|minimal|low|medium|high|xhigh|max
+    reasoning_summary: str | None = None  # auto|concise|detailed (a /v1/responses upstream's own summary)
     verbosity: str | None = None  # low|medium|high
     service_tier: str | None = None
     prompt_cache_key: str | None = None
@@ -80,9 +86,17 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True)
 class ReasoningDelta:
-    """A piece of the model's reasoning (chat `reasoning_content`, or `<think>` text)."""
+    """A piece of the model's reasoning (chat `reasoning_content`, or `<think>` text).
+
+    From a /v1/responses upstream: `summary` is the index of the summary part the text belongs to
+    (None: the reasoning text itself), and the upstream's finished reasoning item arrives as a delta
+    with `encrypted` (its opaque `encrypted_content`) and `item_id`, to be sent back next turn.
+    """
 
     text: str
+    summary: int | None = None
+    encrypted: str | None = None
+    item_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,10 +96,43 @@ async def charts(request: Request, viewer: Viewer) -> Response:
     hours = int(raw) if raw.isdigit() and 1 <= int(raw) <= 24 * 90 else 24
     since = int(time.time()) - hours * 3600
     act = await board(request).ops.activity(owner_scope(viewer), since)
+    per = _bucket(act.step)
     return render(request, "charts.html", viewer, hours=hours, act=act,
-                  requests_svg=svg.lines("Requests by model", act.requests, act.since, act.step),
-                  tokens_svg=svg.lines("Tokens (input + output) by model", act.tokens, act.since, act.step),
-                  latency_svg=svg.bars("Latency percentiles by model (created to completed)", act.latency))
+                  requests_svg=svg.lines("Requests by model", act.requests, act.since, act.step,
+                                         unit=f"requests per {per}"),
+                  tokens_svg=svg.lines("Tokens (input + output) by model", act.tokens, act.since, act.step,
+                                       unit=f"tokens per {per}"),
+                  latency_svg=svg.bars("Latency percentiles by model (created to completed)", act.latency,
+                                       axis="seconds"))
+
+
+def _bucket(step: int) -> str:
+    """A bucket's length for people: `36 min`, `2 h`, `45 s`."""
+    if step % 3600 == 0:
+        return f"{step // 3600} h"
+    if step >= 60:
+        return f"{round(step / 60)} min"
+    return f"{step} s"
+
+
+@signed_in
+async def usage(request: Request, viewer: Viewer) -> Response:
+    """Tokens per day (input, output) and totals by key and by model, for a period."""
+    raw = request.query_params.get("days", "30")
+    days = int(raw) if raw.isdigit() and 1 <= int(raw) <= 366 else 30
+    ops = board(request).ops
+    today = int(time.time()) // 86400
+    since = (today - days + 1) * 86400
+    owner = owner_scope(viewer)
+    per_day = {r["day"]: r for r in await ops.usage(owner, "day", since)}
+    series: dict[str, list[int]] = {"input tokens": [], "output tokens": []}
+    for d in range(days):
+        row = per_day.get(time.strftime("%Y-%m-%d", time.gmtime(since + d * 86400)), {})
+        series["input tokens"].append(int(row.get("input_tokens", 0)))
+        series["output tokens"].append(int(row.get("output_tokens", 0)))
+    chart = svg.lines("Tokens per day", series, since, 86400, unit="tokens per UTC day")
+    return render(request, "usage.html", viewer, days=days, chart=chart,
+                  by_key=await ops.usage(owner, "key", since), by_model=await ops.usage(owner, "model", since))
 
 
 @signed_in

@@ -89,7 +89,10 @@ class EventBuilder:
         return index, self.emit("response.output_item.added", output_index=index, item=self._copy(item))
 
     def item_done(self, index: int) -> Event:
-        return self.emit("response.output_item.done", output_index=index, item=self._copy(self.output[index]))
+        item = self._copy(self.output[index])
+        if self.copies and item.get("type") == "reasoning":  # what the client did not ask for, hidden
+            item = strip_for_include(item, self.include or set())
+        return self.emit("response.output_item.done", output_index=index, item=item)
 
     def _open_message(self) -> list[Event]:
         events = self.close_calls() + self.reasoning.close(self)
@@ -157,7 +160,7 @@ class EventBuilder:
 
     def reason(self, delta: ReasoningDelta) -> list[Event]:
         events = self._close_message() + self.close_calls()
-        return events + self.reasoning.delta(self, delta.text)
+        return events + self.reasoning.delta(self, delta)
 
     def _text_part(self) -> tuple[int, dict[str, Any]] | None:
         msg = self._message

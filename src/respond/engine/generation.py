@@ -19,6 +19,7 @@ from respond.engine.compaction import decode
 from respond.engine.tool_choice import read_choice
 from respond.protocol.errors import invalid
 from respond.protocol.item_types import ITEM_TYPES, call_as_function, output_images, output_text
+from respond.protocol.items import UPSTREAM_STATE
 from respond.protocol.requests import CreateResponse
 
 Item = dict[str, Any]
@@ -75,10 +76,19 @@ class _Context:
         self.open_at = -1  # the assistant message holding them
         self.images: list[dict[str, Any]] = []
         self.thought: str | None = None  # a reasoning item's text, for the assistant message that follows it
+        self.thought_item: Item | None = None  # that reasoning item (for a /v1/responses upstream)
+
+    def reason(self, item: Item) -> None:
+        text = reasoning_text(item)
+        if text or item.get(UPSTREAM_STATE):
+            self.thought = text or self.thought
+            self.thought_item = {k: item[k] for k in ("summary", "content", UPSTREAM_STATE) if k in item}
 
     def think(self, message: Message) -> None:
         if self.thought:
             message["reasoning_content"], self.thought = self.thought, None
+        if self.thought_item is not None:
+            message["reasoning_item"], self.thought_item = self.thought_item, None
 
     def call(self, item: Item) -> None:
         """A call the model made: a `tool_calls` entry, merged into the assistant message just before."""
@@ -191,7 +201,7 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
             if item["role"] == "assistant":
                 ctx.think(ctx.messages[-1])
         elif role == "reasoning":
-            ctx.thought = reasoning_text(item) or ctx.thought
+            ctx.reason(item)
         elif role == "call":
             ctx.call(item)
         elif role == "output":
@@ -251,7 +261,9 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
         frequency_penalty=req.frequency_penalty, response_format=response_format(req.text),
         truncation=req.truncation or "disabled", user=req.safety_identifier or req.user,
         logprobs="message.output_text.logprobs" in (req.include or []),
-        reasoning_effort=(req.reasoning or {}).get("effort"), verbosity=(req.text or {}).get("verbosity"),
+        reasoning_effort=(req.reasoning or {}).get("effort"),
+        reasoning_summary=(req.reasoning or {}).get("summary") or (req.reasoning or {}).get("generate_summary"),
+        verbosity=(req.text or {}).get("verbosity"),
         service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
     )
     return Prepared(gen, tools, choice.hosted or [])

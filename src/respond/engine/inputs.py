@@ -8,7 +8,7 @@ from typing import Any
 from respond.engine.prompts import PromptStore
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import invalid
-from respond.protocol.items import normalize_input
+from respond.protocol.items import UPSTREAM_STATE, normalize_input
 from respond.protocol.requests import CreateResponse
 
 Item = dict[str, Any]
@@ -38,5 +38,7 @@ def open_reasoning(items: list[Item], sealer: Sealer | None, owner: str) -> list
                               "exactly as it was returned, or leave it out.", f"input[{i}].encrypted_content",
                               "invalid_encrypted_content")
             item = {**item, "content": payload.get("content") or []}
+            if isinstance(payload.get("upstream"), dict):  # what a /v1/responses upstream needs back
+                item[UPSTREAM_STATE] = payload["upstream"]
         out.append(item)
     return out

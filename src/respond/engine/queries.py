@@ -13,8 +13,10 @@ from typing import Protocol
 
 from respond.core.listing import ListingStore, Page, QueueStats, ResponseFilter, Row
 from respond.core.ports import ConversationStore, ResponseStore
+from respond.core.tenants import KeyStore, UsageStore
 from respond.engine.charts import Activity, activity
 from respond.engine.replicas import ReplicaHealth
+from respond.engine.tenancy import usage_key
 from respond.engine.workers import RunManager
 from respond.protocol.errors import not_found
 
@@ -53,15 +55,29 @@ class Knowledge(Protocol):
 
 class Operations:
     def __init__(self, store: OperatorStore, runs: RunManager | None, knowledge: Knowledge | None = None,
+                 usage: UsageStore | None = None, keys: KeyStore | None = None,
                  upstreams: Callable[[], list[ReplicaHealth]] | None = None) -> None:
         self.store = store
         self.runs = runs
         self.knowledge = knowledge  # files and vector stores: listed per owner only
+        self.usage_store = usage  # tenants' usage rows and keys (store/tenants.py), for the usage page
+        self.keys = keys
         self._upstreams = upstreams  # the router's view of the configured upstreams' replicas
 
     def upstreams(self) -> list[ReplicaHealth]:
         """Every replica of every configured upstream: up or down, requests in flight, last error."""
         return self._upstreams() if self._upstreams is not None else []
+
+    async def usage(self, owner: str | None, group_by: str, since: int, until: int | None = None) -> list[Row]:
+        """Usage totals grouped by key, model or day; `owner` None: every key, labelled."""
+        if self.usage_store is None:
+            return []
+        rows = await self.usage_store.usage(group_by, since, until, usage_key(owner) if owner else None)
+        if group_by == "key" and self.keys is not None:
+            labels = {k.id: k.label for k in await self.keys.list_keys()}
+            for row in rows:
+                row["label"] = labels.get(row["key"], "static key" if row["key"].startswith("static:") else "")
+        return rows
 
     async def responses(self, owner: str | None, flt: ResponseFilter, cursor: str | None = None,
                         limit: int = 50) -> Page:

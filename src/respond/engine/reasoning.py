@@ -21,63 +21,92 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from respond.core.types import ReasoningDelta
 from respond.protocol.ids import new_id
+from respond.protocol.items import UPSTREAM_STATE
 
 if TYPE_CHECKING:
     from respond.engine.events import Event, EventBuilder
 
 
 class ReasoningStream:
-    """The open reasoning item of one run, if any."""
+    """The open reasoning item of one run, if any.
+
+    A /v1/responses upstream sends its own summary (`ReasoningDelta.summary`, the part index): then
+    the summary is the upstream's, never the mirrored text; its finished item's state
+    (`encrypted`, `item_id`) is kept under `UPSTREAM_STATE` and sealed into Respond's own
+    `encrypted_content` with the text, so it reaches the upstream again on a later turn.
+    """
 
     def __init__(self, summary: bool = False, seal: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.summary = summary
         self.seal = seal  # set when the client asked for encrypted_content
         self._item: dict[str, Any] | None = None
         self._index = -1
+        self._own_summary = False  # the backend sends the summary itself (not mirrored from the text)
 
-    def delta(self, b: EventBuilder, text: str) -> list[Event]:
+    def delta(self, b: EventBuilder, delta: ReasoningDelta) -> list[Event]:
         events: list[Event] = []
         if self._item is None:
             self._item = {"id": new_id("rs"), "type": "reasoning", "summary": [], "content": [],
                           "status": "in_progress"}
             self._index, ev = b.add_item(self._item)
             events.append(ev)
-            part = {"type": "reasoning_text", "text": ""}
-            self._item["content"].append(part)
-            events.append(b.emit("response.content_part.added", **self._where(0), part=dict(part)))
-            if self.summary:
-                summary = {"type": "summary_text", "text": ""}
-                self._item["summary"].append(summary)
-                events.append(b.emit("response.reasoning_summary_part.added", **self._at(), summary_index=0,
-                                     part=dict(summary)))
         item = self._item
-        item["content"][0]["text"] += text
-        events.append(b.emit("response.reasoning_text.delta", **self._where(0), delta=text))
-        if self.summary:
-            item["summary"][0]["text"] += text
-            events.append(b.emit("response.reasoning_summary_text.delta", **self._at(), summary_index=0,
-                                 delta=text))
+        if delta.encrypted is not None:
+            item[UPSTREAM_STATE] = {"id": delta.item_id, "encrypted_content": delta.encrypted}
+        if not delta.text:
+            return events
+        if delta.summary is not None:
+            self._own_summary = True
+            return events + self._summary(b, delta.summary, delta.text)
+        if not item["content"]:
+            part = {"type": "reasoning_text", "text": ""}
+            item["content"].append(part)
+            events.append(b.emit("response.content_part.added", **self._where(0), part=dict(part)))
+        mirror = self.summary and not self._own_summary
+        if mirror and not item["summary"]:
+            summary = {"type": "summary_text", "text": ""}
+            item["summary"].append(summary)
+            events.append(b.emit("response.reasoning_summary_part.added", **self._at(), summary_index=0,
+                                 part=dict(summary)))
+        item["content"][0]["text"] += delta.text
+        events.append(b.emit("response.reasoning_text.delta", **self._where(0), delta=delta.text))
+        if mirror:
+            events += self._summary(b, 0, delta.text)
+        return events
+
+    def _summary(self, b: EventBuilder, index: int, text: str) -> list[Event]:
+        assert self._item is not None
+        parts, events = self._item["summary"], []
+        while len(parts) <= index:
+            parts.append({"type": "summary_text", "text": ""})
+            events.append(b.emit("response.reasoning_summary_part.added", **self._at(), summary_index=len(parts) - 1,
+                                 part=dict(parts[-1])))
+        parts[index]["text"] += text
+        events.append(b.emit("response.reasoning_summary_text.delta", **self._at(), summary_index=index, delta=text))
         return events
 
     def close(self, b: EventBuilder, status: str = "completed") -> list[Event]:
         item = self._item
         if item is None:
             return []
-        part = item["content"][0]
-        events = [b.emit("response.reasoning_text.done", **self._where(0), text=part["text"]),
-                  b.emit("response.content_part.done", **self._where(0), part=dict(part))]
-        if self.summary:
-            summary = item["summary"][0]
-            events.append(b.emit("response.reasoning_summary_text.done", **self._at(), summary_index=0,
+        events = []
+        if item["content"]:
+            part = item["content"][0]
+            events += [b.emit("response.reasoning_text.done", **self._where(0), text=part["text"]),
+                       b.emit("response.content_part.done", **self._where(0), part=dict(part))]
+        for j, summary in enumerate(item["summary"]):
+            events.append(b.emit("response.reasoning_summary_text.done", **self._at(), summary_index=j,
                                  text=summary["text"]))
-            events.append(b.emit("response.reasoning_summary_part.done", **self._at(), summary_index=0,
+            events.append(b.emit("response.reasoning_summary_part.done", **self._at(), summary_index=j,
                                  part=dict(summary)))
         item["status"] = status
         if self.seal is not None:
-            item["encrypted_content"] = self.seal({"content": item["content"], "summary": item["summary"]})
+            item["encrypted_content"] = self.seal(sealed_payload(item))
         events.append(b.item_done(self._index))
         self._item = None
+        self._own_summary = False
         return events
 
     def _at(self) -> dict[str, Any]:
@@ -86,6 +115,14 @@ class ReasoningStream:
 
     def _where(self, content_index: int) -> dict[str, Any]:
         return {**self._at(), "content_index": content_index}
+
+
+def sealed_payload(item: dict[str, Any]) -> dict[str, Any]:
+    """What Respond's `encrypted_content` of a reasoning item holds: its text, and the upstream's state."""
+    payload = {"content": item.get("content") or [], "summary": item.get("summary") or []}
+    if item.get(UPSTREAM_STATE):
+        payload["upstream"] = item[UPSTREAM_STATE]
+    return payload
 
 
 def replay_reasoning(b: EventBuilder, index: int, item: dict[str, Any]) -> list[Event]:

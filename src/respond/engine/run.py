@@ -69,7 +69,7 @@ class Run:
                     finish = delta
                     break
                 elif isinstance(delta, ReasoningDelta):
-                    evs = b.reason(delta) if delta.text else []
+                    evs = b.reason(delta) if delta.text or delta.encrypted is not None else []
                 elif isinstance(delta, RefusalDelta):
                     evs = b.refusal(delta) if delta.text else []
                 elif isinstance(delta, HostedStep):

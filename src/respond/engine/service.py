@@ -32,10 +32,11 @@ from respond.engine.metered import finished, metered
 from respond.engine.persistence import LEASE_MS, Persistence, Record, RunMode, persistence
 from respond.engine.priming import prime
 from respond.engine.prompts import PromptStore
-from respond.engine.reasoning import ReasoningStream
+from respond.engine.reasoning import ReasoningStream, sealed_payload
 from respond.engine.router import ModelRouter as ModelRouter  # where bootstrap and tests import it from
 from respond.engine.run import Run
 from respond.engine.sealing import Sealer
+from respond.engine.tenancy import Tenancy, reserve
 from respond.protocol.bodies import parse_compact, parse_input_tokens
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
@@ -56,8 +57,9 @@ class ResponsesService:
                  worker_id: str | None = None, trust_cache: bool = False,
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
                  prompts: PromptStore | None = None, metrics: Metrics | None = None,
-                 files: InputFiles | None = None) -> None:
+                 files: InputFiles | None = None, tenancy: Tenancy | None = None) -> None:
         self.store = store
+        self.tenancy = tenancy  # stored keys: allowed models, limits, usage (None: static keys only)
         self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
         self.hosted = hosted or HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
@@ -122,7 +124,9 @@ class ResponsesService:
         response's context without calling the model (the response is returned, `completed`).
         """
         req = parse_create(body)
-        model = await self.router.route(self._check(req))  # an alias: the model it names
+        model = self.router.canonical(self._check(req))  # an alias: the model it names
+        await self._may_use(owner, model)
+        model = await self.router.route(model)
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner, local)
         if not new_items and not history.items:
@@ -136,6 +140,19 @@ class ResponsesService:
             self._generation(req, model, history, new_items)  # validates tools, formats, ...
             await self._prepare_only(req, record, history, local)
             return None, req, response
+        if self.tenancy is None:
+            return await self._start(body, req, model, record, history, local)
+        # the key's limits count this response (its id names the lease) until it is settled
+        await self.tenancy.admit(owner, model, reserve(req.max_output_tokens, new_items), response["id"])
+        try:
+            return await self._start(body, req, model, record, history, local)
+        except BaseException:
+            await self.tenancy.abandon(owner, response["id"])
+            raise
+
+    async def _start(self, body: Any, req: CreateResponse, model: str, record: Record, history: History,
+                     local: LocalState | None) -> tuple[Run | None, CreateResponse, dict[str, Any]]:
+        response, owner, new_items = record.response, record.owner, record.input_items
         if req.background:
             secrets = self.hosted.secrets(req.tools)
             if secrets:
@@ -154,6 +171,10 @@ class ResponsesService:
             return None, req, response
         run = await self._run(req, model, record, history, local=local)
         return run, req, response
+
+    async def _may_use(self, owner: str, model: str) -> None:
+        if self.tenancy is not None:
+            await self.tenancy.check_model(owner, model)
 
     async def _prepare_only(self, req: CreateResponse, record: Record, history: History,
                             local: LocalState | None) -> None:
@@ -237,8 +258,13 @@ class ResponsesService:
         builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
                                reasoning=self._reasoning(req, record.owner), tools=prepared.tools)
-        return Run(record, deltas, first, builder, store,
-                   on_end=lambda r: finished(r, self.metrics, backend.name, started))
+        return Run(record, deltas, first, builder, store, on_end=lambda r: self._ended(r, record.owner, backend.name,
+                                                                                      started))
+
+    def _ended(self, response: dict[str, Any], owner: str, backend: str, started: float) -> None:
+        finished(response, self.metrics, backend, started)
+        if self.tenancy is not None:
+            self.tenancy.finished(response, owner, backend, time.perf_counter() - started)
 
     def _generation(self, req: CreateResponse, model: str, history: History,
                     new_items: list[dict[str, Any]]) -> Generation:
@@ -302,7 +328,9 @@ class ResponsesService:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
         upstream, the prompt tokens it reports for a one-token generation of the same request."""
         req = parse_input_tokens(body)
-        model = await self.router.route(self._check(req))
+        model = self.router.canonical(self._check(req))
+        await self._may_use(owner, model)
+        model = await self.router.route(model)
         req, new_items = await self._inputs(req, owner)
         backend = self.router.resolve(model)
         new_items = await self.files.for_context(new_items, owner, backend, strict=True)
@@ -321,7 +349,9 @@ class ResponsesService:
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
         req = parse_compact(body)
-        model = await self.router.route(self._check(req))
+        model = self.router.canonical(self._check(req))
+        await self._may_use(owner, model)
+        model = await self.router.route(model)
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner)
         if not new_items and not history.items:
@@ -339,8 +369,7 @@ class ResponsesService:
         if self.sealer is not None and "reasoning.encrypted_content" in (include or []):
             for item in response.get("output", []):  # sealed on demand when not sealed at creation
                 if item.get("type") == "reasoning" and not item.get("encrypted_content"):
-                    item["encrypted_content"] = self.sealer.seal(
-                        {"content": item.get("content") or [], "summary": item.get("summary") or []}, owner)
+                    item["encrypted_content"] = self.sealer.seal(sealed_payload(item), owner)
         return with_include(response, include)
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:

@@ -191,6 +191,8 @@ class RunManager:
         if await self.store.cancel_queued(rid):
             await self.store.update_response(lifecycle.transition(response, "cancelled"))
             self.service.hub.notify(rid)
+            if self.service.tenancy is not None:  # it never ran: its key's slot and reservation are freed
+                self.service.tenancy.finished(response, owner, "none", 0.0)
             return response
         task = self.tasks.get(rid)
         if task is not None:

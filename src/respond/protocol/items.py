@@ -22,6 +22,11 @@ ROLES = ("user", "assistant", "system", "developer")
 INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
 OUTPUT_PARTS = ("output_text", "refusal")
 ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
+# A stored reasoning item's private key: the state a /v1/responses upstream gave it ({"id",
+# "encrypted_content"}), sent back to that upstream on later turns.  Never shown to a client (a
+# client that keeps no state gets it inside Respond's own sealed `encrypted_content`), never taken
+# from one (a client's reasoning item cannot inject state the upstream would trust).
+UPSTREAM_STATE = "_upstream"
 
 
 def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
@@ -96,6 +101,8 @@ def normalize_item(raw: Any, index: int) -> Item:
         return {"type": "item_reference", "id": raw["id"]}
     if kind not in ITEM_TYPES and kind in extensions.item_types():  # a hosted tool's own item type
         return {**raw, "id": raw.get("id") or new_id(kind.split("_")[0])}  # `id: null` gets one too
+    if kind == "reasoning" and UPSTREAM_STATE in raw:
+        raw = {k: v for k, v in raw.items() if k != UPSTREAM_STATE}
     return normalize_typed(item_type(kind, param), raw, param)
 
 
@@ -121,8 +128,10 @@ def strip_for_include(item: Item, include: set[str]) -> Item:
         out = item.get("output")
         if isinstance(out, dict) and "image_url" in out:
             item = {**item, "output": {k: v for k, v in out.items() if k != "image_url"}}
-    elif kind == "reasoning" and "encrypted_content" in item and "reasoning.encrypted_content" not in include:
-        item = {k: v for k, v in item.items() if k != "encrypted_content"}
+    elif kind == "reasoning" and (UPSTREAM_STATE in item or (
+            "encrypted_content" in item and "reasoning.encrypted_content" not in include)):
+        hidden = (UPSTREAM_STATE,) if "reasoning.encrypted_content" in include else (UPSTREAM_STATE, "encrypted_content")
+        item = {k: v for k, v in item.items() if k not in hidden}
     elif kind == "message" and item.get("role") == "assistant" and "message.output_text.logprobs" not in include:
         parts = item.get("content")
         if isinstance(parts, list) and any("logprobs" in p for p in parts):

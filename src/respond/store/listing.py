@@ -150,7 +150,7 @@ class ListingMixin:
         q = select(C.c.id, C.c.owner, C.c.created_at, C.c.metadata)
         if owner is not None:
             q = q.where(C.c.owner == owner)
-        q = q.order_by(C.c.created_at.desc()).limit(limit)
+        q = q.order_by(C.c.created_at.desc(), C.c.id.desc()).limit(limit)  # same second: by id, stable
         rows = await self.db.read(lambda conn: conn.execute(q).all())
         return [{"id": r[0], "owner": r[1], "created_at": r[2], "metadata": orjson.loads(r[3])} for r in rows]
 
@@ -160,5 +160,5 @@ class ListingMixin:
 
     async def activity(self, owner: str | None, since: int, limit: int) -> list[Row]:
         where = [R.c.created_at >= since] + ([R.c.owner == owner] if owner is not None else [])
-        q = select(*SUMMARY).where(*where).order_by(R.c.created_at.desc()).limit(limit)
+        q = select(*SUMMARY).where(*where).order_by(R.c.created_at.desc(), R.c.id.desc()).limit(limit)
         return [summary(r) for r in await self.db.read(lambda conn: conn.execute(q).all())]

@@ -10,7 +10,7 @@ fast, deterministic upstream:
   ``{"content": str, "tool_calls": [{"name", "arguments"}], "finish_reason": str, "usage": {...},
   "error": {"status": int, "message": str}, "chunk_delay": float, "chunks": int,
   "max_messages": int, "reasoning": str, "reasoning_field": "reasoning_content"|"reasoning",
-  "refusal": str}`` (a request with more messages gets a context_length_exceeded 400 and the
+  "refusal": str, "no_usage": bool}`` (a request with more messages gets a context_length_exceeded 400 and the
   reply stays queued).  `reasoning` is streamed before the content as `delta.reasoning_content`
   (vLLM, DeepSeek) or `delta.reasoning` (Ollama); `refusal` as `delta.refusal`.  A request asking
   for `logprobs` gets deterministic ones on every content chunk (logprob -0.25 per piece, and
@@ -257,7 +257,7 @@ class ScriptedUpstream:
                                         "function": {"name": c["name"], "arguments": args[:half]}}]})
             await send({"tool_calls": [{"index": i, "function": {"arguments": args[half:]}}]})
         await send({}, finish)
-        if (req.get("stream_options") or {}).get("include_usage"):
+        if (req.get("stream_options") or {}).get("include_usage") and not reply.get("no_usage"):
             payload = {**chunk_base, "choices": [], "usage": usage}
             frame = b"data: " + orjson.dumps(payload) + b"\n\n"
             writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))

@@ -22,6 +22,7 @@ from respond.core.storage import FileStore
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.pagination import page
+from respond.tools.code_interpreter.names import of_upload
 from respond.tools.code_interpreter.runner import DATA, CodeRunner
 from respond.tools.code_interpreter.sandbox import MEMORY_LIMITS, Sandbox
 
@@ -46,10 +47,11 @@ def file_object(f: Row) -> Row:
 
 
 def safe_path(filename: str) -> str:
-    name = PurePosixPath(filename.replace("\\", "/")).name.strip()
+    """/mnt/data/<the name's last part>, in the stored form of names.py (no NUL: no file name holds one)."""
+    name = PurePosixPath(filename.replace("\\", "/").replace("\x00", "")).name.strip()
     if name in ("", ".", ".."):
         name = "upload"
-    return DATA + name
+    return DATA + of_upload(name)
 
 
 class Containers:

@@ -29,7 +29,7 @@ from typing import Any, cast
 import orjson
 from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from respond.tools.code_interpreter.sandbox import CELL_CPU, Sandbox
+from respond.tools.code_interpreter.sandbox import CELL_CPU, ENV, Sandbox
 
 log = logging.getLogger("respond.code_interpreter")
 
@@ -96,6 +96,7 @@ class Kernel:
         # a fresh directory (the sandbox can write in it: never follow what it may have left there)
         fd = os.open(self.sock_dir / "kernel.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
+            self.sandbox.give(self.sock_dir / "kernel.json", f.fileno())
             f.write(orjson.dumps({**info, "ip": "/run/kernel/k"}))
         cmd = self.sandbox.command(self.data_dir, self.sock_dir, [
             "-m", "ipykernel_launcher", "-f", "/run/kernel/kernel.json", "--IPKernelApp.quiet=True",
@@ -103,7 +104,7 @@ class Kernel:
             *([f"--IPKernelApp.exec_lines={PRELOAD}"] if self.preload else [])], self.memory_mb)
         self.proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
                                                          stdout=asyncio.subprocess.DEVNULL,
-                                                         stderr=asyncio.subprocess.PIPE)
+                                                         stderr=asyncio.subprocess.PIPE, env=ENV)
         self._drain = asyncio.create_task(self._read_stderr())
         client = AsyncKernelClient()
         client.load_connection_info(cast(Any, {**info, "ip": str(self.sock_dir / "k")}))

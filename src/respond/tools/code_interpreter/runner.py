@@ -8,8 +8,9 @@ sandbox's `/mnt/data`) that mirrors them.  Around each call:
 - execute in the container's kernel (started on first use, restarted after it died: variables
   live as long as the kernel, files as long as the container);
 - sync out: regular files the code created or changed (size or mtime) become container files
-  (`source: assistant`).  The walk never follows a symlink (`os.fwalk` + `O_NOFOLLOW`): the
-  sandbox could plant one pointing at a host path.
+  (`source: assistant`), their paths in names.py's escaped form (any bytes the filesystem gave;
+  `on_disk` turns them back when files are laid out).  The walk never follows a symlink
+  (`os.fwalk` + `O_NOFOLLOW`): the sandbox could plant one pointing at a host path.
 
 Calls to one container are serialised by a lock.  At most `max_kernels` kernels live in the
 process; starting one more stops the least recently used idle one (its state is lost, its files
@@ -37,6 +38,7 @@ from respond.core.containers import ContainerStore
 from respond.core.ports import Row
 from respond.protocol.ids import new_id
 from respond.tools.code_interpreter.kernel import Kernel, Outcome
+from respond.tools.code_interpreter.names import on_disk, stored
 from respond.tools.code_interpreter.sandbox import Sandbox
 
 log = logging.getLogger("respond.code_interpreter")
@@ -100,6 +102,7 @@ class CodeRunner:
             self._count += 1
             sock = old.parent / f"s{self._count}"
             sock.mkdir()
+            self.sandbox.give(sock)
             shutil.rmtree(old, ignore_errors=True)  # rmtree does not follow links
             live.kernel = Kernel(self.sandbox, live.data, sock, memory_mb)
             await live.kernel.start()
@@ -112,6 +115,8 @@ class CodeRunner:
         base = self.root / f"k{self._count}"
         (base / "data").mkdir(parents=True)
         (base / "s").mkdir()
+        self.sandbox.give(base / "data")
+        self.sandbox.give(base / "s")
         kernel = Kernel(self.sandbox, base / "data", base / "s", memory_mb, preload)
         try:
             await kernel.start()
@@ -148,16 +153,16 @@ class CodeRunner:
         rows, _ = await self.store.list_files(cid, owner, after=None, limit=10_000, order="asc")
         current = {r["path"]: (r["id"], r["bytes"]) for r in rows if r["path"].startswith(DATA)}
         for path in set(live.known) - set(current):
-            rel = path[len(DATA):]
-            _in_dir(live.data, rel, None)
+            rel = on_disk(path[len(DATA):])
+            _in_dir(live.data, rel, None, None)
             live.seen.pop(rel, None)
             del live.known[path]
         for path, (fid, size) in current.items():
             if live.known.get(path) == (fid, size):
                 continue
             data = await self.store.file_content(cid, fid, owner)
-            rel = path[len(DATA):]
-            sig = _in_dir(live.data, rel, data or b"")
+            rel = on_disk(path[len(DATA):])
+            sig = _in_dir(live.data, rel, data or b"", self.sandbox.run_as)
             if sig is None:
                 log.warning("container %s: %s not laid out (a link or non-directory is in its way)", cid, path)
                 continue
@@ -167,7 +172,7 @@ class CodeRunner:
         changed = await asyncio.to_thread(_scan, live.data, live.seen, self.sandbox.limits.file_mb << 20)
         written: list[Row] = []
         for rel, data, sig in changed[:MAX_NEW_FILES]:
-            path = DATA + rel
+            path = DATA + stored(rel)  # the name's bytes, escaped where they are not safe text
             row = await self.store.put_file({"id": new_id("cfile")[:38], "container_id": cid, "path": path,
                                              "created_at": int(time.time()), "source": "assistant"}, owner, data)
             live.known[path], live.seen[rel] = (row["id"], len(data)), sig
@@ -195,18 +200,23 @@ class CodeRunner:
             shutil.rmtree(self._root, ignore_errors=True)
 
 
-def _in_dir(root: Path, rel: str, data: bytes | None) -> tuple[int, int] | None:
+def _in_dir(root: Path, rel: str, data: bytes | None, uid: int | None) -> tuple[int, int] | None:
     """Write (or, for None, remove) `root/rel` without following any link the sandbox may have
     planted on the way: each directory is opened with O_NOFOLLOW from its parent's descriptor.
+    What is made is given to `uid` (the sandbox's host uid, when not the server's own).
     Returns the written file's (size, mtime_ns), or None when the path is blocked."""
     *dirs, name = rel.split("/")
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         for part in dirs:
+            made = False
             if data is not None:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, 0o755, dir_fd=fd)
+                    made = True
             nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            if made and uid is not None:
+                os.fchown(nfd, uid, uid)
             os.close(fd)
             fd = nfd
         with contextlib.suppress(FileNotFoundError):
@@ -214,12 +224,14 @@ def _in_dir(root: Path, rel: str, data: bytes | None) -> tuple[int, int] | None:
         if data is None:
             return None
         wfd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+        if uid is not None:
+            os.fchown(wfd, uid, uid)
         with os.fdopen(wfd, "wb") as f:
             f.write(data)
             f.flush()
             st = os.fstat(f.fileno())
         return st.st_size, st.st_mtime_ns
-    except OSError:  # ELOOP / ENOTDIR / EISDIR: something of the sandbox's is in the way
+    except (OSError, ValueError):  # ELOOP / ENOTDIR / EISDIR: something of the sandbox's is in the way; NUL
         return None
     finally:
         os.close(fd)

@@ -2,13 +2,24 @@
 
 `Sandbox.command(data_dir, sock_dir, argv)` wraps a command so that it runs
 
+- with nothing of the server's environment: bwrap itself is started with an empty environment
+  (it is PID 1 in the sandbox, so its `/proc/1/environ` is readable there) and gives its child
+  only a fixed list of harmless variables;
 - in new user, PID, network, IPC, UTS and cgroup namespaces (`--unshare-all`): no network at all
   (only a loopback nobody listens on), no view of the host's processes, as uid 1000 with every
   capability dropped, unable to make user namespaces of its own (`--disable-userns`);
+- as an unprivileged host uid even when the server runs as root (`RUN_AS`, nobody): the
+  per-user process limit does not bind host root, so a sandbox mapped onto root could fork
+  without bound.  Started as root, the command is a short chain: `unshare` a private mount
+  namespace, bind the interpreter's directories and the container's two directories onto a
+  world-traversable staging directory (the interpreter may live under a home only root can
+  enter), `setpriv` to `RUN_AS`, then bwrap, which binds them from there.  Directories the
+  sandbox writes are handed to `RUN_AS` (`Sandbox.give`);
 - on a root made of read-only binds of the system (`/usr` and its merged-/usr links, the loader
   cache) and of the Python environment it runs (prefix and base prefix), a fresh `/proc` and
-  `/dev`, a private size-capped tmpfs `/tmp`; nothing else of the host's tree (no `/etc/shadow`,
-  no home, no other container);
+  `/dev`, a private size-capped tmpfs `/tmp` mounted *before* the interpreter's binds (so an
+  interpreter that lives under /tmp stays visible); nothing else of the host's tree (no
+  `/etc/shadow`, no home, no other container);
 - with exactly two writable host directories: the container's own files at `/mnt/data` and the
   kernel's ZMQ `ipc` socket directory at `/run/kernel` (a kernel in a network namespace cannot
   reach TCP on the host's loopback, so the Jupyter channels are Unix sockets in a bind-mounted dir);
@@ -19,18 +30,24 @@
   enforced by the host side (kernel.py);
 - killed with its parent (`--die-with-parent`), in its own session (`--new-session`: no TIOCSTI).
 
+No seccomp filter yet: bwrap's `--seccomp` takes compiled BPF (libseccomp, e.g. through
+`pyseccomp`); the namespaces above already refuse much of what one would be for (new user
+namespaces, mounts, ptrace of anything outside the sandbox), not the kernel's attack surface.
+
 `probe()` checks once, at start-up, that bwrap runs and that the sandboxed Python imports the
 kernel; without it the tool is refused (never run unsandboxed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +81,13 @@ missing = [m for m in ("ipykernel", "matplotlib", "numpy") if u.find_spec(m) is 
 sys.exit("missing in the sandbox's Python: " + ", ".join(missing) if missing else 0)
 """
 
+RUN_AS = 65534  # the host uid (and gid) of sandboxed code when the server runs as root: nobody
+# Run as root, before bwrap: bind each source onto the staging directory's numbered mountpoint in a
+# private mount namespace (never the host's), then become the rest of the arguments.
+STAGE = 'set -e; m=$1 d=$2 n=$3; shift 3; i=0; while [ $i -lt $n ]; do "$m" --bind "$1" "$d/$i"; shift; ' \
+        'i=$((i+1)); done; exec "$@"'
+ENV: dict[str, str] = {}  # bwrap's own environment (PID 1 in the sandbox: readable there)
+
 MEMORY_LIMITS = {"1g": 1024, "4g": 4096, "16g": 16384, "64g": 65536}
 
 
@@ -87,12 +111,33 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     available: bool = False
     reason: str = "not probed"
+    run_as: int | None = field(default_factory=lambda: RUN_AS if os.geteuid() == 0 else None)
 
     def __post_init__(self) -> None:
         self.bwrap = self.bwrap or shutil.which("bwrap")
         self._py = Path(self.python)
         prefix = Path(sys.prefix) if Path(self.python).resolve() == Path(sys.executable).resolve() else None
         self.mounts = _python_mounts(self._py, prefix)
+        self._stage: Path | None = None
+
+    def give(self, path: Path, fd: int | None = None) -> None:
+        """Hand a directory or file the sandbox writes (by path, or open as `fd`) to its host uid."""
+        if self.run_as is not None:
+            if fd is not None:
+                os.fchown(fd, self.run_as, self.run_as)
+            else:
+                os.chown(path, self.run_as, self.run_as, follow_symlinks=False)
+
+    def _staging(self, count: int) -> Path:
+        """Empty world-traversable mountpoints 0..count-1 (mounted only in each launch's own namespace)."""
+        if self._stage is None:
+            self._stage = Path(tempfile.mkdtemp(prefix="respond-sbx-"))
+            os.chmod(self._stage, 0o755)
+            weakref.finalize(self, shutil.rmtree, str(self._stage), True)
+        for i in range(count):
+            with contextlib.suppress(FileExistsError):
+                (self._stage / str(i)).mkdir(0o755)
+        return self._stage
 
     def command(self, data_dir: Path, sock_dir: Path | None, argv: list[str], memory_mb: int | None = None) -> list[str]:
         """bwrap + the launcher + `argv` (["-m", module, *args] or ["-c", code, *args])."""
@@ -102,12 +147,22 @@ class Sandbox:
         cmd = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
                "--cap-drop", "ALL", "--uid", "1000", "--gid", "1000", "--hostname", "sandbox"]
         cmd += _system_mounts()
-        for path in self.mounts:
-            cmd += ["--ro-bind", str(path), str(path)]
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(lim.tmp_mb << 20), "--tmpfs", "/tmp",
-                "--bind", str(data_dir), "/mnt/data", "--chdir", "/mnt/data"]
+        # /tmp first: an interpreter that lives under /tmp is bound over it, not hidden by it
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(lim.tmp_mb << 20), "--tmpfs", "/tmp"]
+        sources = [*self.mounts, data_dir, *([sock_dir] if sock_dir is not None else [])]
+        prefix: list[str] = []
+        if self.run_as is not None:  # root: bind from the staging directory, as RUN_AS
+            stage = self._staging(len(sources))
+            prefix = [_tool("unshare"), "--mount", "--propagation", "private", "--", "/bin/sh", "-c", STAGE, "sh",
+                      _tool("mount"), str(stage), str(len(sources)), *map(str, sources),
+                      _tool("setpriv"), "--reuid", str(self.run_as), "--regid", str(self.run_as), "--clear-groups",
+                      "--no-new-privs", "--"]
+            sources = [stage / str(i) for i in range(len(sources))]
+        for src, path in zip(sources, self.mounts, strict=False):
+            cmd += ["--ro-bind", str(src), str(path)]
+        cmd += ["--bind", str(sources[len(self.mounts)]), "/mnt/data", "--chdir", "/mnt/data"]
         if sock_dir is not None:
-            cmd += ["--bind", str(sock_dir), "/run/kernel"]
+            cmd += ["--bind", str(sources[-1]), "/run/kernel"]
         env = {"HOME": "/tmp", "PATH": f"{self._py.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                "MPLBACKEND": "module://matplotlib_inline.backend_inline", "MPLCONFIGDIR": "/tmp/.matplotlib",
                "IPYTHONDIR": "/tmp/.ipython", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -117,7 +172,7 @@ class Sandbox:
             cmd += ["--setenv", k, v]
         cmd += ["--", str(self._py), "-I", "-c", LAUNCHER, str(lim.cpu_seconds), str(mem << 20),
                 str(lim.processes), str(lim.file_mb << 20), *argv]
-        return cmd
+        return prefix + cmd
 
     def probe(self) -> bool:
         """Run the sandbox once: bwrap works and its Python has what the kernel needs."""
@@ -125,9 +180,10 @@ class Sandbox:
             self.available, self.reason = False, "bubblewrap (bwrap) is not installed"
             return False
         with tempfile.TemporaryDirectory(prefix="respond-probe-") as tmp:
-            cmd = self.command(Path(tmp), None, ["-c", PROBE])
             try:
-                done = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+                self.give(Path(tmp))
+                cmd = self.command(Path(tmp), None, ["-c", PROBE])
+                done = subprocess.run(cmd, capture_output=True, timeout=60, check=False, env=ENV)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 self.available, self.reason = False, f"bwrap could not run: {exc}"
                 return False
@@ -140,9 +196,18 @@ class Sandbox:
 
     def describe(self) -> str:
         lim = self.limits
-        return (f"bubblewrap {self.bwrap}, python {self.python}; limits: {lim.cpu_seconds} CPU s/call, "
+        who = f"host uid {self.run_as}" if self.run_as is not None else "the server's uid"
+        return (f"bubblewrap {self.bwrap}, python {self.python}, as {who}; limits: {lim.cpu_seconds} CPU s/call, "
                 f"{lim.wall_seconds:g} s wall/call, {lim.memory_mb} MiB memory, {lim.processes} processes, "
                 f"{lim.output_bytes} B output/call, {lim.file_mb} MiB/file, no network")
+
+
+def _tool(name: str) -> str:
+    """A util-linux tool's path (the root-only launch chain); OSError when it is missing."""
+    found = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if found is None:
+        raise FileNotFoundError(f"{name} (util-linux) is needed to sandbox code when the server runs as root")
+    return found
 
 
 def _system_mounts() -> list[str]:

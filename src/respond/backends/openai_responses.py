@@ -1,0 +1,128 @@
+"""`ModelBackend` for an upstream that speaks /v1/responses (vLLM, SGLang, Ollama, LM Studio, OpenAI).
+
+Respond keeps all the state (chains, conversations, storage, background runs, the hosted tools it
+runs) and asks the upstream statelessly: `store: false`, no `previous_response_id`, the whole
+input every turn (`responses_wire.request_body`).  Reasoning round-trips: the upstream's reasoning
+item (its id and `encrypted_content`) is kept with Respond's own item and sent back on later turns.
+Hosted tools Respond runs are offered to the upstream as functions, like every client-run tool.
+
+The transport (timeouts, bounded pool, status mapping) is `upstream_http.py`'s; what the upstream
+cannot do is handled by `adapt.Adapter` under its `profiles.Profile`.  Built by the registry as
+`openai_responses` (`--backend openai_responses:base_url=...`, or an upstream of kind `responses`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from respond.backends.adapt import Adapter, tokenizer_count
+from respond.backends.openai_compat import _error_message
+from respond.backends.profiles import as_bool, build_profile
+from respond.backends.responses_wire import StreamReader, request_body
+from respond.backends.upstream_http import (
+    Exchange,
+    UpstreamLimits,
+    UpstreamTransport,
+    bad_reply,
+    sse_json,
+    status_error,
+)
+from respond.core.errors import BackendError
+from respond.core.types import Delta, Generation, ModelInfo
+
+log = logging.getLogger("respond.upstream")
+
+
+class OpenAIResponsesBackend:
+    name = "openai_responses"
+    vision = True  # image parts are passed on (an upstream without vision answers for itself)
+    # True: input files go upstream as input_file parts (OpenAI); False (default, as most local
+    # servers take no files): their extracted text goes in the prompt.
+    file_parts = False
+
+    def __init__(self, base_url: str, api_key: str | None = None, models: list[str] | str | None = None,
+                 limits: UpstreamLimits | None = None, profile: str | None = None,
+                 encrypted_reasoning: bool | str = True, file_parts: bool | str | None = None,
+                 **settings: Any) -> None:
+        self.base_url = base_url.rstrip("/")
+        # Profile settings (stream_usage, structured_output, tool_choice_support, tokenize_path):
+        # a preset with overrides; anything else is an error naming it, never ignored.
+        self.profile = build_profile(profile, **settings)
+        # False for an upstream that rejects include: ["reasoning.encrypted_content"] (reasoning
+        # then cannot round-trip through it; its text still goes back as reasoning_text).
+        self.encrypted_reasoning = as_bool("encrypted_reasoning", encrypted_reasoning)
+        if file_parts is not None:
+            self.file_parts = as_bool("file_parts", file_parts)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        lim = limits or UpstreamLimits()
+        self.http = UpstreamTransport(self.base_url, headers, lim)
+        self._only = set(models.split(";") if isinstance(models, str) else models or [])
+        root = self.base_url.removesuffix("/v1")
+        self._tokenizer = UpstreamTransport(root, headers, lim) if self.profile.tokenize_path else None
+        self.adapter = Adapter(self.base_url, self.profile, self._count if self._tokenizer is not None else None)
+
+    def serves(self, model: str) -> bool:
+        return not self._only or model in self._only
+
+    async def models(self) -> list[ModelInfo]:
+        try:
+            data = (await self.http.get_json("/models")).get("data", [])
+        except AttributeError as exc:
+            raise BackendError(f"Could not list the models of the upstream at {self.base_url}: {exc}",
+                               status=502, code="upstream_error") from exc
+        except BackendError as exc:
+            raise BackendError(f"Could not list the models of the upstream at {self.base_url}: {exc.message}",
+                               status=502, code=exc.code) from exc
+        return [ModelInfo(id=m["id"], owned_by=m.get("owned_by", "upstream"), created=m.get("created") or 0)
+                for m in data if isinstance(m, dict) and "id" in m]
+
+    async def close(self) -> None:
+        await self.http.close()
+        if self._tokenizer is not None:
+            await self._tokenizer.close()
+
+    async def _count(self, model: str, text: str) -> int | None:
+        assert self._tokenizer is not None and self.profile.tokenize_path is not None
+        return await tokenizer_count(self._tokenizer, self.profile.tokenize_path, model, text)
+
+    async def _open(self, gen: Generation) -> Exchange:
+        body = request_body(gen, encrypted_reasoning=self.encrypted_reasoning,
+                            structured=self.profile.structured_output)
+        ex = await self.http.send("POST", "/responses", orjson.dumps(body))
+        if ex.resp.status < 400:
+            return ex
+        try:
+            raw = await ex.read()
+        finally:
+            ex.close()
+        message, code, param = _error_message(ex.resp.status, raw)
+        if ex.resp.status == 400 and (code == "context_length_exceeded" or "context length" in message.lower()):
+            code, param = "context_length_exceeded", "input"
+        raise status_error(self.base_url, ex.resp.status, message, code, param)
+
+    def generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        return self.adapter.run(gen, self._generate(gen))
+
+    async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        ex = await self._open(gen)
+        try:
+            ex.check_event_stream()
+            reader = StreamReader(self.base_url)
+            async for raw in ex.lines():
+                if not raw.startswith(b"data:"):
+                    continue
+                data = raw[5:].strip()
+                if not data or data == b"[DONE]":
+                    continue
+                for delta in reader.feed(sse_json(self.base_url, data)):
+                    yield delta
+            if reader.finish is None:
+                raise bad_reply(self.base_url, "the stream ended without response.completed")
+            yield reader.finish
+        finally:
+            # Fully read: the connection goes back to the pool; cut short: closed, which stops the upstream.
+            ex.close()

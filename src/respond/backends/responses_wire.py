@@ -1,0 +1,243 @@
+"""The /v1/responses wire for `openai_responses.py`: a `Generation` as a stateless request body, and
+the upstream's stream events as deltas.
+
+The request is stateless by construction: `store: false`, no `previous_response_id`, the whole
+input Respond built (its chat messages turned back into Responses items: messages, reasoning,
+function calls and their outputs).  A reasoning item goes back with the upstream's own id and
+`encrypted_content` when the upstream made it (`Message["reasoning_item"]`), so reasoning
+round-trips; `include: ["reasoning.encrypted_content"]` asks for that state.
+
+The stream is read by `StreamReader`: deltas of text, refusals, reasoning text and summaries,
+function-call arguments; the upstream's finished reasoning item becomes a `ReasoningDelta`
+carrying its state; an item that arrives only whole (a server that streams no deltas) is sent as
+one delta; `response.completed/incomplete/failed` end it with the usage (cached and reasoning
+tokens) or an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from respond.core.errors import BackendError
+from respond.core.types import (
+    Delta,
+    Finish,
+    Generation,
+    Message,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+Item = dict[str, Any]
+UPSTREAM_STATE = "_upstream"  # protocol.items.UPSTREAM_STATE (adapters import core only)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _part(part: dict[str, Any]) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind == "text":
+        return {"type": "input_text", "text": part.get("text", "")}
+    if kind == "image_url":
+        image = part.get("image_url") or {}
+        url = image.get("url", "")
+        out = {"type": "input_image", "detail": image.get("detail", "auto")}
+        out["file_id" if url.startswith("file-") else "image_url"] = url
+        return out
+    if kind == "file":
+        return {"type": "input_file", **(part.get("file") or {})}
+    if kind == "input_audio":
+        return {"type": "input_audio", "input_audio": part.get("input_audio") or {}}
+    return {"type": "input_text", "text": str(part.get("text", ""))}
+
+
+def _reasoning(m: Message) -> Item | None:
+    source = m.get("reasoning_item")
+    if not isinstance(source, dict):
+        text = m.get("reasoning_content")
+        return {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": text}]} \
+            if text else None
+    item: Item = {"type": "reasoning", "summary": source.get("summary") or []}
+    if source.get("content"):
+        item["content"] = source["content"]
+    state = source.get(UPSTREAM_STATE)
+    if isinstance(state, dict):
+        if state.get("id"):
+            item["id"] = state["id"]
+        if state.get("encrypted_content"):
+            item["encrypted_content"] = state["encrypted_content"]
+    return item
+
+
+def input_items(messages: list[Message]) -> list[Item]:
+    """Chat messages back as Responses input items, in order."""
+    items: list[Item] = []
+    for m in messages:
+        role = m.get("role")
+        content = m.get("content")
+        if role in ("system", "developer", "user"):
+            if isinstance(content, list) and role == "user":
+                items.append({"type": "message", "role": role, "content": [_part(p) for p in content]})
+            else:
+                items.append({"type": "message", "role": role, "content": _text_of(content)})
+        elif role == "assistant":
+            thought = _reasoning(m)
+            if thought is not None:
+                items.append(thought)
+            if _text_of(content):
+                items.append({"type": "message", "role": "assistant", "content": [
+                    {"type": "output_text", "text": _text_of(content), "annotations": []}]})
+            for call in m.get("tool_calls") or []:
+                fn = call.get("function") or {}
+                items.append({"type": "function_call", "call_id": call.get("id"), "name": fn.get("name"),
+                              "arguments": fn.get("arguments") or "{}"})
+        elif role == "tool":
+            items.append({"type": "function_call_output", "call_id": m.get("tool_call_id"),
+                          "output": content if isinstance(content, str) else _text_of(content)})
+    return items
+
+
+def _format(fmt: dict[str, Any], structured: str) -> dict[str, Any] | None:
+    """text.format in the upstream's own form (profiles.py); Respond validates what it cannot enforce."""
+    if structured == "none":
+        return None
+    if fmt["type"] == "json_schema" and structured == "json_object_schema":
+        return {"type": "json_object", "schema": fmt["schema"]}
+    if fmt["type"] == "json_schema" and structured == "json_object":
+        return {"type": "json_object"}
+    return {k: v for k, v in fmt.items() if v is not None}
+
+
+def request_body(gen: Generation, *, encrypted_reasoning: bool = True,
+                 structured: str = "json_schema") -> dict[str, Any]:
+    body: dict[str, Any] = {"model": gen.model, "input": input_items(gen.messages), "stream": True, "store": False}
+    include = ["reasoning.encrypted_content"] if encrypted_reasoning else []
+    if gen.tools and gen.tool_choice != "none":
+        body["tools"] = [{"type": "function", **{k: v for k, v in (
+            ("name", t.name), ("description", t.description),
+            ("parameters", t.parameters or {"type": "object", "properties": {}}), ("strict", t.strict))
+            if v is not None}} for t in gen.tools]
+        body["tool_choice"] = {"type": "function", "name": gen.forced_tool} if gen.forced_tool else gen.tool_choice
+        body["parallel_tool_calls"] = gen.parallel_tool_calls
+    for key, value in (("temperature", gen.temperature), ("top_p", gen.top_p),
+                       ("max_output_tokens", gen.max_output_tokens), ("top_logprobs", gen.top_logprobs),
+                       ("presence_penalty", gen.presence_penalty), ("frequency_penalty", gen.frequency_penalty),
+                       ("user", gen.user), ("service_tier", gen.service_tier),
+                       ("prompt_cache_key", gen.prompt_cache_key)):
+        if value is not None:
+            body[key] = value
+    if gen.truncation == "auto":
+        body["truncation"] = "auto"
+    reasoning = {k: v for k, v in (("effort", gen.reasoning_effort), ("summary", gen.reasoning_summary)) if v}
+    if reasoning:
+        body["reasoning"] = reasoning
+    text: dict[str, Any] = {}
+    fmt = gen.response_format
+    if fmt is not None and (form := _format(fmt, structured)) is not None:
+        text["format"] = form
+    if gen.verbosity:
+        text["verbosity"] = gen.verbosity
+    if text:
+        body["text"] = text
+    if gen.logprobs or gen.top_logprobs:
+        include.append("message.output_text.logprobs")
+    if include:
+        body["include"] = include
+    return body
+
+
+def usage_of(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    return Usage(input_tokens=raw.get("input_tokens") or 0, output_tokens=raw.get("output_tokens") or 0,
+                 cached_tokens=(raw.get("input_tokens_details") or {}).get("cached_tokens") or 0,
+                 reasoning_tokens=(raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0)
+
+
+class StreamReader:
+    """One upstream stream's events -> deltas (feed each event; `end` says how it finished)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.calls: dict[int, int] = {}  # output_index -> the call's delta index
+        self.streamed: set[int] = set()  # output indexes whose content came as deltas
+        self.finish: Finish | None = None
+
+    def _call(self, output_index: int) -> int:
+        return self.calls.setdefault(output_index, len(self.calls))
+
+    def feed(self, ev: dict[str, Any]) -> list[Delta]:
+        kind = ev.get("type", "")
+        at = ev.get("output_index", -1)
+        if kind == "response.output_text.delta":
+            self.streamed.add(at)
+            return [TextDelta(ev.get("delta", ""), ev.get("logprobs") or None)]
+        if kind == "response.refusal.delta":
+            self.streamed.add(at)
+            return [RefusalDelta(ev.get("delta", ""))]
+        if kind == "response.reasoning_text.delta":
+            self.streamed.add(at)
+            return [ReasoningDelta(ev.get("delta", ""))]
+        if kind == "response.reasoning_summary_text.delta":
+            self.streamed.add(at)
+            return [ReasoningDelta(ev.get("delta", ""), summary=int(ev.get("summary_index") or 0))]
+        if kind == "response.function_call_arguments.delta":
+            self.streamed.add(at)
+            return [ToolCallDelta(self._call(at), arguments=ev.get("delta", ""))]
+        if kind == "response.output_item.added":
+            item = ev.get("item") or {}
+            if item.get("type") == "function_call":
+                if item.get("arguments"):
+                    self.streamed.add(at)
+                return [ToolCallDelta(self._call(at), arguments=item.get("arguments") or "",
+                                      call_id=item.get("call_id"), name=item.get("name"))]
+            return []
+        if kind == "response.output_item.done":
+            return self._done(at, ev.get("item") or {})
+        if kind in ("response.completed", "response.incomplete"):
+            resp = ev.get("response") or {}
+            reason = "tool_calls" if self.calls else "stop"
+            if kind == "response.incomplete":
+                why = (resp.get("incomplete_details") or {}).get("reason")
+                reason = "content_filter" if why == "content_filter" else "length"
+            self.finish = Finish(reason=reason, usage=usage_of(resp.get("usage")))
+            return []
+        if kind in ("response.failed", "error"):
+            err = (ev.get("response") or {}).get("error") if kind == "response.failed" else ev
+            err = err if isinstance(err, dict) else {}
+            raise BackendError(f"The upstream at {self.base_url} failed the response: "
+                               f"{err.get('message') or 'no reason given'}", status=502,
+                               code=str(err.get("code") or "upstream_error"))
+        return []
+
+    def _done(self, at: int, item: Item) -> list[Delta]:
+        kind = item.get("type")
+        whole = at not in self.streamed
+        out: list[Delta] = []
+        if kind == "reasoning":
+            if whole:
+                out += [ReasoningDelta(p.get("text", ""), summary=j) for j, p in enumerate(item.get("summary") or [])]
+                out += [ReasoningDelta(p.get("text", "")) for p in item.get("content") or []]
+            if item.get("encrypted_content"):
+                out.append(ReasoningDelta("", encrypted=item["encrypted_content"], item_id=item.get("id")))
+        elif kind == "message" and whole:
+            for p in item.get("content") or []:
+                if p.get("type") == "refusal":
+                    out.append(RefusalDelta(p.get("refusal", "")))
+                elif p.get("text"):
+                    out.append(TextDelta(p["text"], p.get("logprobs") or None))
+        elif kind == "function_call":
+            if at not in self.calls:
+                out.append(ToolCallDelta(self._call(at), call_id=item.get("call_id"), name=item.get("name")))
+            if whole:
+                out.append(ToolCallDelta(self._call(at), arguments=item.get("arguments") or ""))
+        return [d for d in out if not isinstance(d, (TextDelta, RefusalDelta)) or d.text]

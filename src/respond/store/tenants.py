@@ -1,0 +1,309 @@
+"""Tenants on the SQL database: keys as rows, rate counters and leases, usage rows.
+
+- `api_keys`: one row per key (salted scrypt hash, never the key); looked up by primary key.
+- `rate_counters` (key, bucket, period) -> value: requests and tokens of a minute, tokens of a UTC
+  day and month.  `acquire` reads a key's counters and leases, decides, and counts, in one write
+  transaction: on PostgreSQL it first takes a transaction-scoped advisory lock on the key (so the
+  replicas' decisions on one key are serialised, and other keys never wait), on SQLite the
+  single writer thread already serialises them.  Counters are bumped with atomic upserts.
+- `rate_leases`: one row per admitted request until it is settled (its reserved tokens, the periods
+  it counted in) or expires (a crashed replica's requests free their slots after LEASE_SECONDS).
+- `usage_records`: one row per finished response, summed by key, model or day.
+
+The frozen migration is registered here (`tenants_0001_keys_limits_usage`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from respond.core.tenants import USAGE_FIELDS, Decision, KeyLimits, TenantKey, Window
+from respond.store.database import Database
+from respond.store.migrations import ddl, register
+
+LEASE_SECONDS = 900  # a request not settled by then (its replica died) stops holding a slot
+
+metadata = MetaData()
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("label", String(200), nullable=False),
+    Column("salt", String(64), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("models", Text, nullable=False),
+    Column("limits", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("rotated_at", BigInteger, nullable=True),
+)
+
+counters = Table(
+    "rate_counters", metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("bucket", String(16), primary_key=True),
+    Column("period", BigInteger, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+)
+
+leases = Table(
+    "rate_leases", metadata,
+    Column("lease_id", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+    Column("minute", BigInteger, nullable=False),
+    Column("day", BigInteger, nullable=False),
+    Column("month", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_rate_leases_key", "key_id"),
+)
+
+usage = Table(
+    "usage_records", metadata,
+    Column("response_id", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("backend", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    *(Column(name, BigInteger, nullable=False) for name in USAGE_FIELDS),
+    Column("duration_ms", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_usage_created", "created_at"),
+    Index("ix_usage_key_created", "key_id", "created_at"),
+)
+
+
+async def tenants_0001(conn: AsyncConnection) -> None:
+    """Keys, rate counters and leases, usage records (issue 22)."""
+    await ddl(conn, """CREATE TABLE api_keys (
+        id VARCHAR(64) NOT NULL,
+        label VARCHAR(200) NOT NULL,
+        salt VARCHAR(64) NOT NULL,
+        secret_hash VARCHAR(128) NOT NULL,
+        models TEXT NOT NULL,
+        limits TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        revoked_at BIGINT,
+        rotated_at BIGINT,
+        PRIMARY KEY (id))""", """CREATE TABLE rate_counters (
+        key_id VARCHAR(64) NOT NULL,
+        bucket VARCHAR(16) NOT NULL,
+        period BIGINT NOT NULL,
+        value BIGINT NOT NULL,
+        PRIMARY KEY (key_id, bucket, period))""", """CREATE TABLE rate_leases (
+        lease_id VARCHAR(64) NOT NULL,
+        key_id VARCHAR(64) NOT NULL,
+        reserved BIGINT NOT NULL,
+        minute BIGINT NOT NULL,
+        day BIGINT NOT NULL,
+        month BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (lease_id))""",
+        "CREATE INDEX ix_rate_leases_key ON rate_leases (key_id)", """CREATE TABLE usage_records (
+        response_id VARCHAR(64) NOT NULL,
+        key_id VARCHAR(64) NOT NULL,
+        model VARCHAR(128) NOT NULL,
+        backend VARCHAR(64) NOT NULL,
+        status VARCHAR(16) NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        cached_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        duration_ms BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (response_id))""",
+        "CREATE INDEX ix_usage_created ON usage_records (created_at)",
+        "CREATE INDEX ix_usage_key_created ON usage_records (key_id, created_at)")
+
+
+register("tenants_0001_keys_limits_usage", tenants_0001)
+
+
+def periods(now: float) -> dict[str, int]:
+    """The counting periods of `now`: minute, UTC day, UTC month (months since year 0)."""
+    t = time.gmtime(now)
+    return {"minute": int(now // 60), "day": int(now // 86400), "month": t.tm_year * 12 + t.tm_mon - 1}
+
+
+def _key(row: Any) -> TenantKey:
+    return TenantKey(id=row.id, label=row.label, salt=row.salt, secret_hash=row.secret_hash,
+                     created_at=row.created_at, models=tuple(orjson.loads(row.models)),
+                     limits=KeyLimits.from_dict(orjson.loads(row.limits)), expires_at=row.expires_at,
+                     revoked_at=row.revoked_at, rotated_at=row.rotated_at)
+
+
+def _row(key: TenantKey) -> dict[str, Any]:
+    return {"id": key.id, "label": key.label, "salt": key.salt, "secret_hash": key.secret_hash,
+            "models": orjson.dumps(list(key.models)).decode(), "limits": orjson.dumps(key.limits.as_dict()).decode(),
+            "created_at": key.created_at, "expires_at": key.expires_at, "revoked_at": key.revoked_at,
+            "rotated_at": key.rotated_at}
+
+
+class SqlTenants:
+    """The KeyStore, RateStore and UsageStore ports on one `Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        mod = postgresql if db.name == "postgresql" else sqlite
+        up = mod.insert(counters)
+        self._bump = up.on_conflict_do_update(index_elements=["key_id", "bucket", "period"],
+                                              set_={"value": counters.c.value + up.excluded.value})
+        self._lock = text("SELECT pg_advisory_xact_lock(hashtext(:k))") if db.name == "postgresql" else None
+
+    # -- keys ----------------------------------------------------------------------------------------
+    async def add_key(self, key: TenantKey) -> None:
+        await self.db.write(lambda conn: conn.execute(api_keys.insert().values(**_row(key))))
+
+    async def get_key(self, key_id: str) -> TenantKey | None:
+        row = await self.db.read(lambda conn: conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first())
+        return _key(row) if row is not None else None
+
+    async def list_keys(self) -> list[TenantKey]:
+        rows = await self.db.read(lambda conn: conn.execute(
+            select(api_keys).order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())).all())
+        return [_key(r) for r in rows]
+
+    async def update_key(self, key_id: str, **fields: Any) -> TenantKey | None:
+        def write(conn: Connection) -> TenantKey | None:
+            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+            if row is None:
+                return None
+            key = replace(_key(row), **fields)
+            conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(**_row(key)))
+            return key
+
+        return await self.db.write(write)
+
+    async def has_keys(self) -> bool:
+        return await self.db.read(lambda conn: conn.scalar(select(api_keys.c.id).limit(1))) is not None
+
+    # -- limits --------------------------------------------------------------------------------------
+    async def acquire(self, key_id: str, lease: str, limits: KeyLimits, reserve: int, now: float) -> Decision:
+        return await self.db.write(lambda conn: self._acquire(conn, key_id, lease, limits, reserve, now))
+
+    def _acquire(self, conn: Connection, key_id: str, lease: str, limits: KeyLimits, reserve: int,
+                 now: float) -> Decision:
+        if self._lock is not None:
+            conn.execute(self._lock, {"k": key_id})
+        p = periods(now)
+        wanted = {("rpm", p["minute"]), ("tpm", p["minute"]), ("day", p["day"]), ("month", p["month"])}
+        rows = conn.execute(select(counters.c.bucket, counters.c.period, counters.c.value).where(
+            counters.c.key_id == key_id, counters.c.bucket.in_(["rpm", "tpm", "day", "month"]))).all()
+        have = {b: int(v) for b, period, v in rows if (b, period) in wanted}
+        if len(rows) > len(have):  # rows of past periods: drop them while the key is locked anyway
+            stale = [(b, period) for b, period, _ in rows if (b, period) not in wanted]
+            for b, period in stale:
+                conn.execute(delete(counters).where(counters.c.key_id == key_id, counters.c.bucket == b,
+                                                    counters.c.period == period))
+        in_flight = 0
+        if limits.concurrent is not None:
+            conn.execute(delete(leases).where(leases.c.key_id == key_id, leases.c.expires_at <= int(now)))
+            in_flight = int(conn.scalar(select(func.count()).select_from(leases).where(leases.c.key_id == key_id))
+                            or 0)
+        decision = decide(limits, have, in_flight, reserve, now)
+        if not decision.allowed:
+            return decision
+        bumps = [("rpm", p["minute"], 1), ("tpm", p["minute"], reserve), ("day", p["day"], reserve),
+                 ("month", p["month"], reserve)]
+        conn.execute(self._bump, [{"key_id": key_id, "bucket": b, "period": period, "value": v}
+                                  for b, period, v in bumps])
+        conn.execute(leases.insert().values(lease_id=lease, key_id=key_id, reserved=reserve, minute=p["minute"],
+                                            day=p["day"], month=p["month"], expires_at=int(now) + LEASE_SECONDS))
+        return decision
+
+    async def settle(self, lease: str, used: int, now: float) -> None:
+        def write(conn: Connection) -> None:
+            row = conn.execute(select(leases).where(leases.c.lease_id == lease)).first()
+            if row is None:
+                return
+            if self._lock is not None:
+                conn.execute(self._lock, {"k": row.key_id})
+            if conn.execute(delete(leases).where(leases.c.lease_id == lease)).rowcount == 0:
+                return  # settled meanwhile by another replica
+            delta = used - int(row.reserved)
+            if delta:
+                conn.execute(self._bump, [{"key_id": row.key_id, "bucket": b, "period": period, "value": delta}
+                                          for b, period in (("tpm", row.minute), ("day", row.day),
+                                                            ("month", row.month))])
+
+        await self.db.write(write)
+
+    async def close(self) -> None:
+        return None
+
+    # -- usage ---------------------------------------------------------------------------------------
+    async def record_usage(self, row: dict[str, Any]) -> None:
+        await self.db.write(lambda conn: conn.execute(usage.insert().values(**row)))
+
+    async def usage(self, group_by: str, since: int | None, until: int | None,
+                    key_id: str | None = None) -> list[dict[str, Any]]:
+        group = {"key": usage.c.key_id, "model": usage.c.model,
+                 "day": (usage.c.created_at / 86400)}[group_by]
+        totals = [func.coalesce(func.sum(getattr(usage.c, f)), 0).label(f) for f in (*USAGE_FIELDS, "duration_ms")]
+        q = select(group.label("group"), func.count().label("requests"), *totals).group_by(group).order_by(group)
+        if since is not None:
+            q = q.where(usage.c.created_at >= since)
+        if until is not None:
+            q = q.where(usage.c.created_at < until)
+        if key_id is not None:
+            q = q.where(usage.c.key_id == key_id)
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
+        out = []
+        for r in rows:
+            g = r.group
+            if group_by == "day":
+                g = time.strftime("%Y-%m-%d", time.gmtime(int(g) * 86400))
+            out.append({group_by: g, "requests": int(r.requests), **{f: int(getattr(r, f)) for f in
+                                                                      (*USAGE_FIELDS, "duration_ms")}})
+        return out
+
+
+def _window(limit: int, used: int, reset: float) -> Window:
+    return Window(limit=limit, remaining=max(0, limit - used), reset=reset)
+
+
+def decide(limits: KeyLimits, have: dict[str, int], in_flight: int, reserve: int, now: float) -> Decision:
+    """The decision for one request given the key's current counts (shared with the Redis store's
+    reading of its script's answer): the first limit that refuses, in the order
+    concurrency, requests, tokens, daily budget, monthly budget; the windows after counting it."""
+    minute_left = 60 - (now % 60)
+    rpm_used, tpm_used = have.get("rpm", 0), have.get("tpm", 0)
+    refused, retry = None, 0.0
+    if limits.concurrent is not None and in_flight >= limits.concurrent:
+        refused, retry = "concurrent", 1.0
+    elif limits.rpm is not None and rpm_used + 1 > limits.rpm:
+        refused, retry = "rpm", minute_left
+    elif limits.tpm is not None and tpm_used + reserve > limits.tpm:
+        refused, retry = "tpm", minute_left
+    elif limits.daily_tokens is not None and have.get("day", 0) + reserve > limits.daily_tokens:
+        refused, retry = "daily_tokens", 86400 - (now % 86400)
+    elif limits.monthly_tokens is not None and have.get("month", 0) + reserve > limits.monthly_tokens:
+        refused, retry = "monthly_tokens", 86400 - (now % 86400)
+    after_rpm = rpm_used + (0 if refused else 1)
+    after_tpm = tpm_used + (0 if refused else reserve)
+    return Decision(allowed=refused is None, refused_by=refused,
+                    requests=_window(limits.rpm, after_rpm, minute_left) if limits.rpm is not None else None,
+                    tokens=_window(limits.tpm, after_tpm, minute_left) if limits.tpm is not None else None,
+                    retry_after=retry)

@@ -1,0 +1,186 @@
+"""The `responses` upstream kind: Respond (keeping all state) in front of a stateless /v1/responses
+server (the scripted upstream's stateless mode), driven by the official SDK.
+
+Every upstream request must be stateless: `store: false`, no `previous_response_id`, the whole
+input Respond built; reasoning round-trips with the upstream's own encrypted content.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import openai
+import pytest
+
+from tests._kb import MANUAL_MD, make_store
+
+
+@pytest.fixture(scope="module")
+def rserver(module_server_factory: Any, upstream_server: Any) -> Any:
+    return module_server_factory("--backend", f"openai_responses:base_url={upstream_server.base_url}",
+                                 "--embedded", "off", "--workers", "1")
+
+
+def _stateless(req: dict[str, Any]) -> None:
+    assert req["store"] is False and "previous_response_id" not in req and req["stream"] is True
+    assert "conversation" not in req
+
+
+def _kinds(req: dict[str, Any]) -> list[str]:
+    return [f"{i['type']}:{i.get('role', '')}" for i in req["input"]]
+
+
+def test_text_and_usage_with_cached_tokens(rserver: Any, upstream: Any) -> None:
+    upstream.reply({"content": "Plain answer.", "cached_tokens": 7,
+                    "usage": None})
+    client = rserver.client()
+    r = client.responses.create(model="scripted", input="hi", instructions="Be brief.", temperature=0.5,
+                                max_output_tokens=50)
+    assert r.status == "completed" and r.output_text == "Plain answer."
+    assert r.usage is not None and r.usage.input_tokens_details.cached_tokens == 7 and r.usage.output_tokens > 0
+    (req,) = upstream.requests()
+    _stateless(req)
+    assert req["temperature"] == 0.5 and req["max_output_tokens"] == 50
+    assert _kinds(req) == ["message:system", "message:user"]
+    assert req["include"] == ["reasoning.encrypted_content"]
+
+
+def test_streaming_text_and_refusal(rserver: Any, upstream: Any) -> None:
+    upstream.reply({"content": "one two three four", "chunks": 4}, {"refusal": "I cannot help with that."})
+    client = rserver.client()
+    events = list(client.responses.create(model="scripted", input="count", stream=True))
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == "one two three four" and len(deltas) == 4
+    assert events[-1].type == "response.completed" and events[-1].response.usage.output_tokens > 0
+    r = client.responses.create(model="scripted", input="bad")
+    assert r.output[0].type == "message" and r.output[0].content[0].type == "refusal"
+    assert r.output[0].content[0].refusal == "I cannot help with that."
+
+
+def test_function_call_loop(rserver: Any, upstream: Any) -> None:
+    upstream.reply({"tool_calls": [{"id": "call_w", "name": "weather", "arguments": '{"city": "Paris"}'}]},
+                   {"content": "Sunny in Paris."})
+    client = rserver.client()
+    tools = [{"type": "function", "name": "weather", "description": "Weather of a city",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    r1 = client.responses.create(model="scripted", input="Weather in Paris?", tools=tools, tool_choice="required")
+    (call,) = r1.output
+    assert call.type == "function_call" and call.name == "weather" and call.arguments == '{"city": "Paris"}'
+    r2 = client.responses.create(model="scripted", previous_response_id=r1.id, tools=tools, input=[
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+    assert r2.output_text == "Sunny in Paris."
+    first, second = upstream.requests()
+    _stateless(first)
+    _stateless(second)
+    assert first["tools"][0]["name"] == "weather" and first["tool_choice"] == "required"
+    assert _kinds(second) == ["message:user", "function_call:", "function_call_output:"]
+    assert second["input"][1]["call_id"] == "call_w" and second["input"][2]["output"] == "sunny"
+
+
+def test_reasoning_round_trips_with_encrypted_content(rserver: Any, upstream: Any) -> None:
+    upstream.reply({"reasoning": "Think about it.", "reasoning_summary": "Thought.", "content": "42",
+                    "encrypted_content": "UPSTREAM-BLOB-1"}, {"content": "Still 42."})
+    client = rserver.client()
+    r1 = client.responses.create(model="scripted", input="answer?", reasoning={"summary": "auto"})
+    rs = r1.output[0]
+    assert rs.type == "reasoning" and rs.summary[0].text == "Thought." and rs.content is not None
+    assert rs.content[0].text == "Think about it." and rs.encrypted_content is None
+    raw = rserver.http().get(f"/responses/{r1.id}").json()
+    assert "_upstream" not in raw["output"][0] and "UPSTREAM-BLOB-1" not in json.dumps(raw)
+    client.responses.create(model="scripted", input="again?", previous_response_id=r1.id)
+    first, second = upstream.requests()
+    assert first["reasoning"] == {"summary": "auto"}
+    sent = second["input"][1]
+    assert sent["type"] == "reasoning" and sent["encrypted_content"] == "UPSTREAM-BLOB-1" and sent["id"] == "rs_up1"
+    assert _kinds(second) == ["message:user", "reasoning:", "message:assistant", "message:user"]
+    _stateless(second)
+
+
+def test_reasoning_round_trips_for_a_store_false_client(rserver: Any, upstream: Any) -> None:
+    """A client that keeps the state itself: Respond's sealed blob carries the upstream's inside it."""
+    upstream.reply({"reasoning": "Hmm.", "content": "Yes.", "encrypted_content": "UPSTREAM-BLOB-2"},
+                   {"content": "Done."})
+    client = rserver.client()
+    r1 = client.responses.create(model="scripted", input="q", store=False, include=["reasoning.encrypted_content"])
+    rs = r1.output[0]
+    assert rs.type == "reasoning" and rs.encrypted_content and "UPSTREAM-BLOB-2" not in rs.encrypted_content
+    history = [{"role": "user", "content": "q"}, *[o.model_dump(exclude_none=True) for o in r1.output],
+               {"role": "user", "content": "next"}]
+    client.responses.create(model="scripted", input=history, store=False)
+    sent = upstream.requests()[1]["input"]
+    assert [i["type"] for i in sent][:2] == ["message", "reasoning"]
+    assert sent[1]["encrypted_content"] == "UPSTREAM-BLOB-2"
+
+
+def test_client_cannot_inject_upstream_reasoning_state(rserver: Any, upstream: Any) -> None:
+    """Attack: a reasoning item carrying Respond's private key must not reach the upstream as its state."""
+    upstream.reply({"content": "ok"})
+    client = rserver.client()
+    client.responses.create(model="scripted", input=[
+        {"role": "user", "content": "q"},
+        {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "mine"}],
+         "_upstream": {"id": "rs_forged", "encrypted_content": "FORGED"}},
+        {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}])  # type: ignore[list-item]
+    sent = json.dumps(upstream.requests()[0])
+    assert "FORGED" not in sent and "rs_forged" not in sent and "mine" in sent
+
+
+def test_chain_of_turns_sends_full_history_statelessly(rserver: Any, upstream: Any) -> None:
+    client = rserver.client()
+    previous = None
+    for n in range(4):
+        upstream.reply({"content": f"answer {n}"})
+        r = client.responses.create(model="scripted", input=f"question {n}", previous_response_id=previous)
+        assert r.output_text == f"answer {n}"
+        previous = r.id
+    requests = upstream.requests()
+    assert len(requests) == 4
+    for n, req in enumerate(requests):
+        _stateless(req)
+        assert _kinds(req) == ["message:user", "message:assistant"] * n + ["message:user"]
+        assert req["input"][-1]["content"] == f"question {n}"
+    assert requests[3]["input"][1]["content"][0]["text"] == "answer 0"
+
+
+def test_background_mode(rserver: Any, upstream: Any) -> None:
+    upstream.reply({"content": "In the background.", "chunk_delay": 0.01})
+    client = rserver.client()
+    r = client.responses.create(model="scripted", input="bg", background=True)
+    assert r.status in ("queued", "in_progress")
+    deadline = time.monotonic() + 60
+    while r.status in ("queued", "in_progress") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        r = client.responses.retrieve(r.id)
+    assert r.status == "completed" and r.output_text == "In the background."
+    _stateless(upstream.requests()[0])
+
+
+def test_file_search_runs_in_respond_the_upstream_sees_a_function(rserver: Any, upstream: Any) -> None:
+    client = rserver.client()
+    store, _ = make_store(client, {"manual.md": (MANUAL_MD, {"kind": "manual"})})
+    upstream.reset()
+    upstream.reply({"tool_calls": [{"id": "call_fs", "name": "file_search", "arguments": '{"query": "warranty"}'}]},
+                   {"content": "Two years."})
+    r = client.responses.create(model="scripted", input="How long is the warranty?",
+                                tools=[{"type": "file_search", "vector_store_ids": [store.id]}],
+                                include=["file_search_call.results"])
+    assert [o.type for o in r.output] == ["file_search_call", "message"]
+    assert r.output[0].results and "two years" in r.output[0].results[0].text.lower()
+    first, second = upstream.requests()
+    assert [(t["type"], t["name"]) for t in first["tools"]] == [("function", "file_search")]
+    _stateless(second)
+    out = next(i for i in second["input"] if i["type"] == "function_call_output")
+    assert out["call_id"] == "call_fs" and "two years" in out["output"].lower()
+
+
+def test_upstream_error_and_failed_stream(rserver: Any, upstream: Any) -> None:
+    upstream.reply({"error": {"status": 400, "message": "bad temperature"}},
+                   {"content": "partial", "fail": {"message": "the model crashed", "code": "server_error"}})
+    client = rserver.client()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model="scripted", input="x")
+    assert "bad temperature" in err.value.message
+    r = client.responses.create(model="scripted", input="y")
+    assert r.status == "failed" and r.error is not None and "the model crashed" in r.error.message
