@@ -10,6 +10,8 @@ loaded on an upstream is found without a restart).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend
 from respond.core.types import ModelInfo
@@ -44,19 +46,23 @@ class ModelRouter:
     def resolve(self, model: str) -> ModelBackend:
         backend = self._find(model)
         if backend is None:
-            raise self._unknown(model)
+            raise self.unknown(model)
         return backend
 
-    async def route(self, model: str) -> str:
-        """The model a request names, as served (its alias resolved); a 404 when nothing serves it."""
+    async def route(self, model: str, visible: Callable[[str], bool] | None = None) -> str:
+        """The model a request names, as served (its alias resolved); a 404 when nothing serves it,
+        naming a few models that do (those `visible` to the caller: a stored key's allowed ones)."""
         if self._find(model) is None:
             for backend in self.upstreams():
                 await backend.refresh_if_older(REFRESH_ON_MISS)
-        self.resolve(model)
+            if self._find(model) is None:
+                raise self.unknown(model, visible)
         return self.canonical(model)
 
-    def _unknown(self, model: str) -> APIError:
+    def unknown(self, model: str, visible: Callable[[str], bool] | None = None) -> APIError:
+        """The answer for a model not served here (and for one a stored key may not use)."""
         known = list(dict.fromkeys([*self.aliases, *(m for b in self.upstreams() for m in b.known())]))
+        known = [m for m in known if visible is None or visible(m)]
         named = ", ".join(f"'{m}'" for m in known[:NAMED]) + (", ..." if len(known) > NAMED else "")
         some = f" Models served here include {named}." if known else ""
         return APIError(404, f"The model '{model}' does not exist or is not served here.{some} GET /v1/models "

@@ -155,6 +155,10 @@ async def test_listed_models_and_router_404():
         await router.route("other")  # the list is fresh: not refreshed again
     assert err.value.status == 404 and err.value.code == "model_not_found"
     assert "'gpt-4o'" in err.value.message and "'listed-model'" in err.value.message
+    # what a stored key limited to some models is told: only the names it may use (it learns nothing else)
+    told = router.unknown("other", visible=lambda m: m == "gpt-4o").message
+    assert "'gpt-4o'" in told and "listed-model" not in told
+    assert "'" not in router.unknown("other", visible=lambda m: False).message.replace("'other'", "")
     models = {m.id: m for m in await router.models()}
     assert models["gpt-4o"].alias_for == "listed-model" and models["gpt-4o"].owned_by == "up"
     await rs.close()
