@@ -157,6 +157,11 @@ def test_slot_pool_keeps_conversations_apart() -> None:
     again, prefix = pool.acquire([1, 2, 3, 4, 5, 6])
     assert again is a and prefix == 5
     assert len(made) == 2
+    long = list(range(100, 140))
+    a.llm.__init__(long + [9, 9])
+    pool.acquire(long + [9])
+    again, prefix = pool.acquire(long[:-2] + [5, 5, 5])  # only the generation prompt differs: same slot
+    assert again is a and prefix == 38
 
 
 def test_assembly_checks_hash_and_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -184,3 +184,35 @@ def test_upstream_error_and_failed_stream(rserver: Any, upstream: Any) -> None:
     assert "bad temperature" in err.value.message
     r = client.responses.create(model="scripted", input="y")
     assert r.status == "failed" and r.error is not None and "the model crashed" in r.error.message
+
+
+@pytest.fixture(scope="module")
+def native_server(module_server_factory: Any, upstream_server: Any) -> Any:
+    spec = f"openai_responses:base_url={upstream_server.base_url},native_tools=custom"
+    return module_server_factory("--backend", spec, "--embedded", "off")
+
+
+@pytest.mark.parametrize("no_deltas", [False, True])
+def test_custom_tools_pass_through_natively(native_server: Any, upstream: Any, no_deltas: bool) -> None:
+    patch = 'line one\n"quoted" \\ back\u00e9'
+    upstream.reply({"custom_calls": [{"id": "call_c", "name": "patcher", "input": patch}], "no_deltas": no_deltas},
+                   {"content": "Patched."})
+    client = native_server.client()
+    tools = [{"type": "custom", "name": "patcher", "description": "Apply a patch",
+              "format": {"type": "grammar", "syntax": "regex", "definition": "(?s).*"}},
+             {"type": "function", "name": "weather", "parameters": {"type": "object", "properties": {}}}]
+    events = list(client.responses.create(model="scripted", input="patch it", tools=tools,  # type: ignore[arg-type]
+                                          tool_choice={"type": "custom", "name": "patcher"}, stream=True))
+    final = events[-1].response
+    (call,) = final.output
+    assert call.type == "custom_tool_call" and call.name == "patcher" and call.input == patch
+    assert "".join(e.delta for e in events if e.type == "response.custom_tool_call_input.delta") == patch
+    r2 = client.responses.create(model="scripted", previous_response_id=final.id, tools=tools,  # type: ignore[arg-type]
+                                 input=[{"type": "custom_tool_call_output", "call_id": "call_c", "output": "ok"}])
+    assert r2.output_text == "Patched."
+    first, second = upstream.requests()
+    assert [t["type"] for t in first["tools"]] == ["custom", "function"]
+    assert first["tools"][0]["format"] == {"type": "grammar", "syntax": "regex", "definition": "(?s).*"}
+    assert first["tool_choice"] == {"type": "custom", "name": "patcher"}
+    assert [i["type"] for i in second["input"]] == ["message", "custom_tool_call", "custom_tool_call_output"]
+    assert second["input"][1]["input"] == patch and second["input"][2]["output"] == "ok"

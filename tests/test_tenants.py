@@ -8,13 +8,19 @@ The limits read an injectable clock, so "the next window" is a clock move, not a
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from tests.tenants_app import ADMIN, Clock, replica
+from tests.tenants_app import ADMIN, START, Clock, replica
 
 RATE_HEADERS = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests")
 TOKEN_HEADERS = ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens")
@@ -247,3 +253,69 @@ async def test_200_concurrent_requests_admit_exactly_50(database: str, tmp_path:
                 results = await asyncio.gather(*((a if i % 2 else b).ask(made["key"]) for i in range(200)))
         codes = [r.status_code for r in results]
         assert codes.count(200) == 50 and codes.count(429) == 150, codes
+
+
+REDIS = os.environ.get("RESPOND_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+redis_only = pytest.mark.skipif(not _redis_up(), reason="needs Redis at 127.0.0.1:6379 (RESPOND_TEST_REDIS)")
+
+
+@redis_only
+async def test_redis_rate_store_across_replicas(database: str, tmp_path: Path) -> None:
+    """--rate-store redis://: 200 requests from two replicas against 50 rpm admit exactly 50; the next
+    minute admits again; tokens settle; a budget holds after both replicas restart."""
+    clock = Clock(START + 86400 * (secrets.randbelow(10_000) + 1))  # a fresh minute for these keys
+    async with replica(database, tmp_path / "a", clock=clock, rate_store=REDIS) as a, \
+            replica(database, tmp_path / "b", clock=clock, rate_store=REDIS) as b:
+        made = await a.new_key(limits={"rpm": 50})
+        results = await asyncio.gather(*((a if i % 2 else b).ask(made["key"]) for i in range(200)))
+        codes = [r.status_code for r in results]
+        assert codes.count(200) == 50 and codes.count(429) == 150
+        refused = next(r for r in results if r.status_code == 429)
+        assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+        clock.advance(60)
+        assert (await b.ask(made["key"])).status_code == 200
+        budget = await a.new_key(limits={"daily_tokens": 30, "concurrent": 5})
+        while (r := await b.ask(budget["key"])).status_code == 200:
+            await b.settled()
+        assert r.json()["error"]["code"] == "insufficient_quota"
+    async with replica(database, tmp_path / "c", clock=clock, rate_store=REDIS) as c:
+        assert (await c.ask(budget["key"])).json()["error"]["code"] == "insufficient_quota"
+        clock.advance(86400)
+        assert (await c.ask(budget["key"])).status_code == 200
+
+
+async def test_cli_keys(database: str, tmp_path: Path) -> None:
+    """`respond keys` on the database a server uses: the server accepts the key at once."""
+    def respond(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "respond", "keys", *args, "--database", database],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    made = respond("create", "--label", "cli team", "--model", "demo", "--rpm", "5").stdout.strip()
+    assert made.startswith("rk-")
+    key_id = "key_" + made.split("-")[1]
+    async with replica(database, tmp_path) as a:
+        r = await a.ask(made)
+        assert r.status_code == 200 and r.headers["x-ratelimit-limit-requests"] == "5"
+        listed = [json.loads(line) for line in respond("list", "--json").stdout.splitlines()]
+        assert next(k for k in listed if k["id"] == key_id)["label"] == "cli team"
+        assert made not in respond("list").stdout
+        rotated = respond("rotate", key_id).stdout.strip()
+        await asyncio.sleep(0.6)
+        assert (await a.ask(made)).status_code == 401
+        assert (await a.ask(rotated)).status_code == 200
+        respond("update", key_id, "--rpm", "1")
+        respond("revoke", key_id)
+        await asyncio.sleep(0.6)
+        assert (await a.ask(rotated)).status_code == 401

@@ -76,7 +76,8 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
     """What the configuration says to each built-in backend (a spec's own options override it)."""
     return {
         "llamacpp": {"models": parse_models(settings.models), "include_default": settings.embedded != "off",
-                     "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx},
+                     "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx,
+                     "max_output_tokens": settings.max_output_tokens},
         "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
                           **chat_defaults(settings), "limits": upstream_limits(settings)},
         # a /v1/responses upstream: its base_url (and api_key, profile, ...) come with its spec
@@ -178,7 +179,8 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
-    service = ResponsesService(store, ModelRouter(chosen, default, settings.aliases), hosted=HostedTools(tools.load(services)),
+    service = ResponsesService(store, ModelRouter(chosen, default, settings.repeat_guard, settings.aliases),
+                               hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
                                prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy,

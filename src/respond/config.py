@@ -101,6 +101,11 @@ FLAGS: list[Flag] = [
          default_doc="the embedded default"),
     Flag("n_ctx", "context window of embedded models, in tokens; 0 = the model's trained context (32768 for the "
          "default model, ~390 MiB of KV cache per context)", 0, int),
+    Flag("max_output_tokens", "output tokens an embedded model generates at most for a request that sets no "
+         "max_output_tokens (0 = up to the context window)", 4096, int, metavar="N"),
+    Flag("repeat_guard", "a model call repeating one already answered in the context is not run or returned: "
+         "the model is asked again with calls ruled out; embedded = only on the embedded backend",
+         "embedded", choices=("on", "off", "embedded")),
     Flag("workers", "background runs executed at once by this process", 4, int),
     Flag("shutdown_grace", "on SIGTERM, seconds running background runs may take to finish before they are put "
          "back on the queue for another process", 20.0, float),
@@ -194,6 +199,8 @@ class Settings:
     embedded: str = _d("embedded")
     default_model: str | None = _d("default_model")
     n_ctx: int = _d("n_ctx")
+    max_output_tokens: int = _d("max_output_tokens")  # embedded: the output cap of a request without one
+    repeat_guard: str = _d("repeat_guard")  # on | off | embedded (engine/repeat_guard.py)
     workers: int = _d("workers")
     shutdown_grace: float = _d("shutdown_grace")
     log_level: str = _d("log_level")

@@ -67,7 +67,7 @@ def chat_body(gen: Generation, reasoning_field: str = "reasoning_content",
     """The streamed chat request; `structured`: the upstream's form of structured output (profiles.py)."""
     body: dict[str, Any] = {"model": gen.model, "messages": with_reasoning_field(gen.messages, reasoning_field),
                             "stream": True, "stream_options": {"include_usage": True}}
-    if gen.tools and gen.tool_choice != "none":
+    if gen.tools and (gen.tool_choice != "none" or gen.calls_ruled_out):
         body["tools"] = [{"type": "function", "function": {
             k: v for k, v in (("name", t.name), ("description", t.description),
                               ("parameters", t.parameters or {"type": "object", "properties": {}}),

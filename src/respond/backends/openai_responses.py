@@ -36,6 +36,8 @@ from respond.core.types import Delta, Generation, ModelInfo
 
 log = logging.getLogger("respond.upstream")
 
+NATIVE = frozenset({"custom"})  # the client-run tool types that can go upstream natively
+
 
 class OpenAIResponsesBackend:
     name = "openai_responses"
@@ -47,7 +49,7 @@ class OpenAIResponsesBackend:
     def __init__(self, base_url: str, api_key: str | None = None, models: list[str] | str | None = None,
                  limits: UpstreamLimits | None = None, profile: str | None = None,
                  encrypted_reasoning: bool | str = True, file_parts: bool | str | None = None,
-                 **settings: Any) -> None:
+                 native_tools: str | list[str] = "", **settings: Any) -> None:
         self.base_url = base_url.rstrip("/")
         # Profile settings (stream_usage, structured_output, tool_choice_support, tokenize_path):
         # a preset with overrides; anything else is an error naming it, never ignored.
@@ -55,6 +57,12 @@ class OpenAIResponsesBackend:
         # False for an upstream that rejects include: ["reasoning.encrypted_content"] (reasoning
         # then cannot round-trip through it; its text still goes back as reasoning_text).
         self.encrypted_reasoning = as_bool("encrypted_reasoning", encrypted_reasoning)
+        # Client-run tool types the upstream takes natively (`custom`): offered as themselves, their
+        # calls read back; others (and every type by default) go as functions.
+        kinds = native_tools.split(";") if isinstance(native_tools, str) else native_tools
+        self.native_tools = frozenset(k.strip() for k in kinds if k.strip())
+        if self.native_tools - NATIVE:
+            raise ValueError(f"native_tools takes {', '.join(sorted(NATIVE))}; got {sorted(self.native_tools)}.")
         if file_parts is not None:
             self.file_parts = as_bool("file_parts", file_parts)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -91,7 +99,7 @@ class OpenAIResponsesBackend:
 
     async def _open(self, gen: Generation) -> Exchange:
         body = request_body(gen, encrypted_reasoning=self.encrypted_reasoning,
-                            structured=self.profile.structured_output)
+                            structured=self.profile.structured_output, native_tools=self.native_tools)
         ex = await self.http.send("POST", "/responses", orjson.dumps(body))
         if ex.resp.status < 400:
             return ex

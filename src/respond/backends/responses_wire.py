@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from respond.core.errors import BackendError
 from respond.core.types import (
     Delta,
@@ -28,6 +30,7 @@ from respond.core.types import (
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
+    ToolSpec,
     Usage,
 )
 
@@ -78,9 +81,20 @@ def _reasoning(m: Message) -> Item | None:
     return item
 
 
-def input_items(messages: list[Message]) -> list[Item]:
-    """Chat messages back as Responses input items, in order."""
+def _input_of(arguments: str) -> str:
+    """A custom tool's `input` from its function-shaped arguments ({"input": str})."""
+    try:
+        value = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return arguments
+    return value["input"] if isinstance(value, dict) and isinstance(value.get("input"), str) else arguments
+
+
+def input_items(messages: list[Message], native: frozenset[str] = frozenset()) -> list[Item]:
+    """Chat messages back as Responses input items, in order (`native`: the names of custom tools
+    the upstream takes natively: their calls and outputs go as custom_tool_call items)."""
     items: list[Item] = []
+    custom_calls: set[str] = set()
     for m in messages:
         role = m.get("role")
         content = m.get("content")
@@ -98,10 +112,16 @@ def input_items(messages: list[Message]) -> list[Item]:
                     {"type": "output_text", "text": _text_of(content), "annotations": []}]})
             for call in m.get("tool_calls") or []:
                 fn = call.get("function") or {}
-                items.append({"type": "function_call", "call_id": call.get("id"), "name": fn.get("name"),
-                              "arguments": fn.get("arguments") or "{}"})
+                if fn.get("name") in native:
+                    custom_calls.add(call.get("id"))
+                    items.append({"type": "custom_tool_call", "call_id": call.get("id"), "name": fn.get("name"),
+                                  "input": _input_of(fn.get("arguments") or "")})
+                else:
+                    items.append({"type": "function_call", "call_id": call.get("id"), "name": fn.get("name"),
+                                  "arguments": fn.get("arguments") or "{}"})
         elif role == "tool":
-            items.append({"type": "function_call_output", "call_id": m.get("tool_call_id"),
+            kind = "custom_tool_call_output" if m.get("tool_call_id") in custom_calls else "function_call_output"
+            items.append({"type": kind, "call_id": m.get("tool_call_id"),
                           "output": content if isinstance(content, str) else _text_of(content)})
     return items
 
@@ -117,16 +137,35 @@ def _format(fmt: dict[str, Any], structured: str) -> dict[str, Any] | None:
     return {k: v for k, v in fmt.items() if v is not None}
 
 
-def request_body(gen: Generation, *, encrypted_reasoning: bool = True,
-                 structured: str = "json_schema") -> dict[str, Any]:
-    body: dict[str, Any] = {"model": gen.model, "input": input_items(gen.messages), "stream": True, "store": False}
+def _tool(t: ToolSpec, native: frozenset[str]) -> dict[str, Any]:
+    if t.name in native:
+        custom: dict[str, Any] = {"type": "custom", "name": t.name, "format": {"type": "text"}}
+        if t.grammar is not None:
+            custom["format"] = {"type": "grammar", "syntax": t.grammar["syntax"],
+                                "definition": t.grammar["definition"]}
+        return {**custom, **({"description": t.description} if t.description else {})}
+    return {"type": "function", **{k: v for k, v in (
+        ("name", t.name), ("description", t.description),
+        ("parameters", t.parameters or {"type": "object", "properties": {}}), ("strict", t.strict))
+        if v is not None}}
+
+
+def native_names(gen: Generation, native_tools: frozenset[str]) -> frozenset[str]:
+    """The offered tools that go upstream as their native type (custom tools, when it takes them)."""
+    return frozenset(t.name for t in gen.tools if t.kind in native_tools)
+
+
+def request_body(gen: Generation, *, encrypted_reasoning: bool = True, structured: str = "json_schema",
+                 native_tools: frozenset[str] = frozenset()) -> dict[str, Any]:
+    native = native_names(gen, native_tools)
+    body: dict[str, Any] = {"model": gen.model, "input": input_items(gen.messages, native), "stream": True,
+                            "store": False}
     include = ["reasoning.encrypted_content"] if encrypted_reasoning else []
-    if gen.tools and gen.tool_choice != "none":
-        body["tools"] = [{"type": "function", **{k: v for k, v in (
-            ("name", t.name), ("description", t.description),
-            ("parameters", t.parameters or {"type": "object", "properties": {}}), ("strict", t.strict))
-            if v is not None}} for t in gen.tools]
-        body["tool_choice"] = {"type": "function", "name": gen.forced_tool} if gen.forced_tool else gen.tool_choice
+    if gen.tools and (gen.tool_choice != "none" or gen.calls_ruled_out):  # ruled out: tools kept, choice none
+        body["tools"] = [_tool(t, native) for t in gen.tools]
+        forced = gen.forced_tool
+        body["tool_choice"] = ({"type": "custom" if forced in native else "function", "name": forced}
+                               if forced else gen.tool_choice)
         body["parallel_tool_calls"] = gen.parallel_tool_calls
     for key, value in (("temperature", gen.temperature), ("top_p", gen.top_p),
                        ("max_output_tokens", gen.max_output_tokens), ("top_logprobs", gen.top_logprobs),
@@ -161,6 +200,11 @@ def usage_of(raw: Any) -> Usage | None:
     return Usage(input_tokens=raw.get("input_tokens") or 0, output_tokens=raw.get("output_tokens") or 0,
                  cached_tokens=(raw.get("input_tokens_details") or {}).get("cached_tokens") or 0,
                  reasoning_tokens=(raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0)
+
+
+def _escaped(text: str) -> str:
+    """Text as the inside of a JSON string."""
+    return orjson.dumps(text).decode()[1:-1]
 
 
 class StreamReader:
@@ -200,7 +244,15 @@ class StreamReader:
                     self.streamed.add(at)
                 return [ToolCallDelta(self._call(at), arguments=item.get("arguments") or "",
                                       call_id=item.get("call_id"), name=item.get("name"))]
+            if item.get("type") == "custom_tool_call":  # as function-shaped arguments, {"input": "..."}
+                if item.get("input"):
+                    self.streamed.add(at)
+                return [ToolCallDelta(self._call(at), arguments='{"input": "' + _escaped(item.get("input") or ""),
+                                      call_id=item.get("call_id"), name=item.get("name"))]
             return []
+        if kind == "response.custom_tool_call_input.delta":
+            self.streamed.add(at)
+            return [ToolCallDelta(self._call(at), arguments=_escaped(ev.get("delta", "")))]
         if kind == "response.output_item.done":
             return self._done(at, ev.get("item") or {})
         if kind in ("response.completed", "response.incomplete"):
@@ -235,6 +287,12 @@ class StreamReader:
                     out.append(RefusalDelta(p.get("refusal", "")))
                 elif p.get("text"):
                     out.append(TextDelta(p["text"], p.get("logprobs") or None))
+        elif kind == "custom_tool_call":
+            if at not in self.calls:
+                out.append(ToolCallDelta(self._call(at), arguments='{"input": "', call_id=item.get("call_id"),
+                                         name=item.get("name")))
+            out.append(ToolCallDelta(self._call(at), arguments=(_escaped(item.get("input") or "") if whole else "")
+                                     + '"}'))
         elif kind == "function_call":
             if at not in self.calls:
                 out.append(ToolCallDelta(self._call(at), call_id=item.get("call_id"), name=item.get("name")))

@@ -41,7 +41,7 @@ class FileStore(Protocol):
 
     async def file_content(self, file_id: str, owner: str) -> bytes | None: ...
 
-    async def list_files(self, owner: str, *, purpose: str | None, after: str | None, limit: int,
+    async def list_files(self, owner: str | None, *, purpose: str | None, after: str | None, limit: int,
                          order: str) -> tuple[list[Row], bool]: ...
 
     async def delete_file(self, file_id: str, owner: str) -> list[str] | None:
@@ -56,7 +56,9 @@ class FileStore(Protocol):
 
     async def get_store(self, store_id: str, owner: str) -> Row | None: ...
 
-    async def list_stores(self, owner: str, *, after: str | None, before: str | None, limit: int,
+    async def store_owner(self, store_id: str) -> str | None: ...
+
+    async def list_stores(self, owner: str | None, *, after: str | None, before: str | None, limit: int,
                           order: str) -> tuple[list[Row], bool]: ...
 
     async def delete_store(self, store_id: str, owner: str) -> bool: ...

@@ -32,6 +32,9 @@ class ToolSpec:
     # A custom tool's grammar ({"syntax": "lark"|"regex", "definition"}): its `input` must match it
     # (the embedded backend decodes a forced call of it under the grammar).
     grammar: dict[str, Any] | None = None
+    # "custom": a client's custom tool (its `input` offered as {"input": str}); a backend whose
+    # upstream takes custom tools natively may offer it as one (its grammar as the format).
+    kind: str = "function"
 
 
 @dataclass(slots=True)
@@ -44,6 +47,9 @@ class Generation:
     # "none" | "auto" | "required" | a tool name (forced call of that function)
     tool_choice: str = "auto"
     forced_tool: str | None = None
+    # With tool_choice "none": the tools stay in the prompt as the model saw them on the turns before,
+    # but no call may be made (the repeat guard asking again; the embedded backend uses a grammar).
+    calls_ruled_out: bool = False
     parallel_tool_calls: bool = True
     temperature: float | None = None
     top_p: float | None = None

@@ -101,7 +101,3 @@ def changes_state(handler: Page) -> Callable[[Request], Awaitable[Response]]:
 def owner_scope(viewer: Viewer) -> str | None:
     return None if viewer.admin else viewer.owner
 
-
-def knowledge_owner(viewer: Viewer) -> str | None:
-    """Files and vector stores are listed per owner: the admin has none of its own."""
-    return viewer.owner

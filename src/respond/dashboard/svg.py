@@ -7,7 +7,7 @@ import time
 from markupsafe import Markup, escape
 
 COLORS = ["#2f6fb3", "#e07b39", "#2e8b57", "#b33a3a", "#7a5cb8", "#8c6d31", "#5b6575"]
-W, H, PAD_L, PAD_B, PAD_T = 720, 236, 56, 28, 26
+W, H, PAD_L, PAD_B, PAD_T = 720, 246, 56, 38, 26
 
 
 def _fmt(n: float) -> str:
@@ -43,8 +43,8 @@ def lines(title: str, series: dict[str, list[int]], since: int, step: int, unit:
     top = max((max(v) for v in series.values() if v), default=0) or 1
     inner_w, inner_h = W - PAD_L - 10, H - PAD_B - PAD_T - 18
 
-    def x_of(i: int) -> float:
-        return PAD_L + inner_w * i / max(1, buckets - 1)
+    def x_of(i: int) -> float:  # a bucket's point sits at its middle: the edges are the window's ends
+        return PAD_L + inner_w * (i + 0.5) / max(1, buckets)
 
     def y_of(v: float) -> float:
         return PAD_T + inner_h * (1 - v / top)
@@ -57,7 +57,13 @@ def lines(title: str, series: dict[str, list[int]], since: int, step: int, unit:
                      f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{_fmt(top * frac)}</text>')
     span = buckets * step
     for frac, anchor, x in ((0.0, "start", PAD_L), (0.5, "middle", PAD_L + inner_w / 2), (1.0, "end", W - 10)):
-        label = time.strftime("%m-%d %H:%M", time.gmtime(since + round(span * frac)))
+        if step % 86400 == 0:  # whole days: name the first, middle and last day under their points
+            i = min(buckets - 1, int(buckets * frac))
+            label = time.strftime("%m-%d", time.gmtime(since + i * step))
+            x = min(max(x_of(i), PAD_L + 16), W - 26)
+            anchor = "middle"
+        else:  # the window's start, middle and end (its end is now)
+            label = time.strftime("%m-%d %H:%M", time.gmtime(since + round(span * frac)))
         parts.append(f'<text x="{x:.1f}" y="{H - PAD_B + 14}" font-size="11" text-anchor="{anchor}" '
                      f'class="x-label">{label}</text>')
     for n, name in enumerate(names):

@@ -8,10 +8,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from respond.dashboard import svg
-from respond.dashboard.render import board, changes_state, knowledge_owner, owner_scope, render, signed_in
+from respond.dashboard.render import board, changes_state, owner_scope, render, signed_in
 from respond.dashboard.session import CSRF, LIFETIME, SESSION, Viewer, csrf_ok
 from respond.dashboard.timeline import item_view
-from respond.protocol.errors import invalid
 
 
 async def home(request: Request) -> Response:
@@ -61,26 +60,22 @@ async def conversation(request: Request, viewer: Viewer) -> Response:
 
 @signed_in
 async def files(request: Request, viewer: Viewer) -> Response:
-    """Uploaded files (the signed-in key's own)."""
-    owner = knowledge_owner(viewer)
-    rows = await board(request).ops.files(owner) if owner else []
+    """Uploaded files (the signed-in key's own; every owner's for the admin)."""
+    rows = await board(request).ops.files(owner_scope(viewer))
     return render(request, "files.html", viewer, rows=rows)
 
 
 @signed_in
 async def vector_stores(request: Request, viewer: Viewer) -> Response:
-    """Vector stores with their ingestion counts (the signed-in key's own)."""
-    owner = knowledge_owner(viewer)
-    rows = await board(request).ops.vector_stores(owner) if owner else []
+    """Vector stores with their ingestion counts (the signed-in key's own; every owner's for the admin)."""
+    rows = await board(request).ops.vector_stores(owner_scope(viewer))
     return render(request, "vector_stores.html", viewer, rows=rows)
 
 
 @signed_in
 async def vector_store(request: Request, viewer: Viewer) -> Response:
     """One vector store: its files' ingestion status and a search box."""
-    owner = knowledge_owner(viewer)
-    if not owner:
-        raise invalid("Vector stores are listed per key; sign in with the key that owns it.", None, "not_owner")
+    owner = owner_scope(viewer)
     store_id = request.path_params["store_id"]
     query = request.query_params.get("q", "").strip()
     ops = board(request).ops

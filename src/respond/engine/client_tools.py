@@ -128,14 +128,14 @@ def _custom(raw: dict[str, Any], param: str) -> tuple[ToolSpec, dict[str, Any] |
     prop: dict[str, Any] = {"type": "string", "description": about}
     if grammar is not None and grammar["syntax"] == "regex":
         prop["pattern"] = grammar["definition"]
-    spec = ToolSpec(name=raw["name"], description=raw.get("description"), grammar=grammar,
+    spec = ToolSpec(name=raw["name"], description=raw.get("description"), grammar=grammar, kind="custom",
                     parameters={"type": "object", "properties": {"input": prop}, "required": ["input"]})
     return spec, grammar
 
 
 def _rename(spec: ToolSpec, name: str) -> ToolSpec:
     return ToolSpec(name=name, parameters=spec.parameters, description=spec.description, strict=spec.strict,
-                    grammar=spec.grammar)
+                    grammar=spec.grammar, kind=spec.kind)
 
 
 def _namespace(tools: ClientTools, raw: dict[str, Any], param: str) -> None:

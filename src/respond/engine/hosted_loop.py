@@ -8,8 +8,9 @@ round, the model is offered the client's functions plus every binding's function
 forwards the model's deltas but holds back calls that a binding claims.  When the turn ends, the
 held calls run in order (each binding yields its item steps and the `tool` message for the call)
 and, unless the turn also called client functions or a binding halted (an approval request), the
-model is asked again with the results, until it answers without a hosted call (at most
-`MAX_ROUNDS` turns; the last one may not call tools).  `max_tool_calls` caps the hosted calls
+model is asked again with the results, until it answers without a hosted call (`MAX_ROUNDS`
+counts the rounds that ran a call; the turn after the last of them may not call tools; a call
+repeating one already answered never reaches the loop: see engine/repeat_guard.py).  `max_tool_calls` caps the hosted calls
 run in the response: once reached, hosted functions are no longer offered and further calls are
 answered "not run".  The answer gets each binding's annotations; usage is summed over turns.
 
@@ -67,19 +68,19 @@ class HostedLoop:
     def _owner(self, name: str | None) -> Binding | None:
         return next((b for b in self.bindings if name and b.claims(name)), None)
 
-    def _offer(self, round_: int) -> None:
+    def _offer(self, first: bool, last: bool) -> None:
         """This turn's tools and tool choice."""
         capped = self.max_calls is not None and self.calls >= self.max_calls
         hosted = [] if capped or self.choice == "none" else [s for b in self.bindings for s in b.specs]
         self.gen.tools = self.client_specs + hosted
         choice, forced = ("auto" if self.choice == "required" else self.choice), None
-        if round_ == 0:
+        if first:
             choice, forced = self.choice, self.gen.forced_tool
             for b in self.bindings:
                 name = b.forced(self.ctx.tool_choice)
                 if name is not None and hosted:
                     choice, forced = "required", name or None
-        if not self.gen.tools or round_ == MAX_ROUNDS - 1:
+        if not self.gen.tools or last:
             choice, forced = "none", None
         self.gen.tool_choice, self.gen.forced_tool = choice, forced
 
@@ -87,13 +88,14 @@ class HostedLoop:
         usage = Usage()
         try:
             held_steps = [step for b in self.bindings async for step in self._steps(b.start())]
-            for round_ in range(MAX_ROUNDS):
+            ran = 0  # rounds that ran a hosted call
+            for turn in range(2 * MAX_ROUNDS):  # a turn whose calls all went unrun is not a round
                 if self.halted:
                     for step in held_steps:
                         yield step
                     yield Finish(reason="stop", usage=usage)
                     return
-                self._offer(round_)
+                self._offer(first=turn == 0, last=ran == MAX_ROUNDS - 1 or turn == 2 * MAX_ROUNDS - 1)
                 held: dict[int, dict[str, Any]] = {}
                 client_calls: set[int] = set()
                 finish = Finish()
@@ -124,8 +126,10 @@ class HostedLoop:
                     yield Finish(reason="tool_calls" if client_calls else finish.reason, usage=usage)
                     return
                 calls = [HostedCall(c["id"], c["name"], c["arguments"]) for c in held.values()]
+                before = self.calls
                 async for step in self._run_calls(calls):
                     yield step
+                ran += self.calls > before
                 if client_calls:
                     yield Finish(reason="tool_calls", usage=usage)
                     return

@@ -41,10 +41,12 @@ class OperatorStore(ListingStore, ResponseStore, ConversationStore, Protocol):
 class Knowledge(Protocol):
     """Files and vector stores, owner-scoped (respond.tools.file_search.service.FileSearch)."""
 
-    async def list_files(self, owner: str, *, purpose: str | None, after: str | None, limit: int,
+    async def list_files(self, owner: str | None, *, purpose: str | None, after: str | None, limit: int,
                          order: str) -> Row: ...
 
-    async def list_stores(self, owner: str, *, after: str | None, before: str | None, limit: int,
+    async def store_owner(self, store_id: str) -> str | None: ...
+
+    async def list_stores(self, owner: str | None, *, after: str | None, before: str | None, limit: int,
                           order: str) -> Row: ...
 
     async def list_vs_files(self, owner: str, store_id: str, *, status: str | None, batch_id: str | None = None,
@@ -59,7 +61,7 @@ class Operations:
                  upstreams: Callable[[], list[ReplicaHealth]] | None = None) -> None:
         self.store = store
         self.runs = runs
-        self.knowledge = knowledge  # files and vector stores: listed per owner only
+        self.knowledge = knowledge  # files and vector stores (owner None: every owner's)
         self.usage_store = usage  # tenants' usage rows and keys (store/tenants.py), for the usage page
         self.keys = keys
         self._upstreams = upstreams  # the router's view of the configured upstreams' replicas
@@ -129,30 +131,36 @@ class Operations:
         items, more = await self.store.conversation_items(conv_id, limit=limit)
         return found, items, more
 
-    async def files(self, owner: str) -> list[Row]:
+    async def files(self, owner: str | None) -> list[Row]:
         if self.knowledge is None:
             return []
         data: list[Row] = (await self.knowledge.list_files(owner, purpose=None, after=None, limit=200,
                                                            order="desc"))["data"]
         return data
 
-    async def vector_stores(self, owner: str) -> list[Row]:
+    async def vector_stores(self, owner: str | None) -> list[Row]:
         if self.knowledge is None:
             return []
         data: list[Row] = (await self.knowledge.list_stores(owner, after=None, before=None, limit=100,
                                                             order="desc"))["data"]
         return data
 
-    async def vector_store_files(self, owner: str, store_id: str) -> list[Row]:
+    async def vector_store_files(self, owner: str | None, store_id: str) -> list[Row]:
         if self.knowledge is None:
             return []
+        owner = owner if owner is not None else await self.knowledge.store_owner(store_id)
+        if owner is None:
+            raise not_found("Vector store", store_id)
         data: list[Row] = (await self.knowledge.list_vs_files(owner, store_id, status=None, after=None, before=None,
                                                               limit=100, order="desc"))["data"]
         return data
 
-    async def search(self, owner: str, store_id: str, query: str) -> list[Row]:
+    async def search(self, owner: str | None, store_id: str, query: str) -> list[Row]:
         if self.knowledge is None:
             return []
+        owner = owner if owner is not None else await self.knowledge.store_owner(store_id)
+        if owner is None:
+            raise not_found("Vector store", store_id)
         data: list[Row] = (await self.knowledge.search(owner, store_id, {"query": query,
                                                                          "max_num_results": 10}))["data"]
         return data

@@ -1,4 +1,5 @@
-"""Which backend serves a model: aliases first, then the first backend, in configured order, that serves it.
+"""Which backend serves a model: aliases first, then the first backend, in configured order, that serves it;
+and how its turns are asked (`turns`: behind the repeat guard where `--repeat-guard` applies).
 
 Configured upstreams (`[[upstreams]]`) come first as `ReplicaSet`s, each knowing its models
 (configured, or listed from the upstream and cached); then the `--backend` / `--upstream` /
@@ -16,6 +17,7 @@ from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend
 from respond.core.types import ModelInfo
 from respond.engine.errors import backend_to_api
+from respond.engine.repeat_guard import guarded
 from respond.engine.replicas import ReplicaHealth, ReplicaSet
 from respond.protocol.errors import APIError
 
@@ -27,10 +29,15 @@ class ModelRouter:
     """Picks the backend for a model name: the first backend that serves it, in order."""
 
     def __init__(self, backends: list[ModelBackend], default_model: str | None = None,
-                 aliases: dict[str, str] | None = None) -> None:
+                 repeat_guard: str = "embedded", aliases: dict[str, str] | None = None) -> None:
         self.backends = backends
         self.aliases = dict(aliases or {})
         self.default_model = default_model
+        self.repeat_guard = repeat_guard  # on | off | embedded
+
+    def turns(self, backend: ModelBackend) -> ModelBackend:
+        """What a response's model turns are asked of: `backend`, guarded where the mode says."""
+        return guarded(backend, self.repeat_guard)
 
     def canonical(self, model: str) -> str:
         """The model an alias names (aliases may name aliases; the configuration rejects loops)."""

@@ -141,9 +141,10 @@ class FileStore:
         data: bytes | None = await self.db.read(lambda conn: conn.scalar(q))
         return data
 
-    async def list_files(self, owner: str, *, purpose: str | None, after: str | None, limit: int,
+    async def list_files(self, owner: str | None, *, purpose: str | None, after: str | None, limit: int,
                          order: str) -> tuple[list[Row], bool]:
-        where = [files.c.owner == owner] + ([files.c.purpose == purpose] if purpose else [])
+        """`owner` None: every owner's (the operator's dashboard)."""
+        where = ([files.c.owner == owner] if owner is not None else []) + ([files.c.purpose == purpose] if purpose else [])
         rows, more = await self.db.read(lambda conn: _page(conn, files, where, files.c.id, after, None, limit, order))
         return [{k: v for k, v in r._mapping.items() if k != "content"} for r in rows], more
 
@@ -194,11 +195,16 @@ class FileStore:
         row = await self.db.read(lambda conn: conn.execute(q).first())
         return self._store(row) if row is not None else None
 
-    async def list_stores(self, owner: str, *, after: str | None, before: str | None, limit: int,
+    async def list_stores(self, owner: str | None, *, after: str | None, before: str | None, limit: int,
                           order: str) -> tuple[list[Row], bool]:
+        where = [vector_stores.c.owner == owner] if owner is not None else []  # None: every owner's
         rows, more = await self.db.read(lambda conn: _page(
-            conn, vector_stores, [vector_stores.c.owner == owner], vector_stores.c.id, after, before, limit, order))
+            conn, vector_stores, where, vector_stores.c.id, after, before, limit, order))
         return [self._store(r) for r in rows], more
+
+    async def store_owner(self, store_id: str) -> str | None:
+        q = select(vector_stores.c.owner).where(vector_stores.c.id == store_id)
+        return await self.db.read(lambda conn: conn.scalar(q))
 
     async def delete_store(self, store_id: str, owner: str) -> bool:
         def write(conn: Connection) -> bool:

@@ -6,7 +6,8 @@ default is to store), is refused with a 400, so a gateway in front of it must se
 input every time.  Replies come from the same queue as chat completions, read as Responses output:
 
 - ``content`` (text, default ``"Hello from the scripted upstream."``), ``refusal``, ``tool_calls``
-  (``[{"name", "arguments", "id"?}]``, as ``function_call`` items);
+  (``[{"name", "arguments", "id"?}]``, as ``function_call`` items), ``custom_calls``
+  (``[{"name", "input", "id"?}]``, as ``custom_tool_call`` items);
 - ``reasoning`` (a ``reasoning_text`` content part), ``reasoning_summary`` (a ``summary_text``
   part), ``encrypted_content`` (default ``"enc:<n>:<reasoning>"``; returned only when the request's
   ``include`` has ``reasoning.encrypted_content``, as OpenAI does);
@@ -68,7 +69,8 @@ def build_output(reply: dict[str, Any], req: dict[str, Any], n: int) -> list[dic
             item["encrypted_content"] = reply.get("encrypted_content") or f"enc:{n}:{reply.get('reasoning', '')}"
         out.append(item)
     calls = reply.get("tool_calls") or []
-    text = reply.get("content", "" if calls or reply.get("refusal") else DEFAULT_TEXT)
+    quiet = calls or reply.get("custom_calls") or reply.get("refusal")
+    text = reply.get("content", "" if quiet else DEFAULT_TEXT)
     parts: list[dict[str, Any]] = []
     if reply.get("refusal"):
         parts.append({"type": "refusal", "refusal": reply["refusal"]})
@@ -81,6 +83,9 @@ def build_output(reply: dict[str, Any], req: dict[str, Any], n: int) -> list[dic
         out.append({"id": f"fc_up{n}_{i}", "type": "function_call", "status": "completed",
                     "call_id": c.get("id", f"call_up{n}_{i}"), "name": c["name"],
                     "arguments": c.get("arguments", "{}")})
+    for i, c in enumerate(reply.get("custom_calls") or []):
+        out.append({"id": f"ctc_up{n}_{i}", "type": "custom_tool_call", "status": "completed",
+                    "call_id": c.get("id", f"call_upc{n}_{i}"), "name": c["name"], "input": c.get("input", "")})
     return out
 
 
@@ -162,6 +167,13 @@ async def stream(send: Send, reply: dict[str, Any], req: dict[str, Any], n: int)
                 for piece in (args[:half], args[half:]):
                     await emit("response.function_call_arguments.delta", **at, delta=piece)
                 await emit("response.function_call_arguments.done", **at, arguments=args)
+        elif kind == "custom_tool_call":
+            await emit("response.output_item.added", output_index=index, item={**item, "input": ""})
+            if deltas:
+                half = len(item["input"]) // 2
+                for piece in (item["input"][:half], item["input"][half:]):
+                    await emit("response.custom_tool_call_input.delta", **at, delta=piece)
+                await emit("response.custom_tool_call_input.done", **at, input=item["input"])
         await emit("response.output_item.done", output_index=index, item=item)
     fail = reply.get("fail")
     if fail:

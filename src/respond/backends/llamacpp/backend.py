@@ -40,6 +40,7 @@ from respond.core.types import (
 )
 
 from .assets import DEFAULT_MODEL, packaged_models
+from .repeats import RepeatWatch
 from .runner import ModelRunner, Piece, Plan
 from .think import Kind, ThinkSplitter
 from .toolparse import ParsedCall, ToolCallSplitter, parse_tool_calls
@@ -56,7 +57,8 @@ class LlamaCppBackend:
     path (so a packaged model is only assembled when first used).  With `include_default`,
     the packaged default model (and the 1.5B one when its packages are installed) is served
     too, assembled into `cache_dir/models` on first use.  `n_slots` contexts per model keep
-    that many conversations' KV caches warm.
+    that many conversations' KV caches warm.  `max_output_tokens` caps the output of a request
+    that sets none (0: up to the context window).
     """
 
     name = "llamacpp"
@@ -72,6 +74,7 @@ class LlamaCppBackend:
         n_batch: int = 512,
         include_default: bool = False,
         cache_dir: Path | None = None,
+        max_output_tokens: int = 0,
     ) -> None:
         sources: dict[str, Path | Callable[[], Path]] = {}
         if include_default:
@@ -80,7 +83,8 @@ class LlamaCppBackend:
             sources[name] = path if callable(path) else Path(path).expanduser()
         self.default_model: str | None = DEFAULT_MODEL if include_default else next(iter(models or {}), None)
         self._runners = {
-            name: ModelRunner(name, path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, n_slots=n_slots)
+            name: ModelRunner(name, path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, n_slots=n_slots,
+                              max_output=max_output_tokens)
             for name, path in sources.items()
         }
         self._lock: asyncio.Lock | None = None
@@ -168,8 +172,12 @@ class LlamaCppBackend:
             while True:
                 item = await queue.get()
                 if isinstance(item, Piece):
+                    if shaper.repeated:
+                        continue  # stopping: the worker ends within a token
                     for delta in shaper.feed(item):
                         yield delta
+                    if shaper.repeated:
+                        stop.set()
                     continue
                 result = item[1]
                 if isinstance(result, BaseException):
@@ -197,8 +205,24 @@ class _Shaper:
         self._logprobs: list[dict[str, Any]] = []
         self._think = ThinkSplitter(inside=plan.think_open)
         self._pending: list[dict[str, Any]] = []  # logprobs of text the think splitter still holds
+        self._watch = RepeatWatch()
+        self.repeated = 0  # the length of the block the output repeated (0: it did not)
 
     def feed(self, piece: Piece) -> list[Delta]:
+        deltas = self._feed(piece)
+        held = self._plan.tool_mode == "constrained" or (self._splitter is not None and self._splitter.holding)
+        block = self._watch.feed(piece.text, held)
+        if block:  # degenerate: stop here, keeping one copy of what is still held back
+            self.repeated = block
+            surplus = self._watch.surplus(block)
+            if self._plan.tool_mode == "constrained":
+                whole = "".join(self._held)
+                self._held = [whole[: max(0, len(whole) - surplus)]]
+            elif self._splitter is not None:
+                self._splitter.drop_tail(surplus)
+        return deltas
+
+    def _feed(self, piece: Piece) -> list[Delta]:
         if self._plan.tool_mode == "constrained":
             if piece.logprob is not None:
                 self._logprobs.append(piece.logprob)
@@ -234,6 +258,7 @@ class _Shaper:
             calls, rest = [ParsedCall(self._plan.freeform, json.dumps({"input": rest}))], ""
         elif rest and self._names:
             calls, rest = parse_tool_calls(rest, self._names)
+            calls = list(dict.fromkeys(calls))  # the same call written twice is one call
             if calls and not self._plan.parallel:
                 calls = calls[:1]
         if rest:
@@ -241,6 +266,10 @@ class _Shaper:
         for index, call in enumerate(calls):
             deltas.append(ToolCallDelta(index=index, call_id=f"call_{uuid.uuid4().hex[:24]}", name=call.name))
             deltas.append(ToolCallDelta(index=index, arguments=call.arguments))
+        if self.repeated:
+            # Calls written again and again are made once; repeated text ends the output short.
+            log.info("output repeated a %d-character block: stopped", self.repeated)
+            reason = "stop" if calls else "length"
         if calls and reason == "stop":
             reason = "tool_calls"
         deltas.append(Finish(reason="stop" if reason == "cancelled" else reason, usage=usage))

@@ -24,6 +24,16 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# A prompt that differs from a slot's last one (of a real length) only in its last few tokens (the
+# generation prompt `<|im_start|>assistant\n`, replaced by a message appended instead: the repeat
+# guard's answer hint) still continues that slot.
+TAIL_SLACK = 3
+
+
+def _needed(shorter: int) -> int:
+    """The common prefix that makes a prompt continue a slot, given the shorter of the two prompts."""
+    return shorter - 1 - (TAIL_SLACK if shorter > 8 * TAIL_SLACK else 0)
+
 
 def reusable_prefix(llm: Any, tokens: Sequence[int]) -> int:
     """How many leading `tokens` can be taken from `llm`'s KV cache.
@@ -95,7 +105,7 @@ class SlotPool:
         continuing = [
             (prefix, s)
             for prefix, s in scored
-            if prefix > 0 and prefix >= min(s.prompt_tokens, len(tokens)) - 1
+            if prefix > 0 and prefix >= _needed(min(s.prompt_tokens, len(tokens)))
         ]
         empty = [s for s in self._slots if s.cached_tokens == 0]
         if continuing:

@@ -30,6 +30,14 @@ SAFE_CHAR_RULE = (
 )
 _CHAR_LINE = re.compile(r"^char ::= .*$", re.MULTILINE)
 
+# Prose, not a call: no JSON object, no code fence, never `<tool_call>` (Qwen's call tag is one special
+# token whose text starts "<t"), and it does not open with a bracket or blank.  Told not to call,
+# the 0.5B model writes the call as ```json text instead; under this grammar it answers.
+NO_CALL_GRAMMAR = r"""root ::= first rest
+first ::= [^{\[<` \t\n]
+rest ::= ([^{`<] | "<" [^t{`<])*
+"""
+
 TOOL_CALL_OPEN = "<tool_call>\n"
 TOOL_CALL_CLOSE = "\n</tool_call>"
 

@@ -24,7 +24,7 @@ from respond.core.types import Generation, Message, ToolSpec, Usage
 
 from .cache import SlotPool, sharing_weights
 from .freeform import freeform_grammar
-from .grammar import build_grammar
+from .grammar import NO_CALL_GRAMMAR, build_grammar
 from .sampling import Sampler, check_grammar, logprob_entry
 from .template import ChatTemplate
 
@@ -39,6 +39,9 @@ DEFAULT_MIN_P = 0.05
 # The prompt is decoded in chunks this size, checking for cancellation in between: about a second
 # of work on two cores, and CPU prompt throughput barely changes between 128 and 512.
 PROMPT_CHUNK = 128
+# The last message of a turn whose calls are ruled out (the repeat guard asking again): with it and
+# the no-call grammar the 0.5B model answers from the tool output; with either alone it does not.
+ANSWER_HINT = "Answer the user's question with the tool results above, in plain words."
 
 
 @dataclass(slots=True)
@@ -79,8 +82,10 @@ class ModelRunner:
         n_threads: int | None = None,
         n_batch: int = 512,
         n_slots: int = 3,
+        max_output: int = 0,
     ) -> None:
         self.name = name
+        self._max_output = max_output  # output tokens when a request sets no max_output_tokens (0: no cap)
         self._path = path
         self._n_ctx = n_ctx
         self._n_threads = n_threads or os.cpu_count() or 1
@@ -173,6 +178,8 @@ class ModelRunner:
         n_ctx = int(self.llm.n_ctx())
         reserve = gen.max_output_tokens or 1
         messages = list(gen.messages)
+        if gen.calls_ruled_out and tools:
+            messages.append({"role": "system", "content": ANSWER_HINT})
         tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
         while len(tokens) + reserve > n_ctx:
             shorter = _drop_oldest(messages) if gen.truncation == "auto" else None
@@ -186,8 +193,8 @@ class ModelRunner:
             tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
         plan = Plan(
             tokens=tokens,
-            max_new=min(gen.max_output_tokens or n_ctx, n_ctx - len(tokens)),
-            tool_mode="auto" if tools else "none",
+            max_new=min(gen.max_output_tokens or self._max_output or n_ctx, n_ctx - len(tokens)),
+            tool_mode="auto" if tools and not gen.calls_ruled_out else "none",
             tools=tools,
             parallel=gen.parallel_tool_calls,
             top_logprobs=gen.top_logprobs or 0,
@@ -211,7 +218,10 @@ class ModelRunner:
                 plan.grammar = build_grammar(tools=chosen, parallel=plan.parallel)
         elif schema is not None:
             # A JSON answer, or (tool_choice auto) a call instead of it.
-            plan.grammar = build_grammar(schema=schema, tools=tools, parallel=gen.parallel_tool_calls)
+            plan.grammar = build_grammar(schema=schema, tools=[] if gen.calls_ruled_out else tools,
+                                         parallel=gen.parallel_tool_calls)
+        elif gen.calls_ruled_out and tools:
+            plan.grammar = NO_CALL_GRAMMAR  # the tools are shown, but the answer is text
         if plan.grammar is not None:
             check_grammar(self.llm, plan.grammar)
         return plan
@@ -272,7 +282,8 @@ _MODES = ("auto", "none", "required")
 
 
 def _offered_tools(gen: Generation) -> list[ToolSpec]:
-    return [] if gen.tool_choice == "none" else list(gen.tools)
+    """The tools the prompt shows: none for tool_choice none, unless calls are only ruled out."""
+    return [] if gen.tool_choice == "none" and not gen.calls_ruled_out else list(gen.tools)
 
 
 def _thinking(gen: Generation) -> bool | None:

@@ -116,6 +116,13 @@ class ToolCallSplitter:
         self._pending, self._held = "", None
         return rest
 
+    def drop_tail(self, size: int) -> None:
+        """Forget the last `size` characters not yet released (held or pending)."""
+        if self._held is not None:
+            self._held = self._held[: max(0, len(self._held) - size)]
+        else:
+            self._pending = self._pending[: max(0, len(self._pending) - size)]
+
     def _release(self) -> str:
         pending = self._pending
         if not self._emitted_any:

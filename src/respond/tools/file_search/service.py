@@ -97,7 +97,7 @@ class FileSearch:
         data = await self.files.file_content(file_id, owner)
         return meta, data or b""
 
-    async def list_files(self, owner: str, *, purpose: str | None, after: str | None, limit: int,
+    async def list_files(self, owner: str | None, *, purpose: str | None, after: str | None, limit: int,
                          order: str) -> Row:
         rows, more = await self.files.list_files(owner, purpose=purpose, after=after, limit=limit, order=order)
         return page([file_object(r) for r in rows], more)
@@ -169,7 +169,10 @@ class FileSearch:
         await self.files.put_store(store, owner, new=False)
         return await self._store_object(store)
 
-    async def list_stores(self, owner: str, *, after: str | None, before: str | None, limit: int,
+    async def store_owner(self, store_id: str) -> str | None:
+        return await self.files.store_owner(store_id)
+
+    async def list_stores(self, owner: str | None, *, after: str | None, before: str | None, limit: int,
                           order: str) -> Row:
         rows, more = await self.files.list_stores(owner, after=after, before=before, limit=limit, order=order)
         return page([await self._store_object(s) for s in rows], more)

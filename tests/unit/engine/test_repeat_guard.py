@@ -1,0 +1,117 @@
+"""The repeat guard over a backend that plays scripted turns: a call already answered in the
+context is dropped, and the model is asked again with calls ruled out when nothing new is left."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from respond.core.types import Delta, Finish, Generation, TextDelta, ToolCallDelta, ToolSpec, Usage
+from respond.engine.repeat_guard import RepeatGuard, answered, guarded, signature
+
+WEATHER = ToolSpec(name="get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
+
+
+class Turns:
+    """A backend answering each `generate` with the next scripted turn, recording what it was asked."""
+
+    name = "llamacpp"
+
+    def __init__(self, *turns: list[Delta]) -> None:
+        self.turns = list(turns)
+        self.asked: list[Generation] = []
+
+    async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        self.asked.append(gen)
+        for delta in self.turns.pop(0):
+            yield delta
+
+    async def models(self) -> list[Any]:
+        return []
+
+    def serves(self, model: str) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+def call(index: int, name: str, arguments: str) -> list[Delta]:
+    half = len(arguments) // 2
+    return [ToolCallDelta(index=index, call_id=f"call_{index}", name=name, arguments=arguments[:half]),
+            ToolCallDelta(index=index, arguments=arguments[half:])]
+
+
+def answered_weather(arguments: str = '{"city": "Paris"}') -> list[dict[str, Any]]:
+    return [{"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "Sunny, 21 C"}]
+
+
+def gen(messages: list[dict[str, Any]], **kw: Any) -> Generation:
+    return Generation(model="m", messages=messages, tools=[WEATHER], **kw)
+
+
+async def drain(guard: RepeatGuard, g: Generation) -> list[Delta]:
+    return [d async for d in guard.generate(g)]
+
+
+def test_signature_normalises_json() -> None:
+    assert signature("f", '{"a": 1, "b": [1, 2]}') == signature("f", '{"b":[1,2],"a":1}')
+    assert signature("f", '{"a": 1}') != signature("f", '{"a": 2}')
+    assert signature("f", "") == signature("f", "{}")
+    assert signature("f", "not json ") == ("f", "not json")
+
+
+def test_answered_needs_the_output() -> None:
+    messages = answered_weather()
+    assert answered(messages) == {signature("get_weather", '{"city":"Paris"}')}
+    assert answered(messages[:2]) == set()  # a call without its output is not answered
+
+
+async def test_a_repeated_call_is_asked_again_without_calls() -> None:
+    backend = Turns(call(0, "get_weather", '{ "city":"Paris" }') + [Finish("tool_calls", Usage(10, 5))],
+                    [TextDelta("It is sunny."), Finish("stop", Usage(12, 4))])
+    guard = RepeatGuard(backend)
+    out = await drain(guard, gen(answered_weather(), max_output_tokens=50))
+    assert not [d for d in out if isinstance(d, ToolCallDelta)]
+    assert [d.text for d in out if isinstance(d, TextDelta)] == ["It is sunny."]
+    assert out[-1] == Finish("stop", Usage(22, 9))
+    second = backend.asked[1]
+    assert (second.tool_choice, second.calls_ruled_out, second.tools) == ("none", True, [WEATHER])
+    assert second.max_output_tokens == 45  # what the first turn left
+    assert guard.suppressed == 1
+
+
+async def test_new_calls_pass_and_repeats_are_dropped() -> None:
+    backend = Turns(call(0, "get_weather", '{"city": "Paris"}') + call(1, "get_weather", '{"city": "Oslo"}')
+                    + [Finish("tool_calls")])
+    out = await drain(RepeatGuard(backend), gen(answered_weather()))
+    calls = [d for d in out if isinstance(d, ToolCallDelta)]
+    assert {d.index for d in calls} == {0} and "".join(d.arguments for d in calls) == '{"city": "Oslo"}'
+    assert out[-1].reason == "tool_calls" and len(backend.asked) == 1  # type: ignore[union-attr]
+
+
+async def test_a_first_call_and_a_forced_turn_are_left_alone() -> None:
+    backend = Turns(call(0, "get_weather", '{"city": "Paris"}') + [Finish("tool_calls")],
+                    call(0, "get_weather", '{"city": "Paris"}') + [Finish("tool_calls")])
+    out = await drain(RepeatGuard(backend), gen(answered_weather()[:1]))
+    assert [d.name for d in out if isinstance(d, ToolCallDelta) and d.name] == ["get_weather"]
+    out = await drain(RepeatGuard(backend), gen(answered_weather(), tool_choice="required"))
+    assert [d.name for d in out if isinstance(d, ToolCallDelta) and d.name] == ["get_weather"]
+
+
+async def test_no_budget_left_ends_incomplete() -> None:
+    backend = Turns(call(0, "get_weather", '{"city": "Paris"}') + [Finish("tool_calls", Usage(10, 8))])
+    out = await drain(RepeatGuard(backend), gen(answered_weather(), max_output_tokens=8))
+    assert out == [Finish("length", Usage(10, 8))] and len(backend.asked) == 1
+
+
+def test_modes() -> None:
+    embedded, upstream = Turns(), Turns()
+    upstream.name = "openai_compat"
+    assert isinstance(guarded(embedded, "embedded"), RepeatGuard)
+    assert guarded(upstream, "embedded") is upstream
+    assert isinstance(guarded(upstream, "on"), RepeatGuard)
+    assert guarded(embedded, "off") is embedded
