@@ -64,6 +64,7 @@ def test_server_secrets_never_reach_sandboxed_code(server_factory, upstream_serv
     assert "[output truncated" not in logs
     # it did read them: pid 1 (bwrap, the sandbox's init) and the kernel, each environ and cmdline
     assert "/proc/1 environ unreadable" not in logs and "/proc/1 cmdline unreadable" not in logs
+    assert "/proc/1 environ \n" in logs  # bwrap's environment is empty (not even PWD)
     assert int(logs.split("READ ")[1].split()[0]) >= 4 and "MPLBACKEND" in logs
     stored = srv.http(keys["RESPOND_API_KEY"]).get(f"/responses/{r.id}",
                                                    params={"include[]": OUTPUTS}).text

@@ -116,6 +116,45 @@ def test_fork_loop_past_the_process_limit_fails_inside(walls, upstream):
     assert logs.strip() == "alive"
 
 
+SYSCALLS = """import ctypes, errno, fcntl, os, platform, termios
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(256)
+nr = {'x86_64': {'keyctl': 250, 'io_uring_setup': 425, 'bpf': 321, 'userfaultfd': 323, 'perf_event_open': 298},
+      'aarch64': {'keyctl': 219, 'io_uring_setup': 425, 'bpf': 280, 'userfaultfd': 282, 'perf_event_open': 241}}
+calls = {'ptrace': lambda: libc.ptrace(0, 0, 0, 0), 'keyctl': (0, -3, 0), 'io_uring_setup': (1, buf), 'bpf': (0, 0, 0),
+         'userfaultfd': (0,), 'perf_event_open': (buf, 0, -1, -1, 0)}
+for name, how in calls.items():
+    ctypes.set_errno(0)
+    r = how() if callable(how) else libc.syscall(nr[platform.machine()][name], *how)
+    print(name, r, errno.errorcode.get(ctypes.get_errno()))
+for name, path in (('TIOCSTI', '/dev/null'),):
+    try:
+        fcntl.ioctl(os.open(path, os.O_RDONLY), termios.TIOCSTI, b'x')
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+for path in ('/x', '/etc/x', '/dev/shm/x', '/tmp/x'):
+    try:
+        open(path, 'w').write('x')
+        print(path, 'written')
+    except OSError as e:
+        print(path, errno.errorcode[e.errno])
+st = os.statvfs('/dev/shm')
+print('shm MiB', st.f_blocks * st.f_frsize >> 20)
+"""
+
+
+def test_seccomp_and_read_only_root(walls, upstream):
+    """System calls the code has no use for fail with EPERM (seccomp); the sandbox's own root is
+    read-only (an uncapped tmpfs otherwise), /dev/shm is capped like /tmp."""
+    _, logs = execute(walls, upstream, SYSCALLS)
+    got = dict(line.rsplit(" ", 1) for line in logs.strip().splitlines())
+    for name in ("ptrace -1", "keyctl -1", "io_uring_setup -1", "bpf -1", "userfaultfd -1", "perf_event_open -1",
+                 "TIOCSTI"):
+        assert got[name] == "EPERM", logs
+    assert got["/x"] == got["/etc/x"] == "EROFS" and got["/dev/shm/x"] == got["/tmp/x"] == "written"
+    assert got["shm MiB"] == "256"
+
+
 def test_memory(walls, upstream):
     r, logs = execute(walls, upstream, "kept = 5\nx = bytearray(10 * 1024 ** 3)")
     assert "MemoryError" in logs

@@ -242,6 +242,7 @@ async def test_usage_equals_the_stored_responses(database: str, tmp_path: Path) 
         assert [r["model"] for r in one["data"]] == ["other"] and one["totals"]["requests"] == 2
 
 
+@pytest.mark.slow  # 200 requests
 async def test_200_concurrent_requests_admit_exactly_50(database: str, tmp_path: Path) -> None:
     """Against one limit of 50 rpm: exactly 50 pass; on PostgreSQL from two replicas at once."""
     async with replica(database, tmp_path / "a") as a:
@@ -270,6 +271,7 @@ redis_only = pytest.mark.skipif(not _redis_up(), reason="needs Redis at 127.0.0.
 
 
 @redis_only
+@pytest.mark.slow  # 200 requests through two replicas
 async def test_redis_rate_store_across_replicas(database: str, tmp_path: Path) -> None:
     """--rate-store redis://: 200 requests from two replicas against 50 rpm admit exactly 50; the next
     minute admits again; tokens settle; a budget holds after both replicas restart."""
@@ -294,6 +296,7 @@ async def test_redis_rate_store_across_replicas(database: str, tmp_path: Path) -
         assert (await c.ask(budget["key"])).status_code == 200
 
 
+@pytest.mark.process  # the `respond keys` command line
 async def test_cli_keys(database: str, tmp_path: Path) -> None:
     """`respond keys` on the database a server uses: the server accepts the key at once."""
     def respond(*args: str) -> subprocess.CompletedProcess[str]:

@@ -33,6 +33,7 @@ from respond.core.hosted import ToolServices
 from respond.core.metrics import Metrics
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
+from respond.core.sessions import MemorySessions
 from respond.dashboard import create_dashboard as dashboard
 from respond.dashboard.session import secret_for
 from respond.engine.hosted import HostedTools
@@ -179,14 +180,16 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
+    server_secret = load_secret(settings.secret_key, settings.key_file)
     service = ResponsesService(store, ModelRouter(chosen, default, settings.repeat_guard, settings.aliases),
                                hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
-                               sealer=Sealer(load_secret(settings.secret_key, settings.key_file)),
+                               sealer=Sealer(server_secret),
                                prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy,
                                files=InputFiles(StoredFiles(
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
-                                   max_bytes=int(settings.max_file_mb * 1024 * 1024))))
+                                   max_bytes=int(settings.max_file_mb * 1024 * 1024)),
+                                   image_allow=NetworkPolicy(settings.image_url_allow, flag="--image-url-allow")))
     runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
                       grace=settings.shutdown_grace, wake=queued)
 
@@ -217,11 +220,12 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
                             keys=getattr(store, "tenants", None), upstreams=service.router.health)
     keys = KeyRing(settings.api_keys)
     admin = KeyRing([settings.admin_key] if settings.admin_key else [])
-    board = dashboard(operations, keys, admin, secret_for(settings.api_keys + [settings.admin_key or ""]))
+    board = dashboard(operations, keys, admin, secret_for(server_secret),
+                      getattr(store, "sessions", None) or MemorySessions())
     guard = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
              "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
     return create_app(service, runs, keys, lifespan=lifespan, guard=guard,
                       extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)
                       + containers_api.routes(containers) + [Mount("/dashboard", app=board)],
                       metrics=metrics, operations=operations, tenancy=tenancy, admin_keys=admin,
-                      metrics_keys=KeyRing([settings.metrics_key]) if settings.metrics_key else None)
+                      metrics_keys=KeyRing([k for k in (settings.metrics_key, settings.admin_key) if k]))

@@ -85,8 +85,8 @@ FLAGS: list[Flag] = [
     Flag("admin_key", "a key that signs in to /dashboard and sees every owner's responses, files and vector "
          "stores (read-only but for cancel and delete), and opens the admin API (/admin/v1: stored keys, usage)",
          metavar="KEY", secret=True),
-    Flag("metrics_key", "bearer key that GET /metrics asks for (default: the API keys, if any)", metavar="KEY",
-         secret=True),
+    Flag("metrics_key", "bearer key that GET /metrics asks for, besides --admin-key (with neither set: the API "
+         "keys, if any; tenant keys never once either is set)", metavar="KEY", secret=True),
     Flag("rate_store", "where the limits of stored keys are counted: database (the --database, shared by its "
          "replicas) or a redis://host:port/db URL", "database", metavar="database|URL"),
     Flag("key_cache_seconds", "how long a replica trusts its cached copy of a stored key (a revocation, a "
@@ -117,6 +117,10 @@ FLAGS: list[Flag] = [
          "'http://127.0.0.1:*'; repeatable; given any, only matching URLs are fetched (private addresses "
          "included)", [], metavar="PATTERN", repeat=True, default_doc="any public address, never a private, "
          "loopback or link-local one"),
+    Flag("image_url_allow", "URL pattern an input_image.image_url may name besides public http(s) addresses and "
+         "data: URLs, as --mcp-allow, e.g. 'http://images.lan:*'; repeatable (the upstream fetches image URLs "
+         "itself, so private ones are refused unless named)", [], metavar="PATTERN", repeat=True,
+         default_doc="public http(s) addresses and data: URLs only"),
     Flag("upstream_file_parts", "on: input files go to the upstream as chat-completions file parts; off: as "
          "their extracted text", "off", choices=("on", "off")),
     Flag("mcp_allow", "URL pattern of MCP servers requests may reach, e.g. 'http://127.0.0.1:*' or "
@@ -208,6 +212,7 @@ class Settings:
     cache_dir: Path = _d("cache_dir")
     max_file_mb: float = _d("max_file_mb")
     fetch_allow: list[str] = _d("fetch_allow")  # URL patterns file_url fetches may reach (none: public only)
+    image_url_allow: list[str] = _d("image_url_allow")  # URL patterns image_url may name besides public ones
     upstream_file_parts: str = _d("upstream_file_parts")  # "on": files as file parts, else extracted text
     # URL patterns of MCP servers (and later web pages) requests may reach; none: public addresses only
     mcp_allow: list[str] = _d("mcp_allow")

@@ -98,13 +98,16 @@ class Kernel:
         with os.fdopen(fd, "wb") as f:
             self.sandbox.give(self.sock_dir / "kernel.json", f.fileno())
             f.write(orjson.dumps({**info, "ip": "/run/kernel/k"}))
-        cmd = self.sandbox.command(self.data_dir, self.sock_dir, [
-            "-m", "ipykernel_launcher", "-f", "/run/kernel/kernel.json", "--IPKernelApp.quiet=True",
-            "--HistoryManager.enabled=False", f"--IPKernelApp.exec_lines={CELL_CPU.format(n=self.sandbox.limits.cpu_seconds)}",
-            *([f"--IPKernelApp.exec_lines={PRELOAD}"] if self.preload else [])], self.memory_mb)
-        self.proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
-                                                         stdout=asyncio.subprocess.DEVNULL,
-                                                         stderr=asyncio.subprocess.PIPE, env=ENV)
+        with self.sandbox.launch_fds() as sfd:
+            cmd = self.sandbox.command(self.data_dir, self.sock_dir, [
+                "-m", "ipykernel_launcher", "-f", "/run/kernel/kernel.json", "--IPKernelApp.quiet=True",
+                "--HistoryManager.enabled=False",
+                f"--IPKernelApp.exec_lines={CELL_CPU.format(n=self.sandbox.limits.cpu_seconds)}",
+                *([f"--IPKernelApp.exec_lines={PRELOAD}"] if self.preload else [])], self.memory_mb, sfd)
+            self.proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
+                                                             stdout=asyncio.subprocess.DEVNULL,
+                                                             stderr=asyncio.subprocess.PIPE, env=ENV,
+                                                             pass_fds=() if sfd is None else (sfd,))
         self._drain = asyncio.create_task(self._read_stderr())
         client = AsyncKernelClient()
         client.load_connection_info(cast(Any, {**info, "ip": str(self.sock_dir / "k")}))

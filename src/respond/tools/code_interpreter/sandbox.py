@@ -30,9 +30,9 @@
   enforced by the host side (kernel.py);
 - killed with its parent (`--die-with-parent`), in its own session (`--new-session`: no TIOCSTI).
 
-No seccomp filter yet: bwrap's `--seccomp` takes compiled BPF (libseccomp, e.g. through
-`pyseccomp`); the namespaces above already refuse much of what one would be for (new user
-namespaces, mounts, ptrace of anything outside the sandbox), not the kernel's attack surface.
+The sandbox's own root is read-only once it is laid out (`--remount-ro /`: it is a tmpfs with no
+size cap), and `/dev/shm` is a size-capped tmpfs like `/tmp`.  A seccomp filter (seccomp.py,
+passed as `--seccomp FD`; `launch_fds()`) refuses system calls the code has no use for.
 
 `probe()` checks once, at start-up, that bwrap runs and that the sandboxed Python imports the
 kernel; without it the tool is refused (never run unsandboxed).
@@ -50,6 +50,8 @@ import tempfile
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from respond.tools.code_interpreter.seccomp import compile_filter, program_fd
 
 log = logging.getLogger("respond.code_interpreter")
 
@@ -114,6 +116,7 @@ class Sandbox:
     run_as: int | None = field(default_factory=lambda: RUN_AS if os.geteuid() == 0 else None)
 
     def __post_init__(self) -> None:
+        self.seccomp, self.seccomp_note = compile_filter()
         self.bwrap = self.bwrap or shutil.which("bwrap")
         self._py = Path(self.python)
         prefix = Path(sys.prefix) if Path(self.python).resolve() == Path(sys.executable).resolve() else None
@@ -139,7 +142,13 @@ class Sandbox:
                 (self._stage / str(i)).mkdir(0o755)
         return self._stage
 
-    def command(self, data_dir: Path, sock_dir: Path | None, argv: list[str], memory_mb: int | None = None) -> list[str]:
+    def launch_fds(self) -> contextlib.AbstractContextManager[int | None]:
+        """The seccomp program's descriptor for one launch (None: no filter): pass it to `command()`
+        and to the process (`pass_fds`); it is closed when the block ends."""
+        return program_fd(self.seccomp)
+
+    def command(self, data_dir: Path, sock_dir: Path | None, argv: list[str], memory_mb: int | None = None,
+                seccomp_fd: int | None = None) -> list[str]:
         """bwrap + the launcher + `argv` (["-m", module, *args] or ["-c", code, *args])."""
         assert self.bwrap is not None
         lim = self.limits
@@ -148,7 +157,8 @@ class Sandbox:
                "--cap-drop", "ALL", "--uid", "1000", "--gid", "1000", "--hostname", "sandbox"]
         cmd += _system_mounts()
         # /tmp first: an interpreter that lives under /tmp is bound over it, not hidden by it
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(lim.tmp_mb << 20), "--tmpfs", "/tmp"]
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(lim.tmp_mb << 20), "--tmpfs", "/tmp",
+                "--size", str(lim.tmp_mb << 20), "--tmpfs", "/dev/shm"]
         sources = [*self.mounts, data_dir, *([sock_dir] if sock_dir is not None else [])]
         prefix: list[str] = []
         if self.run_as is not None:  # root: bind from the staging directory, as RUN_AS
@@ -156,13 +166,16 @@ class Sandbox:
             prefix = [_tool("unshare"), "--mount", "--propagation", "private", "--", "/bin/sh", "-c", STAGE, "sh",
                       _tool("mount"), str(stage), str(len(sources)), *map(str, sources),
                       _tool("setpriv"), "--reuid", str(self.run_as), "--regid", str(self.run_as), "--clear-groups",
-                      "--no-new-privs", "--"]
+                      "--no-new-privs", "--", _tool("env"), "-i"]  # sh exports PWD: bwrap's environment stays empty
             sources = [stage / str(i) for i in range(len(sources))]
         for src, path in zip(sources, self.mounts, strict=False):
             cmd += ["--ro-bind", str(src), str(path)]
         cmd += ["--bind", str(sources[len(self.mounts)]), "/mnt/data", "--chdir", "/mnt/data"]
         if sock_dir is not None:
             cmd += ["--bind", str(sources[-1]), "/run/kernel"]
+        cmd += ["--remount-ro", "/"]
+        if seccomp_fd is not None:
+            cmd += ["--seccomp", str(seccomp_fd)]
         env = {"HOME": "/tmp", "PATH": f"{self._py.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                "MPLBACKEND": "module://matplotlib_inline.backend_inline", "MPLCONFIGDIR": "/tmp/.matplotlib",
                "IPYTHONDIR": "/tmp/.ipython", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -182,8 +195,10 @@ class Sandbox:
         with tempfile.TemporaryDirectory(prefix="respond-probe-") as tmp:
             try:
                 self.give(Path(tmp))
-                cmd = self.command(Path(tmp), None, ["-c", PROBE])
-                done = subprocess.run(cmd, capture_output=True, timeout=60, check=False, env=ENV)
+                with self.launch_fds() as fd:
+                    cmd = self.command(Path(tmp), None, ["-c", PROBE], seccomp_fd=fd)
+                    done = subprocess.run(cmd, capture_output=True, timeout=60, check=False, env=ENV,
+                                          pass_fds=() if fd is None else (fd,))
             except (OSError, subprocess.TimeoutExpired) as exc:
                 self.available, self.reason = False, f"bwrap could not run: {exc}"
                 return False
@@ -199,7 +214,7 @@ class Sandbox:
         who = f"host uid {self.run_as}" if self.run_as is not None else "the server's uid"
         return (f"bubblewrap {self.bwrap}, python {self.python}, as {who}; limits: {lim.cpu_seconds} CPU s/call, "
                 f"{lim.wall_seconds:g} s wall/call, {lim.memory_mb} MiB memory, {lim.processes} processes, "
-                f"{lim.output_bytes} B output/call, {lim.file_mb} MiB/file, no network")
+                f"{lim.output_bytes} B output/call, {lim.file_mb} MiB/file, no network, {self.seccomp_note}")
 
 
 def _tool(name: str) -> str:
