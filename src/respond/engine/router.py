@@ -17,7 +17,7 @@ from respond.core.errors import BackendError
 from respond.core.ports import ModelBackend
 from respond.core.types import ModelInfo
 from respond.engine.errors import backend_to_api
-from respond.engine.repeat_guard import guarded
+from respond.engine.repeat_guard import Signature, guarded
 from respond.engine.replicas import ReplicaHealth, ReplicaSet
 from respond.protocol.errors import APIError
 
@@ -35,9 +35,10 @@ class ModelRouter:
         self.default_model = default_model
         self.repeat_guard = repeat_guard  # on | off | embedded
 
-    def turns(self, backend: ModelBackend) -> ModelBackend:
-        """What a response's model turns are asked of: `backend`, guarded where the mode says."""
-        return guarded(backend, self.repeat_guard)
+    def turns(self, backend: ModelBackend, answered: frozenset[Signature] = frozenset()) -> ModelBackend:
+        """What a response's model turns are asked of: `backend`, guarded where the mode says
+        (`answered`: hosted calls of earlier turns, not in the chat messages)."""
+        return guarded(backend, self.repeat_guard, answered)
 
     def canonical(self, model: str) -> str:
         """The model an alias names (aliases may name aliases; the configuration rejects loops)."""

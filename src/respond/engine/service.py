@@ -247,7 +247,7 @@ class ResponsesService:
         ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
                           self.secrets.pop(record.response["id"], {}))
         hosted = await self.hosted.prepare(prepared.hosted_tools, gen, ctx, req.max_tool_calls)
-        turns = self.router.turns(backend)  # the repeat guard, where it applies (engine/repeat_guard.py)
+        turns = self.router.turns(backend, self.hosted.answered(ctx.history, ctx.new_items))  # the repeat guard
         deltas = hosted.run(turns) if hosted is not None else turns.generate(gen)
         deltas = metered(deltas, self.metrics, model, backend.name)
         started = time.perf_counter()
