@@ -111,14 +111,14 @@ async def test_models_names_and_globs(database: str, tmp_path: Path) -> None:
         assert [m.id for m in (await client.models.list()).data] == ["demo"]
         for model in ("other", "*", "de", "[d]emo", "DEMO"):
             r = await a.ask(made["key"], model=model)
-            assert r.status_code == 400 and r.json()["error"]["code"] == "model_not_found", model
+            assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found", model
         # a refused model reads exactly like a model that is not served at all
         unknown = (await a.ask(made["key"], model="nope")).json()["error"]["message"]
         assert (await a.ask(made["key"], model="other")).json()["error"]["message"] == unknown.replace("nope", "other")
         # the other endpoints that run a model check it too
         r = await a.http.post("/v1/responses/input_tokens", headers={"Authorization": f"Bearer {made['key']}"},
                               json={"model": "other", "input": "x"})
-        assert r.status_code == 400 and r.json()["error"]["code"] == "model_not_found"
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
         star = await a.new_key(models=["*"])
         assert (await a.ask(star["key"], model="other")).status_code == 200
 

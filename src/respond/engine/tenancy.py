@@ -209,6 +209,17 @@ class Tenancy:
                                 f"models served here.", param="model", code="model_not_found")
         return key
 
+    async def model_filter(self, owner: str) -> Callable[[str], bool] | None:
+        """What a stored key may use (None: any, for an owner that is no stored key); an unusable key
+        is refused here, as in `check_model`."""
+        if not self.is_key_owner(owner):
+            return None
+        key = await self.row(owner)
+        if key is None or not key.usable(self.clock()):
+            raise unauthorized("The API key is no longer valid.")
+        patterns = key.models
+        return lambda model: model_allowed(patterns, model)
+
     async def admit(self, owner: str, model: str, reserve: int, lease: str) -> None:
         key = await self.check_model(owner, model)
         if key is None or not key.limits.any:
