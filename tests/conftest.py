@@ -131,6 +131,11 @@ class Server:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
 
+    def root(self, api_key: str | None = None) -> httpx.Client:
+        """A client of the site's root (/metrics, /dashboard, /docs), without a key unless given."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.base_url.removesuffix("/v1"), headers=headers, timeout=60)
+
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as in a crash."""
         if self.proc and self.proc.poll() is None:

@@ -67,10 +67,12 @@ class _Body(httpx.AsyncByteStream):
 
 
 class StreamingASGITransport(httpx.AsyncBaseTransport):
-    """httpx.ASGITransport that streams the response body and reports the client's disconnect."""
+    """httpx.ASGITransport that streams the response body and reports the client's disconnect.
 
-    def __init__(self, app: ASGIApp, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
-        self.app = app
+    `app`: returns the ASGI app of the moment (a restarted AppServer builds a new one)."""
+
+    def __init__(self, app: Callable[[], ASGIApp], client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+        self.current = app
         self.client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -95,7 +97,8 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
 
         async def send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                started.set_result(message)
+                if not started.done():  # done: the client already gave up (cancelled)
+                    started.set_result(message)
             elif message["type"] == "http.response.body":
                 if message.get("body"):
                     chunks.put_nowait(message["body"])
@@ -104,7 +107,7 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
 
         async def run() -> None:
             try:
-                await self.app(scope, receive, send)
+                await self.current()(scope, receive, send)
             except BaseException as exc:
                 if not started.done():
                     started.set_exception(exc)
@@ -115,7 +118,11 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
                     started.set_exception(RuntimeError("the app returned without a response"))
 
         task = asyncio.create_task(run())
-        start = await started
+        try:
+            start = await started
+        except asyncio.CancelledError:  # the client gave up before the headers: as if it closed the socket
+            disconnected.set()
+            raise
         return httpx.Response(start["status"], headers=start.get("headers", []),
                               stream=_Body(chunks, task, disconnected), request=request)
 
@@ -141,7 +148,7 @@ class SyncTransport(httpx.BaseTransport):
 
     def __init__(self, server: AppServer) -> None:
         self.server = server
-        self.inner = StreamingASGITransport(server.started())
+        self.inner = StreamingASGITransport(server.started)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         content = request.read()
@@ -158,7 +165,7 @@ class _LoopTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, server: AppServer) -> None:
         self.server = server
-        self.inner = StreamingASGITransport(server.started())
+        self.inner = StreamingASGITransport(server.started)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         content = await request.aread()
@@ -194,7 +201,7 @@ class AppServer:
         self.settings = settings or settings_for(args, database)
         self.base_url = f"{BASE}/v1"
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="respond-app", daemon=True)
+        self.thread = threading.Thread()
         self.app: Starlette | None = None
         self._stop: asyncio.Event | None = None
         self._life: asyncio.Future[None] | None = None
@@ -212,6 +219,10 @@ class AppServer:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_wrap(coro), self.loop))
 
     def start(self) -> AppServer:
+        """Build the app and enter its lifespan; again after `stop()`: a restart on the same database."""
+        if self.loop.is_closed():
+            self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="respond-app", daemon=True)
         self.thread.start()
         self.app = self.run(_build(self.settings))
         entered: asyncio.Future[None] = self.loop.create_future()
@@ -271,6 +282,11 @@ class AppServer:
     def http(self, api_key: str | None = "test-key") -> httpx.Client:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=60, transport=self.transport())
+
+    def root(self, api_key: str | None = None) -> httpx.Client:
+        """A client of the site's root (/metrics, /dashboard, /docs), without a key unless given."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=BASE, headers=headers, timeout=60, transport=self.transport())
 
 
 async def _wrap(coro: Awaitable[T]) -> T:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 def scrape(server, key: str | None = "test-key") -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    resp = httpx.get(f"http://127.0.0.1:{server.port}/metrics", headers=headers, timeout=10)
+    with server.root() as root:
+        resp = root.get("/metrics", headers=headers)
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/plain")
     out = {}
@@ -34,7 +34,12 @@ def total(samples, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def plain(server_factory, upstream):
+def plain(app_factory, upstream):
+    return app_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0")
+
+
+@pytest.fixture
+def plain_process(server_factory, upstream):  # the log lines of a real server, and WebSockets
     return server_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0",
                           "--log-format", "json")
 
@@ -90,7 +95,8 @@ def test_queue_gauges(plain):
     assert value(samples, "respond_background_oldest_queued_seconds") >= 1
 
 
-def test_request_ids_reach_engine_logs(plain, upstream):
+def test_request_ids_reach_engine_logs(plain_process, upstream):
+    plain = plain_process
     http = plain.http()
     resp = http.post("/responses", json={"model": "scripted", "input": "x"}, headers={"x-request-id": "trace-42"})
     assert resp.status_code == 200 and resp.headers["x-request-id"] == "trace-42"
@@ -123,25 +129,23 @@ def test_request_ids_reach_engine_logs(plain, upstream):
 
 
 @pytest.fixture
-def keyed(server_factory, upstream):
-    return server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a")
+def keyed(app_factory, upstream):
+    return app_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a")
 
 
 def test_metrics_protected_like_the_api(keyed):
-    url = f"http://127.0.0.1:{keyed.port}/metrics"
-    assert httpx.get(url).status_code == 401
-    assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert keyed.root().get("/metrics").status_code == 401
+    assert keyed.root("nope").get("/metrics").status_code == 401
     assert scrape(keyed, "key-a")
 
 
-def test_metrics_key(server_factory, upstream):
-    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
-                         "--metrics-key", "scraper")
-    url = f"http://127.0.0.1:{srv.port}/metrics"
-    assert httpx.get(url, headers={"Authorization": "Bearer key-a"}).status_code == 401
+def test_metrics_key(app_factory, upstream):
+    srv = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
+                      "--metrics-key", "scraper")
+    assert srv.root("key-a").get("/metrics").status_code == 401
     assert scrape(srv, "scraper")
     # the API itself still wants an API key, not the metrics key
-    assert httpx.get(f"{srv.base_url}/models", headers={"Authorization": "Bearer scraper"}).status_code == 401
+    assert srv.http("scraper").get("/models").status_code == 401
 
 
 def test_multiprocess_mode(server_factory, upstream, tmp_path):
@@ -172,7 +176,7 @@ def test_hosted_tool_calls_counted_and_vector_store_page(plain, upstream):
     assert moved == 1
     assert total(after, "respond_responses_total") - total(before, "respond_responses_total") == 1
     # the dashboard's vector store page: ingestion status and a working search box (no keys: open)
-    page = httpx.get(f"http://127.0.0.1:{plain.port}/dashboard/vector_stores/{store.id}", params={"q": "warranty"})
+    page = plain.root().get(f"/dashboard/vector_stores/{store.id}", params={"q": "warranty"})
     assert page.status_code == 200 and "completed" in page.text and "manual.md" in page.text
 
 
@@ -195,10 +199,9 @@ def test_background_run_log_lines(server_factory, upstream):
 
 
 def test_route_labels_are_templates(plain):
-    base = f"http://127.0.0.1:{plain.port}"
     for path in ("/dashboard/responses", "/dashboard/responses/resp_a", "/dashboard/responses/resp_b",
                  "/dashboard/static/dashboard.css", "/v1/responses/resp_c", "/no/such/path"):
-        httpx.get(base + path, headers={"Authorization": "Bearer test-key"})
+        plain.root("test-key").get(path)
     routes = {dict(labels)["route"] for (name, labels) in scrape(plain) if name == "respond_http_requests_total"}
     assert {"/dashboard/responses", "/dashboard/responses/{response_id}", "/dashboard/static",
             "/v1/responses/{response_id}", "unmatched"} <= routes
