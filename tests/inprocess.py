@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -37,6 +38,20 @@ Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
                    Awaitable[None]]
 BASE = "http://respond.inprocess"
+
+
+class Clock:
+    """An injectable clock (`build_app(settings, clock=...)`): the wall clock until a test moves it on
+    with `advance()`, instead of sleeping for a timestamp to change."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 def settings_for(args: list[str], database: str) -> Settings:
@@ -195,8 +210,10 @@ class _LoopBody(httpx.AsyncByteStream):
 class AppServer:
     """The app of `respond serve ARGS`, in this process (see the module docstring)."""
 
-    def __init__(self, args: list[str], database: str, settings: Settings | None = None) -> None:
+    def __init__(self, args: list[str], database: str, settings: Settings | None = None,
+                 clock: Clock | None = None) -> None:
         self.args = args
+        self.clock = clock or Clock()
         self.database = database
         self.settings = settings or settings_for(args, database)
         self.base_url = f"{BASE}/v1"
@@ -224,7 +241,7 @@ class AppServer:
             self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="respond-app", daemon=True)
         self.thread.start()
-        self.app = self.run(_build(self.settings))
+        self.app = self.run(_build(self.settings, self.clock))
         entered: asyncio.Future[None] = self.loop.create_future()
 
         async def life() -> None:
@@ -293,6 +310,6 @@ async def _wrap(coro: Awaitable[T]) -> T:
     return await coro
 
 
-async def _build(settings: Settings) -> Starlette:
+async def _build(settings: Settings, clock: Clock) -> Starlette:
     """build_app on the app's loop: whatever it creates binds to the loop that serves it."""
-    return build_app(settings)
+    return build_app(settings, clock=clock)
