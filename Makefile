@@ -1,6 +1,9 @@
 # Every chore has one command; CI runs the same ones.
 #   make serve   start Respond with its embedded defaults (installs everything first)
-#   make test    lint + import contracts + the test suite with its coverage report and floor (the servers
+#   make check   the fast lane (under 2 minutes): lint + every test that needs no `respond serve` process
+#                (the app built by the composition root, served in process: tests/inprocess.py), with a
+#                coverage report and no floor; `-m "not process and not slow"`
+#   make test    lint + import contracts + the whole test suite with its coverage report and floor (the servers
 #                the tests start are measured too); PostgreSQL too when RESPOND_TEST_POSTGRES is set
 PYTHON ?= python3
 # coverage floor of `make test` (the whole suite; set COV_FLOOR=0 for a partial run through PYTEST_ARGS)
@@ -9,7 +12,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.respond-installed
 
-.PHONY: setup serve test test-deps lint bench clean
+.PHONY: setup serve check test test-deps lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +36,9 @@ lint: setup
 
 test-deps:
 	bash scripts/install-test-deps.sh
+
+check: lint
+	$(PY) -m pytest -q -m "not process and not slow" --cov --cov-report=term $(PYTEST_ARGS)
 
 test: lint test-deps
 	$(PY) -m pytest -q --cov --cov-report=term --cov-fail-under=$(COV_FLOOR) $(PYTEST_ARGS)

@@ -1,8 +1,14 @@
-"""Shared fixtures: a scripted upstream, real `respond serve` processes, real databases.
+"""Shared fixtures: a scripted upstream, the app in process or as a real `respond serve`, real databases.
 
 - `upstream`: the scripted chat-completions server (respond.testing.upstream) in a thread.
-- `server_factory(*args, database=...)`: starts `respond serve` as a subprocess on a free port,
-  waits for /health, stops it at teardown; returns a `Server` (base_url, client(), kill(), ...).
+- `server` (per module and database), `app_factory(*args, database=...)`: the app `respond serve ARGS`
+  would serve, built by the composition root and served in this process (tests/inprocess.py): the
+  fast lane, `make check`.
+- `server_factory(*args, database=...)`, `process_server`: `respond serve` as a subprocess on a free
+  port, waited for on /health, stopped at teardown; a `Server` (base_url, client(), kill(), ...).
+  Only for what needs a process (signals, crashes, replicas, the embedded model, external clients,
+  the browser, WebSockets, outages): a test using them is marked `process` automatically, and a
+  module that starts processes otherwise says `pytestmark = pytest.mark.process`.
 - `database`: parametrised over SQLite (a temp file) and PostgreSQL when RESPOND_TEST_POSTGRES
   is set (e.g. postgresql://postgres@127.0.0.1:5432/test): each test session gets a fresh database
   created there and dropped at the end.
@@ -28,6 +34,7 @@ import pytest
 from openai import OpenAI
 
 from respond.testing.upstream import ScriptedUpstream
+from tests.inprocess import AppServer
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("RESPOND_TEST_POSTGRES")
@@ -42,9 +49,9 @@ def free_port() -> int:
 class UpstreamThread:
     """The scripted upstream on its own event loop in a daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.loop = asyncio.new_event_loop()
-        self.server = ScriptedUpstream()
+        self.server = ScriptedUpstream(port=port)
         ready = threading.Event()
 
         def run() -> None:
@@ -70,7 +77,9 @@ class UpstreamThread:
         self.http.delete("/_control").raise_for_status()
 
     def stop(self) -> None:
+        """Stop it as a killed server would be: listener and open connections closed."""
         self.http.close()
+
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
@@ -203,8 +212,54 @@ def module_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture(scope="module")
-def server(module_server_factory: Any, upstream_server: UpstreamThread, database: str) -> Server:
-    """A server in front of the scripted upstream, on each database (one per module and database)."""
+def process_server(module_server_factory: Any, upstream_server: UpstreamThread, database: str) -> Server:
+    """A real server in front of the scripted upstream, on each database (one per module and database)."""
     s: Server = module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
+                                      database=database)
+    return s
+
+
+PROCESS_FIXTURES = {"server_factory", "module_server_factory", "process_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts a `respond serve` process is in the `process` lane, whatever it says."""
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("model"):
+            item.add_marker(pytest.mark.process)
+
+
+def _app_factory(tmp_path: Path, started: list[AppServer]) -> Any:
+    def factory(*args: str, database: str | None = None) -> AppServer:
+        db = database or f"sqlite:///{tmp_path / f'app{len(started)}.db'}"
+        app = AppServer(list(args), db)
+        started.append(app)
+        return app.start()
+
+    return factory
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Iterator[Any]:
+    """`app_factory(*serve_args, database=...)`: the app of `respond serve ARGS`, in this process."""
+    started: list[AppServer] = []
+    yield _app_factory(tmp_path, started)
+    for app in reversed(started):
+        app.stop()
+
+
+@pytest.fixture(scope="module")
+def module_app_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    started: list[AppServer] = []
+    yield _app_factory(tmp_path_factory.mktemp("app"), started)
+    for app in reversed(started):
+        app.stop()
+
+
+@pytest.fixture(scope="module")
+def server(module_app_factory: Any, upstream_server: UpstreamThread, database: str) -> AppServer:
+    """The app in front of the scripted upstream, in this process, on each database (one per module and
+    database)."""
+    s: AppServer = module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off",
                                       database=database)
     return s

@@ -98,6 +98,7 @@ def test_operator_commands(populated):
     assert missing.returncode == 1 and "not found" in missing.stderr.lower()
 
 
+@pytest.mark.process  # the `respond db` command line, four times
 def test_db_check_and_upgrade(tmp_path):
     db = ["--database", f"sqlite:///{tmp_path / 'fresh.db'}"]
     pending = respond("db", "check", *db, check=False)

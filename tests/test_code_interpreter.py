@@ -11,6 +11,7 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+pytestmark = pytest.mark.process  # each call runs code in a sandboxed kernel process (seconds each)
 EVENT = TypeAdapter(ResponseStreamEvent)
 OUTPUTS = ["code_interpreter_call.outputs"]
 AUTO = [{"type": "code_interpreter", "container": {"type": "auto"}}]

@@ -8,6 +8,7 @@ The screenshot README shows (docs/dashboard.png) is made here.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -137,19 +138,27 @@ def test_dashboard_in_a_browser(site, upstream, browser, tmp_path):
     assert other.id in browser.page_source and first.id in browser.page_source
 
 
+def csrf_field(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:300]
+    return found.group(1)
+
+
 def test_access_rules_without_a_browser(site):
     base = f"http://127.0.0.1:{site.port}/dashboard"
     with httpx.Client(base_url=base) as web:
         assert web.get("/responses").status_code == 303  # to the sign-in page
         form = web.get("/signin")
-        csrf = web.cookies["respond_csrf"]
-        assert form.status_code == 200 and csrf in form.text
+        csrf = csrf_field(form.text)  # bound to the pre-session cookie (an HMAC under the server's secret)
+        assert form.status_code == 200 and "respond_csrf" in web.cookies and web.cookies["respond_csrf"] != csrf
         assert web.post("/signin", data={"key": "wrong", "csrf": csrf}).status_code == 401
         assert web.post("/signin", data={"key": "key-a", "csrf": "forged"}).status_code == 403
         ok = web.post("/signin", data={"key": "key-a", "csrf": csrf})
         assert ok.status_code == 303 and "respond_session" in web.cookies
         page = web.get("/responses")
         assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+        assert web.post("/responses/x/delete", data={"csrf": csrf}).status_code == 403  # the pre-session's token
+        csrf = csrf_field(page.text)  # from now on, the session's
         # a state-changing form without the CSRF token is refused
         r = site.client(api_key="key-a").responses.create(model="scripted", input="keep me")
         assert web.post(f"/responses/{r.id}/delete", data={}).status_code == 403

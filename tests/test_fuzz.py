@@ -30,6 +30,7 @@ from schemathesis import GenerationMode
 from respond.protocol.requests import CreateResponse
 from tests.conftest import UpstreamThread
 
+pytestmark = pytest.mark.slow  # hundreds of generated requests: `make test`, not `make check`
 SPEC = json.loads((__import__("pathlib").Path(__file__).parent / "data" / "spec" / "openresponses-openapi.json")
                   .read_text())
 EXAMPLES = int(os.environ.get("RESPOND_FUZZ_EXAMPLES", "60"))

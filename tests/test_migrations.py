@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Boolean, Column, MetaData, Table, Text, inspect
 
-from respond.store import containers, files, schema, tenants, vectors
+from respond.store import containers, files, schema, sessions, tenants, vectors
 from respond.store.database import Database
 from respond.store.migrations import MIGRATIONS, Migration, migrate
 from tests.conftest import PG_URL, UpstreamThread, _pg_admin
@@ -76,7 +76,8 @@ def _reflected(sync: Any) -> dict[str, Any]:
 
 
 def _declared(dialect: Any) -> dict[str, Any]:
-    tables = [t for m in (schema.metadata, files.metadata, containers.metadata, tenants.metadata) for t in m.sorted_tables if t.name not in EXTRA_TABLES]
+    metas = (schema.metadata, files.metadata, containers.metadata, tenants.metadata, sessions.metadata)
+    tables = [t for m in metas for t in m.sorted_tables if t.name not in EXTRA_TABLES]
     return {t.name: {
         "columns": {c.name: (c.type.compile(dialect), c.nullable) for c in t.columns},
         "pk": sorted(c.name for c in t.primary_key.columns),

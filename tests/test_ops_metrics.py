@@ -144,6 +144,25 @@ def test_metrics_key(server_factory, upstream):
     assert httpx.get(f"{srv.base_url}/models", headers={"Authorization": "Bearer scraper"}).status_code == 401
 
 
+@pytest.mark.parametrize("operator_flags", [["--admin-key", "boss"], ["--admin-key", "boss", "--metrics-key", "scraper"],
+                                            ["--metrics-key", "scraper"]])
+def test_metrics_answer_the_operator_never_a_tenant(server_factory, upstream, operator_flags):
+    """Attack: a tenant scrapes /metrics to read every tenant's models and traffic. With an operator key
+    configured, a tenant key is a 401; the admin key and the metrics key (whichever are set) work."""
+    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
+                         "--api-key", "key-b", *operator_flags)
+    srv.client("key-a").responses.create(model="scripted", input="tenant a traffic")
+    url = f"http://127.0.0.1:{srv.port}/metrics"
+    for tenant in ("key-a", "key-b"):
+        refused = httpx.get(url, headers={"Authorization": f"Bearer {tenant}"})
+        assert refused.status_code == 401 and "scripted" not in refused.text
+    assert httpx.get(url).status_code == 401
+    for header in ("Bearer", "Basic Ym9zczo=", "bearer  boss x", "Bearer boss\tx"):
+        assert httpx.get(url, headers={"Authorization": header}).status_code == 401, header
+    for flag, key in zip(operator_flags[::2], operator_flags[1::2], strict=True):
+        assert total(scrape(srv, key), "respond_responses_total", model="scripted") >= 1, flag
+
+
 def test_multiprocess_mode(server_factory, upstream, tmp_path):
     mp = tmp_path / "prom"
     mp.mkdir()

@@ -189,6 +189,7 @@ def test_restart_mid_ingest_resumes(server_factory, upstream, tmp_path):
     assert "fact799" in hits[0].content[0].text
 
 
+@pytest.mark.slow  # embeds 1,600 sentences
 def test_cancel_batch(server):
     client = server.client()
     store = client.vector_stores.create(name="cancel")

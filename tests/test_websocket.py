@@ -14,8 +14,8 @@ def _until_terminal(conn):
     return events
 
 
-def test_websocket_create_and_chain(server, upstream):
-    client = server.client()
+def test_websocket_create_and_chain(process_server, upstream):
+    client = process_server.client()
     with client.responses.connect() as conn:
         conn.response.create(model="scripted", input="hello over ws")
         first = _until_terminal(conn)
@@ -37,8 +37,8 @@ def test_websocket_create_and_chain(server, upstream):
         "hello over ws", "Hello from the scripted upstream.", "and again"]
 
 
-def test_websocket_store_false_state_is_connection_local(server, upstream):
-    client = server.client()
+def test_websocket_store_false_state_is_connection_local(process_server, upstream):
+    client = process_server.client()
     with client.responses.connect() as a, client.responses.connect() as b:
         a.response.create(model="scripted", input="secret one", store=False)
         first = _until_terminal(a)
@@ -67,8 +67,8 @@ def test_websocket_store_false_state_is_connection_local(server, upstream):
         assert _until_terminal(a)[-1].type == "response.completed"
 
 
-def test_websocket_generate_false_prepares_without_the_model(server, upstream):
-    client = server.client()
+def test_websocket_generate_false_prepares_without_the_model(process_server, upstream):
+    client = process_server.client()
     with client.responses.connect() as conn:
         for store in (False, True):
             before = len(upstream.requests())
@@ -91,8 +91,8 @@ def test_websocket_generate_false_prepares_without_the_model(server, upstream):
     assert client.responses.retrieve(prepared.id).output == []
 
 
-def test_websocket_failed_response_evicts_what_it_continued(server, upstream):
-    client = server.client()
+def test_websocket_failed_response_evicts_what_it_continued(process_server, upstream):
+    client = process_server.client()
     with client.responses.connect() as conn:
         conn.response.create(model="scripted", input="one", store=False)
         rid = _until_terminal(conn)[-1].response.id

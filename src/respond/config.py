@@ -2,7 +2,8 @@
 
 `FLAGS` is the one definition of the configuration: `respond serve --help`, the defaults, the
 environment variables and README's configuration table (`markdown_table()`, checked by a test)
-are all generated from it.  This is the only module that reads the environment.
+are all generated from it.  This and `config_file.py` (the `--config` file, and the
+variables its upstreams name for their keys) are the only modules that read the environment.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_cache_dir, user_data_dir
+
+if TYPE_CHECKING:
+    from respond.config_file import UpstreamConfig
 
 
 def default_database() -> str:
@@ -62,6 +66,9 @@ class Flag:
 
 
 FLAGS: list[Flag] = [
+    Flag("config", "a TOML file of settings: any flag below as a key, plus [[upstreams]] (several upstreams, "
+         "replicas, health) and [aliases]; flags and RESPOND_* variables override it; check one with `respond "
+         "config check FILE`", None, Path, metavar="FILE"),
     Flag("host", "address to listen on", "127.0.0.1"),
     Flag("port", "port to listen on", 8080, int),
     Flag("database", "SQLAlchemy URL of the store: sqlite:///path.db or postgresql://user@host/db",
@@ -78,8 +85,8 @@ FLAGS: list[Flag] = [
     Flag("admin_key", "a key that signs in to /dashboard and sees every owner's responses, files and vector "
          "stores (read-only but for cancel and delete), and opens the admin API (/admin/v1: stored keys, usage)",
          metavar="KEY", secret=True),
-    Flag("metrics_key", "bearer key that GET /metrics asks for (default: the API keys, if any)", metavar="KEY",
-         secret=True),
+    Flag("metrics_key", "bearer key that GET /metrics asks for, besides --admin-key (with neither set: the API "
+         "keys, if any; tenant keys never once either is set)", metavar="KEY", secret=True),
     Flag("rate_store", "where the limits of stored keys are counted: database (the --database, shared by its "
          "replicas) or a redis://host:port/db URL", "database", metavar="database|URL"),
     Flag("key_cache_seconds", "how long a replica trusts its cached copy of a stored key (a revocation, a "
@@ -110,6 +117,10 @@ FLAGS: list[Flag] = [
          "'http://127.0.0.1:*'; repeatable; given any, only matching URLs are fetched (private addresses "
          "included)", [], metavar="PATTERN", repeat=True, default_doc="any public address, never a private, "
          "loopback or link-local one"),
+    Flag("image_url_allow", "URL pattern an input_image.image_url may name besides public http(s) addresses and "
+         "data: URLs, as --mcp-allow, e.g. 'http://images.lan:*'; repeatable (the upstream fetches image URLs "
+         "itself, so private ones are refused unless named)", [], metavar="PATTERN", repeat=True,
+         default_doc="public http(s) addresses and data: URLs only"),
     Flag("upstream_file_parts", "on: input files go to the upstream as chat-completions file parts; off: as "
          "their extracted text", "off", choices=("on", "off")),
     Flag("mcp_allow", "URL pattern of MCP servers requests may reach, e.g. 'http://127.0.0.1:*' or "
@@ -173,6 +184,7 @@ def _d(name: str) -> Any:
 
 @dataclass
 class Settings:
+    config: Path | None = _d("config")  # the --config file the values below were read from, if any
     host: str = _d("host")
     port: int = _d("port")
     database: str = _d("database")
@@ -200,6 +212,7 @@ class Settings:
     cache_dir: Path = _d("cache_dir")
     max_file_mb: float = _d("max_file_mb")
     fetch_allow: list[str] = _d("fetch_allow")  # URL patterns file_url fetches may reach (none: public only)
+    image_url_allow: list[str] = _d("image_url_allow")  # URL patterns image_url may name besides public ones
     upstream_file_parts: str = _d("upstream_file_parts")  # "on": files as file parts, else extracted text
     # URL patterns of MCP servers (and later web pages) requests may reach; none: public addresses only
     mcp_allow: list[str] = _d("mcp_allow")
@@ -237,10 +250,14 @@ class Settings:
     code_file_mb: int = _d("code_file_mb")
     code_max_kernels: int = _d("code_max_kernels")
     code_spare_kernels: int = _d("code_spare_kernels")
+    # the routing table of a --config file (respond.config_file): upstreams, and aliases -> models
+    upstreams: list[UpstreamConfig] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @property
     def embedded_enabled(self) -> bool:
-        return self.embedded == "on" or (self.embedded == "auto" and not self.upstream) or bool(self.models)
+        auto = self.embedded == "auto" and not self.upstream and not self.upstreams
+        return self.embedded == "on" or auto or bool(self.models)
 
 
 def env(name: str, default: str | None = None) -> str | None:

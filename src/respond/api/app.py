@@ -85,7 +85,9 @@ class AuthAndLog:
         self.keys = keys
         self.principals = Principals(keys, tenancy)
         self.tenancy = tenancy
-        self.metrics_keys = metrics_keys  # --metrics-key: /metrics asks for it instead of an API key
+        # the operator's keys (--metrics-key, --admin-key): when any is set, /metrics asks for one of them and
+        # never takes a tenant's API key (it shows every tenant's figures); with none, an API key as elsewhere
+        self.metrics_keys = metrics_keys
 
     async def _owner(self, scope: Scope) -> str:
         path: str = scope["path"]

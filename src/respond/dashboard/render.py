@@ -12,12 +12,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from respond.dashboard.session import CSRF, SESSION, Sessions, Viewer, csrf_ok, new_csrf
+from respond.dashboard.session import CSRF, SESSION, Sessions, Viewer, new_pre_session
 from respond.engine.queries import Operations
 from respond.protocol.errors import APIError
 
 NAV = [("responses", "Responses"), ("runs", "Background runs"), ("conversations", "Conversations"),
-       ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts"), ("usage", "Usage")]
+       ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts"), ("usage", "Usage"),
+       ("upstreams", "Upstreams")]
 SECURITY_HEADERS = {
     # everything comes from Respond itself; no inline script runs
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -53,12 +54,18 @@ def board(request: Request) -> Board:
 
 
 def render(request: Request, template: str, viewer: Viewer | None, status: int = 200, **ctx: Any) -> Response:
-    token = request.cookies.get(CSRF) or new_csrf()
+    sessions = board(request).sessions
+    session, pre = request.cookies.get(SESSION), request.cookies.get(CSRF)
+    if viewer is not None and not sessions.open and session:
+        token = sessions.csrf(session, session=True)  # bound to the signed-in session
+    else:
+        pre = pre if pre and len(pre) <= 64 else new_pre_session()
+        token = sessions.csrf(pre, session=False)  # bound to the pre-session cookie
     html = ENV.get_template(template).render(request=request, viewer=viewer, csrf=token, nav=NAV,
-                                             open=board(request).sessions.open, **ctx)
+                                             open=sessions.open, **ctx)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
-    if request.cookies.get(CSRF) != token:
-        response.set_cookie(CSRF, token, httponly=True, samesite="strict", path="/dashboard",
+    if pre and request.cookies.get(CSRF) != pre:
+        response.set_cookie(CSRF, pre, httponly=True, samesite="strict", path="/dashboard",
                             secure=request.url.scheme == "https")
     return response
 
@@ -70,7 +77,7 @@ def signed_in(handler: Page) -> Callable[[Request], Awaitable[Response]]:
     """The viewer from the session cookie, or a redirect to the sign-in page; API errors as pages."""
 
     async def wrapper(request: Request) -> Response:
-        viewer = board(request).sessions.viewer(request.cookies.get(SESSION))
+        viewer = await board(request).sessions.viewer(request.cookies.get(SESSION))
         if viewer is None:
             return RedirectResponse("/dashboard/signin", status_code=303)
         try:
@@ -84,11 +91,13 @@ def signed_in(handler: Page) -> Callable[[Request], Awaitable[Response]]:
 
 
 def changes_state(handler: Page) -> Callable[[Request], Awaitable[Response]]:
-    """A POST from one of our forms: signed in and carrying the CSRF token, else 403."""
+    """A POST from one of our forms: signed in and carrying the CSRF token of its session, else 403."""
 
     async def checked(request: Request, viewer: Viewer) -> Response:
         form = await request.form()
-        if not csrf_ok(request.cookies.get(CSRF), str(form.get("csrf") or "")):
+        sessions = board(request).sessions
+        bound = request.cookies.get(CSRF) if sessions.open else request.cookies.get(SESSION)
+        if not sessions.csrf_ok(bound, str(form.get("csrf") or ""), session=not sessions.open):
             return render(request, "error.html", viewer, status=403,
                           message="This form has expired or did not come from this dashboard; reload and retry.")
         return await handler(request, viewer)

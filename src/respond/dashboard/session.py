@@ -1,12 +1,17 @@
-"""Dashboard sign-in and CSRF.
+"""Dashboard sign-in, server-side sessions, and CSRF.
 
-Signing in with a key sets `respond_session`: `who.expiry.signature`, where `who` is the key's
-owner digest (what the store already records; never the key) or `admin`, signed with HMAC-SHA256
-under a secret derived from the configured keys (so every replica with the same keys accepts it,
-and nobody without a key can forge one).  The cookie is HttpOnly, SameSite=Strict, scoped to
-/dashboard.  Every state-changing form carries a CSRF token that must equal the
-`respond_csrf` cookie (double submit, compared in constant time); SameSite=Strict already keeps
-other sites' forms from carrying the session.
+Signing in with a key creates a session (`core.sessions.SessionStore`, a table on the store's
+database): the `respond_session` cookie holds only its random id, never the key nor any hash of it;
+the server keeps the id's SHA-256 with the owner (the key's owner digest, or the admin), and an expiry.
+Every request looks the session up, so signing out (which deletes it) ends it on every replica, and
+a copied cookie replayed afterwards is refused.  The cookie is HttpOnly, SameSite=Strict, scoped to
+/dashboard, Secure over HTTPS.
+
+Every state-changing form carries a CSRF token: HMAC-SHA256 of the session id under the server's
+secret (`--secret-key` or its key file), so it is bound to that session and nobody can make one
+without the secret, even someone who can set cookies for the site.  Before signing in (the sign-in
+form, and a server with no keys) the token is bound the same way to a random pre-session cookie,
+`respond_csrf`.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from respond.core.sessions import SessionStore
+
 SESSION = "respond_session"
-CSRF = "respond_csrf"
+CSRF = "respond_csrf"  # the pre-session id CSRF tokens are bound to before a session exists
 LIFETIME = 8 * 3600
 ADMIN = "admin"
 
@@ -43,32 +50,30 @@ class Viewer:
         return "admin (all owners)" if self.admin else "key " + (self.owner or "")[:10]
 
 
-def secret_for(keys: list[str]) -> bytes:
-    """The signing secret: derived from the raw keys (never stored), random when there are none."""
-    material = "\0".join(sorted(k for k in keys if k))
-    if not material:
-        return secrets.token_bytes(32)
-    return hashlib.sha256(b"respond-dashboard-session\0" + material.encode()).digest()
+def secret_for(server_secret: bytes) -> bytes:
+    """The CSRF key, derived from the server's secret (never used for anything else)."""
+    return hmac.new(server_secret, b"respond-dashboard-csrf", hashlib.sha256).digest()
+
+
+def _digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 class Sessions:
-    def __init__(self, keys: Keys, admin: Keys, secret: bytes) -> None:
+    def __init__(self, keys: Keys, admin: Keys, secret: bytes, store: SessionStore) -> None:
         self.keys = keys
         self.admin = admin
         self.secret = secret
+        self.store = store
 
     @property
     def open(self) -> bool:
         """No key configured: no sign-in, everyone is the one anonymous owner."""
         return not self.keys.enabled and not self.admin.enabled
 
-    def _sign(self, payload: str) -> str:
-        return hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
-
-    def sign_in(self, key: str) -> str | None:
-        """A session token for a valid key, else None."""
+    async def sign_in(self, key: str) -> str | None:
+        """A new session's id for a valid key, else None."""
         bearer = "Bearer " + key.strip()
-        who: str | None = None
         for ring, as_admin in ((self.admin, True), (self.keys, False)):
             if not ring.enabled:
                 continue
@@ -76,29 +81,36 @@ class Sessions:
                 digest = ring.owner(bearer)
             except Exception:  # noqa: BLE001 - an invalid key for this ring: try the next
                 continue
-            who = ADMIN if as_admin else digest
-            break
-        if who is None:
-            return None
-        payload = f"{who}.{int(time.time()) + LIFETIME}"
-        return f"{payload}.{self._sign(payload)}"
+            session_id = secrets.token_urlsafe(32)
+            await self.store.add_session(_digest(session_id), ADMIN if as_admin else digest, as_admin,
+                                         int(time.time()) + LIFETIME)
+            return session_id
+        return None
 
-    def viewer(self, token: str | None) -> Viewer | None:
+    async def sign_out(self, session_id: str | None) -> None:
+        if session_id:
+            await self.store.delete_session(_digest(session_id))
+
+    async def viewer(self, session_id: str | None) -> Viewer | None:
         if self.open:
             return Viewer("anonymous")
-        if not token or token.count(".") != 2:
+        if not session_id or len(session_id) > 128:
             return None
-        who, expiry, signature = token.split(".")
-        if not hmac.compare_digest(signature, self._sign(f"{who}.{expiry}")):
+        found = await self.store.get_session(_digest(session_id), int(time.time()))
+        if found is None:
             return None
-        if not expiry.isdigit() or int(expiry) < time.time():
-            return None
-        return Viewer(None, admin=True) if who == ADMIN else Viewer(who)
+        owner, admin = found
+        return Viewer(None, admin=True) if admin else Viewer(owner)
+
+    def csrf(self, bound_to: str, *, session: bool) -> str:
+        """The CSRF token of a session id (or, `session=False`, of a pre-session id)."""
+        label = b"session\0" if session else b"pre\0"
+        return hmac.new(self.secret, label + bound_to.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, bound_to: str | None, submitted: str | None, *, session: bool) -> bool:
+        return bool(bound_to) and bool(submitted) and hmac.compare_digest(
+            self.csrf(str(bound_to), session=session), str(submitted))
 
 
-def new_csrf() -> str:
+def new_pre_session() -> str:
     return secrets.token_urlsafe(24)
-
-
-def csrf_ok(cookie: str | None, submitted: str | None) -> bool:
-    return bool(cookie) and bool(submitted) and hmac.compare_digest(str(cookie), str(submitted))

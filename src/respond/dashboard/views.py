@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from respond.dashboard import svg
 from respond.dashboard.render import board, changes_state, owner_scope, render, signed_in
-from respond.dashboard.session import CSRF, LIFETIME, SESSION, Viewer, csrf_ok
+from respond.dashboard.session import CSRF, LIFETIME, SESSION, Viewer
 from respond.dashboard.timeline import item_view
 
 
@@ -25,9 +25,11 @@ async def signin_form(request: Request) -> Response:
 
 async def signin(request: Request) -> Response:
     form = await request.form()
-    if not csrf_ok(request.cookies.get(CSRF), str(form.get("csrf") or "")):
+    sessions = board(request).sessions
+    if not sessions.csrf_ok(request.cookies.get(CSRF), str(form.get("csrf") or ""), session=False):
         return render(request, "signin.html", None, status=403, error="The form expired; please sign in again.")
-    token = board(request).sessions.sign_in(str(form.get("key") or ""))
+    await sessions.sign_out(request.cookies.get(SESSION))  # a session already there ends (no fixation)
+    token = await sessions.sign_in(str(form.get("key") or ""))
     if token is None:
         return render(request, "signin.html", None, status=401, error="That key is not valid here.")
     response = RedirectResponse("/dashboard/responses", status_code=303)
@@ -38,6 +40,7 @@ async def signin(request: Request) -> Response:
 
 @changes_state
 async def signout(request: Request, viewer: Viewer) -> Response:
+    await board(request).sessions.sign_out(request.cookies.get(SESSION))  # ended here, for every copy
     response = RedirectResponse("/dashboard/signin", status_code=303)
     response.delete_cookie(SESSION, path="/dashboard")
     return response
@@ -128,3 +131,11 @@ async def usage(request: Request, viewer: Viewer) -> Response:
     chart = svg.lines("Tokens per day", series, since, 86400, unit="tokens per UTC day")
     return render(request, "usage.html", viewer, days=days, chart=chart,
                   by_key=await ops.usage(owner, "key", since), by_model=await ops.usage(owner, "model", since))
+
+
+@signed_in
+async def upstreams(request: Request, viewer: Viewer) -> Response:
+    """The configured upstreams' replicas: up or down, load, errors (the admin's, or an open dashboard's)."""
+    shown = viewer.admin or board(request).sessions.open
+    rows = board(request).ops.upstreams() if shown else []
+    return render(request, "upstreams.html", viewer, rows=rows, shown=shown)

@@ -9,6 +9,12 @@ copies in which every part that names a file is resolved:
   `file_data` -> for a backend that takes file parts (`file_parts = True`) the file itself (a
   data URL and its name), otherwise its extracted text in the prompt, between `<file>` tags.
 
+`input_image.image_url` is passed on, not fetched (the upstream fetches it: vLLM and others do, from
+their own network), so it is checked here like every URL Respond fetches itself: a `data:` URL, or an
+http(s) URL whose host resolves only to public addresses (`core.netpolicy`), unless it matches an
+operator's `--image-url-allow` pattern; anything else (`file:`, loopback, cloud metadata, the LAN) is a
+400 naming the part's `image_url`.
+
 A part of the new input that cannot be resolved is a 400 (404 for an unknown file id) naming it;
 in history (an earlier turn's file since deleted) it becomes a short note instead.
 """
@@ -20,6 +26,7 @@ import binascii
 import mimetypes
 from typing import Any
 
+from respond.core.netpolicy import BlockedURL, NetworkPolicy
 from respond.core.ports import FileSource
 from respond.protocol.errors import APIError, invalid
 
@@ -62,8 +69,10 @@ def _has_files(item: Item) -> bool:
 
 
 class InputFiles:
-    def __init__(self, source: FileSource | None = None) -> None:
+    def __init__(self, source: FileSource | None = None, image_allow: NetworkPolicy | None = None) -> None:
         self.source = source
+        self.image_allow = image_allow or NetworkPolicy(flag="--image-url-allow")  # patterns allowed besides
+        self.public = NetworkPolicy(flag="--image-url-allow")  # no patterns: public addresses only
 
     async def for_context(self, items: list[Item], owner: str, backend: Any, *, strict: bool = False,
                           param: str = "input") -> list[Item]:
@@ -106,6 +115,7 @@ class InputFiles:
             raise invalid(f"The model does not accept images; remove '{param}' or use a model that does.",
                           param, "unsupported_value")
         if part.get("image_url") or not part.get("file_id"):
+            await self._check_image_url(part.get("image_url"), f"{param}.image_url")
             return part
         name, data = await self._stored(part["file_id"], owner, param)
         return {"type": "input_image", "image_url": _data_url(name, data), "detail": part.get("detail", "auto")}
@@ -129,6 +139,18 @@ class InputFiles:
             raise invalid(f"'{param}' ({name}) has no text this model can read: {exc}", param,
                           "unsupported_value") from None
         return {"type": "input_text", "text": f'<file name="{name}">\n{text}\n</file>'}
+
+    async def _check_image_url(self, url: object, param: str) -> None:
+        if not isinstance(url, str):
+            raise invalid(f"Invalid type for '{param}': expected a string.", param, "invalid_type")
+        if url[:5].lower() == "data:":
+            return
+        try:
+            if not (self.image_allow.patterns and self.image_allow.matches(url)):
+                await self.public.check(url)
+        except BlockedURL as exc:
+            raise invalid(f"'{param}' may not be used: {exc} It must be a data: URL or an http(s) URL of a public "
+                          "address.", param, "invalid_image_url") from None
 
     def _require(self) -> FileSource:
         if self.source is None:

@@ -26,6 +26,7 @@ from respond.store.jobs import RunsMixin, job_row
 from respond.store.listing import ListingMixin
 from respond.store.listing_migration import metadata_rows, preview
 from respond.store.migrations import migrate
+from respond.store.sessions import SessionStore
 from respond.store.tenants import SqlTenants
 from respond.store.vectors import ChunkIndex
 
@@ -64,6 +65,7 @@ class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
         self.files = FileStore(self.db)
         self.vectors = ChunkIndex(self.db)
         self.containers = ContainerStore(self.db)  # code_interpreter's (the core.containers port)
+        self.sessions = SessionStore(self.db)  # the dashboard's (the core.sessions port)
         self.tenants = SqlTenants(self.db)  # stored keys, their rate counters, usage (core.tenants ports)
 
     async def open(self) -> None:

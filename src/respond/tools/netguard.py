@@ -32,14 +32,13 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
         except BlockedURL as exc:
             raise httpcore2.ConnectError(str(exc)) from None
         last: Exception | None = None
-        for address in addresses or [host]:
+        for address in addresses:  # never empty: a host that does not resolve was refused above
             try:
                 return await self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
                                                     socket_options=socket_options)
             except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
                 last = exc
-        assert last is not None
-        raise last
+        raise last or httpcore2.ConnectError(f"No address to connect to for '{host}'.")
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[Any] | None = None) -> httpcore2.AsyncNetworkStream:

@@ -99,7 +99,7 @@ async def test_fetch_checks_the_address_connected_to(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: real(
         "127.0.0.1" if host == "rebind.test" else host, *a, **k))
     try:
-        with pytest.raises(FetchError, match=r"'rebind.test' resolved to a private address \(127.0.0.1\) when connecting"):
+        with pytest.raises(FetchError, match=r"'rebind.test' resolves to a private, loopback or link-local address \(127.0.0.1\)"):
             await fetcher.fetch(f"http://rebind.test:{port}/pages/p")
         assert web.seen == []  # refused before a connection was made
         allowed = PageFetcher(NetworkPolicy([f"http://127.0.0.1:{port}"]), max_bytes=20, timeout=5)

@@ -124,7 +124,8 @@ class CodeRunner:
         kernel = Kernel(self.sandbox, base / "data", base / "s", memory_mb, preload)
         try:
             await kernel.start()
-        except BaseException:
+        except BaseException:  # a start cut short (a spare cancelled at shutdown) leaves no sandbox, no channels
+            await kernel.stop()
             shutil.rmtree(base, ignore_errors=True)
             raise
         return Live(kernel, base / "data")

@@ -70,24 +70,21 @@ def extract(body: bytes, url: str, content_type: str) -> tuple[str, str]:
 
 
 class PolicyResolver(AbstractResolver):
-    """The addresses aiohttp connects to, checked again: without allow patterns, a host that
-    resolved to a public address for `NetworkPolicy.check` and to a private one now (DNS
-    rebinding) is refused.  With patterns the URL decides, whatever the address."""
+    """The addresses aiohttp connects to (exactly those returned here), checked again: without allow
+    patterns, a host that resolved to a public address for `NetworkPolicy.check` and to a private one
+    now (DNS rebinding), or that does not resolve, is refused; with patterns, the host and port aiohttp
+    connects to must match one (`NetworkPolicy.check_addresses`)."""
 
     def __init__(self, policy: NetworkPolicy) -> None:
         self.policy = policy
         self.inner = aiohttp.ThreadedResolver()
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
-        found = await self.inner.resolve(host, port, family)
-        if not self.policy.allow:
-            for info in found:
-                address = info["host"]
-                try:
-                    await self.policy.check(f"http://[{address}]/" if ":" in address else f"http://{address}/")
-                except BlockedURL:
-                    raise BlockedURL(f"The host '{host}' resolved to a private address ({address}) when connecting; "
-                                     f"an operator may allow it with {self.policy.flag}.") from None
+        try:
+            found = await self.inner.resolve(host, port, family)
+        except OSError:
+            found = []
+        await self.policy.check_addresses(host, port, [info["host"] for info in found])
         return found
 
     async def close(self) -> None:
