@@ -49,9 +49,9 @@ def free_port() -> int:
 class UpstreamThread:
     """The scripted upstream on its own event loop in a daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.loop = asyncio.new_event_loop()
-        self.server = ScriptedUpstream()
+        self.server = ScriptedUpstream(port=port)
         ready = threading.Event()
 
         def run() -> None:
@@ -77,7 +77,9 @@ class UpstreamThread:
         self.http.delete("/_control").raise_for_status()
 
     def stop(self) -> None:
+        """Stop it as a killed server would be: listener and open connections closed."""
         self.http.close()
+
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)

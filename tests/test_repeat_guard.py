@@ -4,7 +4,8 @@ A client runs a function loop with the official SDK: the model calls `get_weathe
 sends the output back, and the upstream calls `get_weather` again with the same arguments (spaced
 and ordered differently).  The guard keeps that call out of the response (items and stream events),
 asks the upstream again with `tool_choice: none` (the tools still sent), and the answer is the
-response.  With the default (`embedded`) an upstream's calls go through untouched.
+response.  With the default (`embedded`) an upstream's calls go through untouched.  A hosted
+file_search call repeated in the next round is not run again: the next turn is asked with calls ruled out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from typing import Any
 
 import pytest
+
+from tests._kb import MANUAL_MD, make_store
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Current weather of a city.",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}},
@@ -89,3 +92,29 @@ def test_without_the_guard_an_upstream_call_is_returned(plain: Any, upstream: An
                                          tools=[WEATHER])
     assert [(i.type, i.call_id) for i in r2.output] == [("function_call", "call_2")]
     assert len(upstream.requests()) == 2
+
+
+def test_a_hosted_search_is_not_run_twice(guarded: Any, upstream: Any) -> None:
+    client = guarded.client()
+    store, files = make_store(client, {"manual.md": (MANUAL_MD, {"kind": "manual"})})
+    search = '{"query": "warranty length"}'
+    upstream.reply({"tool_calls": [{"id": "call_fs1", "name": "file_search", "arguments": search}]},
+                   {"tool_calls": [{"id": "call_fs2", "name": "file_search", "arguments": '{"query":"warranty length"}'}]},
+                   {"content": "Two years."})
+    r = client.responses.create(model="scripted", input="How long is the warranty?",
+                                tools=[{"type": "file_search", "vector_store_ids": [store.id]}])
+    assert [i.type for i in r.output] == ["file_search_call", "message"] and r.output_text == "Two years."
+    assert r.output[0].queries == ["warranty length"]
+    first, second, third = upstream.requests()
+    assert (first["tool_choice"], second["tool_choice"], third["tool_choice"]) == ("auto", "auto", "none")
+    assert third["messages"] == second["messages"]  # the search ran once; its output is in the context
+    assert [m["role"] for m in third["messages"]][-2:] == ["assistant", "tool"]
+    assert r.output[0].status == "completed" and files["manual.md"].id
+    # the next turn of the chain asks for the same search: its results are in the context already
+    upstream.reset()
+    upstream.reply({"tool_calls": [{"id": "call_fs3", "name": "file_search", "arguments": search}]},
+                   {"content": "Still two years."})
+    r2 = client.responses.create(model="scripted", previous_response_id=r.id, input="And the warranty?",
+                                 tools=[{"type": "file_search", "vector_store_ids": [store.id]}])
+    assert [i.type for i in r2.output] == ["message"] and r2.output_text == "Still two years."
+    assert [q["tool_choice"] for q in upstream.requests()] == ["auto", "none"]

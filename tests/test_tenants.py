@@ -14,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +111,14 @@ async def test_models_names_and_globs(database: str, tmp_path: Path) -> None:
         assert [m.id for m in (await client.models.list()).data] == ["demo"]
         for model in ("other", "*", "de", "[d]emo", "DEMO"):
             r = await a.ask(made["key"], model=model)
-            assert r.status_code == 400 and r.json()["error"]["code"] == "model_not_found", model
+            assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found", model
         # a refused model reads exactly like a model that is not served at all
         unknown = (await a.ask(made["key"], model="nope")).json()["error"]["message"]
         assert (await a.ask(made["key"], model="other")).json()["error"]["message"] == unknown.replace("nope", "other")
         # the other endpoints that run a model check it too
         r = await a.http.post("/v1/responses/input_tokens", headers={"Authorization": f"Bearer {made['key']}"},
                               json={"model": "other", "input": "x"})
-        assert r.status_code == 400 and r.json()["error"]["code"] == "model_not_found"
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
         star = await a.new_key(models=["*"])
         assert (await a.ask(star["key"], model="other")).status_code == 200
 
@@ -322,3 +323,47 @@ async def test_cli_keys(database: str, tmp_path: Path) -> None:
         respond("revoke", key_id)
         await asyncio.sleep(0.6)
         assert (await a.ask(rotated)).status_code == 401
+
+
+async def test_a_static_key_in_our_format_still_works(database: str, tmp_path: Path) -> None:
+    lookalike = "rk-0123456789abcdef-not-a-stored-key"
+    async with replica(database, tmp_path, api_keys=["static-key", lookalike]) as a:
+        assert (await a.ask(lookalike)).status_code == 200
+        assert (await a.ask("rk-0123456789abcdef-something-else")).status_code == 401
+
+
+async def test_another_tenant_sees_nothing(database: str, tmp_path: Path) -> None:
+    """Two stored keys: neither reads, continues, cancels or deletes the other's responses, and the
+    rate-limit headers of one say nothing of the other."""
+    async with replica(database, tmp_path) as a:
+        one, two = await a.new_key(limits={"rpm": 10}), await a.new_key(limits={"rpm": 1000})
+        theirs = (await a.ask(one["key"])).json()["id"]
+        h = {"Authorization": f"Bearer {two['key']}"}
+        assert (await a.http.get(f"/v1/responses/{theirs}", headers=h)).status_code == 404
+        assert (await a.http.get(f"/v1/responses/{theirs}/input_items", headers=h)).status_code == 404
+        assert (await a.http.delete(f"/v1/responses/{theirs}", headers=h)).status_code == 404
+        assert (await a.http.post(f"/v1/responses/{theirs}/cancel", headers=h)).status_code == 404
+        cont = await a.ask(two["key"], previous_response_id=theirs)
+        assert cont.status_code == 404 and "x-ratelimit-limit-requests" in cont.headers
+        assert cont.headers["x-ratelimit-limit-requests"] == "1000"
+        assert (await a.http.get("/admin/v1/usage", headers=h)).status_code == 401
+        assert (await a.http.get(f"/admin/v1/keys/{one['id']}", headers=h)).status_code == 401
+
+
+def test_two_real_replicas_on_postgresql(server_factory: Any, pg_database: str) -> None:
+    """Two `respond serve` processes on one PostgreSQL database: a key made through one's admin API
+    answers on the other at once, and the other refuses it within a second of its revocation there."""
+    import httpx
+
+    args = ("--backend", "scripted:model=demo,reply=hello", "--embedded", "off", "--admin-key", ADMIN)
+    one, two = server_factory(*args, database=pg_database), server_factory(*args, database=pg_database)
+    admin = httpx.Client(base_url=one.base_url.removesuffix("/v1"), headers={"Authorization": f"Bearer {ADMIN}"})
+    made = admin.post("/admin/v1/keys", json={"label": "replicas", "limits": {"rpm": 100}}).json()
+    r = two.http(made["key"]).post("/responses", json={"model": "demo", "input": "hi"})
+    assert r.status_code == 200 and r.headers["x-ratelimit-limit-requests"] == "100"
+    assert admin.post(f"/admin/v1/keys/{made['id']}/revoke").status_code == 200
+    revoked_at = time.monotonic()
+    with two.http(made["key"]) as http:
+        while http.post("/responses", json={"model": "demo", "input": "hi"}).status_code != 401:
+            assert time.monotonic() - revoked_at < 1.0, "the other replica still accepts a revoked key"
+            time.sleep(0.05)

@@ -163,9 +163,11 @@ async def list_models(request: Request) -> Response:
     models = await _service(request).router.models()
     key = getattr(request.state, "tenant_key", None)  # a stored key lists only the models it may use
     if key is not None:
-        models = [m for m in models if model_allowed(key.models, m.id)]
+        models = [m for m in models if model_allowed(key.models, m.id) or (m.alias_for is not None and
+                                                                         model_allowed(key.models, m.alias_for))]
     return JSON({"object": "list", "data": [
-        {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]})
+        {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
+         **({"alias_for": m.alias_for} if m.alias_for else {})} for m in models]})
 
 
 async def health(request: Request) -> Response:

@@ -158,6 +158,16 @@ class HostedTool(Protocol):
 
 
 @runtime_checkable
+class AnswersCalls(Protocol):
+    """A hosted tool whose stored items answered model calls: the repeat guard (engine/repeat_guard.py)
+    does not let a later turn make them again."""
+
+    def calls(self, item: Item) -> list[tuple[str, str]]:
+        """The calls (function name, arguments as JSON) one of its items answered ([] for none)."""
+        ...
+
+
+@runtime_checkable
 class ClosesTool(Protocol):
     """A hosted tool holding server-wide resources (HTTP sessions): closed when the server stops."""
 

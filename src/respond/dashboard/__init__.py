@@ -38,6 +38,7 @@ def create_dashboard(operations: Operations, keys: Keys, admin: Keys, secret: by
         Route("/vector_stores", views.vector_stores, methods=["GET"]),
         Route("/vector_stores/{store_id}", views.vector_store, methods=["GET"]),
         Route("/charts", views.charts, methods=["GET"]),
+        Route("/upstreams", views.upstreams, methods=["GET"]),
         Route("/usage", views.usage, methods=["GET"]),
         Mount("/static", app=StaticFiles(packages=[("respond.dashboard", "static")]), name="static"),
     ]

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from respond.core.hosted import Binding, ClosesTool, HostedTool, Item, ToolContext
+from respond.core.hosted import AnswersCalls, Binding, ClosesTool, HostedTool, Item, ToolContext
 from respond.core.types import Generation, Message
 from respond.engine.hosted_loop import HostedLoop, HostedStep
+from respond.engine.repeat_guard import Signature, signature
 from respond.protocol.errors import invalid
 
 __all__ = ["HostedLoop", "HostedStep", "HostedTools"]
@@ -39,6 +40,15 @@ class HostedTools:
     def messages(self, item: Item) -> list[Message] | None:
         tool = self.by_item.get(str(item.get("type")))
         return tool.messages(item) if tool is not None else None
+
+    def answered(self, *groups: Sequence[Item]) -> frozenset[Signature]:
+        """The model calls the hosted tools' items in `groups` answered (earlier turns, input)."""
+        out: set[Signature] = set()
+        for item in (item for items in groups for item in items):
+            tool = self.by_item.get(str(item.get("type")))
+            if isinstance(tool, AnswersCalls):
+                out.update(signature(name, arguments) for name, arguments in tool.calls(item))
+        return frozenset(out)
 
     def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
         tool = self.by_item.get(str(item.get("type")))

@@ -7,9 +7,14 @@ Each turn it holds the model's tool calls until the turn ends and compares each 
 arguments (JSON-normalised: key order and spacing do not matter) with the calls the context
 already answered: an assistant `tool_calls` entry whose id has a `tool` message.  That covers
 client-run calls answered in this request's input or earlier in its chain, and hosted calls run
-in earlier rounds of this response.
+in earlier rounds of this response; a hosted tool's items of earlier turns (which reach the model
+as notes) add the calls they answered (`AnswersCalls`, e.g. file_search's queries).
 
 - Some calls of the turn are new: the repeats are dropped, the new ones go on (renumbered).
+- On the embedded backend, right after a tool's output, a call to that same function (whatever its
+  arguments) counts as a repeat too: the 0.5B model otherwise feeds the result back in
+  (`calculator("391")` after `calculator("17 * 23")` answered 391) or searches again with other
+  words; the turn after a tool's output may call a *different* tool or answer.
 - All of them repeat an answered call: the model is asked again, once, with calls ruled out
   (`tool_choice: none`: an upstream is sent that, the embedded backend decodes text under a grammar
   that admits no call), with what is left of `max_output_tokens`.  The item list never shows the
@@ -65,6 +70,19 @@ def answered(messages: Iterable[Message]) -> set[Signature]:
     return done
 
 
+def just_answered(messages: list[Message]) -> set[str]:
+    """The functions whose outputs end `messages` (the calls of the assistant message before them)."""
+    ids: set[str] = set()
+    for m in reversed(messages):
+        if m.get("role") == "tool":
+            ids.add(str(m.get("tool_call_id")))
+        elif m.get("role") == "assistant" and m.get("tool_calls") and ids:
+            return {str((c.get("function") or {}).get("name")) for c in m["tool_calls"] if c.get("id") in ids}
+        elif not (m.get("role") == "user" and isinstance(m.get("content"), list) and ids):
+            return set()  # (images a tool output showed follow its tool message as user content)
+    return set()
+
+
 def _add(a: Usage, b: Usage | None) -> Usage:
     if b is None:
         return a
@@ -75,8 +93,11 @@ def _add(a: Usage, b: Usage | None) -> Usage:
 class RepeatGuard:
     """A backend whose turns never repeat an answered call (see the module docstring)."""
 
-    def __init__(self, backend: ModelBackend) -> None:
+    def __init__(self, backend: ModelBackend, earlier: frozenset[Signature] = frozenset(),
+                 same_tool: bool = False) -> None:
         self.backend = backend
+        self.earlier = earlier  # calls answered outside the chat messages (hosted items of earlier turns)
+        self.same_tool = same_tool  # a call of the function whose output just came counts as a repeat
         self.name = backend.name
         self.suppressed = 0  # calls dropped so far (tests and logs)
 
@@ -94,7 +115,8 @@ class RepeatGuard:
             async for delta in self.backend.generate(gen):
                 yield delta
             return
-        done = answered(gen.messages)
+        done = answered(gen.messages) | self.earlier
+        just = just_answered(gen.messages) if self.same_tool else set()
         usage = Usage()
         while True:
             calls: dict[int, list[ToolCallDelta]] = {}
@@ -108,7 +130,7 @@ class RepeatGuard:
                     break
                 yield delta
             usage = _add(usage, finish.usage)
-            fresh = [parts for parts in calls.values() if _signature(parts) not in done]
+            fresh = [p for p in calls.values() if _signature(p) not in done and _signature(p)[0] not in just]
             repeats = len(calls) - len(fresh)
             self.suppressed += repeats
             if repeats:
@@ -138,8 +160,8 @@ def _signature(parts: list[ToolCallDelta]) -> Signature:
     return signature(name, "".join(p.arguments for p in parts))
 
 
-def guarded(backend: ModelBackend, mode: str) -> ModelBackend:
+def guarded(backend: ModelBackend, mode: str, earlier: frozenset[Signature] = frozenset()) -> ModelBackend:
     """`backend`, wrapped in a `RepeatGuard` when `mode` (--repeat-guard) applies to it."""
     if mode == "on" or (mode == "embedded" and backend.name in EMBEDDED):
-        return RepeatGuard(backend)
+        return RepeatGuard(backend, earlier, same_tool=backend.name in EMBEDDED)
     return backend

@@ -124,9 +124,7 @@ class ResponsesService:
         response's context without calling the model (the response is returned, `completed`).
         """
         req = parse_create(body)
-        model = self._check(req)
-        await self._may_use(owner, model)
-        self.router.resolve(model)
+        model = await self._model(owner, self._check(req))  # an alias: the model it names
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner, local)
         if not new_items and not history.items:
@@ -172,9 +170,20 @@ class ResponsesService:
         run = await self._run(req, model, record, history, local=local)
         return run, req, response
 
-    async def _may_use(self, owner: str, model: str) -> None:
-        if self.tenancy is not None:
-            await self.tenancy.check_model(owner, model)
+    async def _model(self, owner: str, requested: str) -> str:
+        """The model that serves `requested` (an alias resolved).  A stored key that may use neither the
+        name nor the model it names gets the answer for a model not served at all: a 404 naming only
+        models it may use, so a key learns nothing of the others."""
+        allowed = await self.tenancy.model_filter(owner) if self.tenancy is not None else None
+        if allowed is None:
+            return await self.router.route(requested)
+
+        def visible(name: str) -> bool:
+            return allowed(name) or allowed(self.router.canonical(name))
+
+        if not visible(requested):
+            raise self.router.unknown(requested, visible)
+        return await self.router.route(requested, visible)
 
     async def _prepare_only(self, req: CreateResponse, record: Record, history: History,
                             local: LocalState | None) -> None:
@@ -238,7 +247,7 @@ class ResponsesService:
         ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
                           self.secrets.pop(record.response["id"], {}))
         hosted = await self.hosted.prepare(prepared.hosted_tools, gen, ctx, req.max_tool_calls)
-        turns = self.router.turns(backend)  # the repeat guard, where it applies (engine/repeat_guard.py)
+        turns = self.router.turns(backend, self.hosted.answered(ctx.history, ctx.new_items))  # the repeat guard
         deltas = hosted.run(turns) if hosted is not None else turns.generate(gen)
         deltas = metered(deltas, self.metrics, model, backend.name)
         started = time.perf_counter()
@@ -329,8 +338,7 @@ class ResponsesService:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
         upstream, the prompt tokens it reports for a one-token generation of the same request."""
         req = parse_input_tokens(body)
-        model = self._check(req)
-        await self._may_use(owner, model)
+        model = await self._model(owner, self._check(req))
         req, new_items = await self._inputs(req, owner)
         backend = self.router.resolve(model)
         new_items = await self.files.for_context(new_items, owner, backend, strict=True)
@@ -349,8 +357,7 @@ class ResponsesService:
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
         req = parse_compact(body)
-        model = self._check(req)
-        await self._may_use(owner, model)
+        model = await self._model(owner, self._check(req))
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner)
         if not new_items and not history.items:

@@ -202,6 +202,17 @@ class Tenancy:
                                 f"models served here.", param="model", code="model_not_found")
         return key
 
+    async def model_filter(self, owner: str) -> Callable[[str], bool] | None:
+        """What a stored key may use (None: any, for an owner that is no stored key); an unusable key
+        is refused here, as in `check_model`."""
+        if not self.is_key_owner(owner):
+            return None
+        key = await self.row(owner)
+        if key is None or not key.usable(self.clock()):
+            raise unauthorized("The API key is no longer valid.")
+        patterns = key.models
+        return lambda model: model_allowed(patterns, model)
+
     async def admit(self, owner: str, model: str, reserve: int, lease: str) -> None:
         key = await self.check_model(owner, model)
         if key is None or not key.limits.any:
@@ -231,7 +242,7 @@ class Tenancy:
 
     async def abandon(self, owner: str, lease: str) -> None:
         """An admitted request that never ran (refused later on, its client gone): free its slot."""
-        if self.is_key_owner(owner):
+        if self.is_key_owner(owner) and await self._leased(owner):
             await self.rates.settle(lease, 0, self.clock())
 
     # -- what it used ---------------------------------------------------------------------------------
@@ -249,7 +260,7 @@ class Tenancy:
                "reasoning_tokens": int((u.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
                "duration_ms": int(seconds * 1000), "created_at": int(response.get("created_at") or self.clock())}
         try:
-            if self.is_key_owner(owner):
+            if self.is_key_owner(owner) and await self._leased(owner):
                 await self.rates.settle(row["response_id"], row["input_tokens"] + row["output_tokens"], self.clock())
             await self.usage_store.record_usage(row)
         except Exception:  # noqa: BLE001 - accounting never fails a response; logged
@@ -257,6 +268,13 @@ class Tenancy:
         if self.metrics is not None:
             self.metrics.key_usage(owner if self.is_key_owner(owner) else "static", row["model"],
                                    row["input_tokens"], row["output_tokens"], row["status"])
+
+    async def _leased(self, owner: str) -> bool:
+        """Whether the key's requests hold a lease to settle (its limits as last read)."""
+        key = await self.row(owner)
+        limits = key.limits if key is not None else None
+        return limits is None or any(v is not None for v in (limits.concurrent, limits.tpm, limits.daily_tokens,
+                                                             limits.monthly_tokens))
 
     async def drain(self) -> None:
         while self._tasks:

@@ -109,6 +109,12 @@ class FileSearchTool(BaseTool):
         found = "\n".join(f"[{r.get('filename') or r.get('file_id')}] {r.get('text', '')}" for r in item["results"])
         return [{"role": "system", "content": f"file_search for {item.get('queries')} found:\n{found}"}]
 
+    def calls(self, item: Item) -> list[tuple[str, str]]:
+        """The searches an earlier turn ran (the repeat guard does not run them again)."""
+        if item.get("type") != "file_search_call" or item.get("status") != "completed":
+            return []
+        return [(NAME, orjson.dumps({"query": q}).decode()) for q in item.get("queries") or [] if isinstance(q, str)]
+
     def strip(self, item: Item, include: frozenset[str]) -> Item:
         if item.get("type") == "file_search_call" and INCLUDE not in include:
             return {**item, "results": None}
