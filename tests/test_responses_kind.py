@@ -216,3 +216,28 @@ def test_custom_tools_pass_through_natively(native_server: Any, upstream: Any, n
     assert first["tool_choice"] == {"type": "custom", "name": "patcher"}
     assert [i["type"] for i in second["input"]] == ["message", "custom_tool_call", "custom_tool_call_output"]
     assert second["input"][1]["input"] == patch and second["input"][2]["output"] == "ok"
+
+
+def test_streamed_reasoning_never_shows_the_upstream_state(rserver: Any, upstream: Any) -> None:
+    """The upstream's encrypted content stays server-side in every event a client can see."""
+    upstream.reply({"reasoning": "Private thoughts.", "content": "Done.", "encrypted_content": "UPSTREAM-BLOB-3"},
+                   {"reasoning": "More.", "content": "Again.", "encrypted_content": "UPSTREAM-BLOB-4"})
+    client = rserver.client()
+    events = list(client.responses.create(model="scripted", input="q", stream=True))
+    assert "UPSTREAM-BLOB" not in json.dumps([e.model_dump() for e in events])
+    final = events[-1].response
+    assert final.usage.output_tokens_details.reasoning_tokens == len("Private thoughts.") // 4
+    r = client.responses.create(model="scripted", input="q", background=True, stream=True)
+    replayed = list(client.responses.retrieve(next(iter(r)).response.id, stream=True))
+    assert replayed and "UPSTREAM-BLOB" not in json.dumps([e.model_dump() for e in replayed])
+
+
+def test_failed_or_cut_upstream_streams_fail_the_response(rserver: Any, upstream: Any) -> None:
+    upstream.reply({"content": "partial", "fail": {"message": "overloaded", "code": "server_error"}},
+                   {"content": "partial", "cut": True})
+    client = rserver.client()
+    last = list(client.responses.create(model="scripted", input="x", stream=True))[-1]
+    assert last.type == "response.failed" and "overloaded" in last.response.error.message
+    last = list(client.responses.create(model="scripted", input="x", stream=True))[-1]
+    assert last.type == "response.failed" and "without response.completed" in last.response.error.message
+    assert last.response.output[0].content[0].text == "partial"
