@@ -158,6 +158,19 @@ async def test_auto_profile_recognises_llama_cpp_server(llama_server: str) -> No
 
 
 @pytest.mark.model
+async def test_auto_profile_is_probed_for_each_replica_of_an_upstream(llama_server: str) -> None:
+    from respond.engine.replicas import ReplicaSet
+
+    b = backends.create("openai_responses", base_url=llama_server, profile="auto")
+    replicas = ReplicaSet("llama", [("r1", b)], kind="responses", models=["qwen"])
+    await replicas.warmup()
+    try:
+        assert b.profile.name == "llama-cpp-server"  # type: ignore[attr-defined]
+    finally:
+        await replicas.close()
+
+
+@pytest.mark.model
 def test_llama_cpp_server_plain_text_has_usage(via_llama: Any, llama_server: str) -> None:
     r = via_llama.client(timeout=LLAMA_TIMEOUT).responses.create(model="qwen", input="Say hello in three words.", max_output_tokens=16,
                                             temperature=0)
