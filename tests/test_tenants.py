@@ -367,3 +367,26 @@ def test_two_real_replicas_on_postgresql(server_factory: Any, pg_database: str) 
         while http.post("/responses", json={"model": "demo", "input": "hi"}).status_code != 401:
             assert time.monotonic() - revoked_at < 1.0, "the other replica still accepts a revoked key"
             time.sleep(0.05)
+
+
+async def test_a_stored_key_signs_in_to_the_dashboard(database: str, tmp_path: Path) -> None:
+    """It sees its own usage and responses only; its session ends when the key is revoked."""
+    import re
+
+    async with replica(database, tmp_path) as a:
+        mine, other = await a.new_key(label="mine"), await a.new_key(label="other")
+        rid = (await a.ask(mine["key"])).json()["id"]
+        theirs = (await a.ask(other["key"])).json()["id"]
+        await a.settled()
+        page = await a.http.get("/dashboard/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        r = await a.http.post("/dashboard/signin", data={"key": mine["key"], "csrf": csrf})
+        assert r.status_code == 303, r.text
+        listing = (await a.http.get("/dashboard/responses")).text
+        assert rid in listing and theirs not in listing
+        usage = (await a.http.get("/dashboard/usage")).text
+        assert mine["id"] in usage and other["id"] not in usage
+        await a.admin("POST", f"/keys/{mine['id']}/revoke")
+        await asyncio.sleep(0.6)
+        assert (await a.http.get("/dashboard/responses")).status_code == 303  # back to the sign-in page
+        a.http.cookies.clear()

@@ -221,7 +221,7 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     keys = KeyRing(settings.api_keys)
     admin = KeyRing([settings.admin_key] if settings.admin_key else [])
     board = dashboard(operations, keys, admin, secret_for(server_secret),
-                      getattr(store, "sessions", None) or MemorySessions())
+                      getattr(store, "sessions", None) or MemorySessions(), stored=tenancy)
     guard = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
              "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
     return create_app(service, runs, keys, lifespan=lifespan, guard=guard,

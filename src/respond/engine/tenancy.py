@@ -185,6 +185,13 @@ class Tenancy:
             raise unauthorized(f"The API key {key.id} has expired.")
         return key
 
+    async def usable(self, owner: str) -> bool:
+        """False only for a stored key that is gone, revoked or expired (other owners: True)."""
+        if not self.is_key_owner(owner):
+            return True
+        key = await self.row(owner)
+        return key is not None and key.usable(self.clock())
+
     @staticmethod
     def is_key_owner(owner: str) -> bool:
         return owner.startswith(ID_PREFIX)
