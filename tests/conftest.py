@@ -34,7 +34,7 @@ import pytest
 from openai import OpenAI
 
 from respond.testing.upstream import ScriptedUpstream
-from tests.inprocess import AppServer
+from tests.inprocess import AppServer, Clock
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("RESPOND_TEST_POSTGRES")
@@ -49,9 +49,9 @@ def free_port() -> int:
 class UpstreamThread:
     """The scripted upstream on its own event loop in a daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.loop = asyncio.new_event_loop()
-        self.server = ScriptedUpstream()
+        self.server = ScriptedUpstream(port=port)
         ready = threading.Event()
 
         def run() -> None:
@@ -77,7 +77,9 @@ class UpstreamThread:
         self.http.delete("/_control").raise_for_status()
 
     def stop(self) -> None:
+        """Stop it as a killed server would be: listener and open connections closed."""
         self.http.close()
+
         asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
@@ -130,6 +132,11 @@ class Server:
     def http(self, api_key: str | None = "test-key") -> httpx.Client:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
+
+    def root(self, api_key: str | None = None) -> httpx.Client:
+        """A client of the site's root (/metrics, /dashboard, /docs), without a key unless given."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.base_url.removesuffix("/v1"), headers=headers, timeout=60)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as in a crash."""
@@ -228,9 +235,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _app_factory(tmp_path: Path, started: list[AppServer]) -> Any:
-    def factory(*args: str, database: str | None = None) -> AppServer:
+    def factory(*args: str, database: str | None = None, clock: Clock | None = None) -> AppServer:
         db = database or f"sqlite:///{tmp_path / f'app{len(started)}.db'}"
-        app = AppServer(list(args), db)
+        app = AppServer(list(args), db, clock=clock)
         started.append(app)
         return app.start()
 
@@ -239,7 +246,8 @@ def _app_factory(tmp_path: Path, started: list[AppServer]) -> Any:
 
 @pytest.fixture
 def app_factory(tmp_path: Path) -> Iterator[Any]:
-    """`app_factory(*serve_args, database=...)`: the app of `respond serve ARGS`, in this process."""
+    """`app_factory(*serve_args, database=..., clock=...)`: the app of `respond serve ARGS`, in this process
+    (its `clock`, a `tests.inprocess.Clock`, is the test's to move)."""
     started: list[AppServer] = []
     yield _app_factory(tmp_path, started)
     for app in reversed(started):

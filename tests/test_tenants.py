@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +112,14 @@ async def test_models_names_and_globs(database: str, tmp_path: Path) -> None:
         assert [m.id for m in (await client.models.list()).data] == ["demo"]
         for model in ("other", "*", "de", "[d]emo", "DEMO"):
             r = await a.ask(made["key"], model=model)
-            assert r.status_code == 400 and r.json()["error"]["code"] == "model_not_found", model
+            assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found", model
         # a refused model reads exactly like a model that is not served at all
         unknown = (await a.ask(made["key"], model="nope")).json()["error"]["message"]
         assert (await a.ask(made["key"], model="other")).json()["error"]["message"] == unknown.replace("nope", "other")
         # the other endpoints that run a model check it too
         r = await a.http.post("/v1/responses/input_tokens", headers={"Authorization": f"Bearer {made['key']}"},
                               json={"model": "other", "input": "x"})
-        assert r.status_code == 400 and r.json()["error"]["code"] == "model_not_found"
+        assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
         star = await a.new_key(models=["*"])
         assert (await a.ask(star["key"], model="other")).status_code == 200
 
@@ -322,3 +324,98 @@ async def test_cli_keys(database: str, tmp_path: Path) -> None:
         respond("revoke", key_id)
         await asyncio.sleep(0.6)
         assert (await a.ask(rotated)).status_code == 401
+
+
+async def test_a_static_key_in_our_format_still_works(database: str, tmp_path: Path) -> None:
+    lookalike = "rk-0123456789abcdef-not-a-stored-key"
+    async with replica(database, tmp_path, api_keys=["static-key", lookalike]) as a:
+        assert (await a.ask(lookalike)).status_code == 200
+        assert (await a.ask("rk-0123456789abcdef-something-else")).status_code == 401
+
+
+async def test_another_tenant_sees_nothing(database: str, tmp_path: Path) -> None:
+    """Two stored keys: neither reads, continues, cancels or deletes the other's responses, and the
+    rate-limit headers of one say nothing of the other."""
+    async with replica(database, tmp_path) as a:
+        one, two = await a.new_key(limits={"rpm": 10}), await a.new_key(limits={"rpm": 1000})
+        theirs = (await a.ask(one["key"])).json()["id"]
+        h = {"Authorization": f"Bearer {two['key']}"}
+        assert (await a.http.get(f"/v1/responses/{theirs}", headers=h)).status_code == 404
+        assert (await a.http.get(f"/v1/responses/{theirs}/input_items", headers=h)).status_code == 404
+        assert (await a.http.delete(f"/v1/responses/{theirs}", headers=h)).status_code == 404
+        assert (await a.http.post(f"/v1/responses/{theirs}/cancel", headers=h)).status_code == 404
+        cont = await a.ask(two["key"], previous_response_id=theirs)
+        assert cont.status_code == 404 and "x-ratelimit-limit-requests" in cont.headers
+        assert cont.headers["x-ratelimit-limit-requests"] == "1000"
+        assert (await a.http.get("/admin/v1/usage", headers=h)).status_code == 401
+        assert (await a.http.get(f"/admin/v1/keys/{one['id']}", headers=h)).status_code == 401
+
+
+def test_two_real_replicas_on_postgresql(server_factory: Any, pg_database: str) -> None:
+    """Two `respond serve` processes on one PostgreSQL database: a key made through one's admin API
+    answers on the other at once, and the other refuses it within a second of its revocation there."""
+    import httpx
+
+    args = ("--backend", "scripted:model=demo,reply=hello", "--embedded", "off", "--admin-key", ADMIN)
+    one, two = server_factory(*args, database=pg_database), server_factory(*args, database=pg_database)
+    admin = httpx.Client(base_url=one.base_url.removesuffix("/v1"), headers={"Authorization": f"Bearer {ADMIN}"})
+    made = admin.post("/admin/v1/keys", json={"label": "replicas", "limits": {"rpm": 100}}).json()
+    r = two.http(made["key"]).post("/responses", json={"model": "demo", "input": "hi"})
+    assert r.status_code == 200 and r.headers["x-ratelimit-limit-requests"] == "100"
+    assert admin.post(f"/admin/v1/keys/{made['id']}/revoke").status_code == 200
+    revoked_at = time.monotonic()
+    with two.http(made["key"]) as http:
+        while http.post("/responses", json={"model": "demo", "input": "hi"}).status_code != 401:
+            assert time.monotonic() - revoked_at < 1.0, "the other replica still accepts a revoked key"
+            time.sleep(0.05)
+
+
+async def test_a_stored_key_signs_in_to_the_dashboard(database: str, tmp_path: Path) -> None:
+    """It sees its own usage and responses only; its session ends when the key is revoked."""
+    async with replica(database, tmp_path) as a:
+        mine, other = await a.new_key(label="mine"), await a.new_key(label="other")
+        rid = (await a.ask(mine["key"])).json()["id"]
+        theirs = (await a.ask(other["key"])).json()["id"]
+        await a.settled()
+        page = await a.http.get("/dashboard/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        r = await a.http.post("/dashboard/signin", data={"key": mine["key"], "csrf": csrf})
+        assert r.status_code == 303, r.text
+        listing = (await a.http.get("/dashboard/responses")).text
+        assert rid in listing and theirs not in listing
+        usage = (await a.http.get("/dashboard/usage")).text
+        assert mine["id"] in usage and other["id"] not in usage
+        await a.admin("POST", f"/keys/{mine['id']}/revoke")
+        await asyncio.sleep(0.6)
+        assert (await a.http.get("/dashboard/responses")).status_code == 303  # back to the sign-in page
+        a.http.cookies.clear()
+
+
+@pytest.mark.parametrize("per_key", ["on", "off"])
+async def test_per_key_metrics_are_opt_in(per_key: str, tmp_path: Path) -> None:
+    async with replica(f"sqlite:///{tmp_path / 'm.db'}", tmp_path, metrics_per_key=per_key) as a:
+        made = await a.new_key(label="<script>x</script>")
+        assert (await a.ask(made["key"])).status_code == 200
+        await a.settled()
+        text = (await a.http.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"})).text
+        line = f'respond_key_tokens_total{{key="{made["id"]}",kind="output",model="demo"}} 5.0'
+        assert (line in text) is (per_key == "on"), text[-2000:]
+        # the label is shown escaped on the usage page (an admin's session)
+        page = await a.http.get("/dashboard/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        await a.http.post("/dashboard/signin", data={"key": ADMIN, "csrf": csrf})
+        usage = (await a.http.get("/dashboard/usage")).text
+        assert "&lt;script&gt;x&lt;/script&gt;" in usage and "<script>x</script>" not in usage
+
+
+async def test_models_through_aliases(database: str, tmp_path: Path) -> None:
+    """A key allowed an alias may use it (the response is made by the model it names, and counted against
+    the key's limits); the model behind it by its own name only when allowed too."""
+    async with replica(database, tmp_path, aliases={"fast": "demo"}) as a:
+        made = await a.new_key(models=["fast"], limits={"rpm": 5})
+        r = await a.ask(made["key"], model="fast")
+        assert r.status_code == 200 and r.json()["model"] == "demo" and r.headers["x-ratelimit-remaining-requests"] == "4"
+        assert (await a.ask(made["key"], model="demo")).status_code == 404
+        assert (await a.ask(made["key"], model="other")).status_code == 404
+        by_target = await a.new_key(models=["demo"])
+        assert (await a.ask(by_target["key"], model="fast")).status_code == 200

@@ -30,6 +30,7 @@ from respond.backends.upstream_http import UpstreamLimits
 from respond.config import Settings
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolServices
+from respond.core.metrics import Metrics
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.core.sessions import MemorySessions
@@ -43,12 +44,14 @@ from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.tenancy import Tenancy
 from respond.engine.workers import RunManager
-from respond.store.availability import unavailable
+from respond.store.availability import data_error, unavailable
+from respond.store.journal import Journal
 from respond.store.redis_rates import RedisRates
 from respond.tools.code_interpreter.containers import Containers
 from respond.tools.code_interpreter.sandbox import Limits, Sandbox
 from respond.tools.file_search.service import FileSearch
 from respond.tools.file_search.source import StoredFiles
+from respond.upstreams import build_upstreams, chat_defaults
 
 log = logging.getLogger("respond")
 MiB = 1024 * 1024
@@ -78,18 +81,17 @@ def backend_options(settings: Settings) -> dict[str, dict[str, Any]]:
                      "cache_dir": settings.cache_dir, "n_ctx": settings.n_ctx,
                      "max_output_tokens": settings.max_output_tokens},
         "openai_compat": {"base_url": settings.upstream, "api_key": settings.upstream_api_key,
-                          "reasoning_field": settings.upstream_reasoning_field,
-                          "file_parts": settings.upstream_file_parts == "on",
-                          "limits": upstream_limits(settings)},
+                          **chat_defaults(settings), "limits": upstream_limits(settings)},
         # a /v1/responses upstream: its base_url (and api_key, profile, ...) come with its spec
         "openai_responses": {"limits": upstream_limits(settings)},
     }
 
 
-def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
-    """Backends in the order they are asked whether they serve a model; and the default model."""
+def build_backends(settings: Settings, metrics: Metrics | None = None) -> tuple[list[ModelBackend], str | None]:
+    """Backends in the order they are asked whether they serve a model (the configured upstreams
+    first); and the default model."""
     defaults = backend_options(settings)
-    chosen: list[ModelBackend] = []
+    chosen: list[ModelBackend] = list(build_upstreams(settings, upstream_limits(settings), metrics))
     for spec in backend_specs(settings):
         name, options = backends.parse_spec(spec)
         chosen.append(backends.create(name, **{**defaults.get(name, {}), **options}))
@@ -99,7 +101,9 @@ def build_backends(settings: Settings) -> tuple[list[ModelBackend], str | None]:
 
 async def warm_up(chosen: list[ModelBackend]) -> None:
     for backend in chosen:
-        if isinstance(backend, WarmsUp):  # the embedded model: assemble (first start) and load it now
+        # the embedded model: assemble (first start) and load it now; an upstream: list its models,
+        # start its health checks
+        if isinstance(backend, WarmsUp):
             try:
                 await backend.warmup()
             except BackendError as exc:
@@ -163,25 +167,32 @@ def build_tenancy(settings: Settings, store: Any, metrics: PrometheusMetrics,
 
 
 def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> Starlette:
-    """`clock`: what the limits of stored keys read the time from (tests move it)."""
+    """`clock` (tests move it; default the wall clock): what the limits of stored keys, responses'
+    created_at/completed_at and files' and vector stores' times read.  Job leases and queue ages
+    stay on the wall clock: they are shared with other processes."""
+    clock = clock or time.time
     store = stores.create(settings.database)
-    chosen, default = build_backends(settings)
     metrics = PrometheusMetrics(settings.metrics_multiproc_dir)
+    chosen, default = build_backends(settings, metrics)
     tenancy = build_tenancy(settings, store, metrics, clock)
     # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
-    file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+                             clock=clock)
     containers = build_containers(settings, store)
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
                             options={"mcp_timeout": settings.mcp_timeout, "containers": containers,
                                      **web_options(settings)})
+    server_secret = load_secret(settings.secret_key, settings.key_file)
+    if hasattr(store, "journal"):  # the SQL store: final writes wait in a local journal during an outage
+        store.journal = Journal(settings.journal_dir, server_secret, settings.database)
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
-    server_secret = load_secret(settings.secret_key, settings.key_file)
-    service = ResponsesService(store, ModelRouter(chosen, default, settings.repeat_guard), hosted=HostedTools(tools.load(services)),
+    service = ResponsesService(store, ModelRouter(chosen, default, settings.repeat_guard, settings.aliases),
+                               hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(server_secret),
-                               prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy,
+                               prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy, clock=clock,
                                files=InputFiles(StoredFiles(
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024)),
@@ -213,12 +224,13 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
             await store.close()
 
     operations = Operations(store, runs, file_search, usage=getattr(store, "tenants", None),
-                            keys=getattr(store, "tenants", None))
+                            keys=getattr(store, "tenants", None), upstreams=service.router.health)
     keys = KeyRing(settings.api_keys)
     admin = KeyRing([settings.admin_key] if settings.admin_key else [])
     board = dashboard(operations, keys, admin, secret_for(server_secret),
-                      getattr(store, "sessions", None) or MemorySessions())
+                      getattr(store, "sessions", None) or MemorySessions(), stored=tenancy)
     guard = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
+             "store_data_error": data_error,
              "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
     return create_app(service, runs, keys, lifespan=lifespan, guard=guard,
                       extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)

@@ -2,7 +2,8 @@
 
 `FLAGS` is the one definition of the configuration: `respond serve --help`, the defaults, the
 environment variables and README's configuration table (`markdown_table()`, checked by a test)
-are all generated from it.  This is the only module that reads the environment.
+are all generated from it.  This and `config_file.py` (the `--config` file, and the
+variables its upstreams name for their keys) are the only modules that read the environment.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_cache_dir, user_data_dir
+
+if TYPE_CHECKING:
+    from respond.config_file import UpstreamConfig
 
 
 def default_database() -> str:
@@ -27,6 +31,10 @@ def default_cache_dir() -> Path:
 
 def default_key_file() -> Path:
     return Path(user_data_dir("respond")) / "secret.key"
+
+
+def default_journal_dir() -> Path:
+    return Path(user_data_dir("respond")) / "journal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,9 @@ class Flag:
 
 
 FLAGS: list[Flag] = [
+    Flag("config", "a TOML file of settings: any flag below as a key, plus [[upstreams]] (several upstreams, "
+         "replicas, health) and [aliases]; flags and RESPOND_* variables override it; check one with `respond "
+         "config check FILE`", None, Path, metavar="FILE"),
     Flag("host", "address to listen on", "127.0.0.1"),
     Flag("port", "port to listen on", 8080, int),
     Flag("database", "SQLAlchemy URL of the store: sqlite:///path.db or postgresql://user@host/db",
@@ -127,6 +138,9 @@ FLAGS: list[Flag] = [
          "none (dropped)", "reasoning_content", choices=("reasoning_content", "reasoning", "none")),
     Flag("secret_key", "secret that seals reasoning.encrypted_content; replicas must share it", metavar="SECRET",
          secret=True, default_doc="a key generated on first start in the user data dir (secret.key, mode 0600)"),
+    Flag("journal_dir", "where a response's final write waits (fsync'd, one file per process) while the database is "
+         "unreachable; replayed into it when it answers and at start", default_journal_dir, Path, metavar="DIR",
+         default_doc="journal/ in the user data dir"),
     Flag("prompts", "folder of prompt templates (<id>.toml or <id>.json) for the 'prompt' parameter", None, Path,
          metavar="DIR", default_doc="none (a request naming a prompt is a 400)"),
     Flag("web_search_provider", "search engine of the hosted web_search tool; without one the tool is not "
@@ -177,6 +191,7 @@ def _d(name: str) -> Any:
 
 @dataclass
 class Settings:
+    config: Path | None = _d("config")  # the --config file the values below were read from, if any
     host: str = _d("host")
     port: int = _d("port")
     database: str = _d("database")
@@ -212,6 +227,7 @@ class Settings:
     # reasoning.encrypted_content: the sealing secret, else a key file made on first start
     secret_key: str | None = _d("secret_key")
     key_file: Path = field(default_factory=default_key_file)
+    journal_dir: Path = _d("journal_dir")  # final writes kept while the database is away (store/journal.py)
     prompts: Path | None = _d("prompts")  # the prompt store's folder (`prompt` templates)
     # how earlier reasoning is sent back to a chat-completions upstream
     upstream_reasoning_field: str = _d("upstream_reasoning_field")
@@ -242,10 +258,14 @@ class Settings:
     code_file_mb: int = _d("code_file_mb")
     code_max_kernels: int = _d("code_max_kernels")
     code_spare_kernels: int = _d("code_spare_kernels")
+    # the routing table of a --config file (respond.config_file): upstreams, and aliases -> models
+    upstreams: list[UpstreamConfig] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @property
     def embedded_enabled(self) -> bool:
-        return self.embedded == "on" or (self.embedded == "auto" and not self.upstream) or bool(self.models)
+        auto = self.embedded == "auto" and not self.upstream and not self.upstreams
+        return self.embedded == "on" or auto or bool(self.models)
 
 
 def env(name: str, default: str | None = None) -> str | None:

@@ -4,8 +4,9 @@ Every metric lives in the app's own `CollectorRegistry` (tests build many apps i
 With `PROMETHEUS_MULTIPROC_DIR` set (several worker processes on one host), prometheus-client
 writes values to files there and `/metrics` aggregates all processes with `MultiProcessCollector`.
 Labels are bounded: routes are path templates (`/v1/responses/{response_id}`), models are the
-first `MAX_MODELS` names seen (then `other`), no id and no key is ever a label, except the stored
-key ids of `respond_key_*` when the operator opts in with `--metrics-per-key on`.  Queue depth and
+first `MAX_MODELS` names seen (then `other`), upstreams and replicas are the configured ones (URLs
+without credentials), no id and no key is ever a label, except the stored key ids of `respond_key_*`
+when the operator opts in with `--metrics-per-key on`.  Queue depth and
 the oldest queued run's age are read from the store at scrape time.
 """
 
@@ -68,6 +69,16 @@ class PrometheusMetrics:
                                  registry=reg, multiprocess_mode="max")
         self.running = Gauge("respond_background_running", "Background runs being executed",
                              registry=reg, multiprocess_mode="max")
+        self.up_requests = Counter("respond_upstream_requests", "Requests to each replica of an upstream, by "
+                                   "outcome (ok, connect, timeout, http_4xx, http_5xx, transport, stream)",
+                                   ["upstream", "replica", "outcome"], registry=reg)
+        self.up_latency = Histogram("respond_upstream_first_delta_seconds", "Time from a request to a replica to "
+                                    "its first delta (or its failure)", ["upstream", "replica"], buckets=LATENCY,
+                                    registry=reg)
+        self.up_failovers = Counter("respond_upstream_failovers", "Requests retried on another replica after this "
+                                    "one failed before its first delta", ["upstream", "replica"], registry=reg)
+        self.up_state = Gauge("respond_upstream_up", "1 while a replica is up, 0 while it is marked down",
+                              ["upstream", "replica"], registry=reg, multiprocess_mode="livemin")
         # --metrics-per-key on: tenants' tokens and responses by stored key id (one series per key)
         self.key_tokens = Counter("respond_key_tokens", "Tokens by stored key, model and kind (input, output); "
                                   "only with --metrics-per-key on", ["key", "model", "kind"], registry=reg)
@@ -109,6 +120,16 @@ class PrometheusMetrics:
 
     def tool_call(self, tool_type: str, outcome: str) -> None:
         self.tool_calls.labels(tool_type[:40], outcome[:20]).inc()
+
+    def upstream_request(self, upstream: str, replica: str, outcome: str, seconds: float) -> None:
+        self.up_requests.labels(upstream, replica, outcome).inc()
+        self.up_latency.labels(upstream, replica).observe(seconds)
+
+    def upstream_failover(self, upstream: str, replica: str) -> None:
+        self.up_failovers.labels(upstream, replica).inc()
+
+    def upstream_state(self, upstream: str, replica: str, up: bool) -> None:
+        self.up_state.labels(upstream, replica).set(1 if up else 0)
 
     def key_usage(self, key: str, model: str, input_tokens: int, output_tokens: int, status: str) -> None:
         m = self.model(model)

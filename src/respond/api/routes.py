@@ -94,7 +94,7 @@ async def create_response(request: Request) -> Response:
     run, req, response = done
     if run is None:  # background: queued for a worker
         if req.stream:
-            return _stream(await _runs(request).follow(response["id"], owner, -1))
+            return _stream(await _runs(request).follow(response["id"], owner, -1, req.include))
         return JSON(response)
     if req.stream:
         return _stream(run.events())
@@ -134,7 +134,7 @@ async def retrieve_response(request: Request) -> Response:
     rid = request.path_params["response_id"]
     if request.query_params.get("stream", "false").lower() == "true":
         after = _int_param(request, "starting_after", -1, -1, 2**31)
-        return _stream(await _runs(request).follow(rid, _owner(request), after))
+        return _stream(await _runs(request).follow(rid, _owner(request), after, _include(request)))
     return JSON(await _service(request).retrieve(rid, _owner(request), _include(request)))
 
 
@@ -163,9 +163,11 @@ async def list_models(request: Request) -> Response:
     models = await _service(request).router.models()
     key = getattr(request.state, "tenant_key", None)  # a stored key lists only the models it may use
     if key is not None:
-        models = [m for m in models if model_allowed(key.models, m.id)]
+        models = [m for m in models if model_allowed(key.models, m.id) or (m.alias_for is not None and
+                                                                         model_allowed(key.models, m.alias_for))]
     return JSON({"object": "list", "data": [
-        {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]})
+        {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by,
+         **({"alias_for": m.alias_for} if m.alias_for else {})} for m in models]})
 
 
 async def health(request: Request) -> Response:

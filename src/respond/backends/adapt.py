@@ -24,7 +24,8 @@ from typing import Any
 import jsonschema
 import orjson
 
-from respond.backends.profiles import Profile, estimate
+from respond.backends.profiles import Profile, build_profile, estimate
+from respond.backends.upstream_http import UpstreamLimits, UpstreamTransport
 from respond.core.errors import BackendError
 from respond.core.types import (
     Delta,
@@ -155,3 +156,56 @@ async def tokenizer_count(http: Any, path: str, model: str, text: str) -> int | 
     if isinstance(data, dict) and isinstance(data.get("tokens"), list):
         return len(data["tokens"])
     return None
+
+
+async def _answers(http: Any, method: str, path: str, body: bytes | None, key: str) -> bool:
+    """True when `path` answers 2xx with a JSON object holding `key`."""
+    try:
+        ex = await http.send(method, path, body)
+    except BackendError:
+        return False
+    try:
+        raw = await ex.read()
+        value = orjson.loads(raw) if ex.resp.status < 300 else None
+    except (BackendError, orjson.JSONDecodeError):
+        value = None
+    finally:
+        ex.close()
+    return isinstance(value, dict) and key in value
+
+
+async def probe(root: Any) -> str:
+    """The preset of the server behind `root` (an UpstreamTransport on the server's root URL)."""
+    if await _answers(root, "POST", "/extras/tokenize/count", orjson.dumps({"input": "a"}), "count"):
+        return "llama-cpp-server"
+    if await _answers(root, "GET", "/api/version", None, "version"):
+        return "ollama"
+    if await _answers(root, "GET", "/version", None, "version"):
+        return "vllm"
+    return "default"
+
+
+class Profiled:
+    """A backend's profile, the tokenizer it names and the adapter using them; `profile=auto` is
+    probed by `probe()` (the backend's warm-up, at start)."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], limits: UpstreamLimits, profile: str | None,
+                 overrides: dict[str, Any]) -> None:
+        self._name, self._overrides = profile, overrides
+        self.profile = build_profile(profile, **overrides)
+        self._root = UpstreamTransport(base_url.removesuffix("/v1"), headers, limits)
+        self.adapter = Adapter(base_url, self.profile, self._count)
+
+    async def _count(self, model: str, text: str) -> int | None:
+        path = self.profile.tokenize_path
+        return await tokenizer_count(self._root, path, model, text) if path else None
+
+    async def probe(self) -> None:
+        if self._name != "auto":
+            return
+        found = await probe(self._root)
+        self.profile = self.adapter.profile = build_profile(found, **self._overrides)
+        log.info("the upstream at %s looks like %s: profile %s", self.adapter.base_url, found, self.profile)
+
+    async def close(self) -> None:
+        await self._root.close()

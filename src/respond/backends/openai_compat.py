@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from respond.backends.adapt import Adapter, tokenizer_count
-from respond.backends.profiles import as_bool, build_profile
+from respond.backends.adapt import Profiled
+from respond.backends.profiles import Profile, as_bool
 from respond.backends.upstream_http import (
     Exchange,
     UpstreamLimits,
@@ -141,8 +141,6 @@ class OpenAICompatBackend:
                  limits: UpstreamLimits | None = None, profile: str | None = None, **settings: Any) -> None:
         # True: input files go upstream as chat-completions `file` parts; False: as extracted text.
         self.file_parts = as_bool("file_parts", file_parts)
-        # What the upstream supports (profiles.py): a preset with overrides; an unknown setting is an error.
-        self.profile = build_profile(profile, **settings)
         if reasoning_field not in REASONING_FIELDS:
             raise ValueError(f"reasoning_field must be one of {', '.join(REASONING_FIELDS)}, got {reasoning_field!r}")
         self.reasoning_field = reasoning_field
@@ -150,13 +148,16 @@ class OpenAICompatBackend:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = UpstreamTransport(self.base_url, headers, limits or UpstreamLimits())
         self._only = set(models.split(";") if isinstance(models, str) else models or [])
-        self._tokenizer = (UpstreamTransport(self.base_url.removesuffix("/v1"), headers, limits or UpstreamLimits())
-                           if self.profile.tokenize_path else None)
-        self.adapter = Adapter(self.base_url, self.profile, self._count if self._tokenizer is not None else None)
+        # What the upstream supports (profiles.py): a preset (or `auto`, probed at start) with
+        # overrides; an unknown setting is an error.
+        self.profiled = Profiled(self.base_url, headers, limits or UpstreamLimits(), profile, settings)
 
-    async def _count(self, model: str, text: str) -> int | None:
-        assert self._tokenizer is not None and self.profile.tokenize_path is not None
-        return await tokenizer_count(self._tokenizer, self.profile.tokenize_path, model, text)
+    @property
+    def profile(self) -> Profile:
+        return self.profiled.profile
+
+    async def warmup(self) -> None:
+        await self.profiled.probe()
 
     def serves(self, model: str) -> bool:
         return not self._only or model in self._only
@@ -175,8 +176,7 @@ class OpenAICompatBackend:
 
     async def close(self) -> None:
         await self.http.close()
-        if self._tokenizer is not None:
-            await self._tokenizer.close()
+        await self.profiled.close()
 
     async def _open(self, gen: Generation) -> Exchange:
         """Send the request; with `truncation: auto`, drop the oldest messages (1, 2, 4, ... at a time,
@@ -207,7 +207,7 @@ class OpenAICompatBackend:
             raise status_error(self.base_url, ex.resp.status, message, code, param)
 
     def generate(self, gen: Generation) -> AsyncIterator[Delta]:
-        return self.adapter.run(gen, self._generate(gen))
+        return self.profiled.adapter.run(gen, self._generate(gen))
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
         ex = await self._open(gen)

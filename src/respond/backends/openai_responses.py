@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 
-from respond.backends.adapt import Adapter, tokenizer_count
+from respond.backends.adapt import Profiled
 from respond.backends.openai_compat import _error_message
-from respond.backends.profiles import as_bool, build_profile
+from respond.backends.profiles import Profile, as_bool
 from respond.backends.responses_wire import StreamReader, request_body
 from respond.backends.upstream_http import (
     Exchange,
@@ -51,9 +51,6 @@ class OpenAIResponsesBackend:
                  encrypted_reasoning: bool | str = True, file_parts: bool | str | None = None,
                  native_tools: str | list[str] = "", **settings: Any) -> None:
         self.base_url = base_url.rstrip("/")
-        # Profile settings (stream_usage, structured_output, tool_choice_support, tokenize_path):
-        # a preset with overrides; anything else is an error naming it, never ignored.
-        self.profile = build_profile(profile, **settings)
         # False for an upstream that rejects include: ["reasoning.encrypted_content"] (reasoning
         # then cannot round-trip through it; its text still goes back as reasoning_text).
         self.encrypted_reasoning = as_bool("encrypted_reasoning", encrypted_reasoning)
@@ -69,9 +66,16 @@ class OpenAIResponsesBackend:
         lim = limits or UpstreamLimits()
         self.http = UpstreamTransport(self.base_url, headers, lim)
         self._only = set(models.split(";") if isinstance(models, str) else models or [])
-        root = self.base_url.removesuffix("/v1")
-        self._tokenizer = UpstreamTransport(root, headers, lim) if self.profile.tokenize_path else None
-        self.adapter = Adapter(self.base_url, self.profile, self._count if self._tokenizer is not None else None)
+        # Profile settings (stream_usage, structured_output, tool_choice_support, tokenize_path):
+        # a preset (or `auto`, probed at start) with overrides; anything else is an error naming it.
+        self.profiled = Profiled(self.base_url, headers, lim, profile, settings)
+
+    @property
+    def profile(self) -> Profile:
+        return self.profiled.profile
+
+    async def warmup(self) -> None:
+        await self.profiled.probe()
 
     def serves(self, model: str) -> bool:
         return not self._only or model in self._only
@@ -90,12 +94,7 @@ class OpenAIResponsesBackend:
 
     async def close(self) -> None:
         await self.http.close()
-        if self._tokenizer is not None:
-            await self._tokenizer.close()
-
-    async def _count(self, model: str, text: str) -> int | None:
-        assert self._tokenizer is not None and self.profile.tokenize_path is not None
-        return await tokenizer_count(self._tokenizer, self.profile.tokenize_path, model, text)
+        await self.profiled.close()
 
     async def _open(self, gen: Generation) -> Exchange:
         body = request_body(gen, encrypted_reasoning=self.encrypted_reasoning,
@@ -113,7 +112,7 @@ class OpenAIResponsesBackend:
         raise status_error(self.base_url, ex.resp.status, message, code, param)
 
     def generate(self, gen: Generation) -> AsyncIterator[Delta]:
-        return self.adapter.run(gen, self._generate(gen))
+        return self.profiled.adapter.run(gen, self._generate(gen))
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
         ex = await self._open(gen)

@@ -17,6 +17,10 @@ chat format.  A profile says so; backends read it:
   way a required call that did not come back fails the response with an error naming the profile
   (never a completed response that says a requirement held).
 
+`profile=auto` probes the upstream at start (`adapt.probe`): the endpoints only one server has
+(llama-cpp-python's `/extras/tokenize/count`, Ollama's `/api/version`, vLLM's `/version`) name
+its preset; an upstream that answers none of them, or cannot be reached, gets `default`.
+
 Presets (`profile=NAME`) with individual overrides as options (`--backend
 openai_compat:base_url=...,profile=llama-cpp-server,structured_output=json_schema`, or the keys of
 an upstream's `[upstreams.options]` table).
@@ -64,9 +68,10 @@ def as_bool(key: str, value: Any) -> bool:
 
 def build_profile(name: str | None = None, **overrides: Any) -> Profile:
     """A preset (default: `default`) with the given fields replaced; unknown names are errors."""
-    preset = PRESETS.get(name or "default")
+    preset = PRESETS.get("default" if name in (None, "auto") else name)
     if preset is None:
-        raise ValueError(f"Unknown upstream profile {name!r}. Known profiles: {', '.join(sorted(PRESETS))}.")
+        known = ", ".join(sorted([*PRESETS, "auto"]))
+        raise ValueError(f"Unknown upstream profile {name!r}. Known profiles: {known}.")
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
         if value is None:

@@ -1,8 +1,9 @@
 """`respond`: the command line.  Every `serve` flag can also be set as `RESPOND_<FLAG>`.
 
 The flags are built from `respond.config.FLAGS` (one definition: help, defaults, environment,
-README's table).  `serve` runs the server; `responses`, `runs` and `db` work on the configured
-database directly (respond.cli.ops), with the dashboard's filters; `keys` manages the keys
+README's table); `serve --config FILE` reads them from a TOML file too (respond.config_file), and
+`config check FILE` validates one.  `serve` runs the server; `responses`, `runs` and `db` work on the
+configured database directly (respond.cli.ops), with the dashboard's filters; `keys` manages the keys
 stored there (respond.cli.keys).
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
-from respond.config import FLAGS, Flag, flag_default, settings_from
+from respond.config import FLAGS, Flag, flag_default
 from respond.core.logctx import configure
 
 DESCRIPTION = """Respond: a self-hosted, durable OpenAI Responses API.
@@ -23,10 +25,12 @@ With no flags, `respond serve` serves the embedded llama.cpp model
 everything in a SQLite file in your user data directory."""
 
 
-def add_flag(parser: argparse.ArgumentParser, flag: Flag) -> None:
+def add_flag(parser: argparse.ArgumentParser, flag: Flag, explicit_only: bool = False) -> None:
     help_text = f"{flag.help} ({flag.env}; default {flag.shown_default()})"
     kwargs: dict[str, object] = {"dest": flag.name, "help": help_text.replace("%", "%%")}
-    if flag.repeat:
+    if explicit_only:  # only what the command line says (the file and RESPOND_* fill in the rest)
+        kwargs.update(default=argparse.SUPPRESS, type=flag.type, action="append" if flag.repeat else "store")
+    elif flag.repeat:
         kwargs.update(action="append", default=None)
     else:
         kwargs.update(default=flag_default(flag), type=flag.type)
@@ -37,7 +41,7 @@ def add_flag(parser: argparse.ArgumentParser, flag: Flag) -> None:
     parser.add_argument(flag.option, **kwargs)  # type: ignore[arg-type]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     from respond.cli import ops
 
     parser = argparse.ArgumentParser(prog="respond", description=DESCRIPTION,
@@ -46,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP server", description=DESCRIPTION,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     for flag in FLAGS:
-        add_flag(serve, flag)
+        add_flag(serve, flag, explicit_only)
+    config = sub.add_parser("config", help="work with a --config file").add_subparsers(dest="action",
+                                                                                         metavar="ACTION")
+    check = config.add_parser("check", help="validate a configuration file and print the effective settings "
+                                            "(RESPOND_* variables applied, secrets masked)")
+    check.add_argument("file", metavar="FILE", type=Path)
     from respond.cli import keys
 
     common = [f for f in FLAGS if f.name in ("database", "log_level", "log_format")]
@@ -55,12 +64,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def config_check(path: Path) -> int:
+    from respond.config_file import ConfigError, describe, settings_with
+
+    try:
+        settings = settings_with({"config": path})
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    sys.stdout.write(f"# {path}: valid; the effective settings (secrets masked):\n{describe(settings)}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0 if argv == [] else 2
+    if args.command == "config":
+        if args.action != "check":
+            parser.parse_args(["config", "--help"])
+        return config_check(args.file)
     configure(getattr(args, "log_level", "warning"), getattr(args, "log_format", "text"))
     if args.command == "keys":
         from respond.cli import keys
@@ -70,7 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         from respond.cli import ops
 
         return ops.run(args)
-    settings = settings_from(vars(args))
+    from respond.config_file import ConfigError, settings_with
+
+    explicit = vars(build_parser(explicit_only=True).parse_args(argv))
+    try:
+        settings = settings_with({k: v for k, v in explicit.items() if k != "command"})
+    except ConfigError as exc:
+        logging.getLogger("respond").error("%s", exc)
+        return 2
+    configure(settings.log_level, settings.log_format)  # the file may set them
     import uvicorn
 
     from respond.bootstrap import build_app

@@ -16,8 +16,10 @@ class BackendError(Exception):
         status: int | None = None,
         code: str | None = None,
         param: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
+        self.retry_after = retry_after  # seconds until a retry may succeed (503s: all replicas down)
         self.message = message
         self.status = status
         self.code = code

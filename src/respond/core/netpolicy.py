@@ -162,7 +162,7 @@ def parse_url(url: str) -> Target:
         host, ip = normalize_host(parts.hostname)
     except (ValueError, idna.IDNAError):
         raise BlockedURL(f"The URL '{url[:200]}' has an invalid host.") from None
-    segments = [unquote(s) for s in parts.path.split("/")]
+    segments = unquote(parts.path).replace("\\", "/").split("/")  # %2f and %5c read as separators too
     if any(s in (".", "..") for s in segments):
         raise BlockedURL(f"The URL '{url[:200]}' has '.' or '..' path segments.")
     return Target(scheme, host, port or DEFAULT_PORTS[scheme], parts.path or "/", ip)

@@ -134,5 +134,6 @@ Delta = TextDelta | ToolCallDelta | ReasoningDelta | RefusalDelta | Finish
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     id: str
-    owned_by: str = "respond"
+    owned_by: str = "respond"  # the backend, or the configured upstream's name, that serves it
     created: int = 0
+    alias_for: str | None = None  # an alias ([aliases] of the configuration): the model it names

@@ -15,12 +15,12 @@ from starlette.staticfiles import StaticFiles
 from respond.core.sessions import SessionStore
 from respond.dashboard import pages, views
 from respond.dashboard.render import Board
-from respond.dashboard.session import Keys, Sessions
+from respond.dashboard.session import Keys, Sessions, StoredKeys
 from respond.engine.queries import Operations
 
 
 def create_dashboard(operations: Operations, keys: Keys, admin: Keys, secret: bytes,
-                     sessions: SessionStore) -> Starlette:
+                     sessions: SessionStore, stored: StoredKeys | None = None) -> Starlette:
     """The dashboard as an ASGI app, to be mounted at /dashboard; `secret`: `session.secret_for(...)`."""
     routes = [
         Route("/", views.home, methods=["GET"]),
@@ -38,9 +38,10 @@ def create_dashboard(operations: Operations, keys: Keys, admin: Keys, secret: by
         Route("/vector_stores", views.vector_stores, methods=["GET"]),
         Route("/vector_stores/{store_id}", views.vector_store, methods=["GET"]),
         Route("/charts", views.charts, methods=["GET"]),
+        Route("/upstreams", views.upstreams, methods=["GET"]),
         Route("/usage", views.usage, methods=["GET"]),
         Mount("/static", app=StaticFiles(packages=[("respond.dashboard", "static")]), name="static"),
     ]
     app = Starlette(routes=routes)
-    app.state.board = Board(operations, Sessions(keys, admin, secret, sessions))
+    app.state.board = Board(operations, Sessions(keys, admin, secret, sessions, stored))
     return app

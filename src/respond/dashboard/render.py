@@ -17,7 +17,8 @@ from respond.engine.queries import Operations
 from respond.protocol.errors import APIError
 
 NAV = [("responses", "Responses"), ("runs", "Background runs"), ("conversations", "Conversations"),
-       ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts"), ("usage", "Usage")]
+       ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts"), ("usage", "Usage"),
+       ("upstreams", "Upstreams")]
 SECURITY_HEADERS = {
     # everything comes from Respond itself; no inline script runs
     "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "

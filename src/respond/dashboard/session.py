@@ -21,7 +21,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from respond.core.sessions import SessionStore
 
@@ -29,6 +29,15 @@ SESSION = "respond_session"
 CSRF = "respond_csrf"  # the pre-session id CSRF tokens are bound to before a session exists
 LIFETIME = 8 * 3600
 ADMIN = "admin"
+
+
+class StoredKeys(Protocol):
+    """Keys stored in the database (respond.engine.tenancy.Tenancy): `authenticate` returns the key
+    (its `id` is its owner) or None for a key not in the stored format, and raises for a bad one."""
+
+    async def authenticate(self, token: str) -> Any: ...
+
+    async def usable(self, key_id: str) -> bool: ...
 
 
 class Keys(Protocol):
@@ -60,11 +69,13 @@ def _digest(session_id: str) -> str:
 
 
 class Sessions:
-    def __init__(self, keys: Keys, admin: Keys, secret: bytes, store: SessionStore) -> None:
+    def __init__(self, keys: Keys, admin: Keys, secret: bytes, store: SessionStore,
+                 stored: StoredKeys | None = None) -> None:
         self.keys = keys
         self.admin = admin
         self.secret = secret
         self.store = store
+        self.stored = stored  # stored keys sign in too; their session ends with the key (revoked, expired)
 
     @property
     def open(self) -> bool:
@@ -74,6 +85,15 @@ class Sessions:
     async def sign_in(self, key: str) -> str | None:
         """A new session's id for a valid key, else None."""
         bearer = "Bearer " + key.strip()
+        if self.stored is not None and key.strip():
+            try:
+                found = await self.stored.authenticate(key.strip())
+            except Exception:  # noqa: BLE001 - a bad stored key: maybe a static one in the same format
+                found = None
+            if found is not None:
+                session_id = secrets.token_urlsafe(32)
+                await self.store.add_session(_digest(session_id), found.id, False, int(time.time()) + LIFETIME)
+                return session_id
         for ring, as_admin in ((self.admin, True), (self.keys, False)):
             if not ring.enabled:
                 continue
@@ -100,6 +120,8 @@ class Sessions:
         if found is None:
             return None
         owner, admin = found
+        if not admin and self.stored is not None and not await self.stored.usable(owner):
+            return None  # the stored key was revoked or expired: its sessions end with it
         return Viewer(None, admin=True) if admin else Viewer(owner)
 
     def csrf(self, bound_to: str, *, session: bool) -> str:

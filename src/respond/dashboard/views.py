@@ -131,3 +131,11 @@ async def usage(request: Request, viewer: Viewer) -> Response:
     chart = svg.lines("Tokens per day", series, since, 86400, unit="tokens per UTC day")
     return render(request, "usage.html", viewer, days=days, chart=chart,
                   by_key=await ops.usage(owner, "key", since), by_model=await ops.usage(owner, "model", since))
+
+
+@signed_in
+async def upstreams(request: Request, viewer: Viewer) -> Response:
+    """The configured upstreams' replicas: up or down, load, errors (the admin's, or an open dashboard's)."""
+    shown = viewer.admin or board(request).sessions.open
+    rows = board(request).ops.upstreams() if shown else []
+    return render(request, "upstreams.html", viewer, rows=rows, shown=shown)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from respond.core.errors import BackendError
 from respond.protocol.errors import APIError
 
@@ -14,9 +16,10 @@ def backend_to_api(exc: BackendError) -> APIError:
     if status == 429:
         return APIError(429, exc.message, param=exc.param, code=exc.code or "rate_limit_exceeded",
                         type="rate_limit_error", retry_after=1)
+    wait = math.ceil(exc.retry_after) if exc.retry_after else 1
     return APIError(status, exc.message, param=exc.param, code=exc.code,
                     type="invalid_request_error" if status < 500 else "server_error",
-                    retry_after=1 if status == 503 else None)
+                    retry_after=wait if status == 503 else None)
 
 
 # The codes a stored Response's `error.code` may take (the SDK's `ResponseError.code` is a Literal).

@@ -7,6 +7,7 @@ manager as the API, so a cancel or a delete from the dashboard is the API's canc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from respond.core.listing import ListingStore, Page, QueueStats, ResponseFilter,
 from respond.core.ports import ConversationStore, ResponseStore
 from respond.core.tenants import KeyStore, UsageStore
 from respond.engine.charts import Activity, activity
+from respond.engine.replicas import ReplicaHealth
 from respond.engine.tenancy import usage_key
 from respond.engine.workers import RunManager
 from respond.protocol.errors import not_found
@@ -55,12 +57,18 @@ class Knowledge(Protocol):
 
 class Operations:
     def __init__(self, store: OperatorStore, runs: RunManager | None, knowledge: Knowledge | None = None,
-                 usage: UsageStore | None = None, keys: KeyStore | None = None) -> None:
+                 usage: UsageStore | None = None, keys: KeyStore | None = None,
+                 upstreams: Callable[[], list[ReplicaHealth]] | None = None) -> None:
         self.store = store
         self.runs = runs
         self.knowledge = knowledge  # files and vector stores (owner None: every owner's)
         self.usage_store = usage  # tenants' usage rows and keys (store/tenants.py), for the usage page
         self.keys = keys
+        self._upstreams = upstreams  # the router's view of the configured upstreams' replicas
+
+    def upstreams(self) -> list[ReplicaHealth]:
+        """Every replica of every configured upstream: up or down, requests in flight, last error."""
+        return self._upstreams() if self._upstreams is not None else []
 
     async def usage(self, owner: str | None, group_by: str, since: int, until: int | None = None) -> list[Row]:
         """Usage totals grouped by key, model or day; `owner` None: every key, labelled."""

@@ -225,12 +225,17 @@ class SqlTenants:
         decision = decide(limits, have, in_flight, reserve, now)
         if not decision.allowed:
             return decision
-        bumps = [("rpm", p["minute"], 1), ("tpm", p["minute"], reserve), ("day", p["day"], reserve),
-                 ("month", p["month"], reserve)]
-        conn.execute(self._bump, [{"key_id": key_id, "bucket": b, "period": period, "value": v}
-                                  for b, period, v in bumps])
-        conn.execute(leases.insert().values(lease_id=lease, key_id=key_id, reserved=reserve, minute=p["minute"],
-                                            day=p["day"], month=p["month"], expires_at=int(now) + LEASE_SECONDS))
+        # only what a limit reads is counted (a limit set later counts from then on)
+        bumps = [(b, period, v) for b, period, v, limit in (
+            ("rpm", p["minute"], 1, limits.rpm), ("tpm", p["minute"], reserve, limits.tpm),
+            ("day", p["day"], reserve, limits.daily_tokens), ("month", p["month"], reserve, limits.monthly_tokens))
+            if limit is not None]
+        if bumps:
+            conn.execute(self._bump, [{"key_id": key_id, "bucket": b, "period": period, "value": v}
+                                      for b, period, v in bumps])
+        if needs_lease(limits):
+            conn.execute(leases.insert().values(lease_id=lease, key_id=key_id, reserved=reserve, minute=p["minute"],
+                                                day=p["day"], month=p["month"], expires_at=int(now) + LEASE_SECONDS))
         return decision
 
     async def settle(self, lease: str, used: int, now: float) -> None:
@@ -243,10 +248,10 @@ class SqlTenants:
             if conn.execute(delete(leases).where(leases.c.lease_id == lease)).rowcount == 0:
                 return  # settled meanwhile by another replica
             delta = used - int(row.reserved)
-            if delta:
-                conn.execute(self._bump, [{"key_id": row.key_id, "bucket": b, "period": period, "value": delta}
-                                          for b, period in (("tpm", row.minute), ("day", row.day),
-                                                            ("month", row.month))])
+            for b, period in (("tpm", row.minute), ("day", row.day), ("month", row.month)) if delta else ():
+                conn.execute(counters.update().where(  # only the counters acquire made (the limited ones)
+                    counters.c.key_id == row.key_id, counters.c.bucket == b, counters.c.period == period)
+                    .values(value=counters.c.value + delta))
 
         await self.db.write(write)
 
@@ -278,6 +283,11 @@ class SqlTenants:
             out.append({group_by: g, "requests": int(r.requests), **{f: int(getattr(r, f)) for f in
                                                                       (*USAGE_FIELDS, "duration_ms")}})
         return out
+
+
+def needs_lease(limits: KeyLimits) -> bool:
+    """A lease is kept until the request ends only when a limit reads it: concurrency, or tokens to settle."""
+    return any(v is not None for v in (limits.concurrent, limits.tpm, limits.daily_tokens, limits.monthly_tokens))
 
 
 def _window(limit: int, used: int, reset: float) -> Window:

@@ -13,7 +13,8 @@ input every time.  Replies come from the same queue as chat completions, read as
   ``include`` has ``reasoning.encrypted_content``, as OpenAI does);
 - ``usage`` (a Responses usage object) or ``cached_tokens`` (the rest estimated);
 - ``finish_reason: "length"`` ends ``incomplete`` (``max_output_tokens``); ``error`` answers an HTTP
-  error; ``fail`` ({"message", "code"}) streams ``response.failed`` after the content;
+  error; ``fail`` ({"message", "code"}) streams ``response.failed`` after the content; ``cut: true``
+  ends the stream after the items with no terminal event;
 - ``chunks`` / ``chunk_delay`` as for chat; ``no_deltas: true`` sends items only in
   ``output_item.done`` (some servers stream no deltas).
 
@@ -175,6 +176,8 @@ async def stream(send: Send, reply: dict[str, Any], req: dict[str, Any], n: int)
                     await emit("response.custom_tool_call_input.delta", **at, delta=piece)
                 await emit("response.custom_tool_call_input.done", **at, input=item["input"])
         await emit("response.output_item.done", output_index=index, item=item)
+    if reply.get("cut"):  # the stream ends with no terminal event
+        return
     fail = reply.get("fail")
     if fail:
         resp = response_object(reply, req, n, "failed", output)

@@ -57,6 +57,7 @@ class ScriptedUpstream:
         self.requests: list[dict[str, Any]] = []
         self.count = 0
         self._server: asyncio.AbstractServer | None = None
+        self._open: set[asyncio.StreamWriter] = set()  # connections, closed by stop() as by a crash
 
     @property
     def base_url(self) -> str:
@@ -70,6 +71,12 @@ class ScriptedUpstream:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            for writer in list(self._open):  # keep-alive connections too: the server is gone
+                writer.close()
+            for _ in range(200):
+                if not self._open:
+                    break
+                await asyncio.sleep(0.005)
             await self._server.wait_closed()
 
     # -- HTTP plumbing -------------------------------------------------------------------------
@@ -77,6 +84,7 @@ class ScriptedUpstream:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._open.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -96,6 +104,7 @@ class ScriptedUpstream:
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
+            self._open.discard(writer)
             writer.close()
 
     @staticmethod

@@ -64,6 +64,8 @@ WILDCARD_TRICKS = [
     "http://a.corp.example%2f@127.0.0.1/",
     "http://a.corp.example/../../admin",  # dot segments are refused outright
     "http://a.corp.example/%2e%2e/admin",
+    "http://a.corp.example/x%2f..%2f..%2fadmin",  # encoded separators: a server may decode them
+    "http://a.corp.example/x/..%5cadmin",
     "http://[::ffff:127.0.0.1]/x.corp.example",
     "http://2130706433/x.corp.example",
     "file:///x.corp.example",
