@@ -229,6 +229,10 @@ def test_config_errors_stop_serve_and_check(tmp_path):
     done = respond("config", "check", str(path))
     assert done.returncode == 2 and "upstreams[0] ('x').api_key" in done.stderr and "api_key_env" in done.stderr
     assert "sk-in-the-file" not in done.stderr
+    path.write_text('[[upstreams]]\nname = "r"\nkind = "responses"\nurl = "http://127.0.0.1:9/v1"\n'
+                    '[upstreams.options]\nprofile = "no-such-profile"\n')
+    done = respond("config", "check", str(path))  # the backend itself checks its options
+    assert done.returncode == 2 and "upstreams 'r' (responses)" in done.stderr and "no-such-profile" in done.stderr
     path.write_text("port = 8080\nworkerz = 2\n")
     done = respond("serve", "--config", str(path))
     assert done.returncode == 2 and "unknown key 'workerz' (did you mean 'workers'?)" in done.stderr
