@@ -21,6 +21,7 @@ from respond.engine import compaction
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
 from respond.engine.events import EventBuilder
+from respond.engine.call_ids import check_outputs_answer_calls
 from respond.engine.generation import History, Prepared, build_generation, items_to_messages, prepare
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
@@ -129,6 +130,7 @@ class ResponsesService:
         history = await self._history(req, owner, local)
         if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
+        check_outputs_answer_calls(history.items, new_items)
         response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
                                 status="queued" if req.background and generate else "in_progress",
                                 conversation_id=_conversation_id(req))
