@@ -18,9 +18,9 @@ from tests._kb import MANUAL_MD, make_store
 
 
 @pytest.fixture(scope="module")
-def rserver(module_server_factory: Any, upstream_server: Any) -> Any:
-    return module_server_factory("--backend", f"openai_responses:base_url={upstream_server.base_url}",
-                                 "--embedded", "off", "--workers", "1")
+def rserver(module_app_factory: Any, upstream_server: Any) -> Any:
+    return module_app_factory("--backend", f"openai_responses:base_url={upstream_server.base_url}",
+                              "--embedded", "off", "--workers", "1")
 
 
 def _stateless(req: dict[str, Any]) -> None:
@@ -187,9 +187,9 @@ def test_upstream_error_and_failed_stream(rserver: Any, upstream: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def native_server(module_server_factory: Any, upstream_server: Any) -> Any:
+def native_server(module_app_factory: Any, upstream_server: Any) -> Any:
     spec = f"openai_responses:base_url={upstream_server.base_url},native_tools=custom"
-    return module_server_factory("--backend", spec, "--embedded", "off")
+    return module_app_factory("--backend", spec, "--embedded", "off")
 
 
 @pytest.mark.parametrize("no_deltas", [False, True])
@@ -241,3 +241,69 @@ def test_failed_or_cut_upstream_streams_fail_the_response(rserver: Any, upstream
     last = list(client.responses.create(model="scripted", input="x", stream=True))[-1]
     assert last.type == "response.failed" and "without response.completed" in last.response.error.message
     assert last.response.output[0].content[0].text == "partial"
+
+
+def test_config_file_upstream_of_kind_responses_next_to_a_chat_one(server_factory: Any, upstream: Any,
+                                                                   tmp_path: Any) -> None:
+    """`[[upstreams]]` of both kinds in a --config file: a chain alternating them keeps its history, the
+    responses kind stays stateless, and `[upstreams.options]` reach the backend (a profile)."""
+    config = tmp_path / "respond.toml"
+    config.write_text(f'''
+embedded = "off"
+[[upstreams]]
+name = "chatty"
+kind = "chat"
+urls = ["{upstream.base_url}"]
+models = ["chat-model"]
+
+[[upstreams]]
+name = "stateless"
+kind = "responses"
+urls = ["{upstream.base_url}"]
+models = ["resp-model"]
+[upstreams.options]
+profile = "llama-cpp-server"
+''')
+    server = server_factory("--config", str(config))
+    client = server.client()
+    previous = None
+    for n, model in enumerate(["resp-model", "chat-model", "resp-model"]):
+        upstream.reply({"content": f"answer {n}"})
+        r = client.responses.create(model=model, input=f"question {n}", previous_response_id=previous)
+        assert r.output_text == f"answer {n}" and r.model == model
+        previous = r.id
+    first, second, third = upstream.requests()
+    _stateless(first)
+    assert [m["content"] for m in second["messages"]] == ["question 0", "answer 0", "question 1"]
+    _stateless(third)
+    assert [i["content"] if isinstance(i["content"], str) else i["content"][0]["text"] for i in third["input"]] == \
+        ["question 0", "answer 0", "question 1", "answer 1", "question 2"]
+    upstream.reply({"content": '{"city": "Oslo", "days": 2}'})
+    r = client.responses.create(model="resp-model", input="trip", text=FORMAT_JSON)  # type: ignore[arg-type]
+    assert r.status == "completed"
+    # the profile's structured form: json_object with the schema, validated by Respond
+    assert upstream.requests()[-1]["text"]["format"] == {"type": "json_object", "schema": SCHEMA_JSON}
+
+
+SCHEMA_JSON = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+               "required": ["city", "days"]}
+FORMAT_JSON = {"format": {"type": "json_schema", "name": "trip", "schema": SCHEMA_JSON}}
+
+
+def test_reasoning_before_a_hosted_call_reaches_the_next_round(rserver: Any, upstream: Any) -> None:
+    """Within one response: the upstream reasons, calls file_search (Respond runs it), and its next
+    round gets the reasoning back with its encrypted content, before the call and its output."""
+    client = rserver.client()
+    store, _ = make_store(client, {"manual.md": (MANUAL_MD, {"kind": "manual"})})
+    upstream.reset()
+    upstream.reply({"reasoning": "I should search the manual.", "encrypted_content": "BLOB-FS",
+                    "tool_calls": [{"id": "call_fs2", "name": "file_search", "arguments": '{"query": "warranty"}'}]},
+                   {"content": "Two years."})
+    r = client.responses.create(model="scripted", input="Warranty?",
+                                tools=[{"type": "file_search", "vector_store_ids": [store.id]}])
+    assert [o.type for o in r.output] == ["reasoning", "file_search_call", "message"]
+    second = upstream.requests()[1]
+    _stateless(second)
+    kinds = [i["type"] for i in second["input"]]
+    assert kinds == ["message", "reasoning", "function_call", "function_call_output"]
+    assert second["input"][1]["encrypted_content"] == "BLOB-FS" and second["input"][1]["id"] == "rs_up1"

@@ -143,6 +143,25 @@ def test_file_names_any_bytes(server, upstream):
     assert eval(logs.strip()) == sorted(["x\u202etxt.exe".encode(), "日本.txt".encode()])  # noqa: S307
 
 
+def test_long_paths_are_refused_cleanly(server, upstream):
+    """A path is in a unique index (PostgreSQL refuses an index row over ~2.7 kB): a deep tree of long
+    names is left out and said so, a long uploaded name is cut before its extension; no call fails."""
+    code = ("import os, random, string\n"
+            "p = '/mnt/data/' + '/'.join(''.join(random.choices(string.ascii_letters, k=200)) for _ in range(14))\n"
+            "os.makedirs(p)\nopen(p + '/deep.txt', 'w').write('deep')\nopen('/mnt/data/ok.txt', 'w').write('ok')")
+    r, logs = call(server, upstream, code)
+    assert "1 files in /mnt/data were not kept: a path longer than 1024 bytes" in logs
+    cid = r.output[0].container_id
+    client = server.client()
+    assert [f.path for f in client.containers.files.list(cid).data] == ["/mnt/data/ok.txt"]
+    up = client.containers.files.create(cid, file=("é" * 600 + ".csv", b"a,b\n"))
+    assert up.path.startswith("/mnt/data/éé") and up.path.endswith("é.csv") and len(up.path.encode()) <= 1024
+    assert len(up.path.removeprefix("/mnt/data/").encode()) <= 255
+    _, logs = call(server, upstream, "import os\nprint(sorted(n for n in os.listdir('/mnt/data') if n.endswith('.csv')))",
+                   tools=[{"type": "code_interpreter", "container": cid}])
+    assert logs.strip() == repr([up.path.removeprefix("/mnt/data/")]) and "not kept" not in logs
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the unprivileged host uid applies when the server runs as root")
 def test_root_server_runs_code_as_nobody(server_factory, upstream_server, upstream):
     """Seen from the host: what sandboxed code writes (and so the code itself) belongs to nobody, not root."""

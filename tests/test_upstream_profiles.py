@@ -32,9 +32,9 @@ TOOLS = [{"type": "function", "name": "weather", "parameters": {"type": "object"
 
 
 @pytest.fixture(scope="module", params=["openai_compat", "openai_responses"])
-def pserver(request: pytest.FixtureRequest, module_server_factory: Any, upstream_server: Any) -> Any:
+def pserver(request: pytest.FixtureRequest, module_app_factory: Any, upstream_server: Any) -> Any:
     spec = f"{request.param}:base_url={upstream_server.base_url},profile=llama-cpp-server"
-    return module_server_factory("--backend", spec, "--embedded", "off")
+    return module_app_factory("--backend", spec, "--embedded", "off")
 
 
 def test_usage_counted_when_the_upstream_sends_none(pserver: Any, upstream: Any) -> None:
@@ -155,6 +155,19 @@ async def test_auto_profile_recognises_llama_cpp_server(llama_server: str) -> No
     await b.warmup()  # type: ignore[attr-defined]
     assert b.profile.name == "llama-cpp-server" and b.profile.structured_output == "json_object_schema"  # type: ignore[attr-defined]
     await b.close()
+
+
+@pytest.mark.model
+async def test_auto_profile_is_probed_for_each_replica_of_an_upstream(llama_server: str) -> None:
+    from respond.engine.replicas import ReplicaSet
+
+    b = backends.create("openai_responses", base_url=llama_server, profile="auto")
+    replicas = ReplicaSet("llama", [("r1", b)], kind="responses", models=["qwen"])
+    await replicas.warmup()
+    try:
+        assert b.profile.name == "llama-cpp-server"  # type: ignore[attr-defined]
+    finally:
+        await replicas.close()
 
 
 @pytest.mark.model

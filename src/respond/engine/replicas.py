@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from respond.core.errors import BackendError
 from respond.core.metrics import Metrics, NullMetrics
-from respond.core.ports import ModelBackend
+from respond.core.ports import ModelBackend, WarmsUp
 from respond.core.types import Delta, Generation, ModelInfo
 
 log = logging.getLogger("respond.routing")
@@ -175,7 +175,14 @@ class ReplicaSet:
                     await deltas.aclose()  # type: ignore[attr-defined]
 
     async def warmup(self) -> None:
-        """Start-up: list the models (when none are configured) and start the health loop; never fails."""
+        """Start-up: each replica's own (an upstream profile probed, say), list the models (when none
+        are configured) and start the health loop; never fails."""
+        for r in self.replicas:
+            if isinstance(r.backend, WarmsUp):
+                try:
+                    await r.backend.warmup()
+                except BackendError as exc:
+                    log.warning("upstream %s, replica %s: start-up failed: %s", self.name, r.label, exc.message)
         if self.configured is None:
             await self.refresh()
         if self._watcher is None:

@@ -8,6 +8,7 @@ HTTP error; what fails later ends the response `failed`, stored so.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,11 +19,18 @@ from respond.core.metrics import Metrics, NullMetrics
 from respond.core.ports import Store, TokenCounter
 from respond.core.types import Finish, Generation
 from respond.engine import compaction
+from respond.engine.call_ids import check_outputs_answer_calls
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
 from respond.engine.events import EventBuilder
-from respond.engine.call_ids import check_outputs_answer_calls
-from respond.engine.generation import History, Prepared, build_generation, items_to_messages, prepare
+from respond.engine.generation import (
+    History,
+    Prepared,
+    build_generation,
+    compaction_messages,
+    items_to_messages,
+    prepare,
+)
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
 from respond.engine.include import with_include
@@ -50,6 +58,8 @@ from respond.protocol.response import new_response, usage_object
 log = logging.getLogger("respond.service")
 
 
+# A queued job's MCP headers/authorization: sealed (engine/sealing.py) in this key of its stored request.
+SEALED_SECRETS, SECRETS_PURPOSE = "_respond_sealed_secrets", "mcp_secrets"
 HEADERS_WAIT = 0.25  # seconds a stream waits for the backend's first delta before sending its headers
 
 
@@ -58,13 +68,16 @@ class ResponsesService:
                  worker_id: str | None = None, trust_cache: bool = False,
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
                  prompts: PromptStore | None = None, metrics: Metrics | None = None,
-                 files: InputFiles | None = None, tenancy: Tenancy | None = None) -> None:
+                 files: InputFiles | None = None, tenancy: Tenancy | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.clock = clock  # created_at, completed_at (tests move it)
         self.tenancy = tenancy  # stored keys: allowed models, limits, usage (None: static keys only)
         self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
         self.hosted = hosted or HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
-        # Secrets of hosted tools (MCP headers) of queued background responses: never stored.
+        # Secrets of hosted tools (MCP headers) of the background run about to start here, just opened
+        # from its job (where they are stored sealed: SEALED_SECRETS), handed to its tools once.
         self.secrets: dict[str, dict[str, Any]] = {}
         self.hub = Hub()
         self.contexts = ContextCache()
@@ -73,6 +86,7 @@ class ResponsesService:
         self.worker_id = worker_id or new_id("worker")[:32]
         self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
         self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
+        self._sealer = sealer or Sealer(secrets.token_bytes(32))  # compaction items, MCP secrets of queued runs
         self.prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)
         self.files = files or InputFiles(None)  # files named by input parts (a FileSource resolves them)
 
@@ -113,7 +127,7 @@ class ResponsesService:
             log.info("client_metadata (not sent upstream): %s", req.client_metadata)
         req, prompt_items = apply_prompt(req, self.prompts)
         items = await self._resolve_references(normalize_input(req.input), owner)
-        return req, prompt_items + open_reasoning(items, self.sealer, owner)
+        return req, prompt_items + open_reasoning(items, self._sealer, owner)
 
     async def create(self, body: Any, owner: str, local: LocalState | None = None, generate: bool = True
                      ) -> tuple[Run | None, CreateResponse, dict[str, Any]]:
@@ -131,7 +145,7 @@ class ResponsesService:
         if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
         check_outputs_answer_calls(history.items, new_items)
-        response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
+        response = new_response(req, response_id=new_id("resp"), created_at=int(self.clock()), model=model,
                                 status="queued" if req.background and generate else "in_progress",
                                 conversation_id=_conversation_id(req))
         response["tools"] = self.hosted.echo(response["tools"])
@@ -155,9 +169,9 @@ class ResponsesService:
         response, owner, new_items = record.response, record.owner, record.input_items
         if req.background:
             secrets = self.hosted.secrets(req.tools)
-            if secrets:
-                self.secrets[response["id"]] = secrets
-                body = {**body, "tools": self.hosted.echo(body["tools"])}
+            if secrets:  # stored with the job only sealed (whoever claims it opens them), never in clear
+                body = {**body, "tools": self.hosted.echo(body["tools"]), SEALED_SECRETS: self._sealer.seal(
+                    {"secrets": secrets, "response": response["id"]}, owner, SECRETS_PURPOSE)}
             # Files named by the input are checked now: a bad one is a 400, not a failed run later.
             await self.files.for_context(new_items, owner, self.router.resolve(model), strict=True)
             # Everything the foreground checks before the model is asked, checked before queueing.
@@ -189,7 +203,7 @@ class ResponsesService:
 
     async def _prepare_only(self, req: CreateResponse, record: Record, history: History,
                             local: LocalState | None) -> None:
-        transition(record.response, "completed", completed_at=int(time.time()), usage=usage_object(0, 0))
+        transition(record.response, "completed", completed_at=int(self.clock()), usage=usage_object(0, 0))
         if req.store is not False:
             r = record
             await self.store.insert_response(r.response, r.owner, r.input_items, [],
@@ -223,7 +237,7 @@ class ResponsesService:
                            param="previous_response_id", code="previous_response_not_found")
         backend = self.router.resolve(req.model or self.router.default_model or "")
         found = await self.files.for_context(found, owner, backend)
-        messages = items_to_messages(found, hosted=self.hosted.messages)
+        messages = items_to_messages(found, hosted=self._item_context)
         self.contexts.put(prev, owner, found, messages, epoch)
         return History(found, messages, epoch)
 
@@ -271,7 +285,7 @@ class ResponsesService:
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
                                reasoning=self._reasoning(req, record.owner), tools=prepared.tools)
         return Run(record, deltas, first, builder, store, on_end=lambda r: self._ended(r, record.owner, backend.name,
-                                                                                      started))
+                                                                                      started), clock=self.clock)
 
     def _ended(self, response: dict[str, Any], owner: str, backend: str, started: float) -> None:
         finished(response, self.metrics, backend, started)
@@ -280,11 +294,11 @@ class ResponsesService:
 
     def _generation(self, req: CreateResponse, model: str, history: History,
                     new_items: list[dict[str, Any]]) -> Generation:
-        return build_generation(req, model, history, new_items, self.hosted.types, self.hosted.messages)
+        return build_generation(req, model, history, new_items, self.hosted.types, self._item_context)
 
     def _prepared(self, req: CreateResponse, model: str, history: History,
                   new_items: list[dict[str, Any]]) -> Prepared:
-        return prepare(req, model, history, new_items, self.hosted.types, self.hosted.messages)
+        return prepare(req, model, history, new_items, self.hosted.types, self._item_context)
 
     def _reasoning(self, req: CreateResponse, owner: str) -> ReasoningStream:
         options = req.reasoning or {}
@@ -304,7 +318,7 @@ class ResponsesService:
         if prefix is None:
             prefix, added = [], history.items + added
         items = history.items + read + response["output"]
-        messages = items_to_messages(added, prefix=prefix, hosted=self.hosted.messages)
+        messages = items_to_messages(added, prefix=prefix, hosted=self._item_context)
         if local is not None:
             local.put(response["id"], items, messages)
         elif not (response.get("previous_response_id") and history.epoch is None and not self.trust_cache):
@@ -318,7 +332,9 @@ class ResponsesService:
         if response is None:
             await self.store.finish_job(rid)
             return None
-        req, _ = apply_prompt(parse_create(job["request"]), self.prompts)  # its items are stored already
+        request = dict(job["request"] or {})
+        sealed = request.pop(SEALED_SECRETS, None)
+        req, _ = apply_prompt(parse_create(request), self.prompts)  # its items are stored already
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
         record = Record(response, owner, new_items[0] if new_items else [], _conversation_id(req))
         try:
@@ -326,6 +342,13 @@ class ResponsesService:
         except APIError as exc:
             # the previous response was deleted while this one waited
             return self._run_failing(record, BackendError(exc.message))
+        if sealed is not None:
+            opened = self._sealer.open(sealed, owner, SECRETS_PURPOSE)
+            if opened is None or opened.get("response") != rid:
+                return self._run_failing(record, BackendError(
+                    "The MCP credentials of this queued run could not be opened by this server: every replica "
+                    "must share --secret-key. Retry the request."))
+            self.secrets[rid] = opened.get("secrets") or {}
         return await self._run(req, response["model"], record, history, background=True)
 
     def _run_failing(self, record: Record, exc: BackendError) -> Run:
@@ -334,7 +357,7 @@ class ResponsesService:
             yield  # pragma: no cover
 
         store = persistence(RunMode.BACKGROUND, self.store, self.hub, record)
-        return Run(record, nothing(), exc, EventBuilder(record.response), store)
+        return Run(record, nothing(), exc, EventBuilder(record.response), store, clock=self.clock)
 
     async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
@@ -367,7 +390,15 @@ class ResponsesService:
         backend = self.router.resolve(model)
         gen = self._generation(req, model, history, await self.files.for_context(new_items, owner, backend))
         summary, usage = await compaction.summarize(backend, gen)
-        return compaction.compacted(history.items + new_items, summary, usage)
+        return compaction.compacted(history.items + new_items, summary, usage,
+                                    lambda payload: self._sealer.seal(payload, owner, compaction.PURPOSE))
+
+    def _item_context(self, item: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """A stored or new item -> its messages: compaction items opened with the server's key (they
+        were verified for their owner when they came in), hosted tools' items by their tool."""
+        if item.get("type") == "compaction":
+            return compaction_messages(compaction.open_summary(self._sealer, item.get("encrypted_content"), None))
+        return self.hosted.messages(item)
 
     # -- read side -------------------------------------------------------------------------------
     async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from respond.core.storage import FileStore
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.pagination import page
-from respond.tools.code_interpreter.names import of_upload
+from respond.tools.code_interpreter.names import fit
 from respond.tools.code_interpreter.runner import DATA, CodeRunner
 from respond.tools.code_interpreter.sandbox import MEMORY_LIMITS, Sandbox
 
@@ -47,11 +47,12 @@ def file_object(f: Row) -> Row:
 
 
 def safe_path(filename: str) -> str:
-    """/mnt/data/<the name's last part>, in the stored form of names.py (no NUL: no file name holds one)."""
+    """/mnt/data/<the name's last part>, in the stored form of names.py (no NUL: no file name holds one;
+    cut to fit the longest stored path)."""
     name = PurePosixPath(filename.replace("\\", "/").replace("\x00", "")).name.strip()
     if name in ("", ".", ".."):
         name = "upload"
-    return DATA + of_upload(name)
+    return fit(DATA, name)
 
 
 class Containers:

@@ -13,6 +13,11 @@ surrogates) into an escaped form, and `on_disk()` turns it back, exactly:
 So the stored path is valid Unicode with no control character (any database takes it, no header
 or log line can be split by it), two different names never share a stored form, and a name
 uploaded through the API is stored by the same rule (`of_upload`).
+
+A stored path is at most `MAX_PATH_BYTES` of UTF-8: a path is in a unique index, and PostgreSQL
+refuses an index row over ~2.7 kB (a deep tree of long names the code makes would otherwise fail
+every later call).  Longer files of the code's are left out (and said so); an uploaded name is cut
+before its extension to fit that and the filesystem's 255 bytes a name (`fit`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import re
 
 # shown escaped: C0/C1 controls and DEL, line/paragraph separators, bidi embeddings/overrides/isolates
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+MAX_PATH_BYTES = 1024
+NAME_MAX = 255  # bytes of one file name on Linux filesystems
 _ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4})")
 
 
@@ -70,3 +77,19 @@ def on_disk(text: str) -> str:
 def of_upload(name: str) -> str:
     """The stored form of a name a client gave (text; a lone surrogate in it becomes `?`)."""
     return escape(name.encode("utf-8", "replace"))
+
+
+def fits(path: str) -> bool:
+    return len(path.encode()) <= MAX_PATH_BYTES
+
+
+def fit(prefix: str, name: str) -> str:
+    """prefix + the stored form of `name`, its stem cut until the whole fits `MAX_PATH_BYTES` and the
+    name on disk `NAME_MAX`."""
+    stem, ext = os.path.splitext(name)
+    if len(ext) > 16:
+        stem, ext = name, ""
+    stem = stem[:MAX_PATH_BYTES]
+    while stem and (len((stem + ext).encode("utf-8", "replace")) > NAME_MAX or not fits(prefix + of_upload(stem + ext))):
+        stem = stem[:-1]
+    return prefix + of_upload((stem or "upload") + ext)

@@ -38,7 +38,7 @@ from respond.core.containers import ContainerStore
 from respond.core.ports import Row
 from respond.protocol.ids import new_id
 from respond.tools.code_interpreter.kernel import Kernel, Outcome
-from respond.tools.code_interpreter.names import on_disk, stored
+from respond.tools.code_interpreter.names import MAX_PATH_BYTES, fits, on_disk, stored
 from respond.tools.code_interpreter.sandbox import Sandbox
 
 log = logging.getLogger("respond.code_interpreter")
@@ -83,7 +83,11 @@ class CodeRunner:
             live.used = time.monotonic()
             await self._sync_in(live, cid, owner)
             outcome = await live.kernel.execute(code, on_output)
-            written, skipped = await self._sync_out(live, cid, owner)
+            too_long: list[str] = []
+            written, skipped = await self._sync_out(live, cid, owner, too_long)
+            if too_long:
+                outcome.text(f"\n[{len(too_long)} files in /mnt/data were not kept: a path longer than "
+                             f"{MAX_PATH_BYTES} bytes ({', '.join(too_long)})]\n")
             if skipped:
                 outcome.text(f"\n[{skipped} more new files in /mnt/data were not kept: at most {MAX_NEW_FILES} "
                              "per call]\n")
@@ -169,11 +173,15 @@ class CodeRunner:
                 continue
             live.known[path], live.seen[rel] = (fid, size), sig
 
-    async def _sync_out(self, live: Live, cid: str, owner: str) -> tuple[list[Row], int]:
+    async def _sync_out(self, live: Live, cid: str, owner: str, too_long: list[str]) -> tuple[list[Row], int]:
         changed = await asyncio.to_thread(_scan, live.data, live.seen, self.sandbox.limits.file_mb << 20)
         written: list[Row] = []
         for rel, data, sig in changed[:MAX_NEW_FILES]:
             path = DATA + stored(rel)  # the name's bytes, escaped where they are not safe text
+            if not fits(path):  # left out (once: it is marked seen), and said so
+                live.seen[rel] = sig
+                too_long.append(path[:60] + "...")
+                continue
             row = await self.store.put_file({"id": new_id("cfile")[:38], "container_id": cid, "path": path,
                                              "created_at": int(time.time()), "source": "assistant"}, owner, data)
             live.known[path], live.seen[rel] = (row["id"], len(data)), sig
