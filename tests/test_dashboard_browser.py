@@ -30,7 +30,7 @@ def browser():
     from selenium import webdriver
 
     opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
+    opts.binary_location = CHROMIUM or ""  # the module is skipped without it
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1360,860", "--force-device-scale-factor=1"):
         opts.add_argument(arg)
