@@ -34,7 +34,7 @@ import pytest
 from openai import OpenAI
 
 from respond.testing.upstream import ScriptedUpstream
-from tests.inprocess import AppServer
+from tests.inprocess import AppServer, Clock
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("RESPOND_TEST_POSTGRES")
@@ -133,6 +133,11 @@ class Server:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
 
+    def root(self, api_key: str | None = None) -> httpx.Client:
+        """A client of the site's root (/metrics, /dashboard, /docs), without a key unless given."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=self.base_url.removesuffix("/v1"), headers=headers, timeout=60)
+
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as in a crash."""
         if self.proc and self.proc.poll() is None:
@@ -230,9 +235,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _app_factory(tmp_path: Path, started: list[AppServer]) -> Any:
-    def factory(*args: str, database: str | None = None) -> AppServer:
+    def factory(*args: str, database: str | None = None, clock: Clock | None = None) -> AppServer:
         db = database or f"sqlite:///{tmp_path / f'app{len(started)}.db'}"
-        app = AppServer(list(args), db)
+        app = AppServer(list(args), db, clock=clock)
         started.append(app)
         return app.start()
 
@@ -241,7 +246,8 @@ def _app_factory(tmp_path: Path, started: list[AppServer]) -> Any:
 
 @pytest.fixture
 def app_factory(tmp_path: Path) -> Iterator[Any]:
-    """`app_factory(*serve_args, database=...)`: the app of `respond serve ARGS`, in this process."""
+    """`app_factory(*serve_args, database=..., clock=...)`: the app of `respond serve ARGS`, in this process
+    (its `clock`, a `tests.inprocess.Clock`, is the test's to move)."""
     started: list[AppServer] = []
     yield _app_factory(tmp_path, started)
     for app in reversed(started):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -37,6 +38,20 @@ Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
                    Awaitable[None]]
 BASE = "http://respond.inprocess"
+
+
+class Clock:
+    """An injectable clock (`build_app(settings, clock=...)`): the wall clock until a test moves it on
+    with `advance()`, instead of sleeping for a timestamp to change."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 def settings_for(args: list[str], database: str) -> Settings:
@@ -67,10 +82,12 @@ class _Body(httpx.AsyncByteStream):
 
 
 class StreamingASGITransport(httpx.AsyncBaseTransport):
-    """httpx.ASGITransport that streams the response body and reports the client's disconnect."""
+    """httpx.ASGITransport that streams the response body and reports the client's disconnect.
 
-    def __init__(self, app: ASGIApp, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
-        self.app = app
+    `app`: returns the ASGI app of the moment (a restarted AppServer builds a new one)."""
+
+    def __init__(self, app: Callable[[], ASGIApp], client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+        self.current = app
         self.client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -95,7 +112,8 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
 
         async def send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                started.set_result(message)
+                if not started.done():  # done: the client already gave up (cancelled)
+                    started.set_result(message)
             elif message["type"] == "http.response.body":
                 if message.get("body"):
                     chunks.put_nowait(message["body"])
@@ -104,7 +122,7 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
 
         async def run() -> None:
             try:
-                await self.app(scope, receive, send)
+                await self.current()(scope, receive, send)
             except BaseException as exc:
                 if not started.done():
                     started.set_exception(exc)
@@ -115,7 +133,11 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
                     started.set_exception(RuntimeError("the app returned without a response"))
 
         task = asyncio.create_task(run())
-        start = await started
+        try:
+            start = await started
+        except asyncio.CancelledError:  # the client gave up before the headers: as if it closed the socket
+            disconnected.set()
+            raise
         return httpx.Response(start["status"], headers=start.get("headers", []),
                               stream=_Body(chunks, task, disconnected), request=request)
 
@@ -141,7 +163,7 @@ class SyncTransport(httpx.BaseTransport):
 
     def __init__(self, server: AppServer) -> None:
         self.server = server
-        self.inner = StreamingASGITransport(server.started())
+        self.inner = StreamingASGITransport(server.started)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         content = request.read()
@@ -158,7 +180,7 @@ class _LoopTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, server: AppServer) -> None:
         self.server = server
-        self.inner = StreamingASGITransport(server.started())
+        self.inner = StreamingASGITransport(server.started)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         content = await request.aread()
@@ -188,13 +210,15 @@ class _LoopBody(httpx.AsyncByteStream):
 class AppServer:
     """The app of `respond serve ARGS`, in this process (see the module docstring)."""
 
-    def __init__(self, args: list[str], database: str, settings: Settings | None = None) -> None:
+    def __init__(self, args: list[str], database: str, settings: Settings | None = None,
+                 clock: Clock | None = None) -> None:
         self.args = args
+        self.clock = clock or Clock()
         self.database = database
         self.settings = settings or settings_for(args, database)
         self.base_url = f"{BASE}/v1"
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="respond-app", daemon=True)
+        self.thread = threading.Thread()
         self.app: Starlette | None = None
         self._stop: asyncio.Event | None = None
         self._life: asyncio.Future[None] | None = None
@@ -212,8 +236,12 @@ class AppServer:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_wrap(coro), self.loop))
 
     def start(self) -> AppServer:
+        """Build the app and enter its lifespan; again after `stop()`: a restart on the same database."""
+        if self.loop.is_closed():
+            self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="respond-app", daemon=True)
         self.thread.start()
-        self.app = self.run(_build(self.settings))
+        self.app = self.run(_build(self.settings, self.clock))
         entered: asyncio.Future[None] = self.loop.create_future()
 
         async def life() -> None:
@@ -272,11 +300,16 @@ class AppServer:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=60, transport=self.transport())
 
+    def root(self, api_key: str | None = None) -> httpx.Client:
+        """A client of the site's root (/metrics, /dashboard, /docs), without a key unless given."""
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.Client(base_url=BASE, headers=headers, timeout=60, transport=self.transport())
+
 
 async def _wrap(coro: Awaitable[T]) -> T:
     return await coro
 
 
-async def _build(settings: Settings) -> Starlette:
+async def _build(settings: Settings, clock: Clock) -> Starlette:
     """build_app on the app's loop: whatever it creates binds to the loop that serves it."""
-    return build_app(settings)
+    return build_app(settings, clock=clock)

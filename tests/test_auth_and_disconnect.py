@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import openai
 import pytest
 
 
 @pytest.fixture
-def keyed(server_factory, upstream, database):
-    return server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
+def keyed(app_factory, upstream, database):
+    return app_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
                           "--api-key", "key-b", database=database)
 
 
@@ -19,7 +18,7 @@ def test_keys_required_and_isolated(keyed, upstream):
     with pytest.raises(openai.AuthenticationError) as err:
         keyed.client(api_key="wrong").responses.create(model="scripted", input="x")
     assert err.value.body["code"] == "invalid_api_key"
-    resp = httpx.post(f"{keyed.base_url}/responses", json={"model": "scripted", "input": "x"})
+    resp = keyed.http(api_key=None).post("/responses", json={"model": "scripted", "input": "x"})
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "missing_api_key"
 
     a, b = keyed.client(api_key="key-a"), keyed.client(api_key="key-b")
@@ -37,8 +36,8 @@ def test_keys_required_and_isolated(keyed, upstream):
     assert a.responses.retrieve(r.id).status == "completed"  # b's delete did nothing
 
 
-def test_no_keys_means_anonymous_owner(server_factory, upstream):
-    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off")
+def test_no_keys_means_anonymous_owner(app_factory, upstream):
+    srv = app_factory("--upstream", upstream.base_url, "--embedded", "off")
     r = srv.client(api_key="anything").responses.create(model="scripted", input="x")
     assert srv.client(api_key="other").responses.retrieve(r.id).id == r.id
 

@@ -9,8 +9,8 @@ import pytest
 from tests.spec import check_response
 
 
-def test_scripted_backend_by_name(server_factory: Any) -> None:
-    srv = server_factory("--backend", "scripted:model=demo,reply=hello from the script")
+def test_scripted_backend_by_name(app_factory: Any) -> None:
+    srv = app_factory("--backend", "scripted:model=demo,reply=hello from the script")
     client = srv.client()
     resp = client.responses.create(model="demo", input="hi")
     assert resp.output_text == "hello from the script"

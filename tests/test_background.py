@@ -36,8 +36,8 @@ def sse_events(resp: httpx.Response, stop_after: int | None = None) -> list[dict
 
 
 @pytest.fixture
-def bg(server_factory, upstream, database):
-    return server_factory("--upstream", upstream.base_url, "--embedded", "off", database=database)
+def bg(app_factory, upstream, database):
+    return app_factory("--upstream", upstream.base_url, "--embedded", "off", database=database)
 
 
 def test_background_runs_and_shows_progress(bg, upstream):
@@ -82,8 +82,8 @@ def test_cancel(bg, upstream):
         client.responses.cancel("resp_nope")
 
 
-def test_cancel_queued(server_factory, upstream, database):
-    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0",
+def test_cancel_queued(app_factory, upstream, database):
+    srv = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0",
                          database=database)
     client = srv.client()
     r = client.responses.create(model="scripted", input="never runs", background=True)

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import openai
@@ -56,19 +55,20 @@ def test_env_fallback_and_types(monkeypatch):
 
 
 @pytest.fixture
-def populated(server_factory, upstream, database):
-    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0",
-                         "--api-key", "key-a", database=database)
+def populated(app_factory, upstream, database):
+    srv = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0",
+                      "--api-key", "key-a", database=database)
     client = srv.client(api_key="key-a")
     # created_at has one-second resolution: one response a second, so that "newest first" is defined
     red = client.responses.create(model="scripted", input="colour me red", metadata={"team": "red"})
-    time.sleep(1.05)
+    srv.clock.advance(1)
     blue = client.responses.create(model="scripted", input="and blue", metadata={"team": "blue"})
-    time.sleep(1.05)
+    srv.clock.advance(1)
     queued = client.responses.create(model="scripted", input="later", background=True)
     return srv, client, red, blue, queued
 
 
+@pytest.mark.process  # the `respond` command line, on the database the app writes
 def test_operator_commands(populated):
     srv, client, red, blue, queued = populated
     db = ["--database", srv.database]

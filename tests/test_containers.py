@@ -80,9 +80,9 @@ def test_container_validation(server):
     assert http.get("/containers/cntr_nope").status_code == 404
 
 
-def test_containers_are_owner_scoped_and_durable(server_factory, tmp_path):
+def test_containers_are_owner_scoped_and_durable(app_factory, tmp_path):
     db = f"sqlite:///{tmp_path / 'c.db'}"
-    s = server_factory("--embedded", "off", "--api-key", "alice", "--api-key", "bob", database=db)
+    s = app_factory("--embedded", "off", "--api-key", "alice", "--api-key", "bob", database=db)
     alice, bob = s.client(api_key="alice"), s.client(api_key="bob")
     c = alice.containers.create(name="mine")
     f = alice.containers.files.create(c.id, file=("a.txt", b"secret"))

@@ -44,8 +44,8 @@ def test_file_bad_input(server):
         client.files.delete("file-nope")
 
 
-def test_file_size_limit_and_owners(server_factory, upstream):
-    s = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "k1", "--api-key", "k2",
+def test_file_size_limit_and_owners(app_factory, upstream):
+    s = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "k1", "--api-key", "k2",
                        "--max-file-mb", "0.001")
     a, b = s.client("k1"), s.client("k2")
     f = a.files.create(file=("m.md", MANUAL_MD), purpose="assistants")

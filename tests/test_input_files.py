@@ -101,8 +101,8 @@ def test_file_url_private_address_refused(server, upstream, web):
             {"type": "input_file", "file_url": "file:///etc/passwd"}]}])
 
 
-def test_file_url_allowed_and_capped(server_factory, upstream, web):
-    s = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--fetch-allow", "http://127.0.0.1:*",
+def test_file_url_allowed_and_capped(app_factory, upstream, web):
+    s = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--fetch-allow", "http://127.0.0.1:*",
                        "--max-file-mb", "1")
     s.client().responses.create(model="scripted", input=[{"role": "user", "content": [
         {"type": "input_file", "file_url": f"{web}/policy.md"}]}])
@@ -113,8 +113,8 @@ def test_file_url_allowed_and_capped(server_factory, upstream, web):
     assert "larger than" in err.value.body["message"]
 
 
-def test_upstream_file_parts(server_factory, upstream):
-    s = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--upstream-file-parts", "on")
+def test_upstream_file_parts(app_factory, upstream):
+    s = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--upstream-file-parts", "on")
     f = s.client().files.create(file=("policy.md", DOC), purpose="user_data")
     s.client().responses.create(model="scripted", input=[{"role": "user", "content": [
         {"type": "input_file", "file_id": f.id}, {"type": "input_text", "text": "?"}]}])

@@ -119,8 +119,8 @@ def test_a_file_name_outside_latin1_downloads(http: httpx.Client) -> None:
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9" in got.headers["content-disposition"]
 
 
-def test_a_string_over_the_spec_cap_is_a_400(server_factory: Any, upstream: Any) -> None:
-    s = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--max-body-mb", "40")
+def test_a_string_over_the_spec_cap_is_a_400(app_factory: Any, upstream: Any) -> None:
+    s = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--max-body-mb", "40")
     with s.http() as http:
         err = _assert_envelope(http.post("/responses", json={"model": "scripted", "input": "x" * (10 * 2**20 + 1)}),
                                400, "input")

@@ -36,9 +36,9 @@ def mcp_servers():
 
 
 @pytest.fixture(scope="module")
-def mcp_respond(module_server_factory, upstream_server, database):
-    return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
-                                 "--mcp-allow", "http://127.0.0.1:*", "--mcp-timeout", "3", database=database)
+def mcp_respond(module_app_factory, upstream_server, database):
+    return module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off",
+                              "--mcp-allow", "http://127.0.0.1:*", "--mcp-timeout", "3", database=database)
 
 
 def mcp(url, **kw):
@@ -251,14 +251,14 @@ def test_bad_configs_are_400s(mcp_respond, mcp_servers):
         assert err.value.body["param"] == param, tool
 
 
-def test_allowlist_refuses_private_addresses(server_factory, upstream, mcp_servers):
-    default = server_factory("--upstream", upstream.base_url, "--embedded", "off")
+def test_allowlist_refuses_private_addresses(app_factory, upstream, mcp_servers):
+    default = app_factory("--upstream", upstream.base_url, "--embedded", "off")
     for url in (mcp_servers.http_url, "http://169.254.169.254/mcp", "http://[::1]:9/mcp", "http://10.1.2.3/mcp"):
         with pytest.raises(openai.BadRequestError) as err:
             default.client().responses.create(model="scripted", input="x", tools=[mcp(url)])
         assert err.value.body["param"] == "tools[0].server_url" and "--mcp-allow" in err.value.body["message"]
-    only = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--mcp-allow",
-                          "https://mcp.example.com")
+    only = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--mcp-allow",
+                       "https://mcp.example.com")
     with pytest.raises(openai.BadRequestError) as err:
         only.client().responses.create(model="scripted", input="x", tools=[mcp(mcp_servers.http_url)])
     assert "not allowed" in err.value.body["message"]

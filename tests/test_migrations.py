@@ -175,10 +175,10 @@ def _assert_subset(expected: Any, actual: Any, where: str) -> None:
         assert expected == actual, f"{where}: {expected!r} != {actual!r}"
 
 
-def test_first_release_database_upgrades_and_reads_back(empty_db: str, server_factory: Any,
+def test_first_release_database_upgrades_and_reads_back(empty_db: str, app_factory: Any,
                                                         upstream: UpstreamThread) -> None:
     asyncio.run(_first_release(empty_db))
-    server = server_factory("--upstream", upstream.base_url, "--embedded", "off", database=empty_db)
+    server = app_factory("--upstream", upstream.base_url, "--embedded", "off", database=empty_db)
     reads: dict[str, Any] = json.loads((DATA / "reads.json").read_text())
     with server.http() as http:
         for path, expected in reads.items():

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from openapi_spec_validator import validate
 
@@ -15,12 +14,17 @@ from respond.protocol.requests import CreateResponse
 
 
 @pytest.fixture(scope="module")
-def srv(module_server_factory, upstream_server):
+def srv(module_app_factory, upstream_server):
+    return module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off", "--workers", "1")
+
+
+@pytest.fixture(scope="module")
+def real(module_server_factory, upstream_server):  # schemathesis, another program, reaches it over TCP
     return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off", "--workers", "1")
 
 
 def test_valid_openapi_31_from_the_models(srv):
-    doc = httpx.get(f"http://127.0.0.1:{srv.port}/openapi.json").json()
+    doc = srv.root().get("/openapi.json").json()
     validate(doc)  # raises on any violation of the OpenAPI 3.1 schema
     assert doc["openapi"] == "3.1.0"
     create = doc["paths"]["/v1/responses"]["post"]
@@ -41,7 +45,7 @@ def test_valid_openapi_31_from_the_models(srv):
 
 
 def test_docs_page_is_local(srv):
-    resp = httpx.get(f"http://127.0.0.1:{srv.port}/docs")
+    resp = srv.root().get("/docs")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
     assert "/v1/responses/{response_id}/cancel" in resp.text
     assert "previous_response_id" in resp.text  # body fields, from the model
@@ -49,10 +53,10 @@ def test_docs_page_is_local(srv):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", resp.text)
 
 
-def test_schemathesis_smoke(srv, tmp_path: Path):
+def test_schemathesis_smoke(real, tmp_path: Path):
     """Generated requests for every operation: whatever they send, never a 500."""
     exe = Path(sys.executable).parent / "schemathesis"
-    cmd = [str(exe), "run", f"http://127.0.0.1:{srv.port}/openapi.json", "--checks", "not_a_server_error",
+    cmd = [str(exe), "run", f"http://127.0.0.1:{real.port}/openapi.json", "--checks", "not_a_server_error",
            "--phases", "examples,fuzzing", "--max-examples", "8", "--workers", "1", "--seed", "1",
            "--suppress-health-check", "all"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)

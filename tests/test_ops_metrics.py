@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 def scrape(server, key: str | None = "test-key") -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    resp = httpx.get(f"http://127.0.0.1:{server.port}/metrics", headers=headers, timeout=10)
+    with server.root() as root:
+        resp = root.get("/metrics", headers=headers)
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/plain")
     out = {}
@@ -34,7 +34,12 @@ def total(samples, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def plain(server_factory, upstream):
+def plain(app_factory, upstream):
+    return app_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0")
+
+
+@pytest.fixture
+def plain_process(server_factory, upstream):  # the log lines of a real server, and WebSockets
     return server_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0",
                           "--log-format", "json")
 
@@ -90,7 +95,8 @@ def test_queue_gauges(plain):
     assert value(samples, "respond_background_oldest_queued_seconds") >= 1
 
 
-def test_request_ids_reach_engine_logs(plain, upstream):
+def test_request_ids_reach_engine_logs(plain_process, upstream):
+    plain = plain_process
     http = plain.http()
     resp = http.post("/responses", json={"model": "scripted", "input": "x"}, headers={"x-request-id": "trace-42"})
     assert resp.status_code == 200 and resp.headers["x-request-id"] == "trace-42"
@@ -123,42 +129,40 @@ def test_request_ids_reach_engine_logs(plain, upstream):
 
 
 @pytest.fixture
-def keyed(server_factory, upstream):
-    return server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a")
+def keyed(app_factory, upstream):
+    return app_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a")
 
 
 def test_metrics_protected_like_the_api(keyed):
-    url = f"http://127.0.0.1:{keyed.port}/metrics"
-    assert httpx.get(url).status_code == 401
-    assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert keyed.root().get("/metrics").status_code == 401
+    assert keyed.root("nope").get("/metrics").status_code == 401
     assert scrape(keyed, "key-a")
 
 
-def test_metrics_key(server_factory, upstream):
-    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
-                         "--metrics-key", "scraper")
-    url = f"http://127.0.0.1:{srv.port}/metrics"
-    assert httpx.get(url, headers={"Authorization": "Bearer key-a"}).status_code == 401
+def test_metrics_key(app_factory, upstream):
+    srv = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
+                      "--metrics-key", "scraper")
+    assert srv.root("key-a").get("/metrics").status_code == 401
     assert scrape(srv, "scraper")
     # the API itself still wants an API key, not the metrics key
-    assert httpx.get(f"{srv.base_url}/models", headers={"Authorization": "Bearer scraper"}).status_code == 401
+    assert srv.http("scraper").get("/models").status_code == 401
 
 
 @pytest.mark.parametrize("operator_flags", [["--admin-key", "boss"], ["--admin-key", "boss", "--metrics-key", "scraper"],
                                             ["--metrics-key", "scraper"]])
-def test_metrics_answer_the_operator_never_a_tenant(server_factory, upstream, operator_flags):
+def test_metrics_answer_the_operator_never_a_tenant(app_factory, upstream, operator_flags):
     """Attack: a tenant scrapes /metrics to read every tenant's models and traffic. With an operator key
     configured, a tenant key is a 401; the admin key and the metrics key (whichever are set) work."""
-    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
-                         "--api-key", "key-b", *operator_flags)
+    srv = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--api-key", "key-a",
+                      "--api-key", "key-b", *operator_flags)
     srv.client("key-a").responses.create(model="scripted", input="tenant a traffic")
-    url = f"http://127.0.0.1:{srv.port}/metrics"
+    root = srv.root()
     for tenant in ("key-a", "key-b"):
-        refused = httpx.get(url, headers={"Authorization": f"Bearer {tenant}"})
+        refused = root.get("/metrics", headers={"Authorization": f"Bearer {tenant}"})
         assert refused.status_code == 401 and "scripted" not in refused.text
-    assert httpx.get(url).status_code == 401
+    assert root.get("/metrics").status_code == 401
     for header in ("Bearer", "Basic Ym9zczo=", "bearer  boss x", "Bearer boss\tx"):
-        assert httpx.get(url, headers={"Authorization": header}).status_code == 401, header
+        assert root.get("/metrics", headers={"Authorization": header}).status_code == 401, header
     for flag, key in zip(operator_flags[::2], operator_flags[1::2], strict=True):
         assert total(scrape(srv, key), "respond_responses_total", model="scripted") >= 1, flag
 
@@ -191,7 +195,7 @@ def test_hosted_tool_calls_counted_and_vector_store_page(plain, upstream):
     assert moved == 1
     assert total(after, "respond_responses_total") - total(before, "respond_responses_total") == 1
     # the dashboard's vector store page: ingestion status and a working search box (no keys: open)
-    page = httpx.get(f"http://127.0.0.1:{plain.port}/dashboard/vector_stores/{store.id}", params={"q": "warranty"})
+    page = plain.root().get(f"/dashboard/vector_stores/{store.id}", params={"q": "warranty"})
     assert page.status_code == 200 and "completed" in page.text and "manual.md" in page.text
 
 
@@ -214,10 +218,9 @@ def test_background_run_log_lines(server_factory, upstream):
 
 
 def test_route_labels_are_templates(plain):
-    base = f"http://127.0.0.1:{plain.port}"
     for path in ("/dashboard/responses", "/dashboard/responses/resp_a", "/dashboard/responses/resp_b",
                  "/dashboard/static/dashboard.css", "/v1/responses/resp_c", "/no/such/path"):
-        httpx.get(base + path, headers={"Authorization": "Bearer test-key"})
+        plain.root("test-key").get(path)
     routes = {dict(labels)["route"] for (name, labels) in scrape(plain) if name == "respond_http_requests_total"}
     assert {"/dashboard/responses", "/dashboard/responses/{response_id}", "/dashboard/static",
             "/v1/responses/{response_id}", "unmatched"} <= routes

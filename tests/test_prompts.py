@@ -26,11 +26,11 @@ instructions = "Draft."
 
 
 @pytest.fixture(scope="module")
-def prompted(module_server_factory, upstream_server, database, tmp_path_factory):
+def prompted(module_app_factory, upstream_server, database, tmp_path_factory):
     folder = tmp_path_factory.mktemp("prompts")
     (folder / "support.toml").write_text(SUPPORT)
     (folder / "plain.json").write_text(json.dumps({"instructions": "Plain {{x}}."}))
-    return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
+    return module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off",
                                  "--prompts", str(folder), database=database)
 
 

@@ -17,9 +17,9 @@ THOUGHT = "The user greets me. I should greet back, briefly."
 
 
 @pytest.fixture(scope="module")
-def wire(module_server_factory, upstream_server, database):
-    return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
-                                 "--secret-key", "test-secret-one", database=database)
+def wire(module_app_factory, upstream_server, database):
+    return module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off",
+                              "--secret-key", "test-secret-one", database=database)
 
 
 def _stream(server, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -138,7 +138,7 @@ def test_ollama_reasoning_field_not_streamed_no_summary(wire, upstream):
     assert assistant == {"role": "assistant", "content": "Hi.", "reasoning_content": THOUGHT}
 
 
-def test_encrypted_reasoning_round_trip_with_store_false(wire, upstream, server_factory):
+def test_encrypted_reasoning_round_trip_with_store_false(wire, upstream, app_factory):
     client = wire.client()
     upstream.reply({"reasoning": THOUGHT, "content": "Hello!"})
     r1 = client.responses.create(model="scripted", input="hi", store=False,
@@ -165,7 +165,7 @@ def test_encrypted_reasoning_round_trip_with_store_false(wire, upstream, server_
                                                          {"role": "user", "content": "x"}], store=False)
     assert err.value.body["param"] == "input[0].encrypted_content"
     assert err.value.body["code"] == "invalid_encrypted_content"
-    other = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--secret-key", "another-secret")
+    other = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--secret-key", "another-secret")
     with pytest.raises(openai.BadRequestError) as err:
         other.client().responses.create(model="scripted", input=[sent_back, {"role": "user", "content": "x"}])
     assert err.value.body["param"] == "input[0].encrypted_content"

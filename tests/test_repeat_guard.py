@@ -25,14 +25,14 @@ AGAIN = {"id": "call_2", "name": "get_weather", "arguments": '{ "unit":"C",  "ci
 
 
 @pytest.fixture(scope="module")
-def guarded(module_server_factory: Any, upstream_server: Any) -> Any:
-    return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
-                                 "--repeat-guard", "on")
+def guarded(module_app_factory: Any, upstream_server: Any) -> Any:
+    return module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off",
+                              "--repeat-guard", "on")
 
 
 @pytest.fixture(scope="module")
-def plain(module_server_factory: Any, upstream_server: Any) -> Any:
-    return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off")
+def plain(module_app_factory: Any, upstream_server: Any) -> Any:
+    return module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off")
 
 
 def first_turn(server: Any, upstream: Any) -> Any:

@@ -18,9 +18,9 @@ from tests._kb import MANUAL_MD, make_store
 
 
 @pytest.fixture(scope="module")
-def rserver(module_server_factory: Any, upstream_server: Any) -> Any:
-    return module_server_factory("--backend", f"openai_responses:base_url={upstream_server.base_url}",
-                                 "--embedded", "off", "--workers", "1")
+def rserver(module_app_factory: Any, upstream_server: Any) -> Any:
+    return module_app_factory("--backend", f"openai_responses:base_url={upstream_server.base_url}",
+                              "--embedded", "off", "--workers", "1")
 
 
 def _stateless(req: dict[str, Any]) -> None:
@@ -187,9 +187,9 @@ def test_upstream_error_and_failed_stream(rserver: Any, upstream: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def native_server(module_server_factory: Any, upstream_server: Any) -> Any:
+def native_server(module_app_factory: Any, upstream_server: Any) -> Any:
     spec = f"openai_responses:base_url={upstream_server.base_url},native_tools=custom"
-    return module_server_factory("--backend", spec, "--embedded", "off")
+    return module_app_factory("--backend", spec, "--embedded", "off")
 
 
 @pytest.mark.parametrize("no_deltas", [False, True])

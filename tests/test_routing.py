@@ -1,7 +1,9 @@
 """Routing over a --config file, with real `respond serve` processes and real scripted upstreams.
 
 Two chat upstreams: `alpha` as two replicas (two scripted servers) serving `m-a` (configured), and
-`beta` (one server) whose models are listed from it (`scripted`); aliases name both.  The replica
+`beta` (one server) whose models are listed from it (`scripted`); one stateless responses upstream,
+`gamma`, serving `m-r` (the scripted server's /v1/responses mode, on beta's server); aliases name
+them all.  The replica
 tests get their own server, since they kill upstreams.
 """
 
@@ -40,9 +42,16 @@ name = "beta"
 url = "{beta}"
 api_key_file = "beta.key"
 
+[[upstreams]]
+name = "gamma"
+kind = "responses"
+url = "{beta}"
+models = ["m-r"]
+
 [aliases]
 "gpt-4o" = "m-a"
 "gpt-4.1-mini" = "scripted"
+"o4-mini" = "m-r"
 """)
     (path.parent / "beta.key").write_text("sk-beta-file-secret\n")
     return path
@@ -99,6 +108,7 @@ def test_model_list_and_unknown_model(routed, clean):
     assert models["gpt-4o"] == {"id": "gpt-4o", "object": "model", "created": 0, "owned_by": "alpha",
                                 "alias_for": "m-a"}
     assert models["gpt-4.1-mini"]["alias_for"] == "scripted" and models["gpt-4.1-mini"]["owned_by"] == "beta"
+    assert models["m-r"]["owned_by"] == "gamma" and models["o4-mini"]["alias_for"] == "m-r"
     with pytest.raises(openai.NotFoundError) as err:
         routed.client().responses.create(model="gpt-5-turbo", input="x")
     body = err.value.body
@@ -106,23 +116,34 @@ def test_model_list_and_unknown_model(routed, clean):
     assert "'gpt-4o'" in body["message"] and "'m-a'" in body["message"] and "'scripted'" in body["message"]
 
 
-def test_a_chain_alternates_models_across_upstreams(routed, clean):
+def test_a_chain_alternates_models_across_upstreams_and_kinds(routed, clean):
     a1, a2, b = clean
     client = routed.client()
     hello = "Hello from the scripted upstream."  # what alpha's replicas answer
-    b.reply({"content": "beta two"})
     r1 = client.responses.create(model="m-a", input="first question")
-    r2 = client.responses.create(model="scripted", input="second question", previous_response_id=r1.id)
-    r3 = client.responses.create(model="gpt-4o", input="third question", previous_response_id=r2.id)
-    assert (r1.output_text, r2.output_text, r3.output_text) == (hello, "beta two", hello)
-    assert (r1.model, r2.model, r3.model) == ("m-a", "scripted", "m-a")
+    b.reply({"content": "gamma two"})
+    r2 = client.responses.create(model="o4-mini", input="second question", previous_response_id=r1.id)
+    b.reply({"content": "beta three"})
+    r3 = client.responses.create(model="scripted", input="third question", previous_response_id=r2.id)
+    r4 = client.responses.create(model="gpt-4o", input="fourth question", previous_response_id=r3.id)
+    assert [r.output_text for r in (r1, r2, r3, r4)] == [hello, "gamma two", "beta three", hello]
+    assert [r.model for r in (r1, r2, r3, r4)] == ["m-a", "m-r", "scripted", "m-a"]
+    to_gamma, to_beta = b.requests()
+    # the responses upstream got the whole history, statelessly
+    assert to_gamma["model"] == "m-r" and to_gamma["store"] is False and "previous_response_id" not in to_gamma
+    assert [(i["role"], _text(i["content"])) for i in to_gamma["input"]] == [
+        ("user", "first question"), ("assistant", hello), ("user", "second question")]
+    assert [(m["role"], _text(m["content"])) for m in to_beta["messages"]] == [
+        ("user", "first question"), ("assistant", hello), ("user", "second question"), ("assistant", "gamma two"),
+        ("user", "third question")]
     last = max(a1.requests() + a2.requests(), key=lambda q: len(q["messages"]))
-    said = [(m["role"], m["content"] if isinstance(m["content"], str) else m["content"][0]["text"])
-            for m in last["messages"]]
-    assert said == [("user", "first question"), ("assistant", hello), ("user", "second question"),
-                    ("assistant", "beta two"), ("user", "third question")]
-    turn2 = b.requests()[-1]["messages"]
-    assert [m["role"] for m in turn2] == ["user", "assistant", "user"]
+    assert [(m["role"], _text(m["content"])) for m in last["messages"]] == [
+        ("user", "first question"), ("assistant", hello), ("user", "second question"), ("assistant", "gamma two"),
+        ("user", "third question"), ("assistant", "beta three"), ("user", "fourth question")]
+
+
+def _text(content: Any) -> str:
+    return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
 
 
 def test_upstream_metrics(routed, clean):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -371,8 +372,6 @@ def test_two_real_replicas_on_postgresql(server_factory: Any, pg_database: str) 
 
 async def test_a_stored_key_signs_in_to_the_dashboard(database: str, tmp_path: Path) -> None:
     """It sees its own usage and responses only; its session ends when the key is revoked."""
-    import re
-
     async with replica(database, tmp_path) as a:
         mine, other = await a.new_key(label="mine"), await a.new_key(label="other")
         rid = (await a.ask(mine["key"])).json()["id"]
@@ -390,3 +389,33 @@ async def test_a_stored_key_signs_in_to_the_dashboard(database: str, tmp_path: P
         await asyncio.sleep(0.6)
         assert (await a.http.get("/dashboard/responses")).status_code == 303  # back to the sign-in page
         a.http.cookies.clear()
+
+
+@pytest.mark.parametrize("per_key", ["on", "off"])
+async def test_per_key_metrics_are_opt_in(per_key: str, tmp_path: Path) -> None:
+    async with replica(f"sqlite:///{tmp_path / 'm.db'}", tmp_path, metrics_per_key=per_key) as a:
+        made = await a.new_key(label="<script>x</script>")
+        assert (await a.ask(made["key"])).status_code == 200
+        await a.settled()
+        text = (await a.http.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"})).text
+        line = f'respond_key_tokens_total{{key="{made["id"]}",kind="output",model="demo"}} 5.0'
+        assert (line in text) is (per_key == "on"), text[-2000:]
+        # the label is shown escaped on the usage page (an admin's session)
+        page = await a.http.get("/dashboard/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        await a.http.post("/dashboard/signin", data={"key": ADMIN, "csrf": csrf})
+        usage = (await a.http.get("/dashboard/usage")).text
+        assert "&lt;script&gt;x&lt;/script&gt;" in usage and "<script>x</script>" not in usage
+
+
+async def test_models_through_aliases(database: str, tmp_path: Path) -> None:
+    """A key allowed an alias may use it (the response is made by the model it names, and counted against
+    the key's limits); the model behind it by its own name only when allowed too."""
+    async with replica(database, tmp_path, aliases={"fast": "demo"}) as a:
+        made = await a.new_key(models=["fast"], limits={"rpm": 5})
+        r = await a.ask(made["key"], model="fast")
+        assert r.status_code == 200 and r.json()["model"] == "demo" and r.headers["x-ratelimit-remaining-requests"] == "4"
+        assert (await a.ask(made["key"], model="demo")).status_code == 404
+        assert (await a.ask(made["key"], model="other")).status_code == 404
+        by_target = await a.new_key(models=["demo"])
+        assert (await a.ask(by_target["key"], model="fast")).status_code == 200

@@ -32,9 +32,9 @@ TOOLS = [{"type": "function", "name": "weather", "parameters": {"type": "object"
 
 
 @pytest.fixture(scope="module", params=["openai_compat", "openai_responses"])
-def pserver(request: pytest.FixtureRequest, module_server_factory: Any, upstream_server: Any) -> Any:
+def pserver(request: pytest.FixtureRequest, module_app_factory: Any, upstream_server: Any) -> Any:
     spec = f"{request.param}:base_url={upstream_server.base_url},profile=llama-cpp-server"
-    return module_server_factory("--backend", spec, "--embedded", "off")
+    return module_app_factory("--backend", spec, "--embedded", "off")
 
 
 def test_usage_counted_when_the_upstream_sends_none(pserver: Any, upstream: Any) -> None:

@@ -27,12 +27,13 @@ def hostile() -> Iterator[Hostile]:
 
 
 @pytest.fixture(scope="module")
-def srv(module_server_factory: Any, hostile: Hostile) -> Any:
-    return module_server_factory("--upstream", hostile.base_url, "--embedded", "off", *FAST)
+def srv(module_app_factory: Any, hostile: Hostile) -> Any:
+    return module_app_factory("--upstream", hostile.base_url, "--embedded", "off", *FAST)
 
 
 def _post(srv: Any, model: str, timeout: float = 30, **extra: Any) -> httpx.Response:
-    return httpx.post(f"{srv.base_url}/responses", json={"model": model, "input": "hi", **extra}, timeout=timeout)
+    with srv.http() as http:
+        return http.post("/responses", json={"model": model, "input": "hi", **extra}, timeout=timeout)
 
 
 def _wait_open(hostile: Hostile, at_most: int, seconds: float) -> float:
@@ -58,12 +59,12 @@ def test_abandoned_requests_release_their_upstream_connections(srv: Any, hostile
     assert _wait_open(hostile, 0, 5) < 1.0, f"{hostile.open} upstream connections still open"
     ok = _post(srv, "ok")
     assert ok.status_code == 200 and ok.json()["output"][0]["content"][0]["text"] == "Hello world"
-    assert httpx.get(f"{srv.base_url}/models", timeout=5).status_code == 200
+    assert srv.http().get("/models", timeout=5).status_code == 200
 
 
 def test_stream_headers_and_created_go_out_before_the_upstream_answers(srv: Any, hostile: Hostile) -> None:
     start = time.monotonic()
-    with httpx.stream("POST", f"{srv.base_url}/responses", timeout=10,
+    with srv.http().stream("POST", "/responses", timeout=10,
                       json={"model": "stall", "input": "hi", "stream": True}) as resp:
         assert resp.status_code == 200
         events = _events(resp.iter_lines())
@@ -74,15 +75,15 @@ def test_stream_headers_and_created_go_out_before_the_upstream_answers(srv: Any,
     # the client left: the upstream request is cut and the response ends cancelled
     assert _wait_open(hostile, 0, 5) < 1.0
     deadline = time.monotonic() + 5
-    while httpx.get(f"{srv.base_url}/responses/{rid}").json()["status"] == "in_progress" and \
+    while srv.http().get(f"/responses/{rid}").json()["status"] == "in_progress" and \
             time.monotonic() < deadline:
         time.sleep(0.05)
-    assert httpx.get(f"{srv.base_url}/responses/{rid}").json()["status"] == "cancelled"
+    assert srv.http().get(f"/responses/{rid}").json()["status"] == "cancelled"
 
 
 def test_a_full_pool_fails_fast_with_503(srv: Any, hostile: Hostile) -> None:
-    streams = [httpx.Client(timeout=30) for _ in range(4)]
-    held = [c.stream("POST", f"{srv.base_url}/responses", json={"model": "stall", "input": "x", "stream": True})
+    streams = [srv.http() for _ in range(4)]
+    held = [c.stream("POST", "/responses", json={"model": "stall", "input": "x", "stream": True})
             for c in streams]
     readers = []  # kept referenced: a collected line iterator would close its stream
     try:
@@ -93,7 +94,7 @@ def test_a_full_pool_fails_fast_with_503(srv: Any, hostile: Hostile) -> None:
         busy = _post(srv, "ok")
         assert busy.status_code == 503 and time.monotonic() - start < 3
         assert busy.headers["retry-after"] and busy.json()["error"]["code"] == "upstream_busy"
-        assert httpx.get(f"{srv.base_url}/responses/resp_x", timeout=5).status_code == 404  # still answers
+        assert srv.http().get("/responses/resp_x", timeout=5).status_code == 404  # still answers
     finally:
         for cm, c in zip(held, streams, strict=True):
             cm.__exit__(None, None, None)
@@ -102,8 +103,8 @@ def test_a_full_pool_fails_fast_with_503(srv: Any, hostile: Hostile) -> None:
     assert _post(srv, "ok").status_code == 200
 
 
-def test_first_byte_timeout_is_a_504(server_factory: Any, hostile: Hostile) -> None:
-    s = server_factory("--upstream", hostile.base_url, "--embedded", "off", "--upstream-first-byte-timeout", "1")
+def test_first_byte_timeout_is_a_504(app_factory: Any, hostile: Hostile) -> None:
+    s = app_factory("--upstream", hostile.base_url, "--embedded", "off", "--upstream-first-byte-timeout", "1")
     start = time.monotonic()
     r = _post(s, "stall")
     assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
@@ -120,7 +121,7 @@ def test_a_broken_stream_ends_failed_and_keeps_its_partial_output(srv: Any, mode
     assert body["status"] == "failed" and body["error"]["code"] == "server_error", body["error"]
     assert f"({code})" in body["error"]["message"]
     assert body["output"][0]["content"][0]["text"].startswith("Hello")
-    stored = httpx.get(f"{srv.base_url}/responses/{body['id']}").json()
+    stored = srv.http().get(f"/responses/{body['id']}").json()
     assert stored["status"] == "failed" and stored["output"][0]["content"][0]["text"].startswith("Hello")
 
 
@@ -142,14 +143,14 @@ def test_upstream_rate_limit_is_a_429_also_in_background(srv: Any) -> None:
     assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded"
     queued = _post(srv, "rate429", background=True).json()
     deadline = time.monotonic() + 10
-    while (got := httpx.get(f"{srv.base_url}/responses/{queued['id']}").json())["status"] in ("queued", "in_progress") \
+    while (got := srv.http().get(f"/responses/{queued['id']}").json())["status"] in ("queued", "in_progress") \
             and time.monotonic() < deadline:
         time.sleep(0.1)
     assert got["status"] == "failed" and got["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_an_upstream_4xx_after_the_headers_ends_the_stream_failed(srv: Any) -> None:
-    with httpx.stream("POST", f"{srv.base_url}/responses", timeout=10,
+    with srv.http().stream("POST", "/responses", timeout=10,
                       json={"model": "late400", "input": "hi", "stream": True}) as resp:
         assert resp.status_code == 200
         events = list(_events(resp.iter_lines()))
@@ -161,7 +162,7 @@ def test_an_upstream_4xx_after_the_headers_ends_the_stream_failed(srv: Any) -> N
 def test_models_with_the_upstream_down_is_an_error(srv: Any, hostile: Hostile) -> None:
     hostile.down = True
     try:
-        r = httpx.get(f"{srv.base_url}/models", timeout=5)
+        r = srv.http().get("/models", timeout=5)
     finally:
         hostile.down = False
     assert r.status_code == 502 and hostile.base_url in r.json()["error"]["message"]

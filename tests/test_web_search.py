@@ -4,6 +4,7 @@ the scripted upstream calling the tool's functions, the official SDK as the clie
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -64,11 +65,11 @@ def fake() -> Iterator[WebThread]:
 
 
 @pytest.fixture(scope="module")
-def web(module_server_factory, upstream_server, database, fake):
+def web(module_app_factory, upstream_server, database, fake):
     """A server whose page fetches may reach 127.0.0.1 (the operator allowed it)."""
-    return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
-                                 "--web-search-provider", "searxng", "--web-search-url", fake.base,
-                                 "--web-allow", "http://127.0.0.1:*", database=database)
+    return module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off",
+                              "--web-search-provider", "searxng", "--web-search-url", fake.base,
+                              "--web-allow", "http://127.0.0.1:*", database=database)
 
 
 def call(name: str, **args: Any) -> dict[str, Any]:
@@ -217,11 +218,11 @@ def test_background_and_chain(web, upstream, fake):
 
 
 @pytest.fixture(scope="module")
-def public_only(module_server_factory, upstream_server, fake, tmp_path_factory):
+def public_only(module_app_factory, upstream_server, fake, tmp_path_factory):
     """No --web-allow/--mcp-allow: pages on private or loopback addresses are refused."""
     db = f"sqlite:///{tmp_path_factory.mktemp('pub') / 'r.db'}"
-    return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
-                                 "--web-search-provider", "searxng", "--web-search-url", fake.base, database=db)
+    return module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off",
+                              "--web-search-provider", "searxng", "--web-search-url", fake.base, database=db)
 
 
 def test_policy_refuses_private_address(public_only, upstream, fake):
@@ -239,12 +240,12 @@ def test_policy_refuses_private_address(public_only, upstream, fake):
 
 
 @pytest.fixture(scope="module")
-def narrow(module_server_factory, upstream_server, fake, tmp_path_factory):
+def narrow(module_app_factory, upstream_server, fake, tmp_path_factory):
     """Only /pages/* on the fake web is allowed; pages are read up to 4 KiB."""
     db = f"sqlite:///{tmp_path_factory.mktemp('narrow') / 'r.db'}"
-    return module_server_factory("--upstream", upstream_server.base_url, "--embedded", "off",
-                                 "--web-search-provider", "searxng", "--web-search-url", fake.base,
-                                 "--web-allow", f"{fake.base}/pages/*", "--web-max-page-kb", "4", database=db)
+    return module_app_factory("--upstream", upstream_server.base_url, "--embedded", "off",
+                              "--web-search-provider", "searxng", "--web-search-url", fake.base,
+                              "--web-allow", f"{fake.base}/pages/*", "--web-max-page-kb", "4", database=db)
 
 
 def test_redirects_size_and_types(narrow, upstream, fake):
@@ -261,10 +262,11 @@ def test_redirects_size_and_types(narrow, upstream, fake):
     assert "image/png" in said[2] and "Plain notes: tomatoes like sun." in said[3]
 
 
-def test_brave_provider(server_factory, upstream, fake):
+def test_brave_provider(app_factory, upstream, fake, caplog):
+    caplog.set_level(logging.DEBUG)  # every line the server logs, debug included
     key = "brave-key"
-    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--web-search-provider", "brave",
-                         "--web-search-url", f"{fake.base}/res/v1/web/search", "--web-search-api-key", key)
+    srv = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--web-search-provider", "brave",
+                      "--web-search-url", f"{fake.base}/res/v1/web/search", "--web-search-api-key", key)
     upstream.reply(call("web_search", query="tomato"), {"content": "Tomatoes [2]."})
     r = srv.client().responses.create(model="scripted", input="x", include=["web_search_call.action.sources"],
                                       tools=[{"type": "web_search", "search_context_size": "high",
@@ -276,9 +278,9 @@ def test_brave_provider(server_factory, upstream, fake):
     assert seen["headers"]["X-Loc-Timezone"] == "Europe/Berlin"
     assert len(r.output[0].action.sources) == 4
     assert r.output[1].content[0].annotations[0].url == "https://docs.example.com/tomatoes"
-    assert key not in srv.http().get(f"/responses/{r.id}").text and key not in srv.log_path.read_text()
+    assert key not in srv.http().get(f"/responses/{r.id}").text and key not in caplog.text
 
 
-def test_no_provider_warns(server_factory, upstream):
-    srv = server_factory("--upstream", upstream.base_url, "--embedded", "off")
-    assert "web_search: no search provider configured" in srv.log_path.read_text()
+def test_no_provider_warns(app_factory, upstream, caplog):
+    app_factory("--upstream", upstream.base_url, "--embedded", "off")
+    assert "web_search: no search provider configured" in caplog.text

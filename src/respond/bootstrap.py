@@ -166,13 +166,17 @@ def build_tenancy(settings: Settings, store: Any, metrics: PrometheusMetrics,
 
 
 def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> Starlette:
-    """`clock`: what the limits of stored keys read the time from (tests move it)."""
+    """`clock` (tests move it; default the wall clock): what the limits of stored keys, responses'
+    created_at/completed_at and files' and vector stores' times read.  Job leases and queue ages
+    stay on the wall clock: they are shared with other processes."""
+    clock = clock or time.time
     store = stores.create(settings.database)
     metrics = PrometheusMetrics(settings.metrics_multiproc_dir)
     chosen, default = build_backends(settings, metrics)
     tenancy = build_tenancy(settings, store, metrics, clock)
     # files, vector stores (file_search's knowledge base), and the hosted tools (respond.tools)
-    file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024))
+    file_search = FileSearch(store.files, store.vectors, max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+                             clock=clock)
     containers = build_containers(settings, store)
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
                             options={"mcp_timeout": settings.mcp_timeout, "containers": containers,
@@ -185,7 +189,7 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
                                hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(server_secret),
-                               prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy,
+                               prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy, clock=clock,
                                files=InputFiles(StoredFiles(
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024)),

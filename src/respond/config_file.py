@@ -39,6 +39,7 @@ HEALTH_KEYS = {"backoff_s": 2.0, "health_interval_s": 1.0, "models_refresh_s": 6
 UPSTREAM_KEYS = {"name", "kind", "urls", "url", "api_key_env", "api_key_file", "models", "options",
                  *LIMIT_KEYS, *HEALTH_KEYS}
 MASK = "****"
+RESERVED_OPTIONS = {"base_url", "api_key", "models", "limits"}  # what the entry's own keys set
 
 
 class ConfigError(ValueError):
@@ -196,6 +197,9 @@ def _upstream(where: str, entry: Any, environ: Mapping[str, str], base: Path) ->
     options = entry.get("options", {})
     if not isinstance(options, dict):
         raise ConfigError(f"{where}.options must be a table ([upstreams.options]).")
+    for key in RESERVED_OPTIONS & set(options):
+        hint = " (a key never goes in the file: api_key_env or api_key_file)" if key == "api_key" else ""
+        raise ConfigError(f"{where}.options.{key}: set by the upstream entry itself, not as an option{hint}.")
     key, source = _api_key(where, entry, environ, base)
     return UpstreamConfig(name=name.strip(), kind=kind, urls=urls, api_key=key, key_source=source, models=models,
                           limits=limits, health=health, options=dict(options))

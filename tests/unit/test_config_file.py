@@ -88,6 +88,11 @@ def test_flags_then_environment_then_file(tmp_path, monkeypatch):
     ('[[upstreams]]\nname = "a"\nurls = ["http://h/v1"]\n[[upstreams]]\nname = "a"\nurls = ["http://g/v1"]',
      "two upstreams are named 'a'"),
     ('[aliases]\na = "b"\nb = "a"', "the aliases loop (a -> b -> a)"),
+    # the attack: a literal key smuggled in through the options handed to the backend
+    ('[[upstreams]]\nname = "a"\nurls = ["http://h/v1"]\n[upstreams.options]\napi_key = "sk-oops"',
+     "('a').options.api_key: set by the upstream entry itself, not as an option (a key never goes in the file"),
+    ('[[upstreams]]\nname = "a"\nurls = ["http://h/v1"]\n[upstreams.options]\nbase_url = "http://evil/v1"',
+     "('a').options.base_url: set by the upstream entry itself"),
 ])
 def test_errors_name_the_key(tmp_path, monkeypatch, text, message):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)

@@ -35,8 +35,10 @@ class Run:
 
     def __init__(self, record: Record, deltas: AsyncIterator[Delta | HostedStep],
                  first: Delta | HostedStep | BackendError | asyncio.Task[Any] | None, builder: EventBuilder,
-                 persistence: Persistence, on_end: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 persistence: Persistence, on_end: Callable[[dict[str, Any]], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.record = record
+        self.clock = clock  # completed_at
         self.response = record.response
         self._deltas = deltas
         self._first = first
@@ -137,7 +139,7 @@ class Run:
         are recorded, so that a stored snapshot is never terminal before all its events are."""
         if finish is None:
             raise BackendError("The model stream ended without a finish reason.")
-        self._final = terminal_fields(finish.reason, _usage(finish.usage))
+        self._final = terminal_fields(finish.reason, _usage(finish.usage), now=self.clock())
         return self.builder.close_all("incomplete" if self._final[0] == "incomplete" else "completed")
 
     def _fail(self, exc: BackendError) -> list[Event]:

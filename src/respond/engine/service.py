@@ -57,8 +57,10 @@ class ResponsesService:
                  worker_id: str | None = None, trust_cache: bool = False,
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
                  prompts: PromptStore | None = None, metrics: Metrics | None = None,
-                 files: InputFiles | None = None, tenancy: Tenancy | None = None) -> None:
+                 files: InputFiles | None = None, tenancy: Tenancy | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.clock = clock  # created_at, completed_at (tests move it)
         self.tenancy = tenancy  # stored keys: allowed models, limits, usage (None: static keys only)
         self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
@@ -129,7 +131,7 @@ class ResponsesService:
         history = await self._history(req, owner, local)
         if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
-        response = new_response(req, response_id=new_id("resp"), created_at=int(time.time()), model=model,
+        response = new_response(req, response_id=new_id("resp"), created_at=int(self.clock()), model=model,
                                 status="queued" if req.background and generate else "in_progress",
                                 conversation_id=_conversation_id(req))
         response["tools"] = self.hosted.echo(response["tools"])
@@ -187,7 +189,7 @@ class ResponsesService:
 
     async def _prepare_only(self, req: CreateResponse, record: Record, history: History,
                             local: LocalState | None) -> None:
-        transition(record.response, "completed", completed_at=int(time.time()), usage=usage_object(0, 0))
+        transition(record.response, "completed", completed_at=int(self.clock()), usage=usage_object(0, 0))
         if req.store is not False:
             r = record
             await self.store.insert_response(r.response, r.owner, r.input_items, [],
@@ -269,7 +271,7 @@ class ResponsesService:
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
                                reasoning=self._reasoning(req, record.owner), tools=prepared.tools)
         return Run(record, deltas, first, builder, store, on_end=lambda r: self._ended(r, record.owner, backend.name,
-                                                                                      started))
+                                                                                      started), clock=self.clock)
 
     def _ended(self, response: dict[str, Any], owner: str, backend: str, started: float) -> None:
         finished(response, self.metrics, backend, started)
@@ -332,7 +334,7 @@ class ResponsesService:
             yield  # pragma: no cover
 
         store = persistence(RunMode.BACKGROUND, self.store, self.hub, record)
-        return Run(record, nothing(), exc, EventBuilder(record.response), store)
+        return Run(record, nothing(), exc, EventBuilder(record.response), store, clock=self.clock)
 
     async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an

@@ -7,8 +7,10 @@
   per-process secret; valid while the row's hash is the one verified, so a rotation ends the old
   secret at the next re-read).  Failed tokens are remembered as briefly, so a flood of wrong keys
   costs one scrypt per distinct token.
-- `admit(owner, model, reserve, lease)`: called by the engine as a response starts: the model
-  must be one the key allows, then the RateStore counts the request against every limit (429 with
+- `model_filter(owner)`: the names or globs a key may use (the engine matches the requested name and
+  the model an alias names, and answers a refused one like a model not served).
+- `admit(owner, model, reserve, lease)`: called by the engine as a response starts: the RateStore
+  counts the request against every limit of the key (429 with
   the hosted API's `x-ratelimit-*` headers when one refuses).  The headers are also left in
   `RATE_HEADERS` (a per-request holder the HTTP layer sets) for the successful answer.
 - `finished(response, owner, backend, seconds)`: the response ended (on whichever replica ran it):
@@ -197,21 +199,9 @@ class Tenancy:
         return owner.startswith(ID_PREFIX)
 
     # -- what it may do -------------------------------------------------------------------------------
-    async def check_model(self, owner: str, model: str) -> TenantKey | None:
-        if not self.is_key_owner(owner):
-            return None
-        key = await self.row(owner)
-        if key is None or not key.usable(self.clock()):
-            raise unauthorized("The API key is no longer valid.")
-        if not model_allowed(key.models, model):
-            # the router's answer for a model not served here: a key learns nothing of the others
-            raise APIError(400, f"The requested model '{model}' does not exist. Use GET /v1/models to see the "
-                                f"models served here.", param="model", code="model_not_found")
-        return key
-
     async def model_filter(self, owner: str) -> Callable[[str], bool] | None:
         """What a stored key may use (None: any, for an owner that is no stored key); an unusable key
-        is refused here, as in `check_model`."""
+        is refused here."""
         if not self.is_key_owner(owner):
             return None
         key = await self.row(owner)
@@ -221,7 +211,8 @@ class Tenancy:
         return lambda model: model_allowed(patterns, model)
 
     async def admit(self, owner: str, model: str, reserve: int, lease: str) -> None:
-        key = await self.check_model(owner, model)
+        """Count a response against its key's limits (its model was checked by `model_filter`)."""
+        key = await self.row(owner) if self.is_key_owner(owner) else None
         if key is None or not key.limits.any:
             return
         now = self.clock()

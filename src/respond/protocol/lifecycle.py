@@ -37,14 +37,15 @@ def transition(response: dict[str, Any], status: str, **fields: Any) -> dict[str
 
 
 def terminal_fields(reason: str | None, usage: dict[str, Any], error: dict[str, Any] | None = None,
-                    ) -> tuple[str, dict[str, Any]]:
+                    now: float | None = None) -> tuple[str, dict[str, Any]]:
     """The terminal status and its fields for a run that ended: `reason` is the model's finish
-    reason ("length": the output budget ran out); an `error` makes it `failed`."""
+    reason ("length": the output budget ran out); an `error` makes it `failed`; `now`: the
+    completion time (default: the wall clock)."""
     if error is not None:
         return "failed", {"error": error}
     if reason == "length":
         return "incomplete", {"incomplete_details": {"reason": "max_output_tokens"}, "usage": usage}
-    return "completed", {"completed_at": int(time.time()), "usage": usage}
+    return "completed", {"completed_at": int(time.time() if now is None else now), "usage": usage}
 
 
 def fail(response: dict[str, Any], message: str, code: str = "server_error") -> dict[str, Any]:

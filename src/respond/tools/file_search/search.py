@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,8 +56,10 @@ def check_ranking(options: Any, param: str = "ranking_options") -> dict[str, Any
 class HybridSearch:
     """The `Retriever` port over the file store, the chunk index and the embedder."""
 
-    def __init__(self, files: FileStore, index: VectorIndex, embedder: LazyEmbedder, mode: str = "hybrid") -> None:
+    def __init__(self, files: FileStore, index: VectorIndex, embedder: LazyEmbedder, mode: str = "hybrid",
+                 clock: Callable[[], float] = time.time) -> None:
         self.files = files
+        self.clock = clock  # last_active_at of the stores searched
         self.index = index
         self.embedder = embedder
         self.mode = mode
@@ -85,7 +88,7 @@ class HybridSearch:
         return {fid for fid, a in attrs.items() if flt.matches(filters, a)}, attrs
 
     async def _touch(self, store_ids: list[str]) -> None:
-        now = int(time.time())
+        now = int(self.clock())
         for sid in store_ids:
             if now - self._touched.get(sid, 0) >= TOUCH_EVERY_S:  # at most one write a minute per store
                 self._touched[sid] = now

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from respond.core.ports import Row
@@ -52,12 +53,13 @@ def check_attributes(attrs: Any, param: str = "attributes") -> dict[str, Any] | 
 
 class FileSearch:
     def __init__(self, files: FileStore, index: VectorIndex, *, embedder: bool = True,
-                 max_file_bytes: int = MAX_FILE_BYTES) -> None:
+                 max_file_bytes: int = MAX_FILE_BYTES, clock: Callable[[], float] = time.time) -> None:
         self.files = files
+        self.clock = clock  # created_at, last_active_at, expiry (tests move it)
         self.index = index
         model = LazyEmbedder(enabled=embedder)  # dense vectors when the model package is installed
         self.ingestor = Ingestor(self.files, self.index, model)
-        self.retriever = HybridSearch(self.files, self.index, model)
+        self.retriever = HybridSearch(self.files, self.index, model, clock=clock)
         self.max_file_bytes = max_file_bytes
 
     async def start(self) -> None:
@@ -81,7 +83,7 @@ class FileSearch:
         if len(data) > self.max_file_bytes:
             raise APIError(413, f"File is too large: {len(data)} bytes; the limit is {self.max_file_bytes} bytes.",
                            param="file", code="file_too_large")
-        row = {"id": "file-" + new_id("f")[2:26], "bytes": len(data), "created_at": int(time.time()),
+        row = {"id": "file-" + new_id("f")[2:26], "bytes": len(data), "created_at": int(self.clock()),
                "filename": filename or "upload", "purpose": purpose}
         await self.files.add_file(row, owner, data)
         return file_object(row)
@@ -113,7 +115,7 @@ class FileSearch:
     # -- vector stores -------------------------------------------------------------------------------
     async def _store_object(self, store: Row) -> Row:
         counts = (await self.files.file_counts([store["id"]]))[store["id"]]
-        expired = store.get("expires_at") is not None and store["expires_at"] < time.time()
+        expired = store.get("expires_at") is not None and store["expires_at"] < self.clock()
         status = "expired" if expired else "in_progress" if counts["in_progress"] else "completed"
         return {"id": store["id"], "object": "vector_store", "created_at": store["created_at"],
                 "name": store.get("name") or "", "usage_bytes": counts["usage_bytes"], "file_counts": _counts(counts),
@@ -148,7 +150,7 @@ class FileSearch:
         store["expires_at"] = store["last_active_at"] + ea["days"] * 86400 if ea else None
 
     async def create_store(self, owner: str, body: Row) -> Row:
-        now = int(time.time())
+        now = int(self.clock())
         store: Row = {"id": new_id("vs"), "created_at": now, "last_active_at": now, "name": None}
         self._apply(store, body)
         file_ids = body.get("file_ids") or []
@@ -187,7 +189,7 @@ class FileSearch:
     async def _attach(self, owner: str, store_id: str, file_id: str, attributes: Any, strategy: Row,
                       batch_id: str | None = None) -> None:
         body = {"attributes": attributes, "chunking_strategy": strategy, "last_error": None}
-        await self.files.attach(store_id, file_id, owner, int(time.time()), body, batch_id)
+        await self.files.attach(store_id, file_id, owner, int(self.clock()), body, batch_id)
         self.ingestor.submit(store_id, file_id, owner, strategy)
 
     async def attach(self, owner: str, store_id: str, body: Row) -> Row:
@@ -254,7 +256,7 @@ class FileSearch:
             await self.get_file(owner, e["file_id"])
             check_attributes(e.get("attributes"), f"files[{i}].attributes")
         batch_id = new_id("vsfb")
-        await self.files.add_batch(batch_id, store_id, owner, int(time.time()))
+        await self.files.add_batch(batch_id, store_id, owner, int(self.clock()))
         for e in entries:
             await self._attach(owner, store_id, e["file_id"], e.get("attributes"),
                                resolve_strategy(e.get("chunking_strategy") or body.get("chunking_strategy")), batch_id)
