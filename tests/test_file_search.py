@@ -152,3 +152,30 @@ def test_search_results_reach_the_next_turn(server, upstream, kb):
     sent = upstream.requests()[-1]["messages"]
     assert [m["role"] for m in sent] == ["user", "system", "assistant", "user"]
     assert "warranty length" in sent[1]["content"] and "[manual.md]" in sent[1]["content"]
+
+
+def _search_items(events):
+    for ev in events:
+        if isinstance(ev.get("item"), dict) and ev["item"].get("type") == "file_search_call":
+            yield ev["item"]
+        for it in (ev.get("response") or {}).get("output") or []:
+            if it.get("type") == "file_search_call":
+                yield it
+
+
+def test_replay_of_a_non_streamed_response_hides_results_unless_included(server, upstream, kb):
+    """Issue 17 item 9: `GET ?stream=true` of a response that was not streamed (its events are rebuilt
+    from the stored response, which keeps the results) shows them only with `include`, as GET does."""
+    store, files = kb
+    upstream.reply({"tool_calls": [{"name": "file_search", "arguments": '{"query": "warranty length"}'}]},
+                   {"content": "Two years."})
+    r = server.client().responses.create(model="scripted", input="warranty?", tools=tool(store))
+
+    def replay(**params):
+        with server.http().stream("GET", f"/responses/{r.id}", params={"stream": "true", **params}) as resp:
+            return [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: ")]
+
+    hidden = list(_search_items(replay()))
+    assert hidden and all(it["results"] is None for it in hidden)
+    shown = list(_search_items(replay(**{"include[]": "file_search_call.results"})))
+    assert shown and all(it["results"] and it["results"][0]["file_id"] == files["manual.md"].id for it in shown)

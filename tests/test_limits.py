@@ -104,10 +104,10 @@ def test_shapes_that_were_500s(http: httpx.Client, upstream: Any) -> None:
             "ranking_options": {"hybrid_search": {"text_weight": "heavy", "embedding_weight": 1}}}
     _assert_envelope(http.post("/responses", json={"model": "scripted", "input": "x", "tools": [tool]}), 400,
                      "tools[0].ranking_options.hybrid_search.text_weight")
-    ok = http.post("/responses", json={"model": "scripted", "input": [
+    forged = http.post("/responses", json={"model": "scripted", "input": [
         {"type": "compaction", "id": None, "encrypted_content": "abc"},
         {"type": "message", "role": "user", "content": "go on"}]})
-    assert ok.status_code == 200, ok.text
+    _assert_envelope(forged, 400, "input[0].encrypted_content")  # a compaction blob is sealed (issue 17)
 
 
 def test_a_file_name_outside_latin1_downloads(http: httpx.Client) -> None:

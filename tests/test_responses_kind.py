@@ -288,3 +288,22 @@ profile = "llama-cpp-server"
 SCHEMA_JSON = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
                "required": ["city", "days"]}
 FORMAT_JSON = {"format": {"type": "json_schema", "name": "trip", "schema": SCHEMA_JSON}}
+
+
+def test_reasoning_before_a_hosted_call_reaches_the_next_round(rserver: Any, upstream: Any) -> None:
+    """Within one response: the upstream reasons, calls file_search (Respond runs it), and its next
+    round gets the reasoning back with its encrypted content, before the call and its output."""
+    client = rserver.client()
+    store, _ = make_store(client, {"manual.md": (MANUAL_MD, {"kind": "manual"})})
+    upstream.reset()
+    upstream.reply({"reasoning": "I should search the manual.", "encrypted_content": "BLOB-FS",
+                    "tool_calls": [{"id": "call_fs2", "name": "file_search", "arguments": '{"query": "warranty"}'}]},
+                   {"content": "Two years."})
+    r = client.responses.create(model="scripted", input="Warranty?",
+                                tools=[{"type": "file_search", "vector_store_ids": [store.id]}])
+    assert [o.type for o in r.output] == ["reasoning", "file_search_call", "message"]
+    second = upstream.requests()[1]
+    _stateless(second)
+    kinds = [i["type"] for i in second["input"]]
+    assert kinds == ["message", "reasoning", "function_call", "function_call_output"]
+    assert second["input"][1]["encrypted_content"] == "BLOB-FS" and second["input"][1]["id"] == "rs_up1"

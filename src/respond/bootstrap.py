@@ -44,7 +44,8 @@ from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.tenancy import Tenancy
 from respond.engine.workers import RunManager
-from respond.store.availability import unavailable
+from respond.store.availability import data_error, unavailable
+from respond.store.journal import Journal
 from respond.store.redis_rates import RedisRates
 from respond.tools.code_interpreter.containers import Containers
 from respond.tools.code_interpreter.sandbox import Limits, Sandbox
@@ -181,10 +182,12 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     services = ToolServices(retriever=file_search.retriever, network=NetworkPolicy(settings.mcp_allow),
                             options={"mcp_timeout": settings.mcp_timeout, "containers": containers,
                                      **web_options(settings)})
+    server_secret = load_secret(settings.secret_key, settings.key_file)
+    if hasattr(store, "journal"):  # the SQL store: final writes wait in a local journal during an outage
+        store.journal = Journal(settings.journal_dir, server_secret, settings.database)
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
-    server_secret = load_secret(settings.secret_key, settings.key_file)
     service = ResponsesService(store, ModelRouter(chosen, default, settings.repeat_guard, settings.aliases),
                                hosted=HostedTools(tools.load(services)),
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
@@ -227,6 +230,7 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     board = dashboard(operations, keys, admin, secret_for(server_secret),
                       getattr(store, "sessions", None) or MemorySessions(), stored=tenancy)
     guard = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
+             "store_data_error": data_error,
              "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
     return create_app(service, runs, keys, lifespan=lifespan, guard=guard,
                       extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)

@@ -33,6 +33,10 @@ def default_key_file() -> Path:
     return Path(user_data_dir("respond")) / "secret.key"
 
 
+def default_journal_dir() -> Path:
+    return Path(user_data_dir("respond")) / "journal"
+
+
 @dataclass(frozen=True, slots=True)
 class Flag:
     name: str  # the Settings field; the flag is --name-with-dashes, the variable RESPOND_NAME
@@ -134,6 +138,9 @@ FLAGS: list[Flag] = [
          "none (dropped)", "reasoning_content", choices=("reasoning_content", "reasoning", "none")),
     Flag("secret_key", "secret that seals reasoning.encrypted_content; replicas must share it", metavar="SECRET",
          secret=True, default_doc="a key generated on first start in the user data dir (secret.key, mode 0600)"),
+    Flag("journal_dir", "where a response's final write waits (fsync'd, one file per process) while the database is "
+         "unreachable; replayed into it when it answers and at start", default_journal_dir, Path, metavar="DIR",
+         default_doc="journal/ in the user data dir"),
     Flag("prompts", "folder of prompt templates (<id>.toml or <id>.json) for the 'prompt' parameter", None, Path,
          metavar="DIR", default_doc="none (a request naming a prompt is a 400)"),
     Flag("web_search_provider", "search engine of the hosted web_search tool; without one the tool is not "
@@ -220,6 +227,7 @@ class Settings:
     # reasoning.encrypted_content: the sealing secret, else a key file made on first start
     secret_key: str | None = _d("secret_key")
     key_file: Path = field(default_factory=default_key_file)
+    journal_dir: Path = _d("journal_dir")  # final writes kept while the database is away (store/journal.py)
     prompts: Path | None = _d("prompts")  # the prompt store's folder (`prompt` templates)
     # how earlier reasoning is sent back to a chat-completions upstream
     upstream_reasoning_field: str = _d("upstream_reasoning_field")

@@ -49,11 +49,14 @@ async def send_error(send: Any, exc: APIError) -> None:
 
 class Guard:
     def __init__(self, app: Any, max_body: int = 10 * MiB, max_upload: int = 33 * MiB,
-                 store_unavailable: Callable[[BaseException], bool] | None = None) -> None:
+                 store_unavailable: Callable[[BaseException], bool] | None = None,
+                 store_data_error: Callable[[BaseException], bool] | None = None) -> None:
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
         self.store_unavailable = store_unavailable or (lambda exc: False)
+        # the database refused a value of this request: a 400 at once, never a retried outage
+        self.store_data_error = store_data_error or (lambda exc: False)
 
     def _limit(self, scope: Scope) -> int:
         return self.max_upload if scope["path"].rstrip("/") == "/v1/files" else self.max_body
@@ -112,5 +115,10 @@ class Guard:
         if self.store_unavailable(exc):
             log.warning("database unreachable on %s %s: %s", scope["method"], scope["path"], exc)
             return unavailable(DB_DOWN, "database_unavailable", retry_after=2)
+        if self.store_data_error(exc):
+            log.warning("the database refused a value on %s %s: %s", scope["method"], scope["path"], exc)
+            return APIError(400, "A value in this request cannot be stored (the database refused it: too long, "
+                                 "or not valid text). Shorten or correct the request's strings.",
+                            code="invalid_value")
         log.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=exc)
         return server_error()

@@ -94,7 +94,7 @@ async def create_response(request: Request) -> Response:
     run, req, response = done
     if run is None:  # background: queued for a worker
         if req.stream:
-            return _stream(await _runs(request).follow(response["id"], owner, -1))
+            return _stream(await _runs(request).follow(response["id"], owner, -1, req.include))
         return JSON(response)
     if req.stream:
         return _stream(run.events())
@@ -134,7 +134,7 @@ async def retrieve_response(request: Request) -> Response:
     rid = request.path_params["response_id"]
     if request.query_params.get("stream", "false").lower() == "true":
         after = _int_param(request, "starting_after", -1, -1, 2**31)
-        return _stream(await _runs(request).follow(rid, _owner(request), after))
+        return _stream(await _runs(request).follow(rid, _owner(request), after, _include(request)))
     return JSON(await _service(request).retrieve(rid, _owner(request), _include(request)))
 
 

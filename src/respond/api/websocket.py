@@ -93,7 +93,7 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
         for ev in replay(response):
             await ws.send_text(orjson.dumps(ev).decode())
         return
-    events = run.events() if run is not None else await runs.follow(response["id"], owner, -1)
+    events = run.events() if run is not None else await runs.follow(response["id"], owner, -1, _req.include)
     last = None
     async for batch in detached(events):
         for ev in batch:

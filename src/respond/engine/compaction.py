@@ -1,42 +1,35 @@
 """`POST /responses/compact`: shrink a long context into the user's own messages plus one
 `compaction` item that carries a model-written summary of everything else.
 
-The item's `encrypted_content` is the summary, base64-encoded: opaque to clients as the API
-promises, but not encrypted (it never leaves the server's owner).  When such an item comes back
-as input, it becomes a system message with the summary at its place in the context.
+The item's `encrypted_content` is the summary sealed with the server's key for the owner that asked
+(engine/sealing.py, purpose `compaction`): opaque and authenticated.  When such an item comes back
+as input it is opened (a tampered blob, or one sealed by another server or for another key, is a
+400 naming `input[i].encrypted_content`: engine/inputs.py), and it becomes a system message with
+the summary at its place in the context: so a client can never write a system message of its own
+through a forged compaction item.
 """
 
 from __future__ import annotations
 
-import base64
 import time
+from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from respond.core.errors import BackendError
 from respond.core.types import Finish, Generation, TextDelta
 from respond.engine.errors import backend_to_api
+from respond.engine.sealing import Sealer
 from respond.protocol.ids import new_id
 from respond.protocol.response import usage_object
 
 PROMPT = ("Summarize the conversation above for your own later use: keep every fact, name, number, decision, "
           "tool result and open task needed to continue it; drop pleasantries. Write only the summary.")
-PREFIX = b"respond-compaction:"
+PURPOSE = "compaction"
 
 
-def encode(summary: str) -> str:
-    return base64.b64encode(PREFIX + orjson.dumps({"summary": summary})).decode()
-
-
-def decode(content: str) -> str | None:
-    try:
-        raw = base64.b64decode(content, validate=True)
-    except (ValueError, TypeError):
-        return None
-    if not raw.startswith(PREFIX):
-        return None
-    summary = orjson.loads(raw[len(PREFIX):]).get("summary")
+def open_summary(sealer: Sealer, content: Any, owner: str | None) -> str | None:
+    payload = sealer.open(content, owner, PURPOSE)
+    summary = payload.get("summary") if payload is not None else None
     return summary if isinstance(summary, str) else None
 
 
@@ -56,9 +49,10 @@ async def summarize(backend: Any, gen: Generation) -> tuple[str, dict[str, Any]]
     return text.strip(), usage
 
 
-def compacted(items: list[dict[str, Any]], summary: str, usage: dict[str, Any]) -> dict[str, Any]:
+def compacted(items: list[dict[str, Any]], summary: str, usage: dict[str, Any],
+              seal: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
     kept = [it for it in items if it.get("type") == "message" and it.get("role") == "user"]
-    item = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": encode(summary),
+    item = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": seal({"summary": summary}),
             "created_by": "respond"}
     return {"id": new_id("resp"), "object": "response.compaction", "created_at": int(time.time()),
             "output": [*kept, item], "usage": usage}

@@ -15,7 +15,6 @@ import orjson
 
 from respond.core.types import Generation, Message
 from respond.engine.client_tools import ClientTools, client_tools
-from respond.engine.compaction import decode
 from respond.engine.tool_choice import read_choice
 from respond.protocol.errors import invalid
 from respond.protocol.item_types import ITEM_TYPES, call_as_function, output_images, output_text
@@ -148,10 +147,12 @@ def _hosted_note(item: Item) -> list[Message]:
 
 
 def _compaction(item: Item) -> list[Message]:
-    summary = decode(item.get("encrypted_content", ""))
-    if summary is None:
-        return []
-    return [{"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"}]
+    """Without the server's key (engine/service.py opens compaction items) nothing is read of it."""
+    return []
+
+
+def compaction_messages(summary: str | None) -> list[Message]:
+    return [{"role": "system", "content": f"Summary of the earlier conversation:\n{summary}"}] if summary else []
 
 
 def reasoning_text(item: Item) -> str:

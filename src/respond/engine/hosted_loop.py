@@ -26,10 +26,10 @@ from typing import Any
 
 from respond.core.hosted import Added, Binding, Context, Done, Halt, HostedCall, Progress, Step, ToolContext
 from respond.core.ports import ModelBackend
-from respond.core.types import Delta, Finish, Generation, ToolCallDelta, Usage
+from respond.core.types import Delta, Finish, Generation, ReasoningDelta, ToolCallDelta, Usage
 from respond.engine.events import Event, EventBuilder, _copy
 from respond.protocol.ids import new_id
-from respond.protocol.items import strip_for_include
+from respond.protocol.items import UPSTREAM_STATE, strip_for_include
 
 MAX_ROUNDS = 8
 CAPPED = "This call was not run: the response reached its max_tool_calls limit."
@@ -98,6 +98,7 @@ class HostedLoop:
                 self._offer(first=turn == 0, last=ran == MAX_ROUNDS - 1 or turn == 2 * MAX_ROUNDS - 1)
                 held: dict[int, dict[str, Any]] = {}
                 client_calls: set[int] = set()
+                thought: list[ReasoningDelta] = []  # this round's reasoning: it goes back with the calls
                 finish = Finish()
                 stream = backend.generate(self.gen)
                 try:
@@ -113,6 +114,8 @@ class HostedLoop:
                             continue
                         if isinstance(delta, ToolCallDelta):
                             client_calls.add(delta.index)
+                        if isinstance(delta, ReasoningDelta):
+                            thought.append(delta)
                         if isinstance(delta, Finish):
                             finish = delta
                             break
@@ -127,7 +130,7 @@ class HostedLoop:
                     return
                 calls = [HostedCall(c["id"], c["name"], c["arguments"]) for c in held.values()]
                 before = self.calls
-                async for step in self._run_calls(calls):
+                async for step in self._run_calls(calls, thought):
                     yield step
                 ran += self.calls > before
                 if client_calls:
@@ -138,10 +141,10 @@ class HostedLoop:
             for b in self.bindings:
                 await b.close()
 
-    async def _run_calls(self, calls: list[HostedCall]) -> AsyncIterator[HostedStep]:
+    async def _run_calls(self, calls: list[HostedCall], thought: list[ReasoningDelta]) -> AsyncIterator[HostedStep]:
         self.gen.messages.append({"role": "assistant", "content": None, "tool_calls": [
             {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in calls]})
+            for c in calls], **_reasoning(thought)})
         for call in calls:
             binding = self._owner(call.name)
             if binding is None or (self.max_calls is not None and self.calls >= self.max_calls):
@@ -180,3 +183,22 @@ class HostedLoop:
             for annotation in binding.annotations(b.open_text()):
                 events.extend(b.annotate(annotation))
         return events
+
+
+def _reasoning(thought: list[ReasoningDelta]) -> dict[str, Any]:
+    """A round's reasoning on the assistant message of its calls (as `items_to_messages` puts an
+    earlier turn's), so the next round sees it: its text, and the upstream's state to send back."""
+    text = "".join(d.text for d in thought if d.summary is None)
+    summary: dict[int, str] = {}
+    for d in thought:
+        if d.summary is not None:
+            summary[d.summary] = summary.get(d.summary, "") + d.text
+    state = next(({"id": d.item_id, "encrypted_content": d.encrypted} for d in reversed(thought)
+                  if d.encrypted is not None), None)
+    if not (text or summary or state):
+        return {}
+    item: dict[str, Any] = {"summary": [{"type": "summary_text", "text": summary[i]} for i in sorted(summary)],
+                            "content": [{"type": "reasoning_text", "text": text}] if text else []}
+    if state is not None:
+        item[UPSTREAM_STATE] = state
+    return {"reasoning_item": item, **({"reasoning_content": text} if text else {})}

@@ -1,4 +1,6 @@
-"""What `include` reveals of a stored response's output items (GET, and a drained run's answer)."""
+"""What `include` reveals of a stored response's output items: GET, a drained run's answer, and every
+replay of its events (`GET ?stream=true`, a background stream), whether they were stored as they
+streamed or are rebuilt from a response that was not streamed."""
 
 from __future__ import annotations
 
@@ -12,3 +14,14 @@ def with_include(response: dict[str, Any], include: Sequence[str] | None) -> dic
     keep = set(include or [])
     response["output"] = [strip_for_include(it, keep) for it in response.get("output", [])]
     return response
+
+
+def shown_event(event: dict[str, Any], include: frozenset[str] | set[str]) -> dict[str, Any]:
+    """A stored or replayed event as a client that asked for `include` sees it."""
+    if "item" in event and isinstance(event["item"], dict):
+        event = {**event, "item": strip_for_include(event["item"], set(include))}
+    response = event.get("response")
+    if isinstance(response, dict) and isinstance(response.get("output"), list):
+        event = {**event, "response": {**response, "output": [
+            strip_for_include(it, set(include)) for it in response["output"]]}}
+    return event

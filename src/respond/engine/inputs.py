@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from respond.engine.compaction import open_summary
 from respond.engine.prompts import PromptStore
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import invalid
@@ -26,8 +27,9 @@ def apply_prompt(req: CreateResponse, prompts: PromptStore) -> tuple[CreateRespo
 
 
 def open_reasoning(items: list[Item], sealer: Sealer | None, owner: str) -> list[Item]:
-    """Reasoning items sent back with `encrypted_content` get their content from it; a blob this
-    server did not seal for this owner (tampered, foreign, another key's) is a 400."""
+    """Reasoning items sent back with `encrypted_content` get their content from it; compaction
+    items are checked; a blob this server did not seal for this owner (tampered, foreign, another
+    key's) is a 400."""
     out = []
     for i, item in enumerate(items):
         if item.get("type") == "reasoning" and item.get("encrypted_content") is not None:
@@ -40,5 +42,11 @@ def open_reasoning(items: list[Item], sealer: Sealer | None, owner: str) -> list
             item = {**item, "content": payload.get("content") or []}
             if isinstance(payload.get("upstream"), dict):  # what a /v1/responses upstream needs back
                 item[UPSTREAM_STATE] = payload["upstream"]
+        elif item.get("type") == "compaction" and (sealer is None or open_summary(
+                sealer, item.get("encrypted_content"), owner) is None):
+            raise invalid("The encrypted content of this compaction item could not be verified: it was not "
+                          "produced by this server for this API key, or it was modified. Send the item "
+                          "exactly as /responses/compact returned it.", f"input[{i}].encrypted_content",
+                          "invalid_encrypted_content")
         out.append(item)
     return out

@@ -26,7 +26,6 @@ from respond.protocol.lifecycle import terminal_fields, transition
 from respond.protocol.response import usage_object
 
 log = logging.getLogger("respond.run")
-PERSIST_RETRY = 30.0  # seconds the final write of a run is retried while the database is away
 
 
 class Run:
@@ -101,7 +100,8 @@ class Run:
         transition(self.response, status, **fields)
         ev = self.builder.lifecycle(terminal_type)
         # Only a response that produced its output joins its conversation.
-        await self._persist(self.recorder.drain(ev), joins=status in ("completed", "incomplete"))
+        if not await self._persist(self.recorder.drain(ev), joins=status in ("completed", "incomplete")):
+            ev = self.builder.lifecycle("response.failed")  # what was stored instead
         return ev
 
     async def _all_deltas(self) -> AsyncIterator[Delta | HostedStep]:
@@ -157,23 +157,27 @@ class Run:
         await self._close_deltas()
         await self._persist(self.recorder.drain())
 
-    async def _persist(self, events: list[Event], joins: bool = False) -> None:
-        """The final write, retried for up to PERSIST_RETRY seconds while the database is unreachable;
-        after that the run's task ends, its lease runs out and recovery ends it `failed`."""
+    async def _persist(self, events: list[Event], joins: bool = False) -> bool:
+        """The final write.  An unreachable database is the store's to handle (it keeps the write in
+        its journal and replays it later: store/journal.py), so a failure here is the database
+        refusing this response (a value too long...): never retried, the response is stored `failed`
+        at once (False) or, if even that is refused, the error goes to the client."""
         self._finished = True
         if self._on_end is not None:
             self._on_end(self.response)
-        delay, deadline = 0.25, time.monotonic() + PERSIST_RETRY
-        while True:
+        try:
+            await self.persistence.end(events, joins)
+            return True
+        except Exception as exc:
+            log.error("storing the end of %s failed (%s); storing it failed instead", self.id, exc)
+            self.response.update(status="failed", output=[], error={
+                "code": "server_error", "message": "The response could not be stored: the database refused one "
+                "of its values (too long, or not valid text)."})
             try:
-                await self.persistence.end(events, joins)
-                return
-            except Exception as exc:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("storing the end of %s failed (%s); retrying in %.2fs", self.id, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 4.0)
+                await self.persistence.end([], False)
+            except Exception:
+                raise exc from None
+            return False
 
 
 def _usage(usage: Usage | None) -> dict[str, Any]:

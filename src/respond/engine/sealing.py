@@ -1,4 +1,6 @@
-"""`reasoning.encrypted_content`: reasoning sealed by the server, opened only by it.
+"""`reasoning.encrypted_content`: reasoning sealed by the server, opened only by it (and, with the same
+key and a `purpose` of their own: `compaction.encrypted_content`, and the MCP secrets of a queued
+background run, engine/service.py).
 
 A `store: false` client keeps nothing on the server, so to carry the model's reasoning into its
 next turn it asks for `include: ["reasoning.encrypted_content"]` and sends the reasoning item back
@@ -33,18 +35,25 @@ class Sealer:
         # Any secret -> a Fernet key (a derived key, so the configured secret is never used raw).
         self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(_CONTEXT + secret).digest()))
 
-    def seal(self, payload: dict[str, Any], owner: str) -> str:
-        return self._fernet.encrypt(orjson.dumps({"owner": owner, **payload})).decode()
+    def seal(self, payload: dict[str, Any], owner: str, purpose: str = "reasoning") -> str:
+        """`purpose` binds the blob to one use (reasoning, compaction, mcp_secrets): a blob sealed
+        for one is refused as another."""
+        head = {"owner": owner} if purpose == "reasoning" else {"owner": owner, "purpose": purpose}
+        return self._fernet.encrypt(orjson.dumps({**payload, **head})).decode()
 
-    def open(self, token: Any, owner: str) -> dict[str, Any] | None:
-        """The payload of a blob this server sealed for `owner`; None for anything else."""
+    def open(self, token: Any, owner: str | None, purpose: str = "reasoning") -> dict[str, Any] | None:
+        """The payload of a blob this server sealed for `owner` (None: whoever it was sealed for)
+        and `purpose`; None for anything else."""
         if not isinstance(token, str):
             return None
         try:
             payload = orjson.loads(self._fernet.decrypt(token.encode()))
         except (InvalidToken, orjson.JSONDecodeError, ValueError):
             return None
-        if not isinstance(payload, dict) or payload.pop("owner", None) != owner:
+        if not isinstance(payload, dict) or payload.pop("purpose", "reasoning") != purpose:
+            return None
+        sealed_for = payload.pop("owner", None)
+        if owner is not None and sealed_for != owner:
             return None
         return payload
 

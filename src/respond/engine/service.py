@@ -8,6 +8,7 @@ HTTP error; what fails later ends the response `failed`, stored so.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,14 @@ from respond.engine import compaction
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
 from respond.engine.events import EventBuilder
-from respond.engine.generation import History, Prepared, build_generation, items_to_messages, prepare
+from respond.engine.generation import (
+    History,
+    Prepared,
+    build_generation,
+    compaction_messages,
+    items_to_messages,
+    prepare,
+)
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
 from respond.engine.include import with_include
@@ -49,6 +57,8 @@ from respond.protocol.response import new_response, usage_object
 log = logging.getLogger("respond.service")
 
 
+# A queued job's MCP headers/authorization: sealed (engine/sealing.py) in this key of its stored request.
+SEALED_SECRETS, SECRETS_PURPOSE = "_respond_sealed_secrets", "mcp_secrets"
 HEADERS_WAIT = 0.25  # seconds a stream waits for the backend's first delta before sending its headers
 
 
@@ -65,7 +75,8 @@ class ResponsesService:
         self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
         self.hosted = hosted or HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
-        # Secrets of hosted tools (MCP headers) of queued background responses: never stored.
+        # Secrets of hosted tools (MCP headers) of the background run about to start here, just opened
+        # from its job (where they are stored sealed: SEALED_SECRETS), handed to its tools once.
         self.secrets: dict[str, dict[str, Any]] = {}
         self.hub = Hub()
         self.contexts = ContextCache()
@@ -74,6 +85,7 @@ class ResponsesService:
         self.worker_id = worker_id or new_id("worker")[:32]
         self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
         self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
+        self._sealer = sealer or Sealer(secrets.token_bytes(32))  # compaction items, MCP secrets of queued runs
         self.prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)
         self.files = files or InputFiles(None)  # files named by input parts (a FileSource resolves them)
 
@@ -114,7 +126,7 @@ class ResponsesService:
             log.info("client_metadata (not sent upstream): %s", req.client_metadata)
         req, prompt_items = apply_prompt(req, self.prompts)
         items = await self._resolve_references(normalize_input(req.input), owner)
-        return req, prompt_items + open_reasoning(items, self.sealer, owner)
+        return req, prompt_items + open_reasoning(items, self._sealer, owner)
 
     async def create(self, body: Any, owner: str, local: LocalState | None = None, generate: bool = True
                      ) -> tuple[Run | None, CreateResponse, dict[str, Any]]:
@@ -155,9 +167,9 @@ class ResponsesService:
         response, owner, new_items = record.response, record.owner, record.input_items
         if req.background:
             secrets = self.hosted.secrets(req.tools)
-            if secrets:
-                self.secrets[response["id"]] = secrets
-                body = {**body, "tools": self.hosted.echo(body["tools"])}
+            if secrets:  # stored with the job only sealed (whoever claims it opens them), never in clear
+                body = {**body, "tools": self.hosted.echo(body["tools"]), SEALED_SECRETS: self._sealer.seal(
+                    {"secrets": secrets, "response": response["id"]}, owner, SECRETS_PURPOSE)}
             # Files named by the input are checked now: a bad one is a 400, not a failed run later.
             await self.files.for_context(new_items, owner, self.router.resolve(model), strict=True)
             # Everything the foreground checks before the model is asked, checked before queueing.
@@ -223,7 +235,7 @@ class ResponsesService:
                            param="previous_response_id", code="previous_response_not_found")
         backend = self.router.resolve(req.model or self.router.default_model or "")
         found = await self.files.for_context(found, owner, backend)
-        messages = items_to_messages(found, hosted=self.hosted.messages)
+        messages = items_to_messages(found, hosted=self._item_context)
         self.contexts.put(prev, owner, found, messages, epoch)
         return History(found, messages, epoch)
 
@@ -280,11 +292,11 @@ class ResponsesService:
 
     def _generation(self, req: CreateResponse, model: str, history: History,
                     new_items: list[dict[str, Any]]) -> Generation:
-        return build_generation(req, model, history, new_items, self.hosted.types, self.hosted.messages)
+        return build_generation(req, model, history, new_items, self.hosted.types, self._item_context)
 
     def _prepared(self, req: CreateResponse, model: str, history: History,
                   new_items: list[dict[str, Any]]) -> Prepared:
-        return prepare(req, model, history, new_items, self.hosted.types, self.hosted.messages)
+        return prepare(req, model, history, new_items, self.hosted.types, self._item_context)
 
     def _reasoning(self, req: CreateResponse, owner: str) -> ReasoningStream:
         options = req.reasoning or {}
@@ -304,7 +316,7 @@ class ResponsesService:
         if prefix is None:
             prefix, added = [], history.items + added
         items = history.items + read + response["output"]
-        messages = items_to_messages(added, prefix=prefix, hosted=self.hosted.messages)
+        messages = items_to_messages(added, prefix=prefix, hosted=self._item_context)
         if local is not None:
             local.put(response["id"], items, messages)
         elif not (response.get("previous_response_id") and history.epoch is None and not self.trust_cache):
@@ -318,7 +330,9 @@ class ResponsesService:
         if response is None:
             await self.store.finish_job(rid)
             return None
-        req, _ = apply_prompt(parse_create(job["request"]), self.prompts)  # its items are stored already
+        request = dict(job["request"] or {})
+        sealed = request.pop(SEALED_SECRETS, None)
+        req, _ = apply_prompt(parse_create(request), self.prompts)  # its items are stored already
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
         record = Record(response, owner, new_items[0] if new_items else [], _conversation_id(req))
         try:
@@ -326,6 +340,13 @@ class ResponsesService:
         except APIError as exc:
             # the previous response was deleted while this one waited
             return self._run_failing(record, BackendError(exc.message))
+        if sealed is not None:
+            opened = self._sealer.open(sealed, owner, SECRETS_PURPOSE)
+            if opened is None or opened.get("response") != rid:
+                return self._run_failing(record, BackendError(
+                    "The MCP credentials of this queued run could not be opened by this server: every replica "
+                    "must share --secret-key. Retry the request."))
+            self.secrets[rid] = opened.get("secrets") or {}
         return await self._run(req, response["model"], record, history, background=True)
 
     def _run_failing(self, record: Record, exc: BackendError) -> Run:
@@ -367,7 +388,15 @@ class ResponsesService:
         backend = self.router.resolve(model)
         gen = self._generation(req, model, history, await self.files.for_context(new_items, owner, backend))
         summary, usage = await compaction.summarize(backend, gen)
-        return compaction.compacted(history.items + new_items, summary, usage)
+        return compaction.compacted(history.items + new_items, summary, usage,
+                                    lambda payload: self._sealer.seal(payload, owner, compaction.PURPOSE))
+
+    def _item_context(self, item: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """A stored or new item -> its messages: compaction items opened with the server's key (they
+        were verified for their owner when they came in), hosted tools' items by their tool."""
+        if item.get("type") == "compaction":
+            return compaction_messages(compaction.open_summary(self._sealer, item.get("encrypted_content"), None))
+        return self.hosted.messages(item)
 
     # -- read side -------------------------------------------------------------------------------
     async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:

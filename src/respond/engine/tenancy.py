@@ -144,7 +144,12 @@ class Tenancy:
         """Whether keys exist in the database (then anonymous requests are refused)."""
         found, at = self._any
         if not found and time.monotonic() - at > self.cache_seconds:
-            found = await self.keys.has_keys()
+            try:
+                found = await self.keys.has_keys()
+            except Exception:
+                if at < 0:
+                    raise  # never known: the request fails (a 503 while the database is away)
+                return found  # the database is away: no key can have been added meanwhile
             self._any = (found, time.monotonic())
         return found
 

@@ -18,11 +18,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from respond.core.logctx import request_id
 from respond.engine.events import replay
+from respond.engine.include import shown_event
 from respond.engine.persistence import LEASE_MS
 from respond.engine.service import ResponsesService
 from respond.protocol import lifecycle
@@ -209,15 +210,17 @@ class RunManager:
         current = await self.store.get_response(rid, owner)
         return current or response
 
-    async def follow(self, rid: str, owner: str, after: int) -> AsyncIterator[dict[str, Any]]:
-        """Stored events after `after`, then the live ones until the response is terminal."""
+    async def follow(self, rid: str, owner: str, after: int,
+                     include: Sequence[str] | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Stored events after `after`, then the live ones until the response is terminal, as
+        `include` shows them (hosted tools' results, image URLs... only when asked)."""
         first = await self.store.read_events(rid, owner, after)
         if first is None:
             raise not_found("Response", rid)
-        return self._follow(rid, owner, after, first)
+        return self._follow(rid, owner, after, first, frozenset(include or ()))
 
-    async def _follow(self, rid: str, owner: str, after: int,
-                      got: tuple[list[dict[str, Any]], str] | None) -> AsyncIterator[dict[str, Any]]:
+    async def _follow(self, rid: str, owner: str, after: int, got: tuple[list[dict[str, Any]], str] | None,
+                      include: frozenset[str] = frozenset()) -> AsyncIterator[dict[str, Any]]:
         if got is not None and not got[0] and got[1] in TERMINAL and \
                 not (await self.store.read_events(rid, owner, -1, limit=1) or ([], ""))[0]:
             # Never streamed, so no events were stored: replay it from the stored response.
@@ -228,7 +231,7 @@ class RunManager:
             events, status = got
             for ev in events:
                 after = ev["sequence_number"]
-                yield ev
+                yield shown_event(ev, include)
             if not events:
                 if status in TERMINAL:
                     return

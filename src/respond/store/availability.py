@@ -5,11 +5,17 @@ bookkeeping retries what it must not lose (engine/workers.py) until the database
 Recognised: a connection SQLAlchemy invalidated, connection-level OS errors (refused, reset,
 timed out), asyncpg's connection errors and the server shutting down or starting up (SQLSTATE
 class 08, 57P01-57P03).  A constraint violation or a syntax error is not unavailability.
+
+`data_error` is the other side: the database answered, and refused a value (SQLSTATE class 22
+"data exception", e.g. a NUL in text or a value too long, and class 23 "integrity constraint
+violation"; sqlite3's DataError/IntegrityError; a string the driver cannot encode).  Retrying that
+can never succeed: it fails its request at once (a 400 at the HTTP layer, api/guard.py), and it is
+never journaled as if the database were away (store/journal.py).
 """
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
 _ASYNCPG = {"ConnectionDoesNotExistError", "ConnectionFailureError", "PostgresConnectionError",
             "CannotConnectNowError", "AdminShutdownError", "CrashShutdownError", "ClientCannotConnectError",
@@ -50,5 +56,24 @@ def unavailable(exc: BaseException) -> bool:
             return True
         if type(e).__module__.startswith("asyncpg") and (
                 type(e).__name__ in _ASYNCPG or str(getattr(e, "sqlstate", "") or "").startswith(_SQLSTATES)):
+            return True
+    return False
+
+
+_DATA_SQLSTATES = ("22", "23")
+
+
+def data_error(exc: BaseException) -> bool:
+    """The database refused a value of this request (see the module docstring); never an outage."""
+    chain = _chain(exc)
+    if any(unavailable(e) for e in chain[:1]):
+        return False
+    for e in chain:
+        if isinstance(e, DataError | IntegrityError):
+            return True
+        state = str(getattr(e, "sqlstate", "") or getattr(e, "pgcode", "") or "")
+        if type(e).__module__.startswith("asyncpg") and state.startswith(_DATA_SQLSTATES):
+            return True
+        if isinstance(e, UnicodeError) and any(isinstance(x, SQLAlchemyError) for x in chain):
             return True
     return False

@@ -36,6 +36,7 @@ from respond.core.containers import Row
 from respond.store.database import Database
 from respond.store.files import _page
 from respond.store.migrations import register
+from respond.store.safetext import SafeText
 
 metadata = MetaData()
 
@@ -43,7 +44,7 @@ containers = Table(
     "containers", metadata,
     Column("id", String(64), primary_key=True),
     Column("owner", String(64), nullable=False),
-    Column("name", Text, nullable=False),
+    Column("name", SafeText, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("last_active_at", BigInteger, nullable=False),
     Column("expires_minutes", Integer, nullable=False),

@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from respond.core.ports import Row
 from respond.store.database import Database
+from respond.store.safetext import SafeText
 
 metadata = MetaData()
 
@@ -38,7 +39,7 @@ files = Table(
     Column("owner", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("bytes", BigInteger, nullable=False),
-    Column("filename", Text, nullable=False),
+    Column("filename", SafeText, nullable=False),
     Column("purpose", String(32), nullable=False),
     Column("expires_at", BigInteger, nullable=True),
     Column("content", LargeBinary, nullable=False),

@@ -86,13 +86,13 @@ class RunsMixin:
         return await self.db.write(write)
 
     async def finish_job(self, response_id: str) -> None:
-        stmt = update(J).where(J.c.response_id == response_id).values(state="done")
+        stmt = update(J).where(J.c.response_id == response_id).values(state="done", request=None)
         await self.db.write(lambda conn: conn.execute(stmt))
 
     async def cancel_queued(self, response_id: str) -> bool:
         """Take a job that has not started off the queue; True if it was still queued."""
         stmt = update(J).where(J.c.response_id == response_id, J.c.state == "queued").values(
-            state="done", cancel_requested=True)
+            state="done", cancel_requested=True, request=None)
         return bool(await self.db.write(lambda conn: conn.execute(stmt).rowcount))
 
     async def request_cancel(self, response_id: str) -> None:

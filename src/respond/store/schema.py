@@ -20,6 +20,8 @@ from sqlalchemy import (
     Text,
 )
 
+from respond.store.safetext import SafeString
+
 metadata = MetaData()
 
 migrations = Table(
@@ -40,8 +42,8 @@ responses = Table(
     Column("background", Boolean, nullable=False, default=False),
     Column("body", Text, nullable=False),
     # 0010: for the operator's list queries (dashboard, CLI)
-    Column("model", String(128), nullable=True),
-    Column("preview", String(200), nullable=True),
+    Column("model", SafeString(128), nullable=True),
+    Column("preview", SafeString(200), nullable=True),
 )
 
 # 0010: one row per metadata key of a response, so that `key=value` filters are index lookups
@@ -49,8 +51,8 @@ response_metadata = Table(
     "response_metadata",
     metadata,
     Column("response_id", String(64), primary_key=True),
-    Column("key", String(64), primary_key=True),
-    Column("value", String(512), nullable=False),
+    Column("key", SafeString(64), primary_key=True),
+    Column("value", SafeString(512), nullable=False),
     Column("owner", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
@@ -122,4 +124,12 @@ deletions = Table(
     metadata,
     Column("id", SmallInteger, primary_key=True, autoincrement=False),
     Column("epoch", BigInteger, nullable=False),
+)
+
+# journal_0001: the journal entries already replayed (store/replay.py), so that a replay is idempotent
+journal_applied = Table(
+    "journal_applied",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("applied_at", BigInteger, nullable=False),
 )

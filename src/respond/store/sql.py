@@ -26,6 +26,7 @@ from respond.store.jobs import RunsMixin, job_row
 from respond.store.listing import ListingMixin
 from respond.store.listing_migration import metadata_rows, preview
 from respond.store.migrations import migrate
+from respond.store.replay import JournalMixin
 from respond.store.sessions import SessionStore
 from respond.store.tenants import SqlTenants
 from respond.store.vectors import ChunkIndex
@@ -53,7 +54,7 @@ _CONTEXT = text(
 )
 
 
-class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
+class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
     """Every store port on one SQL database: each operation is a `Database.read` or `.write`."""
 
     def __init__(self, url: str) -> None:
@@ -70,9 +71,17 @@ class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
 
     async def open(self) -> None:
         await migrate(self.db)
+        await self.start_journal()
 
     async def close(self) -> None:
+        await self.stop_journal()
         await self.db.close()
+
+    async def renew_leases(self, worker: str, lease_ms: int, alive: list[str] | None = None) -> list[str]:
+        """A run whose end waits in the journal is still this process's: its lease is kept."""
+        if alive is not None and self.journal is not None and self.journal.pending:
+            alive = [*alive, *self.journal.pending_ids()]
+        return await super().renew_leases(worker, lease_ms, alive)
 
     def _statements(self) -> None:
         """The hot statements, built once: executed with parameters, they skip SQLAlchemy's
@@ -85,10 +94,11 @@ class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
         self._insert_items = insert(IT)
         self._insert_metadata = insert(schema.response_metadata)
         self._delete_outputs = delete(IT).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 1)
-        self._insert_events = insert(schema.events)
+        self._insert_events = mod.insert(schema.events).on_conflict_do_nothing()
         self._insert_job = insert(schema.jobs)
-        self._finish_job = schema.jobs.update().where(
-            schema.jobs.c.response_id == bindparam("rid")).values(state="done")
+        self._finish_job = schema.jobs.update().where(schema.jobs.c.response_id == bindparam("rid"))
+        self._finish_job_done = self._finish_job.values(state="done", request=None)  # sealed secrets go too
+        self._finish_job = self._finish_job.values(state="done")  # cancelled: a graceful stop may requeue it
         self._insert_conv_items = insert(schema.conversation_items)
         self._select_body = select(R.c.body).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
         self._select_epoch = select(schema.deletions.c.epoch).where(schema.deletions.c.id == 1)
@@ -97,16 +107,19 @@ class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
     # -- the explicit writes of a response's life (each one transaction) ----------------------------
     async def insert_response(self, response: Row, owner: str, input_items: list[Row],
                               output_items: list[Row], *, conversation_id: str | None = None) -> None:
-        """Store a response whole, once it is terminal (a non-streaming run)."""
-        rows = self._item_rows(response["id"], owner, input_items, output_items, with_inputs=True)
+        """Store a response whole, once it is terminal (a non-streaming run); journaled if the
+        database is unreachable (store/replay.py)."""
+        entry = {"response": response, "owner": owner, "input_items": input_items, "output_items": output_items,
+                 "conversation_id": conversation_id}
+        await self.final("insert", lambda conn: self._insert_rows(conn, entry), **entry)
 
-        def write(conn: Connection) -> None:
-            self._insert_new(conn, response, owner, input_items)
-            if rows:
-                conn.execute(self._insert_items, rows)
-            self._join(conn, conversation_id, input_items + output_items)
-
-        await self.db.write(write)
+    def _insert_rows(self, conn: Connection, e: Row) -> None:
+        response, owner, input_items = e["response"], e["owner"], e["input_items"]
+        rows = self._item_rows(response["id"], owner, input_items, e["output_items"], with_inputs=True)
+        self._insert_new(conn, response, owner, input_items)
+        if rows:
+            conn.execute(self._insert_items, rows)
+        self._join(conn, e["conversation_id"], input_items + e["output_items"])
 
     async def start_response(self, response: Row, owner: str, input_items: list[Row], *, worker: str,
                              lease_ms: int) -> None:
@@ -122,23 +135,26 @@ class SqlStore(RunsMixin, ConversationsMixin, ListingMixin):
 
     async def finish_response(self, response: Row, owner: str, input_items: list[Row], output_items: list[Row],
                               *, events: list[Row], conversation_id: str | None = None) -> None:
-        """End a started or claimed response: its status and outputs, its last events, its job done."""
+        """End a started or claimed response: its status and outputs, its last events, its job done;
+        journaled if the database is unreachable (store/replay.py)."""
+        entry = {"response": response, "owner": owner, "input_items": input_items, "output_items": output_items,
+                 "events": events, "conversation_id": conversation_id}
+        await self.final("finish", lambda conn: self._finish_rows(conn, entry), **entry)
+
+    def _finish_rows(self, conn: Connection, e: Row) -> None:
+        response, owner, input_items, output_items = e["response"], e["owner"], e["input_items"], e["output_items"]
         rid = response["id"]
         # Its input items were written when it was first stored and never change.
         rows = self._item_rows(rid, owner, input_items, output_items, with_inputs=False)
-
-        def write(conn: Connection) -> None:
-            conn.execute(self._upsert_response, self._response_row(response, owner, input_items))
-            conn.execute(self._delete_outputs, {"rid": rid})
-            if rows:
-                conn.execute(self._insert_items, rows)
-            self._join(conn, conversation_id, input_items + output_items)
-            conn.execute(self._finish_job, {"rid": rid})
-            if events:
-                conn.execute(self._insert_events, [
-                    {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in events])
-
-        await self.db.write(write)
+        conn.execute(self._upsert_response, self._response_row(response, owner, input_items))
+        conn.execute(self._delete_outputs, {"rid": rid})
+        if rows:
+            conn.execute(self._insert_items, rows)
+        self._join(conn, e["conversation_id"], input_items + output_items)
+        conn.execute(self._finish_job if response["status"] == "cancelled" else self._finish_job_done, {"rid": rid})
+        if e["events"]:  # a batch may already be stored (its commit went through, its answer did not)
+            conn.execute(self._insert_events, [
+                {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in e["events"]])
 
     async def _insert_with_job(self, response: Row, owner: str, input_items: list[Row], job: Row) -> None:
         rows = self._item_rows(response["id"], owner, input_items, [], with_inputs=True)

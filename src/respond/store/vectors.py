@@ -26,7 +26,6 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
-    Text,
     delete,
     insert,
     select,
@@ -37,6 +36,7 @@ from respond.store import files as ftables
 from respond.store.database import Database
 from respond.store.files_migrations import files_0001, files_0002
 from respond.store.migrations import register
+from respond.store.safetext import SafeText
 
 chunks = Table(
     "chunks", ftables.metadata,
@@ -44,7 +44,7 @@ chunks = Table(
     Column("vector_store_id", String(64), nullable=False),
     Column("file_id", String(64), nullable=False),
     Column("position", Integer, nullable=False),
-    Column("text", Text, nullable=False),
+    Column("text", SafeText, nullable=False),
     Column("embedding", LargeBinary, nullable=True),
     Index("ix_chunks_store_file", "vector_store_id", "file_id"),
 )
