@@ -11,6 +11,7 @@ import secrets
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -19,7 +20,7 @@ OUTPUTS = ["code_interpreter_call.outputs"]
 AUTO = [{"type": "code_interpreter", "container": {"type": "auto"}}]
 
 
-def run(code: str) -> dict:
+def run(code: str) -> dict[str, Any]:
     return {"tool_calls": [{"name": "python", "arguments": json.dumps({"code": code})}]}
 
 
