@@ -32,7 +32,7 @@ serve: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy --strict src/respond
+	$(VENV)/bin/mypy --strict src/respond tests
 
 test-deps:
 	bash scripts/install-test-deps.sh

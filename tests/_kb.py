@@ -62,7 +62,7 @@ def wait_files(client: Any, store_id: str, timeout: float = 60) -> list[Any]:
         time.sleep(0.1)
 
 
-def make_store(client: Any, docs: dict[str, tuple[bytes, dict[str, Any] | None]], **kw: Any) -> tuple[Any, dict]:
+def make_store(client: Any, docs: dict[str, tuple[bytes, dict[str, Any] | None]], **kw: Any) -> tuple[Any, dict[str, Any]]:
     """A vector store holding `docs` ({filename: (content, attributes)}), ingested; and {filename: file}."""
     store = client.vector_stores.create(name="kb", **kw)
     uploaded = {}

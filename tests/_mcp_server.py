@@ -28,7 +28,7 @@ def _free_port() -> int:
 def build(calls: list[tuple[str, dict[str, Any]]]) -> MCPServer:
     server = MCPServer("respond-test", instructions="A test server.")
 
-    @server.tool(description="Add two integers.", annotations=ToolAnnotations(readOnlyHint=True))
+    @server.tool(description="Add two integers.", annotations=ToolAnnotations(read_only_hint=True))
     def add(a: int, b: int) -> str:
         calls.append(("add", {"a": a, "b": b}))
         return str(a + b)

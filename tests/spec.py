@@ -22,8 +22,9 @@ def _doc() -> dict[str, Any]:
 
 
 @cache
-def _registry() -> Registry:
-    return Registry().with_resource("urn:spec", Resource.opaque(_doc()))
+def _registry() -> Registry[Any]:
+    registry: Registry[Any] = Registry().with_resource("urn:spec", Resource.opaque(_doc()))
+    return registry
 
 
 def _validator(name: str) -> Draft202012Validator:
@@ -62,3 +63,11 @@ def check_event(obj: dict[str, Any]) -> None:
     if name is not None:
         _check(name, obj)
     _EVENT.validate_python(obj)
+
+
+def body_of(caught: Any) -> dict[str, Any]:
+    """The error object of an `openai.APIStatusError` caught by `pytest.raises` (the SDK types `body`
+    as `object`; the server's error envelope makes it a dict)."""
+    body = caught.value.body
+    assert isinstance(body, dict), body
+    return body

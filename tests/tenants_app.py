@@ -37,7 +37,9 @@ class Replica:
                                       timeout=60)
 
     def client(self, key: str) -> AsyncOpenAI:
-        return AsyncOpenAI(base_url="http://respond.test/v1", api_key=key, max_retries=0, http_client=self.http)
+        # the SDK takes an httpx client at run time (its legacy path); its annotations name httpx2's
+        return AsyncOpenAI(base_url="http://respond.test/v1", api_key=key, max_retries=0,
+                           http_client=self.http)  # type: ignore[arg-type]
 
     async def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
         return await self.http.request(method, f"/admin/v1{path}", headers={"Authorization": f"Bearer {ADMIN}"}, **kw)

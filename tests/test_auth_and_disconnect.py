@@ -7,6 +7,8 @@ import time
 import openai
 import pytest
 
+from tests.spec import body_of
+
 
 @pytest.fixture
 def keyed(app_factory, upstream, database):
@@ -17,7 +19,7 @@ def keyed(app_factory, upstream, database):
 def test_keys_required_and_isolated(keyed, upstream):
     with pytest.raises(openai.AuthenticationError) as err:
         keyed.client(api_key="wrong").responses.create(model="scripted", input="x")
-    assert err.value.body["code"] == "invalid_api_key"
+    assert body_of(err)["code"] == "invalid_api_key"
     resp = keyed.http(api_key=None).post("/responses", json={"model": "scripted", "input": "x"})
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "missing_api_key"
 
@@ -28,9 +30,9 @@ def test_keys_required_and_isolated(keyed, upstream):
         b.responses.retrieve(r.id)
     with pytest.raises(openai.NotFoundError):
         b.responses.input_items.list(r.id)
-    with pytest.raises(openai.NotFoundError) as err:
+    with pytest.raises(openai.NotFoundError) as missing:
         b.responses.create(model="scripted", input="x", previous_response_id=r.id)
-    assert err.value.body["code"] == "previous_response_not_found"
+    assert body_of(missing)["code"] == "previous_response_not_found"
     with pytest.raises(openai.NotFoundError):
         b.responses.delete(r.id)
     assert a.responses.retrieve(r.id).status == "completed"  # b's delete did nothing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from typing import Any
 
 import httpx
 import openai
@@ -25,7 +26,7 @@ def wait_status(client, rid, statuses, timeout=20.0):
     raise AssertionError(f"{rid} still {r.status} after {timeout}s")
 
 
-def sse_events(resp: httpx.Response, stop_after: int | None = None) -> list[dict]:
+def sse_events(resp: httpx.Response, stop_after: int | None = None) -> list[dict[str, Any]]:
     events = []
     for line in resp.iter_lines():
         if line.startswith("data: "):

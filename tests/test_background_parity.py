@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import UpstreamThread
 
 FN = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
-CASES = {
+CASES: dict[str, dict[str, Any]] = {
     "unknown forced function": {"tools": [FN], "tool_choice": {"type": "function", "name": "nope"}},
     "unknown vector store": {"tools": [{"type": "file_search", "vector_store_ids": ["vs_missing"]}]},
     "required + json_schema": {"tools": [FN], "tool_choice": "required", "text": {"format": {

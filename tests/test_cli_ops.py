@@ -34,7 +34,7 @@ def test_readme_table_is_generated_from_the_flags():
 
 
 def test_help_and_settings_come_from_the_same_flags():
-    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr,index]
     text = serve.format_help()
     fields = {f.name for f in dataclasses.fields(Settings)}
     defaults = Settings()

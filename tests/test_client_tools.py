@@ -16,7 +16,7 @@ import pytest
 from openai.types.responses import Response, ResponseInputItem, ResponseItem, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from tests.spec import check_event, check_response
+from tests.spec import body_of, check_event, check_response
 
 OPEN_RESPONSES_ITEMS = {"message", "function_call", "function_call_output", "reasoning", "compaction"}
 LISTED = TypeAdapter(ResponseItem)
@@ -51,13 +51,14 @@ def stream(server, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def listed(server, response_id: str) -> list[dict[str, Any]]:
-    data = server.http().get(f"/responses/{response_id}/input_items", params={"order": "asc"}).json()["data"]
+    data: list[dict[str, Any]] = server.http().get(f"/responses/{response_id}/input_items",
+                                                   params={"order": "asc"}).json()["data"]
     for item in data:
         LISTED.validate_python(item)
     return data
 
 
-CASES = [
+CASES: list[tuple[dict[str, Any], str, dict[str, Any], str, dict[str, Any]]] = [
     # tool param, function the upstream is offered, arguments it calls with, the item, its fields
     ({"type": "custom", "name": "run_sql", "description": "SQL on the shop DB"}, "run_sql",
      {"input": "SELECT 1"}, "custom_tool_call", {"name": "run_sql", "input": "SELECT 1"}),
@@ -75,7 +76,7 @@ CASES = [
     ({"type": "computer"}, "computer", {"type": "screenshot"}, "computer_call",
      {"action": {"type": "screenshot"}}),
 ]
-OUTPUTS = {
+OUTPUTS: dict[str, tuple[dict[str, Any], str]] = {
     "custom_tool_call": ({"type": "custom_tool_call_output", "call_id": "call_1", "output": "1 row"}, "1 row"),
     "shell_call": ({"type": "shell_call_output", "call_id": "call_1", "output": [
         {"stdout": "a.txt\n", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}}]}, "a.txt\n\n(exit code 0)"),
@@ -208,7 +209,7 @@ def test_web_search_accepted_not_offered(server, upstream, caplog):
     with pytest.raises(openai.BadRequestError) as err:
         server.client().responses.create(model="scripted", input="x", tools=[{"type": "web_search"}],
                                          tool_choice={"type": "web_search_preview"})
-    assert err.value.body["param"] == "tool_choice.type"
+    assert body_of(err)["param"] == "tool_choice.type"
 
 
 def test_allowed_tools_restricts_offer(server, upstream):
@@ -223,7 +224,7 @@ def test_allowed_tools_restricts_offer(server, upstream):
     with pytest.raises(openai.BadRequestError) as err:
         server.client().responses.create(model="scripted", input="x", tools=[f], tool_choice={
             "type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "nope"}]})
-    assert err.value.body["param"] == "tool_choice.tools[0].name"
+    assert body_of(err)["param"] == "tool_choice.tools[0].name"
 
 
 @pytest.mark.parametrize(("choice", "param"), [
@@ -239,7 +240,7 @@ def test_tool_choice_for_absent_tool_is_400(server, upstream, choice, param):
     f = {"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}
     with pytest.raises(openai.BadRequestError) as err:
         server.client().responses.create(model="scripted", input="x", tools=[f], tool_choice=choice)
-    assert err.value.body["param"] == param and "not one of the tools" in err.value.body["message"]
+    assert body_of(err)["param"] == param and "not one of the tools" in body_of(err)["message"]
 
 
 def test_tool_choice_builtin_forces_it(server, upstream):
@@ -264,7 +265,7 @@ def test_unsupported_input_item_is_400(server, upstream, kind):
 def test_every_listed_item_validates(server, upstream):
     """Each accepted input item type, sent with only its required fields, is listed back in a shape
     the SDK's ResponseItem accepts (ids and statuses filled in)."""
-    items = [
+    items: list[dict[str, Any]] = [
         {"role": "user", "content": "hi"},
         {"type": "message", "role": "assistant", "content": "hello"},
         {"type": "function_call", "call_id": "a", "name": "f", "arguments": "{}"},
@@ -288,7 +289,7 @@ def test_every_listed_item_validates(server, upstream):
     ]
     for it in items:
         INPUT.validate_python(it)  # each is a valid SDK input item
-    r = server.client().responses.create(model="scripted", input=items)  # type: ignore[arg-type]
+    r = server.client().responses.create(model="scripted", input=items)
     assert r.status == "completed"
     got = listed(server, r.id)
     assert [g["type"] for g in got] == [it.get("type", "message") for it in items]

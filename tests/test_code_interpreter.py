@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from typing import Any
 
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
@@ -17,7 +18,7 @@ OUTPUTS = ["code_interpreter_call.outputs"]
 AUTO = [{"type": "code_interpreter", "container": {"type": "auto"}}]
 
 
-def run(code: str) -> dict:
+def run(code: str) -> dict[str, Any]:
     return {"tool_calls": [{"name": "python", "arguments": json.dumps({"code": code})}]}
 
 

@@ -30,7 +30,7 @@ def browser():
     from selenium import webdriver
 
     opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
+    opts.binary_location = CHROMIUM or ""  # the module is skipped without it
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1360,860", "--force-device-scale-factor=1"):
         opts.add_argument(arg)
@@ -84,7 +84,9 @@ def test_dashboard_in_a_browser(site, upstream, browser, tmp_path):
     second = a.responses.create(model="scripted", previous_response_id=first.id, metadata={"team": "blue"},
                                 input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
     other = b.responses.create(model="scripted", input="key b's secret", metadata={"team": "red"})
-    upstream.reply(SLOW)
+    # long enough to still be running when the test reaches the runs page on a loaded machine (two
+    # screenshots and six navigations first); the cancel below ends it at once
+    upstream.reply({**SLOW, "chunk_delay": 1.5})
     run = a.responses.create(model="scripted", input="a long one", background=True)
     wait_status(a, run.id, {"in_progress"})
 

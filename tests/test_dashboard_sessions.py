@@ -49,7 +49,7 @@ def signed_in(b: httpx.Client) -> bool:
 
 
 def make_response(server, key: str, text: str) -> str:
-    return server.client(key).responses.create(model="scripted", input=text).id
+    return str(server.client(key).responses.create(model="scripted", input=text).id)
 
 
 def test_the_cookie_carries_no_hash_of_the_key(site, upstream):

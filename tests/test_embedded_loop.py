@@ -28,7 +28,7 @@ pytestmark = [
 
 WEATHER = ToolSpec(name="get_weather", description="Get the current weather for a city.",
                    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
-ANSWERED = [
+ANSWERED: list[dict[str, Any]] = [
     {"role": "user", "content": "What is the weather in Paris?"},
     {"role": "assistant", "content": None, "tool_calls": [
         {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},

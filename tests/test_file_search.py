@@ -10,6 +10,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from tests._kb import GARDEN_HTML, MANUAL_MD, make_store
+from tests.spec import body_of
 
 # The Open Responses schema (tests/spec.py) has no file_search_call item nor file_citation
 # annotation: these are checked against the SDK's types only.
@@ -106,13 +107,13 @@ def test_file_search_bad_input(server, kb):
     with pytest.raises(openai.NotFoundError) as err:
         client.responses.create(model="scripted", input="x", tools=[{"type": "file_search",
                                                                      "vector_store_ids": ["vs_missing"]}])
-    assert err.value.body["param"] == "tools[0].vector_store_ids"
-    with pytest.raises(openai.BadRequestError) as err:
-        client.responses.create(model="scripted", input="x", tools=[{"type": "file_search"}])  # type: ignore
-    assert err.value.body["param"] == "tools[0].vector_store_ids"
-    with pytest.raises(openai.BadRequestError) as err:
+    assert body_of(err)["param"] == "tools[0].vector_store_ids"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.responses.create(model="scripted", input="x", tools=[{"type": "file_search"}])
+    assert body_of(bad)["param"] == "tools[0].vector_store_ids"
+    with pytest.raises(openai.BadRequestError) as bad:
         client.responses.create(model="scripted", input="x", tools=tool(store, filters={"type": "eq"}))
-    assert err.value.body["param"] == "tools[0].filters.key"
+    assert body_of(bad)["param"] == "tools[0].filters.key"
 
 
 def test_file_search_tool_choice(server, upstream, kb):

@@ -6,6 +6,7 @@ import openai
 import pytest
 
 from tests._kb import MANUAL_MD
+from tests.spec import body_of
 
 
 def test_file_roundtrip(server):
@@ -23,7 +24,7 @@ def test_file_roundtrip(server):
     assert deleted.id == f.id and deleted.deleted is True
     with pytest.raises(openai.NotFoundError) as err:
         client.files.retrieve(f.id)
-    assert err.value.body["message"] == f"File with id '{f.id}' not found."
+    assert body_of(err)["message"] == f"File with id '{f.id}' not found."
     with pytest.raises(openai.NotFoundError):
         client.files.content(f.id)
 
@@ -32,10 +33,10 @@ def test_file_bad_input(server):
     client = server.client()
     with pytest.raises(openai.BadRequestError) as err:
         client.files.create(file=("empty.txt", b""), purpose="assistants")
-    assert err.value.body["param"] == "file" and err.value.body["code"] == "empty_file"
+    assert body_of(err)["param"] == "file" and body_of(err)["code"] == "empty_file"
     with pytest.raises(openai.BadRequestError) as err:
-        client.files.create(file=("a.txt", b"x"), purpose="nonsense")  # type: ignore[arg-type]
-    assert err.value.body["param"] == "purpose"
+        client.files.create(file=("a.txt", b"x"), purpose="nonsense")
+    assert body_of(err)["param"] == "purpose"
     r = server.http().post("/files", json={"purpose": "assistants"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "file"
     r = server.http().post("/files", data={"purpose": "assistants"}, files={"other": ("a.txt", b"x")})
@@ -54,4 +55,4 @@ def test_file_size_limit_and_owners(app_factory, upstream):
     assert f.id not in [x.id for x in b.files.list()]
     with pytest.raises(openai.APIStatusError) as err:
         a.files.create(file=("big.txt", b"x" * 1100), purpose="assistants")
-    assert err.value.status_code == 413 and err.value.body["code"] == "file_too_large"
+    assert err.value.status_code == 413 and body_of(err)["code"] == "file_too_large"

@@ -108,7 +108,8 @@ def _mutate(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
         target[int(last)] = value
     elif isinstance(target, dict):
         target[last] = value
-    return out
+    result: dict[str, Any] = out
+    return result
 
 
 BASE = {"model": "scripted", "input": [{"type": "message", "role": "user", "content": "hi", "id": "msg_1"}],

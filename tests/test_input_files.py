@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.spec import check_response
+from tests.spec import body_of, check_response
 
 DOC = b"# Returns\n\nItems can be returned within 45 days with the receipt.\n"
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
@@ -64,7 +64,7 @@ def test_input_file_data(server, upstream):
     with pytest.raises(openai.BadRequestError) as err:
         server.client().responses.create(model="scripted", input=[{"role": "user", "content": [
             {"type": "input_file", "filename": "p.md", "file_data": "%%% not base64"}]}])
-    assert err.value.body["param"] == "input[0].content[0].file_data"
+    assert body_of(err)["param"] == "input[0].content[0].file_data"
 
 
 def test_input_file_errors_name_the_part(server, upstream):
@@ -72,12 +72,12 @@ def test_input_file_errors_name_the_part(server, upstream):
     with pytest.raises(openai.NotFoundError) as err:
         client.responses.create(model="scripted", input=[{"role": "user", "content": [
             {"type": "input_text", "text": "x"}, {"type": "input_file", "file_id": "file-missing"}]}])
-    assert err.value.body["param"] == "input[0].content[1].file_id"
+    assert body_of(err)["param"] == "input[0].content[1].file_id"
     zipped = client.files.create(file=("a.zip", b"PK\x03\x04\x00\x00"), purpose="user_data")
     with pytest.raises(openai.BadRequestError) as err2:
         client.responses.create(model="scripted", input=[{"role": "user", "content": [
             {"type": "input_file", "file_id": zipped.id}]}])
-    assert err2.value.body["param"] == "input[0].content[0]" and "a.zip" in err2.value.body["message"]
+    assert body_of(err2)["param"] == "input[0].content[0]" and "a.zip" in body_of(err2)["message"]
 
 
 def test_input_image_by_file_id_becomes_a_data_url(server, upstream):
@@ -94,8 +94,8 @@ def test_file_url_private_address_refused(server, upstream, web):
     with pytest.raises(openai.BadRequestError) as err:
         server.client().responses.create(model="scripted", input=[{"role": "user", "content": [
             {"type": "input_file", "file_url": f"{web}/policy.md"}]}])
-    assert err.value.body["param"] == "input[0].content[0].file_url"
-    assert "private, loopback" in err.value.body["message"] and "--fetch-allow" in err.value.body["message"]
+    assert body_of(err)["param"] == "input[0].content[0].file_url"
+    assert "private, loopback" in body_of(err)["message"] and "--fetch-allow" in body_of(err)["message"]
     with pytest.raises(openai.BadRequestError):
         server.client().responses.create(model="scripted", input=[{"role": "user", "content": [
             {"type": "input_file", "file_url": "file:///etc/passwd"}]}])
@@ -110,7 +110,7 @@ def test_file_url_allowed_and_capped(app_factory, upstream, web):
     with pytest.raises(openai.BadRequestError) as err:
         s.client().responses.create(model="scripted", input=[{"role": "user", "content": [
             {"type": "input_file", "file_url": f"{web}/big.txt"}]}])
-    assert "larger than" in err.value.body["message"]
+    assert "larger than" in body_of(err)["message"]
 
 
 def test_upstream_file_parts(app_factory, upstream):
@@ -127,4 +127,4 @@ def test_background_request_checks_its_files_first(server, upstream):
     with pytest.raises(openai.NotFoundError) as err:
         server.client().responses.create(model="scripted", background=True, input=[{"role": "user", "content": [
             {"type": "input_file", "file_id": "file-gone"}]}])
-    assert err.value.body["param"] == "input[0].content[0].file_id"
+    assert body_of(err)["param"] == "input[0].content[0].file_id"

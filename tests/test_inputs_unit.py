@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ class Files:
         raise ValueError("no network in this test")
 
 
-def message(*parts: dict) -> dict:
+def message(*parts: dict[str, Any]) -> dict[str, Any]:
     return {"id": "msg_1", "type": "message", "role": "user", "content": list(parts)}
 
 

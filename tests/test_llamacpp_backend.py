@@ -10,7 +10,7 @@ import asyncio
 import importlib.util
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 import pytest
@@ -227,6 +227,7 @@ async def test_close_stops_at_the_next_token(backend: LlamaCppBackend) -> None:
         if seen == 3:
             break
     started = time.monotonic()
+    assert isinstance(stream, AsyncGenerator)  # the port's AsyncIterator is an async generator here
     await stream.aclose()
     # The 300-token answer would take 10+ s; stopping at the next token takes a fraction of one
     # (the bound is loose because CI machines are shared).

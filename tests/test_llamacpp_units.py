@@ -13,10 +13,10 @@ import pytest
 
 from respond.backends.llamacpp import assets
 from respond.backends.llamacpp.cache import SlotPool, reusable_prefix
-from respond.backends.llamacpp.runner import _drop_oldest
 from respond.backends.llamacpp.template import ChatTemplate, normalize_messages
 from respond.backends.llamacpp.toolparse import ToolCallSplitter, parse_tool_calls
 from respond.core.errors import BackendError
+from respond.core.truncation import drop_oldest
 from respond.core.types import ToolSpec
 
 TOOLS = ["get_weather", "add"]
@@ -118,8 +118,8 @@ def test_truncation_drops_oldest_turns_never_instructions() -> None:
         {"role": "tool", "content": "r", "tool_call_id": "1"},
         {"role": "user", "content": "u2"},
     ]
-    assert _drop_oldest(msgs) == [msgs[0], msgs[3]]
-    assert _drop_oldest([msgs[0], msgs[3]]) is None
+    assert drop_oldest(msgs) == [msgs[0], msgs[3]]
+    assert drop_oldest([msgs[0], msgs[3]]) is None
 
 
 class FakeLlm:

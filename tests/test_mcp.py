@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from tests._kb import MANUAL_MD, make_store
 from tests._mcp_server import McpServers, _free_port
-from tests.spec import check_event
+from tests.spec import body_of, check_event
 
 EVENT = TypeAdapter(ResponseStreamEvent)
 
@@ -158,7 +158,7 @@ def test_approval_approve_and_deny(mcp_respond, upstream, mcp_servers):
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model="scripted", previous_response_id=r3.id, tools=tools, input=[
             {"type": "mcp_approval_response", "approval_request_id": "mcpr_nope", "approve": True}])
-    assert err.value.body["param"] == "input[0].approval_request_id"
+    assert body_of(err)["param"] == "input[0].approval_request_id"
 
 
 def test_allowed_tools_and_approval_filters(mcp_respond, upstream, mcp_servers):
@@ -195,7 +195,7 @@ def test_listing_reused_along_a_chain_and_tool_choice(mcp_respond, upstream, mcp
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model="scripted", input="x", tools=tools,
                                 tool_choice={"type": "mcp", "server_label": "other"})
-    assert err.value.body["param"] == "tool_choice.server_label"
+    assert body_of(err)["param"] == "tool_choice.server_label"
 
 
 def test_tool_error_timeout_and_dead_server(mcp_respond, upstream, mcp_servers):
@@ -248,7 +248,7 @@ def test_bad_configs_are_400s(mcp_respond, mcp_servers):
     for tool, param in cases:
         with pytest.raises(openai.BadRequestError) as err:
             client.responses.create(model="scripted", input="x", tools=[tool])
-        assert err.value.body["param"] == param, tool
+        assert body_of(err)["param"] == param, tool
 
 
 def test_allowlist_refuses_private_addresses(app_factory, upstream, mcp_servers):
@@ -256,12 +256,12 @@ def test_allowlist_refuses_private_addresses(app_factory, upstream, mcp_servers)
     for url in (mcp_servers.http_url, "http://169.254.169.254/mcp", "http://[::1]:9/mcp", "http://10.1.2.3/mcp"):
         with pytest.raises(openai.BadRequestError) as err:
             default.client().responses.create(model="scripted", input="x", tools=[mcp(url)])
-        assert err.value.body["param"] == "tools[0].server_url" and "--mcp-allow" in err.value.body["message"]
+        assert body_of(err)["param"] == "tools[0].server_url" and "--mcp-allow" in body_of(err)["message"]
     only = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--mcp-allow",
                        "https://mcp.example.com")
     with pytest.raises(openai.BadRequestError) as err:
         only.client().responses.create(model="scripted", input="x", tools=[mcp(mcp_servers.http_url)])
-    assert "not allowed" in err.value.body["message"]
+    assert "not allowed" in body_of(err)["message"]
 
 
 def test_several_hosted_tools_and_client_functions(mcp_respond, upstream, mcp_servers):
@@ -317,7 +317,7 @@ def test_upstream_refusal_is_still_an_http_error(mcp_respond, upstream, mcp_serv
     with pytest.raises(openai.BadRequestError) as err:
         mcp_respond.client().responses.create(model="scripted", input="x", stream=True,
                                               tools=[mcp(mcp_servers.http_url, require_approval="never")])
-    assert "refuses" in err.value.body["message"]
+    assert "refuses" in body_of(err)["message"]
 
 
 def test_cancelled_background_run_closes_its_session(mcp_respond, upstream, mcp_servers):

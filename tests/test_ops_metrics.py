@@ -25,12 +25,12 @@ def scrape(server, key: str | None = "test-key") -> dict[tuple[str, tuple[tuple[
 
 def value(samples, name: str, **labels: str) -> float:
     want = tuple(sorted(labels.items()))
-    return samples.get((name, want), 0.0)
+    return float(samples.get((name, want), 0.0))
 
 
 def total(samples, name: str, **labels: str) -> float:
     """Sum over every label set that contains `labels`."""
-    return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
+    return float(sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls)))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 import openai
 import pytest
 
-from tests.spec import check_response
+from tests.spec import body_of, check_response
 
 SUPPORT = """
 default_version = "2"
@@ -70,14 +70,14 @@ BAD = [
 def test_bad_prompt_is_a_400(prompted, upstream, prompt, param):
     with pytest.raises(openai.BadRequestError) as err:
         prompted.client().responses.create(model="scripted", input="x", prompt=prompt)
-    assert err.value.body["param"] == param
+    assert body_of(err)["param"] == param
     assert upstream.requests() == []
 
 
 def test_prompt_without_store_is_a_400(server, upstream):
     with pytest.raises(openai.BadRequestError) as err:
         server.client().responses.create(model="scripted", input="x", prompt={"id": "support"})
-    assert err.value.body["param"] == "prompt" and "--prompts" in err.value.body["message"]
+    assert body_of(err)["param"] == "prompt" and "--prompts" in body_of(err)["message"]
 
 
 def test_prompt_in_background(prompted, upstream):

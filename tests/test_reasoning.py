@@ -11,7 +11,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.spec import check_event, check_response
+from tests.spec import body_of, check_event, check_response
 
 THOUGHT = "The user greets me. I should greet back, briefly."
 
@@ -163,12 +163,12 @@ def test_encrypted_reasoning_round_trip_with_store_false(wire, upstream, app_fac
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model="scripted", input=[sent_back | {"encrypted_content": tampered},
                                                          {"role": "user", "content": "x"}], store=False)
-    assert err.value.body["param"] == "input[0].encrypted_content"
-    assert err.value.body["code"] == "invalid_encrypted_content"
+    assert body_of(err)["param"] == "input[0].encrypted_content"
+    assert body_of(err)["code"] == "invalid_encrypted_content"
     other = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--secret-key", "another-secret")
     with pytest.raises(openai.BadRequestError) as err:
         other.client().responses.create(model="scripted", input=[sent_back, {"role": "user", "content": "x"}])
-    assert err.value.body["param"] == "input[0].encrypted_content"
+    assert body_of(err)["param"] == "input[0].encrypted_content"
 
 
 def test_generated_key_file_is_private_and_kept(server_factory, upstream, tmp_path):

@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from tests.spec import check_event, check_response
+from tests.spec import body_of, check_event, check_response
 
 
 def test_create_retrieve_roundtrip(server, upstream):
@@ -86,8 +86,8 @@ def test_previous_response_chain_and_instructions(server, upstream):
 def test_unknown_previous_response(server, upstream):
     with pytest.raises(openai.NotFoundError) as err:
         server.client().responses.create(model="scripted", input="x", previous_response_id="resp_nope")
-    assert err.value.body["code"] == "previous_response_not_found"
-    assert err.value.body["param"] == "previous_response_id"
+    assert body_of(err)["code"] == "previous_response_not_found"
+    assert body_of(err)["param"] == "previous_response_id"
 
 
 def test_store_false_is_not_retrievable(server, upstream):
@@ -225,7 +225,7 @@ def test_truncation(server, upstream):
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model="scripted", input="three", previous_response_id=second.id,
                                 instructions="Keep me.")
-    assert err.value.body["code"] == "context_length_exceeded"
+    assert body_of(err)["code"] == "context_length_exceeded"
     r = client.responses.create(model="scripted", input="three", previous_response_id=second.id,
                                 instructions="Keep me.", truncation="auto")
     assert r.output_text == "fits" and r.truncation == "auto"

@@ -122,7 +122,7 @@ def test_client_cannot_inject_upstream_reasoning_state(rserver: Any, upstream: A
         {"role": "user", "content": "q"},
         {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "mine"}],
          "_upstream": {"id": "rs_forged", "encrypted_content": "FORGED"}},
-        {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}])  # type: ignore[list-item]
+        {"role": "assistant", "content": "a"}, {"role": "user", "content": "q2"}])
     sent = json.dumps(upstream.requests()[0])
     assert "FORGED" not in sent and "rs_forged" not in sent and "mine" in sent
 
@@ -201,13 +201,13 @@ def test_custom_tools_pass_through_natively(native_server: Any, upstream: Any, n
     tools = [{"type": "custom", "name": "patcher", "description": "Apply a patch",
               "format": {"type": "grammar", "syntax": "regex", "definition": "(?s).*"}},
              {"type": "function", "name": "weather", "parameters": {"type": "object", "properties": {}}}]
-    events = list(client.responses.create(model="scripted", input="patch it", tools=tools,  # type: ignore[arg-type]
+    events = list(client.responses.create(model="scripted", input="patch it", tools=tools,
                                           tool_choice={"type": "custom", "name": "patcher"}, stream=True))
     final = events[-1].response
     (call,) = final.output
     assert call.type == "custom_tool_call" and call.name == "patcher" and call.input == patch
     assert "".join(e.delta for e in events if e.type == "response.custom_tool_call_input.delta") == patch
-    r2 = client.responses.create(model="scripted", previous_response_id=final.id, tools=tools,  # type: ignore[arg-type]
+    r2 = client.responses.create(model="scripted", previous_response_id=final.id, tools=tools,
                                  input=[{"type": "custom_tool_call_output", "call_id": "call_c", "output": "ok"}])
     assert r2.output_text == "Patched."
     first, second = upstream.requests()
@@ -279,7 +279,7 @@ profile = "llama-cpp-server"
     assert [i["content"] if isinstance(i["content"], str) else i["content"][0]["text"] for i in third["input"]] == \
         ["question 0", "answer 0", "question 1", "answer 1", "question 2"]
     upstream.reply({"content": '{"city": "Oslo", "days": 2}'})
-    r = client.responses.create(model="resp-model", input="trip", text=FORMAT_JSON)  # type: ignore[arg-type]
+    r = client.responses.create(model="resp-model", input="trip", text=FORMAT_JSON)
     assert r.status == "completed"
     # the profile's structured form: json_object with the schema, validated by Respond
     assert upstream.requests()[-1]["text"]["format"] == {"type": "json_object", "schema": SCHEMA_JSON}

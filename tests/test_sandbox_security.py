@@ -11,6 +11,7 @@ import secrets
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -19,7 +20,7 @@ OUTPUTS = ["code_interpreter_call.outputs"]
 AUTO = [{"type": "code_interpreter", "container": {"type": "auto"}}]
 
 
-def run(code: str) -> dict:
+def run(code: str) -> dict[str, Any]:
     return {"tool_calls": [{"name": "python", "arguments": json.dumps({"code": code})}]}
 
 
@@ -141,6 +142,13 @@ def test_file_names_any_bytes(server, upstream):
     _, logs = call(server, upstream, "import os\nprint(sorted(os.listdir(b'/mnt/data')))",
                    tools=[{"type": "code_interpreter", "container": fresh.id}])
     assert eval(logs.strip()) == sorted(["x\u202etxt.exe".encode(), "日本.txt".encode()])  # noqa: S307
+
+
+def test_container_name_with_nul_is_a_400(server):
+    http = server.http()
+    for r in (http.post("/containers", json={"name": "a\u0000b"}), http.get("/containers", params={"name": "a\0b"})):
+        assert r.status_code == 400 and r.json()["error"]["param"] == "name", r.text
+    assert http.post("/containers", json={"name": "\u65e5\u672c \u202e"}).status_code == 200
 
 
 def test_long_paths_are_refused_cleanly(server, upstream):

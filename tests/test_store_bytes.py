@@ -59,11 +59,11 @@ def test_nul_in_every_field_is_stored_and_returned_exactly(server: Any, upstream
     assert got.model == model and got.instructions == instructions and got.metadata == _meta()
     assert got.output_text == f"out{NUL}put"
     items = client.responses.input_items.list(rid).data
-    assert items[0].content[0].text == text  # type: ignore[union-attr]
+    assert items[0].content[0].text == text
     # the model read exactly what was sent
     assert upstream.requests()[-1]["messages"][-1]["content"] == text
     # and the operator's listing (model, preview, metadata rows) holds it too
-    assert client.responses.retrieve(rid).metadata[f"k{NUL}ey"] == f"v{NUL}al"  # type: ignore[index]
+    assert client.responses.retrieve(rid).metadata[f"k{NUL}ey"] == f"v{NUL}al"
 
 
 def test_nul_in_a_conversation_and_a_file(server: Any, upstream: Any) -> None:
@@ -74,7 +74,7 @@ def test_nul_in_a_conversation_and_a_file(server: Any, upstream: Any) -> None:
     upstream.reply({"content": "ok"})
     r = client.responses.create(model="scripted", input=f"more{NUL}", conversation=conv.id)
     assert r.status == "completed"
-    texts = [it.content[0].text for it in client.conversations.items.list(conv.id, order="asc").data]  # type: ignore[union-attr]
+    texts = [it.content[0].text for it in client.conversations.items.list(conv.id, order="asc").data]
     assert texts == [f"hi{NUL}there", f"more{NUL}", "ok"]
     f = client.files.create(file=(f"a{NUL}b.txt", b"x\x00y"), purpose="user_data")
     got = client.files.retrieve(f.id)

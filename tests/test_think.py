@@ -4,6 +4,7 @@ becomes reasoning deltas then text, whatever the piece boundaries) and the reaso
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_think_cases(text, inside, expected):
 
 def _shape(pieces: list[str], **plan: object) -> list[object]:
     shaper = _Shaper(Plan(tokens=[1], max_new=100, tool_mode=str(plan.pop("tool_mode", "none")),
-                          tools=list(plan.pop("tools", [])), parallel=True, **plan))  # type: ignore[arg-type]
+                          tools=list(cast(list[Any], plan.pop("tools", []))), parallel=True, **plan))  # type: ignore[arg-type]
     out: list[object] = []
     for p in pieces:
         out += shaper.feed(Piece(p, {"token": p, "logprob": -1.0, "bytes": [], "top_logprobs": []}))

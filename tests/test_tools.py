@@ -7,7 +7,7 @@ import json
 import openai
 import pytest
 
-from tests.spec import check_event, check_response
+from tests.spec import body_of, check_event, check_response
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather for a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
@@ -74,7 +74,7 @@ def test_tool_choice_mapping(server, upstream):
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model="scripted", input="x", tools=[WEATHER],
                                 tool_choice={"type": "function", "name": "nope"})
-    assert err.value.body["param"] == "tool_choice.name"
+    assert body_of(err)["param"] == "tool_choice.name"
 
 
 def test_text_then_tool_call(server, upstream):

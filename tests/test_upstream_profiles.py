@@ -52,13 +52,13 @@ def test_json_schema_asked_in_the_upstreams_form_and_validated(pserver: Any, ups
     upstream.reply({"content": '{"city": "Oslo", "days": 3}'}, {"content": '{"city": "Oslo", "days": "three"}'},
                    {"content": "Oslo for three days"})
     client = pserver.client()
-    ok = client.responses.create(model="scripted", input="trip", text=FORMAT)  # type: ignore[arg-type]
+    ok = client.responses.create(model="scripted", input="trip", text=FORMAT)
     assert ok.status == "completed" and json.loads(ok.output_text) == {"city": "Oslo", "days": 3}
     req = upstream.requests()[0]
     if "messages" in req:  # chat: llama-cpp-python's form, json_object with the schema
         assert req["response_format"] == {"type": "json_object", "schema": SCHEMA}
     for expected in ("does not match the schema at days", "it is not JSON"):
-        bad = client.responses.create(model="scripted", input="trip", text=FORMAT)  # type: ignore[arg-type]
+        bad = client.responses.create(model="scripted", input="trip", text=FORMAT)
         assert bad.status == "failed" and bad.error is not None
         # the SDK's error codes are a closed list: Respond's own code rides in the message
         assert bad.error.code == "server_error" and "(upstream_structured_output)" in bad.error.message
@@ -70,12 +70,12 @@ def test_required_tool_call_that_did_not_come_back_fails(pserver: Any, upstream:
                    {"tool_calls": [{"name": "weather", "arguments": '{"city": "Rome"}'}]})
     client = pserver.client()
     for choice in ("required", {"type": "function", "name": "weather"}):
-        r = client.responses.create(model="scripted", input="weather?", tools=TOOLS,  # type: ignore[arg-type]
-                                    tool_choice=choice)  # type: ignore[arg-type]
+        r = client.responses.create(model="scripted", input="weather?", tools=TOOLS,
+                                    tool_choice=choice)
         assert r.status == "failed" and r.error is not None
         assert r.error.code == "server_error" and "(upstream_tool_choice_unsupported)" in r.error.message
         assert "does not enforce tool_choice" in r.error.message and "llama-cpp-server" in r.error.message
-    r = client.responses.create(model="scripted", input="weather?", tools=TOOLS,  # type: ignore[arg-type]
+    r = client.responses.create(model="scripted", input="weather?", tools=TOOLS,
                                 tool_choice="required")
     assert r.status == "completed" and r.output[0].type == "function_call"
 
@@ -185,7 +185,7 @@ def test_llama_cpp_server_plain_text_has_usage(via_llama: Any, llama_server: str
 @pytest.mark.model
 def test_llama_cpp_server_json_schema_parses(via_llama: Any) -> None:
     r = via_llama.client(timeout=LLAMA_TIMEOUT).responses.create(model="qwen", input="A trip: Oslo for 3 days, as JSON.",
-                                            text=FORMAT, temperature=0, max_output_tokens=40)  # type: ignore[arg-type]
+                                            text=FORMAT, temperature=0, max_output_tokens=40)
     assert r.status == "completed", r.error
     value = json.loads(r.output_text)
     assert set(value) == {"city", "days"} and isinstance(value["days"], int)
@@ -193,7 +193,7 @@ def test_llama_cpp_server_json_schema_parses(via_llama: Any) -> None:
 
 @pytest.mark.model
 def test_llama_cpp_server_tool_choice_required_is_handled_honestly(via_llama: Any) -> None:
-    r = via_llama.client(timeout=LLAMA_TIMEOUT).responses.create(model="qwen", input="What is the weather in Rome?", tools=TOOLS,  # type: ignore[arg-type]
+    r = via_llama.client(timeout=LLAMA_TIMEOUT).responses.create(model="qwen", input="What is the weather in Rome?", tools=TOOLS,
                                             tool_choice="required", temperature=0, max_output_tokens=16)
     # Either the server really called the tool, or the response says it did not: never a silent pass.
     if r.status == "completed":

@@ -33,7 +33,9 @@ def srv(module_app_factory: Any, hostile: Hostile) -> Any:
 
 def _post(srv: Any, model: str, timeout: float = 30, **extra: Any) -> httpx.Response:
     with srv.http() as http:
-        return http.post("/responses", json={"model": model, "input": "hi", **extra}, timeout=timeout)
+        response: httpx.Response = http.post("/responses", json={"model": model, "input": "hi", **extra},
+                                             timeout=timeout)
+        return response
 
 
 def _wait_open(hostile: Hostile, at_most: int, seconds: float) -> float:

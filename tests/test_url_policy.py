@@ -17,6 +17,8 @@ from typing import Any
 import openai
 import pytest
 
+from tests.spec import body_of
+
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
 
 
@@ -103,7 +105,7 @@ def test_file_url_tricks_are_refused(wild, upstream, canary):
     for url in tricks(canary.port):
         with pytest.raises(openai.BadRequestError) as err:
             wild.client().responses.create(model="scripted", input=file_part(url))
-        assert err.value.body["param"] == "input[0].content[0].file_url", url
+        assert body_of(err)["param"] == "input[0].content[0].file_url", url
     assert canary.seen[before:] == []
 
 
@@ -111,14 +113,14 @@ def test_file_url_redirect_out_of_the_allowed_path_is_refused(wild, upstream, ca
     before = len(canary.seen)
     with pytest.raises(openai.BadRequestError) as err:
         wild.client().responses.create(model="scripted", input=file_part(f"http://127.0.0.1:{canary.port}/ok/redirect"))
-    assert "not allowed" in err.value.body["message"]
+    assert "not allowed" in body_of(err)["message"]
     assert canary.seen[before:] == [("GET", "/ok/redirect")]  # never /secret
 
 
 def test_file_url_that_does_not_resolve_is_refused(wild, upstream):
     with pytest.raises(openai.BadRequestError) as err:  # matches the pattern; its DNS fails: refused, not tried
         wild.client().responses.create(model="scripted", input=file_part("http://nope.corp.example/a.txt"))
-    assert "did not resolve" in err.value.body["message"]
+    assert "did not resolve" in body_of(err)["message"]
 
 
 def test_mcp_server_url_tricks_are_refused(wild, upstream, canary):
@@ -128,7 +130,7 @@ def test_mcp_server_url_tricks_are_refused(wild, upstream, canary):
             wild.client().responses.create(
                 model="scripted", input="x",
                 tools=[{"type": "mcp", "server_label": "x", "server_url": url, "headers": {"X-Secret": "s3"}}])
-        assert err.value.body["param"] == "tools[0].server_url", url
+        assert body_of(err)["param"] == "tools[0].server_url", url
     assert canary.seen[before:] == []  # no POST carrying the request's MCP headers
 
 
@@ -173,17 +175,17 @@ def test_image_urls_that_are_not_public_are_400s(plain, upstream, canary):
     for url in bad_images(canary.port):
         with pytest.raises(openai.BadRequestError) as err:
             plain.client().responses.create(model="scripted", input=image(url))
-        assert err.value.body["param"] == "input[0].content[1].image_url", url
-        assert err.value.body["code"] == "invalid_image_url"
+        assert body_of(err)["param"] == "input[0].content[1].image_url", url
+        assert body_of(err)["code"] == "invalid_image_url"
     with pytest.raises(openai.BadRequestError) as err:  # background: refused before it is queued
         plain.client().responses.create(model="scripted", input=image("http://169.254.169.254/"), background=True)
-    assert err.value.body["param"] == "input[0].content[1].image_url"
+    assert body_of(err)["param"] == "input[0].content[1].image_url"
     with pytest.raises(openai.BadRequestError) as err:  # a tool's output carries images too
         plain.client().responses.create(model="scripted", input=[
             {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
             {"type": "function_call_output", "call_id": "c1",
              "output": [{"type": "input_image", "image_url": "http://127.0.0.1/x.png"}]}])
-    assert err.value.body["param"] == "input[1].output[0].image_url"
+    assert body_of(err)["param"] == "input[1].output[0].image_url"
     assert len(upstream.requests()) == sent  # nothing reached the upstream
 
 
@@ -207,5 +209,5 @@ def test_image_url_allow_names_private_ones(server_factory, upstream, canary):
                 "http://169.254.169.254/", "file:///etc/passwd"):
         with pytest.raises(openai.BadRequestError) as err:
             srv.client().responses.create(model="scripted", input=image(url))
-        assert err.value.body["param"] == "input[0].content[1].image_url", url
+        assert body_of(err)["param"] == "input[0].content[1].image_url", url
     srv.client().responses.create(model="scripted", input=image(PNG))  # data: URLs as ever

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
 
 from tests._kb import CODE_PY, GARDEN_HTML, MANUAL_MD, PLANETS_JSON, make_store, pdf_bytes, wait_files
+from tests.spec import body_of
 
-DOCS = {
+DOCS: dict[str, tuple[bytes, dict[str, Any] | None]] = {
     "manual.md": (MANUAL_MD, {"kind": "manual", "year": 2024}),
     "garden.html": (GARDEN_HTML, {"kind": "guide", "year": 2021}),
     "planets.json": (PLANETS_JSON, {"kind": "data", "year": 2023}),
@@ -90,10 +93,10 @@ def test_search_bad_input(kb):
     with pytest.raises(openai.BadRequestError) as err:
         client.vector_stores.search(vector_store_id=store.id, query="x", filters={"type": "like", "key": "a",
                                                                                    "value": 1})
-    assert err.value.body["param"] == "filters.type"
+    assert body_of(err)["param"] == "filters.type"
     with pytest.raises(openai.BadRequestError) as err:
         client.vector_stores.search(vector_store_id=store.id, query="x", max_num_results=500)
-    assert err.value.body["param"] == "max_num_results"
+    assert body_of(err)["param"] == "max_num_results"
 
 
 def test_batches_static_chunking_and_detach(server):
@@ -156,14 +159,14 @@ def test_store_bad_input(server):
     store = client.vector_stores.create(name="x")
     with pytest.raises(openai.NotFoundError) as err:
         client.vector_stores.files.create(vector_store_id=store.id, file_id="file-missing")
-    assert err.value.body["message"] == "File with id 'file-missing' not found."
+    assert body_of(err)["message"] == "File with id 'file-missing' not found."
     f = client.files.create(file=("a.md", MANUAL_MD), purpose="assistants")
-    with pytest.raises(openai.BadRequestError) as err:
+    with pytest.raises(openai.BadRequestError) as bad:
         client.vector_stores.files.create(vector_store_id=store.id, file_id=f.id, chunking_strategy={
             "type": "static", "static": {"max_chunk_size_tokens": 50, "chunk_overlap_tokens": 10}})
-    assert err.value.body["param"] == "chunking_strategy.static.max_chunk_size_tokens"
+    assert body_of(bad)["param"] == "chunking_strategy.static.max_chunk_size_tokens"
     with pytest.raises(openai.BadRequestError):
-        client.vector_stores.create(name="y", expires_after={"anchor": "created_at", "days": 3})  # type: ignore
+        client.vector_stores.create(name="y", expires_after={"anchor": "created_at", "days": 3})
     with pytest.raises(openai.NotFoundError):
         client.vector_stores.file_batches.retrieve("vsfb_nope", vector_store_id=store.id)
 

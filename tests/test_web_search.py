@@ -16,7 +16,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from respond.testing.web import FakeWeb
-from tests.spec import check_event
+from tests.spec import body_of, check_event
 
 # The Open Responses schema (tests/spec.py) has no web_search_call item: events carrying one and
 # whole responses are checked against the SDK's types; every other event against both contracts.
@@ -178,7 +178,7 @@ def test_context_size_and_bad_tools(web, upstream, fake):
     r = web.client().responses.create(model="scripted", input="x", include=["web_search_call.action.sources"],
                                       tools=[{"type": "web_search", "search_context_size": "low"}])
     assert len(r.output[0].action.sources) == 3  # low: three results
-    bad = [({"search_context_size": "huge"}, "tools[0].search_context_size"),
+    bad: list[tuple[dict[str, Any], str]] = [({"search_context_size": "huge"}, "tools[0].search_context_size"),
            ({"filters": {"blocked_domains": ["a.com"]}}, "tools[0].filters.blocked_domains"),
            ({"filters": {"allowed_domains": ["not a domain"]}}, "tools[0].filters.allowed_domains[0]"),
            ({"user_location": {"type": "approximate", "country": "France"}}, "tools[0].user_location.country"),
@@ -187,11 +187,11 @@ def test_context_size_and_bad_tools(web, upstream, fake):
     for extra, param in bad:
         with pytest.raises(openai.BadRequestError) as err:
             web.client().responses.create(model="scripted", input="x", tools=[{"type": "web_search", **extra}])
-        assert err.value.body["param"] == param, extra
+        assert body_of(err)["param"] == param, extra
     with pytest.raises(openai.BadRequestError) as err:
         web.client().responses.create(model="scripted", input="x", tools=[
             {"type": "web_search_preview_2025_03_11", "search_content_types": ["image"]}])
-    assert err.value.body["param"] == "tools[0].search_content_types"
+    assert body_of(err)["param"] == "tools[0].search_content_types"
 
 
 def test_offline_mode_offers_search_only(web, upstream, fake):

@@ -74,4 +74,4 @@ def test_a_call_written_again_is_made_once() -> None:
     calls = [d for d in deltas if isinstance(d, ToolCallDelta)]
     assert stopped and [c.name for c in calls if c.name] == ["file_search"]
     assert not [d for d in deltas if isinstance(d, TextDelta) and d.text]
-    assert deltas[-1].reason == "tool_calls"  # type: ignore[union-attr]
+    assert deltas[-1].reason == "tool_calls"

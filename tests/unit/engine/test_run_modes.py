@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from respond.backends.scripted import ScriptedBackend
@@ -84,6 +85,7 @@ async def test_closing_a_stream_stores_it_cancelled(service: ResponsesService, s
     assert run is not None
     events = run.events()
     seen = [await events.__anext__() for _ in range(4)]
+    assert isinstance(events, AsyncGenerator)
     await events.aclose()
     stored = await store.get_response(response["id"], OWNER)
     assert stored is not None and stored["status"] == "cancelled"

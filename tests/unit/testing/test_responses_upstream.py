@@ -25,7 +25,7 @@ async def test_refuses_state_like_a_stateless_server(up: ScriptedUpstream) -> No
     async with client(up) as c:
         for kwargs in ({}, {"store": True}, {"store": False, "previous_response_id": "resp_1"}):
             with pytest.raises(openai.BadRequestError) as err:
-                await c.responses.create(model="m", input="hi", **kwargs)  # type: ignore[arg-type]
+                await c.responses.create(model="m", input="hi", **kwargs)
             assert "state" in err.value.message
     assert len(up.requests) == 3
 
