@@ -31,7 +31,8 @@ from starlette.applications import Starlette
 
 from respond.bootstrap import build_app
 from respond.cli import build_parser
-from respond.config import Settings, settings_from
+from respond.config import Settings
+from respond.config_file import settings_with
 
 T = TypeVar("T")
 Message = MutableMapping[str, Any]
@@ -55,9 +56,10 @@ class Clock:
 
 
 def settings_for(args: list[str], database: str) -> Settings:
-    """`respond serve ARGS --database DATABASE`, parsed by the real command line."""
-    parsed = build_parser().parse_args(["serve", *args, "--database", database])
-    return settings_from(vars(parsed))
+    """`respond serve ARGS --database DATABASE`, parsed by the real command line (a `--config` file
+    read as `respond serve` reads it: flags, then RESPOND_*, then the file)."""
+    parsed = build_parser(explicit_only=True).parse_args(["serve", *args, "--database", database])
+    return settings_with({k: v for k, v in vars(parsed).items() if k != "command"})
 
 
 class _Body(httpx.AsyncByteStream):

@@ -1,10 +1,11 @@
-"""Routing over a --config file, with real `respond serve` processes and real scripted upstreams.
+"""Routing over a --config file, with real scripted upstreams: in process, and with real `respond serve`
+processes where the process matters (replicas killed, the command line).
 
 Two chat upstreams: `alpha` as two replicas (two scripted servers) serving `m-a` (configured), and
 `beta` (one server) whose models are listed from it (`scripted`); one stateless responses upstream,
 `gamma`, serving `m-r` (the scripted server's /v1/responses mode, on beta's server); aliases name
 them all.  The replica
-tests get their own server, since they kill upstreams.
+test gets its own server process, since it kills upstreams.
 """
 
 from __future__ import annotations
@@ -66,10 +67,13 @@ def ups() -> Any:
 
 
 @pytest.fixture(scope="module")
-def routed(module_server_factory, ups, tmp_path_factory):
+def routed(module_app_factory, ups, tmp_path_factory):
+    """The app of `respond serve --config respond.toml`, in process (the file is read as the CLI reads it)."""
     a1, a2, b = ups
     path = config(tmp_path_factory.mktemp("cfg") / "respond.toml", [a1.base_url, a2.base_url], b.base_url)
-    return module_server_factory("--config", str(path), env={"ALPHA_KEY": "sk-alpha-env-secret"})
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ALPHA_KEY", "sk-alpha-env-secret")  # read when the settings are made
+        return module_app_factory("--config", str(path))
 
 
 @pytest.fixture
@@ -148,7 +152,7 @@ def _text(content: Any) -> str:
 
 def test_upstream_metrics(routed, clean):
     routed.client().responses.create(model="scripted", input="count me")
-    text = httpx.get(routed.base_url.removesuffix("/v1") + "/metrics").text
+    text = routed.root().get("/metrics").text
     assert 'respond_upstream_requests_total{outcome="ok",replica="' in text
     assert 'respond_upstream_up{replica="' + clean[2].base_url + '",upstream="beta"} 1.0' in text
     assert "respond_upstream_first_delta_seconds_bucket" in text
@@ -229,6 +233,10 @@ def test_config_errors_stop_serve_and_check(tmp_path):
     done = respond("config", "check", str(path))
     assert done.returncode == 2 and "upstreams[0] ('x').api_key" in done.stderr and "api_key_env" in done.stderr
     assert "sk-in-the-file" not in done.stderr
+    path.write_text('[[upstreams]]\nname = "r"\nkind = "responses"\nurl = "http://127.0.0.1:9/v1"\n'
+                    '[upstreams.options]\nprofile = "no-such-profile"\n')
+    done = respond("config", "check", str(path))  # the backend itself checks its options
+    assert done.returncode == 2 and "upstreams 'r' (responses)" in done.stderr and "no-such-profile" in done.stderr
     path.write_text("port = 8080\nworkerz = 2\n")
     done = respond("serve", "--config", str(path))
     assert done.returncode == 2 and "unknown key 'workerz' (did you mean 'workers'?)" in done.stderr

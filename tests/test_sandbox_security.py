@@ -144,6 +144,13 @@ def test_file_names_any_bytes(server, upstream):
     assert eval(logs.strip()) == sorted(["x\u202etxt.exe".encode(), "日本.txt".encode()])  # noqa: S307
 
 
+def test_container_name_with_nul_is_a_400(server):
+    http = server.http()
+    for r in (http.post("/containers", json={"name": "a\u0000b"}), http.get("/containers", params={"name": "a\0b"})):
+        assert r.status_code == 400 and r.json()["error"]["param"] == "name", r.text
+    assert http.post("/containers", json={"name": "\u65e5\u672c \u202e"}).status_code == 200
+
+
 def test_long_paths_are_refused_cleanly(server, upstream):
     """A path is in a unique index (PostgreSQL refuses an index row over ~2.7 kB): a deep tree of long
     names is left out and said so, a long uploaded name is cut before its extension; no call fails."""

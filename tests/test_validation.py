@@ -29,6 +29,14 @@ CASES = [
     ({"input": [{"role": "robot", "content": "x"}]}, "input[0].role", "Supported values"),
     ({"input": [{"type": "function_call_output", "output": "x"}]}, "input[0].call_id", "call_id"),
     ({"tools": [{"type": "function"}]}, "tools[0].name", "name"),
+    # an output must answer a call in the context or in the same input (the hosted API's 400)
+    ({"input": [{"type": "function_call_output", "call_id": "call_nowhere", "output": "x"}]},
+     "input[0].call_id", "No tool call found for function_call_output with call_id call_nowhere"),
+    ({"input": [{"role": "user", "content": "x"},
+                {"type": "custom_tool_call_output", "call_id": "c9", "output": "x"}]}, "input[1].call_id",
+     "custom_tool_call_output"),
+    ({"input": [{"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c2", "output": "x"}]}, "input[1].call_id", "c2"),
     ({"text": {"format": {"type": "json_schema", "schema": {}}}}, "text.format.name", "name"),
     ({"background": True, "store": False}, "background", "store"),
     ({"stream_options": {"include_obfuscation": False}}, "stream_options", "stream"),
@@ -72,3 +80,24 @@ def test_missing_model_and_input(server, upstream):
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "model"
     resp = _post(server, {"model": "scripted"})
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "input"
+
+
+def test_output_answering_a_call_is_accepted(server, upstream):
+    """In the same input, or in the chain the response continues."""
+    upstream.reply({"tool_calls": [{"name": "f", "arguments": "{}"}]}, {"content": "done"})
+    client = server.client()
+    tools = [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]
+    first = client.responses.create(model="scripted", input="call f", tools=tools)
+    call = next(o for o in first.output if o.type == "function_call")
+    second = client.responses.create(model="scripted", previous_response_id=first.id, tools=tools,
+                                     input=[{"type": "function_call_output", "call_id": call.call_id,
+                                             "output": "42"}])
+    assert second.output_text == "done"
+    same = _post(server, {"model": "scripted", "input": [
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "42"}]})
+    assert same.status_code == 200, same.text
+    # a chain that does not hold the call: the same 400 as with no chain at all
+    third = _post(server, {"model": "scripted", "previous_response_id": first.id,
+                           "input": [{"type": "function_call_output", "call_id": "call_other", "output": "x"}]})
+    assert third.status_code == 400 and third.json()["error"]["param"] == "input[0].call_id"

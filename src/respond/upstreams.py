@@ -37,8 +37,9 @@ def build_upstream(up: UpstreamConfig, limits: UpstreamLimits, settings: Setting
                    **up.options}
         try:
             replicas.append((replica_label(url), backends.create(up.backend, **options)))
-        except TypeError as exc:  # an option the backend does not take
-            raise ValueError(f"upstreams '{up.name}': the {up.backend} backend refused its options: {exc}") from None
+        except (TypeError, ValueError) as exc:  # an option the backend does not take, or a bad value
+            raise ValueError(f"upstreams '{up.name}' ({up.kind}): the {up.backend} backend refused its options: "
+                             f"{exc}") from None
     health = Health(backoff=up.health.get("backoff_s", 2.0), interval=up.health.get("health_interval_s", 1.0),
                     models_refresh=up.health.get("models_refresh_s", 60.0))
     return ReplicaSet(up.name, replicas, kind=up.kind, models=up.models, health=health, metrics=metrics)

@@ -65,11 +65,14 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
 
 
 def config_check(path: Path) -> int:
-    from respond.config_file import ConfigError, describe, settings_with
+    from respond.bootstrap import upstream_limits
+    from respond.config_file import describe, settings_with
+    from respond.upstreams import build_upstreams
 
     try:
         settings = settings_with({"config": path})
-    except ConfigError as exc:
+        build_upstreams(settings, upstream_limits(settings))  # each backend checks its options (no I/O)
+    except ValueError as exc:  # ConfigError included
         sys.stderr.write(f"error: {exc}\n")
         return 2
     sys.stdout.write(f"# {path}: valid; the effective settings (secrets masked):\n{describe(settings)}\n")

@@ -19,6 +19,7 @@ from respond.core.metrics import Metrics, NullMetrics
 from respond.core.ports import Store, TokenCounter
 from respond.core.types import Finish, Generation
 from respond.engine import compaction
+from respond.engine.call_ids import check_outputs_answer_calls
 from respond.engine.context_cache import ContextCache
 from respond.engine.errors import backend_to_api
 from respond.engine.events import EventBuilder
@@ -143,6 +144,7 @@ class ResponsesService:
         history = await self._history(req, owner, local)
         if not new_items and not history.items:
             raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
+        check_outputs_answer_calls(history.items, new_items)
         response = new_response(req, response_id=new_id("resp"), created_at=int(self.clock()), model=model,
                                 status="queued" if req.background and generate else "in_progress",
                                 conversation_id=_conversation_id(req))

@@ -106,6 +106,7 @@ class Containers:
         name = body.get("name")
         if not isinstance(name, str) or not name:
             raise invalid("Missing required parameter: 'name'.", "name", "missing_required_parameter")
+        _no_nul(name, "name")
         minutes = _minutes(body.get("expires_after"))
         memory = check_memory(body.get("memory_limit"), self.sandbox.limits.memory_mb, "memory_limit")
         check_network(body.get("network_policy"), "network_policy")
@@ -152,6 +153,8 @@ class Containers:
         return {**c, "last_active_at": now, "memory_mb": mb}
 
     async def list_containers(self, owner: str, *, name: str | None, after: str | None, limit: int, order: str) -> Row:
+        if name is not None:
+            _no_nul(name, "name")
         rows, more = await self.store.list_containers(owner, name=name, after=after, limit=limit, order=order)
         now = time.time()
         return page([container_object(r, now) for r in rows], more)
@@ -209,6 +212,12 @@ class Containers:
         if not await self.store.delete_file(cid, file_id, owner):
             raise not_found("Container file", file_id)
         return {"id": file_id, "object": "container.file.deleted", "deleted": True}
+
+
+def _no_nul(value: str, param: str) -> None:
+    """A NUL is refused alike on every database (PostgreSQL text cannot hold one)."""
+    if "\x00" in value:
+        raise invalid(f"Invalid '{param}': it contains a NUL character.", param, "invalid_value")
 
 
 def _minutes(raw: Any) -> int:
