@@ -15,7 +15,7 @@ Per task: the right call (the first call names the task's tool and runs), answer
 (text after a tool output), correct (the answer holds the tool's fact), model turns, wall time.
 Both sides use temperature 0 and the same per-turn budget (`--max-tokens`).
 
-Run:  .venv/bin/python bench/agent_loop.py [--model NAME] [--max-turns 3] [--max-tokens 128]
+Run:  .venv/bin/python bench/agent_loop.py [--model NAME] [--max-turns 3] [--max-tokens 128] [--parallel]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import re
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,26 @@ class Raw:
         return score(task, res, first, "" if self.calls(text) else text, ran)
 
 
+def run_respond(client: Any, model: str, args: argparse.Namespace) -> list[Result]:
+    out = []
+    for task in TASKS:
+        out.append(respond_task(client, model, task, args))
+        print(f"  respond {task.name}: {out[-1]}", flush=True)
+    out.append(respond_file_search(client, model, args))
+    print(f"  respond file_search: {out[-1]}", flush=True)
+    return out
+
+
+def run_raw(raw: Raw, args: argparse.Namespace) -> list[Result]:
+    fs_tool = [fn("file_search", "Search the user's uploaded files (a knowledge base) and return the most "
+                  "relevant passages.", {"query": S}, ["query"])]
+    out = []
+    for task, tools in [(t, TOOLS) for t in TASKS] + [(FILE_TASK, fs_tool)]:
+        out.append(raw.task(task, tools, args))
+        print(f"  raw {task.name}: {out[-1]}", flush=True)
+    return out
+
+
 # -- report ----------------------------------------------------------------------------------------
 
 def report(model: str, rows: list[tuple[str, Result, Result]], others: float) -> None:
@@ -271,6 +292,8 @@ def main() -> None:
     parser.add_argument("--max-turns", type=int, default=3, help="model turns a loop may take at most")
     parser.add_argument("--max-tokens", type=int, default=128, help="max_output_tokens of each turn, both sides")
     parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--parallel", action="store_true",
+                        help="run Respond's loops and the raw ones at the same time (on a busy machine: both wait alike)")
     args = parser.parse_args()
     models = args.model or [m for m in KNOWN_MODELS if m == DEFAULT_MODEL or parts_installed(m)]
     if not args.model and not parts_installed("qwen2.5-coder-1.5b-instruct"):
@@ -286,14 +309,14 @@ def main() -> None:
         for model in models:
             raw = Raw(model_path(model), args.n_ctx)
             meter = CpuMeter([server.pid])
-            rows = []
-            for task in TASKS:
-                rows.append((task.name, respond_task(client, model, task, args), raw.task(task, TOOLS, args)))
-                print(f"  {model} {task.name}: done", flush=True)
-            fs_tool = [fn("file_search", "Search the user's uploaded files (a knowledge base) and return the most "
-                          "relevant passages.", {"query": S}, ["query"])]
-            rows.append(("file_search", respond_file_search(client, model, args), raw.task(FILE_TASK, fs_tool, args)))
-            report(model, rows, meter.others())
+            if args.parallel:  # both sides at once, each in its own thread (llama.cpp releases the GIL)
+                with ThreadPoolExecutor(2) as pool:
+                    a, b = pool.submit(run_respond, client, model, args), pool.submit(run_raw, raw, args)
+                    mine, raws = a.result(), b.result()
+            else:
+                mine, raws = run_respond(client, model, args), run_raw(raw, args)
+            names = [t.name for t in TASKS] + ["file_search"]
+            report(model, list(zip(names, mine, raws, strict=True)), meter.others())
             raw.llm.close()
     finally:
         server.stop()

@@ -78,6 +78,9 @@ ENUMS = [
     ({"access_programs": {"cyber": "red"}}, "access_programs.cyber"),
     ({"stream": True, "stream_options": {"include_obfuscation": "no"}}, "stream_options.include_obfuscation"),
     ({"prompt": {"version": "1"}}, "prompt.id"),
+    # valid shapes this server cannot act on: a 400 naming them, never an echo without effect
+    ({"moderation": {"model": "omni-moderation-latest"}}, "moderation"),
+    ({"image": {"context_compression": "enabled"}}, "image.context_compression"),
 ]
 
 
@@ -255,3 +258,19 @@ def test_sdk_stream_helper_accepts_reasoning_and_refusal(wire, upstream):
             pass
         final = stream.get_final_response()
     assert [p.type for p in final.output[0].content] == ["refusal", "output_text"]
+
+
+@pytest.mark.parametrize("asked", ["auto", "disabled"])
+def test_image_policy_echoed_as_the_response_carries_it(wire, upstream, asked):
+    """The request's `auto` is a choice the server makes: the Response names the effective policy,
+    in the shape the SDK's `Response.image` accepts (the raw request value used to break it)."""
+    from openai.types.responses import Response
+
+    r = wire.http().post("/responses", json={"model": "scripted", "input": "x",
+                                             "image": {"context_compression": asked}})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["image"] == {"context_compression": "disabled"} and body["moderation"] is None
+    Response.model_validate(body, strict=True)
+    plain = wire.http().post("/responses", json={"model": "scripted", "input": "x"}).json()
+    assert plain["image"] is None

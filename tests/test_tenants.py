@@ -24,6 +24,27 @@ import pytest
 
 from tests.tenants_app import ADMIN, START, Clock, replica
 
+REDIS = os.environ.get("RESPOND_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+redis_only = pytest.mark.skipif(not _redis_up(), reason="needs Redis at 127.0.0.1:6379 (RESPOND_TEST_REDIS)")
+
+
+RATE_STORES = ["database", pytest.param("redis", marks=redis_only)]
+
+
+def _rates(rates: str) -> str:
+    return REDIS if rates == "redis" else "database"
+
+
 RATE_HEADERS = ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests")
 TOKEN_HEADERS = ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens")
 
@@ -128,9 +149,10 @@ def _headers(r: Any, names: tuple[str, ...]) -> dict[str, str]:
     return {n: r.headers.get(n) for n in names}
 
 
-async def test_requests_per_minute(database: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("rates", RATE_STORES)
+async def test_requests_per_minute(database: str, tmp_path: Path, rates: str) -> None:
     clock = Clock()
-    async with replica(database, tmp_path, clock=clock) as a:
+    async with replica(database, tmp_path, clock=clock, rate_store=_rates(rates)) as a:
         made = await a.new_key(limits={"rpm": 2})
         ok = [await a.ask(made["key"]) for _ in range(2)]
         assert [r.status_code for r in ok] == [200, 200]
@@ -155,9 +177,10 @@ async def test_requests_per_minute(database: str, tmp_path: Path) -> None:
         assert r.status_code == 200 and "x-ratelimit-limit-requests" not in r.headers
 
 
-async def test_tokens_per_minute_reserved_then_counted(database: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("rates", RATE_STORES)
+async def test_tokens_per_minute_reserved_then_counted(database: str, tmp_path: Path, rates: str) -> None:
     clock = Clock()
-    async with replica(database, tmp_path, clock=clock) as a:
+    async with replica(database, tmp_path, clock=clock, rate_store=_rates(rates)) as a:
         made = await a.new_key(limits={"tpm": 100})
         # reserved from max_output_tokens as it starts: 200 output tokens can never fit in 100
         big = await a.ask(made["key"], max_output_tokens=200)
@@ -180,9 +203,10 @@ async def test_tokens_per_minute_reserved_then_counted(database: str, tmp_path: 
         assert (await a.ask(made["key"], max_output_tokens=30)).status_code == 200
 
 
-async def test_concurrent_requests(database: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("rates", RATE_STORES)
+async def test_concurrent_requests(database: str, tmp_path: Path, rates: str) -> None:
     """Background runs with no worker stay queued, each holding its slot until it ends."""
-    async with replica(database, tmp_path, workers=0) as a:
+    async with replica(database, tmp_path, workers=0, rate_store=_rates(rates)) as a:
         made = await a.new_key(limits={"concurrent": 2})
         held = [await a.ask(made["key"], background=True) for _ in range(2)]
         assert [r.status_code for r in held] == [200, 200]
@@ -196,14 +220,15 @@ async def test_concurrent_requests(database: str, tmp_path: Path) -> None:
         assert (await a.ask(made["key"])).status_code == 200  # a slot is free again
 
 
-async def test_budgets_survive_a_restart(database: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("rates", RATE_STORES)
+async def test_budgets_survive_a_restart(database: str, tmp_path: Path, rates: str) -> None:
     clock = Clock()
-    async with replica(database, tmp_path, clock=clock) as a:
+    async with replica(database, tmp_path, clock=clock, rate_store=_rates(rates)) as a:
         made = await a.new_key(limits={"daily_tokens": 40, "monthly_tokens": 1000})
         while (r := await a.ask(made["key"])).status_code == 200:
             await a.settled()
         assert r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota"
-    async with replica(database, tmp_path, clock=clock) as b:  # a new process: nothing in memory
+    async with replica(database, tmp_path, clock=clock, rate_store=_rates(rates)) as b:  # a new process: nothing in memory
         r = await b.ask(made["key"])
         assert r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota"
         clock.advance(86400)  # the next UTC day: the daily budget is whole again
@@ -256,20 +281,6 @@ async def test_200_concurrent_requests_admit_exactly_50(database: str, tmp_path:
                 results = await asyncio.gather(*((a if i % 2 else b).ask(made["key"]) for i in range(200)))
         codes = [r.status_code for r in results]
         assert codes.count(200) == 50 and codes.count(429) == 150, codes
-
-
-REDIS = os.environ.get("RESPOND_TEST_REDIS", "redis://127.0.0.1:6379/0")
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-redis_only = pytest.mark.skipif(not _redis_up(), reason="needs Redis at 127.0.0.1:6379 (RESPOND_TEST_REDIS)")
 
 
 @redis_only

@@ -69,9 +69,10 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
         "user": req.user,
         # Fields of the SDK's Response that this server echoes but has no feature behind.
         "access_programs": req.access_programs,
-        "image": req.image,
+        # the effective policy, as the Response carries it: images always reach the model as given
+        "image": {"context_compression": "disabled"} if req.image is not None else None,
         "input_transformations": None,
-        "moderation": req.moderation,
+        "moderation": None,  # results of a moderation pass; a request asking for one is a 400
         "prompt_cache_diagnostics": None,
         "prompt_cache_options": req.prompt_cache_options,
         "tool_usage": None,
