@@ -307,3 +307,25 @@ def test_reasoning_before_a_hosted_call_reaches_the_next_round(rserver: Any, ups
     kinds = [i["type"] for i in second["input"]]
     assert kinds == ["message", "reasoning", "function_call", "function_call_output"]
     assert second["input"][1]["encrypted_content"] == "BLOB-FS" and second["input"][1]["id"] == "rs_up1"
+
+
+def test_items_sent_only_whole_are_streamed_on(rserver: Any, upstream: Any) -> None:
+    """A server that streams no deltas (items only in output_item.done): nothing is lost."""
+    upstream.reply({"reasoning": "Whole thought.", "reasoning_summary": "Sum.", "content": "Whole text.",
+                    "encrypted_content": "BLOB-W", "no_deltas": True,
+                    "tool_calls": [{"id": "call_w2", "name": "weather", "arguments": '{"city": "Oslo"}'}]},
+                   {"content": "ok"})
+    client = rserver.client()
+    tools = [{"type": "function", "name": "weather", "parameters": {"type": "object", "properties": {}}}]
+    events = list(client.responses.create(model="scripted", input="q", tools=tools, stream=True,
+                                          reasoning={"summary": "auto"}))
+    final = events[-1].response
+    assert [o.type for o in final.output] == ["reasoning", "message", "function_call"]
+    assert final.output[0].content[0].text == "Whole thought." and final.output[0].summary[0].text == "Sum."
+    assert final.output_text == "Whole text." and final.output[2].arguments == '{"city": "Oslo"}'
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "Whole text."
+    client.responses.create(model="scripted", previous_response_id=final.id, tools=tools,
+                            input=[{"type": "function_call_output", "call_id": "call_w2", "output": "cold"}])
+    sent = upstream.requests()[1]["input"]
+    assert [i["type"] for i in sent] == ["message", "reasoning", "message", "function_call", "function_call_output"]
+    assert sent[1]["encrypted_content"] == "BLOB-W"
