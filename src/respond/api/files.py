@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from respond.api.common import bind, content_disposition, is_multipart, read_upload
 from respond.api.routes import JSON, _owner
 from respond.protocol.errors import invalid
 from respond.protocol.pagination import ListParams
@@ -19,30 +17,14 @@ if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
 
 
-Handler = Callable[["FileSearch", Request], Awaitable[Response]]
-
-
-def bind(fs: FileSearch, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """A route endpoint with the service it needs given at construction (no app.state lookup)."""
-
-    async def endpoint(request: Request) -> Response:
-        return await handler(fs, request)
-
-    endpoint.__name__ = handler.__name__
-    return endpoint
-
-
 async def upload_file(fs: FileSearch, request: Request) -> Response:
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if not is_multipart(request):
         raise invalid("Uploads must be multipart/form-data with a 'file' and a 'purpose'.", "file", "invalid_request")
-    async with request.form(max_files=1, max_fields=16, max_part_size=fs.max_file_bytes + 1) as form:
-        upload = form.get("file")
-        purpose = form.get("purpose")
-        if not isinstance(upload, UploadFile):
-            raise invalid("Missing required parameter: 'file'.", "file", "missing_required_parameter")
-        data = await upload.read(fs.max_file_bytes + 1)
-        filename = upload.filename or "upload"
-    return JSON(await fs.upload(_owner(request), filename, purpose if isinstance(purpose, str) else None, data))
+    upload, fields = await read_upload(request, fs.max_file_bytes, max_fields=16)
+    if upload is None:
+        raise invalid("Missing required parameter: 'file'.", "file", "missing_required_parameter")
+    filename, data = upload
+    return JSON(await fs.upload(_owner(request), filename, fields.get("purpose"), data))
 
 
 async def list_files(fs: FileSearch, request: Request) -> Response:
@@ -59,13 +41,6 @@ async def file_content(fs: FileSearch, request: Request) -> Response:
     meta, data = await fs.content(_owner(request), request.path_params["file_id"])
     return Response(data, media_type="application/octet-stream",
                     headers={"content-disposition": content_disposition(meta["filename"])})
-
-
-def content_disposition(filename: str) -> str:
-    """RFC 6266: an ASCII `filename` fallback and the exact name as UTF-8 in `filename*` (a header is
-    Latin-1, so a name outside it must not be put there raw)."""
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "file"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 async def delete_file(fs: FileSearch, request: Request) -> Response:
