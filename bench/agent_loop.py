@@ -131,7 +131,8 @@ def score(task: Task, res: Result, first: tuple[str, dict[str, Any]] | None, tex
             res.right_call = True
         except Exception:
             pass
-    res.answered = ran and bool(text.strip())
+    prose = bool(text.strip()) and not text.lstrip().startswith(("{", "[", "<tool_call>", "```"))
+    res.answered = ran and prose  # a call written as text is not an answer
     res.correct = res.answered and any(e.lower() in text.lower() for e in task.expect)
     res.answer = " ".join(text.split())[:90]
     return res

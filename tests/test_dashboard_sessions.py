@@ -153,3 +153,27 @@ def test_sessions_are_shared_by_replicas(server_factory, upstream, database):
         with browser(server) as b:
             plant(b, "respond_session", cookie)
             assert not signed_in(b)
+
+
+def test_a_session_ends_with_its_key(server_factory, upstream, tmp_path):
+    """The operator takes a key out of the configuration (or the admin key) and restarts: its sessions,
+    still within their lifetime in the table, sign nobody in any more."""
+    db = f"sqlite:///{tmp_path / 'keys.db'}"
+    before = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0", *KEYS,
+                            database=db)
+    with browser(before) as b:
+        tenant = sign_in(b, "key-a")
+    with browser(before) as b:
+        admin = sign_in(b, "admin-secret")
+    with browser(before) as b:
+        kept = sign_in(b, "key-b")
+    before.stop()
+    after = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0",
+                           "--api-key", "key-b", "--secret-key", "s3cret", database=db)
+    for cookie in (tenant, admin):
+        with browser(after) as b:
+            plant(b, "respond_session", cookie)
+            assert not signed_in(b)
+    with browser(after) as b:
+        plant(b, "respond_session", kept)  # a key still configured keeps its session across the restart
+        assert signed_in(b)

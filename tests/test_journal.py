@@ -169,10 +169,17 @@ def test_replay_is_idempotent_and_refuses_forgeries(store_at: Any, tmp_path: Pat
         edited = await _dead_journal(directory, b"s1", url, [_entry("resp_edit", "owner-a")])
         edited.write_bytes(edited.read_bytes().replace(b"resp_edit", b"resp_EDIT"))  # a MAC no longer matching
         other_db = await _dead_journal(directory, b"s1", "sqlite:////elsewhere.db", [_entry("resp_x", "owner-a")])
+        planted = directory / "journal-4242-planted.jsonl"
+        planted.symlink_to(tmp_path / "j.db")  # a link planted to make a replayer read (or move) another file
+        torn = await _dead_journal(directory, b"s1", url, [_entry("resp_torn", "owner-a")])
+        with torn.open("ab") as f:
+            f.write(b"deadbeef")  # the process died in the middle of its next line: never acknowledged
         live = Journal(directory, b"s1", url)
         await live.append("insert", **_entry("resp_live", "owner-a"))  # a live process's: locked, left alone
         second = await store_at()  # replays at start
         assert (await second.get_response("resp_a", "owner-a"))["output"][0]["content"][0]["text"] == "hello"
+        assert await second.get_response("resp_torn", "owner-a") is not None  # its complete lines replayed
+        assert planted.is_symlink() and (tmp_path / "j.db").exists()  # never followed
         theirs = await second.get_response("resp_theirs", "owner-b")
         assert theirs["output"][0]["content"][0]["text"] == "their text"  # never written by owner-a's entry
         assert await second.get_response("resp_theirs", "owner-a") is None
@@ -183,7 +190,7 @@ def test_replay_is_idempotent_and_refuses_forgeries(store_at: Any, tmp_path: Pat
         assert other_db.exists() and live.path.exists()
         assert not good.exists() and not copy.exists()
         applied = await second.db.read(lambda c: c.exec_driver_sql("SELECT count(*) FROM journal_applied").scalar())
-        assert applied == 2  # resp_a once (its copy was skipped), and the refused entry for another owner's row
+        assert applied == 3  # resp_a once (its copy was skipped), resp_torn, the refused entry for another owner's row
         await second.close()
         live.close()
 

@@ -47,6 +47,10 @@ def test_parse_several_calls_and_keep_prose() -> None:
     assert rest == "Let me check."
     calls, _ = parse_tool_calls('[{"name": "add", "arguments": {}}, {"name": "add", "arguments": {}}]', TOOLS)
     assert len(calls) == 2
+    # an invented tool beside a declared one is dropped; the declared call stays a call
+    text = '{"name": "get_weather", "arguments": {"city": "Oslo"}} {"name": "temperature", "arguments": {}}'
+    calls, rest = parse_tool_calls(text, TOOLS)
+    assert [c.name for c in calls] == ["get_weather"] and rest == ""
 
 
 @pytest.mark.parametrize(

@@ -145,3 +145,37 @@ def test_tampered_foreign_and_repurposed_compaction_blobs_are_400s(keyed, upstre
     with pytest.raises(openai.BadRequestError):
         keyed.client("k1").responses.create(model="scripted", input=[{**item, "encrypted_content": tampered}])
     time.sleep(0)
+
+
+def test_sealed_secrets_moved_to_another_job_are_refused(server_factory, upstream, pg_database, mcp_servers):
+    """Someone who can write the job table swaps the sealed blobs of two queued runs: each blob is
+    bound to its response, so neither run gets the other's credentials."""
+    import asyncpg
+
+    accepting = _serve(server_factory, upstream, pg_database, "--workers", "0")
+    tool = {"type": "mcp", "server_label": "demo", "server_url": mcp_servers.sse_url, "require_approval": "never"}
+    a = accepting.client().responses.create(model="scripted", input="a", background=True,
+                                            tools=[{**tool, "headers": {"X-Secret": "for-a"}}])
+    b = accepting.client().responses.create(model="scripted", input="b", background=True,
+                                            tools=[{**tool, "headers": {"X-Secret": "for-b"}}])
+    accepting.stop()
+
+    async def swap() -> None:
+        conn = await asyncpg.connect(pg_database)
+        try:
+            ra = json.loads(await conn.fetchval("SELECT request FROM jobs WHERE response_id = $1", a.id))
+            rb = json.loads(await conn.fetchval("SELECT request FROM jobs WHERE response_id = $1", b.id))
+            key = "_respond_sealed_secrets"
+            ra[key], rb[key] = rb[key], ra[key]
+            for rid, req in ((a.id, ra), (b.id, rb)):
+                await conn.execute("UPDATE jobs SET request = $1 WHERE response_id = $2", json.dumps(req), rid)
+        finally:
+            await conn.close()
+
+    asyncio.run(swap())
+    before = len(mcp_servers.headers)
+    runner = _serve(server_factory, upstream, pg_database)
+    for rid in (a.id, b.id):
+        done = wait_status(runner.client(), rid, {"completed", "failed"}, timeout=60)
+        assert done.status == "failed", done
+    assert len(mcp_servers.headers) == before

@@ -104,3 +104,20 @@ def test_errors_name_the_key(tmp_path, monkeypatch, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="Cannot read the configuration file"):
         load(tmp_path / "nope.toml")
+
+
+def test_the_readme_example_is_valid(tmp_path, monkeypatch):
+    """README's "a vLLM cluster + Ollama + a hosted API" file loads and builds its backends."""
+    from respond.bootstrap import upstream_limits
+    from respond.upstreams import build_upstreams
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Routing: several upstreams"):]
+    example = section[section.index("```toml\n") + 8:section.index("```\n", section.index("```toml\n"))]
+    monkeypatch.setenv("CLUSTER_KEY", "k1")
+    monkeypatch.setenv("OPENAI_API_KEY", "k2")
+    s = settings_with({}, write(tmp_path, example))
+    built = build_upstreams(s, upstream_limits(s))
+    assert [(b.name, b.kind, len(b.replicas)) for b in built] == [("cluster", "chat", 2), ("ollama", "chat", 1),
+                                                                  ("hosted", "responses", 1)]
+    assert s.aliases["gpt-4o"] == "qwen3-32b" and s.default_model == "qwen3-32b"

@@ -30,6 +30,13 @@ class KeyRing:
     def enabled(self) -> bool:
         return bool(self._digests)
 
+    def has_owner(self, owner: str) -> bool:
+        """Whether `owner` is the digest of a key configured now (a dashboard session outlives no key)."""
+        match = False
+        for known in self._digests:
+            match |= hmac.compare_digest(owner, known)
+        return match
+
     def accepts(self, key: str) -> bool:
         candidate, match = digest(key), False
         for known in self._digests:

@@ -39,6 +39,8 @@ class StoredKeys(Protocol):
 
     async def usable(self, key_id: str) -> bool: ...
 
+    def is_key_owner(self, owner: str) -> bool: ...
+
 
 class Keys(Protocol):
     """What the dashboard needs of a key ring (respond.api.auth.KeyRing)."""
@@ -47,6 +49,8 @@ class Keys(Protocol):
     def enabled(self) -> bool: ...
 
     def owner(self, authorization: str | None) -> str: ...
+
+    def has_owner(self, owner: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +124,16 @@ class Sessions:
         if found is None:
             return None
         owner, admin = found
-        if not admin and self.stored is not None and not await self.stored.usable(owner):
-            return None  # the stored key was revoked or expired: its sessions end with it
-        return Viewer(None, admin=True) if admin else Viewer(owner)
+        # a session ends with its key: the admin key or a static key taken out of the configuration, a stored
+        # key revoked or expired
+        if admin:
+            return Viewer(None, admin=True) if self.admin.enabled else None
+        if self.keys.has_owner(owner):
+            return Viewer(owner)
+        stored = self.stored
+        if stored is not None and stored.is_key_owner(owner) and await stored.usable(owner):
+            return Viewer(owner)
+        return None
 
     def csrf(self, bound_to: str, *, session: bool) -> str:
         """The CSRF token of a session id (or, `session=False`, of a pre-session id)."""

@@ -10,8 +10,10 @@ the upstream.  The adapters stay behind the port: a replica is only ever asked `
 - Passive health: a replica whose request fails before its first delta (no connection, a 5xx, a
   timeout, a reply that is no stream) is marked down for a backoff (doubling with each failure in a
   row, at most `MAX_BACKOFF`) and the request is retried once on another replica.  A 4xx is the
-  request's own fault: passed on, the replica stays up.  After the first delta nothing is retried:
-  a failure ends the response `failed`, as with a single upstream.
+  request's own fault: passed on, the replica stays up.  So does one whose connection pool in this
+  process is full (503 `upstream_busy`): the request tries another replica, none is marked down.
+  After the first delta nothing is retried: a failure ends the response `failed`, as with a single
+  upstream.
 - Active health: a loop started by `warmup` (the composition root's start-up hook) probes each down
   replica with its backend's `models()` (GET /models) once its backoff is over; an answer brings it
   back.  A down replica whose backoff is over may also take one request (half-open) when no
@@ -148,13 +150,15 @@ class ReplicaSet:
                     self.metrics.upstream_request(self.name, r.label, kind_of(exc), time.monotonic() - started)
                     if not retryable(exc):
                         raise
-                    self._failed(r, exc)
+                    busy = exc.code == "upstream_busy"  # this process's pool to it is full: not the replica's fault
+                    if not busy:
+                        self._failed(r, exc)
                     if attempt == 0 and self._pick(tried) is not None:
                         self.metrics.upstream_failover(self.name, r.label)
                         log.warning("upstream %s: %s failed (%s); retrying on another replica", self.name,
                                     r.label, exc.message)
                         continue
-                    if not any(not x.down for x in self.replicas):
+                    if not busy and not any(not x.down for x in self.replicas):
                         raise self._unavailable() from exc
                     raise
                 self.metrics.upstream_request(self.name, r.label, "ok", time.monotonic() - started)

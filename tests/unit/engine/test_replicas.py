@@ -162,3 +162,15 @@ async def test_listed_models_and_router_404():
     models = {m.id: m for m in await router.models()}
     assert models["gpt-4o"].alias_for == "listed-model" and models["gpt-4o"].owned_by == "up"
     await rs.close()
+
+
+async def test_a_full_local_pool_tries_another_replica_without_marking_down():
+    rs, (a, b) = replicas(2)
+    rs._turn = -1
+    a.fail = BackendError("all connections in use", status=503, code="upstream_busy")
+    assert await text(rs) == "r1"
+    assert all(h.up for h in rs.state())
+    b.fail = a.fail
+    with pytest.raises(BackendError) as err:
+        await text(rs)
+    assert err.value.code == "upstream_busy" and all(h.up for h in rs.state())

@@ -119,3 +119,34 @@ def service_req(extra: dict[str, Any]) -> Any:
     from respond.protocol.requests import parse_create
 
     return parse_create({"model": "scripted", "input": "again", **extra})
+
+
+async def test_a_refused_final_write_stores_failed_at_once(service: ResponsesService, store: SqlStore,
+                                                           monkeypatch: Any) -> None:
+    """Issue 17 item 5: the database refusing the final write (a data error, not an outage) is not
+    retried: the response is stored `failed` at once and the stream ends with response.failed."""
+    import sqlite3
+    import time
+
+    from sqlalchemy.exc import IntegrityError
+
+    real = store.finish_response
+    calls: list[str] = []
+
+    async def refuse_once(response: dict[str, Any], *args: Any, **kw: Any) -> None:
+        calls.append(response["status"])
+        if len(calls) == 1:
+            raise IntegrityError("INSERT", {}, sqlite3.IntegrityError("refused"))
+        await real(response, *args, **kw)
+
+    monkeypatch.setattr(store, "finish_response", refuse_once)
+    run, _, response = await service.create({"model": "scripted", "input": "hi", "stream": True}, OWNER)
+    assert run is not None
+    start = time.monotonic()
+    events = await _drain(run)
+    assert time.monotonic() - start < 2  # no retry wait
+    assert calls == ["completed", "failed"]
+    assert events[-1]["type"] == "response.failed"
+    stored = await store.get_response(response["id"], OWNER)
+    assert stored is not None and stored["status"] == "failed" and "could not be stored" in stored["error"]["message"]
+    assert store.journal is None or not store.journal.pending  # never journaled as an outage

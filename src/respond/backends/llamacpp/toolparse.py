@@ -63,9 +63,15 @@ def _calls_in(body: str, tools: Collection[str]) -> list[ParsedCall]:
         while pos < len(body) and body[pos] in " \t\r\n,;":
             pos += 1
     calls = [_call(v, tools) for v in values]
-    if not calls or any(c is None for c in calls):
+    # A call of an undeclared tool beside declared ones (the small model invents one) is dropped.
+    if not any(calls) or any(c is None and not _call_shaped(v) for c, v in zip(calls, values, strict=True)):
         return []
     return [c for c in calls if c is not None]
+
+
+def _call_shaped(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("name"), str) and (
+        "arguments" in value or "parameters" in value)
 
 
 def _call(value: Any, tools: Collection[str]) -> ParsedCall | None:
