@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Boolean, Column, MetaData, Table, Text, inspect
 
-from respond.store import containers, files, schema, sessions, tenants, vectors
+from respond.store import containers, files, schema, sessions, tenants
 from respond.store.database import Database
-from respond.store.migrations import MIGRATIONS, Migration, migrate
+from respond.store.migrations import Migration, migrate, ordered
 from tests.conftest import PG_URL, UpstreamThread, _pg_admin
 
 DATA = Path(__file__).parent / "data" / "release1"
@@ -54,7 +54,7 @@ def _engine(url: str) -> Database:
 
 
 def _steps(names: list[str]) -> list[tuple[str, Migration]]:
-    known = dict(MIGRATIONS)
+    known = dict(ordered())
     return [(n, known[n]) for n in names]
 
 
@@ -95,7 +95,6 @@ async def _migrated_and_declared(url: str) -> tuple[dict[str, Any], dict[str, An
 
 
 def test_steps_build_the_declared_schema(empty_db: str) -> None:
-    assert vectors.chunks is not None and containers.containers is not None  # importing registers their steps
     migrated, declared = asyncio.run(_migrated_and_declared(empty_db))
     assert set(migrated) == set(declared)
     for table, shape in declared.items():
@@ -116,7 +115,7 @@ def test_a_later_add_column_step_works_on_a_fresh_database(empty_db: str) -> Non
     async def run() -> list[str]:
         engine = _engine(empty_db)
         try:
-            return await migrate(engine, [*MIGRATIONS, ("9999_test_later_note", add_column)])
+            return await migrate(engine, [*ordered(), ("9999_test_later_note", add_column)])
         finally:
             await engine.close()
 

@@ -144,6 +144,20 @@ def test_file_names_any_bytes(server, upstream):
     assert eval(logs.strip()) == sorted(["x\u202etxt.exe".encode(), "日本.txt".encode()])  # noqa: S307
 
 
+def test_file_names_downloaded_from_a_real_server(server_factory, upstream_server, upstream):
+    """Over a real HTTP server (h11 refuses a header with CR/LF by closing the connection unanswered)."""
+    srv = server_factory("--upstream", upstream_server.base_url, "--embedded", "off")
+    r, _ = call(srv, upstream, WRITE_NAMES)
+    cid = r.output[0].container_id
+    client = srv.client()
+    files = {f.path: f for f in client.containers.files.list(cid).data}
+    assert set(files) == set(STORED)
+    for path, data in STORED.items():
+        got = srv.http().get(f"/containers/{cid}/files/{files[path].id}/content")
+        assert got.status_code == 200 and got.content == data
+        assert got.headers["content-disposition"].endswith("filename*=UTF-8''" + quote(path.rsplit("/", 1)[1], safe=""))
+
+
 def test_container_name_with_nul_is_a_400(server):
     http = server.http()
     for r in (http.post("/containers", json={"name": "a\u0000b"}), http.get("/containers", params={"name": "a\0b"})):

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from respond.api.files import content_disposition
+from respond.api.common import bind, content_disposition, cursor_paging, is_multipart, read_upload
 from respond.api.routes import JSON, _json_body, _owner
-from respond.protocol.pagination import ListParams
 
 if TYPE_CHECKING:
     from respond.tools.code_interpreter.containers import Containers
-
-
-Handler = Callable[["Containers", Request], Awaitable[Response]]
-
-
-def bind(c: Containers, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """A route endpoint with the service it needs given at construction (no app.state lookup)."""
-
-    async def endpoint(request: Request) -> Response:
-        return await handler(c, request)
-
-    endpoint.__name__ = handler.__name__
-    return endpoint
 
 
 def _cid(request: Request) -> str:
@@ -36,16 +20,12 @@ def _cid(request: Request) -> str:
     return cid
 
 
-def _paging(request: Request) -> dict[str, Any]:
-    return ListParams.parse(request.query_params).cursor()
-
-
 async def create(c: Containers, request: Request) -> Response:
     return JSON(await c.create(_owner(request), await _json_body(request)))
 
 
 async def list_(c: Containers, request: Request) -> Response:
-    return JSON(await c.list_containers(_owner(request), name=request.query_params.get("name"), **_paging(request)))
+    return JSON(await c.list_containers(_owner(request), name=request.query_params.get("name"), **cursor_paging(request)))
 
 
 async def retrieve(c: Containers, request: Request) -> Response:
@@ -57,21 +37,18 @@ async def delete(c: Containers, request: Request) -> Response:
 
 
 async def create_file(c: Containers, request: Request) -> Response:
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        async with request.form(max_files=1, max_fields=8, max_part_size=c.max_file_bytes + 1) as form:
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                file_id = form.get("file_id")
-                return JSON(await c.copy(_owner(request), _cid(request), file_id))
-            data = await upload.read(c.max_file_bytes + 1)
-            name = upload.filename or "upload"
+    if is_multipart(request):
+        upload, fields = await read_upload(request, c.max_file_bytes, max_fields=8)
+        if upload is None:
+            return JSON(await c.copy(_owner(request), _cid(request), fields.get("file_id")))
+        name, data = upload
         return JSON(await c.upload(_owner(request), _cid(request), name, data))
     body = await _json_body(request)
     return JSON(await c.copy(_owner(request), _cid(request), body.get("file_id") if isinstance(body, dict) else None))
 
 
 async def list_files(c: Containers, request: Request) -> Response:
-    return JSON(await c.list_files(_owner(request), _cid(request), **_paging(request)))
+    return JSON(await c.list_files(_owner(request), _cid(request), **cursor_paging(request)))
 
 
 async def retrieve_file(c: Containers, request: Request) -> Response:

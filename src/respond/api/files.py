@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from respond.api.common import bind, content_disposition, is_multipart, read_upload
 from respond.api.routes import JSON, _owner
 from respond.protocol.errors import invalid
 from respond.protocol.pagination import ListParams
@@ -19,30 +17,42 @@ if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
 
 
-Handler = Callable[["FileSearch", Request], Awaitable[Response]]
-
-
-def bind(fs: FileSearch, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """A route endpoint with the service it needs given at construction (no app.state lookup)."""
-
-    async def endpoint(request: Request) -> Response:
-        return await handler(fs, request)
-
-    endpoint.__name__ = handler.__name__
-    return endpoint
-
-
 async def upload_file(fs: FileSearch, request: Request) -> Response:
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if not is_multipart(request):
         raise invalid("Uploads must be multipart/form-data with a 'file' and a 'purpose'.", "file", "invalid_request")
-    async with request.form(max_files=1, max_fields=16, max_part_size=fs.max_file_bytes + 1) as form:
-        upload = form.get("file")
-        purpose = form.get("purpose")
-        if not isinstance(upload, UploadFile):
-            raise invalid("Missing required parameter: 'file'.", "file", "missing_required_parameter")
-        data = await upload.read(fs.max_file_bytes + 1)
-        filename = upload.filename or "upload"
-    return JSON(await fs.upload(_owner(request), filename, purpose if isinstance(purpose, str) else None, data))
+    upload, fields = await read_upload(request, fs.max_file_bytes, max_fields=16)
+    if upload is None:
+        raise invalid("Missing required parameter: 'file'.", "file", "missing_required_parameter")
+    for key in fields:
+        if key not in UPLOAD_FIELDS:
+            name = key.replace("[", ".").replace("]", "")
+            raise invalid(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
+    expires_in = _expires_after(fields.get("expires_after[anchor]"), fields.get("expires_after[seconds]"))
+    filename, data = upload
+    return JSON(await fs.upload(_owner(request), filename, fields.get("purpose"), data, expires_in=expires_in))
+
+
+UPLOAD_FIELDS = frozenset({"file", "purpose", "expires_after[anchor]", "expires_after[seconds]"})
+EXPIRY_SECONDS = (3600, 2_592_000)  # one hour to thirty days, as the hosted API allows
+
+
+def _expires_after(anchor: object, seconds: object) -> int | None:
+    """`expires_after` of an upload (multipart fields `expires_after[anchor]` and `[seconds]`): the
+    file's lifetime in seconds from its creation, or None."""
+    if anchor is None and seconds is None:
+        return None
+    if anchor != "created_at":
+        raise invalid(f"Invalid value: '{anchor}'. Supported values are: 'created_at'.", "expires_after.anchor",
+                      "invalid_value")
+    low, high = EXPIRY_SECONDS
+    try:
+        value = int(seconds) if isinstance(seconds, str) else None
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise invalid(f"Invalid 'expires_after.seconds': expected an integer from {low} to {high}, got {seconds!r}.",
+                      "expires_after.seconds", "invalid_value")
+    return value
 
 
 async def list_files(fs: FileSearch, request: Request) -> Response:
@@ -59,13 +69,6 @@ async def file_content(fs: FileSearch, request: Request) -> Response:
     meta, data = await fs.content(_owner(request), request.path_params["file_id"])
     return Response(data, media_type="application/octet-stream",
                     headers={"content-disposition": content_disposition(meta["filename"])})
-
-
-def content_disposition(filename: str) -> str:
-    """RFC 6266: an ASCII `filename` fallback and the exact name as UTF-8 in `filename*` (a header is
-    Latin-1, so a name outside it must not be put there raw)."""
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "file"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 async def delete_file(fs: FileSearch, request: Request) -> Response:

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from respond.api.files import bind
-from respond.api.routes import JSON, _json_body, _owner
-from respond.protocol.errors import invalid
-from respond.protocol.pagination import ListParams
+from respond.api.common import bind, window_paging
+from respond.api.common import json_object as _body
+from respond.api.routes import JSON, _owner
 
 if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
-
-
-async def _body(request: Request) -> dict:  # type: ignore[type-arg]
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise invalid("The request body must be a JSON object.", None, "invalid_json")
-    return body
 
 
 def _sid(request: Request) -> str:
@@ -29,16 +21,12 @@ def _sid(request: Request) -> str:
     return sid
 
 
-def _paging(request: Request) -> dict[str, Any]:
-    return ListParams.parse(request.query_params).window()
-
-
 async def create_store(fs: FileSearch, request: Request) -> Response:
     return JSON(await fs.create_store(_owner(request), await _body(request)))
 
 
 async def list_stores(fs: FileSearch, request: Request) -> Response:
-    return JSON(await fs.list_stores(_owner(request), **_paging(request)))
+    return JSON(await fs.list_stores(_owner(request), **window_paging(request)))
 
 
 async def retrieve_store(fs: FileSearch, request: Request) -> Response:
@@ -59,7 +47,7 @@ async def attach_file(fs: FileSearch, request: Request) -> Response:
 
 async def list_store_files(fs: FileSearch, request: Request) -> Response:
     return JSON(await fs.list_vs_files(_owner(request), _sid(request),
-                                                       status=request.query_params.get("filter"), **_paging(request)))
+                                                       status=request.query_params.get("filter"), **window_paging(request)))
 
 
 async def retrieve_store_file(fs: FileSearch, request: Request) -> Response:
@@ -91,7 +79,7 @@ async def list_batch_files(fs: FileSearch, request: Request) -> Response:
     owner, sid, bid = _owner(request), _sid(request), request.path_params["batch_id"]
     await fs.get_batch(owner, sid, bid)
     return JSON(await fs.list_vs_files(owner, sid, status=request.query_params.get("filter"), batch_id=bid,
-                                       **_paging(request)))
+                                       **window_paging(request)))
 
 
 async def search(fs: FileSearch, request: Request) -> Response:

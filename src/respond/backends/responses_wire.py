@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.errors import BackendError
 from respond.core.types import (
     Delta,
@@ -84,8 +85,8 @@ def _reasoning(m: Message) -> Item | None:
 def _input_of(arguments: str) -> str:
     """A custom tool's `input` from its function-shaped arguments ({"input": str})."""
     try:
-        value = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError:
+        value = loads_arguments(arguments)
+    except NotJSON:
         return arguments
     return value["input"] if isinstance(value, dict) and isinstance(value.get("input"), str) else arguments
 

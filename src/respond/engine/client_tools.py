@@ -28,8 +28,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from respond.core.arguments import arguments_object
 from respond.core.types import ToolSpec
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
@@ -206,11 +205,7 @@ def _warn_unprovided(kind: str) -> None:
 # -- a finished call -> its item -----------------------------------------------------------------
 
 def _args(arguments: str) -> dict[str, Any]:
-    try:
-        value = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    return arguments_object(arguments) or {}
 
 
 def _strings(value: Any) -> list[str]:

@@ -67,10 +67,6 @@ class EventBuilder:
     def _copy(self, value: Any) -> Any:
         return _copy(value) if self.copies else value
 
-    def snapshot(self) -> dict[str, Any]:
-        snapshot: dict[str, Any] = _copy(self.response)
-        return snapshot
-
     def lifecycle(self, type_: str) -> Event:
         snapshot = self._copy(self.response)
         if self.include is not None and self.copies:
@@ -167,9 +163,6 @@ class EventBuilder:
         if msg is None or not self._part_open or msg["content"][-1]["type"] != "output_text":
             return None
         return len(msg["content"]) - 1, msg["content"][-1]
-
-    def open_text_length(self) -> int:
-        return len(self.open_text())
 
     def open_text(self) -> str:
         found = self._text_part()

@@ -167,13 +167,11 @@ def reasoning_text(item: Item) -> str:
 
 
 ContextRule = Callable[[Item], list[Message]]
-# How the items of hosted tools (and reasoning, compaction) read to the model, by item type.  A
-# hosted tool registers its own rule (`register_context`); one without a rule gets `_hosted_note`.
+# How stored items that are not plain chat read to the model on a later turn, by item type, when the
+# server's hosted tools (`HostedTool.messages`, handed in as `hosted`) do not claim them: compaction,
+# and file_search's calls (also read here when the tool is not configured); anything else gets
+# `_hosted_note`.
 CONTEXT_RULES: dict[str, ContextRule] = {"file_search_call": _file_search, "compaction": _compaction}
-
-
-def register_context(item_type: str, rule: ContextRule) -> None:
-    CONTEXT_RULES[item_type] = rule
 
 
 HostedContext = Callable[[Item], "list[Message] | None"]

@@ -30,9 +30,6 @@ class LiveRuns:
         if response_id in self._runs:
             self._runs[response_id] = (asyncio.current_task(), time.monotonic())
 
-    def forget(self, response_id: str) -> None:
-        self._runs.pop(response_id, None)
-
     def alive(self) -> list[str]:
         """Ids of the runs whose task still runs (dead ones are dropped)."""
         now = time.monotonic()

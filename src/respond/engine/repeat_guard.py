@@ -35,6 +35,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.ports import ModelBackend
 from respond.core.types import Delta, Finish, Generation, Message, ModelInfo, ToolCallDelta, Usage
 
@@ -51,8 +52,8 @@ def signature(name: str | None, arguments: Any) -> Signature:
     value = arguments
     if isinstance(arguments, str):
         try:
-            value = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
+            value = loads_arguments(arguments)
+        except NotJSON:
             return name or "", arguments.strip()
     return name or "", json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -118,12 +118,13 @@ def normalize_input(value: str | list[Any] | None) -> list[Item]:
 def strip_for_include(item: Item, include: set[str]) -> Item:
     """Hide what the client did not ask to include (image URLs in inputs, hosted tools' results)."""
     kind = item.get("type")
-    if kind == "message" and "message.input_image.image_url" not in include:
+    if kind == "message":  # input images' URLs, and output text's logprobs (each its own include)
+        hidden_image = "message.input_image.image_url" not in include
+        hidden_logprobs = item.get("role") == "assistant" and "message.output_text.logprobs" not in include
         parts = item.get("content")
-        if isinstance(parts, list) and any(p.get("type") == "input_image" and "image_url" in p for p in parts):
-            item = {**item, "content": [
-                {k: v for k, v in p.items() if k != "image_url"} if p.get("type") == "input_image" else p
-                for p in parts]}
+        if isinstance(parts, list) and any(_hides(p, hidden_image, hidden_logprobs) for p in parts):
+            item = {**item, "content": [{k: v for k, v in p.items() if k not in _hides(p, hidden_image, hidden_logprobs)}
+                                        for p in parts]}
     elif kind == "computer_call_output" and "computer_call_output.output.image_url" not in include:
         out = item.get("output")
         if isinstance(out, dict) and "image_url" in out:
@@ -132,10 +133,15 @@ def strip_for_include(item: Item, include: set[str]) -> Item:
             "encrypted_content" in item and "reasoning.encrypted_content" not in include)):
         hidden = (UPSTREAM_STATE,) if "reasoning.encrypted_content" in include else (UPSTREAM_STATE, "encrypted_content")
         item = {k: v for k, v in item.items() if k not in hidden}
-    elif kind == "message" and item.get("role") == "assistant" and "message.output_text.logprobs" not in include:
-        parts = item.get("content")
-        if isinstance(parts, list) and any("logprobs" in p for p in parts):
-            item = {**item, "content": [{k: v for k, v in p.items() if k != "logprobs"} for p in parts]}
     else:
         item = extensions.strip(item, frozenset(include))
     return item
+
+
+def _hides(part: Item, image: bool, logprobs: bool) -> tuple[str, ...]:
+    """The keys of a message part that the include leaves out."""
+    if image and part.get("type") == "input_image" and "image_url" in part:
+        return ("image_url",)
+    if logprobs and "logprobs" in part:
+        return ("logprobs",)
+    return ()

@@ -35,7 +35,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from respond.core.containers import Row
 from respond.store.database import Database
 from respond.store.files import _page
-from respond.store.migrations import register
 from respond.store.safetext import SafeText
 
 metadata = MetaData()
@@ -66,7 +65,7 @@ container_files = Table(
 _BLOB = {"sqlite": "BLOB", "postgresql": "BYTEA"}
 
 
-async def _0020_containers(conn: AsyncConnection) -> None:
+async def containers_0020(conn: AsyncConnection) -> None:
     blob = _BLOB[conn.dialect.name]
     for statement in (
         """CREATE TABLE containers (
@@ -96,7 +95,6 @@ async def _0020_containers(conn: AsyncConnection) -> None:
         await conn.exec_driver_sql(statement)
 
 
-register("0020_containers", _0020_containers)
 
 _META = [c for c in container_files.c if c.name != "content"]
 

@@ -6,7 +6,7 @@ from sqlalchemy import Connection, inspect, select
 
 from respond.store import schema
 from respond.store.database import Database
-from respond.store.migrations import MIGRATIONS
+from respond.store.migrations import ordered
 
 
 async def applied_and_pending(engine: Database) -> tuple[list[str], list[str]]:
@@ -16,5 +16,5 @@ async def applied_and_pending(engine: Database) -> tuple[list[str], list[str]]:
         return set(conn.execute(select(schema.migrations.c.name)).scalars())
 
     done = await engine.read(look)
-    names = [name for name, _ in MIGRATIONS]
+    names = [name for name, _ in ordered()]
     return [n for n in names if n in done], [n for n in names if n not in done]

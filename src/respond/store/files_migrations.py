@@ -1,7 +1,7 @@
 """The frozen migrations of the Files API, vector stores and their chunk index.
 
-Registered with `store.migrations.register` when `store/vectors.py` is imported (the adapter
-that owns these tables).  Like every step, the DDL is written here as it shipped: never built
+Listed in store/migrations.py's `ordered()`; `store/vectors.py` is the adapter that owns these
+tables.  Like every step, the DDL is written here as it shipped: never built
 from today's `files.py` / `vectors.py` table objects.
 """
 

@@ -12,8 +12,10 @@ dialects are spelled through `ddl()`: `{serial}` (an auto-increment integer prim
 `{blob}`.
 
 Name ranges (to avoid collisions between branches): hardening 0004-0009, ops 0010-0019,
-containers/hosted tools 0020-0029, agentic 0030-0039, house 0040-0049; adapters with tables of
-their own register theirs with `register(name, fn)` (e.g. `files_0001_...` in store/files_migrations.py).
+containers/hosted tools 0020-0029, agentic 0030-0039, house 0040-0049.  The steps of adapters with
+tables of their own live next to those tables (e.g. `files_0001_...` in store/files_migrations.py);
+`ordered()` is the one list, in the one order a fresh database gets them: append new ones there.
+The order does not depend on what was imported first, and importing a module changes nothing.
 """
 
 from __future__ import annotations
@@ -116,29 +118,41 @@ async def _0004_deletion_epoch(conn: AsyncConnection) -> None:
         "INSERT INTO response_deletions (id, epoch) VALUES (1, 0)")
 
 
-MIGRATIONS: list[tuple[str, Migration]] = [
-    ("0001_responses_and_items", _0001_responses_and_items),
-    ("0002_events_and_jobs", _0002_events_and_jobs),
-    ("0003_conversations", _0003_conversations),
-    ("0004_deletion_epoch", _0004_deletion_epoch),
-]
+def ordered() -> list[tuple[str, Migration]]:
+    """Every migration, in order (append new ones at the end; never reorder or edit a shipped one).
 
+    The adapters' steps are imported here, when asked for, since their modules import `ddl` from this one."""
+    from respond.store.containers import containers_0020
+    from respond.store.files_migrations import files_0001, files_0002
+    from respond.store.listing_migration import listing_indexes
+    from respond.store.replay import journal_0001_applied
+    from respond.store.sessions import sessions_0019
+    from respond.store.tenants import tenants_0001
 
-def register(name: str, migration: Migration) -> None:
-    """Append a migration (adapters with tables of their own register theirs at import)."""
-    if name not in {n for n, _ in MIGRATIONS}:
-        MIGRATIONS.append((name, migration))
+    return [
+        ("0001_responses_and_items", _0001_responses_and_items),
+        ("0002_events_and_jobs", _0002_events_and_jobs),
+        ("0003_conversations", _0003_conversations),
+        ("0004_deletion_epoch", _0004_deletion_epoch),
+        ("0010_listing_indexes", listing_indexes),
+        ("0020_containers", containers_0020),
+        ("journal_0001_applied", journal_0001_applied),
+        ("0019_dashboard_sessions", sessions_0019),
+        ("tenants_0001_keys_limits_usage", tenants_0001),
+        ("files_0001_files_vector_stores_chunks", files_0001),
+        ("files_0002_fts_store_column", files_0002),
+    ]
 
 
 async def migrate(engine: Database, steps: list[tuple[str, Migration]] | None = None) -> list[str]:
-    """Apply what has not been applied (of `steps`, all registered ones by default); returns the
+    """Apply what has not been applied (of `steps`, by default all of `ordered()`); returns the
     names applied now."""
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
         await conn.exec_driver_sql(_MIGRATIONS_TABLE)
     applied: list[str] = []
-    for name, step in list(MIGRATIONS if steps is None else steps):
+    for name, step in ordered() if steps is None else steps:
         async with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 # One process migrates at a time when several start together.
@@ -153,11 +167,3 @@ async def migrate(engine: Database, steps: list[tuple[str, Migration]] | None = 
             log.info("applied migration %s", name)
     return applied
 
-
-def _register_own() -> None:
-    from respond.store.listing_migration import listing_indexes
-
-    register("0010_listing_indexes", listing_indexes)
-
-
-_register_own()

@@ -27,7 +27,7 @@ from respond.store import schema
 from respond.store.availability import data_error, unavailable
 from respond.store.database import Database
 from respond.store.journal import Entry, Journal
-from respond.store.migrations import ddl, register
+from respond.store.migrations import ddl
 
 log = logging.getLogger("respond.journal")
 
@@ -39,7 +39,6 @@ async def journal_0001_applied(conn: AsyncConnection) -> None:
         PRIMARY KEY (id))""")
 
 
-register("journal_0001_applied", journal_0001_applied)
 
 
 class JournalMixin:

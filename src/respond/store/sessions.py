@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.store.database import Database
-from respond.store.migrations import ddl, register
+from respond.store.migrations import ddl
 
 metadata = MetaData()
 
@@ -25,7 +25,7 @@ sessions = Table(
 )
 
 
-async def _0019_dashboard_sessions(conn: AsyncConnection) -> None:
+async def sessions_0019(conn: AsyncConnection) -> None:
     await ddl(conn, """CREATE TABLE dashboard_sessions (
         id VARCHAR(64) NOT NULL,
         owner VARCHAR(64) NOT NULL,
@@ -36,7 +36,6 @@ async def _0019_dashboard_sessions(conn: AsyncConnection) -> None:
         "CREATE INDEX ix_dashboard_sessions_expires ON dashboard_sessions (expires_at)")
 
 
-register("0019_dashboard_sessions", _0019_dashboard_sessions)
 
 
 class SessionStore:

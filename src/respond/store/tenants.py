@@ -10,7 +10,7 @@
   it counted in) or expires (a crashed replica's requests free their slots after LEASE_SECONDS).
 - `usage_records`: one row per finished response, summed by key, model or day.
 
-The frozen migration is registered here (`tenants_0001_keys_limits_usage`).
+Its frozen migration is here (`tenants_0001`, listed in store/migrations.py's `ordered()`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.tenants import USAGE_FIELDS, Decision, KeyLimits, TenantKey, Window
 from respond.store.database import Database
-from respond.store.migrations import ddl, register
+from respond.store.migrations import ddl
 
 LEASE_SECONDS = 900  # a request not settled by then (its replica died) stops holding a slot
 
@@ -138,7 +138,6 @@ async def tenants_0001(conn: AsyncConnection) -> None:
         "CREATE INDEX ix_usage_key_created ON usage_records (key_id, created_at)")
 
 
-register("tenants_0001_keys_limits_usage", tenants_0001)
 
 
 def periods(now: float) -> dict[str, int]:

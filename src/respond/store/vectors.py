@@ -34,8 +34,6 @@ from sqlalchemy import text as sql
 
 from respond.store import files as ftables
 from respond.store.database import Database
-from respond.store.files_migrations import files_0001, files_0002
-from respond.store.migrations import register
 from respond.store.safetext import SafeText
 
 chunks = Table(
@@ -52,8 +50,6 @@ chunks = Table(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-register("files_0001_files_vector_stores_chunks", files_0001)
-register("files_0002_fts_store_column", files_0002)
 
 # Words too common to help ranking; dropping them keeps OR queries from scoring every chunk.
 STOPWORDS = frozenset("""a about above after again all also am an and any are as at be because been before being

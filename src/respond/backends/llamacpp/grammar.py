@@ -47,13 +47,6 @@ def schema_grammar(schema: dict[str, Any]) -> str:
     return build_grammar(schema=schema)
 
 
-def tool_call_grammar(tools: Sequence[ToolSpec], *, parallel: bool) -> str:
-    """GBNF for one (or, when `parallel`, one or more) tagged calls of the given tools."""
-    if not tools:
-        raise BackendError("tool_choice requires a tool, but no tools were given", status=400)
-    return build_grammar(tools=tools, parallel=parallel)
-
-
 def build_grammar(
     *, schema: dict[str, Any] | None = None, tools: Sequence[ToolSpec] = (), parallel: bool = False
 ) -> str:

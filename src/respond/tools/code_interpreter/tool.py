@@ -20,8 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
+from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.hosted import (
     Added,
     BaseTool,
@@ -68,8 +67,8 @@ def code_interpreter_tool(services: ToolServices) -> HostedTool | None:
 
 def _code(arguments: str) -> str:
     try:
-        args = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError:
+        args = loads_arguments(arguments)
+    except NotJSON:
         return arguments  # some models send the code itself
     if isinstance(args, dict):
         return str(args.get("code") or args.get("input") or "")

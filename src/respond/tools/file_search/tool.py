@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.hosted import (
     Added,
     BaseTool,
@@ -56,8 +57,8 @@ def file_search_tool(services: ToolServices) -> HostedTool:
 
 def _query(arguments: str) -> str:
     try:
-        args = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError:
+        args = loads_arguments(arguments)
+    except NotJSON:
         return arguments.strip()
     if isinstance(args, dict):
         q = args.get("query") or args.get("queries") or ""

@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import orjson
-
+from respond.core.arguments import arguments_object
 from respond.core.hosted import (
     Added,
     BaseTool,
@@ -223,11 +222,8 @@ class McpBinding:
         yield Progress(item, "response.mcp_call_arguments.done", {"arguments": arguments})
         output: str | None = None
         error: dict[str, Any] | None
-        try:
-            args = orjson.loads(arguments)
-            if not isinstance(args, dict):
-                raise ValueError("not an object")
-        except ValueError:
+        args = arguments_object(arguments)
+        if args is None:
             output, error = None, {"type": "mcp_protocol_error", "code": -32602,
                                    "message": "The arguments are not a JSON object."}
         else:

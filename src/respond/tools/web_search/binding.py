@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
+from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.hosted import Added, Context, Done, HostedCall, Item, Progress, Step, ToolContext, no_steps
 from respond.core.types import ToolSpec
 from respond.protocol.ids import new_id
@@ -59,8 +58,8 @@ def specs_for(cfg: WebConfig) -> list[ToolSpec]:
 
 def _args(arguments: str) -> dict[str, Any]:
     try:
-        args = orjson.loads(arguments or "{}")
-    except orjson.JSONDecodeError:
+        args = loads_arguments(arguments)
+    except NotJSON:
         return {"query": arguments.strip(), "url": arguments.strip()}
     return args if isinstance(args, dict) else {"query": str(args)}
 
