@@ -293,6 +293,7 @@ def main() -> None:
     parser.add_argument("--max-turns", type=int, default=3, help="model turns a loop may take at most")
     parser.add_argument("--max-tokens", type=int, default=128, help="max_output_tokens of each turn, both sides")
     parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--only", nargs="*", help="Respond only, on these tasks (a re-check; no raw side, no ratio)")
     parser.add_argument("--parallel", action="store_true",
                         help="run Respond's loops and the raw ones at the same time (on a busy machine: both wait alike)")
     args = parser.parse_args()
@@ -310,6 +311,10 @@ def main() -> None:
         for model in models:
             raw = Raw(model_path(model), args.n_ctx)
             meter = CpuMeter([server.pid])
+            if args.only:
+                for task in [t for t in TASKS if t.name in args.only]:
+                    print(f"  respond {task.name}: {respond_task(client, model, task, args)}", flush=True)
+                continue
             if args.parallel:  # both sides at once, each in its own thread (llama.cpp releases the GIL)
                 with ThreadPoolExecutor(2) as pool:
                     a, b = pool.submit(run_respond, client, model, args), pool.submit(run_raw, raw, args)

@@ -51,6 +51,8 @@ def test_parse_several_calls_and_keep_prose() -> None:
     text = '{"name": "get_weather", "arguments": {"city": "Oslo"}} {"name": "temperature", "arguments": {}}'
     calls, rest = parse_tool_calls(text, TOOLS)
     assert [c.name for c in calls] == ["get_weather"] and rest == ""
+    calls, _ = parse_tool_calls('{"name": "add", "arguments": {}}\n{"name": "get_weather", "argu', TOOLS)
+    assert [c.name for c in calls] == ["add"]  # the last one was cut off by the output limit
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,8 @@ def _calls_in(body: str, tools: Collection[str]) -> list[ParsedCall]:
         try:
             value, end = decoder.raw_decode(body, pos)
         except ValueError:
+            if values and body[pos] == "{" and "}" not in body[pos:].rstrip()[-1:]:
+                break  # the last value was cut off by the output limit: the complete ones before it count
             return []
         values.extend(value if isinstance(value, list) else [value])
         pos = end
