@@ -17,8 +17,9 @@ as notes) add the calls they answered (`AnswersCalls`, e.g. file_search's querie
   words; the turn after a tool's output may call a *different* tool or answer.
 - All of them repeat an answered call: the model is asked again, once, with calls ruled out
   (`tool_choice: none`: an upstream is sent that, the embedded backend decodes text under a grammar
-  that admits no call), with what is left of `max_output_tokens`.  The item list never shows the
-  suppressed call; usage sums both turns.
+  that admits no call), with the request's `max_output_tokens` (the suppressed call is not output,
+  so `usage.output_tokens`, which sums both turns, may exceed it).  The item list never shows the
+  suppressed call.
 - A turn that must call (`tool_choice` required or naming a function) is left alone: the client
   asked for a call.
 
@@ -146,14 +147,9 @@ class RepeatGuard:
                     reason = "stop"
                 yield Finish(reason=reason, usage=usage)
                 return
-            left = None if gen.max_output_tokens is None else gen.max_output_tokens - (finish.usage or Usage()
-                                                                                       ).output_tokens
-            if left is not None and left <= 0:
-                yield Finish(reason="length", usage=usage)
-                return
-            # Asked again, calls ruled out: the answer is text.
-            gen = dataclasses.replace(gen, tool_choice="none", forced_tool=None, calls_ruled_out=True,
-                                      max_output_tokens=left)
+            # Asked again, calls ruled out: the answer is text, with the whole max_output_tokens (the
+            # suppressed call is not output; usage still counts its tokens).
+            gen = dataclasses.replace(gen, tool_choice="none", forced_tool=None, calls_ruled_out=True)
 
 
 def _signature(parts: list[ToolCallDelta]) -> Signature:
