@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests._kb import MANUAL_MD
+from tests._kb import MANUAL_MD, wait_files
 from tests.spec import body_of
 
 
@@ -56,3 +56,44 @@ def test_file_size_limit_and_owners(app_factory, upstream):
     with pytest.raises(openai.APIStatusError) as err:
         a.files.create(file=("big.txt", b"x" * 1100), purpose="assistants")
     assert err.value.status_code == 413 and body_of(err)["code"] == "file_too_large"
+
+
+def test_expires_after_deletes_the_file_and_its_chunks(app_factory, upstream):
+    """`expires_after` is applied: past its lifetime the file is gone from the Files API and from the
+    vector stores it was in (its chunks with it), on the test's clock."""
+    from tests.inprocess import Clock
+
+    clock = Clock()
+    s = app_factory("--upstream", upstream.base_url, "--embedded", "off", clock=clock)
+    client = s.client()
+    keep = client.files.create(file=("keep.md", MANUAL_MD), purpose="assistants")
+    f = client.files.create(file=("manual.md", MANUAL_MD), purpose="assistants",
+                            expires_after={"anchor": "created_at", "seconds": 3600})
+    assert f.expires_at == f.created_at + 3600 and keep.expires_at is None
+    store = client.vector_stores.create(name="kb", file_ids=[f.id])
+    wait_files(client, store.id)
+    assert client.vector_stores.search(vector_store_id=store.id, query="warranty").data  # found while alive
+    clock.advance(3000)  # (seconds pass for real too: ingestion on a loaded machine)
+    assert client.files.retrieve(f.id).id == f.id
+    clock.advance(700)
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(f.id)
+    with pytest.raises(openai.NotFoundError):
+        client.files.content(f.id)
+    assert [x.id for x in client.files.list()] == [keep.id]
+    assert client.vector_stores.search(vector_store_id=store.id, query="warranty").data == []
+    assert list(client.vector_stores.files.list(vector_store_id=store.id)) == []
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({"expires_after[anchor]": "last_active_at", "expires_after[seconds]": "3600"}, "expires_after.anchor"),
+    ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "60"}, "expires_after.seconds"),
+    ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "soon"}, "expires_after.seconds"),
+    ({"expires_after[anchor]": "created_at"}, "expires_after.seconds"),
+    ({"expires_after[seconds]": "3600"}, "expires_after.anchor"),
+    ({"colour": "red"}, "colour"),
+])
+def test_upload_fields_are_applied_or_refused(server, fields, param):
+    r = server.http().post("/files", data={"purpose": "assistants", **fields}, files={"file": ("a.txt", b"x")})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param

@@ -227,8 +227,8 @@ def test_streamed_reasoning_never_shows_the_upstream_state(rserver: Any, upstrea
     assert "UPSTREAM-BLOB" not in json.dumps([e.model_dump() for e in events])
     final = events[-1].response
     assert final.usage.output_tokens_details.reasoning_tokens == len("Private thoughts.") // 4
-    r = client.responses.create(model="scripted", input="q", background=True, stream=True)
-    replayed = list(client.responses.retrieve(next(iter(r)).response.id, stream=True))
+    live = list(client.responses.create(model="scripted", input="q", background=True, stream=True))
+    replayed = list(client.responses.retrieve(live[0].response.id, stream=True))
     assert replayed and "UPSTREAM-BLOB" not in json.dumps([e.model_dump() for e in replayed])
 
 

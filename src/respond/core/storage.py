@@ -48,6 +48,10 @@ class FileStore(Protocol):
         """Delete a file and detach it everywhere; the ids of the vector stores it was in."""
         ...
 
+    async def expired_files(self, now: int) -> list[tuple[str, str]]:
+        """(file id, owner) of the files whose `expires_at` has passed."""
+        ...
+
     async def put_store(self, store: Row, owner: str, *, new: bool) -> None: ...
 
     async def touch_store(self, store_id: str, now: int) -> None:

@@ -149,6 +149,11 @@ class FileStore:
         rows, more = await self.db.read(lambda conn: _page(conn, files, where, files.c.id, after, None, limit, order))
         return [{k: v for k, v in r._mapping.items() if k != "content"} for r in rows], more
 
+    async def expired_files(self, now: int) -> list[tuple[str, str]]:
+        q = select(files.c.id, files.c.owner).where(files.c.expires_at.is_not(None), files.c.expires_at <= now)
+        rows = await self.db.read(lambda conn: conn.execute(q).all())
+        return [(r.id, r.owner) for r in rows]
+
     async def delete_file(self, file_id: str, owner: str) -> list[str] | None:
         """Delete a file and detach it everywhere; the ids of the vector stores it was in."""
         def write(conn: Connection) -> list[str] | None:

@@ -44,6 +44,7 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -132,11 +133,20 @@ class Sandbox:
                 os.chown(path, self.run_as, self.run_as, follow_symlinks=False)
 
     def _staging(self, count: int) -> Path:
-        """Empty world-traversable mountpoints 0..count-1 (mounted only in each launch's own namespace)."""
+        """Empty world-traversable mountpoints 0..count-1, mounted only in each launch's own namespace, so
+        one directory serves every process: `<tmp>/respond-sandbox-stage`, if it is root's own directory
+        that nobody else may write (else a private one, removed at exit)."""
         if self._stage is None:
-            self._stage = Path(tempfile.mkdtemp(prefix="respond-sbx-"))
-            os.chmod(self._stage, 0o755)
-            weakref.finalize(self, shutil.rmtree, str(self._stage), True)
+            shared = Path(tempfile.gettempdir()) / "respond-sandbox-stage"
+            with contextlib.suppress(FileExistsError):
+                shared.mkdir(0o755)
+            st = os.lstat(shared)
+            if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022:
+                self._stage = shared
+            else:
+                self._stage = Path(tempfile.mkdtemp(prefix="respond-sbx-"))
+                os.chmod(self._stage, 0o755)
+                weakref.finalize(self, shutil.rmtree, str(self._stage), True)
         for i in range(count):
             with contextlib.suppress(FileExistsError):
                 (self._stage / str(i)).mkdir(0o755)

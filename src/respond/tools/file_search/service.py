@@ -7,6 +7,8 @@ only its `Retriever` face (`.retriever`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +29,7 @@ log = logging.getLogger("respond.file_search")
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 MAX_FILE_BYTES = 32 * 1024 * 1024
+SWEEP_EVERY = 30.0  # seconds between two sweeps of expired files when no request triggers one
 
 
 def file_object(row: Row) -> Row:
@@ -61,18 +64,26 @@ class FileSearch:
         self.ingestor = Ingestor(self.files, self.index, model)
         self.retriever = HybridSearch(self.files, self.index, model, clock=clock)
         self.max_file_bytes = max_file_bytes
+        self._swept = -1  # the clock's second of the last expiry sweep
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.ingestor.start()
+        self._sweeper = asyncio.create_task(self._sweeping())
         resumed = await self.ingestor.resume()
         if resumed:
             log.info("re-queued %d file(s) left in_progress", resumed)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         await self.ingestor.stop()
 
     # -- files ---------------------------------------------------------------------------------------
-    async def upload(self, owner: str, filename: str, purpose: str | None, data: bytes) -> Row:
+    async def upload(self, owner: str, filename: str, purpose: str | None, data: bytes,
+                     expires_in: int | None = None) -> Row:
         if not purpose:
             raise invalid("Missing required parameter: 'purpose'.", "purpose", "missing_required_parameter")
         if purpose not in PURPOSES:
@@ -83,12 +94,42 @@ class FileSearch:
         if len(data) > self.max_file_bytes:
             raise APIError(413, f"File is too large: {len(data)} bytes; the limit is {self.max_file_bytes} bytes.",
                            param="file", code="file_too_large")
-        row = {"id": "file-" + new_id("f")[2:26], "bytes": len(data), "created_at": int(self.clock()),
-               "filename": filename or "upload", "purpose": purpose}
+        created = int(self.clock())
+        row: Row = {"id": "file-" + new_id("f")[2:26], "bytes": len(data), "created_at": created,
+                    "filename": filename or "upload", "purpose": purpose}
+        if expires_in is not None:  # expires_after {anchor: created_at, seconds}
+            row["expires_at"] = created + expires_in
         await self.files.add_file(row, owner, data)
         return file_object(row)
 
+    async def sweep(self) -> int:
+        """Delete the files whose `expires_after` has passed, with their chunks and vector-store entries.
+        Run before every file read of the API (at most once per second of the clock) and every
+        SWEEP_EVERY seconds by a task, so the hosted tool stops finding them too."""
+        now = int(self.clock())
+        if now < self._swept + 1:
+            return 0
+        self._swept = now
+        expired = await self.files.expired_files(now)
+        for file_id, owner in expired:
+            try:
+                await self.delete_file(owner, file_id)
+            except APIError:  # deleted meanwhile (another request, another replica)
+                continue
+        if expired:
+            log.info("deleted %d expired file(s)", len(expired))
+        return len(expired)
+
+    async def _sweeping(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            try:
+                await self.sweep()
+            except Exception:  # the database may be away; the next round tries again
+                log.exception("expired-file sweep failed")
+
     async def get_file(self, owner: str, file_id: str) -> Row:
+        await self.sweep()
         row = await self.files.get_file(file_id, owner)
         if row is None:
             raise not_found("File", file_id)
@@ -101,6 +142,7 @@ class FileSearch:
 
     async def list_files(self, owner: str | None, *, purpose: str | None, after: str | None, limit: int,
                          order: str) -> Row:
+        await self.sweep()
         rows, more = await self.files.list_files(owner, purpose=purpose, after=after, limit=limit, order=order)
         return page([file_object(r) for r in rows], more)
 
@@ -274,6 +316,7 @@ class FileSearch:
 
     # -- search ----------------------------------------------------------------------------------------
     async def search(self, owner: str, store_id: str, body: Row) -> Row:
+        await self.sweep()
         await self._store(owner, store_id)
         query = body.get("query")
         queries = [query] if isinstance(query, str) else query
