@@ -170,23 +170,36 @@ def _pg_admin(sql: str) -> None:
     asyncio.run(run())
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests need RESPOND_TEST_POSTGRES=postgresql://user@host:port/db")
+_PG_DATABASES: list[str] = []  # every database the session created, dropped at its end
+
+
+def _new_pg_database() -> str:
+    assert PG_URL is not None
     name = f"respond_test_{secrets.token_hex(4)}"
     _pg_admin(f'CREATE DATABASE "{name}"')
-    base = PG_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _PG_DATABASES.append(name)
+    return f"{PG_URL.rsplit('/', 1)[0]}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """One PostgreSQL database for the session (tests that share state across modules); the `database`
+    parametrisation gives each module its own, created here and dropped with this one."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need RESPOND_TEST_POSTGRES=postgresql://user@host:port/db")
+    yield _new_pg_database()
+    for name in _PG_DATABASES:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh database for each module, as its SQLite twin is: what one module stores (stored API
+    keys, which turn authentication on for every server on that database) never reaches another."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('db') / 'respond.db'}"
-    url: str = request.getfixturevalue("pg_database")
-    return url
+    request.getfixturevalue("pg_database")  # skips without PostgreSQL; drops what is made here
+    return _new_pg_database()
 
 
 def _factory(tmp_path: Path, started: list[Server]) -> Any:

@@ -147,6 +147,7 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
 class _SyncBody(httpx.SyncByteStream):
     def __init__(self, server: AppServer, stream: httpx.AsyncByteStream, timeout: float | None) -> None:
         self.server, self.stream, self.timeout = server, stream, timeout
+        self.loop = server.loop  # the loop of the app that serves this body
         self.chunks = stream.__aiter__()
 
     def __iter__(self) -> Iterator[bytes]:
@@ -157,7 +158,8 @@ class _SyncBody(httpx.SyncByteStream):
                 return
 
     def close(self) -> None:
-        self.server.run(self.stream.aclose())
+        if self.server.serving(self.loop):  # else that app has stopped: nobody is left to tell (a stream
+            self.server.run(self.stream.aclose())  # closed late, e.g. by the garbage collector)
 
 
 class SyncTransport(httpx.BaseTransport):
@@ -196,6 +198,7 @@ class _LoopTransport(httpx.AsyncBaseTransport):
 class _LoopBody(httpx.AsyncByteStream):
     def __init__(self, server: AppServer, stream: httpx.AsyncByteStream) -> None:
         self.server, self.stream = server, stream
+        self.loop = server.loop
         self.chunks = stream.__aiter__()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -206,7 +209,8 @@ class _LoopBody(httpx.AsyncByteStream):
                 return
 
     async def aclose(self) -> None:
-        await self.server.arun(self.stream.aclose())
+        if self.server.serving(self.loop):
+            await self.server.arun(self.stream.aclose())
 
 
 class AppServer:
@@ -233,6 +237,10 @@ class AppServer:
         except TimeoutError as exc:
             future.cancel()
             raise httpx.ReadTimeout("the in-process app did not answer in time") from exc
+
+    def serving(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """True while the app started on `loop` still runs (not stopped, not restarted since)."""
+        return loop is self.loop and not loop.is_closed() and self.thread.is_alive()
 
     async def arun(self, coro: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_wrap(coro), self.loop))

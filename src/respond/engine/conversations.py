@@ -11,7 +11,7 @@ from respond.protocol.errors import invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.items import normalize_item, strip_for_include
 from respond.protocol.pagination import page
-from respond.protocol.requests import check_metadata
+from respond.protocol.requests import CreateResponse, check_metadata
 
 MAX_ITEMS = 20
 
@@ -87,3 +87,16 @@ class ConversationService:
         if not await self.store.delete_conversation_item(conv_id, item_id):
             raise not_found("Item", item_id)
         return conv
+
+
+def conversation_id(req: CreateResponse) -> str | None:
+    """The id of the conversation a create request names (an id, or an object with one), if any."""
+    conv = req.conversation
+    if conv is None:
+        return None
+    if isinstance(conv, dict):
+        conv = conv.get("id")
+    if not isinstance(conv, str) or not conv:
+        raise invalid("Invalid 'conversation': expected a conversation id or an object with an 'id'.",
+                      "conversation", "invalid_value")
+    return conv

@@ -1,4 +1,5 @@
-"""The use cases: create, retrieve, delete, list input items, list models.
+"""The use cases of a response: create (foreground, background, WebSocket), count input tokens, compact;
+the read side (retrieve, delete, list input items) is `ReadSide` (engine/reads.py).
 
 `ResponsesService` sees only the ports.  `create` validates everything and opens the model
 stream *before* any byte goes to the client, so a bad request or an upstream 4xx is still an
@@ -21,6 +22,7 @@ from respond.core.types import Finish, Generation
 from respond.engine import compaction
 from respond.engine.call_ids import check_outputs_answer_calls
 from respond.engine.context_cache import ContextCache
+from respond.engine.conversations import conversation_id
 from respond.engine.errors import backend_to_api
 from respond.engine.events import EventBuilder
 from respond.engine.generation import (
@@ -33,7 +35,6 @@ from respond.engine.generation import (
 )
 from respond.engine.hosted import HostedTools
 from respond.engine.hub import Hub
-from respond.engine.include import with_include
 from respond.engine.input_files import InputFiles
 from respond.engine.inputs import apply_prompt, open_reasoning
 from respond.engine.local_state import Connection, LocalState
@@ -41,7 +42,8 @@ from respond.engine.metered import finished, metered
 from respond.engine.persistence import LEASE_MS, Persistence, Record, RunMode, persistence
 from respond.engine.priming import prime
 from respond.engine.prompts import PromptStore
-from respond.engine.reasoning import ReasoningStream, sealed_payload
+from respond.engine.reads import ReadSide
+from respond.engine.reasoning import ReasoningStream
 from respond.engine.router import ModelRouter as ModelRouter  # where bootstrap and tests import it from
 from respond.engine.run import Run
 from respond.engine.sealing import Sealer
@@ -49,21 +51,18 @@ from respond.engine.tenancy import Tenancy, reserve
 from respond.protocol.bodies import parse_compact, parse_input_tokens
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
-from respond.protocol.items import normalize_input, strip_for_include
+from respond.protocol.items import normalize_input
 from respond.protocol.lifecycle import transition
-from respond.protocol.pagination import page
 from respond.protocol.requests import CreateResponse, parse_create
 from respond.protocol.response import new_response, usage_object
 
 log = logging.getLogger("respond.service")
-
-
 # A queued job's MCP headers/authorization: sealed (engine/sealing.py) in this key of its stored request.
 SEALED_SECRETS, SECRETS_PURPOSE = "_respond_sealed_secrets", "mcp_secrets"
 HEADERS_WAIT = 0.25  # seconds a stream waits for the backend's first delta before sending its headers
 
 
-class ResponsesService:
+class ResponsesService(ReadSide):
     def __init__(self, store: Store, router: ModelRouter, *, hosted: HostedTools | None = None,
                  worker_id: str | None = None, trust_cache: bool = False,
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
@@ -76,13 +75,11 @@ class ResponsesService:
         self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
         self.hosted = hosted or HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
-        # Secrets of hosted tools (MCP headers) of the background run about to start here, just opened
-        # from its job (where they are stored sealed: SEALED_SECRETS), handed to its tools once.
-        self.secrets: dict[str, dict[str, Any]] = {}
+        # hosted tools' secrets (MCP headers) of the background run starting here, opened from its job
+        self.secrets: dict[str, dict[str, Any]] = {}  # (stored sealed: SEALED_SECRETS); given once
         self.hub = Hub()
         self.contexts = ContextCache()
-        # True when no other process can delete what this one cached (SQLite: one process).
-        self.trust_cache = trust_cache
+        self.trust_cache = trust_cache  # no other process can delete what this one cached (SQLite)
         self.worker_id = worker_id or new_id("worker")[:32]
         self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
         self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
@@ -147,9 +144,9 @@ class ResponsesService:
         check_outputs_answer_calls(history.items, new_items)
         response = new_response(req, response_id=new_id("resp"), created_at=int(self.clock()), model=model,
                                 status="queued" if req.background and generate else "in_progress",
-                                conversation_id=_conversation_id(req))
+                                conversation_id=conversation_id(req))
         response["tools"] = self.hosted.echo(response["tools"])
-        record = Record(response, owner, new_items, _conversation_id(req))
+        record = Record(response, owner, new_items, conversation_id(req))
         if not generate:
             self._generation(req, model, history, new_items)  # validates tools, formats, ...
             await self._prepare_only(req, record, history, local)
@@ -213,7 +210,7 @@ class ResponsesService:
             self._remember(record.response, record, history, local)
 
     async def _history(self, req: CreateResponse, owner: str, local: LocalState | None = None) -> History:
-        conv_id = _conversation_id(req)
+        conv_id = conversation_id(req)
         if conv_id is not None:
             if await self.store.get_conversation(conv_id, owner) is None:
                 raise APIError(404, f"Conversation with id '{conv_id}' not found.", param="conversation",
@@ -336,7 +333,7 @@ class ResponsesService:
         sealed = request.pop(SEALED_SECRETS, None)
         req, _ = apply_prompt(parse_create(request), self.prompts)  # its items are stored already
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
-        record = Record(response, owner, new_items[0] if new_items else [], _conversation_id(req))
+        record = Record(response, owner, new_items[0] if new_items else [], conversation_id(req))
         try:
             history = await self._history(req, owner)
         except APIError as exc:
@@ -399,42 +396,3 @@ class ResponsesService:
         if item.get("type") == "compaction":
             return compaction_messages(compaction.open_summary(self._sealer, item.get("encrypted_content"), None))
         return self.hosted.messages(item)
-
-    # -- read side -------------------------------------------------------------------------------
-    async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:
-        response = await self.store.get_response(response_id, owner)
-        if response is None:
-            raise not_found("Response", response_id)
-        if self.sealer is not None and "reasoning.encrypted_content" in (include or []):
-            for item in response.get("output", []):  # sealed on demand when not sealed at creation
-                if item.get("type") == "reasoning" and not item.get("encrypted_content"):
-                    item["encrypted_content"] = self.sealer.seal(sealed_payload(item), owner)
-        return with_include(response, include)
-
-    async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
-        self.contexts.clear()
-        if not await self.store.delete_response(response_id, owner):
-            raise not_found("Response", response_id)
-        return {"id": response_id, "object": "response.deleted", "deleted": True}
-
-    async def input_items(self, response_id: str, owner: str, *, after: str | None, limit: int, order: str,
-                          include: list[str] | None = None) -> dict[str, Any]:
-        found = await self.store.list_input_items(response_id, owner, after=after, limit=limit, order=order)
-        if found is None:
-            raise not_found("Response", response_id)
-        items, more = found
-        keep = set(include or [])
-        data = [strip_for_include(it, keep) for it in items]
-        return page(data, more)
-
-
-def _conversation_id(req: CreateResponse) -> str | None:
-    conv = req.conversation
-    if conv is None:
-        return None
-    if isinstance(conv, dict):
-        conv = conv.get("id")
-    if not isinstance(conv, str) or not conv:
-        raise invalid("Invalid 'conversation': expected a conversation id or an object with an 'id'.",
-                      "conversation", "invalid_value")
-    return conv

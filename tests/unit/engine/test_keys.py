@@ -3,7 +3,6 @@ whether its id exists or not (a hostile tenant probing ids learns nothing from t
 
 from __future__ import annotations
 
-import statistics
 import time
 
 from respond.engine.keys import model_allowed, new_hash, new_key, parse, verify
@@ -39,8 +38,9 @@ def test_unknown_id_and_wrong_secret_take_the_same_time() -> None:
             start = time.perf_counter()
             fn()  # type: ignore[operator]
             runs.append(time.perf_counter() - start)
-        return statistics.median(runs)
+        return min(runs)  # the least disturbed run: other processes only ever add time
 
     known = timed(lambda: verify(secret[:-1] + "x", salt, digest))
     unknown = timed(lambda: verify(secret, None, None))
-    assert 0.5 < known / unknown < 2.0, (known, unknown)  # both are one scrypt; a dict miss would be 1000x
+    # both are one scrypt (a dict miss would be ~1000x faster); wide bounds: a loaded machine skews single runs
+    assert 0.25 < known / unknown < 4.0, (known, unknown)
