@@ -63,7 +63,7 @@ async def test_the_guard_turns_a_repeated_call_into_an_answer(backend: LlamaCppB
     assert guard.suppressed == 1  # at temperature 0 the 0.5B model does call get_weather again
     finish = deltas[-1]
     assert isinstance(finish, Finish) and finish.reason == "stop"
-    assert finish.usage is not None and finish.usage.output_tokens <= 60
+    assert finish.usage is not None and finish.usage.output_tokens <= 2 * 60  # the suppressed call and the answer
 
 
 async def test_calls_ruled_out_decode_prose(backend: LlamaCppBackend) -> None:
