@@ -13,12 +13,11 @@ from typing import Any
 
 import orjson
 
-from respond.backends.adapt import Profiled
-from respond.backends.profiles import Profile, as_bool
+from respond.backends.profiles import as_bool
+from respond.backends.upstream_base import UpstreamBackend, error_message
 from respond.backends.upstream_http import (
     Exchange,
     UpstreamLimits,
-    UpstreamTransport,
     bad_reply,
     sse_json,
     status_error,
@@ -29,7 +28,6 @@ from respond.core.types import (
     Delta,
     Finish,
     Generation,
-    ModelInfo,
     ReasoningDelta,
     RefusalDelta,
     TextDelta,
@@ -120,19 +118,7 @@ def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
             for t in content]
 
 
-def _error_message(status: int, body: bytes) -> tuple[str, str | None, str | None]:
-    try:
-        err = orjson.loads(body).get("error")
-        if isinstance(err, dict):
-            return str(err.get("message") or body.decode()), err.get("code"), err.get("param")
-        if isinstance(err, str):
-            return err, None, None
-    except (orjson.JSONDecodeError, AttributeError):
-        pass
-    return f"Upstream answered HTTP {status}: {body[:300].decode(errors='replace')}", None, None
-
-
-class OpenAICompatBackend:
+class OpenAICompatBackend(UpstreamBackend):
     name = "openai_compat"
     vision = True  # image parts are passed on (an upstream without vision answers for itself)
 
@@ -144,39 +130,7 @@ class OpenAICompatBackend:
         if reasoning_field not in REASONING_FIELDS:
             raise ValueError(f"reasoning_field must be one of {', '.join(REASONING_FIELDS)}, got {reasoning_field!r}")
         self.reasoning_field = reasoning_field
-        self.base_url = base_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.http = UpstreamTransport(self.base_url, headers, limits or UpstreamLimits())
-        self._only = set(models.split(";") if isinstance(models, str) else models or [])
-        # What the upstream supports (profiles.py): a preset (or `auto`, probed at start) with
-        # overrides; an unknown setting is an error.
-        self.profiled = Profiled(self.base_url, headers, limits or UpstreamLimits(), profile, settings)
-
-    @property
-    def profile(self) -> Profile:
-        return self.profiled.profile
-
-    async def warmup(self) -> None:
-        await self.profiled.probe()
-
-    def serves(self, model: str) -> bool:
-        return not self._only or model in self._only
-
-    async def models(self) -> list[ModelInfo]:
-        try:
-            data = (await self.http.get_json("/models")).get("data", [])
-        except AttributeError as exc:
-            raise BackendError(f"Could not list the models of the upstream at {self.base_url}: {exc}",
-                               status=502, code="upstream_error") from exc
-        except BackendError as exc:
-            raise BackendError(f"Could not list the models of the upstream at {self.base_url}: {exc.message}",
-                               status=502, code=exc.code) from exc
-        return [ModelInfo(id=m["id"], owned_by=m.get("owned_by", "upstream"), created=m.get("created") or 0)
-                for m in data if isinstance(m, dict) and "id" in m]
-
-    async def close(self) -> None:
-        await self.http.close()
-        await self.profiled.close()
+        self._connect(base_url, api_key, models, limits, profile, settings)  # what the upstream supports
 
     async def _open(self, gen: Generation) -> Exchange:
         """Send the request; with `truncation: auto`, drop the oldest messages (1, 2, 4, ... at a time,
@@ -194,7 +148,7 @@ class OpenAICompatBackend:
                 raw = await ex.read()
             finally:
                 ex.close()
-            message, code, param = _error_message(ex.resp.status, raw)
+            message, code, param = error_message(ex.resp.status, raw)
             too_long = ex.resp.status == 400 and (code == "context_length_exceeded" or any(
                 w in message.lower() for w in ("context length", "context window", "maximum context", "too long")))
             if too_long and gen.truncation == "auto":

@@ -19,27 +19,24 @@ from typing import Any
 
 import orjson
 
-from respond.backends.adapt import Profiled
-from respond.backends.openai_compat import _error_message
-from respond.backends.profiles import Profile, as_bool
+from respond.backends.profiles import as_bool
 from respond.backends.responses_wire import StreamReader, request_body
+from respond.backends.upstream_base import UpstreamBackend, error_message
 from respond.backends.upstream_http import (
     Exchange,
     UpstreamLimits,
-    UpstreamTransport,
     bad_reply,
     sse_json,
     status_error,
 )
-from respond.core.errors import BackendError
-from respond.core.types import Delta, Generation, ModelInfo
+from respond.core.types import Delta, Generation
 
 log = logging.getLogger("respond.upstream")
 
 NATIVE = frozenset({"custom"})  # the client-run tool types that can go upstream natively
 
 
-class OpenAIResponsesBackend:
+class OpenAIResponsesBackend(UpstreamBackend):
     name = "openai_responses"
     vision = True  # image parts are passed on (an upstream without vision answers for itself)
     # True: input files go upstream as input_file parts (OpenAI); False (default, as most local
@@ -50,7 +47,6 @@ class OpenAIResponsesBackend:
                  limits: UpstreamLimits | None = None, profile: str | None = None,
                  encrypted_reasoning: bool | str = True, file_parts: bool | str | None = None,
                  native_tools: str | list[str] = "", **settings: Any) -> None:
-        self.base_url = base_url.rstrip("/")
         # False for an upstream that rejects include: ["reasoning.encrypted_content"] (reasoning
         # then cannot round-trip through it; its text still goes back as reasoning_text).
         self.encrypted_reasoning = as_bool("encrypted_reasoning", encrypted_reasoning)
@@ -62,39 +58,8 @@ class OpenAIResponsesBackend:
             raise ValueError(f"native_tools takes {', '.join(sorted(NATIVE))}; got {sorted(self.native_tools)}.")
         if file_parts is not None:
             self.file_parts = as_bool("file_parts", file_parts)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        lim = limits or UpstreamLimits()
-        self.http = UpstreamTransport(self.base_url, headers, lim)
-        self._only = set(models.split(";") if isinstance(models, str) else models or [])
-        # Profile settings (stream_usage, structured_output, tool_choice_support, tokenize_path):
-        # a preset (or `auto`, probed at start) with overrides; anything else is an error naming it.
-        self.profiled = Profiled(self.base_url, headers, lim, profile, settings)
-
-    @property
-    def profile(self) -> Profile:
-        return self.profiled.profile
-
-    async def warmup(self) -> None:
-        await self.profiled.probe()
-
-    def serves(self, model: str) -> bool:
-        return not self._only or model in self._only
-
-    async def models(self) -> list[ModelInfo]:
-        try:
-            data = (await self.http.get_json("/models")).get("data", [])
-        except AttributeError as exc:
-            raise BackendError(f"Could not list the models of the upstream at {self.base_url}: {exc}",
-                               status=502, code="upstream_error") from exc
-        except BackendError as exc:
-            raise BackendError(f"Could not list the models of the upstream at {self.base_url}: {exc.message}",
-                               status=502, code=exc.code) from exc
-        return [ModelInfo(id=m["id"], owned_by=m.get("owned_by", "upstream"), created=m.get("created") or 0)
-                for m in data if isinstance(m, dict) and "id" in m]
-
-    async def close(self) -> None:
-        await self.http.close()
-        await self.profiled.close()
+        # profile settings: stream_usage, structured_output, tool_choice_support, tokenize_path
+        self._connect(base_url, api_key, models, limits, profile, settings)
 
     async def _open(self, gen: Generation) -> Exchange:
         body = request_body(gen, encrypted_reasoning=self.encrypted_reasoning,
@@ -106,7 +71,7 @@ class OpenAIResponsesBackend:
             raw = await ex.read()
         finally:
             ex.close()
-        message, code, param = _error_message(ex.resp.status, raw)
+        message, code, param = error_message(ex.resp.status, raw)
         if ex.resp.status == 400 and (code == "context_length_exceeded" or "context length" in message.lower()):
             code, param = "context_length_exceeded", "input"
         raise status_error(self.base_url, ex.resp.status, message, code, param)
