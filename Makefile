@@ -1,6 +1,6 @@
 # Every chore has one command; CI runs the same ones.
 #   make serve   start Respond with its embedded defaults (installs everything first)
-#   make check   the fast lane (under 2 minutes): lint + every test that needs no `respond serve` process
+#   make check   the fast lane: lint + every test that needs no `respond serve` process
 #                (the app built by the composition root, served in process: tests/inprocess.py), with a
 #                coverage report and no floor; `-m "not process and not slow"`
 #   make test    lint + import contracts + the whole test suite with its coverage report and floor (the servers
