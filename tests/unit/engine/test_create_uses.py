@@ -41,7 +41,7 @@ class ProbeBinding(OneFunctionBinding):
 
 
 class Probe(BaseTool):
-    types = ("probe",)
+    types: tuple[str, ...] = ("probe",)
 
     def __init__(self) -> None:
         self.bound: list[dict[str, Any]] = []
