@@ -12,7 +12,6 @@ from _common import pct
 from respond.backends.scripted import ScriptedBackend
 from respond.engine.generation import build_generation
 from respond.engine.service import ModelRouter, ResponsesService
-from respond.protocol.items import normalize_input
 from respond.protocol.requests import CreateResponse
 from respond.store.sql import _CONTEXT, SqlStore
 
@@ -33,7 +32,7 @@ async def engine_context_timing(db: Path, depths: dict[int, str], reps: int) -> 
                 req = CreateResponse(model=MODEL, input="next", previous_response_id=rid)
                 t0 = time.perf_counter()
                 history = await service._history(req, OWNER)
-                gen = build_generation(req, MODEL, history, normalize_input(req.input))
+                gen = build_generation(req, MODEL, history, service.vocabulary.normalize_input(req.input))
                 dt = time.perf_counter() - t0
                 assert len(gen.messages) == 2 * d + 1, (d, len(gen.messages))
                 if i >= 20:

@@ -98,7 +98,7 @@ async def create_response(request: Request) -> Response:
         return JSON(response)
     if req.stream:
         return _stream(run.events())
-    return JSON(with_include(run.response, req.include))
+    return JSON(with_include(run.response, req.include, _service(request).vocabulary))
 
 
 async def _unless_gone(request: Request, work: Awaitable[T]) -> T | None:

@@ -51,14 +51,14 @@ from respond.engine.tenancy import Tenancy, reserve
 from respond.protocol.bodies import parse_compact, parse_input_tokens
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
-from respond.protocol.items import normalize_input
 from respond.protocol.lifecycle import transition
 from respond.protocol.requests import CreateResponse, parse_create
 from respond.protocol.response import new_response, usage_object
 
 log = logging.getLogger("respond.service")
-# A queued job's MCP headers/authorization: sealed (engine/sealing.py) in this key of its stored request.
-SEALED_SECRETS, SECRETS_PURPOSE = "_respond_sealed_secrets", "mcp_secrets"
+# A queued job's hosted-tool secrets (`HostedTool.secrets`: a remote server's headers, ...): sealed
+# (engine/sealing.py) in this key of its stored request.
+SEALED_SECRETS, SECRETS_PURPOSE = "_respond_sealed_secrets", "hosted_secrets"
 HEADERS_WAIT = 0.25  # seconds a stream waits for the backend's first delta before sending its headers
 
 
@@ -75,7 +75,8 @@ class ResponsesService(ReadSide):
         self.metrics: Metrics = metrics or NullMetrics()
         self.router = router
         self.hosted = hosted or HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
-        # hosted tools' secrets (MCP headers) of the background run starting here, opened from its job
+        self.vocabulary = self.hosted.vocabulary  # item types, include values: the core's and the tools'
+        # hosted tools' secrets (`HostedTool.secrets`) of the background run starting here, opened from its job
         self.secrets: dict[str, dict[str, Any]] = {}  # (stored sealed: SEALED_SECRETS); given once
         self.hub = Hub()
         self.contexts = ContextCache()
@@ -83,7 +84,7 @@ class ResponsesService(ReadSide):
         self.worker_id = worker_id or new_id("worker")[:32]
         self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
         self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
-        self._sealer = sealer or Sealer(secrets.token_bytes(32))  # compaction items, MCP secrets of queued runs
+        self._sealer = sealer or Sealer(secrets.token_bytes(32))  # compaction items, tool secrets of queued runs
         self.prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)
         self.files = files or InputFiles(None)  # files named by input parts (a FileSource resolves them)
 
@@ -122,8 +123,8 @@ class ResponsesService(ReadSide):
         first, references resolved, sealed reasoning opened)."""
         if req.client_metadata:
             log.info("client_metadata (not sent upstream): %s", req.client_metadata)
-        req, prompt_items = apply_prompt(req, self.prompts)
-        items = await self._resolve_references(normalize_input(req.input), owner)
+        req, prompt_items = apply_prompt(req, self.prompts, self.vocabulary)
+        items = await self._resolve_references(self.vocabulary.normalize_input(req.input), owner)
         return req, prompt_items + open_reasoning(items, self._sealer, owner)
 
     async def create(self, body: Any, owner: str, local: LocalState | None = None, generate: bool = True
@@ -135,7 +136,7 @@ class ResponsesService(ReadSide):
         `local`: a WebSocket's connection state; `generate=False` (WebSocket only) prepares the
         response's context without calling the model (the response is returned, `completed`).
         """
-        req = parse_create(body)
+        req = parse_create(body, self.vocabulary)
         model = await self._model(owner, self._check(req))  # an alias: the model it names
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner, local)
@@ -280,7 +281,8 @@ class ResponsesService(ReadSide):
         # Events are copied only for a watched run (streamed, background): a drained one is only read at its end.
         builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
-                               reasoning=self._reasoning(req, record.owner), tools=prepared.tools)
+                               reasoning=self._reasoning(req, record.owner), tools=prepared.tools,
+                               vocabulary=self.vocabulary)
         return Run(record, deltas, first, builder, store, on_end=lambda r: self._ended(r, record.owner, backend.name,
                                                                                       started), clock=self.clock)
 
@@ -331,7 +333,7 @@ class ResponsesService(ReadSide):
             return None
         request = dict(job["request"] or {})
         sealed = request.pop(SEALED_SECRETS, None)
-        req, _ = apply_prompt(parse_create(request), self.prompts)  # its items are stored already
+        req, _ = apply_prompt(parse_create(request, self.vocabulary), self.prompts, self.vocabulary)  # items stored
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
         record = Record(response, owner, new_items[0] if new_items else [], conversation_id(req))
         try:
@@ -343,8 +345,8 @@ class ResponsesService(ReadSide):
             opened = self._sealer.open(sealed, owner, SECRETS_PURPOSE)
             if opened is None or opened.get("response") != rid:
                 return self._run_failing(record, BackendError(
-                    "The MCP credentials of this queued run could not be opened by this server: every replica "
-                    "must share --secret-key. Retry the request."))
+                    "The hosted tools' credentials of this queued run could not be opened by this server: every "
+                    "replica must share --secret-key. Retry the request."))
             self.secrets[rid] = opened.get("secrets") or {}
         return await self._run(req, response["model"], record, history, background=True)
 
@@ -359,7 +361,7 @@ class ResponsesService(ReadSide):
     async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
         """`POST /responses/input_tokens`: exact with a backend that counts (the embedded one); for an
         upstream, the prompt tokens it reports for a one-token generation of the same request."""
-        req = parse_input_tokens(body)
+        req = parse_input_tokens(body, self.vocabulary)
         model = await self._model(owner, self._check(req))
         req, new_items = await self._inputs(req, owner)
         backend = self.router.resolve(model)
@@ -378,7 +380,7 @@ class ResponsesService(ReadSide):
         return {"object": "response.input_tokens", "input_tokens": tokens}
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
-        req = parse_compact(body)
+        req = parse_compact(body, self.vocabulary)
         model = await self._model(owner, self._check(req))
         req, new_items = await self._inputs(req, owner)
         history = await self._history(req, owner)
