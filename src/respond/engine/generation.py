@@ -247,10 +247,5 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
     return Prepared(gen, tools, choice.hosted or [])
 
 
-def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item],
-                     hosted_types: HostedTypes | None = None, hosted: HostedContext | None = None) -> Generation:
-    return prepare(req, model, history, new_items, hosted_types, hosted).gen
-
-
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
