@@ -43,7 +43,7 @@ def test_parameters_reach_the_upstream(wire, upstream):
     client = wire.client()
     r = client.responses.create(
         model="scripted", input="hi", reasoning={"effort": "high"}, text={"verbosity": "low"},
-        service_tier="flex", prompt_cache_key="cache-1", safety_identifier="user-42",
+        service_tier="flex", prompt_cache_key="cache-1", safety_identifier="user-42", top_p=0.5,
         extra_body={"client_metadata": {"x-codex-turn": "1"}})
     check_response(wire.http().get(f"/responses/{r.id}").json())
     sent = upstream.requests()[-1]
@@ -52,12 +52,13 @@ def test_parameters_reach_the_upstream(wire, upstream):
     assert sent["service_tier"] == "flex"
     assert sent["prompt_cache_key"] == "cache-1"
     assert sent["user"] == "user-42"
+    assert sent["top_p"] == 0.5 and r.top_p == 0.5
     assert "client_metadata" not in sent
     assert r.reasoning is not None and r.reasoning.effort == "high"
     plain = client.responses.create(model="scripted", input="hi")
     sent = upstream.requests()[-1]
     assert plain.status == "completed"
-    for key in ("reasoning_effort", "verbosity", "service_tier", "prompt_cache_key", "logprobs"):
+    for key in ("reasoning_effort", "verbosity", "service_tier", "prompt_cache_key", "logprobs", "top_p"):
         assert key not in sent
 
 
@@ -114,6 +115,14 @@ def test_reasoning_stream_becomes_a_reasoning_item(wire, upstream):
     assert wire.http().get(f"/responses/{final['id']}").json() == final
     # replayed for GET ?stream=true exactly as streamed
     assert _replay(wire, final["id"]) == events
+
+
+def test_generate_summary_is_the_deprecated_name_of_summary(wire, upstream):
+    upstream.reply({"reasoning": THOUGHT, "content": "Hello!"})
+    events = _stream(wire, {"model": "scripted", "input": "hi", "reasoning": {"generate_summary": "concise"}})
+    assert "response.reasoning_summary_text.done" in [e["type"] for e in events]
+    final = events[-1]["response"]
+    assert final["reasoning"]["summary"] == "concise" and final["output"][0]["summary"][0]["text"] == THOUGHT
 
 
 def test_ollama_reasoning_field_not_streamed_no_summary(wire, upstream):
