@@ -17,7 +17,7 @@ from typing import Any
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolContext
 from respond.core.metrics import Metrics, NullMetrics
-from respond.core.ports import Store, TokenCounter
+from respond.core.ports import Moderator, Store, TokenCounter
 from respond.core.types import Finish, Generation
 from respond.engine import compaction
 from respond.engine.call_ids import check_outputs_answer_calls
@@ -27,7 +27,6 @@ from respond.engine.errors import backend_to_api
 from respond.engine.events import EventBuilder
 from respond.engine.generation import (
     History,
-    Prepared,
     build_generation,
     compaction_messages,
     items_to_messages,
@@ -44,6 +43,7 @@ from respond.engine.priming import prime
 from respond.engine.prompts import PromptStore
 from respond.engine.reads import ReadSide
 from respond.engine.reasoning import ReasoningStream
+from respond.engine.request_options import RequestOptions
 from respond.engine.router import ModelRouter as ModelRouter  # where bootstrap and tests import it from
 from respond.engine.run import Run
 from respond.engine.sealing import Sealer
@@ -68,7 +68,7 @@ class ResponsesService(ReadSide):
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
                  prompts: PromptStore | None = None, metrics: Metrics | None = None,
                  files: InputFiles | None = None, tenancy: Tenancy | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, moderator: Moderator | None = None) -> None:
         self.store = store
         self.clock = clock  # created_at, completed_at (tests move it)
         self.tenancy = tenancy  # stored keys: allowed models, limits, usage (None: static keys only)
@@ -86,6 +86,7 @@ class ResponsesService(ReadSide):
         self._sealer = sealer or Sealer(secrets.token_bytes(32))  # compaction items, MCP secrets of queued runs
         self.prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)
         self.files = files or InputFiles(None)  # files named by input parts (a FileSource resolves them)
+        self.options = RequestOptions(store, moderator)  # images, moderation, prompt cache diagnostics
 
     # -- create ----------------------------------------------------------------------------------
     def _check(self, req: CreateResponse) -> str:
@@ -97,6 +98,7 @@ class ResponsesService(ReadSide):
         if req.stream_options is not None and not req.stream:
             raise invalid("'stream_options' is only allowed when 'stream' is true.", "stream_options",
                           "invalid_value")
+        self.options.check(req)
         model = req.model or self.router.default_model
         if not model:
             raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
@@ -254,15 +256,16 @@ class ResponsesService(ReadSide):
         ctx_new = await self.files.for_context(record.input_items, record.owner, backend, strict=not background)
         if history.messages is None:
             history = History(await self.files.for_context(history.items, record.owner, backend))
-        prepared = self._prepared(req, model, history, ctx_new)
+        prepared = prepare(req, model, history, ctx_new, self.hosted.types, self._item_context)
         gen = prepared.gen
+        wrap = await self.options.prepare(req, gen, record)
         include: set[str] = set(req.include or [])
         ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
                           self.secrets.pop(record.response["id"], {}))
         hosted = await self.hosted.prepare(prepared.hosted_tools, gen, ctx, req.max_tool_calls)
         turns = self.router.turns(backend, self.hosted.answered(ctx.history, ctx.new_items))  # the repeat guard
         deltas = hosted.run(turns) if hosted is not None else turns.generate(gen)
-        deltas = metered(deltas, self.metrics, model, backend.name)
+        deltas = metered(wrap(deltas), self.metrics, model, backend.name)
         started = time.perf_counter()
         # Foreground: prime, so a request the backend refuses is still an HTTP error; a stream waits
         # for the backend only HEADERS_WAIT seconds, then its headers and first events go out anyway.
@@ -292,10 +295,6 @@ class ResponsesService(ReadSide):
     def _generation(self, req: CreateResponse, model: str, history: History,
                     new_items: list[dict[str, Any]]) -> Generation:
         return build_generation(req, model, history, new_items, self.hosted.types, self._item_context)
-
-    def _prepared(self, req: CreateResponse, model: str, history: History,
-                  new_items: list[dict[str, Any]]) -> Prepared:
-        return prepare(req, model, history, new_items, self.hosted.types, self._item_context)
 
     def _reasoning(self, req: CreateResponse, owner: str) -> ReasoningStream:
         options = req.reasoning or {}
