@@ -11,19 +11,18 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolContext
 from respond.core.metrics import Metrics, NullMetrics
-from respond.core.ports import Store, TokenCounter
-from respond.core.types import Finish, Generation
+from respond.core.ports import Store
+from respond.core.types import Generation
 from respond.engine import compaction
 from respond.engine.call_ids import check_outputs_answer_calls
 from respond.engine.context_cache import ContextCache
 from respond.engine.conversations import conversation_id
-from respond.engine.errors import backend_to_api
 from respond.engine.events import EventBuilder
 from respond.engine.generation import (
     History,
@@ -54,7 +53,7 @@ from respond.protocol.ids import new_id
 from respond.protocol.items import normalize_input
 from respond.protocol.lifecycle import transition
 from respond.protocol.requests import CreateResponse, parse_create
-from respond.protocol.response import new_response, usage_object
+from respond.protocol.response import echo_image, new_response, usage_object
 
 log = logging.getLogger("respond.service")
 # A queued job's MCP headers/authorization: sealed (engine/sealing.py) in this key of its stored request.
@@ -97,6 +96,7 @@ class ResponsesService(ReadSide):
         if req.stream_options is not None and not req.stream:
             raise invalid("'stream_options' is only allowed when 'stream' is true.", "stream_options",
                           "invalid_value")
+        compaction.threshold(req.context_management)  # a bad entry is a 400 before anything runs
         model = req.model or self.router.default_model
         if not model:
             raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
@@ -261,7 +261,14 @@ class ResponsesService(ReadSide):
                           self.secrets.pop(record.response["id"], {}))
         hosted = await self.hosted.prepare(prepared.hosted_tools, gen, ctx, req.max_tool_calls)
         turns = self.router.turns(backend, self.hosted.answered(ctx.history, ctx.new_items))  # the repeat guard
-        deltas = hosted.run(turns) if hosted is not None else turns.generate(gen)
+
+        def model_turns() -> AsyncIterator[Any]:
+            return hosted.run(turns) if hosted is not None else turns.generate(gen)
+
+        limit = compaction.threshold(req.context_management)
+        deltas = model_turns() if limit is None else compaction.Compactor(
+            backend, gen, limit, lambda payload: self._sealer.seal(payload, record.owner, compaction.PURPOSE),
+            instructions=bool(req.instructions)).run(model_turns)
         deltas = metered(deltas, self.metrics, model, backend.name)
         started = time.perf_counter()
         # Foreground: prime, so a request the backend refuses is still an HTTP error; a stream waits
@@ -365,17 +372,7 @@ class ResponsesService(ReadSide):
         backend = self.router.resolve(model)
         new_items = await self.files.for_context(new_items, owner, backend, strict=True)
         gen = self._generation(req, model, await self._history(req, owner), new_items)
-        if isinstance(backend, TokenCounter):
-            return {"object": "response.input_tokens", "input_tokens": await backend.count_tokens(gen)}
-        gen.max_output_tokens = 1
-        tokens = 0
-        try:
-            async for delta in backend.generate(gen):
-                if isinstance(delta, Finish) and delta.usage is not None:
-                    tokens = delta.usage.input_tokens
-        except BackendError as exc:
-            raise backend_to_api(exc) from None
-        return {"object": "response.input_tokens", "input_tokens": tokens}
+        return {"object": "response.input_tokens", "input_tokens": await compaction.count_tokens(backend, gen)}
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
         req = parse_compact(body)
@@ -388,7 +385,9 @@ class ResponsesService(ReadSide):
         gen = self._generation(req, model, history, await self.files.for_context(new_items, owner, backend))
         summary, usage = await compaction.summarize(backend, gen)
         return compaction.compacted(history.items + new_items, summary, usage,
-                                    lambda payload: self._sealer.seal(payload, owner, compaction.PURPOSE))
+                                    lambda payload: self._sealer.seal(payload, owner, compaction.PURPOSE),
+                                    {"image": echo_image(req), "safety_identifier": req.safety_identifier,
+                                     "service_tier": req.service_tier or "default"})
 
     def _item_context(self, item: dict[str, Any]) -> list[dict[str, Any]] | None:
         """A stored or new item -> its messages: compaction items opened with the server's key (they
