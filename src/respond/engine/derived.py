@@ -34,7 +34,7 @@ class Derived:
         reports for a one-token generation of the same request (engine/compaction.py `count_tokens`).
         `reasoning` and `truncation` reach the count as they reach a create: the embedded template's
         thinking switch and its truncation, an upstream's `reasoning_effort` and its truncation retries."""
-        req = parse_input_tokens(body)
+        req = parse_input_tokens(body, self.references.vocabulary)
         model = await model_for(req, owner, self.router, self.tenancy)
         req, new_items = await self.references.inputs(req, owner)
         backend = self.router.resolve(model)
@@ -43,7 +43,7 @@ class Derived:
         return {"object": "response.input_tokens", "input_tokens": await compaction.count_tokens(backend, gen)}
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
-        req = parse_compact(body)
+        req = parse_compact(body, self.references.vocabulary)
         model = await model_for(req, owner, self.router, self.tenancy)
         req, new_items = await self.references.inputs(req, owner)
         history = await self.references.history(req, owner)

@@ -13,6 +13,7 @@ from typing import Any
 
 from respond.protocol.errors import invalid
 from respond.protocol.requests import CreateResponse, parse_create
+from respond.protocol.vocabulary import Vocabulary
 
 INPUT_TOKENS = frozenset({"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
                           "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"})
@@ -41,13 +42,13 @@ def object_body(body: Any, allowed: Collection[str], required: str | None = None
     return body
 
 
-def parse_input_tokens(body: Any) -> CreateResponse:
+def parse_input_tokens(body: Any, vocabulary: Vocabulary) -> CreateResponse:
     """`POST /responses/input_tokens` (`personality` is accepted and has no effect on a count)."""
     body = object_body(body, INPUT_TOKENS)
-    return parse_create({k: v for k, v in body.items() if k != "personality"})
+    return parse_create({k: v for k, v in body.items() if k != "personality"}, vocabulary)
 
 
-def parse_compact(body: Any) -> CreateResponse:
+def parse_compact(body: Any, vocabulary: Vocabulary) -> CreateResponse:
     """`POST /responses/compact`: `model` is required; every option is validated as on a create, then
     applied (input, instructions, previous_response_id, image), passed on to the model
     (prompt_cache_key, safety_identifier, service_tier) or refused (`COMPACT_UNSUPPORTED`)."""
@@ -62,4 +63,4 @@ def parse_compact(body: Any) -> CreateResponse:
     if isinstance(tier, str) and tier not in COMPACT_TIERS:
         listed = ", ".join(f"'{t}'" for t in COMPACT_TIERS)
         raise invalid(f"Invalid value: '{tier}'. Supported values are: {listed}.", "service_tier", "invalid_value")
-    return parse_create(body)
+    return parse_create(body, vocabulary)
