@@ -25,6 +25,9 @@ def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 def echo_text(text: dict[str, Any] | None) -> dict[str, Any]:
     text = text or {}
     fmt = text.get("format") or {"type": "text"}
+    if fmt.get("type") == "json_schema":  # every key the Response carries, as the hosted API echoes it
+        fmt = {"type": "json_schema", "name": fmt.get("name"), "description": fmt.get("description"),
+               "schema": fmt.get("schema"), "strict": fmt.get("strict") is True}
     return {"format": fmt, "verbosity": text.get("verbosity", "medium")}
 
 
@@ -36,9 +39,10 @@ def echo_cache_options(options: dict[str, Any] | None) -> dict[str, Any] | None:
             "comparison_response_id": options.get("comparison_response_id")}
 
 
-def echo_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    """`image` as the Response carries it, the effective policy: `enabled` for `enabled`; `auto` starts
-    `disabled` and becomes `enabled` once an image was compressed (engine/images.py)."""
+def echo_image(req: CreateResponse) -> dict[str, Any] | None:
+    """`image` as a Response (and a CompactedResponse) carries it, the effective policy: `enabled` for
+    `enabled`; `auto` starts `disabled` and becomes `enabled` once an image was compressed (engine/images.py)."""
+    image = req.image
     if image is None:
         return None
     return {"context_compression": "enabled" if image.get("context_compression") == "enabled" else "disabled"}
@@ -88,7 +92,7 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
         # shapes the SDK's Response types: a cyber program only when one was named (null: the default).
         "access_programs": {"cyber": programs["cyber"]} if (programs := req.access_programs or {}).get("cyber")
         else None,
-        "image": echo_image(req.image),
+        "image": echo_image(req),
         "input_transformations": None,
         "moderation": None,  # the moderation results, when the request asked for moderation (engine/moderation.py)
         "prompt_cache_diagnostics": None,  # with comparison_response_id (engine/prompt_cache.py)
