@@ -175,7 +175,7 @@ def test_compaction_on_a_responses_upstream_in_the_background(module_app_factory
     first = client.responses.create(model="scripted", input="My name is Ada and I like graphs.")
     upstream.reply({"content": "probe"}, {"content": SUMMARY}, {"content": "Graphs."})
     r = client.responses.create(model="scripted", input="What do I like?", previous_response_id=first.id,
-                                context_management=CM, background=True)  # type: ignore[arg-type]
+                                context_management=CM, background=True)
     deadline = time.monotonic() + 60
     while r.status in ("queued", "in_progress") and time.monotonic() < deadline:
         time.sleep(0.1)
