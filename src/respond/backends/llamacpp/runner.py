@@ -161,8 +161,11 @@ class ModelRunner:
         return tokens
 
     def count_tokens(self, gen: Generation) -> int:
+        """The prompt tokens `generate` would decode: `reasoning.effort` picks the template's thinking
+        switch, `truncation: auto` drops the oldest turns as `plan` does (a context that does not
+        fit with truncation disabled is counted whole)."""
         with self._lock:
-            return len(self.tokenize_prompt(gen.messages, _offered_tools(gen), _thinking(gen)))
+            return len(self._fit(gen, list(gen.messages), _offered_tools(gen), strict=False))
 
     def plan(self, gen: Generation) -> Plan:
         """Tokenize and check a request; safe while another request decodes (the first use
@@ -177,21 +180,10 @@ class ModelRunner:
         tools = _offered_tools(gen)
         forced = gen.forced_tool or (gen.tool_choice if gen.tool_choice not in _MODES else None)
         n_ctx = int(self.llm.n_ctx())
-        reserve = gen.max_output_tokens or 1
         messages = list(gen.messages)
         if gen.calls_ruled_out and tools:
             messages.append({"role": "system", "content": ANSWER_HINT})
-        tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
-        while len(tokens) + reserve > n_ctx:
-            shorter = _drop_oldest(messages) if gen.truncation == "auto" else None
-            if shorter is None:
-                raise ContextLengthExceeded(
-                    f"This model's maximum context length is {n_ctx} tokens. However, your input has "
-                    f"{len(tokens)} tokens and max_output_tokens is {gen.max_output_tokens or 0}. "
-                    "Shorten the input, lower max_output_tokens, or set truncation to 'auto'."
-                )
-            messages = shorter
-            tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
+        tokens = self._fit(gen, messages, tools)
         plan = Plan(
             tokens=tokens,
             max_new=min(gen.max_output_tokens or self._max_output or n_ctx, n_ctx - len(tokens)),
@@ -226,6 +218,27 @@ class ModelRunner:
         if plan.grammar is not None:
             check_grammar(self.llm, plan.grammar)
         return plan
+
+    def _fit(self, gen: Generation, messages: list[Message], tools: list[ToolSpec], strict: bool = True
+             ) -> list[int]:
+        """The prompt's tokens, its oldest turns dropped while it outgrows the context window (with
+        `truncation: auto`); one that still does not fit is an error when `strict`."""
+        n_ctx = int(self.llm.n_ctx())
+        reserve = gen.max_output_tokens or 1
+        tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
+        while len(tokens) + reserve > n_ctx:
+            shorter = _drop_oldest(messages) if gen.truncation == "auto" else None
+            if shorter is None:
+                if not strict:
+                    return tokens
+                raise ContextLengthExceeded(
+                    f"This model's maximum context length is {n_ctx} tokens. However, your input has "
+                    f"{len(tokens)} tokens and max_output_tokens is {gen.max_output_tokens or 0}. "
+                    "Shorten the input, lower max_output_tokens, or set truncation to 'auto'."
+                )
+            messages = shorter
+            tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
+        return tokens
 
     # -- decoding --------------------------------------------------------------------------
 
