@@ -21,11 +21,12 @@ from typing import Any
 from respond.core.errors import BackendError, ContextLengthExceeded
 from respond.core.truncation import drop_oldest as _drop_oldest  # one policy for every backend
 from respond.core.types import Generation, Message, ToolSpec, Usage
+from respond.protocol.shapes import JSONObject, Logprob
 
 from .cache import SlotPool, sharing_weights
 from .freeform import freeform_grammar
 from .grammar import NO_CALL_GRAMMAR, build_grammar
-from .sampling import Sampler, check_grammar, logprob_entry
+from .sampling import Sampler, Sampling, check_grammar, logprob_entry
 from .template import ChatTemplate
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Plan:
     top_logprobs: int = 0
     logprobs: bool = False  # per-token logprobs of the output (top_logprobs alternatives each)
     think_open: bool = False  # the prompt ends inside `<think>` (the template opened the reasoning)
-    sampling: dict[str, Any] = field(default_factory=dict)
+    sampling: Sampling = field(default_factory=lambda: Sampling())
     # A forced custom tool: the whole output is its freeform input (under its grammar, if any).
     freeform: str | None = None
     # prompt_cache_options.prewarm: decode the prompt into a slot's KV cache, sample nothing.
@@ -69,7 +70,7 @@ class Piece:
     """A decoded piece of text (possibly empty while a UTF-8 sequence is incomplete)."""
 
     text: str
-    logprob: dict[str, Any] | None = None
+    logprob: Logprob | None = None
 
 
 class ModelRunner:
@@ -309,7 +310,7 @@ def _thinking(gen: Generation) -> bool | None:
     return None if gen.reasoning_effort is None else gen.reasoning_effort != "none"
 
 
-def _sampling(gen: Generation) -> dict[str, Any]:
+def _sampling(gen: Generation) -> Sampling:
     """The model's recommended sampling when the request sets neither temperature nor top_p;
     otherwise the request's values with OpenAI's defaults (1.0) for the other one."""
     defaults = gen.temperature is None and gen.top_p is None
@@ -323,7 +324,7 @@ def _sampling(gen: Generation) -> dict[str, Any]:
     }
 
 
-def _response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+def _response_schema(response_format: JSONObject | None) -> JSONObject | None:
     if not response_format:
         return None
     kind = response_format.get("type")
@@ -331,8 +332,9 @@ def _response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] |
         return {"type": "object"}
     if kind == "json_schema":
         schema = response_format.get("schema")
-        if schema is None and isinstance(response_format.get("json_schema"), dict):
-            schema = response_format["json_schema"].get("schema")  # chat-completions nesting
+        nested = response_format.get("json_schema")
+        if schema is None and isinstance(nested, dict):
+            schema = nested.get("schema")  # chat-completions nesting
         return schema if isinstance(schema, dict) else {}
     return None
 
