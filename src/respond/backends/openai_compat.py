@@ -13,7 +13,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 
-from respond.backends.options import BREAKPOINT, refuse_others
+from respond.backends.options import check_chat_cache
 from respond.backends.profiles import as_bool
 from respond.backends.upstream_base import UpstreamBackend, error_message
 from respond.backends.upstream_http import (
@@ -97,6 +97,8 @@ class ChatRequest(TypedDict):
     verbosity: NotRequired[str]
     service_tier: NotRequired[str]
     prompt_cache_key: NotRequired[str]
+    prompt_cache_options: NotRequired[JSONObject]  # with the profile setting `prompt_cache` (backends/options.py)
+    prompt_cache_retention: NotRequired[str]
     logprobs: NotRequired[bool]
     top_logprobs: NotRequired[int]
     response_format: NotRequired[JSONObject]
@@ -200,10 +202,6 @@ def _logprobs(choice: JSONObject) -> list[Logprob] | None:
     return [_entry(t) for t in content if isinstance(t, dict)] or None
 
 
-# The prompt-caching options an upstream with the `prompt_cache` profile setting takes (OpenAI's chat completions).
-CACHE_OPTIONS = ("prompt_cache_options.mode", "prompt_cache_options.ttl", "prompt_cache_retention", BREAKPOINT)
-
-
 class OpenAICompatBackend(UpstreamBackend):
     name = "openai_compat"
     vision = True  # image parts are passed on (an upstream without vision answers for itself)
@@ -218,18 +216,6 @@ class OpenAICompatBackend(UpstreamBackend):
         self.reasoning_field = reasoning_field
         self._connect(base_url, api_key, models, limits, profile, settings)  # what the upstream supports
 
-    def _check_options(self, gen: Generation) -> None:
-        """Prompt-caching options go to an upstream whose profile takes them (`prompt_cache`), as OpenAI's
-        chat completions take them (ttl `30m` only, no prewarm); anything else is a 400 naming it."""
-        where = f"the upstream at {self.base_url} (profile {self.profile.name})"
-        takes = CACHE_OPTIONS if self.profile.prompt_cache else ()
-        refuse_others(gen, takes, where)
-        ttl = (gen.prompt_cache or {}).get("ttl")
-        if ttl not in (None, "30m"):
-            raise BackendError(f"'prompt_cache_options.ttl' {ttl!r} is not supported by {where}: chat "
-                               "completions take '30m' only.", status=400,
-                               code="unsupported_value", param="prompt_cache_options.ttl")
-
     async def _open(self, gen: Generation) -> Exchange:
         """Send the request; with `truncation: auto`, drop the oldest messages (1, 2, 4, ... at a time,
         never a system message) while the upstream says the input is too long."""
@@ -237,9 +223,10 @@ class OpenAICompatBackend(UpstreamBackend):
         drop = 1
         while True:
             body = chat_body(gen, self.reasoning_field, self.profile.structured_output)
-            if self.profile.prompt_cache:  # checked by _check_options: what this upstream takes
-                body.update({k: v for k, v in (("prompt_cache_options", gen.prompt_cache),
-                                               ("prompt_cache_retention", gen.prompt_cache_retention)) if v})
+            if self.profile.prompt_cache and gen.prompt_cache:  # checked by check_chat_cache: what it takes
+                body["prompt_cache_options"] = gen.prompt_cache
+            if self.profile.prompt_cache and gen.prompt_cache_retention:
+                body["prompt_cache_retention"] = gen.prompt_cache_retention
             if messages is not gen.messages:
                 body["messages"] = with_reasoning_field(messages, self.reasoning_field)
             ex = await self.http.send("POST", "/chat/completions", orjson.dumps(body))
@@ -265,7 +252,7 @@ class OpenAICompatBackend(UpstreamBackend):
         return self.profiled.adapter.run(gen, self._generate(gen))
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
-        self._check_options(gen)
+        check_chat_cache(gen, self.profile.prompt_cache, f"the upstream at {self.base_url} (profile {self.profile.name})")
         ex = await self._open(gen)
         try:
             ex.check_event_stream()

@@ -44,3 +44,17 @@ def refuse_others(gen: Generation, takes: Collection[str], who: str) -> None:
         raise BackendError(f"'{name}' is not supported by {who}: it would have no effect there. Remove it, or "
                            "use a model served by an upstream that takes it.", status=400,
                            code="unsupported_parameter", param=param)
+
+
+# The prompt-caching options OpenAI's chat completions take (with the profile setting `prompt_cache`).
+CHAT_CACHE_OPTIONS = ("prompt_cache_options.mode", "prompt_cache_options.ttl", "prompt_cache_retention", BREAKPOINT)
+
+
+def check_chat_cache(gen: Generation, prompt_cache: bool, who: str) -> None:
+    """A chat-completions upstream: the caching options as OpenAI's chat completions take them (ttl `30m`
+    only, no prewarm) when its profile says it takes them (`prompt_cache`); anything else a 400 naming it."""
+    refuse_others(gen, CHAT_CACHE_OPTIONS if prompt_cache else (), who)
+    ttl = (gen.prompt_cache or {}).get("ttl")
+    if ttl not in (None, "30m"):
+        raise BackendError(f"'prompt_cache_options.ttl' {ttl!r} is not supported by {who}: chat completions take "
+                           "'30m' only.", status=400, code="unsupported_value", param="prompt_cache_options.ttl")
