@@ -25,6 +25,13 @@ Item = dict[str, Any]
 
 
 def _part_to_chat(part: dict[str, Any]) -> dict[str, Any] | None:
+    chat = _chat_part(part)
+    if chat is not None and part.get("prompt_cache_breakpoint") is not None:
+        chat["prompt_cache_breakpoint"] = part["prompt_cache_breakpoint"]  # the chat parts take it as is
+    return chat
+
+
+def _chat_part(part: dict[str, Any]) -> dict[str, Any] | None:
     kind = part.get("type")
     if kind in ("input_text", "output_text"):
         return {"type": "text", "text": part.get("text", "")}
@@ -43,7 +50,7 @@ def _part_to_chat(part: dict[str, Any]) -> dict[str, Any] | None:
 
 def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     chat = [c for c in (_part_to_chat(p) for p in parts) if c is not None]
-    if all(c["type"] == "text" for c in chat):
+    if all(c["type"] == "text" and "prompt_cache_breakpoint" not in c for c in chat):
         return "".join(c["text"] for c in chat)
     return chat
 
@@ -169,6 +176,7 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
     item: only the server's key opens it), never between a call and its output.  `prefix` (the
     messages of earlier items, shared, never modified) goes first.
     """
+    items, prefix = compacted_window(items, prefix)
     ctx = _Context(prefix)
     for item in items:
         spec = ITEM_TYPES.get(item.get("type", ""))
@@ -189,6 +197,19 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
             ctx.note(extra if extra is not None else [] if role == "compaction" else _hosted_note(item))
     ctx.flush()
     return ctx.messages
+
+
+def compacted_window(items: list[Item], prefix: list[Message] | None = None
+                     ) -> tuple[list[Item], list[Message] | None]:
+    """What a context holding a compaction item reads: the latest compaction item summarises all
+    that came before it, of which only the user's own messages stay (the window
+    `/responses/compact` and server-side compaction return); so a chain or an input that carries
+    the earlier items as well reads the same."""
+    last = next((i for i in range(len(items) - 1, -1, -1) if items[i].get("type") == "compaction"), None)
+    if last is None:
+        return items, prefix
+    kept = [it for it in items[:last] if it.get("type") == "message" and it.get("role") == "user"]
+    return kept + items[last:], None if prefix is None else [m for m in prefix if m.get("role") == "user"]
 
 
 def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -243,6 +264,10 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
         reasoning_summary=(req.reasoning or {}).get("summary") or (req.reasoning or {}).get("generate_summary"),
         verbosity=(req.text or {}).get("verbosity"),
         service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
+        prompt_cache={k: v for k, v in (req.prompt_cache_options or {}).items()
+                      if k != "comparison_response_id"} or None,  # that one is Respond's (prompt_cache.py)
+        prompt_cache_retention=req.prompt_cache_retention,
+        prewarm=bool((req.prompt_cache_options or {}).get("prewarm")), access_programs=req.access_programs,
     )
     return Prepared(gen, tools, choice.hosted or [])
 
