@@ -282,3 +282,38 @@ def test_image_policy_echoed_as_the_response_carries_it(wire, upstream, asked):
     Response.model_validate(body, strict=True)
     plain = wire.http().post("/responses", json={"model": "scripted", "input": "x"}).json()
     assert plain["image"] is None
+
+
+@pytest.mark.parametrize("context", ["current_turn", "all_turns", "auto"])
+def test_reasoning_context_decides_whether_earlier_reasoning_goes_back(wire, upstream, context):
+    client = wire.client()
+    upstream.reply({"reasoning": THOUGHT, "content": "Hello!"})
+    first = client.responses.create(model="scripted", input="hi", reasoning={"effort": "low"})
+    second = client.responses.create(model="scripted", input="again", previous_response_id=first.id,
+                                     reasoning={"effort": "low", "context": context})
+    earlier = [m for m in upstream.requests()[-1]["messages"] if m["role"] == "assistant"]
+    assert earlier and earlier[0]["content"] == "Hello!"
+    assert ("reasoning_content" in earlier[0]) == (context != "current_turn"), earlier
+    assert second.reasoning is not None
+    assert second.reasoning.context == ("current_turn" if context == "current_turn" else "all_turns")
+    check_response(wire.http().get(f"/responses/{second.id}").json())
+
+
+def test_reasoning_mode_other_than_standard_needs_an_upstream_that_takes_it(wire, upstream):
+    client = wire.client()
+    r = client.responses.create(model="scripted", input="hi", reasoning={"mode": "standard"})
+    assert r.reasoning is not None and r.reasoning.mode == "standard"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="scripted", input="hi", reasoning={"mode": "pro"})
+    assert body_of(caught)["param"] == "reasoning.mode"
+
+
+def test_input_tokens_counts_what_reasoning_context_leaves(wire, upstream):
+    client = wire.client()
+    upstream.reply({"reasoning": THOUGHT, "content": "Hello!"})
+    first = client.responses.create(model="scripted", input="hi")
+    for context, kept in (("current_turn", False), ("all_turns", True)):
+        client.responses.input_tokens.count(model="scripted", input="again", previous_response_id=first.id,
+                                            reasoning={"context": context})
+        earlier = [m for m in upstream.requests()[-1]["messages"] if m["role"] == "assistant"][0]
+        assert ("reasoning_content" in earlier) == kept, (context, earlier)

@@ -188,7 +188,8 @@ def request_body(gen: Generation, *, encrypted_reasoning: bool = True, structure
                      ("access_programs", gen.access_programs)):
         if opt is not None:  # a /v1/responses upstream takes these as the client sent them
             body[key] = opt
-    reasoning = {k: v for k, v in (("effort", gen.reasoning_effort), ("summary", gen.reasoning_summary)) if v}
+    reasoning = {k: v for k, v in (("effort", gen.reasoning_effort), ("summary", gen.reasoning_summary),
+                                   ("mode", gen.reasoning_mode), ("context", gen.reasoning_context)) if v}
     if reasoning:
         body["reasoning"] = reasoning
     text: dict[str, Any] = {}
