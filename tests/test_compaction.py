@@ -299,7 +299,7 @@ def test_another_keys_compaction_item_is_refused(app_factory: Any, upstream_serv
     first = app.client(api_key="k1").responses.create(model="scripted", input="The launch code is 0000.")
     upstream.reply({"content": "probe"}, {"content": "The launch code is 0000."}, {"content": "OK."})
     r = app.client(api_key="k1").responses.create(model="scripted", input="Keep it.", previous_response_id=first.id,
-                                                  context_management=CM)  # type: ignore[arg-type]
+                                                  context_management=CM)
     item = r.output[0].model_dump(exclude_none=True)
     assert item["type"] == "compaction"
     n = len(upstream.requests())
