@@ -239,10 +239,13 @@ def test_compact_output_and_options(server: AppServer, upstream: UpstreamThread)
     ResponseUsage.model_validate(body["usage"], strict=True)
     sdk = server.client().responses.compact(model="scripted", input="x")
     assert sdk.output[0].role == "user"  # type: ignore[union-attr]
-    # every option the SDK's compact params take: applied, passed on, or a 400 naming it
+    # every option the SDK's compact params take: applied, passed on, or a 400 naming it (this upstream's
+    # profile takes no prompt-caching options: the backend names the one it cannot pass on)
     http = server.http()
     for extra, param in (({"prompt_cache_retention": "24h"}, "prompt_cache_retention"),
-                         ({"prompt_cache_options": {"mode": "explicit"}}, "prompt_cache_options"),
+                         ({"prompt_cache_options": {"mode": "explicit"}}, "prompt_cache_options.mode"),
+                         ({"prompt_cache_options": {"prewarm": True}}, "prompt_cache_options.prewarm"),
+                         ({"prompt_cache_options": {"ttl": "12h"}}, "prompt_cache_options.ttl"),
                          ({"service_tier": "scale"}, "service_tier"),
                          ({"image": {"context_compression": "small"}}, "image.context_compression"),
                          ({"safety_identifier": "x" * 200}, "safety_identifier"),
@@ -253,6 +256,19 @@ def test_compact_output_and_options(server: AppServer, upstream: UpstreamThread)
     enabled = http.post("/responses/compact", json={"model": "scripted", "input": "x",
                                                     "image": {"context_compression": "enabled"}})
     assert enabled.status_code == 200 and enabled.json()["image"] == {"context_compression": "enabled"}
+
+
+def test_compact_passes_prompt_caching_on(app_factory: Any, upstream: UpstreamThread) -> None:
+    """An upstream whose profile takes OpenAI's prompt-caching options gets them with the summary request."""
+    app = app_factory("--backend", f"openai_compat:base_url={upstream.base_url},profile=openai", "--embedded", "off")
+    upstream.reply({"content": SUMMARY})
+    got = app.http().post("/responses/compact", json={
+        "model": "scripted", "input": "My name is Ada.", "prompt_cache_retention": "in_memory",
+        "prompt_cache_options": {"mode": "explicit", "ttl": "30m"}})
+    assert got.status_code == 200, got.text
+    sent = upstream.requests()[-1]
+    assert sent["prompt_cache_retention"] == "in_memory"
+    assert sent["prompt_cache_options"] == {"mode": "explicit", "ttl": "30m"}
 
 
 def test_input_tokens_honours_reasoning_and_truncation(server: AppServer, upstream: UpstreamThread) -> None:
