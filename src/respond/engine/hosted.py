@@ -15,11 +15,11 @@ from typing import Any
 
 from respond.core.hosted import AnswersCalls, Binding, ClosesTool, HostedTool, Item, ToolContext
 from respond.core.types import Generation, Message
-from respond.engine.hosted_loop import HostedLoop, HostedStep
+from respond.engine.hosted_loop import HostedLoop
 from respond.engine.repeat_guard import Signature, signature
 from respond.protocol.errors import invalid
 
-__all__ = ["HostedLoop", "HostedStep", "HostedTools"]
+__all__ = ["HostedLoop", "HostedTools"]
 
 
 class HostedTools:

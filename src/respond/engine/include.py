@@ -5,9 +5,10 @@ streamed or are rebuilt from a response that was not streamed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from respond.protocol.items import strip_for_include
+from respond.protocol.shapes import OutputItemAddedEvent, StreamEvent
 
 
 def with_include(response: dict[str, Any], include: Sequence[str] | None) -> dict[str, Any]:
@@ -16,12 +17,14 @@ def with_include(response: dict[str, Any], include: Sequence[str] | None) -> dic
     return response
 
 
-def shown_event(event: dict[str, Any], include: frozenset[str] | set[str]) -> dict[str, Any]:
+def shown_event(event: StreamEvent, include: frozenset[str] | set[str]) -> StreamEvent:
     """A stored or replayed event as a client that asked for `include` sees it."""
-    if "item" in event and isinstance(event["item"], dict):
-        event = {**event, "item": strip_for_include(event["item"], set(include))}
-    response = event.get("response")
+    if event["type"] in ("response.output_item.added", "response.output_item.done"):
+        item = cast("OutputItemAddedEvent", event)["item"]
+        shown = {**event, "item": strip_for_include(cast("dict[str, Any]", item), set(include))}
+        return cast("StreamEvent", shown)
+    response = cast("dict[str, Any]", event).get("response")
     if isinstance(response, dict) and isinstance(response.get("output"), list):
-        event = {**event, "response": {**response, "output": [
-            strip_for_include(it, set(include)) for it in response["output"]]}}
+        event = cast("StreamEvent", {**event, "response": {**response, "output": [
+            strip_for_include(it, set(include)) for it in response["output"]]}})
     return event

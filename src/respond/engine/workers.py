@@ -29,6 +29,7 @@ from respond.engine.service import ResponsesService
 from respond.protocol import lifecycle
 from respond.protocol.errors import invalid, not_found
 from respond.protocol.lifecycle import TERMINAL
+from respond.protocol.shapes import StreamEvent
 
 log = logging.getLogger("respond.runs")
 
@@ -211,7 +212,7 @@ class RunManager:
         return current or response
 
     async def follow(self, rid: str, owner: str, after: int,
-                     include: Sequence[str] | None = None) -> AsyncIterator[dict[str, Any]]:
+                     include: Sequence[str] | None = None) -> AsyncIterator[StreamEvent]:
         """Stored events after `after`, then the live ones until the response is terminal, as
         `include` shows them (hosted tools' results, image URLs... only when asked)."""
         first = await self.store.read_events(rid, owner, after)
@@ -219,14 +220,15 @@ class RunManager:
             raise not_found("Response", rid)
         return self._follow(rid, owner, after, first, frozenset(include or ()))
 
-    async def _follow(self, rid: str, owner: str, after: int, got: tuple[list[dict[str, Any]], str] | None,
-                      include: frozenset[str] = frozenset()) -> AsyncIterator[dict[str, Any]]:
+    async def _follow(self, rid: str, owner: str, after: int, got: tuple[list[Any], str] | None,
+                      include: frozenset[str] = frozenset()) -> AsyncIterator[StreamEvent]:
+        """`got`: stored events (JSON read back from the store, as they were emitted) and the status."""
         if got is not None and not got[0] and got[1] in TERMINAL and \
                 not (await self.store.read_events(rid, owner, -1, limit=1) or ([], ""))[0]:
             # Never streamed, so no events were stored: replay it from the stored response.
             response = await self.store.get_response(rid, owner)
             if response is not None:
-                got = ([ev for ev in replay(response, self.service.hosted.replay) if ev["sequence_number"] > after], got[1])
+                got = ([ev for ev in replay(response, self.service.hosted.replay, include) if ev["sequence_number"] > after], got[1])
         while got is not None:
             events, status = got
             for ev in events:

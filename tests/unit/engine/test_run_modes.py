@@ -21,7 +21,7 @@ async def _start(service: ResponsesService, body: dict[str, Any]) -> tuple[Run, 
     return started.run, started.response
 
 
-async def _drain(run: Run) -> list[dict[str, Any]]:
+async def _drain(run: Run) -> list[Any]:
     return [ev async for ev in run.events()]
 
 
