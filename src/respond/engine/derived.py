@@ -35,7 +35,7 @@ class Derived:
     async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
         """Exact with a backend that counts (the embedded one); for an upstream, the prompt tokens it
         reports for a one-token generation of the same request."""
-        req = parse_input_tokens(body)
+        req = parse_input_tokens(body, self.references.vocabulary)
         model = await model_for(req, owner, self.router, self.tenancy)
         req, new_items = await self.references.inputs(req, owner)
         backend = self.router.resolve(model)
@@ -54,7 +54,7 @@ class Derived:
         return {"object": "response.input_tokens", "input_tokens": tokens}
 
     async def compact(self, body: Any, owner: str) -> dict[str, Any]:
-        req = parse_compact(body)
+        req = parse_compact(body, self.references.vocabulary)
         model = await model_for(req, owner, self.router, self.tenancy)
         req, new_items = await self.references.inputs(req, owner)
         history = await self.references.history(req, owner)

@@ -25,7 +25,6 @@ from respond.engine.operations import (
     ItemEvent,
     Operation,
 )
-from respond.protocol.items import strip_for_include
 from respond.protocol.shapes import (
     LifecycleType,
     OutputItem,
@@ -34,6 +33,7 @@ from respond.protocol.shapes import (
     StreamEvent,
     ToolItem,
 )
+from respond.protocol.vocabulary import CORE, Stripper
 
 if TYPE_CHECKING:
     from typing import TypeVar
@@ -53,8 +53,9 @@ def _raw(item: OutputItem | ToolItem) -> dict[str, Any]:
 
 class Emitter:
     def __init__(self, response: ResponseDict, *, include: Collection[str] | None = None, copies: bool = True,
-                 want_logprobs: bool = False) -> None:
+                 want_logprobs: bool = False, strip: Stripper = CORE.strip) -> None:
         self.response = response
+        self.strip = strip  # what `include` hides of an item (the server's `Vocabulary.strip`)
         self.include = frozenset(include or ())
         self.copies = copies
         self.want_logprobs = want_logprobs  # output_text deltas carry their logprobs
@@ -76,7 +77,7 @@ class Emitter:
         """An item as an event shows it: a copy, without what `include` did not ask for."""
         if not self.copies:
             return item
-        return cast("OutputItem | ToolItem", strip_for_include(_raw(copy_json(item)), set(self.include)))
+        return cast("OutputItem | ToolItem", self.strip(_raw(copy_json(item)), self.include))
 
     def lifecycle(self, type_: LifecycleType, response: ResponseDict | None = None) -> ResponseLifecycleEvent:
         snapshot = response if response is not None else self.response

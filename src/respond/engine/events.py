@@ -43,6 +43,7 @@ from respond.protocol.shapes import (
     ResponseLifecycleEvent,
     StreamEvent,
 )
+from respond.protocol.vocabulary import CORE, Vocabulary
 
 Event = StreamEvent
 
@@ -64,9 +65,9 @@ class EventBuilder:
 
     def __init__(self, response: ResponseDict | dict[str, Any], want_logprobs: bool = False, copies: bool = True,
                  include: Collection[str] | None = None, reasoning: ReasoningStream | None = None,
-                 tools: ClientTools | None = None) -> None:
+                 tools: ClientTools | None = None, vocabulary: Vocabulary = CORE) -> None:
         self.emitter = Emitter(cast(ResponseDict, response), include=include, copies=copies,
-                               want_logprobs=want_logprobs)
+                               want_logprobs=want_logprobs, strip=vocabulary.strip)
         self.want_logprobs = want_logprobs
         self._message: OutputMessage | None = None  # the open assistant message item
         self._part_open = False  # the message's last content part is still streaming
@@ -233,12 +234,12 @@ class EventBuilder:
 
 
 def replay(response: ResponseDict | dict[str, Any], hosted: HostedReplay | None = None,
-           include: Collection[str] | None = None) -> list[Event]:
+           include: Collection[str] | None = None, vocabulary: Vocabulary = CORE) -> list[Event]:
     """The events of a stored response that was not streamed (so none were stored): what a stream
     of it would have carried, one delta per content part, with the stored ids, as `include` shows it."""
     stored = cast(ResponseDict, response)
     shell: ResponseDict = {**copy_json(stored), "output": [], "status": "in_progress"}
-    emitter = Emitter(shell, include=include, want_logprobs=True)
+    emitter = Emitter(shell, include=include, want_logprobs=True, strip=vocabulary.strip)
     events: list[Event] = [emitter.lifecycle("response.created"), emitter.lifecycle("response.in_progress")]
     for item in copy_json(stored.get("output", [])):
         events += emitter.apply_all(replay_item(item, hosted))

@@ -1,7 +1,7 @@
 """The hosted-tool loop: the server runs the tools it hosts inside one response.
 
 `HostedLoop.run()` stands between the backend and the `Run`.  First each binding may act before
-the model (`start`: an `mcp_list_tools` item, a call approved in this request's input); those
+the model (`start`: a remote server's tool listing, a call approved in this request's input); those
 steps are held until the model's first delta, so that a request the backend refuses is still an
 HTTP error (the service primes the stream before answering).  Then, each
 round, the model is offered the client's functions plus every binding's functions; the loop

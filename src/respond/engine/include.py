@@ -7,24 +7,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from respond.protocol.items import strip_for_include
 from respond.protocol.shapes import OutputItemAddedEvent, StreamEvent
+from respond.protocol.vocabulary import Vocabulary
 
 
-def with_include(response: dict[str, Any], include: Sequence[str] | None) -> dict[str, Any]:
-    keep = set(include or [])
-    response["output"] = [strip_for_include(it, keep) for it in response.get("output", [])]
+def with_include(response: dict[str, Any], include: Sequence[str] | None, vocabulary: Vocabulary) -> dict[str, Any]:
+    keep = frozenset(include or [])
+    response["output"] = [vocabulary.strip(it, keep) for it in response.get("output", [])]
     return response
 
 
-def shown_event(event: StreamEvent, include: frozenset[str] | set[str]) -> StreamEvent:
+def shown_event(event: StreamEvent, include: frozenset[str] | set[str], vocabulary: Vocabulary) -> StreamEvent:
     """A stored or replayed event as a client that asked for `include` sees it."""
     if event["type"] in ("response.output_item.added", "response.output_item.done"):
         item = cast("OutputItemAddedEvent", event)["item"]
-        shown = {**event, "item": strip_for_include(cast("dict[str, Any]", item), set(include))}
-        return cast("StreamEvent", shown)
+        return cast("StreamEvent", {**event, "item": vocabulary.strip(cast("dict[str, Any]", item), include)})
     response = cast("dict[str, Any]", event).get("response")
     if isinstance(response, dict) and isinstance(response.get("output"), list):
         event = cast("StreamEvent", {**event, "response": {**response, "output": [
-            strip_for_include(it, set(include)) for it in response["output"]]}})
+            vocabulary.strip(it, include) for it in response["output"]]}})
     return event

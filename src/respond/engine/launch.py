@@ -90,7 +90,8 @@ class Launcher:
         # Events are copied only for a watched run (streamed, background): a drained one is only read at its end.
         builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
-                               reasoning=self._reasoning(req, record.owner), tools=prepared.tools)
+                               reasoning=self._reasoning(req, record.owner), tools=prepared.tools,
+                               vocabulary=self.hosted.vocabulary)
 
         def ended(response: dict[str, Any]) -> None:  # metering and the key's usage, once, stored or not
             finished(response, self.metrics, backend.name, started)

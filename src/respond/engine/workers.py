@@ -228,12 +228,13 @@ class RunManager:
             # Never streamed, so no events were stored: replay it from the stored response.
             response = await self.store.get_response(rid, owner)
             if response is not None:
-                got = ([ev for ev in replay(response, self.service.hosted.replay, include) if ev["sequence_number"] > after], got[1])
+                replayed = replay(response, self.service.hosted.replay, include, self.service.vocabulary)
+                got = ([ev for ev in replayed if ev["sequence_number"] > after], got[1])
         while got is not None:
             events, status = got
             for ev in events:
                 after = ev["sequence_number"]
-                yield shown_event(ev, include)
+                yield shown_event(ev, include, self.service.vocabulary)
             if not events:
                 if status in TERMINAL:
                     return

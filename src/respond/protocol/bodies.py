@@ -13,6 +13,7 @@ from typing import Any
 
 from respond.protocol.errors import invalid
 from respond.protocol.requests import CreateResponse, parse_create
+from respond.protocol.vocabulary import Vocabulary
 
 INPUT_TOKENS = frozenset({"conversation", "input", "instructions", "model", "parallel_tool_calls", "personality",
                           "previous_response_id", "reasoning", "text", "tool_choice", "tools", "truncation"})
@@ -35,15 +36,15 @@ def object_body(body: Any, allowed: Collection[str], required: str | None = None
     return body
 
 
-def parse_input_tokens(body: Any) -> CreateResponse:
+def parse_input_tokens(body: Any, vocabulary: Vocabulary) -> CreateResponse:
     """`POST /responses/input_tokens` (`personality` is accepted and has no effect on a count)."""
     body = object_body(body, INPUT_TOKENS)
-    return parse_create({k: v for k, v in body.items() if k != "personality"})
+    return parse_create({k: v for k, v in body.items() if k != "personality"}, vocabulary)
 
 
-def parse_compact(body: Any) -> CreateResponse:
+def parse_compact(body: Any, vocabulary: Vocabulary) -> CreateResponse:
     """`POST /responses/compact`: `model` is required; `image` is accepted and not needed for a summary."""
     body = object_body(body, COMPACT)
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
-    return parse_create({k: v for k, v in body.items() if k != "image"})
+    return parse_create({k: v for k, v in body.items() if k != "image"}, vocabulary)

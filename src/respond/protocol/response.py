@@ -24,6 +24,9 @@ def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 def echo_text(text: dict[str, Any] | None) -> dict[str, Any]:
     text = text or {}
     fmt = text.get("format") or {"type": "text"}
+    if fmt.get("type") == "json_schema":  # every key the Response carries, as the hosted API echoes it
+        fmt = {"type": "json_schema", "name": fmt.get("name"), "description": fmt.get("description"),
+               "schema": fmt.get("schema"), "strict": fmt.get("strict") is True}
     return {"format": fmt, "verbosity": text.get("verbosity", "medium")}
 
 

@@ -18,7 +18,7 @@ from respond.protocol.items import UPSTREAM_STATE
 DELTAS = {"response.output_text.delta", "response.refusal.delta", "response.reasoning_text.delta",
           "response.reasoning_summary_text.delta", "response.function_call_arguments.delta",
           "response.custom_tool_call_input.delta"}
-CITE = {"type": "url_citation", "url": "https://example.com/", "title": "Example", "start_index": 0, "end_index": 5}
+CITE: Any = {"type": "url_citation", "url": "https://example.com/", "title": "Example", "start_index": 0, "end_index": 5}
 
 
 def _merged(events: list[Any]) -> list[dict[str, Any]]:
@@ -64,7 +64,7 @@ def _live(include: set[str], seal: bool = False) -> tuple[dict[str, Any], list[A
 
 def test_a_replay_is_the_live_stream_with_one_delta_per_part() -> None:
     response, live = _live(set())
-    replayed = replay(response)
+    replayed: list[Any] = replay(response)
     assert [e["sequence_number"] for e in replayed] == list(range(len(replayed)))
     assert _merged(replayed) == _merged(live)
     kinds = [e["type"] for e in replayed]
@@ -81,7 +81,8 @@ def test_include_shows_the_same_in_the_live_stream_and_in_a_replay() -> None:
     for include in (set(), {"reasoning.encrypted_content"}):
         response, live = _live(include, seal=True)
         assert response["output"][0][UPSTREAM_STATE]["encrypted_content"] == "upstream-blob"  # kept at rest
-        for events in (live, replay(response, include=include)):
+        replayed: list[Any] = replay(response, include=include)
+        for events in (live, replayed):
             items = [e["item"] for e in events if "item" in e] + [it for e in events if "response" in e
                                                                   for it in e["response"]["output"]]
             reasoning = [it for it in items if it["type"] == "reasoning"]
@@ -93,5 +94,5 @@ def test_include_shows_the_same_in_the_live_stream_and_in_a_replay() -> None:
 def test_a_drained_run_shares_the_live_response() -> None:
     response: dict[str, Any] = {"id": "resp_1", "status": "in_progress", "output": []}
     b = EventBuilder(response, copies=False)
-    added = b.text(TextDelta("hi"))[0]
+    added: Any = b.text(TextDelta("hi"))[0]
     assert added["item"] is response["output"][0]  # no copy for a run nobody watches
