@@ -21,6 +21,7 @@ from respond.engine.errors import backend_to_api
 from respond.engine.sealing import Sealer
 from respond.protocol.ids import new_id
 from respond.protocol.response import usage_object
+from respond.protocol.shapes import UsageDict
 
 PROMPT = ("Summarize the conversation above for your own later use: keep every fact, name, number, decision, "
           "tool result and open task needed to continue it; drop pleasantries. Write only the summary.")
@@ -33,7 +34,7 @@ def open_summary(sealer: Sealer, content: Any, owner: str | None) -> str | None:
     return summary if isinstance(summary, str) else None
 
 
-async def summarize(backend: Any, gen: Generation) -> tuple[str, dict[str, Any]]:
+async def summarize(backend: Any, gen: Generation) -> tuple[str, UsageDict]:
     gen.messages = [*gen.messages, {"role": "user", "content": PROMPT}]
     gen.tools, gen.tool_choice, gen.response_format = [], "none", None
     text, usage = "", usage_object(0, 0)
@@ -49,7 +50,7 @@ async def summarize(backend: Any, gen: Generation) -> tuple[str, dict[str, Any]]
     return text.strip(), usage
 
 
-def compacted(items: list[dict[str, Any]], summary: str, usage: dict[str, Any],
+def compacted(items: list[dict[str, Any]], summary: str, usage: UsageDict,
               seal: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
     kept = [it for it in items if it.get("type") == "message" and it.get("role") == "user"]
     item = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": seal({"summary": summary}),

@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from respond.protocol.shapes import OutputItemAddedEvent, StreamEvent
+from respond.protocol.shapes import OutputItem, OutputItemAddedEvent, ResponseDict, StreamEvent
 from respond.protocol.vocabulary import Vocabulary
 
 
-def with_include(response: dict[str, Any], include: Sequence[str] | None, vocabulary: Vocabulary) -> dict[str, Any]:
+def with_include(response: ResponseDict, include: Sequence[str] | None, vocabulary: Vocabulary) -> ResponseDict:
     keep = frozenset(include or [])
-    response["output"] = [vocabulary.strip(it, keep) for it in response.get("output", [])]
+    response["output"] = [cast("OutputItem", vocabulary.strip(cast("dict[str, Any]", it), keep))
+                          for it in response.get("output", [])]
     return response
 
 

@@ -22,9 +22,9 @@ from respond.engine.events import Event, EventBuilder
 from respond.engine.operations import Operation
 from respond.engine.persistence import Persistence, Record
 from respond.engine.recorder import Recorder, rows
-from respond.protocol.lifecycle import terminal_fields, transition
+from respond.protocol.lifecycle import TerminalFields, terminal_fields, transition
 from respond.protocol.response import usage_object
-from respond.protocol.shapes import LifecycleType
+from respond.protocol.shapes import LifecycleType, ResponseDict, ResponseStatus, UsageDict
 
 log = logging.getLogger("respond.run")
 
@@ -35,7 +35,7 @@ class Run:
 
     def __init__(self, record: Record, deltas: AsyncIterator[Delta | Operation],
                  first: Delta | Operation | BackendError | asyncio.Task[Any] | None, builder: EventBuilder,
-                 persistence: Persistence, on_end: Callable[[dict[str, Any]], None] | None = None,
+                 persistence: Persistence, on_end: Callable[[ResponseDict], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.record = record
         self.clock = clock  # completed_at
@@ -46,7 +46,7 @@ class Run:
         self.persistence = persistence
         self.recorder = Recorder(persistence)
         self._finished = False
-        self._final: tuple[str, dict[str, Any]] = ("failed", {})
+        self._final: tuple[ResponseStatus, TerminalFields] = ("failed", {})
         self._on_end = on_end  # metering: called once with the final response, stored or not
 
     @property
@@ -146,10 +146,10 @@ class Run:
     def _fail(self, exc: BackendError) -> list[Event]:
         log.warning("response %s failed: %s", self.id, exc.message)
         events = self.builder.close_all("incomplete")
-        self._final = terminal_fields(None, {}, error=response_error(exc))
+        self._final = terminal_fields(None, _usage(None), error=response_error(exc))
         return events
 
-    async def _abort(self, status: str) -> None:
+    async def _abort(self, status: ResponseStatus) -> None:
         """The consumer went away or the run was cancelled: end it and store that."""
         if self._finished:
             return
@@ -171,9 +171,9 @@ class Run:
             return True
         except Exception as exc:
             log.error("storing the end of %s failed (%s); storing it failed instead", self.id, exc)
-            self.response.update(status="failed", output=[], error={
+            self.response.update({"status": "failed", "output": [], "error": {
                 "code": "server_error", "message": "The response could not be stored: the database refused one "
-                "of its values (too long, or not valid text)."})
+                "of its values (too long, or not valid text)."}})
             try:
                 await self.persistence.end([], False)
             except Exception:
@@ -181,6 +181,6 @@ class Run:
             return False
 
 
-def _usage(usage: Usage | None) -> dict[str, Any]:
+def _usage(usage: Usage | None) -> UsageDict:
     u = usage or Usage()
     return usage_object(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)

@@ -24,7 +24,7 @@ from typing import Any
 from respond.core.logctx import request_id
 from respond.engine.events import replay
 from respond.engine.include import shown_event
-from respond.engine.persistence import LEASE_MS
+from respond.engine.persistence import LEASE_MS, row, typed
 from respond.engine.service import ResponsesService
 from respond.protocol import lifecycle
 from respond.protocol.errors import invalid, not_found
@@ -78,7 +78,7 @@ class RunManager:
                 await task
             response = await self.store.get_response(rid, owner)
             if response is not None and response["status"] in lifecycle.REQUEUEABLE:
-                await self.store.requeue(rid, lifecycle.requeue(response))
+                await self.store.requeue(rid, row(lifecycle.requeue(typed(response))))
                 log.info("requeued %s for another process", rid)
 
     # -- workers ---------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ class RunManager:
             try:
                 response = await self.store.get_response(rid, owner)
                 if response is not None and response["status"] not in TERMINAL:
-                    await self.store.update_response(lifecycle.fail(response, message))
+                    await self.store.update_response(row(lifecycle.fail(typed(response), message)))
                 await self.store.finish_job(rid)
                 break
             except Exception as exc:
@@ -191,7 +191,7 @@ class RunManager:
         if response["status"] in TERMINAL:
             return response
         if await self.store.cancel_queued(rid):
-            await self.store.update_response(lifecycle.transition(response, "cancelled"))
+            await self.store.update_response(row(lifecycle.transition(typed(response), "cancelled")))
             self.service.hub.notify(rid)
             if self.service.tenancy is not None:  # it never ran: its key's slot and reservation are freed
                 self.service.tenancy.finished(response, owner, "none", 0.0)

@@ -14,7 +14,7 @@ from respond.store.sql import SqlStore
 from tests.unit.conftest import OWNER
 
 
-async def _start(service: ResponsesService, body: dict[str, Any]) -> tuple[Run, dict[str, Any]]:
+async def _start(service: ResponsesService, body: dict[str, Any]) -> tuple[Run, Any]:
     """A foreground create: its run and its response."""
     started = await service.create(body, OWNER)
     assert isinstance(started, Running)
