@@ -32,11 +32,12 @@ from respond.core.arguments import arguments_object
 from respond.core.types import ToolSpec
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
+from respond.protocol.shapes import JSONObject
 
 log = logging.getLogger("respond.tools")
 
-_STR = {"type": "string"}
-_INT = {"type": "integer"}
+_STR: JSONObject = {"type": "string"}
+_INT: JSONObject = {"type": "integer"}
 BUILTIN = {
     "local_shell": ToolSpec("local_shell", {"type": "object", "properties": {
         "command": {"type": "array", "items": _STR, "description": "The command and its arguments (argv)."},

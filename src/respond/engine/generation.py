@@ -169,6 +169,7 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
     item: only the server's key opens it), never between a call and its output.  `prefix` (the
     messages of earlier items, shared, never modified) goes first.
     """
+    items, prefix = compacted_window(items, prefix)
     ctx = _Context(prefix)
     for item in items:
         spec = ITEM_TYPES.get(item.get("type", ""))
@@ -189,6 +190,19 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
             ctx.note(extra if extra is not None else [] if role == "compaction" else _hosted_note(item))
     ctx.flush()
     return ctx.messages
+
+
+def compacted_window(items: list[Item], prefix: list[Message] | None = None
+                     ) -> tuple[list[Item], list[Message] | None]:
+    """What a context holding a compaction item reads: the latest compaction item summarises all
+    that came before it, of which only the user's own messages stay (the window
+    `/responses/compact` and server-side compaction return); so a chain or an input that carries
+    the earlier items as well reads the same."""
+    last = next((i for i in range(len(items) - 1, -1, -1) if items[i].get("type") == "compaction"), None)
+    if last is None:
+        return items, prefix
+    kept = [it for it in items[:last] if it.get("type") == "message" and it.get("role") == "user"]
+    return kept + items[last:], None if prefix is None else [m for m in prefix if m.get("role") == "user"]
 
 
 def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:

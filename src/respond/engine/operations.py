@@ -125,6 +125,8 @@ def replay_item(item: Item, hosted: HostedReplay | None = None) -> list[Operatio
         key = "arguments" if kind == "function_call" else "input"
         ops += [AddItem({**item, "status": "in_progress", key: ""}), AppendText(iid, item.get(key, "")),
                 CloseInput(iid)]
+    elif kind == "compaction":  # as it streamed live; one compacting event for the pieces (not stored)
+        ops += [AddItem({**item, "encrypted_content": ""}), ItemEvent(iid, "response.compaction.compacting")]
     elif kind in ("shell_call", "local_shell_call", "apply_patch_call", "computer_call"):
         ops.append(AddItem({**item, "status": "in_progress"}))  # a client tool's call: added whole
         if kind == "shell_call":

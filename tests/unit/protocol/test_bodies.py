@@ -32,7 +32,10 @@ def test_input_tokens_takes_a_subset_of_create() -> None:
 
 
 def test_compact_requires_a_model() -> None:
-    assert parse_compact({"model": "m", "input": "hi", "image": "x"}, CORE).model == "m"
+    assert parse_compact({"model": "m", "input": "hi", "image": {"context_compression": "auto"}}, CORE).model == "m"
+    assert _error(parse_compact, {"model": "m", "image": "x"})["param"] == "image"
+    assert _error(parse_compact, {"model": "m", "prompt_cache_retention": "24h"})["param"] == "prompt_cache_retention"
+    assert parse_compact({"model": "m", "safety_identifier": "u1"}, CORE).safety_identifier == "u1"
     err = _error(parse_compact, {"input": "hi"})
     assert err["code"] == "missing_required_parameter" and err["param"] == "model"
     assert _error(parse_compact, {"model": "m", "tools": []})["code"] == "unknown_parameter"
