@@ -1,8 +1,8 @@
 """The hosted `file_search` tool on the hosted-tool port (respond.core.hosted).
 
 The model is offered a function `file_search(query)` whose description names the files searched
-(the first 20; a small model told only "the user's files" answers from memory).  Each call becomes a `file_search_call`
-item (in_progress / searching / completed events; a failed search still ends with `.completed`
+(the first 20; a small model told only "the user's files" answers from memory).  Each call
+becomes a `file_search_call` item (in_progress / searching / completed events; a failed search still ends with `.completed`
 and the item says `failed`, as the API has no `.failed` event), its passages go back to the model
 as the tool's answer, and the final text gets `file_citation` annotations for the (at most three)
 best files.  Results are stored and shown only with `include: ["file_search_call.results"]`.
@@ -27,13 +27,16 @@ from respond.core.hosted import (
     Context,
     Done,
     HostedCall,
+    HostedKind,
     HostedTool,
     Item,
+    ItemType,
     OneFunctionBinding,
     Progress,
     Step,
     ToolContext,
     ToolServices,
+    Wire,
 )
 from respond.core.retrieval import Retriever, SearchHit, UnknownVectorStore
 from respond.core.types import Message, ToolSpec
@@ -73,6 +76,15 @@ def file_search_tool(services: ToolServices) -> HostedTool:
     return FileSearchTool(services.retriever)
 
 
+def _strip(item: Item, include: frozenset[str]) -> Item:
+    return item if INCLUDE in include else {**item, "results": None}
+
+
+WIRE = Wire((NAME,), items=(ItemType("file_search_call", "fs", "hosted", ("queries",)),), includes=(INCLUDE,),
+            strip=_strip)
+KIND = HostedKind(NAME, WIRE, file_search_tool)
+
+
 def _query(arguments: str) -> str:
     try:
         args = loads_arguments(arguments)
@@ -92,9 +104,7 @@ def tool_output(hits: list[SearchHit]) -> str:
 
 
 class FileSearchTool(BaseTool):
-    types: tuple[str, ...] = (NAME,)
-    item_types: tuple[str, ...] = ("file_search_call",)
-    includes: tuple[str, ...] = (INCLUDE,)
+    wire = WIRE
 
     def __init__(self, retriever: Retriever | None) -> None:
         self.retriever = retriever
@@ -135,11 +145,6 @@ class FileSearchTool(BaseTool):
         if item.get("type") != "file_search_call" or item.get("status") != "completed":
             return []
         return [(NAME, orjson.dumps({"query": q}).decode()) for q in item.get("queries") or [] if isinstance(q, str)]
-
-    def strip(self, item: Item, include: frozenset[str]) -> Item:
-        if item.get("type") == "file_search_call" and INCLUDE not in include:
-            return {**item, "results": None}
-        return item
 
     def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
         return [(f"response.file_search_call.{s}", {}) for s in ("in_progress", "searching", "completed")]
