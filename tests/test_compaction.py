@@ -7,6 +7,7 @@ counting path of the embedded model through the shipped scripted backend, which 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import openai
@@ -33,6 +34,11 @@ def _error(exc: pytest.ExceptionInfo[openai.APIStatusError]) -> dict[str, Any]:
     body = exc.value.body
     assert isinstance(body, dict)
     return body
+
+
+def _text(item: dict[str, Any]) -> str:
+    content = item["content"]
+    return content if isinstance(content, str) else "".join(p["text"] for p in content)
 
 
 def _start(server: AppServer, upstream: UpstreamThread) -> str:
@@ -70,6 +76,9 @@ def test_compaction_past_the_threshold_on_an_upstream(server: AppServer, upstrea
     stored = client.responses.retrieve(second.id)
     assert [o.type for o in stored.output] == ["compaction", "message"]
     assert stored.output[0].model_dump()["encrypted_content"] == item.encrypted_content
+    replayed = [e.type for e in client.responses.retrieve(second.id, stream=True)]
+    assert replayed[2:5] == ["response.output_item.added", "response.compaction.compacting",
+                             "response.output_item.done"]
     upstream.reply({"content": "Ada."})
     client.responses.create(model="scripted", input="And my name?", previous_response_id=second.id)
     assert upstream.requests()[-1]["messages"] == [
@@ -156,6 +165,34 @@ def test_compaction_on_a_counting_backend(app_factory: Any, database: str) -> No
     assert n.input_tokens == 3 + 3 + len(summary.split()) + len(SUMMARY.split()) + 2
 
 
+def test_compaction_on_a_responses_upstream_in_the_background(module_app_factory: Any, upstream_server: Any,
+                                                              upstream: UpstreamThread, database: str) -> None:
+    """The /v1/responses upstream kind, and a background run: the worker compacts as a foreground run does."""
+    app = module_app_factory("--backend", f"openai_responses:base_url={upstream_server.base_url}",
+                             "--embedded", "off", "--workers", "1", database=database)
+    client = app.client()
+    upstream.reply({"content": "Noted."})
+    first = client.responses.create(model="scripted", input="My name is Ada and I like graphs.")
+    upstream.reply({"content": "probe"}, {"content": SUMMARY}, {"content": "Graphs."})
+    r = client.responses.create(model="scripted", input="What do I like?", previous_response_id=first.id,
+                                context_management=CM, background=True)
+    deadline = time.monotonic() + 60
+    while r.status in ("queued", "in_progress") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        r = client.responses.retrieve(r.id)
+    assert r.status == "completed" and [o.type for o in r.output] == ["compaction", "message"]
+    assert r.output_text == "Graphs."
+    probe, summary, answer = upstream.requests()[1:]
+    assert probe["max_output_tokens"] == 16 and _text(summary["input"][-1]) == PROMPT
+    assert [(i["role"], _text(i)) for i in answer["input"]] == [
+        ("user", "My name is Ada and I like graphs."), ("user", "What do I like?"),
+        ("system", f"Summary of the earlier conversation:\n{SUMMARY}")]
+    # the stored chain: the next turn reads the compacted window
+    upstream.reply({"content": "Ada."})
+    client.responses.create(model="scripted", input="And my name?", previous_response_id=r.id)
+    assert [i.get("role") for i in upstream.requests()[-1]["input"]] == ["user", "user", "system", "assistant", "user"]
+
+
 def test_context_management_is_checked(server: AppServer) -> None:
     http = server.http()
     for cm, param in (([{"type": "compaction"}], "context_management[0].compact_threshold"),
@@ -207,12 +244,15 @@ def test_compact_output_and_options(server: AppServer, upstream: UpstreamThread)
     for extra, param in (({"prompt_cache_retention": "24h"}, "prompt_cache_retention"),
                          ({"prompt_cache_options": {"mode": "explicit"}}, "prompt_cache_options"),
                          ({"service_tier": "scale"}, "service_tier"),
-                         ({"image": {"context_compression": "enabled"}}, "image.context_compression"),
                          ({"image": {"context_compression": "small"}}, "image.context_compression"),
                          ({"safety_identifier": "x" * 200}, "safety_identifier"),
                          ({"store": True}, "store")):
         bad = http.post("/responses/compact", json={"model": "scripted", "input": "x", **extra})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == param, (extra, bad.json())
+    # image.context_compression "enabled" is applied as on a create (tests/test_image_compression.py)
+    enabled = http.post("/responses/compact", json={"model": "scripted", "input": "x",
+                                                    "image": {"context_compression": "enabled"}})
+    assert enabled.status_code == 200 and enabled.json()["image"] == {"context_compression": "enabled"}
 
 
 def test_input_tokens_honours_reasoning_and_truncation(server: AppServer, upstream: UpstreamThread) -> None:

@@ -118,7 +118,8 @@ async def _count(backend: Any, gen: Generation) -> int:
     if isinstance(backend, TokenCounter):
         return await backend.count_tokens(gen)
     tokens = 0
-    async for delta in backend.generate(dataclasses.replace(gen, max_output_tokens=1)):
+    least = getattr(backend, "min_output_tokens", 1)  # the Responses API takes no fewer than 16
+    async for delta in backend.generate(dataclasses.replace(gen, max_output_tokens=least)):
         if isinstance(delta, Finish) and delta.usage is not None:
             tokens = delta.usage.input_tokens
     return tokens
@@ -126,7 +127,8 @@ async def _count(backend: Any, gen: Generation) -> int:
 
 async def count_tokens(backend: Any, gen: Generation) -> int:
     """The input tokens of `gen`: exact from a backend that counts, else the prompt tokens the
-    backend reports for a one-token generation of it (a backend error as the API error)."""
+    backend reports for a one-token generation of it (16 tokens on a /v1/responses upstream, the least
+    that API takes; a backend error as the API error)."""
     try:
         return await _count(backend, gen)
     except BackendError as exc:

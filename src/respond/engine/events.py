@@ -319,6 +319,10 @@ def replay(response: dict[str, Any], hosted: Replayer | None = None) -> list[Eve
                 events.append(b.emit("response.content_part.done", **where, part=part))
         elif kind == "reasoning":
             events.extend(replay_reasoning(b, index, item))
+        elif kind == "compaction":  # as it streamed live; one compacting event for the pieces (not stored)
+            events.append(b.emit("response.output_item.added", output_index=index,
+                                 item={**item, "encrypted_content": ""}))
+            events.append(b.emit("response.compaction.compacting", item_id=iid, output_index=index))
         elif kind == "function_call":
             events.append(b.emit("response.output_item.added", output_index=index,
                                  item={**item, "status": "in_progress", "arguments": ""}))
