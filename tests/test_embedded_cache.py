@@ -35,13 +35,13 @@ def embedded(module_server_factory: Any) -> Any:
 def test_prewarm_fills_the_cache_a_later_request_reads(embedded: Any) -> None:
     client = embedded.client(timeout=600)  # two cores shared with other work: prefill speed varies
     doc = {"role": "user", "content": DOC * 2}
-    warm = client.responses.create(model=DEFAULT_MODEL, instructions=INSTRUCTIONS, input=[doc],  # type: ignore[list-item]
+    warm = client.responses.create(model=DEFAULT_MODEL, instructions=INSTRUCTIONS, input=[doc],
                                    prompt_cache_options={"prewarm": True})
     assert warm.status == "completed" and warm.output == []
     assert warm.usage is not None and warm.usage.output_tokens == 0 and warm.usage.input_tokens > 80
     assert warm.prompt_cache_options is not None and warm.prompt_cache_options.mode == "implicit"
     asked = client.responses.create(model=DEFAULT_MODEL, instructions=INSTRUCTIONS, max_output_tokens=24,
-                                    temperature=0, input=[doc, {"role": "user", "content": "How long is the warranty?"}],  # type: ignore[list-item]
+                                    temperature=0, input=[doc, {"role": "user", "content": "How long is the warranty?"}],
                                     prompt_cache_options={"comparison_response_id": warm.id})
     assert asked.status in ("completed", "incomplete") and asked.usage is not None
     cached = asked.usage.input_tokens_details.cached_tokens
@@ -50,7 +50,7 @@ def test_prewarm_fills_the_cache_a_later_request_reads(embedded: Any) -> None:
     assert asked.prompt_cache_diagnostics is not None and asked.prompt_cache_diagnostics.type == "cache_hit"
     # the same question over a document nobody prewarmed reads nothing from the cache
     other = client.responses.create(model=DEFAULT_MODEL, instructions=INSTRUCTIONS, max_output_tokens=24,
-                                    temperature=0, input=[{"role": "user", "content": DOC.upper() * 2},  # type: ignore[list-item]
+                                    temperature=0, input=[{"role": "user", "content": DOC.upper() * 2},
                                                           {"role": "user", "content": "How long is the warranty?"}])
     assert other.usage is not None and other.usage.input_tokens_details.cached_tokens == 0
 
