@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
+from respond.protocol.shapes import StreamEvent
 
-def frame(event: dict[str, Any]) -> bytes:
-    kind: str = event["type"]
+
+def frame(event: StreamEvent) -> bytes:
+    kind = event["type"]
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
 

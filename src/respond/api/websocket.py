@@ -91,7 +91,7 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
         await ws.send_text(error_event(exc).decode())
         return
     if isinstance(started, Warmed):  # prepared, not generated: created ... completed, no output
-        for ev in replay(started.response):
+        for ev in replay(started.response, include=started.req.include, vocabulary=service.vocabulary):
             await ws.send_text(orjson.dumps(ev).decode())
         return
     events = started.run.events() if isinstance(started, Running) else await runs.follow(

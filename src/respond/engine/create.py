@@ -28,7 +28,7 @@ from respond.engine.input_files import InputFiles
 from respond.engine.jobs import SEALED_SECRETS, seal_secrets
 from respond.engine.launch import Launcher
 from respond.engine.local_state import LocalState
-from respond.engine.persistence import LEASE_MS, Record
+from respond.engine.persistence import LEASE_MS, Record, row
 from respond.engine.recording import Recording
 from respond.engine.references import References
 from respond.engine.request_options import RequestOptions
@@ -115,6 +115,6 @@ class Creator:
         await self.hosted.check(req.tools, gen, ToolContext(
             owner, frozenset(req.include or []), req.tool_choice, history.items, new_items, secrets),
             req.max_tool_calls)
-        await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS)
+        await self.store.enqueue_response(row(response), owner, new_items, request=body, lease_ms=LEASE_MS)
         if self._on_queued is not None:
             self._on_queued()

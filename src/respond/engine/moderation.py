@@ -25,11 +25,12 @@ from typing import Any
 from respond.core.errors import BackendError
 from respond.core.ports import Moderator
 from respond.core.types import Delta, Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, Usage
-from respond.engine.hosted import HostedStep
+from respond.engine.operations import Operation
 from respond.protocol.errors import invalid
 from respond.protocol.requests import CreateResponse
+from respond.protocol.shapes import ResponseDict
 
-Step = Delta | HostedStep
+Step = Delta | Operation
 NOT_RUN = {"type": "error", "code": "not_moderated",
            "message": "The input was blocked, so no output was generated to moderate."}
 
@@ -61,7 +62,7 @@ def input_parts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class Moderation:
     """One response's moderation; `wrap` runs the model's steps through it."""
 
-    def __init__(self, moderator: Moderator, req: CreateResponse, response: dict[str, Any]) -> None:
+    def __init__(self, moderator: Moderator, req: CreateResponse, response: ResponseDict) -> None:
         options = req.moderation or {}
         policy = options.get("policy") or {}
         self.moderator, self.model, self.response = moderator, str(options["model"]), response

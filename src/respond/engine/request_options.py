@@ -17,11 +17,11 @@ from typing import Any
 from respond.core.ports import Moderator, ResponseStore
 from respond.core.types import Delta, Generation
 from respond.engine import images, moderation, prompt_cache
-from respond.engine.hosted import HostedStep
+from respond.engine.operations import Operation
 from respond.engine.persistence import Record
 from respond.protocol.requests import CreateResponse
 
-Steps = AsyncIterator[Delta | HostedStep]
+Steps = AsyncIterator[Delta | Operation]
 Wrap = Callable[[Steps], Steps]
 
 
