@@ -21,6 +21,7 @@ from respond.engine.errors import response_error
 from respond.engine.events import Event, EventBuilder
 from respond.engine.hosted import HostedStep
 from respond.engine.persistence import Persistence, Record
+from respond.engine.queue import QUEUED_EVENTS
 from respond.engine.recorder import Recorder
 from respond.protocol.lifecycle import terminal_fields, transition
 from respond.protocol.response import usage_object
@@ -47,6 +48,8 @@ class Run:
         self._finished = False
         self._final: tuple[str, dict[str, Any]] = ("failed", {})
         self._on_end = on_end  # metering: called once with the final response, stored or not
+        # (time, error): the end of a background run's completion window (engine/queue.py), on `clock`
+        self.deadline: tuple[float, str] | None = None
 
     @property
     def id(self) -> str:
@@ -56,9 +59,15 @@ class Run:
         """Yield every event of the response, persisting it once it is terminal."""
         b = self.builder
         self.persistence.hub.live.attach(self.id)  # its lease is renewed while this task lives
+        queued = self.response["status"] == "queued"
         transition(self.response, "in_progress")
         try:
-            yield await self._out(b.lifecycle("response.created"))
+            if queued:  # a background run: its first events were stored when it was queued
+                for type_ in QUEUED_EVENTS:
+                    b.emit(type_)  # (numbered then)
+            else:
+                yield await self._out(b.lifecycle("response.created"))
+            self._within_window()
             yield await self._out(b.lifecycle("response.in_progress"))
             finish: Finish | None = None
             async for delta in self._all_deltas():
@@ -117,7 +126,12 @@ class Run:
         if first is not None:
             yield first
         async for delta in self._deltas:
+            self._within_window()
             yield delta
+
+    def _within_window(self) -> None:
+        if self.deadline is not None and self.clock() > self.deadline[0]:
+            raise BackendError(self.deadline[1])
 
     async def _close_deltas(self) -> None:
         pending = self._first

@@ -19,7 +19,7 @@ from respond.core.hosted import ToolContext
 from respond.core.metrics import Metrics, NullMetrics
 from respond.core.ports import Store, TokenCounter
 from respond.core.types import Finish, Generation
-from respond.engine import compaction
+from respond.engine import compaction, queue
 from respond.engine.call_ids import check_outputs_answer_calls
 from respond.engine.context_cache import ContextCache
 from respond.engine.conversations import conversation_id
@@ -176,7 +176,9 @@ class ResponsesService(ReadSide):
             await self.hosted.prepare(req.tools, gen, ToolContext(
                 owner, frozenset(req.include or []), req.tool_choice, history.items, new_items, secrets),
                 req.max_tool_calls)
-            await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS)
+            await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS,
+                                              order=queue.job_order(req.background_options, self.clock()),
+                                              events=queue.queued_events(response))
             if self._on_queued is not None:
                 self._on_queued()
             return None, req, response

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from respond.protocol import extensions
 from respond.protocol.errors import APIError, invalid
-from respond.protocol.params import NESTED, check_nested
+from respond.protocol.params import NESTED, check_background_options, check_nested
 
 METADATA_MAX_PAIRS = 16
 METADATA_KEY_MAX = 64
@@ -134,6 +142,11 @@ class CreateResponse(BaseModel):
                           "to the model as given. Use 'disabled' or 'auto'.", "image.context_compression",
                           "unsupported_value")
         return value
+
+    @model_validator(mode="after")
+    def _background_options(self) -> CreateResponse:
+        check_background_options(self.background_options, self.background, self.stream, self.service_tier)
+        return self
 
     @field_validator("context_management", mode="before")
     @classmethod
