@@ -23,6 +23,7 @@ from respond.engine.detach import detached
 from respond.engine.events import replay
 from respond.engine.local_state import LocalState
 from respond.engine.service import ResponsesService
+from respond.engine.started import Running, Warmed
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError, server_error
 from respond.protocol.limits import check_json
@@ -105,12 +106,13 @@ async def _turn(ws: WebSocket, msg: dict[str, Any], owner: str, service: Respons
         raise APIError(400, "Invalid type for 'generate': expected a boolean.", param="generate",
                        code="invalid_type")
     obfuscate = _obfuscation(msg.get("stream_options"))
-    run, req, response = await service.create(body, owner, local=local, generate=generate)
-    if not generate:  # prepared, not generated: created ... completed, no output
-        for ev in replay(response):
+    started = await service.create(body, owner, local=local, generate=generate)
+    if isinstance(started, Warmed):  # prepared, not generated: created ... completed, no output
+        for ev in replay(started.response):
             await ws.send_text(orjson.dumps(ev).decode())
         return True
-    events = run.events() if run is not None else await runs.follow(response["id"], owner, -1, req.include)
+    events = started.run.events() if isinstance(started, Running) else await runs.follow(
+        started.response["id"], owner, -1, started.req.include)
     last = None
     async for batch in detached(events):
         for ev in batch:

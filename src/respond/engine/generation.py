@@ -147,7 +147,7 @@ def _hosted_note(item: Item) -> list[Message]:
 
 
 def _compaction(item: Item) -> list[Message]:
-    """Without the server's key (engine/service.py opens compaction items) nothing is read of it."""
+    """Without the server's key (engine/context.py opens compaction items) nothing is read of it."""
     return []
 
 
@@ -266,11 +266,6 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
         service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
     )
     return Prepared(gen, tools, choice.hosted or [])
-
-
-def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item],
-                     hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Generation:
-    return prepare(req, model, history, new_items, hosted_types, hosted).gen
 
 
 def dumps(value: Any) -> str:

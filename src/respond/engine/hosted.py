@@ -4,7 +4,8 @@ It knows the tools bootstrap gave it, by `tools[]` type and by item type, and an
 which request types are hosted (`types`), what a stored item becomes in chat context
 (`messages`), the events a replayed item carried (`replay`), what of `tools[]` may be stored and
 echoed (`echo`) and what is kept aside for a background run (`secrets`).  `prepare()` binds the
-tools a request names and returns the `HostedLoop` (engine/hosted_loop.py) that runs them.
+tools a request names and returns the `HostedLoop` (engine/hosted_loop.py) that runs them;
+`check()` binds them only to validate, and closes them.
 """
 
 from __future__ import annotations
@@ -97,3 +98,11 @@ class HostedTools:
                 await b.close()
             raise
         return HostedLoop(bindings, gen, ctx, max_tool_calls)
+
+    async def check(self, tools: list[dict[str, Any]] | None, gen: Generation, ctx: ToolContext,
+                    max_tool_calls: int | None = None) -> None:
+        """Validate the hosted tools of a request that runs later (a background one): bound, as
+        `prepare` does, and closed at once (what a binding opened, an MCP session..., is released)."""
+        loop = await self.prepare(tools, gen, ctx, max_tool_calls)
+        if loop is not None:
+            await loop.aclose()

@@ -64,6 +64,7 @@ class HostedLoop:
         self.client_specs = list(gen.tools)
         self.choice = gen.tool_choice
         self.index: dict[str, int] = {}  # item id -> output index
+        self.closed = False
 
     def _owner(self, name: str | None) -> Binding | None:
         return next((b for b in self.bindings if name and b.claims(name)), None)
@@ -138,8 +139,16 @@ class HostedLoop:
                     return
             yield Finish(reason="stop", usage=usage)  # pragma: no cover - the last round offers no tools
         finally:
-            for b in self.bindings:
-                await b.close()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every binding, once: at the end of `run`, or for a loop that was only built to
+        validate the request (a background one, checked before it is queued)."""
+        if self.closed:
+            return
+        self.closed = True
+        for b in self.bindings:
+            await b.close()
 
     async def _run_calls(self, calls: list[HostedCall], thought: list[ReasoningDelta]) -> AsyncIterator[HostedStep]:
         self.gen.messages.append({"role": "assistant", "content": None, "tool_calls": [

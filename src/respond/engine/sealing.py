@@ -1,6 +1,6 @@
 """`reasoning.encrypted_content`: reasoning sealed by the server, opened only by it (and, with the same
 key and a `purpose` of their own: `compaction.encrypted_content`, and the MCP secrets of a queued
-background run, engine/service.py).
+background run, engine/jobs.py).
 
 A `store: false` client keeps nothing on the server, so to carry the model's reasoning into its
 next turn it asks for `include: ["reasoning.encrypted_content"]` and sends the reasoning item back
