@@ -11,7 +11,6 @@ import orjson
 from _common import pct
 from respond.backends.scripted import ScriptedBackend
 from respond.engine.service import ModelRouter, ResponsesService
-from respond.protocol.items import normalize_input
 from respond.protocol.requests import CreateResponse
 from respond.store.sql import _CONTEXT, SqlStore
 
@@ -32,7 +31,7 @@ async def engine_context_timing(db: Path, depths: dict[int, str], reps: int) -> 
                 req = CreateResponse(model=MODEL, input="next", previous_response_id=rid)
                 t0 = time.perf_counter()
                 history = await service.references.history(req, OWNER)
-                gen = service.context.prepare(req, MODEL, history, normalize_input(req.input)).gen
+                gen = service.context.prepare(req, MODEL, history, service.vocabulary.normalize_input(req.input)).gen
                 dt = time.perf_counter() - t0
                 assert len(gen.messages) == 2 * d + 1, (d, len(gen.messages))
                 if i >= 20:

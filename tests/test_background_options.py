@@ -115,6 +115,8 @@ async def test_claims_follow_the_order_and_chains_are_per_owner(database: str) -
         await store.finish_job(f"resp_a-late_{now}")
         last = await store.claim_job("worker-1", 60_000)
         assert last is not None and last["response_id"] == f"resp_a-next_{now}"
+        for name, _, _ in jobs:
+            await store.finish_job(f"resp_{name}_{now}")
     finally:
         await store.close()
 

@@ -2,7 +2,9 @@
 
 Adapters are built only through their registries (`respond.backends` by name, `respond.store` by
 URL scheme) and everything is handed over through constructors: nothing is patched onto an
-object or an app after it is built.
+object or an app after it is built.  The hosted tools are `HOSTED_TOOLS` plus the `respond.tools`
+entry points; their wires make the server's one `Vocabulary` (item types, include values, ...),
+which the engine passes to every parse and read.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from respond.api.metrics import PrometheusMetrics
 from respond.backends.upstream_http import UpstreamLimits
 from respond.config import Settings
 from respond.core.errors import BackendError
-from respond.core.hosted import ToolServices
+from respond.core.hosted import HostedKind, ToolServices
 from respond.core.metrics import Metrics
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
@@ -44,17 +46,24 @@ from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.tenancy import Tenancy
 from respond.engine.workers import RunManager
+from respond.protocol.vocabulary import Vocabulary
 from respond.store.availability import data_error, unavailable
 from respond.store.journal import Journal
 from respond.store.redis_rates import RedisRates
+from respond.tools.code_interpreter import tool as code_interpreter
 from respond.tools.code_interpreter.containers import Containers
 from respond.tools.code_interpreter.sandbox import Limits, Sandbox
+from respond.tools.file_search import tool as file_search_tool
 from respond.tools.file_search.service import FileSearch
 from respond.tools.file_search.source import StoredFiles
+from respond.tools.mcp import tool as mcp
+from respond.tools.web_search import tool as web_search
 from respond.upstreams import build_upstreams, chat_defaults
 
 log = logging.getLogger("respond")
 MiB = 1024 * 1024
+# The built-in hosted tools (each its own package); installed packages add theirs by entry point.
+HOSTED_TOOLS: tuple[HostedKind, ...] = (file_search_tool.KIND, mcp.KIND, web_search.KIND, code_interpreter.KIND)
 
 
 def parse_models(pairs: list[str]) -> dict[str, str]:
@@ -188,8 +197,10 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
+    kinds = tools.kinds(HOSTED_TOOLS, tools.plugins())
+    hosted = HostedTools(tools.build(kinds, services), Vocabulary(k.wire for k in kinds))
     service = ResponsesService(store, ModelRouter(chosen, default, settings.repeat_guard, settings.aliases),
-                               hosted=HostedTools(tools.load(services)),
+                               hosted=hosted,
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(server_secret),
                                prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy, clock=clock,

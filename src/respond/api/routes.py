@@ -96,7 +96,7 @@ async def create_response(request: Request) -> Response:
     if isinstance(started, Running):
         if req.stream:
             return _stream(started.run.events(), obfuscate)
-        return JSON(with_include(started.run.response, req.include))
+        return JSON(with_include(started.run.response, req.include, _service(request).vocabulary))
     if req.stream:  # background: queued for a worker (generate:false is the WebSocket's only)
         return _stream(await _runs(request).follow(started.response["id"], owner, -1, req.include), obfuscate)
     return JSON(started.response)

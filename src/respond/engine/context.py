@@ -9,6 +9,7 @@ turn's `Generation`) all go through it, so the three never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from respond.core.types import Message
@@ -32,6 +33,10 @@ class ContextBuilder:
         if item.get("type") == "compaction":
             return compaction_messages(compaction.open_summary(self._sealer, item.get("encrypted_content"), None))
         return self.hosted.messages(item)
+
+    def seal_compaction(self, owner: str) -> Callable[[dict[str, Any]], str]:
+        """How a compaction item made for `owner` is sealed (server-side compaction)."""
+        return lambda payload: self._sealer.seal(payload, owner, compaction.PURPOSE)
 
     def messages(self, items: list[Item], prefix: list[Message] | None = None) -> list[Message]:
         return items_to_messages(items, prefix=prefix, hosted=self.item)

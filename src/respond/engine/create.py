@@ -65,7 +65,7 @@ class Creator:
                      ) -> Started:
         """Validate and start a response.  `local`: a WebSocket's connection state; `generate=False`
         (WebSocket only) prepares the response's context without calling the model."""
-        req = parse_create(body)
+        req = parse_create(body, self.hosted.vocabulary)
         model = await model_for(req, owner, self.router, self.tenancy)  # an alias: the model it names
         req, new_items = await self.references.inputs(req, owner)
         history = await self.references.history(req, owner, local)

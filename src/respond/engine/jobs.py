@@ -1,7 +1,8 @@
 """A background response claimed by a worker (engine/workers.py): its job -> a `Run`.
 
-The job holds the request as it was accepted; what the hosted tools dropped from its tools[] (MCP
-headers and authorization) rides with it only sealed (engine/sealing.py, purpose `mcp_secrets`,
+The job holds the request as it was accepted; what the hosted tools dropped from its tools[]
+(`HostedTool.secrets`: a remote server's headers and authorization) rides with it only sealed
+(engine/sealing.py, purpose `hosted_secrets`,
 bound to the owner and to the response id).  The claiming process opens them and hands them straight
 to the run's tools: they are never held anywhere else, and a replica with another secret fails the
 run with an error saying so rather than calling the tool without its credentials.
@@ -25,9 +26,9 @@ from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
 
 # A queued job's hosted-tool secrets: sealed in this key of its stored request.
-SEALED_SECRETS, SECRETS_PURPOSE = "_respond_sealed_secrets", "mcp_secrets"
-UNOPENED = ("The MCP credentials of this queued run could not be opened by this server: every replica "
-            "must share --secret-key. Retry the request.")
+SEALED_SECRETS, SECRETS_PURPOSE = "_respond_sealed_secrets", "hosted_secrets"
+UNOPENED = ("The hosted tools' credentials of this queued run could not be opened by this server: every "
+            "replica must share --secret-key. Retry the request.")
 
 
 def seal_secrets(sealer: Sealer, secrets: dict[str, Any], response_id: str, owner: str) -> str:
@@ -61,7 +62,8 @@ class Jobs:
             return None
         request = dict(job["request"] or {})
         sealed = request.pop(SEALED_SECRETS, None)
-        req, _ = apply_prompt(parse_create(request), self.prompts)  # its items are stored already
+        vocabulary = self.references.vocabulary
+        req, _ = apply_prompt(parse_create(request, vocabulary), self.prompts, vocabulary)  # items stored already
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
         record = Record(response, owner, new_items[0] if new_items else [], conversation_id(req))
         try:

@@ -10,13 +10,14 @@ a request the backend refuses is still an HTTP error) and picks how the run is s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.hosted import ToolContext
 from respond.core.metrics import Metrics
 from respond.core.ports import Store
+from respond.engine import compaction
 from respond.engine.context import ContextBuilder
 from respond.engine.events import EventBuilder
 from respond.engine.generation import History
@@ -70,7 +71,14 @@ class Launcher:
                           secrets or {})
         hosted = await self.hosted.prepare(prepared.hosted_tools, prepared.gen, ctx, req.max_tool_calls)
         turns = self.router.turns(backend, self.hosted.answered(ctx.history, ctx.new_items))  # the repeat guard
-        deltas = hosted.run(turns) if hosted is not None else turns.generate(prepared.gen)
+
+        def model_turns() -> AsyncIterator[Any]:
+            return hosted.run(turns) if hosted is not None else turns.generate(prepared.gen)
+
+        limit = compaction.threshold(req.context_management)  # past it, the context is compacted first
+        deltas = model_turns() if limit is None else compaction.Compactor(
+            backend, prepared.gen, limit, self.context.seal_compaction(record.owner),
+            instructions=bool(req.instructions)).run(model_turns)
         deltas = metered(deltas, self.metrics, model, backend.name)
         started = time.perf_counter()
         # Foreground: prime, so a request the backend refuses is still an HTTP error; a stream waits
@@ -90,7 +98,8 @@ class Launcher:
         # Events are copied only for a watched run (streamed, background): a drained one is only read at its end.
         builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
                                bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
-                               reasoning=self._reasoning(req, record.owner), tools=prepared.tools)
+                               reasoning=self._reasoning(req, record.owner), tools=prepared.tools,
+                               vocabulary=self.hosted.vocabulary)
 
         def ended(response: dict[str, Any]) -> None:  # metering and the key's usage, once, stored or not
             finished(response, self.metrics, backend.name, started)

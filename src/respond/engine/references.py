@@ -27,7 +27,6 @@ from respond.engine.prompts import PromptStore
 from respond.engine.router import ModelRouter
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import APIError, not_found
-from respond.protocol.items import normalize_input
 from respond.protocol.requests import CreateResponse
 
 log = logging.getLogger("respond.service")
@@ -41,6 +40,7 @@ class References:
         self.router = router
         self.contexts = contexts
         self.context = context
+        self.vocabulary = context.hosted.vocabulary  # item types, include values: the core's and the tools'
         self.prompts = prompts
         self.files = files
         self._sealer = sealer  # opens reasoning and compaction items carried back by the client
@@ -51,8 +51,8 @@ class References:
         first, references resolved, sealed reasoning opened)."""
         if req.client_metadata:
             log.info("client_metadata (not sent upstream): %s", req.client_metadata)
-        req, prompt_items = apply_prompt(req, self.prompts)
-        items = await self._referenced(normalize_input(req.input), owner)
+        req, prompt_items = apply_prompt(req, self.prompts, self.vocabulary)
+        items = await self._referenced(self.vocabulary.normalize_input(req.input), owner)
         return req, prompt_items + open_reasoning(items, self._sealer, owner)
 
     async def _referenced(self, items: list[Item], owner: str) -> list[Item]:

@@ -54,6 +54,7 @@ class ResponsesService(ReadSide):
         self.router = router
         self.tenancy = tenancy  # stored keys: allowed models, limits, usage (None: static keys only)
         self.hosted = hosted or HostedTools()  # server-run tools; bootstrap gives them (respond.tools)
+        self.vocabulary = self.hosted.vocabulary  # item types, include values: the core's and the tools'
         self.hub = Hub()
         self.contexts = ContextCache()
         self.worker_id = worker_id or new_id("worker")[:32]

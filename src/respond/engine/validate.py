@@ -7,6 +7,7 @@ alias names for this key (a stored key sees only the models it may use).
 
 from __future__ import annotations
 
+from respond.engine import compaction
 from respond.engine.router import ModelRouter
 from respond.engine.tenancy import Tenancy
 from respond.protocol.errors import invalid
@@ -23,6 +24,7 @@ def check(req: CreateResponse, default_model: str | None) -> str:
     if req.stream_options is not None and not req.stream:
         raise invalid("'stream_options' is only allowed when 'stream' is true.", "stream_options",
                       "invalid_value")
+    compaction.threshold(req.context_management)  # a bad entry is a 400 before anything runs
     model = req.model or default_model
     if not model:
         raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")

@@ -7,7 +7,7 @@ from typing import Any
 from respond.protocol.lifecycle import TERMINAL
 from respond.protocol.requests import CreateResponse
 
-__all__ = ["TERMINAL", "echo_text", "echo_tools", "new_response", "usage_object"]
+__all__ = ["TERMINAL", "echo_image", "echo_text", "echo_tools", "new_response", "usage_object"]
 
 
 def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -24,6 +24,9 @@ def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 def echo_text(text: dict[str, Any] | None) -> dict[str, Any]:
     text = text or {}
     fmt = text.get("format") or {"type": "text"}
+    if fmt.get("type") == "json_schema":  # every key the Response carries, as the hosted API echoes it
+        fmt = {"type": "json_schema", "name": fmt.get("name"), "description": fmt.get("description"),
+               "schema": fmt.get("schema"), "strict": fmt.get("strict") is True}
     return {"format": fmt, "verbosity": text.get("verbosity", "medium")}
 
 
@@ -69,14 +72,19 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
         "user": req.user,
         # Fields of the SDK's Response that this server echoes but has no feature behind.
         "access_programs": req.access_programs,
-        # the effective policy, as the Response carries it: images always reach the model as given
-        "image": {"context_compression": "disabled"} if req.image is not None else None,
+        "image": echo_image(req),
         "input_transformations": None,
         "moderation": None,  # results of a moderation pass; a request asking for one is a 400
         "prompt_cache_diagnostics": None,
         "prompt_cache_options": req.prompt_cache_options,
         "tool_usage": None,
     }
+
+
+def echo_image(req: CreateResponse) -> dict[str, Any] | None:
+    """The effective image policy, as a Response (and a CompactedResponse) carries it: images always
+    reach the model as given."""
+    return {"context_compression": "disabled"} if req.image is not None else None
 
 
 def usage_object(input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:

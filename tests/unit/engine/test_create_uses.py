@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.backends.scripted import ScriptedBackend
-from respond.core.hosted import BaseTool, Binding, HostedCall, OneFunctionBinding, Step, ToolContext
+from respond.core.hosted import BaseTool, Binding, HostedCall, OneFunctionBinding, Step, ToolContext, Wire
 from respond.core.types import ToolSpec
 from respond.engine.hosted import HostedTools
 from respond.engine.jobs import SEALED_SECRETS
@@ -41,7 +41,7 @@ class ProbeBinding(OneFunctionBinding):
 
 
 class Probe(BaseTool):
-    types: tuple[str, ...] = ("probe",)
+    wire = Wire(("probe",))
 
     def __init__(self) -> None:
         self.bound: list[dict[str, Any]] = []

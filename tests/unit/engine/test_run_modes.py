@@ -122,8 +122,9 @@ async def test_continuation_reuses_the_cached_context(service: ResponsesService,
 
 def service_req(extra: dict[str, Any]) -> Any:
     from respond.protocol.requests import parse_create
+    from respond.protocol.vocabulary import CORE
 
-    return parse_create({"model": "scripted", "input": "again", **extra})
+    return parse_create({"model": "scripted", "input": "again", **extra}, CORE)
 
 
 async def test_a_refused_final_write_stores_failed_at_once(service: ResponsesService, store: SqlStore,

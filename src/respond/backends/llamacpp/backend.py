@@ -38,6 +38,7 @@ from respond.core.types import (
     ToolCallDelta,
     Usage,
 )
+from respond.protocol.shapes import Logprob
 
 from .assets import DEFAULT_MODEL, packaged_models
 from .repeats import RepeatWatch
@@ -202,9 +203,9 @@ class _Shaper:
         self._names = [t.name for t in plan.tools]
         self._splitter = ToolCallSplitter() if plan.tool_mode == "auto" else None
         self._held: list[str] = []  # constrained mode: the whole output
-        self._logprobs: list[dict[str, Any]] = []
+        self._logprobs: list[Logprob] = []
         self._think = ThinkSplitter(inside=plan.think_open)
-        self._pending: list[dict[str, Any]] = []  # logprobs of text the think splitter still holds
+        self._pending: list[Logprob] = []  # logprobs of text the think splitter still holds
         self._watch = RepeatWatch()
         self.repeated = 0  # the length of the block the output repeated (0: it did not)
 
