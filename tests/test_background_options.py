@@ -57,7 +57,7 @@ def test_background_options_are_validated_as_the_sdk_documents(app: AppServer, u
                                                                params: dict[str, Any], param: str) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         app.client().responses.create(model="scripted", input="x", **params)
-    assert body_of(caught)["error"]["param"] == param
+    assert body_of(caught)["param"] == param
     assert upstream.requests() == []
 
 
