@@ -244,12 +244,15 @@ def test_compact_output_and_options(server: AppServer, upstream: UpstreamThread)
     for extra, param in (({"prompt_cache_retention": "24h"}, "prompt_cache_retention"),
                          ({"prompt_cache_options": {"mode": "explicit"}}, "prompt_cache_options"),
                          ({"service_tier": "scale"}, "service_tier"),
-                         ({"image": {"context_compression": "enabled"}}, "image.context_compression"),
                          ({"image": {"context_compression": "small"}}, "image.context_compression"),
                          ({"safety_identifier": "x" * 200}, "safety_identifier"),
                          ({"store": True}, "store")):
         bad = http.post("/responses/compact", json={"model": "scripted", "input": "x", **extra})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == param, (extra, bad.json())
+    # image.context_compression "enabled" is applied as on a create (tests/test_image_compression.py)
+    enabled = http.post("/responses/compact", json={"model": "scripted", "input": "x",
+                                                    "image": {"context_compression": "enabled"}})
+    assert enabled.status_code == 200 and enabled.json()["image"] == {"context_compression": "enabled"}
 
 
 def test_input_tokens_honours_reasoning_and_truncation(server: AppServer, upstream: UpstreamThread) -> None:

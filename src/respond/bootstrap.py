@@ -28,6 +28,7 @@ from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.api.metrics import PrometheusMetrics
+from respond.backends.moderation import HTTPModerator
 from respond.backends.upstream_http import UpstreamLimits
 from respond.config import Settings
 from respond.core.errors import BackendError
@@ -195,6 +196,8 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     if hasattr(store, "journal"):  # the SQL store: final writes wait in a local journal during an outage
         store.journal = Journal(settings.journal_dir, server_secret, settings.database)
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
+    moderator = HTTPModerator(settings.moderation_upstream, settings.moderation_api_key, upstream_limits(settings)) \
+        if settings.moderation_upstream else None
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
     kinds = tools.kinds(HOSTED_TOOLS, tools.plugins())
@@ -204,6 +207,7 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(server_secret),
                                prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy, clock=clock,
+                               moderator=moderator,
                                files=InputFiles(StoredFiles(
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024)),
@@ -227,6 +231,8 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
             await file_search.close()
             await service.hosted.aclose()
             await containers.close()
+            if moderator is not None:
+                await moderator.close()
             for backend in chosen:
                 await backend.close()
             if tenancy is not None:

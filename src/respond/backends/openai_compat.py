@@ -13,6 +13,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 
+from respond.backends.options import check_chat_cache
 from respond.backends.profiles import as_bool
 from respond.backends.upstream_base import UpstreamBackend, error_message
 from respond.backends.upstream_http import (
@@ -96,6 +97,8 @@ class ChatRequest(TypedDict):
     verbosity: NotRequired[str]
     service_tier: NotRequired[str]
     prompt_cache_key: NotRequired[str]
+    prompt_cache_options: NotRequired[JSONObject]  # with the profile setting `prompt_cache` (backends/options.py)
+    prompt_cache_retention: NotRequired[str]
     logprobs: NotRequired[bool]
     top_logprobs: NotRequired[int]
     response_format: NotRequired[JSONObject]
@@ -220,6 +223,10 @@ class OpenAICompatBackend(UpstreamBackend):
         drop = 1
         while True:
             body = chat_body(gen, self.reasoning_field, self.profile.structured_output)
+            if self.profile.prompt_cache and gen.prompt_cache:  # checked by check_chat_cache: what it takes
+                body["prompt_cache_options"] = gen.prompt_cache
+            if self.profile.prompt_cache and gen.prompt_cache_retention:
+                body["prompt_cache_retention"] = gen.prompt_cache_retention
             if messages is not gen.messages:
                 body["messages"] = with_reasoning_field(messages, self.reasoning_field)
             ex = await self.http.send("POST", "/chat/completions", orjson.dumps(body))
@@ -245,6 +252,7 @@ class OpenAICompatBackend(UpstreamBackend):
         return self.profiled.adapter.run(gen, self._generate(gen))
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        check_chat_cache(gen, self.profile.prompt_cache, f"the upstream at {self.base_url} (profile {self.profile.name})")
         ex = await self._open(gen)
         try:
             ex.check_event_stream()

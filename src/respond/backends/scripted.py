@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from respond.backends.options import refuse_others
 from respond.core.types import Delta, Finish, Generation, ModelInfo, TextDelta, Usage
 
 
@@ -36,6 +37,7 @@ class ScriptedBackend:
         return _words(gen)
 
     async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        refuse_others(gen, (), "the scripted backend (it keeps no prompt cache)")
         last = next((m for m in reversed(gen.messages) if m.get("role") == "user"), None)
         said = last.get("content") if last else ""
         text = self.reply if self.reply is not None else f"You said: {said if isinstance(said, str) else '...'}"

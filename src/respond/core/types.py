@@ -73,6 +73,16 @@ class Generation:
     verbosity: str | None = None  # low|medium|high
     service_tier: str | None = None
     prompt_cache_key: str | None = None
+    # Prompt caching (issue 19), each passed on to an upstream that takes it, else the backend
+    # answers a 400 naming it: `prompt_cache_options` without comparison_response_id (mode, ttl,
+    # prewarm: the keys the client set) and the deprecated `prompt_cache_retention`.  Content parts
+    # may carry `prompt_cache_breakpoint` ({"mode": "explicit", "ttl"?}) as the chat parts take it.
+    prompt_cache: dict[str, Any] | None = None
+    prompt_cache_retention: str | None = None
+    # `prompt_cache_options.prewarm`: fill the prompt cache, generate nothing (no output tokens).
+    prewarm: bool = False
+    # The request's `access_programs` ({"cyber": ...}): only a /v1/responses upstream takes it.
+    access_programs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

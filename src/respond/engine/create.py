@@ -32,6 +32,7 @@ from respond.engine.local_state import LocalState
 from respond.engine.persistence import LEASE_MS, Record
 from respond.engine.recording import Recording
 from respond.engine.references import References
+from respond.engine.request_options import RequestOptions
 from respond.engine.router import ModelRouter
 from respond.engine.sealing import Sealer
 from respond.engine.started import Queued, Running, Started, Warmed
@@ -47,7 +48,7 @@ class Creator:
     def __init__(self, store: Store, router: ModelRouter, hosted: HostedTools, *, references: References,
                  context: ContextBuilder, recording: Recording, launcher: Launcher, files: InputFiles,
                  tenancy: Tenancy | None, sealer: Sealer, clock: Callable[[], float],
-                 on_queued: Callable[[], None] | None) -> None:
+                 on_queued: Callable[[], None] | None, options: RequestOptions | None = None) -> None:
         self.store = store
         self.router = router
         self.hosted = hosted
@@ -60,12 +61,14 @@ class Creator:
         self._sealer = sealer  # seals a queued run's hosted-tool secrets (engine/jobs.py opens them)
         self.clock = clock  # created_at (tests move it)
         self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
+        self.options = options or RequestOptions(store)  # issue 19's options (engine/request_options.py)
 
     async def create(self, body: Any, owner: str, local: LocalState | None = None, generate: bool = True
                      ) -> Started:
         """Validate and start a response.  `local`: a WebSocket's connection state; `generate=False`
         (WebSocket only) prepares the response's context without calling the model."""
         req = parse_create(body, self.hosted.vocabulary)
+        self.options.check(req)
         model = await model_for(req, owner, self.router, self.tenancy)  # an alias: the model it names
         req, new_items = await self.references.inputs(req, owner)
         history = await self.references.history(req, owner, local)
@@ -109,6 +112,7 @@ class Creator:
                     SEALED_SECRETS: seal_secrets(self._sealer, secrets, response["id"], owner)}
         await self.files.for_context(new_items, owner, self.router.resolve(model), strict=True)
         gen = self.context.prepare(req, model, history, new_items).gen
+        await self.options.prepare(req, gen, record)  # images a 400 now (the run compresses them again)
         await self.hosted.check(req.tools, gen, ToolContext(
             owner, frozenset(req.include or []), req.tool_choice, history.items, new_items, secrets),
             req.max_tool_calls)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from respond.engine import compaction
+from respond.engine import compaction, images
 from respond.engine.context import ContextBuilder
 from respond.engine.input_files import InputFiles
 from respond.engine.references import References
@@ -52,8 +52,12 @@ class Derived:
         backend = self.router.resolve(model)
         new_items = await self.files.for_context(new_items, owner, backend)
         gen = self.context.prepare(req, model, history, new_items).gen
+        image = echo_image(req)
+        if req.image is not None:  # image.context_compression, as on a create (engine/images.py)
+            gen.messages, compressed = await images.compress_messages(gen.messages, images.policy(req.image))
+            image = {"context_compression": "enabled"} if compressed else image
         summary, usage = await compaction.summarize(backend, gen)
         return compaction.compacted(history.items + new_items, summary, usage,
                                     lambda payload: self._sealer.seal(payload, owner, compaction.PURPOSE),
-                                    {"image": echo_image(req), "safety_identifier": req.safety_identifier,
+                                    {"image": image, "safety_identifier": req.safety_identifier,
                                      "service_tier": req.service_tier or "default"})

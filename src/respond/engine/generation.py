@@ -25,6 +25,13 @@ Item = dict[str, Any]
 
 
 def _part_to_chat(part: dict[str, Any]) -> dict[str, Any] | None:
+    chat = _chat_part(part)
+    if chat is not None and part.get("prompt_cache_breakpoint") is not None:
+        chat["prompt_cache_breakpoint"] = part["prompt_cache_breakpoint"]  # the chat parts take it as is
+    return chat
+
+
+def _chat_part(part: dict[str, Any]) -> dict[str, Any] | None:
     kind = part.get("type")
     if kind in ("input_text", "output_text"):
         return {"type": "text", "text": part.get("text", "")}
@@ -43,7 +50,7 @@ def _part_to_chat(part: dict[str, Any]) -> dict[str, Any] | None:
 
 def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     chat = [c for c in (_part_to_chat(p) for p in parts) if c is not None]
-    if all(c["type"] == "text" for c in chat):
+    if all(c["type"] == "text" and "prompt_cache_breakpoint" not in c for c in chat):
         return "".join(c["text"] for c in chat)
     return chat
 
@@ -257,6 +264,10 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
         reasoning_summary=(req.reasoning or {}).get("summary") or (req.reasoning or {}).get("generate_summary"),
         verbosity=(req.text or {}).get("verbosity"),
         service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
+        prompt_cache={k: v for k, v in (req.prompt_cache_options or {}).items()
+                      if k != "comparison_response_id"} or None,  # that one is Respond's (prompt_cache.py)
+        prompt_cache_retention=req.prompt_cache_retention,
+        prewarm=bool((req.prompt_cache_options or {}).get("prewarm")), access_programs=req.access_programs,
     )
     return Prepared(gen, tools, choice.hosted or [])
 

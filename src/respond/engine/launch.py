@@ -1,7 +1,8 @@
 """Stage "plan the tools and run" of a create: a resolved request -> a `Run` (engine/run.py).
 
 `Launcher.launch` resolves the backend, reads the new items' files for it, builds this turn's
-generation (engine/context.py), binds the hosted tools (the plan: `HostedTools.prepare`), wraps the
+generation (engine/context.py) with the request options applied around it (engine/request_options.py:
+images, moderation, prompt-cache diagnostics), binds the hosted tools (the plan: `HostedTools.prepare`), wraps the
 model's turns in the repeat guard, the hosted loop and metering, primes the first delta (foreground:
 a request the backend refuses is still an HTTP error) and picks how the run is stored
 (engine/persistence.py).  It returns the `Run`; whoever consumes its events drives it.
@@ -30,6 +31,7 @@ from respond.engine.persistence import Persistence, Record, RunMode, persistence
 from respond.engine.priming import prime
 from respond.engine.reasoning import ReasoningStream
 from respond.engine.recording import Recording
+from respond.engine.request_options import RequestOptions
 from respond.engine.router import ModelRouter
 from respond.engine.run import Run
 from respond.engine.sealing import Sealer
@@ -42,7 +44,8 @@ HEADERS_WAIT = 0.25  # seconds a stream waits for the backend's first delta befo
 class Launcher:
     def __init__(self, store: Store, router: ModelRouter, hosted: HostedTools, hub: Hub, *, files: InputFiles,
                  context: ContextBuilder, recording: Recording, metrics: Metrics, tenancy: Tenancy | None,
-                 sealer: Sealer | None, worker_id: str, clock: Callable[[], float]) -> None:
+                 sealer: Sealer | None, worker_id: str, clock: Callable[[], float],
+                 options: RequestOptions | None = None) -> None:
         self.store = store
         self.router = router
         self.hosted = hosted
@@ -55,6 +58,7 @@ class Launcher:
         self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
         self.worker_id = worker_id
         self.clock = clock
+        self.options = options or RequestOptions(store)  # images, moderation, prompt cache diagnostics
 
     async def launch(self, req: CreateResponse, model: str, record: Record, history: History, *,
                      background: bool = False, local: LocalState | None = None,
@@ -66,6 +70,7 @@ class Launcher:
         if history.messages is None:
             history = History(await self.files.for_context(history.items, record.owner, backend))
         prepared = self.context.prepare(req, model, history, ctx_new)
+        wrap = await self.options.prepare(req, prepared.gen, record)
         include: set[str] = set(req.include or [])
         ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
                           secrets or {})
@@ -79,7 +84,7 @@ class Launcher:
         deltas = model_turns() if limit is None else compaction.Compactor(
             backend, prepared.gen, limit, self.context.seal_compaction(record.owner),
             instructions=bool(req.instructions)).run(model_turns)
-        deltas = metered(deltas, self.metrics, model, backend.name)
+        deltas = metered(wrap(deltas), self.metrics, model, backend.name)
         started = time.perf_counter()
         # Foreground: prime, so a request the backend refuses is still an HTTP error; a stream waits
         # for the backend only HEADERS_WAIT seconds, then its headers and first events go out anyway.

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from respond.core.metrics import Metrics, NullMetrics
-from respond.core.ports import Store
+from respond.core.ports import Moderator, Store
 from respond.engine.context import ContextBuilder
 from respond.engine.context_cache import ContextCache
 from respond.engine.create import Creator
@@ -35,6 +35,7 @@ from respond.engine.prompts import PromptStore
 from respond.engine.reads import ReadSide
 from respond.engine.recording import Recording
 from respond.engine.references import References
+from respond.engine.request_options import RequestOptions
 from respond.engine.router import ModelRouter as ModelRouter  # where bootstrap and tests import it from
 from respond.engine.run import Run
 from respond.engine.sealing import Sealer
@@ -49,7 +50,7 @@ class ResponsesService(ReadSide):
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
                  prompts: PromptStore | None = None, metrics: Metrics | None = None,
                  files: InputFiles | None = None, tenancy: Tenancy | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, moderator: Moderator | None = None) -> None:
         self.store = store
         self.router = router
         self.tenancy = tenancy  # stored keys: allowed models, limits, usage (None: static keys only)
@@ -63,15 +64,16 @@ class ResponsesService(ReadSide):
         prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)
         files = files or InputFiles(None)  # files named by input parts (a FileSource resolves them)
         self.context = ContextBuilder(self.hosted, own)
+        options = RequestOptions(store, moderator)  # images, moderation, prompt cache diagnostics (issue 19)
         self.references = References(store, router, self.contexts, self.context, prompts=prompts, files=files,
                                      sealer=own, trust_cache=trust_cache)
         recording = Recording(store, self.contexts, self.context, trust_cache=trust_cache, clock=clock)
         launcher = Launcher(store, router, self.hosted, self.hub, files=files, context=self.context,
                             recording=recording, metrics=metrics or NullMetrics(), tenancy=tenancy, sealer=sealer,
-                            worker_id=self.worker_id, clock=clock)
+                            worker_id=self.worker_id, clock=clock, options=options)
         self._creator = Creator(store, router, self.hosted, references=self.references, context=self.context,
                                 recording=recording, launcher=launcher, files=files, tenancy=tenancy, sealer=own,
-                                clock=clock, on_queued=on_queued)
+                                clock=clock, on_queued=on_queued, options=options)
         self._jobs = Jobs(store, self.references, launcher, prompts=prompts, sealer=own)
         self._derived = Derived(router, references=self.references, context=self.context, files=files,
                                 tenancy=tenancy, sealer=own)

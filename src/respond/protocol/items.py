@@ -58,8 +58,34 @@ def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
                           "missing_required_parameter")
         if kind_j == "output_text":
             part = {"annotations": [], **part}
+        if "prompt_cache_breakpoint" in part:
+            _check_breakpoint(part, kind_j, f"{p}.prompt_cache_breakpoint")
         parts.append(part)
     return parts
+
+
+BREAKPOINT_PARTS = ("input_text", "input_image", "input_file")  # where the SDK lets a part carry one
+
+
+def _check_breakpoint(part: dict[str, Any], kind: str, param: str) -> None:
+    """`prompt_cache_breakpoint`: {"mode": "explicit", "ttl"?: "30m"|"12h"} on an input part (passed on
+    to the backend, which takes it or answers a 400 naming it)."""
+    value = part["prompt_cache_breakpoint"]
+    if value is None:
+        return
+    if kind not in BREAKPOINT_PARTS:
+        raise invalid(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
+    if not isinstance(value, dict):
+        raise invalid(f"Invalid type for '{param}': expected an object.", param, "invalid_type")
+    for key in value:
+        if key not in ("mode", "ttl"):
+            raise invalid(f"Unknown parameter: '{param}.{key}'.", f"{param}.{key}", "unknown_parameter")
+    if value.get("mode") != "explicit":
+        raise invalid(f"Invalid value: '{value.get('mode')}'. Supported values are: 'explicit'.", f"{param}.mode",
+                      "invalid_value")
+    if value.get("ttl") not in (None, "30m", "12h"):
+        raise invalid(f"Invalid value: '{value.get('ttl')}'. Supported values are: '30m' and '12h'.",
+                      f"{param}.ttl", "invalid_value")
 
 
 def normalize_item(raw: Any, index: int, item_type: TypeOf) -> Item:

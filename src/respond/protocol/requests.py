@@ -118,23 +118,6 @@ class CreateResponse(BaseModel):
             raise to_api_error(exc, (name,))
         return value
 
-    @field_validator("moderation")
-    @classmethod
-    def _moderation(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:  # a valid shape (checked above) that this server cannot act on
-            raise invalid("'moderation' is not available on this server: it runs no moderation model. "
-                          "Remove the parameter.", "moderation", "unsupported_parameter")
-        return value
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and value.get("context_compression") == "enabled":
-            raise invalid("'image.context_compression': 'enabled' is not supported: this server sends images "
-                          "to the model as given. Use 'disabled' or 'auto'.", "image.context_compression",
-                          "unsupported_value")
-        return value
-
     @model_validator(mode="after")
     def _background_options(self) -> CreateResponse:
         check_background_options(self.background_options, self.background, self.stream, self.service_tier)

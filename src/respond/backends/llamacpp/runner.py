@@ -61,6 +61,8 @@ class Plan:
     sampling: Sampling = field(default_factory=lambda: Sampling())
     # A forced custom tool: the whole output is its freeform input (under its grammar, if any).
     freeform: str | None = None
+    # prompt_cache_options.prewarm: decode the prompt into a slot's KV cache, sample nothing.
+    prefill_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,7 @@ class ModelRunner:
             logprobs=gen.logprobs or bool(gen.top_logprobs),
             think_open=self.llm.detokenize(tokens[-4:], special=True).rstrip().endswith(b"<think>"),
             sampling=_sampling(gen),
+            prefill_only=gen.prewarm,
         )
         schema = _response_schema(gen.response_format)
         if tools and (forced or gen.tool_choice == "required"):
@@ -265,6 +268,8 @@ class ModelRunner:
                 if stop.is_set():
                     return "cancelled", usage
                 llm.eval(rest[i : i + step])
+        if plan.prefill_only:  # the prompt is in the cache: a later request extending it reuses it
+            return "stop", usage
         sampler = Sampler(llm, plan.sampling, plan.grammar)
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
