@@ -21,6 +21,7 @@ from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.limits import MAX_DEPTH, check_json
 from respond.protocol.pagination import ListParams, int_param
+from respond.protocol.shapes import StreamEvent
 
 T = TypeVar("T")
 
@@ -62,7 +63,7 @@ def _include(request: Request) -> list[str]:
     return request.query_params.getlist("include[]") + request.query_params.getlist("include")
 
 
-async def _sse(events: AsyncIterator[dict[str, Any]], obfuscate: bool) -> AsyncIterator[bytes]:
+async def _sse(events: AsyncIterator[StreamEvent], obfuscate: bool) -> AsyncIterator[bytes]:
     async for batch in detached(events):
         yield b"".join(frame(ev, obfuscate) for ev in batch)  # each event whole; ready ones in one write
 
@@ -72,7 +73,7 @@ def _runs(request: Request) -> RunManager:
     return runs
 
 
-def _stream(events: AsyncIterator[dict[str, Any]], obfuscate: bool) -> StreamingResponse:
+def _stream(events: AsyncIterator[StreamEvent], obfuscate: bool) -> StreamingResponse:
     """`obfuscate`: padding on delta events (api/sse.py), on unless the client turned it off."""
     return StreamingResponse(_sse(events, obfuscate), media_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -8,9 +8,10 @@ the size of what goes over the wire no longer tells the length of the text in it
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 import orjson
+
+from respond.protocol.shapes import StreamEvent
 
 PAD_BLOCK = 32  # a delta's data is padded to a multiple of this, plus 0..PAD_BLOCK-1 more at random
 
@@ -21,7 +22,7 @@ def padding(size: int) -> str:
     return secrets.token_hex((count + 1) // 2)[:count]
 
 
-def payload(event: dict[str, Any], obfuscate: bool = False) -> bytes:
+def payload(event: StreamEvent, obfuscate: bool = False) -> bytes:
     """An event's JSON; a delta event's with its `obfuscation` padding when `obfuscate`."""
     data = orjson.dumps(event)
     if obfuscate and event["type"].endswith(".delta"):
@@ -29,8 +30,8 @@ def payload(event: dict[str, Any], obfuscate: bool = False) -> bytes:
     return data
 
 
-def frame(event: dict[str, Any], obfuscate: bool = False) -> bytes:
-    kind: str = event["type"]
+def frame(event: StreamEvent, obfuscate: bool = False) -> bytes:
+    kind = event["type"]
     return b"event: " + kind.encode() + b"\ndata: " + payload(event, obfuscate) + b"\n\n"
 
 

@@ -108,7 +108,7 @@ async def _turn(ws: WebSocket, msg: dict[str, Any], owner: str, service: Respons
     obfuscate = _obfuscation(msg.get("stream_options"))
     started = await service.create(body, owner, local=local, generate=generate)
     if isinstance(started, Warmed):  # prepared, not generated: created ... completed, no output
-        for ev in replay(started.response):
+        for ev in replay(started.response, include=started.req.include, vocabulary=service.vocabulary):
             await ws.send_text(orjson.dumps(ev).decode())
         return True
     events = started.run.events() if isinstance(started, Running) else await runs.follow(

@@ -24,9 +24,10 @@ from typing import Any
 
 from respond.core.ports import JobOrder
 from respond.engine.events import Event, EventBuilder
+from respond.protocol.shapes import LifecycleType, ResponseDict
 
 WINDOWS = {"soonest": 0, "2h": 2 * 3600, "8h": 8 * 3600}  # seconds
-QUEUED_EVENTS = ("response.created", "response.queued")
+QUEUED_EVENTS: tuple[LifecycleType, ...] = ("response.created", "response.queued")
 US = 1_000_000
 
 
@@ -43,7 +44,7 @@ def job_order(background_options: dict[str, Any] | None, now: float) -> JobOrder
     return JobOrder(queued_us=queued, due_us=queued + window * US, chain=options.get("continuation_id"))
 
 
-def deadline(request: Any, response: dict[str, Any]) -> tuple[float, str] | None:
+def deadline(request: Any, response: ResponseDict) -> tuple[float, str] | None:
     """When the run of a queued `request` (the create body) must have completed, and the error it
     fails with after that; None for `soonest`, which has no window."""
     window = _options(request).get("completion_window")
@@ -55,7 +56,7 @@ def deadline(request: Any, response: dict[str, Any]) -> tuple[float, str] | None
                  f"{_iso(queued)} and was due by {_iso(due)}. Retry with a longer window, or with 'soonest'.")
 
 
-def queued_events(response: dict[str, Any]) -> list[Event]:
+def queued_events(response: ResponseDict) -> list[Event]:
     """The first events of a background response, stored when it is queued."""
     builder = EventBuilder(response)
     return [builder.lifecycle(type_) for type_ in QUEUED_EVENTS]

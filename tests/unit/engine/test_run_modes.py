@@ -14,14 +14,14 @@ from respond.store.sql import SqlStore
 from tests.unit.conftest import OWNER
 
 
-async def _start(service: ResponsesService, body: dict[str, Any]) -> tuple[Run, dict[str, Any]]:
+async def _start(service: ResponsesService, body: dict[str, Any]) -> tuple[Run, Any]:
     """A foreground create: its run and its response."""
     started = await service.create(body, OWNER)
     assert isinstance(started, Running)
     return started.run, started.response
 
 
-async def _drain(run: Run) -> list[dict[str, Any]]:
+async def _drain(run: Run) -> list[Any]:
     return [ev async for ev in run.events()]
 
 
