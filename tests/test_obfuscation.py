@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
 import pytest
 
 from respond.api.sse import PAD_BLOCK, frame, padding
+from respond.protocol.shapes import StreamEvent
 from tests.conftest import UpstreamThread
 from tests.inprocess import AppServer
 from tests.spec import body_of, check_event
@@ -105,9 +106,13 @@ def test_bad_stream_options(app: AppServer) -> None:
 
 def test_padding_hides_the_length_of_a_delta() -> None:
     """Two deltas of different lengths give the same frame sizes, at random, over many draws."""
+    where = {"sequence_number": 3, "item_id": "msg_1", "output_index": 0, "content_index": 0}
+
     def sizes(text: str) -> set[int]:
-        return {len(frame({"type": "response.output_text.delta", "delta": text}, True)) for _ in range(400)}
+        event = cast(StreamEvent, {"type": "response.output_text.delta", **where, "delta": text, "logprobs": []})
+        return {len(frame(event, True)) for _ in range(400)}
 
     assert sizes("a") & sizes("abcdefghij")
     assert all(1 <= len(padding(n)) < 2 * PAD_BLOCK + 1 for n in range(200))
-    assert b"obfuscation" not in frame({"type": "response.output_text.done", "text": "a"}, True)
+    done = cast(StreamEvent, {"type": "response.output_text.done", **where, "text": "a", "logprobs": []})
+    assert b"obfuscation" not in frame(done, True)
