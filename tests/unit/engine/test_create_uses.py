@@ -113,7 +113,7 @@ async def test_a_sealed_blob_moved_to_another_job_fails_that_run(store: SqlStore
     b = {**b, "request": {**b["request"], SEALED_SECRETS: a["request"][SEALED_SECRETS]}}
     run = await service.run_job(b)
     assert run is not None
-    events = [ev async for ev in run.events()]
+    events: list[Any] = [ev async for ev in run.events()]
     assert events[-1]["type"] == "response.failed"
     assert "could not be opened" in events[-1]["response"]["error"]["message"]
     assert all(entry["secrets"] == {} for entry in probe.bound[2:])  # no binding got A's token

@@ -37,7 +37,7 @@ from respond.core.hosted import (
 from respond.core.types import Delta, Finish, Generation, ToolCallDelta, ToolSpec, Usage
 from respond.engine.events import EventBuilder, replay
 from respond.engine.hosted import HostedTools
-from respond.engine.hosted_loop import HostedStep
+from respond.engine.operations import Operation
 from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
 from respond.protocol.vocabulary import CORE, Vocabulary
@@ -132,11 +132,11 @@ async def _drive(hosted: HostedTools, body: dict[str, Any]) -> tuple[dict[str, A
     backend = CallsThenAnswers()
     response: dict[str, Any] = {"id": "resp_1", "output": []}
     b = EventBuilder(response, include=set(req.include or []), vocabulary=hosted.vocabulary)
-    events: list[dict[str, Any]] = []
+    events: list[Any] = []
     stream = loop.run(backend)
     async for delta in stream:
-        if isinstance(delta, HostedStep):
-            events.extend(delta.events(b))
+        if isinstance(delta, Operation):
+            events.extend(b.operation(delta))
         elif isinstance(delta, ToolCallDelta):
             events.extend(b.tool_call(delta))
         elif isinstance(delta, Finish):

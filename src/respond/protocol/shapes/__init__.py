@@ -85,16 +85,23 @@ from respond.protocol.shapes.parts import (
     StreamedPart,
     SummaryTextPart,
 )
-from respond.protocol.shapes.response import ResponseDict, ResponseStatus, UsageDict
+from respond.protocol.shapes.response import (
+    ErrorDict,
+    IncompleteDetails,
+    ResponseDict,
+    ResponseStatus,
+    TextConfig,
+    UsageDict,
+)
 from respond.protocol.shapes.values import JSON, JSONObject
 
 __all__ = [
     "JSON", "Annotation", "ApplyPatchCallItem", "ApplyPatchCallOutputItem", "AudioDeltaEvent", "AudioDoneEvent",
     "CallEvent", "CallItem", "CallOutputItem", "CompactionCompactingEvent", "CompactionItem", "ComputerCallItem",
     "ComputerCallOutputItem", "ContentPartAddedEvent", "ContentPartDoneEvent", "CustomToolCallInputDeltaEvent",
-    "CustomToolCallInputDoneEvent", "CustomToolCallItem", "CustomToolCallOutputItem", "ErrorEvent",
+    "CustomToolCallInputDoneEvent", "CustomToolCallItem", "CustomToolCallOutputItem", "ErrorDict", "ErrorEvent",
     "FunctionCallArgumentsDeltaEvent", "FunctionCallArgumentsDoneEvent", "FunctionCallItem", "FunctionCallOutputItem",
-    "InputItem", "InputPart", "ItemEvent", "ItemReference", "JSONObject", "LifecycleType", "LocalShellCallItem",
+    "IncompleteDetails", "InputItem", "InputPart", "ItemEvent", "ItemReference", "JSONObject", "LifecycleType", "LocalShellCallItem",
     "LocalShellCallOutputItem", "Logprob", "MessageItem", "MessagePart", "OutputItem", "OutputItemAddedEvent",
     "OutputItemDoneEvent", "OutputMessage", "OutputPart", "OutputTextAnnotationAddedEvent", "OutputTextDeltaEvent",
     "OutputTextDoneEvent", "OutputTextPart", "PartEvent", "ReasoningEvent", "ReasoningItem",
@@ -103,6 +110,6 @@ __all__ = [
     "RefusalDeltaEvent", "RefusalDoneEvent", "RefusalPart", "ResponseDict", "ResponseLifecycleEvent",
     "ResponseStatus", "ShellCallCommandAddedEvent", "ShellCallCommandDeltaEvent", "ShellCallCommandDoneEvent",
     "ShellCallItem", "ShellCallOutputContentDeltaEvent", "ShellCallOutputContentDoneEvent", "ShellCallOutputItem",
-    "Status", "StreamEvent", "StreamedPart", "SummaryTextPart", "ToolItem", "ToolProgressEvent", "UpstreamState",
+    "Status", "StreamEvent", "StreamedPart", "SummaryTextPart", "TextConfig", "ToolItem", "ToolProgressEvent", "UpstreamState",
     "UsageDict",
 ]
