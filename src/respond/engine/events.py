@@ -41,6 +41,7 @@ from respond.protocol.shapes import (
     RefusalPart,
     ResponseDict,
     ResponseLifecycleEvent,
+    Status,
     StreamEvent,
 )
 from respond.protocol.vocabulary import CORE, Vocabulary
@@ -152,11 +153,11 @@ class EventBuilder:
             return []
         return self._do(*[Annotate(msg["id"], j, a) for a in op.annotator(part["text"])])
 
-    def close_message(self, status: str = "completed") -> list[Event]:
+    def close_message(self, status: Status = "completed") -> list[Event]:
         """Close the open message, or the open reasoning item (before a hosted tool's item, say)."""
         return self._do(*self.reasoning.close(status)) + self._close_message(status)
 
-    def _close_message(self, status: str = "completed") -> list[Event]:
+    def _close_message(self, status: Status = "completed") -> list[Event]:
         msg = self._message
         if msg is None:
             return []
@@ -199,12 +200,12 @@ class EventBuilder:
                 events += self._do(AppendText(call.item["id"], text)) if text else []
         return events
 
-    def _call_item(self, call: _Call, status: str) -> OutputItem:
+    def _call_item(self, call: _Call, status: Status) -> OutputItem:
         if self.tools is None:
-            return cast(OutputItem, call_item(Offer("function", call.name), call.call_id, call.arguments, status))
-        return cast(OutputItem, self.tools.item(call.name, call.call_id, call.arguments, status))
+            return call_item(Offer("function", call.name), call.call_id, call.arguments, status)
+        return self.tools.item(call.name, call.call_id, call.arguments, status)
 
-    def close_calls(self, status: str = "completed") -> list[Event]:
+    def close_calls(self, status: Status = "completed") -> list[Event]:
         events: list[Event] = []
         for key in self._open_calls:
             call = self._calls[key]
@@ -229,7 +230,7 @@ class EventBuilder:
         self._open_calls = []
         return events
 
-    def close_all(self, status: str = "completed") -> list[Event]:
+    def close_all(self, status: Status = "completed") -> list[Event]:
         return self.close_message(status) + self.close_calls(status)
 
 
