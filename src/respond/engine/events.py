@@ -64,10 +64,10 @@ class _Call:
 class EventBuilder:
     """`copies=False` is for a run nobody watches (a non-streaming request): see `Emitter`."""
 
-    def __init__(self, response: ResponseDict | dict[str, Any], want_logprobs: bool = False, copies: bool = True,
+    def __init__(self, response: ResponseDict, want_logprobs: bool = False, copies: bool = True,
                  include: Collection[str] | None = None, reasoning: ReasoningStream | None = None,
                  tools: ClientTools | None = None, vocabulary: Vocabulary = CORE) -> None:
-        self.emitter = Emitter(cast(ResponseDict, response), include=include, copies=copies,
+        self.emitter = Emitter(response, include=include, copies=copies,
                                want_logprobs=want_logprobs, strip=vocabulary.strip)
         self.want_logprobs = want_logprobs
         self._message: OutputMessage | None = None  # the open assistant message item
@@ -234,11 +234,10 @@ class EventBuilder:
         return self.close_message(status) + self.close_calls(status)
 
 
-def replay(response: ResponseDict | dict[str, Any], hosted: HostedReplay | None = None,
+def replay(stored: ResponseDict, hosted: HostedReplay | None = None,
            include: Collection[str] | None = None, vocabulary: Vocabulary = CORE) -> list[Event]:
     """The events of a stored response that was not streamed (so none were stored): what a stream
     of it would have carried, one delta per content part, with the stored ids, as `include` shows it."""
-    stored = cast(ResponseDict, response)
     shell: ResponseDict = {**copy_json(stored), "output": [], "status": "in_progress"}
     emitter = Emitter(shell, include=include, want_logprobs=True, strip=vocabulary.strip)
     events: list[Event] = [emitter.lifecycle("response.created"), emitter.lifecycle("response.in_progress")]
