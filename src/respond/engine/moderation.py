@@ -12,8 +12,9 @@ policy mode (default `score`) decides:
   model's whole turn back (a stream's deltas arrive together once the output passed).  A moderation
   service that fails under `block` fails closed: an error, never unmoderated content.
 
-The input moderated is the text and images of this request's new input items (messages and tool
-outputs); the output is the text and refusals the model produced.
+The input moderated is the text and images of this request's new input items as the model reads them
+(messages and tool outputs; files as their extracted text, stored images as their bytes); the output is
+everything the model produced: text, refusals, reasoning and its calls' arguments.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.ports import Moderator
-from respond.core.types import Delta, Finish, RefusalDelta, TextDelta, Usage
+from respond.core.types import Delta, Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, Usage
 from respond.engine.operations import Operation
 from respond.protocol.errors import invalid
 from respond.protocol.requests import CreateResponse
@@ -95,8 +96,10 @@ class Moderation:
         held: list[Step] = []
         text: list[str] = []
         async for step in steps:
-            if isinstance(step, TextDelta | RefusalDelta):
+            if isinstance(step, TextDelta | RefusalDelta | ReasoningDelta):
                 text.append(step.text)
+            elif isinstance(step, ToolCallDelta):  # a call's arguments are output the client receives too
+                text.append(step.arguments)
             if not isinstance(step, Finish):
                 if self.output_mode == "block":
                     held.append(step)  # delivered once the output passed
