@@ -20,7 +20,7 @@ from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.pagination import page
 from respond.tools.file_search import filters as flt
-from respond.tools.file_search.chunking import resolve_strategy
+from respond.tools.file_search.chunking import ChunkingStrategy, resolve_strategy
 from respond.tools.file_search.embedder import LazyEmbedder
 from respond.tools.file_search.ingest import Ingestor
 from respond.tools.file_search.rewrite import rewrite
@@ -229,7 +229,7 @@ class FileSearch:
         return {"id": store_id, "object": "vector_store.deleted", "deleted": True}
 
     # -- files of a vector store ----------------------------------------------------------------------
-    async def _attach(self, owner: str, store_id: str, file_id: str, attributes: Any, strategy: Row,
+    async def _attach(self, owner: str, store_id: str, file_id: str, attributes: Any, strategy: ChunkingStrategy,
                       batch_id: str | None = None) -> None:
         body = {"attributes": attributes, "chunking_strategy": strategy, "last_error": None}
         await self.files.attach(store_id, file_id, owner, int(self.clock()), body, batch_id)

@@ -39,6 +39,7 @@ from respond.core.retrieval import Retriever, SearchHit, UnknownVectorStore
 from respond.core.types import Message, ToolSpec
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.ids import new_id
+from respond.protocol.shapes import JSONObject
 
 log = logging.getLogger("respond.hosted")
 
@@ -91,26 +92,29 @@ class FileSearchTool(BaseTool):
     def __init__(self, retriever: Retriever | None) -> None:
         self.retriever = retriever
 
-    async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
+    async def bind(self, configs: list[tuple[int, JSONObject]], ctx: ToolContext) -> Binding:
         i, raw = configs[0]  # one file_search tool per request (as before the port)
         param = f"tools[{i}]"
         if self.retriever is None:
             raise invalid("The file_search tool is not enabled on this server.", f"{param}.type", "invalid_value")
         ids = raw.get("vector_store_ids")
-        if not isinstance(ids, list) or not ids or not all(isinstance(s, str) for s in ids):
+        store_ids = [s for s in ids if isinstance(s, str)] if isinstance(ids, list) else []
+        if not store_ids or not isinstance(ids, list) or len(store_ids) != len(ids):
             raise invalid(f"Missing required parameter: '{param}.vector_store_ids'.", f"{param}.vector_store_ids",
                           "missing_required_parameter")
         limit = raw.get("max_num_results", 10)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
             raise invalid(f"'{param}.max_num_results' must be an integer from 1 to 50.", f"{param}.max_num_results",
                           "invalid_value")
-        self.retriever.check_options(raw.get("filters"), raw.get("ranking_options"), param)
+        filters, ranking = raw.get("filters"), raw.get("ranking_options")
+        self.retriever.check_options(filters, ranking, param)  # a 400 for anything but objects (or null)
         try:
-            await self.retriever.check_stores(ctx.owner, ids)
+            await self.retriever.check_stores(ctx.owner, store_ids)
         except UnknownVectorStore as exc:
             raise APIError(404, f"Vector store with id '{exc.store_id}' not found.",
                            param=f"{param}.vector_store_ids", code="not_found") from None
-        return FileSearchBinding(self.retriever, ctx, ids, limit, raw.get("filters"), raw.get("ranking_options"))
+        return FileSearchBinding(self.retriever, ctx, store_ids, limit, filters if isinstance(filters, dict) else None,
+                                 ranking if isinstance(ranking, dict) else None)
 
     def messages(self, item: Item) -> list[Message]:
         if not item.get("results"):
@@ -126,7 +130,7 @@ class FileSearchTool(BaseTool):
             return []
         return [(NAME, orjson.dumps({"query": q}).decode()) for q in item.get("queries") or [] if isinstance(q, str)]
 
-    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+    def replay(self, item: Item) -> list[tuple[str, JSONObject]]:
         return [(f"response.file_search_call.{s}", {}) for s in ("in_progress", "searching", "completed")]
 
 
@@ -134,7 +138,7 @@ class FileSearchBinding(OneFunctionBinding):
     spec, tool_type = SPEC, NAME
 
     def __init__(self, retriever: Retriever, ctx: ToolContext, store_ids: list[str], limit: int,
-                 filters: dict[str, Any] | None, ranking: dict[str, Any] | None) -> None:
+                 filters: JSONObject | None, ranking: JSONObject | None) -> None:
         self.retriever = retriever
         self.ctx = ctx
         self.store_ids = store_ids
