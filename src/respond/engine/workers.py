@@ -3,7 +3,8 @@
 Every process runs `workers` claim loops over the shared job table (exactly one claimer wins a
 job), renews the leases of what it runs, and ends runs whose worker died:
 
-- a queued job is simply run by whichever process claims it first;
+- a queued job is run by whichever process claims it first, in the queue's order (engine/queue.py:
+  `background_options`); a run past its completion window ends `failed`;
 - a running job whose lease ran out (its process was killed) is **not re-run**: its response ends
   `failed` with an error saying it was interrupted, because part of its stream may already have
   reached a client and a re-run would produce a different one.  On SQLite (one process by
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from respond.core.logctx import request_id
+from respond.engine import queue
 from respond.engine.events import replay
 from respond.engine.include import shown_event
 from respond.engine.persistence import LEASE_MS, row, typed
@@ -78,7 +80,8 @@ class RunManager:
                 await task
             response = await self.store.get_response(rid, owner)
             if response is not None and response["status"] in lifecycle.REQUEUEABLE:
-                await self.store.requeue(rid, row(lifecycle.requeue(typed(response))))
+                await self.store.requeue(rid, row(lifecycle.requeue(typed(response))),
+                                         keep_events=len(queue.QUEUED_EVENTS))
                 log.info("requeued %s for another process", rid)
 
     # -- workers ---------------------------------------------------------------------------------
@@ -112,6 +115,7 @@ class RunManager:
         try:
             run = await self.service.run_job(job)
             if run is not None:
+                run.deadline = queue.deadline(job["request"], run.response)
                 async for _ in run.events():
                     pass
                 status = str(run.response.get("status"))
