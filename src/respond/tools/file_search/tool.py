@@ -1,7 +1,8 @@
 """The hosted `file_search` tool on the hosted-tool port (respond.core.hosted).
 
-The model is offered a function `file_search(query)`.  Each call becomes a `file_search_call`
-item (in_progress / searching / completed events; a failed search still ends with `.completed`
+The model is offered a function `file_search(query)` whose description names the files searched
+(the first 20; a small model told only "the user's files" answers from memory).  Each call
+becomes a `file_search_call` item (in_progress / searching / completed events; a failed search still ends with `.completed`
 and the item says `failed`, as the API has no `.failed` event), its passages go back to the model
 as the tool's answer, and the final text gets `file_citation` annotations for the (at most three)
 best files.  Results are stored and shown only with `include: ["file_search_call.results"]`.
@@ -10,7 +11,9 @@ On later turns a stored call's results reach the model as a note.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from collections.abc import AsyncIterator
 
 import orjson
@@ -52,6 +55,21 @@ SPEC = ToolSpec(
         "type": "string", "description": "What to search for, as a natural-language question or keywords."}},
         "required": ["query"]},
 )
+
+
+# The files' names (at most this many) are added to the function's description: told which files
+# there are, the embedded 0.5B searches them; told only "the user's files", it answers from memory.
+LISTED_FILES = 20
+_UNSAFE = re.compile(r"[<>|\x00-\x1f\x7f]")  # no tags or special-token text from a file name
+
+
+def describe(names: list[str], total: int) -> ToolSpec:
+    """`SPEC`, its description naming the files searched (cleaned, cut to 80 characters each)."""
+    if not names:
+        return SPEC
+    shown = ", ".join(_UNSAFE.sub("", n)[:80] for n in names)
+    more = f" and {total - len(names)} more" if total > len(names) else ""
+    return dataclasses.replace(SPEC, description=f"{SPEC.description} The files: {shown}{more}.")
 
 
 def file_search_tool(services: ToolServices) -> HostedTool:
@@ -112,8 +130,11 @@ class FileSearchTool(BaseTool):
         except UnknownVectorStore as exc:
             raise APIError(404, f"Vector store with id '{exc.store_id}' not found.",
                            param=f"{param}.vector_store_ids", code="not_found") from None
-        return FileSearchBinding(self.retriever, ctx, store_ids, limit, filters if isinstance(filters, dict) else None,
-                                 ranking if isinstance(ranking, dict) else None)
+        binding = FileSearchBinding(self.retriever, ctx, store_ids, limit,
+                                    filters if isinstance(filters, dict) else None,
+                                    ranking if isinstance(ranking, dict) else None)
+        binding.spec = describe(*await self.retriever.file_names(ctx.owner, store_ids, LISTED_FILES))
+        return binding
 
     def messages(self, item: Item) -> list[Message]:
         if not item.get("results"):
