@@ -21,6 +21,7 @@ from respond.engine.errors import response_error
 from respond.engine.events import Event, EventBuilder
 from respond.engine.operations import Operation
 from respond.engine.persistence import Persistence, Record
+from respond.engine.queue import QUEUED_EVENTS
 from respond.engine.recorder import Recorder, rows
 from respond.protocol.lifecycle import TerminalFields, terminal_fields, transition
 from respond.protocol.response import usage_object
@@ -48,6 +49,8 @@ class Run:
         self._finished = False
         self._final: tuple[ResponseStatus, TerminalFields] = ("failed", {})
         self._on_end = on_end  # metering: called once with the final response, stored or not
+        # (time, error): the end of a background run's completion window (engine/queue.py), on `clock`
+        self.deadline: tuple[float, str] | None = None
 
     @property
     def id(self) -> str:
@@ -57,9 +60,15 @@ class Run:
         """Yield every event of the response, persisting it once it is terminal."""
         b = self.builder
         self.persistence.hub.live.attach(self.id)  # its lease is renewed while this task lives
+        queued = self.response["status"] == "queued"
         transition(self.response, "in_progress")
         try:
-            yield await self._out(b.lifecycle("response.created"))
+            if queued:  # a background run: its first events were stored when it was queued
+                for type_ in QUEUED_EVENTS:
+                    b.lifecycle(type_)  # (numbered then, and not again)
+            else:
+                yield await self._out(b.lifecycle("response.created"))
+            self._within_window()
             yield await self._out(b.lifecycle("response.in_progress"))
             finish: Finish | None = None
             async for delta in self._all_deltas():
@@ -118,7 +127,12 @@ class Run:
         if first is not None:
             yield first
         async for delta in self._deltas:
+            self._within_window()
             yield delta
+
+    def _within_window(self) -> None:
+        if self.deadline is not None and self.clock() > self.deadline[0]:
+            raise BackendError(self.deadline[1])
 
     async def _close_deltas(self) -> None:
         pending = self._first

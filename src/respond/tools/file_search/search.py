@@ -75,6 +75,17 @@ class HybridSearch:
             if await self.files.get_store(sid, owner) is None:
                 raise UnknownVectorStore(sid)
 
+    async def file_names(self, owner: str, store_ids: list[str], limit: int) -> tuple[list[str], int]:
+        ids: dict[str, None] = {}
+        for sid in store_ids:
+            rows, _ = await self.files.list_vs_files(sid, owner, status="completed", order="asc")
+            ids.update(dict.fromkeys(r["id"] for r in rows))
+        names = []
+        for file_id in list(ids)[:limit]:
+            meta = await self.files.get_file(file_id, owner)
+            names.append(str(meta["filename"]) if meta else file_id)
+        return names, len(ids)
+
     async def _allowed(self, store_ids: list[str], owner: str, filters: dict[str, Any] | None
                        ) -> tuple[set[str] | None, dict[str, dict[str, Any]]]:
         """Completed files of the stores (with their attributes) and, under filters, those that match."""
