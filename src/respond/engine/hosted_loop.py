@@ -174,7 +174,7 @@ class HostedLoop:
         return DoneItem(step.item["id"])
 
     def _annotations(self, text: str) -> list[Annotation]:
-        return [a for binding in self.bindings for a in binding.annotations(text)]  # type: ignore[misc]
+        return [a for binding in self.bindings for a in binding.annotations(text)]
 
 
 def _reasoning(thought: list[ReasoningDelta]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from respond.engine.hosted import HostedTools
 from respond.engine.operations import Operation
 from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
+from respond.protocol.shapes import Annotation
 from respond.protocol.vocabulary import CORE, Vocabulary
 
 
@@ -89,7 +90,7 @@ class DiceBinding:
         if self.halt:
             yield Halt()
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         return [{"type": "url_citation", "url": "https://dice.test", "title": "dice", "start_index": 0,
                  "end_index": len(text)}]
 

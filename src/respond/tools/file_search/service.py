@@ -44,7 +44,7 @@ def _counts(c: Row) -> Row:
     return {k: c[k] for k in ("in_progress", "completed", "failed", "cancelled", "total")}
 
 
-def check_attributes(attrs: Any, param: str = "attributes") -> dict[str, Any] | None:
+def check_attributes(attrs: Any, param: str = "attributes") -> flt.Attributes | None:
     if attrs is None:
         return None
     if not isinstance(attrs, dict) or len(attrs) > 16:
