@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from respond.core.logctx import request_id
@@ -121,6 +121,8 @@ class RunManager:
                 status = str(run.response.get("status"))
         except asyncio.CancelledError:
             status = "cancelled"
+            if not self._stopping:  # a cancel asked for (a stop requeues instead): cancelled even before it ran
+                await asyncio.shield(self._end(rid, job["owner"], lambda r: lifecycle.transition(r, "cancelled")))
         except Exception:
             status = "crashed"
             log.exception("background run %s crashed", rid)
@@ -168,12 +170,17 @@ class RunManager:
 
     async def _fail(self, rid: str, owner: str, message: str) -> None:
         """Mark a run failed; retried until the database answers (or this process stops)."""
+        await self._end(rid, owner, lambda r: lifecycle.fail(r, message))
+
+    async def _end(self, rid: str, owner: str, end: Callable[[ResponseDict], ResponseDict]) -> None:
+        """End a run that is not terminal yet as `end` says, and its job; retried until the database answers
+        (or this process stops)."""
         delay = 0.25
         while True:
             try:
                 response = await self.store.get_response(rid, owner)
                 if response is not None and response["status"] not in TERMINAL:
-                    await self.store.update_response(row(lifecycle.fail(typed(response), message)))
+                    await self.store.update_response(row(end(typed(response))))
                 await self.store.finish_job(rid)
                 break
             except Exception as exc:
