@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from respond.api.sse import SSE_HEADERS, frame
 from respond.engine.detach import detached
+from respond.engine.events import Event
 from respond.engine.include import with_include
 from respond.engine.keys import model_allowed
 from respond.engine.service import ResponsesService
@@ -62,7 +63,7 @@ def _include(request: Request) -> list[str]:
     return request.query_params.getlist("include[]") + request.query_params.getlist("include")
 
 
-async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def _sse(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
     async for batch in detached(events):
         yield b"".join(frame(ev) for ev in batch)  # each event whole; ready ones in one write
 
@@ -72,7 +73,7 @@ def _runs(request: Request) -> RunManager:
     return runs
 
 
-def _stream(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+def _stream(events: AsyncIterator[Event]) -> StreamingResponse:
     return StreamingResponse(_sse(events), media_type="text/event-stream", headers=SSE_HEADERS)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
+from respond.engine.events import Event
 
-def frame(event: dict[str, Any]) -> bytes:
+
+def frame(event: Event) -> bytes:
     kind: str = event["type"]
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -25,6 +24,7 @@ from respond.engine.started import Running, Warmed
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
 from respond.protocol.limits import check_json
+from respond.protocol.shapes.values import JSONObject
 
 log = logging.getLogger("respond.websocket")
 CLIENT_ONLY = ("type", "generate", "stream_id", "stream", "stream_options")
@@ -75,7 +75,7 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
             400, f"Unsupported message type '{kind}'. Supported: 'response.create'.", param="type",
             code="invalid_value")).decode())
         return
-    body: dict[str, Any] = {k: v for k, v in msg.items() if k not in CLIENT_ONLY}
+    body: JSONObject = {k: v for k, v in msg.items() if k not in CLIENT_ONLY}
     body["stream"] = True  # every response on a socket is streamed
     previous = body.get("previous_response_id")
     previous = previous if isinstance(previous, str) else None

@@ -6,9 +6,10 @@ Adapters (backends/, store/, tools/) implement these and import nothing but `cor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from respond.core.types import Delta, Generation, ModelInfo
+from respond.protocol.shapes.values import JSONObject
 
 
 @runtime_checkable
@@ -57,6 +58,14 @@ class HasDefaultModel(Protocol):
 
 
 Row = dict[str, Any]
+
+
+class ClaimedJob(TypedDict):
+    """A queued background job a worker took: its response, its owner, the create body as accepted."""
+
+    response_id: str
+    owner: str
+    request: JSONObject | None
 
 
 class ResponseStore(Protocol):
@@ -122,7 +131,7 @@ class ResponseStore(Protocol):
 class RunStore(ResponseStore, Protocol):
     """Runs: a durable job queue with leases, and every stream event of a stored response."""
 
-    async def claim_job(self, worker: str, lease_ms: int) -> Row | None:
+    async def claim_job(self, worker: str, lease_ms: int) -> ClaimedJob | None:
         """Atomically take the oldest queued job (exactly one claimer wins)."""
         ...
 

@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, and_, insert, select, text, update
 
-from respond.core.ports import Row
+from respond.core.ports import ClaimedJob, Row
 from respond.store import schema
 from respond.store.database import Database
+from respond.store.rows import JobRow
 
 R, E, J = schema.responses, schema.events, schema.jobs
 T = TypeVar("T")
@@ -48,7 +49,7 @@ _ANY_QUEUED = select(J.c.response_id).where(J.c.state == "queued").limit(1)
 
 
 def job_row(response_id: str, owner: str, state: str, request: Any | None, worker: str | None,
-            lease_ms: int) -> dict[str, Any]:
+            lease_ms: int) -> JobRow:
     return {"response_id": response_id, "owner": owner, "state": state,
             "request": orjson.dumps(request).decode() if request is not None else None,
             "worker": worker, "lease_until": now_ms() + lease_ms, "cancel_requested": False,
@@ -59,7 +60,7 @@ class RunsMixin:
     db: Database
     dialect: str
 
-    async def claim_job(self, worker: str, lease_ms: int) -> Row | None:
+    async def claim_job(self, worker: str, lease_ms: int) -> ClaimedJob | None:
         # A read first: idle workers poll, and an idle poll must not be a write transaction.
         if await self.db.read(lambda conn: conn.scalar(_ANY_QUEUED)) is None:
             return None
