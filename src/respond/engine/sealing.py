@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ class Sealer:
         # Any secret -> a Fernet key (a derived key, so the configured secret is never used raw).
         self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(_CONTEXT + secret).digest()))
 
-    def seal(self, payload: dict[str, Any], owner: str, purpose: str = "reasoning") -> str:
+    def seal(self, payload: Mapping[str, object], owner: str, purpose: str = "reasoning") -> str:
         """`purpose` binds the blob to one use (reasoning, compaction, hosted_secrets): a blob sealed
         for one is refused as another."""
         head = {"owner": owner} if purpose == "reasoning" else {"owner": owner, "purpose": purpose}

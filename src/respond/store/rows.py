@@ -46,6 +46,9 @@ class JobRow(TypedDict):
     lease_until: int
     cancel_requested: bool
     created_at: int
+    queued_us: int  # the queue's order (engine/queue.py)
+    due_us: int
+    chain: str | None
 
 
 class MetadataRow(TypedDict):

@@ -30,6 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
+from respond.tools.mcp.results import CallError
 from respond.tools.netguard import guarded_client
 
 log = logging.getLogger("respond.mcp")
@@ -43,13 +44,13 @@ REQUEST_TIMEOUT = -32001  # MCP's JSON-RPC code for a request that timed out
 class McpFailure(Exception):
     """A failure as an `mcp_call.error` object (mcp_protocol_error, http_error) and a short text."""
 
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", "MCP error"))
+    def __init__(self, error: CallError) -> None:
+        super().__init__(error["message"])
         self.error = error
 
     @property
     def text(self) -> str:
-        return str(self.error.get("message", "MCP error"))
+        return self.error["message"]
 
 
 def _leaf(exc: BaseException) -> BaseException:
