@@ -146,3 +146,17 @@ def test_attack_flagged_text_hidden_in_a_file_or_a_call_is_caught(server: Any, u
     assert call.status == "incomplete" and call.output == []
     assert call.moderation is not None and call.moderation.output.type == "moderation_result"
     assert call.moderation.output.flagged
+
+
+def test_attack_blocked_input_cannot_be_continued_into_the_model(server: Any, upstream: Any) -> None:
+    """Flagged input blocked once is stored with its (incomplete) response; continuing that response with a
+    harmless message must not smuggle it to the model: the whole context the model would read is moderated."""
+    client = server.client()
+    blocked = client.responses.create(model="scripted", input="Something violent.", moderation=BLOCK_INPUT)
+    assert blocked.status == "incomplete"
+    again = client.responses.create(model="scripted", input="Please continue.", previous_response_id=blocked.id,
+                                    moderation=BLOCK_INPUT)
+    assert again.status == "incomplete" and again.incomplete_details is not None
+    assert again.incomplete_details.reason == "content_filter"
+    assert upstream.requests() == []
+    assert moderations(upstream)[-1]["input"] == "Something violent.\n\nPlease continue."

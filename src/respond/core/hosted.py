@@ -42,7 +42,7 @@ from respond.core.netpolicy import NetworkPolicy
 from respond.core.retrieval import Retriever
 from respond.core.types import Message, ToolSpec
 from respond.protocol.item_types import ItemType
-from respond.protocol.shapes import JSONObject
+from respond.protocol.shapes import Annotation, JSONObject
 from respond.protocol.vocabulary import Wire
 
 __all__ = ["ItemType", "Wire"]  # re-exported: a tool declares its wire with them
@@ -128,7 +128,7 @@ class Binding(Protocol):
 
     def run(self, call: HostedCall) -> AsyncIterator[Step]: ...
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         """Annotations for the final answer `text` (citations), once the model is done."""
         ...
 

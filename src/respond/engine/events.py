@@ -41,6 +41,7 @@ from respond.protocol.shapes import (
     RefusalPart,
     ResponseDict,
     ResponseLifecycleEvent,
+    Status,
     StreamEvent,
 )
 from respond.protocol.vocabulary import CORE, Vocabulary
@@ -63,10 +64,10 @@ class _Call:
 class EventBuilder:
     """`copies=False` is for a run nobody watches (a non-streaming request): see `Emitter`."""
 
-    def __init__(self, response: ResponseDict | dict[str, Any], want_logprobs: bool = False, copies: bool = True,
+    def __init__(self, response: ResponseDict, want_logprobs: bool = False, copies: bool = True,
                  include: Collection[str] | None = None, reasoning: ReasoningStream | None = None,
                  tools: ClientTools | None = None, vocabulary: Vocabulary = CORE) -> None:
-        self.emitter = Emitter(cast(ResponseDict, response), include=include, copies=copies,
+        self.emitter = Emitter(response, include=include, copies=copies,
                                want_logprobs=want_logprobs, strip=vocabulary.strip)
         self.want_logprobs = want_logprobs
         self._message: OutputMessage | None = None  # the open assistant message item
@@ -152,11 +153,11 @@ class EventBuilder:
             return []
         return self._do(*[Annotate(msg["id"], j, a) for a in op.annotator(part["text"])])
 
-    def close_message(self, status: str = "completed") -> list[Event]:
+    def close_message(self, status: Status = "completed") -> list[Event]:
         """Close the open message, or the open reasoning item (before a hosted tool's item, say)."""
         return self._do(*self.reasoning.close(status)) + self._close_message(status)
 
-    def _close_message(self, status: str = "completed") -> list[Event]:
+    def _close_message(self, status: Status = "completed") -> list[Event]:
         msg = self._message
         if msg is None:
             return []
@@ -199,12 +200,12 @@ class EventBuilder:
                 events += self._do(AppendText(call.item["id"], text)) if text else []
         return events
 
-    def _call_item(self, call: _Call, status: str) -> OutputItem:
+    def _call_item(self, call: _Call, status: Status) -> OutputItem:
         if self.tools is None:
-            return cast(OutputItem, call_item(Offer("function", call.name), call.call_id, call.arguments, status))
-        return cast(OutputItem, self.tools.item(call.name, call.call_id, call.arguments, status))
+            return call_item(Offer("function", call.name), call.call_id, call.arguments, status)
+        return self.tools.item(call.name, call.call_id, call.arguments, status)
 
-    def close_calls(self, status: str = "completed") -> list[Event]:
+    def close_calls(self, status: Status = "completed") -> list[Event]:
         events: list[Event] = []
         for key in self._open_calls:
             call = self._calls[key]
@@ -229,15 +230,14 @@ class EventBuilder:
         self._open_calls = []
         return events
 
-    def close_all(self, status: str = "completed") -> list[Event]:
+    def close_all(self, status: Status = "completed") -> list[Event]:
         return self.close_message(status) + self.close_calls(status)
 
 
-def replay(response: ResponseDict | dict[str, Any], hosted: HostedReplay | None = None,
+def replay(stored: ResponseDict, hosted: HostedReplay | None = None,
            include: Collection[str] | None = None, vocabulary: Vocabulary = CORE) -> list[Event]:
     """The events of a stored response that was not streamed (so none were stored): what a stream
     of it would have carried, one delta per content part, with the stored ids, as `include` shows it."""
-    stored = cast(ResponseDict, response)
     shell: ResponseDict = {**copy_json(stored), "output": [], "status": "in_progress"}
     emitter = Emitter(shell, include=include, want_logprobs=True, strip=vocabulary.strip)
     events: list[Event] = [emitter.lifecycle("response.created"), emitter.lifecycle("response.in_progress")]

@@ -23,6 +23,7 @@ that numbers and sends events.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from respond.core.hosted import Added, Binding, Context, Done, Halt, HostedCall, Progress, Step, ToolContext
@@ -89,7 +90,7 @@ class HostedLoop:
                     yield Finish(reason="stop", usage=usage)
                     return
                 self._offer(first=turn == 0, last=ran == MAX_ROUNDS - 1 or turn == 2 * MAX_ROUNDS - 1)
-                held: dict[int, dict[str, Any]] = {}
+                held: dict[int, HostedCall] = {}
                 client_calls: set[int] = set()
                 thought: list[ReasoningDelta] = []  # this round's reasoning: it goes back with the calls
                 finish = Finish()
@@ -101,9 +102,9 @@ class HostedLoop:
                         held_steps = []
                         if isinstance(delta, ToolCallDelta) and delta.index not in client_calls and (
                                 delta.index in held or self._owner(delta.name) is not None):
-                            call = held.setdefault(delta.index, {"id": delta.call_id or new_id("call"),
-                                                                 "name": delta.name, "arguments": ""})
-                            call["arguments"] += delta.arguments
+                            call = held.get(delta.index) or HostedCall(delta.call_id or new_id("call"),
+                                                                       delta.name or "", "")
+                            held[delta.index] = replace(call, arguments=call.arguments + delta.arguments)
                             continue
                         if isinstance(delta, ToolCallDelta):
                             client_calls.add(delta.index)
@@ -121,7 +122,7 @@ class HostedLoop:
                         yield AnnotateText(self._annotations)
                     yield Finish(reason="tool_calls" if client_calls else finish.reason, usage=usage)
                     return
-                calls = [HostedCall(c["id"], c["name"], c["arguments"]) for c in held.values()]
+                calls = list(held.values())
                 before = self.calls
                 async for step in self._run_calls(calls, thought):
                     yield step
@@ -173,7 +174,7 @@ class HostedLoop:
         return DoneItem(step.item["id"])
 
     def _annotations(self, text: str) -> list[Annotation]:
-        return [a for binding in self.bindings for a in binding.annotations(text)]  # type: ignore[misc]
+        return [a for binding in self.bindings for a in binding.annotations(text)]
 
 
 def _reasoning(thought: list[ReasoningDelta]) -> dict[str, Any]:

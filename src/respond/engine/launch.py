@@ -71,7 +71,7 @@ class Launcher:
         if history.messages is None:
             history = History(await self.files.for_context(history.items, record.owner, backend))
         prepared = self.context.prepare(req, model, history, ctx_new)
-        wrap = await self.options.prepare(req, prepared.gen, record, ctx_new)
+        wrap = await self.options.prepare(req, prepared.gen, record)
         include: set[str] = set(req.include or [])
         ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
                           secrets or {})

@@ -12,9 +12,11 @@ policy mode (default `score`) decides:
   model's whole turn back (a stream's deltas arrive together once the output passed).  A moderation
   service that fails under `block` fails closed: an error, never unmoderated content.
 
-The input moderated is the text and images of this request's new input items as the model reads them
-(messages and tool outputs; files as their extracted text, stored images as their bytes); the output is
-everything the model produced: text, refusals, reasoning and its calls' arguments.
+The input moderated is everything the model reads this turn, as it reads it: the instructions, the
+context a continuation carries (`previous_response_id`, a conversation: flagged input blocked once cannot
+reach the model by being continued), the new items (files as their extracted text, stored images as
+their bytes), text and images.  The output is everything the model produced: text, refusals, reasoning
+and its calls' arguments.  (Results that hosted tools feed the model between rounds are not scored.)
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.ports import Moderator
-from respond.core.types import Delta, Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, Usage
+from respond.core.types import (
+    Delta,
+    Finish,
+    Message,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from respond.engine.operations import Operation
 from respond.protocol.errors import invalid
 from respond.protocol.requests import CreateResponse
@@ -41,21 +52,21 @@ def check(req: CreateResponse, moderator: Moderator | None) -> None:
                       "(--moderation-upstream). Remove the parameter.", "moderation", "unsupported_parameter")
 
 
-def input_parts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The moderation input of a request's new items: their text and image parts, in order."""
+def input_parts(messages: list[Message]) -> list[dict[str, Any]]:
+    """The moderation input of a turn: the text and images of every message the model reads, in order."""
     parts: list[dict[str, Any]] = []
-    for item in items:
-        content = item.get("content") if item.get("type") == "message" else item.get("output")
-        if isinstance(content, str):
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str) and content:
             parts.append({"type": "text", "text": content})
             continue
         for part in content if isinstance(content, list) else []:
             if not isinstance(part, dict):
                 continue
-            if part.get("type") in ("input_text", "output_text") and part.get("text"):
+            if part.get("type") == "text" and part.get("text"):
                 parts.append({"type": "text", "text": part["text"]})
-            elif part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
-                parts.append({"type": "image_url", "image_url": {"url": part["image_url"]}})
+            elif part.get("type") == "image_url" and isinstance((part.get("image_url") or {}).get("url"), str):
+                parts.append({"type": "image_url", "image_url": {"url": part["image_url"]["url"]}})
     return parts or [{"type": "text", "text": ""}]
 
 

@@ -16,7 +16,7 @@ from respond.engine.reasoning import sealed_payload
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import not_found
 from respond.protocol.pagination import page
-from respond.protocol.shapes import ResponseDict
+from respond.protocol.shapes import Deleted, ListPage, ResponseDict
 from respond.protocol.vocabulary import Vocabulary
 
 
@@ -36,14 +36,14 @@ class ReadSide:
                     item["encrypted_content"] = self.sealer.seal(sealed_payload(item), owner)
         return with_include(typed(response), include, self.vocabulary)
 
-    async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
+    async def delete(self, response_id: str, owner: str) -> Deleted:
         self.contexts.clear()
         if not await self.store.delete_response(response_id, owner):
             raise not_found("Response", response_id)
         return {"id": response_id, "object": "response.deleted", "deleted": True}
 
     async def input_items(self, response_id: str, owner: str, *, after: str | None, limit: int, order: str,
-                          include: list[str] | None = None) -> dict[str, Any]:
+                          include: list[str] | None = None) -> ListPage[dict[str, Any]]:
         found = await self.store.list_input_items(response_id, owner, after=after, limit=limit, order=order)
         if found is None:
             raise not_found("Response", response_id)

@@ -12,7 +12,6 @@ which applies them, passes them on or answers a 400 naming them (backends/option
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from respond.core.ports import Moderator, ResponseStore
 from respond.core.types import Delta, Generation
@@ -34,12 +33,9 @@ class RequestOptions:
         """What must be refused before anything is stored or queued."""
         moderation.check(req, self.moderator)
 
-    async def prepare(self, req: CreateResponse, gen: Generation, record: Record,
-                      read: list[dict[str, Any]] | None = None) -> Wrap:
-        """Apply what changes the generation (images); return what wraps its steps (moderation, diagnostics).
-        `read`: the new items as the model reads them (files resolved: their text, stored images' bytes),
-        which is what moderation scores; else the items as sent."""
-        response, owner, new_items = record.response, record.owner, record.input_items if read is None else read
+    async def prepare(self, req: CreateResponse, gen: Generation, record: Record) -> Wrap:
+        """Apply what changes the generation (images); return what wraps its steps (moderation, diagnostics)."""
+        response, owner = record.response, record.owner
         if req.image is not None:
             gen.messages, compressed = await images.compress_messages(gen.messages, images.policy(req.image))
             if compressed:
@@ -51,7 +47,7 @@ class RequestOptions:
 
         def wrap(steps: Steps) -> Steps:
             if moderated is not None:
-                steps = moderated.wrap(moderation.input_parts(new_items), steps)
+                steps = moderated.wrap(moderation.input_parts(gen.messages), steps)  # all the model reads
             if comparing:
                 steps = prompt_cache.with_diagnostics(steps, response, comparison)
             return steps

@@ -31,7 +31,7 @@ from respond.engine.service import ResponsesService
 from respond.protocol import lifecycle
 from respond.protocol.errors import invalid, not_found
 from respond.protocol.lifecycle import TERMINAL
-from respond.protocol.shapes import StreamEvent
+from respond.protocol.shapes import ResponseDict, StreamEvent
 
 log = logging.getLogger("respond.runs")
 
@@ -185,17 +185,18 @@ class RunManager:
         self.service.hub.notify(rid)
 
     # -- cancel and follow -----------------------------------------------------------------------
-    async def cancel(self, rid: str, owner: str, wait: float = 10.0) -> dict[str, Any]:
-        response = await self.store.get_response(rid, owner)
-        if response is None:
+    async def cancel(self, rid: str, owner: str, wait: float = 10.0) -> ResponseDict:
+        stored = await self.store.get_response(rid, owner)
+        if stored is None:
             raise not_found("Response", rid)
+        response = typed(stored)
         if not response.get("background"):
             raise invalid("Only responses created with background: true can be cancelled.", None,
                           "invalid_request")
         if response["status"] in TERMINAL:
             return response
         if await self.store.cancel_queued(rid):
-            await self.store.update_response(row(lifecycle.transition(typed(response), "cancelled")))
+            await self.store.update_response(row(lifecycle.transition(response, "cancelled")))
             self.service.hub.notify(rid)
             if self.service.tenancy is not None:  # it never ran: its key's slot and reservation are freed
                 self.service.tenancy.finished(response, owner, "none", 0.0)
@@ -210,10 +211,10 @@ class RunManager:
         while loop.time() < deadline:
             current = await self.store.get_response(rid, owner)
             if current is None or current["status"] in TERMINAL:
-                return current or response
+                return typed(current) if current is not None else response
             await self.service.hub.wait(rid, 0.1)
         current = await self.store.get_response(rid, owner)
-        return current or response
+        return typed(current) if current is not None else response
 
     async def follow(self, rid: str, owner: str, after: int,
                      include: Sequence[str] | None = None) -> AsyncIterator[StreamEvent]:
@@ -232,7 +233,7 @@ class RunManager:
             # Never streamed, so no events were stored: replay it from the stored response.
             response = await self.store.get_response(rid, owner)
             if response is not None:
-                replayed = replay(response, self.service.hosted.replay, include, self.service.vocabulary)
+                replayed = replay(typed(response), self.service.hosted.replay, include, self.service.vocabulary)
                 got = ([ev for ev in replayed if ev["sequence_number"] > after], got[1])
         while got is not None:
             events, status = got

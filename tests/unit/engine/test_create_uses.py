@@ -17,6 +17,7 @@ from respond.engine.hosted import HostedTools
 from respond.engine.jobs import SEALED_SECRETS
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.started import Queued, Running, Warmed
+from respond.protocol.shapes import Annotation
 from respond.store.sql import SqlStore
 from tests.unit.conftest import OWNER
 
@@ -33,7 +34,7 @@ class ProbeBinding(OneFunctionBinding):
         return
         yield  # pragma: no cover
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         return []
 
     async def close(self) -> None:

@@ -41,8 +41,8 @@ def _merged(events: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _live(include: set[str], seal: bool = False) -> tuple[dict[str, Any], list[Any]]:
-    response: dict[str, Any] = {"id": "resp_1", "object": "response", "status": "in_progress", "output": []}
+def _live(include: set[str], seal: bool = False) -> tuple[Any, list[Any]]:
+    response: Any = {"id": "resp_1", "object": "response", "status": "in_progress", "output": []}
     reasoning = ReasoningStream(summary=True, seal=(lambda payload: "sealed!") if seal else None)
     tools = ClientTools(offers={"get_time": Offer("function", "get_time"), "sh": Offer("shell", "sh")})
     b = EventBuilder(response, include=include, reasoning=reasoning, tools=tools)
@@ -92,7 +92,7 @@ def test_include_shows_the_same_in_the_live_stream_and_in_a_replay() -> None:
 
 
 def test_a_drained_run_shares_the_live_response() -> None:
-    response: dict[str, Any] = {"id": "resp_1", "status": "in_progress", "output": []}
+    response: Any = {"id": "resp_1", "status": "in_progress", "output": []}
     b = EventBuilder(response, copies=False)
     added: Any = b.text(TextDelta("hi"))[0]
     assert added["item"] is response["output"][0]  # no copy for a run nobody watches

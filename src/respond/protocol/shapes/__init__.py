@@ -73,6 +73,7 @@ from respond.protocol.shapes.items import (
     ToolItem,
     UpstreamState,
 )
+from respond.protocol.shapes.objects import ConversationDict, Deleted, ListPage
 from respond.protocol.shapes.parts import (
     Annotation,
     InputPart,
@@ -97,12 +98,12 @@ from respond.protocol.shapes.values import JSON, JSONObject
 
 __all__ = [
     "JSON", "Annotation", "ApplyPatchCallItem", "ApplyPatchCallOutputItem", "AudioDeltaEvent", "AudioDoneEvent",
-    "CallEvent", "CallItem", "CallOutputItem", "CompactionCompactingEvent", "CompactionItem", "ComputerCallItem",
+    "CallEvent", "CallItem", "CallOutputItem", "CompactionCompactingEvent", "CompactionItem", "ComputerCallItem", "ConversationDict", "Deleted",
     "ComputerCallOutputItem", "ContentPartAddedEvent", "ContentPartDoneEvent", "CustomToolCallInputDeltaEvent",
     "CustomToolCallInputDoneEvent", "CustomToolCallItem", "CustomToolCallOutputItem", "ErrorDict", "ErrorEvent",
     "FunctionCallArgumentsDeltaEvent", "FunctionCallArgumentsDoneEvent", "FunctionCallItem", "FunctionCallOutputItem",
     "IncompleteDetails", "InputItem", "InputPart", "ItemEvent", "ItemReference", "JSONObject", "LifecycleType", "LocalShellCallItem",
-    "LocalShellCallOutputItem", "Logprob", "MessageItem", "MessagePart", "OutputItem", "OutputItemAddedEvent",
+    "ListPage", "LocalShellCallOutputItem", "Logprob", "MessageItem", "MessagePart", "OutputItem", "OutputItemAddedEvent",
     "OutputItemDoneEvent", "OutputMessage", "OutputPart", "OutputTextAnnotationAddedEvent", "OutputTextDeltaEvent",
     "OutputTextDoneEvent", "OutputTextPart", "PartEvent", "ReasoningEvent", "ReasoningItem",
     "ReasoningSummaryPartAddedEvent", "ReasoningSummaryPartDoneEvent", "ReasoningSummaryTextDeltaEvent",

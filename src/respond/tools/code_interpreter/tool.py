@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.hosted import (
@@ -43,7 +43,7 @@ from respond.core.ports import Row
 from respond.core.types import Message, ToolSpec
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
-from respond.protocol.shapes import JSONObject
+from respond.protocol.shapes import Annotation, JSONObject
 from respond.tools.code_interpreter.containers import Containers, check_memory, check_network
 from respond.tools.code_interpreter.kernel import KernelError, Outcome
 
@@ -225,9 +225,9 @@ class CodeInterpreterBinding(OneFunctionBinding):
             out.text(f"[error: {message}]\n")
             return out, []
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         """A container_file_citation per file the code wrote: on its name in the answer, else at the end."""
-        out = []
+        out: list[Annotation] = []
         for f in self.written:
             name = f["path"].rsplit("/", 1)[-1]
             at = text.find(f["path"])

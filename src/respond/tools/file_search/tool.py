@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 
@@ -42,7 +41,7 @@ from respond.core.retrieval import Retriever, SearchHit, UnknownVectorStore
 from respond.core.types import Message, ToolSpec
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.ids import new_id
-from respond.protocol.shapes import JSONObject
+from respond.protocol.shapes import Annotation, JSONObject
 
 log = logging.getLogger("respond.hosted")
 
@@ -193,7 +192,7 @@ class FileSearchBinding(OneFunctionBinding):
         yield Progress(item, "response.file_search_call.completed")
         yield Done(item)
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         """file_citation annotations, at the end of the answer, for each file results came from (best first)."""
         files: dict[str, SearchHit] = {}
         for h in sorted(self.cited, key=lambda h: -h.score):

@@ -43,7 +43,7 @@ from respond.core.hosted import (
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
 from respond.core.types import Message, ToolSpec
 from respond.protocol.errors import invalid
-from respond.protocol.shapes import JSONObject
+from respond.protocol.shapes import Annotation, JSONObject
 from respond.tools.mcp import config, items
 from respond.tools.mcp.client import Connection, McpFailure, failure
 from respond.tools.mcp.results import (
@@ -259,7 +259,7 @@ class McpBinding:
         yield Progress(item, "response.mcp_call.failed" if error is not None else "response.mcp_call.completed")
         yield Done(item)
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         return []
 
     async def close(self) -> None:
