@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from respond.core.logctx import request_id
+from respond.core.ports import ClaimedJob
 from respond.engine import queue
 from respond.engine.events import replay
 from respond.engine.include import shown_event
@@ -102,7 +103,7 @@ class RunManager:
                 self.owners.pop(job["response_id"], None)
                 await self._never_started(job["response_id"], job["owner"])
 
-    async def _claim(self) -> dict[str, Any] | None:
+    async def _claim(self) -> ClaimedJob | None:
         try:
             return await self.store.claim_job(self.worker_id, LEASE_MS)
         except Exception:  # a database hiccup must not kill the worker
@@ -110,7 +111,7 @@ class RunManager:
             await asyncio.sleep(self.poll)
             return None
 
-    async def _execute(self, job: dict[str, Any]) -> None:
+    async def _execute(self, job: ClaimedJob) -> None:
         rid = job["response_id"]
         request_id.set(rid)  # this task's own context: every line of the run carries its response id
         start = time.perf_counter()
