@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from respond.core.types import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
-from respond.engine.client_tools import ClientTools, InputStream, Offer, call_item
+from respond.engine.call_items import InputStream, Offer, call_item
+from respond.engine.client_tools import ClientTools
 from respond.engine.emitter import Emitter, copy_json
 from respond.engine.operations import (
     AddItem,
