@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from respond.core.logctx import request_id
+from respond.core.ports import ClaimedJob
 from respond.engine import queue
 from respond.engine.events import replay
 from respond.engine.include import shown_event
@@ -98,7 +99,7 @@ class RunManager:
             self.owners[job["response_id"]] = job["owner"]
             await asyncio.wait([task])
 
-    async def _claim(self) -> dict[str, Any] | None:
+    async def _claim(self) -> ClaimedJob | None:
         try:
             return await self.store.claim_job(self.worker_id, LEASE_MS)
         except Exception:  # a database hiccup must not kill the worker
@@ -106,7 +107,7 @@ class RunManager:
             await asyncio.sleep(self.poll)
             return None
 
-    async def _execute(self, job: dict[str, Any]) -> None:
+    async def _execute(self, job: ClaimedJob) -> None:
         rid = job["response_id"]
         request_id.set(rid)  # this task's own context: every line of the run carries its response id
         start = time.perf_counter()
