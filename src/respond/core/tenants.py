@@ -17,7 +17,7 @@ No I/O here: the adapters live in respond.store, the policy in respond.engine.te
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 LIMIT_NAMES = ("rpm", "tpm", "concurrent", "daily_tokens", "monthly_tokens")
 
@@ -118,10 +118,25 @@ class RateStore(Protocol):
 USAGE_FIELDS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens")
 
 
+class UsageRecord(TypedDict):
+    """One finished response's usage, as recorded (the token counts are USAGE_FIELDS)."""
+
+    response_id: str
+    key_id: str
+    model: str
+    backend: str
+    status: str
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    duration_ms: int
+    created_at: int
+
+
 class UsageStore(Protocol):
-    async def record_usage(self, row: dict[str, Any]) -> None:
-        """One finished response: response_id, key_id, owner, model, backend, status, the token
-        counts of USAGE_FIELDS, duration_ms, created_at."""
+    async def record_usage(self, row: UsageRecord) -> None:
+        """One finished response's usage."""
         ...
 
     async def usage(self, group_by: str, since: int | None, until: int | None,

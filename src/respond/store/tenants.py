@@ -37,9 +37,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from respond.core.tenants import USAGE_FIELDS, Decision, KeyLimits, TenantKey, Window
+from respond.core.tenants import USAGE_FIELDS, Decision, KeyLimits, TenantKey, UsageRecord, Window
 from respond.store.database import Database
 from respond.store.migrations import ddl
+from respond.store.rows import KeyRow
 
 LEASE_SECONDS = 900  # a request not settled by then (its replica died) stops holding a slot
 
@@ -153,7 +154,7 @@ def _key(row: Any) -> TenantKey:
                      revoked_at=row.revoked_at, rotated_at=row.rotated_at)
 
 
-def _row(key: TenantKey) -> dict[str, Any]:
+def _row(key: TenantKey) -> KeyRow:
     return {"id": key.id, "label": key.label, "salt": key.salt, "secret_hash": key.secret_hash,
             "models": orjson.dumps(list(key.models)).decode(), "limits": orjson.dumps(key.limits.as_dict()).decode(),
             "created_at": key.created_at, "expires_at": key.expires_at, "revoked_at": key.revoked_at,
@@ -258,7 +259,7 @@ class SqlTenants:
         return None
 
     # -- usage ---------------------------------------------------------------------------------------
-    async def record_usage(self, row: dict[str, Any]) -> None:
+    async def record_usage(self, row: UsageRecord) -> None:
         await self.db.write(lambda conn: conn.execute(usage.insert().values(**row)))
 
     async def usage(self, group_by: str, since: int | None, until: int | None,
