@@ -244,8 +244,9 @@ def request_body(gen: Generation, *, encrypted_reasoning: bool = True, structure
         body["prompt_cache_retention"] = gen.prompt_cache_retention
     if gen.access_programs is not None:
         body["access_programs"] = gen.access_programs
-    reasoning: dict[str, str] = {k: v for k, v in (("effort", gen.reasoning_effort),
-                                                   ("summary", gen.reasoning_summary)) if v}
+    reasoning: dict[str, str] = {k: v for k, v in (("effort", gen.reasoning_effort), ("summary", gen.reasoning_summary),
+                                                   ("mode", gen.reasoning_mode), ("context", gen.reasoning_context))
+                                 if v}
     if reasoning:
         body["reasoning"] = reasoning
     text: TextOptions = {}
