@@ -64,3 +64,23 @@ class Reply(TypedDict, total=False):
     chunk_delay: float
     no_deltas: bool
     max_messages: int
+
+
+class TokenAlternative(TypedDict):
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class TokenLogprob(TokenAlternative):
+    top_logprobs: list[TokenAlternative]
+
+
+class ChoiceLogprobs(TypedDict):
+    content: list[TokenLogprob]
+
+
+class LogprobsField(TypedDict):
+    """What a chat-completions chunk's choice carries when the request asked for logprobs."""
+
+    logprobs: ChoiceLogprobs

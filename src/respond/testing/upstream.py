@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from respond.testing import moderation_upstream, responses_upstream
-from respond.testing.reply import Reply, ScriptedCall, Usage
+from respond.testing.reply import LogprobsField, Reply, ScriptedCall, TokenLogprob, Usage
 
 DEFAULT_TEXT = "Hello from the scripted upstream."
 
@@ -241,7 +241,7 @@ class ScriptedUpstream:
         chunk_base = {**base, "object": "chat.completion.chunk"}
 
         async def send(delta: dict[str, Any], finish_reason: str | None = None,
-                       extra: dict[str, Any] | None = None) -> None:
+                       extra: LogprobsField | None = None) -> None:
             choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, **(extra or {})}
             payload = {**chunk_base, "choices": [choice]}
             frame = b"data: " + orjson.dumps(payload) + b"\n\n"
@@ -275,12 +275,12 @@ class ScriptedUpstream:
         await writer.drain()
 
 
-def _logprobs(piece: str, req: dict[str, Any]) -> dict[str, Any] | None:
+def _logprobs(piece: str, req: dict[str, Any]) -> LogprobsField | None:
     """Deterministic chat-completions logprobs for one content chunk, when the request asks."""
     if not req.get("logprobs"):
         return None
     top = int(req.get("top_logprobs") or 0)
-    entry = {"token": piece, "logprob": -0.25, "bytes": list(piece.encode()),
+    entry: TokenLogprob = {"token": piece, "logprob": -0.25, "bytes": list(piece.encode()),
              "top_logprobs": [{"token": piece if i == 0 else f"alt{i}", "logprob": -0.25 - i,
                                "bytes": list((piece if i == 0 else f"alt{i}").encode())} for i in range(top)]}
     return {"logprobs": {"content": [entry]}}
