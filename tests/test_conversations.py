@@ -63,3 +63,6 @@ def test_conversation_validation(server, upstream):
     conv = http.post("/conversations", json={}).json()
     resp = http.post(f"/conversations/{conv['id']}", json={})
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "metadata"
+    # the SDK's create takes a safety_identifier; a conversation has no use for one here: a 400 naming it
+    resp = http.post("/conversations", json={"safety_identifier": "user-1"})
+    assert resp.status_code == 400 and resp.json()["error"]["param"] == "safety_identifier"
