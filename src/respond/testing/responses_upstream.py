@@ -30,6 +30,8 @@ from typing import Any
 
 import orjson
 
+from respond.testing.reply import Reply, Usage
+
 DEFAULT_TEXT = "Hello from the scripted upstream."
 
 Send = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -58,7 +60,7 @@ def _pieces(text: str, chunks: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def build_output(reply: dict[str, Any], req: dict[str, Any], n: int) -> list[dict[str, Any]]:
+def build_output(reply: Reply, req: dict[str, Any], n: int) -> list[dict[str, Any]]:
     """The complete output items of a reply (none for a prewarm: it fills the cache, generates nothing)."""
     out: list[dict[str, Any]] = []
     if (req.get("prompt_cache_options") or {}).get("prewarm"):
@@ -87,13 +89,13 @@ def build_output(reply: dict[str, Any], req: dict[str, Any], n: int) -> list[dic
         out.append({"id": f"fc_up{n}_{i}", "type": "function_call", "status": "completed",
                     "call_id": c.get("id", f"call_up{n}_{i}"), "name": c["name"],
                     "arguments": c.get("arguments", "{}")})
-    for i, c in enumerate(reply.get("custom_calls") or []):
+    for i, cc in enumerate(reply.get("custom_calls") or []):
         out.append({"id": f"ctc_up{n}_{i}", "type": "custom_tool_call", "status": "completed",
-                    "call_id": c.get("id", f"call_upc{n}_{i}"), "name": c["name"], "input": c.get("input", "")})
+                    "call_id": cc.get("id", f"call_upc{n}_{i}"), "name": cc["name"], "input": cc.get("input", "")})
     return out
 
 
-def _usage(reply: dict[str, Any], req: dict[str, Any], output: list[dict[str, Any]]) -> dict[str, Any]:
+def _usage(reply: Reply, req: dict[str, Any], output: list[dict[str, Any]]) -> Usage:
     if reply.get("usage"):
         return dict(reply["usage"])
     n_in = _input_tokens(req)
@@ -105,7 +107,7 @@ def _usage(reply: dict[str, Any], req: dict[str, Any], output: list[dict[str, An
             "total_tokens": n_in + n_out}
 
 
-def response_object(reply: dict[str, Any], req: dict[str, Any], n: int, status: str,
+def response_object(reply: Reply, req: dict[str, Any], n: int, status: str,
                     output: list[dict[str, Any]]) -> dict[str, Any]:
     resp: dict[str, Any] = {
         "id": f"resp_up{n}", "object": "response", "created_at": 0, "status": status, "model": req.get("model"),
@@ -116,7 +118,7 @@ def response_object(reply: dict[str, Any], req: dict[str, Any], n: int, status: 
     return resp
 
 
-async def stream(send: Send, reply: dict[str, Any], req: dict[str, Any], n: int) -> None:
+async def stream(send: Send, reply: Reply, req: dict[str, Any], n: int) -> None:
     """The events of a reply, as a Responses server streams them."""
     output = build_output(reply, req, n)
     chunks = int(reply.get("chunks", 4))
@@ -191,7 +193,7 @@ async def stream(send: Send, reply: dict[str, Any], req: dict[str, Any], n: int)
     await emit(f"response.{status}", response=response_object(reply, req, n, status, output))
 
 
-def complete(reply: dict[str, Any], req: dict[str, Any], n: int) -> dict[str, Any]:
+def complete(reply: Reply, req: dict[str, Any], n: int) -> dict[str, Any]:
     """The non-streamed Response of a reply."""
     output = build_output(reply, req, n)
     status = "incomplete" if reply.get("finish_reason") == "length" else "completed"
