@@ -7,6 +7,10 @@ read or one write transaction, the same call on both dialects:
   per transaction instead of several per statement (aiosqlite).  Writes go to one dedicated
   thread (one writer at a time, as SQLite wants); reads to a small pool (WAL lets them run beside
   the writer).  That single-writer thread is this adapter's detail, invisible to the stores.
+  A `quick` write (the few small rows of a response's life: a hot path) runs on the event loop
+  itself, on its own connection that waits at most `QUICK_BUSY_MS` for another process's lock
+  (then it goes to the writer thread): measured, the thread hop and the GIL handoffs cost more CPU
+  than such a transaction does (bench/peers.py, BENCHMARKS.md).
 - PostgreSQL: the async engine's pool (asyncpg); the function runs with `run_sync`.
 
 Every store operation (responses, jobs, conversations, files, chunks) is a `read` or a `write`.
@@ -27,6 +31,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -67,8 +72,21 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False)
 
 
+QUICK_BUSY_MS = 20  # how long a quick write on the event loop waits for another process's write lock
+
+
+def _quick_pragmas(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    dbapi_conn.execute(f"PRAGMA busy_timeout={QUICK_BUSY_MS}")
+
+
+def _locked(exc: OperationalError) -> bool:
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+
+
 class _SqliteThreads:
-    """SQLite's transactions on plain sqlite3 connections: one writer thread, a small reader pool."""
+    """SQLite's transactions on plain sqlite3 connections: one writer thread, a small reader pool,
+    and a connection for quick writes on the event loop's own thread."""
 
     READERS = 2
 
@@ -77,8 +95,10 @@ class _SqliteThreads:
         self.engine = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         self.readers = create_engine(sync_url, poolclass=QueuePool, pool_size=self.READERS, max_overflow=0,
                                      pool_reset_on_return=None, connect_args={"check_same_thread": False})
+        self.quick = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         for engine in (self.engine, self.readers):
             event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(self.quick, "connect", _quick_pragmas)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self.read_pool = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="sqlite-reader")
 
@@ -90,7 +110,15 @@ class _SqliteThreads:
         with self.readers.connect() as conn:
             return fn(conn)
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
+    async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
+        if quick:
+            try:
+                with self.quick.begin() as conn:  # rolled back whole if it raises: `fn` may run again
+                    return fn(conn)
+            except OperationalError as exc:
+                if not _locked(exc):
+                    raise
+                # another process writes: wait for it in the writer thread, not on the event loop
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._write, fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -101,6 +129,7 @@ class _SqliteThreads:
         self.read_pool.shutdown(wait=True)
         self.engine.dispose()
         self.readers.dispose()
+        self.quick.dispose()
 
 
 class Database:
@@ -114,10 +143,11 @@ class Database:
         self._lock = asyncio.Lock()  # SQLite: one write transaction at a time in this process
         self._threads = _SqliteThreads(self.url) if self.name == "sqlite" else None
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
+    async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
+        """`quick`: a transaction of a few small rows, on a hot path (SQLite runs it on the event loop)."""
         if self._threads is not None:
             async with self._lock:  # not at the same time as the async path's writes
-                return await self._threads.write(fn)
+                return await self._threads.write(fn, quick)
         async with self._engine.begin() as conn:
             return cast(T, await conn.run_sync(fn))
 

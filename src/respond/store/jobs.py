@@ -132,7 +132,7 @@ class RunsMixin:
             if snap is not None:
                 conn.execute(update(R).where(R.c.id == response_id).values(status=status, body=snap))
 
-        await self.db.write(write)
+        await self.db.write(write, quick=True)
 
     async def read_events(self, response_id: str, owner: str, after: int,
                           limit: int = 500) -> tuple[list[Row], str] | None:

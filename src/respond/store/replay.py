@@ -52,7 +52,7 @@ class JournalMixin:
 
     async def final(self, op: str, write: Callable[[Connection], None], **fields: Any) -> None:
         try:
-            await self.db.write(write)
+            await self.db.write(write, quick=True)
         except Exception as exc:
             if self.journal is None or not unavailable(exc):
                 raise

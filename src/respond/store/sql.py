@@ -165,7 +165,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
                 conn.execute(self._insert_items, rows)
             conn.execute(self._insert_job, job)
 
-        await self.db.write(write)
+        await self.db.write(write, quick=True)
 
     def _join(self, conn: Connection, conversation_id: str | None, items: list[Row]) -> None:
         if conversation_id:
