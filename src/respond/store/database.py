@@ -99,6 +99,7 @@ class _SqliteThreads:
         for engine in (self.engine, self.readers):
             event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(self.quick, "connect", _quick_pragmas)
+        self._quick_conn: Connection | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self.read_pool = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="sqlite-reader")
 
@@ -112,8 +113,11 @@ class _SqliteThreads:
 
     async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
         if quick:
+            if self._quick_conn is None:  # one connection kept open: no pool checkout and reset per write
+                self._quick_conn = self.quick.connect()
+            conn = self._quick_conn
             try:
-                with self.quick.begin() as conn:  # rolled back whole if it raises: `fn` may run again
+                with conn.begin():  # rolled back whole if it raises: `fn` may run again
                     return fn(conn)
             except OperationalError as exc:
                 if not _locked(exc):
@@ -127,6 +131,8 @@ class _SqliteThreads:
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.read_pool.shutdown(wait=True)
+        if self._quick_conn is not None:
+            self._quick_conn.close()
         self.engine.dispose()
         self.readers.dispose()
         self.quick.dispose()
