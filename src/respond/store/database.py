@@ -138,6 +138,67 @@ class _SqliteThreads:
         self.quick.dispose()
 
 
+_REQUIRED = object()
+Plan = tuple[Any, str, list[tuple[str, Callable[[Any], Any] | None, Any]]]
+_PLANS: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
+
+
+def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
+    """SQL and argument order of a statement built once, for rows with these keys; None when it needs
+    SQLAlchemy's own execution (expanding or literal parameters, a default that is not a constant)."""
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    if compiled.positiontup is None or compiled.literal_execute_params or compiled.post_compile_params:
+        return None
+    defaults: dict[str, Any] = {}
+    for col in [*compiled.insert_prefetch, *compiled.update_prefetch]:
+        if col.default is None or not col.default.is_scalar:
+            return None
+        defaults[col.key] = col.default.arg
+    for name in compiled.positiontup:
+        bind = compiled.binds.get(name)
+        if name in keys or name in defaults:
+            continue
+        if bind is None or bind.callable is not None or bind.required:
+            return None
+        defaults[name] = bind.value  # a value written into the statement (`.values(state="done")`)
+    procs = compiled._bind_processors
+    return stmt, compiled.string, [(name, procs.get(name), _REQUIRED if name in keys else defaults[name])
+                                   for name in compiled.positiontup]
+
+
+def execute_rows(conn: Connection, stmt: Any, params: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """`conn.execute(stmt, params)` for a statement built once (a module or store constant) whose
+    result is not read.  On SQLite it goes straight to the driver with SQL compiled once per set of
+    keys (SQLAlchemy's per-execution work is most of the CPU of a small write); elsewhere, as usual."""
+    rows = params if isinstance(params, list) else [params]
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(stmt, params)
+        return
+    keys = tuple(rows[0])
+    key = (id(stmt), keys)
+    if key not in _PLANS:
+        _PLANS[key] = _plan(stmt, keys, conn.dialect)
+    plan = _PLANS[key]
+    try:
+        if plan is None:
+            raise KeyError
+        args = [tuple(
+            (row[name] if default is _REQUIRED else row.get(name, default)) if proc is None
+            else proc(row[name] if default is _REQUIRED else row.get(name, default))
+            for name, proc, default in plan[2]) for row in rows]
+    except KeyError:  # rows with other keys than the first: SQLAlchemy sorts that out (or says what is wrong)
+        conn.execute(stmt, params)
+        return
+    driver = conn.connection.dbapi_connection
+    assert driver is not None
+    if len(args) == 1:
+        driver.execute(plan[1], args[0])
+    else:
+        driver.executemany(plan[1], args)
+
+
 class Database:
     """The unit of work of the SQL stores (see the module docstring)."""
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 
 from respond.core.ports import Row
 from respond.store import schema
-from respond.store.database import Database
+from respond.store.database import Database, execute_rows
 
 R, E, J = schema.responses, schema.events, schema.jobs
 # built once: a statement built per call is keyed for SQLAlchemy's compiled cache every time
@@ -132,9 +132,9 @@ class RunsMixin:
 
         def write(conn: Connection) -> None:
             if rows:
-                conn.execute(_INSERT_EVENTS, rows)
+                execute_rows(conn, _INSERT_EVENTS, rows)
             if snap is not None:
-                conn.execute(_UPDATE_SNAPSHOT, {"rid": response_id, "status": status, "body": snap})
+                execute_rows(conn, _UPDATE_SNAPSHOT, {"rid": response_id, "status": status, "body": snap})
 
         await self.db.write(write, quick=True)
 

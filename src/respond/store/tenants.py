@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.tenants import USAGE_FIELDS, Decision, KeyLimits, TenantKey, Window
-from respond.store.database import Database
+from respond.store.database import Database, execute_rows
 from respond.store.migrations import ddl
 
 LEASE_SECONDS = 900  # a request not settled by then (its replica died) stops holding a slot
@@ -261,7 +261,7 @@ class SqlTenants:
     # -- usage ---------------------------------------------------------------------------------------
     async def record_usage(self, row: dict[str, Any]) -> None:
         # one prepared INSERT with parameters (a `.values(**row)` statement is built and keyed anew each time)
-        await self.db.write(lambda conn: conn.execute(_INSERT_USAGE, row), quick=True)
+        await self.db.write(lambda conn: execute_rows(conn, _INSERT_USAGE, row), quick=True)
 
     async def usage(self, group_by: str, since: int | None, until: int | None,
                     key_id: str | None = None) -> list[dict[str, Any]]:
