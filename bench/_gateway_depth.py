@@ -10,9 +10,7 @@ import orjson
 
 from _common import pct
 from respond.backends.scripted import ScriptedBackend
-from respond.engine.generation import build_generation
 from respond.engine.service import ModelRouter, ResponsesService
-from respond.protocol.items import normalize_input
 from respond.protocol.requests import CreateResponse
 from respond.store.sql import _CONTEXT, SqlStore
 
@@ -32,8 +30,8 @@ async def engine_context_timing(db: Path, depths: dict[int, str], reps: int) -> 
             for d, rid in depths.items():
                 req = CreateResponse(model=MODEL, input="next", previous_response_id=rid)
                 t0 = time.perf_counter()
-                history = await service._history(req, OWNER)
-                gen = build_generation(req, MODEL, history, normalize_input(req.input))
+                history = await service.references.history(req, OWNER)
+                gen = service.context.prepare(req, MODEL, history, service.vocabulary.normalize_input(req.input)).gen
                 dt = time.perf_counter() - t0
                 assert len(gen.messages) == 2 * d + 1, (d, len(gen.messages))
                 if i >= 20:

@@ -49,6 +49,11 @@ def _check(name: str, obj: Any) -> None:
         raise AssertionError(f"{name} does not satisfy the Open Responses schema:\n{detail}")
 
 
+def check_resource_schema(obj: dict[str, Any]) -> None:
+    """Only the Open Responses `ResponseResource` schema (where it and the SDK disagree, each is checked apart)."""
+    _check("ResponseResource", obj)
+
+
 def check_response(obj: dict[str, Any]) -> Response:
     """A Response JSON satisfies ResponseResource and parses as the SDK's Response."""
     _check("ResponseResource", obj)

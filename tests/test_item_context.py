@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from respond.bootstrap import HOSTED_TOOLS
+from respond.engine.client_tools import HostedTypes
 from respond.engine.generation import items_to_messages
 from respond.protocol.errors import APIError
-from respond.protocol.item_types import ITEM_TYPES, item_type
+from respond.protocol.vocabulary import Vocabulary
 
 SHOT = {"type": "computer_screenshot", "image_url": "data:image/png;base64,AA=="}
 
@@ -42,10 +44,12 @@ def test_prefix_is_never_modified():
 
 
 def test_every_accepted_type_has_a_context_role():
-    for name, spec in ITEM_TYPES.items():
+    vocabulary = Vocabulary(k.wire for k in HOSTED_TOOLS)
+    assert {"file_search_call", "mcp_call", "web_search_call", "code_interpreter_call"} <= set(vocabulary.item_types)
+    for name, spec in vocabulary.item_types.items():
         if spec.context == "reject":
             with pytest.raises(APIError):
-                item_type(name, "input[0]")
+                vocabulary.item_type(name, "input[0]")
         else:
             assert spec.context in ("message", "call", "output", "hosted", "reasoning", "compaction")
 
@@ -55,8 +59,8 @@ def test_a_registered_web_search_provider_takes_the_tool(caplog):
     from respond.engine.tool_choice import read_choice
 
     raw = [{"type": "web_search"}]
-    tools = client_tools(raw, hosted_types={"web_search"})
+    tools = client_tools(raw, HostedTypes(frozenset({"web_search"})))
     assert tools.specs == [] and "no search provider" not in caplog.text
-    assert read_choice({"type": "web_search"}, tools, raw, {"web_search"}).forced is None  # the hosted loop forces it
+    assert read_choice({"type": "web_search"}, tools, raw).forced is None  # the hosted loop forces it
     with pytest.raises(APIError):
         client_tools([{"type": "image_generation"}])

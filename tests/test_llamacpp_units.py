@@ -207,3 +207,40 @@ def test_grammar_excludes_control_characters_in_strings() -> None:
     assert both.rstrip().endswith('( answer ) | ( tagged ("\\n" tagged)* )')
     with pytest.raises(BackendError):
         schema_grammar({"type": "frobnicate"})
+
+
+class WordLlm:
+    """Enough of a llama context to tokenize: one token per word, a small window."""
+
+    def __init__(self, n_ctx: int) -> None:
+        self._n_ctx = n_ctx
+
+    def n_ctx(self) -> int:
+        return self._n_ctx
+
+    def token_bos(self) -> int:
+        return 1
+
+    def tokenize(self, text: bytes, add_bos: bool = True, special: bool = True) -> list[int]:
+        return [1] + [2] * len(text.split())
+
+
+def test_count_tokens_honours_truncation_and_thinking() -> None:
+    """`POST /responses/input_tokens` on the embedded model counts what `generate` would decode."""
+    from respond.backends.llamacpp.runner import ModelRunner
+    from respond.core.types import Generation
+
+    runner = ModelRunner("m", Path("unused.gguf"))
+    runner._pool = SlotPool(lambda: WordLlm(n_ctx=40), 1)
+    runner._template = ChatTemplate(
+        "{% if enable_thinking is defined and not enable_thinking %}no think here {% endif %}"
+        "{% for m in messages %}<|{{ m.role }}|> {{ m.content }} {% endfor %}<|assistant|>")
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": "w " * 9} for i in range(5)]
+    messages = [{"role": "system", "content": "Keep me."}, *turns]
+    whole = runner.count_tokens(Generation(model="m", messages=messages))
+    assert whole == 1 + 3 + 5 * 10 + 1  # over the window: counted whole with truncation disabled
+    fitted = runner.count_tokens(Generation(model="m", messages=messages, truncation="auto"))
+    # the oldest turns dropped until the prompt and one output token fit in 40
+    assert fitted == 1 + 3 + 3 * 10 + 1 and fitted + 1 <= 40
+    thinking_off = runner.count_tokens(Generation(model="m", messages=messages[:2], reasoning_effort="none"))
+    assert thinking_off == runner.count_tokens(Generation(model="m", messages=messages[:2])) + 3

@@ -78,9 +78,8 @@ ENUMS = [
     ({"access_programs": {"cyber": "red"}}, "access_programs.cyber"),
     ({"stream": True, "stream_options": {"include_obfuscation": "no"}}, "stream_options.include_obfuscation"),
     ({"prompt": {"version": "1"}}, "prompt.id"),
-    # valid shapes this server cannot act on: a 400 naming them, never an echo without effect
+    # a valid shape this server cannot act on (no --moderation-upstream): a 400 naming it, never an echo
     ({"moderation": {"model": "omni-moderation-latest"}}, "moderation"),
-    ({"image": {"context_compression": "enabled"}}, "image.context_compression"),
 ]
 
 

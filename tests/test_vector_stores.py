@@ -86,6 +86,26 @@ def test_search_filters_threshold_limits(kb):
     assert page.data[0].content[0].type == "text" and "warranty" in page.data[0].content[0].text
 
 
+def test_search_rewrite_query(kb):
+    """rewrite_query is applied: the page's search_query shows the terms searched (function words and
+    question phrasing dropped, order kept), and they find the chunk; without it the query is as sent."""
+    client, store, _ = kb
+    asked = "Could you please tell me: how long does the warranty of the Kettle last?"
+    page = client.vector_stores.search(vector_store_id=store.id, query=asked, rewrite_query=True)
+    assert page.search_query == ["long warranty kettle last"]
+    assert page.data[0].filename == "manual.md" and "warranty" in page.data[0].content[0].text
+    plain = client.vector_stores.search(vector_store_id=store.id, query=asked)
+    assert plain.search_query == [asked]
+    many = client.vector_stores.search(vector_store_id=store.id, query=["what are the moons", "of Mars?"],
+                                       rewrite_query=True)
+    assert many.search_query == ["moons", "mars"] and many.data[0].filename == "planets.json"
+    only_stop = client.vector_stores.search(vector_store_id=store.id, query="what is it", rewrite_query=True)
+    assert only_stop.search_query == ["what is it"]  # nothing left to search: kept as sent
+    with pytest.raises(openai.BadRequestError) as err:
+        client.vector_stores.search(vector_store_id=store.id, query="x", rewrite_query="yes")
+    assert body_of(err)["param"] == "rewrite_query"
+
+
 def test_search_bad_input(kb):
     client, store, _ = kb
     with pytest.raises(openai.NotFoundError):

@@ -89,17 +89,3 @@ def test_websocket_generate_false_prepares_without_the_model(process_server, ups
         assert err[-1].type == "error" and err[-1].param == "generate"
     # a stored prepared response is an ordinary stored response
     assert client.responses.retrieve(prepared.id).output == []
-
-
-def test_websocket_failed_response_evicts_what_it_continued(process_server, upstream):
-    client = process_server.client()
-    with client.responses.connect() as conn:
-        conn.response.create(model="scripted", input="one", store=False)
-        rid = _until_terminal(conn)[-1].response.id
-        upstream.reply({"error": {"status": 503, "message": "upstream down"}})
-        conn.response.create(model="scripted", input="two", store=False, previous_response_id=rid)
-        failed = _until_terminal(conn)
-        assert failed[-1].type == "response.failed"
-        conn.response.create(model="scripted", input="three", store=False, previous_response_id=rid)
-        err = _until_terminal(conn)
-        assert err[-1].type == "error" and err[-1].code == "previous_response_not_found"

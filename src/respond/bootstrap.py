@@ -2,7 +2,9 @@
 
 Adapters are built only through their registries (`respond.backends` by name, `respond.store` by
 URL scheme) and everything is handed over through constructors: nothing is patched onto an
-object or an app after it is built.
+object or an app after it is built.  The hosted tools are `HOSTED_TOOLS` plus the `respond.tools`
+entry points; their wires make the server's one `Vocabulary` (item types, include values, ...),
+which the engine passes to every parse and read.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.api.metrics import PrometheusMetrics
+from respond.backends.moderation import HTTPModerator
 from respond.backends.upstream_http import UpstreamLimits
 from respond.config import Settings
 from respond.core.errors import BackendError
-from respond.core.hosted import ToolServices
+from respond.core.hosted import HostedKind, ToolServices
 from respond.core.metrics import Metrics
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
@@ -44,17 +47,24 @@ from respond.engine.sealing import Sealer, load_secret
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.tenancy import Tenancy
 from respond.engine.workers import RunManager
+from respond.protocol.vocabulary import Vocabulary
 from respond.store.availability import data_error, unavailable
 from respond.store.journal import Journal
 from respond.store.redis_rates import RedisRates
+from respond.tools.code_interpreter import tool as code_interpreter
 from respond.tools.code_interpreter.containers import Containers
 from respond.tools.code_interpreter.sandbox import Limits, Sandbox
+from respond.tools.file_search import tool as file_search_tool
 from respond.tools.file_search.service import FileSearch
 from respond.tools.file_search.source import StoredFiles
+from respond.tools.mcp import tool as mcp
+from respond.tools.web_search import tool as web_search
 from respond.upstreams import build_upstreams, chat_defaults
 
 log = logging.getLogger("respond")
 MiB = 1024 * 1024
+# The built-in hosted tools (each its own package); installed packages add theirs by entry point.
+HOSTED_TOOLS: tuple[HostedKind, ...] = (file_search_tool.KIND, mcp.KIND, web_search.KIND, code_interpreter.KIND)
 
 
 def parse_models(pairs: list[str]) -> dict[str, str]:
@@ -186,13 +196,18 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     if hasattr(store, "journal"):  # the SQL store: final writes wait in a local journal during an outage
         store.journal = Journal(settings.journal_dir, server_secret, settings.database)
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
+    moderator = HTTPModerator(settings.moderation_upstream, settings.moderation_api_key, upstream_limits(settings)) \
+        if settings.moderation_upstream else None
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
+    kinds = tools.kinds(HOSTED_TOOLS, tools.plugins())
+    hosted = HostedTools(tools.build(kinds, services), Vocabulary(k.wire for k in kinds))
     service = ResponsesService(store, ModelRouter(chosen, default, settings.repeat_guard, settings.aliases),
-                               hosted=HostedTools(tools.load(services)),
+                               hosted=hosted,
                                trust_cache=store.dialect == "sqlite", on_queued=queued.set,
                                sealer=Sealer(server_secret),
                                prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy, clock=clock,
+                               moderator=moderator,
                                files=InputFiles(StoredFiles(
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024)),
@@ -216,6 +231,8 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
             await file_search.close()
             await service.hosted.aclose()
             await containers.close()
+            if moderator is not None:
+                await moderator.close()
             for backend in chosen:
                 await backend.close()
             if tenancy is not None:

@@ -125,6 +125,10 @@ FLAGS: list[Flag] = [
          "data: URLs, as --mcp-allow, e.g. 'http://images.lan:*'; repeatable (the upstream fetches image URLs "
          "itself, so private ones are refused unless named)", [], metavar="PATTERN", repeat=True,
          default_doc="public http(s) addresses and data: URLs only"),
+    Flag("moderation_upstream", "a /v1 base URL whose POST /moderations scores what requests asking for "
+         "'moderation' send and receive (OpenAI's, or any server of that API); without it such a request is a 400",
+         metavar="URL"),
+    Flag("moderation_api_key", "bearer key sent to the moderation upstream", metavar="KEY", secret=True),
     Flag("upstream_file_parts", "on: input files go to the upstream as chat-completions file parts; off: as "
          "their extracted text", "off", choices=("on", "off")),
     Flag("mcp_allow", "URL pattern of MCP servers requests may reach, e.g. 'http://127.0.0.1:*' or "
@@ -221,6 +225,8 @@ class Settings:
     fetch_allow: list[str] = _d("fetch_allow")  # URL patterns file_url fetches may reach (none: public only)
     image_url_allow: list[str] = _d("image_url_allow")  # URL patterns image_url may name besides public ones
     upstream_file_parts: str = _d("upstream_file_parts")  # "on": files as file parts, else extracted text
+    moderation_upstream: str | None = _d("moderation_upstream")  # POST {URL}/moderations for `moderation`
+    moderation_api_key: str | None = _d("moderation_api_key")
     # URL patterns of MCP servers (and later web pages) requests may reach; none: public addresses only
     mcp_allow: list[str] = _d("mcp_allow")
     mcp_timeout: float = _d("mcp_timeout")  # seconds: connecting to an MCP server, listing its tools, each call

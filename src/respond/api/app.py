@@ -181,7 +181,7 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
     app.state.keys = keys
     app.state.principals = Principals(keys, tenancy)
     app.state.tenancy = tenancy
-    app.state.conversations = ConversationService(service.store)
+    app.state.conversations = ConversationService(service.store, service.vocabulary)
     app.state.metrics = metrics
     app.state.operations = operations or Operations(service.store, runs)  # type: ignore[arg-type]
     app.add_middleware(Guard, **(guard or {}))  # inside auth and logging: its answers are logged

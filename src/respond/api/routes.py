@@ -15,13 +15,12 @@ from respond.api.sse import SSE_HEADERS, frame
 from respond.engine.detach import detached
 from respond.engine.include import with_include
 from respond.engine.keys import model_allowed
-from respond.engine.run import Run
 from respond.engine.service import ResponsesService
+from respond.engine.started import Running, Started
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.limits import MAX_DEPTH, check_json
 from respond.protocol.pagination import ListParams, int_param
-from respond.protocol.requests import CreateResponse
 
 T = TypeVar("T")
 
@@ -81,24 +80,24 @@ async def create_response(request: Request) -> Response:
     body = await _json_body(request)
     svc, owner = _service(request), _owner(request)
 
-    async def work() -> tuple[Run | None, CreateResponse, dict[str, Any]]:
-        run, req, response = await svc.create(body, owner)
-        if run is not None and not req.stream:
-            async for _ in run.events():
+    async def work() -> Started:
+        started = await svc.create(body, owner)
+        if isinstance(started, Running) and not started.req.stream:
+            async for _ in started.run.events():
                 pass
-        return run, req, response
+        return started
 
-    done = await _unless_gone(request, work())
-    if done is None:
+    started = await _unless_gone(request, work())
+    if started is None:
         return Response(status_code=499)  # the client left; nobody is listening any more
-    run, req, response = done
-    if run is None:  # background: queued for a worker
+    req = started.req
+    if isinstance(started, Running):
         if req.stream:
-            return _stream(await _runs(request).follow(response["id"], owner, -1, req.include))
-        return JSON(response)
-    if req.stream:
-        return _stream(run.events())
-    return JSON(with_include(run.response, req.include))
+            return _stream(started.run.events())
+        return JSON(with_include(started.run.response, req.include, _service(request).vocabulary))
+    if req.stream:  # background: queued for a worker (generate:false is the WebSocket's only)
+        return _stream(await _runs(request).follow(started.response["id"], owner, -1, req.include))
+    return JSON(started.response)
 
 
 async def _unless_gone(request: Request, work: Awaitable[T]) -> T | None:

@@ -21,6 +21,7 @@ from respond.engine.detach import detached
 from respond.engine.events import replay
 from respond.engine.local_state import LocalState
 from respond.engine.service import ResponsesService
+from respond.engine.started import Running, Warmed
 from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
 from respond.protocol.limits import check_json
@@ -84,16 +85,17 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
         if not isinstance(generate, bool):
             raise APIError(400, "Invalid type for 'generate': expected a boolean.", param="generate",
                            code="invalid_type")
-        run, _req, response = await service.create(body, owner, local=local, generate=generate)
+        started = await service.create(body, owner, local=local, generate=generate)
     except APIError as exc:
         local.evict(previous)  # a failed continuation ends that chain on this connection
         await ws.send_text(error_event(exc).decode())
         return
-    if not generate:  # prepared, not generated: created ... completed, no output
-        for ev in replay(response):
+    if isinstance(started, Warmed):  # prepared, not generated: created ... completed, no output
+        for ev in replay(started.response):
             await ws.send_text(orjson.dumps(ev).decode())
         return
-    events = run.events() if run is not None else await runs.follow(response["id"], owner, -1, _req.include)
+    events = started.run.events() if isinstance(started, Running) else await runs.follow(
+        started.response["id"], owner, -1, started.req.include)
     last = None
     async for batch in detached(events):
         for ev in batch:

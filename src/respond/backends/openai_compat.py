@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 
+from respond.backends.options import check_chat_cache
 from respond.backends.profiles import as_bool
 from respond.backends.upstream_base import UpstreamBackend, error_message
 from respond.backends.upstream_http import (
@@ -28,12 +29,16 @@ from respond.core.types import (
     Delta,
     Finish,
     Generation,
+    Message,
     ReasoningDelta,
     RefusalDelta,
     TextDelta,
     ToolCallDelta,
+    ToolSpec,
     Usage,
 )
+from respond.protocol.shapes import JSON, JSONObject, Logprob
+from respond.protocol.shapes.parts import TopLogprob
 
 log = logging.getLogger("respond.upstream")
 
@@ -60,26 +65,84 @@ def with_reasoning_field(messages: list[dict[str, Any]], field: str) -> list[dic
     return out
 
 
+class ChatFunction(TypedDict):
+    name: str
+    parameters: JSONObject
+    description: NotRequired[str]
+    strict: NotRequired[bool]
+
+
+class ChatTool(TypedDict):
+    type: Literal["function"]
+    function: ChatFunction
+
+
+class ChatRequest(TypedDict):
+    """A streamed chat-completions request, as sent upstream (a key is left out when it has no value)."""
+
+    model: str
+    messages: list[Message]
+    stream: Literal[True]
+    stream_options: dict[Literal["include_usage"], bool]
+    tools: NotRequired[list[ChatTool]]
+    tool_choice: NotRequired[str | JSONObject]
+    parallel_tool_calls: NotRequired[bool]
+    temperature: NotRequired[float]
+    top_p: NotRequired[float]
+    max_tokens: NotRequired[int]
+    presence_penalty: NotRequired[float]
+    frequency_penalty: NotRequired[float]
+    user: NotRequired[str]
+    reasoning_effort: NotRequired[str]
+    verbosity: NotRequired[str]
+    service_tier: NotRequired[str]
+    prompt_cache_key: NotRequired[str]
+    prompt_cache_options: NotRequired[JSONObject]  # with the profile setting `prompt_cache` (backends/options.py)
+    prompt_cache_retention: NotRequired[str]
+    logprobs: NotRequired[bool]
+    top_logprobs: NotRequired[int]
+    response_format: NotRequired[JSONObject]
+
+
+def _chat_tool(t: ToolSpec) -> ChatTool:
+    function: ChatFunction = {"name": t.name, "parameters": t.parameters or {"type": "object", "properties": {}}}
+    if t.description is not None:
+        function["description"] = t.description
+    if t.strict is not None:
+        function["strict"] = t.strict
+    return {"type": "function", "function": function}
+
+
 def chat_body(gen: Generation, reasoning_field: str = "reasoning_content",
-              structured: str = "json_schema") -> dict[str, Any]:
+              structured: str = "json_schema") -> ChatRequest:
     """The streamed chat request; `structured`: the upstream's form of structured output (profiles.py)."""
-    body: dict[str, Any] = {"model": gen.model, "messages": with_reasoning_field(gen.messages, reasoning_field),
-                            "stream": True, "stream_options": {"include_usage": True}}
+    body: ChatRequest = {"model": gen.model, "messages": with_reasoning_field(gen.messages, reasoning_field),
+                         "stream": True, "stream_options": {"include_usage": True}}
     if gen.tools and (gen.tool_choice != "none" or gen.calls_ruled_out):
-        body["tools"] = [{"type": "function", "function": {
-            k: v for k, v in (("name", t.name), ("description", t.description),
-                              ("parameters", t.parameters or {"type": "object", "properties": {}}),
-                              ("strict", t.strict)) if v is not None}} for t in gen.tools]
+        body["tools"] = [_chat_tool(t) for t in gen.tools]
         body["tool_choice"] = ({"type": "function", "function": {"name": gen.forced_tool}}
                                if gen.forced_tool else gen.tool_choice)
         body["parallel_tool_calls"] = gen.parallel_tool_calls
-    for key, value in (("temperature", gen.temperature), ("top_p", gen.top_p),
-                       ("max_tokens", gen.max_output_tokens), ("presence_penalty", gen.presence_penalty),
-                       ("frequency_penalty", gen.frequency_penalty), ("user", gen.user),
-                       ("reasoning_effort", gen.reasoning_effort), ("verbosity", gen.verbosity),
-                       ("service_tier", gen.service_tier), ("prompt_cache_key", gen.prompt_cache_key)):
-        if value is not None:
-            body[key] = value
+    if gen.temperature is not None:
+        body["temperature"] = gen.temperature
+    if gen.top_p is not None:
+        body["top_p"] = gen.top_p
+    if gen.max_output_tokens is not None:
+        body["max_tokens"] = gen.max_output_tokens
+    if gen.presence_penalty is not None:
+        body["presence_penalty"] = gen.presence_penalty
+    if gen.frequency_penalty is not None:
+        body["frequency_penalty"] = gen.frequency_penalty
+    if gen.user is not None:
+        body["user"] = gen.user
+    if gen.reasoning_effort is not None:
+        body["reasoning_effort"] = gen.reasoning_effort
+    if gen.verbosity is not None:
+        body["verbosity"] = gen.verbosity
+    if gen.service_tier is not None:
+        body["service_tier"] = gen.service_tier
+    if gen.prompt_cache_key is not None:
+        body["prompt_cache_key"] = gen.prompt_cache_key
     if gen.logprobs or gen.top_logprobs:
         body["logprobs"] = True
         if gen.top_logprobs:
@@ -97,25 +160,46 @@ def chat_body(gen: Generation, reasoning_field: str = "reasoning_content",
     return body
 
 
-def _usage(raw: dict[str, Any] | None) -> Usage | None:
-    if not raw:
+def _count(raw: JSON, key: str, detail: str | None = None) -> int:
+    """A token count of a usage object (`detail`: inside that nested object); 0 when absent or not a number."""
+    if detail is not None:
+        raw = raw.get(detail) if isinstance(raw, dict) else None
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _usage(raw: JSON) -> Usage | None:
+    if not raw or not isinstance(raw, dict):
         return None
     return Usage(
-        input_tokens=raw.get("prompt_tokens") or 0,
-        output_tokens=raw.get("completion_tokens") or 0,
-        cached_tokens=(raw.get("prompt_tokens_details") or {}).get("cached_tokens") or 0,
-        reasoning_tokens=(raw.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
+        input_tokens=_count(raw, "prompt_tokens"),
+        output_tokens=_count(raw, "completion_tokens"),
+        cached_tokens=_count(raw, "cached_tokens", "prompt_tokens_details"),
+        reasoning_tokens=_count(raw, "reasoning_tokens", "completion_tokens_details"),
     )
 
 
-def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
-    content = (choice.get("logprobs") or {}).get("content")
-    if not content:
+def _top(t: JSONObject) -> TopLogprob:
+    token, logprob, raw = t.get("token"), t.get("logprob"), t.get("bytes")
+    return {"token": token if isinstance(token, str) else "",
+            "logprob": float(logprob) if isinstance(logprob, int | float) else 0.0,
+            "bytes": [b for b in raw if isinstance(b, int)] if isinstance(raw, list) else []}
+
+
+def _entry(t: JSONObject) -> Logprob:
+    top, tops = _top(t), t.get("top_logprobs")
+    return {"token": top["token"], "logprob": top["logprob"], "bytes": top.get("bytes", []),
+            "top_logprobs": [_top(x) for x in tops if isinstance(x, dict)] if isinstance(tops, list) else []}
+
+
+def _logprobs(choice: JSONObject) -> list[Logprob] | None:
+    """A chat-completions choice's `logprobs.content`, in the Responses wire's shape (what the
+    upstream sent is checked, never trusted: a missing or mistyped field gets its zero value)."""
+    found = choice.get("logprobs")
+    content = found.get("content") if isinstance(found, dict) else None
+    if not isinstance(content, list):
         return None
-    return [{"token": t.get("token", ""), "logprob": t.get("logprob", 0.0), "bytes": t.get("bytes") or [],
-             "top_logprobs": [{"token": x.get("token", ""), "logprob": x.get("logprob", 0.0),
-                               "bytes": x.get("bytes") or []} for x in t.get("top_logprobs") or []]}
-            for t in content]
+    return [_entry(t) for t in content if isinstance(t, dict)] or None
 
 
 class OpenAICompatBackend(UpstreamBackend):
@@ -139,6 +223,10 @@ class OpenAICompatBackend(UpstreamBackend):
         drop = 1
         while True:
             body = chat_body(gen, self.reasoning_field, self.profile.structured_output)
+            if self.profile.prompt_cache and gen.prompt_cache:  # checked by check_chat_cache: what it takes
+                body["prompt_cache_options"] = gen.prompt_cache
+            if self.profile.prompt_cache and gen.prompt_cache_retention:
+                body["prompt_cache_retention"] = gen.prompt_cache_retention
             if messages is not gen.messages:
                 body["messages"] = with_reasoning_field(messages, self.reasoning_field)
             ex = await self.http.send("POST", "/chat/completions", orjson.dumps(body))
@@ -164,6 +252,7 @@ class OpenAICompatBackend(UpstreamBackend):
         return self.profiled.adapter.run(gen, self._generate(gen))
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        check_chat_cache(gen, self.profile.prompt_cache, f"the upstream at {self.base_url} (profile {self.profile.name})")
         ex = await self._open(gen)
         try:
             ex.check_event_stream()

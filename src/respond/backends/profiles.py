@@ -13,6 +13,8 @@ chat format.  A profile says so; backends read it:
   `none`.  Short of `json_schema`, Respond asks in the upstream's own form and validates the output
   against the schema itself: output that does not match fails the response, naming the upstream's
   limitation.
+- `prompt_cache`: the upstream takes OpenAI's prompt-caching options on chat completions (the
+  `openai` preset); elsewhere a request setting them is a 400 naming the option (issue 19).
 - `tool_choice_support`: the upstream honours `tool_choice` `required` / a named function.  Either
   way a required call that did not come back fails the response with an error naming the profile
   (never a completed response that says a requirement held).
@@ -41,11 +43,15 @@ class Profile:
     structured_output: str = "json_schema"
     tool_choice_support: bool = True
     tokenize_path: str | None = None  # from the server's root, e.g. "/extras/tokenize/count"
+    # The upstream takes OpenAI's prompt-caching options on chat completions (`prompt_cache_options`
+    # mode and ttl `30m`, `prompt_cache_retention`, parts' `prompt_cache_breakpoint`); without it
+    # they are a 400 naming them (backends/options.py).
+    prompt_cache: bool = False
 
 
 PRESETS: dict[str, Profile] = {
     "default": Profile(),
-    "openai": Profile("openai"),
+    "openai": Profile("openai", prompt_cache=True),
     "vllm": Profile("vllm"),
     "ollama": Profile("ollama"),
     "llama-cpp-server": Profile("llama-cpp-server", stream_usage=False, structured_output="json_object_schema",
@@ -76,7 +82,7 @@ def build_profile(name: str | None = None, **overrides: Any) -> Profile:
     for key, value in overrides.items():
         if value is None:
             continue
-        if key in ("stream_usage", "tool_choice_support"):
+        if key in ("stream_usage", "tool_choice_support", "prompt_cache"):
             changes[key] = as_bool(key, value)
         elif key == "structured_output":
             if value not in STRUCTURED:

@@ -48,6 +48,13 @@ def _text_of(content: Any) -> str:
 
 
 def _part(part: dict[str, Any]) -> dict[str, Any]:
+    out = _input_part(part)
+    if part.get("prompt_cache_breakpoint") is not None:
+        out["prompt_cache_breakpoint"] = part["prompt_cache_breakpoint"]
+    return out
+
+
+def _input_part(part: dict[str, Any]) -> dict[str, Any]:
     kind = part.get("type")
     if kind == "text":
         return {"type": "input_text", "text": part.get("text", "")}
@@ -100,7 +107,7 @@ def input_items(messages: list[Message], native: frozenset[str] = frozenset()) -
         role = m.get("role")
         content = m.get("content")
         if role in ("system", "developer", "user"):
-            if isinstance(content, list) and role == "user":
+            if isinstance(content, list) and (role == "user" or any("prompt_cache_breakpoint" in p for p in content)):
                 items.append({"type": "message", "role": role, "content": [_part(p) for p in content]})
             else:
                 items.append({"type": "message", "role": role, "content": _text_of(content)})
@@ -177,6 +184,10 @@ def request_body(gen: Generation, *, encrypted_reasoning: bool = True, structure
             body[key] = value
     if gen.truncation == "auto":
         body["truncation"] = "auto"
+    for key, opt in (("prompt_cache_options", gen.prompt_cache), ("prompt_cache_retention", gen.prompt_cache_retention),
+                     ("access_programs", gen.access_programs)):
+        if opt is not None:  # a /v1/responses upstream takes these as the client sent them
+            body[key] = opt
     reasoning = {k: v for k, v in (("effort", gen.reasoning_effort), ("summary", gen.reasoning_summary)) if v}
     if reasoning:
         body["reasoning"] = reasoning

@@ -1,16 +1,20 @@
 """The hosted-tool port: a tool the server runs itself inside a response (file_search, mcp, ...).
 
-A hosted tool is two objects:
+A hosted tool is a `HostedKind` (what it is, known whether the server configured it or not) and two
+objects:
 
-- a `HostedTool`, one per server, built by its factory from `ToolServices` (registered by type in
-  `respond.tools`, built-ins and the `respond.tools` entry-point group alike).  It owns one or more
-  `tools[]` types and knows its items *at rest*: how a stored item becomes chat context on later
-  turns (`messages`), what `include` hides of it (`strip`), the events a stream of it carried
-  (`replay`) and what of its config may be stored and echoed (`echo`: secrets dropped).
+- the kind's `Wire` (protocol/vocabulary.py): what it puts on the wire, its `tools[]` types, item
+  types (with their required fields and id prefix), `include` values and how `include` hides parts
+  of its items, the `tool_choice` field that picks one of its tools.  Bootstrap collects every
+  kind's wire into the server's one `Vocabulary`: engine and protocol name no hosted tool.
+- a `HostedTool`, one per server, built by the kind's `build` from `ToolServices` (None: not
+  configured).  It knows its items *at rest*: how a stored item becomes chat context on later
+  turns (`messages`), the events a stream of it carried (`replay`) and what of its config may be
+  stored and echoed (`echo`: secrets dropped, kept aside by `secrets` for a background run).
 - a `Binding`, one per request, returned by `HostedTool.bind` after validating every `tools[i]` of
   its types (a 400 `APIError` naming `tools[i].field`).  It offers the model functions (`specs`),
-  claims the model's calls to them (`claims`), may act before the first model turn (`start`: an
-  `mcp_list_tools` item, a call approved in this request's input), runs a call (`run`), adds
+  claims the model's calls to them (`claims`), may act before the first model turn (`start`: list
+  a remote server's tools, run a call approved in this request's input), runs a call (`run`), adds
   annotations to the final answer (`annotations`) and is closed with the response (`close`).
 
 `start` and `run` yield `Step`s, never events: the engine numbers and sends events.  A step
@@ -24,18 +28,23 @@ names the output item it is about (the dict itself, which the engine appends to 
 
 A call's `Context` must answer the call id with a `tool` message (the engine has already put the
 model's call in an assistant message).  A new hosted tool is its own package under `respond/tools/`
-plus one `register()` line in `respond/tools/__init__.py` (or an entry point).
+(its `HostedKind`) plus its name in bootstrap's `HOSTED_TOOLS`, or an entry point of the
+`respond.tools` group (docs/hosted-tools.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.retrieval import Retriever
 from respond.core.types import Message, ToolSpec
+from respond.protocol.item_types import ItemType
+from respond.protocol.vocabulary import Wire
+
+__all__ = ["ItemType", "Wire"]  # re-exported: a tool declares its wire with them
 
 Item = dict[str, Any]
 
@@ -126,11 +135,9 @@ class Binding(Protocol):
 
 
 class HostedTool(Protocol):
-    """A kind of hosted tool; one instance serves every request."""
+    """A configured hosted tool; one instance serves every request."""
 
-    types: tuple[str, ...]  # the tools[] types it owns
-    item_types: tuple[str, ...]  # output item types it produces (accepted back as input items)
-    includes: tuple[str, ...]  # `include` values that reveal parts of its items
+    wire: Wire  # its kind's: the tools[] types it owns, its item types, ...
 
     async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
         """Validate `tools[i]` (index, config) of its types; raise a 400 naming `tools[i].field`."""
@@ -138,10 +145,6 @@ class HostedTool(Protocol):
 
     def messages(self, item: Item) -> list[Message]:
         """Chat context for one of its stored items on a later turn ([] for none)."""
-        ...
-
-    def strip(self, item: Item, include: frozenset[str]) -> Item:
-        """The item as a client that asked for `include` sees it (a copy when changed)."""
         ...
 
     def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
@@ -174,18 +177,23 @@ class ClosesTool(Protocol):
     async def aclose(self) -> None: ...
 
 
-class BaseTool:
-    """Defaults for a `HostedTool`: no context, nothing hidden, no extra events, no secrets."""
+@dataclass(frozen=True, slots=True)
+class HostedKind:
+    """A kind of hosted tool: its name (for errors and logs), its wire vocabulary, and how the
+    composition root builds it (None: not configured on this server; its wire still holds)."""
 
-    types: tuple[str, ...] = ()
-    item_types: tuple[str, ...] = ()
-    includes: tuple[str, ...] = ()
+    name: str
+    wire: Wire
+    build: Callable[[ToolServices], HostedTool | None]
+
+
+class BaseTool:
+    """Defaults for a `HostedTool`: no context, no extra events, no secrets."""
+
+    wire: Wire
 
     def messages(self, item: Item) -> list[Message]:
         return []
-
-    def strip(self, item: Item, include: frozenset[str]) -> Item:
-        return item
 
     def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
         return []

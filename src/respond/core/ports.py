@@ -184,3 +184,17 @@ class FileSource(Protocol):
     def extract_text(self, filename: str, data: bytes) -> str: ...
 
     async def fetch_url(self, url: str) -> tuple[str, bytes]: ...
+
+
+class Moderator(Protocol):
+    """A moderation service (`--moderation-upstream`: an upstream's POST /v1/moderations).
+
+    `moderate` returns the `results[0]` of a moderations answer for `inputs` (moderation input parts:
+    `{"type": "text", "text"}`, `{"type": "image_url", "image_url": {"url"}}`) scored by `model`:
+    `flagged`, `categories`, `category_scores`, `category_applied_input_types`; it raises `BackendError`
+    when the service fails or answers something else.
+    """
+
+    async def moderate(self, model: str, inputs: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+    async def close(self) -> None: ...

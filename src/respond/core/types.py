@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from respond.protocol.shapes import JSONObject, Logprob
+
 Message = dict[str, Any]
 """One chat message in OpenAI chat-completions shape: role, content (str or parts), tool_calls, ...
 
@@ -26,12 +28,12 @@ class ToolSpec:
     type is offered as one (engine/client_tools.py)."""
 
     name: str
-    parameters: dict[str, Any] | None = None
+    parameters: JSONObject | None = None  # a JSON schema
     description: str | None = None
     strict: bool | None = None
     # A custom tool's grammar ({"syntax": "lark"|"regex", "definition"}): its `input` must match it
     # (the embedded backend decodes a forced call of it under the grammar).
-    grammar: dict[str, Any] | None = None
+    grammar: JSONObject | None = None
     # "custom": a client's custom tool (its `input` offered as {"input": str}); a backend whose
     # upstream takes custom tools natively may offer it as one (its grammar as the format).
     kind: str = "function"
@@ -58,7 +60,7 @@ class Generation:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     # None (plain text), {"type": "json_object"} or {"type": "json_schema", "name", "schema", "strict"}
-    response_format: dict[str, Any] | None = None
+    response_format: JSONObject | None = None
     # "auto" lets a backend drop the oldest non-system messages to fit its context window.
     truncation: Literal["auto", "disabled"] = "disabled"
     # The upstream's `user` (Responses' safety_identifier, else the deprecated user).
@@ -71,13 +73,23 @@ class Generation:
     verbosity: str | None = None  # low|medium|high
     service_tier: str | None = None
     prompt_cache_key: str | None = None
+    # Prompt caching (issue 19), each passed on to an upstream that takes it, else the backend
+    # answers a 400 naming it: `prompt_cache_options` without comparison_response_id (mode, ttl,
+    # prewarm: the keys the client set) and the deprecated `prompt_cache_retention`.  Content parts
+    # may carry `prompt_cache_breakpoint` ({"mode": "explicit", "ttl"?}) as the chat parts take it.
+    prompt_cache: dict[str, Any] | None = None
+    prompt_cache_retention: str | None = None
+    # `prompt_cache_options.prewarm`: fill the prompt cache, generate nothing (no output tokens).
+    prewarm: bool = False
+    # The request's `access_programs` ({"cyber": ...}): only a /v1/responses upstream takes it.
+    access_programs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
     # [{"token", "logprob", "bytes", "top_logprobs": [...]}] when logprobs were asked for
-    logprobs: list[dict[str, Any]] | None = None
+    logprobs: list[Logprob] | None = None  # the wire's shape (output_text.logprobs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ upstream calls like any function and the embedded model calls through its tool g
 | apply_patch                        | `apply_patch`              | apply_patch_call (`operation`)      |
 | computer_use_preview / computer    | `computer`                 | computer_call (`action`)            |
 
-`web_search` / `web_search_preview` without a search provider are accepted and not offered (a
-warning in the log).  Hosted tools (`file_search`, `mcp`, ...: the types the server's hosted-tool
-registry knows) are the hosted loop's.  The way back
+Hosted tools' types (`HostedTypes`, from the server's vocabulary) are the hosted loop's; a hosted
+tool the server has not configured but whose wire says so (one without its search provider, say)
+is accepted and not offered (a warning in the log).  The way back
 (an item in history -> a chat tool call) is `protocol.item_types.call_as_function`.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +32,12 @@ from respond.core.arguments import arguments_object
 from respond.core.types import ToolSpec
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
+from respond.protocol.shapes import JSONObject
 
 log = logging.getLogger("respond.tools")
 
-UNPROVIDED = {"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"}
-_STR = {"type": "string"}
-_INT = {"type": "integer"}
+_STR: JSONObject = {"type": "string"}
+_INT: JSONObject = {"type": "integer"}
 BUILTIN = {
     "local_shell": ToolSpec("local_shell", {"type": "object", "properties": {
         "command": {"type": "array", "items": _STR, "description": "The command and its arguments (argv)."},
@@ -69,6 +69,19 @@ CLIENT_TYPES = {"function", "custom", "namespace", *_TYPE_OF}
 
 
 @dataclass(frozen=True, slots=True)
+class HostedTypes:
+    """The `tools[]` types hosted tools own, as a request's tools and tool_choice are read (built by
+    engine/hosted.py's `HostedTools` from the server's vocabulary)."""
+
+    served: frozenset[str] = frozenset()  # run by a configured tool (the hosted loop's)
+    unconfigured: Mapping[str, str] = field(default_factory=dict)  # accepted, not offered: type -> why
+    choice_keys: Mapping[str, str] = field(default_factory=dict)  # type -> the tool_choice field naming one
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self.served
+
+
+@dataclass(frozen=True, slots=True)
 class Offer:
     """A function the model was offered and what its calls are."""
 
@@ -83,7 +96,7 @@ class ClientTools:
     specs: list[ToolSpec] = field(default_factory=list)
     offers: dict[str, Offer] = field(default_factory=dict)  # offered function name -> what it is
     by_type: dict[str, str] = field(default_factory=dict)  # tool type (shell, ...) -> offered name
-    hosted_types: frozenset[str] = frozenset()  # the server's hosted tool types (tool_choice may name them)
+    hosted: HostedTypes = field(default_factory=HostedTypes)  # the hosted tools' types (tool_choice may name them)
 
     def add(self, spec: ToolSpec, offer: Offer, param: str) -> None:
         if spec.name in self.offers:
@@ -158,10 +171,10 @@ def _namespace(tools: ClientTools, raw: dict[str, Any], param: str) -> None:
         tools.add(_rename(spec, offered), Offer(kind, spec.name, ns, grammar), p)
 
 
-def client_tools(raw_tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> ClientTools:
-    """The functions offered for a request's `tools` (`hosted_types`, the server's hosted tools, and
-    unprovided ones excluded)."""
-    tools = ClientTools()
+def client_tools(raw_tools: list[dict[str, Any]] | None, hosted: HostedTypes | None = None) -> ClientTools:
+    """The functions offered for a request's `tools` (the hosted tools' types excluded)."""
+    hosted = hosted or HostedTypes()
+    tools = ClientTools(hosted=hosted)
     for i, raw in enumerate(raw_tools or []):
         param = f"tools[{i}]"
         if not isinstance(raw, dict) or "type" not in raw:
@@ -180,12 +193,12 @@ def client_tools(raw_tools: list[dict[str, Any]] | None, hosted_types: Collectio
             builtin = _TYPE_OF[kind]
             tools.add(BUILTIN[builtin], Offer(builtin, builtin), param)
             tools.by_type[kind] = builtin
-        elif kind in hosted_types:
-            continue  # the hosted loop's (a registered web_search provider included)
-        elif kind in UNPROVIDED:
-            _warn_unprovided(kind)
+        elif kind in hosted.served:
+            continue  # the hosted loop's
+        elif kind in hosted.unconfigured:
+            _warn_unconfigured(kind, hosted.unconfigured[kind])
         else:
-            supported = ", ".join(repr(t) for t in sorted({*CLIENT_TYPES, *hosted_types, *UNPROVIDED}))
+            supported = ", ".join(repr(t) for t in sorted({*CLIENT_TYPES, *hosted.served, *hosted.unconfigured}))
             raise invalid(f"Invalid value: '{kind}'. Supported values are: {supported}.", f"{param}.type",
                           "invalid_value")
     return tools
@@ -194,12 +207,11 @@ def client_tools(raw_tools: list[dict[str, Any]] | None, hosted_types: Collectio
 _warned: set[str] = set()
 
 
-def _warn_unprovided(kind: str) -> None:
+def _warn_unconfigured(kind: str, why: str) -> None:
     """Once per process at warning level (agent clients send it on every request), then debug."""
     level = logging.DEBUG if kind in _warned else logging.WARNING
     _warned.add(kind)
-    log.log(level, "%s has no search provider on this server; the tool is accepted and not offered to the "
-            "model", kind)
+    log.log(level, "%s has %s on this server; the tool is accepted and not offered to the model", kind, why)
 
 
 # -- a finished call -> its item -----------------------------------------------------------------

@@ -1,5 +1,16 @@
-"""`POST /responses/compact`: shrink a long context into the user's own messages plus one
-`compaction` item that carries a model-written summary of everything else.
+"""Compaction: shrink a long context into the user's own messages plus one `compaction` item that
+carries a model-written summary of everything else.
+
+Two ways in.  `POST /responses/compact` returns the compacted window (`compacted`).  Server-side
+compaction (`context_management: [{type: "compaction", compact_threshold}]` on a create) counts the
+context before the model is asked (`count_tokens`: exact on a backend that counts, the embedded model;
+on an upstream, the prompt tokens it reports for a one-token generation, asked only when the text
+could pass the threshold at all) and, past the threshold, summarises it first (`Compactor`): the
+compaction item is the response's first output item (`response.output_item.added`, one
+`response.compaction.compacting` per piece of summary sampled, `response.output_item.done`), and the
+model answers from the compacted window.  Either way the window is the same: the user's messages,
+then the summary (engine/generation.py `compacted_window` cuts a stored chain or an input the same
+way on later turns).
 
 The item's `encrypted_content` is the summary sealed with the server's key for the owner that asked
 (engine/sealing.py, purpose `compaction`): opaque and authenticated.  When such an item comes back
@@ -11,20 +22,29 @@ through a forged compaction item.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
+
 from respond.core.errors import BackendError
-from respond.core.types import Finish, Generation, TextDelta
+from respond.core.ports import TokenCounter
+from respond.core.types import Finish, Generation, TextDelta, Usage
 from respond.engine.errors import backend_to_api
+from respond.engine.events import Event, EventBuilder
+from respond.engine.generation import compaction_messages
+from respond.engine.hosted_loop import HostedStep
 from respond.engine.sealing import Sealer
+from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
 from respond.protocol.response import usage_object
 
 PROMPT = ("Summarize the conversation above for your own later use: keep every fact, name, number, decision, "
           "tool result and open task needed to continue it; drop pleasantries. Write only the summary.")
 PURPOSE = "compaction"
+CREATED_BY = "respond"
 
 
 def open_summary(sealer: Sealer, content: Any, owner: str | None) -> str | None:
@@ -33,26 +53,170 @@ def open_summary(sealer: Sealer, content: Any, owner: str | None) -> str | None:
     return summary if isinstance(summary, str) else None
 
 
+def _summary_gen(gen: Generation) -> Generation:
+    """A copy of `gen` asking for the summary: no tools, plain text."""
+    return dataclasses.replace(gen, messages=[*gen.messages, {"role": "user", "content": PROMPT}], tools=[],
+                               tool_choice="none", forced_tool=None, response_format=None)
+
+
+async def _sampled(backend: Any, gen: Generation) -> AsyncIterator[TextDelta | Usage]:
+    """The summary's text pieces, then its usage."""
+    usage = Usage()
+    async for delta in backend.generate(_summary_gen(gen)):
+        if isinstance(delta, TextDelta) and delta.text:
+            yield delta
+        elif isinstance(delta, Finish) and delta.usage is not None:
+            usage = delta.usage
+    yield usage
+
+
 async def summarize(backend: Any, gen: Generation) -> tuple[str, dict[str, Any]]:
-    gen.messages = [*gen.messages, {"role": "user", "content": PROMPT}]
-    gen.tools, gen.tool_choice, gen.response_format = [], "none", None
-    text, usage = "", usage_object(0, 0)
+    """The summary of `gen`'s context and the usage of writing it (a backend error as the API error)."""
+    text, usage = "", Usage()
     try:
-        async for delta in backend.generate(gen):
-            if isinstance(delta, TextDelta):
-                text += delta.text
-            elif isinstance(delta, Finish) and delta.usage is not None:
-                u = delta.usage
-                usage = usage_object(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)
+        async for piece in _sampled(backend, gen):
+            if isinstance(piece, TextDelta):
+                text += piece.text
+            else:
+                usage = piece
     except BackendError as exc:
         raise backend_to_api(exc) from None
-    return text.strip(), usage
+    return text.strip(), _usage(usage)
+
+
+def _usage(u: Usage) -> dict[str, Any]:
+    return usage_object(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)
 
 
 def compacted(items: list[dict[str, Any]], summary: str, usage: dict[str, Any],
-              seal: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+              seal: Callable[[dict[str, Any]], str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `CompactedResponse` of `POST /responses/compact`: the user's messages (as stored, input
+    message items: id, status, `input_text` parts), then the sealed compaction item."""
     kept = [it for it in items if it.get("type") == "message" and it.get("role") == "user"]
     item = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": seal({"summary": summary}),
-            "created_by": "respond"}
+            "created_by": CREATED_BY}
     return {"id": new_id("resp"), "object": "response.compaction", "created_at": int(time.time()),
-            "output": [*kept, item], "usage": usage}
+            "output": [*kept, item], "usage": usage, **(extra or {})}
+
+
+# -- counting ----------------------------------------------------------------------------------------
+TEMPLATE_MARGIN, TOOLS_MARGIN = 64, 512  # a default system prompt; a template's preamble about tools
+
+
+def _upper_bound(gen: Generation) -> int | None:
+    """More tokens than the context can have (every token is at least one byte of its text; the JSON
+    of a message outweighs its template's markers; margins for what a template adds), or None when a
+    part is not text (an image may count for more tokens than its URL has bytes)."""
+    if any(not isinstance(m.get("content"), str | None) for m in gen.messages):
+        return None
+    tools = [dataclasses.asdict(t) for t in gen.tools]
+    margin = TEMPLATE_MARGIN + (TOOLS_MARGIN + len(orjson.dumps(tools)) if tools else 0)
+    return len(orjson.dumps(gen.messages)) + margin
+
+
+async def _count(backend: Any, gen: Generation) -> int:
+    if isinstance(backend, TokenCounter):
+        return await backend.count_tokens(gen)
+    tokens = 0
+    least = getattr(backend, "min_output_tokens", 1)  # the Responses API takes no fewer than 16
+    async for delta in backend.generate(dataclasses.replace(gen, max_output_tokens=least)):
+        if isinstance(delta, Finish) and delta.usage is not None:
+            tokens = delta.usage.input_tokens
+    return tokens
+
+
+async def count_tokens(backend: Any, gen: Generation) -> int:
+    """The input tokens of `gen`: exact from a backend that counts, else the prompt tokens the
+    backend reports for a one-token generation of it (16 tokens on a /v1/responses upstream, the least
+    that API takes; a backend error as the API error)."""
+    try:
+        return await _count(backend, gen)
+    except BackendError as exc:
+        raise backend_to_api(exc) from None
+
+
+async def passes(backend: Any, gen: Generation, threshold: int) -> bool:
+    if not isinstance(backend, TokenCounter):
+        bound = _upper_bound(gen)
+        if bound is not None and bound <= threshold:
+            return False  # cannot pass it: the upstream is not asked to count
+    return await _count(backend, gen) > threshold
+
+
+# -- server-side compaction --------------------------------------------------------------------------
+def threshold(context_management: list[dict[str, Any]] | None) -> int | None:
+    """The `compact_threshold` of the request's compaction entry (one at most; required here)."""
+    found: int | None = None
+    for i, entry in enumerate(context_management or []):
+        if found is not None:
+            raise invalid("Only one 'compaction' entry is allowed in 'context_management'.",
+                          f"context_management[{i}]", "invalid_value")
+        value = entry.get("compact_threshold")
+        if value is None:
+            raise invalid("'compact_threshold' is required: this server compacts when the context's token count "
+                          "passes it (it knows no default for every model).",
+                          f"context_management[{i}].compact_threshold", "missing_required_parameter")
+        found = int(value)
+    return found
+
+
+class Compactor:
+    """Server-side compaction of one response's context, before its model turn(s).
+
+    `run(inner)` yields the compaction's steps (when the context passes the threshold) and then
+    the model's deltas from `inner()`, started only once `gen` holds the compacted window; the
+    summary's usage is added to the response's."""
+
+    def __init__(self, backend: Any, gen: Generation, limit: int, seal: Callable[[dict[str, Any]], str],
+                 instructions: bool) -> None:
+        self.backend, self.gen, self.limit, self.seal = backend, gen, limit, seal
+        self.instructions = instructions  # gen.messages[0] is the request's instructions
+        self.item: dict[str, Any] = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": "",
+                                     "created_by": CREATED_BY}
+        self.index = -1
+        self.usage = Usage()
+
+    async def run(self, inner: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
+        if await passes(self.backend, self.gen, self.limit):
+            async for step in self._compact():
+                yield step
+        async for delta in inner():
+            if isinstance(delta, Finish):
+                delta = Finish(delta.reason, _add(delta.usage, self.usage))
+            yield delta
+
+    async def _compact(self) -> AsyncIterator[HostedStep]:
+        text = ""
+        async for piece in _sampled(self.backend, self.gen):
+            if isinstance(piece, Usage):
+                self.usage = piece
+                continue
+            if not text:  # the item appears once the backend has answered (a refusal is an HTTP error)
+                yield HostedStep(self._added)
+            text += piece.text
+            yield HostedStep(self._compacting)
+        if not text:
+            yield HostedStep(self._added)
+        summary = text.strip()
+        self.item["encrypted_content"] = self.seal({"summary": summary})
+        yield HostedStep(self._done)
+        head = self.gen.messages[:1] if self.instructions else []
+        users = [m for m in self.gen.messages[len(head):] if m.get("role") == "user"]
+        self.gen.messages[:] = [*head, *users, *compaction_messages(summary)]
+
+    def _added(self, b: EventBuilder) -> list[Event]:
+        events = b.close_all()
+        self.index, added = b.add_item(self.item)
+        return [*events, added]
+
+    def _compacting(self, b: EventBuilder) -> list[Event]:
+        return [b.emit("response.compaction.compacting", item_id=self.item["id"], output_index=self.index)]
+
+    def _done(self, b: EventBuilder) -> list[Event]:
+        return [b.item_done(self.index)]
+
+
+def _add(a: Usage | None, b: Usage) -> Usage:
+    a = a or Usage()
+    return Usage(a.input_tokens + b.input_tokens, a.output_tokens + b.output_tokens,
+                 a.cached_tokens + b.cached_tokens, a.reasoning_tokens + b.reasoning_tokens)

@@ -9,14 +9,14 @@ from respond.core.ports import Store
 from respond.protocol.bodies import CONVERSATION_CREATE, CONVERSATION_ITEMS, CONVERSATION_UPDATE, object_body
 from respond.protocol.errors import invalid, not_found
 from respond.protocol.ids import new_id
-from respond.protocol.items import normalize_item, strip_for_include
 from respond.protocol.pagination import page
 from respond.protocol.requests import CreateResponse, check_metadata
+from respond.protocol.vocabulary import Vocabulary
 
 MAX_ITEMS = 20
 
 
-def _items(raw: Any, param: str = "items") -> list[dict[str, Any]]:
+def _items(raw: Any, vocabulary: Vocabulary, param: str = "items") -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -24,15 +24,16 @@ def _items(raw: Any, param: str = "items") -> list[dict[str, Any]]:
     if len(raw) > MAX_ITEMS:
         raise invalid(f"Invalid '{param}': array too long. Expected an array with maximum length {MAX_ITEMS}, "
                       f"but got an array with length {len(raw)} instead.", param, "array_above_max_length")
-    items = [normalize_item(it, i) for i, it in enumerate(raw)]
+    items = [vocabulary.normalize_item(it, i) for i, it in enumerate(raw)]
     if any(it["type"] == "item_reference" for it in items):
         raise invalid("Item references cannot be added to a conversation.", param, "invalid_value")
     return items
 
 
 class ConversationService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, vocabulary: Vocabulary) -> None:
         self.store = store
+        self.vocabulary = vocabulary  # the server's item types and include values
 
     async def _get(self, conv_id: str, owner: str) -> dict[str, Any]:
         conv = await self.store.get_conversation(conv_id, owner)
@@ -43,7 +44,7 @@ class ConversationService:
     async def create(self, body: Any, owner: str) -> dict[str, Any]:
         body = object_body(body, CONVERSATION_CREATE)
         metadata = check_metadata(body.get("metadata")) or {}
-        items = _items(body.get("items"))
+        items = _items(body.get("items"), self.vocabulary)
         return await self.store.create_conversation(new_id("conv"), owner, int(time.time()), metadata, items)
 
     async def retrieve(self, conv_id: str, owner: str) -> dict[str, Any]:
@@ -64,7 +65,7 @@ class ConversationService:
     async def add_items(self, conv_id: str, owner: str, body: Any) -> dict[str, Any]:
         body = object_body(body, CONVERSATION_ITEMS, required="items")
         await self._get(conv_id, owner)
-        items = _items(body["items"])
+        items = _items(body["items"], self.vocabulary)
         await self.store.add_conversation_items(conv_id, items)
         return page(items, False)
 
@@ -72,15 +73,15 @@ class ConversationService:
                          include: list[str]) -> dict[str, Any]:
         await self._get(conv_id, owner)
         items, more = await self.store.conversation_items(conv_id, after=after, limit=limit, order=order)
-        keep = set(include)
-        return page([strip_for_include(it, keep) for it in items], more)
+        keep = frozenset(include)
+        return page([self.vocabulary.strip(it, keep) for it in items], more)
 
     async def get_item(self, conv_id: str, owner: str, item_id: str, include: list[str]) -> dict[str, Any]:
         await self._get(conv_id, owner)
         item = await self.store.get_conversation_item(conv_id, item_id)
         if item is None:
             raise not_found("Item", item_id)
-        return strip_for_include(item, set(include))
+        return self.vocabulary.strip(item, frozenset(include))
 
     async def delete_item(self, conv_id: str, owner: str, item_id: str) -> dict[str, Any]:
         conv = await self._get(conv_id, owner)

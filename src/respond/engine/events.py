@@ -16,7 +16,7 @@ from respond.core.types import ReasoningDelta, RefusalDelta, TextDelta, ToolCall
 from respond.engine.client_tools import ClientTools, InputStream, Offer, call_item
 from respond.engine.reasoning import ReasoningStream, replay_reasoning
 from respond.protocol.ids import new_id
-from respond.protocol.items import strip_for_include
+from respond.protocol.vocabulary import CORE, Vocabulary
 
 Event = dict[str, Any]
 
@@ -45,8 +45,9 @@ class EventBuilder:
 
     def __init__(self, response: dict[str, Any], want_logprobs: bool = False, copies: bool = True,
                  include: set[str] | None = None, reasoning: ReasoningStream | None = None,
-                 tools: ClientTools | None = None) -> None:
+                 tools: ClientTools | None = None, vocabulary: Vocabulary = CORE) -> None:
         self.response = response
+        self.vocabulary = vocabulary  # how `include` hides parts of items (the server's)
         self.copies = copies
         self.include = include  # what response snapshots show (hosted tools' results only if asked)
         self.seq = -1
@@ -70,7 +71,7 @@ class EventBuilder:
     def lifecycle(self, type_: str) -> Event:
         snapshot = self._copy(self.response)
         if self.include is not None and self.copies:
-            snapshot["output"] = [strip_for_include(it, self.include) for it in snapshot["output"]]
+            snapshot["output"] = [self.vocabulary.strip(it, self.include) for it in snapshot["output"]]
         return self.emit(type_, response=snapshot)
 
     @property
@@ -87,7 +88,7 @@ class EventBuilder:
     def item_done(self, index: int) -> Event:
         item = self._copy(self.output[index])
         if self.copies and item.get("type") == "reasoning":  # what the client did not ask for, hidden
-            item = strip_for_include(item, self.include or set())
+            item = self.vocabulary.strip(item, self.include or set())
         return self.emit("response.output_item.done", output_index=index, item=item)
 
     def _open_message(self) -> list[Event]:
@@ -318,6 +319,10 @@ def replay(response: dict[str, Any], hosted: Replayer | None = None) -> list[Eve
                 events.append(b.emit("response.content_part.done", **where, part=part))
         elif kind == "reasoning":
             events.extend(replay_reasoning(b, index, item))
+        elif kind == "compaction":  # as it streamed live; one compacting event for the pieces (not stored)
+            events.append(b.emit("response.output_item.added", output_index=index,
+                                 item={**item, "encrypted_content": ""}))
+            events.append(b.emit("response.compaction.compacting", item_id=iid, output_index=index))
         elif kind == "function_call":
             events.append(b.emit("response.output_item.added", output_index=index,
                                  item={**item, "status": "in_progress", "arguments": ""}))

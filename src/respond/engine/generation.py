@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from respond.core.types import Generation, Message
-from respond.engine.client_tools import ClientTools, client_tools
+from respond.engine.client_tools import ClientTools, HostedTypes, client_tools
 from respond.engine.tool_choice import read_choice
 from respond.protocol.errors import invalid
 from respond.protocol.item_types import ITEM_TYPES, call_as_function, output_images, output_text
@@ -25,6 +25,13 @@ Item = dict[str, Any]
 
 
 def _part_to_chat(part: dict[str, Any]) -> dict[str, Any] | None:
+    chat = _chat_part(part)
+    if chat is not None and part.get("prompt_cache_breakpoint") is not None:
+        chat["prompt_cache_breakpoint"] = part["prompt_cache_breakpoint"]  # the chat parts take it as is
+    return chat
+
+
+def _chat_part(part: dict[str, Any]) -> dict[str, Any] | None:
     kind = part.get("type")
     if kind in ("input_text", "output_text"):
         return {"type": "text", "text": part.get("text", "")}
@@ -43,7 +50,7 @@ def _part_to_chat(part: dict[str, Any]) -> dict[str, Any] | None:
 
 def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     chat = [c for c in (_part_to_chat(p) for p in parts) if c is not None]
-    if all(c["type"] == "text" for c in chat):
+    if all(c["type"] == "text" and "prompt_cache_breakpoint" not in c for c in chat):
         return "".join(c["text"] for c in chat)
     return chat
 
@@ -131,24 +138,10 @@ class _Context:
             self.messages.extend(extra)
 
 
-def _file_search(item: Item) -> list[Message]:
-    if not item.get("results"):
-        return []
-    # What an earlier turn found stays visible to later ones (as a note, not a tool call:
-    # the next request may not offer the tool, and some upstreams reject orphan tool messages).
-    found = "\n".join(f"[{r.get('filename') or r.get('file_id')}] {r.get('text', '')}" for r in item["results"])
-    return [{"role": "system", "content": f"file_search for {item.get('queries')} found:\n{found}"}]
-
-
 def _hosted_note(item: Item) -> list[Message]:
-    """A hosted tool's item whose tool registered nothing better: what it did, as a note."""
+    """A hosted tool's item that no configured tool reads: what it did, as a note."""
     shown = {k: v for k, v in item.items() if k not in ("id", "status", "encrypted_content") and v}
     return [{"role": "system", "content": f"Earlier tool activity ({item['type']}): {dumps(shown)[:4000]}"}]
-
-
-def _compaction(item: Item) -> list[Message]:
-    """Without the server's key (engine/service.py opens compaction items) nothing is read of it."""
-    return []
 
 
 def compaction_messages(summary: str | None) -> list[Message]:
@@ -166,34 +159,28 @@ def reasoning_text(item: Item) -> str:
     return ""
 
 
-ContextRule = Callable[[Item], list[Message]]
-# How stored items that are not plain chat read to the model on a later turn, by item type, when the
-# server's hosted tools (`HostedTool.messages`, handed in as `hosted`) do not claim them: compaction,
-# and file_search's calls (also read here when the tool is not configured); anything else gets
-# `_hosted_note`.
-CONTEXT_RULES: dict[str, ContextRule] = {"file_search_call": _file_search, "compaction": _compaction}
-
-
 HostedContext = Callable[[Item], "list[Message] | None"]
 """A stored hosted-tool item -> its chat messages on later turns (None: not that tool's item)."""
 
 
 def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
                       hosted: HostedContext | None = None) -> list[Message]:
-    """Chat messages for a list of items, in order (each item's role in `item_types.ITEM_TYPES`).
+    """Chat messages for a list of items, in order (each item's role in `item_types.ITEM_TYPES`; a
+    type the core does not know is a hosted tool's: input validation refused any other).
 
     Consecutive calls (functions and client-run tools) become one assistant message with several
     `tool_calls` (merged into the assistant message just before them, if any), their outputs
     become `tool` messages.  A reasoning item's text rides on the next assistant message as
-    `reasoning_content` (backends rename or drop it for their upstream).  A hosted tool's items are
-    what `hosted` makes of them (else the rule registered for their type, else a note), never
-    between a call and its output.  `prefix` (the messages of earlier items, shared, never
-    modified) goes first.
+    `reasoning_content` (backends rename or drop it for their upstream).  Hosted tools' items and
+    compaction items are what `hosted` makes of them (else a note, and nothing of a compaction
+    item: only the server's key opens it), never between a call and its output.  `prefix` (the
+    messages of earlier items, shared, never modified) goes first.
     """
+    items, prefix = compacted_window(items, prefix)
     ctx = _Context(prefix)
     for item in items:
         spec = ITEM_TYPES.get(item.get("type", ""))
-        role = spec.context if spec is not None else "reject"
+        role = spec.context if spec is not None else "hosted"
         if role == "message":
             ctx.flush()
             _message(item, ctx.messages)
@@ -205,11 +192,24 @@ def items_to_messages(items: list[Item], prefix: list[Message] | None = None,
             ctx.call(item)
         elif role == "output":
             ctx.output(item)
-        elif role in ("hosted", "compaction") or (role == "reject" and hosted is not None):
+        elif role in ("hosted", "compaction"):
             extra = hosted(item) if hosted is not None else None
-            ctx.note(extra if extra is not None else CONTEXT_RULES.get(item["type"], _hosted_note)(item))
+            ctx.note(extra if extra is not None else [] if role == "compaction" else _hosted_note(item))
     ctx.flush()
     return ctx.messages
+
+
+def compacted_window(items: list[Item], prefix: list[Message] | None = None
+                     ) -> tuple[list[Item], list[Message] | None]:
+    """What a context holding a compaction item reads: the latest compaction item summarises all
+    that came before it, of which only the user's own messages stay (the window
+    `/responses/compact` and server-side compaction return); so a chain or an input that carries
+    the earlier items as well reads the same."""
+    last = next((i for i in range(len(items) - 1, -1, -1) if items[i].get("type") == "compaction"), None)
+    if last is None:
+        return items, prefix
+    kept = [it for it in items[:last] if it.get("type") == "message" and it.get("role") == "user"]
+    return kept + items[last:], None if prefix is None else [m for m in prefix if m.get("role") == "user"]
 
 
 def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -242,9 +242,9 @@ class Prepared:
 
 
 def prepare(req: CreateResponse, model: str, history: History, new_items: list[Item],
-            hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Prepared:
+            hosted_types: HostedTypes | None = None, hosted: HostedContext | None = None) -> Prepared:
     tools = client_tools(req.tools, hosted_types)
-    choice = read_choice(req.tool_choice, tools, req.tools, hosted_types)
+    choice = read_choice(req.tool_choice, tools, req.tools)
     messages: list[Message] = []
     if req.instructions:
         messages.append({"role": "system", "content": req.instructions})
@@ -264,13 +264,12 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
         reasoning_summary=(req.reasoning or {}).get("summary") or (req.reasoning or {}).get("generate_summary"),
         verbosity=(req.text or {}).get("verbosity"),
         service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
+        prompt_cache={k: v for k, v in (req.prompt_cache_options or {}).items()
+                      if k != "comparison_response_id"} or None,  # that one is Respond's (prompt_cache.py)
+        prompt_cache_retention=req.prompt_cache_retention,
+        prewarm=bool((req.prompt_cache_options or {}).get("prewarm")), access_programs=req.access_programs,
     )
     return Prepared(gen, tools, choice.hosted or [])
-
-
-def build_generation(req: CreateResponse, model: str, history: History, new_items: list[Item],
-                     hosted_types: Collection[str] = (), hosted: HostedContext | None = None) -> Generation:
-    return prepare(req, model, history, new_items, hosted_types, hosted).gen
 
 
 def dumps(value: Any) -> str:

@@ -1,10 +1,12 @@
 """The engine's face of the hosted tools (respond.core.hosted): one `HostedTools` per server.
 
-It knows the tools bootstrap gave it, by `tools[]` type and by item type, and answers for them:
-which request types are hosted (`types`), what a stored item becomes in chat context
+It knows the tools bootstrap gave it, by `tools[]` type and by item type, and the server's
+`Vocabulary` (every hosted tool's wire, configured or not), and answers for them: which request
+types are hosted (`types`: run here, or accepted and not offered), what a stored item becomes in chat context
 (`messages`), the events a replayed item carried (`replay`), what of `tools[]` may be stored and
 echoed (`echo`) and what is kept aside for a background run (`secrets`).  `prepare()` binds the
-tools a request names and returns the `HostedLoop` (engine/hosted_loop.py) that runs them.
+tools a request names and returns the `HostedLoop` (engine/hosted_loop.py) that runs them;
+`check()` binds them only to validate, and closes them.
 """
 
 from __future__ import annotations
@@ -14,28 +16,37 @@ from typing import Any
 
 from respond.core.hosted import AnswersCalls, Binding, ClosesTool, HostedTool, Item, ToolContext
 from respond.core.types import Generation, Message
+from respond.engine.client_tools import HostedTypes
 from respond.engine.hosted_loop import HostedLoop, HostedStep
 from respond.engine.repeat_guard import Signature, signature
 from respond.protocol.errors import invalid
+from respond.protocol.vocabulary import Vocabulary
 
-__all__ = ["HostedLoop", "HostedStep", "HostedTools"]
+__all__ = ["HostedLoop", "HostedStep", "HostedTools", "HostedTypes"]
 
 
 class HostedTools:
-    def __init__(self, tools: Sequence[HostedTool] = ()) -> None:
+    def __init__(self, tools: Sequence[HostedTool] = (), vocabulary: Vocabulary | None = None) -> None:
         self.tools = list(tools)
-        self.by_type: dict[str, HostedTool] = {t: tool for tool in self.tools for t in tool.types}
-        self.by_item: dict[str, HostedTool] = {t: tool for tool in self.tools for t in tool.item_types}
+        # the server's wire vocabulary (bootstrap's, from every known tool; else these tools')
+        self.vocabulary = vocabulary if vocabulary is not None else Vocabulary(t.wire for t in self.tools)
+        unknown = [t for t in self.tools if t.wire not in self.vocabulary.wires]
+        if unknown:
+            raise ValueError(f"The vocabulary lacks the wire of {type(unknown[0]).__name__}: build both from one "
+                             "list of hosted kinds.")
+        self.by_type: dict[str, HostedTool] = {t: tool for tool in self.tools for t in tool.wire.tool_types}
+        self.by_item: dict[str, HostedTool] = {s.type: tool for tool in self.tools for s in tool.wire.items}
+        wires = self.vocabulary.tool_types
+        self.types = HostedTypes(
+            frozenset(self.by_type),
+            {t: w.unconfigured for t, w in wires.items() if w.unconfigured and t not in self.by_type},
+            {t: w.choice_key for t, w in wires.items() if w.choice_key})
 
     async def aclose(self) -> None:
         """Release what the tools hold (at server stop)."""
         for tool in self.tools:
             if isinstance(tool, ClosesTool):
                 await tool.aclose()
-
-    @property
-    def types(self) -> frozenset[str]:
-        return frozenset(self.by_type)
 
     def messages(self, item: Item) -> list[Message] | None:
         tool = self.by_item.get(str(item.get("type")))
@@ -79,7 +90,7 @@ class HostedTools:
         for i, raw in enumerate(tools or []):
             if isinstance(raw, dict) and raw.get("type") in self.by_type:
                 tool = self.by_type[raw["type"]]
-                groups.setdefault(tool.types[0], []).append((i, raw))
+                groups.setdefault(tool.wire.tool_types[0], []).append((i, raw))
         if not groups:
             return None
         bindings: list[Binding] = []
@@ -96,4 +107,12 @@ class HostedTools:
             for b in bindings:
                 await b.close()
             raise
-        return HostedLoop(bindings, gen, ctx, max_tool_calls)
+        return HostedLoop(bindings, gen, ctx, max_tool_calls, strip=self.vocabulary.strip)
+
+    async def check(self, tools: list[dict[str, Any]] | None, gen: Generation, ctx: ToolContext,
+                    max_tool_calls: int | None = None) -> None:
+        """Validate the hosted tools of a request that runs later (a background one): bound, as
+        `prepare` does, and closed at once (what a binding opened, a remote session..., is released)."""
+        loop = await self.prepare(tools, gen, ctx, max_tool_calls)
+        if loop is not None:
+            await loop.aclose()

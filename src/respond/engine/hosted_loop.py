@@ -1,7 +1,7 @@
 """The hosted-tool loop: the server runs the tools it hosts inside one response.
 
 `HostedLoop.run()` stands between the backend and the `Run`.  First each binding may act before
-the model (`start`: an `mcp_list_tools` item, a call approved in this request's input); those
+the model (`start`: a remote server's tool listing, a call approved in this request's input); those
 steps are held until the model's first delta, so that a request the backend refuses is still an
 HTTP error (the service primes the stream before answering).  Then, each
 round, the model is offered the client's functions plus every binding's functions; the loop
@@ -29,7 +29,8 @@ from respond.core.ports import ModelBackend
 from respond.core.types import Delta, Finish, Generation, ReasoningDelta, ToolCallDelta, Usage
 from respond.engine.events import Event, EventBuilder, _copy
 from respond.protocol.ids import new_id
-from respond.protocol.items import UPSTREAM_STATE, strip_for_include
+from respond.protocol.items import UPSTREAM_STATE
+from respond.protocol.vocabulary import Stripper
 
 MAX_ROUNDS = 8
 CAPPED = "This call was not run: the response reached its max_tool_calls limit."
@@ -54,8 +55,9 @@ def _add(a: Usage, b: Usage | None) -> Usage:
 
 class HostedLoop:
     def __init__(self, bindings: list[Binding], gen: Generation, ctx: ToolContext,
-                 max_tool_calls: int | None = None) -> None:
+                 max_tool_calls: int | None = None, *, strip: Stripper) -> None:
         self.bindings = bindings
+        self.strip = strip  # what `include` hides of an item (the server's `Vocabulary.strip`)
         self.gen = gen
         self.ctx = ctx
         self.max_calls = max_tool_calls
@@ -64,6 +66,7 @@ class HostedLoop:
         self.client_specs = list(gen.tools)
         self.choice = gen.tool_choice
         self.index: dict[str, int] = {}  # item id -> output index
+        self.closed = False
 
     def _owner(self, name: str | None) -> Binding | None:
         return next((b for b in self.bindings if name and b.claims(name)), None)
@@ -138,8 +141,16 @@ class HostedLoop:
                     return
             yield Finish(reason="stop", usage=usage)  # pragma: no cover - the last round offers no tools
         finally:
-            for b in self.bindings:
-                await b.close()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every binding, once: at the end of `run`, or for a loop that was only built to
+        validate the request (a background one, checked before it is queued)."""
+        if self.closed:
+            return
+        self.closed = True
+        for b in self.bindings:
+            await b.close()
 
     async def _run_calls(self, calls: list[HostedCall], thought: list[ReasoningDelta]) -> AsyncIterator[HostedStep]:
         self.gen.messages.append({"role": "assistant", "content": None, "tool_calls": [
@@ -172,7 +183,7 @@ class HostedLoop:
             index = self.index[step.item["id"]]
             if isinstance(step, Progress):
                 return [b.emit(step.type, item_id=step.item["id"], output_index=index, **step.fields)]
-            shown = strip_for_include(_copy(step.item), set(self.ctx.include))
+            shown = self.strip(_copy(step.item), self.ctx.include)
             return [b.emit("response.output_item.done", output_index=index, item=shown)]
 
         return make

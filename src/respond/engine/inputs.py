@@ -9,13 +9,14 @@ from respond.engine.compaction import open_summary
 from respond.engine.prompts import PromptStore
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import invalid
-from respond.protocol.items import UPSTREAM_STATE, normalize_input
+from respond.protocol.items import UPSTREAM_STATE
 from respond.protocol.requests import CreateResponse
+from respond.protocol.vocabulary import Vocabulary
 
 Item = dict[str, Any]
 
 
-def apply_prompt(req: CreateResponse, prompts: PromptStore) -> tuple[CreateResponse, list[Item]]:
+def apply_prompt(req: CreateResponse, prompts: PromptStore, vocabulary: Vocabulary) -> tuple[CreateResponse, list[Item]]:
     """The request with its prompt's instructions (before its own) and the prompt's input items."""
     if req.prompt is None:
         return req, []
@@ -23,7 +24,7 @@ def apply_prompt(req: CreateResponse, prompts: PromptStore) -> tuple[CreateRespo
     merged = "\n\n".join(x for x in (instructions, req.instructions) if x) or None
     req = req.model_copy(update={"instructions": merged, "prompt": {
         "id": req.prompt["id"], "version": version, "variables": req.prompt.get("variables")}})
-    return req, normalize_input(template_input) if template_input else []
+    return req, vocabulary.normalize_input(template_input) if template_input else []
 
 
 def open_reasoning(items: list[Item], sealer: Sealer | None, owner: str) -> list[Item]:

@@ -39,7 +39,7 @@ class OperatorStore(ListingStore, ResponseStore, ConversationStore, Protocol):
 
 
 class Knowledge(Protocol):
-    """Files and vector stores, owner-scoped (respond.tools.file_search.service.FileSearch)."""
+    """Files and vector stores, owner-scoped (the knowledge base bootstrap gives, as the Files API uses it)."""
 
     async def list_files(self, owner: str | None, *, purpose: str | None, after: str | None, limit: int,
                          order: str) -> Row: ...

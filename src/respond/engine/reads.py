@@ -14,14 +14,15 @@ from respond.engine.include import with_include
 from respond.engine.reasoning import sealed_payload
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import not_found
-from respond.protocol.items import strip_for_include
 from respond.protocol.pagination import page
+from respond.protocol.vocabulary import Vocabulary
 
 
 class ReadSide:
     store: Store
     sealer: Sealer | None
     contexts: ContextCache
+    vocabulary: Vocabulary
 
     async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:
         response = await self.store.get_response(response_id, owner)
@@ -31,7 +32,7 @@ class ReadSide:
             for item in response.get("output", []):  # sealed on demand when not sealed at creation
                 if item.get("type") == "reasoning" and not item.get("encrypted_content"):
                     item["encrypted_content"] = self.sealer.seal(sealed_payload(item), owner)
-        return with_include(response, include)
+        return with_include(response, include, self.vocabulary)
 
     async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
         self.contexts.clear()
@@ -45,6 +46,6 @@ class ReadSide:
         if found is None:
             raise not_found("Response", response_id)
         items, more = found
-        keep = set(include or [])
-        data = [strip_for_include(it, keep) for it in items]
+        keep = frozenset(include or [])
+        data = [self.vocabulary.strip(it, keep) for it in items]
         return page(data, more)

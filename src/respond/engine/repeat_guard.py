@@ -8,7 +8,7 @@ arguments (JSON-normalised: key order and spacing do not matter) with the calls 
 already answered: an assistant `tool_calls` entry whose id has a `tool` message.  That covers
 client-run calls answered in this request's input or earlier in its chain, and hosted calls run
 in earlier rounds of this response; a hosted tool's items of earlier turns (which reach the model
-as notes) add the calls they answered (`AnswersCalls`, e.g. file_search's queries).
+as notes) add the calls they answered (`AnswersCalls`, e.g. a search tool's queries).
 
 - Some calls of the turn are new: the repeats are dropped, the new ones go on (renumbered).
 - On the embedded backend, right after a tool's output, a call to that same function (whatever its

@@ -1,6 +1,6 @@
 """`reasoning.encrypted_content`: reasoning sealed by the server, opened only by it (and, with the same
-key and a `purpose` of their own: `compaction.encrypted_content`, and the MCP secrets of a queued
-background run, engine/service.py).
+key and a `purpose` of their own: `compaction.encrypted_content`, and the hosted tools' secrets of a queued
+background run, engine/jobs.py).
 
 A `store: false` client keeps nothing on the server, so to carry the model's reasoning into its
 next turn it asks for `include: ["reasoning.encrypted_content"]` and sends the reasoning item back
@@ -47,7 +47,7 @@ class Sealer:
         return self._cipher
 
     def seal(self, payload: dict[str, Any], owner: str, purpose: str = "reasoning") -> str:
-        """`purpose` binds the blob to one use (reasoning, compaction, mcp_secrets): a blob sealed
+        """`purpose` binds the blob to one use (reasoning, compaction, hosted_secrets): a blob sealed
         for one is refused as another."""
         head = {"owner": owner} if purpose == "reasoning" else {"owner": owner, "purpose": purpose}
         return self._fernet.encrypt(orjson.dumps({**payload, **head})).decode()

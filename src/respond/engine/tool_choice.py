@@ -3,16 +3,17 @@
 Every form of SURFACE.md §3 is read here: `none|auto|required`; a function, custom tool or
 built-in tool type named by `{type, name?}` (forced: the model must call exactly that one); and
 `{type: allowed_tools, mode, tools}`, which shrinks what the model is offered (so it cannot call
-what the caller excluded).  A choice naming a tool that is not in `tools` is a 400.
+what the caller excluded).  A choice naming a tool that is not in `tools` is a 400.  A hosted tool
+whose wire declares a `choice_key` is named by it too (`{type, <key>: ...}` picks its tools[]
+entries with that value); the hosted loop then forces it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from respond.engine.client_tools import UNPROVIDED, ClientTools
+from respond.engine.client_tools import ClientTools
 from respond.protocol.errors import invalid
 
 BUILTIN_CHOICES = {"shell": ("shell", "local_shell"), "apply_patch": ("apply_patch",),
@@ -51,10 +52,10 @@ def _builtin(tools: ClientTools, raw_types: set[str], kind: str, param: str) -> 
     for t in BUILTIN_CHOICES.get(kind, ()):
         if t in tools.by_type:
             return tools.by_type[t]
-    if kind in tools.hosted_types and kind in raw_types:
+    if kind in tools.hosted.served and kind in raw_types:
         return None
-    if kind in UNPROVIDED and kind in raw_types:
-        raise invalid(f"Tool choice '{kind}' cannot be honoured: this server has no search provider.",
+    if kind in tools.hosted.unconfigured and kind in raw_types:
+        raise invalid(f"Tool choice '{kind}' cannot be honoured: this server has {tools.hosted.unconfigured[kind]}.",
                       f"{param}.type", "invalid_value")
     raise _absent(f"'{kind}'", f"{param}.type")
 
@@ -76,13 +77,9 @@ def _allowed(choice: dict[str, Any], tools: ClientTools, raw_tools: list[dict[st
         kind = entry.get("type") if isinstance(entry, dict) else None
         if kind in ("function", "custom"):
             keep.add(_named(tools, kind, entry.get("name"), f"{param}.name"))
-        elif kind == "mcp":
-            label = entry.get("server_label")
-            found = [t for t in raw_tools if t.get("type") == "mcp" and t.get("server_label") == label]
-            if not found:
-                raise _absent(f"mcp '{label}'", f"{param}.server_label")
-            hosted.extend(found)
-        elif isinstance(kind, str) and kind in UNPROVIDED and kind in raw_types and kind not in tools.hosted_types:
+        elif isinstance(kind, str) and kind in tools.hosted.choice_keys:
+            hosted.extend(_keyed(raw_tools, kind, tools.hosted.choice_keys[kind], entry, param))
+        elif isinstance(kind, str) and kind in tools.hosted.unconfigured and kind in raw_types:
             continue  # allowed, but there is nothing to offer
         else:
             name = _builtin(tools, raw_types, str(kind), param)
@@ -95,11 +92,21 @@ def _allowed(choice: dict[str, Any], tools: ClientTools, raw_tools: list[dict[st
     return Choice(mode, None, hosted)
 
 
+def _keyed(raw_tools: list[dict[str, Any]], kind: str, key: str, choice: dict[str, Any],
+           param: str) -> list[dict[str, Any]]:
+    """The tools[] entries of a hosted `kind` that `choice` names by its `key` (a 400 when none)."""
+    value = choice.get(key)
+    found = [t for t in raw_tools if t.get("type") == kind and t.get(key) == value]
+    if not found:
+        raise _absent(f"{kind} '{value}'", f"{param}.{key}")
+    return found
+
+
 def read_choice(choice: str | dict[str, Any] | None, tools: ClientTools,
-                raw_tools: list[dict[str, Any]] | None, hosted_types: Collection[str] = ()) -> Choice:
+                raw_tools: list[dict[str, Any]] | None) -> Choice:
+    """`tools` as `client_tools` read them (with the server's hosted types) narrowed by `choice`."""
     raw = [t for t in raw_tools or [] if isinstance(t, dict)]
-    tools.hosted_types = frozenset(hosted_types)
-    hosted_present = bool(_types(raw) & tools.hosted_types)
+    hosted_present = bool(_types(raw) & tools.hosted.served)
     if choice is None:
         return Choice("auto", None, raw)
     if isinstance(choice, str):
@@ -118,10 +125,8 @@ def read_choice(choice: str | dict[str, Any] | None, tools: ClientTools,
         return Choice("required", _named(tools, kind, choice.get("name"), "tool_choice.name"), raw)
     if kind == "allowed_tools":
         return _allowed(choice, tools, raw)
-    if kind == "mcp":
-        label = choice.get("server_label")
-        if not any(t.get("type") == "mcp" and t.get("server_label") == label for t in raw):
-            raise _absent(f"mcp '{label}'", "tool_choice.server_label")
+    if isinstance(kind, str) and kind in tools.hosted.choice_keys:
+        _keyed(raw, kind, tools.hosted.choice_keys[kind], choice, "tool_choice")
         return Choice("auto", None, raw)  # the hosted tool forces itself
     if not isinstance(kind, str):
         raise invalid("Missing required parameter: 'tool_choice.type'.", "tool_choice.type",

@@ -231,7 +231,7 @@ class RunManager:
             events, status = got
             for ev in events:
                 after = ev["sequence_number"]
-                yield shown_event(ev, include)
+                yield shown_event(ev, include, self.service.vocabulary)
             if not events:
                 if status in TERMINAL:
                     return

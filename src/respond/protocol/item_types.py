@@ -1,6 +1,7 @@
-"""Every item type of the Responses API in one table: fields, status, id prefix, what it is to the model.
+"""The core API's item types in one table: fields, status, id prefix, what it is to the model.
 
-`ITEM_TYPES` is the one place that knows an item type (SURFACE.md §4, input and output).  An
+`ITEM_TYPES` knows every item type of the core API (SURFACE.md §4, input and output); hosted tools
+declare theirs (`protocol.vocabulary.Wire`) and a server's `Vocabulary` holds both.  An
 `ItemType` says which fields a client must send, the `status` it gets when listed back (the SDK's
 `ResponseItem` types require one on most items), the prefix of the ids Respond gives it, and its
 `context` role, which `engine.generation.items_to_messages` dispatches on:
@@ -9,8 +10,8 @@
 - ``call``: a call the model made (a function, or a client-run tool: custom, shell, ...), an
   assistant `tool_calls` entry: `call_as_function` gives its (call_id, name, arguments);
 - ``output``: what the client ran for a call, a `tool` message: `output_text` gives its text;
-- ``hosted``: a server-run tool's item (file_search, web_search, mcp, ...): the hosted tool
-  that made it says what the model sees (a hook in the engine);
+- ``hosted``: a server-run tool's item (declared by its hosted tool): the hosted tool that
+  made it says what the model sees (a hook in the engine);
 - ``reasoning`` and ``compaction``: their own rules in the engine.
 
 A type absent from the table, or marked ``reject``, is answered with a 400 that names it: nothing
@@ -55,14 +56,7 @@ _TYPES = [
     ItemType("apply_patch_call_output", "apco", "output", ("call_id",)),
     ItemType("computer_call", "cu", "call", ("call_id",), defaults=(("pending_safety_checks", []),)),
     ItemType("computer_call_output", "cuo", "output", ("call_id", "output")),
-    ItemType("file_search_call", "fs", "hosted", ("queries",)),
-    ItemType("web_search_call", "ws", "hosted", ("action",)),
-    ItemType("image_generation_call", "ig", "hosted", ()),
-    ItemType("code_interpreter_call", "ci", "hosted", ("container_id",)),
-    ItemType("mcp_call", "mcp", "hosted", ("name", "server_label", "arguments")),
-    ItemType("mcp_list_tools", "mcpl", "hosted", ("server_label", "tools"), status=None),
-    ItemType("mcp_approval_request", "mcpr", "hosted", ("name", "server_label", "arguments"), status=None),
-    ItemType("mcp_approval_response", "mcpa", "hosted", ("approval_request_id", "approve"), status=None),
+    ItemType("image_generation_call", "ig", "hosted", ()),  # a hosted tool Respond does not have: kept as a note
     ItemType("reasoning", "rs", "reasoning", (), status=None),
     ItemType("compaction", "cmp", "compaction", ("encrypted_content",), status=None),
     # Items of features Respond does not have: a 400 naming them, never stored and ignored.
@@ -75,19 +69,6 @@ _TYPES = [
     ItemType("program_output", "prgo", "reject"),
 ]
 ITEM_TYPES: dict[str, ItemType] = {t.type: t for t in _TYPES}
-ACCEPTED = sorted([t.type for t in _TYPES if t.context != "reject"] + ["item_reference"])
-
-
-def item_type(kind: Any, param: str) -> ItemType:
-    """The type of an input item, or a 400 naming it."""
-    spec = ITEM_TYPES.get(kind) if isinstance(kind, str) else None
-    if spec is None:
-        raise invalid(f"Invalid value: '{kind}'. Supported values are: {', '.join(ACCEPTED)}.",
-                      f"{param}.type", "invalid_value")
-    if spec.context == "reject":
-        raise invalid(f"Input items of type '{kind}' are not supported by this server.", f"{param}.type",
-                      "unsupported_value")
-    return spec
 
 
 def normalize_typed(spec: ItemType, raw: Item, param: str) -> Item:

@@ -2,21 +2,22 @@
 
 A string input becomes one user message; each item gets an id (kept when the client gave one)
 and the shape the API lists under `input_items`: messages with `content` parts, function calls,
-function call outputs; every other type by its entry in `item_types.ITEM_TYPES` (a type it marks
-unsupported is a 400), or as a hosted tool registered it (`extensions`).  `item_reference`s are left
-for the engine to resolve from the store.
+function call outputs; every other type by its `ItemType`, looked up in the server's vocabulary
+(protocol/vocabulary.py: the core types and the hosted tools' own; a type it marks unsupported is a
+400).  `item_reference`s are left for the engine to resolve from the store.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from respond.protocol import extensions
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
-from respond.protocol.item_types import ITEM_TYPES, item_type, normalize_typed
+from respond.protocol.item_types import ItemType, normalize_typed
 
 Item = dict[str, Any]
+TypeOf = Callable[[Any, str], ItemType]  # an item's type (`Vocabulary.item_type`), or a 400 naming `param`
 
 ROLES = ("user", "assistant", "system", "developer")
 INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
@@ -57,11 +58,37 @@ def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
                           "missing_required_parameter")
         if kind_j == "output_text":
             part = {"annotations": [], **part}
+        if "prompt_cache_breakpoint" in part:
+            _check_breakpoint(part, kind_j, f"{p}.prompt_cache_breakpoint")
         parts.append(part)
     return parts
 
 
-def normalize_item(raw: Any, index: int) -> Item:
+BREAKPOINT_PARTS = ("input_text", "input_image", "input_file")  # where the SDK lets a part carry one
+
+
+def _check_breakpoint(part: dict[str, Any], kind: str, param: str) -> None:
+    """`prompt_cache_breakpoint`: {"mode": "explicit", "ttl"?: "30m"|"12h"} on an input part (passed on
+    to the backend, which takes it or answers a 400 naming it)."""
+    value = part["prompt_cache_breakpoint"]
+    if value is None:
+        return
+    if kind not in BREAKPOINT_PARTS:
+        raise invalid(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
+    if not isinstance(value, dict):
+        raise invalid(f"Invalid type for '{param}': expected an object.", param, "invalid_type")
+    for key in value:
+        if key not in ("mode", "ttl"):
+            raise invalid(f"Unknown parameter: '{param}.{key}'.", f"{param}.{key}", "unknown_parameter")
+    if value.get("mode") != "explicit":
+        raise invalid(f"Invalid value: '{value.get('mode')}'. Supported values are: 'explicit'.", f"{param}.mode",
+                      "invalid_value")
+    if value.get("ttl") not in (None, "30m", "12h"):
+        raise invalid(f"Invalid value: '{value.get('ttl')}'. Supported values are: '30m' and '12h'.",
+                      f"{param}.ttl", "invalid_value")
+
+
+def normalize_item(raw: Any, index: int, item_type: TypeOf) -> Item:
     param = f"input[{index}]"
     if not isinstance(raw, dict):
         raise invalid(f"Invalid type for '{param}': expected an object.", param, "invalid_type")
@@ -99,24 +126,14 @@ def normalize_item(raw: Any, index: int) -> Item:
         if not isinstance(raw.get("id"), str):
             raise invalid(f"Missing required parameter: '{param}.id'.", f"{param}.id", "missing_required_parameter")
         return {"type": "item_reference", "id": raw["id"]}
-    if kind not in ITEM_TYPES and kind in extensions.item_types():  # a hosted tool's own item type
-        return {**raw, "id": raw.get("id") or new_id(kind.split("_")[0])}  # `id: null` gets one too
     if kind == "reasoning" and UPSTREAM_STATE in raw:
         raw = {k: v for k, v in raw.items() if k != UPSTREAM_STATE}
     return normalize_typed(item_type(kind, param), raw, param)
 
 
-def normalize_input(value: str | list[Any] | None) -> list[Item]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [{"id": new_id("msg"), "type": "message", "role": "user",
-                 "content": [{"type": "input_text", "text": value}], "status": "completed"}]
-    return [normalize_item(raw, i) for i, raw in enumerate(value)]
-
-
-def strip_for_include(item: Item, include: set[str]) -> Item:
-    """Hide what the client did not ask to include (image URLs in inputs, hosted tools' results)."""
+def strip_core(item: Item, include: set[str] | frozenset[str]) -> Item:
+    """Hide what the client did not ask to include, for the core item types (image URLs in inputs,
+    logprobs, reasoning state); `Vocabulary.strip` asks the hosted tools for theirs."""
     kind = item.get("type")
     if kind == "message":  # input images' URLs, and output text's logprobs (each its own include)
         hidden_image = "message.input_image.image_url" not in include
@@ -133,8 +150,6 @@ def strip_for_include(item: Item, include: set[str]) -> Item:
             "encrypted_content" in item and "reasoning.encrypted_content" not in include)):
         hidden = (UPSTREAM_STATE,) if "reasoning.encrypted_content" in include else (UPSTREAM_STATE, "encrypted_content")
         item = {k: v for k, v in item.items() if k not in hidden}
-    else:
-        item = extensions.strip(item, frozenset(include))
     return item
 
 

@@ -39,12 +39,14 @@ def transition(response: dict[str, Any], status: str, **fields: Any) -> dict[str
 def terminal_fields(reason: str | None, usage: dict[str, Any], error: dict[str, Any] | None = None,
                     now: float | None = None) -> tuple[str, dict[str, Any]]:
     """The terminal status and its fields for a run that ended: `reason` is the model's finish
-    reason ("length": the output budget ran out); an `error` makes it `failed`; `now`: the
+    reason ("length": the output budget ran out; "content_filter": moderation withheld it); an `error` makes it `failed`; `now`: the
     completion time (default: the wall clock)."""
     if error is not None:
         return "failed", {"error": error}
     if reason == "length":
         return "incomplete", {"incomplete_details": {"reason": "max_output_tokens"}, "usage": usage}
+    if reason == "content_filter":  # moderation blocked it (engine/moderation.py), or the upstream's filter did
+        return "incomplete", {"incomplete_details": {"reason": "content_filter"}, "usage": usage}
     return "completed", {"completed_at": int(time.time() if now is None else now), "usage": usage}
 
 

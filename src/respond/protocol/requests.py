@@ -10,24 +10,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from respond.protocol import extensions
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.params import NESTED, check_nested
+from respond.protocol.vocabulary import IncludeError, Vocabulary
 
 METADATA_MAX_PAIRS = 16
 METADATA_KEY_MAX = 64
 METADATA_VALUE_MAX = 512
-
-# Include values of the core API; hosted tools add theirs (protocol/extensions.py).
-INCLUDE = (
-    "web_search_call.results",
-    "web_search_call.action.sources",
-    "message.input_image.image_url",
-    "computer_call_output.output.image_url",
-    "code_interpreter_call.outputs",
-    "reasoning.encrypted_content",
-    "message.output_text.logprobs",
-)
 
 
 def check_metadata(value: Any, param: str = "metadata") -> dict[str, str] | None:
@@ -104,8 +93,11 @@ class CreateResponse(BaseModel):
 
     @field_validator("include")
     @classmethod
-    def _include(cls, value: list[str] | None) -> list[str] | None:
-        check_include(value)
+    def _include(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        vocabulary = (info.context or {}).get("vocabulary")
+        if not isinstance(vocabulary, Vocabulary):  # parse_create always gives it
+            raise TypeError("CreateResponse is validated with the server's vocabulary: use parse_create")
+        vocabulary.check_include(value)
         return value
 
     @field_validator(*(n for n in NESTED if not n.endswith("[]")), mode="before")
@@ -118,23 +110,6 @@ class CreateResponse(BaseModel):
             raise to_api_error(exc, (name,))
         return value
 
-    @field_validator("moderation")
-    @classmethod
-    def _moderation(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:  # a valid shape (checked above) that this server cannot act on
-            raise invalid("'moderation' is not available on this server: it runs no moderation model. "
-                          "Remove the parameter.", "moderation", "unsupported_parameter")
-        return value
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and value.get("context_compression") == "enabled":
-            raise invalid("'image.context_compression': 'enabled' is not supported: this server sends images "
-                          "to the model as given. Use 'disabled' or 'auto'.", "image.context_compression",
-                          "unsupported_value")
-        return value
-
     @field_validator("context_management", mode="before")
     @classmethod
     def _context_management(cls, value: Any) -> Any:
@@ -143,25 +118,6 @@ class CreateResponse(BaseModel):
             if exc is not None:
                 raise to_api_error(exc, ("context_management", i))
         return value
-
-
-def include_values() -> list[str]:
-    return sorted(set(INCLUDE) | extensions.includes())
-
-
-def check_include(value: list[str] | None, param: str = "include") -> None:
-    known = include_values()
-    for i, v in enumerate(value or []):
-        if v not in known:
-            listed = ", ".join(repr(k) for k in known[:-1]) + f" or {known[-1]!r}"
-            raise IncludeError(f"Invalid value: '{v}'. Supported values are: {listed}.", f"{param}[{i}]")
-
-
-class IncludeError(ValueError):
-    def __init__(self, message: str, param: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
 
 
 def _kind(value: Any) -> str:
@@ -232,11 +188,12 @@ def _num(value: Any) -> str:
     return "integer" if isinstance(value, int) else "decimal"
 
 
-def parse_create(body: Any) -> CreateResponse:
+def parse_create(body: Any, vocabulary: Vocabulary) -> CreateResponse:
+    """The request, validated against the server's `vocabulary` (its include values)."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.", None, "invalid_json")
     try:
-        return CreateResponse.model_validate(body)
+        return CreateResponse.model_validate(body, context={"vocabulary": vocabulary})
     except ValidationError as exc:
         cause = exc.errors(include_url=False)[0].get("ctx", {}).get("error")
         if isinstance(cause, IncludeError):

@@ -7,7 +7,8 @@ from typing import Any
 from respond.protocol.lifecycle import TERMINAL
 from respond.protocol.requests import CreateResponse
 
-__all__ = ["TERMINAL", "echo_text", "echo_tools", "new_response", "usage_object"]
+__all__ = ["TERMINAL", "echo_cache_options", "echo_image", "echo_text", "echo_tools", "new_response",
+           "usage_object"]
 
 
 def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -24,7 +25,27 @@ def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 def echo_text(text: dict[str, Any] | None) -> dict[str, Any]:
     text = text or {}
     fmt = text.get("format") or {"type": "text"}
+    if fmt.get("type") == "json_schema":  # every key the Response carries, as the hosted API echoes it
+        fmt = {"type": "json_schema", "name": fmt.get("name"), "description": fmt.get("description"),
+               "schema": fmt.get("schema"), "strict": fmt.get("strict") is True}
     return {"format": fmt, "verbosity": text.get("verbosity", "medium")}
+
+
+def echo_cache_options(options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The prompt-caching options as applied: the API's defaults (`implicit`, `30m`) for what was not set."""
+    if options is None:
+        return None
+    return {"mode": options.get("mode") or "implicit", "ttl": options.get("ttl") or "30m",
+            "comparison_response_id": options.get("comparison_response_id")}
+
+
+def echo_image(req: CreateResponse) -> dict[str, Any] | None:
+    """`image` as a Response (and a CompactedResponse) carries it, the effective policy: `enabled` for
+    `enabled`; `auto` starts `disabled` and becomes `enabled` once an image was compressed (engine/images.py)."""
+    image = req.image
+    if image is None:
+        return None
+    return {"context_compression": "enabled" if image.get("context_compression") == "enabled" else "disabled"}
 
 
 def new_response(req: CreateResponse, *, response_id: str, created_at: int, model: str,
@@ -67,14 +88,15 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
         "truncation": req.truncation or "disabled",
         "usage": None,
         "user": req.user,
-        # Fields of the SDK's Response that this server echoes but has no feature behind.
-        "access_programs": req.access_programs,
-        # the effective policy, as the Response carries it: images always reach the model as given
-        "image": {"context_compression": "disabled"} if req.image is not None else None,
+        # The options of issue 19, each applied or passed on (or the request was a 400), echoed in the
+        # shapes the SDK's Response types: a cyber program only when one was named (null: the default).
+        "access_programs": {"cyber": programs["cyber"]} if (programs := req.access_programs or {}).get("cyber")
+        else None,
+        "image": echo_image(req),
         "input_transformations": None,
-        "moderation": None,  # results of a moderation pass; a request asking for one is a 400
-        "prompt_cache_diagnostics": None,
-        "prompt_cache_options": req.prompt_cache_options,
+        "moderation": None,  # the moderation results, when the request asked for moderation (engine/moderation.py)
+        "prompt_cache_diagnostics": None,  # with comparison_response_id (engine/prompt_cache.py)
+        "prompt_cache_options": echo_cache_options(req.prompt_cache_options),
         "tool_usage": None,
     }
 

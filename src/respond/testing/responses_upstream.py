@@ -11,6 +11,7 @@ input every time.  Replies come from the same queue as chat completions, read as
 - ``reasoning`` (a ``reasoning_text`` content part), ``reasoning_summary`` (a ``summary_text``
   part), ``encrypted_content`` (default ``"enc:<n>:<reasoning>"``; returned only when the request's
   ``include`` has ``reasoning.encrypted_content``, as OpenAI does);
+- ``prompt_cache_options.prewarm: true`` in the request: no output (the reply is still taken);
 - ``usage`` (a Responses usage object) or ``cached_tokens`` (the rest estimated);
 - ``finish_reason: "length"`` ends ``incomplete`` (``max_output_tokens``); ``error`` answers an HTTP
   error; ``fail`` ({"message", "code"}) streams ``response.failed`` after the content; ``cut: true``
@@ -58,8 +59,10 @@ def _pieces(text: str, chunks: int) -> list[str]:
 
 
 def build_output(reply: dict[str, Any], req: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    """The complete output items of a reply."""
+    """The complete output items of a reply (none for a prewarm: it fills the cache, generates nothing)."""
     out: list[dict[str, Any]] = []
+    if (req.get("prompt_cache_options") or {}).get("prewarm"):
+        return out
     if reply.get("reasoning") or reply.get("reasoning_summary") or reply.get("encrypted_content"):
         item: dict[str, Any] = {"id": f"rs_up{n}", "type": "reasoning", "summary": [], "status": "completed"}
         if reply.get("reasoning_summary"):
@@ -96,7 +99,7 @@ def _usage(reply: dict[str, Any], req: dict[str, Any], output: list[dict[str, An
     n_in = _input_tokens(req)
     text = "".join(p.get("text", "") for it in output if it["type"] == "message" for p in it["content"])
     reasoning = len(reply.get("reasoning") or "") // 4
-    n_out = max(1, len(text) // 4) + reasoning
+    n_out = (max(1, len(text) // 4) if output else 0) + reasoning
     return {"input_tokens": n_in, "input_tokens_details": {"cached_tokens": int(reply.get("cached_tokens", 0))},
             "output_tokens": n_out, "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": n_in + n_out}

@@ -18,7 +18,9 @@ fast, deterministic upstream:
 - ``POST /v1/responses``: a stateless Responses server answering the same queue (streaming or
   not; it refuses ``previous_response_id`` and ``store`` other than false with a 400): see
   ``responses_upstream.py`` for what a reply holds there.
-- ``GET /_control/requests`` returns the request bodies received so far (both endpoints);
+- ``POST /v1/moderations``: deterministic moderation (``moderation_upstream.py``).
+- ``GET /_control/requests`` returns the request bodies received so far (both endpoints; moderation
+  requests apart, as ``moderations``);
   ``DELETE /_control`` clears replies and requests.
 
 Run it alone: ``python -m respond.testing.upstream --port 9100``.  In-process:
@@ -35,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from respond.testing import responses_upstream
+from respond.testing import moderation_upstream, responses_upstream
 
 DEFAULT_TEXT = "Hello from the scripted upstream."
 
@@ -55,6 +57,7 @@ class ScriptedUpstream:
         self.record = record
         self.replies: deque[dict[str, Any]] = deque()
         self.requests: list[dict[str, Any]] = []
+        self.moderations: list[dict[str, Any]] = []  # POST /v1/moderations bodies (moderation_upstream.py)
         self.count = 0
         self._server: asyncio.AbstractServer | None = None
         self._open: set[asyncio.StreamWriter] = set()  # connections, closed by stop() as by a crash
@@ -122,6 +125,9 @@ class ScriptedUpstream:
             await self._chat(orjson.loads(body), writer)
         elif path == "/v1/responses" and method == "POST":
             await self._responses(orjson.loads(body), writer)
+        elif path == "/v1/moderations" and method == "POST":
+            self.moderations.append(req := orjson.loads(body))
+            self._send_json(writer, *moderation_upstream.answer(req, len(self.moderations)))
         elif path == "/v1/models":
             names = ["scripted"]
             self._send_json(writer, 200, {"object": "list", "data": [
@@ -130,10 +136,12 @@ class ScriptedUpstream:
             self.replies.extend(orjson.loads(body)["replies"])
             self._send_json(writer, 200, {"queued": len(self.replies)})
         elif path == "/_control/requests":
-            self._send_json(writer, 200, {"count": self.count, "requests": self.requests})
+            self._send_json(writer, 200, {"count": self.count, "requests": self.requests,
+                                          "moderations": self.moderations})
         elif path == "/_control" and method == "DELETE":
             self.replies.clear()
             self.requests.clear()
+            self.moderations.clear()
             self.count = 0
             self._send_json(writer, 200, {"cleared": True})
         else:

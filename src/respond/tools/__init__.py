@@ -1,74 +1,62 @@
-"""Hosted tools, registered by name (the `tools[]` types they own are their own business).
+"""Hosted tools: each a package here with its `HostedKind` (see `respond.core.hosted`).
 
-Built-ins register the same way a plugin does: a factory under a name.  Third-party packages add
-theirs through the `respond.tools` entry-point group: a callable taking `ToolServices` and
-returning a `HostedTool` (see `respond.core.hosted`).  `load()` builds every registered tool and
-records its wire vocabulary (item types, include values, include stripping) with the protocol.
-
-A new hosted tool is its own package here (or anywhere, with an entry point) and one line in
-`_builtin()`.
+Nothing is registered at import time and nothing is kept here: bootstrap lists the built-in kinds
+(`bootstrap.HOSTED_TOOLS`), `kinds()` adds those of the `respond.tools` entry-point group
+(third-party packages: an entry point naming a `HostedKind`), and `build()` makes the configured
+tools.  The kinds' wires (protocol/vocabulary.py) are what the server's `Vocabulary` is made of.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
 from importlib.metadata import entry_points
 
-from respond.core.hosted import HostedTool, ToolServices
-from respond.protocol import extensions
+from respond.core.hosted import HostedKind, HostedTool, ToolServices
 
 log = logging.getLogger("respond.tools")
 
-Factory = Callable[[ToolServices], HostedTool | None]
-_REGISTRY: dict[str, Factory] = {}
 
-
-def register(name: str, factory: Factory) -> None:
-    _REGISTRY[name] = factory
-
-
-def _builtin() -> None:
-    from respond.tools.code_interpreter.tool import code_interpreter_tool
-    from respond.tools.file_search.tool import file_search_tool
-    from respond.tools.mcp import mcp_tool
-    from respond.tools.web_search.tool import web_search_tool
-
-    register("file_search", file_search_tool)
-    register("mcp", mcp_tool)
-    register("web_search", web_search_tool)
-    register("code_interpreter", code_interpreter_tool)
-
-
-def _plugins() -> None:
+def plugins() -> list[HostedKind]:
+    """The kinds that installed packages add through the `respond.tools` entry-point group."""
+    out = []
     for ep in entry_points(group="respond.tools"):
-        register(ep.name, ep.load())
+        kind = ep.load()
+        if not isinstance(kind, HostedKind):
+            raise ValueError(f"The respond.tools entry point '{ep.name}' must name a HostedKind "
+                             f"(respond.core.hosted), not {type(kind).__name__}.")
+        out.append(kind)
+    return out
 
 
-_LOADED: list[bool] = []
+def kinds(builtin: Iterable[HostedKind], extra: Iterable[HostedKind] = ()) -> list[HostedKind]:
+    """The built-in kinds and `extra` (plugins); two kinds of one name are an error."""
+    out: dict[str, HostedKind] = {}
+    for kind in [*builtin, *extra]:
+        if kind.name in out:
+            raise ValueError(f"Two hosted tools are named '{kind.name}'.")
+        out[kind.name] = kind
+    return list(out.values())
 
 
-def known() -> list[str]:
-    if not _LOADED:  # once, even when something registered earlier (a test, an embedding program)
-        _LOADED.append(True)
-        early = dict(_REGISTRY)
-        _builtin()
-        _plugins()
-        _REGISTRY.update(early)
-    return sorted(_REGISTRY)
+def pick(available: Sequence[HostedKind], names: Iterable[str]) -> list[HostedKind]:
+    """The kinds named `names`; an unknown name is an error listing the known ones."""
+    by_name = {k.name: k for k in available}
+    out = []
+    for name in names:
+        if name not in by_name:
+            raise ValueError(f"Unknown hosted tool '{name}'. Known tools: {', '.join(sorted(by_name))}.")
+        out.append(by_name[name])
+    return out
 
 
-def load(services: ToolServices, names: list[str] | None = None) -> list[HostedTool]:
-    """Build the registered tools (all, or `names`); a factory may return None (not configured)."""
-    available = known()
+def build(available: Iterable[HostedKind], services: ToolServices) -> list[HostedTool]:
+    """The configured tools (a kind's `build` returns None when it is not configured)."""
     out: list[HostedTool] = []
-    for name in names if names is not None else available:
-        if name not in _REGISTRY:
-            raise ValueError(f"Unknown hosted tool '{name}'. Known tools: {', '.join(available)}.")
-        tool = _REGISTRY[name](services)
+    for kind in available:
+        tool = kind.build(services)
         if tool is None:
-            log.info("hosted tool %s is not configured: not offered", name)
+            log.info("hosted tool %s is not configured: not offered", kind.name)
             continue
-        extensions.register(tool.item_types, tool.includes, tool.strip)
         out.append(tool)
     return out

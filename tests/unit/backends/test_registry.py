@@ -44,4 +44,5 @@ def test_default_choice_without_specs() -> None:
 def test_capabilities_are_protocols() -> None:
     scripted = ScriptedBackend()
     assert isinstance(scripted, HasDefaultModel)
-    assert not isinstance(scripted, TokenCounter) and not isinstance(scripted, WarmsUp)
+    assert isinstance(scripted, TokenCounter)  # it counts, as the embedded model does (its tokens are words)
+    assert not isinstance(scripted, WarmsUp)

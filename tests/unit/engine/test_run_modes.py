@@ -9,8 +9,16 @@ from respond.backends.scripted import ScriptedBackend
 from respond.engine.persistence import RunMode
 from respond.engine.run import Run
 from respond.engine.service import ModelRouter, ResponsesService
+from respond.engine.started import Queued, Running
 from respond.store.sql import SqlStore
 from tests.unit.conftest import OWNER
+
+
+async def _start(service: ResponsesService, body: dict[str, Any]) -> tuple[Run, dict[str, Any]]:
+    """A foreground create: its run and its response."""
+    started = await service.create(body, OWNER)
+    assert isinstance(started, Running)
+    return started.run, started.response
 
 
 async def _drain(run: Run) -> list[dict[str, Any]]:
@@ -29,8 +37,7 @@ def test_mode_of_request() -> None:
 
 
 async def test_drained_is_stored_once_whole_without_events(service: ResponsesService, store: SqlStore) -> None:
-    run, _, response = await service.create({"model": "scripted", "input": "hi"}, OWNER)
-    assert run is not None
+    run, response = await _start(service, {"model": "scripted", "input": "hi"})
     assert await store.get_response(response["id"], OWNER) is None  # nothing before the end
     events = await _drain(run)
     assert [e["type"] for e in events][-1] == "response.completed"
@@ -42,8 +49,7 @@ async def test_drained_is_stored_once_whole_without_events(service: ResponsesSer
 
 async def test_streamed_is_stored_from_the_start_with_every_event(service: ResponsesService,
                                                                   store: SqlStore) -> None:
-    run, _, response = await service.create({"model": "scripted", "input": "hi", "stream": True}, OWNER)
-    assert run is not None
+    run, response = await _start(service, {"model": "scripted", "input": "hi", "stream": True})
     started = await store.get_response(response["id"], OWNER)
     assert started is not None and started["status"] == "in_progress"
     events = await _drain(run)
@@ -55,17 +61,17 @@ async def test_streamed_is_stored_from_the_start_with_every_event(service: Respo
 
 async def test_ephemeral_stores_nothing(service: ResponsesService, store: SqlStore) -> None:
     for stream in (False, True):
-        run, _, response = await service.create({"model": "scripted", "input": "hi", "store": False,
-                                                 "stream": stream}, OWNER)
-        assert run is not None
+        run, response = await _start(service, {"model": "scripted", "input": "hi", "store": False,
+                                              "stream": stream})
         events = await _drain(run)
         assert events[-1]["response"]["status"] == "completed"
         assert await store.get_response(response["id"], OWNER) is None
 
 
 async def test_background_is_queued_then_run_by_a_worker(service: ResponsesService, store: SqlStore) -> None:
-    run, _, response = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
-    assert run is None and response["status"] == "queued"
+    started = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
+    assert isinstance(started, Queued) and started.response["status"] == "queued"
+    response = started.response
     queued = await store.get_response(response["id"], OWNER)
     assert queued is not None and queued["status"] == "queued"
     job = await store.claim_job("worker-1", 10_000)
@@ -81,8 +87,7 @@ async def test_background_is_queued_then_run_by_a_worker(service: ResponsesServi
 
 
 async def test_closing_a_stream_stores_it_cancelled(service: ResponsesService, store: SqlStore) -> None:
-    run, _, response = await service.create({"model": "scripted", "input": "hi", "stream": True}, OWNER)
-    assert run is not None
+    run, response = await _start(service, {"model": "scripted", "input": "hi", "stream": True})
     events = run.events()
     seen = [await events.__anext__() for _ in range(4)]
     assert isinstance(events, AsyncGenerator)
@@ -95,8 +100,7 @@ async def test_closing_a_stream_stores_it_cancelled(service: ResponsesService, s
 async def test_output_budget_ends_incomplete(store: SqlStore) -> None:
     words = " ".join(f"w{i}" for i in range(20))
     service = ResponsesService(store, ModelRouter([ScriptedBackend(reply=words)]))
-    run, _, response = await service.create({"model": "scripted", "input": "hi", "max_output_tokens": 16}, OWNER)
-    assert run is not None
+    run, response = await _start(service, {"model": "scripted", "input": "hi", "max_output_tokens": 16})
     events = await _drain(run)
     assert events[-1]["type"] == "response.incomplete"
     stored = await store.get_response(response["id"], OWNER)
@@ -106,19 +110,19 @@ async def test_output_budget_ends_incomplete(store: SqlStore) -> None:
 
 
 async def test_continuation_reuses_the_cached_context(service: ResponsesService, store: SqlStore) -> None:
-    run, _, first = await service.create({"model": "scripted", "input": "hi"}, OWNER)
-    assert run is not None
+    run, first = await _start(service, {"model": "scripted", "input": "hi"})
     await _drain(run)
     assert service.contexts.get(first["id"], OWNER) is not None  # remembered when stored
-    history = await service._history(service_req({"previous_response_id": first["id"]}), OWNER)
+    history = await service.references.history(service_req({"previous_response_id": first["id"]}), OWNER)
     assert [it["type"] for it in history.items] == ["message", "message"]
     assert history.messages is not None and history.messages[-1]["content"] == "one two three four"
 
 
 def service_req(extra: dict[str, Any]) -> Any:
     from respond.protocol.requests import parse_create
+    from respond.protocol.vocabulary import CORE
 
-    return parse_create({"model": "scripted", "input": "again", **extra})
+    return parse_create({"model": "scripted", "input": "again", **extra}, CORE)
 
 
 async def test_a_refused_final_write_stores_failed_at_once(service: ResponsesService, store: SqlStore,
@@ -140,8 +144,7 @@ async def test_a_refused_final_write_stores_failed_at_once(service: ResponsesSer
         await real(response, *args, **kw)
 
     monkeypatch.setattr(store, "finish_response", refuse_once)
-    run, _, response = await service.create({"model": "scripted", "input": "hi", "stream": True}, OWNER)
-    assert run is not None
+    run, response = await _start(service, {"model": "scripted", "input": "hi", "stream": True})
     start = time.monotonic()
     events = await _drain(run)
     assert time.monotonic() - start < 2  # no retry wait

@@ -32,7 +32,7 @@ async def test_queued_job_is_run_by_a_woken_worker(store: SqlStore) -> None:
     service, runs = _manager(store)
     await runs.start()
     try:
-        _, _, response = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
+        response = (await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)).response
         done = await _until(store, response["id"], "completed", timeout=3)  # woken, not polled (poll=5 s)
         assert done["output"][0]["content"][0]["text"] == "done here"  # type: ignore[index]
     finally:
@@ -41,7 +41,7 @@ async def test_queued_job_is_run_by_a_woken_worker(store: SqlStore) -> None:
 
 async def test_cancel_a_queued_job(store: SqlStore) -> None:
     service, runs = _manager(store, workers=0)  # nobody claims it
-    _, _, response = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
+    response = (await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)).response
     cancelled = await runs.cancel(response["id"], OWNER)
     assert cancelled["status"] == "cancelled"
     assert (await _until(store, response["id"], "cancelled"))["status"] == "cancelled"
@@ -49,7 +49,7 @@ async def test_cancel_a_queued_job(store: SqlStore) -> None:
 
 async def test_a_dead_workers_run_ends_failed(store: SqlStore) -> None:
     service, runs = _manager(store, workers=0)
-    _, _, response = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
+    response = (await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)).response
     assert await store.claim_job("another-process", LEASE_MS) is not None  # claimed, then that process died
     await runs.recover(at_startup=True)  # SQLite: one process, so any other worker's run is dead
     failed = await _until(store, response["id"], "failed")

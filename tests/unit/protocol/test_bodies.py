@@ -6,11 +6,12 @@ import pytest
 
 from respond.protocol.bodies import CONVERSATION_UPDATE, object_body, parse_compact, parse_input_tokens
 from respond.protocol.errors import APIError
+from respond.protocol.vocabulary import CORE
 
 
 def _error(fn: object, body: object) -> dict[str, object]:
     with pytest.raises(APIError) as exc:
-        fn(body)  # type: ignore[operator]
+        fn(body, CORE)  # type: ignore[operator]
     return exc.value.envelope()["error"]  # type: ignore[no-any-return]
 
 
@@ -23,7 +24,7 @@ def test_object_body() -> None:
 
 
 def test_input_tokens_takes_a_subset_of_create() -> None:
-    assert parse_input_tokens({"model": "m", "input": "hi", "personality": "x"}).input == "hi"
+    assert parse_input_tokens({"model": "m", "input": "hi", "personality": "x"}, CORE).input == "hi"
     err = _error(parse_input_tokens, {"model": "m", "stream": True})
     assert err["param"] == "stream" and err["code"] == "unknown_parameter"
     err = _error(parse_input_tokens, {"model": "m", "truncation": "sometimes"})
@@ -31,7 +32,10 @@ def test_input_tokens_takes_a_subset_of_create() -> None:
 
 
 def test_compact_requires_a_model() -> None:
-    assert parse_compact({"model": "m", "input": "hi", "image": "x"}).model == "m"
+    assert parse_compact({"model": "m", "input": "hi", "image": {"context_compression": "auto"}}, CORE).model == "m"
+    assert _error(parse_compact, {"model": "m", "image": "x"})["param"] == "image"
+    assert _error(parse_compact, {"model": "m", "prompt_cache_retention": "24h"})["param"] == "prompt_cache_retention"
+    assert parse_compact({"model": "m", "safety_identifier": "u1"}, CORE).safety_identifier == "u1"
     err = _error(parse_compact, {"input": "hi"})
     assert err["code"] == "missing_required_parameter" and err["param"] == "model"
     assert _error(parse_compact, {"model": "m", "tools": []})["code"] == "unknown_parameter"

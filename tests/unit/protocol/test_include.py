@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from respond.protocol.items import strip_for_include
+from respond.protocol.vocabulary import CORE
 
 IMAGE = "message.input_image.image_url"
 LOGPROBS = "message.output_text.logprobs"
@@ -23,18 +23,18 @@ def question() -> dict[str, Any]:
 def test_logprobs_hidden_unless_asked_whatever_else_is_included() -> None:
     # the bug: logprobs were stripped only when the client asked for the unrelated image include
     for include in (set(), {IMAGE}, {"reasoning.encrypted_content"}):
-        assert "logprobs" not in strip_for_include(answer(), include)["content"][0], include
-    assert strip_for_include(answer(), {LOGPROBS}) == answer()
-    assert strip_for_include(answer(), {LOGPROBS, IMAGE}) == answer()
+        assert "logprobs" not in CORE.strip(answer(), include)["content"][0], include
+    assert CORE.strip(answer(), {LOGPROBS}) == answer()
+    assert CORE.strip(answer(), {LOGPROBS, IMAGE}) == answer()
 
 
 def test_image_urls_hidden_unless_asked_whatever_else_is_included() -> None:
     for include in (set(), {LOGPROBS}):
-        assert "image_url" not in strip_for_include(question(), include)["content"][1], include
-    assert strip_for_include(question(), {IMAGE}) == question()
+        assert "image_url" not in CORE.strip(question(), include)["content"][1], include
+    assert CORE.strip(question(), {IMAGE}) == question()
 
 
 def test_the_item_given_is_not_changed() -> None:
     item = answer()
-    strip_for_include(item, set())
+    CORE.strip(item, set())
     assert item == answer()

@@ -1,6 +1,7 @@
-"""The hosted-tool port in process: a toy tool registered like a plugin, run by the engine's loop.
+"""The hosted-tool port in process: a toy tool declared like a plugin, run by the engine's loop.
 
-This is the whole cost of a new hosted tool: a `HostedTool` + `Binding`, and one `register()`.
+This is the whole cost of a new hosted tool: a `HostedKind` (its `Wire` and a factory), a
+`HostedTool` + `Binding`, and its kind in bootstrap's list (or an entry point).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 from respond import tools
 from respond.backends.scripted import ScriptedBackend
+from respond.bootstrap import HOSTED_TOOLS
 from respond.core.hosted import (
     Added,
     BaseTool,
@@ -21,32 +23,39 @@ from respond.core.hosted import (
     Done,
     Halt,
     HostedCall,
+    HostedKind,
     HostedTool,
     Item,
+    ItemType,
     Progress,
     Step,
     ToolContext,
     ToolServices,
+    Wire,
     no_steps,
 )
 from respond.core.types import Delta, Finish, Generation, ToolCallDelta, ToolSpec, Usage
 from respond.engine.events import EventBuilder, replay
 from respond.engine.hosted import HostedTools
 from respond.engine.hosted_loop import HostedStep
-from respond.protocol.items import normalize_item, strip_for_include
+from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
+from respond.protocol.vocabulary import CORE, Vocabulary
+
+
+def _strip(item: Item, include: frozenset[str]) -> Item:
+    return item if "dice_call.rolls" in include else {**item, "rolls": None}
+
+
+WIRE = Wire(("dice",), items=(ItemType("dice_call", "dice", "hosted", ("rolls",)),), includes=("dice_call.rolls",),
+            strip=_strip)
 
 
 class DiceTool(BaseTool):
-    types: tuple[str, ...] = ("dice",)
-    item_types: tuple[str, ...] = ("dice_call",)
-    includes: tuple[str, ...] = ("dice_call.rolls",)
+    wire = WIRE
 
     async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
         return DiceBinding(halt=bool(configs[0][1].get("halt")))
-
-    def strip(self, item: Item, include: frozenset[str]) -> Item:
-        return item if "dice_call.rolls" in include else {**item, "rolls": None}
 
     def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
         return [("response.dice_call.rolling", {})]
@@ -105,20 +114,24 @@ class CallsThenAnswers(ScriptedBackend):
             yield delta
 
 
+DICE = HostedKind("dice", WIRE, lambda services: DiceTool())
+
+
 def _load() -> HostedTools:
-    tools.register("dice", lambda services: DiceTool())
-    return HostedTools(tools.load(ToolServices(), ["dice"]))
+    """What bootstrap does: the kinds' wires make the vocabulary, the configured ones are built."""
+    kinds = tools.kinds(HOSTED_TOOLS, [DICE])
+    return HostedTools(tools.build(tools.pick(kinds, ["dice"]), ToolServices()), Vocabulary(k.wire for k in kinds))
 
 
 async def _drive(hosted: HostedTools, body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
-    req = parse_create(body)
+    req = parse_create(body, hosted.vocabulary)
     gen = Generation(model="scripted", messages=[{"role": "user", "content": "roll"}])
     loop = await hosted.prepare(req.tools, gen, ToolContext("owner", frozenset(req.include or []), req.tool_choice),
                                 req.max_tool_calls)
     assert loop is not None
     backend = CallsThenAnswers()
     response: dict[str, Any] = {"id": "resp_1", "output": []}
-    b = EventBuilder(response, include=set(req.include or []))
+    b = EventBuilder(response, include=set(req.include or []), vocabulary=hosted.vocabulary)
     events: list[dict[str, Any]] = []
     stream = loop.run(backend)
     async for delta in stream:
@@ -148,8 +161,8 @@ async def test_a_plugin_tool_runs_in_the_loop() -> None:
     assert backend.seen[1].messages[-1] == {"role": "tool", "tool_call_id": "call_1", "content": "4"}
     assert all(b.closed for b in loop.bindings)
     # at rest: include stripping, input items and replay know the plugin's item
-    assert strip_for_include(response["output"][0], set())["rolls"] is None
-    assert normalize_item({"type": "dice_call", "id": "dice_9"}, 0)["id"] == "dice_9"
+    assert hosted.vocabulary.strip(response["output"][0], set())["rolls"] is None
+    assert hosted.vocabulary.normalize_item({"type": "dice_call", "id": "dice_9", "rolls": [4]}, 0)["id"] == "dice_9"
     types = [e["type"] for e in replay({**response, "status": "completed"}, hosted.replay)]
     assert types[2:5] == ["response.output_item.added", "response.dice_call.rolling", "response.output_item.done"]
 
@@ -167,11 +180,54 @@ async def test_halt_and_max_tool_calls() -> None:
 
 def test_unknown_tool_name_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="Known tools: .*file_search.*mcp"):
-        tools.load(ToolServices(), ["nope"])
+        tools.pick(tools.kinds(HOSTED_TOOLS), ["nope"])
+    with pytest.raises(ValueError, match="Two hosted tools are named 'dice'"):
+        tools.kinds([DICE], [DICE])
 
 
-def test_protocol_accepts_a_registered_include() -> None:
-    _load()
-    assert parse_create({"model": "m", "include": ["dice_call.rolls"]}).include == ["dice_call.rolls"]
+def test_protocol_accepts_a_declared_include_only_on_its_server() -> None:
+    vocabulary = _load().vocabulary
+    assert parse_create({"model": "m", "include": ["dice_call.rolls"]}, vocabulary).include == ["dice_call.rolls"]
     tool: HostedTool = DiceTool()  # structurally a HostedTool (mypy checks it)
-    assert tool.types == ("dice",)
+    assert tool.wire.tool_types == ("dice",)
+    # no process-wide registry: a server built without the tool (here: the core) never learnt it
+    with pytest.raises(APIError, match="Invalid value: 'dice_call.rolls'") as exc:
+        parse_create({"model": "m", "include": ["dice_call.rolls"]}, CORE)
+    assert exc.value.param == "include[0]"
+    with pytest.raises(APIError, match="Invalid value: 'dice_call'"):
+        CORE.normalize_item({"type": "dice_call", "rolls": [1]}, 0)
+
+
+def test_a_plugin_item_type_is_validated_and_gets_its_declared_prefix() -> None:
+    vocabulary = _load().vocabulary
+    item = vocabulary.normalize_item({"type": "dice_call", "rolls": [6], "id": None}, 2)
+    assert item["id"].startswith("dice_") and item["status"] == "completed"
+    with pytest.raises(APIError, match="Missing required parameter: 'input\\[2\\].rolls'") as exc:
+        vocabulary.normalize_item({"type": "dice_call"}, 2)
+    assert exc.value.param == "input[2].rolls"
+
+
+def test_two_declarations_of_one_name_are_refused() -> None:
+    with pytest.raises(ValueError, match="item type 'dice_call' is declared twice"):
+        Vocabulary([WIRE, Wire(("dice2",), items=WIRE.items)])
+    with pytest.raises(ValueError, match="tools\\[\\] type 'dice'"):
+        Vocabulary([WIRE, Wire(("dice",))])
+    with pytest.raises(ValueError, match="item type 'message' is declared twice"):
+        Vocabulary([Wire(("x",), items=(ItemType("message", "m", "hosted"),))])
+    with pytest.raises(ValueError, match="lacks the wire"):
+        HostedTools([DiceTool()], CORE)
+
+
+def test_entry_points_must_name_a_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    class EntryPoint:
+        def __init__(self, name: str, value: object) -> None:
+            self.name, self.value = name, value
+
+        def load(self) -> object:
+            return self.value
+
+    monkeypatch.setattr(tools, "entry_points", lambda group: [EntryPoint("dice", DICE)])
+    assert tools.plugins() == [DICE]
+    monkeypatch.setattr(tools, "entry_points", lambda group: [EntryPoint("dice", lambda services: DiceTool())])
+    with pytest.raises(ValueError, match="must name a HostedKind"):
+        tools.plugins()

@@ -27,6 +27,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from respond.backends.options import BREAKPOINT, refuse_others
 from respond.core.errors import BackendError, UnknownModel
 from respond.core.types import (
     Delta,
@@ -38,6 +39,7 @@ from respond.core.types import (
     ToolCallDelta,
     Usage,
 )
+from respond.protocol.shapes import Logprob
 
 from .assets import DEFAULT_MODEL, packaged_models
 from .repeats import RepeatWatch
@@ -123,6 +125,7 @@ class LlamaCppBackend:
 
     async def generate(self, gen: Generation) -> AsyncIterator[Delta]:
         runner = self._runner(gen.model)
+        check_options(gen)
         # Validate before queueing for the model (tokens counted, context length and grammar
         # checked; no decoding lock taken): a request that cannot be served is a 400 at once,
         # and one that can is announced by an empty delta, so the engine sends headers and
@@ -194,6 +197,21 @@ class LlamaCppBackend:
             await asyncio.shield(worker)
 
 
+def check_options(gen: Generation) -> None:
+    """The embedded model applies `prompt_cache_options.prewarm` (a real KV prefill) and takes breakpoints
+    (every prefix of a slot's prompt is reusable, so each one is); a lifetime (`ttl`, `prompt_cache_retention`)
+    it cannot promise, nor turn the implicit cache off (`mode`): those are a 400 naming them."""
+    refuse_others(gen, ("prompt_cache_options.prewarm", BREAKPOINT), "the embedded model (its prompt cache is "
+                  "its context slots, kept in memory until reused)")
+    for m in gen.messages:
+        content = m.get("content")
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and (part.get(BREAKPOINT) or {}).get("ttl") is not None:
+                raise BackendError("'prompt_cache_breakpoint.ttl' is not supported by the embedded model: its "
+                                   "prompt cache keeps no lifetime. Remove the ttl.", status=400,
+                                   code="unsupported_parameter", param="input")
+
+
 class _Shaper:
     """Turns decoded pieces into deltas: plain text, held-back text, or tool calls."""
 
@@ -202,9 +220,9 @@ class _Shaper:
         self._names = [t.name for t in plan.tools]
         self._splitter = ToolCallSplitter() if plan.tool_mode == "auto" else None
         self._held: list[str] = []  # constrained mode: the whole output
-        self._logprobs: list[dict[str, Any]] = []
+        self._logprobs: list[Logprob] = []
         self._think = ThinkSplitter(inside=plan.think_open)
-        self._pending: list[dict[str, Any]] = []  # logprobs of text the think splitter still holds
+        self._pending: list[Logprob] = []  # logprobs of text the think splitter still holds
         self._watch = RepeatWatch()
         self.repeated = 0  # the length of the block the output repeated (0: it did not)
 

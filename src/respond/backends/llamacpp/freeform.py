@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from respond.core.errors import BackendError
+from respond.protocol.shapes import JSONObject
 
 COMMON = {
     "DIGIT": "/[0-9]/", "HEXDIGIT": "/[0-9a-fA-F]/", "INT": "/[0-9]+/", "SIGNED_INT": "/[+-]?[0-9]+/",
@@ -50,7 +51,7 @@ def _pattern(conv: Any, regex: str, name: str) -> str:
         raise _bad(f"regex /{regex}/: {exc}") from None
 
 
-def freeform_grammar(fmt: dict[str, Any]) -> str:
+def freeform_grammar(fmt: JSONObject) -> str:
     """GBNF (root rule `root`) for a custom tool `format` of type grammar."""
     conv = _converter()
     if fmt.get("syntax") == "regex":

@@ -24,6 +24,7 @@ from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.types import ToolSpec
+from respond.protocol.shapes import JSON, JSONObject
 
 SAFE_CHAR_RULE = (
     r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
@@ -42,13 +43,13 @@ TOOL_CALL_OPEN = "<tool_call>\n"
 TOOL_CALL_CLOSE = "\n</tool_call>"
 
 
-def schema_grammar(schema: dict[str, Any]) -> str:
+def schema_grammar(schema: JSONObject) -> str:
     """GBNF (root rule `root`) accepting exactly the JSON documents `schema` describes."""
     return build_grammar(schema=schema)
 
 
 def build_grammar(
-    *, schema: dict[str, Any] | None = None, tools: Sequence[ToolSpec] = (), parallel: bool = False
+    *, schema: JSONObject | None = None, tools: Sequence[ToolSpec] = (), parallel: bool = False
 ) -> str:
     """GBNF for a JSON answer matching `schema`, tagged calls of `tools`, or either one."""
     from llama_cpp.llama_grammar import SchemaConverter
@@ -72,21 +73,23 @@ def build_grammar(
     return "\n".join([grammar, *rules, root]) + "\n"
 
 
-def _visit(converter: Any, schema: dict[str, Any], name: str) -> str:
+def _visit(converter: Any, schema: JSONObject, name: str) -> str:
     prepared = converter.resolve_refs(_close_objects(copy.deepcopy(schema)), name)
     return str(converter.visit(prepared, name))
 
 
-def _calls_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+def _calls_schema(tools: Sequence[ToolSpec]) -> JSONObject:
     """One JSON schema for `{"name": <tool>, "arguments": <its parameters>}` over all tools."""
-    defs: dict[str, Any] = {}
-    variants = []
+    defs: JSONObject = {}
+    variants: list[JSON] = []
     for tool in tools:
-        params: dict[str, Any] = (
+        params: JSONObject = (
             copy.deepcopy(tool.parameters) if tool.parameters else {"type": "object", "properties": {}}
         )
         for key in ("$defs", "definitions"):
-            defs.update(params.pop(key, {}) or {})
+            found = params.pop(key, None)
+            if isinstance(found, dict):
+                defs.update(found)
         variants.append(
             {
                 "type": "object",
@@ -94,17 +97,18 @@ def _calls_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
                 "required": ["name", "arguments"],
             }
         )
-    call: dict[str, Any] = variants[0] if len(variants) == 1 else {"anyOf": variants}
+    first = variants[0]
+    call: JSONObject = first if len(variants) == 1 and isinstance(first, dict) else {"anyOf": variants}
     return {**call, "$defs": defs} if defs else call
 
 
-def _close_objects(node: Any) -> Any:
+def _close_objects(node: JSON) -> JSON:
     """Default `additionalProperties` to false on every object schema that lists properties."""
     if isinstance(node, list):
         return [_close_objects(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for key, value in node.items():
         if key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {k: _close_objects(v) for k, v in value.items()}

@@ -21,11 +21,12 @@ from typing import Any
 from respond.core.errors import BackendError, ContextLengthExceeded
 from respond.core.truncation import drop_oldest as _drop_oldest  # one policy for every backend
 from respond.core.types import Generation, Message, ToolSpec, Usage
+from respond.protocol.shapes import JSONObject, Logprob
 
 from .cache import SlotPool, sharing_weights
 from .freeform import freeform_grammar
 from .grammar import NO_CALL_GRAMMAR, build_grammar
-from .sampling import Sampler, check_grammar, logprob_entry
+from .sampling import Sampler, Sampling, check_grammar, logprob_entry
 from .template import ChatTemplate
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,11 @@ class Plan:
     top_logprobs: int = 0
     logprobs: bool = False  # per-token logprobs of the output (top_logprobs alternatives each)
     think_open: bool = False  # the prompt ends inside `<think>` (the template opened the reasoning)
-    sampling: dict[str, Any] = field(default_factory=dict)
+    sampling: Sampling = field(default_factory=lambda: Sampling())
     # A forced custom tool: the whole output is its freeform input (under its grammar, if any).
     freeform: str | None = None
+    # prompt_cache_options.prewarm: decode the prompt into a slot's KV cache, sample nothing.
+    prefill_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,7 @@ class Piece:
     """A decoded piece of text (possibly empty while a UTF-8 sequence is incomplete)."""
 
     text: str
-    logprob: dict[str, Any] | None = None
+    logprob: Logprob | None = None
 
 
 class ModelRunner:
@@ -160,8 +163,11 @@ class ModelRunner:
         return tokens
 
     def count_tokens(self, gen: Generation) -> int:
+        """The prompt tokens `generate` would decode: `reasoning.effort` picks the template's thinking
+        switch, `truncation: auto` drops the oldest turns as `plan` does (a context that does not
+        fit with truncation disabled is counted whole)."""
         with self._lock:
-            return len(self.tokenize_prompt(gen.messages, _offered_tools(gen), _thinking(gen)))
+            return len(self._fit(gen, list(gen.messages), _offered_tools(gen), strict=False))
 
     def plan(self, gen: Generation) -> Plan:
         """Tokenize and check a request; safe while another request decodes (the first use
@@ -176,21 +182,10 @@ class ModelRunner:
         tools = _offered_tools(gen)
         forced = gen.forced_tool or (gen.tool_choice if gen.tool_choice not in _MODES else None)
         n_ctx = int(self.llm.n_ctx())
-        reserve = gen.max_output_tokens or 1
         messages = list(gen.messages)
         if gen.calls_ruled_out and tools:
             messages.append({"role": "system", "content": ANSWER_HINT})
-        tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
-        while len(tokens) + reserve > n_ctx:
-            shorter = _drop_oldest(messages) if gen.truncation == "auto" else None
-            if shorter is None:
-                raise ContextLengthExceeded(
-                    f"This model's maximum context length is {n_ctx} tokens. However, your input has "
-                    f"{len(tokens)} tokens and max_output_tokens is {gen.max_output_tokens or 0}. "
-                    "Shorten the input, lower max_output_tokens, or set truncation to 'auto'."
-                )
-            messages = shorter
-            tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
+        tokens = self._fit(gen, messages, tools)
         plan = Plan(
             tokens=tokens,
             max_new=min(gen.max_output_tokens or self._max_output or n_ctx, n_ctx - len(tokens)),
@@ -201,6 +196,7 @@ class ModelRunner:
             logprobs=gen.logprobs or bool(gen.top_logprobs),
             think_open=self.llm.detokenize(tokens[-4:], special=True).rstrip().endswith(b"<think>"),
             sampling=_sampling(gen),
+            prefill_only=gen.prewarm,
         )
         schema = _response_schema(gen.response_format)
         if tools and (forced or gen.tool_choice == "required"):
@@ -225,6 +221,27 @@ class ModelRunner:
         if plan.grammar is not None:
             check_grammar(self.llm, plan.grammar)
         return plan
+
+    def _fit(self, gen: Generation, messages: list[Message], tools: list[ToolSpec], strict: bool = True
+             ) -> list[int]:
+        """The prompt's tokens, its oldest turns dropped while it outgrows the context window (with
+        `truncation: auto`); one that still does not fit is an error when `strict`."""
+        n_ctx = int(self.llm.n_ctx())
+        reserve = gen.max_output_tokens or 1
+        tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
+        while len(tokens) + reserve > n_ctx:
+            shorter = _drop_oldest(messages) if gen.truncation == "auto" else None
+            if shorter is None:
+                if not strict:
+                    return tokens
+                raise ContextLengthExceeded(
+                    f"This model's maximum context length is {n_ctx} tokens. However, your input has "
+                    f"{len(tokens)} tokens and max_output_tokens is {gen.max_output_tokens or 0}. "
+                    "Shorten the input, lower max_output_tokens, or set truncation to 'auto'."
+                )
+            messages = shorter
+            tokens = self.tokenize_prompt(messages, tools, _thinking(gen))
+        return tokens
 
     # -- decoding --------------------------------------------------------------------------
 
@@ -251,6 +268,8 @@ class ModelRunner:
                 if stop.is_set():
                     return "cancelled", usage
                 llm.eval(rest[i : i + step])
+        if plan.prefill_only:  # the prompt is in the cache: a later request extending it reuses it
+            return "stop", usage
         sampler = Sampler(llm, plan.sampling, plan.grammar)
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -291,7 +310,7 @@ def _thinking(gen: Generation) -> bool | None:
     return None if gen.reasoning_effort is None else gen.reasoning_effort != "none"
 
 
-def _sampling(gen: Generation) -> dict[str, Any]:
+def _sampling(gen: Generation) -> Sampling:
     """The model's recommended sampling when the request sets neither temperature nor top_p;
     otherwise the request's values with OpenAI's defaults (1.0) for the other one."""
     defaults = gen.temperature is None and gen.top_p is None
@@ -305,7 +324,7 @@ def _sampling(gen: Generation) -> dict[str, Any]:
     }
 
 
-def _response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+def _response_schema(response_format: JSONObject | None) -> JSONObject | None:
     if not response_format:
         return None
     kind = response_format.get("type")
@@ -313,8 +332,9 @@ def _response_schema(response_format: dict[str, Any] | None) -> dict[str, Any] |
         return {"type": "object"}
     if kind == "json_schema":
         schema = response_format.get("schema")
-        if schema is None and isinstance(response_format.get("json_schema"), dict):
-            schema = response_format["json_schema"].get("schema")  # chat-completions nesting
+        nested = response_format.get("json_schema")
+        if schema is None and isinstance(nested, dict):
+            schema = nested.get("schema")  # chat-completions nesting
         return schema if isinstance(schema, dict) else {}
     return None
 

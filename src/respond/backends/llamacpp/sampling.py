@@ -11,15 +11,27 @@ the grammar and the chain.
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import Any, TypedDict
 
 from respond.core.errors import BackendError
+from respond.protocol.shapes.parts import Logprob, TopLogprob
+
+
+class Sampling(TypedDict, total=False):
+    """The sampler chain's settings (runner.py fills them from the request or the model's defaults)."""
+
+    temp: float
+    top_p: float
+    top_k: int
+    min_p: float
+    presence_penalty: float
+    frequency_penalty: float
 
 
 class Sampler:
     """A sampler chain (penalties, top-k, top-p, min-p, temperature) plus an optional grammar."""
 
-    def __init__(self, llm: Any, sampling: dict[str, Any], grammar: str | None) -> None:
+    def __init__(self, llm: Any, sampling: Sampling, grammar: str | None) -> None:
         import llama_cpp as C
         import numpy as np
 
@@ -40,8 +52,9 @@ class Sampler:
         if temp <= 0:
             add(C.llama_sampler_init_greedy())
         else:
-            if sampling.get("top_k"):
-                add(C.llama_sampler_init_top_k(sampling["top_k"]))
+            top_k = sampling.get("top_k", 0)
+            if top_k:
+                add(C.llama_sampler_init_top_k(top_k))
             add(C.llama_sampler_init_top_p(sampling.get("top_p", 1.0), 1))
             add(C.llama_sampler_init_min_p(sampling.get("min_p", 0.0), 1))
             add(C.llama_sampler_init_temp(temp))
@@ -109,7 +122,7 @@ def check_grammar(llm: Any, grammar: str) -> None:
     llama_cpp.llama_sampler_free(sampler)
 
 
-def logprob_entry(llm: Any, token: int, data: bytes, top: int) -> dict[str, Any]:
+def logprob_entry(llm: Any, token: int, data: bytes, top: int) -> Logprob:
     """OpenAI-shaped logprob of the sampled token under the raw model distribution."""
     import llama_cpp
     import numpy as np
@@ -120,13 +133,13 @@ def logprob_entry(llm: Any, token: int, data: bytes, top: int) -> dict[str, Any]
     best = np.argpartition(-logprobs, top)[:top] if top < len(logprobs) else np.arange(len(logprobs))
     best = best[np.argsort(-logprobs[best])]
 
-    def entry(tok: int, raw: bytes) -> dict[str, Any]:
+    def entry(tok: int, raw: bytes) -> TopLogprob:
         return {
             "token": raw.decode("utf-8", errors="replace"),
             "logprob": float(logprobs[tok]),
             "bytes": list(raw),
         }
 
-    out = entry(token, data)
-    out["top_logprobs"] = [entry(int(t), llm.detokenize([int(t)], special=True)) for t in best]
-    return out
+    chosen = entry(token, data)
+    return {"token": chosen["token"], "logprob": chosen["logprob"], "bytes": list(data),
+            "top_logprobs": [entry(int(t), llm.detokenize([int(t)], special=True)) for t in best]}

@@ -16,10 +16,11 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from respond.core.errors import BackendError
 from respond.core.types import Message, ToolSpec
+from respond.protocol.shapes import JSON, JSONObject
 
 # Used when a GGUF carries no template (ChatML, what Qwen and many others use).
 CHATML_TEMPLATE = (
@@ -60,25 +61,63 @@ class ChatTemplate:
             raise BackendError(f"the model's chat template rejected the input: {exc}", status=400) from exc
 
 
-def tool_schema(tool: ToolSpec) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name}
+class TemplateFunction(TypedDict):
+    name: str
+    description: NotRequired[str]
+    parameters: JSONObject
+
+
+class TemplateTool(TypedDict):
+    """A tool as templates read it (chat-completions shape)."""
+
+    type: Literal["function"]
+    function: TemplateFunction
+
+
+class TemplateCallFunction(TypedDict):
+    name: str | None
+    arguments: JSON  # decoded to an object when it is JSON: templates `tojson` it
+
+
+class TemplateCall(TypedDict):
+    id: str | None
+    type: Literal["function"]
+    function: TemplateCallFunction
+
+
+class TemplateMessage(TypedDict):
+    """A message as templates read it: its content as text, calls with decoded arguments."""
+
+    role: str
+    content: str
+    tool_calls: NotRequired[list[TemplateCall]]
+    tool_call_id: NotRequired[str]
+    name: NotRequired[str]
+    reasoning_content: NotRequired[str]  # earlier reasoning: Qwen3's templates read it
+
+
+def tool_schema(tool: ToolSpec) -> TemplateTool:
+    function: TemplateFunction = {"name": tool.name,
+                                  "parameters": tool.parameters or {"type": "object", "properties": {}}}
     if tool.description:
         function["description"] = tool.description
-    function["parameters"] = tool.parameters or {"type": "object", "properties": {}}
     return {"type": "function", "function": function}
 
 
-def normalize_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def normalize_messages(messages: Sequence[Message]) -> list[TemplateMessage]:
+    out: list[TemplateMessage] = []
     for message in messages:
         role = message.get("role", "user")
-        item: dict[str, Any] = {"role": "system" if role == "developer" else role}
-        item["content"] = content_text(message.get("content"))
+        item: TemplateMessage = {"role": "system" if role == "developer" else str(role),
+                                 "content": content_text(message.get("content"))}
         if message.get("tool_calls"):
-            item["tool_calls"] = [_tool_call(c) for c in message["tool_calls"]]
-        for key in ("tool_call_id", "name", "reasoning_content"):  # earlier reasoning: Qwen3's templates read it
-            if message.get(key) is not None:
-                item[key] = message[key]
+            item["tool_calls"] = [_tool_call(c) for c in message["tool_calls"] if isinstance(c, dict)]
+        if isinstance(message.get("tool_call_id"), str):
+            item["tool_call_id"] = message["tool_call_id"]
+        if isinstance(message.get("name"), str):
+            item["name"] = message["name"]
+        if isinstance(message.get("reasoning_content"), str):
+            item["reasoning_content"] = message["reasoning_content"]
         # Consecutive system messages (instructions + developer input) become one.
         if out and item["role"] == "system" and out[-1]["role"] == "system" and len(out) == 1:
             out[-1]["content"] = f"{out[-1]['content']}\n\n{item['content']}"
@@ -110,18 +149,20 @@ def content_text(content: Any) -> str:
     return "".join(texts)
 
 
-def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
-    function = call.get("function", call)
-    arguments: Any = function.get("arguments") or "{}"
+def _tool_call(call: JSONObject) -> TemplateCall:
+    found = call.get("function", call)
+    function = found if isinstance(found, dict) else call
+    arguments: JSON = function.get("arguments") or "{}"
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
         except ValueError:
             pass
+    name, call_id = function.get("name"), call.get("id")
     return {
-        "id": call.get("id"),
+        "id": call_id if isinstance(call_id, str) else None,
         "type": "function",
-        "function": {"name": function.get("name"), "arguments": arguments},
+        "function": {"name": name if isinstance(name, str) else None, "arguments": arguments},
     }
 
 

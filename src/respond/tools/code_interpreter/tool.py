@@ -28,13 +28,16 @@ from respond.core.hosted import (
     Context,
     Done,
     HostedCall,
+    HostedKind,
     HostedTool,
     Item,
+    ItemType,
     OneFunctionBinding,
     Progress,
     Step,
     ToolContext,
     ToolServices,
+    Wire,
 )
 from respond.core.ports import Row
 from respond.core.types import Message, ToolSpec
@@ -65,6 +68,15 @@ def code_interpreter_tool(services: ToolServices) -> HostedTool | None:
     return CodeInterpreterTool(containers) if isinstance(containers, Containers) else None
 
 
+def _strip(item: Item, include: frozenset[str]) -> Item:
+    return item if INCLUDE in include else {**item, "outputs": None}
+
+
+WIRE = Wire((TYPE,), items=(ItemType("code_interpreter_call", "ci", "hosted", ("container_id",)),),
+            includes=(INCLUDE,), strip=_strip)
+KIND = HostedKind(TYPE, WIRE, code_interpreter_tool)
+
+
 def _code(arguments: str) -> str:
     try:
         args = loads_arguments(arguments)
@@ -80,9 +92,7 @@ def _logs(item: Item) -> str:
 
 
 class CodeInterpreterTool(BaseTool):
-    types: tuple[str, ...] = (TYPE,)
-    item_types: tuple[str, ...] = ("code_interpreter_call",)
-    includes: tuple[str, ...] = (INCLUDE,)
+    wire = WIRE
 
     def __init__(self, containers: Containers) -> None:
         self.containers = containers
@@ -135,11 +145,6 @@ class CodeInterpreterTool(BaseTool):
         return [{"role": "system", "content": f"code_interpreter ran in container {item.get('container_id')}:\n"
                                               f"```python\n{item.get('code') or ''}\n```\n"
                                               + (f"Output:\n{logs}" if logs else "")}]
-
-    def strip(self, item: Item, include: frozenset[str]) -> Item:
-        if item.get("type") == "code_interpreter_call" and INCLUDE not in include:
-            return {**item, "outputs": None}
-        return item
 
     def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
         code = item.get("code") or ""

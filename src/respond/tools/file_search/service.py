@@ -23,6 +23,7 @@ from respond.tools.file_search import filters as flt
 from respond.tools.file_search.chunking import resolve_strategy
 from respond.tools.file_search.embedder import LazyEmbedder
 from respond.tools.file_search.ingest import Ingestor
+from respond.tools.file_search.rewrite import rewrite
 from respond.tools.file_search.search import HybridSearch, check_ranking
 
 log = logging.getLogger("respond.file_search")
@@ -329,6 +330,11 @@ class FileSearch:
         if filters is not None:
             flt.check(filters)
         ranking = check_ranking(body.get("ranking_options"))
+        rewrite_query = body.get("rewrite_query", False)
+        if not isinstance(rewrite_query, bool):
+            raise invalid("Invalid type for 'rewrite_query': expected a boolean.", "rewrite_query", "invalid_type")
+        if rewrite_query:  # the page's search_query shows the terms searched
+            queries = [rewrite(q) for q in queries]
         hits = await self.retriever.search(owner, [store_id], " ".join(queries), max_num_results=limit,
                                            filters=filters, ranking_options=ranking)
         return {"object": "vector_store.search_results.page", "search_query": queries, "has_more": False,

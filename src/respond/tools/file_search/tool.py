@@ -24,13 +24,16 @@ from respond.core.hosted import (
     Context,
     Done,
     HostedCall,
+    HostedKind,
     HostedTool,
     Item,
+    ItemType,
     OneFunctionBinding,
     Progress,
     Step,
     ToolContext,
     ToolServices,
+    Wire,
 )
 from respond.core.retrieval import Retriever, SearchHit, UnknownVectorStore
 from respond.core.types import Message, ToolSpec
@@ -55,6 +58,15 @@ def file_search_tool(services: ToolServices) -> HostedTool:
     return FileSearchTool(services.retriever)
 
 
+def _strip(item: Item, include: frozenset[str]) -> Item:
+    return item if INCLUDE in include else {**item, "results": None}
+
+
+WIRE = Wire((NAME,), items=(ItemType("file_search_call", "fs", "hosted", ("queries",)),), includes=(INCLUDE,),
+            strip=_strip)
+KIND = HostedKind(NAME, WIRE, file_search_tool)
+
+
 def _query(arguments: str) -> str:
     try:
         args = loads_arguments(arguments)
@@ -74,9 +86,7 @@ def tool_output(hits: list[SearchHit]) -> str:
 
 
 class FileSearchTool(BaseTool):
-    types: tuple[str, ...] = (NAME,)
-    item_types: tuple[str, ...] = ("file_search_call",)
-    includes: tuple[str, ...] = (INCLUDE,)
+    wire = WIRE
 
     def __init__(self, retriever: Retriever | None) -> None:
         self.retriever = retriever
@@ -115,11 +125,6 @@ class FileSearchTool(BaseTool):
         if item.get("type") != "file_search_call" or item.get("status") != "completed":
             return []
         return [(NAME, orjson.dumps({"query": q}).decode()) for q in item.get("queries") or [] if isinstance(q, str)]
-
-    def strip(self, item: Item, include: frozenset[str]) -> Item:
-        if item.get("type") == "file_search_call" and INCLUDE not in include:
-            return {**item, "results": None}
-        return item
 
     def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
         return [(f"response.file_search_call.{s}", {}) for s in ("in_progress", "searching", "completed")]

@@ -4,6 +4,6 @@ config.py validates `tools[i]`; client.py holds one SDK session per server per r
 is the port's `HostedTool` and per-request `Binding`; items.py and results.py shape the items.
 """
 
-from respond.tools.mcp.tool import McpTool, mcp_tool
+from respond.tools.mcp.tool import KIND, McpTool, mcp_tool
 
-__all__ = ["McpTool", "mcp_tool"]
+__all__ = ["KIND", "McpTool", "mcp_tool"]

@@ -30,12 +30,15 @@ from respond.core.hosted import (
     Done,
     Halt,
     HostedCall,
+    HostedKind,
     HostedTool,
     Item,
+    ItemType,
     Progress,
     Step,
     ToolContext,
     ToolServices,
+    Wire,
 )
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
 from respond.core.types import Message, ToolSpec
@@ -51,9 +54,17 @@ def mcp_tool(services: ToolServices) -> HostedTool:
     return McpTool(services.network, float(services.options.get("mcp_timeout", 30.0)))
 
 
+WIRE = Wire(("mcp",), items=(
+    ItemType("mcp_call", "mcp", "hosted", ("name", "server_label", "arguments")),
+    ItemType("mcp_list_tools", "mcpl", "hosted", ("server_label", "tools"), status=None),
+    ItemType("mcp_approval_request", "mcpr", "hosted", ("name", "server_label", "arguments"), status=None),
+    ItemType("mcp_approval_response", "mcpa", "hosted", ("approval_request_id", "approve"), status=None),
+), choice_key="server_label")  # tool_choice {type: mcp, server_label} picks one server
+KIND = HostedKind("mcp", WIRE, mcp_tool)
+
+
 class McpTool(BaseTool):
-    types: tuple[str, ...] = ("mcp",)
-    item_types: tuple[str, ...] = ("mcp_list_tools", "mcp_call", "mcp_approval_request", "mcp_approval_response")
+    wire = WIRE
 
     def __init__(self, policy: NetworkPolicy, timeout: float) -> None:
         self.policy = policy

@@ -18,6 +18,7 @@ from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.hosted import Added, Context, Done, HostedCall, Item, Progress, Step, ToolContext, no_steps
 from respond.core.types import ToolSpec
 from respond.protocol.ids import new_id
+from respond.protocol.shapes import JSONObject
 from respond.tools.web_search import citations
 from respond.tools.web_search.config import TYPES, WebConfig
 from respond.tools.web_search.fetch import FetchError, Page, PageFetcher
@@ -29,7 +30,7 @@ SEARCH, OPEN, FIND = "web_search", "web_open_page", "web_find_in_page"
 CITE = "Cite the sources you use as markdown links to their URLs, e.g. [Title](https://example.com/page)."
 
 
-def _string(description: str) -> dict[str, str]:
+def _string(description: str) -> JSONObject:
     return {"type": "string", "description": description}
 
 

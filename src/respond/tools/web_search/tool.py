@@ -23,7 +23,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from respond.core.hosted import BaseTool, Binding, HostedTool, Item, ToolContext, ToolServices
+from respond.core.hosted import (
+    BaseTool,
+    Binding,
+    HostedKind,
+    HostedTool,
+    Item,
+    ItemType,
+    ToolContext,
+    ToolServices,
+    Wire,
+)
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.types import Message
 from respond.protocol.errors import invalid
@@ -56,10 +66,25 @@ def web_search_tool(services: ToolServices) -> HostedTool | None:
     return WebSearchTool(provider, fetcher)
 
 
+def _strip(item: Item, include: frozenset[str]) -> Item:
+    out = item
+    action = item.get("action")
+    if SOURCES not in include and isinstance(action, dict) and "sources" in action:
+        out = {**out, "action": {k: v for k, v in action.items() if k != "sources"}}
+    if RESULTS not in include and "results" in item:
+        out = {k: v for k, v in out.items() if k != "results"}
+    return out
+
+
+# Without a provider, web_search tools[] are accepted and not offered (agent clients send them on
+# every request): a warning in the log, and a tool_choice naming one is a 400.
+WIRE = Wire(config.TYPES, items=(ItemType("web_search_call", "ws", "hosted", ("action",)),),
+            includes=(SOURCES, RESULTS), strip=_strip, unconfigured="no search provider")
+KIND = HostedKind("web_search", WIRE, web_search_tool)
+
+
 class WebSearchTool(BaseTool):
-    types: tuple[str, ...] = config.TYPES
-    item_types: tuple[str, ...] = ("web_search_call",)
-    includes: tuple[str, ...] = (SOURCES, RESULTS)
+    wire = WIRE
 
     def __init__(self, provider: SearchProvider, fetcher: PageFetcher) -> None:
         self.provider = provider
@@ -90,17 +115,6 @@ class WebSearchTool(BaseTool):
         else:
             return []
         return [{"role": "system", "content": note}]
-
-    def strip(self, item: Item, include: frozenset[str]) -> Item:
-        if item.get("type") != "web_search_call":
-            return item
-        out = item
-        action = item.get("action")
-        if SOURCES not in include and isinstance(action, dict) and "sources" in action:
-            out = {**out, "action": {k: v for k, v in action.items() if k != "sources"}}
-        if RESULTS not in include and "results" in item:
-            out = {k: v for k, v in out.items() if k != "results"}
-        return out
 
     def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
         return [(f"response.web_search_call.{s}", {}) for s in ("in_progress", "searching", "completed")]

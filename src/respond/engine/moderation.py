@@ -1,0 +1,113 @@
+"""`moderation`: the response's input and output scored by the operator's moderation upstream.
+
+Without `--moderation-upstream` a request asking for moderation is a 400 naming `moderation`.  With it,
+each side is sent to the upstream's `/v1/moderations` under the request's `moderation.model`, and its
+policy mode (default `score`) decides:
+
+- `score`: the result is recorded in `Response.moderation` (`input` and `output`, each a
+  `moderation_result`, or an `error` result when the service failed) and nothing else changes.
+- `block`: flagged input is never sent to the model; flagged output is never delivered.  Either ends
+  the response `incomplete` with `incomplete_details.reason: "content_filter"` and no output, as the
+  hosted API ends a filtered response.  To withhold output, a blocking output policy holds the
+  model's whole turn back (a stream's deltas arrive together once the output passed).  A moderation
+  service that fails under `block` fails closed: an error, never unmoderated content.
+
+The input moderated is the text and images of this request's new input items (messages and tool
+outputs); the output is the text and refusals the model produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from respond.core.errors import BackendError
+from respond.core.ports import Moderator
+from respond.core.types import Delta, Finish, RefusalDelta, TextDelta, Usage
+from respond.engine.hosted import HostedStep
+from respond.protocol.errors import invalid
+from respond.protocol.requests import CreateResponse
+
+Step = Delta | HostedStep
+NOT_RUN = {"type": "error", "code": "not_moderated",
+           "message": "The input was blocked, so no output was generated to moderate."}
+
+
+def check(req: CreateResponse, moderator: Moderator | None) -> None:
+    if req.moderation is not None and moderator is None:
+        raise invalid("'moderation' is not available on this server: it has no moderation upstream "
+                      "(--moderation-upstream). Remove the parameter.", "moderation", "unsupported_parameter")
+
+
+def input_parts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The moderation input of a request's new items: their text and image parts, in order."""
+    parts: list[dict[str, Any]] = []
+    for item in items:
+        content = item.get("content") if item.get("type") == "message" else item.get("output")
+        if isinstance(content, str):
+            parts.append({"type": "text", "text": content})
+            continue
+        for part in content if isinstance(content, list) else []:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") in ("input_text", "output_text") and part.get("text"):
+                parts.append({"type": "text", "text": part["text"]})
+            elif part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
+                parts.append({"type": "image_url", "image_url": {"url": part["image_url"]}})
+    return parts or [{"type": "text", "text": ""}]
+
+
+class Moderation:
+    """One response's moderation; `wrap` runs the model's steps through it."""
+
+    def __init__(self, moderator: Moderator, req: CreateResponse, response: dict[str, Any]) -> None:
+        options = req.moderation or {}
+        policy = options.get("policy") or {}
+        self.moderator, self.model, self.response = moderator, str(options["model"]), response
+        self.input_mode = (policy.get("input") or {}).get("mode") or "score"
+        self.output_mode = (policy.get("output") or {}).get("mode") or "score"
+
+    async def _result(self, parts: list[dict[str, Any]], mode: str, side: str) -> dict[str, Any]:
+        try:
+            found = await self.moderator.moderate(self.model, parts)
+        except BackendError as exc:
+            if mode == "block":  # fail closed
+                raise BackendError(f"The {side} could not be moderated ({exc.message}); its policy blocks what "
+                                   "is not moderated.", status=502, code="moderation_failed") from None
+            return {"type": "error", "code": exc.code or "moderation_failed", "message": exc.message}
+        return {"type": "moderation_result", "model": str(found.get("model") or self.model),
+                "flagged": bool(found.get("flagged")),
+                "categories": {str(k): bool(v) for k, v in (found.get("categories") or {}).items()},
+                "category_scores": {str(k): float(v) for k, v in (found.get("category_scores") or {}).items()},
+                "category_applied_input_types": {str(k): [t for t in v if t in ("text", "image")] for k, v in (
+                    found.get("category_applied_input_types") or {}).items() if isinstance(v, list)}}
+
+    def _record(self, inp: dict[str, Any], out: dict[str, Any]) -> None:
+        self.response["moderation"] = {"input": inp, "output": out}
+
+    async def wrap(self, inputs: list[dict[str, Any]], steps: AsyncIterator[Step]) -> AsyncIterator[Step]:
+        inp = await self._result(inputs, self.input_mode, "input")
+        if self.input_mode == "block" and inp.get("flagged"):
+            self._record(inp, NOT_RUN)
+            yield Finish(reason="content_filter", usage=Usage())
+            return
+        held: list[Step] = []
+        text: list[str] = []
+        async for step in steps:
+            if isinstance(step, TextDelta | RefusalDelta):
+                text.append(step.text)
+            if not isinstance(step, Finish):
+                if self.output_mode == "block":
+                    held.append(step)  # delivered once the output passed
+                else:
+                    yield step
+                continue
+            out = await self._result([{"type": "text", "text": "".join(text)}], self.output_mode, "output")
+            self._record(inp, out)
+            if self.output_mode == "block" and out.get("flagged"):
+                yield Finish(reason="content_filter", usage=step.usage)
+                return
+            for kept in held:
+                yield kept
+            yield step
+            return
