@@ -314,6 +314,8 @@ def main() -> None:
             if args.only:
                 for task in [t for t in TASKS if t.name in args.only]:
                     print(f"  respond {task.name}: {respond_task(client, model, task, args)}", flush=True)
+                if "file_search" in args.only:
+                    print(f"  respond file_search: {respond_file_search(client, model, args)}", flush=True)
                 continue
             if args.parallel:  # both sides at once, each in its own thread (llama.cpp releases the GIL)
                 with ThreadPoolExecutor(2) as pool:

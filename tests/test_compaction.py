@@ -239,10 +239,13 @@ def test_compact_output_and_options(server: AppServer, upstream: UpstreamThread)
     ResponseUsage.model_validate(body["usage"], strict=True)
     sdk = server.client().responses.compact(model="scripted", input="x")
     assert sdk.output[0].role == "user"  # type: ignore[union-attr]
-    # every option the SDK's compact params take: applied, passed on, or a 400 naming it
+    # every option the SDK's compact params take: applied, passed on, or a 400 naming it (this upstream's
+    # profile takes no prompt-caching options: the backend names the one it cannot pass on)
     http = server.http()
     for extra, param in (({"prompt_cache_retention": "24h"}, "prompt_cache_retention"),
-                         ({"prompt_cache_options": {"mode": "explicit"}}, "prompt_cache_options"),
+                         ({"prompt_cache_options": {"mode": "explicit"}}, "prompt_cache_options.mode"),
+                         ({"prompt_cache_options": {"prewarm": True}}, "prompt_cache_options.prewarm"),
+                         ({"prompt_cache_options": {"ttl": "12h"}}, "prompt_cache_options.ttl"),
                          ({"service_tier": "scale"}, "service_tier"),
                          ({"image": {"context_compression": "small"}}, "image.context_compression"),
                          ({"safety_identifier": "x" * 200}, "safety_identifier"),
@@ -253,6 +256,19 @@ def test_compact_output_and_options(server: AppServer, upstream: UpstreamThread)
     enabled = http.post("/responses/compact", json={"model": "scripted", "input": "x",
                                                     "image": {"context_compression": "enabled"}})
     assert enabled.status_code == 200 and enabled.json()["image"] == {"context_compression": "enabled"}
+
+
+def test_compact_passes_prompt_caching_on(app_factory: Any, upstream: UpstreamThread) -> None:
+    """An upstream whose profile takes OpenAI's prompt-caching options gets them with the summary request."""
+    app = app_factory("--backend", f"openai_compat:base_url={upstream.base_url},profile=openai", "--embedded", "off")
+    upstream.reply({"content": SUMMARY})
+    got = app.http().post("/responses/compact", json={
+        "model": "scripted", "input": "My name is Ada.", "prompt_cache_retention": "in_memory",
+        "prompt_cache_options": {"mode": "explicit", "ttl": "30m"}})
+    assert got.status_code == 200, got.text
+    sent = upstream.requests()[-1]
+    assert sent["prompt_cache_retention"] == "in_memory"
+    assert sent["prompt_cache_options"] == {"mode": "explicit", "ttl": "30m"}
 
 
 def test_input_tokens_honours_reasoning_and_truncation(server: AppServer, upstream: UpstreamThread) -> None:
@@ -273,3 +289,58 @@ def test_input_tokens_honours_reasoning_and_truncation(server: AppServer, upstre
     sent = upstream.requests()[-1]["messages"]
     assert len(sent) <= 3 and sent[0] == {"role": "system", "content": "Keep me."}
     assert got.input_tokens == sum(len(m["content"]) // 4 + 1 for m in sent)
+
+
+def test_compaction_in_a_conversation(server: AppServer, upstream: UpstreamThread) -> None:
+    """The conversation holds the compaction item; its next turn reads the compacted window."""
+    client = server.client()
+    conv = client.conversations.create()
+    upstream.reply({"content": "Noted."})
+    client.responses.create(model="scripted", input="My name is Ada and I like graphs.", conversation=conv.id)
+    upstream.reply({"content": "probe"}, {"content": SUMMARY}, {"content": "Graphs."})
+    r = client.responses.create(model="scripted", input="What do I like?", conversation=conv.id,
+                                context_management=CM)  # type: ignore[arg-type]
+    assert [o.type for o in r.output] == ["compaction", "message"]
+    kinds = [i.type for i in client.conversations.items.list(conv.id, order="asc")]
+    assert kinds == ["message", "message", "message", "compaction", "message"]
+    upstream.reply({"content": "Ada."})
+    client.responses.create(model="scripted", input="And my name?", conversation=conv.id)
+    assert [m["role"] for m in upstream.requests()[-1]["messages"]] == ["user", "user", "system", "assistant", "user"]
+
+
+def test_another_keys_compaction_item_is_refused(app_factory: Any, upstream_server: Any,
+                                                 upstream: UpstreamThread) -> None:
+    """Attack: a tenant sends another key's compaction item (from server-side compaction) to read its
+    summary into its own context."""
+    app = app_factory("--upstream", upstream_server.base_url, "--embedded", "off", "--api-key", "k1",
+                      "--api-key", "k2")
+    upstream.reply({"content": "Noted."})
+    first = app.client(api_key="k1").responses.create(model="scripted", input="The launch code is 0000.")
+    upstream.reply({"content": "probe"}, {"content": "The launch code is 0000."}, {"content": "OK."})
+    r = app.client(api_key="k1").responses.create(model="scripted", input="Keep it.", previous_response_id=first.id,
+                                                  context_management=CM)
+    item = r.output[0].model_dump(exclude_none=True)
+    assert item["type"] == "compaction"
+    n = len(upstream.requests())
+    stolen = app.http("k2").post("/responses", json={"model": "scripted", "input": [
+        item, {"role": "user", "content": "What is the launch code?"}]})
+    assert stolen.status_code == 400 and stolen.json()["error"]["param"] == "input[0].encrypted_content"
+    assert len(upstream.requests()) == n  # nothing reached the model
+    upstream.reply({"content": "0000."})
+    own = app.http("k1").post("/responses", json={"model": "scripted", "input": [
+        item, {"role": "user", "content": "What is the launch code?"}]})
+    assert own.status_code == 200, own.text
+
+
+def test_a_refused_summary_is_an_http_error_and_a_failed_one_fails(server: AppServer,
+                                                                    upstream: UpstreamThread) -> None:
+    first = _start(server, upstream)
+    client = server.client()
+    upstream.reply({"content": "probe"}, {"error": {"status": 400, "message": "no summaries today"}})
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="scripted", input="What do I like?", previous_response_id=first,
+                                context_management=CM)  # type: ignore[arg-type]
+    upstream.reply({"content": "probe"}, {"error": {"status": 500, "message": "upstream crashed"}})
+    r = client.responses.create(model="scripted", input="What do I like?", previous_response_id=first,
+                                context_management=CM)  # type: ignore[arg-type]
+    assert r.status == "failed" and r.output == [] and r.error is not None

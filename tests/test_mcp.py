@@ -311,8 +311,14 @@ def test_max_tool_calls_caps_hosted_calls(mcp_respond, upstream, mcp_servers):
     assert "max_tool_calls" in third["messages"][-1]["content"]
 
 
-def test_upstream_refusal_is_still_an_http_error(mcp_respond, upstream, mcp_servers):
-    """The listing happens first, but nothing is answered before the model accepted the request."""
+def test_upstream_refusal_is_still_an_http_error(mcp_respond, upstream, mcp_servers, monkeypatch):
+    """The listing happens first, but nothing is answered before the model accepted the request.
+    (The app runs in this process: its stream waits for the model's answer as long as this test needs,
+    so that a loaded machine, where the listing and the refusal take longer than the 0.25 s a stream
+    waits, does not turn the refusal into a `failed` stream.)"""
+    from respond.engine import launch
+
+    monkeypatch.setattr(launch, "HEADERS_WAIT", 60.0)
     upstream.reply({"error": {"status": 400, "message": "The upstream refuses this request."}})
     with pytest.raises(openai.BadRequestError) as err:
         mcp_respond.client().responses.create(model="scripted", input="x", stream=True,

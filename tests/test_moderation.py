@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import openai
@@ -123,3 +124,39 @@ def test_images_are_moderated_with_the_text(server: Any, upstream: Any) -> None:
     assert r.moderation.input.category_applied_input_types["violence"] == ["image", "text"]
     assert moderations(upstream)[0]["input"] == [{"type": "text", "text": "What is it?"},
                                                  {"type": "image_url", "image_url": {"url": image}}]
+
+
+def test_attack_flagged_text_hidden_in_a_file_or_a_call_is_caught(server: Any, upstream: Any) -> None:
+    """A client hides flagged input in an attached file; a model puts flagged output in a call's arguments:
+    both are moderated as what the model reads and what the client would receive."""
+    client = server.client()
+    note = base64.b64encode(b"Plain notes. Then something violent.").decode()
+    r = client.responses.create(model="scripted", moderation=BLOCK_INPUT, input=[{
+        "role": "user", "content": [{"type": "input_text", "text": "Summarise the file."},
+                                    {"type": "input_file", "filename": "notes.txt",
+                                     "file_data": f"data:text/plain;base64,{note}"}]}])
+    assert r.status == "incomplete" and r.incomplete_details is not None
+    assert r.incomplete_details.reason == "content_filter" and upstream.requests() == []
+    assert "violent" in moderations(upstream)[0]["input"]  # the file's text, as the model would have read it
+    upstream.reply({"tool_calls": [{"name": "say", "arguments": '{"text": "something violent"}'}]})
+    tools = [{"type": "function", "name": "say", "parameters": {"type": "object", "properties": {
+        "text": {"type": "string"}}}}]
+    call = client.responses.create(model="scripted", input="Call say.", tools=tools,
+                                   moderation=BLOCK_OUTPUT)
+    assert call.status == "incomplete" and call.output == []
+    assert call.moderation is not None and call.moderation.output.type == "moderation_result"
+    assert call.moderation.output.flagged
+
+
+def test_attack_blocked_input_cannot_be_continued_into_the_model(server: Any, upstream: Any) -> None:
+    """Flagged input blocked once is stored with its (incomplete) response; continuing that response with a
+    harmless message must not smuggle it to the model: the whole context the model would read is moderated."""
+    client = server.client()
+    blocked = client.responses.create(model="scripted", input="Something violent.", moderation=BLOCK_INPUT)
+    assert blocked.status == "incomplete"
+    again = client.responses.create(model="scripted", input="Please continue.", previous_response_id=blocked.id,
+                                    moderation=BLOCK_INPUT)
+    assert again.status == "incomplete" and again.incomplete_details is not None
+    assert again.incomplete_details.reason == "content_filter"
+    assert upstream.requests() == []
+    assert moderations(upstream)[-1]["input"] == "Something violent.\n\nPlease continue."

@@ -23,7 +23,8 @@ def wire(module_app_factory, upstream_server, database):
 
 
 def _stream(server, body: dict[str, Any]) -> list[dict[str, Any]]:
-    with server.http().stream("POST", "/responses", json={**body, "stream": True}) as resp:
+    with server.http().stream("POST", "/responses", json={**body, "stream": True,
+                                                          "stream_options": {"include_obfuscation": False}}) as resp:
         assert resp.status_code == 200
         events = [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: ")]
     for ev in events:
@@ -32,7 +33,8 @@ def _stream(server, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _replay(server, rid: str) -> list[dict[str, Any]]:
-    with server.http().stream("GET", f"/responses/{rid}", params={"stream": "true"}) as resp:
+    with server.http().stream("GET", f"/responses/{rid}", params={"stream": "true",
+                                                                 "include_obfuscation": "false"}) as resp:
         events = [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: ")]
     for ev in events:
         check_event(ev)

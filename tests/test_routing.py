@@ -208,35 +208,45 @@ def test_a_replica_killed_then_all_down_then_back(server_factory, upstream_serve
                 up.stop()
 
 
-def respond(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
+def check_config(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """`respond config check PATH`, run by the real command line in this process: (exit code, stdout, stderr)."""
+    from respond.cli import main
 
-    return subprocess.run([sys.executable, "-m", "respond", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    code = main(["config", "check", str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_config_check_masks_secrets(tmp_path):
+def test_config_check_masks_secrets(tmp_path, monkeypatch, capsys):
     path = config(tmp_path / "respond.toml", ["http://10.0.0.5:8000/v1"], "http://10.0.0.9:11434/v1",
                   extra='admin_key = "admin-literal-secret"\nworkers = 2')
-    done = respond("config", "check", str(path), env={"ALPHA_KEY": "sk-alpha-env-secret", "RESPOND_WORKERS": "5"})
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    monkeypatch.setenv("ALPHA_KEY", "sk-alpha-env-secret")
+    monkeypatch.setenv("RESPOND_WORKERS", "5")
+    code, out, err = check_config(path, capsys)
+    assert code == 0, err
     for secret in ("sk-alpha-env-secret", "sk-beta-file-secret", "admin-literal-secret"):
         assert secret not in out
     assert 'admin_key = "****"' in out and "from env ALPHA_KEY" in out and "workers = 5" in out
     assert '"gpt-4o" = "m-a"' in out and 'urls = ["http://10.0.0.5:8000/v1"]' in out
 
 
-def test_config_errors_stop_serve_and_check(tmp_path):
+def test_config_errors_stop_check(tmp_path, capsys):
     path = tmp_path / "bad.toml"
     path.write_text('[[upstreams]]\nname = "x"\nurls = ["http://127.0.0.1:9/v1"]\napi_key = "sk-in-the-file"\n')
-    done = respond("config", "check", str(path))
-    assert done.returncode == 2 and "upstreams[0] ('x').api_key" in done.stderr and "api_key_env" in done.stderr
-    assert "sk-in-the-file" not in done.stderr
+    code, _, err = check_config(path, capsys)
+    assert code == 2 and "upstreams[0] ('x').api_key" in err and "api_key_env" in err
+    assert "sk-in-the-file" not in err
     path.write_text('[[upstreams]]\nname = "r"\nkind = "responses"\nurl = "http://127.0.0.1:9/v1"\n'
                     '[upstreams.options]\nprofile = "no-such-profile"\n')
-    done = respond("config", "check", str(path))  # the backend itself checks its options
-    assert done.returncode == 2 and "upstreams 'r' (responses)" in done.stderr and "no-such-profile" in done.stderr
+    code, _, err = check_config(path, capsys)  # the backend itself checks its options
+    assert code == 2 and "upstreams 'r' (responses)" in err and "no-such-profile" in err
+
+
+@pytest.mark.process
+def test_a_config_error_stops_serve(tmp_path):
+    """The `respond serve` process itself exits 2 on a bad file (the command line, as a process)."""
+    path = tmp_path / "bad.toml"
     path.write_text("port = 8080\nworkerz = 2\n")
-    done = respond("serve", "--config", str(path))
+    done = subprocess.run([sys.executable, "-m", "respond", "serve", "--config", str(path)], capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 2 and "unknown key 'workerz' (did you mean 'workers'?)" in done.stderr

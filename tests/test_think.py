@@ -99,10 +99,14 @@ def test_an_item_added_by_a_hosted_tool_closes_open_reasoning():
     from respond.engine.events import EventBuilder
     from respond.engine.reasoning import ReasoningStream
 
-    b = EventBuilder({"id": "resp_1", "output": []}, reasoning=ReasoningStream())
+    response: Any = {"id": "resp_1", "output": []}  # what the builder reads of a Response
+    b = EventBuilder(response, reasoning=ReasoningStream())
     b.reason(ReasoningDelta("search first"))
     events = b.close_message()  # what a hosted step does before adding its item
     assert [e["type"] for e in events][-1] == "response.output_item.done"
     assert b.output[0]["status"] == "completed"
-    b.add_item({"id": "fs_1", "type": "file_search_call", "status": "in_progress"})
-    assert b.close_all() == []  # nothing left open
+    from respond.engine.operations import AddItem
+
+    added = b.operation(AddItem({"id": "fs_1", "type": "file_search_call", "status": "in_progress"}))
+    assert [e["type"] for e in added] == ["response.output_item.added"]  # nothing was left open
+    assert b.close_all() == []

@@ -89,3 +89,39 @@ def test_websocket_generate_false_prepares_without_the_model(process_server, ups
         assert err[-1].type == "error" and err[-1].param == "generate"
     # a stored prepared response is an ordinary stored response
     assert client.responses.retrieve(prepared.id).output == []
+
+
+def test_websocket_deltas_carry_obfuscation_unless_turned_off(process_server, upstream):
+    client = process_server.client()
+    with client.responses.connect() as conn:
+        upstream.reply({"content": "a b c d", "chunks": 4})
+        conn.response.create(model="scripted", input="x")
+        deltas = [e for e in _until_terminal(conn) if e.type == "response.output_text.delta"]
+        assert len(deltas) == 4 and all(getattr(e, "obfuscation", None) for e in deltas)
+        upstream.reply({"content": "a b c d", "chunks": 4})
+        conn.response.create(model="scripted", input="x", stream_options={"include_obfuscation": False})
+        events = _until_terminal(conn)
+        assert events[-1].type == "response.completed"
+        assert not any(getattr(e, "obfuscation", None) for e in events)
+        conn.response.create(model="scripted", input="x", stream_options={"include_obfuscation": "no"})
+        err = _until_terminal(conn)
+        assert err[-1].type == "error" and err[-1].param == "stream_options.include_obfuscation"
+
+
+def test_websocket_turn_answering_no_call_evicts_what_it_continued(process_server, upstream):
+    """Open Responses: a failed turn (here a 400: a function_call_output whose call_id matches no call)
+    evicts its previous_response_id from the connection's state."""
+    client = process_server.client()
+    tools = [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}]
+    with client.responses.connect() as conn:
+        upstream.reply({"tool_calls": [{"id": "call_real", "name": "f", "arguments": "{}"}]})
+        conn.response.create(model="scripted", input="call f", store=False, tools=tools)
+        rid = _until_terminal(conn)[-1].response.id
+        conn.response.create(model="scripted", store=False, tools=tools, previous_response_id=rid,
+                             input=[{"type": "function_call_output", "call_id": "call_nope", "output": "1"}])
+        err = _until_terminal(conn)
+        assert err[-1].type == "error" and err[-1].param == "input[0].call_id"
+        conn.response.create(model="scripted", store=False, tools=tools, previous_response_id=rid,
+                             input=[{"type": "function_call_output", "call_id": "call_real", "output": "1"}])
+        gone = _until_terminal(conn)
+        assert gone[-1].type == "error" and gone[-1].code == "previous_response_not_found"

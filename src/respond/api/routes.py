@@ -21,6 +21,7 @@ from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.limits import MAX_DEPTH, check_json
 from respond.protocol.pagination import ListParams, int_param
+from respond.protocol.shapes import StreamEvent
 
 T = TypeVar("T")
 
@@ -62,9 +63,9 @@ def _include(request: Request) -> list[str]:
     return request.query_params.getlist("include[]") + request.query_params.getlist("include")
 
 
-async def _sse(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def _sse(events: AsyncIterator[StreamEvent], obfuscate: bool) -> AsyncIterator[bytes]:
     async for batch in detached(events):
-        yield b"".join(frame(ev) for ev in batch)  # each event whole; ready ones in one write
+        yield b"".join(frame(ev, obfuscate) for ev in batch)  # each event whole; ready ones in one write
 
 
 def _runs(request: Request) -> RunManager:
@@ -72,8 +73,9 @@ def _runs(request: Request) -> RunManager:
     return runs
 
 
-def _stream(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    return StreamingResponse(_sse(events), media_type="text/event-stream", headers=SSE_HEADERS)
+def _stream(events: AsyncIterator[StreamEvent], obfuscate: bool) -> StreamingResponse:
+    """`obfuscate`: padding on delta events (api/sse.py), on unless the client turned it off."""
+    return StreamingResponse(_sse(events, obfuscate), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def create_response(request: Request) -> Response:
@@ -91,12 +93,13 @@ async def create_response(request: Request) -> Response:
     if started is None:
         return Response(status_code=499)  # the client left; nobody is listening any more
     req = started.req
+    obfuscate = (req.stream_options or {}).get("include_obfuscation") is not False
     if isinstance(started, Running):
         if req.stream:
-            return _stream(started.run.events())
+            return _stream(started.run.events(), obfuscate)
         return JSON(with_include(started.run.response, req.include, _service(request).vocabulary))
     if req.stream:  # background: queued for a worker (generate:false is the WebSocket's only)
-        return _stream(await _runs(request).follow(started.response["id"], owner, -1, req.include))
+        return _stream(await _runs(request).follow(started.response["id"], owner, -1, req.include), obfuscate)
     return JSON(started.response)
 
 
@@ -133,7 +136,8 @@ async def retrieve_response(request: Request) -> Response:
     rid = request.path_params["response_id"]
     if request.query_params.get("stream", "false").lower() == "true":
         after = _int_param(request, "starting_after", -1, -1, 2**31)
-        return _stream(await _runs(request).follow(rid, _owner(request), after, _include(request)))
+        obfuscate = _bool_param(request, "include_obfuscation", True)
+        return _stream(await _runs(request).follow(rid, _owner(request), after, _include(request)), obfuscate)
     return JSON(await _service(request).retrieve(rid, _owner(request), _include(request)))
 
 
@@ -149,6 +153,16 @@ async def delete_response(request: Request) -> Response:
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
     return int_param(request.query_params, name, default, lo, hi)
+
+
+def _bool_param(request: Request, name: str, default: bool) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw.lower() not in ("true", "false"):
+        raise invalid(f"Invalid type for '{name}': expected a boolean ('true' or 'false'), but got '{raw}'.",
+                      name, "invalid_type")
+    return raw.lower() == "true"
 
 
 async def list_input_items(request: Request) -> Response:

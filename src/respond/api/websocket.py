@@ -4,7 +4,8 @@ One connection carries many responses, one at a time, each through the same even
 HTTP.  A failed request answers an `error` event (flat as the SDK reads it, nested as Open
 Responses specifies) and the connection stays open.  Each connection has its own `LocalState`:
 its `store: false` responses can be continued on it (and only on it); a failed turn evicts the
-response it continued; `generate: false` prepares a response without calling the model.
+response it continued; `generate: false` prepares a response without calling the model; delta events
+carry stream obfuscation padding unless `stream_options.include_obfuscation` is false (api/sse.py).
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from respond.api.auth import Principals
+from respond.api.sse import payload
 from respond.engine.detach import detached
 from respond.engine.events import replay
 from respond.engine.local_state import LocalState
 from respond.engine.service import ResponsesService
 from respond.engine.started import Running, Warmed
 from respond.engine.workers import RunManager
-from respond.protocol.errors import APIError
+from respond.protocol.errors import APIError, server_error
 from respond.protocol.limits import check_json
+from respond.protocol.params import check_nested
+from respond.protocol.requests import to_api_error
 
 log = logging.getLogger("respond.websocket")
 CLIENT_ONLY = ("type", "generate", "stream_id", "stream", "stream_options")
@@ -75,31 +79,57 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
             400, f"Unsupported message type '{kind}'. Supported: 'response.create'.", param="type",
             code="invalid_value")).decode())
         return
+    previous = msg.get("previous_response_id")
+    try:
+        ok = await _turn(ws, msg, owner, service, runs, local)
+    except WebSocketDisconnect:
+        raise
+    except APIError as exc:
+        ok = False
+        await ws.send_text(error_event(exc).decode())
+    except Exception:  # the connection stays open; the turn failed with a 5xx
+        log.exception("a websocket turn failed")
+        ok = False
+        await ws.send_text(error_event(server_error()).decode())
+    if not ok:  # a failed turn ends, on this connection, the chain it continued
+        local.evict(previous if isinstance(previous, str) else None)
+
+
+async def _turn(ws: WebSocket, msg: dict[str, Any], owner: str, service: ResponsesService, runs: RunManager,
+                local: LocalState) -> bool:
+    """One `response.create`: its events sent; False when it failed (its error is the last event)."""
     body: dict[str, Any] = {k: v for k, v in msg.items() if k not in CLIENT_ONLY}
     body["stream"] = True  # every response on a socket is streamed
-    previous = body.get("previous_response_id")
-    previous = previous if isinstance(previous, str) else None
-    try:
-        check_json(body)
-        generate = msg.get("generate", True)
-        if not isinstance(generate, bool):
-            raise APIError(400, "Invalid type for 'generate': expected a boolean.", param="generate",
-                           code="invalid_type")
-        started = await service.create(body, owner, local=local, generate=generate)
-    except APIError as exc:
-        local.evict(previous)  # a failed continuation ends that chain on this connection
-        await ws.send_text(error_event(exc).decode())
-        return
+    check_json(body)
+    generate = msg.get("generate", True)
+    if not isinstance(generate, bool):
+        raise APIError(400, "Invalid type for 'generate': expected a boolean.", param="generate",
+                       code="invalid_type")
+    obfuscate = _obfuscation(msg.get("stream_options"))
+    started = await service.create(body, owner, local=local, generate=generate)
     if isinstance(started, Warmed):  # prepared, not generated: created ... completed, no output
-        for ev in replay(started.response):
+        for ev in replay(started.response, include=started.req.include, vocabulary=service.vocabulary):
             await ws.send_text(orjson.dumps(ev).decode())
-        return
+        return True
     events = started.run.events() if isinstance(started, Running) else await runs.follow(
         started.response["id"], owner, -1, started.req.include)
     last = None
     async for batch in detached(events):
         for ev in batch:
-            await ws.send_text(orjson.dumps(ev).decode())
+            await ws.send_text(payload(ev, obfuscate).decode())
             last = ev
-    if last is None or last["type"] in ("response.failed", "error"):
-        local.evict(previous)
+    return last is not None and last["type"] not in ("response.failed", "error")
+
+
+def _obfuscation(options: Any) -> bool:
+    """`stream_options.include_obfuscation` of a `response.create` message (every response on a socket
+    streams): padding on delta events, as over SSE, unless turned off."""
+    if options is None:
+        return True
+    if not isinstance(options, dict):
+        raise APIError(400, "Invalid type for 'stream_options': expected an object.", param="stream_options",
+                       code="invalid_type")
+    exc = check_nested("stream_options", options)
+    if exc is not None:
+        raise to_api_error(exc, ("stream_options",))
+    return options.get("include_obfuscation") is not False

@@ -42,6 +42,7 @@ from respond.core.netpolicy import NetworkPolicy
 from respond.core.retrieval import Retriever
 from respond.core.types import Message, ToolSpec
 from respond.protocol.item_types import ItemType
+from respond.protocol.shapes import Annotation, JSONObject
 from respond.protocol.vocabulary import Wire
 
 __all__ = ["ItemType", "Wire"]  # re-exported: a tool declares its wire with them
@@ -67,7 +68,7 @@ class Added:
 class Progress:
     item: Item
     type: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    fields: JSONObject = field(default_factory=dict)  # the event's own fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ class ToolContext:
     tool_choice: Any  # the request's raw tool_choice
     history: Sequence[Item] = ()  # the chain's earlier items (previous_response_id or conversation)
     new_items: Sequence[Item] = ()  # this request's input items
-    secrets: Mapping[str, Any] = field(default_factory=dict)  # tools[i] secrets kept out of storage
+    secrets: Mapping[str, JSONObject] = field(default_factory=dict)  # tools[i] secrets kept out of storage, by i
 
 
 @dataclass(slots=True)
@@ -127,7 +128,7 @@ class Binding(Protocol):
 
     def run(self, call: HostedCall) -> AsyncIterator[Step]: ...
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         """Annotations for the final answer `text` (citations), once the model is done."""
         ...
 
@@ -139,7 +140,7 @@ class HostedTool(Protocol):
 
     wire: Wire  # its kind's: the tools[] types it owns, its item types, ...
 
-    async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
+    async def bind(self, configs: list[tuple[int, JSONObject]], ctx: ToolContext) -> Binding:
         """Validate `tools[i]` (index, config) of its types; raise a 400 naming `tools[i].field`."""
         ...
 
@@ -147,15 +148,15 @@ class HostedTool(Protocol):
         """Chat context for one of its stored items on a later turn ([] for none)."""
         ...
 
-    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+    def replay(self, item: Item) -> list[tuple[str, JSONObject]]:
         """The events between output_item.added and .done a stream of the item carried: (type, fields)."""
         ...
 
-    def echo(self, config: dict[str, Any]) -> dict[str, Any]:
+    def echo(self, config: JSONObject) -> JSONObject:
         """`tools[i]` as stored and echoed on the response: without secrets."""
         ...
 
-    def secrets(self, config: dict[str, Any]) -> dict[str, Any]:
+    def secrets(self, config: JSONObject) -> JSONObject:
         """The parts of `tools[i]` that `echo` drops but a later (background) run needs."""
         ...
 
@@ -195,13 +196,13 @@ class BaseTool:
     def messages(self, item: Item) -> list[Message]:
         return []
 
-    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+    def replay(self, item: Item) -> list[tuple[str, JSONObject]]:
         return []
 
-    def echo(self, config: dict[str, Any]) -> dict[str, Any]:
+    def echo(self, config: JSONObject) -> JSONObject:
         return config
 
-    def secrets(self, config: dict[str, Any]) -> dict[str, Any]:
+    def secrets(self, config: JSONObject) -> JSONObject:
         return {}
 
 

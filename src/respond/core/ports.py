@@ -6,6 +6,7 @@ Adapters (backends/, store/, tools/) implement these and import nothing but `cor
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from respond.core.types import Delta, Generation, ModelInfo
@@ -59,6 +60,17 @@ class HasDefaultModel(Protocol):
 Row = dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class JobOrder:
+    """Where a queued job stands (engine/queue.py decides): jobs are claimed by `due_us`, earliest
+    first; a job of a `chain` (per owner) is claimed only once every job of that chain queued before
+    it has ended.  Times in microseconds."""
+
+    queued_us: int
+    due_us: int
+    chain: str | None = None
+
+
 class ResponseStore(Protocol):
     """Durable storage of responses, their ordered items, and their stream events.
 
@@ -82,8 +94,10 @@ class ResponseStore(Protocol):
         ...
 
     async def enqueue_response(self, response: Row, owner: str, input_items: list[Row], *, request: Any,
-                               lease_ms: int) -> None:
-        """Store a `queued` response with its queued job (`request`: the create body to run)."""
+                               lease_ms: int, order: JobOrder | None = None, events: list[Row] | None = None
+                               ) -> None:
+        """Store a `queued` response with its queued job (`request`: the create body to run; `order`:
+        its place in the queue, by default first in line; `events`: its first stream events)."""
         ...
 
     async def finish_response(self, response: Row, owner: str, input_items: list[Row], output_items: list[Row],
@@ -123,7 +137,7 @@ class RunStore(ResponseStore, Protocol):
     """Runs: a durable job queue with leases, and every stream event of a stored response."""
 
     async def claim_job(self, worker: str, lease_ms: int) -> Row | None:
-        """Atomically take the oldest queued job (exactly one claimer wins)."""
+        """Atomically take the first queued job in the queue's order (`JobOrder`; exactly one claimer wins)."""
         ...
 
     async def renew_leases(self, worker: str, lease_ms: int, alive: list[str] | None = None) -> list[str]:
@@ -136,7 +150,7 @@ class RunStore(ResponseStore, Protocol):
 
     async def request_cancel(self, response_id: str) -> None: ...
 
-    async def requeue(self, response_id: str, response: Row) -> None: ...
+    async def requeue(self, response_id: str, response: Row, keep_events: int = 0) -> None: ...
 
     async def expired_jobs(self, *, any_worker_but: str | None = None) -> list[Row]: ...
 

@@ -47,6 +47,10 @@ class Retriever(Protocol):
         """The best chunks for `query` across the stores, best first (validated `filters`)."""
         ...
 
+    async def file_names(self, owner: str, store_ids: list[str], limit: int) -> tuple[list[str], int]:
+        """The names of the stores' searchable files (at most `limit`) and how many files there are."""
+        ...
+
     def check_options(self, filters: Any, ranking_options: Any, param: str) -> None:
         """Raise the protocol's 400 `APIError` for invalid filters or ranking options."""
         ...

@@ -26,13 +26,14 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from respond.core.arguments import arguments_object
 from respond.core.types import ToolSpec
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
-from respond.protocol.shapes import JSONObject
+from respond.protocol.shapes import CallItem, CustomToolCallItem, FunctionCallItem, JSONObject, Status
+from respond.protocol.shapes.items import LocalShellAction, PatchOperation, ShellAction
 
 log = logging.getLogger("respond.tools")
 
@@ -105,7 +106,7 @@ class ClientTools:
         self.specs.append(spec)
         self.offers[spec.name] = offer
 
-    def item(self, name: str, call_id: str | None, arguments: str, status: str = "completed") -> dict[str, Any]:
+    def item(self, name: str, call_id: str | None, arguments: str, status: Status = "completed") -> CallItem:
         """The output item for a finished call of the offered function `name`."""
         return call_item(self.offers.get(name) or Offer("function", name), call_id or new_id("call"),
                          arguments, status)
@@ -216,7 +217,7 @@ def _warn_unconfigured(kind: str, why: str) -> None:
 
 # -- a finished call -> its item -----------------------------------------------------------------
 
-def _args(arguments: str) -> dict[str, Any]:
+def _args(arguments: str) -> JSONObject:
     return arguments_object(arguments) or {}
 
 
@@ -226,36 +227,65 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def call_item(offer: Offer, call_id: str, arguments: str, status: str) -> dict[str, Any]:
-    base: dict[str, Any] = {"call_id": call_id, "status": status}
+def call_item(offer: Offer, call_id: str, arguments: str, status: Status) -> CallItem:
+    """The item of a finished call: its fields parsed from the call's JSON arguments, by what the tool is."""
     args = _args(arguments)
     kind = offer.kind
-    if kind == "function":
-        item = {"id": new_id("fc"), "type": "function_call", **base, "name": offer.name, "arguments": arguments}
-    elif kind == "custom":
-        text = args["input"] if isinstance(args.get("input"), str) else (arguments if not args else "")
-        item = {"id": new_id("ctc"), "type": "custom_tool_call", **base, "name": offer.name, "input": text}
-    elif kind == "local_shell":
-        action = {"type": "exec", "command": _strings(args.get("command")), "env": args.get("env") or {},
-                  **{k: args[k] for k in ("working_directory", "timeout_ms", "user") if args.get(k) is not None}}
-        item = {"id": new_id("lsc"), "type": "local_shell_call", **base, "action": action}
-    elif kind == "shell":
-        action = {"commands": _strings(args.get("commands") or args.get("command")),
-                  **{k: args[k] for k in ("timeout_ms", "max_output_length") if isinstance(args.get(k), int)}}
-        item = {"id": new_id("sh"), "type": "shell_call", **base, "action": action}
-    elif kind == "apply_patch":
-        op: dict[str, Any] = args["operation"] if isinstance(args.get("operation"), dict) else args
-        operation = {"type": op.get("type") or "update_file", "path": str(op.get("path") or "")}
+    if kind in ("function", "custom"):
+        return _named_call(offer, call_id, arguments, args, status)
+    if kind == "local_shell":
+        action: LocalShellAction = {"type": "exec", "command": _strings(args.get("command")), "env": _env(args)}
+        directory, user, timeout = args.get("working_directory"), args.get("user"), args.get("timeout_ms")
+        if isinstance(directory, str):
+            action["working_directory"] = directory
+        if isinstance(user, str):
+            action["user"] = user
+        if isinstance(timeout, int):
+            action["timeout_ms"] = timeout
+        return {"id": new_id("lsc"), "type": "local_shell_call", "call_id": call_id, "status": status,
+                "action": action}
+    if kind == "shell":
+        shell: ShellAction = {"commands": _strings(args.get("commands") or args.get("command"))}
+        timeout, longest = args.get("timeout_ms"), args.get("max_output_length")
+        if isinstance(timeout, int):
+            shell["timeout_ms"] = timeout
+        if isinstance(longest, int):
+            shell["max_output_length"] = longest
+        return {"id": new_id("sh"), "type": "shell_call", "call_id": call_id, "status": status, "action": shell}
+    if kind == "apply_patch":
+        raw = args.get("operation")
+        op = raw if isinstance(raw, dict) else args
+        op_type = op.get("type") if op.get("type") in ("create_file", "update_file", "delete_file") else "update_file"
+        operation: PatchOperation = {"type": cast(Any, op_type), "path": str(op.get("path") or "")}
         if operation["type"] != "delete_file":
             operation["diff"] = str(op.get("diff") or "")
-        item = {"id": new_id("apc"), "type": "apply_patch_call", **base, "operation": operation}
-    else:  # computer
-        shown: dict[str, Any] = args["action"] if isinstance(args.get("action"), dict) else args
-        item = {"id": new_id("cu"), "type": "computer_call", **base, "action": shown or {"type": "screenshot"},
-                "pending_safety_checks": []}
+        return {"id": new_id("apc"), "type": "apply_patch_call", "call_id": call_id, "status": status,
+                "operation": operation}
+    shown = args.get("action")  # computer
+    action_obj: JSONObject = shown if isinstance(shown, dict) else args
+    return {"id": new_id("cu"), "type": "computer_call", "call_id": call_id, "status": status,
+            "action": action_obj or {"type": "screenshot"}, "pending_safety_checks": []}
+
+
+def _named_call(offer: Offer, call_id: str, arguments: str, args: JSONObject,
+                status: Status) -> FunctionCallItem | CustomToolCallItem:
+    item: FunctionCallItem | CustomToolCallItem
+    if offer.kind == "function":
+        item = {"id": new_id("fc"), "type": "function_call", "call_id": call_id, "status": status,
+                "name": offer.name, "arguments": arguments}
+    else:
+        given = args.get("input")
+        text = given if isinstance(given, str) else (arguments if not args else "")
+        item = {"id": new_id("ctc"), "type": "custom_tool_call", "call_id": call_id, "status": status,
+                "name": offer.name, "input": text}
     if offer.namespace is not None:
         item["namespace"] = offer.namespace
     return item
+
+
+def _env(args: JSONObject) -> dict[str, str]:
+    env = args.get("env")
+    return {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {}
 
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}

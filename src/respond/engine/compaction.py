@@ -33,13 +33,13 @@ from respond.core.errors import BackendError
 from respond.core.ports import TokenCounter
 from respond.core.types import Finish, Generation, TextDelta, Usage
 from respond.engine.errors import backend_to_api
-from respond.engine.events import Event, EventBuilder
 from respond.engine.generation import compaction_messages
-from respond.engine.hosted_loop import HostedStep
+from respond.engine.operations import AddItem, DoneItem, ItemEvent, Operation
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
 from respond.protocol.response import usage_object
+from respond.protocol.shapes import UsageDict
 
 PROMPT = ("Summarize the conversation above for your own later use: keep every fact, name, number, decision, "
           "tool result and open task needed to continue it; drop pleasantries. Write only the summary.")
@@ -70,7 +70,7 @@ async def _sampled(backend: Any, gen: Generation) -> AsyncIterator[TextDelta | U
     yield usage
 
 
-async def summarize(backend: Any, gen: Generation) -> tuple[str, dict[str, Any]]:
+async def summarize(backend: Any, gen: Generation) -> tuple[str, UsageDict]:
     """The summary of `gen`'s context and the usage of writing it (a backend error as the API error)."""
     text, usage = "", Usage()
     try:
@@ -84,11 +84,11 @@ async def summarize(backend: Any, gen: Generation) -> tuple[str, dict[str, Any]]
     return text.strip(), _usage(usage)
 
 
-def _usage(u: Usage) -> dict[str, Any]:
+def _usage(u: Usage) -> UsageDict:
     return usage_object(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)
 
 
-def compacted(items: list[dict[str, Any]], summary: str, usage: dict[str, Any],
+def compacted(items: list[dict[str, Any]], summary: str, usage: UsageDict,
               seal: Callable[[dict[str, Any]], str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The `CompactedResponse` of `POST /responses/compact`: the user's messages (as stored, input
     message items: id, status, `input_text` parts), then the sealed compaction item."""
@@ -173,7 +173,6 @@ class Compactor:
         self.instructions = instructions  # gen.messages[0] is the request's instructions
         self.item: dict[str, Any] = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": "",
                                      "created_by": CREATED_BY}
-        self.index = -1
         self.usage = Usage()
 
     async def run(self, inner: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
@@ -185,36 +184,24 @@ class Compactor:
                 delta = Finish(delta.reason, _add(delta.usage, self.usage))
             yield delta
 
-    async def _compact(self) -> AsyncIterator[HostedStep]:
+    async def _compact(self) -> AsyncIterator[Operation]:
         text = ""
         async for piece in _sampled(self.backend, self.gen):
             if isinstance(piece, Usage):
                 self.usage = piece
                 continue
             if not text:  # the item appears once the backend has answered (a refusal is an HTTP error)
-                yield HostedStep(self._added)
+                yield AddItem(self.item)
             text += piece.text
-            yield HostedStep(self._compacting)
+            yield ItemEvent(self.item["id"], "response.compaction.compacting")
         if not text:
-            yield HostedStep(self._added)
+            yield AddItem(self.item)
         summary = text.strip()
         self.item["encrypted_content"] = self.seal({"summary": summary})
-        yield HostedStep(self._done)
+        yield DoneItem(self.item["id"])
         head = self.gen.messages[:1] if self.instructions else []
         users = [m for m in self.gen.messages[len(head):] if m.get("role") == "user"]
         self.gen.messages[:] = [*head, *users, *compaction_messages(summary)]
-
-    def _added(self, b: EventBuilder) -> list[Event]:
-        events = b.close_all()
-        self.index, added = b.add_item(self.item)
-        return [*events, added]
-
-    def _compacting(self, b: EventBuilder) -> list[Event]:
-        return [b.emit("response.compaction.compacting", item_id=self.item["id"], output_index=self.index)]
-
-    def _done(self, b: EventBuilder) -> list[Event]:
-        return [b.item_done(self.index)]
-
 
 def _add(a: Usage | None, b: Usage) -> Usage:
     a = a or Usage()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from respond.core.ports import Store
@@ -11,6 +12,7 @@ from respond.protocol.errors import invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.pagination import page
 from respond.protocol.requests import CreateResponse, check_metadata
+from respond.protocol.shapes import ConversationDict, Deleted, ListPage
 from respond.protocol.vocabulary import Vocabulary
 
 MAX_ITEMS = 20
@@ -30,39 +32,46 @@ def _items(raw: Any, vocabulary: Vocabulary, param: str = "items") -> list[dict[
     return items
 
 
+def _conversation(stored: Mapping[str, Any]) -> ConversationDict:
+    """A conversation as the store gives it back, as the API answers it."""
+    return {"id": str(stored["id"]), "object": "conversation", "created_at": int(stored["created_at"]),
+            "metadata": dict(stored.get("metadata") or {})}
+
+
 class ConversationService:
     def __init__(self, store: Store, vocabulary: Vocabulary) -> None:
         self.store = store
         self.vocabulary = vocabulary  # the server's item types and include values
 
-    async def _get(self, conv_id: str, owner: str) -> dict[str, Any]:
+    async def _get(self, conv_id: str, owner: str) -> ConversationDict:
         conv = await self.store.get_conversation(conv_id, owner)
         if conv is None:
             raise not_found("Conversation", conv_id)
-        return conv
+        return _conversation(conv)
 
-    async def create(self, body: Any, owner: str) -> dict[str, Any]:
+    async def create(self, body: Any, owner: str) -> ConversationDict:
         body = object_body(body, CONVERSATION_CREATE)
         metadata = check_metadata(body.get("metadata")) or {}
         items = _items(body.get("items"), self.vocabulary)
-        return await self.store.create_conversation(new_id("conv"), owner, int(time.time()), metadata, items)
+        return _conversation(await self.store.create_conversation(new_id("conv"), owner, int(time.time()), metadata,
+                                                                  items))
 
-    async def retrieve(self, conv_id: str, owner: str) -> dict[str, Any]:
+    async def retrieve(self, conv_id: str, owner: str) -> ConversationDict:
         return await self._get(conv_id, owner)
 
-    async def update(self, conv_id: str, owner: str, body: Any) -> dict[str, Any]:
+    async def update(self, conv_id: str, owner: str, body: Any) -> ConversationDict:
         body = object_body(body, CONVERSATION_UPDATE, required="metadata")
         await self._get(conv_id, owner)
         updated = await self.store.update_conversation(conv_id, owner, check_metadata(body["metadata"]) or {})
         assert updated is not None
-        return updated
+        return _conversation(updated)
 
-    async def delete(self, conv_id: str, owner: str) -> dict[str, Any]:
+    async def delete(self, conv_id: str, owner: str) -> Deleted:
         if not await self.store.delete_conversation(conv_id, owner):
             raise not_found("Conversation", conv_id)
         return {"id": conv_id, "object": "conversation.deleted", "deleted": True}
 
-    async def add_items(self, conv_id: str, owner: str, body: Any) -> dict[str, Any]:
+    async def add_items(self, conv_id: str, owner: str, body: Any) -> ListPage[dict[str, Any]]:
         body = object_body(body, CONVERSATION_ITEMS, required="items")
         await self._get(conv_id, owner)
         items = _items(body["items"], self.vocabulary)
@@ -70,7 +79,7 @@ class ConversationService:
         return page(items, False)
 
     async def list_items(self, conv_id: str, owner: str, *, after: str | None, limit: int, order: str,
-                         include: list[str]) -> dict[str, Any]:
+                         include: list[str]) -> ListPage[dict[str, Any]]:
         await self._get(conv_id, owner)
         items, more = await self.store.conversation_items(conv_id, after=after, limit=limit, order=order)
         keep = frozenset(include)
@@ -83,7 +92,7 @@ class ConversationService:
             raise not_found("Item", item_id)
         return self.vocabulary.strip(item, frozenset(include))
 
-    async def delete_item(self, conv_id: str, owner: str, item_id: str) -> dict[str, Any]:
+    async def delete_item(self, conv_id: str, owner: str, item_id: str) -> ConversationDict:
         conv = await self._get(conv_id, owner)
         if not await self.store.delete_conversation_item(conv_id, item_id):
             raise not_found("Item", item_id)

@@ -19,6 +19,7 @@ from typing import Any
 
 from respond.core.hosted import ToolContext
 from respond.core.ports import Store
+from respond.engine import queue
 from respond.engine.call_ids import check_outputs_answer_calls
 from respond.engine.context import ContextBuilder
 from respond.engine.conversations import conversation_id
@@ -28,7 +29,8 @@ from respond.engine.input_files import InputFiles
 from respond.engine.jobs import SEALED_SECRETS, seal_secrets
 from respond.engine.launch import Launcher
 from respond.engine.local_state import LocalState
-from respond.engine.persistence import LEASE_MS, Record
+from respond.engine.persistence import LEASE_MS, Record, row
+from respond.engine.recorder import rows
 from respond.engine.recording import Recording
 from respond.engine.references import References
 from respond.engine.request_options import RequestOptions
@@ -115,6 +117,8 @@ class Creator:
         await self.hosted.check(req.tools, gen, ToolContext(
             owner, frozenset(req.include or []), req.tool_choice, history.items, new_items, secrets),
             req.max_tool_calls)
-        await self.store.enqueue_response(response, owner, new_items, request=body, lease_ms=LEASE_MS)
+        await self.store.enqueue_response(row(response), owner, new_items, request=body, lease_ms=LEASE_MS,
+                                          order=queue.job_order(req.background_options, self.clock()),
+                                          events=rows(queue.queued_events(response)))
         if self._on_queued is not None:
             self._on_queued()

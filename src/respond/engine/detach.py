@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 _DONE = object()
+T = TypeVar("T")
 _tasks: set[asyncio.Task[None]] = set()
 
 
-async def detached(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[list[dict[str, Any]]]:
+async def detached(events: AsyncIterator[T]) -> AsyncIterator[list[T]]:
     """Yield the pipeline's events in batches: everything that is ready when the consumer asks comes
     in one list, so that a consumer can send them with one socket write instead of one each."""
     queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -40,7 +41,7 @@ async def detached(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[list[
             items = [await queue.get()]
             while not queue.empty():
                 items.append(queue.get_nowait())
-            batch: list[dict[str, Any]] = []
+            batch: list[T] = []
             for item in items:
                 if item is _DONE:
                     break

@@ -6,6 +6,7 @@ import math
 
 from respond.core.errors import BackendError
 from respond.protocol.errors import APIError
+from respond.protocol.shapes import ErrorDict
 
 
 def backend_to_api(exc: BackendError) -> APIError:
@@ -31,7 +32,7 @@ RESPONSE_ERROR_CODES = frozenset({
     "unsupported_image_media_type", "empty_image_file", "failed_to_download_image", "image_file_not_found"})
 
 
-def response_error(exc: BackendError) -> dict[str, str]:
+def response_error(exc: BackendError) -> ErrorDict:
     """A backend failure as a Response's `error`: a code the SDK accepts (an upstream that failed is
     `server_error`, its 429 `rate_limit_exceeded`, another 4xx of it `invalid_prompt`), the backend's
     own code kept in the message when it is not one of them."""

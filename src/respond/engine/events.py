@@ -1,347 +1,249 @@
-"""The event builder: backend deltas in, Responses API stream events out.
+"""The live event builder: backend deltas in, operations out, through the one emitter.
 
-One object owns the response snapshot and the `sequence_number` counter, so a streaming
-request and a non-streaming one (which drains the same events) can never disagree.
+`EventBuilder` keeps what is open while a response streams (the assistant message and its last
+part, the model's calls, the reasoning item) and turns each delta into operations
+(engine/operations.py); the `Emitter` (engine/emitter.py) numbers and shapes the events.  `replay`
+drives the same emitter with the operations of a stored response, so a stream rebuilt from storage
+follows the live grammar and shows `include` the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
+from typing import Any, cast
 
 from respond.core.types import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from respond.engine.client_tools import ClientTools, InputStream, Offer, call_item
-from respond.engine.reasoning import ReasoningStream, replay_reasoning
+from respond.engine.emitter import Emitter, copy_json
+from respond.engine.operations import (
+    AddItem,
+    AddPart,
+    Annotate,
+    AnnotateText,
+    AppendText,
+    CloseInput,
+    ClosePart,
+    DoneItem,
+    HostedReplay,
+    Operation,
+    replay_item,
+    shell_commands,
+)
+from respond.engine.reasoning import ReasoningStream
 from respond.protocol.ids import new_id
+from respond.protocol.shapes import (
+    LifecycleType,
+    Logprob,
+    OutputItem,
+    OutputMessage,
+    OutputTextPart,
+    RefusalPart,
+    ResponseDict,
+    ResponseLifecycleEvent,
+    Status,
+    StreamEvent,
+)
 from respond.protocol.vocabulary import CORE, Vocabulary
 
-Event = dict[str, Any]
+Event = StreamEvent
 
 
 @dataclass(slots=True)
 class _Call:
-    """A call being streamed: its pieces so far and, once added, its item and output index."""
+    """A call being streamed: its pieces so far and, once added, its item."""
 
     name: str
     call_id: str
     kind: str = "function"
     arguments: str = ""
-    item: dict[str, Any] | None = None
-    index: int = -1
+    item: OutputItem | None = None
     stream: InputStream | None = None  # a custom tool's input, decoded as its arguments arrive
 
 
-def _copy(value: Any) -> Any:
-    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
-    return orjson.loads(orjson.dumps(value))
-
-
 class EventBuilder:
-    """`copies=False` is for a run nobody watches (a non-streaming request): its events are only
-    drained, so they may share the live response instead of each carrying a copy of it."""
+    """`copies=False` is for a run nobody watches (a non-streaming request): see `Emitter`."""
 
-    def __init__(self, response: dict[str, Any], want_logprobs: bool = False, copies: bool = True,
-                 include: set[str] | None = None, reasoning: ReasoningStream | None = None,
+    def __init__(self, response: ResponseDict, want_logprobs: bool = False, copies: bool = True,
+                 include: Collection[str] | None = None, reasoning: ReasoningStream | None = None,
                  tools: ClientTools | None = None, vocabulary: Vocabulary = CORE) -> None:
-        self.response = response
-        self.vocabulary = vocabulary  # how `include` hides parts of items (the server's)
-        self.copies = copies
-        self.include = include  # what response snapshots show (hosted tools' results only if asked)
-        self.seq = -1
+        self.emitter = Emitter(response, include=include, copies=copies,
+                               want_logprobs=want_logprobs, strip=vocabulary.strip)
         self.want_logprobs = want_logprobs
-        self._message: dict[str, Any] | None = None  # the open assistant message item
-        self._message_index = -1
+        self._message: OutputMessage | None = None  # the open assistant message item
         self._part_open = False  # the message's last content part is still streaming
         self.reasoning = reasoning or ReasoningStream()
         self.tools = tools  # what each offered function is: calls become its item type
         self._calls: dict[int, _Call] = {}  # backend index -> the call
         self._open_calls: list[int] = []
 
-    # -- one place that numbers events -----------------------------------------------------------
-    def emit(self, type_: str, **fields: Any) -> Event:
-        self.seq += 1
-        return {"type": type_, "sequence_number": self.seq, **fields}
-
-    def _copy(self, value: Any) -> Any:
-        return _copy(value) if self.copies else value
-
-    def lifecycle(self, type_: str) -> Event:
-        snapshot = self._copy(self.response)
-        if self.include is not None and self.copies:
-            snapshot["output"] = [self.vocabulary.strip(it, self.include) for it in snapshot["output"]]
-        return self.emit(type_, response=snapshot)
+    @property
+    def response(self) -> ResponseDict:
+        return self.emitter.response
 
     @property
-    def output(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = self.response["output"]
-        return out
+    def output(self) -> list[Any]:
+        return self.emitter.output
 
-    # -- items -----------------------------------------------------------------------------------
-    def add_item(self, item: dict[str, Any]) -> tuple[int, Event]:
-        self.output.append(item)
-        index = len(self.output) - 1
-        return index, self.emit("response.output_item.added", output_index=index, item=self._copy(item))
+    def lifecycle(self, type_: LifecycleType) -> ResponseLifecycleEvent:
+        return self.emitter.lifecycle(type_)
 
-    def item_done(self, index: int) -> Event:
-        item = self._copy(self.output[index])
-        if self.copies and item.get("type") == "reasoning":  # what the client did not ask for, hidden
-            item = self.vocabulary.strip(item, self.include or set())
-        return self.emit("response.output_item.done", output_index=index, item=item)
+    def _do(self, *ops: Operation) -> list[Event]:
+        return self.emitter.apply_all(list(ops))
 
-    def _open_message(self) -> list[Event]:
-        events = self.close_calls() + self.reasoning.close(self)
+    def operation(self, op: Operation) -> list[Event]:
+        """An operation from elsewhere (a hosted tool's item): a new item first closes what is open."""
+        if isinstance(op, AnnotateText):
+            return self._annotate(op)
+        events = self.close_all() if isinstance(op, AddItem) else []
+        return events + self._do(op)
+
+    # -- the assistant message -------------------------------------------------------------------
+    def _open_message(self) -> tuple[OutputMessage, list[Event]]:
+        events = self.close_calls() + self._do(*self.reasoning.close())
         if self._message is None:
             self._message = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress",
                              "content": []}
-            self._message_index, ev = self.add_item(self._message)
-            events.append(ev)
-        return events
+            events += self._do(AddItem(self._message))
+        return self._message, events
 
-    def _open_part(self, kind: str) -> tuple[dict[str, Any], int, list[Event]]:
+    def _open_part(self, kind: str) -> tuple[OutputMessage, int, list[Event]]:
         """The open message's last part if it is of `kind`, else a new part of that kind (the
         other one is closed: a refusal after text, or text after a refusal, is its own part)."""
-        events = self._open_message()
-        msg = self._message
-        assert msg is not None
+        msg, events = self._open_message()
         parts = msg["content"]
         if self._part_open and parts[-1]["type"] == kind:
-            return parts[-1], len(parts) - 1, events
-        events.extend(self._close_part())
-        part: dict[str, Any] = ({"type": "refusal", "refusal": ""} if kind == "refusal"
-                                else {"type": "output_text", "text": "", "annotations": []})
-        if kind == "output_text" and self.want_logprobs:
+            return msg, len(parts) - 1, events
+        events += self._close_part()
+        part: OutputTextPart | RefusalPart = ({"type": "refusal", "refusal": ""} if kind == "refusal"
+                                              else {"type": "output_text", "text": "", "annotations": []})
+        if part["type"] == "output_text" and self.want_logprobs:
             part["logprobs"] = []
-        parts.append(part)
         self._part_open = True
-        events.append(self.emit("response.content_part.added", item_id=msg["id"], output_index=self._message_index,
-                                content_index=len(parts) - 1, part=self._copy(part)))
-        return part, len(parts) - 1, events
+        return msg, len(parts), events + self._do(AddPart(msg["id"], part))
 
     def _close_part(self) -> list[Event]:
         msg = self._message
         if msg is None or not self._part_open:
             return []
         self._part_open = False
-        j = len(msg["content"]) - 1
-        part = msg["content"][j]
-        where = {"item_id": msg["id"], "output_index": self._message_index, "content_index": j}
-        if part["type"] == "refusal":
-            done = self.emit("response.refusal.done", **where, refusal=part["refusal"])
-        else:
-            done = self.emit("response.output_text.done", **where, text=part["text"],
-                             logprobs=part.get("logprobs", []))
-        return [done, self.emit("response.content_part.done", **where, part=self._copy(part))]
+        return self._do(ClosePart(msg["id"], len(msg["content"]) - 1))
 
     def text(self, delta: TextDelta) -> list[Event]:
-        part, j, events = self._open_part("output_text")
-        assert self._message is not None
-        part["text"] += delta.text
-        logprobs = delta.logprobs or []
-        if self.want_logprobs and logprobs:
-            part["logprobs"].extend(logprobs)
-        events.append(self.emit("response.output_text.delta", item_id=self._message["id"],
-                                output_index=self._message_index, content_index=j, delta=delta.text,
-                                logprobs=logprobs if self.want_logprobs else []))
-        return events
+        msg, j, events = self._open_part("output_text")
+        logprobs = cast("list[Logprob]", delta.logprobs or [])  # the backend's, in the wire's shape
+        return events + self._do(AppendText(msg["id"], delta.text, j, logprobs=logprobs))
 
     def refusal(self, delta: RefusalDelta) -> list[Event]:
-        part, j, events = self._open_part("refusal")
-        assert self._message is not None
-        part["refusal"] += delta.text
-        events.append(self.emit("response.refusal.delta", item_id=self._message["id"],
-                                output_index=self._message_index, content_index=j, delta=delta.text))
-        return events
+        msg, j, events = self._open_part("refusal")
+        return events + self._do(AppendText(msg["id"], delta.text, j))
 
     def reason(self, delta: ReasoningDelta) -> list[Event]:
         events = self._close_message() + self.close_calls()
-        return events + self.reasoning.delta(self, delta)
+        return events + self._do(*self.reasoning.delta(delta))
 
-    def _text_part(self) -> tuple[int, dict[str, Any]] | None:
+    def _annotate(self, op: AnnotateText) -> list[Event]:
+        """Annotations (a hosted tool's citations) on the open message's text."""
         msg = self._message
-        if msg is None or not self._part_open or msg["content"][-1]["type"] != "output_text":
-            return None
-        return len(msg["content"]) - 1, msg["content"][-1]
-
-    def open_text(self) -> str:
-        found = self._text_part()
-        return str(found[1]["text"]) if found is not None else ""
-
-    def annotate(self, annotation: dict[str, Any]) -> list[Event]:
-        """Add an annotation (a hosted tool's citation) to the open message's text."""
-        found = self._text_part()
-        if found is None or self._message is None:
+        if msg is None or not self._part_open:
             return []
-        j, part = found
-        annotations = part["annotations"]
-        annotations.append(annotation)
-        return [self.emit("response.output_text.annotation.added", item_id=self._message["id"],
-                          output_index=self._message_index, content_index=j,
-                          annotation_index=len(annotations) - 1, annotation=_copy(annotation))]
+        j = len(msg["content"]) - 1
+        part = msg["content"][j]
+        if part["type"] != "output_text":
+            return []
+        return self._do(*[Annotate(msg["id"], j, a) for a in op.annotator(part["text"])])
 
-    def close_message(self, status: str = "completed") -> list[Event]:
+    def close_message(self, status: Status = "completed") -> list[Event]:
         """Close the open message, or the open reasoning item (before a hosted tool's item, say)."""
-        return self.reasoning.close(self, status) + self._close_message(status)
+        return self._do(*self.reasoning.close(status)) + self._close_message(status)
 
-    def _close_message(self, status: str = "completed") -> list[Event]:
+    def _close_message(self, status: Status = "completed") -> list[Event]:
         msg = self._message
         if msg is None:
             return []
         events = self._close_part()
         self._message = None
-        msg["status"] = status
-        events.append(self.item_done(self._message_index))
-        return events
+        return events + self._do(DoneItem(msg["id"], status))
 
+    # -- the model's calls -----------------------------------------------------------------------
     def tool_call(self, delta: ToolCallDelta) -> list[Event]:
         """A piece of a call.  A function call (or custom tool call) is added at once and streams;
         a built-in client tool's call (shell, apply_patch, ...) is added whole when it is complete,
         since its item's fields are parsed from the finished arguments."""
-        events: list[Event] = self.reasoning.close(self)
+        events = self._do(*self.reasoning.close())
         if delta.index not in self._calls:
-            events.extend(self.close_message())
+            events += self.close_message()
             call = _Call(delta.name or "", delta.call_id or new_id("call"))
             offer = self.tools.offers.get(call.name) if self.tools is not None else None
             call.kind = offer.kind if offer is not None else "function"
             self._calls[delta.index] = call
             self._open_calls.append(delta.index)
             if call.kind in ("function", "custom"):
-                call.item = self._call_item(call, "in_progress")
+                item: Any = self._call_item(call, "in_progress")
                 if call.kind == "custom":
-                    call.item["input"], call.stream = "", InputStream()
+                    item["input"], call.stream = "", InputStream()
                 else:
-                    call.item["arguments"] = ""
-                call.index, ev = self.add_item(call.item)
-                events.append(ev)
+                    item["arguments"] = ""
+                call.item = item
+                events += self._do(AddItem(item))
         call = self._calls[delta.index]
         if delta.name and not call.name:
             call.name = delta.name
-            if call.item is not None and call.kind == "function":
+            if call.item is not None and call.item["type"] == "function_call":
                 call.item["name"] = delta.name
         if delta.arguments:
             call.arguments += delta.arguments
-            if call.kind == "function" and call.item is not None:
-                call.item["arguments"] = call.arguments
-                events.append(self.emit("response.function_call_arguments.delta", item_id=call.item["id"],
-                                        output_index=call.index, delta=delta.arguments))
-            elif call.stream is not None and call.item is not None:
-                events.extend(self._input_delta(call, call.stream.feed(delta.arguments)))
+            if call.item is not None and call.kind == "function":
+                events += self._do(AppendText(call.item["id"], delta.arguments))
+            elif call.item is not None and call.stream is not None:
+                text = call.stream.feed(delta.arguments)
+                events += self._do(AppendText(call.item["id"], text)) if text else []
         return events
 
-    def _input_delta(self, call: _Call, text: str) -> list[Event]:
-        if not text or call.item is None:
-            return []
-        call.item["input"] += text
-        return [self.emit("response.custom_tool_call_input.delta", item_id=call.item["id"], output_index=call.index,
-                          delta=text)]
-
-    def _call_item(self, call: _Call, status: str) -> dict[str, Any]:
+    def _call_item(self, call: _Call, status: Status) -> OutputItem:
         if self.tools is None:
             return call_item(Offer("function", call.name), call.call_id, call.arguments, status)
         return self.tools.item(call.name, call.call_id, call.arguments, status)
 
-    def close_calls(self, status: str = "completed") -> list[Event]:
+    def close_calls(self, status: Status = "completed") -> list[Event]:
         events: list[Event] = []
         for key in self._open_calls:
             call = self._calls[key]
-            if call.item is None:  # a built-in tool's call: added now that it is complete
-                call.item = self._call_item(call, "in_progress")
-                call.index, ev = self.add_item(call.item)
-                events.append(ev)
-                events.extend(self._call_details(call))
-            elif call.kind == "custom":
-                text, streamed = self._call_item(call, status)["input"], call.item["input"]
+            item = call.item
+            if item is None:  # a built-in tool's call: added now that it is complete
+                item = call.item = self._call_item(call, "in_progress")
+                events += self._do(AddItem(item))
+                if item["type"] == "shell_call":
+                    events += self._do(*shell_commands(item["id"], item["action"]["commands"]))
+            elif item["type"] == "custom_tool_call":
+                text, streamed = cast(Any, self._call_item(call, status))["input"], item["input"]
                 # What streamed is the start of the input unless the arguments were not {"input": ...}
                 # JSON (then the whole input goes in one delta, and the item says what it is).
-                events.extend(self._input_delta(call, text[len(streamed):] if text.startswith(streamed) else text))
-                call.item["input"] = text
-                events.append(self.emit("response.custom_tool_call_input.done", item_id=call.item["id"],
-                                        output_index=call.index, input=text))
+                rest = text[len(streamed):] if text.startswith(streamed) else text
+                if not text.startswith(streamed):
+                    item["input"] = ""
+                events += self._do(AppendText(item["id"], rest)) if rest else []
+                events += self._do(CloseInput(item["id"]))
             else:
-                events.append(self.emit("response.function_call_arguments.done", item_id=call.item["id"],
-                                        output_index=call.index, name=call.item["name"],
-                                        arguments=call.item["arguments"]))
-            call.item["status"] = status
-            events.append(self.item_done(call.index))
+                events += self._do(CloseInput(item["id"]))
+            events += self._do(DoneItem(item["id"], status))
         self._open_calls = []
         return events
 
-    def _call_details(self, call: _Call) -> list[Event]:
-        """The events a shell call's commands have (response.shell_call_command.*)."""
-        assert call.item is not None
-        if call.item["type"] != "shell_call":
-            return []
-        events = []
-        for j, command in enumerate(call.item["action"]["commands"]):
-            events += [self.emit("response.shell_call_command.added", output_index=call.index, command_index=j,
-                                 command=""),
-                       self.emit("response.shell_call_command.delta", output_index=call.index, command_index=j,
-                                 delta=command),
-                       self.emit("response.shell_call_command.done", output_index=call.index, command_index=j,
-                                 command=command)]
-        return events
-
-    def close_all(self, status: str = "completed") -> list[Event]:
+    def close_all(self, status: Status = "completed") -> list[Event]:
         return self.close_message(status) + self.close_calls(status)
 
 
-Replayer = Callable[[dict[str, Any]], "list[tuple[str, dict[str, Any]]]"]
-"""A hosted tool's item -> the (type, fields) events between its output_item.added and .done."""
-
-
-def replay(response: dict[str, Any], hosted: Replayer | None = None) -> list[Event]:
+def replay(stored: ResponseDict, hosted: HostedReplay | None = None,
+           include: Collection[str] | None = None, vocabulary: Vocabulary = CORE) -> list[Event]:
     """The events of a stored response that was not streamed (so none were stored): what a stream
-    of it would have carried, one delta per content part, with the stored ids."""
-    shell = {**_copy(response), "output": [], "status": "in_progress"}
-    b = EventBuilder(shell)
-    events = [b.lifecycle("response.created"), b.lifecycle("response.in_progress")]
-    for index, item in enumerate(response.get("output", [])):
-        item = _copy(item)
-        kind, iid = item.get("type"), item.get("id")
-        if kind == "message":
-            events.append(b.emit("response.output_item.added", output_index=index,
-                                 item={**item, "status": "in_progress", "content": []}))
-            for j, part in enumerate(item.get("content", [])):
-                key = "refusal" if part.get("type") == "refusal" else "text"
-                empty = {**part, key: ""} if key in part else part
-                where = {"item_id": iid, "output_index": index, "content_index": j}
-                events.append(b.emit("response.content_part.added", **where, part=empty))
-                if part.get("type") == "output_text":
-                    events.append(b.emit("response.output_text.delta", **where, delta=part["text"],
-                                         logprobs=part.get("logprobs", [])))
-                    events.append(b.emit("response.output_text.done", **where, text=part["text"],
-                                         logprobs=part.get("logprobs", [])))
-                elif part.get("type") == "refusal":
-                    events.append(b.emit("response.refusal.delta", **where, delta=part["refusal"]))
-                    events.append(b.emit("response.refusal.done", **where, refusal=part["refusal"]))
-                events.append(b.emit("response.content_part.done", **where, part=part))
-        elif kind == "reasoning":
-            events.extend(replay_reasoning(b, index, item))
-        elif kind == "compaction":  # as it streamed live; one compacting event for the pieces (not stored)
-            events.append(b.emit("response.output_item.added", output_index=index,
-                                 item={**item, "encrypted_content": ""}))
-            events.append(b.emit("response.compaction.compacting", item_id=iid, output_index=index))
-        elif kind == "function_call":
-            events.append(b.emit("response.output_item.added", output_index=index,
-                                 item={**item, "status": "in_progress", "arguments": ""}))
-            events.append(b.emit("response.function_call_arguments.delta", item_id=iid, output_index=index,
-                                 delta=item.get("arguments", "")))
-            events.append(b.emit("response.function_call_arguments.done", item_id=iid, output_index=index,
-                                 name=item.get("name"), arguments=item.get("arguments", "")))
-        elif kind == "custom_tool_call":
-            events.append(b.emit("response.output_item.added", output_index=index,
-                                 item={**item, "status": "in_progress", "input": ""}))
-            events.append(b.emit("response.custom_tool_call_input.delta", item_id=iid, output_index=index,
-                                 delta=item.get("input", "")))
-            events.append(b.emit("response.custom_tool_call_input.done", item_id=iid, output_index=index,
-                                 input=item.get("input", "")))
-        else:
-            events.append(b.emit("response.output_item.added", output_index=index, item=item))
-            for type_, fields in hosted(item) if hosted is not None else []:
-                events.append(b.emit(type_, item_id=iid, output_index=index, **fields))
-        events.append(b.emit("response.output_item.done", output_index=index, item=item))
-    if response.get("status") in ("completed", "failed", "incomplete"):
-        events.append(b.emit(f"response.{response['status']}", response=_copy(response)))
+    of it would have carried, one delta per content part, with the stored ids, as `include` shows it."""
+    shell: ResponseDict = {**copy_json(stored), "output": [], "status": "in_progress"}
+    emitter = Emitter(shell, include=include, want_logprobs=True, strip=vocabulary.strip)
+    events: list[Event] = [emitter.lifecycle("response.created"), emitter.lifecycle("response.in_progress")]
+    for item in copy_json(stored.get("output", [])):
+        events += emitter.apply_all(replay_item(item, hosted))
+    status = stored.get("status")
+    if status in ("completed", "failed", "incomplete"):
+        events.append(emitter.lifecycle(cast(LifecycleType, f"response.{status}"), stored))
     return events

@@ -17,12 +17,12 @@ from typing import Any
 from respond.core.hosted import AnswersCalls, Binding, ClosesTool, HostedTool, Item, ToolContext
 from respond.core.types import Generation, Message
 from respond.engine.client_tools import HostedTypes
-from respond.engine.hosted_loop import HostedLoop, HostedStep
+from respond.engine.hosted_loop import HostedLoop
 from respond.engine.repeat_guard import Signature, signature
 from respond.protocol.errors import invalid
 from respond.protocol.vocabulary import Vocabulary
 
-__all__ = ["HostedLoop", "HostedStep", "HostedTools", "HostedTypes"]
+__all__ = ["HostedLoop", "HostedTools", "HostedTypes"]
 
 
 class HostedTools:
@@ -107,7 +107,7 @@ class HostedTools:
             for b in bindings:
                 await b.close()
             raise
-        return HostedLoop(bindings, gen, ctx, max_tool_calls, strip=self.vocabulary.strip)
+        return HostedLoop(bindings, gen, ctx, max_tool_calls)
 
     async def check(self, tools: list[dict[str, Any]] | None, gen: Generation, ctx: ToolContext,
                     max_tool_calls: int | None = None) -> None:

@@ -14,36 +14,28 @@ repeating one already answered never reaches the loop: see engine/repeat_guard.p
 run in the response: once reached, hosted functions are no longer offered and further calls are
 answered "not run".  The answer gets each binding's annotations; usage is summed over turns.
 
-What the loop yields that is not a model delta is a `HostedStep`: a function of the
-`EventBuilder`, so that the `Run` stays the one place that numbers and sends events.
+What the loop yields that is not a model delta is an `Operation` (engine/operations.py): a
+binding's `Added`/`Progress`/`Done` steps become `AddItem`/`ItemEvent`/`DoneItem`, and the
+annotations of the answer an `AnnotateText`; the `Run` hands them to its builder, the one place
+that numbers and sends events.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from respond.core.hosted import Added, Binding, Context, Done, Halt, HostedCall, Progress, Step, ToolContext
 from respond.core.ports import ModelBackend
 from respond.core.types import Delta, Finish, Generation, ReasoningDelta, ToolCallDelta, Usage
-from respond.engine.events import Event, EventBuilder, _copy
+from respond.engine.operations import AddItem, AnnotateText, DoneItem, ItemEvent, Operation
 from respond.protocol.ids import new_id
 from respond.protocol.items import UPSTREAM_STATE
-from respond.protocol.vocabulary import Stripper
+from respond.protocol.shapes import Annotation
 
 MAX_ROUNDS = 8
 CAPPED = "This call was not run: the response reached its max_tool_calls limit."
-
-
-@dataclass(frozen=True, slots=True)
-class HostedStep:
-    """Not a model delta: events the `Run` asks for with its builder."""
-
-    make: Callable[[EventBuilder], list[Event]]
-
-    def events(self, builder: EventBuilder) -> list[Event]:
-        return self.make(builder)
 
 
 def _add(a: Usage, b: Usage | None) -> Usage:
@@ -55,9 +47,8 @@ def _add(a: Usage, b: Usage | None) -> Usage:
 
 class HostedLoop:
     def __init__(self, bindings: list[Binding], gen: Generation, ctx: ToolContext,
-                 max_tool_calls: int | None = None, *, strip: Stripper) -> None:
+                 max_tool_calls: int | None = None) -> None:
         self.bindings = bindings
-        self.strip = strip  # what `include` hides of an item (the server's `Vocabulary.strip`)
         self.gen = gen
         self.ctx = ctx
         self.max_calls = max_tool_calls
@@ -87,7 +78,7 @@ class HostedLoop:
             choice, forced = "none", None
         self.gen.tool_choice, self.gen.forced_tool = choice, forced
 
-    async def run(self, backend: ModelBackend) -> AsyncIterator[Delta | HostedStep]:
+    async def run(self, backend: ModelBackend) -> AsyncIterator[Delta | Operation]:
         usage = Usage()
         try:
             held_steps = [step for b in self.bindings async for step in self._steps(b.start())]
@@ -99,7 +90,7 @@ class HostedLoop:
                     yield Finish(reason="stop", usage=usage)
                     return
                 self._offer(first=turn == 0, last=ran == MAX_ROUNDS - 1 or turn == 2 * MAX_ROUNDS - 1)
-                held: dict[int, dict[str, Any]] = {}
+                held: dict[int, HostedCall] = {}
                 client_calls: set[int] = set()
                 thought: list[ReasoningDelta] = []  # this round's reasoning: it goes back with the calls
                 finish = Finish()
@@ -111,9 +102,9 @@ class HostedLoop:
                         held_steps = []
                         if isinstance(delta, ToolCallDelta) and delta.index not in client_calls and (
                                 delta.index in held or self._owner(delta.name) is not None):
-                            call = held.setdefault(delta.index, {"id": delta.call_id or new_id("call"),
-                                                                 "name": delta.name, "arguments": ""})
-                            call["arguments"] += delta.arguments
+                            call = held.get(delta.index) or HostedCall(delta.call_id or new_id("call"),
+                                                                       delta.name or "", "")
+                            held[delta.index] = replace(call, arguments=call.arguments + delta.arguments)
                             continue
                         if isinstance(delta, ToolCallDelta):
                             client_calls.add(delta.index)
@@ -128,10 +119,10 @@ class HostedLoop:
                 usage = _add(usage, finish.usage)
                 if not held or finish.reason == "length":
                     if not client_calls:
-                        yield HostedStep(self._annotate)
+                        yield AnnotateText(self._annotations)
                     yield Finish(reason="tool_calls" if client_calls else finish.reason, usage=usage)
                     return
-                calls = [HostedCall(c["id"], c["name"], c["arguments"]) for c in held.values()]
+                calls = list(held.values())
                 before = self.calls
                 async for step in self._run_calls(calls, thought):
                     yield step
@@ -152,7 +143,7 @@ class HostedLoop:
         for b in self.bindings:
             await b.close()
 
-    async def _run_calls(self, calls: list[HostedCall], thought: list[ReasoningDelta]) -> AsyncIterator[HostedStep]:
+    async def _run_calls(self, calls: list[HostedCall], thought: list[ReasoningDelta]) -> AsyncIterator[Operation]:
         self.gen.messages.append({"role": "assistant", "content": None, "tool_calls": [
             {"id": c.call_id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in calls], **_reasoning(thought)})
@@ -165,35 +156,25 @@ class HostedLoop:
             async for step in self._steps(binding.run(call)):
                 yield step
 
-    async def _steps(self, steps: AsyncIterator[Step]) -> AsyncIterator[HostedStep]:
+    async def _steps(self, steps: AsyncIterator[Step]) -> AsyncIterator[Operation]:
         async for step in steps:
             if isinstance(step, Context):
                 self.gen.messages.extend(step.messages)
             elif isinstance(step, Halt):
                 self.halted = True
             else:
-                yield HostedStep(self._events(step))
+                yield self._operation(step)
 
-    def _events(self, step: Added | Progress | Done) -> Callable[[EventBuilder], list[Event]]:
-        def make(b: EventBuilder) -> list[Event]:
-            if isinstance(step, Added):
-                events = b.close_all()
-                self.index[step.item["id"]], added = b.add_item(step.item)
-                return [*events, added]
-            index = self.index[step.item["id"]]
-            if isinstance(step, Progress):
-                return [b.emit(step.type, item_id=step.item["id"], output_index=index, **step.fields)]
-            shown = self.strip(_copy(step.item), self.ctx.include)
-            return [b.emit("response.output_item.done", output_index=index, item=shown)]
+    @staticmethod
+    def _operation(step: Added | Progress | Done) -> Operation:
+        if isinstance(step, Added):
+            return AddItem(step.item)  # a tool's item: its own shape
+        if isinstance(step, Progress):
+            return ItemEvent(step.item["id"], step.type, step.fields)
+        return DoneItem(step.item["id"])
 
-        return make
-
-    def _annotate(self, b: EventBuilder) -> list[Event]:
-        events: list[Event] = []
-        for binding in self.bindings:
-            for annotation in binding.annotations(b.open_text()):
-                events.extend(b.annotate(annotation))
-        return events
+    def _annotations(self, text: str) -> list[Annotation]:
+        return [a for binding in self.bindings for a in binding.annotations(text)]
 
 
 def _reasoning(thought: list[ReasoningDelta]) -> dict[str, Any]:

@@ -5,23 +5,26 @@ streamed or are rebuilt from a response that was not streamed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+from respond.protocol.shapes import OutputItem, OutputItemAddedEvent, ResponseDict, StreamEvent
 from respond.protocol.vocabulary import Vocabulary
 
 
-def with_include(response: dict[str, Any], include: Sequence[str] | None, vocabulary: Vocabulary) -> dict[str, Any]:
+def with_include(response: ResponseDict, include: Sequence[str] | None, vocabulary: Vocabulary) -> ResponseDict:
     keep = frozenset(include or [])
-    response["output"] = [vocabulary.strip(it, keep) for it in response.get("output", [])]
+    response["output"] = [cast("OutputItem", vocabulary.strip(cast("dict[str, Any]", it), keep))
+                          for it in response.get("output", [])]
     return response
 
 
-def shown_event(event: dict[str, Any], include: frozenset[str] | set[str], vocabulary: Vocabulary) -> dict[str, Any]:
+def shown_event(event: StreamEvent, include: frozenset[str] | set[str], vocabulary: Vocabulary) -> StreamEvent:
     """A stored or replayed event as a client that asked for `include` sees it."""
-    if "item" in event and isinstance(event["item"], dict):
-        event = {**event, "item": vocabulary.strip(event["item"], include)}
-    response = event.get("response")
+    if event["type"] in ("response.output_item.added", "response.output_item.done"):
+        item = cast("OutputItemAddedEvent", event)["item"]
+        return cast("StreamEvent", {**event, "item": vocabulary.strip(cast("dict[str, Any]", item), include)})
+    response = cast("dict[str, Any]", event).get("response")
     if isinstance(response, dict) and isinstance(response.get("output"), list):
-        event = {**event, "response": {**response, "output": [
-            vocabulary.strip(it, include) for it in response["output"]]}}
+        event = cast("StreamEvent", {**event, "response": {**response, "output": [
+            vocabulary.strip(it, include) for it in response["output"]]}})
     return event

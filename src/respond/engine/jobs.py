@@ -17,7 +17,7 @@ from respond.core.ports import Store
 from respond.engine.conversations import conversation_id
 from respond.engine.inputs import apply_prompt
 from respond.engine.launch import Launcher
-from respond.engine.persistence import Record
+from respond.engine.persistence import Record, typed
 from respond.engine.prompts import PromptStore
 from respond.engine.references import References
 from respond.engine.run import Run
@@ -65,7 +65,7 @@ class Jobs:
         vocabulary = self.references.vocabulary
         req, _ = apply_prompt(parse_create(request, vocabulary), self.prompts, vocabulary)  # items stored already
         new_items = await self.store.list_input_items(rid, owner, after=None, limit=1_000_000, order="asc")
-        record = Record(response, owner, new_items[0] if new_items else [], conversation_id(req))
+        record = Record(typed(response), owner, new_items[0] if new_items else [], conversation_id(req))
         try:
             history = await self.references.history(req, owner)
         except APIError as exc:

@@ -37,6 +37,7 @@ from respond.engine.run import Run
 from respond.engine.sealing import Sealer
 from respond.engine.tenancy import Tenancy
 from respond.protocol.requests import CreateResponse
+from respond.protocol.shapes import ResponseDict
 
 HEADERS_WAIT = 0.25  # seconds a stream waits for the backend's first delta before sending its headers
 
@@ -106,7 +107,7 @@ class Launcher:
                                reasoning=self._reasoning(req, record.owner), tools=prepared.tools,
                                vocabulary=self.hosted.vocabulary)
 
-        def ended(response: dict[str, Any]) -> None:  # metering and the key's usage, once, stored or not
+        def ended(response: ResponseDict) -> None:  # metering and the key's usage, once, stored or not
             finished(response, self.metrics, backend.name, started)
             if self.tenancy is not None:
                 self.tenancy.finished(response, record.owner, backend.name, time.perf_counter() - started)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 from respond.core.errors import BackendError
@@ -49,7 +49,7 @@ def error_kind(exc: BackendError) -> str:
     return f"http_{exc.status // 100}xx" if exc.status else "transport"
 
 
-def finished(response: dict[str, Any], metrics: Metrics, backend: str, started: float) -> None:
+def finished(response: Mapping[str, Any], metrics: Metrics, backend: str, started: float) -> None:
     status = str(response.get("status"))
     metrics.response_finished(str(response.get("model")), backend, status, time.perf_counter() - started)
     for item in response.get("output") or []:

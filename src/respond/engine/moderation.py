@@ -12,8 +12,11 @@ policy mode (default `score`) decides:
   model's whole turn back (a stream's deltas arrive together once the output passed).  A moderation
   service that fails under `block` fails closed: an error, never unmoderated content.
 
-The input moderated is the text and images of this request's new input items (messages and tool
-outputs); the output is the text and refusals the model produced.
+The input moderated is everything the model reads this turn, as it reads it: the instructions, the
+context a continuation carries (`previous_response_id`, a conversation: flagged input blocked once cannot
+reach the model by being continued), the new items (files as their extracted text, stored images as
+their bytes), text and images.  The output is everything the model produced: text, refusals, reasoning
+and its calls' arguments.  (Results that hosted tools feed the model between rounds are not scored.)
 """
 
 from __future__ import annotations
@@ -23,12 +26,22 @@ from typing import Any
 
 from respond.core.errors import BackendError
 from respond.core.ports import Moderator
-from respond.core.types import Delta, Finish, RefusalDelta, TextDelta, Usage
-from respond.engine.hosted import HostedStep
+from respond.core.types import (
+    Delta,
+    Finish,
+    Message,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from respond.engine.operations import Operation
 from respond.protocol.errors import invalid
 from respond.protocol.requests import CreateResponse
+from respond.protocol.shapes import ResponseDict
 
-Step = Delta | HostedStep
+Step = Delta | Operation
 NOT_RUN = {"type": "error", "code": "not_moderated",
            "message": "The input was blocked, so no output was generated to moderate."}
 
@@ -39,28 +52,28 @@ def check(req: CreateResponse, moderator: Moderator | None) -> None:
                       "(--moderation-upstream). Remove the parameter.", "moderation", "unsupported_parameter")
 
 
-def input_parts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The moderation input of a request's new items: their text and image parts, in order."""
+def input_parts(messages: list[Message]) -> list[dict[str, Any]]:
+    """The moderation input of a turn: the text and images of every message the model reads, in order."""
     parts: list[dict[str, Any]] = []
-    for item in items:
-        content = item.get("content") if item.get("type") == "message" else item.get("output")
-        if isinstance(content, str):
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str) and content:
             parts.append({"type": "text", "text": content})
             continue
         for part in content if isinstance(content, list) else []:
             if not isinstance(part, dict):
                 continue
-            if part.get("type") in ("input_text", "output_text") and part.get("text"):
+            if part.get("type") == "text" and part.get("text"):
                 parts.append({"type": "text", "text": part["text"]})
-            elif part.get("type") == "input_image" and isinstance(part.get("image_url"), str):
-                parts.append({"type": "image_url", "image_url": {"url": part["image_url"]}})
+            elif part.get("type") == "image_url" and isinstance((part.get("image_url") or {}).get("url"), str):
+                parts.append({"type": "image_url", "image_url": {"url": part["image_url"]["url"]}})
     return parts or [{"type": "text", "text": ""}]
 
 
 class Moderation:
     """One response's moderation; `wrap` runs the model's steps through it."""
 
-    def __init__(self, moderator: Moderator, req: CreateResponse, response: dict[str, Any]) -> None:
+    def __init__(self, moderator: Moderator, req: CreateResponse, response: ResponseDict) -> None:
         options = req.moderation or {}
         policy = options.get("policy") or {}
         self.moderator, self.model, self.response = moderator, str(options["model"]), response
@@ -94,8 +107,10 @@ class Moderation:
         held: list[Step] = []
         text: list[str] = []
         async for step in steps:
-            if isinstance(step, TextDelta | RefusalDelta):
+            if isinstance(step, TextDelta | RefusalDelta | ReasoningDelta):
                 text.append(step.text)
+            elif isinstance(step, ToolCallDelta):  # a call's arguments are output the client receives too
+                text.append(step.arguments)
             if not isinstance(step, Finish):
                 if self.output_mode == "block":
                     held.append(step)  # delivered once the output passed

@@ -15,16 +15,32 @@ Every stored end notifies the hub (waiters on that response) and, when terminal,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from respond.core.ports import Store
 from respond.engine.hub import Hub
 from respond.protocol.lifecycle import TERMINAL
+from respond.protocol.shapes import ResponseDict
 
 Row = dict[str, Any]
+
+
+def row(response: ResponseDict) -> Row:
+    """The response as the store keeps it: a JSON object (the store reads a few keys by name)."""
+    return cast(Row, response)
+
+
+def rows(items: Sequence[object]) -> list[Row]:
+    """Items as the store keeps them: JSON objects."""
+    return cast("list[Row]", list(items))
+
+
+def typed(stored: Row) -> ResponseDict:
+    """A response read back from the store: the JSON object a `ResponseDict` was stored as."""
+    return cast(ResponseDict, stored)
 LEASE_MS = 15_000
 
 
@@ -47,15 +63,14 @@ class RunMode(Enum):
 class Record:
     """What is stored of a run: its response (updated as it runs), owner, input items, conversation."""
 
-    response: Row
+    response: ResponseDict
     owner: str
     input_items: list[Row]
     conversation_id: str | None = None
 
     @property
     def id(self) -> str:
-        rid: str = self.response["id"]
-        return rid
+        return self.response["id"]
 
 
 class Persistence:
@@ -64,7 +79,7 @@ class Persistence:
     records_events = False  # whether events are written while the run goes on
 
     def __init__(self, store: Store, hub: Hub, record: Record, *, worker: str = "",
-                 on_stored: Callable[[Row], None] | None = None) -> None:
+                 on_stored: Callable[[ResponseDict], None] | None = None) -> None:
         self.store = store
         self.hub = hub
         self.record = record
@@ -90,7 +105,7 @@ class Persistence:
 class Drained(Persistence):
     async def end(self, events: list[Row], joins: bool) -> None:
         r = self.record
-        await self.store.insert_response(r.response, r.owner, r.input_items, r.response["output"],
+        await self.store.insert_response(row(r.response), r.owner, r.input_items, rows(r.response["output"]),
                                          conversation_id=r.conversation_id if joins else None)
         self._stored()
 
@@ -100,16 +115,18 @@ class Streamed(Persistence):
 
     async def begin(self) -> None:
         r = self.record
-        await self.store.start_response(r.response, r.owner, r.input_items, worker=self.worker, lease_ms=LEASE_MS)
+        await self.store.start_response(row(r.response), r.owner, r.input_items, worker=self.worker,
+                                        lease_ms=LEASE_MS)
         self.hub.live.track(r.id)
 
     async def append(self, events: list[Row]) -> None:
-        await self.store.append_events(self.record.id, events, self.record.response)
+        await self.store.append_events(self.record.id, events, row(self.record.response))
         self.hub.notify(self.record.id)
 
     async def end(self, events: list[Row], joins: bool) -> None:
         r = self.record
-        await self.store.finish_response(r.response, r.owner, r.input_items, r.response["output"], events=events,
+        await self.store.finish_response(row(r.response), r.owner, r.input_items, rows(r.response["output"]),
+                                         events=events,
                                          conversation_id=r.conversation_id if joins else None)
         self._stored()
 
@@ -127,5 +144,5 @@ STRATEGIES: dict[RunMode, type[Persistence]] = {
 
 
 def persistence(mode: RunMode, store: Store, hub: Hub, record: Record, *, worker: str = "",
-                on_stored: Callable[[Row], None] | None = None) -> Persistence:
+                on_stored: Callable[[ResponseDict], None] | None = None) -> Persistence:
     return STRATEGIES[mode](store, hub, record, worker=worker, on_stored=on_stored)

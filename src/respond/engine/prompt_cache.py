@@ -19,10 +19,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from respond.core.types import Delta, Finish, Usage
-from respond.engine.hosted import HostedStep
+from respond.engine.operations import Operation
+from respond.engine.persistence import row
+from respond.protocol.shapes import ResponseDict
 
 Row = dict[str, Any]
-Step = Delta | HostedStep
+Step = Delta | Operation
 
 # (reason, how it reads from a stored response), in the order a miss is explained
 CHANGES: list[tuple[str, Callable[[Row], Any]]] = [
@@ -49,9 +51,10 @@ def diagnose(response: Row, comparison: Row | None, usage: Usage | None) -> Row:
             "comparison_reusable_tokens": reusable if isinstance(reusable, int) else None}
 
 
-async def with_diagnostics(steps: AsyncIterator[Step], response: Row, comparison: Row | None) -> AsyncIterator[Step]:
+async def with_diagnostics(steps: AsyncIterator[Step], response: ResponseDict,
+                           comparison: Row | None) -> AsyncIterator[Step]:
     """`steps`, with the diagnosis written into `response` when the turn finishes (before the terminal event)."""
     async for step in steps:
         if isinstance(step, Finish):
-            response["prompt_cache_diagnostics"] = diagnose(response, comparison, step.usage)
+            response["prompt_cache_diagnostics"] = diagnose(row(response), comparison, step.usage)
         yield step

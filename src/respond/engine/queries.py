@@ -19,6 +19,7 @@ from respond.engine.replicas import ReplicaHealth
 from respond.engine.tenancy import usage_key
 from respond.engine.workers import RunManager
 from respond.protocol.errors import not_found
+from respond.protocol.shapes import Deleted, ListPage, ResponseDict
 
 RUN_STATES = ("queued", "in_progress", "failed")
 
@@ -42,15 +43,15 @@ class Knowledge(Protocol):
     """Files and vector stores, owner-scoped (the knowledge base bootstrap gives, as the Files API uses it)."""
 
     async def list_files(self, owner: str | None, *, purpose: str | None, after: str | None, limit: int,
-                         order: str) -> Row: ...
+                         order: str) -> ListPage[Row]: ...
 
     async def store_owner(self, store_id: str) -> str | None: ...
 
     async def list_stores(self, owner: str | None, *, after: str | None, before: str | None, limit: int,
-                          order: str) -> Row: ...
+                          order: str) -> ListPage[Row]: ...
 
     async def list_vs_files(self, owner: str, store_id: str, *, status: str | None, batch_id: str | None = None,
-                            after: str | None, before: str | None, limit: int, order: str) -> Row: ...
+                            after: str | None, before: str | None, limit: int, order: str) -> ListPage[Row]: ...
 
     async def search(self, owner: str, store_id: str, body: Row) -> Row: ...
 
@@ -106,12 +107,12 @@ class Operations:
                               limit: int = 200) -> list[Row]:
         return await self.store.list_runs(owner, list(states), limit=limit)
 
-    async def cancel(self, response_id: str, owner: str | None) -> Row:
+    async def cancel(self, response_id: str, owner: str | None) -> ResponseDict:
         if self.runs is None:
             raise RuntimeError("no run manager")
         return await self.runs.cancel(response_id, await self._owner_of(response_id, owner))
 
-    async def delete(self, response_id: str, owner: str | None) -> Row:
+    async def delete(self, response_id: str, owner: str | None) -> Deleted:
         if self.runs is None:
             raise RuntimeError("no run manager")
         return await self.runs.service.delete(response_id, await self._owner_of(response_id, owner))

@@ -11,10 +11,12 @@ from typing import Any
 from respond.core.ports import Store
 from respond.engine.context_cache import ContextCache
 from respond.engine.include import with_include
+from respond.engine.persistence import typed
 from respond.engine.reasoning import sealed_payload
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import not_found
 from respond.protocol.pagination import page
+from respond.protocol.shapes import Deleted, ListPage, ResponseDict
 from respond.protocol.vocabulary import Vocabulary
 
 
@@ -24,7 +26,7 @@ class ReadSide:
     contexts: ContextCache
     vocabulary: Vocabulary
 
-    async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> dict[str, Any]:
+    async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> ResponseDict:
         response = await self.store.get_response(response_id, owner)
         if response is None:
             raise not_found("Response", response_id)
@@ -32,16 +34,16 @@ class ReadSide:
             for item in response.get("output", []):  # sealed on demand when not sealed at creation
                 if item.get("type") == "reasoning" and not item.get("encrypted_content"):
                     item["encrypted_content"] = self.sealer.seal(sealed_payload(item), owner)
-        return with_include(response, include, self.vocabulary)
+        return with_include(typed(response), include, self.vocabulary)
 
-    async def delete(self, response_id: str, owner: str) -> dict[str, Any]:
+    async def delete(self, response_id: str, owner: str) -> Deleted:
         self.contexts.clear()
         if not await self.store.delete_response(response_id, owner):
             raise not_found("Response", response_id)
         return {"id": response_id, "object": "response.deleted", "deleted": True}
 
     async def input_items(self, response_id: str, owner: str, *, after: str | None, limit: int, order: str,
-                          include: list[str] | None = None) -> dict[str, Any]:
+                          include: list[str] | None = None) -> ListPage[dict[str, Any]]:
         found = await self.store.list_input_items(response_id, owner, after=after, limit=limit, order=order)
         if found is None:
             raise not_found("Response", response_id)

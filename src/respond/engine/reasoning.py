@@ -19,18 +19,26 @@ way it reaches the engine as `ReasoningDelta`s, and one `ReasoningStream` turns 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import NotRequired, TypedDict
 
 from respond.core.types import ReasoningDelta
+from respond.engine.operations import AddItem, AddPart, AppendText, ClosePart, DoneItem, Operation
 from respond.protocol.ids import new_id
 from respond.protocol.items import UPSTREAM_STATE
+from respond.protocol.shapes import ReasoningItem, ReasoningTextPart, SummaryTextPart, UpstreamState
 
-if TYPE_CHECKING:
-    from respond.engine.events import Event, EventBuilder
+
+class SealedReasoning(TypedDict):
+    """What Respond's `encrypted_content` of a reasoning item holds: its text, and the upstream's state."""
+
+    content: list[ReasoningTextPart]
+    summary: list[SummaryTextPart]
+    upstream: NotRequired[UpstreamState]
 
 
 class ReasoningStream:
-    """The open reasoning item of one run, if any.
+    """The open reasoning item of one run, if any: `delta` and `close` say what happens to it as
+    operations (engine/operations.py), which the builder hands to the emitter.
 
     A /v1/responses upstream sends its own summary (`ReasoningDelta.summary`, the part index): then
     the summary is the upstream's, never the mirrored text; its finished item's state
@@ -38,109 +46,67 @@ class ReasoningStream:
     `encrypted_content` with the text, so it reaches the upstream again on a later turn.
     """
 
-    def __init__(self, summary: bool = False, seal: Callable[[dict[str, Any]], str] | None = None) -> None:
+    def __init__(self, summary: bool = False, seal: Callable[[SealedReasoning], str] | None = None) -> None:
         self.summary = summary
         self.seal = seal  # set when the client asked for encrypted_content
-        self._item: dict[str, Any] | None = None
-        self._index = -1
+        self._item: ReasoningItem | None = None
+        self._content = False  # the item has its reasoning_text part
+        self._summaries = 0  # how many summary parts it has
         self._own_summary = False  # the backend sends the summary itself (not mirrored from the text)
 
-    def delta(self, b: EventBuilder, delta: ReasoningDelta) -> list[Event]:
-        events: list[Event] = []
+    def delta(self, delta: ReasoningDelta) -> list[Operation]:
+        ops: list[Operation] = []
         if self._item is None:
             self._item = {"id": new_id("rs"), "type": "reasoning", "summary": [], "content": [],
                           "status": "in_progress"}
-            self._index, ev = b.add_item(self._item)
-            events.append(ev)
-        item = self._item
+            ops.append(AddItem(self._item))
+        item, iid = self._item, self._item["id"]
         if delta.encrypted is not None:
             item[UPSTREAM_STATE] = {"id": delta.item_id, "encrypted_content": delta.encrypted}
         if not delta.text:
-            return events
+            return ops
         if delta.summary is not None:
             self._own_summary = True
-            return events + self._summary(b, delta.summary, delta.text)
-        if not item["content"]:
-            part = {"type": "reasoning_text", "text": ""}
-            item["content"].append(part)
-            events.append(b.emit("response.content_part.added", **self._where(0), part=dict(part)))
+            return ops + self._summary(delta.summary, delta.text)
+        if not self._content:
+            self._content = True
+            ops.append(AddPart(iid, {"type": "reasoning_text", "text": ""}))
         mirror = self.summary and not self._own_summary
-        if mirror and not item["summary"]:
-            summary = {"type": "summary_text", "text": ""}
-            item["summary"].append(summary)
-            events.append(b.emit("response.reasoning_summary_part.added", **self._at(), summary_index=0,
-                                 part=dict(summary)))
-        item["content"][0]["text"] += delta.text
-        events.append(b.emit("response.reasoning_text.delta", **self._where(0), delta=delta.text))
+        if mirror and not self._summaries:
+            self._summaries = 1
+            ops.append(AddPart(iid, {"type": "summary_text", "text": ""}, summary=True))
+        ops.append(AppendText(iid, delta.text, 0))
         if mirror:
-            events += self._summary(b, 0, delta.text)
-        return events
+            ops += self._summary(0, delta.text)
+        return ops
 
-    def _summary(self, b: EventBuilder, index: int, text: str) -> list[Event]:
+    def _summary(self, index: int, text: str) -> list[Operation]:
         assert self._item is not None
-        parts, events = self._item["summary"], []
-        while len(parts) <= index:
-            parts.append({"type": "summary_text", "text": ""})
-            events.append(b.emit("response.reasoning_summary_part.added", **self._at(), summary_index=len(parts) - 1,
-                                 part=dict(parts[-1])))
-        parts[index]["text"] += text
-        events.append(b.emit("response.reasoning_summary_text.delta", **self._at(), summary_index=index, delta=text))
-        return events
+        iid, ops = self._item["id"], list[Operation]()
+        while self._summaries <= index:
+            self._summaries += 1
+            ops.append(AddPart(iid, {"type": "summary_text", "text": ""}, summary=True))
+        ops.append(AppendText(iid, text, index, summary=True))
+        return ops
 
-    def close(self, b: EventBuilder, status: str = "completed") -> list[Event]:
+    def close(self, status: str = "completed") -> list[Operation]:
+        """The item's closing operations; its text is complete (every delta was applied before)."""
         item = self._item
         if item is None:
             return []
-        events = []
-        if item["content"]:
-            part = item["content"][0]
-            events += [b.emit("response.reasoning_text.done", **self._where(0), text=part["text"]),
-                       b.emit("response.content_part.done", **self._where(0), part=dict(part))]
-        for j, summary in enumerate(item["summary"]):
-            events.append(b.emit("response.reasoning_summary_text.done", **self._at(), summary_index=j,
-                                 text=summary["text"]))
-            events.append(b.emit("response.reasoning_summary_part.done", **self._at(), summary_index=j,
-                                 part=dict(summary)))
-        item["status"] = status
-        if self.seal is not None:
-            item["encrypted_content"] = self.seal(sealed_payload(item))
-        events.append(b.item_done(self._index))
-        self._item = None
-        self._own_summary = False
-        return events
-
-    def _at(self) -> dict[str, Any]:
-        assert self._item is not None
-        return {"item_id": self._item["id"], "output_index": self._index}
-
-    def _where(self, content_index: int) -> dict[str, Any]:
-        return {**self._at(), "content_index": content_index}
+        iid = item["id"]
+        ops: list[Operation] = [ClosePart(iid, 0)] if self._content else []
+        ops += [ClosePart(iid, j, summary=True) for j in range(self._summaries)]
+        fields = {"encrypted_content": self.seal(sealed_payload(item))} if self.seal is not None else {}
+        ops.append(DoneItem(iid, status, fields))
+        self._item, self._content, self._summaries, self._own_summary = None, False, 0, False
+        return ops
 
 
-def sealed_payload(item: dict[str, Any]) -> dict[str, Any]:
+def sealed_payload(item: ReasoningItem) -> SealedReasoning:
     """What Respond's `encrypted_content` of a reasoning item holds: its text, and the upstream's state."""
-    payload = {"content": item.get("content") or [], "summary": item.get("summary") or []}
-    if item.get(UPSTREAM_STATE):
-        payload["upstream"] = item[UPSTREAM_STATE]
+    payload: SealedReasoning = {"content": item.get("content") or [], "summary": item.get("summary") or []}
+    state = item.get(UPSTREAM_STATE)
+    if state:
+        payload["upstream"] = state
     return payload
-
-
-def replay_reasoning(b: EventBuilder, index: int, item: dict[str, Any]) -> list[Event]:
-    """The events of a stored reasoning item (all but its output_item.done)."""
-    at = {"item_id": item.get("id"), "output_index": index}
-    events = [b.emit("response.output_item.added", output_index=index,
-                     item={**item, "status": "in_progress", "content": [], "summary": []})]
-    for j, part in enumerate(item.get("content") or []):
-        text = part.get("text", "")
-        events.append(b.emit("response.content_part.added", **at, content_index=j, part={**part, "text": ""}))
-        events.append(b.emit("response.reasoning_text.delta", **at, content_index=j, delta=text))
-        events.append(b.emit("response.reasoning_text.done", **at, content_index=j, text=text))
-        events.append(b.emit("response.content_part.done", **at, content_index=j, part=part))
-    for j, part in enumerate(item.get("summary") or []):
-        text = part.get("text", "")
-        events.append(b.emit("response.reasoning_summary_part.added", **at, summary_index=j,
-                             part={**part, "text": ""}))
-        events.append(b.emit("response.reasoning_summary_text.delta", **at, summary_index=j, delta=text))
-        events.append(b.emit("response.reasoning_summary_text.done", **at, summary_index=j, text=text))
-        events.append(b.emit("response.reasoning_summary_part.done", **at, summary_index=j, part=part))
-    return events

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from respond.engine.persistence import Persistence
+from respond.protocol.shapes import StreamEvent
 
 log = logging.getLogger("respond.run")
-Event = dict[str, Any]
+Event = StreamEvent
 _FLUSH_ON = {"response.output_item.done"}
 
 
@@ -41,7 +42,7 @@ class Recorder:
     async def flush(self) -> None:
         batch, self.pending = self.pending, []
         try:
-            await self.sink.append(batch)
+            await self.sink.append(rows(batch))
         except Exception as exc:  # the database is away: keep the batch for the next write (or the last)
             log.warning("could not store events of %s yet (%s); keeping them", self.sink.record.id, exc)
             self.pending = batch + self.pending
@@ -52,3 +53,8 @@ class Recorder:
         if last is not None and self.keep:
             batch.append(last)
         return batch
+
+
+def rows(events: list[Event]) -> list[dict[str, Any]]:
+    """Events as the store keeps them: JSON objects (it reads only `sequence_number`)."""
+    return cast("list[dict[str, Any]]", events)

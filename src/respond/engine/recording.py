@@ -17,10 +17,11 @@ from respond.engine.context import ContextBuilder
 from respond.engine.context_cache import ContextCache
 from respond.engine.generation import History
 from respond.engine.local_state import LocalState
-from respond.engine.persistence import Record
+from respond.engine.persistence import Record, row, rows
 from respond.protocol.lifecycle import transition
 from respond.protocol.requests import CreateResponse
 from respond.protocol.response import usage_object
+from respond.protocol.shapes import ResponseDict
 
 Item = dict[str, Any]
 
@@ -34,7 +35,7 @@ class Recording:
         self.trust_cache = trust_cache
         self.clock = clock
 
-    def remember(self, response: dict[str, Any], record: Record, history: History,
+    def remember(self, response: ResponseDict, record: Record, history: History,
                  local: LocalState | None = None, new_items: list[Item] | None = None) -> None:
         """Cache the context a continuation of this response will need (in `local`, a WebSocket's
         state, for an unstored one: only when it produced its output); `new_items`: the input as the
@@ -42,10 +43,11 @@ class Recording:
         if local is not None and response["status"] not in ("completed", "incomplete"):
             return
         read = record.input_items if new_items is None else new_items
-        prefix, added = history.messages, read + response["output"]
+        output = rows(response["output"])  # the items as the context reads them, stored or not
+        prefix, added = history.messages, read + output
         if prefix is None:
             prefix, added = [], history.items + added
-        items = history.items + read + response["output"]
+        items = history.items + read + output
         messages = self.context.messages(added, prefix=prefix)
         if local is not None:
             local.put(response["id"], items, messages)
@@ -59,7 +61,7 @@ class Recording:
         transition(record.response, "completed", completed_at=int(self.clock()), usage=usage_object(0, 0))
         if req.store is not False:
             r = record
-            await self.store.insert_response(r.response, r.owner, r.input_items, [],
+            await self.store.insert_response(row(r.response), r.owner, r.input_items, [],
                                              conversation_id=r.conversation_id)
             self.remember(r.response, record, history)
         elif local is not None:

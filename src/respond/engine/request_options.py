@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator, Callable
 from respond.core.ports import Moderator, ResponseStore
 from respond.core.types import Delta, Generation
 from respond.engine import images, moderation, prompt_cache
-from respond.engine.hosted import HostedStep
+from respond.engine.operations import Operation
 from respond.engine.persistence import Record
 from respond.protocol.requests import CreateResponse
 
-Steps = AsyncIterator[Delta | HostedStep]
+Steps = AsyncIterator[Delta | Operation]
 Wrap = Callable[[Steps], Steps]
 
 
@@ -35,7 +35,7 @@ class RequestOptions:
 
     async def prepare(self, req: CreateResponse, gen: Generation, record: Record) -> Wrap:
         """Apply what changes the generation (images); return what wraps its steps (moderation, diagnostics)."""
-        response, owner, new_items = record.response, record.owner, record.input_items
+        response, owner = record.response, record.owner
         if req.image is not None:
             gen.messages, compressed = await images.compress_messages(gen.messages, images.policy(req.image))
             if compressed:
@@ -47,7 +47,7 @@ class RequestOptions:
 
         def wrap(steps: Steps) -> Steps:
             if moderated is not None:
-                steps = moderated.wrap(moderation.input_parts(new_items), steps)
+                steps = moderated.wrap(moderation.input_parts(gen.messages), steps)  # all the model reads
             if comparing:
                 steps = prompt_cache.with_diagnostics(steps, response, comparison)
             return steps

@@ -13,17 +13,19 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 from respond.core.errors import BackendError
 from respond.core.types import Delta, Finish, ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, Usage
 from respond.engine.errors import response_error
 from respond.engine.events import Event, EventBuilder
-from respond.engine.hosted import HostedStep
+from respond.engine.operations import Operation
 from respond.engine.persistence import Persistence, Record
-from respond.engine.recorder import Recorder
-from respond.protocol.lifecycle import terminal_fields, transition
+from respond.engine.queue import QUEUED_EVENTS
+from respond.engine.recorder import Recorder, rows
+from respond.protocol.lifecycle import TerminalFields, terminal_fields, transition
 from respond.protocol.response import usage_object
+from respond.protocol.shapes import LifecycleType, ResponseDict, ResponseStatus, UsageDict
 
 log = logging.getLogger("respond.run")
 
@@ -32,9 +34,9 @@ class Run:
     """`record`: what is stored; `deltas` (after `first`, the primed one): the model's turn;
     `builder`: numbers and shapes the events; `persistence`: how the run's mode stores it."""
 
-    def __init__(self, record: Record, deltas: AsyncIterator[Delta | HostedStep],
-                 first: Delta | HostedStep | BackendError | asyncio.Task[Any] | None, builder: EventBuilder,
-                 persistence: Persistence, on_end: Callable[[dict[str, Any]], None] | None = None,
+    def __init__(self, record: Record, deltas: AsyncIterator[Delta | Operation],
+                 first: Delta | Operation | BackendError | asyncio.Task[Any] | None, builder: EventBuilder,
+                 persistence: Persistence, on_end: Callable[[ResponseDict], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.record = record
         self.clock = clock  # completed_at
@@ -45,8 +47,10 @@ class Run:
         self.persistence = persistence
         self.recorder = Recorder(persistence)
         self._finished = False
-        self._final: tuple[str, dict[str, Any]] = ("failed", {})
+        self._final: tuple[ResponseStatus, TerminalFields] = ("failed", {})
         self._on_end = on_end  # metering: called once with the final response, stored or not
+        # (time, error): the end of a background run's completion window (engine/queue.py), on `clock`
+        self.deadline: tuple[float, str] | None = None
 
     @property
     def id(self) -> str:
@@ -56,9 +60,15 @@ class Run:
         """Yield every event of the response, persisting it once it is terminal."""
         b = self.builder
         self.persistence.hub.live.attach(self.id)  # its lease is renewed while this task lives
+        queued = self.response["status"] == "queued"
         transition(self.response, "in_progress")
         try:
-            yield await self._out(b.lifecycle("response.created"))
+            if queued:  # a background run: its first events were stored when it was queued
+                for type_ in QUEUED_EVENTS:
+                    b.lifecycle(type_)  # (numbered then, and not again)
+            else:
+                yield await self._out(b.lifecycle("response.created"))
+            self._within_window()
             yield await self._out(b.lifecycle("response.in_progress"))
             finish: Finish | None = None
             async for delta in self._all_deltas():
@@ -73,13 +83,13 @@ class Run:
                     evs = b.reason(delta) if delta.text or delta.encrypted is not None else []
                 elif isinstance(delta, RefusalDelta):
                     evs = b.refusal(delta) if delta.text else []
-                elif isinstance(delta, HostedStep):
-                    evs = delta.events(b)
+                elif isinstance(delta, Operation):
+                    evs = b.operation(delta)
                 for ev in evs:
                     yield await self._out(ev)
             for ev in self._finish(finish):
                 yield await self._out(ev)
-            yield await self._end(f"response.{self._final[0]}")
+            yield await self._end(cast(LifecycleType, f"response.{self._final[0]}"))
         except BackendError as exc:
             for ev in self._fail(exc):
                 yield await self._out(ev)
@@ -94,7 +104,7 @@ class Run:
         await self.recorder(ev)
         return ev
 
-    async def _end(self, terminal_type: str) -> Event:
+    async def _end(self, terminal_type: LifecycleType) -> Event:
         """The terminal event is stored with the terminal status before the client sees it."""
         status, fields = self._final
         transition(self.response, status, **fields)
@@ -104,7 +114,7 @@ class Run:
             ev = self.builder.lifecycle("response.failed")  # what was stored instead
         return ev
 
-    async def _all_deltas(self) -> AsyncIterator[Delta | HostedStep]:
+    async def _all_deltas(self) -> AsyncIterator[Delta | Operation]:
         first = self._first
         if isinstance(first, asyncio.Task):  # the backend had not answered when the stream began
             try:
@@ -117,7 +127,12 @@ class Run:
         if first is not None:
             yield first
         async for delta in self._deltas:
+            self._within_window()
             yield delta
+
+    def _within_window(self) -> None:
+        if self.deadline is not None and self.clock() > self.deadline[0]:
+            raise BackendError(self.deadline[1])
 
     async def _close_deltas(self) -> None:
         pending = self._first
@@ -145,10 +160,10 @@ class Run:
     def _fail(self, exc: BackendError) -> list[Event]:
         log.warning("response %s failed: %s", self.id, exc.message)
         events = self.builder.close_all("incomplete")
-        self._final = terminal_fields(None, {}, error=response_error(exc))
+        self._final = terminal_fields(None, _usage(None), error=response_error(exc))
         return events
 
-    async def _abort(self, status: str) -> None:
+    async def _abort(self, status: ResponseStatus) -> None:
         """The consumer went away or the run was cancelled: end it and store that."""
         if self._finished:
             return
@@ -166,13 +181,13 @@ class Run:
         if self._on_end is not None:
             self._on_end(self.response)
         try:
-            await self.persistence.end(events, joins)
+            await self.persistence.end(rows(events), joins)
             return True
         except Exception as exc:
             log.error("storing the end of %s failed (%s); storing it failed instead", self.id, exc)
-            self.response.update(status="failed", output=[], error={
+            self.response.update({"status": "failed", "output": [], "error": {
                 "code": "server_error", "message": "The response could not be stored: the database refused one "
-                "of its values (too long, or not valid text)."})
+                "of its values (too long, or not valid text)."}})
             try:
                 await self.persistence.end([], False)
             except Exception:
@@ -180,6 +195,6 @@ class Run:
             return False
 
 
-def _usage(usage: Usage | None) -> dict[str, Any]:
+def _usage(usage: Usage | None) -> UsageDict:
     u = usage or Usage()
     return usage_object(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ class Sealer:
             self._cipher = Fernet(self._key)
         return self._cipher
 
-    def seal(self, payload: dict[str, Any], owner: str, purpose: str = "reasoning") -> str:
+    def seal(self, payload: Mapping[str, object], owner: str, purpose: str = "reasoning") -> str:
         """`purpose` binds the blob to one use (reasoning, compaction, hosted_secrets): a blob sealed
         for one is refused as another."""
         head = {"owner": owner} if purpose == "reasoning" else {"owner": owner, "purpose": purpose}

@@ -10,29 +10,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from respond.engine.run import Run
 from respond.protocol.requests import CreateResponse
+from respond.protocol.shapes import ResponseDict
 
 
 @dataclass(frozen=True, slots=True)
 class Running:
     run: Run
     req: CreateResponse
-    response: dict[str, Any]
+    response: ResponseDict
 
 
 @dataclass(frozen=True, slots=True)
 class Queued:
     req: CreateResponse
-    response: dict[str, Any]
+    response: ResponseDict
 
 
 @dataclass(frozen=True, slots=True)
 class Warmed:
     req: CreateResponse
-    response: dict[str, Any]
+    response: ResponseDict
 
 
 Started = Running | Queued | Warmed

@@ -27,7 +27,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from respond.core.tenants import Decision, KeyStore, RateStore, TenantKey, UsageStore, Window
@@ -249,12 +249,12 @@ class Tenancy:
             await self.rates.settle(lease, 0, self.clock())
 
     # -- what it used ---------------------------------------------------------------------------------
-    def finished(self, response: dict[str, Any], owner: str, backend: str, seconds: float) -> None:
+    def finished(self, response: Mapping[str, Any], owner: str, backend: str, seconds: float) -> None:
         task = asyncio.get_running_loop().create_task(self._account(response, owner, backend, seconds))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _account(self, response: dict[str, Any], owner: str, backend: str, seconds: float) -> None:
+    async def _account(self, response: Mapping[str, Any], owner: str, backend: str, seconds: float) -> None:
         u = response.get("usage") or {}
         row: dict[str, Any] = {"response_id": str(response.get("id")), "key_id": usage_key(owner), "model": str(response.get("model"))[:128],
                "backend": backend[:64], "status": str(response.get("status"))[:16],

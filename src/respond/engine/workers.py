@@ -3,7 +3,8 @@
 Every process runs `workers` claim loops over the shared job table (exactly one claimer wins a
 job), renews the leases of what it runs, and ends runs whose worker died:
 
-- a queued job is simply run by whichever process claims it first;
+- a queued job is run by whichever process claims it first, in the queue's order (engine/queue.py:
+  `background_options`); a run past its completion window ends `failed`;
 - a running job whose lease ran out (its process was killed) is **not re-run**: its response ends
   `failed` with an error saying it was interrupted, because part of its stream may already have
   reached a client and a re-run would produce a different one.  On SQLite (one process by
@@ -22,13 +23,15 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from respond.core.logctx import request_id
+from respond.engine import queue
 from respond.engine.events import replay
 from respond.engine.include import shown_event
-from respond.engine.persistence import LEASE_MS
+from respond.engine.persistence import LEASE_MS, row, typed
 from respond.engine.service import ResponsesService
 from respond.protocol import lifecycle
 from respond.protocol.errors import invalid, not_found
 from respond.protocol.lifecycle import TERMINAL
+from respond.protocol.shapes import ResponseDict, StreamEvent
 
 log = logging.getLogger("respond.runs")
 
@@ -77,7 +80,8 @@ class RunManager:
                 await task
             response = await self.store.get_response(rid, owner)
             if response is not None and response["status"] in lifecycle.REQUEUEABLE:
-                await self.store.requeue(rid, lifecycle.requeue(response))
+                await self.store.requeue(rid, row(lifecycle.requeue(typed(response))),
+                                         keep_events=len(queue.QUEUED_EVENTS))
                 log.info("requeued %s for another process", rid)
 
     # -- workers ---------------------------------------------------------------------------------
@@ -111,6 +115,7 @@ class RunManager:
         try:
             run = await self.service.run_job(job)
             if run is not None:
+                run.deadline = queue.deadline(job["request"], run.response)
                 async for _ in run.events():
                     pass
                 status = str(run.response.get("status"))
@@ -168,7 +173,7 @@ class RunManager:
             try:
                 response = await self.store.get_response(rid, owner)
                 if response is not None and response["status"] not in TERMINAL:
-                    await self.store.update_response(lifecycle.fail(response, message))
+                    await self.store.update_response(row(lifecycle.fail(typed(response), message)))
                 await self.store.finish_job(rid)
                 break
             except Exception as exc:
@@ -180,17 +185,18 @@ class RunManager:
         self.service.hub.notify(rid)
 
     # -- cancel and follow -----------------------------------------------------------------------
-    async def cancel(self, rid: str, owner: str, wait: float = 10.0) -> dict[str, Any]:
-        response = await self.store.get_response(rid, owner)
-        if response is None:
+    async def cancel(self, rid: str, owner: str, wait: float = 10.0) -> ResponseDict:
+        stored = await self.store.get_response(rid, owner)
+        if stored is None:
             raise not_found("Response", rid)
+        response = typed(stored)
         if not response.get("background"):
             raise invalid("Only responses created with background: true can be cancelled.", None,
                           "invalid_request")
         if response["status"] in TERMINAL:
             return response
         if await self.store.cancel_queued(rid):
-            await self.store.update_response(lifecycle.transition(response, "cancelled"))
+            await self.store.update_response(row(lifecycle.transition(response, "cancelled")))
             self.service.hub.notify(rid)
             if self.service.tenancy is not None:  # it never ran: its key's slot and reservation are freed
                 self.service.tenancy.finished(response, owner, "none", 0.0)
@@ -205,13 +211,13 @@ class RunManager:
         while loop.time() < deadline:
             current = await self.store.get_response(rid, owner)
             if current is None or current["status"] in TERMINAL:
-                return current or response
+                return typed(current) if current is not None else response
             await self.service.hub.wait(rid, 0.1)
         current = await self.store.get_response(rid, owner)
-        return current or response
+        return typed(current) if current is not None else response
 
     async def follow(self, rid: str, owner: str, after: int,
-                     include: Sequence[str] | None = None) -> AsyncIterator[dict[str, Any]]:
+                     include: Sequence[str] | None = None) -> AsyncIterator[StreamEvent]:
         """Stored events after `after`, then the live ones until the response is terminal, as
         `include` shows them (hosted tools' results, image URLs... only when asked)."""
         first = await self.store.read_events(rid, owner, after)
@@ -219,14 +225,16 @@ class RunManager:
             raise not_found("Response", rid)
         return self._follow(rid, owner, after, first, frozenset(include or ()))
 
-    async def _follow(self, rid: str, owner: str, after: int, got: tuple[list[dict[str, Any]], str] | None,
-                      include: frozenset[str] = frozenset()) -> AsyncIterator[dict[str, Any]]:
+    async def _follow(self, rid: str, owner: str, after: int, got: tuple[list[Any], str] | None,
+                      include: frozenset[str] = frozenset()) -> AsyncIterator[StreamEvent]:
+        """`got`: stored events (JSON read back from the store, as they were emitted) and the status."""
         if got is not None and not got[0] and got[1] in TERMINAL and \
                 not (await self.store.read_events(rid, owner, -1, limit=1) or ([], ""))[0]:
             # Never streamed, so no events were stored: replay it from the stored response.
             response = await self.store.get_response(rid, owner)
             if response is not None:
-                got = ([ev for ev in replay(response, self.service.hosted.replay) if ev["sequence_number"] > after], got[1])
+                replayed = replay(typed(response), self.service.hosted.replay, include, self.service.vocabulary)
+                got = ([ev for ev in replayed if ev["sequence_number"] > after], got[1])
         while got is not None:
             events, status = got
             for ev in events:

@@ -20,11 +20,7 @@ INPUT_TOKENS = frozenset({"conversation", "input", "instructions", "model", "par
 COMPACT = frozenset({"model", "input", "instructions", "previous_response_id", "prompt_cache_key",
                      "prompt_cache_options", "prompt_cache_retention", "safety_identifier", "service_tier", "image"})
 COMPACT_TIERS = ("auto", "default", "fast", "flex", "priority")
-# Compact options this server cannot act on: a 400 naming them (null is accepted as absent).
-COMPACT_UNSUPPORTED = {
-    "prompt_cache_options": "this server does not pass prompt cache options to the model",
-    "prompt_cache_retention": "this server does not pass a prompt cache retention to the model",
-}
+COMPACT_CACHE_OPTIONS = ("mode", "ttl")  # the compact params' prompt_cache_options (create's also take prewarm, ...)
 CONVERSATION_CREATE = frozenset({"items", "metadata"})
 CONVERSATION_UPDATE = frozenset({"metadata"})
 CONVERSATION_ITEMS = frozenset({"items"})
@@ -49,16 +45,22 @@ def parse_input_tokens(body: Any, vocabulary: Vocabulary) -> CreateResponse:
 
 
 def parse_compact(body: Any, vocabulary: Vocabulary) -> CreateResponse:
-    """`POST /responses/compact`: `model` is required; every option is validated as on a create, then
-    applied (input, instructions, previous_response_id, image), passed on to the model
-    (prompt_cache_key, safety_identifier, service_tier) or refused (`COMPACT_UNSUPPORTED`)."""
+    """`POST /responses/compact`: `model` is required; every option is validated as on a create (and
+    to the compact params' narrower values), then applied (input, instructions, previous_response_id,
+    image) or passed on to the model (prompt_cache_key, safety_identifier, service_tier, the prompt
+    caching options: a backend that cannot take one answers a 400 naming it, backends/options.py)."""
     body = object_body(body, COMPACT)
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise invalid("Missing required parameter: 'model'.", "model", "missing_required_parameter")
-    for key, why in COMPACT_UNSUPPORTED.items():
-        if body.get(key) is not None:
-            raise invalid(f"'{key}' is not supported on /responses/compact: {why}. Remove the parameter.",
-                          key, "unsupported_parameter")
+    options = body.get("prompt_cache_options")
+    if isinstance(options, dict):
+        for key in options:
+            if key not in COMPACT_CACHE_OPTIONS:
+                raise invalid(f"Unknown parameter: 'prompt_cache_options.{key}'.", f"prompt_cache_options.{key}",
+                              "unknown_parameter")
+        if options.get("ttl") not in (None, "30m"):
+            raise invalid(f"Invalid value: '{options['ttl']}'. Supported values are: '30m'.",
+                          "prompt_cache_options.ttl", "invalid_value")
     tier = body.get("service_tier")
     if isinstance(tier, str) and tier not in COMPACT_TIERS:
         listed = ", ".join(f"'{t}'" for t in COMPACT_TIERS)

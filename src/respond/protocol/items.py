@@ -10,7 +10,7 @@ function call outputs; every other type by its `ItemType`, looked up in the serv
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
@@ -27,7 +27,7 @@ ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "f
 # "encrypted_content"}), sent back to that upstream on later turns.  Never shown to a client (a
 # client that keeps no state gets it inside Respond's own sealed `encrypted_content`), never taken
 # from one (a client's reasoning item cannot inject state the upstream would trust).
-UPSTREAM_STATE = "_upstream"
+UPSTREAM_STATE: Final = "_upstream"
 
 
 def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:

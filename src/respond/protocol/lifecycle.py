@@ -13,12 +13,14 @@ it cannot wait for, then `requeue`s them (`cancelled -> queued`) for another pro
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TypedDict, Unpack
+
+from respond.protocol.shapes import ErrorDict, IncompleteDetails, ResponseDict, ResponseStatus, UsageDict
 
 TERMINAL = ("completed", "failed", "incomplete", "cancelled")
-_NEXT: dict[str, tuple[str, ...]] = {
+_NEXT: dict[str, tuple[ResponseStatus, ...]] = {
     "queued": ("in_progress", "cancelled", "failed"),
-    "in_progress": ("in_progress", "queued", *TERMINAL),
+    "in_progress": ("in_progress", "queued", "completed", "failed", "incomplete", "cancelled"),
 }
 
 
@@ -26,18 +28,27 @@ class InvalidTransition(ValueError):
     pass
 
 
-def transition(response: dict[str, Any], status: str, **fields: Any) -> dict[str, Any]:
+class TerminalFields(TypedDict, total=False):
+    """What a status brings with it."""
+
+    completed_at: int
+    usage: UsageDict
+    incomplete_details: IncompleteDetails
+    error: ErrorDict
+
+
+def transition(response: ResponseDict, status: ResponseStatus, **fields: Unpack[TerminalFields]) -> ResponseDict:
     """Move `response` to `status` (setting `fields` with it); raise on a move the lifecycle forbids."""
     current = response.get("status")
     if status not in _NEXT.get(str(current), ()):
         raise InvalidTransition(f"Response {response.get('id')}: '{current}' cannot become '{status}'.")
     response["status"] = status
-    response.update(fields)
+    response.update(fields)  # type: ignore[typeddict-item]  # TerminalFields: a part of ResponseDict
     return response
 
 
-def terminal_fields(reason: str | None, usage: dict[str, Any], error: dict[str, Any] | None = None,
-                    now: float | None = None) -> tuple[str, dict[str, Any]]:
+def terminal_fields(reason: str | None, usage: UsageDict, error: ErrorDict | None = None,
+                    now: float | None = None) -> tuple[ResponseStatus, TerminalFields]:
     """The terminal status and its fields for a run that ended: `reason` is the model's finish
     reason ("length": the output budget ran out; "content_filter": moderation withheld it); an `error` makes it `failed`; `now`: the
     completion time (default: the wall clock)."""
@@ -50,20 +61,20 @@ def terminal_fields(reason: str | None, usage: dict[str, Any], error: dict[str, 
     return "completed", {"completed_at": int(time.time() if now is None else now), "usage": usage}
 
 
-def fail(response: dict[str, Any], message: str, code: str = "server_error") -> dict[str, Any]:
+def fail(response: ResponseDict, message: str, code: str = "server_error") -> ResponseDict:
     """End a run that cannot finish (its worker died or crashed): its open items become incomplete."""
     for item in response.get("output", []):
         if item.get("status") == "in_progress":
-            item["status"] = "incomplete"
+            item["status"] = "incomplete"  # type: ignore[typeddict-unknown-key]  # every item with a status
     return transition(response, "failed", error={"code": code, "message": message})
 
 
 REQUEUEABLE = ("in_progress", "cancelled")
 
 
-def requeue(response: dict[str, Any]) -> dict[str, Any]:
+def requeue(response: ResponseDict) -> ResponseDict:
     """Back on the queue from scratch (graceful shutdown): what it produced so far is dropped."""
     if response.get("status") not in REQUEUEABLE:
         raise InvalidTransition(f"Response {response.get('id')}: '{response.get('status')}' cannot be requeued.")
-    response.update(status="queued", output=[], error=None, usage=None, completed_at=None)
+    response.update({"status": "queued", "output": [], "error": None, "usage": None, "completed_at": None})
     return response

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from respond.protocol.errors import invalid
+from respond.protocol.shapes import ListPage
 
 ORDERS = ("asc", "desc")
 
@@ -60,6 +61,9 @@ class ListParams:
         return {**self.cursor(), "before": self.before}
 
 
-def page(data: list[dict[str, Any]], more: bool) -> dict[str, Any]:
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": more}
+Listed = TypeVar("Listed", bound=Mapping[str, Any])
+
+
+def page(data: list[Listed], more: bool) -> ListPage[Listed]:
+    return {"object": "list", "data": data, "first_id": str(data[0]["id"]) if data else None,
+            "last_id": str(data[-1]["id"]) if data else None, "has_more": more}

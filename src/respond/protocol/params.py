@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from respond.protocol.errors import invalid
+
+CONTINUATION_ID_MAX = 128
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
@@ -37,7 +40,8 @@ class StreamOptions(_Strict):
 
 class BackgroundOptions(_Strict):
     completion_window: Literal["soonest", "2h", "8h"] | None = None
-    continuation_id: str | None = None
+    # bounded: it is stored with the queued job (the SDK documents no limit)
+    continuation_id: str | None = Field(default=None, min_length=1, max_length=CONTINUATION_ID_MAX)
 
 
 class ContextManagement(_Strict):
@@ -97,3 +101,32 @@ def check_nested(name: str, value: Any) -> ValidationError | None:
     except ValidationError as exc:
         return exc
     return None
+
+
+# The service tiers that are "Standard processing" (the SDK: the 2h and 8h windows require it).
+STANDARD_TIERS = (None, "auto", "default")
+
+
+def check_background_options(options: dict[str, Any] | None, background: bool | None, stream: bool | None,
+                             service_tier: str | None) -> None:
+    """The rules the SDK documents for `background_options` (its shape is checked by `BackgroundOptions`):
+    the `2h` and `8h` windows require `background: true`, Standard processing and no `stream`; a
+    `continuation_id` orders background runs, so it too requires `background: true`.  `soonest` is
+    what every response gets."""
+    options = options or {}
+    window, continuation = options.get("completion_window"), options.get("continuation_id")
+    if window in ("2h", "8h"):
+        param = "background_options.completion_window"
+        if not background:
+            raise invalid(f"The '{window}' completion window requires 'background' to be true.", param,
+                          "invalid_value")
+        if stream:
+            raise invalid(f"The '{window}' completion window cannot be used with 'stream': true.", param,
+                          "invalid_value")
+        if service_tier not in STANDARD_TIERS:
+            raise invalid(f"The '{window}' completion window requires Standard processing: 'service_tier' "
+                          f"'{service_tier}' cannot be used with it (use 'auto' or 'default').", param,
+                          "invalid_value")
+    if continuation is not None and not background:
+        raise invalid("'background_options.continuation_id' orders background runs: it requires 'background' "
+                      "to be true.", "background_options.continuation_id", "invalid_value")

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from respond.protocol.errors import APIError, invalid
-from respond.protocol.params import NESTED, check_nested
+from respond.protocol.params import NESTED, check_background_options, check_nested
 from respond.protocol.vocabulary import IncludeError, Vocabulary
 
 METADATA_MAX_PAIRS = 16
@@ -109,6 +117,11 @@ class CreateResponse(BaseModel):
         if exc is not None:
             raise to_api_error(exc, (name,))
         return value
+
+    @model_validator(mode="after")
+    def _background_options(self) -> CreateResponse:
+        check_background_options(self.background_options, self.background, self.stream, self.service_tier)
+        return self
 
     @field_validator("context_management", mode="before")
     @classmethod

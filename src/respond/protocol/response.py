@@ -6,13 +6,15 @@ from typing import Any
 
 from respond.protocol.lifecycle import TERMINAL
 from respond.protocol.requests import CreateResponse
+from respond.protocol.shapes import JSONObject, ResponseDict, ResponseStatus, TextConfig, UsageDict
+from respond.protocol.shapes.response import ImageConfig
 
 __all__ = ["TERMINAL", "echo_cache_options", "echo_image", "echo_text", "echo_tools", "new_response",
            "usage_object"]
 
 
-def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    out = []
+def echo_tools(tools: list[dict[str, Any]] | None) -> list[JSONObject]:
+    out: list[JSONObject] = []
     for tool in tools or []:
         if tool.get("type") == "function":
             out.append({"type": "function", "name": tool.get("name"), "description": tool.get("description"),
@@ -22,7 +24,7 @@ def echo_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return out
 
 
-def echo_text(text: dict[str, Any] | None) -> dict[str, Any]:
+def echo_text(text: dict[str, Any] | None) -> TextConfig:
     text = text or {}
     fmt = text.get("format") or {"type": "text"}
     if fmt.get("type") == "json_schema":  # every key the Response carries, as the hosted API echoes it
@@ -39,7 +41,7 @@ def echo_cache_options(options: dict[str, Any] | None) -> dict[str, Any] | None:
             "comparison_response_id": options.get("comparison_response_id")}
 
 
-def echo_image(req: CreateResponse) -> dict[str, Any] | None:
+def echo_image(req: CreateResponse) -> ImageConfig | None:
     """`image` as a Response (and a CompactedResponse) carries it, the effective policy: `enabled` for
     `enabled`; `auto` starts `disabled` and becomes `enabled` once an image was compressed (engine/images.py)."""
     image = req.image
@@ -49,7 +51,7 @@ def echo_image(req: CreateResponse) -> dict[str, Any] | None:
 
 
 def new_response(req: CreateResponse, *, response_id: str, created_at: int, model: str,
-                 status: str = "in_progress", conversation_id: str | None = None) -> dict[str, Any]:
+                 status: ResponseStatus = "in_progress", conversation_id: str | None = None) -> ResponseDict:
     reasoning = req.reasoning or {}
     return {
         "id": response_id,
@@ -101,7 +103,7 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
     }
 
 
-def usage_object(input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0) -> dict[str, Any]:
+def usage_object(input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0) -> UsageDict:
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 
-from respond.core.ports import Row
+from respond.core.ports import JobOrder, Row
 from respond.store import schema
 from respond.store.database import Database, execute_rows
 
@@ -29,20 +29,25 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# The next job: the earliest due (engine/queue.py: a completion window's deadline, `soonest` its queue
+# time), and none of a chain while one of that owner's chain queued before it is unfinished.  On
+# PostgreSQL, other processes' claims are skipped (SKIP LOCKED), never waited for.
+_NEXT = """
+    SELECT j.response_id FROM jobs j WHERE j.state = 'queued' AND (j.chain IS NULL OR NOT EXISTS (
+        SELECT 1 FROM jobs k WHERE k.owner = j.owner AND k.chain = j.chain AND k.state <> 'done'
+          AND (k.queued_us < j.queued_us OR (k.queued_us = j.queued_us AND k.response_id < j.response_id))))
+    ORDER BY j.due_us, j.queued_us, j.response_id"""
 _CLAIM_PG = text(
-    """
+    f"""
     UPDATE jobs SET state = 'running', worker = :worker, lease_until = :lease
-    WHERE response_id = (
-        SELECT response_id FROM jobs WHERE state = 'queued' ORDER BY created_at
-        FOR UPDATE SKIP LOCKED LIMIT 1)
+    WHERE response_id = ({_NEXT} FOR UPDATE OF j SKIP LOCKED LIMIT 1)
     RETURNING response_id, owner, request
     """
 )
 _CLAIM_SQLITE = text(
-    """
+    f"""
     UPDATE jobs SET state = 'running', worker = :worker, lease_until = :lease
-    WHERE response_id = (SELECT response_id FROM jobs WHERE state = 'queued' ORDER BY created_at LIMIT 1)
-      AND state = 'queued'
+    WHERE response_id = ({_NEXT} LIMIT 1) AND state = 'queued'
     RETURNING response_id, owner, request
     """
 )
@@ -52,11 +57,17 @@ _ANY_QUEUED = select(J.c.response_id).where(J.c.state == "queued").limit(1)
 
 
 def job_row(response_id: str, owner: str, state: str, request: Any | None, worker: str | None,
-            lease_ms: int) -> dict[str, Any]:
+            lease_ms: int, order: JobOrder | None = None) -> dict[str, Any]:
+    order = order or JobOrder(0, 0)
     return {"response_id": response_id, "owner": owner, "state": state,
             "request": orjson.dumps(request).decode() if request is not None else None,
             "worker": worker, "lease_until": now_ms() + lease_ms, "cancel_requested": False,
-            "created_at": now_ms()}
+            "created_at": now_ms(), "queued_us": order.queued_us, "due_us": order.due_us, "chain": order.chain}
+
+
+def event_rows_of(response_id: str, events: list[Row]) -> list[dict[str, Any]]:
+    return [{"response_id": response_id, "seq": ev["sequence_number"], "body": orjson.dumps(ev).decode()}
+            for ev in events]
 
 
 class RunsMixin:
@@ -103,10 +114,11 @@ class RunsMixin:
         stmt = update(J).where(J.c.response_id == response_id, J.c.state == "running").values(cancel_requested=True)
         await self.db.write(lambda conn: conn.execute(stmt))
 
-    async def requeue(self, response_id: str, response: Row) -> None:
-        """Put a run back on the queue from scratch (graceful shutdown): its events are dropped."""
+    async def requeue(self, response_id: str, response: Row, keep_events: int = 0) -> None:
+        """Put a run back on the queue from scratch (graceful shutdown): its events are dropped but
+        the first `keep_events` (those it got when it was queued)."""
         def write(conn: Connection) -> None:
-            conn.execute(E.delete().where(E.c.response_id == response_id))
+            conn.execute(E.delete().where(E.c.response_id == response_id, E.c.seq >= keep_events))
             conn.execute(update(R).where(R.c.id == response_id).values(
                 status=response["status"], body=orjson.dumps(response).decode()))
             conn.execute(update(J).where(J.c.response_id == response_id).values(
@@ -125,8 +137,7 @@ class RunsMixin:
     # -- events ----------------------------------------------------------------------------------
     async def append_events(self, response_id: str, events: list[Row], snapshot: Row | None) -> None:
         """Persist a batch of stream events and, with it, the response's current snapshot."""
-        rows = [{"response_id": response_id, "seq": ev["sequence_number"], "body": orjson.dumps(ev).decode()}
-                for ev in events]
+        rows = event_rows_of(response_id, events)
         snap = orjson.dumps(snapshot).decode() if snapshot is not None else None
         status = snapshot["status"] if snapshot is not None else None
 

@@ -118,6 +118,15 @@ async def _0004_deletion_epoch(conn: AsyncConnection) -> None:
         "INSERT INTO response_deletions (id, epoch) VALUES (1, 0)")
 
 
+async def _jobs_0001_queue_order(conn: AsyncConnection) -> None:
+    """The background queue's order: `completion_window` (a due time) and `continuation_id` (a chain)."""
+    await ddl(conn, "ALTER TABLE jobs ADD COLUMN queued_us BIGINT NOT NULL DEFAULT 0",
+              "ALTER TABLE jobs ADD COLUMN due_us BIGINT NOT NULL DEFAULT 0",
+              "ALTER TABLE jobs ADD COLUMN chain VARCHAR(128)",
+              "CREATE INDEX ix_jobs_state_due ON jobs (state, due_us)",
+              "CREATE INDEX ix_jobs_owner_chain ON jobs (owner, chain)")
+
+
 def ordered() -> list[tuple[str, Migration]]:
     """Every migration, in order (append new ones at the end; never reorder or edit a shipped one).
 
@@ -141,6 +150,7 @@ def ordered() -> list[tuple[str, Migration]]:
         ("tenants_0001_keys_limits_usage", tenants_0001),
         ("files_0001_files_vector_stores_chunks", files_0001),
         ("files_0002_fts_store_column", files_0002),
+        ("jobs_0001_queue_order", _jobs_0001_queue_order),
     ]
 
 

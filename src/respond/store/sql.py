@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
-from respond.core.ports import Row, Store
+from respond.core.ports import JobOrder, Row, Store
 from respond.core.storage import FileStore as FileStorePort
 from respond.core.storage import UnitOfWork, VectorIndex
 from respond.store import schema
@@ -22,7 +22,7 @@ from respond.store.containers import ContainerStore
 from respond.store.conversations import ConversationsMixin, conversation_rows
 from respond.store.database import Database, execute_rows
 from respond.store.files import FileStore
-from respond.store.jobs import RunsMixin, job_row
+from respond.store.jobs import RunsMixin, event_rows_of, job_row
 from respond.store.listing import ListingMixin
 from respond.store.listing_migration import metadata_rows, preview
 from respond.store.migrations import migrate
@@ -128,10 +128,12 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
             response["id"], owner, state="running", request=None, worker=worker, lease_ms=lease_ms))
 
     async def enqueue_response(self, response: Row, owner: str, input_items: list[Row], *, request: Any,
-                               lease_ms: int) -> None:
-        """Store a `queued` response with its job, for a worker to claim."""
+                               lease_ms: int, order: JobOrder | None = None, events: list[Row] | None = None
+                               ) -> None:
+        """Store a `queued` response with its job (and its first events), for a worker to claim."""
         await self._insert_with_job(response, owner, input_items, job_row(
-            response["id"], owner, state="queued", request=request, worker=None, lease_ms=lease_ms))
+            response["id"], owner, state="queued", request=request, worker=None, lease_ms=lease_ms, order=order),
+            events)
 
     async def finish_response(self, response: Row, owner: str, input_items: list[Row], output_items: list[Row],
                               *, events: list[Row], conversation_id: str | None = None) -> None:
@@ -157,14 +159,18 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
             execute_rows(conn, self._insert_events, [
                 {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in e["events"]])
 
-    async def _insert_with_job(self, response: Row, owner: str, input_items: list[Row], job: Row) -> None:
+    async def _insert_with_job(self, response: Row, owner: str, input_items: list[Row], job: Row,
+                               events: list[Row] | None = None) -> None:
         rows = self._item_rows(response["id"], owner, input_items, [], with_inputs=True)
+        event_rows = event_rows_of(response["id"], events or [])
 
         def write(conn: Connection) -> None:
             self._insert_new(conn, response, owner, input_items)
             if rows:
                 execute_rows(conn, self._insert_items, rows)
             execute_rows(conn, self._insert_job, job)
+            if event_rows:
+                conn.execute(insert(schema.events), event_rows)
 
         await self.db.write(write, quick=True)
 

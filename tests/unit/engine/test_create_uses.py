@@ -17,6 +17,7 @@ from respond.engine.hosted import HostedTools
 from respond.engine.jobs import SEALED_SECRETS
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.started import Queued, Running, Warmed
+from respond.protocol.shapes import Annotation
 from respond.store.sql import SqlStore
 from tests.unit.conftest import OWNER
 
@@ -33,7 +34,7 @@ class ProbeBinding(OneFunctionBinding):
         return
         yield  # pragma: no cover
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         return []
 
     async def close(self) -> None:
@@ -113,7 +114,7 @@ async def test_a_sealed_blob_moved_to_another_job_fails_that_run(store: SqlStore
     b = {**b, "request": {**b["request"], SEALED_SECRETS: a["request"][SEALED_SECRETS]}}
     run = await service.run_job(b)
     assert run is not None
-    events = [ev async for ev in run.events()]
+    events: list[Any] = [ev async for ev in run.events()]
     assert events[-1]["type"] == "response.failed"
     assert "could not be opened" in events[-1]["response"]["error"]["message"]
     assert all(entry["secrets"] == {} for entry in probe.bound[2:])  # no binding got A's token

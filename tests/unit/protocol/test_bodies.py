@@ -34,7 +34,11 @@ def test_input_tokens_takes_a_subset_of_create() -> None:
 def test_compact_requires_a_model() -> None:
     assert parse_compact({"model": "m", "input": "hi", "image": {"context_compression": "auto"}}, CORE).model == "m"
     assert _error(parse_compact, {"model": "m", "image": "x"})["param"] == "image"
-    assert _error(parse_compact, {"model": "m", "prompt_cache_retention": "24h"})["param"] == "prompt_cache_retention"
+    assert _error(parse_compact, {"model": "m", "prompt_cache_retention": "1y"})["param"] == "prompt_cache_retention"
+    assert _error(parse_compact, {"model": "m", "prompt_cache_options": {"prewarm": True}})["param"] == \
+        "prompt_cache_options.prewarm"
+    assert _error(parse_compact, {"model": "m", "prompt_cache_options": {"ttl": "12h"}})["param"] == \
+        "prompt_cache_options.ttl"
     assert parse_compact({"model": "m", "safety_identifier": "u1"}, CORE).safety_identifier == "u1"
     err = _error(parse_compact, {"input": "hi"})
     assert err["code"] == "missing_required_parameter" and err["param"] == "model"

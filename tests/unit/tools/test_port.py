@@ -37,9 +37,10 @@ from respond.core.hosted import (
 from respond.core.types import Delta, Finish, Generation, ToolCallDelta, ToolSpec, Usage
 from respond.engine.events import EventBuilder, replay
 from respond.engine.hosted import HostedTools
-from respond.engine.hosted_loop import HostedStep
+from respond.engine.operations import Operation
 from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
+from respond.protocol.shapes import Annotation
 from respond.protocol.vocabulary import CORE, Vocabulary
 
 
@@ -89,7 +90,7 @@ class DiceBinding:
         if self.halt:
             yield Halt()
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         return [{"type": "url_citation", "url": "https://dice.test", "title": "dice", "start_index": 0,
                  "end_index": len(text)}]
 
@@ -123,20 +124,20 @@ def _load() -> HostedTools:
     return HostedTools(tools.build(tools.pick(kinds, ["dice"]), ToolServices()), Vocabulary(k.wire for k in kinds))
 
 
-async def _drive(hosted: HostedTools, body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
+async def _drive(hosted: HostedTools, body: dict[str, Any]) -> tuple[Any, list[Any], Any]:
     req = parse_create(body, hosted.vocabulary)
     gen = Generation(model="scripted", messages=[{"role": "user", "content": "roll"}])
     loop = await hosted.prepare(req.tools, gen, ToolContext("owner", frozenset(req.include or []), req.tool_choice),
                                 req.max_tool_calls)
     assert loop is not None
     backend = CallsThenAnswers()
-    response: dict[str, Any] = {"id": "resp_1", "output": []}
+    response: Any = {"id": "resp_1", "output": []}
     b = EventBuilder(response, include=set(req.include or []), vocabulary=hosted.vocabulary)
-    events: list[dict[str, Any]] = []
+    events: list[Any] = []
     stream = loop.run(backend)
     async for delta in stream:
-        if isinstance(delta, HostedStep):
-            events.extend(delta.events(b))
+        if isinstance(delta, Operation):
+            events.extend(b.operation(delta))
         elif isinstance(delta, ToolCallDelta):
             events.extend(b.tool_call(delta))
         elif isinstance(delta, Finish):
@@ -163,7 +164,8 @@ async def test_a_plugin_tool_runs_in_the_loop() -> None:
     # at rest: include stripping, input items and replay know the plugin's item
     assert hosted.vocabulary.strip(response["output"][0], set())["rolls"] is None
     assert hosted.vocabulary.normalize_item({"type": "dice_call", "id": "dice_9", "rolls": [4]}, 0)["id"] == "dice_9"
-    types = [e["type"] for e in replay({**response, "status": "completed"}, hosted.replay)]
+    done: Any = {**response, "status": "completed"}
+    types = [e["type"] for e in replay(done, hosted.replay)]
     assert types[2:5] == ["response.output_item.added", "response.dice_call.rolling", "response.output_item.done"]
 
 

@@ -73,6 +73,7 @@ from respond.protocol.shapes.items import (
     ToolItem,
     UpstreamState,
 )
+from respond.protocol.shapes.objects import ConversationDict, Deleted, ListPage
 from respond.protocol.shapes.parts import (
     Annotation,
     InputPart,
@@ -85,17 +86,24 @@ from respond.protocol.shapes.parts import (
     StreamedPart,
     SummaryTextPart,
 )
-from respond.protocol.shapes.response import ResponseDict, ResponseStatus, UsageDict
+from respond.protocol.shapes.response import (
+    ErrorDict,
+    IncompleteDetails,
+    ResponseDict,
+    ResponseStatus,
+    TextConfig,
+    UsageDict,
+)
 from respond.protocol.shapes.values import JSON, JSONObject
 
 __all__ = [
     "JSON", "Annotation", "ApplyPatchCallItem", "ApplyPatchCallOutputItem", "AudioDeltaEvent", "AudioDoneEvent",
-    "CallEvent", "CallItem", "CallOutputItem", "CompactionCompactingEvent", "CompactionItem", "ComputerCallItem",
+    "CallEvent", "CallItem", "CallOutputItem", "CompactionCompactingEvent", "CompactionItem", "ComputerCallItem", "ConversationDict", "Deleted",
     "ComputerCallOutputItem", "ContentPartAddedEvent", "ContentPartDoneEvent", "CustomToolCallInputDeltaEvent",
-    "CustomToolCallInputDoneEvent", "CustomToolCallItem", "CustomToolCallOutputItem", "ErrorEvent",
+    "CustomToolCallInputDoneEvent", "CustomToolCallItem", "CustomToolCallOutputItem", "ErrorDict", "ErrorEvent",
     "FunctionCallArgumentsDeltaEvent", "FunctionCallArgumentsDoneEvent", "FunctionCallItem", "FunctionCallOutputItem",
-    "InputItem", "InputPart", "ItemEvent", "ItemReference", "JSONObject", "LifecycleType", "LocalShellCallItem",
-    "LocalShellCallOutputItem", "Logprob", "MessageItem", "MessagePart", "OutputItem", "OutputItemAddedEvent",
+    "IncompleteDetails", "InputItem", "InputPart", "ItemEvent", "ItemReference", "JSONObject", "LifecycleType", "LocalShellCallItem",
+    "ListPage", "LocalShellCallOutputItem", "Logprob", "MessageItem", "MessagePart", "OutputItem", "OutputItemAddedEvent",
     "OutputItemDoneEvent", "OutputMessage", "OutputPart", "OutputTextAnnotationAddedEvent", "OutputTextDeltaEvent",
     "OutputTextDoneEvent", "OutputTextPart", "PartEvent", "ReasoningEvent", "ReasoningItem",
     "ReasoningSummaryPartAddedEvent", "ReasoningSummaryPartDoneEvent", "ReasoningSummaryTextDeltaEvent",
@@ -103,6 +111,6 @@ __all__ = [
     "RefusalDeltaEvent", "RefusalDoneEvent", "RefusalPart", "ResponseDict", "ResponseLifecycleEvent",
     "ResponseStatus", "ShellCallCommandAddedEvent", "ShellCallCommandDeltaEvent", "ShellCallCommandDoneEvent",
     "ShellCallItem", "ShellCallOutputContentDeltaEvent", "ShellCallOutputContentDoneEvent", "ShellCallOutputItem",
-    "Status", "StreamEvent", "StreamedPart", "SummaryTextPart", "ToolItem", "ToolProgressEvent", "UpstreamState",
+    "Status", "StreamEvent", "StreamedPart", "SummaryTextPart", "TextConfig", "ToolItem", "ToolProgressEvent", "UpstreamState",
     "UsageDict",
 ]

@@ -66,6 +66,7 @@ class CustomToolCallItem(TypedDict):
     name: str
     input: str
     status: Status
+    namespace: NotRequired[str]
 
 
 class CustomToolCallOutputItem(TypedDict):

@@ -22,6 +22,7 @@ from respond.core.storage import FileStore
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.pagination import page
+from respond.protocol.shapes import ListPage
 from respond.tools.code_interpreter.names import fit
 from respond.tools.code_interpreter.runner import DATA, CodeRunner
 from respond.tools.code_interpreter.sandbox import MEMORY_LIMITS, Sandbox
@@ -152,7 +153,7 @@ class Containers:
         mb = MEMORY_LIMITS.get(c.get("memory_limit") or "1g")
         return {**c, "last_active_at": now, "memory_mb": mb}
 
-    async def list_containers(self, owner: str, *, name: str | None, after: str | None, limit: int, order: str) -> Row:
+    async def list_containers(self, owner: str, *, name: str | None, after: str | None, limit: int, order: str) -> ListPage[Row]:
         if name is not None:
             _no_nul(name, "name")
         rows, more = await self.store.list_containers(owner, name=name, after=after, limit=limit, order=order)
@@ -191,7 +192,7 @@ class Containers:
         return await self.store.put_file({"id": new_id("cfile")[:38], "container_id": cid, "path": path,
                                           "created_at": int(time.time()), "source": source}, owner, data)
 
-    async def list_files(self, owner: str, cid: str, *, after: str | None, limit: int, order: str) -> Row:
+    async def list_files(self, owner: str, cid: str, *, after: str | None, limit: int, order: str) -> ListPage[Row]:
         await self.get(owner, cid)
         rows, more = await self.store.list_files(cid, owner, after=after, limit=limit, order=order)
         return page([file_object(r) for r in rows], more)

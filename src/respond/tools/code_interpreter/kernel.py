@@ -24,10 +24,11 @@ import secrets
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import orjson
 
+from respond.protocol.shapes import JSONObject
 from respond.tools.code_interpreter.sandbox import CELL_CPU, ENV, Sandbox
 
 if TYPE_CHECKING:  # jupyter_client (zmq, tornado, traitlets) is imported by the first kernel started
@@ -44,7 +45,17 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # sys.modules only: no name is bound in the user's namespace.
 PRELOAD = ("[__import__(m) for m in ('numpy', 'pandas', 'matplotlib.pyplot') "
            "if __import__('importlib.util').util.find_spec(m.split('.')[0])] and None")
-_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
+class Connection(TypedDict):
+    """A Jupyter connection file over IPC sockets (the ports are socket name suffixes)."""
+
+    shell_port: int
+    iopub_port: int
+    stdin_port: int
+    control_port: int
+    hb_port: int
+    transport: str
+    key: str
+    signature_scheme: str
 
 
 class KernelError(Exception):
@@ -94,7 +105,8 @@ class Kernel:
 
     async def start(self) -> None:
         key = secrets.token_hex(32)
-        info: dict[str, Any] = {**_PORTS, "transport": "ipc", "key": key, "signature_scheme": "hmac-sha256"}
+        info: Connection = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5,
+                            "transport": "ipc", "key": key, "signature_scheme": "hmac-sha256"}
         # a fresh directory (the sandbox can write in it: never follow what it may have left there)
         fd = os.open(self.sock_dir / "kernel.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
@@ -214,12 +226,15 @@ class Kernel:
             self._drain = None
 
 
-def _collect(out: Outcome, kind: str, content: dict[str, Any]) -> bool:
-    """Add one iopub message to the outcome; True when it was output."""
+def _collect(out: Outcome, kind: str, content: JSONObject) -> bool:
+    """Add one iopub message to the outcome; True when it was output.  The kernel runs the model's
+    code, so what it says is checked, never trusted (a field of the wrong type is left out)."""
     if kind == "stream":
-        out.text(content.get("text", ""))
+        text = content.get("text")
+        out.text(text if isinstance(text, str) else "")
     elif kind in ("display_data", "execute_result"):
-        data = content.get("data", {})
+        found = content.get("data")
+        data = found if isinstance(found, dict) else {}
         png = data.get("image/png")
         if isinstance(png, str) and len(out.images) >= MAX_IMAGES:
             out.text(f"[image not kept: at most {MAX_IMAGES} per call]\n")
@@ -230,7 +245,9 @@ def _collect(out: Outcome, kind: str, content: dict[str, Any]) -> bool:
         elif "text/plain" in data:
             out.text(str(data["text/plain"]) + "\n")
     elif kind == "error":
-        out.text(_ANSI.sub("", "\n".join(content.get("traceback") or [])) + "\n")
+        traceback = content.get("traceback")
+        lines = [line for line in traceback if isinstance(line, str)] if isinstance(traceback, list) else []
+        out.text(_ANSI.sub("", "\n".join(lines)) + "\n")
         out.error = f"{content.get('ename')}: {content.get('evalue')}"
     else:
         return False

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TypedDict
 
 from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.hosted import (
@@ -43,6 +43,7 @@ from respond.core.ports import Row
 from respond.core.types import Message, ToolSpec
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
+from respond.protocol.shapes import Annotation, JSONObject
 from respond.tools.code_interpreter.containers import Containers, check_memory, check_network
 from respond.tools.code_interpreter.kernel import KernelError, Outcome
 
@@ -77,6 +78,14 @@ WIRE = Wire((TYPE,), items=(ItemType("code_interpreter_call", "ci", "hosted", ("
 KIND = HostedKind(TYPE, WIRE, code_interpreter_tool)
 
 
+class AutoContainer(TypedDict):
+    """A `{type: auto}` container: made at the first call, with copies of these files."""
+
+    file_ids: list[str]
+    memory: str  # memory_limit, checked against the sandbox's
+    param: str  # where file_ids were given (a file gone meanwhile is reported there)
+
+
 def _code(arguments: str) -> str:
     try:
         args = loads_arguments(arguments)
@@ -97,7 +106,7 @@ class CodeInterpreterTool(BaseTool):
     def __init__(self, containers: Containers) -> None:
         self.containers = containers
 
-    async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
+    async def bind(self, configs: list[tuple[int, JSONObject]], ctx: ToolContext) -> Binding:
         i, raw = configs[-1]
         param = f"tools[{i}]"
         if len(configs) > 1:
@@ -121,12 +130,13 @@ class CodeInterpreterTool(BaseTool):
                               f"{param}.container.memory_limit")
         check_network(container.get("network_policy"), f"{param}.container.network_policy")
         ids, ids_param = container.get("file_ids") or [], f"{param}.container.file_ids"
-        if not isinstance(ids, list) or not all(isinstance(f, str) for f in ids):
+        file_ids = [f for f in ids if isinstance(f, str)] if isinstance(ids, list) else []
+        if not isinstance(ids, list) or len(file_ids) != len(ids):
             raise invalid(f"'{ids_param}' must be an array of file ids.", ids_param, "invalid_type")
-        for fid in ids:
+        for fid in file_ids:
             if await self.containers.files.get_file(fid, ctx.owner) is None:
                 raise not_found("File", fid, ids_param)
-        auto = {"file_ids": ids, "memory": memory, "param": ids_param}
+        auto: AutoContainer = {"file_ids": file_ids, "memory": memory, "param": ids_param}
         return CodeInterpreterBinding(self.containers, ctx, await self._reuse(ctx), auto)
 
     async def _reuse(self, ctx: ToolContext) -> Row | None:
@@ -146,7 +156,7 @@ class CodeInterpreterTool(BaseTool):
                                               f"```python\n{item.get('code') or ''}\n```\n"
                                               + (f"Output:\n{logs}" if logs else "")}]
 
-    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+    def replay(self, item: Item) -> list[tuple[str, JSONObject]]:
         code = item.get("code") or ""
         return [("response.code_interpreter_call.in_progress", {}),
                 ("response.code_interpreter_call_code.delta", {"delta": code}),
@@ -159,7 +169,7 @@ class CodeInterpreterBinding(OneFunctionBinding):
     spec, tool_type = SPEC, TYPE
 
     def __init__(self, containers: Containers, ctx: ToolContext, container: Row | None,
-                 auto: dict[str, Any] | None) -> None:
+                 auto: AutoContainer | None) -> None:
         self.containers = containers
         self.ctx = ctx
         self.container = container
@@ -215,9 +225,9 @@ class CodeInterpreterBinding(OneFunctionBinding):
             out.text(f"[error: {message}]\n")
             return out, []
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         """A container_file_citation per file the code wrote: on its name in the answer, else at the end."""
-        out = []
+        out: list[Annotation] = []
         for f in self.written:
             name = f["path"].rsplit("/", 1)[-1]
             at = text.find(f["path"])

@@ -9,15 +9,36 @@ half of it).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal, TypedDict
 
-from respond.protocol.errors import invalid
+from respond.protocol.errors import APIError, invalid
 
-AUTO = {"type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
+
+class ChunkSizes(TypedDict):
+    max_chunk_size_tokens: int
+    chunk_overlap_tokens: int
+
+
+class ChunkingStrategy(TypedDict):
+    """A chunking strategy as stored on a vector store file (`auto` is stored as its numbers)."""
+
+    type: Literal["static"]
+    static: ChunkSizes
+
+
+AUTO: ChunkingStrategy = {"type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}}
 _WORDS = re.compile(r"\S+")
 
 
-def resolve_strategy(raw: Any, param: str = "chunking_strategy") -> dict[str, Any]:
+def stored_strategy(raw: Any) -> ChunkingStrategy:
+    """The strategy a stored attachment names (one written before strategies were stored: `auto`)."""
+    try:
+        return resolve_strategy(raw) if raw else AUTO
+    except APIError:
+        return AUTO
+
+
+def resolve_strategy(raw: Any, param: str = "chunking_strategy") -> ChunkingStrategy:
     """The stored form of a chunking strategy (always `static` with its numbers), or a 400."""
     if raw is None or (isinstance(raw, dict) and raw.get("type") == "auto"):
         return AUTO

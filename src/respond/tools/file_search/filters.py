@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from respond.protocol.errors import invalid
+from respond.protocol.shapes import JSON, JSONObject
+
+Attributes = dict[str, str | int | float | bool]
+"""A vector store file's attributes (at most 16; strings, numbers and booleans)."""
 
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin")
 COMPOUNDS = ("and", "or")
@@ -38,15 +42,15 @@ def check(f: Any, param: str = "filters") -> None:
         raise invalid(f"'{param}.value' must be an array for '{kind}'.", f"{param}.value", "invalid_type")
 
 
-def _compare(op: str, have: Any, want: Any) -> bool:
+def _compare(op: str, have: JSON, want: JSON) -> bool:
     if op == "eq":
         return bool(have == want)
     if op == "ne":
         return bool(have != want)
     if op == "in":
-        return have in want
+        return isinstance(want, list) and have in want
     if op == "nin":
-        return have not in want
+        return not isinstance(want, list) or have not in want
     if isinstance(have, bool) or isinstance(want, bool):
         return False
     if isinstance(have, int | float) and isinstance(want, int | float):
@@ -60,13 +64,14 @@ def _order(op: str, have: Any, want: Any) -> bool:
     return bool({"gt": have > want, "gte": have >= want, "lt": have < want, "lte": have <= want}[op])
 
 
-def matches(f: dict[str, Any], attributes: dict[str, Any] | None) -> bool:
-    kind = f["type"]
+def matches(f: JSONObject, attributes: Attributes | None) -> bool:
+    """Whether one file's `attributes` pass `f` (a filter `check` accepted)."""
+    kind, subs, key = f.get("type"), f.get("filters"), f.get("key")
     if kind == "and":
-        return all(matches(sub, attributes) for sub in f["filters"])
+        return all(matches(sub, attributes) for sub in subs if isinstance(sub, dict)) if isinstance(subs, list) else False
     if kind == "or":
-        return any(matches(sub, attributes) for sub in f["filters"])
+        return any(matches(sub, attributes) for sub in subs if isinstance(sub, dict)) if isinstance(subs, list) else False
     attrs = attributes or {}
-    if f["key"] not in attrs:
+    if not isinstance(key, str) or not isinstance(kind, str) or key not in attrs:
         return kind in ("ne", "nin")
-    return _compare(kind, attrs[f["key"]], f["value"])
+    return _compare(kind, attrs[key], f.get("value"))

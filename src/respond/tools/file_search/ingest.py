@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from respond.core.storage import FileStore, VectorIndex
-from respond.tools.file_search.chunking import chunk_text
+from respond.tools.file_search.chunking import ChunkingStrategy, chunk_text, stored_strategy
 from respond.tools.file_search.embedder import DIM, LazyEmbedder
 from respond.tools.file_search.extract import InvalidFile, UnsupportedFile, extract_text
 
@@ -29,7 +29,7 @@ class Ingestor:
         self.files = files
         self.index = index
         self.embedder = embedder
-        self._queue: asyncio.Queue[tuple[str, str, str, dict[str, Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, str, str, ChunkingStrategy]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -49,7 +49,7 @@ class Ingestor:
                 pass
             self._worker = None
 
-    def submit(self, store_id: str, file_id: str, owner: str, strategy: dict[str, Any]) -> None:
+    def submit(self, store_id: str, file_id: str, owner: str, strategy: ChunkingStrategy) -> None:
         self._pending += 1
         self._idle.clear()
         self._queue.put_nowait((store_id, file_id, owner, strategy))
@@ -59,7 +59,8 @@ class Ingestor:
         left = await self.files.in_progress()
         for row in left:
             log.info("resuming ingestion of %s into %s", row["id"], row["vector_store_id"])
-            self.submit(row["vector_store_id"], row["id"], row["owner"], row.get("chunking_strategy") or {})
+            self.submit(row["vector_store_id"], row["id"], row["owner"],
+                        stored_strategy(row.get("chunking_strategy")))
         return len(left)
 
     async def wait_idle(self) -> None:
@@ -92,16 +93,15 @@ class Ingestor:
             self._chunker = chunker
         return model, self._chunker
 
-    def _prepare(self, filename: str, data: bytes, strategy: dict[str, Any]) -> tuple[list[str], Any]:
+    def _prepare(self, filename: str, data: bytes, strategy: ChunkingStrategy) -> tuple[list[str], Any]:
         model, chunker = self._models()
         text = extract_text(filename, data)
-        static = (strategy.get("static") or {})
-        chunks = chunk_text(text, static.get("max_chunk_size_tokens", 800), static.get("chunk_overlap_tokens", 400),
-                            chunker)
+        static = strategy["static"]
+        chunks = chunk_text(text, static["max_chunk_size_tokens"], static["chunk_overlap_tokens"], chunker)
         vectors = model.embed(chunks) if model is not None and chunks else None
         return chunks, vectors
 
-    async def ingest(self, store_id: str, file_id: str, owner: str, strategy: dict[str, Any]) -> None:
+    async def ingest(self, store_id: str, file_id: str, owner: str, strategy: ChunkingStrategy) -> None:
         attached = await self.files.get_vs_file(store_id, file_id, owner)
         if attached is None or attached["status"] != "in_progress":
             return  # detached, or its batch cancelled, while it waited

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from respond.core.retrieval import SearchHit, UnknownVectorStore
 from respond.core.storage import FileStore, VectorIndex
 from respond.protocol.errors import invalid
+from respond.protocol.shapes import JSON, JSONObject
 from respond.tools.file_search import filters as flt
 from respond.tools.file_search.embedder import LazyEmbedder
 
@@ -28,7 +29,7 @@ TOUCH_EVERY_S = 60
 CANDIDATES = 50
 
 
-def check_ranking(options: Any, param: str = "ranking_options") -> dict[str, Any]:
+def check_ranking(options: Any, param: str = "ranking_options") -> JSONObject:
     if options is None:
         return {}
     if not isinstance(options, dict):
@@ -54,6 +55,11 @@ def check_ranking(options: Any, param: str = "ranking_options") -> dict[str, Any
     return options
 
 
+def _number(value: JSON, default: float) -> float:
+    """A ranking option's number (check_ranking accepted it), else its default."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
 class HybridSearch:
     """The `Retriever` port over the file store, the chunk index and the embedder."""
 
@@ -76,10 +82,21 @@ class HybridSearch:
             if await self.files.get_store(sid, owner) is None:
                 raise UnknownVectorStore(sid)
 
-    async def _allowed(self, store_ids: list[str], owner: str, filters: dict[str, Any] | None
-                       ) -> tuple[set[str] | None, dict[str, dict[str, Any]]]:
+    async def file_names(self, owner: str, store_ids: list[str], limit: int) -> tuple[list[str], int]:
+        ids: dict[str, None] = {}
+        for sid in store_ids:
+            rows, _ = await self.files.list_vs_files(sid, owner, status="completed", order="asc")
+            ids.update(dict.fromkeys(r["id"] for r in rows))
+        names = []
+        for file_id in list(ids)[:limit]:
+            meta = await self.files.get_file(file_id, owner)
+            names.append(str(meta["filename"]) if meta else file_id)
+        return names, len(ids)
+
+    async def _allowed(self, store_ids: list[str], owner: str, filters: JSONObject | None
+                       ) -> tuple[set[str] | None, dict[str, flt.Attributes]]:
         """Completed files of the stores (with their attributes) and, under filters, those that match."""
-        attrs: dict[str, dict[str, Any]] = {}
+        attrs: dict[str, flt.Attributes] = {}
         for sid in store_ids:
             rows, _ = await self.files.list_vs_files(sid, owner, status="completed")
             for r in rows:
@@ -103,14 +120,15 @@ class HybridSearch:
         return vec
 
     async def search(self, owner: str, store_ids: list[str], query: str, *, max_num_results: int = 10,
-                     filters: dict[str, Any] | None = None,
-                     ranking_options: dict[str, Any] | None = None) -> list[SearchHit]:
+                     filters: JSONObject | None = None,
+                     ranking_options: JSONObject | None = None) -> list[SearchHit]:
         opts = ranking_options or {}
         await self._touch(store_ids)
         allowed, attrs = await self._allowed(store_ids, owner, filters)
-        weights = opts.get("hybrid_search") or {}
-        w_text = float(weights.get("text_weight", 1.0))
-        w_vec = float(weights.get("embedding_weight", 1.0))
+        hybrid = opts.get("hybrid_search")
+        weights = hybrid if isinstance(hybrid, dict) else {}
+        w_text = _number(weights.get("text_weight"), 1.0)
+        w_vec = _number(weights.get("embedding_weight"), 1.0)
 
         async def lexical() -> list[tuple[int, float]] | None:
             if self.mode not in ("hybrid", "lexical"):
@@ -131,7 +149,7 @@ class HybridSearch:
             for rank, (pk, _score) in enumerate(ranked):
                 fused[pk] = fused.get(pk, 0.0) + weight / (RRF_K + rank + 1)
         best = sum(w for w, _ in lists) / (RRF_K + 1) or 1.0
-        threshold = float(opts.get("score_threshold") or 0.0)
+        threshold = _number(opts.get("score_threshold"), 0.0)
         top = sorted(fused.items(), key=lambda x: -x[1])
         top = [(pk, s / best) for pk, s in top if s / best >= threshold][:max_num_results]
         rows = await self.index.fetch([pk for pk, _ in top])

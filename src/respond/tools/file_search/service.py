@@ -19,8 +19,9 @@ from respond.core.storage import FileStore, VectorIndex
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.pagination import page
+from respond.protocol.shapes import ListPage
 from respond.tools.file_search import filters as flt
-from respond.tools.file_search.chunking import resolve_strategy
+from respond.tools.file_search.chunking import ChunkingStrategy, resolve_strategy
 from respond.tools.file_search.embedder import LazyEmbedder
 from respond.tools.file_search.ingest import Ingestor
 from respond.tools.file_search.rewrite import rewrite
@@ -43,7 +44,7 @@ def _counts(c: Row) -> Row:
     return {k: c[k] for k in ("in_progress", "completed", "failed", "cancelled", "total")}
 
 
-def check_attributes(attrs: Any, param: str = "attributes") -> dict[str, Any] | None:
+def check_attributes(attrs: Any, param: str = "attributes") -> flt.Attributes | None:
     if attrs is None:
         return None
     if not isinstance(attrs, dict) or len(attrs) > 16:
@@ -142,7 +143,7 @@ class FileSearch:
         return meta, data or b""
 
     async def list_files(self, owner: str | None, *, purpose: str | None, after: str | None, limit: int,
-                         order: str) -> Row:
+                         order: str) -> ListPage[Row]:
         await self.sweep()
         rows, more = await self.files.list_files(owner, purpose=purpose, after=after, limit=limit, order=order)
         return page([file_object(r) for r in rows], more)
@@ -218,7 +219,7 @@ class FileSearch:
         return await self.files.store_owner(store_id)
 
     async def list_stores(self, owner: str | None, *, after: str | None, before: str | None, limit: int,
-                          order: str) -> Row:
+                          order: str) -> ListPage[Row]:
         rows, more = await self.files.list_stores(owner, after=after, before=before, limit=limit, order=order)
         return page([await self._store_object(s) for s in rows], more)
 
@@ -229,7 +230,7 @@ class FileSearch:
         return {"id": store_id, "object": "vector_store.deleted", "deleted": True}
 
     # -- files of a vector store ----------------------------------------------------------------------
-    async def _attach(self, owner: str, store_id: str, file_id: str, attributes: Any, strategy: Row,
+    async def _attach(self, owner: str, store_id: str, file_id: str, attributes: Any, strategy: ChunkingStrategy,
                       batch_id: str | None = None) -> None:
         body = {"attributes": attributes, "chunking_strategy": strategy, "last_error": None}
         await self.files.attach(store_id, file_id, owner, int(self.clock()), body, batch_id)
@@ -253,7 +254,7 @@ class FileSearch:
         return row
 
     async def list_vs_files(self, owner: str, store_id: str, *, status: str | None, batch_id: str | None = None,
-                            after: str | None, before: str | None, limit: int, order: str) -> Row:
+                            after: str | None, before: str | None, limit: int, order: str) -> ListPage[Row]:
         await self._store(owner, store_id)
         if status not in (None, "in_progress", "completed", "failed", "cancelled"):
             raise invalid(f"Invalid value for 'filter': '{status}'.", "filter", "invalid_value")

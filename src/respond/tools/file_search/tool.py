@@ -1,7 +1,8 @@
 """The hosted `file_search` tool on the hosted-tool port (respond.core.hosted).
 
-The model is offered a function `file_search(query)`.  Each call becomes a `file_search_call`
-item (in_progress / searching / completed events; a failed search still ends with `.completed`
+The model is offered a function `file_search(query)` whose description names the files searched
+(the first 20; a small model told only "the user's files" answers from memory).  Each call
+becomes a `file_search_call` item (in_progress / searching / completed events; a failed search still ends with `.completed`
 and the item says `failed`, as the API has no `.failed` event), its passages go back to the model
 as the tool's answer, and the final text gets `file_citation` annotations for the (at most three)
 best files.  Results are stored and shown only with `include: ["file_search_call.results"]`.
@@ -10,9 +11,10 @@ On later turns a stored call's results reach the model as a note.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import orjson
 
@@ -39,6 +41,7 @@ from respond.core.retrieval import Retriever, SearchHit, UnknownVectorStore
 from respond.core.types import Message, ToolSpec
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.ids import new_id
+from respond.protocol.shapes import Annotation, JSONObject
 
 log = logging.getLogger("respond.hosted")
 
@@ -52,6 +55,21 @@ SPEC = ToolSpec(
         "type": "string", "description": "What to search for, as a natural-language question or keywords."}},
         "required": ["query"]},
 )
+
+
+# The files' names (at most this many) are added to the function's description: told which files
+# there are, the embedded 0.5B searches them; told only "the user's files", it answers from memory.
+LISTED_FILES = 20
+_UNSAFE = re.compile(r"[<>|\x00-\x1f\x7f]")  # no tags or special-token text from a file name
+
+
+def describe(names: list[str], total: int) -> ToolSpec:
+    """`SPEC`, its description naming the files searched (cleaned, cut to 80 characters each)."""
+    if not names:
+        return SPEC
+    shown = ", ".join(_UNSAFE.sub("", n)[:80] for n in names)
+    more = f" and {total - len(names)} more" if total > len(names) else ""
+    return dataclasses.replace(SPEC, description=f"{SPEC.description} The files: {shown}{more}.")
 
 
 def file_search_tool(services: ToolServices) -> HostedTool:
@@ -91,26 +109,32 @@ class FileSearchTool(BaseTool):
     def __init__(self, retriever: Retriever | None) -> None:
         self.retriever = retriever
 
-    async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
+    async def bind(self, configs: list[tuple[int, JSONObject]], ctx: ToolContext) -> Binding:
         i, raw = configs[0]  # one file_search tool per request (as before the port)
         param = f"tools[{i}]"
         if self.retriever is None:
             raise invalid("The file_search tool is not enabled on this server.", f"{param}.type", "invalid_value")
         ids = raw.get("vector_store_ids")
-        if not isinstance(ids, list) or not ids or not all(isinstance(s, str) for s in ids):
+        store_ids = [s for s in ids if isinstance(s, str)] if isinstance(ids, list) else []
+        if not store_ids or not isinstance(ids, list) or len(store_ids) != len(ids):
             raise invalid(f"Missing required parameter: '{param}.vector_store_ids'.", f"{param}.vector_store_ids",
                           "missing_required_parameter")
         limit = raw.get("max_num_results", 10)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
             raise invalid(f"'{param}.max_num_results' must be an integer from 1 to 50.", f"{param}.max_num_results",
                           "invalid_value")
-        self.retriever.check_options(raw.get("filters"), raw.get("ranking_options"), param)
+        filters, ranking = raw.get("filters"), raw.get("ranking_options")
+        self.retriever.check_options(filters, ranking, param)  # a 400 for anything but objects (or null)
         try:
-            await self.retriever.check_stores(ctx.owner, ids)
+            await self.retriever.check_stores(ctx.owner, store_ids)
         except UnknownVectorStore as exc:
             raise APIError(404, f"Vector store with id '{exc.store_id}' not found.",
                            param=f"{param}.vector_store_ids", code="not_found") from None
-        return FileSearchBinding(self.retriever, ctx, ids, limit, raw.get("filters"), raw.get("ranking_options"))
+        binding = FileSearchBinding(self.retriever, ctx, store_ids, limit,
+                                    filters if isinstance(filters, dict) else None,
+                                    ranking if isinstance(ranking, dict) else None)
+        binding.spec = describe(*await self.retriever.file_names(ctx.owner, store_ids, LISTED_FILES))
+        return binding
 
     def messages(self, item: Item) -> list[Message]:
         if not item.get("results"):
@@ -126,7 +150,7 @@ class FileSearchTool(BaseTool):
             return []
         return [(NAME, orjson.dumps({"query": q}).decode()) for q in item.get("queries") or [] if isinstance(q, str)]
 
-    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+    def replay(self, item: Item) -> list[tuple[str, JSONObject]]:
         return [(f"response.file_search_call.{s}", {}) for s in ("in_progress", "searching", "completed")]
 
 
@@ -134,7 +158,7 @@ class FileSearchBinding(OneFunctionBinding):
     spec, tool_type = SPEC, NAME
 
     def __init__(self, retriever: Retriever, ctx: ToolContext, store_ids: list[str], limit: int,
-                 filters: dict[str, Any] | None, ranking: dict[str, Any] | None) -> None:
+                 filters: JSONObject | None, ranking: JSONObject | None) -> None:
         self.retriever = retriever
         self.ctx = ctx
         self.store_ids = store_ids
@@ -168,7 +192,7 @@ class FileSearchBinding(OneFunctionBinding):
         yield Progress(item, "response.file_search_call.completed")
         yield Done(item)
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         """file_citation annotations, at the end of the answer, for each file results came from (best first)."""
         files: dict[str, SearchHit] = {}
         for h in sorted(self.cited, key=lambda h: -h.score):

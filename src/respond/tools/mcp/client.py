@@ -24,6 +24,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
+from respond.tools.mcp.results import CallError
 
 if TYPE_CHECKING:  # the SDK (and httpx2, anyio, trio...) is imported by the first MCP session, not at start
     from mcp import Client
@@ -39,13 +40,13 @@ REQUEST_TIMEOUT = -32001  # MCP's JSON-RPC code for a request that timed out
 class McpFailure(Exception):
     """A failure as an `mcp_call.error` object (mcp_protocol_error, http_error) and a short text."""
 
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", "MCP error"))
+    def __init__(self, error: CallError) -> None:
+        super().__init__(error["message"])
         self.error = error
 
     @property
     def text(self) -> str:
-        return str(self.error.get("message", "MCP error"))
+        return self.error["message"]
 
 
 def _leaf(exc: BaseException) -> BaseException:

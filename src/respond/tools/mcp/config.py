@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from respond.protocol.errors import invalid
+from respond.protocol.shapes import JSON, JSONObject
 
 KNOWN = {"type", "server_label", "server_url", "headers", "authorization", "server_description", "allowed_tools",
          "require_approval", "connector_id", "tunnel_id", "defer_loading", "allowed_callers"}
@@ -29,7 +29,7 @@ class ToolFilter:
     names: frozenset[str] | None = None
     read_only: bool | None = None
 
-    def matches(self, name: str, annotations: dict[str, Any] | None) -> bool:
+    def matches(self, name: str, annotations: JSONObject | None) -> bool:
         if self.names is None and self.read_only is None:
             return False
         if self.names is not None and name not in self.names:
@@ -50,10 +50,10 @@ class ServerConfig:
     always: ToolFilter = field(default_factory=ToolFilter)
     never: ToolFilter = field(default_factory=ToolFilter)
 
-    def allows(self, name: str, annotations: dict[str, Any] | None) -> bool:
+    def allows(self, name: str, annotations: JSONObject | None) -> bool:
         return self.allowed is None or self.allowed.matches(name, annotations)
 
-    def needs_approval(self, name: str, annotations: dict[str, Any] | None) -> bool:
+    def needs_approval(self, name: str, annotations: JSONObject | None) -> bool:
         if self.approval != "filter":
             return self.approval == "always"
         if self.always.matches(name, annotations):
@@ -61,11 +61,20 @@ class ServerConfig:
         return not self.never.matches(name, annotations)
 
 
-def _filter(value: Any, param: str, *, names_only_list: bool = False) -> ToolFilter:
+def _names(value: JSON) -> frozenset[str] | None:
+    """An array of strings as a set; None for anything else."""
+    if not isinstance(value, list):
+        return None
+    names = [n for n in value if isinstance(n, str)]
+    return frozenset(names) if len(names) == len(value) else None
+
+
+def _filter(value: JSON, param: str, *, names_only_list: bool = False) -> ToolFilter:
     if isinstance(value, list) and names_only_list:
-        if not all(isinstance(n, str) for n in value):
+        listed = _names(value)
+        if listed is None:
             raise invalid(f"Invalid type for '{param}': expected an array of tool names.", param, "invalid_type")
-        return ToolFilter(frozenset(value))
+        return ToolFilter(listed)
     if not isinstance(value, dict):
         raise invalid(f"Invalid type for '{param}': expected an object with 'tool_names' and/or 'read_only'.",
                       param, "invalid_type")
@@ -73,17 +82,17 @@ def _filter(value: Any, param: str, *, names_only_list: bool = False) -> ToolFil
         if key not in ("tool_names", "read_only"):
             raise invalid(f"Unknown parameter: '{param}.{key}'.", f"{param}.{key}", "unknown_parameter")
     names = value.get("tool_names")
-    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+    if names is not None and _names(names) is None:
         raise invalid(f"Invalid type for '{param}.tool_names': expected an array of strings.",
                       f"{param}.tool_names", "invalid_type")
     ro = value.get("read_only")
     if ro is not None and not isinstance(ro, bool):
         raise invalid(f"Invalid type for '{param}.read_only': expected a boolean.", f"{param}.read_only",
                       "invalid_type")
-    return ToolFilter(frozenset(names) if names is not None else None, ro)
+    return ToolFilter(_names(names), ro)
 
 
-def _string(raw: dict[str, Any], key: str, param: str, required: bool = False) -> str | None:
+def _string(raw: JSONObject, key: str, param: str, required: bool = False) -> str | None:
     value = raw.get(key)
     if value is None:
         if required:
@@ -96,7 +105,7 @@ def _string(raw: dict[str, Any], key: str, param: str, required: bool = False) -
     return value
 
 
-def _refuse_unsupported(raw: dict[str, Any], param: str) -> None:
+def _refuse_unsupported(raw: JSONObject, param: str) -> None:
     for key in raw:
         if key not in KNOWN:
             raise invalid(f"Unknown parameter: '{param}.{key}'.", f"{param}.{key}", "unknown_parameter")
@@ -114,7 +123,7 @@ def _refuse_unsupported(raw: dict[str, Any], param: str) -> None:
                       "unsupported_parameter")
 
 
-def parse(index: int, raw: dict[str, Any], secrets: dict[str, Any] | None = None) -> ServerConfig:
+def parse(index: int, raw: JSONObject, secrets: JSONObject | None = None) -> ServerConfig:
     """Validate `tools[index]`; `secrets` are its headers/authorization kept aside for a background run."""
     param = f"tools[{index}]"
     _refuse_unsupported(raw, param)
@@ -127,22 +136,22 @@ def parse(index: int, raw: dict[str, Any], secrets: dict[str, Any] | None = None
     cfg = ServerConfig(index, label, url, _string(raw, "server_description", param))
     headers = raw.get("headers")
     if headers is not None:
-        if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                    for k, v in headers.items()):
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
             raise invalid(f"Invalid type for '{param}.headers': expected an object of strings.", f"{param}.headers",
                           "invalid_type")
-        cfg.headers = dict(headers)
+        cfg.headers = {k: v for k, v in headers.items() if isinstance(v, str)}
     token = _string(raw, "authorization", param)
     if token:
         cfg.headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
-    if raw.get("allowed_tools") is not None:
-        cfg.allowed = _filter(raw["allowed_tools"], f"{param}.allowed_tools", names_only_list=True)
+    allowed = raw.get("allowed_tools")
+    if allowed is not None:
+        cfg.allowed = _filter(allowed, f"{param}.allowed_tools", names_only_list=True)
     _approval(cfg, raw.get("require_approval"), f"{param}.require_approval")
     return cfg
 
 
-def _approval(cfg: ServerConfig, value: Any, param: str) -> None:
-    if value is None or value in ("always", "never"):
+def _approval(cfg: ServerConfig, value: JSON, param: str) -> None:
+    if value is None or value == "always" or value == "never":
         cfg.approval = value or "always"
         return
     if not isinstance(value, dict):
@@ -152,16 +161,17 @@ def _approval(cfg: ServerConfig, value: Any, param: str) -> None:
         if key not in ("always", "never"):
             raise invalid(f"Unknown parameter: '{param}.{key}'.", f"{param}.{key}", "unknown_parameter")
     cfg.approval = "filter"
-    if value.get("always") is not None:
-        cfg.always = _filter(value["always"], f"{param}.always")
-    if value.get("never") is not None:
-        cfg.never = _filter(value["never"], f"{param}.never")
+    always, never = value.get("always"), value.get("never")
+    if always is not None:
+        cfg.always = _filter(always, f"{param}.always")
+    if never is not None:
+        cfg.never = _filter(never, f"{param}.never")
 
 
-def echo(raw: dict[str, Any]) -> dict[str, Any]:
+def echo(raw: JSONObject) -> JSONObject:
     """The config as stored and echoed: no headers, no authorization (as OpenAI)."""
     return {k: v for k, v in raw.items() if k not in SECRET_KEYS}
 
 
-def secrets(raw: dict[str, Any]) -> dict[str, Any]:
-    return {k: raw[k] for k in SECRET_KEYS if raw.get(k) is not None}
+def secrets(raw: JSONObject) -> JSONObject:
+    return {k: v for k in SECRET_KEYS if (v := raw.get(k)) is not None}

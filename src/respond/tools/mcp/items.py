@@ -9,6 +9,7 @@ import orjson
 
 from respond.core.types import Message
 from respond.protocol.ids import new_id
+from respond.protocol.shapes import JSONObject
 
 Item = dict[str, Any]
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -54,7 +55,7 @@ def messages(item: Item) -> list[Message]:
                                           f"and returned:\n{result}"}]
 
 
-def replay(item: Item) -> list[tuple[str, dict[str, Any]]]:
+def replay(item: Item) -> list[tuple[str, JSONObject]]:
     kind = item.get("type")
     if kind == "mcp_list_tools":
         end = "failed" if item.get("error") else "completed"

@@ -43,9 +43,17 @@ from respond.core.hosted import (
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
 from respond.core.types import Message, ToolSpec
 from respond.protocol.errors import invalid
+from respond.protocol.shapes import Annotation, JSONObject
 from respond.tools.mcp import config, items
 from respond.tools.mcp.client import Connection, McpFailure, failure
-from respond.tools.mcp.results import call_result, listed_tools
+from respond.tools.mcp.results import (
+    CallError,
+    ListedTool,
+    ToolError,
+    call_result,
+    listed_tools,
+    stored_tools,
+)
 
 DENIED = "The user denied this call of the tool; it was not run."
 
@@ -70,7 +78,7 @@ class McpTool(BaseTool):
         self.policy = policy
         self.timeout = timeout
 
-    async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
+    async def bind(self, configs: list[tuple[int, JSONObject]], ctx: ToolContext) -> Binding:
         servers: dict[str, config.ServerConfig] = {}
         for i, raw in configs:
             cfg = config.parse(i, raw, ctx.secrets.get(str(i)))
@@ -91,13 +99,13 @@ class McpTool(BaseTool):
     def messages(self, item: Item) -> list[Message]:
         return items.messages(item)
 
-    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+    def replay(self, item: Item) -> list[tuple[str, JSONObject]]:
         return items.replay(item)
 
-    def echo(self, config_: dict[str, Any]) -> dict[str, Any]:
+    def echo(self, config_: JSONObject) -> JSONObject:
         return config.echo(config_)
 
-    def secrets(self, config_: dict[str, Any]) -> dict[str, Any]:
+    def secrets(self, config_: JSONObject) -> JSONObject:
         return config.secrets(config_)
 
 
@@ -132,7 +140,7 @@ class McpBinding:
         self.ctx = ctx
         self.approvals = approvals
         self.conns = {label: Connection(cfg.url, cfg.headers, policy, timeout) for label, cfg in servers.items()}
-        self.tools: dict[str, dict[str, Item]] = {label: {} for label in servers}  # label -> name -> listed tool
+        self.tools: dict[str, dict[str, ListedTool]] = {label: {} for label in servers}  # label -> name -> listed
         self.functions: dict[str, tuple[str, str]] = {}  # function name -> (label, tool)
 
     @property
@@ -158,10 +166,10 @@ class McpBinding:
             return fn if fn in self.functions else None
         return ""  # any tool (the loop asks for a call)
 
-    def _offer(self, label: str, tools: list[Item]) -> None:
+    def _offer(self, label: str, tools: list[ListedTool]) -> None:
         cfg = self.servers[label]
         for tool in tools:
-            if cfg.allows(tool["name"], tool.get("annotations")):
+            if cfg.allows(tool["name"], tool["annotations"]):
                 self.tools[label][tool["name"]] = tool
                 self.functions[items.function_name(label, tool["name"])] = (label, tool["name"])
 
@@ -176,7 +184,7 @@ class McpBinding:
         for label in self.servers:
             known = self._reusable(label)
             if known is not None:
-                self._offer(label, list(known.get("tools") or []))
+                self._offer(label, stored_tools(known.get("tools")))
                 continue
             async for step in self._list(label):
                 yield step
@@ -195,8 +203,9 @@ class McpBinding:
             yield Progress(item, "response.mcp_list_tools.failed")
         else:
             cfg = self.servers[label]
-            item["tools"] = [t for t in listed_tools(result) if cfg.allows(t["name"], t.get("annotations"))]
-            self._offer(label, item["tools"])
+            listed = [t for t in listed_tools(result) if cfg.allows(t["name"], t["annotations"])]
+            item["tools"] = listed
+            self._offer(label, listed)
             yield Progress(item, "response.mcp_list_tools.completed")
         yield Done(item)
 
@@ -232,7 +241,7 @@ class McpBinding:
         yield Progress(item, "response.mcp_call_arguments.delta", {"delta": arguments})
         yield Progress(item, "response.mcp_call_arguments.done", {"arguments": arguments})
         output: str | None = None
-        error: dict[str, Any] | None
+        error: CallError | ToolError | None
         args = arguments_object(arguments)
         if args is None:
             output, error = None, {"type": "mcp_protocol_error", "code": -32602,
@@ -250,7 +259,7 @@ class McpBinding:
         yield Progress(item, "response.mcp_call.failed" if error is not None else "response.mcp_call.completed")
         yield Done(item)
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
+    def annotations(self, text: str) -> list[Annotation]:
         return []
 
     async def close(self) -> None:

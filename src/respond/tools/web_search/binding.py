@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.hosted import Added, Context, Done, HostedCall, Item, Progress, Step, ToolContext, no_steps
 from respond.core.types import ToolSpec
 from respond.protocol.ids import new_id
-from respond.protocol.shapes import JSONObject
+from respond.protocol.shapes import Annotation, JSONObject
 from respond.tools.web_search import citations
 from respond.tools.web_search.config import TYPES, WebConfig
 from respond.tools.web_search.fetch import FetchError, Page, PageFetcher
@@ -57,7 +57,34 @@ def specs_for(cfg: WebConfig) -> list[ToolSpec]:
     return specs
 
 
-def _args(arguments: str) -> dict[str, Any]:
+class Source(TypedDict):
+    type: Literal["url"]
+    url: str
+
+
+class SearchAction(TypedDict):
+    type: Literal["search"]
+    query: str
+    queries: list[str]
+    sources: NotRequired[list[Source]]  # shown only with include web_search_call.action.sources
+
+
+class OpenPageAction(TypedDict):
+    type: Literal["open_page"]
+    url: str
+
+
+class FindInPageAction(TypedDict):
+    type: Literal["find_in_page"]
+    url: str
+    pattern: str
+
+
+Action = SearchAction | OpenPageAction | FindInPageAction
+"""`web_search_call.action`: what one call did."""
+
+
+def _args(arguments: str) -> JSONObject:
     try:
         args = loads_arguments(arguments)
     except NotJSON:
@@ -65,7 +92,7 @@ def _args(arguments: str) -> dict[str, Any]:
     return args if isinstance(args, dict) else {"query": str(args)}
 
 
-def _action(name: str, args: dict[str, Any]) -> Item:
+def _action(name: str, args: JSONObject) -> Action:
     if name == SEARCH:
         query = str(args.get("query") or args.get("q") or "").strip()
         return {"type": "search", "query": query, "queries": [query]}
@@ -149,7 +176,7 @@ class WebSearchBinding:
             self.numbered.append(url)
         return self.numbered.index(url) + 1
 
-    async def _search(self, item: Item, action: Item) -> str:
+    async def _search(self, item: Item, action: SearchAction) -> str:
         if not action["query"]:
             raise ValueError("the search query is empty")
         budget = self.cfg.budget
@@ -206,8 +233,8 @@ class WebSearchBinding:
         shown = "\n---\n".join(found)
         return f"[{n}] {page.title}\nURL: {page.url}\n{len(found)} passage(s) with {pattern!r}:\n{shown}\n\n{CITE}"
 
-    def annotations(self, text: str) -> list[dict[str, Any]]:
-        return citations.cite(text, self.sources, self.numbered, self.used)
+    def annotations(self, text: str) -> list[Annotation]:
+        return [*citations.cite(text, self.sources, self.numbered, self.used)]
 
     async def close(self) -> None:
         return None

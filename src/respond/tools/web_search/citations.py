@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+from respond.protocol.shapes.parts import URLCitation
 
 LINK = re.compile(r"\[([^\]\n]{1,300})\]\((https?://[^)\s]+)\)")
 BARE = re.compile(r"https?://[^\s)\]>\"']+")
@@ -24,7 +25,7 @@ def norm(url: str) -> str:
 
 
 def cite(text: str, sources: Mapping[str, str], numbered: Sequence[str],
-                used: Sequence[str]) -> list[dict[str, Any]]:
+                used: Sequence[str]) -> list[URLCitation]:
     """`sources`: url -> title; `numbered`: url of source [n] at n-1; `used`: urls to cite by default."""
     known = {norm(u): u for u in sources}
     spans: list[tuple[int, int, str]] = []

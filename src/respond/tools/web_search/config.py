@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from respond.protocol.errors import APIError, invalid
+from respond.protocol.shapes import JSONObject
 
 SEARCH_TYPES = ("web_search", "web_search_2025_08_26")
 PREVIEW_TYPES = ("web_search_preview", "web_search_preview_2025_03_11")
@@ -55,7 +56,7 @@ class WebConfig:
         return not self.allowed_domains or any(host == d or host.endswith("." + d) for d in self.allowed_domains)
 
 
-def parse(index: int, raw: dict[str, Any]) -> WebConfig:
+def parse(index: int, raw: JSONObject) -> WebConfig:
     param = f"tools[{index}]"
     kind = raw["type"]
     known = {"type", "user_location", "search_context_size"}

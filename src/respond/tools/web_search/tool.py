@@ -21,7 +21,6 @@ start-up says how to configure one).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from respond.core.hosted import (
     BaseTool,
@@ -37,6 +36,7 @@ from respond.core.hosted import (
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.types import Message
 from respond.protocol.errors import invalid
+from respond.protocol.shapes import JSONObject
 from respond.tools.web_search import config
 from respond.tools.web_search.binding import WebSearchBinding
 from respond.tools.web_search.fetch import PageFetcher
@@ -94,7 +94,7 @@ class WebSearchTool(BaseTool):
         await self.provider.close()
         await self.fetcher.close()
 
-    async def bind(self, configs: list[tuple[int, dict[str, Any]]], ctx: ToolContext) -> Binding:
+    async def bind(self, configs: list[tuple[int, JSONObject]], ctx: ToolContext) -> Binding:
         if len(configs) > 1:
             i = configs[1][0]
             raise invalid("Only one web search tool (web_search or web_search_preview) may be given per request.",
@@ -116,5 +116,5 @@ class WebSearchTool(BaseTool):
             return []
         return [{"role": "system", "content": note}]
 
-    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+    def replay(self, item: Item) -> list[tuple[str, JSONObject]]:
         return [(f"response.web_search_call.{s}", {}) for s in ("in_progress", "searching", "completed")]
