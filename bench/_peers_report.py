@@ -70,7 +70,7 @@ def render(results: dict[str, dict[str, Any]], args: argparse.Namespace, machine
     keys: list[str] = []
     for r in results.values():
         for k in r:
-            if k not in ("version", "capabilities", "failed") and k not in keys:
+            if k not in ("version", "failed") and not k.startswith("capabilities") and k not in keys:
                 keys.append(k)
     head = [f"{s} {results[s].get('version', '')}".strip() for s in servers]
     lines = [
