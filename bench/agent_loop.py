@@ -3,8 +3,8 @@
 Five tool tasks (calculator, weather, unit conversion, lookup, date), all five functions offered each
 time, run as a client runs a function loop: ask, run the calls the model makes, send their outputs
 back, until the model answers in text or `--max-turns` model turns have passed.  Plus a file_search
-question (Respond: the hosted tool over a vector store; raw: a `file_search` function answering with
-the same passage).
+question (Respond: the hosted tool over a vector store; raw: a `file_search` function with the
+description Respond offers, the file's name included, answering with the same passage).
 
 - Respond: a `respond serve` process (the embedded backend, its repeat guard at the default
   `embedded`), driven by the official `openai` SDK (`previous_response_id` chains).
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from respond.backends.llamacpp import DEFAULT_MODEL, KNOWN_MODELS, model_path, parts_installed
+from respond.tools.file_search.tool import describe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -257,8 +258,8 @@ def run_respond(client: Any, model: str, args: argparse.Namespace) -> list[Resul
 
 
 def run_raw(raw: Raw, args: argparse.Namespace) -> list[Result]:
-    fs_tool = [fn("file_search", "Search the user's uploaded files (a knowledge base) and return the most "
-                  "relevant passages.", {"query": S}, ["query"])]
+    spec = describe(["zanzibaria.txt"], 1)  # the function Respond offers for this store, file name and all
+    fs_tool = [{"type": "function", "name": spec.name, "description": spec.description, "parameters": spec.parameters}]
     out = []
     for task, tools in [(t, TOOLS) for t in TASKS] + [(FILE_TASK, fs_tool)]:
         out.append(raw.task(task, tools, args))

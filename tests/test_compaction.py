@@ -8,6 +8,7 @@ counting path of the embedded model through the shipped scripted backend, which 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -23,7 +24,7 @@ from openai.types.responses import (
 )
 
 from respond.engine.compaction import PROMPT
-from tests.conftest import UpstreamThread
+from tests.conftest import UpstreamThread, _new_pg_database
 from tests.inprocess import AppServer
 
 SUMMARY = "The user is Ada; she likes graphs."
@@ -165,11 +166,17 @@ def test_compaction_on_a_counting_backend(app_factory: Any, database: str) -> No
     assert n.input_tokens == 3 + 3 + len(summary.split()) + len(SUMMARY.split()) + 2
 
 
-def test_compaction_on_a_responses_upstream_in_the_background(module_app_factory: Any, upstream_server: Any,
-                                                              upstream: UpstreamThread, database: str) -> None:
+@pytest.fixture
+def own_database(database: str, tmp_path: Path) -> str:
+    """A database of its own, of the module's kind: no other app's workers claim its background jobs."""
+    return f"sqlite:///{tmp_path / 'own.db'}" if database.startswith("sqlite") else _new_pg_database()
+
+
+def test_compaction_on_a_responses_upstream_in_the_background(app_factory: Any, upstream_server: Any,
+                                                              upstream: UpstreamThread, own_database: str) -> None:
     """The /v1/responses upstream kind, and a background run: the worker compacts as a foreground run does."""
-    app = module_app_factory("--backend", f"openai_responses:base_url={upstream_server.base_url}",
-                             "--embedded", "off", "--workers", "1", database=database)
+    app = app_factory("--backend", f"openai_responses:base_url={upstream_server.base_url}",
+                      "--embedded", "off", "--workers", "1", database=own_database)
     client = app.client()
     upstream.reply({"content": "Noted."})
     first = client.responses.create(model="scripted", input="My name is Ada and I like graphs.")

@@ -9,6 +9,7 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from respond.tools.file_search.tool import LISTED_FILES, SPEC, describe
 from tests._kb import GARDEN_HTML, MANUAL_MD, make_store
 from tests.spec import body_of
 
@@ -65,6 +66,14 @@ def test_the_function_names_the_files_searched(server, upstream, kb):
     description = upstream.requests()[-1]["tools"][0]["function"]["description"]
     listed = description.rpartition(" The files: ")[2]
     assert sorted(listed.removesuffix(".").split(", ")) == ["garden.html", "manual.md"], description
+
+
+def test_a_long_store_names_its_first_files_and_counts_the_rest() -> None:
+    names = [f"doc{i}.txt" for i in range(LISTED_FILES)]
+    description = describe(names, 31).description or ""
+    assert description.endswith(f"The files: {', '.join(names)} and 11 more."), description
+    assert describe([], 0) == SPEC  # an empty store: the plain function
+    assert len((describe(["x" * 500], 1).description or "").rpartition("The files: ")[2]) == 81  # 80 and "."
 
 
 def test_a_file_name_cannot_write_prompt_markup(server, upstream):

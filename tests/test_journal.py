@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from respond.store.journal import Journal
+from respond.store.journal import Journal, Write
 from respond.store.sql import SqlStore
 from tests.test_pg_outage import Cluster, cluster  # noqa: F401 - the scratch-cluster fixture
 
@@ -127,11 +127,11 @@ def _response(rid: str, text: str = "hello") -> dict[str, Any]:
             "metadata": {}}
 
 
-async def _dead_journal(directory: Path, secret: bytes, url: str, entries: list[dict[str, Any]]) -> Path:
+async def _dead_journal(directory: Path, secret: bytes, url: str, entries: list[Write]) -> Path:
     """A journal file as a process that died would leave it (written, lock released)."""
     j = Journal(directory, secret, url)
     for e in entries:
-        await j.append("insert", **e)
+        await j.append("insert", e)
     path = j.path
     fd, j._fd = j._fd, None
     if fd is not None:
@@ -139,7 +139,7 @@ async def _dead_journal(directory: Path, secret: bytes, url: str, entries: list[
     return path
 
 
-def _entry(rid: str, owner: str, text: str = "hello") -> dict[str, Any]:
+def _entry(rid: str, owner: str, text: str = "hello") -> Write:
     return {"response": _response(rid, text), "owner": owner, "input_items": [], "output_items": [],
             "conversation_id": None}
 
@@ -175,7 +175,7 @@ def test_replay_is_idempotent_and_refuses_forgeries(store_at: Any, tmp_path: Pat
         with torn.open("ab") as f:
             f.write(b"deadbeef")  # the process died in the middle of its next line: never acknowledged
         live = Journal(directory, b"s1", url)
-        await live.append("insert", **_entry("resp_live", "owner-a"))  # a live process's: locked, left alone
+        await live.append("insert", _entry("resp_live", "owner-a"))  # a live process's: locked, left alone
         second = await store_at()  # replays at start
         assert (await second.get_response("resp_a", "owner-a"))["output"][0]["content"][0]["text"] == "hello"
         assert await second.get_response("resp_torn", "owner-a") is not None  # its complete lines replayed

@@ -27,6 +27,7 @@ from respond.api import files as files_api
 from respond.api import vector_stores as vector_stores_api
 from respond.api.app import create_app
 from respond.api.auth import KeyRing
+from respond.api.guard import GuardOptions
 from respond.api.metrics import PrometheusMetrics
 from respond.backends.moderation import HTTPModerator
 from respond.backends.upstream_http import UpstreamLimits
@@ -246,9 +247,9 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     admin = KeyRing([settings.admin_key] if settings.admin_key else [])
     board = dashboard(operations, keys, admin, secret_for(server_secret),
                       getattr(store, "sessions", None) or MemorySessions(), stored=tenancy)
-    guard = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
-             "store_data_error": data_error,
-             "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
+    guard: GuardOptions = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
+                           "store_data_error": data_error,
+                           "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
     return create_app(service, runs, keys, lifespan=lifespan, guard=guard,
                       extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)
                       + containers_api.routes(containers) + [Mount("/dashboard", app=board)],

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from respond.api.auth import KeyRing
-from respond.core.tenants import USAGE_FIELDS
+from respond.core.tenants import summed
 from respond.engine.key_admin import KeyAdmin
 from respond.engine.tenancy import Tenancy
 from respond.protocol.errors import APIError, invalid
@@ -100,8 +100,7 @@ def routes(tenancy: Tenancy, admin: KeyRing) -> list[Route]:
                 raise invalid(f"Unknown parameter: '{name}'.", name[:64], "unknown_parameter")
         rows = await tenancy.usage_store.usage(group_by, _when(q.get("since"), "since"), _when(q.get("until"), "until"),
                                                q.get("key") or None)
-        totals = {f: sum(r[f] for r in rows) for f in ("requests", *USAGE_FIELDS, "duration_ms")}
-        return _JSON({"object": "usage", "group_by": group_by, "data": rows, "totals": totals})
+        return _JSON({"object": "usage", "group_by": group_by, "data": rows, "totals": summed(rows)})
 
     return [
         Route("/admin/v1/keys", create, methods=["POST"]),

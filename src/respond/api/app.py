@@ -18,7 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from respond.api import admin, conversations, openapi, routes, websocket
 from respond.api.auth import KeyRing, Principals
-from respond.api.guard import Guard
+from respond.api.guard import Guard, GuardOptions
 from respond.api.metrics import HttpMetrics, PrometheusMetrics, metrics_endpoint
 from respond.core.logctx import request_id, sane_request_id
 from respond.engine.conversations import ConversationService
@@ -148,7 +148,7 @@ class AuthAndLog:
 def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
                extra_routes: list[Any] | None = None, lifespan: Any = None,
                metrics: PrometheusMetrics | None = None, metrics_keys: KeyRing | None = None,
-               operations: Operations | None = None, guard: dict[str, Any] | None = None,
+               operations: Operations | None = None, guard: GuardOptions | None = None,
                tenancy: Tenancy | None = None, admin_keys: KeyRing | None = None) -> Starlette:
     """`guard`: Guard's settings (max_body, max_upload, store_unavailable; api/guard.py); `tenancy`:
     keys stored in the database, their limits and usage, managed at /admin/v1 with `admin_keys`."""

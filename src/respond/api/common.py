@@ -7,7 +7,7 @@ Routes stay thin: each reads the request with these helpers and hands plain valu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
 from starlette.datastructures import UploadFile
@@ -16,7 +16,8 @@ from starlette.responses import Response
 
 from respond.api.routes import _json_body
 from respond.protocol.errors import invalid
-from respond.protocol.pagination import ListParams
+from respond.protocol.pagination import Cursor, ListParams, Window
+from respond.protocol.shapes.values import JSONObject
 
 S = TypeVar("S")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -32,20 +33,20 @@ def bind(service: S, handler: Callable[[S, Request], Awaitable[Response]]) -> En
     return endpoint
 
 
-async def json_object(request: Request) -> dict[str, Any]:
-    """The request's JSON body, which must be an object (else a 400)."""
+async def json_object(request: Request) -> JSONObject:
+    """The request's JSON body, which must be an object (else a 400); its fields are the service's to check."""
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.", None, "invalid_json")
     return body
 
 
-def cursor_paging(request: Request) -> dict[str, Any]:
+def cursor_paging(request: Request) -> Cursor:
     """`after`/`before`/`limit`/`order` as the keyword arguments of a cursor-paged listing."""
     return ListParams.parse(request.query_params).cursor()
 
 
-def window_paging(request: Request) -> dict[str, Any]:
+def window_paging(request: Request) -> Window:
     """The same parameters as the keyword arguments of a windowed listing (vector stores)."""
     return ListParams.parse(request.query_params).window()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl
 
 import orjson
@@ -45,6 +45,15 @@ async def send_error(send: Any, exc: APIError) -> None:
         headers.append((b"retry-after", str(exc.retry_after).encode()))
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class GuardOptions(TypedDict, total=False):
+    """`Guard`'s settings as the composition root gives them (`create_app(..., guard=...)`)."""
+
+    max_body: int
+    max_upload: int
+    store_unavailable: Callable[[BaseException], bool]
+    store_data_error: Callable[[BaseException], bool]
 
 
 class Guard:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from jinja2 import Environment, select_autoescape
 from pydantic import BaseModel, create_model
@@ -24,10 +24,79 @@ from starlette.routing import BaseRoute, Route
 from respond.protocol import bodies
 from respond.protocol.requests import CreateResponse
 from respond.protocol.response import TERMINAL
+from respond.protocol.shapes.values import JSON, JSONObject
 
 VERSION = "0.1.0"
 HIDDEN = {"/openapi.json", "/docs", "/metrics"}
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+
+Schema = JSONObject  # a JSON Schema (2020-12), as pydantic writes it
+
+
+class MediaType(TypedDict):
+    schema: Schema
+
+
+class RequestBody(TypedDict):
+    required: bool
+    content: dict[str, MediaType]
+
+
+class ResponseSpec(TypedDict):
+    description: str
+    content: dict[str, MediaType]
+
+
+# (an OpenAPI parameter's `in` is a Python keyword: the functional form)
+Parameter = TypedDict("Parameter", {"name": str, "in": Literal["path"], "required": bool, "schema": Schema})
+
+
+class _OperationBase(TypedDict):
+    operationId: str
+    summary: str
+    tags: list[str]
+    responses: dict[str, ResponseSpec]
+
+
+class Operation(_OperationBase, total=False):
+    parameters: list[Parameter]
+    requestBody: RequestBody
+
+
+class Info(TypedDict):
+    title: str
+    version: str
+    description: str
+
+
+class Components(TypedDict):
+    schemas: dict[str, Schema]
+    securitySchemes: dict[str, Schema]
+
+
+class Document(TypedDict):
+    openapi: str
+    info: Info
+    servers: list[dict[str, str]]
+    paths: dict[str, dict[str, Operation]]
+    components: Components
+    security: list[dict[str, list[str]]]
+
+
+class DocField(TypedDict):
+    name: str
+    type: str
+    default: JSON
+
+
+class DocEntry(TypedDict):
+    """One operation as the docs page lists it."""
+
+    method: str
+    path: str
+    op: Operation
+    body: str
+    fields: list[DocField]
 
 
 class ErrorBody(BaseModel):
@@ -46,7 +115,7 @@ class ErrorEnvelope(BaseModel):
 def subset(name: str, keys: frozenset[str], required: tuple[str, ...] = ()) -> type[BaseModel]:
     """The body of an endpoint that takes `keys` (protocol.bodies): CreateResponse's own field for each
     key it has (the same model validates them), any JSON for the others, nothing else allowed."""
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = {}  # name -> (annotation, default or FieldInfo): create_model's keyword arguments
     for key in sorted(keys):
         info = CreateResponse.model_fields.get(key)
         if info is not None:
@@ -69,16 +138,19 @@ def request_models() -> dict[tuple[str, str], type[BaseModel]]:
                                                                 ("items",))}
 
 
-def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
+def _schema(model: type[BaseModel], components: dict[str, Schema]) -> Schema:
+    schema: Schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    if isinstance(defs, dict):
+        for name, sub in defs.items():
+            if isinstance(sub, dict):
+                components[name] = sub
     components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
 def _operation(route: Route, method: str, models: dict[tuple[str, str], type[BaseModel]],
-               components: dict[str, Any], seen: set[str]) -> dict[str, Any]:
+               components: dict[str, Schema], seen: set[str]) -> Operation:
     name = getattr(route.endpoint, "__name__", "operation")
     op_id, n = name, 1
     while op_id in seen:  # operationIds must be unique
@@ -86,7 +158,7 @@ def _operation(route: Route, method: str, models: dict[tuple[str, str], type[Bas
         op_id = f"{name}_{n}"
     seen.add(op_id)
     doc = (route.endpoint.__doc__ or "").strip().splitlines()
-    op: dict[str, Any] = {
+    op: Operation = {
         "operationId": op_id, "summary": doc[0] if doc else name.replace("_", " ").capitalize(),
         "tags": [route.path.split("/")[2] if route.path.startswith("/v1/") else "server"],
         "responses": {
@@ -95,8 +167,8 @@ def _operation(route: Route, method: str, models: dict[tuple[str, str], type[Bas
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}},
         },
     }
-    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-              for p in _PARAM.findall(route.path)]
+    params: list[Parameter] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                               for p in _PARAM.findall(route.path)]
     if params:
         op["parameters"] = params
     model = models.get((method, route.path))
@@ -107,11 +179,11 @@ def _operation(route: Route, method: str, models: dict[tuple[str, str], type[Bas
     return op
 
 
-def build(routes: list[BaseRoute]) -> dict[str, Any]:
-    components: dict[str, Any] = {}
+def build(routes: list[BaseRoute]) -> Document:
+    components: dict[str, Schema] = {}
     _schema(ErrorEnvelope, components)
     models = request_models()
-    paths: dict[str, dict[str, Any]] = {}
+    paths: dict[str, dict[str, Operation]] = {}
     seen: set[str] = set()
     for route in routes:
         if not isinstance(route, Route) or route.path in HIDDEN or not route.methods:
@@ -132,8 +204,8 @@ def build(routes: list[BaseRoute]) -> dict[str, Any]:
     }
 
 
-def document(request: Request) -> dict[str, Any]:
-    cached: dict[str, Any] | None = getattr(request.app.state, "openapi", None)
+def document(request: Request) -> Document:
+    cached: Document | None = getattr(request.app.state, "openapi", None)
     if cached is None:
         cached = request.app.state.openapi = build(request.app.routes)
     return cached
@@ -148,31 +220,36 @@ async def openapi_json(request: Request) -> Response:
 _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
 
-def _type(schema: dict[str, Any]) -> str:
+def _type(schema: JSON) -> str:
+    if not isinstance(schema, dict):
+        return "any"
     if "$ref" in schema:
         return str(schema["$ref"]).rsplit("/", 1)[-1]
-    if "anyOf" in schema:
-        return " | ".join(_type(s) for s in schema["anyOf"])
-    if "enum" in schema:
-        return " | ".join(repr(v) for v in schema["enum"])
+    any_of = schema.get("anyOf")
+    if isinstance(any_of, list):
+        return " | ".join(_type(s) for s in any_of)
+    enum = schema.get("enum")
+    if isinstance(enum, list):
+        return " | ".join(repr(v) for v in enum)
     if "const" in schema:
         return repr(schema["const"])
     kind = str(schema.get("type", "any"))
     return f"{kind}[{_type(schema['items'])}]" if kind == "array" and "items" in schema else kind
 
 
-def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def operations(doc: Document) -> list[DocEntry]:
     """The document, flattened for the docs page: one entry per operation with its body fields."""
     schemas = doc["components"]["schemas"]
-    out = []
+    out: list[DocEntry] = []
     for path, methods in doc["paths"].items():
         for method, op in methods.items():
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-            ref = body.get("$ref", "").rsplit("/", 1)[-1]
-            props = schemas.get(ref, {}).get("properties", {}) if ref else {}
-            out.append({"method": method.upper(), "path": path, "op": op, "body": ref,
-                        "fields": [{"name": n, "type": _type(s), "default": s.get("default")}
-                                   for n, s in props.items()]})
+            body = op["requestBody"]["content"]["application/json"]["schema"] if "requestBody" in op else {}
+            ref = str(body.get("$ref", "")).rsplit("/", 1)[-1]
+            props = schemas.get(ref, {}).get("properties") if ref else None
+            fields: list[DocField] = [
+                {"name": n, "type": _type(s), "default": s.get("default") if isinstance(s, dict) else None}
+                for n, s in (props.items() if isinstance(props, dict) else ())]
+            out.append({"method": method.upper(), "path": path, "op": op, "body": ref, "fields": fields})
     return out
 
 

@@ -29,6 +29,7 @@ from respond.protocol.errors import APIError, server_error
 from respond.protocol.limits import check_json
 from respond.protocol.params import check_nested
 from respond.protocol.requests import to_api_error
+from respond.protocol.shapes.values import JSONObject
 
 log = logging.getLogger("respond.websocket")
 CLIENT_ONLY = ("type", "generate", "stream_id", "stream", "stream_options")
@@ -95,10 +96,10 @@ async def _one(ws: WebSocket, raw: str, owner: str, service: ResponsesService, r
         local.evict(previous if isinstance(previous, str) else None)
 
 
-async def _turn(ws: WebSocket, msg: dict[str, Any], owner: str, service: ResponsesService, runs: RunManager,
+async def _turn(ws: WebSocket, msg: JSONObject, owner: str, service: ResponsesService, runs: RunManager,
                 local: LocalState) -> bool:
     """One `response.create`: its events sent; False when it failed (its error is the last event)."""
-    body: dict[str, Any] = {k: v for k, v in msg.items() if k not in CLIENT_ONLY}
+    body: JSONObject = {k: v for k, v in msg.items() if k not in CLIENT_ONLY}
     body["stream"] = True  # every response on a socket is streamed
     check_json(body)
     generate = msg.get("generate", True)

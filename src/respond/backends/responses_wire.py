@@ -16,7 +16,7 @@ tokens) or an error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 
@@ -34,6 +34,7 @@ from respond.core.types import (
     ToolSpec,
     Usage,
 )
+from respond.protocol.shapes import JSON, JSONObject
 
 Item = dict[str, Any]
 UPSTREAM_STATE = "_upstream"  # protocol.items.UPSTREAM_STATE (adapters import core only)
@@ -47,28 +48,32 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _part(part: dict[str, Any]) -> dict[str, Any]:
+def _part(part: JSONObject) -> JSONObject:
     out = _input_part(part)
     if part.get("prompt_cache_breakpoint") is not None:
         out["prompt_cache_breakpoint"] = part["prompt_cache_breakpoint"]
     return out
 
 
-def _input_part(part: dict[str, Any]) -> dict[str, Any]:
+def _object(value: JSON) -> JSONObject:
+    return value if isinstance(value, dict) else {}
+
+
+def _input_part(part: JSONObject) -> JSONObject:
+    """A chat content part as a Responses input part."""
     kind = part.get("type")
-    if kind == "text":
-        return {"type": "input_text", "text": part.get("text", "")}
     if kind == "image_url":
-        image = part.get("image_url") or {}
-        url = image.get("url", "")
-        out = {"type": "input_image", "detail": image.get("detail", "auto")}
-        out["file_id" if url.startswith("file-") else "image_url"] = url
-        return out
+        image = _object(part.get("image_url"))
+        url, detail = image.get("url"), image.get("detail")
+        url = url if isinstance(url, str) else ""
+        return {"type": "input_image", "detail": detail if isinstance(detail, str) else "auto",
+                "file_id" if url.startswith("file-") else "image_url": url}
     if kind == "file":
-        return {"type": "input_file", **(part.get("file") or {})}
+        return {"type": "input_file", **_object(part.get("file"))}
     if kind == "input_audio":
-        return {"type": "input_audio", "input_audio": part.get("input_audio") or {}}
-    return {"type": "input_text", "text": str(part.get("text", ""))}
+        return {"type": "input_audio", "input_audio": _object(part.get("input_audio"))}
+    text = part.get("text", "")
+    return {"type": "input_text", "text": text if isinstance(text, str) else str(text)}
 
 
 def _reasoning(m: Message) -> Item | None:
@@ -134,7 +139,7 @@ def input_items(messages: list[Message], native: frozenset[str] = frozenset()) -
     return items
 
 
-def _format(fmt: dict[str, Any], structured: str) -> dict[str, Any] | None:
+def _format(fmt: JSONObject, structured: str) -> JSONObject | None:
     """text.format in the upstream's own form (profiles.py); Respond validates what it cannot enforce."""
     if structured == "none":
         return None
@@ -145,9 +150,9 @@ def _format(fmt: dict[str, Any], structured: str) -> dict[str, Any] | None:
     return {k: v for k, v in fmt.items() if v is not None}
 
 
-def _tool(t: ToolSpec, native: frozenset[str]) -> dict[str, Any]:
+def _tool(t: ToolSpec, native: frozenset[str]) -> JSONObject:
     if t.name in native:
-        custom: dict[str, Any] = {"type": "custom", "name": t.name, "format": {"type": "text"}}
+        custom: JSONObject = {"type": "custom", "name": t.name, "format": {"type": "text"}}
         if t.grammar is not None:
             custom["format"] = {"type": "grammar", "syntax": t.grammar["syntax"],
                                 "definition": t.grammar["definition"]}
@@ -158,16 +163,70 @@ def _tool(t: ToolSpec, native: frozenset[str]) -> dict[str, Any]:
         if v is not None}}
 
 
+class TextOptions(TypedDict, total=False):
+    format: JSONObject
+    verbosity: str
+
+
+class ResponsesRequest(TypedDict):
+    """A streamed, stateless /v1/responses request, as sent upstream (a key is left out when it has no value)."""
+
+    model: str
+    input: list[Item]
+    stream: Literal[True]
+    store: Literal[False]
+    tools: NotRequired[list[JSONObject]]
+    tool_choice: NotRequired[str | JSONObject]
+    parallel_tool_calls: NotRequired[bool]
+    temperature: NotRequired[float]
+    top_p: NotRequired[float]
+    max_output_tokens: NotRequired[int]
+    top_logprobs: NotRequired[int]
+    presence_penalty: NotRequired[float]
+    frequency_penalty: NotRequired[float]
+    user: NotRequired[str]
+    service_tier: NotRequired[str]
+    prompt_cache_key: NotRequired[str]
+    truncation: NotRequired[Literal["auto"]]
+    prompt_cache_options: NotRequired[JSONObject]
+    prompt_cache_retention: NotRequired[str]
+    access_programs: NotRequired[JSONObject]
+    reasoning: NotRequired[dict[str, str]]  # effort, summary
+    text: NotRequired[TextOptions]
+    include: NotRequired[list[str]]
+
+
+def _sampling(body: ResponsesRequest, gen: Generation) -> None:
+    if gen.temperature is not None:
+        body["temperature"] = gen.temperature
+    if gen.top_p is not None:
+        body["top_p"] = gen.top_p
+    if gen.max_output_tokens is not None:
+        body["max_output_tokens"] = gen.max_output_tokens
+    if gen.top_logprobs is not None:
+        body["top_logprobs"] = gen.top_logprobs
+    if gen.presence_penalty is not None:
+        body["presence_penalty"] = gen.presence_penalty
+    if gen.frequency_penalty is not None:
+        body["frequency_penalty"] = gen.frequency_penalty
+    if gen.user is not None:
+        body["user"] = gen.user
+    if gen.service_tier is not None:
+        body["service_tier"] = gen.service_tier
+    if gen.prompt_cache_key is not None:
+        body["prompt_cache_key"] = gen.prompt_cache_key
+
+
 def native_names(gen: Generation, native_tools: frozenset[str]) -> frozenset[str]:
     """The offered tools that go upstream as their native type (custom tools, when it takes them)."""
     return frozenset(t.name for t in gen.tools if t.kind in native_tools)
 
 
 def request_body(gen: Generation, *, encrypted_reasoning: bool = True, structured: str = "json_schema",
-                 native_tools: frozenset[str] = frozenset()) -> dict[str, Any]:
+                 native_tools: frozenset[str] = frozenset()) -> ResponsesRequest:
     native = native_names(gen, native_tools)
-    body: dict[str, Any] = {"model": gen.model, "input": input_items(gen.messages, native), "stream": True,
-                            "store": False}
+    body: ResponsesRequest = {"model": gen.model, "input": input_items(gen.messages, native), "stream": True,
+                              "store": False}
     include = ["reasoning.encrypted_content"] if encrypted_reasoning else []
     if gen.tools and (gen.tool_choice != "none" or gen.calls_ruled_out):  # ruled out: tools kept, choice none
         body["tools"] = [_tool(t, native) for t in gen.tools]
@@ -175,23 +234,21 @@ def request_body(gen: Generation, *, encrypted_reasoning: bool = True, structure
         body["tool_choice"] = ({"type": "custom" if forced in native else "function", "name": forced}
                                if forced else gen.tool_choice)
         body["parallel_tool_calls"] = gen.parallel_tool_calls
-    for key, value in (("temperature", gen.temperature), ("top_p", gen.top_p),
-                       ("max_output_tokens", gen.max_output_tokens), ("top_logprobs", gen.top_logprobs),
-                       ("presence_penalty", gen.presence_penalty), ("frequency_penalty", gen.frequency_penalty),
-                       ("user", gen.user), ("service_tier", gen.service_tier),
-                       ("prompt_cache_key", gen.prompt_cache_key)):
-        if value is not None:
-            body[key] = value
+    _sampling(body, gen)
     if gen.truncation == "auto":
         body["truncation"] = "auto"
-    for key, opt in (("prompt_cache_options", gen.prompt_cache), ("prompt_cache_retention", gen.prompt_cache_retention),
-                     ("access_programs", gen.access_programs)):
-        if opt is not None:  # a /v1/responses upstream takes these as the client sent them
-            body[key] = opt
-    reasoning = {k: v for k, v in (("effort", gen.reasoning_effort), ("summary", gen.reasoning_summary)) if v}
+    # a /v1/responses upstream takes these as the client sent them
+    if gen.prompt_cache is not None:
+        body["prompt_cache_options"] = gen.prompt_cache
+    if gen.prompt_cache_retention is not None:
+        body["prompt_cache_retention"] = gen.prompt_cache_retention
+    if gen.access_programs is not None:
+        body["access_programs"] = gen.access_programs
+    reasoning: dict[str, str] = {k: v for k, v in (("effort", gen.reasoning_effort),
+                                                   ("summary", gen.reasoning_summary)) if v}
     if reasoning:
         body["reasoning"] = reasoning
-    text: dict[str, Any] = {}
+    text: TextOptions = {}
     fmt = gen.response_format
     if fmt is not None and (form := _format(fmt, structured)) is not None:
         text["format"] = form

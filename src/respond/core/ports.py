@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from respond.core.types import Delta, Generation, ModelInfo
+from respond.protocol.shapes.values import JSONObject
 
 
 @runtime_checkable
@@ -69,6 +70,14 @@ class JobOrder:
     queued_us: int
     due_us: int
     chain: str | None = None
+
+
+class ClaimedJob(TypedDict):
+    """A queued background job a worker took: its response, its owner, the create body as accepted."""
+
+    response_id: str
+    owner: str
+    request: JSONObject | None
 
 
 class ResponseStore(Protocol):
@@ -136,7 +145,7 @@ class ResponseStore(Protocol):
 class RunStore(ResponseStore, Protocol):
     """Runs: a durable job queue with leases, and every stream event of a stored response."""
 
-    async def claim_job(self, worker: str, lease_ms: int) -> Row | None:
+    async def claim_job(self, worker: str, lease_ms: int) -> ClaimedJob | None:
         """Atomically take the first queued job in the queue's order (`JobOrder`; exactly one claimer wins)."""
         ...
 

@@ -17,7 +17,7 @@ No I/O here: the adapters live in respond.store, the policy in respond.engine.te
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 LIMIT_NAMES = ("rpm", "tpm", "concurrent", "daily_tokens", "monthly_tokens")
 
@@ -118,13 +118,58 @@ class RateStore(Protocol):
 USAGE_FIELDS = ("input_tokens", "cached_tokens", "output_tokens", "reasoning_tokens")
 
 
+class UsageRecord(TypedDict):
+    """One finished response's usage, as recorded (the token counts are USAGE_FIELDS)."""
+
+    response_id: str
+    key_id: str
+    model: str
+    backend: str
+    status: str
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    duration_ms: int
+    created_at: int
+
+
+class UsageTotals(TypedDict):
+    """Usage summed over responses: their number and the sums of USAGE_FIELDS and duration_ms."""
+
+    requests: int
+    input_tokens: int
+    cached_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    duration_ms: int
+
+
+class UsageGroup(UsageTotals, total=False):
+    """The totals of one group: its `key`, `model` or `day` (the one grouped by); a key's `label`."""
+
+    key: str
+    model: str
+    day: str  # YYYY-MM-DD, UTC
+    label: str
+
+
+def summed(groups: list[UsageGroup]) -> UsageTotals:
+    """The totals of every group."""
+    return {"requests": sum(g["requests"] for g in groups),
+            "input_tokens": sum(g["input_tokens"] for g in groups),
+            "cached_tokens": sum(g["cached_tokens"] for g in groups),
+            "output_tokens": sum(g["output_tokens"] for g in groups),
+            "reasoning_tokens": sum(g["reasoning_tokens"] for g in groups),
+            "duration_ms": sum(g["duration_ms"] for g in groups)}
+
+
 class UsageStore(Protocol):
-    async def record_usage(self, row: dict[str, Any]) -> None:
-        """One finished response: response_id, key_id, owner, model, backend, status, the token
-        counts of USAGE_FIELDS, duration_ms, created_at."""
+    async def record_usage(self, row: UsageRecord) -> None:
+        """One finished response's usage."""
         ...
 
     async def usage(self, group_by: str, since: int | None, until: int | None,
-                    key_id: str | None = None) -> list[dict[str, Any]]:
+                    key_id: str | None = None) -> list[UsageGroup]:
         """Totals grouped by `key`, `model` or `day` (UTC), oldest group first for days."""
         ...

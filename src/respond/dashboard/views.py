@@ -7,6 +7,7 @@ import time
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from respond.core.tenants import UsageGroup
 from respond.dashboard import svg
 from respond.dashboard.render import board, changes_state, owner_scope, render, signed_in
 from respond.dashboard.session import CSRF, LIFETIME, SESSION, Viewer
@@ -125,9 +126,9 @@ async def usage(request: Request, viewer: Viewer) -> Response:
     per_day = {r["day"]: r for r in await ops.usage(owner, "day", since)}
     series: dict[str, list[int]] = {"input tokens": [], "output tokens": []}
     for d in range(days):
-        row = per_day.get(time.strftime("%Y-%m-%d", time.gmtime(since + d * 86400)), {})
-        series["input tokens"].append(int(row.get("input_tokens", 0)))
-        series["output tokens"].append(int(row.get("output_tokens", 0)))
+        row: UsageGroup | None = per_day.get(time.strftime("%Y-%m-%d", time.gmtime(since + d * 86400)))
+        series["input tokens"].append(row["input_tokens"] if row is not None else 0)
+        series["output tokens"].append(row["output_tokens"] if row is not None else 0)
     chart = svg.lines("Tokens per day", series, since, 86400, unit="tokens per UTC day")
     return render(request, "usage.html", viewer, days=days, chart=chart,
                   by_key=await ops.usage(owner, "key", since), by_model=await ops.usage(owner, "model", since))

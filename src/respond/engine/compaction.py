@@ -4,8 +4,8 @@ carries a model-written summary of everything else.
 Two ways in.  `POST /responses/compact` returns the compacted window (`compacted`).  Server-side
 compaction (`context_management: [{type: "compaction", compact_threshold}]` on a create) counts the
 context before the model is asked (`count_tokens`: exact on a backend that counts, the embedded model;
-on an upstream, the prompt tokens it reports for a one-token generation, asked only when the text
-could pass the threshold at all) and, past the threshold, summarises it first (`Compactor`): the
+on an upstream, the prompt tokens it reports for a one-token generation (16 on a /v1/responses one),
+asked only when the text could pass the threshold at all) and, past the threshold, summarises it first (`Compactor`): the
 compaction item is the response's first output item (`response.output_item.added`, one
 `response.compaction.compacting` per piece of summary sampled, `response.output_item.done`), and the
 model answers from the compacted window.  Either way the window is the same: the user's messages,
@@ -202,6 +202,7 @@ class Compactor:
         head = self.gen.messages[:1] if self.instructions else []
         users = [m for m in self.gen.messages[len(head):] if m.get("role") == "user"]
         self.gen.messages[:] = [*head, *users, *compaction_messages(summary)]
+
 
 def _add(a: Usage | None, b: Usage) -> Usage:
     a = a or Usage()

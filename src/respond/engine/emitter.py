@@ -81,26 +81,31 @@ class Emitter:
 
     def lifecycle(self, type_: LifecycleType, response: ResponseDict | None = None) -> ResponseLifecycleEvent:
         snapshot = response if response is not None else self.response
-        if self.copies:
+        if self.copies:  # one copy of the whole; its items then only lose what `include` hides
             snapshot = copy_json(snapshot)
-            snapshot["output"] = [self.shown(it) for it in snapshot["output"]]
+            snapshot["output"] = [cast("OutputItem | ToolItem", self.strip(_raw(it), self.include))
+                                  for it in snapshot["output"]]
         return {"type": type_, "sequence_number": self._next(), "response": snapshot}
 
     def apply_all(self, ops: list[Operation]) -> list[StreamEvent]:
+        if len(ops) == 1:
+            return self.apply(ops[0])
         return [ev for op in ops for ev in self.apply(op)]
 
     def apply(self, op: Operation) -> list[StreamEvent]:
+        if type(op) is AppendText:  # the hot path: one per token
+            index = self._index[op.item_id]
+            item: Any = self.response["output"][index]
+            return [self._append(op, item, index)]
         if isinstance(op, AddItem):
             self.output.append(op.item)
             index = self._index[op.item["id"]] = len(self.output) - 1
             return [{"type": "response.output_item.added", "sequence_number": self._next(), "output_index": index,
                      "item": self.shown(op.item)}]
-        if not isinstance(op, AddPart | AppendText | Annotate | ClosePart | CloseInput | ItemEvent | DoneItem):
+        if not isinstance(op, (AddPart, Annotate, ClosePart, CloseInput, ItemEvent, DoneItem)):
             raise TypeError(f"not an operation the emitter applies: {op!r}")
         index = self._index[op.item_id]
         item = _raw(self.output[index])
-        if isinstance(op, AppendText):
-            return [self._append(op, item, index)]
         if isinstance(op, AddPart):
             parts = item.setdefault("summary" if op.summary else "content", [])
             parts.append(op.part)
@@ -140,7 +145,8 @@ class Emitter:
                  "item": self.shown(self.output[index])}]
 
     def _append(self, op: AppendText, item: dict[str, Any], index: int) -> StreamEvent:
-        seq, iid = self._next(), op.item_id
+        self.seq += 1
+        seq, iid = self.seq, op.item_id
         if op.part is None:  # a call's own text
             if item["type"] == "function_call":
                 item["arguments"] += op.text

@@ -9,12 +9,13 @@ follows the live grammar and shows `include` the same way.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from respond.core.types import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
-from respond.engine.client_tools import ClientTools, InputStream, Offer, call_item
+from respond.engine.call_items import InputStream, Offer, call_item
+from respond.engine.client_tools import ClientTools
 from respond.engine.emitter import Emitter, copy_json
 from respond.engine.operations import (
     AddItem,
@@ -89,7 +90,7 @@ class EventBuilder:
         return self.emitter.lifecycle(type_)
 
     def _do(self, *ops: Operation) -> list[Event]:
-        return self.emitter.apply_all(list(ops))
+        return self.emitter.apply_all(list(ops)) if ops else []
 
     def operation(self, op: Operation) -> list[Event]:
         """An operation from elsewhere (a hosted tool's item): a new item first closes what is open."""
@@ -100,6 +101,8 @@ class EventBuilder:
 
     # -- the assistant message -------------------------------------------------------------------
     def _open_message(self) -> tuple[OutputMessage, list[Event]]:
+        if self._message is not None and not self._open_calls and not self.reasoning.open:
+            return self._message, []  # the hot path: nothing to close, the message is open
         events = self.close_calls() + self._do(*self.reasoning.close())
         if self._message is None:
             self._message = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress",
@@ -130,8 +133,13 @@ class EventBuilder:
         return self._do(ClosePart(msg["id"], len(msg["content"]) - 1))
 
     def text(self, delta: TextDelta) -> list[Event]:
+        logprobs: Sequence[Logprob] = delta.logprobs or ()  # the backend's, in the wire's shape
+        msg = self._message
+        if msg is not None and self._part_open and not self._open_calls and not self.reasoning.open:
+            j = len(msg["content"]) - 1  # the hot path (one per token): the text part is open
+            if msg["content"][j]["type"] == "output_text":
+                return self.emitter.apply(AppendText(msg["id"], delta.text, j, logprobs=logprobs))
         msg, j, events = self._open_part("output_text")
-        logprobs = cast("list[Logprob]", delta.logprobs or [])  # the backend's, in the wire's shape
         return events + self._do(AppendText(msg["id"], delta.text, j, logprobs=logprobs))
 
     def refusal(self, delta: RefusalDelta) -> list[Event]:

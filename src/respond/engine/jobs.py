@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from respond.core.errors import BackendError
-from respond.core.ports import Store
+from respond.core.ports import ClaimedJob, Store
 from respond.engine.conversations import conversation_id
 from respond.engine.inputs import apply_prompt
 from respond.engine.launch import Launcher
@@ -53,7 +53,7 @@ class Jobs:
         self.prompts = prompts
         self._sealer = sealer
 
-    async def run(self, job: dict[str, Any]) -> Run | None:
+    async def run(self, job: ClaimedJob) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
         rid, owner = job["response_id"], job["owner"]
         response = await self.store.get_response(rid, owner)

@@ -34,24 +34,25 @@ between output_item.added and .done."""
 
 
 class Operation:
-    """One step of a response's stream."""
+    """One step of a response's stream (not frozen: a frozen dataclass costs twice as much to make,
+    and one is made per token; nothing changes an operation once made)."""
 
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AddItem(Operation):
     item: Item  # appended to `output` as is: the emitter owns it from now on
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AddPart(Operation):
     item_id: str
     part: Part
     summary: bool = False  # a reasoning item's summary part, not a content part
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AppendText(Operation):
     item_id: str
     text: str
@@ -60,26 +61,26 @@ class AppendText(Operation):
     logprobs: Sequence[Logprob] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Annotate(Operation):
     item_id: str
     part: int
     annotation: Annotation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClosePart(Operation):
     item_id: str
     part: int
     summary: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CloseInput(Operation):
     item_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemEvent(Operation):
     item_id: str
     type: str
@@ -87,7 +88,7 @@ class ItemEvent(Operation):
     names_item: bool = True  # False: the event has no item_id (response.shell_call_command.*)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DoneItem(Operation):
     item_id: str
     status: str | None = None  # set on the item first (None: the item's own)
@@ -95,7 +96,7 @@ class DoneItem(Operation):
     final: Item | None = None  # replaces the item (a replay ends with the stored item itself)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AnnotateText(Operation):
     """Live only: annotate the open message's text with what `annotator` finds for it (a hosted
     tool's citations); the builder turns it into `Annotate`s."""

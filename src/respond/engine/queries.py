@@ -13,7 +13,7 @@ from typing import Protocol
 
 from respond.core.listing import ListingStore, Page, QueueStats, ResponseFilter, Row
 from respond.core.ports import ConversationStore, ResponseStore
-from respond.core.tenants import KeyStore, UsageStore
+from respond.core.tenants import KeyStore, UsageGroup, UsageStore
 from respond.engine.charts import Activity, activity
 from respond.engine.replicas import ReplicaHealth
 from respond.engine.tenancy import usage_key
@@ -71,7 +71,8 @@ class Operations:
         """Every replica of every configured upstream: up or down, requests in flight, last error."""
         return self._upstreams() if self._upstreams is not None else []
 
-    async def usage(self, owner: str | None, group_by: str, since: int, until: int | None = None) -> list[Row]:
+    async def usage(self, owner: str | None, group_by: str, since: int, until: int | None = None
+                    ) -> list[UsageGroup]:
         """Usage totals grouped by key, model or day; `owner` None: every key, labelled."""
         if self.usage_store is None:
             return []

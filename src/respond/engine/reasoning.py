@@ -54,6 +54,10 @@ class ReasoningStream:
         self._summaries = 0  # how many summary parts it has
         self._own_summary = False  # the backend sends the summary itself (not mirrored from the text)
 
+    @property
+    def open(self) -> bool:
+        return self._item is not None
+
     def delta(self, delta: ReasoningDelta) -> list[Operation]:
         ops: list[Operation] = []
         if self._item is None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from respond.core.metrics import Metrics, NullMetrics
-from respond.core.ports import Moderator, Store
+from respond.core.ports import ClaimedJob, Moderator, Store
 from respond.engine.context import ContextBuilder
 from respond.engine.context_cache import ContextCache
 from respond.engine.create import Creator
@@ -84,7 +84,7 @@ class ResponsesService(ReadSide):
         or `Warmed` (generate: false).  `local`: a WebSocket's connection state."""
         return await self._creator.create(body, owner, local, generate)
 
-    async def run_job(self, job: dict[str, Any]) -> Run | None:
+    async def run_job(self, job: ClaimedJob) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
         return await self._jobs.run(job)
 

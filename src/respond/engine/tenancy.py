@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from respond.core.tenants import Decision, KeyStore, RateStore, TenantKey, UsageStore, Window
+from respond.core.tenants import Decision, KeyStore, RateStore, TenantKey, UsageRecord, UsageStore, Window
 from respond.engine.keys import ID_PREFIX, model_allowed, parse, verify
 from respond.protocol.errors import APIError
 
@@ -256,7 +256,7 @@ class Tenancy:
 
     async def _account(self, response: Mapping[str, Any], owner: str, backend: str, seconds: float) -> None:
         u = response.get("usage") or {}
-        row: dict[str, Any] = {"response_id": str(response.get("id")), "key_id": usage_key(owner), "model": str(response.get("model"))[:128],
+        row: UsageRecord = {"response_id": str(response.get("id")), "key_id": usage_key(owner), "model": str(response.get("model"))[:128],
                "backend": backend[:64], "status": str(response.get("status"))[:16],
                "input_tokens": int(u.get("input_tokens") or 0), "output_tokens": int(u.get("output_tokens") or 0),
                "cached_tokens": int((u.get("input_tokens_details") or {}).get("cached_tokens") or 0),

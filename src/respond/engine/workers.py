@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from respond.core.logctx import request_id
+from respond.core.ports import ClaimedJob
 from respond.engine import queue
 from respond.engine.events import replay
 from respond.engine.include import shown_event
@@ -97,8 +98,12 @@ class RunManager:
             self.tasks[job["response_id"]] = task
             self.owners[job["response_id"]] = job["owner"]
             await asyncio.wait([task])
+            if task.cancelled():  # cancelled before its first step: _execute never ran
+                self.tasks.pop(job["response_id"], None)
+                self.owners.pop(job["response_id"], None)
+                await self._never_started(job["response_id"], job["owner"])
 
-    async def _claim(self) -> dict[str, Any] | None:
+    async def _claim(self) -> ClaimedJob | None:
         try:
             return await self.store.claim_job(self.worker_id, LEASE_MS)
         except Exception:  # a database hiccup must not kill the worker
@@ -106,12 +111,13 @@ class RunManager:
             await asyncio.sleep(self.poll)
             return None
 
-    async def _execute(self, job: dict[str, Any]) -> None:
+    async def _execute(self, job: ClaimedJob) -> None:
         rid = job["response_id"]
         request_id.set(rid)  # this task's own context: every line of the run carries its response id
         start = time.perf_counter()
         status = "gone"
         log.info("background run %s started on %s", rid, self.worker_id)
+        run = None
         try:
             run = await self.service.run_job(job)
             if run is not None:
@@ -121,6 +127,8 @@ class RunManager:
                 status = str(run.response.get("status"))
         except asyncio.CancelledError:
             status = "cancelled"
+            if run is None:  # cancelled before its run began, so nothing of it ended it
+                await self._never_started(rid, job["owner"])
         except Exception:
             status = "crashed"
             log.exception("background run %s crashed", rid)
@@ -129,6 +137,22 @@ class RunManager:
             self.tasks.pop(rid, None)
             self.owners.pop(rid, None)
             log.info("background run %s ended %s in %.1fs", rid, status, time.perf_counter() - start)
+
+    async def _never_started(self, rid: str, owner: str) -> None:
+        """A run cancelled between its claim and its start (a cancel, or a stop): still `queued`, its job
+        held by this worker.  A stop puts it back on the queue; a cancel ends it `cancelled`."""
+        response = await self.store.get_response(rid, owner)
+        if response is None or response["status"] != "queued":
+            return
+        if self._stopping:
+            await self.store.requeue(rid, response, keep_events=len(queue.QUEUED_EVENTS))
+        else:
+            cancelled = lifecycle.transition(typed(response), "cancelled")
+            await self.store.update_response(row(cancelled))
+            await self.store.finish_job(rid)
+            if self.service.tenancy is not None:  # it never ran: its key's slot and reservation are freed
+                self.service.tenancy.finished(cancelled, owner, "none", 0.0)
+        self.service.hub.notify(rid)
 
     async def _lease_loop(self) -> None:
         interval = LEASE_MS / 1000 / 5

@@ -9,12 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from respond.protocol.errors import invalid
 from respond.protocol.shapes import ListPage
 
 ORDERS = ("asc", "desc")
+
+
+class Cursor(TypedDict):
+    """A cursor-paged listing's keyword arguments (`**params.cursor()`)."""
+
+    after: str | None
+    limit: int
+    order: str
+
+
+class Window(Cursor):
+    """A windowed listing's keyword arguments (vector stores: `before` too)."""
+
+    before: str | None
 
 
 def int_param(query: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -52,13 +66,13 @@ class ListParams:
         return cls(after=query.get("after"), before=query.get("before"),
                    limit=int_param(query, "limit", limit, 1, max_limit), order=order_param(query))
 
-    def cursor(self) -> dict[str, Any]:
+    def cursor(self) -> Cursor:
         """after, limit, order (the lists with no `before`)."""
         return {"after": self.after, "limit": self.limit, "order": self.order}
 
-    def window(self) -> dict[str, Any]:
+    def window(self) -> Window:
         """after, before, limit, order."""
-        return {**self.cursor(), "before": self.before}
+        return {"after": self.after, "before": self.before, "limit": self.limit, "order": self.order}
 
 
 Listed = TypeVar("Listed", bound=Mapping[str, Any])

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from respond.core.ports import Row
 from respond.store import schema
 from respond.store.database import Database
+from respond.store.rows import ConversationItemRow
 
 C, CI = schema.conversations, schema.conversation_items
 
@@ -18,7 +19,7 @@ def _conv(row: Any) -> Row:
     return {"id": row[0], "object": "conversation", "created_at": row[1], "metadata": orjson.loads(row[2])}
 
 
-def conversation_rows(conversation_id: str, items: list[Row]) -> list[dict[str, Any]]:
+def conversation_rows(conversation_id: str, items: list[Row]) -> list[ConversationItemRow]:
     return [{"conversation_id": conversation_id, "id": it.get("id", ""), "body": orjson.dumps(it).decode()}
             for it in items]
 

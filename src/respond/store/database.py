@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -166,11 +166,11 @@ def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
                                    for name in compiled.positiontup]
 
 
-def execute_rows(conn: Connection, stmt: Any, params: dict[str, Any] | list[dict[str, Any]]) -> None:
+def execute_rows(conn: Connection, stmt: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
     """`conn.execute(stmt, params)` for a statement built once (a module or store constant) whose
     result is not read.  On SQLite it goes straight to the driver with SQL compiled once per set of
     keys (SQLAlchemy's per-execution work is most of the CPU of a small write); elsewhere, as usual."""
-    rows = params if isinstance(params, list) else [params]
+    rows: Sequence[Mapping[str, Any]] = [params] if isinstance(params, Mapping) else params
     if not rows:
         return
     if conn.dialect.name != "sqlite":

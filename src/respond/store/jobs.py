@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 
-from respond.core.ports import JobOrder, Row
+from respond.core.ports import ClaimedJob, JobOrder, Row
 from respond.store import schema
 from respond.store.database import Database, execute_rows
+from respond.store.rows import EventRow, JobRow
 
 R, E, J = schema.responses, schema.events, schema.jobs
 # built once: a statement built per call is keyed for SQLAlchemy's compiled cache every time
@@ -57,7 +58,7 @@ _ANY_QUEUED = select(J.c.response_id).where(J.c.state == "queued").limit(1)
 
 
 def job_row(response_id: str, owner: str, state: str, request: Any | None, worker: str | None,
-            lease_ms: int, order: JobOrder | None = None) -> dict[str, Any]:
+            lease_ms: int, order: JobOrder | None = None) -> JobRow:
     order = order or JobOrder(0, 0)
     return {"response_id": response_id, "owner": owner, "state": state,
             "request": orjson.dumps(request).decode() if request is not None else None,
@@ -65,7 +66,7 @@ def job_row(response_id: str, owner: str, state: str, request: Any | None, worke
             "created_at": now_ms(), "queued_us": order.queued_us, "due_us": order.due_us, "chain": order.chain}
 
 
-def event_rows_of(response_id: str, events: list[Row]) -> list[dict[str, Any]]:
+def event_rows_of(response_id: str, events: list[Row]) -> list[EventRow]:
     return [{"response_id": response_id, "seq": ev["sequence_number"], "body": orjson.dumps(ev).decode()}
             for ev in events]
 
@@ -74,7 +75,7 @@ class RunsMixin:
     db: Database
     dialect: str
 
-    async def claim_job(self, worker: str, lease_ms: int) -> Row | None:
+    async def claim_job(self, worker: str, lease_ms: int) -> ClaimedJob | None:
         # A read first: idle workers poll, and an idle poll must not be a write transaction.
         if await self.db.read(lambda conn: conn.scalar(_ANY_QUEUED)) is None:
             return None

@@ -31,13 +31,36 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 import orjson
 
+from respond.core.ports import Row
+
 log = logging.getLogger("respond.journal")
 
-Entry = dict[str, Any]
+
+
+class Write(TypedDict):
+    """A final write of a response (store/sql.py), as the journal keeps it while the database is away."""
+
+    response: Row
+    owner: str
+    input_items: list[Row]
+    output_items: list[Row]
+    conversation_id: str | None
+    events: NotRequired[list[Row]]  # a `finish`: the run's last events
+
+
+class Entry(Write):
+    """One journal line: the write, this journal's version, its id (replayed once) and database."""
+
+    v: int
+    id: str
+    db: str
+    op: str  # insert | finish
+
+
 Apply = Callable[[Entry], Awaitable[None]]
 _CONTEXT = b"respond/journal/v1:"
 
@@ -81,16 +104,16 @@ class Journal:
         os.write(fd, line)
         os.fsync(fd)
 
-    async def append(self, op: str, **fields: Any) -> None:
+    async def append(self, op: str, write: Write) -> None:
         """Keep one write (fsync'd before this returns)."""
-        entry: Entry = {"v": 1, "id": secrets.token_hex(16), "db": self.db, "op": op, **fields}
+        entry: Entry = {**write, "v": 1, "id": secrets.token_hex(16), "db": self.db, "op": op}
         body = orjson.dumps(entry)
         line = self.mac(body).encode() + b" " + body + b"\n"
         async with self._lock:
             await asyncio.to_thread(self._append, line)
             self.pending.append(orjson.loads(body))  # a copy: the caller's dicts may change after
         log.warning("the database is unreachable: %s of %s kept in the journal %s (%d pending)",
-                    op, entry.get("response", {}).get("id"), self.path, len(self.pending))
+                    op, entry["response"].get("id"), self.path, len(self.pending))
         self.wake.set()
 
     def pending_ids(self) -> list[str]:
@@ -100,7 +123,8 @@ class Journal:
     def read(self, raw: bytes) -> tuple[list[Entry], int, int]:
         """The entries of a journal file that this server wrote for this database; how many lines
         were refused (bad MAC, not JSON); how many belong to another database."""
-        entries, refused, foreign = [], 0, 0
+        entries: list[Entry] = []
+        refused = foreign = 0
         for line in raw.splitlines():
             mac, _, body = line.partition(b" ")
             if not body:
@@ -115,7 +139,7 @@ class Journal:
             elif entry.get("db") != self.db:
                 foreign += 1
             else:
-                entries.append(entry)
+                entries.append(cast(Entry, entry))  # its MAC proves `append` wrote it: its shape is Entry
         return entries, refused, foreign
 
     async def replay_own(self, apply: Apply) -> None:

@@ -9,11 +9,12 @@ Existing responses are backfilled from their stored bodies, in batches.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from respond.core.ports import Row
+from respond.store.rows import MetadataRow
 
 PREVIEW_CHARS = 200
 
@@ -37,7 +38,7 @@ DDL = [
 ]
 
 
-def preview(input_items: list[dict[str, Any]]) -> str | None:
+def preview(input_items: list[Row]) -> str | None:
     """The text of the first input item that has text, cut to PREVIEW_CHARS."""
     for item in input_items:
         content = item.get("content")
@@ -50,7 +51,7 @@ def preview(input_items: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def metadata_rows(response: dict[str, Any], owner: str) -> list[dict[str, Any]]:
+def metadata_rows(response: Row, owner: str) -> list[MetadataRow]:
     meta = response.get("metadata") or {}
     return [{"response_id": response["id"], "key": str(k)[:64], "value": str(v)[:512], "owner": owner,
              "created_at": response["created_at"]} for k, v in meta.items()]

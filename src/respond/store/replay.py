@@ -16,8 +16,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
 
 import orjson
 from sqlalchemy import Connection, insert, select
@@ -26,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from respond.store import schema
 from respond.store.availability import data_error, unavailable
 from respond.store.database import Database
-from respond.store.journal import Entry, Journal
+from respond.store.journal import Entry, Journal, Write
 from respond.store.migrations import ddl
 
 log = logging.getLogger("respond.journal")
@@ -47,16 +45,18 @@ class JournalMixin:
     journal: Journal | None = None
     _replayer: asyncio.Task[None] | None = None
 
-    def _finish_rows(self, conn: Connection, entry: Entry) -> None: ...  # sql.py: the write of a `finish`
-    def _insert_rows(self, conn: Connection, entry: Entry) -> None: ...  # sql.py: the write of an `insert`
+    def _finish_rows(self, conn: Connection, entry: Write) -> None: ...  # sql.py: the write of a `finish`
+    def _insert_rows(self, conn: Connection, entry: Write) -> None: ...  # sql.py: the write of an `insert`
 
-    async def final(self, op: str, write: Callable[[Connection], None], **fields: Any) -> None:
+    async def final(self, op: str, entry: Write) -> None:
+        """Run the write `op` of `entry` (`insert` or `finish`), or journal it if the database is away."""
+        write = self._insert_rows if op == "insert" else self._finish_rows
         try:
-            await self.db.write(write, quick=True)
+            await self.db.write(lambda conn: write(conn, entry), quick=True)
         except Exception as exc:
             if self.journal is None or not unavailable(exc):
                 raise
-            await self.journal.append(op, **fields)
+            await self.journal.append(op, entry)
 
     async def start_journal(self) -> None:
         """At start: replay what dead processes left (the database answers: it was just migrated)."""

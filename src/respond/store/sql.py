@@ -23,10 +23,12 @@ from respond.store.conversations import ConversationsMixin, conversation_rows
 from respond.store.database import Database, execute_rows
 from respond.store.files import FileStore
 from respond.store.jobs import RunsMixin, event_rows_of, job_row
+from respond.store.journal import Write
 from respond.store.listing import ListingMixin
 from respond.store.listing_migration import metadata_rows, preview
 from respond.store.migrations import migrate
 from respond.store.replay import JournalMixin
+from respond.store.rows import ItemRow, JobRow, ResponseRow
 from respond.store.sessions import SessionStore
 from respond.store.tenants import SqlTenants
 from respond.store.vectors import ChunkIndex
@@ -109,11 +111,10 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
                               output_items: list[Row], *, conversation_id: str | None = None) -> None:
         """Store a response whole, once it is terminal (a non-streaming run); journaled if the
         database is unreachable (store/replay.py)."""
-        entry = {"response": response, "owner": owner, "input_items": input_items, "output_items": output_items,
-                 "conversation_id": conversation_id}
-        await self.final("insert", lambda conn: self._insert_rows(conn, entry), **entry)
+        await self.final("insert", {"response": response, "owner": owner, "input_items": input_items,
+                                    "output_items": output_items, "conversation_id": conversation_id})
 
-    def _insert_rows(self, conn: Connection, e: Row) -> None:
+    def _insert_rows(self, conn: Connection, e: Write) -> None:
         response, owner, input_items = e["response"], e["owner"], e["input_items"]
         rows = self._item_rows(response["id"], owner, input_items, e["output_items"], with_inputs=True)
         self._insert_new(conn, response, owner, input_items)
@@ -139,11 +140,10 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
                               *, events: list[Row], conversation_id: str | None = None) -> None:
         """End a started or claimed response: its status and outputs, its last events, its job done;
         journaled if the database is unreachable (store/replay.py)."""
-        entry = {"response": response, "owner": owner, "input_items": input_items, "output_items": output_items,
-                 "events": events, "conversation_id": conversation_id}
-        await self.final("finish", lambda conn: self._finish_rows(conn, entry), **entry)
+        await self.final("finish", {"response": response, "owner": owner, "input_items": input_items,
+                                    "output_items": output_items, "events": events, "conversation_id": conversation_id})
 
-    def _finish_rows(self, conn: Connection, e: Row) -> None:
+    def _finish_rows(self, conn: Connection, e: Write) -> None:
         response, owner, input_items, output_items = e["response"], e["owner"], e["input_items"], e["output_items"]
         rid = response["id"]
         # Its input items were written when it was first stored and never change.
@@ -155,11 +155,11 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         self._join(conn, e["conversation_id"], input_items + output_items)
         done = self._finish_job if response["status"] == "cancelled" else self._finish_job_done
         execute_rows(conn, done, {"rid": rid})
-        if e["events"]:  # a batch may already be stored (its commit went through, its answer did not)
-            execute_rows(conn, self._insert_events, [
-                {"response_id": rid, "seq": ev["sequence_number"], "body": _dumps(ev)} for ev in e["events"]])
+        events = e.get("events") or []
+        if events:  # a batch may already be stored (its commit went through, its answer did not)
+            execute_rows(conn, self._insert_events, event_rows_of(rid, events))
 
-    async def _insert_with_job(self, response: Row, owner: str, input_items: list[Row], job: Row,
+    async def _insert_with_job(self, response: Row, owner: str, input_items: list[Row], job: JobRow,
                                events: list[Row] | None = None) -> None:
         rows = self._item_rows(response["id"], owner, input_items, [], with_inputs=True)
         event_rows = event_rows_of(response["id"], events or [])
@@ -186,7 +186,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
             execute_rows(conn, self._insert_metadata, meta)
 
     @staticmethod
-    def _response_row(response: Row, owner: str, input_items: list[Row]) -> Row:
+    def _response_row(response: Row, owner: str, input_items: list[Row]) -> ResponseRow:
         return {"id": response["id"], "owner": owner, "created_at": response["created_at"],
                 "status": response["status"], "previous_response_id": response.get("previous_response_id"),
                 "background": bool(response.get("background")), "body": _dumps(response),
@@ -194,10 +194,10 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
 
     @staticmethod
     def _item_rows(rid: str, owner: str, input_items: list[Row], output_items: list[Row], *,
-                   with_inputs: bool) -> list[Row]:
+                   with_inputs: bool) -> list[ItemRow]:
         base = len(input_items)
-        rows = [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": n, "kind": 0,
-                 "body": _dumps(it)} for n, it in enumerate(input_items)] if with_inputs else []
+        rows: list[ItemRow] = [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": n,
+                                "kind": 0, "body": _dumps(it)} for n, it in enumerate(input_items)] if with_inputs else []
         return rows + [{"id": it.get("id", ""), "response_id": rid, "owner": owner, "position": base + n,
                         "kind": 1, "body": _dumps(it)} for n, it in enumerate(output_items)]
 

@@ -37,9 +37,18 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from respond.core.tenants import USAGE_FIELDS, Decision, KeyLimits, TenantKey, Window
+from respond.core.tenants import (
+    USAGE_FIELDS,
+    Decision,
+    KeyLimits,
+    TenantKey,
+    UsageGroup,
+    UsageRecord,
+    Window,
+)
 from respond.store.database import Database, execute_rows
 from respond.store.migrations import ddl
+from respond.store.rows import KeyRow
 
 LEASE_SECONDS = 900  # a request not settled by then (its replica died) stops holding a slot
 
@@ -154,7 +163,7 @@ def _key(row: Any) -> TenantKey:
                      revoked_at=row.revoked_at, rotated_at=row.rotated_at)
 
 
-def _row(key: TenantKey) -> dict[str, Any]:
+def _row(key: TenantKey) -> KeyRow:
     return {"id": key.id, "label": key.label, "salt": key.salt, "secret_hash": key.secret_hash,
             "models": orjson.dumps(list(key.models)).decode(), "limits": orjson.dumps(key.limits.as_dict()).decode(),
             "created_at": key.created_at, "expires_at": key.expires_at, "revoked_at": key.revoked_at,
@@ -259,12 +268,12 @@ class SqlTenants:
         return None
 
     # -- usage ---------------------------------------------------------------------------------------
-    async def record_usage(self, row: dict[str, Any]) -> None:
+    async def record_usage(self, row: UsageRecord) -> None:
         # one prepared INSERT with parameters (a `.values(**row)` statement is built and keyed anew each time)
         await self.db.write(lambda conn: execute_rows(conn, _INSERT_USAGE, row), quick=True)
 
     async def usage(self, group_by: str, since: int | None, until: int | None,
-                    key_id: str | None = None) -> list[dict[str, Any]]:
+                    key_id: str | None = None) -> list[UsageGroup]:
         group = {"key": usage.c.key_id, "model": usage.c.model,
                  "day": (usage.c.created_at / 86400)}[group_by]
         totals = [func.coalesce(func.sum(getattr(usage.c, f)), 0).label(f) for f in (*USAGE_FIELDS, "duration_ms")]
@@ -276,13 +285,18 @@ class SqlTenants:
         if key_id is not None:
             q = q.where(usage.c.key_id == key_id)
         rows = await self.db.read(lambda conn: conn.execute(q).all())
-        out = []
+        out: list[UsageGroup] = []
         for r in rows:
-            g = r.group
+            row: UsageGroup = {"requests": int(r.requests), "input_tokens": int(r.input_tokens),
+                               "cached_tokens": int(r.cached_tokens), "output_tokens": int(r.output_tokens),
+                               "reasoning_tokens": int(r.reasoning_tokens), "duration_ms": int(r.duration_ms)}
             if group_by == "day":
-                g = time.strftime("%Y-%m-%d", time.gmtime(int(g) * 86400))
-            out.append({group_by: g, "requests": int(r.requests), **{f: int(getattr(r, f)) for f in
-                                                                      (*USAGE_FIELDS, "duration_ms")}})
+                row["day"] = time.strftime("%Y-%m-%d", time.gmtime(int(r.group) * 86400))
+            elif group_by == "model":
+                row["model"] = str(r.group)
+            else:
+                row["key"] = str(r.group)
+            out.append(row)
         return out
 
 

@@ -117,7 +117,7 @@ class ChunkIndex:
         words = query_words(query)
         if not words or file_ids == set():
             return []
-        params: dict[str, Any] = {"limit": limit}
+        params: dict[str, str | int] = {"limit": limit}  # bind parameters: :limit, :s0.., :f0.., :q
         stores = ", ".join(f":s{i}" for i in range(len(store_ids)))
         params.update({f"s{i}": s for i, s in enumerate(store_ids)})
         file_clause = ""

@@ -87,7 +87,7 @@ async def test_a_queued_runs_secrets_travel_sealed_and_reach_only_its_run(store:
     assert isinstance(started, Queued)
     assert started.response["tools"] == [{"type": "probe"}]  # never echoed
     job = await store.claim_job("worker-1", 10_000)
-    assert job is not None
+    assert job is not None and job["request"] is not None
     assert "s3cret" not in json.dumps(job["request"])  # stored only sealed
     assert job["request"]["tools"] == [{"type": "probe"}] and job["request"][SEALED_SECRETS]
     assert not any(isinstance(v, dict) and "s3cret" in json.dumps(v) for v in vars(service).values())
@@ -111,7 +111,8 @@ async def test_a_sealed_blob_moved_to_another_job_fails_that_run(store: SqlStore
     a = await store.claim_job("w", 10_000)
     b = await store.claim_job("w", 10_000)
     assert a is not None and b is not None
-    b = {**b, "request": {**b["request"], SEALED_SECRETS: a["request"][SEALED_SECRETS]}}
+    assert a["request"] is not None and b["request"] is not None
+    b["request"] = {**b["request"], SEALED_SECRETS: a["request"][SEALED_SECRETS]}
     run = await service.run_job(b)
     assert run is not None
     events: list[Any] = [ev async for ev in run.events()]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from respond.core.types import ReasoningDelta, TextDelta, ToolCallDelta
-from respond.engine.client_tools import ClientTools, Offer
+from respond.engine.call_items import Offer
+from respond.engine.client_tools import ClientTools
 from respond.engine.events import EventBuilder, replay
 from respond.engine.operations import AnnotateText
 from respond.engine.reasoning import ReasoningStream

@@ -54,3 +54,18 @@ async def test_a_dead_workers_run_ends_failed(store: SqlStore) -> None:
     await runs.recover(at_startup=True)  # SQLite: one process, so any other worker's run is dead
     failed = await _until(store, response["id"], "failed")
     assert failed["error"] == {"code": "server_error", "message": INTERRUPTED}
+
+
+async def test_a_run_cancelled_between_its_claim_and_its_start_ends_cancelled(store: SqlStore) -> None:
+    """It used to stay `queued` with its job held, until recovery failed it as interrupted."""
+    service, runs = _manager(store, workers=0)
+    started = await service.create({"model": "scripted", "input": "hi", "background": True}, OWNER)
+    job = await store.claim_job(runs.worker_id, LEASE_MS)
+    assert job is not None
+    task = asyncio.create_task(runs._execute(job))
+    await asyncio.sleep(0)  # it began: it reads its run's context from the store
+    task.cancel()
+    await asyncio.wait([task])
+    cancelled = await _until(store, started.response["id"], "cancelled")
+    assert cancelled["status"] == "cancelled"
+    assert await store.expired_jobs(any_worker_but="nobody") == []  # its job is done, not held

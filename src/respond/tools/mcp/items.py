@@ -7,11 +7,11 @@ from typing import Any
 
 import orjson
 
+from respond.core.hosted import Item
 from respond.core.types import Message
 from respond.protocol.ids import new_id
 from respond.protocol.shapes import JSONObject
 
-Item = dict[str, Any]
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
