@@ -255,8 +255,8 @@ def test_tool_choice_builtin_forces_it(server, upstream):
     assert upstream.requests()[-1]["tool_choice"] == {"type": "function", "function": {"name": "apply_patch"}}
 
 
-@pytest.mark.parametrize("kind", ["program", "tool_search_call", "additional_tools", "compaction_trigger",
-                                  "nonsense"])
+@pytest.mark.parametrize("kind", ["program", "program_output", "tool_search_call", "tool_search_output",
+                                  "additional_tools", "compaction_trigger", "configuration_update", "nonsense"])
 def test_unsupported_input_item_is_400(server, upstream, kind):
     r = server.http().post("/responses", json={"model": "scripted", "input": [
         {"role": "user", "content": "hi"}, {"type": kind}]})

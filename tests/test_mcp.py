@@ -345,3 +345,16 @@ def test_cancelled_background_run_closes_its_session(mcp_respond, upstream, mcp_
         assert time.monotonic() < deadline, "the MCP session was not closed"
         time.sleep(0.05)
     assert client.responses.retrieve(r.id).status == "cancelled"
+
+
+def test_failed_listing_and_call_stream_their_failed_events(mcp_respond, upstream, mcp_servers):
+    upstream.reply(call("demo__fail", {"reason": "boom"}), {"content": "It failed."})
+    events = events_of(mcp_respond, {"model": "scripted", "input": "fail",
+                                     "tools": [mcp(mcp_servers.http_url, require_approval="never")]})
+    kinds = [e["type"] for e in events]
+    assert "response.mcp_call.failed" in kinds and "response.mcp_call.completed" not in kinds, kinds
+    dead = f"http://127.0.0.1:{_free_port()}/mcp"
+    events = events_of(mcp_respond, {"model": "scripted", "input": "hello",
+                                     "tools": [mcp(dead, require_approval="never")]})
+    kinds = [e["type"] for e in events]
+    assert "response.mcp_list_tools.failed" in kinds and "response.mcp_list_tools.completed" not in kinds, kinds

@@ -186,7 +186,7 @@ def _poll(http: httpx.Client, rid: str, until: set[str]) -> dict[str, Any]:
         if body["status"] in until:
             return body
         time.sleep(0.02)
-    raise AssertionError(f"{rid} never reached {until}")
+    raise AssertionError(f"{rid} never reached {until}: {body['status']} {body.get('error')}")
 
 
 def test_or_background_response(server: Any, upstream: Any) -> None:
@@ -201,7 +201,7 @@ def test_or_cancel_a_background_response(server: Any, upstream: Any) -> None:
     upstream.reply({"content": "slow " * 50, "chunk_delay": 0.2, "chunks": 50})
     out = _create(server, {"input": "hi", "background": True})
     cancelled = server.http().post(f"/responses/{out['id']}/cancel")
-    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
     check_response(cancelled.json())
     assert _poll(server.http(), out["id"], {"cancelled", "completed"})["status"] == "cancelled"
 

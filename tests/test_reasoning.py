@@ -45,7 +45,7 @@ def test_parameters_reach_the_upstream(wire, upstream):
     client = wire.client()
     r = client.responses.create(
         model="scripted", input="hi", reasoning={"effort": "high"}, text={"verbosity": "low"},
-        service_tier="flex", prompt_cache_key="cache-1", safety_identifier="user-42",
+        service_tier="flex", prompt_cache_key="cache-1", safety_identifier="user-42", top_p=0.5,
         extra_body={"client_metadata": {"x-codex-turn": "1"}})
     check_response(wire.http().get(f"/responses/{r.id}").json())
     sent = upstream.requests()[-1]
@@ -54,12 +54,13 @@ def test_parameters_reach_the_upstream(wire, upstream):
     assert sent["service_tier"] == "flex"
     assert sent["prompt_cache_key"] == "cache-1"
     assert sent["user"] == "user-42"
+    assert sent["top_p"] == 0.5 and r.top_p == 0.5
     assert "client_metadata" not in sent
     assert r.reasoning is not None and r.reasoning.effort == "high"
     plain = client.responses.create(model="scripted", input="hi")
     sent = upstream.requests()[-1]
     assert plain.status == "completed"
-    for key in ("reasoning_effort", "verbosity", "service_tier", "prompt_cache_key", "logprobs"):
+    for key in ("reasoning_effort", "verbosity", "service_tier", "prompt_cache_key", "logprobs", "top_p"):
         assert key not in sent
 
 
@@ -115,6 +116,14 @@ def test_reasoning_stream_becomes_a_reasoning_item(wire, upstream):
     assert wire.http().get(f"/responses/{final['id']}").json() == final
     # replayed for GET ?stream=true exactly as streamed
     assert _replay(wire, final["id"]) == events
+
+
+def test_generate_summary_is_the_deprecated_name_of_summary(wire, upstream):
+    upstream.reply({"reasoning": THOUGHT, "content": "Hello!"})
+    events = _stream(wire, {"model": "scripted", "input": "hi", "reasoning": {"generate_summary": "concise"}})
+    assert "response.reasoning_summary_text.done" in [e["type"] for e in events]
+    final = events[-1]["response"]
+    assert final["reasoning"]["summary"] == "concise" and final["output"][0]["summary"][0]["text"] == THOUGHT
 
 
 def test_ollama_reasoning_field_not_streamed_no_summary(wire, upstream):
@@ -275,3 +284,38 @@ def test_image_policy_echoed_as_the_response_carries_it(wire, upstream, asked):
     Response.model_validate(body, strict=True)
     plain = wire.http().post("/responses", json={"model": "scripted", "input": "x"}).json()
     assert plain["image"] is None
+
+
+@pytest.mark.parametrize("context", ["current_turn", "all_turns", "auto"])
+def test_reasoning_context_decides_whether_earlier_reasoning_goes_back(wire, upstream, context):
+    client = wire.client()
+    upstream.reply({"reasoning": THOUGHT, "content": "Hello!"})
+    first = client.responses.create(model="scripted", input="hi", reasoning={"effort": "low"})
+    second = client.responses.create(model="scripted", input="again", previous_response_id=first.id,
+                                     reasoning={"effort": "low", "context": context})
+    earlier = [m for m in upstream.requests()[-1]["messages"] if m["role"] == "assistant"]
+    assert earlier and earlier[0]["content"] == "Hello!"
+    assert ("reasoning_content" in earlier[0]) == (context != "current_turn"), earlier
+    assert second.reasoning is not None
+    assert second.reasoning.context == ("current_turn" if context == "current_turn" else "all_turns")
+    check_response(wire.http().get(f"/responses/{second.id}").json())
+
+
+def test_reasoning_mode_other_than_standard_needs_an_upstream_that_takes_it(wire, upstream):
+    client = wire.client()
+    r = client.responses.create(model="scripted", input="hi", reasoning={"mode": "standard"})
+    assert r.reasoning is not None and r.reasoning.mode == "standard"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="scripted", input="hi", reasoning={"mode": "pro"})
+    assert body_of(caught)["param"] == "reasoning.mode"
+
+
+def test_input_tokens_counts_what_reasoning_context_leaves(wire, upstream):
+    client = wire.client()
+    upstream.reply({"reasoning": THOUGHT, "content": "Hello!"})
+    first = client.responses.create(model="scripted", input="hi")
+    for context, kept in (("current_turn", False), ("all_turns", True)):
+        client.responses.input_tokens.count(model="scripted", input="again", previous_response_id=first.id,
+                                            reasoning={"context": context})
+        earlier = [m for m in upstream.requests()[-1]["messages"] if m["role"] == "assistant"][0]
+        assert ("reasoning_content" in earlier) == kept, (context, earlier)

@@ -266,3 +266,16 @@ def test_response_carries_every_sdk_field(server, upstream):
 
     body = server.http().post("/responses", json={"model": "scripted", "input": "hi"}).json()
     assert set(Response.model_fields) <= set(body)
+
+
+def test_item_reference_resolves_a_stored_item(server, upstream):
+    client = server.client()
+    first = client.responses.create(model="scripted", input="Remember: the code word is plum.")
+    said = first.output[0].id
+    client.responses.create(model="scripted", input=[{"type": "item_reference", "id": said},
+                                                     {"role": "user", "content": "Say it again."}])
+    sent = upstream.requests()[-1]["messages"]
+    assert sent[0] == {"role": "assistant", "content": "Hello from the scripted upstream."}, sent
+    missing = server.http().post("/responses", json={"model": "scripted", "input": [
+        {"type": "item_reference", "id": "msg_nowhere"}]})
+    assert missing.status_code in (400, 404) and missing.json()["error"]["param"] == "input[0].id", missing.text

@@ -329,3 +329,11 @@ def test_items_sent_only_whole_are_streamed_on(rserver: Any, upstream: Any) -> N
     sent = upstream.requests()[1]["input"]
     assert [i["type"] for i in sent] == ["message", "reasoning", "message", "function_call", "function_call_output"]
     assert sent[1]["encrypted_content"] == "BLOB-W"
+
+
+def test_reasoning_mode_and_context_are_passed_on(rserver: Any, upstream: Any) -> None:
+    r = rserver.client().responses.create(model="scripted", input="hi",
+                                          reasoning={"effort": "high", "mode": "pro", "context": "all_turns"})
+    assert r.reasoning is not None and r.reasoning.mode == "pro" and r.reasoning.context == "all_turns"
+    sent = upstream.requests()[-1]
+    assert sent["reasoning"] == {"effort": "high", "mode": "pro", "context": "all_turns"}, sent

@@ -143,9 +143,9 @@ async def compact(request: Request) -> Response:
 
 async def retrieve_response(request: Request) -> Response:
     rid = request.path_params["response_id"]
+    obfuscate = _bool_param(request, "include_obfuscation", True)  # (a JSON answer has no delta to pad)
     if request.query_params.get("stream", "false").lower() == "true":
         after = _int_param(request, "starting_after", -1, -1, 2**31)
-        obfuscate = _bool_param(request, "include_obfuscation", True)
         return _stream(await _runs(request).follow(rid, _owner(request), after, _include(request)), obfuscate)
     return JSON(await _service(request).retrieve(rid, _owner(request), _include(request)))
 

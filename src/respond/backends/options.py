@@ -30,6 +30,8 @@ def options_used(gen: Generation) -> list[str]:
         used.append("prompt_cache_retention")
     if gen.access_programs is not None:
         used.append("access_programs")
+    if gen.reasoning_mode is not None:
+        used.append("reasoning.mode")
     if has_breakpoint(gen.messages):
         used.append(BREAKPOINT)
     return used

@@ -83,6 +83,10 @@ class Generation:
     prewarm: bool = False
     # The request's `access_programs` ({"cyber": ...}): only a /v1/responses upstream takes it.
     access_programs: dict[str, Any] | None = None
+    # `reasoning.mode` other than "standard" (only a /v1/responses upstream takes it) and
+    # `reasoning.context` (applied to the messages by the engine, passed on to a /v1/responses upstream).
+    reasoning_mode: str | None = None
+    reasoning_context: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -252,6 +252,9 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
         messages.extend(items_to_messages(new_items, prefix=history.messages, hosted=hosted))
     else:
         messages.extend(items_to_messages(history.items + new_items, hosted=hosted))
+    reasoning = req.reasoning or {}
+    if reasoning.get("context") == "current_turn":
+        messages = current_turn_reasoning(messages)
     gen = Generation(
         model=model, messages=messages, tools=tools.specs, tool_choice=choice.mode, forced_tool=choice.forced,
         parallel_tool_calls=req.parallel_tool_calls if req.parallel_tool_calls is not None else True,
@@ -268,8 +271,19 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
                       if k != "comparison_response_id"} or None,  # that one is Respond's (prompt_cache.py)
         prompt_cache_retention=req.prompt_cache_retention,
         prewarm=bool((req.prompt_cache_options or {}).get("prewarm")), access_programs=req.access_programs,
+        reasoning_mode=reasoning.get("mode") if reasoning.get("mode") not in (None, "standard") else None,
+        reasoning_context=reasoning.get("context"),
     )
     return Prepared(gen, tools, choice.hosted or [])
+
+
+def current_turn_reasoning(messages: list[Message]) -> list[Message]:
+    """`reasoning.context: "current_turn"`: the reasoning of earlier turns (before the last user message) is
+    not rendered back to the model; the reasoning of this turn's tool rounds is. Shared messages are copied."""
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
+    return [{k: v for k, v in m.items() if k not in ("reasoning_content", "reasoning_item")}
+            if i < last_user and ("reasoning_content" in m or "reasoning_item" in m) else m
+            for i, m in enumerate(messages)]
 
 
 def dumps(value: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from respond.protocol.lifecycle import TERMINAL
 from respond.protocol.requests import CreateResponse
 from respond.protocol.shapes import JSONObject, ResponseDict, ResponseStatus, TextConfig, UsageDict
-from respond.protocol.shapes.response import ImageConfig
+from respond.protocol.shapes.response import ImageConfig, ReasoningConfig
 
 __all__ = ["TERMINAL", "echo_cache_options", "echo_image", "echo_text", "echo_tools", "new_response",
            "usage_object"]
@@ -76,8 +76,7 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
         "prompt": req.prompt,
         "prompt_cache_key": req.prompt_cache_key,
         "prompt_cache_retention": req.prompt_cache_retention,
-        "reasoning": {"effort": reasoning.get("effort"),
-                      "summary": reasoning.get("summary") or reasoning.get("generate_summary")},
+        "reasoning": echo_reasoning(reasoning),
         "safety_identifier": req.safety_identifier,
         "service_tier": req.service_tier or "default",
         "store": req.store if req.store is not None else True,
@@ -101,6 +100,18 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
         "prompt_cache_options": echo_cache_options(req.prompt_cache_options),
         "tool_usage": None,
     }
+
+
+def echo_reasoning(reasoning: dict[str, Any]) -> ReasoningConfig:
+    """The reasoning configuration the response used: `context` and `mode` as effective (Respond renders
+    every turn's reasoning back unless asked for `current_turn`; `auto` is therefore `all_turns`)."""
+    out: ReasoningConfig = {"effort": reasoning.get("effort"),
+                            "summary": reasoning.get("summary") or reasoning.get("generate_summary")}
+    if reasoning.get("context") is not None:
+        out["context"] = "current_turn" if reasoning["context"] == "current_turn" else "all_turns"
+    if reasoning.get("mode") is not None:
+        out["mode"] = reasoning["mode"]
+    return out
 
 
 def usage_object(input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0) -> UsageDict:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from respond.protocol.shapes.items import OutputItem, ToolItem
 from respond.protocol.shapes.values import JSON, JSONObject
@@ -47,6 +47,8 @@ class ConversationRef(TypedDict):
 class ReasoningConfig(TypedDict):
     effort: str | None
     summary: str | None
+    context: NotRequired[str]  # the effective reasoning context, when the request set one
+    mode: NotRequired[str]
 
 
 class TextConfig(TypedDict):
