@@ -24,6 +24,13 @@ def parse(doc: str | None) -> argparse.Namespace:
         help=f"multiplies the request counts (at 1.0: {BASE_REQUESTS} per concurrency, 2000 GETs)",
     )
     p.add_argument("--max-seconds", type=float, default=40.0, help="cap on one measured scenario")
+    p.add_argument(
+        "--stores",
+        default="sqlite",
+        help="comma-separated: sqlite, postgres (a pass per store for the servers that can use it: "
+        "Respond and agentic-api; each gets a fresh database made on --postgres, dropped after)",
+    )
+    p.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres", metavar="URL")
     p.add_argument("--chain-turns", type=int, default=50)
     p.add_argument(
         "--stored", type=int, default=100_000, help="responses stored before the retrieve scenario"

@@ -34,8 +34,14 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     rss_mb: float = 0.0
     foreign_cores: float = 0.0  # CPU others used meanwhile (see _peers_servers.Meter)
+    server_cpu_s: float = 0.0  # CPU the server's processes used meanwhile (user + system)
     first_error: str | None = None
     ids: list[str] = field(default_factory=list)
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per answered request, in ms: comparable on a shared machine, unlike req/s."""
+        return self.server_cpu_s * 1000 / self.ok if self.ok else float("nan")
 
     @property
     def rps(self) -> float:
@@ -145,7 +151,7 @@ async def _drive(
     """Run `one(client, i)` for i < n, one worker per client (stopping after max_s); time and sample RSS."""
     res, nxt, stop = Result(), iter(range(n)), asyncio.Event()
     sampler = asyncio.create_task(_sample_rss(meter.rss_mb, res, stop))
-    mark = meter.mark()
+    mark, ticks = meter.mark(), meter.server_ticks()
     t0 = time.perf_counter()
     end = t0 + max_s
 
@@ -169,6 +175,7 @@ async def _drive(
     await asyncio.gather(*(worker(c) for c in clients))
     res.seconds = time.perf_counter() - t0
     res.foreign_cores = meter.foreign_cores(mark, meter.mark())
+    res.server_cpu_s = (meter.server_ticks() - ticks) / meter.HZ
     stop.set()
     await sampler
     return res

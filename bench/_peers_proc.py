@@ -118,9 +118,17 @@ class Meter:
         """Resident memory of the server (the first root) and its children."""
         return tree_rss_kb(self.roots[0]) / 1024
 
+    def server_ticks(self) -> int:
+        """CPU ticks (user + system, all threads) of the server (the first root) and its children."""
+        return self._ticks(self.roots[:1])
+
     def _ours(self) -> int:
+        return self._ticks(self.roots)
+
+    @staticmethod
+    def _ticks(roots: tuple[int, ...]) -> int:
         ticks = 0
-        for root in self.roots:
+        for root in roots:
             for pid in tree(root):
                 try:
                     with open(f"/proc/{pid}/stat") as f:

@@ -19,6 +19,8 @@ def _cell(row: Any) -> str:
         if not row["ok"]:
             return f"failed ({row['errors']} errors)"
         s = f"{row['rps']:.0f}/s · p50 {row['p50']:.1f} · p99 {row['p99']:.1f} ms · {row['rss_mb']:.0f} MB"
+        cpu = row.get("cpu_ms")
+        s += f" · CPU {cpu:.2f} ms/req" if cpu is not None and cpu == cpu else ""  # NaN: nothing answered
         s += f" †{row['foreign_cores']:.1f}" if row.get("foreign_cores", 0) >= NOISY else ""
         return s + (f" · **{row['errors']} err**" if row["errors"] else "")
     if "turns" in row:
@@ -46,9 +48,11 @@ def _ratio(rows: dict[str, Any]) -> str:
         best = max(peers, key=lambda k: peers[k]["rps"])
         p99 = min(v["p99"] for v in peers.values())
         rss = min(v["rss_mb"] for v in peers.values())
+        cpus = [v["cpu_ms"] for v in peers.values() if v.get("cpu_ms")]
+        cpu = f" · CPU/req {me['cpu_ms'] / min(cpus):.2f}×" if cpus and me.get("cpu_ms") else ""
         return (
             f"{me['rps'] / peers[best]['rps']:.2f}× req/s (best: {best}) · "
-            f"p99 {me['p99'] / p99:.2f}× · RSS {me['rss_mb'] / rss:.2f}×"
+            f"p99 {me['p99'] / p99:.2f}× · RSS {me['rss_mb'] / rss:.2f}×{cpu}"
         )
     if "turns" in me:
         last = max(me["turns"], default=None)
@@ -66,7 +70,7 @@ def render(results: dict[str, dict[str, Any]], args: argparse.Namespace, machine
     keys: list[str] = []
     for r in results.values():
         for k in r:
-            if k not in ("version", "capabilities", "failed") and k not in keys:
+            if k not in ("version", "failed") and not k.startswith("capabilities") and k not in keys:
                 keys.append(k)
     head = [f"{s} {results[s].get('version', '')}".strip() for s in servers]
     lines = [
@@ -82,7 +86,8 @@ def render(results: dict[str, dict[str, Any]], args: argparse.Namespace, machine
     lines += [
         "",
         "Ratios: req/s above 1 means Respond serves more; p99, RSS and latency above 1 mean Respond is "
-        "slower or bigger. Latencies are whole requests (a stream: until response.completed). "
+        "slower or bigger; CPU/req is the server's own CPU (user + system, all its threads and processes, "
+        "from /proc/<pid>/stat) per answered request, above 1 means Respond costs more. Latencies are whole requests (a stream: until response.completed). "
         "† N: other processes on the machine kept N cores busy during that scenario (figures skewed).",
         "",
     ]

@@ -25,9 +25,11 @@ class Spec:
     package: str  # pip requirement; "" for Respond (the work tree)
     responses_path: str  # where POST /responses lives
     persists: str  # what it keeps, in words
-    command: Callable[[Path, int, int, Path], tuple[list[str], dict[str, str]]]
+    # (env, port, upstream port, work dir, PostgreSQL URL or None for its SQLite file) -> argv, extra env
+    command: Callable[[Path, int, int, Path, str | None], tuple[list[str], dict[str, str]]]
     ready_path: str = "/v1/models"
     notes: dict[str, str] = field(default_factory=dict)  # scenario -> why it cannot, when known
+    postgres: bool = False  # whether it can store in PostgreSQL (else it runs only in the SQLite pass)
 
 
 # -- installation -------------------------------------------------------------------------------
@@ -63,7 +65,7 @@ def installed_version(env: Path, dist: str) -> str:
 # -- how each one is started ----------------------------------------------------------------------
 
 
-def _respond(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict[str, str]]:
+def _respond(env: Path, port: int, up: int, work: Path, pg: str | None) -> tuple[list[str], dict[str, str]]:
     # Imported from $BENCH_RESPOND_SRC (default: this work tree) so that a run can pin a snapshot of it.
     src = os.environ.get("BENCH_RESPOND_SRC") or str(REPO / "src")
     boot = f"import sys; sys.path.insert(0, {src!r}); from respond.cli import main; sys.exit(main())"
@@ -78,7 +80,7 @@ def _respond(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict
         "--port",
         str(port),
         "--database",
-        f"sqlite+aiosqlite:///{db}",
+        pg or f"sqlite+aiosqlite:///{db}",
         "--upstream",
         f"http://127.0.0.1:{up}/v1",
         "--upstream-api-key",
@@ -89,7 +91,7 @@ def _respond(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict
     return argv, {}
 
 
-def _litellm(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict[str, str]]:
+def _litellm(env: Path, port: int, up: int, work: Path, pg: str | None) -> tuple[list[str], dict[str, str]]:
     cfg = work / "litellm.yaml"
     # `openai/chat_completions/<model>` makes LiteLLM bridge /responses onto the upstream's chat
     # completions; a plain `openai/<model>` would forward to the upstream's own /responses.
@@ -109,7 +111,7 @@ def _litellm(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict
     return argv, {"LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # no fetch of the price list at start
 
 
-def _ors(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict[str, str]]:
+def _ors(env: Path, port: int, up: int, work: Path, pg: str | None) -> tuple[list[str], dict[str, str]]:
     argv = [
         str(env / "bin" / "python"),
         "-m",
@@ -127,7 +129,7 @@ def _ors(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict[str
     }
 
 
-def _agentic(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict[str, str]]:
+def _agentic(env: Path, port: int, up: int, work: Path, pg: str | None) -> tuple[list[str], dict[str, str]]:
     # The packaged Rust gateway, run directly (the Python launcher only adds a supervisor process).
     argv = [
         str(env / "bin" / "agentic-server"),
@@ -139,7 +141,7 @@ def _agentic(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict
         str(port),
         "--skip-llm-ready-check",
         "--db-url",
-        f"sqlite://{work / 'agentic.db'}",
+        pg or f"sqlite://{work / 'agentic.db'}",
     ]
     return argv, {
         "OPENAI_API_KEY": API_KEY,
@@ -150,7 +152,9 @@ def _agentic(env: Path, port: int, up: int, work: Path) -> tuple[list[str], dict
 
 
 SPECS: dict[str, Spec] = {
-    "respond": Spec("respond", "", "/v1/responses", "SQLite (every response and item)", _respond),
+    "respond": Spec(
+        "respond", "", "/v1/responses", "SQLite or PostgreSQL (every response and item)", _respond, postgres=True
+    ),
     "litellm": Spec(
         "litellm",
         "litellm[proxy]",
@@ -179,9 +183,10 @@ SPECS: dict[str, Spec] = {
         "agentic-api",
         "agentic-api",
         "/v1/responses",
-        "SQLite (responses and items)",
+        "SQLite or PostgreSQL (responses and items)",
         _agentic,
         ready_path="/health",
+        postgres=True,
         notes={
             "upstream": "calls the upstream's /v1/responses, not chat completions; served by the "
             "bench upstream's stateless /v1/responses (same process, same counting)"

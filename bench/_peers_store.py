@@ -10,10 +10,14 @@ retrieve scenario then checks that each GET answers with the id it asked for.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
 import re
 import sqlite3
 from pathlib import Path
+
+import asyncpg
 
 ID_RE = re.compile(r"\b(?:resp|msg|item|fc|rs|conv)_[0-9A-Za-z-]{16,}")
 
@@ -119,3 +123,27 @@ def count(path: Path, table: str = "responses") -> int:
         return int(db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
     finally:
         db.close()
+
+
+# -- PostgreSQL: a fresh database per server and pass ---------------------------------------------
+
+
+async def _admin(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def fresh_database(admin_url: str, prefix: str) -> str:
+    """A new, empty database on the server of `admin_url`; its URL."""
+    name = re.sub(r"[^a-z0-9_]", "_", f"{prefix}_{os.getpid()}".lower())
+    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -9,11 +9,15 @@ chat-completions server) serves all of them; one server runs at a time.  Scenari
 
 - chain: a --chain-turns long previous_response_id chain (run first, on a fresh server); latency of
   turns 1, 10 and last, and how many messages the upstream received for each (expected 2t-1);
-- nonstream / stream: creates at each --concurrency; req/s, p50, p99, peak RSS of the server tree;
+- nonstream / stream: creates at each --concurrency; req/s, p50, p99, peak RSS of the server tree,
+  and the server's CPU per answered request (user + system of all its threads and processes, from
+  /proc/<pid>/stat: the figure that still compares when the machine is shared);
 - retrieve: GET by id with --stored responses stored (topped up directly in the server's SQLite
   file from a real response, server stopped; see _peers_store.py).
 
-Where a server cannot do a scenario it says so and the run goes on.  Respond runs with SQLite.
+Where a server cannot do a scenario it says so and the run goes on.  Respond runs with SQLite; with
+--stores sqlite,postgres, Respond and agentic-api run once more on a fresh PostgreSQL database each
+(rows marked "· PostgreSQL"; retrieve is measured on SQLite only).
 With --profile DIR, Respond's create scenarios are run once more under py-spy (see _peers_profile.py).
 """
 
@@ -41,7 +45,7 @@ from _peers_proc import Meter, Proc, free_port
 from _peers_profile import Sampler, summary
 from _peers_report import render  # noqa: E402
 from _peers_servers import REPO, SPECS, prepare  # noqa: E402
-from _peers_store import count, top_up  # noqa: E402
+from _peers_store import count, drop_database, fresh_database, top_up  # noqa: E402
 
 DB_FILES = {"respond": "respond.db", "agentic-api": "agentic.db"}
 
@@ -51,6 +55,8 @@ class Run:
         self.args, self.work, self.up, self.up_pid = args, work, upstream, upstream_pid
         self.results: dict[str, dict[str, Any]] = {}
         self.profiles: list[str] = []
+        self.pg: str | None = None  # the PostgreSQL database of the pass under way (None: SQLite)
+        self.suffix = ""  # appended to the scenario keys of that pass
 
     def note(self, server: str, scenario: str, value: Any) -> None:
         self.results.setdefault(server, {})[scenario] = value
@@ -65,7 +71,7 @@ class Run:
     def start(self, name: str, env: Path, port: int) -> Proc:
         work = self.work / name
         work.mkdir(exist_ok=True)
-        argv, extra = SPECS[name].command(env, port, self.up, work)
+        argv, extra = SPECS[name].command(env, port, self.up, work, self.pg)
         proc = Proc(argv, extra, work, work / "server.log")
         try:
             proc.wait_ready(f"http://127.0.0.1:{port}{SPECS[name].ready_path}")
@@ -78,13 +84,28 @@ class Run:
         a, spec = self.args, SPECS[name]
         env, version = prepare(name, a.cache, self.work / f"install-{name}.log")
         self.note(name, "version", version)
+        for store in a.stores.split(","):
+            if store == "postgres" and not spec.postgres:
+                continue
+            self.pg = fresh_database(a.postgres, f"bench_{name}") if store == "postgres" else None
+            self.suffix = " · PostgreSQL" if self.pg else ""
+            try:
+                self.one_store(name, env, version)
+            finally:
+                if self.pg:
+                    drop_database(a.postgres, self.pg)
+                self.pg, self.suffix = None, ""
+
+    def one_store(self, name: str, env: Path, version: str) -> None:
+        a, spec = self.args, SPECS[name]
         port = free_port()
         url = f"http://127.0.0.1:{port}{spec.responses_path}"
-        print(f"\n== {name} {version} on :{port} (stores: {spec.persists})", flush=True)
+        where = "PostgreSQL" if self.pg else spec.persists
+        print(f"\n== {name} {version} on :{port} (stores: {where})", flush=True)
         proc = self.start(name, env, port)
         try:
             caps = asyncio.run(self.probe(url))
-            self.note(name, "capabilities", caps)
+            self.note(name, "capabilities" + self.suffix, caps)
             print(f"  can: {caps}", flush=True)
             for scenario in a.scenarios.split(","):
                 meter = Meter(proc.pid, self.up_pid, os.getpid())
@@ -93,7 +114,7 @@ class Run:
                 elif scenario in ("nonstream", "stream"):
                     for c in [int(x) for x in a.concurrency.split(",")]:
                         self.creates(name, url, scenario, c, caps, meter)
-                elif scenario == "retrieve":
+                elif scenario == "retrieve" and not self.pg:  # topped up in the SQLite file only
                     proc = self.retrieve(name, env, port, url, caps, proc)
         finally:
             proc.stop()
@@ -116,6 +137,7 @@ class Run:
         return caps
 
     def skip(self, name: str, key: str, why: str) -> None:
+        key += self.suffix
         print(f"  {key}: cannot - {why}", flush=True)
         self.note(name, key, {"skipped": why})
 
@@ -140,7 +162,7 @@ class Run:
             },
         }
         row["intact"] = bool(lat) and err is None and all(g == 2 * i + 1 for i, g in enumerate(got))
-        self.note(name, "chain", row)
+        self.note(name, "chain" + self.suffix, row)
         print(
             f"  chain ({'stream' if stream else 'non-stream'}): "
             + ", ".join(
@@ -158,8 +180,8 @@ class Run:
         self.clear_upstream()
         n = max(conc, int(BASE_REQUESTS.get(conc, 50 * conc) * self.args.scale))
         res = asyncio.run(load.create_load(url, kind == "stream", n, conc, self.args.max_seconds, meter))
-        self.record(name, key, res)
-        if self.args.profile and name == "respond" and conc == self.args.profile_concurrency:
+        self.record(name, key + self.suffix, res)
+        if self.args.profile and name == "respond" and conc == self.args.profile_concurrency and not self.pg:
             self.profile(url, kind, conc, n, meter)
 
     def profile(self, url: str, kind: str, conc: int, n: int, meter: Meter) -> None:
@@ -184,6 +206,7 @@ class Run:
             "p50": res.pct(0.5),
             "p99": res.pct(0.99),
             "rss_mb": res.rss_mb,
+            "cpu_ms": res.cpu_ms,
             "foreign_cores": res.foreign_cores,
             "first_error": res.first_error,
             **extra,
@@ -192,6 +215,7 @@ class Run:
         print(
             f"  {key}: {res.ok} ok / {res.errors} err in {res.seconds:.1f}s  {res.rps:.0f} req/s  "
             f"p50 {row['p50']:.1f} ms  p99 {row['p99']:.1f} ms  RSS {res.rss_mb:.0f} MB  "
+            f"CPU {res.cpu_ms:.2f} ms/req  "
             f"(others used {res.foreign_cores:.2f} cores)"
             + (f"  first error: {res.first_error}" if res.first_error else ""),
             flush=True,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Boolean, Column, MetaData, Table, Text, inspect
 
-from respond.store import containers, files, schema, sessions, tenants
+from respond.store import containers, files, schema, sessions, tenants, vectors
 from respond.store.database import Database
 from respond.store.migrations import Migration, migrate, ordered
 from tests.conftest import PG_URL, UpstreamThread, _pg_admin
@@ -76,7 +76,9 @@ def _reflected(sync: Any) -> dict[str, Any]:
 
 
 def _declared(dialect: Any) -> dict[str, Any]:
-    metas = (schema.metadata, files.metadata, containers.metadata, tenants.metadata, sessions.metadata)
+    # vectors' `chunks` table sits in files.metadata (the store loads that module on first use)
+    metas = (schema.metadata, files.metadata, vectors.chunks.metadata, containers.metadata, tenants.metadata,
+             sessions.metadata)
     tables = [t for m in metas for t in m.sorted_tables if t.name not in EXTRA_TABLES]
     return {t.name: {
         "columns": {c.name: (c.type.compile(dialect), c.nullable) for c in t.columns},

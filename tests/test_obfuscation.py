@@ -89,6 +89,8 @@ def test_resumed_streams_follow_include_obfuscation(app: AppServer, upstream: Up
     assert plain and not any("obfuscation" in e.model_dump(exclude_unset=True) for e in plain)
     bad = app.http().get(f"/responses/{rid}", params={"stream": "true", "include_obfuscation": "maybe"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "include_obfuscation"
+    assert app.http().get(f"/responses/{rid}", params={"include_obfuscation": "1"}).status_code == 400
+    assert client.responses.retrieve(rid, include_obfuscation=False).id == rid
 
 
 def test_bad_stream_options(app: AppServer) -> None:

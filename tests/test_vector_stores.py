@@ -187,6 +187,12 @@ def test_store_bad_input(server):
     assert body_of(bad)["param"] == "chunking_strategy.static.max_chunk_size_tokens"
     with pytest.raises(openai.BadRequestError):
         client.vector_stores.create(name="y", expires_after={"anchor": "created_at", "days": 3})
+    with pytest.raises(openai.BadRequestError) as bad:  # accepted and ignored before: a 400 naming it
+        client.vector_stores.create(name="y", description="what is in it")
+    assert body_of(bad)["param"] == "description"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.vector_stores.update(store.id, extra_body={"colour": "red"})
+    assert body_of(bad)["param"] == "colour" and body_of(bad)["code"] == "unknown_parameter"
     with pytest.raises(openai.NotFoundError):
         client.vector_stores.file_batches.retrieve("vsfb_nope", vector_store_id=store.id)
 

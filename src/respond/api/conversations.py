@@ -38,7 +38,8 @@ async def delete(request: Request) -> Response:
 
 
 async def add_items(request: Request) -> Response:
-    return JSON(await _svc(request).add_items(_cid(request), _owner(request), await _json_body(request)))
+    return JSON(await _svc(request).add_items(_cid(request), _owner(request), await _json_body(request),
+                                              _include(request)))
 
 
 async def list_items(request: Request) -> Response:

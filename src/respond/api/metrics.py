@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,6 +33,7 @@ from respond.core.types import Usage
 
 MAX_MODELS = 64
 LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+M = TypeVar("M", Counter, Gauge, Histogram)
 SPEED = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 
 
@@ -43,6 +44,7 @@ class PrometheusMetrics:
         self.multiproc_dir = multiproc_dir
         self.registry = reg = CollectorRegistry()
         self._models: set[str] = set()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter("respond_http_requests", "HTTP requests by route template, method and status",
                                 ["route", "method", "status"], registry=reg)
         self.latency = Histogram("respond_http_request_duration_seconds", "HTTP request duration (to the last "
@@ -87,6 +89,15 @@ class PrometheusMetrics:
         self.oldest = Gauge("respond_background_oldest_queued_seconds", "Age of the oldest queued run",
                             registry=reg, multiprocess_mode="max")
 
+    def child(self, metric: M, *labels: str) -> M:
+        """`metric.labels(*labels)`, looked up once per label set (labels() takes a lock and checks
+        its arguments on every call; the label sets are bounded, see the module docstring)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return cast(M, found)
+
     def model(self, name: str) -> str:
         if name in self._models:
             return name
@@ -97,45 +108,45 @@ class PrometheusMetrics:
 
     # -- the port ------------------------------------------------------------------------------
     def first_token(self, model: str, backend: str, seconds: float) -> None:
-        self.ttft.labels(self.model(model), backend).observe(seconds)
+        self.child(self.ttft, self.model(model), backend).observe(seconds)
 
     def generated(self, model: str, backend: str, usage: Usage | None, seconds: float) -> None:
         m = self.model(model)
         u = usage or Usage()
         for kind, n in (("input", u.input_tokens), ("output", u.output_tokens), ("cached", u.cached_tokens),
                         ("reasoning", u.reasoning_tokens)):
-            self.tokens.labels(m, backend, kind).inc(n)
-        self.gen_seconds.labels(m, backend).inc(seconds)
+            self.child(self.tokens, m, backend, kind).inc(n)
+        self.child(self.gen_seconds, m, backend).inc(seconds)
         if u.output_tokens and seconds > 0:
-            self.speed.labels(m, backend).observe(u.output_tokens / seconds)
-        self.cache.labels(backend, "hit" if u.cached_tokens else "miss").inc()
+            self.child(self.speed, m, backend).observe(u.output_tokens / seconds)
+        self.child(self.cache, backend, "hit" if u.cached_tokens else "miss").inc()
 
     def upstream_error(self, backend: str, kind: str) -> None:
-        self.upstream_errors.labels(backend, kind).inc()
+        self.child(self.upstream_errors, backend, kind).inc()
 
     def response_finished(self, model: str, backend: str, status: str, seconds: float) -> None:
         m = self.model(model)
-        self.responses.labels(m, backend, status).inc()
-        self.duration.labels(m, backend).observe(seconds)
+        self.child(self.responses, m, backend, status).inc()
+        self.child(self.duration, m, backend).observe(seconds)
 
     def tool_call(self, tool_type: str, outcome: str) -> None:
-        self.tool_calls.labels(tool_type[:40], outcome[:20]).inc()
+        self.child(self.tool_calls, tool_type[:40], outcome[:20]).inc()
 
     def upstream_request(self, upstream: str, replica: str, outcome: str, seconds: float) -> None:
-        self.up_requests.labels(upstream, replica, outcome).inc()
-        self.up_latency.labels(upstream, replica).observe(seconds)
+        self.child(self.up_requests, upstream, replica, outcome).inc()
+        self.child(self.up_latency, upstream, replica).observe(seconds)
 
     def upstream_failover(self, upstream: str, replica: str) -> None:
-        self.up_failovers.labels(upstream, replica).inc()
+        self.child(self.up_failovers, upstream, replica).inc()
 
     def upstream_state(self, upstream: str, replica: str, up: bool) -> None:
-        self.up_state.labels(upstream, replica).set(1 if up else 0)
+        self.child(self.up_state, upstream, replica).set(1 if up else 0)
 
     def key_usage(self, key: str, model: str, input_tokens: int, output_tokens: int, status: str) -> None:
         m = self.model(model)
-        self.key_tokens.labels(key, m, "input").inc(input_tokens)
-        self.key_tokens.labels(key, m, "output").inc(output_tokens)
-        self.key_responses.labels(key, m, status).inc()
+        self.child(self.key_tokens, key, m, "input").inc(input_tokens)
+        self.child(self.key_tokens, key, m, "output").inc(output_tokens)
+        self.child(self.key_responses, key, m, status).inc()
 
     # -- exposition ----------------------------------------------------------------------------
     def render(self, queued: int, running: int, oldest: float) -> bytes:
@@ -193,8 +204,8 @@ class HttpMetrics:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = route_template(self.routes, scope)
-            self.metrics.requests.labels(route, scope["method"], str(status[0])).inc()
-            self.metrics.latency.labels(route, scope["method"]).observe(time.perf_counter() - start)
+            self.metrics.child(self.metrics.requests, route, scope["method"], str(status[0])).inc()
+            self.metrics.child(self.metrics.latency, route, scope["method"]).observe(time.perf_counter() - start)
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
@@ -107,21 +106,31 @@ async def _unless_gone(request: Request, work: Awaitable[T]) -> T | None:
     """Await `work` unless the client disconnects first: then it is cancelled, which closes its
     upstream request at once (a run being drained is stored `cancelled`); None then.  Streams
     are watched by the streaming response itself once their headers are out."""
+    me = asyncio.current_task()
+    assert me is not None
+    left = False
+
     async def gone() -> None:
+        nonlocal left
         while (await request.receive())["type"] != "http.disconnect":
             pass
+        left = True
+        me.cancel()  # `work` is awaited by this very task: the cancellation goes into it, its cleanup runs
 
-    task, watch = asyncio.ensure_future(work), asyncio.ensure_future(gone())
+    # one watcher task and `work` awaited in place: a task and an asyncio.wait fewer per request
+    watch = asyncio.ensure_future(gone())
     try:
-        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        done = await work
+    except asyncio.CancelledError:
+        if not left or me.uncancel() > 0:  # cancelled by someone else too (the server stopping)
+            raise
+        return None
     finally:
         watch.cancel()
-    if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    if left:  # `work` swallowed the cancellation and ended anyway: the client is gone all the same
+        me.uncancel()
         return None
-    return task.result()
+    return done
 
 
 async def count_input_tokens(request: Request) -> Response:
@@ -134,9 +143,9 @@ async def compact(request: Request) -> Response:
 
 async def retrieve_response(request: Request) -> Response:
     rid = request.path_params["response_id"]
+    obfuscate = _bool_param(request, "include_obfuscation", True)  # (a JSON answer has no delta to pad)
     if request.query_params.get("stream", "false").lower() == "true":
         after = _int_param(request, "starting_after", -1, -1, 2**31)
-        obfuscate = _bool_param(request, "include_obfuscation", True)
         return _stream(await _runs(request).follow(rid, _owner(request), after, _include(request)), obfuscate)
     return JSON(await _service(request).retrieve(rid, _owner(request), _include(request)))
 

@@ -15,7 +15,7 @@ import orjson
 
 from respond.backends.options import check_chat_cache
 from respond.backends.profiles import as_bool
-from respond.backends.upstream_base import UpstreamBackend, error_message
+from respond.backends.upstream_base import UpstreamBackend, error_message, logprobs_of
 from respond.backends.upstream_http import (
     Exchange,
     UpstreamLimits,
@@ -38,7 +38,6 @@ from respond.core.types import (
     Usage,
 )
 from respond.protocol.shapes import JSON, JSONObject, Logprob
-from respond.protocol.shapes.parts import TopLogprob
 
 log = logging.getLogger("respond.upstream")
 
@@ -179,27 +178,10 @@ def _usage(raw: JSON) -> Usage | None:
     )
 
 
-def _top(t: JSONObject) -> TopLogprob:
-    token, logprob, raw = t.get("token"), t.get("logprob"), t.get("bytes")
-    return {"token": token if isinstance(token, str) else "",
-            "logprob": float(logprob) if isinstance(logprob, int | float) else 0.0,
-            "bytes": [b for b in raw if isinstance(b, int)] if isinstance(raw, list) else []}
-
-
-def _entry(t: JSONObject) -> Logprob:
-    top, tops = _top(t), t.get("top_logprobs")
-    return {"token": top["token"], "logprob": top["logprob"], "bytes": top.get("bytes", []),
-            "top_logprobs": [_top(x) for x in tops if isinstance(x, dict)] if isinstance(tops, list) else []}
-
-
 def _logprobs(choice: JSONObject) -> list[Logprob] | None:
-    """A chat-completions choice's `logprobs.content`, in the Responses wire's shape (what the
-    upstream sent is checked, never trusted: a missing or mistyped field gets its zero value)."""
+    """A chat-completions choice's `logprobs.content`, in the Responses wire's shape."""
     found = choice.get("logprobs")
-    content = found.get("content") if isinstance(found, dict) else None
-    if not isinstance(content, list):
-        return None
-    return [_entry(t) for t in content if isinstance(t, dict)] or None
+    return logprobs_of(found.get("content") if isinstance(found, dict) else None)
 
 
 class OpenAICompatBackend(UpstreamBackend):

@@ -20,6 +20,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 
+from respond.backends.upstream_base import logprobs_of
 from respond.core.arguments import NotJSON, loads_arguments
 from respond.core.errors import BackendError
 from respond.core.types import (
@@ -272,6 +273,22 @@ def usage_of(raw: Any) -> Usage | None:
                  reasoning_tokens=(raw.get("output_tokens_details") or {}).get("reasoning_tokens") or 0)
 
 
+def _str(value: JSON) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _opt_str(value: JSON) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: JSON, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _objects(value: JSON) -> list[JSONObject]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def _escaped(text: str) -> str:
     """Text as the inside of a JSON string."""
     return orjson.dumps(text).decode()[1:-1]
@@ -289,83 +306,86 @@ class StreamReader:
     def _call(self, output_index: int) -> int:
         return self.calls.setdefault(output_index, len(self.calls))
 
-    def feed(self, ev: dict[str, Any]) -> list[Delta]:
-        kind = ev.get("type", "")
-        at = ev.get("output_index", -1)
+    def feed(self, ev: JSONObject) -> list[Delta]:
+        """The deltas of one upstream event (what the upstream sent is narrowed, never trusted)."""
+        kind = ev.get("type")
+        at = _int(ev.get("output_index"), -1)
+        delta = _str(ev.get("delta"))
         if kind == "response.output_text.delta":
             self.streamed.add(at)
-            return [TextDelta(ev.get("delta", ""), ev.get("logprobs") or None)]
+            return [TextDelta(delta, logprobs_of(ev.get("logprobs")))]
         if kind == "response.refusal.delta":
             self.streamed.add(at)
-            return [RefusalDelta(ev.get("delta", ""))]
+            return [RefusalDelta(delta)]
         if kind == "response.reasoning_text.delta":
             self.streamed.add(at)
-            return [ReasoningDelta(ev.get("delta", ""))]
+            return [ReasoningDelta(delta)]
         if kind == "response.reasoning_summary_text.delta":
             self.streamed.add(at)
-            return [ReasoningDelta(ev.get("delta", ""), summary=int(ev.get("summary_index") or 0))]
+            return [ReasoningDelta(delta, summary=_int(ev.get("summary_index"), 0))]
         if kind == "response.function_call_arguments.delta":
             self.streamed.add(at)
-            return [ToolCallDelta(self._call(at), arguments=ev.get("delta", ""))]
+            return [ToolCallDelta(self._call(at), arguments=delta)]
         if kind == "response.output_item.added":
-            item = ev.get("item") or {}
+            item = _object(ev.get("item"))
+            call_id, name = _opt_str(item.get("call_id")), _opt_str(item.get("name"))
             if item.get("type") == "function_call":
                 if item.get("arguments"):
                     self.streamed.add(at)
-                return [ToolCallDelta(self._call(at), arguments=item.get("arguments") or "",
-                                      call_id=item.get("call_id"), name=item.get("name"))]
+                return [ToolCallDelta(self._call(at), arguments=_str(item.get("arguments")), call_id=call_id,
+                                      name=name)]
             if item.get("type") == "custom_tool_call":  # as function-shaped arguments, {"input": "..."}
                 if item.get("input"):
                     self.streamed.add(at)
-                return [ToolCallDelta(self._call(at), arguments='{"input": "' + _escaped(item.get("input") or ""),
-                                      call_id=item.get("call_id"), name=item.get("name"))]
+                return [ToolCallDelta(self._call(at), arguments='{"input": "' + _escaped(_str(item.get("input"))),
+                                      call_id=call_id, name=name)]
             return []
         if kind == "response.custom_tool_call_input.delta":
             self.streamed.add(at)
-            return [ToolCallDelta(self._call(at), arguments=_escaped(ev.get("delta", "")))]
+            return [ToolCallDelta(self._call(at), arguments=_escaped(delta))]
         if kind == "response.output_item.done":
-            return self._done(at, ev.get("item") or {})
+            return self._done(at, _object(ev.get("item")))
         if kind in ("response.completed", "response.incomplete"):
-            resp = ev.get("response") or {}
+            resp = _object(ev.get("response"))
             reason = "tool_calls" if self.calls else "stop"
             if kind == "response.incomplete":
-                why = (resp.get("incomplete_details") or {}).get("reason")
+                why = _object(resp.get("incomplete_details")).get("reason")
                 reason = "content_filter" if why == "content_filter" else "length"
             self.finish = Finish(reason=reason, usage=usage_of(resp.get("usage")))
             return []
         if kind in ("response.failed", "error"):
-            err = (ev.get("response") or {}).get("error") if kind == "response.failed" else ev
-            err = err if isinstance(err, dict) else {}
+            err = _object(_object(ev.get("response")).get("error") if kind == "response.failed" else ev)
             raise BackendError(f"The upstream at {self.base_url} failed the response: "
                                f"{err.get('message') or 'no reason given'}", status=502,
                                code=str(err.get("code") or "upstream_error"))
         return []
 
-    def _done(self, at: int, item: Item) -> list[Delta]:
+    def _done(self, at: int, item: JSONObject) -> list[Delta]:
         kind = item.get("type")
         whole = at not in self.streamed
         out: list[Delta] = []
+        call_id, name = _opt_str(item.get("call_id")), _opt_str(item.get("name"))
         if kind == "reasoning":
             if whole:
-                out += [ReasoningDelta(p.get("text", ""), summary=j) for j, p in enumerate(item.get("summary") or [])]
-                out += [ReasoningDelta(p.get("text", "")) for p in item.get("content") or []]
-            if item.get("encrypted_content"):
-                out.append(ReasoningDelta("", encrypted=item["encrypted_content"], item_id=item.get("id")))
+                out += [ReasoningDelta(_str(p.get("text")), summary=j) for j, p in enumerate(_objects(item.get("summary")))]
+                out += [ReasoningDelta(_str(p.get("text"))) for p in _objects(item.get("content"))]
+            sealed = _opt_str(item.get("encrypted_content"))
+            if sealed:
+                out.append(ReasoningDelta("", encrypted=sealed, item_id=_opt_str(item.get("id"))))
         elif kind == "message" and whole:
-            for p in item.get("content") or []:
+            for p in _objects(item.get("content")):
                 if p.get("type") == "refusal":
-                    out.append(RefusalDelta(p.get("refusal", "")))
+                    out.append(RefusalDelta(_str(p.get("refusal"))))
                 elif p.get("text"):
-                    out.append(TextDelta(p["text"], p.get("logprobs") or None))
+                    out.append(TextDelta(_str(p.get("text")), logprobs_of(p.get("logprobs"))))
         elif kind == "custom_tool_call":
             if at not in self.calls:
-                out.append(ToolCallDelta(self._call(at), arguments='{"input": "', call_id=item.get("call_id"),
-                                         name=item.get("name")))
-            out.append(ToolCallDelta(self._call(at), arguments=(_escaped(item.get("input") or "") if whole else "")
+                out.append(ToolCallDelta(self._call(at), arguments='{"input": "', call_id=call_id, name=name))
+            out.append(ToolCallDelta(self._call(at), arguments=(_escaped(_str(item.get("input"))) if whole else "")
                                      + '"}'))
         elif kind == "function_call":
             if at not in self.calls:
-                out.append(ToolCallDelta(self._call(at), call_id=item.get("call_id"), name=item.get("name")))
+                out.append(ToolCallDelta(self._call(at), call_id=call_id, name=name))
             if whole:
-                out.append(ToolCallDelta(self._call(at), arguments=item.get("arguments") or ""))
+                out.append(ToolCallDelta(self._call(at), arguments=_str(item.get("arguments"))))
         return [d for d in out if not isinstance(d, (TextDelta, RefusalDelta)) or d.text]

@@ -13,6 +13,8 @@ from respond.backends.profiles import Profile
 from respond.backends.upstream_http import UpstreamLimits, UpstreamTransport
 from respond.core.errors import BackendError
 from respond.core.types import ModelInfo
+from respond.protocol.shapes import JSON, JSONObject, Logprob
+from respond.protocol.shapes.parts import TopLogprob
 
 
 def error_message(status: int, body: bytes) -> tuple[str, str | None, str | None]:
@@ -69,3 +71,26 @@ class UpstreamBackend:
     async def close(self) -> None:
         await self.http.close()
         await self.profiled.close()
+
+
+# -- token logprobs, as either upstream kind sends them (the wire's shape: token, logprob, bytes, top_logprobs)
+
+def _top(t: JSONObject) -> TopLogprob:
+    token, logprob, raw = t.get("token"), t.get("logprob"), t.get("bytes")
+    return {"token": token if isinstance(token, str) else "",
+            "logprob": float(logprob) if isinstance(logprob, int | float) else 0.0,
+            "bytes": [b for b in raw if isinstance(b, int)] if isinstance(raw, list) else []}
+
+
+def _entry(t: JSONObject) -> Logprob:
+    top, tops = _top(t), t.get("top_logprobs")
+    return {"token": top["token"], "logprob": top["logprob"], "bytes": top.get("bytes", []),
+            "top_logprobs": [_top(x) for x in tops if isinstance(x, dict)] if isinstance(tops, list) else []}
+
+
+def logprobs_of(content: JSON) -> list[Logprob] | None:
+    """An upstream's token logprobs, checked, never trusted: a missing or mistyped field gets its
+    zero value, an entry that is not an object is left out; None when there are none."""
+    if not isinstance(content, list):
+        return None
+    return [_entry(t) for t in content if isinstance(t, dict)] or None

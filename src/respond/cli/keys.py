@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from respond.config import Flag
-from respond.core.tenants import LIMIT_NAMES
-from respond.engine.key_admin import KeyAdmin
+from respond.core.tenants import LIMIT_NAMES, KeyObject
+from respond.engine.key_admin import KeyAdmin, KeyFields
 from respond.protocol.errors import APIError
 from respond.store.sql import SqlStore
 
@@ -54,8 +54,8 @@ def add_commands(sub: Any, flags: list[Flag]) -> None:
         _common(p, flags)
 
 
-def _body(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = {}
+def _body(args: argparse.Namespace) -> KeyFields:
+    body: KeyFields = {}
     if args.label is not None:
         body["label"] = args.label
     if args.models:
@@ -68,7 +68,7 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def _line(key: dict[str, Any]) -> str:
+def _line(key: KeyObject) -> str:
     limits = ",".join(f"{k}={v}" for k, v in key["limits"].items() if v is not None) or "unlimited"
     state = "revoked" if key["revoked_at"] else "active"
     return (f"{key['id']}  {state:<8} {key['label'][:24]:<24} models={','.join(key['models']) or '*'}  "

@@ -58,11 +58,31 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT, the time as logging writes it (`2026-12-06 05:00:00,123`), its date and clock part
+    formatted once a second instead of once a line (strftime was a fifth of an access line's cost)."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = second
+        return f"{self._stamp},{int(record.msecs):03d}"
+
+
 def configure(level: str, fmt: str = "text") -> None:
-    """Root logging for `respond serve` (and the other commands): a stderr handler with the filter."""
+    """Root logging for `respond serve` (and the other commands): a stderr handler with the filter.
+    No format shows a record's file and line, so logging does not look them up (a walk of the stack
+    on every record: `logging._srcfile = None`, the optimisation the logging docs name)."""
+    logging._srcfile = None
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -29,8 +29,10 @@ class UnitOfWork(Protocol[C]):
         """`fn(connection)` as a read: it sees one consistent state, writes nothing."""
         ...
 
-    async def write(self, fn: Callable[[C], T]) -> T:
-        """`fn(connection)` as one write transaction: all of it is committed, or none."""
+    async def write(self, fn: Callable[[C], T], quick: bool = False) -> T:
+        """`fn(connection)` as one write transaction: all of it is committed, or none.  `quick`: a
+        few small rows on a hot path, which an adapter may run where it costs least (`fn` may then
+        run twice: a first attempt that could not take the lock is rolled back whole)."""
         ...
 
 

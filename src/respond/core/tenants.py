@@ -43,6 +43,26 @@ class KeyLimits:
         return cls(**{n: (int(raw[n]) if raw.get(n) is not None else None) for n in LIMIT_NAMES})
 
 
+class KeyObject(TypedDict):
+    """A key as the admin API and the CLI show it (`TenantKey.public`)."""
+
+    id: str
+    object: str
+    label: str
+    created_at: int
+    expires_at: int | None
+    revoked_at: int | None
+    rotated_at: int | None
+    models: list[str]
+    limits: dict[str, int | None]
+
+
+class NewKeyObject(KeyObject):
+    """A key just created or rotated: its text, shown this once."""
+
+    key: str
+
+
 @dataclass(frozen=True, slots=True)
 class TenantKey:
     id: str  # the lookup id, part of the key's text; also the owner of what the key creates
@@ -59,7 +79,7 @@ class TenantKey:
     def usable(self, now: float) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> KeyObject:
         """What the admin API and the CLI show: never the hash or the salt."""
         return {"id": self.id, "object": "api_key", "label": self.label, "created_at": self.created_at,
                 "expires_at": self.expires_at, "revoked_at": self.revoked_at, "rotated_at": self.rotated_at,

@@ -71,12 +71,14 @@ class ConversationService:
             raise not_found("Conversation", conv_id)
         return {"id": conv_id, "object": "conversation.deleted", "deleted": True}
 
-    async def add_items(self, conv_id: str, owner: str, body: Any) -> ListPage[dict[str, Any]]:
+    async def add_items(self, conv_id: str, owner: str, body: Any,
+                        include: list[str] | None = None) -> ListPage[dict[str, Any]]:
         body = object_body(body, CONVERSATION_ITEMS, required="items")
         await self._get(conv_id, owner)
         items = _items(body["items"], self.vocabulary)
         await self.store.add_conversation_items(conv_id, items)
-        return page(items, False)
+        keep = frozenset(include or ())
+        return page([self.vocabulary.strip(it, keep) for it in items], False)
 
     async def list_items(self, conv_id: str, owner: str, *, after: str | None, limit: int, order: str,
                          include: list[str]) -> ListPage[dict[str, Any]]:

@@ -7,14 +7,34 @@ The key's text is returned once, by `create` and `rotate`; only its salted hash 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypedDict
 
-from respond.core.tenants import LIMIT_NAMES, KeyLimits, KeyStore, TenantKey
+from respond.core.tenants import LIMIT_NAMES, KeyLimits, KeyObject, KeyStore, NewKeyObject, TenantKey
 from respond.engine.keys import new_hash, new_key
 from respond.protocol.errors import APIError, invalid, not_found
+from respond.protocol.shapes.values import JSON, JSONObject
 
 FIELDS = ("label", "models", "limits", "expires_at", "expires_in")
 MAX_MODELS = 100
+
+
+class KeyFields(TypedDict, total=False):
+    """A create or update request's body, as the CLI builds it (the API's is checked field by field)."""
+
+    label: str
+    models: list[str]
+    limits: dict[str, int]
+    expires_at: int
+    expires_in: int
+
+
+class KeyChanges(TypedDict, total=False):
+    """The columns an update changes (`KeyStore.update_key`'s keyword arguments)."""
+
+    label: str
+    models: tuple[str, ...]
+    limits: KeyLimits
+    expires_at: int | None
 
 
 def _limits(raw: Any) -> KeyLimits:
@@ -42,11 +62,14 @@ def _models(raw: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def _expiry(body: dict[str, Any], now: float) -> int | None:
-    at, within = body.get("expires_at"), body.get("expires_in")
-    for name, value in (("expires_at", at), ("expires_in", within)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**40):
-            raise invalid(f"'{name}' must be a positive integer (seconds).", name, "invalid_value")
+def _seconds(name: str, value: JSON) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**40):
+        raise invalid(f"'{name}' must be a positive integer (seconds).", name, "invalid_value")
+    return value if isinstance(value, int) else None
+
+
+def _expiry(body: JSONObject, now: float) -> int | None:
+    at, within = _seconds("expires_at", body.get("expires_at")), _seconds("expires_in", body.get("expires_in"))
     if at is not None and within is not None:
         raise invalid("Give 'expires_at' or 'expires_in', not both.", "expires_in", "invalid_value")
     return int(now) + within if within is not None else at
@@ -60,7 +83,7 @@ def _label(raw: Any) -> str:
     return raw
 
 
-def _check_fields(body: Any) -> dict[str, Any]:
+def _check_fields(body: Any) -> JSONObject:
     if not isinstance(body, dict):
         raise invalid("The body must be a JSON object.", None, "invalid_type")
     for name in body:
@@ -73,7 +96,7 @@ class KeyAdmin:
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
 
-    async def create(self, body: Any, now: float | None = None) -> dict[str, Any]:
+    async def create(self, body: Any, now: float | None = None) -> NewKeyObject:
         body = _check_fields(body)
         now = time.time() if now is None else now
         key_id, text, secret = new_key()
@@ -90,13 +113,13 @@ class KeyAdmin:
             raise not_found("API key", key_id)
         return key
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[KeyObject]:
         return [k.public() for k in await self.keys.list_keys()]
 
-    async def update(self, key_id: str, body: Any, now: float | None = None) -> dict[str, Any]:
+    async def update(self, key_id: str, body: Any, now: float | None = None) -> KeyObject:
         body = _check_fields(body)
         now = time.time() if now is None else now
-        fields: dict[str, Any] = {}
+        fields: KeyChanges = {}
         if "label" in body:
             fields["label"] = _label(body["label"])
         if "models" in body:
@@ -110,7 +133,7 @@ class KeyAdmin:
             raise not_found("API key", key_id)
         return key.public()
 
-    async def revoke(self, key_id: str, now: float | None = None) -> dict[str, Any]:
+    async def revoke(self, key_id: str, now: float | None = None) -> KeyObject:
         key = await self.get(key_id)
         if key.revoked_at is not None:
             return key.public()
@@ -118,7 +141,7 @@ class KeyAdmin:
         assert done is not None
         return done.public()
 
-    async def rotate(self, key_id: str, now: float | None = None) -> dict[str, Any]:
+    async def rotate(self, key_id: str, now: float | None = None) -> NewKeyObject:
         """A new secret for the same key (same id, so the same owner of the same data); the old
         text stops working on every replica once their cached row is re-read."""
         key = await self.get(key_id)

@@ -21,10 +21,12 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.fernet import Fernet, InvalidToken
+
+if TYPE_CHECKING:  # `cryptography` (its own OpenSSL, ~7 MB resident) is imported by the first seal or open
+    from cryptography.fernet import Fernet
 
 log = logging.getLogger("respond.sealing")
 
@@ -34,7 +36,16 @@ _CONTEXT = b"respond/reasoning.encrypted_content/v1:"
 class Sealer:
     def __init__(self, secret: bytes) -> None:
         # Any secret -> a Fernet key (a derived key, so the configured secret is never used raw).
-        self._fernet = Fernet(base64.urlsafe_b64encode(hashlib.sha256(_CONTEXT + secret).digest()))
+        self._key = base64.urlsafe_b64encode(hashlib.sha256(_CONTEXT + secret).digest())
+        self._cipher: Fernet | None = None
+
+    @property
+    def _fernet(self) -> Fernet:
+        if self._cipher is None:
+            from cryptography.fernet import Fernet
+
+            self._cipher = Fernet(self._key)
+        return self._cipher
 
     def seal(self, payload: Mapping[str, object], owner: str, purpose: str = "reasoning") -> str:
         """`purpose` binds the blob to one use (reasoning, compaction, hosted_secrets): a blob sealed
@@ -47,6 +58,8 @@ class Sealer:
         and `purpose`; None for anything else."""
         if not isinstance(token, str):
             return None
+        from cryptography.fernet import InvalidToken
+
         try:
             payload = orjson.loads(self._fernet.decrypt(token.encode()))
         except (InvalidToken, orjson.JSONDecodeError, ValueError):

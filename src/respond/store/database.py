@@ -7,6 +7,10 @@ read or one write transaction, the same call on both dialects:
   per transaction instead of several per statement (aiosqlite).  Writes go to one dedicated
   thread (one writer at a time, as SQLite wants); reads to a small pool (WAL lets them run beside
   the writer).  That single-writer thread is this adapter's detail, invisible to the stores.
+  A `quick` write (the few small rows of a response's life: a hot path) runs on the event loop
+  itself, on its own connection that waits at most `QUICK_BUSY_MS` for another process's lock
+  (then it goes to the writer thread): measured, the thread hop and the GIL handoffs cost more CPU
+  than such a transaction does (bench/peers.py, BENCHMARKS.md).
 - PostgreSQL: the async engine's pool (asyncpg); the function runs with `run_sync`.
 
 Every store operation (responses, jobs, conversations, files, chunks) is a `read` or a `write`.
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +31,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
@@ -67,8 +72,21 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False)
 
 
+QUICK_BUSY_MS = 20  # how long a quick write on the event loop waits for another process's write lock
+
+
+def _quick_pragmas(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    dbapi_conn.execute(f"PRAGMA busy_timeout={QUICK_BUSY_MS}")
+
+
+def _locked(exc: OperationalError) -> bool:
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+
+
 class _SqliteThreads:
-    """SQLite's transactions on plain sqlite3 connections: one writer thread, a small reader pool."""
+    """SQLite's transactions on plain sqlite3 connections: one writer thread, a small reader pool,
+    and a connection for quick writes on the event loop's own thread."""
 
     READERS = 2
 
@@ -77,8 +95,11 @@ class _SqliteThreads:
         self.engine = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         self.readers = create_engine(sync_url, poolclass=QueuePool, pool_size=self.READERS, max_overflow=0,
                                      pool_reset_on_return=None, connect_args={"check_same_thread": False})
+        self.quick = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         for engine in (self.engine, self.readers):
             event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(self.quick, "connect", _quick_pragmas)
+        self._quick_conn: Connection | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self.read_pool = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="sqlite-reader")
 
@@ -90,7 +111,18 @@ class _SqliteThreads:
         with self.readers.connect() as conn:
             return fn(conn)
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
+    async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
+        if quick:
+            if self._quick_conn is None:  # one connection kept open: no pool checkout and reset per write
+                self._quick_conn = self.quick.connect()
+            conn = self._quick_conn
+            try:
+                with conn.begin():  # rolled back whole if it raises: `fn` may run again
+                    return fn(conn)
+            except OperationalError as exc:
+                if not _locked(exc):
+                    raise
+                # another process writes: wait for it in the writer thread, not on the event loop
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._write, fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
@@ -99,8 +131,72 @@ class _SqliteThreads:
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.read_pool.shutdown(wait=True)
+        if self._quick_conn is not None:
+            self._quick_conn.close()
         self.engine.dispose()
         self.readers.dispose()
+        self.quick.dispose()
+
+
+_REQUIRED = object()
+Plan = tuple[Any, str, list[tuple[str, Callable[[Any], Any] | None, Any]]]
+_PLANS: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
+
+
+def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
+    """SQL and argument order of a statement built once, for rows with these keys; None when it needs
+    SQLAlchemy's own execution (expanding or literal parameters, a default that is not a constant)."""
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    if compiled.positiontup is None or compiled.literal_execute_params or compiled.post_compile_params:
+        return None
+    defaults: dict[str, Any] = {}
+    for col in [*compiled.insert_prefetch, *compiled.update_prefetch]:
+        if col.default is None or not col.default.is_scalar:
+            return None
+        defaults[col.key] = col.default.arg
+    for name in compiled.positiontup:
+        bind = compiled.binds.get(name)
+        if name in keys or name in defaults:
+            continue
+        if bind is None or bind.callable is not None or bind.required:
+            return None
+        defaults[name] = bind.value  # a value written into the statement (`.values(state="done")`)
+    procs = compiled._bind_processors
+    return stmt, compiled.string, [(name, procs.get(name), _REQUIRED if name in keys else defaults[name])
+                                   for name in compiled.positiontup]
+
+
+def execute_rows(conn: Connection, stmt: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+    """`conn.execute(stmt, params)` for a statement built once (a module or store constant) whose
+    result is not read.  On SQLite it goes straight to the driver with SQL compiled once per set of
+    keys (SQLAlchemy's per-execution work is most of the CPU of a small write); elsewhere, as usual."""
+    rows: Sequence[Mapping[str, Any]] = [params] if isinstance(params, Mapping) else params
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(stmt, params)
+        return
+    keys = tuple(rows[0])
+    key = (id(stmt), keys)
+    if key not in _PLANS:
+        _PLANS[key] = _plan(stmt, keys, conn.dialect)
+    plan = _PLANS[key]
+    try:
+        if plan is None:
+            raise KeyError
+        args = [tuple(
+            (row[name] if default is _REQUIRED else row.get(name, default)) if proc is None
+            else proc(row[name] if default is _REQUIRED else row.get(name, default))
+            for name, proc, default in plan[2]) for row in rows]
+    except KeyError:  # rows with other keys than the first: SQLAlchemy sorts that out (or says what is wrong)
+        conn.execute(stmt, params)
+        return
+    driver = conn.connection.dbapi_connection
+    assert driver is not None
+    if len(args) == 1:
+        driver.execute(plan[1], args[0])
+    else:
+        driver.executemany(plan[1], args)
 
 
 class Database:
@@ -114,10 +210,11 @@ class Database:
         self._lock = asyncio.Lock()  # SQLite: one write transaction at a time in this process
         self._threads = _SqliteThreads(self.url) if self.name == "sqlite" else None
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
+    async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
+        """`quick`: a transaction of a few small rows, on a hot path (SQLite runs it on the event loop)."""
         if self._threads is not None:
             async with self._lock:  # not at the same time as the async path's writes
-                return await self._threads.write(fn)
+                return await self._threads.write(fn, quick)
         async with self._engine.begin() as conn:
             return cast(T, await conn.run_sync(fn))
 

@@ -11,14 +11,18 @@ import time
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, and_, insert, select, text, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 
 from respond.core.ports import ClaimedJob, JobOrder, Row
 from respond.store import schema
-from respond.store.database import Database
+from respond.store.database import Database, execute_rows
 from respond.store.rows import EventRow, JobRow
 
 R, E, J = schema.responses, schema.events, schema.jobs
+# built once: a statement built per call is keyed for SQLAlchemy's compiled cache every time
+_INSERT_EVENTS = insert(E)
+_UPDATE_SNAPSHOT = update(R).where(R.c.id == bindparam("rid")).values(status=bindparam("status"),
+                                                                    body=bindparam("body"))
 T = TypeVar("T")
 
 
@@ -140,11 +144,11 @@ class RunsMixin:
 
         def write(conn: Connection) -> None:
             if rows:
-                conn.execute(insert(E), rows)
+                execute_rows(conn, _INSERT_EVENTS, rows)
             if snap is not None:
-                conn.execute(update(R).where(R.c.id == response_id).values(status=status, body=snap))
+                execute_rows(conn, _UPDATE_SNAPSHOT, {"rid": response_id, "status": status, "body": snap})
 
-        await self.db.write(write)
+        await self.db.write(write, quick=True)
 
     async def read_events(self, response_id: str, owner: str, after: int,
                           limit: int = 500) -> tuple[list[Row], str] | None:

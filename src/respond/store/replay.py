@@ -52,7 +52,7 @@ class JournalMixin:
         """Run the write `op` of `entry` (`insert` or `finish`), or journal it if the database is away."""
         write = self._insert_rows if op == "insert" else self._finish_rows
         try:
-            await self.db.write(lambda conn: write(conn, entry))
+            await self.db.write(lambda conn: write(conn, entry), quick=True)
         except Exception as exc:
             if self.journal is None or not unavailable(exc):
                 raise

@@ -20,7 +20,7 @@ from respond.core.storage import UnitOfWork, VectorIndex
 from respond.store import schema
 from respond.store.containers import ContainerStore
 from respond.store.conversations import ConversationsMixin, conversation_rows
-from respond.store.database import Database
+from respond.store.database import Database, execute_rows
 from respond.store.files import FileStore
 from respond.store.jobs import RunsMixin, event_rows_of, job_row
 from respond.store.journal import Write
@@ -119,7 +119,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         rows = self._item_rows(response["id"], owner, input_items, e["output_items"], with_inputs=True)
         self._insert_new(conn, response, owner, input_items)
         if rows:
-            conn.execute(self._insert_items, rows)
+            execute_rows(conn, self._insert_items, rows)
         self._join(conn, e["conversation_id"], input_items + e["output_items"])
 
     async def start_response(self, response: Row, owner: str, input_items: list[Row], *, worker: str,
@@ -148,15 +148,16 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         rid = response["id"]
         # Its input items were written when it was first stored and never change.
         rows = self._item_rows(rid, owner, input_items, output_items, with_inputs=False)
-        conn.execute(self._upsert_response, self._response_row(response, owner, input_items))
-        conn.execute(self._delete_outputs, {"rid": rid})
+        execute_rows(conn, self._upsert_response, self._response_row(response, owner, input_items))
+        execute_rows(conn, self._delete_outputs, {"rid": rid})
         if rows:
-            conn.execute(self._insert_items, rows)
+            execute_rows(conn, self._insert_items, rows)
         self._join(conn, e["conversation_id"], input_items + output_items)
-        conn.execute(self._finish_job if response["status"] == "cancelled" else self._finish_job_done, {"rid": rid})
+        done = self._finish_job if response["status"] == "cancelled" else self._finish_job_done
+        execute_rows(conn, done, {"rid": rid})
         events = e.get("events") or []
         if events:  # a batch may already be stored (its commit went through, its answer did not)
-            conn.execute(self._insert_events, event_rows_of(rid, events))
+            execute_rows(conn, self._insert_events, event_rows_of(rid, events))
 
     async def _insert_with_job(self, response: Row, owner: str, input_items: list[Row], job: JobRow,
                                events: list[Row] | None = None) -> None:
@@ -166,23 +167,23 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         def write(conn: Connection) -> None:
             self._insert_new(conn, response, owner, input_items)
             if rows:
-                conn.execute(self._insert_items, rows)
-            conn.execute(self._insert_job, job)
+                execute_rows(conn, self._insert_items, rows)
+            execute_rows(conn, self._insert_job, job)
             if event_rows:
                 conn.execute(insert(schema.events), event_rows)
 
-        await self.db.write(write)
+        await self.db.write(write, quick=True)
 
     def _join(self, conn: Connection, conversation_id: str | None, items: list[Row]) -> None:
         if conversation_id:
-            conn.execute(self._insert_conv_items, conversation_rows(conversation_id, items))
+            execute_rows(conn, self._insert_conv_items, conversation_rows(conversation_id, items))
 
     def _insert_new(self, conn: Connection, response: Row, owner: str, input_items: list[Row]) -> None:
         """The response row and its metadata rows (0010: what the operator's list filters read)."""
-        conn.execute(self._insert_response, self._response_row(response, owner, input_items))
+        execute_rows(conn, self._insert_response, self._response_row(response, owner, input_items))
         meta = metadata_rows(response, owner)
         if meta:
-            conn.execute(self._insert_metadata, meta)
+            execute_rows(conn, self._insert_metadata, meta)
 
     @staticmethod
     def _response_row(response: Row, owner: str, input_items: list[Row]) -> ResponseRow:

@@ -46,7 +46,7 @@ from respond.core.tenants import (
     UsageRecord,
     Window,
 )
-from respond.store.database import Database
+from respond.store.database import Database, execute_rows
 from respond.store.migrations import ddl
 from respond.store.rows import KeyRow
 
@@ -101,6 +101,7 @@ usage = Table(
     Index("ix_usage_created", "created_at"),
     Index("ix_usage_key_created", "key_id", "created_at"),
 )
+_INSERT_USAGE = usage.insert()
 
 
 async def tenants_0001(conn: AsyncConnection) -> None:
@@ -268,7 +269,8 @@ class SqlTenants:
 
     # -- usage ---------------------------------------------------------------------------------------
     async def record_usage(self, row: UsageRecord) -> None:
-        await self.db.write(lambda conn: conn.execute(usage.insert().values(**row)))
+        # one prepared INSERT with parameters (a `.values(**row)` statement is built and keyed anew each time)
+        await self.db.write(lambda conn: execute_rows(conn, _INSERT_USAGE, row), quick=True)
 
     async def usage(self, group_by: str, since: int | None, until: int | None,
                     key_id: str | None = None) -> list[UsageGroup]:

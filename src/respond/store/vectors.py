@@ -14,8 +14,8 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -34,6 +34,9 @@ from sqlalchemy import text as sql
 from respond.store import files as ftables
 from respond.store.database import Database
 from respond.store.safetext import SafeText
+
+if TYPE_CHECKING:  # numpy is imported when vectors are first read or written, not at start
+    import numpy as np
 
 chunks = Table(
     "chunks", ftables.metadata,
@@ -79,6 +82,8 @@ class ChunkIndex:
     async def replace_file(self, store_id: str, file_id: str, texts: list[str],
                            vectors: np.ndarray | None) -> None:
         """Write a file's chunks (and their lexical entries) in one transaction."""
+        import numpy as np
+
         rows = [{"vector_store_id": store_id, "file_id": file_id, "position": i, "text": t,
                  "embedding": vectors[i].astype(np.float32).tobytes() if vectors is not None else None}
                 for i, t in enumerate(texts)]
@@ -148,6 +153,8 @@ class ChunkIndex:
         q = select(chunks.c.pk, chunks.c.file_id, chunks.c.embedding).where(
             chunks.c.vector_store_id == store_id, chunks.c.embedding.is_not(None)).order_by(chunks.c.pk)
         rows = await self.db.read(lambda conn: conn.execute(q).all())
+        import numpy as np
+
         if rows:
             matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         else:
@@ -159,6 +166,8 @@ class ChunkIndex:
     async def dense(self, store_ids: list[str], vector: np.ndarray, limit: int,
                     file_ids: set[str] | None = None) -> list[tuple[int, float]]:
         """(chunk pk, cosine similarity) best first, exact, across the stores."""
+        import numpy as np
+
         found: list[tuple[int, float]] = []
         for sid in store_ids:
             matrix, pks, owners = await self._matrix(sid)

@@ -30,6 +30,9 @@ from typing import Any
 
 import orjson
 
+from respond.protocol.shapes import OutputItem, OutputPart, ReasoningItem
+from respond.testing.reply import Reply, Usage
+
 DEFAULT_TEXT = "Hello from the scripted upstream."
 
 Send = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -58,13 +61,13 @@ def _pieces(text: str, chunks: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def build_output(reply: dict[str, Any], req: dict[str, Any], n: int) -> list[dict[str, Any]]:
+def build_output(reply: Reply, req: dict[str, Any], n: int) -> list[OutputItem]:
     """The complete output items of a reply (none for a prewarm: it fills the cache, generates nothing)."""
-    out: list[dict[str, Any]] = []
+    out: list[OutputItem] = []
     if (req.get("prompt_cache_options") or {}).get("prewarm"):
         return out
     if reply.get("reasoning") or reply.get("reasoning_summary") or reply.get("encrypted_content"):
-        item: dict[str, Any] = {"id": f"rs_up{n}", "type": "reasoning", "summary": [], "status": "completed"}
+        item: ReasoningItem = {"id": f"rs_up{n}", "type": "reasoning", "summary": [], "status": "completed"}
         if reply.get("reasoning_summary"):
             item["summary"] = [{"type": "summary_text", "text": reply["reasoning_summary"]}]
         if reply.get("reasoning"):
@@ -75,7 +78,7 @@ def build_output(reply: dict[str, Any], req: dict[str, Any], n: int) -> list[dic
     calls = reply.get("tool_calls") or []
     quiet = calls or reply.get("custom_calls") or reply.get("refusal")
     text = reply.get("content", "" if quiet else DEFAULT_TEXT)
-    parts: list[dict[str, Any]] = []
+    parts: list[OutputPart] = []
     if reply.get("refusal"):
         parts.append({"type": "refusal", "refusal": reply["refusal"]})
     if text:
@@ -87,17 +90,18 @@ def build_output(reply: dict[str, Any], req: dict[str, Any], n: int) -> list[dic
         out.append({"id": f"fc_up{n}_{i}", "type": "function_call", "status": "completed",
                     "call_id": c.get("id", f"call_up{n}_{i}"), "name": c["name"],
                     "arguments": c.get("arguments", "{}")})
-    for i, c in enumerate(reply.get("custom_calls") or []):
+    for i, cc in enumerate(reply.get("custom_calls") or []):
         out.append({"id": f"ctc_up{n}_{i}", "type": "custom_tool_call", "status": "completed",
-                    "call_id": c.get("id", f"call_upc{n}_{i}"), "name": c["name"], "input": c.get("input", "")})
+                    "call_id": cc.get("id", f"call_upc{n}_{i}"), "name": cc["name"], "input": cc.get("input", "")})
     return out
 
 
-def _usage(reply: dict[str, Any], req: dict[str, Any], output: list[dict[str, Any]]) -> dict[str, Any]:
+def _usage(reply: Reply, req: dict[str, Any], output: list[OutputItem]) -> Usage:
     if reply.get("usage"):
         return dict(reply["usage"])
     n_in = _input_tokens(req)
-    text = "".join(p.get("text", "") for it in output if it["type"] == "message" for p in it["content"])
+    text = "".join(p["text"] for it in output if it["type"] == "message" for p in it["content"]
+                   if p["type"] == "output_text")
     reasoning = len(reply.get("reasoning") or "") // 4
     n_out = (max(1, len(text) // 4) if output else 0) + reasoning
     return {"input_tokens": n_in, "input_tokens_details": {"cached_tokens": int(reply.get("cached_tokens", 0))},
@@ -105,8 +109,8 @@ def _usage(reply: dict[str, Any], req: dict[str, Any], output: list[dict[str, An
             "total_tokens": n_in + n_out}
 
 
-def response_object(reply: dict[str, Any], req: dict[str, Any], n: int, status: str,
-                    output: list[dict[str, Any]]) -> dict[str, Any]:
+def response_object(reply: Reply, req: dict[str, Any], n: int, status: str,
+                    output: list[OutputItem]) -> dict[str, Any]:
     resp: dict[str, Any] = {
         "id": f"resp_up{n}", "object": "response", "created_at": 0, "status": status, "model": req.get("model"),
         "output": output, "store": False, "error": None, "incomplete_details": None,
@@ -116,7 +120,7 @@ def response_object(reply: dict[str, Any], req: dict[str, Any], n: int, status: 
     return resp
 
 
-async def stream(send: Send, reply: dict[str, Any], req: dict[str, Any], n: int) -> None:
+async def stream(send: Send, reply: Reply, req: dict[str, Any], n: int) -> None:
     """The events of a reply, as a Responses server streams them."""
     output = build_output(reply, req, n)
     chunks = int(reply.get("chunks", 4))
@@ -132,38 +136,36 @@ async def stream(send: Send, reply: dict[str, Any], req: dict[str, Any], n: int)
     await emit("response.in_progress", response=response_object(reply, req, n, "in_progress", []))
     for index, item in enumerate(output):
         at = {"item_id": item["id"], "output_index": index}
-        kind = item["type"]
-        if kind == "reasoning":
+        if item["type"] == "reasoning":
             await emit("response.output_item.added", output_index=index,
                        item={**item, "summary": [], "content": [], "encrypted_content": None})
-            for j, part in enumerate(item.get("summary", []) if deltas else []):
+            for j, sp in enumerate(item.get("summary", []) if deltas else []):
                 await emit("response.reasoning_summary_part.added", **at, summary_index=j,
-                           part={**part, "text": ""})
-                for piece in _pieces(part["text"], chunks):
+                           part={**sp, "text": ""})
+                for piece in _pieces(sp["text"], chunks):
                     await emit("response.reasoning_summary_text.delta", **at, summary_index=j, delta=piece)
-                await emit("response.reasoning_summary_text.done", **at, summary_index=j, text=part["text"])
-                await emit("response.reasoning_summary_part.done", **at, summary_index=j, part=part)
-            for j, part in enumerate(item.get("content", []) if deltas else []):
-                for piece in _pieces(part["text"], chunks):
+                await emit("response.reasoning_summary_text.done", **at, summary_index=j, text=sp["text"])
+                await emit("response.reasoning_summary_part.done", **at, summary_index=j, part=sp)
+            for j, rp in enumerate(item.get("content", []) if deltas else []):
+                for piece in _pieces(rp["text"], chunks):
                     await emit("response.reasoning_text.delta", **at, content_index=j, delta=piece)
-                await emit("response.reasoning_text.done", **at, content_index=j, text=part["text"])
-        elif kind == "message":
+                await emit("response.reasoning_text.done", **at, content_index=j, text=rp["text"])
+        elif item["type"] == "message":
             await emit("response.output_item.added", output_index=index, item={**item, "content": []})
             for j, part in enumerate(item["content"] if deltas else []):
-                key = "refusal" if part["type"] == "refusal" else "text"
                 where = {**at, "content_index": j}
-                await emit("response.content_part.added", **where, part={**part, key: ""})
-                for piece in _pieces(part[key], chunks):
-                    if key == "refusal":
+                if part["type"] == "refusal":
+                    await emit("response.content_part.added", **where, part={**part, "refusal": ""})
+                    for piece in _pieces(part["refusal"], chunks):
                         await emit("response.refusal.delta", **where, delta=piece)
-                    else:
-                        await emit("response.output_text.delta", **where, delta=piece, logprobs=[])
-                if key == "refusal":
-                    await emit("response.refusal.done", **where, refusal=part[key])
+                    await emit("response.refusal.done", **where, refusal=part["refusal"])
                 else:
-                    await emit("response.output_text.done", **where, text=part[key], logprobs=[])
+                    await emit("response.content_part.added", **where, part={**part, "text": ""})
+                    for piece in _pieces(part["text"], chunks):
+                        await emit("response.output_text.delta", **where, delta=piece, logprobs=[])
+                    await emit("response.output_text.done", **where, text=part["text"], logprobs=[])
                 await emit("response.content_part.done", **where, part=part)
-        elif kind == "function_call":
+        elif item["type"] == "function_call":
             await emit("response.output_item.added", output_index=index, item={**item, "arguments": ""})
             args = item["arguments"]
             if deltas:
@@ -171,7 +173,7 @@ async def stream(send: Send, reply: dict[str, Any], req: dict[str, Any], n: int)
                 for piece in (args[:half], args[half:]):
                     await emit("response.function_call_arguments.delta", **at, delta=piece)
                 await emit("response.function_call_arguments.done", **at, arguments=args)
-        elif kind == "custom_tool_call":
+        elif item["type"] == "custom_tool_call":
             await emit("response.output_item.added", output_index=index, item={**item, "input": ""})
             if deltas:
                 half = len(item["input"]) // 2
@@ -191,7 +193,7 @@ async def stream(send: Send, reply: dict[str, Any], req: dict[str, Any], n: int)
     await emit(f"response.{status}", response=response_object(reply, req, n, status, output))
 
 
-def complete(reply: dict[str, Any], req: dict[str, Any], n: int) -> dict[str, Any]:
+def complete(reply: Reply, req: dict[str, Any], n: int) -> dict[str, Any]:
     """The non-streamed Response of a reply."""
     output = build_output(reply, req, n)
     status = "incomplete" if reply.get("finish_reason") == "length" else "completed"

@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from respond.testing import moderation_upstream, responses_upstream
+from respond.testing.reply import LogprobsField, Reply, ScriptedCall, TokenLogprob, Usage
 
 DEFAULT_TEXT = "Hello from the scripted upstream."
 
@@ -55,7 +56,7 @@ class ScriptedUpstream:
         self.host = host
         self.port = port
         self.record = record
-        self.replies: deque[dict[str, Any]] = deque()
+        self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.moderations: list[dict[str, Any]] = []  # POST /v1/moderations bodies (moderation_upstream.py)
         self.count = 0
@@ -158,7 +159,7 @@ class ScriptedUpstream:
             self._send_json(writer, 400, {"error": {"message": refused, "type": "invalid_request_error",
                                                    "param": None, "code": "unsupported_parameter"}})
             return
-        reply = self.replies.popleft() if self.replies else {}
+        reply: Reply = self.replies.popleft() if self.replies else {}
         err = reply.get("error")
         if err:
             self._send_json(writer, int(err.get("status", 500)), {"error": {
@@ -189,7 +190,7 @@ class ScriptedUpstream:
         self.count += 1
         # Without full recording keep only the message count (benchmarks check history length).
         self.requests.append(req if self.record else {"n_messages": len(req.get("messages", []))})
-        reply = self.replies.popleft() if self.replies else {}
+        reply: Reply = self.replies.popleft() if self.replies else {}
         limit = reply.get("max_messages")
         if limit is not None and len(req.get("messages", [])) > limit:
             self.replies.appendleft(reply)  # kept for the retry that fits
@@ -209,7 +210,7 @@ class ScriptedUpstream:
         calls = reply.get("tool_calls") or []
         finish = reply.get("finish_reason") or ("tool_calls" if calls else "stop")
         n_in = sum(len(str(m.get("content") or "")) // 4 + 1 for m in req.get("messages", []))
-        usage = reply.get("usage") or {"prompt_tokens": n_in, "completion_tokens": max(1, len(text) // 4),
+        usage: Usage = reply.get("usage") or {"prompt_tokens": n_in, "completion_tokens": max(1, len(text) // 4),
                                        "total_tokens": n_in + max(1, len(text) // 4),
                                        "prompt_tokens_details": {"cached_tokens": 0},
                                        "completion_tokens_details": {"reasoning_tokens": 0}}
@@ -232,15 +233,15 @@ class ScriptedUpstream:
         await self._stream(writer, base, text, calls, finish, usage, reply, req)
 
     async def _stream(self, writer: asyncio.StreamWriter, base: dict[str, Any], text: str,
-                      calls: list[dict[str, Any]], finish: str, usage: dict[str, Any],
-                      reply: dict[str, Any], req: dict[str, Any]) -> None:
+                      calls: list[ScriptedCall], finish: str, usage: Usage,
+                      reply: Reply, req: dict[str, Any]) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                      b"transfer-encoding: chunked\r\n\r\n")
         delay = float(reply.get("chunk_delay", 0))
         chunk_base = {**base, "object": "chat.completion.chunk"}
 
         async def send(delta: dict[str, Any], finish_reason: str | None = None,
-                       extra: dict[str, Any] | None = None) -> None:
+                       extra: LogprobsField | None = None) -> None:
             choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, **(extra or {})}
             payload = {**chunk_base, "choices": [choice]}
             frame = b"data: " + orjson.dumps(payload) + b"\n\n"
@@ -274,12 +275,12 @@ class ScriptedUpstream:
         await writer.drain()
 
 
-def _logprobs(piece: str, req: dict[str, Any]) -> dict[str, Any] | None:
+def _logprobs(piece: str, req: dict[str, Any]) -> LogprobsField | None:
     """Deterministic chat-completions logprobs for one content chunk, when the request asks."""
     if not req.get("logprobs"):
         return None
     top = int(req.get("top_logprobs") or 0)
-    entry = {"token": piece, "logprob": -0.25, "bytes": list(piece.encode()),
+    entry: TokenLogprob = {"token": piece, "logprob": -0.25, "bytes": list(piece.encode()),
              "top_logprobs": [{"token": piece if i == 0 else f"alt{i}", "logprob": -0.25 - i,
                                "bytes": list((piece if i == 0 else f"alt{i}").encode())} for i in range(top)]}
     return {"logprobs": {"content": [entry]}}

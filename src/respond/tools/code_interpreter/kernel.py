@@ -24,13 +24,15 @@ import secrets
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import orjson
-from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from respond.protocol.shapes import JSONObject
 from respond.tools.code_interpreter.sandbox import CELL_CPU, ENV, Sandbox
+
+if TYPE_CHECKING:  # jupyter_client (zmq, tornado, traitlets) is imported by the first kernel started
+    from jupyter_client.asynchronous.client import AsyncKernelClient
 
 log = logging.getLogger("respond.code_interpreter")
 
@@ -121,6 +123,8 @@ class Kernel:
                                                              stderr=asyncio.subprocess.PIPE, env=ENV,
                                                              pass_fds=() if sfd is None else (sfd,))
         self._drain = asyncio.create_task(self._read_stderr())
+        from jupyter_client.asynchronous.client import AsyncKernelClient
+
         client = AsyncKernelClient()
         client.load_connection_info(cast(Any, {**info, "ip": str(self.sock_dir / "k")}))
         self.client = client

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respond.core.storage import FileStore, VectorIndex
 from respond.tools.file_search.chunking import ChunkingStrategy, chunk_text, stored_strategy
-from respond.tools.file_search.embedder import DIM, LazyEmbedder, MiniLM
+from respond.tools.file_search.embedder import DIM, LazyEmbedder
 from respond.tools.file_search.extract import InvalidFile, UnsupportedFile, extract_text
+
+if TYPE_CHECKING:
+    from respond.tools.file_search.minilm import MiniLM
 
 log = logging.getLogger("respond.file_search")
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from respond.core.retrieval import SearchHit, UnknownVectorStore
 from respond.core.storage import FileStore, VectorIndex
@@ -22,6 +20,9 @@ from respond.protocol.errors import invalid
 from respond.protocol.shapes import JSON, JSONObject
 from respond.tools.file_search import filters as flt
 from respond.tools.file_search.embedder import LazyEmbedder
+
+if TYPE_CHECKING:  # (vectors come from the embedder, which imports numpy on first use)
+    import numpy as np
 
 RRF_K = 60
 TOUCH_EVERY_S = 60

@@ -56,6 +56,9 @@ def check_attributes(attrs: Any, param: str = "attributes") -> flt.Attributes | 
     return attrs
 
 
+STORE_UPDATE_KEYS = frozenset({"name", "metadata", "expires_after"})
+STORE_CREATE_KEYS = STORE_UPDATE_KEYS | {"file_ids", "chunking_strategy"}
+
 class FileSearch:
     def __init__(self, files: FileStore, index: VectorIndex, *, embedder: bool = True,
                  max_file_bytes: int = MAX_FILE_BYTES, clock: Callable[[], float] = time.time) -> None:
@@ -172,7 +175,13 @@ class FileSearch:
             raise not_found("Vector store", store_id)
         return store
 
-    def _apply(self, store: Row, body: Row) -> None:
+    def _apply(self, store: Row, body: Row, allowed: frozenset[str] = STORE_UPDATE_KEYS) -> None:
+        for key in body:
+            if key == "description":
+                raise invalid("'description' is not supported: this server keeps no description of a vector store "
+                              "and would not use one. Remove the parameter.", key, "unsupported_parameter")
+            if key not in allowed:
+                raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
         if "name" in body:
             if body["name"] is not None and not isinstance(body["name"], str):
                 raise invalid("Invalid type for 'name': expected a string.", "name", "invalid_type")
@@ -196,7 +205,7 @@ class FileSearch:
     async def create_store(self, owner: str, body: Row) -> Row:
         now = int(self.clock())
         store: Row = {"id": new_id("vs"), "created_at": now, "last_active_at": now, "name": None}
-        self._apply(store, body)
+        self._apply(store, body, STORE_CREATE_KEYS)
         file_ids = body.get("file_ids") or []
         strategy = resolve_strategy(body.get("chunking_strategy"))
         for fid in file_ids:

@@ -10,14 +10,15 @@ policy checked.
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
-
-import httpx2
 
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
 from respond.core.storage import FileStore
 from respond.tools.file_search.extract import InvalidFile, UnsupportedFile, extract_text
-from respond.tools.netguard import guarded_client
+
+if TYPE_CHECKING:  # imported on the first fetch: an upstream-only server never loads httpx2
+    import httpx2
 
 MAX_REDIRECTS = 3
 
@@ -46,6 +47,10 @@ class StoredFiles:
     async def fetch_url(self, url: str) -> tuple[str, bytes]:
         """The file at `url` (name, bytes).  The policy is checked for the URL and each redirect,
         and again at connect time by the guarded client (no DNS-rebinding window)."""
+        import httpx2
+
+        from respond.tools.netguard import guarded_client
+
         async with guarded_client(self.policy, timeout=httpx2.Timeout(self.timeout)) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 try:

@@ -21,21 +21,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from functools import partial
-from typing import Any, TypeVar
-
-import httpx2
-from mcp import Client
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from respond.core.netpolicy import BlockedURL, NetworkPolicy
 from respond.tools.mcp.results import CallError
-from respond.tools.netguard import guarded_client
+
+if TYPE_CHECKING:  # the SDK (and httpx2, anyio, trio...) is imported by the first MCP session, not at start
+    from mcp import Client
 
 log = logging.getLogger("respond.mcp")
 # The SDK's HTTP client logs every request at INFO: one line per MCP message is debug detail here.
-logging.getLogger("httpx2").setLevel(logging.WARNING)
+logging.getLogger("httpx2").setLevel(logging.WARNING)  # (a logger needs no import of its package)
 
 T = TypeVar("T")
 REQUEST_TIMEOUT = -32001  # MCP's JSON-RPC code for a request that timed out
@@ -64,6 +60,9 @@ def failure(exc: BaseException) -> McpFailure:
     exc = _leaf(exc)
     if isinstance(exc, McpFailure):
         return exc
+    import httpx2
+    from mcp.shared.exceptions import MCPError
+
     if isinstance(exc, MCPError):
         return McpFailure({"type": "mcp_protocol_error", "code": exc.code, "message": exc.message})
     if isinstance(exc, httpx2.HTTPStatusError):
@@ -81,7 +80,7 @@ def failure(exc: BaseException) -> McpFailure:
                        "message": f"MCP error: {exc or type(exc).__name__}."})
 
 
-Job = tuple[Callable[[Client], Awaitable[Any]], "asyncio.Future[Any]"]
+Job = tuple[Callable[["Client"], Awaitable[Any]], "asyncio.Future[Any]"]
 
 
 class Connection:
@@ -110,6 +109,8 @@ class Connection:
         assert self._ready is not None
         try:
             await self.policy.check(self.url)
+            from mcp import Client
+
             async with AsyncExitStack() as stack:
                 client = await stack.enter_async_context(Client(self._transport(stack),
                                                                 read_timeout_seconds=self.timeout, cache=None))
@@ -132,6 +133,12 @@ class Connection:
             self._fail_pending()
 
     def _transport(self, stack: AsyncExitStack) -> Any:
+        import httpx2
+        from mcp.client.sse import sse_client
+        from mcp.client.streamable_http import streamable_http_client
+
+        from respond.tools.netguard import guarded_client
+
         if self.url.split("?", 1)[0].rstrip("/").endswith("/sse"):
             return sse_client(self.url, headers=self.headers, timeout=self.timeout,
                               sse_read_timeout=max(self.timeout, 300.0),

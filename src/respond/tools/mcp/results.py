@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import orjson
-from mcp_types import CallToolResult, ListToolsResult, TextContent
 
 from respond.protocol.shapes import JSONObject
+
+if TYPE_CHECKING:  # the SDK's types are imported with the SDK, by the first MCP session
+    from mcp_types import CallToolResult, ListToolsResult
 
 
 class ListedTool(TypedDict):
@@ -67,6 +69,8 @@ def call_result(result: CallToolResult) -> tuple[str | None, ToolError | None]:
     """(output, None) for a result; (None, mcp_tool_execution_error) when the tool reported an error."""
     if result.is_error:
         return None, {"type": "mcp_tool_execution_error", "content": [_block(b) for b in result.content]}
+    from mcp_types import TextContent
+
     texts = [b.text for b in result.content if isinstance(b, TextContent)]
     others = [_block(b) for b in result.content if not isinstance(b, TextContent)]
     if not texts and result.structured_content is not None:
