@@ -21,6 +21,7 @@ from respond.protocol.item_types import ITEM_TYPES, call_as_function, output_ima
 from respond.protocol.items import UPSTREAM_STATE
 from respond.protocol.params import TextParam
 from respond.protocol.requests import CreateResponse
+from respond.protocol.shapes.values import JSONObject
 
 Item = dict[str, Any]
 
@@ -213,7 +214,7 @@ def compacted_window(items: list[Item], prefix: list[Message] | None = None
     return kept + items[last:], None if prefix is None else [m for m in prefix if m.get("role") == "user"]
 
 
-def response_format(text: TextParam | None) -> dict[str, Any] | None:
+def response_format(text: TextParam | None) -> JSONObject | None:
     if text is not None and not isinstance(text, dict):
         raise invalid("Invalid type for 'text': expected an object.", "text", "invalid_type")
     fmt = (text or {}).get("format")

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
+
+
+class ErrorBody(TypedDict):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorEnvelope(TypedDict):
+    error: ErrorBody
 
 
 class APIError(Exception):
@@ -26,7 +37,7 @@ class APIError(Exception):
         self.param = param
         self.code = code
 
-    def envelope(self) -> dict[str, Any]:
+    def envelope(self) -> ErrorEnvelope:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 

@@ -8,7 +8,7 @@ from respond.protocol.lifecycle import TERMINAL
 from respond.protocol.params import PromptCacheOptionsParam, ReasoningParam, TextParam
 from respond.protocol.requests import CreateResponse
 from respond.protocol.shapes import JSONObject, ResponseDict, ResponseStatus, TextConfig, UsageDict
-from respond.protocol.shapes.response import ImageConfig, ReasoningConfig
+from respond.protocol.shapes.response import ImageConfig, PromptCacheOptionsConfig, ReasoningConfig
 
 __all__ = ["TERMINAL", "echo_cache_options", "echo_image", "echo_text", "echo_tools", "new_response",
            "usage_object"]
@@ -34,7 +34,7 @@ def echo_text(text: TextParam | None) -> TextConfig:
     return {"format": fmt, "verbosity": text.get("verbosity", "medium")}
 
 
-def echo_cache_options(options: PromptCacheOptionsParam | None) -> dict[str, Any] | None:
+def echo_cache_options(options: PromptCacheOptionsParam | None) -> PromptCacheOptionsConfig | None:
     """The prompt-caching options as applied: the API's defaults (`implicit`, `30m`) for what was not set."""
     if options is None:
         return None

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from respond.protocol.bodies import CONVERSATION_UPDATE, object_body, parse_compact, parse_input_tokens
-from respond.protocol.errors import APIError
+from respond.protocol.errors import APIError, ErrorBody
 from respond.protocol.vocabulary import CORE
 
 
-def _error(fn: object, body: object) -> dict[str, object]:
+def _error(fn: object, body: object) -> ErrorBody:
     with pytest.raises(APIError) as exc:
         fn(body, CORE)  # type: ignore[operator]
-    return exc.value.envelope()["error"]  # type: ignore[no-any-return]
+    return exc.value.envelope()["error"]
 
 
 def test_object_body() -> None:

@@ -57,6 +57,14 @@ class TextConfig(TypedDict):
     verbosity: str | None  # null when the request sent null
 
 
+class PromptCacheOptionsConfig(TypedDict):
+    """The request's `prompt_cache_options` as applied (the API's defaults for what was not set)."""
+
+    mode: str
+    ttl: str
+    comparison_response_id: str | None
+
+
 class ImageConfig(TypedDict):
     context_compression: Literal["enabled", "disabled"]
 
@@ -103,5 +111,5 @@ class ResponseDict(TypedDict):
     input_transformations: list[JSONObject] | None
     moderation: JSONObject | None
     prompt_cache_diagnostics: JSONObject | None
-    prompt_cache_options: JSONObject | None
+    prompt_cache_options: PromptCacheOptionsConfig | None
     tool_usage: JSONObject | None
