@@ -35,6 +35,7 @@ from respond.core.types import (
     ToolSpec,
     Usage,
 )
+from respond.protocol.params import AccessProgramsParam
 from respond.protocol.shapes import JSON, JSONObject
 
 Item = dict[str, Any]
@@ -191,7 +192,7 @@ class ResponsesRequest(TypedDict):
     truncation: NotRequired[Literal["auto"]]
     prompt_cache_options: NotRequired[JSONObject]
     prompt_cache_retention: NotRequired[str]
-    access_programs: NotRequired[JSONObject]
+    access_programs: NotRequired[AccessProgramsParam]
     reasoning: NotRequired[dict[str, str]]  # effort, summary
     text: NotRequired[TextOptions]
     include: NotRequired[list[str]]

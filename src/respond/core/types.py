@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from respond.protocol.params import AccessProgramsParam
 from respond.protocol.shapes import JSONObject, Logprob
 
 Message = dict[str, Any]
@@ -82,7 +83,7 @@ class Generation:
     # `prompt_cache_options.prewarm`: fill the prompt cache, generate nothing (no output tokens).
     prewarm: bool = False
     # The request's `access_programs` ({"cyber": ...}): only a /v1/responses upstream takes it.
-    access_programs: dict[str, Any] | None = None
+    access_programs: AccessProgramsParam | None = None
     # `reasoning.mode` other than "standard" (only a /v1/responses upstream takes it) and
     # `reasoning.context` (applied to the messages by the engine, passed on to a /v1/responses upstream).
     reasoning_mode: str | None = None

@@ -38,6 +38,7 @@ from respond.engine.operations import AddItem, DoneItem, ItemEvent, Operation
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
+from respond.protocol.params import ContextManagementParam
 from respond.protocol.response import usage_object
 from respond.protocol.shapes import UsageDict
 
@@ -144,7 +145,7 @@ async def passes(backend: Any, gen: Generation, threshold: int) -> bool:
 
 
 # -- server-side compaction --------------------------------------------------------------------------
-def threshold(context_management: list[dict[str, Any]] | None) -> int | None:
+def threshold(context_management: list[ContextManagementParam] | None) -> int | None:
     """The `compact_threshold` of the request's compaction entry (one at most; required here)."""
     found: int | None = None
     for i, entry in enumerate(context_management or []):

@@ -19,6 +19,7 @@ from respond.engine.tool_choice import read_choice
 from respond.protocol.errors import invalid
 from respond.protocol.item_types import ITEM_TYPES, call_as_function, output_images, output_text
 from respond.protocol.items import UPSTREAM_STATE
+from respond.protocol.params import TextParam
 from respond.protocol.requests import CreateResponse
 
 Item = dict[str, Any]
@@ -212,7 +213,7 @@ def compacted_window(items: list[Item], prefix: list[Message] | None = None
     return kept + items[last:], None if prefix is None else [m for m in prefix if m.get("role") == "user"]
 
 
-def response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
+def response_format(text: TextParam | None) -> dict[str, Any] | None:
     if text is not None and not isinstance(text, dict):
         raise invalid("Invalid type for 'text': expected an object.", "text", "invalid_type")
     fmt = (text or {}).get("format")

@@ -27,6 +27,7 @@ from typing import Any
 
 from respond.core.types import Message
 from respond.protocol.errors import invalid
+from respond.protocol.params import ImageParam
 
 SIDE = 512  # enabled: the longer side an image is scaled down to
 AUTO_SIDE = 1536  # auto: images beyond this longer side (or AUTO_BYTES) are compressed
@@ -38,7 +39,7 @@ _CACHE_SIZE = 64
 PARAM = "image.context_compression"
 
 
-def policy(image: dict[str, Any] | None) -> str:
+def policy(image: ImageParam | None) -> str:
     return str((image or {}).get("context_compression") or "auto") if image is not None else "disabled"
 
 

@@ -74,7 +74,9 @@ class Moderation:
     """One response's moderation; `wrap` runs the model's steps through it."""
 
     def __init__(self, moderator: Moderator, req: CreateResponse, response: ResponseDict) -> None:
-        options = req.moderation or {}
+        options = req.moderation
+        if options is None:
+            raise ValueError("Moderation is made for a request that has 'moderation'")
         policy = options.get("policy") or {}
         self.moderator, self.model, self.response = moderator, str(options["model"]), response
         self.input_mode = (policy.get("input") or {}).get("mode") or "score"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from respond.protocol.errors import invalid
+from respond.protocol.params import PromptParam
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
@@ -35,7 +36,7 @@ class PromptStore:
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
 
-    def resolve(self, prompt: dict[str, Any]) -> tuple[str, str | None, Any]:
+    def resolve(self, prompt: PromptParam) -> tuple[str, str | None, Any]:
         """(version, instructions, input) of a request's prompt, variables substituted."""
         if self.folder is None:
             raise invalid("This server has no prompt store: start it with --prompts DIR to use 'prompt'.",

@@ -24,6 +24,7 @@ from typing import Any
 
 from respond.core.ports import JobOrder
 from respond.engine.events import Event, EventBuilder
+from respond.protocol.params import BackgroundOptionsParam
 from respond.protocol.shapes import LifecycleType, ResponseDict
 
 WINDOWS = {"soonest": 0, "2h": 2 * 3600, "8h": 8 * 3600}  # seconds
@@ -36,7 +37,7 @@ def _options(request: Any) -> dict[str, Any]:
     return options if isinstance(options, dict) else {}
 
 
-def job_order(background_options: dict[str, Any] | None, now: float) -> JobOrder:
+def job_order(background_options: BackgroundOptionsParam | None, now: float) -> JobOrder:
     """The place in the queue of a job queued `now` (seconds) with these (validated) options."""
     options = background_options or {}
     queued = int(now * US)

@@ -7,9 +7,14 @@ value is a 400 whose `param` names the full path (`reasoning.effort`, `text.verb
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import (
+    Any,
+    Literal,
+    NotRequired,  # pydantic validates only typing_extensions' on 3.11
+)
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict
 
 from respond.protocol.errors import invalid
 
@@ -84,6 +89,70 @@ class AccessPrograms(_Strict):
     cyber: Literal["standard", "daybreak_blue", "daybreak_red"] | None = None
 
 
+# The same parameters as `CreateResponse` keeps them once validated: dicts, typed.  The models above
+# check them first (an unknown key or a bad value is a 400), so these only say what a valid one holds.
+class ReasoningParam(TypedDict, total=False):
+    effort: Effort | None
+    summary: Literal["auto", "concise", "detailed"] | None
+    generate_summary: Literal["auto", "concise", "detailed"] | None
+    context: Literal["auto", "current_turn", "all_turns"] | None
+    mode: str | None
+
+
+class TextParam(TypedDict, total=False):
+    format: dict[str, Any] | None  # checked where it is used (engine.generation.response_format)
+    verbosity: Literal["low", "medium", "high"] | None
+
+
+class StreamOptionsParam(TypedDict, total=False):
+    include_obfuscation: bool | None
+
+
+class BackgroundOptionsParam(TypedDict, total=False):
+    completion_window: Literal["soonest", "2h", "8h"] | None
+    continuation_id: str | None
+
+
+class ContextManagementParam(TypedDict):
+    type: Literal["compaction"]
+    compact_threshold: NotRequired[int | None]
+
+
+class ImageParam(TypedDict, total=False):
+    context_compression: Literal["auto", "enabled", "disabled"] | None
+
+
+class ModerationModeParam(TypedDict, total=False):
+    mode: Literal["score", "block"] | None
+
+
+class ModerationPolicyParam(TypedDict, total=False):
+    input: ModerationModeParam | None
+    output: ModerationModeParam | None
+
+
+class ModerationParam(TypedDict):
+    model: str
+    policy: NotRequired[ModerationPolicyParam | None]
+
+
+class PromptParam(TypedDict):  # the SDK's order (ResponsePrompt): a validated value's keys come in this order
+    id: str
+    variables: NotRequired[dict[str, str | dict[str, Any]] | None]
+    version: NotRequired[str | None]
+
+
+class PromptCacheOptionsParam(TypedDict, total=False):
+    comparison_response_id: str | None
+    mode: Literal["implicit", "explicit"] | None
+    prewarm: bool | None
+    ttl: Literal["30m", "12h"] | None
+
+
+class AccessProgramsParam(TypedDict, total=False):
+    cyber: Literal["standard", "daybreak_blue", "daybreak_red"] | None
+
+
 NESTED: dict[str, type[_Strict]] = {
     "reasoning": Reasoning, "text": Text, "stream_options": StreamOptions,
     "background_options": BackgroundOptions, "image": Image, "moderation": Moderation, "prompt": Prompt,
@@ -107,7 +176,7 @@ def check_nested(name: str, value: Any) -> ValidationError | None:
 STANDARD_TIERS = (None, "auto", "default")
 
 
-def check_background_options(options: dict[str, Any] | None, background: bool | None, stream: bool | None,
+def check_background_options(options: BackgroundOptionsParam | None, background: bool | None, stream: bool | None,
                              service_tier: str | None) -> None:
     """The rules the SDK documents for `background_options` (its shape is checked by `BackgroundOptions`):
     the `2h` and `8h` windows require `background: true`, Standard processing and no `stream`; a

@@ -19,7 +19,21 @@ from pydantic import (
 )
 
 from respond.protocol.errors import APIError, invalid
-from respond.protocol.params import NESTED, check_background_options, check_nested
+from respond.protocol.params import (
+    NESTED,
+    AccessProgramsParam,
+    BackgroundOptionsParam,
+    ContextManagementParam,
+    ImageParam,
+    ModerationParam,
+    PromptCacheOptionsParam,
+    PromptParam,
+    ReasoningParam,
+    StreamOptionsParam,
+    TextParam,
+    check_background_options,
+    check_nested,
+)
 from respond.protocol.vocabulary import IncludeError, Vocabulary
 
 METADATA_MAX_PAIRS = 16
@@ -62,11 +76,11 @@ class CreateResponse(BaseModel):
     conversation: str | dict[str, Any] | None = None
     store: bool | None = True
     stream: bool | None = False
-    stream_options: dict[str, Any] | None = None
+    stream_options: StreamOptionsParam | None = None
     background: bool | None = False
-    background_options: dict[str, Any] | None = None
+    background_options: BackgroundOptionsParam | None = None
     include: list[str] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
@@ -77,20 +91,20 @@ class CreateResponse(BaseModel):
     parallel_tool_calls: bool | None = True
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
-    text: dict[str, Any] | None = None
-    reasoning: dict[str, Any] | None = None
+    text: TextParam | None = None
+    reasoning: ReasoningParam | None = None
     truncation: Literal["auto", "disabled"] | None = "disabled"
     user: str | None = None
     safety_identifier: str | None = Field(default=None, max_length=128)
     prompt_cache_key: str | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
-    prompt_cache_options: dict[str, Any] | None = None
-    prompt: dict[str, Any] | None = None
+    prompt_cache_options: PromptCacheOptionsParam | None = None
+    prompt: PromptParam | None = None
     service_tier: Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None = None
-    context_management: list[dict[str, Any]] | None = None
-    image: dict[str, Any] | None = None
-    moderation: dict[str, Any] | None = None
-    access_programs: dict[str, Any] | None = None
+    context_management: list[ContextManagementParam] | None = None
+    image: ImageParam | None = None
+    moderation: ModerationParam | None = None
+    access_programs: AccessProgramsParam | None = None
     # Client extensions: accepted and logged, never sent on (Codex CLI sends client_metadata).
     client_metadata: dict[str, Any] | None = None
 

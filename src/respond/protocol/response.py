@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from respond.protocol.lifecycle import TERMINAL
+from respond.protocol.params import PromptCacheOptionsParam, ReasoningParam, TextParam
 from respond.protocol.requests import CreateResponse
 from respond.protocol.shapes import JSONObject, ResponseDict, ResponseStatus, TextConfig, UsageDict
 from respond.protocol.shapes.response import ImageConfig, ReasoningConfig
@@ -24,7 +25,7 @@ def echo_tools(tools: list[dict[str, Any]] | None) -> list[JSONObject]:
     return out
 
 
-def echo_text(text: dict[str, Any] | None) -> TextConfig:
+def echo_text(text: TextParam | None) -> TextConfig:
     text = text or {}
     fmt = text.get("format") or {"type": "text"}
     if fmt.get("type") == "json_schema":  # every key the Response carries, as the hosted API echoes it
@@ -33,7 +34,7 @@ def echo_text(text: dict[str, Any] | None) -> TextConfig:
     return {"format": fmt, "verbosity": text.get("verbosity", "medium")}
 
 
-def echo_cache_options(options: dict[str, Any] | None) -> dict[str, Any] | None:
+def echo_cache_options(options: PromptCacheOptionsParam | None) -> dict[str, Any] | None:
     """The prompt-caching options as applied: the API's defaults (`implicit`, `30m`) for what was not set."""
     if options is None:
         return None
@@ -102,15 +103,15 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
     }
 
 
-def echo_reasoning(reasoning: dict[str, Any]) -> ReasoningConfig:
+def echo_reasoning(reasoning: ReasoningParam) -> ReasoningConfig:
     """The reasoning configuration the response used: `context` and `mode` as effective (Respond renders
     every turn's reasoning back unless asked for `current_turn`; `auto` is therefore `all_turns`)."""
     out: ReasoningConfig = {"effort": reasoning.get("effort"),
                             "summary": reasoning.get("summary") or reasoning.get("generate_summary")}
     if reasoning.get("context") is not None:
         out["context"] = "current_turn" if reasoning["context"] == "current_turn" else "all_turns"
-    if reasoning.get("mode") is not None:
-        out["mode"] = reasoning["mode"]
+    if (mode := reasoning.get("mode")) is not None:
+        out["mode"] = mode
     return out
 
 

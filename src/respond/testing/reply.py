@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from respond.protocol.shapes.values import JSON, JSONObject
+
 # A usage object as an upstream returns it: token counts and their detail objects
 # (`prompt_tokens_details`, `input_tokens_details`, ...).
 Usage = dict[str, int | dict[str, int]]
@@ -84,3 +86,37 @@ class LogprobsField(TypedDict):
     """What a chat-completions chunk's choice carries when the request asked for logprobs."""
 
     logprobs: ChoiceLogprobs
+
+
+# What the scripted upstream reads of the requests it receives (it records them whole).
+class ChatMessageIn(TypedDict, total=False):
+    role: str
+    content: str | list[JSONObject] | None  # parts are recorded, never read
+
+
+class ChatStreamOptions(TypedDict, total=False):
+    include_usage: bool
+
+
+class ChatRequest(TypedDict, total=False):
+    model: str
+    messages: list[ChatMessageIn]
+    stream: bool
+    stream_options: ChatStreamOptions | None
+    logprobs: bool
+    top_logprobs: int | None
+
+
+class CacheOptionsIn(TypedDict, total=False):
+    prewarm: bool
+
+
+class ResponsesRequest(TypedDict, total=False):
+    model: str
+    input: str | list[JSONObject] | None  # items are recorded, never read
+    stream: bool
+    store: bool
+    previous_response_id: str | None
+    conversation: JSON
+    include: list[str] | None
+    prompt_cache_options: CacheOptionsIn | None

@@ -31,14 +31,14 @@ from typing import Any
 import orjson
 
 from respond.protocol.shapes import OutputItem, OutputPart, ReasoningItem
-from respond.testing.reply import Reply, Usage
+from respond.testing.reply import Reply, ResponsesRequest, Usage
 
 DEFAULT_TEXT = "Hello from the scripted upstream."
 
 Send = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
-def refusal_reason(req: dict[str, Any]) -> str | None:
+def refusal_reason(req: ResponsesRequest) -> str | None:
     """Why a stateless server refuses this request (None: it does not)."""
     if req.get("previous_response_id") is not None:
         return "previous_response_id is not supported: this server keeps no state; send the whole input."
@@ -49,7 +49,7 @@ def refusal_reason(req: dict[str, Any]) -> str | None:
     return None
 
 
-def _input_tokens(req: dict[str, Any]) -> int:
+def _input_tokens(req: ResponsesRequest) -> int:
     raw = req.get("input")
     return len(orjson.dumps(raw)) // 4 + 1 if raw is not None else 1
 
@@ -61,7 +61,7 @@ def _pieces(text: str, chunks: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def build_output(reply: Reply, req: dict[str, Any], n: int) -> list[OutputItem]:
+def build_output(reply: Reply, req: ResponsesRequest, n: int) -> list[OutputItem]:
     """The complete output items of a reply (none for a prewarm: it fills the cache, generates nothing)."""
     out: list[OutputItem] = []
     if (req.get("prompt_cache_options") or {}).get("prewarm"):
@@ -96,7 +96,7 @@ def build_output(reply: Reply, req: dict[str, Any], n: int) -> list[OutputItem]:
     return out
 
 
-def _usage(reply: Reply, req: dict[str, Any], output: list[OutputItem]) -> Usage:
+def _usage(reply: Reply, req: ResponsesRequest, output: list[OutputItem]) -> Usage:
     if reply.get("usage"):
         return dict(reply["usage"])
     n_in = _input_tokens(req)
@@ -109,7 +109,7 @@ def _usage(reply: Reply, req: dict[str, Any], output: list[OutputItem]) -> Usage
             "total_tokens": n_in + n_out}
 
 
-def response_object(reply: Reply, req: dict[str, Any], n: int, status: str,
+def response_object(reply: Reply, req: ResponsesRequest, n: int, status: str,
                     output: list[OutputItem]) -> dict[str, Any]:
     resp: dict[str, Any] = {
         "id": f"resp_up{n}", "object": "response", "created_at": 0, "status": status, "model": req.get("model"),
@@ -120,7 +120,7 @@ def response_object(reply: Reply, req: dict[str, Any], n: int, status: str,
     return resp
 
 
-async def stream(send: Send, reply: Reply, req: dict[str, Any], n: int) -> None:
+async def stream(send: Send, reply: Reply, req: ResponsesRequest, n: int) -> None:
     """The events of a reply, as a Responses server streams them."""
     output = build_output(reply, req, n)
     chunks = int(reply.get("chunks", 4))
@@ -193,7 +193,7 @@ async def stream(send: Send, reply: Reply, req: dict[str, Any], n: int) -> None:
     await emit(f"response.{status}", response=response_object(reply, req, n, status, output))
 
 
-def complete(reply: Reply, req: dict[str, Any], n: int) -> dict[str, Any]:
+def complete(reply: Reply, req: ResponsesRequest, n: int) -> dict[str, Any]:
     """The non-streamed Response of a reply."""
     output = build_output(reply, req, n)
     status = "incomplete" if reply.get("finish_reason") == "length" else "completed"

@@ -38,7 +38,15 @@ from typing import Any
 import orjson
 
 from respond.testing import moderation_upstream, responses_upstream
-from respond.testing.reply import LogprobsField, Reply, ScriptedCall, TokenLogprob, Usage
+from respond.testing.reply import (
+    ChatRequest,
+    LogprobsField,
+    Reply,
+    ResponsesRequest,
+    ScriptedCall,
+    TokenLogprob,
+    Usage,
+)
 
 DEFAULT_TEXT = "Hello from the scripted upstream."
 
@@ -123,9 +131,16 @@ class ScriptedUpstream:
     async def _route(self, method: str, path: str, body: bytes, writer: asyncio.StreamWriter) -> None:
         path = path.split("?", 1)[0]
         if path == "/v1/chat/completions" and method == "POST":
-            await self._chat(orjson.loads(body), writer)
+            chat = orjson.loads(body)
+            self.count += 1
+            # Without full recording keep only the message count (benchmarks check history length).
+            self.requests.append(chat if self.record else {"n_messages": len(chat.get("messages", []))})
+            await self._chat(chat, writer)
         elif path == "/v1/responses" and method == "POST":
-            await self._responses(orjson.loads(body), writer)
+            responses = orjson.loads(body)
+            self.count += 1
+            self.requests.append(responses if self.record else {"n_input": len(responses.get("input") or [])})
+            await self._responses(responses, writer)
         elif path == "/v1/moderations" and method == "POST":
             self.moderations.append(req := orjson.loads(body))
             self._send_json(writer, *moderation_upstream.answer(req, len(self.moderations)))
@@ -151,9 +166,7 @@ class ScriptedUpstream:
         await writer.drain()
 
     # -- /v1/responses (stateless) ------------------------------------------------------------
-    async def _responses(self, req: dict[str, Any], writer: asyncio.StreamWriter) -> None:
-        self.count += 1
-        self.requests.append(req if self.record else {"n_input": len(req.get("input") or [])})
+    async def _responses(self, req: ResponsesRequest, writer: asyncio.StreamWriter) -> None:
         refused = responses_upstream.refusal_reason(req)
         if refused is not None:
             self._send_json(writer, 400, {"error": {"message": refused, "type": "invalid_request_error",
@@ -186,10 +199,7 @@ class ScriptedUpstream:
         await writer.drain()
 
     # -- chat completions ----------------------------------------------------------------------
-    async def _chat(self, req: dict[str, Any], writer: asyncio.StreamWriter) -> None:
-        self.count += 1
-        # Without full recording keep only the message count (benchmarks check history length).
-        self.requests.append(req if self.record else {"n_messages": len(req.get("messages", []))})
+    async def _chat(self, req: ChatRequest, writer: asyncio.StreamWriter) -> None:
         reply: Reply = self.replies.popleft() if self.replies else {}
         limit = reply.get("max_messages")
         if limit is not None and len(req.get("messages", [])) > limit:
@@ -234,7 +244,7 @@ class ScriptedUpstream:
 
     async def _stream(self, writer: asyncio.StreamWriter, base: dict[str, Any], text: str,
                       calls: list[ScriptedCall], finish: str, usage: Usage,
-                      reply: Reply, req: dict[str, Any]) -> None:
+                      reply: Reply, req: ChatRequest) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                      b"transfer-encoding: chunked\r\n\r\n")
         delay = float(reply.get("chunk_delay", 0))
@@ -275,7 +285,7 @@ class ScriptedUpstream:
         await writer.drain()
 
 
-def _logprobs(piece: str, req: dict[str, Any]) -> LogprobsField | None:
+def _logprobs(piece: str, req: ChatRequest) -> LogprobsField | None:
     """Deterministic chat-completions logprobs for one content chunk, when the request asks."""
     if not req.get("logprobs"):
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
+from respond.protocol.params import PromptParam
 from respond.protocol.shapes.items import OutputItem, ToolItem
 from respond.protocol.shapes.values import JSON, JSONObject
 
@@ -53,7 +54,7 @@ class ReasoningConfig(TypedDict):
 
 class TextConfig(TypedDict):
     format: JSONObject  # {type: text} | {type: json_object} | {type: json_schema, name, schema, strict}
-    verbosity: str
+    verbosity: str | None  # null when the request sent null
 
 
 class ImageConfig(TypedDict):
@@ -80,7 +81,7 @@ class ResponseDict(TypedDict):
     presence_penalty: float
     frequency_penalty: float
     previous_response_id: str | None
-    prompt: JSONObject | None
+    prompt: PromptParam | None  # the request's, echoed
     prompt_cache_key: str | None
     prompt_cache_retention: str | None
     reasoning: ReasoningConfig
