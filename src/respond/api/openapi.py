@@ -11,11 +11,11 @@ renders the same document as one self-contained HTML page (no script, no CDN).
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib import resources
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from jinja2 import Environment, select_autoescape
 from pydantic import BaseModel, create_model
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -25,6 +25,9 @@ from respond.protocol import bodies
 from respond.protocol.requests import CreateResponse
 from respond.protocol.response import TERMINAL
 from respond.protocol.shapes.values import JSON, JSONObject
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 VERSION = "0.1.0"
 HIDDEN = {"/openapi.json", "/docs", "/metrics"}
@@ -217,7 +220,12 @@ async def openapi_json(request: Request) -> Response:
     return JSON(document(request))
 
 
-_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+@functools.cache
+def _environment() -> Environment:
+    """jinja2, imported by the first /docs page (not at the server's start)."""
+    from jinja2 import Environment, select_autoescape
+
+    return Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
 
 def _type(schema: JSON) -> str:
@@ -256,5 +264,5 @@ def operations(doc: Document) -> list[DocEntry]:
 async def docs_page(request: Request) -> Response:
     source = resources.files("respond.api").joinpath("templates/docs.html").read_text(encoding="utf-8")
     doc = document(request)
-    html = _ENV.from_string(source).render(doc=doc, operations=operations(doc))
+    html = _environment().from_string(source).render(doc=doc, operations=operations(doc))
     return HTMLResponse(html)

@@ -21,7 +21,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import jsonschema
 import orjson
 
 from respond.backends.profiles import Profile, build_profile, estimate
@@ -111,6 +110,8 @@ class Adapter:
             raise BackendError(f"{limit}: it is not JSON.", status=502, code="upstream_structured_output",
                                param="text.format") from None
         if fmt["type"] == "json_schema":
+            import jsonschema  # on the first output checked against a schema, not at the server's start
+
             error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(fmt["schema"]).iter_errors(value))
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path) or "(root)"

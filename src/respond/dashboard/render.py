@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from respond.dashboard.session import CSRF, SESSION, Sessions, Viewer, new_pre_session
 from respond.engine.queries import Operations
 from respond.protocol.errors import APIError
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 NAV = [("responses", "Responses"), ("runs", "Background runs"), ("conversations", "Conversations"),
        ("files", "Files"), ("vector_stores", "Vector stores"), ("charts", "Charts"), ("usage", "Usage"),
@@ -37,9 +40,15 @@ def _pretty(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
-ENV = Environment(loader=PackageLoader("respond.dashboard", "templates"), autoescape=select_autoescape(default=True))
-ENV.filters["when"] = _when
-ENV.filters["pretty"] = _pretty
+@functools.cache
+def environment() -> Environment:
+    """The templates, loaded with jinja2 on the first page rendered (not at the server's start)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("respond.dashboard", "templates"), autoescape=select_autoescape(default=True))
+    env.filters["when"] = _when
+    env.filters["pretty"] = _pretty
+    return env
 
 
 @dataclass
@@ -61,7 +70,7 @@ def render(request: Request, template: str, viewer: Viewer | None, status: int =
     else:
         pre = pre if pre and len(pre) <= 64 else new_pre_session()
         token = sessions.csrf(pre, session=False)  # bound to the pre-session cookie
-    html = ENV.get_template(template).render(request=request, viewer=viewer, csrf=token, nav=NAV,
+    html = environment().get_template(template).render(request=request, viewer=viewer, csrf=token, nav=NAV,
                                              open=sessions.open, **ctx)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
     if pre and request.cookies.get(CSRF) != pre:

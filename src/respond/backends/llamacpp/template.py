@@ -13,6 +13,7 @@ because templates (Qwen's among them) serialise them with `tojson`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -27,6 +28,31 @@ CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+
+# Spellings the tokenizer reads as control tokens: the prompt is tokenized whole with special tokens parsed
+# (the template's own markers must become them), so text inside a message must not spell one. ChatML-style
+# `<|...|>` markers and Qwen's tool and thinking tags.
+_CONTROL = re.compile(r"<\|[^<>|\s]{1,64}\|>|</?(?:tool_call|tool_response|tools|think)>")
+ZWSP = "\u200b"
+
+
+def defuse(text: str) -> str:
+    """`text` with every control-token spelling broken by a zero-width space after its `<`, so that what a
+    user, a tool's output, a web page, a file or an MCP server's tool description writes stays text and
+    cannot open a system turn or close a tool response."""
+    return _CONTROL.sub(lambda m: m.group(0)[0] + ZWSP + m.group(0)[1:], text) if "<" in text else text
+
+
+def defuse_json(value: JSON) -> JSON:
+    """`defuse` on every string of a JSON value (tool parameters, call arguments)."""
+    if isinstance(value, str):
+        return defuse(value)
+    if isinstance(value, list):
+        return [defuse_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: defuse_json(v) for k, v in value.items()}
+    return value
 
 
 class ChatTemplate:
@@ -97,10 +123,11 @@ class TemplateMessage(TypedDict):
 
 
 def tool_schema(tool: ToolSpec) -> TemplateTool:
-    function: TemplateFunction = {"name": tool.name,
-                                  "parameters": tool.parameters or {"type": "object", "properties": {}}}
+    parameters = defuse_json(tool.parameters) if tool.parameters else None
+    function: TemplateFunction = {"name": defuse(tool.name), "parameters": parameters
+                                  if isinstance(parameters, dict) else {"type": "object", "properties": {}}}
     if tool.description:
-        function["description"] = tool.description
+        function["description"] = defuse(tool.description)
     return {"type": "function", "function": function}
 
 
@@ -109,7 +136,7 @@ def normalize_messages(messages: Sequence[Message]) -> list[TemplateMessage]:
     for message in messages:
         role = message.get("role", "user")
         item: TemplateMessage = {"role": "system" if role == "developer" else str(role),
-                                 "content": content_text(message.get("content"))}
+                                 "content": defuse(content_text(message.get("content")))}
         if message.get("tool_calls"):
             item["tool_calls"] = [_tool_call(c) for c in message["tool_calls"] if isinstance(c, dict)]
         if isinstance(message.get("tool_call_id"), str):
@@ -117,7 +144,7 @@ def normalize_messages(messages: Sequence[Message]) -> list[TemplateMessage]:
         if isinstance(message.get("name"), str):
             item["name"] = message["name"]
         if isinstance(message.get("reasoning_content"), str):
-            item["reasoning_content"] = message["reasoning_content"]
+            item["reasoning_content"] = defuse(message["reasoning_content"])
         # Consecutive system messages (instructions + developer input) become one.
         if out and item["role"] == "system" and out[-1]["role"] == "system" and len(out) == 1:
             out[-1]["content"] = f"{out[-1]['content']}\n\n{item['content']}"
@@ -162,7 +189,7 @@ def _tool_call(call: JSONObject) -> TemplateCall:
     return {
         "id": call_id if isinstance(call_id, str) else None,
         "type": "function",
-        "function": {"name": name if isinstance(name, str) else None, "arguments": arguments},
+        "function": {"name": defuse(name) if isinstance(name, str) else None, "arguments": defuse_json(arguments)},
     }
 
 
