@@ -38,9 +38,9 @@ class KeyLimits:
         return {n: getattr(self, n) for n in LIMIT_NAMES}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> KeyLimits:
+    def from_dict(cls, raw: dict[str, int | None] | None) -> KeyLimits:
         raw = raw or {}
-        return cls(**{n: (int(raw[n]) if raw.get(n) is not None else None) for n in LIMIT_NAMES})
+        return cls(**{n: (int(v) if (v := raw.get(n)) is not None else None) for n in LIMIT_NAMES})
 
 
 class KeyObject(TypedDict):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -40,12 +40,21 @@ from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
 from respond.protocol.params import ContextManagementParam
 from respond.protocol.response import usage_object
-from respond.protocol.shapes import UsageDict
+from respond.protocol.shapes import CompactionItem, UsageDict
 
 PROMPT = ("Summarize the conversation above for your own later use: keep every fact, name, number, decision, "
           "tool result and open task needed to continue it; drop pleasantries. Write only the summary.")
 PURPOSE = "compaction"
 CREATED_BY = "respond"
+
+
+class SealedSummary(TypedDict):
+    """What a compaction item's `encrypted_content` seals."""
+
+    summary: str
+
+
+Seal = Callable[[SealedSummary], str]  # seals a summary for the response's owner
 
 
 def open_summary(sealer: Sealer, content: Any, owner: str | None) -> str | None:
@@ -90,7 +99,7 @@ def _usage(u: Usage) -> UsageDict:
 
 
 def compacted(items: list[dict[str, Any]], summary: str, usage: UsageDict,
-              seal: Callable[[dict[str, Any]], str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+              seal: Seal, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The `CompactedResponse` of `POST /responses/compact`: the user's messages (as stored, input
     message items: id, status, `input_text` parts), then the sealed compaction item."""
     kept = [it for it in items if it.get("type") == "message" and it.get("role") == "user"]
@@ -168,11 +177,11 @@ class Compactor:
     the model's deltas from `inner()`, started only once `gen` holds the compacted window; the
     summary's usage is added to the response's."""
 
-    def __init__(self, backend: Any, gen: Generation, limit: int, seal: Callable[[dict[str, Any]], str],
+    def __init__(self, backend: Any, gen: Generation, limit: int, seal: Seal,
                  instructions: bool) -> None:
         self.backend, self.gen, self.limit, self.seal = backend, gen, limit, seal
         self.instructions = instructions  # gen.messages[0] is the request's instructions
-        self.item: dict[str, Any] = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": "",
+        self.item: CompactionItem = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": "",
                                      "created_by": CREATED_BY}
         self.usage = Usage()
 

@@ -9,7 +9,6 @@ turn's `Generation`) all go through it, so the three never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from respond.core.types import Message
@@ -34,7 +33,7 @@ class ContextBuilder:
             return compaction_messages(compaction.open_summary(self._sealer, item.get("encrypted_content"), None))
         return self.hosted.messages(item)
 
-    def seal_compaction(self, owner: str) -> Callable[[dict[str, Any]], str]:
+    def seal_compaction(self, owner: str) -> compaction.Seal:
         """How a compaction item made for `owner` is sealed (server-side compaction)."""
         return lambda payload: self._sealer.seal(payload, owner, compaction.PURPOSE)
 
