@@ -15,7 +15,7 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from respond.testing.web import FakeWeb
+from respond.testing.web import FakeWeb, SeenRequest
 from tests.spec import body_of, check_event
 
 # The Open Responses schema (tests/spec.py) has no web_search_call item: events carrying one and
@@ -49,7 +49,7 @@ class WebThread:
         asyncio.run_coroutine_threadsafe(self.web.start(), self.loop).result(10)
         self.base = self.web.base_url
 
-    def seen(self, path: str) -> list[dict[str, Any]]:
+    def seen(self, path: str) -> list[SeenRequest]:
         return [s for s in self.web.seen if s["path"] == path]
 
     def stop(self) -> None:

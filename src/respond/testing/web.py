@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import TypedDict
 
 from aiohttp import web
 
@@ -34,13 +34,19 @@ DEMO_RESULTS = [{"url": "{base}/pages/garden", "title": "Tomato Garden Guide", "
     for i in range(1, 10)]
 
 
+class SeenRequest(TypedDict):
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
 class FakeWeb:
     def __init__(self, results: list[dict[str, str]] | None = None,
                  pages: dict[str, tuple[str, str | bytes]] | None = None, brave_key: str = "brave-key") -> None:
         self.results = results or []
         self.pages = pages or {}
         self.brave_key = brave_key
-        self.seen: list[dict[str, Any]] = []
+        self.seen: list[SeenRequest] = []
         self.base_url = ""
         self._runner: web.AppRunner | None = None
 
