@@ -120,3 +120,11 @@ class ResponsesRequest(TypedDict, total=False):
     conversation: JSON
     include: list[str] | None
     prompt_cache_options: CacheOptionsIn | None
+
+
+class ChunkBase(TypedDict):
+    """The keys every chat-completions answer (and chunk) of one request shares."""
+
+    id: str
+    created: int
+    model: str

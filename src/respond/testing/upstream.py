@@ -40,6 +40,7 @@ import orjson
 from respond.testing import moderation_upstream, responses_upstream
 from respond.testing.reply import (
     ChatRequest,
+    ChunkBase,
     LogprobsField,
     Reply,
     ResponsesRequest,
@@ -225,7 +226,7 @@ class ScriptedUpstream:
                                        "prompt_tokens_details": {"cached_tokens": 0},
                                        "completion_tokens_details": {"reasoning_tokens": 0}}
         model = req.get("model", "scripted")
-        base = {"id": f"chatcmpl-{self.count}", "created": 0, "model": model}
+        base: ChunkBase = {"id": f"chatcmpl-{self.count}", "created": 0, "model": model}
         if not req.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": text or None}
             for key in ("reasoning", "refusal"):
@@ -242,7 +243,7 @@ class ScriptedUpstream:
             return
         await self._stream(writer, base, text, calls, finish, usage, reply, req)
 
-    async def _stream(self, writer: asyncio.StreamWriter, base: dict[str, Any], text: str,
+    async def _stream(self, writer: asyncio.StreamWriter, base: ChunkBase, text: str,
                       calls: list[ScriptedCall], finish: str, usage: Usage,
                       reply: Reply, req: ChatRequest) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
