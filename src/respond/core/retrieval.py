@@ -18,7 +18,7 @@ class SearchHit:
     filename: str
     score: float
     text: str
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, str | float | bool] = field(default_factory=dict)  # a file's attributes (the API: strings, numbers, booleans)
 
 
 class UnknownVectorStore(Exception):
