@@ -10,7 +10,10 @@ failing service would.  Requests are recorded (`GET /_control/requests` lists th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
+
+from respond.protocol.errors import ErrorEnvelope
+from respond.protocol.shapes.values import JSON
 
 CATEGORIES = ("violence", "harassment")
 FAILING_MODEL = "broken-moderation"
@@ -33,7 +36,25 @@ def _texts_and_kinds(value: Any) -> tuple[str, set[str]]:
     return "\n".join(texts), kinds or {"text"}
 
 
-def answer(req: dict[str, Any], n: int) -> tuple[int, dict[str, Any]]:
+class ModerationRequest(TypedDict, total=False):
+    model: str | None
+    input: JSON  # a string, strings, or multimodal parts: read by _texts_and_kinds
+
+
+class ModerationResult(TypedDict):
+    flagged: bool
+    categories: dict[str, bool]
+    category_scores: dict[str, float]
+    category_applied_input_types: dict[str, list[str]]
+
+
+class ModerationAnswer(TypedDict):
+    id: str
+    model: str
+    results: list[ModerationResult]
+
+
+def answer(req: ModerationRequest, n: int) -> tuple[int, ModerationAnswer | ErrorEnvelope]:
     """(HTTP status, body) of a moderations request."""
     model = str(req.get("model") or "omni-moderation-latest")
     if model == FAILING_MODEL:
