@@ -15,6 +15,8 @@ never journaled as if the database were away (store/journal.py).
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 
 _ASYNCPG = {"ConnectionDoesNotExistError", "ConnectionFailureError", "PostgresConnectionError",
@@ -69,8 +71,8 @@ def data_error(exc: BaseException) -> bool:
     if any(unavailable(e) for e in chain[:1]):
         return False
     for e in chain:
-        if isinstance(e, DataError | IntegrityError):
-            return True
+        if isinstance(e, DataError | IntegrityError | sqlite3.DataError | sqlite3.IntegrityError):
+            return True  # SQLAlchemy's wrapping, or the driver's own (rows written through the raw cursor)
         state = str(getattr(e, "sqlstate", "") or getattr(e, "pgcode", "") or "")
         if type(e).__module__.startswith("asyncpg") and state.startswith(_DATA_SQLSTATES):
             return True
