@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -80,8 +81,9 @@ def _quick_pragmas(dbapi_conn: Any, record: Any) -> None:
     dbapi_conn.execute(f"PRAGMA busy_timeout={QUICK_BUSY_MS}")
 
 
-def _locked(exc: OperationalError) -> bool:
-    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+def _locked(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", None) or exc)  # SQLAlchemy's wrapping, or the driver's own (execute_rows)
+    return "locked" in text or "busy" in text
 
 
 class _SqliteThreads:
@@ -119,7 +121,7 @@ class _SqliteThreads:
             try:
                 with conn.begin():  # rolled back whole if it raises: `fn` may run again
                     return fn(conn)
-            except OperationalError as exc:
+            except (OperationalError, sqlite3.OperationalError) as exc:
                 if not _locked(exc):
                     raise
                 # another process writes: wait for it in the writer thread, not on the event loop
