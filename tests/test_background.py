@@ -16,7 +16,7 @@ from tests.spec import check_event, check_response
 SLOW = {"content": "tick " * 40, "chunks": 40, "chunk_delay": 0.1}  # about 4 s of streaming
 
 
-def wait_status(client, rid, statuses, timeout=20.0):
+def wait_status(client: openai.OpenAI, rid: str, statuses: set[str], timeout: float = 20.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         r = client.responses.retrieve(rid)

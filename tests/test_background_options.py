@@ -16,18 +16,11 @@ from respond.store.sql import SqlStore
 from tests.conftest import UpstreamThread
 from tests.inprocess import AppServer, Clock
 from tests.spec import body_of, check_event, check_response
+from tests.test_background import wait_status
 
 HOUR = 3600.0
 
 
-def _until(client: openai.OpenAI, rid: str, statuses: set[str], timeout: float = 20.0) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        r = client.responses.retrieve(rid)
-        if r.status in statuses:
-            return r
-        time.sleep(0.02)
-    raise AssertionError(f"{rid} still {r.status}")
 
 
 def _inputs(upstream: UpstreamThread) -> list[str]:
@@ -68,7 +61,7 @@ def test_soonest_is_what_every_response_gets(app: AppServer) -> None:
     r = client.responses.create(model="scripted", input="x", background=True, service_tier="default",
                                 background_options={"completion_window": "2h", "continuation_id": "c"})
     check_response(app.http().get(f"/responses/{r.id}").json())
-    assert _until(client, r.id, {"completed"}).output_text
+    assert wait_status(client, r.id, {"completed"}).output_text
 
 
 def test_the_queue_order_is_the_databases(app_factory: Any, upstream: UpstreamThread, database: str) -> None:
@@ -90,7 +83,7 @@ def test_the_queue_order_is_the_databases(app_factory: Any, upstream: UpstreamTh
     writer.stop()
     runner = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "1", database=database)
     for r in queued:
-        _until(runner.client(), r.id, {"completed"})
+        wait_status(runner.client(), r.id, {"completed"})
     assert _inputs(upstream) == ["soonest", "2h", "8h", "chain 1", "chain 2"]
 
 
@@ -144,7 +137,7 @@ def test_a_run_claimed_after_its_window_ends_failed(app_factory: Any, upstream: 
     runner = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "1", database=database,
                          clock=clock)
     client = runner.client()
-    failed = _until(client, r.id, {"failed"})
+    failed = wait_status(client, r.id, {"failed"})
     assert failed.error is not None and failed.error.code == "server_error"
     assert "completion window ('2h')" in failed.error.message and "due by" in failed.error.message
     assert upstream.requests() == []  # the model was never asked
@@ -167,7 +160,7 @@ def test_a_run_past_its_window_while_it_runs_ends_failed(app_factory: Any, upstr
         time.sleep(0.02)
     assert cur.status == "in_progress" and cur.output
     clock.advance(8 * HOUR + 1)
-    failed = _until(client, r.id, {"failed"})
+    failed = wait_status(client, r.id, {"failed"})
     assert failed.error is not None and "completion window ('8h')" in failed.error.message
     assert failed.output[0].status == "incomplete"
     assert len(failed.output_text) < len("tick " * 40)
@@ -188,6 +181,6 @@ def test_a_background_stream_is_queued_first(app: AppServer) -> None:
         "response.created", "response.in_progress"]
     # a background response that was not streamed has the same beginning when streamed later
     r = client.responses.create(model="scripted", input="go", background=True)
-    _until(client, r.id, {"completed"})
+    wait_status(client, r.id, {"completed"})
     later = list(client.responses.retrieve(r.id, stream=True))
     assert [e.type for e in later[:3]] == ["response.created", "response.queued", "response.in_progress"]
