@@ -15,6 +15,11 @@ as notes) add the calls they answered (`AnswersCalls`, e.g. a search tool's quer
   arguments) counts as a repeat too: the 0.5B model otherwise feeds the result back in
   (`calculator("391")` after `calculator("17 * 23")` answered 391) or searches again with other
   words; the turn after a tool's output may call a *different* tool or answer.
+- On the embedded backend a turn whose *first* call is a repeat is a repeat as a whole: the 0.5B
+  model answers a tool's output by writing its call again and then going on down a list, calls that
+  follow the replay rather than the output (after the weather: `convert_units(-3, "C", "F")`, or
+  invented `temperature` and `wind` tools; after a calculator's error, an `error` tool), run by a
+  client as if asked for.  A new call written *first* still goes on.
 - All of them repeat an answered call: the model is asked again, once, with calls ruled out
   (`tool_choice: none`: an upstream is sent that, the embedded backend decodes text under a grammar
   that admits no call), with the request's `max_output_tokens` (the suppressed call is not output,
@@ -132,7 +137,10 @@ class RepeatGuard:
                     break
                 yield delta
             usage = _add(usage, finish.usage)
-            fresh = [p for p in calls.values() if _signature(p) not in done and _signature(p)[0] not in just]
+            turn = [calls[i] for i in sorted(calls)]
+            fresh = [p for p in turn if _signature(p) not in done and _signature(p)[0] not in just]
+            if self.same_tool and fresh and fresh[0] is not turn[0]:
+                fresh = []  # the turn opens by replaying an answered call: what it lists after that goes too
             repeats = len(calls) - len(fresh)
             self.suppressed += repeats
             if repeats:
