@@ -15,13 +15,13 @@ from respond.engine.moderation import Moderation, Step
 from respond.engine.tool_choice import read_choice
 from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
-from respond.protocol.shapes import JSONObject, ResponseDict
+from respond.protocol.shapes import JSON, JSONObject, ResponseDict
 from respond.protocol.vocabulary import CORE
 
 
 def test_the_model_takes_open_json_as_parsed_and_still_checks_its_outer_shape() -> None:
     schema: JSONObject = {"type": "object", "properties": {"q": {"type": "string"}}}
-    content: list[JSONObject] = [{"type": "input_text", "text": "hi"}]
+    content: list[JSON] = [{"type": "input_text", "text": "hi"}]
     body: JSONObject = {"model": "m", "tools": [{"type": "function", "name": "f", "parameters": schema}],
                         "input": [{"type": "message", "role": "user", "content": content}],
                         "tool_choice": {"type": "function", "name": "f"}}
