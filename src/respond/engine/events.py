@@ -242,11 +242,19 @@ class EventBuilder:
         return self.close_message(status) + self.close_calls(status)
 
 
+_SET_AT_THE_END = ("completed_at", "usage", "error", "incomplete_details")  # protocol/lifecycle.py TerminalFields
+
+
 def replay(stored: ResponseDict, hosted: HostedReplay | None = None,
            include: Collection[str] | None = None, vocabulary: Vocabulary = CORE) -> list[Event]:
-    """The events of a stored response that was not streamed (so none were stored): what a stream
-    of it would have carried, one delta per content part, with the stored ids, as `include` shows it."""
+    """The events of a stored foreground response (none of whose events were stored): what its stream
+    carried, with the stored ids, as `include` shows it.  What a stored response cannot say is how
+    its text was chunked: a replay carries each part's text (a call's arguments) in one delta, where
+    its first delta went live, so the sequence numbers after a part of several deltas differ."""
     shell: ResponseDict = {**copy_json(stored), "output": [], "status": "in_progress"}
+    for key in _SET_AT_THE_END:  # as the stream's first events showed them
+        if key in shell:
+            shell[key] = None  # type: ignore[literal-required]
     emitter = Emitter(shell, include=include, want_logprobs=True, strip=vocabulary.strip)
     events: list[Event] = [emitter.lifecycle("response.created"), emitter.lifecycle("response.in_progress")]
     for item in copy_json(stored.get("output", [])):
