@@ -13,6 +13,7 @@ import httpx
 import openai
 import pytest
 
+from tests.replays import as_replayed
 from tests.spec import check_event, check_response
 
 SLOW = {"content": "tick " * 40, "chunks": 40, "chunk_delay": 0.1}  # about 4 s of streaming
@@ -155,12 +156,47 @@ def test_background_stream_resume(bg, upstream):
 
 
 def test_foreground_stream_replay(bg, upstream):
+    """A foreground stream's events are not stored: GET ?stream=true replays it from the stored response,
+    equal to the live stream but for the chunking of its text (tests/replays.py says exactly what)."""
+    upstream.reply({"content": "Hello from the scripted upstream.", "chunks": 5})
     http = bg.http()
     with http.stream("POST", "/responses", json={"model": "scripted", "input": "x", "stream": True}) as resp:
         live = sse_events(resp)
+    assert len([e for e in live if e["type"] == "response.output_text.delta"]) == 5
     rid = live[0]["response"]["id"]
+    with http.stream("GET", f"/responses/{rid}", params={"stream": "true"}) as resp:
+        replayed = sse_events(resp)
+    assert replayed == as_replayed(live)
+    assert len([e for e in replayed if e["type"] == "response.output_text.delta"]) == 1  # not stored ones
     with http.stream("GET", f"/responses/{rid}", params={"stream": "true", "starting_after": 2}) as resp:
-        assert sse_events(resp) == live[3:]
+        assert sse_events(resp) == replayed[3:]
+
+
+def test_following_a_running_foreground_stream_replays_it_once_ended(bg, upstream):
+    upstream.reply({"content": "tick " * 10, "chunks": 10, "chunk_delay": 0.1})
+    http = bg.http()
+    followed: list[dict[str, Any]] = []
+    with http.stream("POST", "/responses", json={"model": "scripted", "input": "x", "stream": True}) as resp:
+        lines = resp.iter_lines()
+        head: list[dict[str, Any]] = []
+        for line in lines:
+            if line.startswith("data: "):
+                head.append(json.loads(line[6:]))
+                if len(head) == 4:
+                    break
+        rid = head[0]["response"]["id"]
+
+        def follow() -> None:
+            with bg.http().stream("GET", f"/responses/{rid}", params={"stream": "true"}) as got:
+                followed.extend(sse_events(got))
+
+        follower = threading.Thread(target=follow)
+        follower.start()
+        time.sleep(0.3)  # the follower waits while the run goes on
+        live = head + [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    follower.join(10)
+    assert live[-1]["type"] == "response.completed"
+    assert followed == as_replayed(live)
 
 
 def test_kill_9_then_restart(server_factory, upstream, database):

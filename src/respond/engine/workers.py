@@ -265,15 +265,21 @@ class RunManager:
     async def _follow(self, rid: str, owner: str, after: int, got: tuple[list[Any], str] | None,
                       include: frozenset[str] = frozenset()) -> AsyncIterator[StreamEvent]:
         """`got`: stored events (JSON read back from the store, as they were emitted) and the status."""
-        if got is not None and not got[0] and got[1] in TERMINAL and \
-                not (await self.store.read_events(rid, owner, -1, limit=1) or ([], ""))[0]:
-            # Never streamed, so no events were stored: replay it from the stored response.
-            response = await self.store.get_response(rid, owner)
-            if response is not None:
-                replayed = replay(typed(response), self.service.hosted.replay, include, self.service.vocabulary)
-                got = ([ev for ev in replayed if ev["sequence_number"] > after], got[1])
+        stored = False  # events of it came from the store (a background run's)
         while got is not None:
             events, status = got
+            if not events and not stored and status in TERMINAL and \
+                    not (await self.store.read_events(rid, owner, -1, limit=1) or ([], ""))[0]:
+                # A foreground run (streamed or not): none of its events were stored; once it has
+                # ended, its stream is replayed from the stored response (engine/persistence.py).
+                response = await self.store.get_response(rid, owner)
+                replayed = [] if response is None else replay(
+                    typed(response), self.service.hosted.replay, include, self.service.vocabulary)
+                for ev in replayed:
+                    if ev["sequence_number"] > after:
+                        yield shown_event(ev, include, self.service.vocabulary)
+                return
+            stored = stored or bool(events)
             for ev in events:
                 after = ev["sequence_number"]
                 yield shown_event(ev, include, self.service.vocabulary)
