@@ -7,8 +7,8 @@ job), renews the leases of what it runs, and ends runs whose worker died:
   `background_options`); a run past its completion window ends `failed`;
 - a running job whose lease ran out (its process was killed) is **not re-run**: its response ends
   `failed` with an error saying it was interrupted, because part of its stream may already have
-  reached a client and a re-run would produce a different one.  On SQLite (one process by
-  design) this happens at start-up at once; on PostgreSQL after the lease (15 s) runs out;
+  reached a client and a re-run would produce a different one.  On SQLite served by one
+  process this happens at start-up at once; on PostgreSQL after the lease (15 s) runs out;
 - on SIGTERM the process stops claiming, lets running jobs finish for `grace` seconds, then puts
   the rest back on the queue from scratch (their events are dropped) for another process.
 """
