@@ -51,6 +51,7 @@ class RunManager:
         self.grace = grace
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.owners: dict[str, str] = {}
+        self.stopping: set[str] = set()  # runs asked to stop (cancel): their Run checks it between deltas
         self._suspects: dict[str, Any] = {}  # expired jobs seen at the last upkeep -> their lease
         self._loops: list[asyncio.Task[None]] = []
         self._wake = wake or asyncio.Event()  # set by whoever queues a job (the service's on_queued)
@@ -122,6 +123,7 @@ class RunManager:
             run = await self.service.run_job(job)
             if run is not None:
                 run.deadline = queue.deadline(job["request"], run.response)
+                run.stopped = lambda: rid in self.stopping
                 async for _ in run.events():
                     pass
                 status = str(run.response.get("status"))
@@ -136,6 +138,7 @@ class RunManager:
         finally:
             self.tasks.pop(rid, None)
             self.owners.pop(rid, None)
+            self.stopping.discard(rid)
             log.info("background run %s ended %s in %.1fs", rid, status, time.perf_counter() - start)
 
     async def _never_started(self, rid: str, owner: str) -> None:
@@ -162,7 +165,8 @@ class RunManager:
                 alive = self.service.hub.live.alive()
                 for rid in await self.store.renew_leases(self.worker_id, LEASE_MS, alive):
                     task = self.tasks.get(rid)
-                    if task is not None:
+                    if task is not None and rid not in self.stopping:  # once: a second would cut its ending short
+                        self.stopping.add(rid)
                         task.cancel()
                 await self.recover(alive=set(alive))
             except Exception as exc:  # the database is away: try again at the next turn
@@ -225,20 +229,29 @@ class RunManager:
             if self.service.tenancy is not None:  # it never ran: its key's slot and reservation are freed
                 self.service.tenancy.finished(response, owner, "none", 0.0)
             return response
-        task = self.tasks.get(rid)
-        if task is not None:
-            task.cancel()
-        else:
-            await self.store.request_cancel(rid)  # the process running it sees this at its next lease renewal
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while loop.time() < deadline:
+        # The process running it (this one or another) sees the request at its next lease renewal; this
+        # one's task is also cancelled at once, including when its claim was still on its way back from
+        # the database when the cancel came (the task appears a moment later: looked for at each turn).
+        await self.store.request_cancel(rid)
+        task: asyncio.Task[None] | None = None
+        if rid in self.stopping:  # asked already (a cancel before this one, or the lease upkeep)
+            task = self.tasks.get(rid)
+        self.stopping.add(rid)
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while loop.time() < deadline:
+                if task is None and (task := self.tasks.get(rid)) is not None:
+                    task.cancel()
+                current = await self.store.get_response(rid, owner)
+                if current is None or current["status"] in TERMINAL:
+                    return typed(current) if current is not None else response
+                await self.service.hub.wait(rid, 0.1)
             current = await self.store.get_response(rid, owner)
-            if current is None or current["status"] in TERMINAL:
-                return typed(current) if current is not None else response
-            await self.service.hub.wait(rid, 0.1)
-        current = await self.store.get_response(rid, owner)
-        return typed(current) if current is not None else response
+            return typed(current) if current is not None else response
+        finally:
+            if rid not in self.tasks:
+                self.stopping.discard(rid)  # not run here (another process's), or ended meanwhile
 
     async def follow(self, rid: str, owner: str, after: int,
                      include: Sequence[str] | None = None) -> AsyncIterator[StreamEvent]:
