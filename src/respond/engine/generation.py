@@ -19,7 +19,7 @@ from respond.engine.tool_choice import read_choice
 from respond.protocol.errors import invalid
 from respond.protocol.item_types import ITEM_TYPES, call_as_function, output_images, output_text
 from respond.protocol.items import UPSTREAM_STATE
-from respond.protocol.params import TextParam
+from respond.protocol.params import PromptCacheOptionsParam, TextParam
 from respond.protocol.requests import CreateResponse
 from respond.protocol.shapes.values import JSONObject
 
@@ -269,14 +269,23 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
         reasoning_summary=(req.reasoning or {}).get("summary") or (req.reasoning or {}).get("generate_summary"),
         verbosity=(req.text or {}).get("verbosity"),
         service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
-        prompt_cache={k: v for k, v in (req.prompt_cache_options or {}).items()
-                      if k != "comparison_response_id"} or None,  # that one is Respond's (prompt_cache.py)
+        prompt_cache=_upstream_cache_options(req.prompt_cache_options),
         prompt_cache_retention=req.prompt_cache_retention,
         prewarm=bool((req.prompt_cache_options or {}).get("prewarm")), access_programs=req.access_programs,
         reasoning_mode=reasoning.get("mode") if reasoning.get("mode") not in (None, "standard") else None,
         reasoning_context=reasoning.get("context"),
     )
     return Prepared(gen, tools, choice.hosted or [])
+
+
+def _upstream_cache_options(options: PromptCacheOptionsParam | None) -> PromptCacheOptionsParam | None:
+    """The prompt-caching options a backend sees: all but `comparison_response_id`, Respond's own
+    (engine/prompt_cache.py); None when that leaves none."""
+    if not options:
+        return None
+    kept = options.copy()
+    kept.pop("comparison_response_id", None)
+    return kept or None
 
 
 def current_turn_reasoning(messages: list[Message]) -> list[Message]:

@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from respond.protocol.errors import invalid
 from respond.protocol.params import PromptParam
+from respond.protocol.shapes import JSON, JSONObject
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
@@ -86,11 +88,10 @@ def _versions(doc: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], str]:
     return versions, str(default)
 
 
-def _text_values(variables: dict[str, Any]) -> dict[str, str]:
+def _text_values(variables: Mapping[str, str | JSONObject]) -> dict[str, str]:
     out = {}
-    for name, value in variables.items():
-        if isinstance(value, dict) and value.get("type") == "input_text" and isinstance(value.get("text"), str):
-            value = value["text"]
+    for name, given in variables.items():
+        value: JSON = given.get("text") if isinstance(given, dict) and given.get("type") == "input_text" else given
         if not isinstance(value, str):
             raise invalid(f"Prompt variable '{name}' must be a string or an input_text part; image and file "
                           "variables are not supported by this server.", f"prompt.variables.{name}",
