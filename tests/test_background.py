@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import threading
 import time
 from typing import Any
 
@@ -11,6 +13,7 @@ import httpx
 import openai
 import pytest
 
+from tests.replays import as_replayed
 from tests.spec import check_event, check_response
 
 SLOW = {"content": "tick " * 40, "chunks": 40, "chunk_delay": 0.1}  # about 4 s of streaming
@@ -84,6 +87,37 @@ def test_cancel(bg, upstream):
         client.responses.cancel("resp_nope")
 
 
+def test_cancel_holds_when_an_await_swallows_the_cancellation(bg, upstream):
+    """Python 3.11's `asyncio.wait_for` (in the database drivers) returns its result instead of raising when
+    a cancellation and that result arrive together: the run's task then goes on as if never cancelled.  A
+    cancel must still end the run `cancelled` (the run also checks a stop flag between deltas)."""
+    runs = bg.app.state.runs
+    service = runs.service
+    original = service.run_job
+    started = threading.Event()
+
+    async def swallowing(job):  # the claimed job's setup, where the cancel lands and is lost
+        started.set()
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            pass
+        return await original(job)
+
+    service.run_job = swallowing
+    try:
+        client = bg.client()
+        upstream.reply(SLOW)
+        r = client.responses.create(model="scripted", input="go", background=True)
+        assert started.wait(10)
+        begun = time.monotonic()
+        assert client.responses.cancel(r.id).status == "cancelled"
+        assert time.monotonic() - begun < 5  # not the cancel's 10 s wait running out
+        assert wait_status(client, r.id, {"cancelled", "completed"}).status == "cancelled"
+    finally:
+        service.run_job = original
+
+
 def test_cancel_queued(app_factory, upstream, database):
     srv = app_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0",
                          database=database)
@@ -122,12 +156,47 @@ def test_background_stream_resume(bg, upstream):
 
 
 def test_foreground_stream_replay(bg, upstream):
+    """A foreground stream's events are not stored: GET ?stream=true replays it from the stored response,
+    equal to the live stream but for the chunking of its text (tests/replays.py says exactly what)."""
+    upstream.reply({"content": "Hello from the scripted upstream.", "chunks": 5})
     http = bg.http()
     with http.stream("POST", "/responses", json={"model": "scripted", "input": "x", "stream": True}) as resp:
         live = sse_events(resp)
+    assert len([e for e in live if e["type"] == "response.output_text.delta"]) == 5
     rid = live[0]["response"]["id"]
+    with http.stream("GET", f"/responses/{rid}", params={"stream": "true"}) as resp:
+        replayed = sse_events(resp)
+    assert replayed == as_replayed(live)
+    assert len([e for e in replayed if e["type"] == "response.output_text.delta"]) == 1  # not stored ones
     with http.stream("GET", f"/responses/{rid}", params={"stream": "true", "starting_after": 2}) as resp:
-        assert sse_events(resp) == live[3:]
+        assert sse_events(resp) == replayed[3:]
+
+
+def test_following_a_running_foreground_stream_replays_it_once_ended(bg, upstream):
+    upstream.reply({"content": "tick " * 10, "chunks": 10, "chunk_delay": 0.1})
+    http = bg.http()
+    followed: list[dict[str, Any]] = []
+    with http.stream("POST", "/responses", json={"model": "scripted", "input": "x", "stream": True}) as resp:
+        lines = resp.iter_lines()
+        head: list[dict[str, Any]] = []
+        for line in lines:
+            if line.startswith("data: "):
+                head.append(json.loads(line[6:]))
+                if len(head) == 4:
+                    break
+        rid = head[0]["response"]["id"]
+
+        def follow() -> None:
+            with bg.http().stream("GET", f"/responses/{rid}", params={"stream": "true"}) as got:
+                followed.extend(sse_events(got))
+
+        follower = threading.Thread(target=follow)
+        follower.start()
+        time.sleep(0.3)  # the follower waits while the run goes on
+        live = head + [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    follower.join(10)
+    assert live[-1]["type"] == "response.completed"
+    assert followed == as_replayed(live)
 
 
 def test_kill_9_then_restart(server_factory, upstream, database):

@@ -8,6 +8,7 @@ from respond.bootstrap import HOSTED_TOOLS
 from respond.engine.client_tools import HostedTypes
 from respond.engine.generation import items_to_messages
 from respond.protocol.errors import APIError
+from respond.protocol.shapes import JSONObject
 from respond.protocol.vocabulary import Vocabulary
 
 SHOT = {"type": "computer_screenshot", "image_url": "data:image/png;base64,AA=="}
@@ -58,7 +59,7 @@ def test_a_registered_web_search_provider_takes_the_tool(caplog):
     from respond.engine.client_tools import client_tools
     from respond.engine.tool_choice import read_choice
 
-    raw = [{"type": "web_search"}]
+    raw: list[JSONObject] = [{"type": "web_search"}]
     tools = client_tools(raw, HostedTypes(frozenset({"web_search"})))
     assert tools.specs == [] and "no search provider" not in caplog.text
     assert read_choice({"type": "web_search"}, tools, raw).forced is None  # the hosted loop forces it

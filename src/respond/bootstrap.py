@@ -203,9 +203,10 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
     kinds = tools.kinds(HOSTED_TOOLS, tools.plugins())
     hosted = HostedTools(tools.build(kinds, services), Vocabulary(k.wire for k in kinds))
+    # SQLite served by this process alone: nothing else deletes what it cached, or runs its jobs
+    alone = store.dialect == "sqlite" and settings.processes == 1
     service = ResponsesService(store, ModelRouter(chosen, default, settings.repeat_guard, settings.aliases),
-                               hosted=hosted,
-                               trust_cache=store.dialect == "sqlite", on_queued=queued.set,
+                               hosted=hosted, trust_cache=alone, on_queued=queued.set,
                                sealer=Sealer(server_secret),
                                prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy, clock=clock,
                                moderator=moderator,
@@ -213,8 +214,7 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024)),
                                    image_allow=NetworkPolicy(settings.image_url_allow, flag="--image-url-allow")))
-    runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
-                      grace=settings.shutdown_grace, wake=queued)
+    runs = RunManager(service, workers=settings.workers, single_process=alone, grace=settings.shutdown_grace, wake=queued)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

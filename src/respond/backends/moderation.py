@@ -8,12 +8,12 @@ failure, an error status or an answer without results is a `BackendError`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from respond.backends.upstream_base import error_message
 from respond.backends.upstream_http import UpstreamLimits, UpstreamTransport, bad_reply, status_error
+from respond.core.ports import ModerationInput
+from respond.protocol.shapes import JSONObject
 
 
 class HTTPModerator:
@@ -22,9 +22,9 @@ class HTTPModerator:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = UpstreamTransport(self.base_url, headers, limits or UpstreamLimits())
 
-    async def moderate(self, model: str, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        text_only = all(p.get("type") == "text" for p in inputs)
-        body = {"model": model, "input": "\n\n".join(p["text"] for p in inputs) if text_only else inputs}
+    async def moderate(self, model: str, inputs: list[ModerationInput]) -> JSONObject:
+        texts = [p["text"] for p in inputs if p["type"] == "text"]
+        body = {"model": model, "input": "\n\n".join(texts) if len(texts) == len(inputs) else inputs}
         ex = await self.http.send("POST", "/moderations", orjson.dumps(body))
         try:
             raw = await ex.read()
@@ -39,7 +39,7 @@ class HTTPModerator:
             results = None
         if not isinstance(results, list) or not results or not isinstance(results[0], dict):
             raise bad_reply(self.base_url, "the moderations answer holds no results")
-        result: dict[str, Any] = results[0]
+        result: JSONObject = results[0]
         return result
 
     async def close(self) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from respond.protocol.shapes.values import JSONObject
+
 
 class NotJSON(ValueError):
     """The arguments are not JSON text."""
@@ -26,7 +28,7 @@ def loads_arguments(arguments: str | None) -> Any:
         raise NotJSON(str(exc)) from None
 
 
-def arguments_object(arguments: str | None) -> dict[str, Any] | None:
+def arguments_object(arguments: str | None) -> JSONObject | None:
     """`arguments` as a JSON object ({} when empty); None when they are not one."""
     try:
         value = loads_arguments(arguments)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from respond.core.types import Delta, Generation, ModelInfo
 from respond.protocol.shapes.values import JSONObject
@@ -209,15 +209,36 @@ class FileSource(Protocol):
     async def fetch_url(self, url: str) -> tuple[str, bytes]: ...
 
 
+class ModerationText(TypedDict):
+    """A moderations API input part (the SDK's `ModerationTextInputParam`)."""
+
+    type: Literal["text"]
+    text: str
+
+
+class ImageURL(TypedDict):
+    url: str
+
+
+class ModerationImage(TypedDict):
+    """A moderations API input part (the SDK's `ModerationImageURLInputParam`)."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ModerationInput = ModerationText | ModerationImage
+
+
 class Moderator(Protocol):
     """A moderation service (`--moderation-upstream`: an upstream's POST /v1/moderations).
 
-    `moderate` returns the `results[0]` of a moderations answer for `inputs` (moderation input parts:
-    `{"type": "text", "text"}`, `{"type": "image_url", "image_url": {"url"}}`) scored by `model`:
-    `flagged`, `categories`, `category_scores`, `category_applied_input_types`; it raises `BackendError`
-    when the service fails or answers something else.
+    `moderate` returns the `results[0]` of a moderations answer for `inputs` scored by `model`, as the
+    service sent it (`flagged`, `categories`, `category_scores`, `category_applied_input_types`: the
+    engine reads them, checking each); it raises `BackendError` when the service fails or answers
+    something other than a list of result objects.
     """
 
-    async def moderate(self, model: str, inputs: list[dict[str, Any]]) -> dict[str, Any]: ...
+    async def moderate(self, model: str, inputs: list[ModerationInput]) -> JSONObject: ...
 
     async def close(self) -> None: ...

@@ -25,7 +25,7 @@ class Offer:
     kind: str  # function | custom | local_shell | shell | apply_patch | computer
     name: str  # the tool's own name (within its namespace)
     namespace: str | None = None
-    grammar: dict[str, Any] | None = None  # a custom tool's `format` when it is a grammar
+    grammar: JSONObject | None = None  # a custom tool's `format` when it is a grammar
 
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from respond.core.types import ToolSpec
 from respond.engine.call_items import Offer, call_item
@@ -101,19 +100,31 @@ class ClientTools:
                          arguments, status)
 
 
-def _function(raw: dict[str, Any], param: str) -> ToolSpec:
-    if not isinstance(raw.get("name"), str) or not raw["name"]:
+def _optional_str(raw: JSONObject, key: str, param: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise invalid(f"Invalid type for '{param}.{key}': expected a string.", f"{param}.{key}", "invalid_type")
+    return value
+
+
+def _function(raw: JSONObject, param: str) -> ToolSpec:
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
         raise invalid(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
     params = raw.get("parameters")
     if params is not None and not isinstance(params, dict):
         raise invalid(f"Invalid type for '{param}.parameters': expected an object.", f"{param}.parameters",
                       "invalid_type")
-    return ToolSpec(name=raw["name"], parameters=params, description=raw.get("description"),
-                    strict=raw.get("strict"))
+    strict = raw.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise invalid(f"Invalid type for '{param}.strict': expected a boolean.", f"{param}.strict", "invalid_type")
+    return ToolSpec(name=name, parameters=params, description=_optional_str(raw, "description", param),
+                    strict=strict)
 
 
-def _custom(raw: dict[str, Any], param: str) -> tuple[ToolSpec, dict[str, Any] | None]:
-    if not isinstance(raw.get("name"), str) or not raw["name"]:
+def _custom(raw: JSONObject, param: str) -> tuple[ToolSpec, JSONObject | None]:
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
         raise invalid(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
     fmt = raw.get("format") or {"type": "text"}
     grammar = None
@@ -122,16 +133,17 @@ def _custom(raw: dict[str, Any], param: str) -> tuple[ToolSpec, dict[str, Any] |
         raise invalid(f"Invalid value for '{param}.format': expected {{type: text}} or {{type: grammar}}.",
                       f"{param}.format", "invalid_value")
     if fmt["type"] == "grammar":
-        if fmt.get("syntax") not in ("lark", "regex") or not isinstance(fmt.get("definition"), str):
+        syntax, definition = fmt.get("syntax"), fmt.get("definition")
+        if syntax not in ("lark", "regex") or not isinstance(definition, str):
             raise invalid(f"'{param}.format' needs 'syntax' (lark or regex) and a 'definition'.",
                           f"{param}.format.syntax", "invalid_value")
         grammar = fmt
-        about = f"The input must match this {fmt['syntax']} grammar:\n{fmt['definition']}"
-    prop: dict[str, Any] = {"type": "string", "description": about}
+        about = f"The input must match this {syntax} grammar:\n{definition}"
+    prop: JSONObject = {"type": "string", "description": about}
     if grammar is not None and grammar["syntax"] == "regex":
         prop["pattern"] = grammar["definition"]
-    spec = ToolSpec(name=raw["name"], description=raw.get("description"), grammar=grammar, kind="custom",
-                    parameters={"type": "object", "properties": {"input": prop}, "required": ["input"]})
+    spec = ToolSpec(name=name, description=_optional_str(raw, "description", param), grammar=grammar,
+                    kind="custom", parameters={"type": "object", "properties": {"input": prop}, "required": ["input"]})
     return spec, grammar
 
 
@@ -140,7 +152,7 @@ def _rename(spec: ToolSpec, name: str) -> ToolSpec:
                     grammar=spec.grammar, kind=spec.kind)
 
 
-def _namespace(tools: ClientTools, raw: dict[str, Any], param: str) -> None:
+def _namespace(tools: ClientTools, raw: JSONObject, param: str) -> None:
     ns = raw.get("name")
     if not isinstance(ns, str) or not ns:
         raise invalid(f"Missing required parameter: '{param}.name'.", f"{param}.name", "missing_required_parameter")
@@ -150,18 +162,15 @@ def _namespace(tools: ClientTools, raw: dict[str, Any], param: str) -> None:
     for j, member in enumerate(members):
         p = f"{param}.tools[{j}]"
         kind = member.get("type") if isinstance(member, dict) else None
-        if kind == "function":
-            spec, grammar = _function(member, p), None
-        elif kind == "custom":
-            spec, grammar = _custom(member, p)
-        else:
+        if not isinstance(member, dict) or kind not in ("function", "custom"):
             raise invalid(f"Invalid value: '{kind}'. A namespace holds 'function' and 'custom' tools.",
                           f"{p}.type", "invalid_value")
+        spec, grammar = (_function(member, p), None) if kind == "function" else _custom(member, p)
         offered = spec.name if spec.name not in tools.offers else f"{ns}__{spec.name}"
-        tools.add(_rename(spec, offered), Offer(kind, spec.name, ns, grammar), p)
+        tools.add(_rename(spec, offered), Offer(spec.kind, spec.name, ns, grammar), p)
 
 
-def client_tools(raw_tools: list[dict[str, Any]] | None, hosted: HostedTypes | None = None) -> ClientTools:
+def client_tools(raw_tools: list[JSONObject] | None, hosted: HostedTypes | None = None) -> ClientTools:
     """The functions offered for a request's `tools` (the hosted tools' types excluded)."""
     hosted = hosted or HostedTypes()
     tools = ClientTools(hosted=hosted)
@@ -170,7 +179,7 @@ def client_tools(raw_tools: list[dict[str, Any]] | None, hosted: HostedTypes | N
         if not isinstance(raw, dict) or "type" not in raw:
             raise invalid(f"Missing required parameter: '{param}.type'.", f"{param}.type",
                           "missing_required_parameter")
-        kind = raw["type"]
+        kind = str(raw["type"])  # (another JSON value is named as it is in the error below)
         if kind == "function":
             spec = _function(raw, param)
             tools.add(spec, Offer("function", spec.name), param)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import orjson
 
@@ -40,7 +40,8 @@ from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
 from respond.protocol.params import ContextManagementParam
 from respond.protocol.response import usage_object
-from respond.protocol.shapes import CompactionItem, UsageDict
+from respond.protocol.shapes import CompactedDict, CompactionItem, MessageItem, UsageDict
+from respond.protocol.shapes.response import ImageConfig
 
 PROMPT = ("Summarize the conversation above for your own later use: keep every fact, name, number, decision, "
           "tool result and open task needed to continue it; drop pleasantries. Write only the summary.")
@@ -98,15 +99,24 @@ def _usage(u: Usage) -> UsageDict:
     return usage_object(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)
 
 
-def compacted(items: list[dict[str, Any]], summary: str, usage: UsageDict,
-              seal: Seal, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+class CompactEcho(TypedDict):
+    """What a compacted response echoes of its request."""
+
+    image: ImageConfig | None
+    safety_identifier: str | None
+    service_tier: str
+
+
+def compacted(items: list[dict[str, Any]], summary: str, usage: UsageDict, seal: Seal,
+              echo: CompactEcho) -> CompactedDict:
     """The `CompactedResponse` of `POST /responses/compact`: the user's messages (as stored, input
     message items: id, status, `input_text` parts), then the sealed compaction item."""
-    kept = [it for it in items if it.get("type") == "message" and it.get("role") == "user"]
-    item = {"id": new_id("cmp"), "type": "compaction", "encrypted_content": seal({"summary": summary}),
-            "created_by": CREATED_BY}
+    kept = cast("list[MessageItem]", [it for it in items if it.get("type") == "message" and it.get("role") == "user"])
+    item: CompactionItem = {"id": new_id("cmp"), "type": "compaction",
+                            "encrypted_content": seal({"summary": summary}), "created_by": CREATED_BY}
     return {"id": new_id("resp"), "object": "response.compaction", "created_at": int(time.time()),
-            "output": [*kept, item], "usage": usage, **(extra or {})}
+            "output": [*kept, item], "usage": usage, "image": echo["image"],
+            "safety_identifier": echo["safety_identifier"], "service_tier": echo["service_tier"]}
 
 
 # -- counting ----------------------------------------------------------------------------------------

@@ -3,12 +3,12 @@ turn 200 as at turn 2.
 
 Filled when a stored response ends (its context = its history + input + output, the same items
 the store's recursive query would return); checked before that query.  With several processes
-(PostgreSQL) a hit is confirmed by one primary-key read: the store's deletion epoch, a counter
-every response deletion moves in its own transaction, must equal the one read before the entry's
-items were.  So a delete of any ancestor, through any process, is seen and a deleted response
+(PostgreSQL, or SQLite with `--processes N`) a hit is confirmed by one primary-key read: the
+store's deletion epoch, a counter every response deletion moves in its own transaction, must
+equal the one read before the entry's items were.  So a delete of any ancestor, through any process, is seen and a deleted response
 never reaches a model again from any replica.  An entry made without an epoch (a response that
-continues nothing) is confirmed by reading that response's id instead.  SQLite serves one process,
-whose deletes clear the cache.  Any local delete clears the cache.
+continues nothing) is confirmed by reading that response's id instead.  SQLite served by one
+process (`--processes 1`) trusts its cache: its own deletes clear it.  Any local delete clears the cache.
 """
 
 from __future__ import annotations

@@ -103,11 +103,10 @@ class ConversationService:
 
 def conversation_id(req: CreateResponse) -> str | None:
     """The id of the conversation a create request names (an id, or an object with one), if any."""
-    conv = req.conversation
-    if conv is None:
+    named = req.conversation
+    if named is None:
         return None
-    if isinstance(conv, dict):
-        conv = conv.get("id")
+    conv = named.get("id") if isinstance(named, dict) else named
     if not isinstance(conv, str) or not conv:
         raise invalid("Invalid 'conversation': expected a conversation id or an object with an 'id'.",
                       "conversation", "invalid_value")

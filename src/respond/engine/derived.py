@@ -17,6 +17,7 @@ from respond.engine.validate import model_for
 from respond.protocol.bodies import parse_compact, parse_input_tokens
 from respond.protocol.errors import invalid
 from respond.protocol.response import echo_image
+from respond.protocol.shapes import CompactedDict, InputTokensCount
 
 
 class Derived:
@@ -29,7 +30,7 @@ class Derived:
         self.tenancy = tenancy
         self._sealer = sealer  # seals the compaction item
 
-    async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
+    async def count_input_tokens(self, body: Any, owner: str) -> InputTokensCount:
         """Exact with a backend that counts (the embedded one); for an upstream, the prompt tokens it
         reports for a one-token generation of the same request (engine/compaction.py `count_tokens`).
         `reasoning` and `truncation` reach the count as they reach a create: the embedded template's
@@ -42,7 +43,7 @@ class Derived:
         gen = self.context.prepare(req, model, await self.references.history(req, owner), new_items).gen
         return {"object": "response.input_tokens", "input_tokens": await compaction.count_tokens(backend, gen)}
 
-    async def compact(self, body: Any, owner: str) -> dict[str, Any]:
+    async def compact(self, body: Any, owner: str) -> CompactedDict:
         req = parse_compact(body, self.references.vocabulary)
         model = await model_for(req, owner, self.router, self.tenancy)
         req, new_items = await self.references.inputs(req, owner)

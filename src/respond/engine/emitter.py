@@ -9,8 +9,8 @@ then share the live response instead of carrying a copy each.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import orjson
 
@@ -27,7 +27,9 @@ from respond.engine.operations import (
 )
 from respond.protocol.shapes import (
     LifecycleType,
+    Logprob,
     OutputItem,
+    OutputTextPart,
     ResponseDict,
     ResponseLifecycleEvent,
     StreamEvent,
@@ -49,6 +51,15 @@ def copy_json(value: T) -> T:
 def _raw(item: OutputItem | ToolItem) -> dict[str, Any]:
     """The item as the generic JSON object the emitter edits by key (the operations say which key)."""
     return cast("dict[str, Any]", item)
+
+
+class TextAt(NamedTuple):
+    """An open output_text part: its item's id and output index, its index and the part itself."""
+
+    item_id: str
+    output_index: int
+    part_index: int
+    part: OutputTextPart
 
 
 class Emitter:
@@ -143,6 +154,18 @@ class Emitter:
         item.update(op.fields)
         return [{"type": "response.output_item.done", "sequence_number": self._next(), "output_index": index,
                  "item": self.shown(self.output[index])}]
+
+    def output_text(self, at: TextAt, text: str, logprobs: Sequence[Logprob]) -> StreamEvent:
+        """`AppendText(at.item_id, text, at.part_index, logprobs=logprobs)` on an open output_text part,
+        without making the operation: the same event, for the one path that runs per token."""
+        self.seq += 1
+        part = at.part
+        part["text"] += text
+        if logprobs and "logprobs" in part:
+            part["logprobs"].extend(logprobs)
+        return {"type": "response.output_text.delta", "sequence_number": self.seq, "item_id": at.item_id,
+                "output_index": at.output_index, "content_index": at.part_index, "delta": text,
+                "logprobs": list(logprobs) if self.want_logprobs else []}
 
     def _append(self, op: AppendText, item: dict[str, Any], index: int) -> StreamEvent:
         self.seq += 1

@@ -16,7 +16,7 @@ from typing import Any, cast
 from respond.core.types import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
 from respond.engine.call_items import InputStream, Offer, call_item
 from respond.engine.client_tools import ClientTools
-from respond.engine.emitter import Emitter, copy_json
+from respond.engine.emitter import Emitter, TextAt, copy_json
 from respond.engine.operations import (
     AddItem,
     AddPart,
@@ -73,6 +73,9 @@ class EventBuilder:
         self.want_logprobs = want_logprobs
         self._message: OutputMessage | None = None  # the open assistant message item
         self._part_open = False  # the message's last content part is still streaming
+        # the open output_text part while nothing else is open (a call or reasoning opening closes the
+        # message first): where a token's text goes without an operation (`Emitter.output_text`)
+        self._hot: TextAt | None = None
         self.reasoning = reasoning or ReasoningStream()
         self.tools = tools  # what each offered function is: calls become its item type
         self._calls: dict[int, _Call] = {}  # backend index -> the call
@@ -116,6 +119,7 @@ class EventBuilder:
         msg, events = self._open_message()
         parts = msg["content"]
         if self._part_open and parts[-1]["type"] == kind:
+            self._heat(msg, parts[-1])
             return msg, len(parts) - 1, events
         events += self._close_part()
         part: OutputTextPart | RefusalPart = ({"type": "refusal", "refusal": ""} if kind == "refusal"
@@ -123,22 +127,26 @@ class EventBuilder:
         if part["type"] == "output_text" and self.want_logprobs:
             part["logprobs"] = []
         self._part_open = True
-        return msg, len(parts), events + self._do(AddPart(msg["id"], part))
+        events += self._do(AddPart(msg["id"], part))
+        self._heat(msg, part)
+        return msg, len(parts) - 1, events
+
+    def _heat(self, msg: OutputMessage, part: OutputTextPart | RefusalPart) -> None:
+        if part["type"] == "output_text":
+            self._hot = TextAt(msg["id"], self.emitter.index_of(msg["id"]), len(msg["content"]) - 1, part)
 
     def _close_part(self) -> list[Event]:
         msg = self._message
         if msg is None or not self._part_open:
             return []
         self._part_open = False
+        self._hot = None
         return self._do(ClosePart(msg["id"], len(msg["content"]) - 1))
 
     def text(self, delta: TextDelta) -> list[Event]:
         logprobs: Sequence[Logprob] = delta.logprobs or ()  # the backend's, in the wire's shape
-        msg = self._message
-        if msg is not None and self._part_open and not self._open_calls and not self.reasoning.open:
-            j = len(msg["content"]) - 1  # the hot path (one per token): the text part is open
-            if msg["content"][j]["type"] == "output_text":
-                return self.emitter.apply(AppendText(msg["id"], delta.text, j, logprobs=logprobs))
+        if self._hot is not None:  # the hot path (one per token): the text part is open
+            return [self.emitter.output_text(self._hot, delta.text, logprobs)]
         msg, j, events = self._open_part("output_text")
         return events + self._do(AppendText(msg["id"], delta.text, j, logprobs=logprobs))
 
@@ -242,11 +250,19 @@ class EventBuilder:
         return self.close_message(status) + self.close_calls(status)
 
 
+_SET_AT_THE_END = ("completed_at", "usage", "error", "incomplete_details")  # protocol/lifecycle.py TerminalFields
+
+
 def replay(stored: ResponseDict, hosted: HostedReplay | None = None,
            include: Collection[str] | None = None, vocabulary: Vocabulary = CORE) -> list[Event]:
-    """The events of a stored response that was not streamed (so none were stored): what a stream
-    of it would have carried, one delta per content part, with the stored ids, as `include` shows it."""
+    """The events of a stored foreground response (none of whose events were stored): what its stream
+    carried, with the stored ids, as `include` shows it.  What a stored response cannot say is how
+    its text was chunked: a replay carries each part's text (a call's arguments) in one delta, where
+    its first delta went live, so the sequence numbers after a part of several deltas differ."""
     shell: ResponseDict = {**copy_json(stored), "output": [], "status": "in_progress"}
+    for key in _SET_AT_THE_END:  # as the stream's first events showed them
+        if key in shell:
+            shell[key] = None  # type: ignore[literal-required]
     emitter = Emitter(shell, include=include, want_logprobs=True, strip=vocabulary.strip)
     events: list[Event] = [emitter.lifecycle("response.created"), emitter.lifecycle("response.in_progress")]
     for item in copy_json(stored.get("output", [])):

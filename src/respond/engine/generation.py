@@ -19,21 +19,21 @@ from respond.engine.tool_choice import read_choice
 from respond.protocol.errors import invalid
 from respond.protocol.item_types import ITEM_TYPES, call_as_function, output_images, output_text
 from respond.protocol.items import UPSTREAM_STATE
-from respond.protocol.params import TextParam
+from respond.protocol.params import PromptCacheOptionsParam, TextParam
 from respond.protocol.requests import CreateResponse
 from respond.protocol.shapes.values import JSONObject
 
 Item = dict[str, Any]
 
 
-def _part_to_chat(part: dict[str, Any]) -> dict[str, Any] | None:
+def _part_to_chat(part: JSONObject) -> JSONObject | None:
     chat = _chat_part(part)
     if chat is not None and part.get("prompt_cache_breakpoint") is not None:
         chat["prompt_cache_breakpoint"] = part["prompt_cache_breakpoint"]  # the chat parts take it as is
     return chat
 
 
-def _chat_part(part: dict[str, Any]) -> dict[str, Any] | None:
+def _chat_part(part: JSONObject) -> JSONObject | None:
     kind = part.get("type")
     if kind in ("input_text", "output_text"):
         return {"type": "text", "text": part.get("text", "")}
@@ -50,10 +50,10 @@ def _chat_part(part: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+def _content(parts: list[JSONObject]) -> str | list[JSONObject]:
     chat = [c for c in (_part_to_chat(p) for p in parts) if c is not None]
     if all(c["type"] == "text" and "prompt_cache_breakpoint" not in c for c in chat):
-        return "".join(c["text"] for c in chat)
+        return "".join(str(c["text"]) for c in chat)  # (validated input: a text part's text is a string)
     return chat
 
 
@@ -82,7 +82,7 @@ class _Context:
         self.shared = len(self.messages)  # the prefix's messages: shared, copied before a change
         self.waiting: set[str] = set()  # calls without their output yet
         self.open_at = -1  # the assistant message holding them
-        self.images: list[dict[str, Any]] = []
+        self.images: list[JSONObject] = []
         self.thought: str | None = None  # a reasoning item's text, for the assistant message that follows it
         self.thought_item: Item | None = None  # that reasoning item (for a /v1/responses upstream)
 
@@ -240,7 +240,7 @@ def response_format(text: TextParam | None) -> JSONObject | None:
 class Prepared:
     gen: Generation
     tools: ClientTools  # what each offered function is (the event builder names call items by it)
-    hosted_tools: list[dict[str, Any]]  # the request's tools left for hosted tools (after allowed_tools)
+    hosted_tools: list[JSONObject]  # the request's tools left for hosted tools (after allowed_tools)
 
 
 def prepare(req: CreateResponse, model: str, history: History, new_items: list[Item],
@@ -269,14 +269,23 @@ def prepare(req: CreateResponse, model: str, history: History, new_items: list[I
         reasoning_summary=(req.reasoning or {}).get("summary") or (req.reasoning or {}).get("generate_summary"),
         verbosity=(req.text or {}).get("verbosity"),
         service_tier=req.service_tier, prompt_cache_key=req.prompt_cache_key,
-        prompt_cache={k: v for k, v in (req.prompt_cache_options or {}).items()
-                      if k != "comparison_response_id"} or None,  # that one is Respond's (prompt_cache.py)
+        prompt_cache=_upstream_cache_options(req.prompt_cache_options),
         prompt_cache_retention=req.prompt_cache_retention,
         prewarm=bool((req.prompt_cache_options or {}).get("prewarm")), access_programs=req.access_programs,
         reasoning_mode=reasoning.get("mode") if reasoning.get("mode") not in (None, "standard") else None,
         reasoning_context=reasoning.get("context"),
     )
     return Prepared(gen, tools, choice.hosted or [])
+
+
+def _upstream_cache_options(options: PromptCacheOptionsParam | None) -> PromptCacheOptionsParam | None:
+    """The prompt-caching options a backend sees: all but `comparison_response_id`, Respond's own
+    (engine/prompt_cache.py); None when that leaves none."""
+    if not options:
+        return None
+    kept = options.copy()
+    kept.pop("comparison_response_id", None)
+    return kept or None
 
 
 def current_turn_reasoning(messages: list[Message]) -> list[Message]:

@@ -12,7 +12,6 @@ tools a request names and returns the `HostedLoop` (engine/hosted_loop.py) that 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from respond.core.hosted import AnswersCalls, Binding, ClosesTool, HostedTool, Item, ToolContext
 from respond.core.types import Generation, Message
@@ -20,6 +19,7 @@ from respond.engine.client_tools import HostedTypes
 from respond.engine.hosted_loop import HostedLoop
 from respond.engine.repeat_guard import Signature, signature
 from respond.protocol.errors import invalid
+from respond.protocol.shapes import JSONObject
 from respond.protocol.vocabulary import Vocabulary
 
 __all__ = ["HostedLoop", "HostedTools", "HostedTypes"]
@@ -61,21 +61,21 @@ class HostedTools:
                 out.update(signature(name, arguments) for name, arguments in tool.calls(item))
         return frozenset(out)
 
-    def replay(self, item: Item) -> list[tuple[str, dict[str, Any]]]:
+    def replay(self, item: Item) -> list[tuple[str, JSONObject]]:
         tool = self.by_item.get(str(item.get("type")))
         return tool.replay(item) if tool is not None else []
 
-    def echo(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def echo(self, tools: list[JSONObject]) -> list[JSONObject]:
         """`tools` as stored and echoed: each hosted tool drops its secrets."""
-        out = []
+        out: list[JSONObject] = []
         for raw in tools:
             tool = self.by_type.get(str(raw.get("type"))) if isinstance(raw, dict) else None
             out.append(tool.echo(raw) if tool is not None else raw)
         return out
 
-    def secrets(self, tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+    def secrets(self, tools: list[JSONObject] | None) -> dict[str, JSONObject]:
         """What `echo` drops and a later run needs, by tools[] index (kept in memory, never stored)."""
-        out: dict[str, Any] = {}
+        out: dict[str, JSONObject] = {}
         for i, raw in enumerate(tools or []):
             tool = self.by_type.get(str(raw.get("type"))) if isinstance(raw, dict) else None
             kept = tool.secrets(raw) if tool is not None else {}
@@ -83,13 +83,14 @@ class HostedTools:
                 out[str(i)] = kept
         return out
 
-    async def prepare(self, tools: list[dict[str, Any]] | None, gen: Generation, ctx: ToolContext,
+    async def prepare(self, tools: list[JSONObject] | None, gen: Generation, ctx: ToolContext,
                       max_tool_calls: int | None = None) -> HostedLoop | None:
         """Validate and bind every hosted tool of the request; None when it names none."""
-        groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        groups: dict[str, list[tuple[int, JSONObject]]] = {}
         for i, raw in enumerate(tools or []):
-            if isinstance(raw, dict) and raw.get("type") in self.by_type:
-                tool = self.by_type[raw["type"]]
+            kind = raw.get("type") if isinstance(raw, dict) else None
+            if isinstance(kind, str) and kind in self.by_type:
+                tool = self.by_type[kind]
                 groups.setdefault(tool.wire.tool_types[0], []).append((i, raw))
         if not groups:
             return None
@@ -109,7 +110,7 @@ class HostedTools:
             raise
         return HostedLoop(bindings, gen, ctx, max_tool_calls)
 
-    async def check(self, tools: list[dict[str, Any]] | None, gen: Generation, ctx: ToolContext,
+    async def check(self, tools: list[JSONObject] | None, gen: Generation, ctx: ToolContext,
                     max_tool_calls: int | None = None) -> None:
         """Validate the hosted tools of a request that runs later (a background one): bound, as
         `prepare` does, and closed at once (what a binding opened, a remote session..., is released)."""

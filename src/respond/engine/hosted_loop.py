@@ -24,15 +24,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
 from respond.core.hosted import Added, Binding, Context, Done, Halt, HostedCall, Progress, Step, ToolContext
 from respond.core.ports import ModelBackend
-from respond.core.types import Delta, Finish, Generation, ReasoningDelta, ToolCallDelta, Usage
+from respond.core.types import (
+    Delta,
+    Finish,
+    Generation,
+    ReasoningContext,
+    ReasoningDelta,
+    ReasoningFields,
+    ToolCallDelta,
+    Usage,
+)
 from respond.engine.operations import AddItem, AnnotateText, DoneItem, ItemEvent, Operation
 from respond.protocol.ids import new_id
-from respond.protocol.items import UPSTREAM_STATE
-from respond.protocol.shapes import Annotation
+from respond.protocol.shapes import Annotation, UpstreamState
 
 MAX_ROUNDS = 8
 CAPPED = "This call was not run: the response reached its max_tool_calls limit."
@@ -177,7 +184,7 @@ class HostedLoop:
         return [a for binding in self.bindings for a in binding.annotations(text)]
 
 
-def _reasoning(thought: list[ReasoningDelta]) -> dict[str, Any]:
+def _reasoning(thought: list[ReasoningDelta]) -> ReasoningFields:
     """A round's reasoning on the assistant message of its calls (as `items_to_messages` puts an
     earlier turn's), so the next round sees it: its text, and the upstream's state to send back."""
     text = "".join(d.text for d in thought if d.summary is None)
@@ -185,12 +192,15 @@ def _reasoning(thought: list[ReasoningDelta]) -> dict[str, Any]:
     for d in thought:
         if d.summary is not None:
             summary[d.summary] = summary.get(d.summary, "") + d.text
-    state = next(({"id": d.item_id, "encrypted_content": d.encrypted} for d in reversed(thought)
+    state = next((UpstreamState(id=d.item_id, encrypted_content=d.encrypted) for d in reversed(thought)
                   if d.encrypted is not None), None)
     if not (text or summary or state):
         return {}
-    item: dict[str, Any] = {"summary": [{"type": "summary_text", "text": summary[i]} for i in sorted(summary)],
-                            "content": [{"type": "reasoning_text", "text": text}] if text else []}
+    item: ReasoningContext = {"summary": [{"type": "summary_text", "text": summary[i]} for i in sorted(summary)],
+                              "content": [{"type": "reasoning_text", "text": text}] if text else []}
     if state is not None:
-        item[UPSTREAM_STATE] = state
-    return {"reasoning_item": item, **({"reasoning_content": text} if text else {})}
+        item["_upstream"] = state  # (protocol.items.UPSTREAM_STATE)
+    fields: ReasoningFields = {"reasoning_item": item}
+    if text:
+        fields["reasoning_content"] = text
+    return fields

@@ -23,7 +23,7 @@ def shown_event(event: StreamEvent, include: frozenset[str] | set[str], vocabula
     if event["type"] in ("response.output_item.added", "response.output_item.done"):
         item = cast("OutputItemAddedEvent", event)["item"]
         return cast("StreamEvent", {**event, "item": vocabulary.strip(cast("dict[str, Any]", item), include)})
-    response = cast("dict[str, Any]", event).get("response")
+    response = event.get("response")  # a lifecycle event's
     if isinstance(response, dict) and isinstance(response.get("output"), list):
         event = cast("StreamEvent", {**event, "response": {**response, "output": [
             vocabulary.strip(it, include) for it in response["output"]]}})

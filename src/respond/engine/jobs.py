@@ -24,6 +24,7 @@ from respond.engine.run import Run
 from respond.engine.sealing import Sealer
 from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
+from respond.protocol.shapes import JSONObject
 
 # A queued job's hosted-tool secrets: sealed in this key of its stored request.
 SEALED_SECRETS, SECRETS_PURPOSE = "_respond_sealed_secrets", "hosted_secrets"
@@ -31,17 +32,17 @@ UNOPENED = ("The hosted tools' credentials of this queued run could not be opene
             "replica must share --secret-key. Retry the request.")
 
 
-def seal_secrets(sealer: Sealer, secrets: dict[str, Any], response_id: str, owner: str) -> str:
+def seal_secrets(sealer: Sealer, secrets: dict[str, JSONObject], response_id: str, owner: str) -> str:
     return sealer.seal({"secrets": secrets, "response": response_id}, owner, SECRETS_PURPOSE)
 
 
-def open_secrets(sealer: Sealer, blob: Any, response_id: str, owner: str) -> dict[str, Any] | None:
-    """The secrets sealed for this response and owner; None for anything else."""
+def open_secrets(sealer: Sealer, blob: Any, response_id: str, owner: str) -> dict[str, JSONObject] | None:
+    """The secrets sealed for this response and owner (tools[] index -> secrets); None for anything else."""
     opened = sealer.open(blob, owner, SECRETS_PURPOSE)
     if opened is None or opened.get("response") != response_id:
         return None
-    secrets: dict[str, Any] = opened.get("secrets") or {}
-    return secrets
+    secrets = opened.get("secrets")
+    return {i: kept for i, kept in secrets.items() if isinstance(kept, dict)} if isinstance(secrets, dict) else {}
 
 
 class Jobs:

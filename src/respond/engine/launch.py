@@ -37,7 +37,7 @@ from respond.engine.run import Run
 from respond.engine.sealing import Sealer
 from respond.engine.tenancy import Tenancy
 from respond.protocol.requests import CreateResponse
-from respond.protocol.shapes import ResponseDict
+from respond.protocol.shapes import JSONObject, ResponseDict
 
 HEADERS_WAIT = 0.25  # seconds a stream waits for the backend's first delta before sending its headers
 
@@ -63,7 +63,7 @@ class Launcher:
 
     async def launch(self, req: CreateResponse, model: str, record: Record, history: History, *,
                      background: bool = False, local: LocalState | None = None,
-                     secrets: dict[str, Any] | None = None) -> Run:
+                     secrets: dict[str, JSONObject] | None = None) -> Run:
         """`secrets`: what the hosted tools dropped from a queued run's tools[] (opened from its job)."""
         backend = self.router.resolve(model)
         # The model reads copies in which file and image parts are resolved for this backend.

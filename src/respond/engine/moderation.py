@@ -22,10 +22,10 @@ and its calls' arguments.  (Results that hosted tools feed the model between rou
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Literal
 
 from respond.core.errors import BackendError
-from respond.core.ports import Moderator
+from respond.core.ports import ModerationInput, Moderator
 from respond.core.types import (
     Delta,
     Finish,
@@ -39,10 +39,11 @@ from respond.core.types import (
 from respond.engine.operations import Operation
 from respond.protocol.errors import invalid
 from respond.protocol.requests import CreateResponse
-from respond.protocol.shapes import ResponseDict
+from respond.protocol.shapes import JSON, ResponseDict
+from respond.protocol.shapes.response import ModerationError, ModerationResult
 
 Step = Delta | Operation
-NOT_RUN = {"type": "error", "code": "not_moderated",
+NOT_RUN: ModerationError = {"type": "error", "code": "not_moderated",
            "message": "The input was blocked, so no output was generated to moderate."}
 
 
@@ -52,9 +53,9 @@ def check(req: CreateResponse, moderator: Moderator | None) -> None:
                       "(--moderation-upstream). Remove the parameter.", "moderation", "unsupported_parameter")
 
 
-def input_parts(messages: list[Message]) -> list[dict[str, Any]]:
+def input_parts(messages: list[Message]) -> list[ModerationInput]:
     """The moderation input of a turn: the text and images of every message the model reads, in order."""
-    parts: list[dict[str, Any]] = []
+    parts: list[ModerationInput] = []
     for message in messages:
         content = message.get("content")
         if isinstance(content, str) and content:
@@ -70,6 +71,19 @@ def input_parts(messages: list[Message]) -> list[dict[str, Any]]:
     return parts or [{"type": "text", "text": ""}]
 
 
+_MODALITIES: dict[str, Literal["text", "image"]] = {"text": "text", "image": "image"}
+
+
+def _object(value: JSON) -> dict[str, JSON]:
+    return value if isinstance(value, dict) else {}
+
+
+def _float(value: JSON) -> float:
+    if isinstance(value, int | float | str):
+        return float(value)
+    raise TypeError(f"A moderation score is a number, not {value!r}")
+
+
 class Moderation:
     """One response's moderation; `wrap` runs the model's steps through it."""
 
@@ -82,7 +96,8 @@ class Moderation:
         self.input_mode = (policy.get("input") or {}).get("mode") or "score"
         self.output_mode = (policy.get("output") or {}).get("mode") or "score"
 
-    async def _result(self, parts: list[dict[str, Any]], mode: str, side: str) -> dict[str, Any]:
+    async def _result(self, parts: list[ModerationInput], mode: str, side: str
+                      ) -> ModerationResult | ModerationError:
         try:
             found = await self.moderator.moderate(self.model, parts)
         except BackendError as exc:
@@ -92,17 +107,17 @@ class Moderation:
             return {"type": "error", "code": exc.code or "moderation_failed", "message": exc.message}
         return {"type": "moderation_result", "model": str(found.get("model") or self.model),
                 "flagged": bool(found.get("flagged")),
-                "categories": {str(k): bool(v) for k, v in (found.get("categories") or {}).items()},
-                "category_scores": {str(k): float(v) for k, v in (found.get("category_scores") or {}).items()},
-                "category_applied_input_types": {str(k): [t for t in v if t in ("text", "image")] for k, v in (
-                    found.get("category_applied_input_types") or {}).items() if isinstance(v, list)}}
+                "categories": {str(k): bool(v) for k, v in _object(found.get("categories")).items()},
+                "category_scores": {str(k): _float(v) for k, v in _object(found.get("category_scores")).items()},
+                "category_applied_input_types": {str(k): [_MODALITIES[t] for t in v if isinstance(t, str) and t in _MODALITIES] for k, v in (
+                    _object(found.get("category_applied_input_types"))).items() if isinstance(v, list)}}
 
-    def _record(self, inp: dict[str, Any], out: dict[str, Any]) -> None:
+    def _record(self, inp: ModerationResult | ModerationError, out: ModerationResult | ModerationError) -> None:
         self.response["moderation"] = {"input": inp, "output": out}
 
-    async def wrap(self, inputs: list[dict[str, Any]], steps: AsyncIterator[Step]) -> AsyncIterator[Step]:
+    async def wrap(self, inputs: list[ModerationInput], steps: AsyncIterator[Step]) -> AsyncIterator[Step]:
         inp = await self._result(inputs, self.input_mode, "input")
-        if self.input_mode == "block" and inp.get("flagged"):
+        if self.input_mode == "block" and inp["type"] == "moderation_result" and inp["flagged"]:
             self._record(inp, NOT_RUN)
             yield Finish(reason="content_filter", usage=Usage())
             return
@@ -121,7 +136,7 @@ class Moderation:
                 continue
             out = await self._result([{"type": "text", "text": "".join(text)}], self.output_mode, "output")
             self._record(inp, out)
-            if self.output_mode == "block" and out.get("flagged"):
+            if self.output_mode == "block" and out["type"] == "moderation_result" and out["flagged"]:
                 yield Finish(reason="content_filter", usage=step.usage)
                 return
             for kept in held:

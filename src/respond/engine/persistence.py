@@ -3,13 +3,16 @@
 | mode       | chosen when              | before the run           | while it runs      | at its end                   |
 |------------|--------------------------|--------------------------|--------------------|------------------------------|
 | drained    | store, not streamed      | -                        | -                  | `insert_response` (whole)    |
-| streamed   | store, stream            | `start_response` (lease) | events in batches  | `finish_response` (job done) |
+| streamed   | store, stream            | `start_response` (lease) | -                  | `finish_response` (job done) |
 | background | background (a claimed job)| (`enqueue_response` at create) | events in batches | `finish_response`    |
 | ephemeral  | store: false             | -                        | -                  | -                            |
 
-A streamed response is stored from its start (GET and resume work while it runs) and leased, so
-that a crash of this process is noticed and the response does not hang.  A drained one has no
-watcher: none of its events are stored (a later GET ?stream=true replays it from the response).
+A streamed response is stored from its start (GET works while it runs) and leased, so that a crash
+of this process is noticed and the response does not hang.  Only a background run stores its events
+as it goes: it is the one a client resumes (`starting_after`) while it runs.  A foreground run's
+client holds the live stream itself, so none of a streamed or drained response's events are stored: a
+later GET ?stream=true replays it from the stored response (engine/events.py `replay`: the same
+events but for the chunking of the deltas, one per part; a follower of a running one waits for its end).
 Every stored end notifies the hub (waiters on that response) and, when terminal, `on_stored`.
 """
 
@@ -111,17 +114,13 @@ class Drained(Persistence):
 
 
 class Streamed(Persistence):
-    records_events = True
+    """A foreground stream: stored at its start and at its end, its events not at all (see above)."""
 
     async def begin(self) -> None:
         r = self.record
         await self.store.start_response(row(r.response), r.owner, r.input_items, worker=self.worker,
                                         lease_ms=LEASE_MS)
         self.hub.live.track(r.id)
-
-    async def append(self, events: list[Row]) -> None:
-        await self.store.append_events(self.record.id, events, row(self.record.response))
-        self.hub.notify(self.record.id)
 
     async def end(self, events: list[Row], joins: bool) -> None:
         r = self.record
@@ -132,9 +131,17 @@ class Streamed(Persistence):
 
 
 class Background(Streamed):
+    """Its events are stored in batches as it runs (engine/recorder.py): a stream resumes from any of them."""
+
+    records_events = True
+
     async def begin(self) -> None:
         """Stored when it was queued; a worker claimed it (its job is leased)."""
         self.hub.live.track(self.record.id)
+
+    async def append(self, events: list[Row]) -> None:
+        await self.store.append_events(self.record.id, events, row(self.record.response))
+        self.hub.notify(self.record.id)
 
 
 STRATEGIES: dict[RunMode, type[Persistence]] = {

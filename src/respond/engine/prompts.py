@@ -22,11 +22,13 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from respond.protocol.errors import invalid
 from respond.protocol.params import PromptParam
+from respond.protocol.shapes import JSON, JSONObject
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
@@ -60,7 +62,7 @@ class PromptStore:
                           f"prompt.variables.{unused[0]}", "invalid_value")
         return version, _fill(body.get("instructions"), values), _fill(body.get("input"), values)
 
-    def _load(self, pid: str) -> tuple[dict[str, dict[str, Any]], str]:
+    def _load(self, pid: str) -> tuple[dict[str, Mapping[str, object]], str]:
         assert self.folder is not None
         if not _ID.match(pid):
             raise invalid(f"Invalid prompt id '{pid[:40]}': use letters, digits, '_', '-' and '.'.", "prompt.id",
@@ -70,27 +72,33 @@ class PromptStore:
             if path.is_file():
                 try:
                     doc = parse(path.read_text())
+                    return _versions(doc)
                 except ValueError as exc:
                     raise invalid(f"Prompt '{pid}' cannot be read ({path.name}: {exc}).", "prompt.id",
                                   "invalid_prompt") from None
-                return _versions(doc)
         raise invalid(f"Prompt '{pid}' not found in the prompt store.", "prompt.id", "invalid_value")
 
 
-def _versions(doc: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], str]:
+def _versions(doc: object) -> tuple[dict[str, Mapping[str, object]], str]:
+    """(version -> its table, the default version) of a prompt file; a ValueError when it is not one."""
+    if not isinstance(doc, dict):
+        raise ValueError("not a table of versions")
     raw = doc.get("versions")
-    versions = {str(k): v for k, v in raw.items()} if isinstance(raw, dict) else {"1": doc}
+    versions: dict[str, Mapping[str, object]] = {}
+    for key, table in raw.items() if isinstance(raw, dict) else [("1", doc)]:
+        if not isinstance(table, dict):
+            raise ValueError(f"version '{key}' is not a table")
+        versions[str(key)] = table
     default = doc.get("default_version")
     if default is None:
         default = max(versions, key=lambda v: (v.isdigit(), int(v) if v.isdigit() else 0, v))
     return versions, str(default)
 
 
-def _text_values(variables: dict[str, Any]) -> dict[str, str]:
+def _text_values(variables: Mapping[str, str | JSONObject]) -> dict[str, str]:
     out = {}
-    for name, value in variables.items():
-        if isinstance(value, dict) and value.get("type") == "input_text" and isinstance(value.get("text"), str):
-            value = value["text"]
+    for name, given in variables.items():
+        value: JSON = given.get("text") if isinstance(given, dict) and given.get("type") == "input_text" else given
         if not isinstance(value, str):
             raise invalid(f"Prompt variable '{name}' must be a string or an input_text part; image and file "
                           "variables are not supported by this server.", f"prompt.variables.{name}",

@@ -25,14 +25,14 @@ from typing import Any
 from respond.core.ports import JobOrder
 from respond.engine.events import Event, EventBuilder
 from respond.protocol.params import BackgroundOptionsParam
-from respond.protocol.shapes import LifecycleType, ResponseDict
+from respond.protocol.shapes import JSONObject, LifecycleType, ResponseDict
 
 WINDOWS = {"soonest": 0, "2h": 2 * 3600, "8h": 8 * 3600}  # seconds
 QUEUED_EVENTS: tuple[LifecycleType, ...] = ("response.created", "response.queued")
 US = 1_000_000
 
 
-def _options(request: Any) -> dict[str, Any]:
+def _options(request: Any) -> JSONObject:
     options = request.get("background_options") if isinstance(request, dict) else None
     return options if isinstance(options, dict) else {}
 
@@ -49,7 +49,7 @@ def deadline(request: Any, response: ResponseDict) -> tuple[float, str] | None:
     """When the run of a queued `request` (the create body) must have completed, and the error it
     fails with after that; None for `soonest`, which has no window."""
     window = _options(request).get("completion_window")
-    if window not in ("2h", "8h"):
+    if not isinstance(window, str) or window not in ("2h", "8h"):
         return None
     queued = float(response["created_at"])
     due = queued + WINDOWS[window]

@@ -51,6 +51,9 @@ class Run:
         self._on_end = on_end  # metering: called once with the final response, stored or not
         # (time, error): the end of a background run's completion window (engine/queue.py), on `clock`
         self.deadline: tuple[float, str] | None = None
+        # True once the run was asked to stop (a background cancel): checked between deltas as well as
+        # delivered as a task cancellation, which an await can swallow (3.11's `wait_for`, in the drivers)
+        self.stopped: Callable[[], bool] = _never
 
     @property
     def id(self) -> str:
@@ -131,6 +134,8 @@ class Run:
             yield delta
 
     def _within_window(self) -> None:
+        if self.stopped():
+            raise asyncio.CancelledError
         if self.deadline is not None and self.clock() > self.deadline[0]:
             raise BackendError(self.deadline[1])
 
@@ -198,3 +203,7 @@ class Run:
 def _usage(usage: Usage | None) -> UsageDict:
     u = usage or Usage()
     return usage_object(u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens)
+
+
+def _never() -> bool:
+    return False

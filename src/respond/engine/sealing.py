@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from respond.protocol.shapes import JSONObject
+
 if TYPE_CHECKING:  # `cryptography` (its own OpenSSL, ~7 MB resident) is imported by the first seal or open
     from cryptography.fernet import Fernet
 
@@ -53,7 +55,7 @@ class Sealer:
         head = {"owner": owner} if purpose == "reasoning" else {"owner": owner, "purpose": purpose}
         return self._fernet.encrypt(orjson.dumps({**payload, **head})).decode()
 
-    def open(self, token: Any, owner: str | None, purpose: str = "reasoning") -> dict[str, Any] | None:
+    def open(self, token: Any, owner: str | None, purpose: str = "reasoning") -> JSONObject | None:
         """The payload of a blob this server sealed for `owner` (None: whoever it was sealed for)
         and `purpose`; None for anything else."""
         if not isinstance(token, str):

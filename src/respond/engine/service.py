@@ -42,6 +42,7 @@ from respond.engine.sealing import Sealer
 from respond.engine.started import Started
 from respond.engine.tenancy import Tenancy
 from respond.protocol.ids import new_id
+from respond.protocol.shapes import CompactedDict, InputTokensCount
 
 
 class ResponsesService(ReadSide):
@@ -88,8 +89,8 @@ class ResponsesService(ReadSide):
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
         return await self._jobs.run(job)
 
-    async def count_input_tokens(self, body: Any, owner: str) -> dict[str, Any]:
+    async def count_input_tokens(self, body: Any, owner: str) -> InputTokensCount:
         return await self._derived.count_input_tokens(body, owner)
 
-    async def compact(self, body: Any, owner: str) -> dict[str, Any]:
+    async def compact(self, body: Any, owner: str) -> CompactedDict:
         return await self._derived.compact(body, owner)

@@ -11,10 +11,10 @@ entries with that value); the hosted loop then forces it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from respond.engine.client_tools import ClientTools
 from respond.protocol.errors import invalid
+from respond.protocol.shapes import JSON, JSONObject
 
 BUILTIN_CHOICES = {"shell": ("shell", "local_shell"), "apply_patch": ("apply_patch",),
                    "local_shell": ("local_shell",),
@@ -27,11 +27,11 @@ BUILTIN_CHOICES = {"shell": ("shell", "local_shell"), "apply_patch": ("apply_pat
 class Choice:
     mode: str  # none | auto | required
     forced: str | None = None  # the offered function the model must call
-    hosted: list[dict[str, Any]] | None = None  # the request's tools hosted tools may use (after allowed_tools)
+    hosted: list[JSONObject] | None = None  # the request's tools hosted tools may use (after allowed_tools)
 
 
-def _types(raw_tools: list[dict[str, Any]]) -> set[str]:
-    return {t.get("type") for t in raw_tools if isinstance(t, dict)}  # type: ignore[misc]
+def _types(raw_tools: list[JSONObject]) -> set[str]:
+    return {kind for t in raw_tools if isinstance(kind := t.get("type"), str)}
 
 
 def _absent(what: str, param: str) -> Exception:
@@ -39,7 +39,7 @@ def _absent(what: str, param: str) -> Exception:
                    "another tool.", param, "invalid_value")
 
 
-def _named(tools: ClientTools, kind: str, name: Any, param: str) -> str:
+def _named(tools: ClientTools, kind: str, name: JSON, param: str) -> str:
     """The offered function name of the function or custom tool `name`."""
     for offered, offer in tools.offers.items():
         if offer.kind == kind and name in (offer.name, offered):
@@ -60,7 +60,7 @@ def _builtin(tools: ClientTools, raw_types: set[str], kind: str, param: str) -> 
     raise _absent(f"'{kind}'", f"{param}.type")
 
 
-def _allowed(choice: dict[str, Any], tools: ClientTools, raw_tools: list[dict[str, Any]]) -> Choice:
+def _allowed(choice: JSONObject, tools: ClientTools, raw_tools: list[JSONObject]) -> Choice:
     entries = choice.get("tools")
     if not isinstance(entries, list) or not entries:
         raise invalid("Missing required parameter: 'tool_choice.tools'.", "tool_choice.tools",
@@ -70,12 +70,13 @@ def _allowed(choice: dict[str, Any], tools: ClientTools, raw_tools: list[dict[st
         raise invalid(f"Invalid value: '{mode}'. Supported values are: 'auto' and 'required'.",
                       "tool_choice.mode", "invalid_value")
     keep: set[str] = set()
-    hosted: list[dict[str, Any]] = []
+    hosted: list[JSONObject] = []
     raw_types = _types(raw_tools)
     for j, entry in enumerate(entries):
         param = f"tool_choice.tools[{j}]"
-        kind = entry.get("type") if isinstance(entry, dict) else None
-        if kind in ("function", "custom"):
+        entry = entry if isinstance(entry, dict) else {}
+        kind = entry.get("type")
+        if isinstance(kind, str) and kind in ("function", "custom"):
             keep.add(_named(tools, kind, entry.get("name"), f"{param}.name"))
         elif isinstance(kind, str) and kind in tools.hosted.choice_keys:
             hosted.extend(_keyed(raw_tools, kind, tools.hosted.choice_keys[kind], entry, param))
@@ -92,8 +93,8 @@ def _allowed(choice: dict[str, Any], tools: ClientTools, raw_tools: list[dict[st
     return Choice(mode, None, hosted)
 
 
-def _keyed(raw_tools: list[dict[str, Any]], kind: str, key: str, choice: dict[str, Any],
-           param: str) -> list[dict[str, Any]]:
+def _keyed(raw_tools: list[JSONObject], kind: str, key: str, choice: JSONObject,
+           param: str) -> list[JSONObject]:
     """The tools[] entries of a hosted `kind` that `choice` names by its `key` (a 400 when none)."""
     value = choice.get(key)
     found = [t for t in raw_tools if t.get("type") == kind and t.get(key) == value]
@@ -102,8 +103,8 @@ def _keyed(raw_tools: list[dict[str, Any]], kind: str, key: str, choice: dict[st
     return found
 
 
-def read_choice(choice: str | dict[str, Any] | None, tools: ClientTools,
-                raw_tools: list[dict[str, Any]] | None) -> Choice:
+def read_choice(choice: str | JSONObject | None, tools: ClientTools,
+                raw_tools: list[JSONObject] | None) -> Choice:
     """`tools` as `client_tools` read them (with the server's hosted types) narrowed by `choice`."""
     raw = [t for t in raw_tools or [] if isinstance(t, dict)]
     hosted_present = bool(_types(raw) & tools.hosted.served)
@@ -121,7 +122,7 @@ def read_choice(choice: str | dict[str, Any] | None, tools: ClientTools,
         raise invalid("Invalid type for 'tool_choice': expected a string or an object.", "tool_choice",
                       "invalid_type")
     kind = choice.get("type")
-    if kind in ("function", "custom"):
+    if isinstance(kind, str) and kind in ("function", "custom"):
         return Choice("required", _named(tools, kind, choice.get("name"), "tool_choice.name"), raw)
     if kind == "allowed_tools":
         return _allowed(choice, tools, raw)

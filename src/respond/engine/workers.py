@@ -7,8 +7,8 @@ job), renews the leases of what it runs, and ends runs whose worker died:
   `background_options`); a run past its completion window ends `failed`;
 - a running job whose lease ran out (its process was killed) is **not re-run**: its response ends
   `failed` with an error saying it was interrupted, because part of its stream may already have
-  reached a client and a re-run would produce a different one.  On SQLite (one process by
-  design) this happens at start-up at once; on PostgreSQL after the lease (15 s) runs out;
+  reached a client and a re-run would produce a different one.  On SQLite served by one
+  process this happens at start-up at once; on PostgreSQL after the lease (15 s) runs out;
 - on SIGTERM the process stops claiming, lets running jobs finish for `grace` seconds, then puts
   the rest back on the queue from scratch (their events are dropped) for another process.
 """
@@ -51,6 +51,7 @@ class RunManager:
         self.grace = grace
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.owners: dict[str, str] = {}
+        self.stopping: set[str] = set()  # runs asked to stop (cancel): their Run checks it between deltas
         self._suspects: dict[str, Any] = {}  # expired jobs seen at the last upkeep -> their lease
         self._loops: list[asyncio.Task[None]] = []
         self._wake = wake or asyncio.Event()  # set by whoever queues a job (the service's on_queued)
@@ -122,6 +123,7 @@ class RunManager:
             run = await self.service.run_job(job)
             if run is not None:
                 run.deadline = queue.deadline(job["request"], run.response)
+                run.stopped = lambda: rid in self.stopping
                 async for _ in run.events():
                     pass
                 status = str(run.response.get("status"))
@@ -136,6 +138,7 @@ class RunManager:
         finally:
             self.tasks.pop(rid, None)
             self.owners.pop(rid, None)
+            self.stopping.discard(rid)
             log.info("background run %s ended %s in %.1fs", rid, status, time.perf_counter() - start)
 
     async def _never_started(self, rid: str, owner: str) -> None:
@@ -162,7 +165,8 @@ class RunManager:
                 alive = self.service.hub.live.alive()
                 for rid in await self.store.renew_leases(self.worker_id, LEASE_MS, alive):
                     task = self.tasks.get(rid)
-                    if task is not None:
+                    if task is not None and rid not in self.stopping:  # once: a second would cut its ending short
+                        self.stopping.add(rid)
                         task.cancel()
                 await self.recover(alive=set(alive))
             except Exception as exc:  # the database is away: try again at the next turn
@@ -225,20 +229,29 @@ class RunManager:
             if self.service.tenancy is not None:  # it never ran: its key's slot and reservation are freed
                 self.service.tenancy.finished(response, owner, "none", 0.0)
             return response
-        task = self.tasks.get(rid)
-        if task is not None:
-            task.cancel()
-        else:
-            await self.store.request_cancel(rid)  # the process running it sees this at its next lease renewal
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while loop.time() < deadline:
+        # The process running it (this one or another) sees the request at its next lease renewal; this
+        # one's task is also cancelled at once, including when its claim was still on its way back from
+        # the database when the cancel came (the task appears a moment later: looked for at each turn).
+        await self.store.request_cancel(rid)
+        task: asyncio.Task[None] | None = None
+        if rid in self.stopping:  # asked already (a cancel before this one, or the lease upkeep)
+            task = self.tasks.get(rid)
+        self.stopping.add(rid)
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + wait
+            while loop.time() < deadline:
+                if task is None and (task := self.tasks.get(rid)) is not None:
+                    task.cancel()
+                current = await self.store.get_response(rid, owner)
+                if current is None or current["status"] in TERMINAL:
+                    return typed(current) if current is not None else response
+                await self.service.hub.wait(rid, 0.1)
             current = await self.store.get_response(rid, owner)
-            if current is None or current["status"] in TERMINAL:
-                return typed(current) if current is not None else response
-            await self.service.hub.wait(rid, 0.1)
-        current = await self.store.get_response(rid, owner)
-        return typed(current) if current is not None else response
+            return typed(current) if current is not None else response
+        finally:
+            if rid not in self.tasks:
+                self.stopping.discard(rid)  # not run here (another process's), or ended meanwhile
 
     async def follow(self, rid: str, owner: str, after: int,
                      include: Sequence[str] | None = None) -> AsyncIterator[StreamEvent]:
@@ -252,15 +265,21 @@ class RunManager:
     async def _follow(self, rid: str, owner: str, after: int, got: tuple[list[Any], str] | None,
                       include: frozenset[str] = frozenset()) -> AsyncIterator[StreamEvent]:
         """`got`: stored events (JSON read back from the store, as they were emitted) and the status."""
-        if got is not None and not got[0] and got[1] in TERMINAL and \
-                not (await self.store.read_events(rid, owner, -1, limit=1) or ([], ""))[0]:
-            # Never streamed, so no events were stored: replay it from the stored response.
-            response = await self.store.get_response(rid, owner)
-            if response is not None:
-                replayed = replay(typed(response), self.service.hosted.replay, include, self.service.vocabulary)
-                got = ([ev for ev in replayed if ev["sequence_number"] > after], got[1])
+        stored = False  # events of it came from the store (a background run's)
         while got is not None:
             events, status = got
+            if not events and not stored and status in TERMINAL and \
+                    not (await self.store.read_events(rid, owner, -1, limit=1) or ([], ""))[0]:
+                # A foreground run (streamed or not): none of its events were stored; once it has
+                # ended, its stream is replayed from the stored response (engine/persistence.py).
+                response = await self.store.get_response(rid, owner)
+                replayed = [] if response is None else replay(
+                    typed(response), self.service.hosted.replay, include, self.service.vocabulary)
+                for ev in replayed:
+                    if ev["sequence_number"] > after:
+                        yield shown_event(ev, include, self.service.vocabulary)
+                return
+            stored = stored or bool(events)
             for ev in events:
                 after = ev["sequence_number"]
                 yield shown_event(ev, include, self.service.vocabulary)

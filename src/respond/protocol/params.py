@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypedDict
 
 from respond.protocol.errors import invalid
+from respond.protocol.jsonvalue import ParsedJSON
 
 CONTINUATION_ID_MAX = 128
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
@@ -35,7 +36,7 @@ class Reasoning(_Strict):
 
 
 class Text(_Strict):
-    format: dict[str, Any] | None = None  # checked where it is used (engine.generation.response_format)
+    format: dict[str, ParsedJSON] | None = None  # checked where it is used (engine.generation.response_format)
     verbosity: Literal["low", "medium", "high"] | None = None
 
 
@@ -75,7 +76,7 @@ class Moderation(_Strict):
 class Prompt(_Strict):
     id: str = Field(min_length=1)
     version: str | None = None
-    variables: dict[str, str | dict[str, Any]] | None = None
+    variables: dict[str, str | dict[str, ParsedJSON]] | None = None
 
 
 class PromptCacheOptions(_Strict):
@@ -100,7 +101,7 @@ class ReasoningParam(TypedDict, total=False):
 
 
 class TextParam(TypedDict, total=False):
-    format: dict[str, Any] | None  # checked where it is used (engine.generation.response_format)
+    format: dict[str, ParsedJSON] | None  # checked where it is used (engine.generation.response_format)
     verbosity: Literal["low", "medium", "high"] | None
 
 
@@ -138,7 +139,7 @@ class ModerationParam(TypedDict):
 
 class PromptParam(TypedDict):  # the SDK's order (ResponsePrompt): a validated value's keys come in this order
     id: str
-    variables: NotRequired[dict[str, str | dict[str, Any]] | None]
+    variables: NotRequired[dict[str, str | dict[str, ParsedJSON]] | None]
     version: NotRequired[str | None]
 
 

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from respond.protocol.errors import APIError, invalid
+from respond.protocol.jsonvalue import ParsedJSON
 from respond.protocol.params import (
     NESTED,
     AccessProgramsParam,
@@ -70,10 +71,10 @@ class CreateResponse(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str | None = None
-    input: str | list[dict[str, Any]] | None = None
+    input: str | list[dict[str, ParsedJSON]] | None = None  # items, checked by protocol.items
     instructions: str | None = None
     previous_response_id: str | None = None
-    conversation: str | dict[str, Any] | None = None
+    conversation: str | dict[str, ParsedJSON] | None = None
     store: bool | None = True
     stream: bool | None = False
     stream_options: StreamOptionsParam | None = None
@@ -89,8 +90,8 @@ class CreateResponse(BaseModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     parallel_tool_calls: bool | None = True
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[dict[str, ParsedJSON]] | None = None  # checked by engine.client_tools and the hosted tools
+    tool_choice: str | dict[str, ParsedJSON] | None = None  # checked by engine.tool_choice
     text: TextParam | None = None
     reasoning: ReasoningParam | None = None
     truncation: Literal["auto", "disabled"] | None = "disabled"
@@ -106,7 +107,7 @@ class CreateResponse(BaseModel):
     moderation: ModerationParam | None = None
     access_programs: AccessProgramsParam | None = None
     # Client extensions: accepted and logged, never sent on (Codex CLI sends client_metadata).
-    client_metadata: dict[str, Any] | None = None
+    client_metadata: dict[str, ParsedJSON] | None = None
 
     @field_validator("metadata", mode="before")
     @classmethod

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from respond.protocol.lifecycle import TERMINAL
 from respond.protocol.params import PromptCacheOptionsParam, ReasoningParam, TextParam
 from respond.protocol.requests import CreateResponse
@@ -14,7 +12,7 @@ __all__ = ["TERMINAL", "echo_cache_options", "echo_image", "echo_text", "echo_to
            "usage_object"]
 
 
-def echo_tools(tools: list[dict[str, Any]] | None) -> list[JSONObject]:
+def echo_tools(tools: list[JSONObject] | None) -> list[JSONObject]:
     out: list[JSONObject] = []
     for tool in tools or []:
         if tool.get("type") == "function":

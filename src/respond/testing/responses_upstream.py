@@ -25,17 +25,32 @@ Streams are event streams with ``event:`` lines and ``sequence_number``s; non-st
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, TypedDict
 
 import orjson
 
-from respond.protocol.shapes import OutputItem, OutputPart, ReasoningItem
+from respond.protocol.shapes import ErrorDict, IncompleteDetails, OutputItem, OutputPart, ReasoningItem
 from respond.testing.reply import Reply, ResponsesRequest, Usage
 
 DEFAULT_TEXT = "Hello from the scripted upstream."
 
-Send = Callable[[str, dict[str, Any]], Awaitable[None]]
+Send = Callable[[str, Mapping[str, object]], Awaitable[None]]  # (event type, its other fields): sent as JSON
+
+
+class UpstreamResponse(TypedDict):
+    """The Response a stateless server answers (a non-stream's body, a lifecycle event's `response`)."""
+
+    id: str
+    object: Literal["response"]
+    created_at: int
+    status: str
+    model: str | None
+    output: list[OutputItem]
+    store: bool
+    error: ErrorDict | None
+    incomplete_details: IncompleteDetails | None
+    usage: Usage | None
 
 
 def refusal_reason(req: ResponsesRequest) -> str | None:
@@ -110,8 +125,8 @@ def _usage(reply: Reply, req: ResponsesRequest, output: list[OutputItem]) -> Usa
 
 
 def response_object(reply: Reply, req: ResponsesRequest, n: int, status: str,
-                    output: list[OutputItem]) -> dict[str, Any]:
-    resp: dict[str, Any] = {
+                    output: list[OutputItem]) -> UpstreamResponse:
+    resp: UpstreamResponse = {
         "id": f"resp_up{n}", "object": "response", "created_at": 0, "status": status, "model": req.get("model"),
         "output": output, "store": False, "error": None, "incomplete_details": None,
         "usage": _usage(reply, req, output) if status != "in_progress" else None}
@@ -193,7 +208,7 @@ async def stream(send: Send, reply: Reply, req: ResponsesRequest, n: int) -> Non
     await emit(f"response.{status}", response=response_object(reply, req, n, status, output))
 
 
-def complete(reply: Reply, req: ResponsesRequest, n: int) -> dict[str, Any]:
+def complete(reply: Reply, req: ResponsesRequest, n: int) -> UpstreamResponse:
     """The non-streamed Response of a reply."""
     output = build_output(reply, req, n)
     status = "incomplete" if reply.get("finish_reason") == "length" else "completed"

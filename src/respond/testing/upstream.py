@@ -33,11 +33,14 @@ import argparse
 import asyncio
 import socket
 from collections import deque
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 import orjson
 
+from respond.protocol.shapes import JSONObject
 from respond.testing import moderation_upstream, responses_upstream
+from respond.testing.moderation_upstream import ModerationRequest
 from respond.testing.reply import (
     ChatRequest,
     ChunkBase,
@@ -50,6 +53,13 @@ from respond.testing.reply import (
 )
 
 DEFAULT_TEXT = "Hello from the scripted upstream."
+
+
+class Counted(TypedDict, total=False):
+    """What is recorded of a request when not recording whole ones (benchmarks check history length)."""
+
+    n_messages: int  # a chat request's
+    n_input: int  # a Responses request's
 
 
 def _words(text: str, chunks: int) -> list[str]:
@@ -66,8 +76,8 @@ class ScriptedUpstream:
         self.port = port
         self.record = record
         self.replies: deque[Reply] = deque()
-        self.requests: list[dict[str, Any]] = []
-        self.moderations: list[dict[str, Any]] = []  # POST /v1/moderations bodies (moderation_upstream.py)
+        self.requests: list[ChatRequest | ResponsesRequest | Counted] = []
+        self.moderations: list[ModerationRequest] = []  # POST /v1/moderations bodies (moderation_upstream.py)
         self.count = 0
         self._server: asyncio.AbstractServer | None = None
         self._open: set[asyncio.StreamWriter] = set()  # connections, closed by stop() as by a crash
@@ -187,7 +197,7 @@ class ScriptedUpstream:
                      b"transfer-encoding: chunked\r\n\r\n")
         seq = 0
 
-        async def send(type_: str, fields: dict[str, Any]) -> None:
+        async def send(type_: str, fields: Mapping[str, object]) -> None:
             nonlocal seq
             frame = (b"event: " + type_.encode() + b"\ndata: "
                      + orjson.dumps({"type": type_, "sequence_number": seq, **fields}) + b"\n\n")
@@ -228,7 +238,7 @@ class ScriptedUpstream:
         model = req.get("model", "scripted")
         base: ChunkBase = {"id": f"chatcmpl-{self.count}", "created": 0, "model": model}
         if not req.get("stream"):
-            message: dict[str, Any] = {"role": "assistant", "content": text or None}
+            message: JSONObject = {"role": "assistant", "content": text or None}
             for key in ("reasoning", "refusal"):
                 if reply.get(key):
                     message[reply.get("reasoning_field", "reasoning_content") if key == "reasoning" else key] = \
@@ -251,7 +261,7 @@ class ScriptedUpstream:
         delay = float(reply.get("chunk_delay", 0))
         chunk_base = {**base, "object": "chat.completion.chunk"}
 
-        async def send(delta: dict[str, Any], finish_reason: str | None = None,
+        async def send(delta: JSONObject, finish_reason: str | None = None,
                        extra: LogprobsField | None = None) -> None:
             choice = {"index": 0, "delta": delta, "finish_reason": finish_reason, **(extra or {})}
             payload = {**chunk_base, "choices": [choice]}

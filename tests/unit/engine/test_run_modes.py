@@ -6,11 +6,13 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from respond.backends.scripted import ScriptedBackend
-from respond.engine.persistence import RunMode
+from respond.engine.events import replay
+from respond.engine.persistence import RunMode, typed
 from respond.engine.run import Run
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.started import Queued, Running
 from respond.store.sql import SqlStore
+from tests.replays import as_replayed
 from tests.unit.conftest import OWNER
 
 
@@ -47,15 +49,19 @@ async def test_drained_is_stored_once_whole_without_events(service: ResponsesSer
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
 
 
-async def test_streamed_is_stored_from_the_start_with_every_event(service: ResponsesService,
-                                                                  store: SqlStore) -> None:
+async def test_streamed_is_stored_at_its_start_and_end_and_replays_as_it_streamed(
+        service: ResponsesService, store: SqlStore) -> None:
     run, response = await _start(service, {"model": "scripted", "input": "hi", "stream": True})
     started = await store.get_response(response["id"], OWNER)
     assert started is not None and started["status"] == "in_progress"
     events = await _drain(run)
-    got = await store.read_events(response["id"], OWNER, -1)
-    assert got is not None and got[1] == "completed"
-    assert got[0] == events  # every event the client saw, stored in order
+    # its events are not stored (only a background run's are): a replay rebuilds them from the response
+    assert await store.read_events(response["id"], OWNER, -1) == ([], "completed")
+    stored = await store.get_response(response["id"], OWNER)
+    assert stored is not None and stored == events[-1]["response"]
+    deltas = [e for e in events if e["type"] == "response.output_text.delta"]
+    assert len(deltas) > 1  # so that the replay's one delta per part is a real difference
+    assert replay(typed(stored)) == as_replayed(events)
     assert await store.claim_job("w", 1000) is None  # its lease job is done, nothing queued
 
 

@@ -73,7 +73,13 @@ from respond.protocol.shapes.items import (
     ToolItem,
     UpstreamState,
 )
-from respond.protocol.shapes.objects import ConversationDict, Deleted, ListPage
+from respond.protocol.shapes.objects import (
+    CompactedDict,
+    ConversationDict,
+    Deleted,
+    InputTokensCount,
+    ListPage,
+)
 from respond.protocol.shapes.parts import (
     Annotation,
     InputPart,
@@ -98,7 +104,7 @@ from respond.protocol.shapes.values import JSON, JSONObject
 
 __all__ = [
     "JSON", "Annotation", "ApplyPatchCallItem", "ApplyPatchCallOutputItem", "AudioDeltaEvent", "AudioDoneEvent",
-    "CallEvent", "CallItem", "CallOutputItem", "CompactionCompactingEvent", "CompactionItem", "ComputerCallItem", "ConversationDict", "Deleted",
+    "CallEvent", "CallItem", "CompactedDict", "InputTokensCount", "CallOutputItem", "CompactionCompactingEvent", "CompactionItem", "ComputerCallItem", "ConversationDict", "Deleted",
     "ComputerCallOutputItem", "ContentPartAddedEvent", "ContentPartDoneEvent", "CustomToolCallInputDeltaEvent",
     "CustomToolCallInputDoneEvent", "CustomToolCallItem", "CustomToolCallOutputItem", "ErrorDict", "ErrorEvent",
     "FunctionCallArgumentsDeltaEvent", "FunctionCallArgumentsDoneEvent", "FunctionCallItem", "FunctionCallOutputItem",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Generic, Literal, TypedDict, TypeVar
 
+from respond.protocol.shapes.items import CompactionItem, MessageItem
+from respond.protocol.shapes.response import ImageConfig, UsageDict
+
 T = TypeVar("T")
 
 
@@ -30,3 +33,23 @@ class ConversationDict(TypedDict):
     object: Literal["conversation"]
     created_at: int
     metadata: dict[str, str]
+
+
+class InputTokensCount(TypedDict):
+    """`POST /responses/input_tokens` (the SDK's `InputTokenCountResponse`)."""
+
+    object: Literal["response.input_tokens"]
+    input_tokens: int
+
+
+class CompactedDict(TypedDict):
+    """`POST /responses/compact` (the SDK's `CompactedResponse`), with what Respond echoes of the request."""
+
+    id: str
+    object: Literal["response.compaction"]
+    created_at: int
+    output: list[MessageItem | CompactionItem]  # the user's messages, then the compaction item
+    usage: UsageDict
+    image: ImageConfig | None
+    safety_identifier: str | None
+    service_tier: str

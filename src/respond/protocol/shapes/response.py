@@ -69,6 +69,32 @@ class ImageConfig(TypedDict):
     context_compression: Literal["enabled", "disabled"]
 
 
+class ModerationResult(TypedDict):
+    """The SDK's `ModerationInputModerationResult` (and `...Output...`: the same fields)."""
+
+    type: Literal["moderation_result"]
+    model: str
+    flagged: bool
+    categories: dict[str, bool]
+    category_scores: dict[str, float]
+    category_applied_input_types: dict[str, list[Literal["text", "image"]]]
+
+
+class ModerationError(TypedDict):
+    """The SDK's `ModerationInputError`: a side that could not be (or was not) moderated."""
+
+    type: Literal["error"]
+    code: str
+    message: str
+
+
+class ModerationDict(TypedDict):
+    """`Response.moderation`: the scores of the response's input and output."""
+
+    input: ModerationResult | ModerationError
+    output: ModerationResult | ModerationError
+
+
 class ResponseDict(TypedDict):
     id: str
     object: Literal["response"]
@@ -109,7 +135,7 @@ class ResponseDict(TypedDict):
     access_programs: JSONObject | None
     image: ImageConfig | None
     input_transformations: list[JSONObject] | None
-    moderation: JSONObject | None
+    moderation: ModerationDict | None
     prompt_cache_diagnostics: JSONObject | None
     prompt_cache_options: PromptCacheOptionsConfig | None
     tool_usage: JSONObject | None
