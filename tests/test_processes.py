@@ -112,3 +112,10 @@ def test_processes_must_be_at_least_one(server_factory: Any, upstream: Any, data
                                  start=False)
     with pytest.raises(RuntimeError, match="--processes must be at least 1"):
         srv.start(timeout=30)
+
+
+def test_a_database_that_cannot_be_migrated_stops_the_supervisor(server_factory: Any, upstream: Any) -> None:
+    srv: Server = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--processes", "2",
+                                 database="postgresql://postgres@127.0.0.1:1/unreachable", start=False)
+    with pytest.raises(RuntimeError, match="migrations failed"):
+        srv.start(timeout=60)

@@ -57,6 +57,24 @@ async def _migrate(url: str) -> None:
         await db.close()
 
 
+def _in_child(work: Callable[[], None]) -> bool:
+    """Run `work` in a forked child and wait for it: the supervisor stays small (the store's modules
+    and connections live and die in that child).  True if it succeeded."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:  # noqa: BLE001 - logged; the exit code tells the supervisor
+            log.exception("migrating the database failed")
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 def _die_with_parent() -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -80,7 +98,9 @@ class Supervisor:
             self._own_metrics_dir = tempfile.mkdtemp(prefix="respond-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._own_metrics_dir  # read by prometheus-client's import
             self.settings = dataclasses.replace(s, metrics_multiproc_dir=self._own_metrics_dir)
-        asyncio.run(_migrate(s.database))  # once, before the children start (they find nothing to apply)
+        if not _in_child(lambda: asyncio.run(_migrate(s.database))):  # once, before the servers start
+            log.error("the database's migrations failed (see above): not starting")
+            return 2
         log.info("serving on http://%s:%d with %d processes", s.host, s.port, s.processes)
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
