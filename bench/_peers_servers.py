@@ -91,6 +91,12 @@ def _respond(env: Path, port: int, up: int, work: Path, pg: str | None) -> tuple
     return argv, {}
 
 
+def _respond_processes(env: Path, port: int, up: int, work: Path, pg: str | None) -> tuple[list[str], dict[str, str]]:
+    """Respond with `--processes 2`: two server processes on the port (cli/processes.py)."""
+    argv, extra = _respond(env, port, up, work, pg)
+    return [*argv, "--processes", "2"], extra
+
+
 def _litellm(env: Path, port: int, up: int, work: Path, pg: str | None) -> tuple[list[str], dict[str, str]]:
     cfg = work / "litellm.yaml"
     # `openai/chat_completions/<model>` makes LiteLLM bridge /responses onto the upstream's chat
@@ -155,6 +161,10 @@ SPECS: dict[str, Spec] = {
     "respond": Spec(
         "respond", "", "/v1/responses", "SQLite or PostgreSQL (every response and item)", _respond, postgres=True
     ),
+    "respond-2p": Spec(
+        "respond", "", "/v1/responses", "as respond, served by 2 processes (--processes 2)", _respond_processes,
+        postgres=True,
+    ),
     "litellm": Spec(
         "litellm",
         "litellm[proxy]",
@@ -197,7 +207,7 @@ SPECS: dict[str, Spec] = {
 
 def prepare(name: str, cache: Path, log: Path) -> tuple[Path, str]:
     """(environment, version) for one server, installing it on first use."""
-    if name == "respond":
+    if name in ("respond", "respond-2p"):
         env = Path(sys.prefix)
         if not (env / "bin" / "respond").exists():
             env = REPO / ".venv"
