@@ -31,7 +31,7 @@ from respond.engine.execution.router import (
 from respond.engine.execution.run import Run
 from respond.engine.intake.request_options import RequestOptions
 from respond.engine.read.derived import Derived
-from respond.engine.read.reads import ReadSide
+from respond.engine.read.reads import Reads
 from respond.engine.record.hub import Hub
 from respond.engine.record.recording import Recording
 from respond.engine.record.sealing import Sealer
@@ -44,10 +44,11 @@ from respond.engine.started import Started
 from respond.engine.tenants.tenancy import Tenancy
 from respond.engine.tooling.hosted import HostedTools
 from respond.protocol.ids import new_id
-from respond.protocol.shapes import CompactedDict, InputTokensCount
+from respond.protocol.shapes import CompactedDict, Deleted, InputTokensCount, ListPage, ResponseDict
+from respond.protocol.vocabulary import Item
 
 
-class ResponsesService(ReadSide):
+class ResponsesService:
     def __init__(self, store: Store, router: ModelRouter, *, hosted: HostedTools | None = None,
                  worker_id: str | None = None, trust_cache: bool = False,
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
@@ -80,12 +81,24 @@ class ResponsesService(ReadSide):
         self._jobs = Jobs(store, self.references, launcher, prompts=prompts, sealer=own)
         self._derived = Derived(router, references=self.references, context=self.context, files=files,
                                 tenancy=tenancy, sealer=own)
+        self._reads = Reads(store, sealer, self.contexts, self.vocabulary)
 
     async def create(self, body: Any, owner: str, local: LocalState | None = None, generate: bool = True
                      ) -> Started:
         """Validate and start a response: `Running` (drain or stream its run), `Queued` (background)
         or `Warmed` (generate: false).  `local`: a WebSocket's connection state."""
         return await self._creator.create(body, owner, local, generate)
+
+    async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> ResponseDict:
+        return await self._reads.retrieve(response_id, owner, include)
+
+    async def delete(self, response_id: str, owner: str) -> Deleted:
+        return await self._reads.delete(response_id, owner)
+
+    async def input_items(self, response_id: str, owner: str, *, after: str | None, limit: int, order: str,
+                          include: list[str] | None = None) -> ListPage[Item]:
+        return await self._reads.input_items(response_id, owner, after=after, limit=limit, order=order,
+                                             include=include)
 
     async def run_job(self, job: ClaimedJob) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""

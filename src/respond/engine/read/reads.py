@@ -1,12 +1,10 @@
 """The read side of a stored response: retrieve (with `include`), delete, list input items.
 
-A mixin of `ResponsesService` (engine/service.py), which gives it the store, the sealer and the
-context cache; it calls nothing of the create path.
+`ResponsesService` (engine/service.py) holds one and hands it the store, the sealer, the context cache
+and the vocabulary; it calls nothing of the create path.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from respond.core.ports import Store
 from respond.engine.assemble.reasoning import sealed_payload
@@ -17,14 +15,15 @@ from respond.engine.stream.include import with_include
 from respond.protocol.errors import not_found
 from respond.protocol.pagination import page
 from respond.protocol.shapes import Deleted, ListPage, ResponseDict
-from respond.protocol.vocabulary import Vocabulary
+from respond.protocol.vocabulary import Item, Vocabulary
 
 
-class ReadSide:
-    store: Store
-    sealer: Sealer | None
-    contexts: ContextCache
-    vocabulary: Vocabulary
+class Reads:
+    def __init__(self, store: Store, sealer: Sealer | None, contexts: ContextCache, vocabulary: Vocabulary) -> None:
+        self.store = store
+        self.sealer = sealer  # reasoning.encrypted_content on demand (None: an include of it seals nothing)
+        self.contexts = contexts  # cleared by a delete
+        self.vocabulary = vocabulary
 
     async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> ResponseDict:
         response = await self.store.get_response(response_id, owner)
@@ -43,7 +42,7 @@ class ReadSide:
         return {"id": response_id, "object": "response.deleted", "deleted": True}
 
     async def input_items(self, response_id: str, owner: str, *, after: str | None, limit: int, order: str,
-                          include: list[str] | None = None) -> ListPage[dict[str, Any]]:
+                          include: list[str] | None = None) -> ListPage[Item]:
         found = await self.store.list_input_items(response_id, owner, after=after, limit=limit, order=order)
         if found is None:
             raise not_found("Response", response_id)
