@@ -37,8 +37,17 @@ def _cell(row: Any) -> str:
 
 
 def _ratio(rows: dict[str, Any]) -> str:
-    me = rows.get("respond")
-    peers = {k: v for k, v in rows.items() if k != "respond" and v and "skipped" not in v}
+    """Each Respond variant (`respond`, `respond-2p`) against the best of the peers."""
+    peers = {k: v for k, v in rows.items() if not k.startswith("respond") and v and "skipped" not in v}
+    mine = [k for k in rows if k.startswith("respond")]
+    got = [(k, _ratio_of(rows[k], peers)) for k in mine]
+    shown = [(k, r) for k, r in got if r != "-"]
+    if len(shown) == 1 and shown[0][0] == "respond":
+        return shown[0][1]
+    return "; ".join(f"{k}: {r}" for k, r in shown) or "-"
+
+
+def _ratio_of(me: dict[str, Any] | None, peers: dict[str, Any]) -> str:
     if not me or "skipped" in me or not peers:
         return "-"
     if "rps" in me:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import threading
@@ -84,6 +85,37 @@ def test_cancel(bg, upstream):
         client.responses.cancel(fg.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.cancel("resp_nope")
+
+
+def test_cancel_holds_when_an_await_swallows_the_cancellation(bg, upstream):
+    """Python 3.11's `asyncio.wait_for` (in the database drivers) returns its result instead of raising when
+    a cancellation and that result arrive together: the run's task then goes on as if never cancelled.  A
+    cancel must still end the run `cancelled` (the run also checks a stop flag between deltas)."""
+    runs = bg.app.state.runs
+    service = runs.service
+    original = service.run_job
+    started = threading.Event()
+
+    async def swallowing(job):  # the claimed job's setup, where the cancel lands and is lost
+        started.set()
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            pass
+        return await original(job)
+
+    service.run_job = swallowing
+    try:
+        client = bg.client()
+        upstream.reply(SLOW)
+        r = client.responses.create(model="scripted", input="go", background=True)
+        assert started.wait(10)
+        begun = time.monotonic()
+        assert client.responses.cancel(r.id).status == "cancelled"
+        assert time.monotonic() - begun < 5  # not the cancel's 10 s wait running out
+        assert wait_status(client, r.id, {"cancelled", "completed"}).status == "cancelled"
+    finally:
+        service.run_job = original
 
 
 def test_cancel_queued(app_factory, upstream, database):

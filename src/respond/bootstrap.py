@@ -40,14 +40,14 @@ from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.core.sessions import MemorySessions
 from respond.dashboard import create_dashboard as dashboard
 from respond.dashboard.session import secret_for
-from respond.engine.hosted import HostedTools
-from respond.engine.input_files import InputFiles
-from respond.engine.prompts import PromptStore
-from respond.engine.queries import Operations
-from respond.engine.sealing import Sealer, load_secret
+from respond.engine.background.workers import RunManager
+from respond.engine.read.queries import Operations
+from respond.engine.record.sealing import Sealer, load_secret
+from respond.engine.resolve.input_files import InputFiles
+from respond.engine.resolve.prompts import PromptStore
 from respond.engine.service import ModelRouter, ResponsesService
-from respond.engine.tenancy import Tenancy
-from respond.engine.workers import RunManager
+from respond.engine.tenants.tenancy import Tenancy
+from respond.engine.tooling.hosted import HostedTools
 from respond.protocol.vocabulary import Vocabulary
 from respond.store.availability import data_error, unavailable
 from respond.store.journal import Journal
@@ -203,9 +203,10 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
     kinds = tools.kinds(HOSTED_TOOLS, tools.plugins())
     hosted = HostedTools(tools.build(kinds, services), Vocabulary(k.wire for k in kinds))
+    # SQLite served by this process alone: nothing else deletes what it cached, or runs its jobs
+    alone = store.dialect == "sqlite" and settings.processes == 1
     service = ResponsesService(store, ModelRouter(chosen, default, settings.repeat_guard, settings.aliases),
-                               hosted=hosted,
-                               trust_cache=store.dialect == "sqlite", on_queued=queued.set,
+                               hosted=hosted, trust_cache=alone, on_queued=queued.set,
                                sealer=Sealer(server_secret),
                                prompts=PromptStore(settings.prompts), metrics=metrics, tenancy=tenancy, clock=clock,
                                moderator=moderator,
@@ -213,8 +214,7 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
                                    store.files, NetworkPolicy(settings.fetch_allow, flag="--fetch-allow"),
                                    max_bytes=int(settings.max_file_mb * 1024 * 1024)),
                                    image_allow=NetworkPolicy(settings.image_url_allow, flag="--image-url-allow")))
-    runs = RunManager(service, workers=settings.workers, single_process=store.dialect == "sqlite",
-                      grace=settings.shutdown_grace, wake=queued)
+    runs = RunManager(service, workers=settings.workers, single_process=alone, grace=settings.shutdown_grace, wake=queued)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

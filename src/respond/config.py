@@ -75,6 +75,9 @@ FLAGS: list[Flag] = [
          "config check FILE`", None, Path, metavar="FILE"),
     Flag("host", "address to listen on", "127.0.0.1"),
     Flag("port", "port to listen on", 8080, int),
+    Flag("processes", "server processes sharing the port, each with its own event loop and background workers "
+         "(a supervisor restarts one that dies); on SQLite they share its single writer; each loads its own copy "
+         "of an embedded model", 1, int, metavar="N"),
     Flag("database", "SQLAlchemy URL of the store: sqlite:///path.db or postgresql://user@host/db",
          default_database, metavar="URL", default_doc="a SQLite file in the user data dir"),
     Flag("upstream", "an OpenAI-compatible /v1 base URL (vLLM, Ollama, llama.cpp server, a hosted API); "
@@ -198,6 +201,7 @@ class Settings:
     config: Path | None = _d("config")  # the --config file the values below were read from, if any
     host: str = _d("host")
     port: int = _d("port")
+    processes: int = _d("processes")  # server processes sharing the port (cli/processes.py)
     database: str = _d("database")
     # backend specs, NAME[:key=value,...], in the order they are asked to serve a model; empty: the
     # embedded backend (see `embedded_enabled`) then the upstream, when given
@@ -215,7 +219,7 @@ class Settings:
     default_model: str | None = _d("default_model")
     n_ctx: int = _d("n_ctx")
     max_output_tokens: int = _d("max_output_tokens")  # embedded: the output cap of a request without one
-    repeat_guard: str = _d("repeat_guard")  # on | off | embedded (engine/repeat_guard.py)
+    repeat_guard: str = _d("repeat_guard")  # on | off | embedded (engine/tooling/repeat_guard.py)
     workers: int = _d("workers")
     shutdown_grace: float = _d("shutdown_grace")
     log_level: str = _d("log_level")

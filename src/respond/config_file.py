@@ -58,7 +58,7 @@ class UpstreamConfig:
     models: list[str] | None = None
     limits: dict[str, float] = field(default_factory=dict)  # UpstreamLimits fields set for this upstream
     health: dict[str, float] = field(default_factory=dict)  # backoff_s, health_interval_s, models_refresh_s
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, object] = field(default_factory=dict)  # TOML values, handed on verbatim
 
     @property
     def backend(self) -> str:
@@ -144,7 +144,8 @@ def replica_label(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}".rstrip("/")
 
 
-def _api_key(where: str, entry: dict[str, Any], environ: Mapping[str, str], base: Path) -> tuple[str | None, str | None]:
+def _api_key(where: str, entry: Mapping[str, object], environ: Mapping[str, str], base: Path
+             ) -> tuple[str | None, str | None]:
     if "api_key" in entry:
         raise ConfigError(f"{where}.api_key: an upstream's key never goes in the configuration file; name the "
                           f"environment variable that holds it (api_key_env) or a file (api_key_file).")

@@ -4,13 +4,14 @@ Each replica URL becomes one backend built through the backends registry: kind "
 `openai_compat`, kind "responses" builds `openai_responses`, with the upstream's key, its models,
 its `UpstreamLimits` (the --upstream-* flags, overridden per upstream) and, verbatim, the keys of its
 `[upstreams.options]` table (a profile, say).  The replicas of one upstream are wrapped in one
-`ReplicaSet` (engine/replicas.py), which balances and fails over between them.
+`ReplicaSet` (engine/execution/replicas.py), which balances and fails over between them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from respond import backends
 from respond.backends.upstream_http import UpstreamLimits
@@ -18,10 +19,17 @@ from respond.config import Settings
 from respond.config_file import UpstreamConfig, replica_label
 from respond.core.metrics import Metrics
 from respond.core.ports import ModelBackend
-from respond.engine.replicas import Health, ReplicaSet
+from respond.engine.execution.replicas import Health, ReplicaSet
 
 
-def chat_defaults(settings: Settings) -> dict[str, Any]:
+class ChatDefaults(TypedDict):
+    """What the flags say to every chat-completions upstream (keyword options of its backend)."""
+
+    reasoning_field: str
+    file_parts: bool
+
+
+def chat_defaults(settings: Settings) -> ChatDefaults:
     """What the flags say to every chat-completions upstream (an upstream's options override it)."""
     return {"reasoning_field": settings.upstream_reasoning_field, "file_parts": settings.upstream_file_parts == "on"}
 
@@ -30,7 +38,7 @@ def build_upstream(up: UpstreamConfig, limits: UpstreamLimits, settings: Setting
                    metrics: Metrics | None = None) -> ReplicaSet:
     fields: dict[str, Any] = {k: (int(v) if k == "pool" else v) for k, v in up.limits.items()}
     own = dataclasses.replace(limits, **fields)
-    defaults = chat_defaults(settings) if up.kind == "chat" else {}
+    defaults: Mapping[str, object] = chat_defaults(settings) if up.kind == "chat" else {}
     replicas: list[tuple[str, ModelBackend]] = []
     for url in up.urls:
         options = {**defaults, "base_url": url, "api_key": up.api_key, "models": up.models, "limits": own,

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from respond.api.routes import JSON, _include, _json_body, _owner
-from respond.engine.conversations import ConversationService
+from respond.engine.resolve.conversations import ConversationService
 from respond.protocol.pagination import ListParams
 
 

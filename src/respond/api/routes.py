@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from respond.api.sse import SSE_HEADERS, frame
-from respond.engine.detach import detached
-from respond.engine.include import with_include
-from respond.engine.keys import model_allowed
+from respond.engine.background.workers import RunManager
+from respond.engine.execution.detach import detached
 from respond.engine.service import ResponsesService
 from respond.engine.started import Running, Started
-from respond.engine.workers import RunManager
+from respond.engine.stream.include import with_include
+from respond.engine.tenants.keys import model_allowed
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.limits import MAX_DEPTH, check_json
 from respond.protocol.pagination import ListParams, int_param

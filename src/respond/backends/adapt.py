@@ -18,7 +18,7 @@ At the turn's `Finish`:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -191,7 +191,7 @@ class Profiled:
     probed by `probe()` (the backend's warm-up, at start)."""
 
     def __init__(self, base_url: str, headers: dict[str, str], limits: UpstreamLimits, profile: str | None,
-                 overrides: dict[str, Any]) -> None:
+                 overrides: Mapping[str, object]) -> None:  # profile settings as given: build_profile checks them
         self._name, self._overrides = profile, overrides
         self.profile = build_profile(profile, **overrides)
         self._root = UpstreamTransport(base_url.removesuffix("/v1"), headers, limits)

@@ -37,6 +37,7 @@ from respond.core.types import (
     ToolSpec,
     Usage,
 )
+from respond.protocol.params import PromptCacheOptionsParam
 from respond.protocol.shapes import JSON, JSONObject, Logprob
 
 log = logging.getLogger("respond.upstream")
@@ -96,7 +97,7 @@ class ChatRequest(TypedDict):
     verbosity: NotRequired[str]
     service_tier: NotRequired[str]
     prompt_cache_key: NotRequired[str]
-    prompt_cache_options: NotRequired[JSONObject]  # with the profile setting `prompt_cache` (backends/options.py)
+    prompt_cache_options: NotRequired[PromptCacheOptionsParam]  # with the profile setting `prompt_cache` (backends/options.py)
     prompt_cache_retention: NotRequired[str]
     logprobs: NotRequired[bool]
     top_logprobs: NotRequired[int]

@@ -35,7 +35,7 @@ from respond.core.types import (
     ToolSpec,
     Usage,
 )
-from respond.protocol.params import AccessProgramsParam
+from respond.protocol.params import AccessProgramsParam, PromptCacheOptionsParam
 from respond.protocol.shapes import JSON, JSONObject
 
 Item = dict[str, Any]
@@ -190,7 +190,7 @@ class ResponsesRequest(TypedDict):
     service_tier: NotRequired[str]
     prompt_cache_key: NotRequired[str]
     truncation: NotRequired[Literal["auto"]]
-    prompt_cache_options: NotRequired[JSONObject]
+    prompt_cache_options: NotRequired[PromptCacheOptionsParam]
     prompt_cache_retention: NotRequired[str]
     access_programs: NotRequired[AccessProgramsParam]
     reasoning: NotRequired[dict[str, str]]  # effort, summary

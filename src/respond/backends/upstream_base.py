@@ -4,7 +4,7 @@ with overrides), the model list, and how an upstream's error body reads."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import orjson
 
@@ -36,7 +36,7 @@ class UpstreamBackend:
     profiled: Profiled
 
     def _connect(self, base_url: str, api_key: str | None, models: list[str] | str | None,
-                 limits: UpstreamLimits | None, profile: str | None, settings: dict[str, Any]) -> None:
+                 limits: UpstreamLimits | None, profile: str | None, settings: Mapping[str, object]) -> None:
         """The transport, the model filter (`models`: a list, or names joined by `;`) and the profile;
         an unknown profile setting is an error naming it."""
         self.base_url = base_url.rstrip("/")

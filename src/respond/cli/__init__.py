@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import socket
 import sys
 from pathlib import Path
 
-from respond.config import FLAGS, Flag, flag_default
+from respond.config import FLAGS, Flag, Settings, flag_default
 from respond.core.logctx import configure
 
 DESCRIPTION = """Respond: a self-hosted, durable OpenAI Responses API.
@@ -108,22 +109,38 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("respond").error("%s", exc)
         return 2
     configure(settings.log_level, settings.log_format)  # the file may set them
+    if settings.processes < 1:
+        logging.getLogger("respond").error("--processes must be at least 1, got %d", settings.processes)
+        return 2
+    if settings.processes > 1:
+        from respond.cli.processes import Supervisor
+
+        return Supervisor(settings, _serve).run()
+    try:
+        _serve(settings, None)
+    except (ValueError, RuntimeError) as exc:
+        logging.getLogger("respond").error("%s", exc)
+        return 2
+    return 0
+
+
+def _serve(settings: Settings, sock: socket.socket | None) -> None:
+    """Build the app and serve it until a signal stops it (on `sock` when given: a supervisor's)."""
     import uvicorn
 
     from respond.bootstrap import build_app
 
-    try:
-        app = build_app(settings)
-    except (ValueError, RuntimeError) as exc:
-        logging.getLogger("respond").error("%s", exc)
-        return 2
+    app = build_app(settings)
     # Everything built so far (modules, the app) lives as long as the process: out of the collector's
     # sight, its full collections stop re-walking a few hundred thousand objects that never die.
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
-                timeout_graceful_shutdown=30, log_config=None)
-    return 0
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            access_log=False, timeout_graceful_shutdown=30, log_config=None)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock] if sock is not None else None)
+    if not server.started:  # it could not start (the port is taken, the lifespan failed): said in the log
+        raise SystemExit(3)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from respond.protocol.shapes import JSONObject
+
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
@@ -41,8 +43,8 @@ class Retriever(Protocol):
         query: str,
         *,
         max_num_results: int = 10,
-        filters: dict[str, Any] | None = None,
-        ranking_options: dict[str, Any] | None = None,
+        filters: JSONObject | None = None,
+        ranking_options: JSONObject | None = None,
     ) -> list[SearchHit]:
         """The best chunks for `query` across the stores, best first (validated `filters`)."""
         ...

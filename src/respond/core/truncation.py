@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TypeVar
 
 KEPT_ROLES = ("system", "developer")  # instructions are never dropped
+M = TypeVar("M", bound=Mapping[str, object])  # a chat message (only its role is read)
 
 
-def drop_oldest(messages: list[dict[str, Any]], n: int = 1) -> list[dict[str, Any]] | None:
+def drop_oldest(messages: list[M], n: int = 1) -> list[M] | None:
     """`messages` without its `n` oldest turns (messages other than instructions), and the tool
     results that this leaves without their call; the instructions stay where they are.  None when
     nothing but the instructions and the latest message would remain."""

@@ -9,10 +9,12 @@ turns deltas into Responses API items and events.  Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
-from respond.protocol.params import AccessProgramsParam
+from respond.protocol.params import AccessProgramsParam, PromptCacheOptionsParam
 from respond.protocol.shapes import JSONObject, Logprob
+from respond.protocol.shapes.items import UpstreamState
+from respond.protocol.shapes.parts import ReasoningTextPart, SummaryTextPart
 
 Message = dict[str, Any]
 """One chat message in OpenAI chat-completions shape: role, content (str or parts), tool_calls, ...
@@ -23,10 +25,26 @@ Responses upstream made it, that upstream's item id and `encrypted_content`).  B
 chat completions rename or drop both; one that speaks /v1/responses sends the item back."""
 
 
+class ReasoningContext(TypedDict):
+    """An assistant message's `reasoning_item`: the reasoning before it, as a Responses `reasoning`
+    item holds it (the upstream's state when a /v1/responses upstream made it)."""
+
+    summary: list[SummaryTextPart]
+    content: list[ReasoningTextPart]
+    _upstream: NotRequired[UpstreamState]
+
+
+class ReasoningFields(TypedDict, total=False):
+    """What an assistant message carries of the reasoning before it (backends rename or drop it)."""
+
+    reasoning_item: ReasoningContext
+    reasoning_content: str
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     """A function the model may call (chat-completions `function` shape); every client-run tool
-    type is offered as one (engine/client_tools.py)."""
+    type is offered as one (engine/intake/client_tools.py)."""
 
     name: str
     parameters: JSONObject | None = None  # a JSON schema
@@ -78,7 +96,7 @@ class Generation:
     # answers a 400 naming it: `prompt_cache_options` without comparison_response_id (mode, ttl,
     # prewarm: the keys the client set) and the deprecated `prompt_cache_retention`.  Content parts
     # may carry `prompt_cache_breakpoint` ({"mode": "explicit", "ttl"?}) as the chat parts take it.
-    prompt_cache: dict[str, Any] | None = None
+    prompt_cache: PromptCacheOptionsParam | None = None
     prompt_cache_retention: str | None = None
     # `prompt_cache_options.prewarm`: fill the prompt cache, generate nothing (no output tokens).
     prewarm: bool = False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -28,7 +28,19 @@ def _time(raw: str | None, name: str) -> int | None:
         raise invalid(f"'{name}' must be a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC).", name, "invalid_value") from None
 
 
-def parse_filter(request: Request) -> tuple[ResponseFilter, dict[str, Any]]:
+class FilterForm(TypedDict):
+    """The filter form as the page shows it back (what was asked, as typed)."""
+
+    model: str
+    status: str
+    meta: str
+    meta_list: list[str]
+    after: str
+    before: str
+    q: str
+
+
+def parse_filter(request: Request) -> tuple[ResponseFilter, FilterForm]:
     q = request.query_params
     meta: dict[str, str] = {}
     for pair in (p for raw in q.getlist("meta") for p in raw.split(";")):
@@ -43,9 +55,10 @@ def parse_filter(request: Request) -> tuple[ResponseFilter, dict[str, Any]]:
     flt = ResponseFilter(model=q.get("model") or None, status=status, metadata=meta,
                          created_after=_time(q.get("after"), "after"), created_before=_time(q.get("before"), "before"),
                          text=q.get("q") or None)
-    form = {"model": q.get("model", ""), "status": status or "", "meta": "; ".join(f"{k}={v}" for k, v in meta.items()),
-            "meta_list": [f"{k}={v}" for k, v in meta.items()], "after": q.get("after", ""),
-            "before": q.get("before", ""), "q": q.get("q", "")}
+    form: FilterForm = {"model": q.get("model", ""), "status": status or "",
+                        "meta": "; ".join(f"{k}={v}" for k, v in meta.items()),
+                        "meta_list": [f"{k}={v}" for k, v in meta.items()], "after": q.get("after", ""),
+                        "before": q.get("before", ""), "q": q.get("q", "")}
     return flt, form
 
 

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from typing import Any
 
 from respond.protocol.errors import invalid
+from respond.protocol.jsonvalue import JSONObject
 from respond.protocol.requests import CreateResponse, parse_create
 from respond.protocol.vocabulary import Vocabulary
 
@@ -26,7 +27,7 @@ CONVERSATION_UPDATE = frozenset({"metadata"})
 CONVERSATION_ITEMS = frozenset({"items"})
 
 
-def object_body(body: Any, allowed: Collection[str], required: str | None = None) -> dict[str, Any]:
+def object_body(body: Any, allowed: Collection[str], required: str | None = None) -> JSONObject:
     """The request body: a JSON object with only `allowed` keys, `required` among them."""
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.", None, "invalid_json")

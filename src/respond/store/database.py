@@ -159,7 +159,7 @@ def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
     if compiled.positiontup is None or compiled.literal_execute_params or compiled.post_compile_params:
         return None
-    defaults: dict[str, Any] = {}
+    defaults: dict[str, object] = {}  # a column's constant default, a value written into the statement
     for col in [*compiled.insert_prefetch, *compiled.update_prefetch]:
         if col.default is None or not col.default.is_scalar:
             return None

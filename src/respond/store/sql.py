@@ -226,7 +226,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
             conn.execute(delete(IT).where(IT.c.response_id == response_id))
             conn.execute(delete(schema.events).where(schema.events.c.response_id == response_id))
             conn.execute(delete(schema.jobs).where(schema.jobs.c.response_id == response_id))
-            # every process's cached chain contexts are confirmed against this (engine/context_cache.py)
+            # every process's cached chain contexts are confirmed against this (engine/resolve/context_cache.py)
             conn.execute(schema.deletions.update().where(schema.deletions.c.id == 1)
                          .values(epoch=schema.deletions.c.epoch + 1))
             return True

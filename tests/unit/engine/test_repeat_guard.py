@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.core.types import Delta, Finish, Generation, TextDelta, ToolCallDelta, ToolSpec, Usage
-from respond.engine.hosted import HostedTools
-from respond.engine.repeat_guard import RepeatGuard, answered, guarded, just_answered, signature
+from respond.engine.tooling.hosted import HostedTools
+from respond.engine.tooling.repeat_guard import RepeatGuard, answered, guarded, just_answered, signature
 from respond.tools.file_search.tool import FileSearchTool
 
 WEATHER = ToolSpec(name="get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
@@ -138,3 +138,26 @@ async def test_embedded_the_tool_that_just_answered_is_not_called_again() -> Non
     upstream = RepeatGuard(backend)  # elsewhere only the same arguments count
     out = await drain(upstream, gen(messages))
     assert [d.name for d in out if isinstance(d, ToolCallDelta) and d.name] == ["get_weather"]
+
+
+async def test_embedded_a_turn_opening_with_a_replay_is_a_repeat_whole() -> None:
+    # The 0.5B model after the weather of Vexmoor: the call again, then a conversion of the output's -3 C.
+    units = ToolSpec(name="convert_units")
+    replay = (call(0, "get_weather", '{"city": "Paris"}')
+              + call(1, "convert_units", '{"value": -3, "from_unit": "C", "to_unit": "F"}') + [Finish("tool_calls")])
+    backend = Turns(replay, [TextDelta("Sunny, 21 C."), Finish("stop")])
+    guard = RepeatGuard(backend, same_tool=True)
+    out = await drain(guard, Generation(model="m", messages=answered_weather(), tools=[WEATHER, units]))
+    assert not [d for d in out if isinstance(d, ToolCallDelta)] and backend.asked[1].calls_ruled_out
+    assert [d.text for d in out if isinstance(d, TextDelta)] == ["Sunny, 21 C."] and guard.suppressed == 2
+    # a new call written first goes on, the replay after it is dropped
+    first = (call(0, "convert_units", '{"value": 21, "from_unit": "C", "to_unit": "F"}')
+             + call(1, "get_weather", '{"city": "Paris"}') + [Finish("tool_calls")])
+    backend = Turns(first)
+    out = await drain(RepeatGuard(backend, same_tool=True), Generation(model="m", messages=answered_weather(), tools=[WEATHER, units]))
+    assert [d.name for d in out if isinstance(d, ToolCallDelta) and d.name] == ["convert_units"]
+    assert len(backend.asked) == 1
+    # elsewhere (an upstream, `--repeat-guard on`) the new call after a replay still goes on
+    backend = Turns(replay)
+    out = await drain(RepeatGuard(backend), Generation(model="m", messages=answered_weather(), tools=[WEATHER, units]))
+    assert [d.name for d in out if isinstance(d, ToolCallDelta) and d.name] == ["convert_units"]

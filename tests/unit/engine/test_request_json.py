@@ -4,15 +4,17 @@ model, checked where it is read (client tools, moderation answers)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
 import pytest
 
 from respond.core.ports import ModerationInput
 from respond.core.types import Finish, TextDelta, Usage
-from respond.engine.client_tools import client_tools
-from respond.engine.moderation import Moderation, Step
-from respond.engine.tool_choice import read_choice
+from respond.engine.intake.client_tools import client_tools
+from respond.engine.intake.moderation import Moderation, Step
+from respond.engine.intake.tool_choice import read_choice
+from respond.engine.resolve.prompts import PromptStore
 from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
 from respond.protocol.shapes import JSON, JSONObject, ResponseDict
@@ -80,3 +82,21 @@ async def test_a_moderation_answer_is_read_field_by_field_into_the_sdk_shape() -
               "category_applied_input_types": {"violence": ["text"]}}
     assert response["moderation"] == {"input": result, "output": result}
     assert moderator.seen == [[{"type": "text", "text": "x"}], [{"type": "text", "text": "fine"}]]
+
+
+@pytest.mark.parametrize("text", ['["a list"]', '{"versions": {"1": "not a table"}}', '{"versions": {}}'])
+def test_a_prompt_file_that_is_not_a_table_of_versions_is_a_400(tmp_path: Path, text: str) -> None:
+    (tmp_path / "p.json").write_text(text)
+    with pytest.raises(APIError) as exc:
+        PromptStore(tmp_path).resolve({"id": "p"})
+    assert exc.value.envelope()["error"]["code"] == "invalid_prompt"
+
+
+def test_prompt_variables_are_strings_or_input_text_parts(tmp_path: Path) -> None:
+    (tmp_path / "p.toml").write_text('instructions = "Hi {{a}} and {{b}}."')
+    store = PromptStore(tmp_path)
+    assert store.resolve({"id": "p", "variables": {"a": "x", "b": {"type": "input_text", "text": "y"}}}) == \
+        ("1", "Hi x and y.", None)
+    with pytest.raises(APIError) as exc:
+        store.resolve({"id": "p", "variables": {"a": "x", "b": {"type": "input_image", "image_url": "u"}}})
+    assert exc.value.envelope()["error"]["param"] == "prompt.variables.b"

@@ -123,11 +123,14 @@ class TemplateMessage(TypedDict):
 
 
 def tool_schema(tool: ToolSpec) -> TemplateTool:
+    """A tool as the template's `tools` list holds it, its keys in the order a chat-completions client sends
+    them and Hugging Face's `get_json_schema` writes them (name, description, parameters): Qwen's template
+    prints each tool with `tojson`, so this order is the text the model saw in training."""
     parameters = defuse_json(tool.parameters) if tool.parameters else None
-    function: TemplateFunction = {"name": defuse(tool.name), "parameters": parameters
-                                  if isinstance(parameters, dict) else {"type": "object", "properties": {}}}
-    if tool.description:
-        function["description"] = defuse(tool.description)
+    schema: JSONObject = parameters if isinstance(parameters, dict) else {"type": "object", "properties": {}}
+    function: TemplateFunction = (
+        {"name": defuse(tool.name), "description": defuse(tool.description), "parameters": schema}
+        if tool.description else {"name": defuse(tool.name), "parameters": schema})
     return {"type": "function", "function": function}
 
 

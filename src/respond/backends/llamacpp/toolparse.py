@@ -49,7 +49,46 @@ def parse_tool_calls(text: str, tools: Collection[str]) -> tuple[list[ParsedCall
 
 
 def _calls_in(body: str, tools: Collection[str]) -> list[ParsedCall]:
-    """Calls in a run of JSON values (objects or arrays of objects), or [] if anything else."""
+    """Calls in a run of JSON values (objects or arrays of objects), or [] if anything else.
+
+    A call written with doubled braces, `{{"name": ..., "arguments": {...}}}` (template-escape style:
+    the 1.5B model writes it after a tool's output), is read as the call it spells."""
+    found = _json_calls(body, tools)
+    if found or "{{" not in body:
+        return found
+    return _json_calls(_undouble(body), tools)
+
+
+def _undouble(body: str) -> str:
+    """`body` with each `{{` made `{` (never JSON: an object's key is a string) and every closing brace
+    that closes nothing dropped; strings are copied as they are."""
+    out: list[str] = []
+    depth, pos = 0, 0
+    while pos < len(body):
+        char = body[pos]
+        if char == '"':  # a string, whole: braces in it are text
+            end = pos + 1
+            while end < len(body) and body[end] != '"':
+                end += 2 if body[end] == "\\" else 1
+            out.append(body[pos : end + 1])
+            pos = end + 1
+            continue
+        if char == "{":
+            depth += 1
+            pos += 2 if body.startswith("{{", pos) else 1
+            out.append("{")
+            continue
+        if char == "}":
+            if depth == 0:
+                pos += 1
+                continue
+            depth -= 1
+        out.append(char)
+        pos += 1
+    return "".join(out)
+
+
+def _json_calls(body: str, tools: Collection[str]) -> list[ParsedCall]:
     decoder = json.JSONDecoder()
     values: list[Any] = []
     pos, body = 0, body.strip()

@@ -1,0 +1,55 @@
+"""A quick SQLite write (on the event loop) that meets another process's write lock falls back to the
+writer thread, which waits for the lock, whether the driver's error comes wrapped by SQLAlchemy or raw
+from `execute_rows` (the hot writes' straight-to-driver path)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
+
+from respond.store.database import QUICK_BUSY_MS, Database, execute_rows
+
+meta = MetaData()
+T = Table("t", meta, Column("id", Integer, primary_key=True), Column("v", String))
+INSERT = insert(T)
+
+
+def _hold_lock(path: Path, seconds: float, held: threading.Event) -> None:
+    """Another writer (as another process would be): a write transaction held for `seconds`."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t (id, v) VALUES (100, 'other')")
+    held.set()
+    time.sleep(seconds)
+    other.execute("COMMIT")
+    other.close()
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["execute_rows", "sqlalchemy"])
+def test_a_quick_write_waits_for_another_writers_lock(tmp_path: Path, raw: bool) -> None:
+    path = tmp_path / "lock.db"
+
+    async def main() -> list[tuple[int, str]]:
+        db = Database(f"sqlite:///{path}")
+        await db.write(lambda conn: meta.create_all(conn))
+        held = threading.Event()
+        holder = threading.Thread(target=_hold_lock, args=(path, 20 * QUICK_BUSY_MS / 1000, held))
+        holder.start()
+        await asyncio.to_thread(held.wait)
+        row = {"id": 1, "v": "mine"}
+        if raw:
+            await db.write(lambda conn: execute_rows(conn, INSERT, row), quick=True)
+        else:
+            await db.write(lambda conn: conn.execute(INSERT, row), quick=True)
+        await asyncio.to_thread(holder.join)
+        rows = await db.read(lambda conn: [(r[0], r[1]) for r in conn.execute(select(T).order_by(T.c.id))])
+        await db.close()
+        return rows
+
+    assert asyncio.run(main()) == [(1, "mine"), (100, "other")]
