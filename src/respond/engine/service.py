@@ -43,6 +43,7 @@ from respond.engine.resolve.references import References
 from respond.engine.started import Started
 from respond.engine.tenants.tenancy import Tenancy
 from respond.engine.tooling.hosted import HostedTools
+from respond.protocol.bodies import CompactResponse, CountInputTokens
 from respond.protocol.ids import new_id
 from respond.protocol.shapes import CompactedDict, Deleted, InputTokensCount, ListPage, ResponseDict
 from respond.protocol.vocabulary import Item
@@ -104,8 +105,8 @@ class ResponsesService:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
         return await self._jobs.run(job)
 
-    async def count_input_tokens(self, body: Any, owner: str) -> InputTokensCount:
+    async def count_input_tokens(self, body: CountInputTokens, owner: str) -> InputTokensCount:
         return await self._derived.count_input_tokens(body, owner)
 
-    async def compact(self, body: Any, owner: str) -> CompactedDict:
+    async def compact(self, body: CompactResponse, owner: str) -> CompactedDict:
         return await self._derived.compact(body, owner)

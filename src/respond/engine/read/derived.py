@@ -4,8 +4,6 @@ build the context, engine/create.py) and then ask the backend for a count or a s
 
 from __future__ import annotations
 
-from typing import Any
-
 from respond.engine.assemble import compaction
 from respond.engine.assemble.context import ContextBuilder
 from respond.engine.execution.router import ModelRouter
@@ -15,7 +13,7 @@ from respond.engine.resolve import images
 from respond.engine.resolve.input_files import InputFiles
 from respond.engine.resolve.references import References
 from respond.engine.tenants.tenancy import Tenancy
-from respond.protocol.bodies import parse_compact, parse_input_tokens
+from respond.protocol.bodies import CompactResponse, CountInputTokens
 from respond.protocol.errors import invalid
 from respond.protocol.response import echo_image
 from respond.protocol.shapes import CompactedDict, InputTokensCount
@@ -31,12 +29,12 @@ class Derived:
         self.tenancy = tenancy
         self._sealer = sealer  # seals the compaction item
 
-    async def count_input_tokens(self, body: Any, owner: str) -> InputTokensCount:
+    async def count_input_tokens(self, body: CountInputTokens, owner: str) -> InputTokensCount:
         """Exact with a backend that counts (the embedded one); for an upstream, the prompt tokens it
         reports for a one-token generation of the same request (engine/assemble/compaction.py `count_tokens`).
         `reasoning` and `truncation` reach the count as they reach a create: the embedded template's
         thinking switch and its truncation, an upstream's `reasoning_effort` and its truncation retries."""
-        req = parse_input_tokens(body, self.references.vocabulary)
+        req = body.create()
         model = await model_for(req, owner, self.router, self.tenancy)
         req, new_items = await self.references.inputs(req, owner)
         backend = self.router.resolve(model)
@@ -44,8 +42,8 @@ class Derived:
         gen = self.context.prepare(req, model, await self.references.history(req, owner), new_items).gen
         return {"object": "response.input_tokens", "input_tokens": await compaction.count_tokens(backend, gen)}
 
-    async def compact(self, body: Any, owner: str) -> CompactedDict:
-        req = parse_compact(body, self.references.vocabulary)
+    async def compact(self, body: CompactResponse, owner: str) -> CompactedDict:
+        req = body.create()
         model = await model_for(req, owner, self.router, self.tenancy)
         req, new_items = await self.references.inputs(req, owner)
         history = await self.references.history(req, owner)

@@ -7,26 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from respond.core.ports import Store
-from respond.protocol.bodies import CONVERSATION_CREATE, CONVERSATION_ITEMS, CONVERSATION_UPDATE, object_body
+from respond.protocol.bodies import AddConversationItems, CreateConversation, Items, UpdateConversation
 from respond.protocol.errors import invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.pagination import page
-from respond.protocol.requests import CreateResponse, check_metadata
+from respond.protocol.requests import CreateResponse
 from respond.protocol.shapes import ConversationDict, Deleted, ListPage
 from respond.protocol.vocabulary import Vocabulary
 
-MAX_ITEMS = 20
 
-
-def _items(raw: Any, vocabulary: Vocabulary, param: str = "items") -> list[dict[str, Any]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise invalid(f"Invalid type for '{param}': expected an array of items.", param, "invalid_type")
-    if len(raw) > MAX_ITEMS:
-        raise invalid(f"Invalid '{param}': array too long. Expected an array with maximum length {MAX_ITEMS}, "
-                      f"but got an array with length {len(raw)} instead.", param, "array_above_max_length")
-    items = [vocabulary.normalize_item(it, i) for i, it in enumerate(raw)]
+def _items(raw: Items | None, vocabulary: Vocabulary, param: str = "items") -> list[dict[str, Any]]:
+    """The items of a body (its model bounds their number), each normalized by the server's vocabulary."""
+    items = [vocabulary.normalize_item(it, i) for i, it in enumerate(raw or ())]
     if any(it["type"] == "item_reference" for it in items):
         raise invalid("Item references cannot be added to a conversation.", param, "invalid_value")
     return items
@@ -49,20 +41,17 @@ class ConversationService:
             raise not_found("Conversation", conv_id)
         return _conversation(conv)
 
-    async def create(self, body: Any, owner: str) -> ConversationDict:
-        body = object_body(body, CONVERSATION_CREATE)
-        metadata = check_metadata(body.get("metadata")) or {}
-        items = _items(body.get("items"), self.vocabulary)
-        return _conversation(await self.store.create_conversation(new_id("conv"), owner, int(time.time()), metadata,
-                                                                  items))
+    async def create(self, body: CreateConversation, owner: str) -> ConversationDict:
+        items = _items(body.items, self.vocabulary)
+        return _conversation(await self.store.create_conversation(new_id("conv"), owner, int(time.time()),
+                                                                  body.metadata or {}, items))
 
     async def retrieve(self, conv_id: str, owner: str) -> ConversationDict:
         return await self._get(conv_id, owner)
 
-    async def update(self, conv_id: str, owner: str, body: Any) -> ConversationDict:
-        body = object_body(body, CONVERSATION_UPDATE, required="metadata")
+    async def update(self, conv_id: str, owner: str, body: UpdateConversation) -> ConversationDict:
         await self._get(conv_id, owner)
-        updated = await self.store.update_conversation(conv_id, owner, check_metadata(body["metadata"]) or {})
+        updated = await self.store.update_conversation(conv_id, owner, body.metadata or {})
         assert updated is not None
         return _conversation(updated)
 
@@ -71,11 +60,10 @@ class ConversationService:
             raise not_found("Conversation", conv_id)
         return {"id": conv_id, "object": "conversation.deleted", "deleted": True}
 
-    async def add_items(self, conv_id: str, owner: str, body: Any,
+    async def add_items(self, conv_id: str, owner: str, body: AddConversationItems,
                         include: list[str] | None = None) -> ListPage[dict[str, Any]]:
-        body = object_body(body, CONVERSATION_ITEMS, required="items")
         await self._get(conv_id, owner)
-        items = _items(body["items"], self.vocabulary)
+        items = _items(body.items, self.vocabulary)
         await self.store.add_conversation_items(conv_id, items)
         keep = frozenset(include or ())
         return page([self.vocabulary.strip(it, keep) for it in items], False)
