@@ -35,7 +35,7 @@ def _run(check: Callable[[Database, Table, list[int]], Any]) -> Any:
             runs.append(len(steps))
             await real(steps)
 
-        db._run = counted
+        pytest.MonkeyPatch().setattr(db, "_run", counted)  # (this instance only: dropped with it)
         await db.write(lambda conn: meta.create_all(conn))
         try:
             return await check(db, table, runs)
