@@ -97,6 +97,21 @@ def _respond_processes(env: Path, port: int, up: int, work: Path, pg: str | None
     return [*argv, "--processes", "2"], extra
 
 
+def _respond_granian(env: Path, port: int, up: int, work: Path, pg: str | None) -> tuple[list[str], dict[str, str]]:
+    """Respond's app under Granian (a Rust HTTP server) instead of uvicorn: `respond.asgi:app`, the same
+    settings given as RESPOND_* variables."""
+    src = os.environ.get("BENCH_RESPOND_SRC") or str(REPO / "src")
+    argv = [str(env / "bin" / "granian"), "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", "--log-level", "warning", "respond.asgi:app"]
+    return argv, {
+        "PYTHONPATH": src,
+        "RESPOND_DATABASE": pg or f"sqlite+aiosqlite:///{work / 'respond.db'}",
+        "RESPOND_UPSTREAM": f"http://127.0.0.1:{up}/v1",
+        "RESPOND_UPSTREAM_API_KEY": "sk-upstream",
+        "RESPOND_API_KEY": API_KEY,
+    }
+
+
 def _litellm(env: Path, port: int, up: int, work: Path, pg: str | None) -> tuple[list[str], dict[str, str]]:
     cfg = work / "litellm.yaml"
     # `openai/chat_completions/<model>` makes LiteLLM bridge /responses onto the upstream's chat
@@ -165,6 +180,10 @@ SPECS: dict[str, Spec] = {
         "respond", "", "/v1/responses", "as respond, served by 2 processes (--processes 2)", _respond_processes,
         postgres=True,
     ),
+    "respond-granian": Spec(
+        "respond", "", "/v1/responses", "as respond, served by Granian (respond.asgi:app)", _respond_granian,
+        postgres=True,
+    ),
     "litellm": Spec(
         "litellm",
         "litellm[proxy]",
@@ -207,11 +226,17 @@ SPECS: dict[str, Spec] = {
 
 def prepare(name: str, cache: Path, log: Path) -> tuple[Path, str]:
     """(environment, version) for one server, installing it on first use."""
-    if name in ("respond", "respond-2p"):
+    if name.startswith("respond"):
         env = Path(sys.prefix)
         if not (env / "bin" / "respond").exists():
             env = REPO / ".venv"
-        return env, installed_version(env, "respond")
+        if name == "respond-granian" and not (env / "bin" / "granian").exists():
+            print(f"  installing granian into {env} (pyproject's `bench` extra) ...", flush=True)
+            with log.open("ab") as out:
+                subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", "granian>=2.8"],
+                               check=True, stdout=out, stderr=out)
+        version = installed_version(env, "respond")
+        return env, version + (f" + granian {installed_version(env, 'granian')}" if name == "respond-granian" else "")
     spec = SPECS[name]
     env = ensure_venv(cache, name, spec.package, log)
     return env, installed_version(env, spec.package.split("[")[0])

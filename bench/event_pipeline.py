@@ -27,8 +27,8 @@ def one_response() -> int:
     import orjson
 
     from respond.core.types import ReasoningDelta, TextDelta, ToolCallDelta
-    from respond.engine.events import EventBuilder
-    from respond.engine.reasoning import ReasoningStream
+    from respond.engine.assemble.reasoning import ReasoningStream
+    from respond.engine.stream.events import EventBuilder
 
     response: Any = {"id": "resp_1", "object": "response", "status": "in_progress", "output": [],
                      "model": "m", "tools": [], "metadata": {}, "usage": None}

@@ -60,7 +60,8 @@ def measure(src: Path, args: argparse.Namespace, work: Path, upstream_port: int)
     database = args.database or f"sqlite:///{work / f'respond-{port}.db'}"
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes",
             f"--callgrind-out-file={out}.%p", str(BIN / "python"), "-m", "respond", "serve", "--port", str(port),
-            "--database", database, "--upstream", f"http://127.0.0.1:{upstream_port}/v1", "--embedded", "off"]
+            "--database", database, "--upstream", f"http://127.0.0.1:{upstream_port}/v1", "--embedded", "off",
+            "--workers", "0"]  # no background workers: their idle polls would count by the (slow) second
     proc = Proc("respond", argv, work / f"respond-{port}.log", env={"PYTHONPATH": str(src)})
     figures: dict[str, float] = {}
     try:
@@ -111,7 +112,7 @@ def main() -> None:
                      f"clients after {args.warmup}; {args.database or 'SQLite'})\n\n")
     sys.stdout.write("| tree | " + " | ".join(modes) + " |\n|---|" + "---|" * len(modes) + "\n")
     for src, figures in rows:
-        cells = " | ".join(f"{figures[m] / 1e6:.2f} ({figures[m] / rows[0][1][m]:.2f}x)" for m in modes)
+        cells = " | ".join(f"{figures[m] / 1e6:.3f} ({figures[m] / rows[0][1][m]:.2f}x)" for m in modes)
         sys.stdout.write(f"| {src} | {cells} |\n")
 
 

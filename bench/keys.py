@@ -34,8 +34,8 @@ from respond.api.auth import KeyRing  # noqa: E402
 from respond.bootstrap import build_app  # noqa: E402
 from respond.config import Settings  # noqa: E402
 from respond.core.tenants import KeyLimits  # noqa: E402
-from respond.engine.key_admin import KeyAdmin  # noqa: E402
-from respond.engine.tenancy import Tenancy  # noqa: E402
+from respond.engine.tenants.key_admin import KeyAdmin  # noqa: E402
+from respond.engine.tenants.tenancy import Tenancy  # noqa: E402
 from respond.store.sql import SqlStore  # noqa: E402
 
 ALL_LIMITS = {"rpm": 10**9, "tpm": 10**12, "concurrent": 10**6, "daily_tokens": 10**15, "monthly_tokens": 10**15}

@@ -47,7 +47,7 @@ from _peers_report import render  # noqa: E402
 from _peers_servers import REPO, SPECS, prepare  # noqa: E402
 from _peers_store import count, drop_database, fresh_database, top_up  # noqa: E402
 
-DB_FILES = {"respond": "respond.db", "respond-2p": "respond.db", "agentic-api": "agentic.db"}
+DB_FILES = {"respond": "respond.db", "respond-2p": "respond.db", "respond-granian": "respond.db", "agentic-api": "agentic.db"}
 
 
 class Run:

@@ -114,8 +114,8 @@ def decision_us(upstreams: int, models_each: int, model: str, n: int = 20000) ->
     """Microseconds per routing decision: alias -> model -> upstream -> replica."""
     import time
 
-    from respond.engine.replicas import ReplicaSet
-    from respond.engine.router import ModelRouter
+    from respond.engine.execution.replicas import ReplicaSet
+    from respond.engine.execution.router import ModelRouter
 
     sets = [ReplicaSet(f"up{u}", [(f"r{i}", _Replica()) for i in range(2 if upstreams > 1 else 1)],  # type: ignore[misc]
                        models=[f"m{u * models_each + i}" for i in range(models_each)]) for u in range(upstreams)]

@@ -1,7 +1,7 @@
 """What a replay of a stored foreground response can reproduce of its live stream.
 
-Only background runs store their events (engine/persistence.py); a foreground response's stream is
-replayed from the stored response (engine/events.py `replay`).  A stored response does not say how
+Only background runs store their events (engine/record/persistence.py); a foreground response's stream is
+replayed from the stored response (engine/stream/events.py `replay`).  A stored response does not say how
 its text was chunked, so a replay carries each part's text (a call's arguments, a custom tool's input)
 in one delta, where the part's first delta went live, and numbers the events that follow accordingly.
 `as_replayed(live)` is the live stream so: every other event must be equal, field for field.

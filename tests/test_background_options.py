@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from respond.core.ports import JobOrder
-from respond.engine.queue import job_order
+from respond.engine.background.queue import job_order
 from respond.store.sql import SqlStore
 from tests.conftest import UpstreamThread
 from tests.inprocess import AppServer, Clock

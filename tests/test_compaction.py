@@ -23,7 +23,7 @@ from openai.types.responses import (
     ResponseUsage,
 )
 
-from respond.engine.compaction import PROMPT
+from respond.engine.assemble.compaction import PROMPT
 from tests.conftest import UpstreamThread, _new_pg_database
 from tests.inprocess import AppServer
 

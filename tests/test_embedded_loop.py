@@ -18,7 +18,7 @@ import pytest
 
 from respond.backends.llamacpp import DEFAULT_MODEL, LlamaCppBackend, parts_installed
 from respond.core.types import Finish, Generation, TextDelta, ToolCallDelta, ToolSpec
-from respond.engine.repeat_guard import RepeatGuard
+from respond.engine.tooling.repeat_guard import RepeatGuard
 
 pytestmark = [
     pytest.mark.model,

@@ -16,7 +16,7 @@ import pytest
 from openai.types.responses import Response
 from PIL import Image
 
-from respond.engine import images
+from respond.engine.resolve import images
 
 
 def data_url(size: tuple[int, int], fmt: str = "PNG", mode: str = "RGB", noisy: bool = False) -> str:

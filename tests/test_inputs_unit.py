@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from respond.engine.input_files import InputFiles
+from respond.engine.resolve.input_files import InputFiles
 from respond.protocol.errors import APIError
 
 TEXT_ONLY = SimpleNamespace(vision=False, file_parts=False)

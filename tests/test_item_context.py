@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from respond.bootstrap import HOSTED_TOOLS
-from respond.engine.client_tools import HostedTypes
-from respond.engine.generation import items_to_messages
+from respond.engine.execution.generation import items_to_messages
+from respond.engine.intake.client_tools import HostedTypes
 from respond.protocol.errors import APIError
 from respond.protocol.shapes import JSONObject
 from respond.protocol.vocabulary import Vocabulary
@@ -56,8 +56,8 @@ def test_every_accepted_type_has_a_context_role():
 
 
 def test_a_registered_web_search_provider_takes_the_tool(caplog):
-    from respond.engine.client_tools import client_tools
-    from respond.engine.tool_choice import read_choice
+    from respond.engine.intake.client_tools import client_tools
+    from respond.engine.intake.tool_choice import read_choice
 
     raw: list[JSONObject] = [{"type": "web_search"}]
     tools = client_tools(raw, HostedTypes(frozenset({"web_search"})))

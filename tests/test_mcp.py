@@ -316,7 +316,7 @@ def test_upstream_refusal_is_still_an_http_error(mcp_respond, upstream, mcp_serv
     (The app runs in this process: its stream waits for the model's answer as long as this test needs,
     so that a loaded machine, where the listing and the refusal take longer than the 0.25 s a stream
     waits, does not turn the refusal into a `failed` stream.)"""
-    from respond.engine import launch
+    from respond.engine.execution import launch
 
     monkeypatch.setattr(launch, "HEADERS_WAIT", 60.0)
     upstream.reply({"error": {"status": 400, "message": "The upstream refuses this request."}})

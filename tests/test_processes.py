@@ -112,3 +112,20 @@ def test_processes_must_be_at_least_one(server_factory: Any, upstream: Any, data
                                  start=False)
     with pytest.raises(RuntimeError, match="--processes must be at least 1"):
         srv.start(timeout=30)
+
+
+def test_a_database_that_cannot_be_migrated_stops_the_supervisor(server_factory: Any, upstream: Any) -> None:
+    srv: Server = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--processes", "2",
+                                 database="postgresql://postgres@127.0.0.1:1/unreachable", start=False)
+    with pytest.raises(RuntimeError, match="migrations failed"):
+        srv.start(timeout=60)
+
+
+def test_settings_that_cannot_make_a_server_stop_the_supervisor(server_factory: Any, upstream: Any,
+                                                                  tmp_path: Path) -> None:
+    """Every process would fail the same way: the supervisor says why once and exits, it does not retry."""
+    srv: Server = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--processes", "2",
+                                 "--prompts", str(tmp_path / "no-such-folder"), start=False)
+    with pytest.raises(RuntimeError, match="exited with 2") as failed:
+        srv.start(timeout=60)
+    assert "--prompts must be a folder" in str(failed.value)

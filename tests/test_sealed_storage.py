@@ -19,7 +19,7 @@ from typing import Any
 import openai
 import pytest
 
-from respond.engine.sealing import Sealer
+from respond.engine.record.sealing import Sealer
 from tests._mcp_server import McpServers
 from tests.test_background import wait_status
 

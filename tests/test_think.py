@@ -96,8 +96,8 @@ def test_reasoning_effort_switches_a_thinking_template():
 
 
 def test_an_item_added_by_a_hosted_tool_closes_open_reasoning():
-    from respond.engine.events import EventBuilder
-    from respond.engine.reasoning import ReasoningStream
+    from respond.engine.assemble.reasoning import ReasoningStream
+    from respond.engine.stream.events import EventBuilder
 
     response: Any = {"id": "resp_1", "output": []}  # what the builder reads of a Response
     b = EventBuilder(response, reasoning=ReasoningStream())
@@ -105,7 +105,7 @@ def test_an_item_added_by_a_hosted_tool_closes_open_reasoning():
     events = b.close_message()  # what a hosted step does before adding its item
     assert [e["type"] for e in events][-1] == "response.output_item.done"
     assert b.output[0]["status"] == "completed"
-    from respond.engine.operations import AddItem
+    from respond.engine.stream.operations import AddItem
 
     added = b.operation(AddItem({"id": "fs_1", "type": "file_search_call", "status": "in_progress"}))
     assert [e["type"] for e in added] == ["response.output_item.added"]  # nothing was left open

@@ -159,7 +159,7 @@ async def test_auto_profile_recognises_llama_cpp_server(llama_server: str) -> No
 
 @pytest.mark.model
 async def test_auto_profile_is_probed_for_each_replica_of_an_upstream(llama_server: str) -> None:
-    from respond.engine.replicas import ReplicaSet
+    from respond.engine.execution.replicas import ReplicaSet
 
     b = backends.create("openai_responses", base_url=llama_server, profile="auto")
     replicas = ReplicaSet("llama", [("r1", b)], kind="responses", models=["qwen"])

@@ -40,14 +40,14 @@ from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.core.sessions import MemorySessions
 from respond.dashboard import create_dashboard as dashboard
 from respond.dashboard.session import secret_for
-from respond.engine.hosted import HostedTools
-from respond.engine.input_files import InputFiles
-from respond.engine.prompts import PromptStore
-from respond.engine.queries import Operations
-from respond.engine.sealing import Sealer, load_secret
+from respond.engine.background.workers import RunManager
+from respond.engine.read.queries import Operations
+from respond.engine.record.sealing import Sealer, load_secret
+from respond.engine.resolve.input_files import InputFiles
+from respond.engine.resolve.prompts import PromptStore
 from respond.engine.service import ModelRouter, ResponsesService
-from respond.engine.tenancy import Tenancy
-from respond.engine.workers import RunManager
+from respond.engine.tenants.tenancy import Tenancy
+from respond.engine.tooling.hosted import HostedTools
 from respond.protocol.vocabulary import Vocabulary
 from respond.store.availability import data_error, unavailable
 from respond.store.journal import Journal

@@ -219,7 +219,7 @@ class Settings:
     default_model: str | None = _d("default_model")
     n_ctx: int = _d("n_ctx")
     max_output_tokens: int = _d("max_output_tokens")  # embedded: the output cap of a request without one
-    repeat_guard: str = _d("repeat_guard")  # on | off | embedded (engine/repeat_guard.py)
+    repeat_guard: str = _d("repeat_guard")  # on | off | embedded (engine/tooling/repeat_guard.py)
     workers: int = _d("workers")
     shutdown_grace: float = _d("shutdown_grace")
     log_level: str = _d("log_level")

@@ -4,7 +4,7 @@ Each replica URL becomes one backend built through the backends registry: kind "
 `openai_compat`, kind "responses" builds `openai_responses`, with the upstream's key, its models,
 its `UpstreamLimits` (the --upstream-* flags, overridden per upstream) and, verbatim, the keys of its
 `[upstreams.options]` table (a profile, say).  The replicas of one upstream are wrapped in one
-`ReplicaSet` (engine/replicas.py), which balances and fails over between them.
+`ReplicaSet` (engine/execution/replicas.py), which balances and fails over between them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from respond.config import Settings
 from respond.config_file import UpstreamConfig, replica_label
 from respond.core.metrics import Metrics
 from respond.core.ports import ModelBackend
-from respond.engine.replicas import Health, ReplicaSet
+from respond.engine.execution.replicas import Health, ReplicaSet
 
 
 class ChatDefaults(TypedDict):

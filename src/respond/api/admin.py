@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from respond.api.auth import KeyRing
 from respond.core.tenants import summed
-from respond.engine.key_admin import KeyAdmin
-from respond.engine.tenancy import Tenancy
+from respond.engine.tenants.key_admin import KeyAdmin
+from respond.engine.tenants.tenancy import Tenancy
 from respond.protocol.errors import APIError, invalid
 
 GROUPS = ("key", "model", "day")

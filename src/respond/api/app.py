@@ -21,11 +21,11 @@ from respond.api.auth import KeyRing, Principals
 from respond.api.guard import Guard, GuardOptions
 from respond.api.metrics import HttpMetrics, PrometheusMetrics, metrics_endpoint
 from respond.core.logctx import request_id, sane_request_id
-from respond.engine.conversations import ConversationService
-from respond.engine.queries import Operations
+from respond.engine.background.workers import RunManager
+from respond.engine.read.queries import Operations
+from respond.engine.resolve.conversations import ConversationService
 from respond.engine.service import ResponsesService
-from respond.engine.tenancy import RATE_HEADERS, Tenancy
-from respond.engine.workers import RunManager
+from respond.engine.tenants.tenancy import RATE_HEADERS, Tenancy
 from respond.protocol.errors import APIError
 from respond.protocol.ids import new_id
 
@@ -118,7 +118,7 @@ class AuthAndLog:
         rid = incoming_request_id(scope)
         token = request_id.set(rid)
         status = [500]
-        limits: dict[str, str] = {}  # x-ratelimit-* headers, left by the key's admission (engine/tenancy.py)
+        limits: dict[str, str] = {}  # x-ratelimit-* headers, left by the key's admission (engine/tenants/tenancy.py)
         limits_token = RATE_HEADERS.set(limits)
 
         async def send_wrapper(message: MutableMapping[str, Any]) -> None:

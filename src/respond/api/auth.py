@@ -2,7 +2,7 @@
 
 Static keys (`--api-key`) are kept only as SHA-256 digests and compared in constant time.  The
 digest of the key a request used is its owner: each key sees only what it created.  Keys stored
-in the database (`respond keys`, /admin/v1/keys) are checked by engine/tenancy.py; their owner is
+in the database (`respond keys`, /admin/v1/keys) are checked by engine/tenants/tenancy.py; their owner is
 their id.  With no key configured or stored, every request belongs to one anonymous owner.
 """
 
@@ -12,7 +12,7 @@ import hashlib
 import hmac
 
 from respond.core.tenants import TenantKey
-from respond.engine.tenancy import Tenancy
+from respond.engine.tenants.tenancy import Tenancy
 from respond.protocol.errors import APIError
 
 ANONYMOUS = "anonymous"
@@ -61,7 +61,7 @@ class KeyRing:
 
 
 class Principals:
-    """Who a request is: a stored key (engine/tenancy.py: its owner is its id), else a static
+    """Who a request is: a stored key (engine/tenants/tenancy.py: its owner is its id), else a static
     `--api-key` (its owner the key's digest), else the anonymous owner when no key exists at all."""
 
     def __init__(self, keys: KeyRing, tenancy: Tenancy | None = None) -> None:

@@ -7,7 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from respond.api.routes import JSON, _include, _json_body, _owner
-from respond.engine.conversations import ConversationService
+from respond.engine.resolve.conversations import ConversationService
+from respond.protocol.bodies import AddConversationItems, CreateConversation, UpdateConversation, parse
 from respond.protocol.pagination import ListParams
 
 
@@ -22,7 +23,7 @@ def _cid(request: Request) -> str:
 
 
 async def create(request: Request) -> Response:
-    return JSON(await _svc(request).create(await _json_body(request), _owner(request)))
+    return JSON(await _svc(request).create(parse(CreateConversation, await _json_body(request)), _owner(request)))
 
 
 async def retrieve(request: Request) -> Response:
@@ -30,7 +31,8 @@ async def retrieve(request: Request) -> Response:
 
 
 async def update(request: Request) -> Response:
-    return JSON(await _svc(request).update(_cid(request), _owner(request), await _json_body(request)))
+    return JSON(await _svc(request).update(_cid(request), _owner(request),
+                                              parse(UpdateConversation, await _json_body(request))))
 
 
 async def delete(request: Request) -> Response:
@@ -38,7 +40,8 @@ async def delete(request: Request) -> Response:
 
 
 async def add_items(request: Request) -> Response:
-    return JSON(await _svc(request).add_items(_cid(request), _owner(request), await _json_body(request),
+    return JSON(await _svc(request).add_items(_cid(request), _owner(request),
+                                              parse(AddConversationItems, await _json_body(request)),
                                               _include(request)))
 
 

@@ -3,9 +3,8 @@
 Paths and methods come from the app's own routes; path parameters from their templates; request
 bodies from the pydantic models that validate them (`REQUEST_MODELS`, JSON Schema 2020-12 as
 OpenAPI 3.1 takes it, `$defs` hoisted into `components/schemas`); errors from `ErrorEnvelope`.
-The endpoints that take a subset of the create parameters (protocol.bodies) get a model of that
-subset, built from CreateResponse's own fields; an endpoint with no checked body shape yet (files,
-vector stores) is described as a JSON object.  `/docs`
+The other endpoints' bodies are the models of protocol/bodies.py, which validate them too; an
+endpoint with no body model (a multipart upload) is described as a JSON object.  `/docs`
 renders the same document as one self-contained HTML page (no script, no CDN).
 """
 
@@ -14,9 +13,9 @@ from __future__ import annotations
 import functools
 import re
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -115,30 +114,15 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
-def subset(name: str, keys: frozenset[str], required: tuple[str, ...] = ()) -> type[BaseModel]:
-    """The body of an endpoint that takes `keys` (protocol.bodies): CreateResponse's own field for each
-    key it has (the same model validates them), any JSON for the others, nothing else allowed."""
-    fields: dict[str, Any] = {}  # name -> (annotation, default or FieldInfo): create_model's keyword arguments
-    for key in sorted(keys):
-        info = CreateResponse.model_fields.get(key)
-        if info is not None:
-            fields[key] = (info.annotation, ... if key in required else info)
-        else:
-            fields[key] = (Any, ... if key in required else None)
-    model: type[BaseModel] = create_model(name, __config__=CreateResponse.model_config, **fields)
-    return model
-
-
 def request_models() -> dict[tuple[str, str], type[BaseModel]]:
+    """The model that validates each endpoint's JSON body (protocol/requests.py, protocol/bodies.py)."""
     conv = "/v1/conversations"
     return {("POST", "/v1/responses"): CreateResponse,
-            ("POST", "/v1/responses/input_tokens"): subset("CountInputTokens", bodies.INPUT_TOKENS),
-            ("POST", "/v1/responses/compact"): subset("CompactResponse", bodies.COMPACT, ("model",)),
-            ("POST", conv): subset("CreateConversation", bodies.CONVERSATION_CREATE),
-            ("POST", conv + "/{conversation_id}"): subset("UpdateConversation", bodies.CONVERSATION_UPDATE,
-                                                          ("metadata",)),
-            ("POST", conv + "/{conversation_id}/items"): subset("AddConversationItems", bodies.CONVERSATION_ITEMS,
-                                                                ("items",))}
+            ("POST", "/v1/responses/input_tokens"): bodies.CountInputTokens,
+            ("POST", "/v1/responses/compact"): bodies.CompactResponse,
+            ("POST", conv): bodies.CreateConversation,
+            ("POST", conv + "/{conversation_id}"): bodies.UpdateConversation,
+            ("POST", conv + "/{conversation_id}/items"): bodies.AddConversationItems}
 
 
 def _schema(model: type[BaseModel], components: dict[str, Schema]) -> Schema:

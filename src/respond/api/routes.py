@@ -11,12 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from respond.api.sse import SSE_HEADERS, frame
-from respond.engine.detach import detached
-from respond.engine.include import with_include
-from respond.engine.keys import model_allowed
+from respond.engine.background.workers import RunManager
+from respond.engine.execution.detach import detached
 from respond.engine.service import ResponsesService
 from respond.engine.started import Running, Started
-from respond.engine.workers import RunManager
+from respond.engine.stream.include import with_include
+from respond.engine.tenants.keys import model_allowed
+from respond.protocol.bodies import CompactResponse, CountInputTokens, parse
 from respond.protocol.errors import APIError, invalid
 from respond.protocol.limits import MAX_DEPTH, check_json
 from respond.protocol.pagination import ListParams, int_param
@@ -134,11 +135,12 @@ async def _unless_gone(request: Request, work: Awaitable[T]) -> T | None:
 
 
 async def count_input_tokens(request: Request) -> Response:
-    return JSON(await _service(request).count_input_tokens(await _json_body(request), _owner(request)))
+    return JSON(await _service(request).count_input_tokens(parse(CountInputTokens, await _json_body(request)),
+                                                              _owner(request)))
 
 
 async def compact(request: Request) -> Response:
-    return JSON(await _service(request).compact(await _json_body(request), _owner(request)))
+    return JSON(await _service(request).compact(parse(CompactResponse, await _json_body(request)), _owner(request)))
 
 
 async def retrieve_response(request: Request) -> Response:

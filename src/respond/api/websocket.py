@@ -19,12 +19,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from respond.api.auth import Principals
 from respond.api.sse import payload
-from respond.engine.detach import detached
-from respond.engine.events import replay
-from respond.engine.local_state import LocalState
+from respond.engine.background.workers import RunManager
+from respond.engine.execution.detach import detached
+from respond.engine.resolve.local_state import LocalState
 from respond.engine.service import ResponsesService
 from respond.engine.started import Running, Warmed
-from respond.engine.workers import RunManager
+from respond.engine.stream.events import replay
 from respond.protocol.errors import APIError, server_error
 from respond.protocol.limits import check_json
 from respond.protocol.params import check_nested

@@ -43,7 +43,7 @@ class OpenAIResponsesBackend(UpstreamBackend):
     # servers take no files): their extracted text goes in the prompt.
     file_parts = False
     # The smallest max_output_tokens the Responses API takes (a token count asks for one generation:
-    # engine/compaction.py `count_tokens`).
+    # engine/assemble/compaction.py `count_tokens`).
     min_output_tokens = 16
 
     def __init__(self, base_url: str, api_key: str | None = None, models: list[str] | str | None = None,

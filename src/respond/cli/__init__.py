@@ -140,7 +140,7 @@ def _serve(settings: Settings, sock: socket.socket | None) -> None:
     server = uvicorn.Server(config)
     server.run(sockets=[sock] if sock is not None else None)
     if not server.started:  # it could not start (the port is taken, the lifespan failed): said in the log
-        raise SystemExit(3)
+        raise SystemExit(3)  # (cli/processes.py: CANNOT_START)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`respond keys create|list|revoke|rotate|update`: stored keys, on the configured --database.
 
-The same operations as the admin API (respond.engine.key_admin), so a key made here works at once
+The same operations as the admin API (respond.engine.tenants.key_admin), so a key made here works at once
 on every server using that database.  `create` and `rotate` print the key's text once; it is
 never stored (only its salted hash).  Limits: --rpm, --tpm, --concurrent, --daily-tokens,
 --monthly-tokens; --model is repeatable and takes names or globs (`gpt-4o*`).
@@ -17,7 +17,7 @@ import orjson
 
 from respond.config import Flag
 from respond.core.tenants import LIMIT_NAMES, KeyObject
-from respond.engine.key_admin import KeyAdmin, KeyFields
+from respond.engine.tenants.key_admin import KeyAdmin, KeyFields
 from respond.protocol.errors import APIError
 from respond.store.sql import SqlStore
 

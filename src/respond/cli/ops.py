@@ -1,6 +1,6 @@
 """`respond responses|runs|db ...`: the operator's commands, on the configured database directly.
 
-They use the same engine queries as the dashboard (`respond.engine.queries.Operations`), over
+They use the same engine queries as the dashboard (`respond.engine.read.queries.Operations`), over
 every owner.  `runs cancel` of a run executing in a server process asks that process through
 the job table (it stops at its next lease renewal, within seconds).  Output is a table, or JSON
 lines with `--json`.
@@ -19,9 +19,9 @@ import orjson
 
 from respond.config import Flag
 from respond.core.listing import ResponseFilter
-from respond.engine.queries import RUN_STATES, Operations
+from respond.engine.background.workers import RunManager
+from respond.engine.read.queries import RUN_STATES, Operations
 from respond.engine.service import ModelRouter, ResponsesService
-from respond.engine.workers import RunManager
 from respond.protocol.errors import APIError
 from respond.store import vectors  # noqa: F401 - registers the file store's migrations
 from respond.store.dbcheck import applied_and_pending

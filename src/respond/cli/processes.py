@@ -34,6 +34,7 @@ from respond.config import Settings
 
 log = logging.getLogger("respond.processes")
 PR_SET_PDEATHSIG = 1
+CANNOT_START = 3  # a child's exit code: it could not start (bad settings, the port...): not replaced
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -57,6 +58,24 @@ async def _migrate(url: str) -> None:
         await db.close()
 
 
+def _in_child(work: Callable[[], None]) -> bool:
+    """Run `work` in a forked child and wait for it: the supervisor stays small (the store's modules
+    and connections live and die in that child).  True if it succeeded."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:  # noqa: BLE001 - logged; the exit code tells the supervisor
+            log.exception("migrating the database failed")
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 def _die_with_parent() -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -71,6 +90,7 @@ class Supervisor:
         self.serve = serve
         self.children: dict[int, int] = {}  # pid -> slot
         self.stopping = False
+        self.failed = False  # a child could not start: everything stops, the supervisor exits 2
         self._own_metrics_dir: str | None = None
 
     def run(self) -> int:
@@ -80,7 +100,9 @@ class Supervisor:
             self._own_metrics_dir = tempfile.mkdtemp(prefix="respond-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self._own_metrics_dir  # read by prometheus-client's import
             self.settings = dataclasses.replace(s, metrics_multiproc_dir=self._own_metrics_dir)
-        asyncio.run(_migrate(s.database))  # once, before the children start (they find nothing to apply)
+        if not _in_child(lambda: asyncio.run(_migrate(s.database))):  # once, before the servers start
+            log.error("the database's migrations failed (see above): not starting")
+            return 2
         log.info("serving on http://%s:%d with %d processes", s.host, s.port, s.processes)
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
@@ -93,7 +115,7 @@ class Supervisor:
             sock.close()
             if self._own_metrics_dir is not None:
                 shutil.rmtree(self._own_metrics_dir, ignore_errors=True)
-        return 0
+        return 2 if self.failed else 0
 
     def _fork(self, slot: int, sock: socket.socket) -> None:
         pid = os.fork()
@@ -104,6 +126,11 @@ class Supervisor:
                     signal.signal(sig, signal.SIG_DFL)
                 _die_with_parent()
                 self.serve(self.settings, sock)
+            except (ValueError, RuntimeError) as exc:  # the settings cannot make a server: said once, no retry
+                log.error("%s", exc)
+                code = CANNOT_START
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:  # noqa: BLE001 - logged; the supervisor replaces this process
                 log.exception("server process %d failed", os.getpid())
                 code = 1
@@ -135,6 +162,11 @@ class Supervisor:
                 continue
             self._dead(pid)
             if self.stopping:
+                continue
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == CANNOT_START:
+                log.error("server process %d could not start: stopping the others", pid)
+                self.failed = True
+                self._stop(signal.SIGTERM, None)
                 continue
             log.error("server process %d ended (%s): starting another in %.1fs", pid, _describe(status), pause)
             time.sleep(pause)

@@ -163,7 +163,7 @@ class HostedTool(Protocol):
 
 @runtime_checkable
 class AnswersCalls(Protocol):
-    """A hosted tool whose stored items answered model calls: the repeat guard (engine/repeat_guard.py)
+    """A hosted tool whose stored items answered model calls: the repeat guard (engine/tooling/repeat_guard.py)
     does not let a later turn make them again."""
 
     def calls(self, item: Item) -> list[tuple[str, str]]:

@@ -63,7 +63,7 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class JobOrder:
-    """Where a queued job stands (engine/queue.py decides): jobs are claimed by `due_us`, earliest
+    """Where a queued job stands (engine/background/queue.py decides): jobs are claimed by `due_us`, earliest
     first; a job of a `chain` (per owner) is claimed only once every job of that chain queued before
     it has ended.  Times in microseconds."""
 
@@ -91,7 +91,7 @@ class ResponseStore(Protocol):
 
     async def close(self) -> None: ...
 
-    # The writes of a response's life, each one transaction (see engine/persistence.py for who calls which).
+    # The writes of a response's life, each one transaction (see engine/record/persistence.py for who calls which).
     async def insert_response(self, response: Row, owner: str, input_items: list[Row],
                               output_items: list[Row], *, conversation_id: str | None = None) -> None:
         """Store a terminal response whole; with `conversation_id`, append its items to that conversation."""

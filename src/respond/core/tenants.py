@@ -11,7 +11,7 @@ and the usage recorded for every finished response.
   concurrency slot.  Leases expire, so a crashed replica's slots come back.
 - `UsageStore`: one row per finished response; grouped by key, model or day.
 
-No I/O here: the adapters live in respond.store, the policy in respond.engine.tenancy.
+No I/O here: the adapters live in respond.store, the policy in respond.engine.tenants.tenancy.
 """
 
 from __future__ import annotations

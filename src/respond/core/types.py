@@ -44,7 +44,7 @@ class ReasoningFields(TypedDict, total=False):
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     """A function the model may call (chat-completions `function` shape); every client-run tool
-    type is offered as one (engine/client_tools.py)."""
+    type is offered as one (engine/intake/client_tools.py)."""
 
     name: str
     parameters: JSONObject | None = None  # a JSON schema

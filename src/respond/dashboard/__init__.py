@@ -3,7 +3,7 @@
 Design: plain HTML forms and links (every page works without JavaScript; `static/dashboard.js`
 only adds conveniences), Jinja2 templates with autoescaping on everything, SVG charts drawn on
 the server, every asset served from `static/` (no CDN).  Access: see `session.py`.  The
-dashboard never touches SQL: it calls `respond.engine.queries.Operations`.
+dashboard never touches SQL: it calls `respond.engine.read.queries.Operations`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from respond.core.sessions import SessionStore
 from respond.dashboard import pages, views
 from respond.dashboard.render import Board
 from respond.dashboard.session import Keys, Sessions, StoredKeys
-from respond.engine.queries import Operations
+from respond.engine.read.queries import Operations
 
 
 def create_dashboard(operations: Operations, keys: Keys, admin: Keys, secret: bytes,

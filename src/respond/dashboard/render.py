@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from respond.dashboard.session import CSRF, SESSION, Sessions, Viewer, new_pre_session
-from respond.engine.queries import Operations
+from respond.engine.read.queries import Operations
 from respond.protocol.errors import APIError
 
 if TYPE_CHECKING:

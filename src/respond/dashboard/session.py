@@ -32,7 +32,7 @@ ADMIN = "admin"
 
 
 class StoredKeys(Protocol):
-    """Keys stored in the database (respond.engine.tenancy.Tenancy): `authenticate` returns the key
+    """Keys stored in the database (respond.engine.tenants.tenancy.Tenancy): `authenticate` returns the key
     (its `id` is its owner) or None for a key not in the stored format, and raises for a bad one."""
 
     async def authenticate(self, token: str) -> Any: ...

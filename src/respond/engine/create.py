@@ -1,10 +1,10 @@
 """The create use: `POST /responses` and a WebSocket's `response.create`, as a pipeline of stages.
 
-    parse and validate    protocol.requests.parse_create, engine/validate.py
-    resolve references    engine/references.py   (prompt, item references, sealed items, history, files)
-    build the context     engine/context.py      (messages, client tools, tool choice, format)
-    plan tools and run    engine/launch.py       (hosted tools bound, model primed, a `Run`)
-    record                engine/recording.py    (what a continuation needs; generate:false)
+    parse and validate    protocol.requests.parse_create, engine/intake/validate.py
+    resolve references    engine/resolve/references.py   (prompt, item references, sealed items, history, files)
+    build the context     engine/assemble/context.py      (messages, client tools, tool choice, format)
+    plan tools and run    engine/execution/launch.py       (hosted tools bound, model primed, a `Run`)
+    record                engine/record/recording.py    (what a continuation needs; generate:false)
 
 Each stage is called from here, in order, and none calls back.  Everything is validated and the
 model stream opened *before* any byte goes to the client, so a bad request or an upstream 4xx is
@@ -19,26 +19,26 @@ from typing import Any
 
 from respond.core.hosted import ToolContext
 from respond.core.ports import Store
-from respond.engine import queue
-from respond.engine.call_ids import check_outputs_answer_calls
-from respond.engine.context import ContextBuilder
-from respond.engine.conversations import conversation_id
-from respond.engine.generation import History
-from respond.engine.hosted import HostedTools
-from respond.engine.input_files import InputFiles
-from respond.engine.jobs import SEALED_SECRETS, seal_secrets
-from respond.engine.launch import Launcher
-from respond.engine.local_state import LocalState
-from respond.engine.persistence import LEASE_MS, Record, row
-from respond.engine.recorder import rows
-from respond.engine.recording import Recording
-from respond.engine.references import References
-from respond.engine.request_options import RequestOptions
-from respond.engine.router import ModelRouter
-from respond.engine.sealing import Sealer
+from respond.engine.assemble.call_ids import check_outputs_answer_calls
+from respond.engine.assemble.context import ContextBuilder
+from respond.engine.background import queue
+from respond.engine.background.jobs import SEALED_SECRETS, seal_secrets
+from respond.engine.execution.generation import History
+from respond.engine.execution.launch import Launcher
+from respond.engine.execution.router import ModelRouter
+from respond.engine.intake.request_options import RequestOptions
+from respond.engine.intake.validate import model_for
+from respond.engine.record.persistence import LEASE_MS, Record, row
+from respond.engine.record.recorder import rows
+from respond.engine.record.recording import Recording
+from respond.engine.record.sealing import Sealer
+from respond.engine.resolve.conversations import conversation_id
+from respond.engine.resolve.input_files import InputFiles
+from respond.engine.resolve.local_state import LocalState
+from respond.engine.resolve.references import References
 from respond.engine.started import Queued, Running, Started, Warmed
-from respond.engine.tenancy import Tenancy, reserve
-from respond.engine.validate import model_for
+from respond.engine.tenants.tenancy import Tenancy, reserve
+from respond.engine.tooling.hosted import HostedTools
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
 from respond.protocol.requests import CreateResponse, parse_create
@@ -59,10 +59,10 @@ class Creator:
         self.launcher = launcher
         self.files = files
         self.tenancy = tenancy  # stored keys: allowed models, limits, usage (None: static keys only)
-        self._sealer = sealer  # seals a queued run's hosted-tool secrets (engine/jobs.py opens them)
+        self._sealer = sealer  # seals a queued run's hosted-tool secrets (engine/background/jobs.py opens them)
         self.clock = clock  # created_at (tests move it)
         self._on_queued = on_queued  # a background job was queued here (wakes an idle worker)
-        self.options = options or RequestOptions(store)  # issue 19's options (engine/request_options.py)
+        self.options = options or RequestOptions(store)  # issue 19's options (engine/intake/request_options.py)
 
     async def create(self, body: Any, owner: str, local: LocalState | None = None, generate: bool = True
                      ) -> Started:

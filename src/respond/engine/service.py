@@ -4,11 +4,11 @@ layer, the WebSocket and the workers hold).
 | use                                   | module               |
 |---------------------------------------|----------------------|
 | create (foreground, background, WebSocket, generate:false) -> `Started` | engine/create.py |
-| run a claimed background job          | engine/jobs.py       |
-| count input tokens, compact           | engine/derived.py    |
-| retrieve, delete, list input items    | engine/reads.py      |
+| run a claimed background job          | engine/background/jobs.py       |
+| count input tokens, compact           | engine/read/derived.py    |
+| retrieve, delete, list input items    | engine/read/reads.py      |
 
-The stages of a create (engine/validate.py, references.py, context.py, launch.py, recording.py) are
+The stages of a create (engine/intake/validate.py, references.py, context.py, launch.py, recording.py) are
 built here once, from the ports, and shared by the uses; none of them calls back into this class.
 """
 
@@ -21,31 +21,35 @@ from typing import Any
 
 from respond.core.metrics import Metrics, NullMetrics
 from respond.core.ports import ClaimedJob, Moderator, Store
-from respond.engine.context import ContextBuilder
-from respond.engine.context_cache import ContextCache
+from respond.engine.assemble.context import ContextBuilder
+from respond.engine.background.jobs import Jobs
 from respond.engine.create import Creator
-from respond.engine.derived import Derived
-from respond.engine.hosted import HostedTools
-from respond.engine.hub import Hub
-from respond.engine.input_files import InputFiles
-from respond.engine.jobs import Jobs
-from respond.engine.launch import Launcher
-from respond.engine.local_state import LocalState
-from respond.engine.prompts import PromptStore
-from respond.engine.reads import ReadSide
-from respond.engine.recording import Recording
-from respond.engine.references import References
-from respond.engine.request_options import RequestOptions
-from respond.engine.router import ModelRouter as ModelRouter  # where bootstrap and tests import it from
-from respond.engine.run import Run
-from respond.engine.sealing import Sealer
+from respond.engine.execution.launch import Launcher
+from respond.engine.execution.router import (
+    ModelRouter as ModelRouter,  # where bootstrap and tests import it from
+)
+from respond.engine.execution.run import Run
+from respond.engine.intake.request_options import RequestOptions
+from respond.engine.read.derived import Derived
+from respond.engine.read.reads import Reads
+from respond.engine.record.hub import Hub
+from respond.engine.record.recording import Recording
+from respond.engine.record.sealing import Sealer
+from respond.engine.resolve.context_cache import ContextCache
+from respond.engine.resolve.input_files import InputFiles
+from respond.engine.resolve.local_state import LocalState
+from respond.engine.resolve.prompts import PromptStore
+from respond.engine.resolve.references import References
 from respond.engine.started import Started
-from respond.engine.tenancy import Tenancy
+from respond.engine.tenants.tenancy import Tenancy
+from respond.engine.tooling.hosted import HostedTools
+from respond.protocol.bodies import CompactResponse, CountInputTokens
 from respond.protocol.ids import new_id
-from respond.protocol.shapes import CompactedDict, InputTokensCount
+from respond.protocol.shapes import CompactedDict, Deleted, InputTokensCount, ListPage, ResponseDict
+from respond.protocol.vocabulary import Item
 
 
-class ResponsesService(ReadSide):
+class ResponsesService:
     def __init__(self, store: Store, router: ModelRouter, *, hosted: HostedTools | None = None,
                  worker_id: str | None = None, trust_cache: bool = False,
                  on_queued: Callable[[], None] | None = None, sealer: Sealer | None = None,
@@ -78,6 +82,7 @@ class ResponsesService(ReadSide):
         self._jobs = Jobs(store, self.references, launcher, prompts=prompts, sealer=own)
         self._derived = Derived(router, references=self.references, context=self.context, files=files,
                                 tenancy=tenancy, sealer=own)
+        self._reads = Reads(store, sealer, self.contexts, self.vocabulary)
 
     async def create(self, body: Any, owner: str, local: LocalState | None = None, generate: bool = True
                      ) -> Started:
@@ -85,12 +90,23 @@ class ResponsesService(ReadSide):
         or `Warmed` (generate: false).  `local`: a WebSocket's connection state."""
         return await self._creator.create(body, owner, local, generate)
 
+    async def retrieve(self, response_id: str, owner: str, include: list[str] | None = None) -> ResponseDict:
+        return await self._reads.retrieve(response_id, owner, include)
+
+    async def delete(self, response_id: str, owner: str) -> Deleted:
+        return await self._reads.delete(response_id, owner)
+
+    async def input_items(self, response_id: str, owner: str, *, after: str | None, limit: int, order: str,
+                          include: list[str] | None = None) -> ListPage[Item]:
+        return await self._reads.input_items(response_id, owner, after=after, limit=limit, order=order,
+                                             include=include)
+
     async def run_job(self, job: ClaimedJob) -> Run | None:
         """The Run of a claimed background job; None when it is gone (deleted meanwhile)."""
         return await self._jobs.run(job)
 
-    async def count_input_tokens(self, body: Any, owner: str) -> InputTokensCount:
+    async def count_input_tokens(self, body: CountInputTokens, owner: str) -> InputTokensCount:
         return await self._derived.count_input_tokens(body, owner)
 
-    async def compact(self, body: Any, owner: str) -> CompactedDict:
+    async def compact(self, body: CompactResponse, owner: str) -> CompactedDict:
         return await self._derived.compact(body, owner)

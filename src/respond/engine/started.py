@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from respond.engine.run import Run
+from respond.engine.execution.run import Run
 from respond.protocol.requests import CreateResponse
 from respond.protocol.shapes import ResponseDict
 

@@ -96,7 +96,7 @@ def _json(value: Any) -> str:
 
 def call_as_function(item: Item) -> tuple[str, str, str]:
     """(call_id, function name, JSON arguments) of a call item, as offered to a chat model
-    (engine/client_tools.py offers each client-run tool as the function named here)."""
+    (engine/intake/client_tools.py offers each client-run tool as the function named here)."""
     kind = item["type"]
     if kind == "function_call":
         return item["call_id"], item["name"], item.get("arguments") or "{}"

@@ -15,6 +15,7 @@ from typing import Any, Final
 from respond.protocol.errors import invalid
 from respond.protocol.ids import new_id
 from respond.protocol.item_types import ItemType, normalize_typed
+from respond.protocol.jsonvalue import JSONObject
 
 Item = dict[str, Any]
 TypeOf = Callable[[Any, str], ItemType]  # an item's type (`Vocabulary.item_type`), or a 400 naming `param`
@@ -30,14 +31,14 @@ ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "f
 UPSTREAM_STATE: Final = "_upstream"
 
 
-def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
+def _content_parts(role: str, content: Any, param: str) -> list[JSONObject]:
     kind = "output_text" if role == "assistant" else "input_text"
     if isinstance(content, str):
         return [{"type": kind, "text": content, **({"annotations": []} if kind == "output_text" else {})}]
     if not isinstance(content, list):
         raise invalid(f"Invalid type for '{param}': expected a string or an array of content parts.",
                       param, "invalid_type")
-    parts = []
+    parts: list[JSONObject] = []
     allowed = OUTPUT_PARTS + INPUT_PARTS if role == "assistant" else INPUT_PARTS
     for j, part in enumerate(content):
         p = f"{param}[{j}]"
@@ -67,7 +68,7 @@ def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
 BREAKPOINT_PARTS = ("input_text", "input_image", "input_file")  # where the SDK lets a part carry one
 
 
-def _check_breakpoint(part: dict[str, Any], kind: str, param: str) -> None:
+def _check_breakpoint(part: JSONObject, kind: str, param: str) -> None:
     """`prompt_cache_breakpoint`: {"mode": "explicit", "ttl"?: "30m"|"12h"} on an input part (passed on
     to the backend, which takes it or answers a 400 naming it)."""
     value = part["prompt_cache_breakpoint"]

@@ -56,7 +56,7 @@ def terminal_fields(reason: str | None, usage: UsageDict, error: ErrorDict | Non
         return "failed", {"error": error}
     if reason == "length":
         return "incomplete", {"incomplete_details": {"reason": "max_output_tokens"}, "usage": usage}
-    if reason == "content_filter":  # moderation blocked it (engine/moderation.py), or the upstream's filter did
+    if reason == "content_filter":  # moderation blocked it (engine/intake/moderation.py), or the upstream's filter did
         return "incomplete", {"incomplete_details": {"reason": "content_filter"}, "usage": usage}
     return "completed", {"completed_at": int(time.time() if now is None else now), "usage": usage}
 

@@ -7,6 +7,7 @@ value is a 400 whose `param` names the full path (`reasoning.effort`, `text.verb
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import (
     Any,
     Literal,
@@ -154,7 +155,7 @@ class AccessProgramsParam(TypedDict, total=False):
     cyber: Literal["standard", "daybreak_blue", "daybreak_red"] | None
 
 
-NESTED: dict[str, type[_Strict]] = {
+NESTED: dict[str, type[BaseModel]] = {
     "reasoning": Reasoning, "text": Text, "stream_options": StreamOptions,
     "background_options": BackgroundOptions, "image": Image, "moderation": Moderation, "prompt": Prompt,
     "prompt_cache_options": PromptCacheOptions, "access_programs": AccessPrograms,
@@ -162,12 +163,12 @@ NESTED: dict[str, type[_Strict]] = {
 }
 
 
-def check_nested(name: str, value: Any) -> ValidationError | None:
+def check_nested(name: str, value: Any, models: Mapping[str, type[BaseModel]] = NESTED) -> ValidationError | None:
     """The validation error of one nested parameter, if any (None when it is valid or absent)."""
     if value is None:
         return None
     try:
-        NESTED[name].model_validate(value)
+        models[name].model_validate(value)
     except ValidationError as exc:
         return exc
     return None

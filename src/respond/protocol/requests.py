@@ -6,7 +6,8 @@ request becomes a 400 whose `param` names the field and whose message says what 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -67,8 +68,32 @@ def check_metadata(value: Any, param: str = "metadata") -> dict[str, str] | None
     return value
 
 
-class CreateResponse(BaseModel):
+class CreateChecks(BaseModel):
+    """The checks of the create parameters, shared by every body that takes some of them
+    (protocol/bodies.py): metadata's rules, and each nested object through its strict model
+    (`NESTED_MODELS`, which a narrower body may override) so that a bad value gets the same
+    400 everywhere."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
+    NESTED_MODELS: ClassVar[Mapping[str, type[BaseModel]]] = NESTED
+
+    @field_validator("metadata", mode="before", check_fields=False)
+    @classmethod
+    def _metadata(cls, value: Any) -> Any:
+        return check_metadata(value)
+
+    @field_validator(*(n for n in NESTED if not n.endswith("[]")), mode="before", check_fields=False)
+    @classmethod
+    def _nested(cls, value: Any, info: ValidationInfo) -> Any:
+        # Only objects: a value of the wrong type is reported by the field's own type.
+        name = info.field_name or ""
+        exc = check_nested(name, value, cls.NESTED_MODELS) if isinstance(value, dict) else None
+        if exc is not None:
+            raise to_api_error(exc, (name,))
+        return value
+
+
+class CreateResponse(CreateChecks):
 
     model: str | None = None
     input: str | list[dict[str, ParsedJSON]] | None = None  # items, checked by protocol.items
@@ -109,11 +134,6 @@ class CreateResponse(BaseModel):
     # Client extensions: accepted and logged, never sent on (Codex CLI sends client_metadata).
     client_metadata: dict[str, ParsedJSON] | None = None
 
-    @field_validator("metadata", mode="before")
-    @classmethod
-    def _metadata(cls, value: Any) -> Any:
-        return check_metadata(value)
-
     @field_validator("include")
     @classmethod
     def _include(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
@@ -121,16 +141,6 @@ class CreateResponse(BaseModel):
         if not isinstance(vocabulary, Vocabulary):  # parse_create always gives it
             raise TypeError("CreateResponse is validated with the server's vocabulary: use parse_create")
         vocabulary.check_include(value)
-        return value
-
-    @field_validator(*(n for n in NESTED if not n.endswith("[]")), mode="before")
-    @classmethod
-    def _nested(cls, value: Any, info: ValidationInfo) -> Any:
-        # Only objects: a value of the wrong type is reported by the field's own type.
-        name = info.field_name or ""
-        exc = check_nested(name, value) if isinstance(value, dict) else None
-        if exc is not None:
-            raise to_api_error(exc, (name,))
         return value
 
     @model_validator(mode="after")
@@ -200,6 +210,13 @@ def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> APIError
         return invalid(f"Invalid '{param}': string too long. Expected a string with maximum length "
                        f"{ctx.get('max_length')}, but got a string with length {len(str(value))} instead.",
                        param, "string_above_max_length")
+    if kind == "string_too_short" and value == "":
+        return invalid(f"Invalid '{param}': empty string. Expected a string with minimum length "
+                       f"{ctx.get('min_length')}, but got an empty string instead.", param, "empty_string")
+    if kind == "too_long":
+        return invalid(f"Invalid '{param}': array too long. Expected an array with maximum length "
+                       f"{ctx.get('max_length')}, but got an array with length {ctx.get('actual_length')} instead.",
+                       param, "array_above_max_length")
     if kind in _EXPECT or kind.endswith("_type"):
         expected = _EXPECT.get(kind, kind.removesuffix("_type"))
         # For unions pydantic reports every member; name them all.

@@ -42,7 +42,7 @@ def echo_cache_options(options: PromptCacheOptionsParam | None) -> PromptCacheOp
 
 def echo_image(req: CreateResponse) -> ImageConfig | None:
     """`image` as a Response (and a CompactedResponse) carries it, the effective policy: `enabled` for
-    `enabled`; `auto` starts `disabled` and becomes `enabled` once an image was compressed (engine/images.py)."""
+    `enabled`; `auto` starts `disabled` and becomes `enabled` once an image was compressed (engine/resolve/images.py)."""
     image = req.image
     if image is None:
         return None
@@ -94,8 +94,8 @@ def new_response(req: CreateResponse, *, response_id: str, created_at: int, mode
         else None,
         "image": echo_image(req),
         "input_transformations": None,
-        "moderation": None,  # the moderation results, when the request asked for moderation (engine/moderation.py)
-        "prompt_cache_diagnostics": None,  # with comparison_response_id (engine/prompt_cache.py)
+        "moderation": None,  # the moderation results, when the request asked for moderation (engine/intake/moderation.py)
+        "prompt_cache_diagnostics": None,  # with comparison_response_id (engine/intake/prompt_cache.py)
         "prompt_cache_options": echo_cache_options(req.prompt_cache_options),
         "tool_usage": None,
     }

@@ -1,7 +1,7 @@
 """Is this error the database being unreachable (as opposed to a statement being wrong)?
 
 The HTTP layer answers such errors with a 503 and `Retry-After` (api/guard.py), and the run
-bookkeeping retries what it must not lose (engine/workers.py) until the database answers again.
+bookkeeping retries what it must not lose (engine/background/workers.py) until the database answers again.
 Recognised: a connection SQLAlchemy invalidated, connection-level OS errors (refused, reset,
 timed out), asyncpg's connection errors and the server shutting down or starting up (SQLSTATE
 class 08, 57P01-57P03).  A constraint violation or a syntax error is not unavailability.

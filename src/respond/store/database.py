@@ -11,7 +11,12 @@ read or one write transaction, the same call on both dialects:
   itself, on its own connection that waits at most `QUICK_BUSY_MS` for another process's lock
   (then it goes to the writer thread): measured, the thread hop and the GIL handoffs cost more CPU
   than such a transaction does (bench/peers.py, BENCHMARKS.md).
-- PostgreSQL: the async engine's pool (asyncpg); the function runs with `run_sync`.
+- PostgreSQL: the async engine's pool (asyncpg); the function runs with `run_sync`.  A `quick`
+  write whose function only calls `execute_rows` (every hot write does) is first run against a
+  `Batch`, which records its statements; they then run on the pool's asyncpg connection itself,
+  with SQL compiled once per statement and key set: no greenlet switch and no SQLAlchemy execution
+  per statement (measured: bench/instructions.py, BENCHMARKS.md).  A function that does anything
+  else with its connection runs as usual.
 
 Every store operation (responses, jobs, conversations, files, chunks) is a `read` or a `write`.
 Only the migrations run on async connections (`begin()`, as each step is an async function);
@@ -22,6 +27,7 @@ in SQLite's busy handler (which sleeps in growing steps of up to 100 ms and ruin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -35,6 +41,8 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool, StaticPool
+
+from respond.store.availability import unavailable
 
 log = logging.getLogger("respond.store")
 T = TypeVar("T")
@@ -142,7 +150,7 @@ class _SqliteThreads:
 
 _REQUIRED = object()
 Plan = tuple[Any, str, list[tuple[str, Callable[[Any], Any] | None, Any]]]
-_PLANS: dict[tuple[int, tuple[str, ...]], Plan | None] = {}
+_PLANS: dict[tuple[int, str, str, tuple[str, ...]], Plan | None] = {}
 
 
 def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
@@ -168,37 +176,64 @@ def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
                                    for name in compiled.positiontup]
 
 
-def execute_rows(conn: Connection, stmt: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
-    """`conn.execute(stmt, params)` for a statement built once (a module or store constant) whose
-    result is not read.  On SQLite it goes straight to the driver with SQL compiled once per set of
-    keys (SQLAlchemy's per-execution work is most of the CPU of a small write); elsewhere, as usual."""
-    rows: Sequence[Mapping[str, Any]] = [params] if isinstance(params, Mapping) else params
-    if not rows:
-        return
-    if conn.dialect.name != "sqlite":
-        conn.execute(stmt, params)
-        return
+def _compiled(stmt: Any, rows: Sequence[Mapping[str, Any]], dialect: Dialect) -> tuple[str, list[tuple[Any, ...]]] | None:
+    """The SQL of `stmt` for these rows (compiled once per statement, dialect and key set) and each
+    row's arguments in its order; None when SQLAlchemy's own execution is needed."""
     keys = tuple(rows[0])
-    key = (id(stmt), keys)
+    key = (id(stmt), dialect.name, dialect.driver, keys)  # (the plan holds `stmt`: its id stays its own)
     if key not in _PLANS:
-        _PLANS[key] = _plan(stmt, keys, conn.dialect)
+        _PLANS[key] = _plan(stmt, keys, dialect)
     plan = _PLANS[key]
+    if plan is None:
+        return None
     try:
-        if plan is None:
-            raise KeyError
-        args = [tuple(
+        return plan[1], [tuple(
             (row[name] if default is _REQUIRED else row.get(name, default)) if proc is None
             else proc(row[name] if default is _REQUIRED else row.get(name, default))
             for name, proc, default in plan[2]) for row in rows]
     except KeyError:  # rows with other keys than the first: SQLAlchemy sorts that out (or says what is wrong)
+        return None
+
+
+class NotABatch(Exception):
+    """A quick write's function used its connection for more than `execute_rows`."""
+
+
+class Batch:
+    """Stands for the connection of a quick write on PostgreSQL: records what `execute_rows` is asked."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[Any, Sequence[Mapping[str, Any]]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotABatch(name)
+
+
+def execute_rows(conn: Connection | Batch, stmt: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+    """`conn.execute(stmt, params)` for a statement built once (a module or store constant) whose
+    result is not read.  On SQLite it goes straight to the driver with SQL compiled once per set of
+    keys (SQLAlchemy's per-execution work is most of the CPU of a small write); on PostgreSQL a
+    quick write records it (`Batch`, run on asyncpg by `Database.write`); elsewhere, as usual."""
+    rows: Sequence[Mapping[str, Any]] = [params] if isinstance(params, Mapping) else params
+    if not rows:
+        return
+    if isinstance(conn, Batch):
+        conn.steps.append((stmt, rows))
+        return
+    if conn.dialect.name != "sqlite":
         conn.execute(stmt, params)
         return
+    compiled = _compiled(stmt, rows, conn.dialect)
+    if compiled is None:
+        conn.execute(stmt, params)
+        return
+    sql, args = compiled
     driver = conn.connection.dbapi_connection
     assert driver is not None
     if len(args) == 1:
-        driver.execute(plan[1], args[0])
+        driver.execute(sql, args[0])
     else:
-        driver.executemany(plan[1], args)
+        driver.executemany(sql, args)
 
 
 class Database:
@@ -217,8 +252,36 @@ class Database:
         if self._threads is not None:
             async with self._lock:  # not at the same time as the async path's writes
                 return await self._threads.write(fn, quick)
+        if quick:
+            batch = Batch()
+            try:
+                done = fn(cast(Connection, batch))
+                steps = [_compiled(stmt, rows, self.dialect) for stmt, rows in batch.steps]
+            except NotABatch:
+                steps = [None]
+            if None not in steps:
+                await self._run(cast("list[tuple[str, list[tuple[Any, ...]]]]", steps))
+                return done
         async with self._engine.begin() as conn:
             return cast(T, await conn.run_sync(fn))
+
+    async def _run(self, steps: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        """Statements in one transaction on the pool's asyncpg connection itself (see the module docstring)."""
+        async with self._engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            try:
+                async with driver.transaction():
+                    for sql, args in steps:
+                        if len(args) == 1:
+                            await driver.execute(sql, *args[0])
+                        else:
+                            await driver.executemany(sql, args)
+            except BaseException as exc:
+                if not isinstance(exc, Exception) or unavailable(exc):  # not to be handed out again
+                    with contextlib.suppress(Exception):
+                        await conn.invalidate()
+                raise
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         if self._threads is not None:

@@ -30,7 +30,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-# The next job: the earliest due (engine/queue.py: a completion window's deadline, `soonest` its queue
+# The next job: the earliest due (engine/background/queue.py: a completion window's deadline, `soonest` its queue
 # time), and none of a chain while one of that owner's chain queued before it is unfinished.  On
 # PostgreSQL, other processes' claims are skipped (SKIP LOCKED), never waited for.
 _NEXT = """

@@ -110,7 +110,7 @@ async def _0003_conversations(conn: AsyncConnection) -> None:
 
 async def _0004_deletion_epoch(conn: AsyncConnection) -> None:
     """One counter bumped by every response deletion: a process's cached chain contexts are valid
-    while it has not moved (engine/context_cache.py)."""
+    while it has not moved (engine/resolve/context_cache.py)."""
     await ddl(conn, """CREATE TABLE response_deletions (
         id SMALLINT NOT NULL,
         epoch BIGINT NOT NULL,

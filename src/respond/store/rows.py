@@ -46,7 +46,7 @@ class JobRow(TypedDict):
     lease_until: int
     cancel_requested: bool
     created_at: int
-    queued_us: int  # the queue's order (engine/queue.py)
+    queued_us: int  # the queue's order (engine/background/queue.py)
     due_us: int
     chain: str | None
 

@@ -93,7 +93,7 @@ jobs = Table(
     Column("lease_until", BigInteger, nullable=False, default=0),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("created_at", BigInteger, nullable=False),
-    # The queue's order (engine/queue.py): claimed by `due_us`, earliest first; a job of a `chain` (an
+    # The queue's order (engine/background/queue.py): claimed by `due_us`, earliest first; a job of a `chain` (an
     # owner's background_options.continuation_id) waits for the unfinished ones queued before it.
     Column("queued_us", BigInteger, nullable=False, default=0),
     Column("due_us", BigInteger, nullable=False, default=0),

@@ -97,6 +97,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         self._insert_metadata = insert(schema.response_metadata)
         self._delete_outputs = delete(IT).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 1)
         self._insert_events = mod.insert(schema.events).on_conflict_do_nothing()
+        self._insert_new_events = insert(schema.events)
         self._insert_job = insert(schema.jobs)
         self._finish_job = schema.jobs.update().where(schema.jobs.c.response_id == bindparam("rid"))
         self._finish_job_done = self._finish_job.values(state="done", request=None)  # sealed secrets go too
@@ -170,7 +171,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
                 execute_rows(conn, self._insert_items, rows)
             execute_rows(conn, self._insert_job, job)
             if event_rows:
-                conn.execute(insert(schema.events), event_rows)
+                execute_rows(conn, self._insert_new_events, event_rows)
 
         await self.db.write(write, quick=True)
 
@@ -225,7 +226,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
             conn.execute(delete(IT).where(IT.c.response_id == response_id))
             conn.execute(delete(schema.events).where(schema.events.c.response_id == response_id))
             conn.execute(delete(schema.jobs).where(schema.jobs.c.response_id == response_id))
-            # every process's cached chain contexts are confirmed against this (engine/context_cache.py)
+            # every process's cached chain contexts are confirmed against this (engine/resolve/context_cache.py)
             conn.execute(schema.deletions.update().where(schema.deletions.c.id == 1)
                          .values(epoch=schema.deletions.c.epoch + 1))
             return True

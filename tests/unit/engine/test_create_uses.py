@@ -13,10 +13,10 @@ from typing import Any
 from respond.backends.scripted import ScriptedBackend
 from respond.core.hosted import BaseTool, Binding, HostedCall, OneFunctionBinding, Step, ToolContext, Wire
 from respond.core.types import ToolSpec
-from respond.engine.hosted import HostedTools
-from respond.engine.jobs import SEALED_SECRETS
+from respond.engine.background.jobs import SEALED_SECRETS
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.started import Queued, Running, Warmed
+from respond.engine.tooling.hosted import HostedTools
 from respond.protocol.shapes import Annotation
 from respond.store.sql import SqlStore
 from tests.unit.conftest import OWNER

@@ -1,6 +1,6 @@
 """One grammar for every stream: a replay of a stored response is the live stream with one delta per part.
 
-The live `EventBuilder` and `replay` drive the same emitter with operations (engine/operations.py);
+The live `EventBuilder` and `replay` drive the same emitter with operations (engine/stream/operations.py);
 these tests hold the two to the same events, and `include` to the same effect on both.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from respond.core.types import ReasoningDelta, TextDelta, ToolCallDelta
-from respond.engine.call_items import Offer
-from respond.engine.client_tools import ClientTools
-from respond.engine.events import EventBuilder, replay
-from respond.engine.operations import AnnotateText
-from respond.engine.reasoning import ReasoningStream
+from respond.engine.assemble.reasoning import ReasoningStream
+from respond.engine.intake.client_tools import ClientTools
+from respond.engine.stream.events import EventBuilder, replay
+from respond.engine.stream.operations import AnnotateText
+from respond.engine.tooling.call_items import Offer
 from respond.protocol.items import UPSTREAM_STATE
 
 DELTAS = {"response.output_text.delta", "response.refusal.delta", "response.reasoning_text.delta",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from respond.engine.keys import model_allowed, new_hash, new_key, parse, verify
+from respond.engine.tenants.keys import model_allowed, new_hash, new_key, parse, verify
 
 
 def test_format_and_hash() -> None:

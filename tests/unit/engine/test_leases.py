@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from respond.engine.background.workers import RunManager
 from respond.engine.service import ResponsesService
-from respond.engine.workers import RunManager
 from respond.protocol.ids import new_id
 from respond.store.sql import SqlStore
 from tests.unit.conftest import OWNER

@@ -1,4 +1,4 @@
-"""engine/prompt_cache.py: the diagnosis of a response against the one it is compared with."""
+"""engine/intake/prompt_cache.py: the diagnosis of a response against the one it is compared with."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from respond.core.types import Usage
-from respond.engine.prompt_cache import diagnose
+from respond.engine.intake.prompt_cache import diagnose
 
 BASE: dict[str, Any] = {"model": "m", "prompt_cache_key": "k", "tools": [], "service_tier": "default",
                         "text": {"format": {"type": "text"}, "verbosity": "medium"}, "reasoning": {"effort": None},

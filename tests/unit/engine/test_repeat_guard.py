@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.core.types import Delta, Finish, Generation, TextDelta, ToolCallDelta, ToolSpec, Usage
-from respond.engine.hosted import HostedTools
-from respond.engine.repeat_guard import RepeatGuard, answered, guarded, just_answered, signature
+from respond.engine.tooling.hosted import HostedTools
+from respond.engine.tooling.repeat_guard import RepeatGuard, answered, guarded, just_answered, signature
 from respond.tools.file_search.tool import FileSearchTool
 
 WEATHER = ToolSpec(name="get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})

@@ -11,8 +11,8 @@ import pytest
 from respond.core.errors import BackendError
 from respond.core.types import Delta, Finish, Generation, ModelInfo, TextDelta
 from respond.engine.errors import backend_to_api
-from respond.engine.replicas import Health, ReplicaSet
-from respond.engine.router import ModelRouter
+from respond.engine.execution.replicas import Health, ReplicaSet
+from respond.engine.execution.router import ModelRouter
 from respond.protocol.errors import APIError
 
 

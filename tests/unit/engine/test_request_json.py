@@ -11,10 +11,10 @@ import pytest
 
 from respond.core.ports import ModerationInput
 from respond.core.types import Finish, TextDelta, Usage
-from respond.engine.client_tools import client_tools
-from respond.engine.moderation import Moderation, Step
-from respond.engine.prompts import PromptStore
-from respond.engine.tool_choice import read_choice
+from respond.engine.intake.client_tools import client_tools
+from respond.engine.intake.moderation import Moderation, Step
+from respond.engine.intake.tool_choice import read_choice
+from respond.engine.resolve.prompts import PromptStore
 from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
 from respond.protocol.shapes import JSON, JSONObject, ResponseDict

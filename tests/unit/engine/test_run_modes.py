@@ -1,4 +1,4 @@
-"""Each run mode stores what it should, when it should (engine/persistence.py), in process."""
+"""Each run mode stores what it should, when it should (engine/record/persistence.py), in process."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from respond.backends.scripted import ScriptedBackend
-from respond.engine.events import replay
-from respond.engine.persistence import RunMode, typed
-from respond.engine.run import Run
+from respond.engine.execution.run import Run
+from respond.engine.record.persistence import RunMode, typed
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.engine.started import Queued, Running
+from respond.engine.stream.events import replay
 from respond.store.sql import SqlStore
 from tests.replays import as_replayed
 from tests.unit.conftest import OWNER

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from respond.backends.scripted import ScriptedBackend
-from respond.engine.persistence import LEASE_MS
+from respond.engine.background.workers import INTERRUPTED, RunManager
+from respond.engine.record.persistence import LEASE_MS
 from respond.engine.service import ModelRouter, ResponsesService
-from respond.engine.workers import INTERRUPTED, RunManager
 from respond.store.sql import SqlStore
 from tests.unit.conftest import OWNER
 

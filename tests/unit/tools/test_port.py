@@ -35,9 +35,9 @@ from respond.core.hosted import (
     no_steps,
 )
 from respond.core.types import Delta, Finish, Generation, ToolCallDelta, ToolSpec, Usage
-from respond.engine.events import EventBuilder, replay
-from respond.engine.hosted import HostedTools
-from respond.engine.operations import Operation
+from respond.engine.stream.events import EventBuilder, replay
+from respond.engine.stream.operations import Operation
+from respond.engine.tooling.hosted import HostedTools
 from respond.protocol.errors import APIError
 from respond.protocol.requests import parse_create
 from respond.protocol.shapes import Annotation

@@ -1,6 +1,6 @@
 """Stream events: what `POST /v1/responses` with `stream: true` sends, each a `TypedDict` (SDK names).
 
-Every event carries `type` and `sequence_number` (numbered in one place: engine/events.py).
+Every event carries `type` and `sequence_number` (numbered in one place: engine/stream/events.py).
 `StreamEvent` is the union of every event Respond sends; a hosted tool's own events are
 `ToolProgressEvent`s (their types are declared by the tool, not here).
 """

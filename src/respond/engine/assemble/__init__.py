@@ -1,0 +1,1 @@
+"""Assemble the context the model reads: messages, compaction, reasoning, call ids."""

@@ -1,0 +1,1 @@
+"""Background runs: the job queue's order, claimed jobs, workers."""

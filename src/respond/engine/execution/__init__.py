@@ -1,0 +1,1 @@
+"""Run: launch a response on its backend, route, replicas, priming, metering."""

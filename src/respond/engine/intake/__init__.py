@@ -1,0 +1,1 @@
+"""Parse and validate a request: its options, tool_choice, client tools, moderation, prompt cache."""

@@ -1,0 +1,1 @@
+"""Read side: retrieval, listings, derived answers (input tokens, compact), dashboard charts."""

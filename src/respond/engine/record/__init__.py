@@ -1,0 +1,1 @@
+"""Record: persistence modes, the recorder, what a stored response leaves behind, sealing, the hub."""

@@ -1,0 +1,1 @@
+"""Resolve what a request refers to: prompt, previous response, conversation, files, images."""

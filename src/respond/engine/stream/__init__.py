@@ -1,0 +1,1 @@
+"""The event grammar: operations, the one emitter, events and replays, include."""

@@ -1,0 +1,1 @@
+"""Stored keys, their limits and usage."""

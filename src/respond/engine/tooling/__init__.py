@@ -1,0 +1,1 @@
+"""Plan and run the hosted tools' rounds, the repeat guard, call items."""
