@@ -66,7 +66,7 @@ def test_non_calls_stay_text(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        # the 1.5B model after a file search's results (BENCHMARKS.md, issue 23): doubled braces
+        # exactly what the 1.5B model writes after a file search's results (BENCHMARKS.md, issue 23)
         '{{"name": "file_search", "arguments": {"query": "capital of Zanzibaria"}}}',
         '{{"name": "file_search", "arguments": {{"query": "capital of Zanzibaria"}}}}',
         '{{"name": "file_search", "arguments": {"query": "capital of Zanzibaria"}}',
