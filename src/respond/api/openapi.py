@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from respond.engine.tenants.key_admin import KeyBody
 from respond.protocol import bodies
 from respond.protocol import resource_bodies as rb
 from respond.protocol.requests import CreateResponse
@@ -130,7 +131,9 @@ def request_models() -> dict[tuple[str, str], type[BaseModel]]:
             ("POST", vs + "/{vector_store_id}/files/{file_id}"): rb.UpdateVectorStoreFile,
             ("POST", vs + "/{vector_store_id}/file_batches"): rb.CreateFileBatch,
             ("POST", vs + "/{vector_store_id}/search"): rb.SearchVectorStore,
-            ("POST", "/v1/containers"): rb.CreateContainer}
+            ("POST", "/v1/containers"): rb.CreateContainer,
+            ("POST", "/admin/v1/keys"): KeyBody,
+            ("POST", "/admin/v1/keys/{key_id}"): KeyBody}
 
 
 def _schema(model: type[BaseModel], components: dict[str, Schema]) -> Schema:

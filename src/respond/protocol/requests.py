@@ -208,11 +208,13 @@ def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = (), body: Any =
     if kind == "missing":
         return invalid(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
     if kind in ("greater_than_equal", "greater_than"):
-        return invalid(f"Invalid '{param}': {_num(value)} below minimum value. Expected a value >= "
-                       f"{ctx.get('ge', ctx.get('gt'))}, but got {value} instead.", param, f"{_num(value)}_below_min_value")
+        bound = f">= {ctx['ge']}" if "ge" in ctx else f"> {ctx.get('gt')}"
+        return invalid(f"Invalid '{param}': {_num(value)} below minimum value. Expected a value {bound}, but got "
+                       f"{value} instead.", param, f"{_num(value)}_below_min_value")
     if kind in ("less_than_equal", "less_than"):
-        return invalid(f"Invalid '{param}': {_num(value)} above maximum value. Expected a value <= "
-                       f"{ctx.get('le', ctx.get('lt'))}, but got {value} instead.", param, f"{_num(value)}_above_max_value")
+        bound = f"<= {ctx['le']}" if "le" in ctx else f"< {ctx.get('lt')}"
+        return invalid(f"Invalid '{param}': {_num(value)} above maximum value. Expected a value {bound}, but got "
+                       f"{value} instead.", param, f"{_num(value)}_above_max_value")
     if kind == "literal_error":
         return invalid(f"Invalid value: '{value}'. Supported values are: {ctx.get('expected')}.", param,
                        "invalid_value")
@@ -228,7 +230,7 @@ def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = (), body: Any =
     if kind == "string_too_short" and value == "":
         return invalid(f"Invalid '{param}': empty string. Expected a string with minimum length "
                        f"{ctx.get('min_length')}, but got an empty string instead.", param, "empty_string")
-    if kind == "too_long":
+    if kind == "too_long" and isinstance(value, list):
         return invalid(f"Invalid '{param}': array too long. Expected an array with maximum length "
                        f"{ctx.get('max_length')}, but got an array with length {ctx.get('actual_length')} instead.",
                        param, "array_above_max_length")
