@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from respond.api.sse import SSE_HEADERS, frame
+from respond.api.sse import EventStream, frame
 from respond.engine.background.workers import RunManager
 from respond.engine.execution.detach import detached
 from respond.engine.service import ResponsesService
@@ -73,9 +73,9 @@ def _runs(request: Request) -> RunManager:
     return runs
 
 
-def _stream(events: AsyncIterator[StreamEvent], obfuscate: bool) -> StreamingResponse:
+def _stream(events: AsyncIterator[StreamEvent], obfuscate: bool) -> EventStream:
     """`obfuscate`: padding on delta events (api/sse.py), on unless the client turned it off."""
-    return StreamingResponse(_sse(events, obfuscate), media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStream(_sse(events, obfuscate))
 
 
 async def create_response(request: Request) -> Response:

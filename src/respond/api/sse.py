@@ -7,9 +7,13 @@ the size of what goes over the wire no longer tells the length of the text in it
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import AsyncIterator
 
 import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from respond.protocol.shapes import StreamEvent
 
@@ -36,3 +40,48 @@ def frame(event: StreamEvent, obfuscate: bool = False) -> bytes:
 
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+class EventStream(Response):
+    """A `text/event-stream` response of SSE chunks.  Starlette's `StreamingResponse` watches for the
+    client leaving with an anyio task group (a cancel scope and two tasks per stream) under ASGI spec
+    2.3, which uvicorn declares; here one watcher task cancels the sending task when the client goes,
+    as api/routes.py `_unless_gone` does for a request that is still being prepared.  Its chunks'
+    generator is closed either way (the event pipeline's own task then ends the run: engine/detach.py)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self.chunks = chunks
+        self.status_code = 200
+        self.background = None
+        self.init_headers(SSE_HEADERS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        left = False
+
+        async def gone() -> None:
+            nonlocal left
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            left = True
+            me.cancel()
+
+        watch = asyncio.ensure_future(gone())
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            async for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not left or me.uncancel() > 0:  # cancelled by someone else too (the server stopping)
+                raise
+        except OSError:  # an ASGI 2.4 server's `send` once the client has left
+            pass
+        finally:
+            watch.cancel()
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()

@@ -1,0 +1,79 @@
+"""PostgreSQL quick writes (store/database.py): a function that only calls `execute_rows` is recorded
+(`Batch`) and run on the pool's asyncpg connection in one transaction; anything else runs through
+SQLAlchemy as before.  Needs RESPOND_TEST_POSTGRES."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, select, text
+
+from respond.store.availability import data_error
+from respond.store.database import Database, execute_rows
+
+URL = os.environ.get("RESPOND_TEST_POSTGRES")
+pytestmark = pytest.mark.skipif(not URL, reason="RESPOND_TEST_POSTGRES is not set")
+
+
+def _run(check: Callable[[Database, Table, list[int]], Any]) -> Any:
+    meta = MetaData()
+    table = Table(f"batch_{uuid.uuid4().hex[:12]}", meta, Column("id", Integer, primary_key=True),
+                  Column("v", String(8)))
+
+    async def main() -> Any:
+        assert URL is not None
+        db = Database(URL)
+        runs: list[int] = []
+        real = db._run
+
+        async def counted(steps: Any) -> None:
+            runs.append(len(steps))
+            await real(steps)
+
+        pytest.MonkeyPatch().setattr(db, "_run", counted)  # (this instance only: dropped with it)
+        await db.write(lambda conn: meta.create_all(conn))
+        try:
+            return await check(db, table, runs)
+        finally:
+            await db.write(lambda conn: meta.drop_all(conn))
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def test_execute_rows_only_runs_on_asyncpg_in_one_transaction() -> None:
+    async def check(db: Database, t: Table, runs: list[int]) -> list[Any]:
+        stmt = insert(t)
+
+        def write(conn: Connection) -> None:
+            execute_rows(conn, stmt, {"id": 1, "v": "a"})
+            execute_rows(conn, stmt, [{"id": 2, "v": "b"}, {"id": 3, "v": "c"}])
+
+        await db.write(write, quick=True)
+        assert runs == [2]  # two statements, one transaction
+        with pytest.raises(Exception) as refused:  # id 3 again: the whole transaction is rolled back
+            await db.write(lambda conn: execute_rows(conn, stmt, [{"id": 4, "v": "d"}, {"id": 3, "v": "x"}]),
+                           quick=True)
+        assert data_error(refused.value)  # asyncpg's own error, recognised as a refused value
+        return list(await db.read(lambda conn: conn.execute(select(t).order_by(t.c.id)).all()))
+
+    assert [tuple(r) for r in _run(check)] == [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_a_quick_write_that_reads_runs_through_sqlalchemy() -> None:
+    async def check(db: Database, t: Table, runs: list[int]) -> Any:
+        def write(conn: Connection) -> Any:
+            execute_rows(conn, insert(t), {"id": 7, "v": "q"})
+            return conn.scalar(select(t.c.v).where(t.c.id == 7))
+
+        got = await db.write(write, quick=True)
+        assert runs == []
+        assert await db.read(lambda conn: conn.scalar(text(f"SELECT count(*) FROM {t.name}"))) == 1
+        return got
+
+    assert _run(check) == "q"
