@@ -234,6 +234,9 @@ def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = (), body: Any =
         return invalid(f"Invalid '{param}': array too long. Expected an array with maximum length "
                        f"{ctx.get('max_length')}, but got an array with length {ctx.get('actual_length')} instead.",
                        param, "array_above_max_length")
+    if kind == "int_parsing":  # a form's text that is no integer
+        return invalid(f"Invalid type for '{param}': expected an integer, but got {value!r} instead.", param,
+                       "invalid_type")
     if kind in _EXPECT or kind.endswith("_type"):
         expected = _EXPECT.get(kind, kind.removesuffix("_type"))
         # For unions pydantic reports every member; name them all.
@@ -247,7 +250,8 @@ def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = (), body: Any =
 
 
 def _num(value: Any) -> str:
-    return "integer" if isinstance(value, int) else "decimal"
+    whole = isinstance(value, int) or (isinstance(value, str) and value.removeprefix("-").isdigit())  # a form's
+    return "integer" if whole else "decimal"
 
 
 def parse_create(body: Any, vocabulary: Vocabulary) -> CreateResponse:

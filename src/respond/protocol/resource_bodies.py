@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from respond.protocol.bodies import parse
 from respond.protocol.errors import invalid
 from respond.protocol.jsonvalue import ParsedJSON
 from respond.protocol.requests import CreateChecks
@@ -193,3 +194,37 @@ class CreateContainerFile(_Strict):
     """`POST /containers/{id}/files` as JSON (`containers.FileCreateParams`: a multipart `file` otherwise)."""
 
     file_id: str = Field(min_length=1)
+
+
+# -- files -----------------------------------------------------------------------------------------------
+FilePurpose = Literal["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]
+EXPIRY_SECONDS = (3600, 2_592_000)  # one hour to thirty days, as the hosted API allows
+
+
+class UploadExpiresAfter(_Strict):
+    anchor: Literal["created_at"]
+    seconds: Annotated[int, Field(ge=EXPIRY_SECONDS[0], le=EXPIRY_SECONDS[1], strict=False)]  # a form's text
+
+
+class FileUpload(_Strict):
+    """`POST /files`'s text fields (`FileCreateParams`; the `file` part is read beside them): multipart
+    names `expires_after[anchor]` what JSON names `expires_after.anchor`."""
+
+    purpose: FilePurpose
+    expires_after: UploadExpiresAfter | None = None
+
+    @classmethod
+    def from_form(cls, fields: dict[str, str]) -> FileUpload:
+        """The form's fields, nested as their names say, as this model (or the 400 naming the field)."""
+        body: dict[str, Any] = {}
+        for name, value in fields.items():
+            outer, _, inner = name.partition("[")
+            if inner.endswith("]") and "[" not in inner:
+                body.setdefault(outer, {})[inner[:-1]] = value
+            else:
+                body[name] = value
+        return parse(cls, body)
+
+    def expires_in(self) -> int | None:
+        """The file's lifetime in seconds from its creation, or None."""
+        return self.expires_after.seconds if self.expires_after else None

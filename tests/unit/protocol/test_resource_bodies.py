@@ -15,6 +15,7 @@ from respond.protocol.resource_bodies import (
     CreateFileBatch,
     CreateVectorStore,
     CreateVectorStoreFile,
+    FileUpload,
     NetworkAllowlist,
     SearchVectorStore,
     StaticChunking,
@@ -104,3 +105,23 @@ def test_container_bodies() -> None:
         "param"] == "expires_after.minutes"
     assert _error(CreateContainerFile, {"file_id": "f", "path": "/x"})["code"] == "unknown_parameter"
     assert _error(CreateContainerFile, {})["param"] == "file_id"
+
+
+def test_file_upload_fields_nest_as_their_names_say() -> None:
+    form = FileUpload.from_form({"purpose": "user_data", "expires_after[anchor]": "created_at",
+                                 "expires_after[seconds]": "7200"})
+    assert (form.purpose, form.expires_in()) == ("user_data", 7200)
+    assert FileUpload.from_form({"purpose": "assistants"}).expires_in() is None
+
+    def error(fields: dict[str, str]) -> ErrorBody:
+        with pytest.raises(APIError) as exc:
+            FileUpload.from_form(fields)
+        return exc.value.envelope()["error"]
+
+    err = error({"purpose": "assistants", "expires_after[anchor]": "created_at", "expires_after[seconds]": "60"})
+    assert (err["param"], err["code"]) == ("expires_after.seconds", "integer_below_min_value")
+    err = error({"purpose": "assistants", "expires_after[anchor]": "created_at", "expires_after[seconds]": "x"})
+    assert (err["param"], err["code"]) == ("expires_after.seconds", "invalid_type")
+    assert error({})["param"] == "purpose"
+    err = error({"purpose": "nonsense"})
+    assert err["param"] == "purpose" and "'user_data'" in err["message"]

@@ -24,6 +24,7 @@ from respond.protocol.resource_bodies import (
     CreateFileBatch,
     CreateVectorStore,
     CreateVectorStoreFile,
+    FilePurpose,
     SearchVectorStore,
     UpdateVectorStore,
     UpdateVectorStoreFile,
@@ -38,7 +39,6 @@ from respond.tools.file_search.search import HybridSearch, check_ranking
 
 log = logging.getLogger("respond.file_search")
 
-PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 MAX_FILE_BYTES = 32 * 1024 * 1024
 SWEEP_EVERY = 30.0  # seconds between two sweeps of expired files when no request triggers one
 
@@ -81,13 +81,9 @@ class FileSearch:
         await self.ingestor.stop()
 
     # -- files ---------------------------------------------------------------------------------------
-    async def upload(self, owner: str, filename: str, purpose: str | None, data: bytes,
+    async def upload(self, owner: str, filename: str, purpose: FilePurpose, data: bytes,
                      expires_in: int | None = None) -> Row:
-        if not purpose:
-            raise invalid("Missing required parameter: 'purpose'.", "purpose", "missing_required_parameter")
-        if purpose not in PURPOSES:
-            raise invalid(f"Invalid value for 'purpose': '{purpose}'. Supported values are: "
-                          f"{', '.join(PURPOSES)}.", "purpose", "invalid_value")
+        """A new file (`purpose` and `expires_in` as protocol/resource_bodies.py `FileUpload` checked them)."""
         if not data:
             raise invalid("The uploaded file is empty.", "file", "empty_file")
         if len(data) > self.max_file_bytes:
