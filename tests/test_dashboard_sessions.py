@@ -177,3 +177,16 @@ def test_a_session_ends_with_its_key(server_factory, upstream, tmp_path):
     with browser(after) as b:
         plant(b, "respond_session", kept)  # a key still configured keeps its session across the restart
         assert signed_in(b)
+
+
+def test_a_vector_store_page_searches_it(site, upstream):
+    """The dashboard's search box reaches the same search as `POST /vector_stores/{id}/search`."""
+    client = site.client("key-a")
+    store = client.vector_stores.create(name="notes")
+    f = client.files.create(file=("moons.txt", b"Phobos and Deimos are the moons of Mars."), purpose="assistants")
+    client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=f.id)
+    with browser(site) as b:
+        sign_in(b, "key-a")
+        page = b.get(f"/dashboard/vector_stores/{store.id}", params={"q": "moons of Mars"})
+        assert page.status_code == 200, page.text[:500]
+        assert "moons.txt" in page.text.split("Results for", 1)[1]
