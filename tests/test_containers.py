@@ -77,6 +77,12 @@ def test_container_validation(server):
     assert r.status_code == 404 and r.json()["error"]["param"] == "file_ids"
     r = http.post("/containers", json={"name": "x", "colour": "red"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "colour"
+    r = http.post("/containers", json={"name": "x", "network_policy": {"type": "open"}})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "network_policy.type"
+    cid = http.post("/containers", json={"name": "x"}).json()["id"]
+    r = http.post(f"/containers/{cid}/files", json={"file_id": "file-1", "path": "/etc/passwd"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_parameter"
+    assert r.json()["error"]["param"] == "path"
     assert http.get("/containers/cntr_nope").status_code == 404
 
 

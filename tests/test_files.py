@@ -92,6 +92,8 @@ def test_expires_after_deletes_the_file_and_its_chunks(app_factory, upstream):
     ({"expires_after[anchor]": "created_at"}, "expires_after.seconds"),
     ({"expires_after[seconds]": "3600"}, "expires_after.anchor"),
     ({"colour": "red"}, "colour"),
+    ({"expires_after[anchor]": "created_at", "expires_after[seconds]": "3600", "expires_after[days]": "1"},
+     "expires_after.days"),
 ])
 def test_upload_fields_are_applied_or_refused(server, fields, param):
     r = server.http().post("/files", data={"purpose": "assistants", **fields}, files={"file": ("a.txt", b"x")})

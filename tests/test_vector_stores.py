@@ -117,6 +117,12 @@ def test_search_bad_input(kb):
     with pytest.raises(openai.BadRequestError) as err:
         client.vector_stores.search(vector_store_id=store.id, query="x", max_num_results=500)
     assert body_of(err)["param"] == "max_num_results"
+    with pytest.raises(openai.BadRequestError) as err:  # an unknown key is named, not ignored
+        client.vector_stores.search(vector_store_id=store.id, query="x", extra_body={"top_k": 3})
+    assert body_of(err)["param"] == "top_k" and body_of(err)["code"] == "unknown_parameter"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.vector_stores.search(vector_store_id=store.id, query=[])
+    assert body_of(err)["param"] == "query"
 
 
 def test_batches_static_chunking_and_detach(server):
@@ -193,6 +199,14 @@ def test_store_bad_input(server):
     with pytest.raises(openai.BadRequestError) as bad:
         client.vector_stores.update(store.id, extra_body={"colour": "red"})
     assert body_of(bad)["param"] == "colour" and body_of(bad)["code"] == "unknown_parameter"
+    with pytest.raises(openai.BadRequestError) as bad:  # the member of the union is not in the path
+        client.vector_stores.file_batches.create(vector_store_id=store.id, file_ids=[f.id], chunking_strategy={
+            "type": "static", "static": {"max_chunk_size_tokens": 200}})
+    assert body_of(bad)["param"] == "chunking_strategy.static.chunk_overlap_tokens"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.vector_stores.file_batches.create(vector_store_id=store.id, files=[
+            {"file_id": f.id, "attributes": {f"k{i}": i for i in range(17)}}])
+    assert body_of(bad)["param"] == "files[0].attributes"
     with pytest.raises(openai.NotFoundError):
         client.vector_stores.file_batches.retrieve("vsfb_nope", vector_store_id=store.id)
 

@@ -1,5 +1,5 @@
 """What the resource routes (files, vector stores, containers) share: binding a handler to its service,
-a JSON-object body, list paging, a multipart upload, a download's Content-Disposition.
+a JSON body parsed by its model, list paging, a multipart upload, a download's Content-Disposition.
 
 Routes stay thin: each reads the request with these helpers and hands plain values to its service.
 """
@@ -10,16 +10,17 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import quote
 
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
 from respond.api.routes import _json_body
-from respond.protocol.errors import invalid
+from respond.protocol.bodies import parse
 from respond.protocol.pagination import Cursor, ListParams, Window
-from respond.protocol.shapes.values import JSONObject
 
 S = TypeVar("S")
+B = TypeVar("B", bound=BaseModel)
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -33,12 +34,9 @@ def bind(service: S, handler: Callable[[S, Request], Awaitable[Response]]) -> En
     return endpoint
 
 
-async def json_object(request: Request) -> JSONObject:
-    """The request's JSON body, which must be an object (else a 400); its fields are the service's to check."""
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise invalid("The request body must be a JSON object.", None, "invalid_json")
-    return body
+async def parsed_body(request: Request, model: type[B]) -> B:
+    """The request's JSON body as `model` (protocol/bodies.py `parse`: a 400 names what to fix)."""
+    return parse(model, await _json_body(request))
 
 
 def cursor_paging(request: Request) -> Cursor:

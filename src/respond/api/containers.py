@@ -8,8 +8,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from respond.api.common import bind, content_disposition, cursor_paging, is_multipart, read_upload
-from respond.api.routes import JSON, _json_body, _owner
+from respond.api.common import (
+    bind,
+    content_disposition,
+    cursor_paging,
+    is_multipart,
+    parsed_body,
+    read_upload,
+)
+from respond.api.routes import JSON, _owner
+from respond.protocol.resource_bodies import CreateContainer, CreateContainerFile
 
 if TYPE_CHECKING:
     from respond.tools.code_interpreter.containers import Containers
@@ -21,7 +29,7 @@ def _cid(request: Request) -> str:
 
 
 async def create(c: Containers, request: Request) -> Response:
-    return JSON(await c.create(_owner(request), await _json_body(request)))
+    return JSON(await c.create(_owner(request), await parsed_body(request, CreateContainer)))
 
 
 async def list_(c: Containers, request: Request) -> Response:
@@ -43,8 +51,8 @@ async def create_file(c: Containers, request: Request) -> Response:
             return JSON(await c.copy(_owner(request), _cid(request), fields.get("file_id")))
         name, data = upload
         return JSON(await c.upload(_owner(request), _cid(request), name, data))
-    body = await _json_body(request)
-    return JSON(await c.copy(_owner(request), _cid(request), body.get("file_id") if isinstance(body, dict) else None))
+    body = await parsed_body(request, CreateContainerFile)
+    return JSON(await c.copy(_owner(request), _cid(request), body.file_id))
 
 
 async def list_files(c: Containers, request: Request) -> Response:

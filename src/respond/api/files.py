@@ -12,6 +12,7 @@ from respond.api.common import bind, content_disposition, is_multipart, read_upl
 from respond.api.routes import JSON, _owner
 from respond.protocol.errors import invalid
 from respond.protocol.pagination import ListParams
+from respond.protocol.resource_bodies import FileUpload
 
 if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
@@ -23,36 +24,9 @@ async def upload_file(fs: FileSearch, request: Request) -> Response:
     upload, fields = await read_upload(request, fs.max_file_bytes, max_fields=16)
     if upload is None:
         raise invalid("Missing required parameter: 'file'.", "file", "missing_required_parameter")
-    for key in fields:
-        if key not in UPLOAD_FIELDS:
-            name = key.replace("[", ".").replace("]", "")
-            raise invalid(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
-    expires_in = _expires_after(fields.get("expires_after[anchor]"), fields.get("expires_after[seconds]"))
+    form = FileUpload.from_form(fields)
     filename, data = upload
-    return JSON(await fs.upload(_owner(request), filename, fields.get("purpose"), data, expires_in=expires_in))
-
-
-UPLOAD_FIELDS = frozenset({"file", "purpose", "expires_after[anchor]", "expires_after[seconds]"})
-EXPIRY_SECONDS = (3600, 2_592_000)  # one hour to thirty days, as the hosted API allows
-
-
-def _expires_after(anchor: object, seconds: object) -> int | None:
-    """`expires_after` of an upload (multipart fields `expires_after[anchor]` and `[seconds]`): the
-    file's lifetime in seconds from its creation, or None."""
-    if anchor is None and seconds is None:
-        return None
-    if anchor != "created_at":
-        raise invalid(f"Invalid value: '{anchor}'. Supported values are: 'created_at'.", "expires_after.anchor",
-                      "invalid_value")
-    low, high = EXPIRY_SECONDS
-    try:
-        value = int(seconds) if isinstance(seconds, str) else None
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise invalid(f"Invalid 'expires_after.seconds': expected an integer from {low} to {high}, got {seconds!r}.",
-                      "expires_after.seconds", "invalid_value")
-    return value
+    return JSON(await fs.upload(_owner(request), filename, form.purpose, data, expires_in=form.expires_in()))
 
 
 async def list_files(fs: FileSearch, request: Request) -> Response:

@@ -4,7 +4,7 @@ Paths and methods come from the app's own routes; path parameters from their tem
 bodies from the pydantic models that validate them (`REQUEST_MODELS`, JSON Schema 2020-12 as
 OpenAPI 3.1 takes it, `$defs` hoisted into `components/schemas`); errors from `ErrorEnvelope`.
 The other endpoints' bodies are the models of protocol/bodies.py, which validate them too; an
-endpoint with no body model (a multipart upload) is described as a JSON object.  `/docs`
+endpoint with no body model (a multipart upload, a container file) is described as a JSON object.  `/docs`
 renders the same document as one self-contained HTML page (no script, no CDN).
 """
 
@@ -20,7 +20,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from respond.engine.tenants.key_admin import KeyBody
 from respond.protocol import bodies
+from respond.protocol import resource_bodies as rb
 from respond.protocol.requests import CreateResponse
 from respond.protocol.response import TERMINAL
 from respond.protocol.shapes.values import JSON, JSONObject
@@ -115,14 +117,23 @@ class ErrorEnvelope(BaseModel):
 
 
 def request_models() -> dict[tuple[str, str], type[BaseModel]]:
-    """The model that validates each endpoint's JSON body (protocol/requests.py, protocol/bodies.py)."""
-    conv = "/v1/conversations"
+    """The model that validates each endpoint's JSON body (protocol/requests.py, bodies.py, resource_bodies.py)."""
+    conv, vs = "/v1/conversations", "/v1/vector_stores"
     return {("POST", "/v1/responses"): CreateResponse,
             ("POST", "/v1/responses/input_tokens"): bodies.CountInputTokens,
             ("POST", "/v1/responses/compact"): bodies.CompactResponse,
             ("POST", conv): bodies.CreateConversation,
             ("POST", conv + "/{conversation_id}"): bodies.UpdateConversation,
-            ("POST", conv + "/{conversation_id}/items"): bodies.AddConversationItems}
+            ("POST", conv + "/{conversation_id}/items"): bodies.AddConversationItems,
+            ("POST", vs): rb.CreateVectorStore,
+            ("POST", vs + "/{vector_store_id}"): rb.UpdateVectorStore,
+            ("POST", vs + "/{vector_store_id}/files"): rb.CreateVectorStoreFile,
+            ("POST", vs + "/{vector_store_id}/files/{file_id}"): rb.UpdateVectorStoreFile,
+            ("POST", vs + "/{vector_store_id}/file_batches"): rb.CreateFileBatch,
+            ("POST", vs + "/{vector_store_id}/search"): rb.SearchVectorStore,
+            ("POST", "/v1/containers"): rb.CreateContainer,
+            ("POST", "/admin/v1/keys"): KeyBody,
+            ("POST", "/admin/v1/keys/{key_id}"): KeyBody}
 
 
 def _schema(model: type[BaseModel], components: dict[str, Schema]) -> Schema:

@@ -9,8 +9,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from respond.api.common import bind, window_paging
-from respond.api.common import json_object as _body
+from respond.api.common import parsed_body as _body
 from respond.api.routes import JSON, _owner
+from respond.protocol.resource_bodies import (
+    CreateFileBatch,
+    CreateVectorStore,
+    CreateVectorStoreFile,
+    SearchVectorStore,
+    UpdateVectorStore,
+    UpdateVectorStoreFile,
+)
 
 if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
@@ -22,7 +30,7 @@ def _sid(request: Request) -> str:
 
 
 async def create_store(fs: FileSearch, request: Request) -> Response:
-    return JSON(await fs.create_store(_owner(request), await _body(request)))
+    return JSON(await fs.create_store(_owner(request), await _body(request, CreateVectorStore)))
 
 
 async def list_stores(fs: FileSearch, request: Request) -> Response:
@@ -34,7 +42,7 @@ async def retrieve_store(fs: FileSearch, request: Request) -> Response:
 
 
 async def update_store(fs: FileSearch, request: Request) -> Response:
-    return JSON(await fs.update_store(_owner(request), _sid(request), await _body(request)))
+    return JSON(await fs.update_store(_owner(request), _sid(request), await _body(request, UpdateVectorStore)))
 
 
 async def delete_store(fs: FileSearch, request: Request) -> Response:
@@ -42,7 +50,7 @@ async def delete_store(fs: FileSearch, request: Request) -> Response:
 
 
 async def attach_file(fs: FileSearch, request: Request) -> Response:
-    return JSON(await fs.attach(_owner(request), _sid(request), await _body(request)))
+    return JSON(await fs.attach(_owner(request), _sid(request), await _body(request, CreateVectorStoreFile)))
 
 
 async def list_store_files(fs: FileSearch, request: Request) -> Response:
@@ -56,7 +64,7 @@ async def retrieve_store_file(fs: FileSearch, request: Request) -> Response:
 
 async def update_store_file(fs: FileSearch, request: Request) -> Response:
     return JSON(await fs.update_vs_file(_owner(request), _sid(request), request.path_params["file_id"],
-                                                        await _body(request)))
+                                        await _body(request, UpdateVectorStoreFile)))
 
 
 async def cancel_batch(fs: FileSearch, request: Request) -> Response:
@@ -68,7 +76,7 @@ async def delete_store_file(fs: FileSearch, request: Request) -> Response:
 
 
 async def create_batch(fs: FileSearch, request: Request) -> Response:
-    return JSON(await fs.create_batch(_owner(request), _sid(request), await _body(request)))
+    return JSON(await fs.create_batch(_owner(request), _sid(request), await _body(request, CreateFileBatch)))
 
 
 async def retrieve_batch(fs: FileSearch, request: Request) -> Response:
@@ -83,7 +91,7 @@ async def list_batch_files(fs: FileSearch, request: Request) -> Response:
 
 
 async def search(fs: FileSearch, request: Request) -> Response:
-    return JSON(await fs.search(_owner(request), _sid(request), await _body(request)))
+    return JSON(await fs.search(_owner(request), _sid(request), await _body(request, SearchVectorStore)))
 
 
 P = "/v1/vector_stores"

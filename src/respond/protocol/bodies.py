@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict  # pydantic validates only typing_extensions' on 3.11
 
 from respond.protocol.errors import invalid
 from respond.protocol.jsonvalue import ParsedJSON
-from respond.protocol.params import NESTED, ImageParam, PromptCacheOptionsParam, ReasoningParam, TextParam
+from respond.protocol.params import NESTED, ImageParam, ReasoningParam, TextParam
 from respond.protocol.requests import CreateChecks, CreateResponse, to_api_error
 
 B = TypeVar("B", bound=BaseModel)
@@ -33,7 +34,7 @@ def parse(model: type[B], body: Any) -> B:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        raise to_api_error(exc) from None
+        raise to_api_error(exc, body=body) from None
 
 
 class _CreateSubset(CreateChecks):
@@ -77,6 +78,13 @@ class CompactCacheOptions(BaseModel):
     ttl: Literal["30m"] | None = None
 
 
+class CompactCacheOptionsParam(TypedDict, total=False):
+    """The same, as the field keeps it once `CompactCacheOptions` has checked it."""
+
+    mode: Literal["implicit", "explicit"] | None
+    ttl: Literal["30m"] | None
+
+
 class CompactResponse(_CreateSubset):
     """`POST /responses/compact` (the SDK's `ResponseCompactParams`): `model` is required; every option
     is validated as on a create (and to the compact params' narrower values), then applied (input,
@@ -91,15 +99,11 @@ class CompactResponse(_CreateSubset):
     instructions: str | None = None
     previous_response_id: str | None = None
     prompt_cache_key: str | None = None
-    prompt_cache_options: PromptCacheOptionsParam | None = None
+    prompt_cache_options: CompactCacheOptionsParam | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
     safety_identifier: str | None = Field(default=None, max_length=128)
     service_tier: Literal["auto", "default", "fast", "flex", "priority"] | None = None
     image: ImageParam | None = None
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CreateConversation(CreateChecks):
@@ -116,7 +120,7 @@ class UpdateConversation(CreateChecks):
     metadata: dict[str, str] | None
 
 
-class AddConversationItems(_Body):
+class AddConversationItems(CreateChecks):
     """`POST /conversations/{id}/items` (`ItemCreateParams`; `include` is a query parameter)."""
 
     items: Items = Field(max_length=MAX_CONVERSATION_ITEMS)

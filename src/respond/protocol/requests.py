@@ -171,25 +171,35 @@ _EXPECT = {
 }
 
 
-def _param(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
+def _param(loc: tuple[Any, ...], body: Any = None) -> str:
+    """The client's name of the field at `loc`.  With the `body` the error came from, a part that
+    is that object's `type` and names none of its keys (or is followed by the key it names) is a
+    discriminated union's tag (pydantic puts the member it chose in the path): it is left out too."""
+    out, tag = "", None  # tag: the object whose tag was left out (what follows is one of its keys)
+    for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
+            body = body[part] if isinstance(body, list) and 0 <= part < len(body) else None
         elif part in ("str", "list[dict[str,any]]", "dict[str,any]", "int", "float", "bool"):
             continue  # pydantic names the union member it tried; the client named only the field
+        elif isinstance(body, dict) and body is not tag and body.get("type") == part and (
+                part not in body or loc[i + 1:i + 2] == (part,)):  # {"type": "static", "static": ...}
+            tag = body
+            continue
         else:
             out += ("." if out else "") + str(part)
+            body = body.get(part) if isinstance(body, dict) else None
     return out
 
 
-def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> APIError:
+def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = (), body: Any = None) -> APIError:
     """The first validation error, phrased as the API phrases it (`prefix`: where a nested
-    model sits in the request)."""
+    model sits in the request; `body`: the value validated, which names the tags of the
+    discriminated unions in an error's path)."""
     errors = exc.errors(include_url=False)
     # Prefer a non-type error on a union (e.g. a bad metadata value over "not a string").
     err = errors[0]
-    param = _param(prefix + tuple(err["loc"]))
+    param = _param(prefix + tuple(err["loc"]), body)
     kind = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
@@ -198,11 +208,13 @@ def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> APIError
     if kind == "missing":
         return invalid(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
     if kind in ("greater_than_equal", "greater_than"):
-        return invalid(f"Invalid '{param}': {_num(value)} below minimum value. Expected a value >= "
-                       f"{ctx.get('ge', ctx.get('gt'))}, but got {value} instead.", param, f"{_num(value)}_below_min_value")
+        bound = f">= {ctx['ge']}" if "ge" in ctx else f"> {ctx.get('gt')}"
+        return invalid(f"Invalid '{param}': {_num(value)} below minimum value. Expected a value {bound}, but got "
+                       f"{value} instead.", param, f"{_num(value)}_below_min_value")
     if kind in ("less_than_equal", "less_than"):
-        return invalid(f"Invalid '{param}': {_num(value)} above maximum value. Expected a value <= "
-                       f"{ctx.get('le', ctx.get('lt'))}, but got {value} instead.", param, f"{_num(value)}_above_max_value")
+        bound = f"<= {ctx['le']}" if "le" in ctx else f"< {ctx.get('lt')}"
+        return invalid(f"Invalid '{param}': {_num(value)} above maximum value. Expected a value {bound}, but got "
+                       f"{value} instead.", param, f"{_num(value)}_above_max_value")
     if kind == "literal_error":
         return invalid(f"Invalid value: '{value}'. Supported values are: {ctx.get('expected')}.", param,
                        "invalid_value")
@@ -210,18 +222,26 @@ def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> APIError
         return invalid(f"Invalid '{param}': string too long. Expected a string with maximum length "
                        f"{ctx.get('max_length')}, but got a string with length {len(str(value))} instead.",
                        param, "string_above_max_length")
+    if kind == "union_tag_invalid":
+        return invalid(f"Invalid value: {ctx.get('tag')!r}. Supported values are: {ctx.get('expected_tags')}.",
+                       f"{param}.type", "invalid_value")
+    if kind == "union_tag_not_found":
+        return invalid(f"Missing required parameter: '{param}.type'.", f"{param}.type", "missing_required_parameter")
     if kind == "string_too_short" and value == "":
         return invalid(f"Invalid '{param}': empty string. Expected a string with minimum length "
                        f"{ctx.get('min_length')}, but got an empty string instead.", param, "empty_string")
-    if kind == "too_long":
+    if kind == "too_long" and isinstance(value, list):
         return invalid(f"Invalid '{param}': array too long. Expected an array with maximum length "
                        f"{ctx.get('max_length')}, but got an array with length {ctx.get('actual_length')} instead.",
                        param, "array_above_max_length")
+    if kind == "int_parsing":  # a form's text that is no integer
+        return invalid(f"Invalid type for '{param}': expected an integer, but got {value!r} instead.", param,
+                       "invalid_type")
     if kind in _EXPECT or kind.endswith("_type"):
         expected = _EXPECT.get(kind, kind.removesuffix("_type"))
         # For unions pydantic reports every member; name them all.
         members = sorted({_EXPECT.get(e["type"], e["type"]) for e in errors
-                          if _param(prefix + tuple(e["loc"])) == param})
+                          if _param(prefix + tuple(e["loc"]), body) == param})
         if len(members) > 1:
             expected = " or ".join(members)
         return invalid(f"Invalid type for '{param}': expected {expected}, but got {_kind(value)} instead.",
@@ -230,7 +250,8 @@ def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> APIError
 
 
 def _num(value: Any) -> str:
-    return "integer" if isinstance(value, int) else "decimal"
+    whole = isinstance(value, int) or (isinstance(value, str) and value.removeprefix("-").isdigit())  # a form's
+    return "integer" if whole else "decimal"
 
 
 def parse_create(body: Any, vocabulary: Vocabulary) -> CreateResponse:

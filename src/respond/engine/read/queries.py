@@ -19,6 +19,7 @@ from respond.engine.execution.replicas import ReplicaHealth
 from respond.engine.read.charts import Activity, activity
 from respond.engine.tenants.tenancy import usage_key
 from respond.protocol.errors import not_found
+from respond.protocol.resource_bodies import SearchVectorStore
 from respond.protocol.shapes import Deleted, ListPage, ResponseDict
 
 RUN_STATES = ("queued", "in_progress", "failed")
@@ -53,7 +54,7 @@ class Knowledge(Protocol):
     async def list_vs_files(self, owner: str, store_id: str, *, status: str | None, batch_id: str | None = None,
                             after: str | None, before: str | None, limit: int, order: str) -> ListPage[Row]: ...
 
-    async def search(self, owner: str, store_id: str, body: Row) -> Row: ...
+    async def search(self, owner: str, store_id: str, body: SearchVectorStore) -> Row: ...
 
 
 class Operations:
@@ -163,8 +164,8 @@ class Operations:
         owner = owner if owner is not None else await self.knowledge.store_owner(store_id)
         if owner is None:
             raise not_found("Vector store", store_id)
-        data: list[Row] = (await self.knowledge.search(owner, store_id, {"query": query,
-                                                                         "max_num_results": 10}))["data"]
+        data: list[Row] = (await self.knowledge.search(
+            owner, store_id, SearchVectorStore(query=query, max_num_results=10)))["data"]
         return data
 
     async def activity(self, owner: str | None, since: int, buckets: int = 24, sample: int = 2000) -> Activity:

@@ -1,25 +1,30 @@
 """Managing stored keys: create, list, update, revoke, rotate; used by the admin API and the CLI.
 
-Every field of a request is validated here (a 400 naming it, never a field silently ignored).
+Every request is parsed by `KeyBody` where it enters (a 400 naming the field, never a field silently ignored).
 The key's text is returned once, by `create` and `rotate`; only its salted hash is stored.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from respond.core.tenants import LIMIT_NAMES, KeyLimits, KeyObject, KeyStore, NewKeyObject, TenantKey
 from respond.engine.tenants.keys import new_hash, new_key
+from respond.protocol.bodies import parse
 from respond.protocol.errors import APIError, invalid, not_found
-from respond.protocol.shapes.values import JSON, JSONObject
 
-FIELDS = ("label", "models", "limits", "expires_at", "expires_in")
 MAX_MODELS = 100
+SECONDS_MAX = 2**40
+Seconds = Annotated[int, Field(gt=0, lt=SECONDS_MAX)]
+Limit = Annotated[int, Field(ge=0, lt=2**53)]
 
 
 class KeyFields(TypedDict, total=False):
-    """A create or update request's body, as the CLI builds it (the API's is checked field by field)."""
+    """A create or update request's body, as the CLI builds it (`KeyBody` checks it as the API's)."""
 
     label: str
     models: list[str]
@@ -37,73 +42,71 @@ class KeyChanges(TypedDict, total=False):
     expires_at: int | None
 
 
-def _limits(raw: Any) -> KeyLimits:
-    if raw is None:
-        return KeyLimits()
-    if not isinstance(raw, dict):
-        raise invalid("'limits' must be an object.", "limits", "invalid_type")
-    for name, value in raw.items():
-        if name not in LIMIT_NAMES:
-            raise invalid(f"Unknown limit 'limits.{name}'; known: {', '.join(LIMIT_NAMES)}.", f"limits.{name}",
-                          "unknown_parameter")
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53):
-            raise invalid(f"'limits.{name}' must be a non-negative integer or null.", f"limits.{name}",
-                          "invalid_value")
-    return KeyLimits.from_dict(raw)
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\0" in value:
+        raise PydanticCustomError("invalid_value", "it contains a NUL character")
+    return value
 
 
-def _models(raw: Any) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or len(raw) > MAX_MODELS or not all(
-            isinstance(m, str) and 0 < len(m) <= 128 and "\0" not in m for m in raw):
-        raise invalid(f"'models' must be a list of at most {MAX_MODELS} model names or globs (1-128 characters).",
-                      "models", "invalid_value")
-    return tuple(raw)
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def _seconds(name: str, value: JSON) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**40):
-        raise invalid(f"'{name}' must be a positive integer (seconds).", name, "invalid_value")
-    return value if isinstance(value, int) else None
+class LimitsBody(_Strict):
+    """A key's limits (core.tenants.LIMIT_NAMES; null: none); an unknown name is a 400 naming it."""
+
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+    concurrent: Limit | None = None
+    daily_tokens: Limit | None = None
+    monthly_tokens: Limit | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known(cls, raw: Any) -> Any:
+        for name in raw if isinstance(raw, dict) else ():
+            if name not in LIMIT_NAMES:
+                raise invalid(f"Unknown limit 'limits.{str(name)[:64]}'; known: {', '.join(LIMIT_NAMES)}.",
+                              f"limits.{str(name)[:64]}", "unknown_parameter")
+        return raw
 
 
-def _expiry(body: JSONObject, now: float) -> int | None:
-    at, within = _seconds("expires_at", body.get("expires_at")), _seconds("expires_in", body.get("expires_in"))
-    if at is not None and within is not None:
-        raise invalid("Give 'expires_at' or 'expires_in', not both.", "expires_in", "invalid_value")
-    return int(now) + within if within is not None else at
+class KeyBody(_Strict):
+    """`POST /admin/v1/keys` and `POST /admin/v1/keys/{id}` (and the CLI's `keys create/update`): an
+    update changes only the fields sent."""
 
+    label: Annotated[str, Field(max_length=200), AfterValidator(_no_nul)] | None = None
+    models: list[Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_nul)]] | None = Field(
+        default=None, max_length=MAX_MODELS)
+    limits: LimitsBody | None = None
+    expires_at: Seconds | None = None
+    expires_in: Seconds | None = None
 
-def _label(raw: Any) -> str:
-    if raw is None:
-        return ""
-    if not isinstance(raw, str) or len(raw) > 200 or "\0" in raw:
-        raise invalid("'label' must be a string of at most 200 characters.", "label", "invalid_value")
-    return raw
+    @model_validator(mode="after")
+    def _one_expiry(self) -> KeyBody:
+        if self.expires_at is not None and self.expires_in is not None:
+            raise invalid("Give 'expires_at' or 'expires_in', not both.", "expires_in", "invalid_value")
+        return self
 
+    def expiry(self, now: float) -> int | None:
+        return int(now) + self.expires_in if self.expires_in is not None else self.expires_at
 
-def _check_fields(body: Any) -> JSONObject:
-    if not isinstance(body, dict):
-        raise invalid("The body must be a JSON object.", None, "invalid_type")
-    for name in body:
-        if name not in FIELDS:
-            raise invalid(f"Unknown parameter: '{name}'.", str(name)[:64], "unknown_parameter")
-    return body
+    def key_limits(self) -> KeyLimits:
+        return KeyLimits.from_dict(self.limits.model_dump() if self.limits else None)
 
 
 class KeyAdmin:
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
 
-    async def create(self, body: Any, now: float | None = None) -> NewKeyObject:
-        body = _check_fields(body)
+    async def create(self, raw: Any, now: float | None = None) -> NewKeyObject:
+        body = parse(KeyBody, raw)
         now = time.time() if now is None else now
         key_id, text, secret = new_key()
         salt, digest = new_hash(secret)
-        key = TenantKey(id=key_id, label=_label(body.get("label")), salt=salt, secret_hash=digest,
-                        created_at=int(now), models=_models(body.get("models")),
-                        limits=_limits(body.get("limits")), expires_at=_expiry(body, now))
+        key = TenantKey(id=key_id, label=body.label or "", salt=salt, secret_hash=digest,
+                        created_at=int(now), models=tuple(body.models or ()),
+                        limits=body.key_limits(), expires_at=body.expiry(now))
         await self.keys.add_key(key)
         return {**key.public(), "key": text}
 
@@ -116,18 +119,19 @@ class KeyAdmin:
     async def list(self) -> list[KeyObject]:
         return [k.public() for k in await self.keys.list_keys()]
 
-    async def update(self, key_id: str, body: Any, now: float | None = None) -> KeyObject:
-        body = _check_fields(body)
+    async def update(self, key_id: str, raw: Any, now: float | None = None) -> KeyObject:
+        body = parse(KeyBody, raw)
+        sent = body.model_fields_set
         now = time.time() if now is None else now
         fields: KeyChanges = {}
-        if "label" in body:
-            fields["label"] = _label(body["label"])
-        if "models" in body:
-            fields["models"] = _models(body["models"])
-        if "limits" in body:
-            fields["limits"] = _limits(body["limits"])
-        if "expires_at" in body or "expires_in" in body:
-            fields["expires_at"] = _expiry(body, now)
+        if "label" in sent:
+            fields["label"] = body.label or ""
+        if "models" in sent:
+            fields["models"] = tuple(body.models or ())
+        if "limits" in sent:
+            fields["limits"] = body.key_limits()
+        if "expires_at" in sent or "expires_in" in sent:
+            fields["expires_at"] = body.expiry(now)
         key = await self.keys.update_key(key_id, **fields)
         if key is None:
             raise not_found("API key", key_id)

@@ -22,6 +22,7 @@ from respond.core.storage import FileStore
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.pagination import page
+from respond.protocol.resource_bodies import CreateContainer, NetworkAllowlist
 from respond.protocol.shapes import ListPage
 from respond.tools.code_interpreter.names import fit
 from respond.tools.code_interpreter.runner import DATA, CodeRunner
@@ -30,7 +31,8 @@ from respond.tools.code_interpreter.sandbox import MEMORY_LIMITS, Sandbox
 log = logging.getLogger("respond.code_interpreter")
 
 DEFAULT_MINUTES = 20
-CREATE_KEYS = {"name", "expires_after", "file_ids", "memory_limit", "network_policy", "skills"}
+_NO_NETWORK = ("'{param}': this server's containers have no network; only {{\"type\": \"disabled\"}} is "
+               "supported.")
 
 
 def container_object(c: Row, now: float | None = None) -> Row:
@@ -98,22 +100,15 @@ class Containers:
                     await self.runner.stop(cid)
 
     # -- containers --------------------------------------------------------------------------------
-    async def create(self, owner: str, body: Any) -> Row:
-        if not isinstance(body, dict):
-            raise invalid("The request body must be a JSON object.", None, "invalid_json")
-        unknown = sorted(set(body) - CREATE_KEYS)
-        if unknown:
-            raise invalid(f"Unknown parameter: '{unknown[0]}'.", unknown[0], "unknown_parameter")
-        name = body.get("name")
-        if not isinstance(name, str) or not name:
-            raise invalid("Missing required parameter: 'name'.", "name", "missing_required_parameter")
-        _no_nul(name, "name")
-        minutes = _minutes(body.get("expires_after"))
-        memory = check_memory(body.get("memory_limit"), self.sandbox.limits.memory_mb, "memory_limit")
-        check_network(body.get("network_policy"), "network_policy")
-        if body.get("skills"):
+    async def create(self, owner: str, body: CreateContainer) -> Row:
+        _no_nul(body.name, "name")
+        minutes = body.expires_after.minutes if body.expires_after else DEFAULT_MINUTES
+        memory = check_memory(body.memory_limit, self.sandbox.limits.memory_mb, "memory_limit")
+        if isinstance(body.network_policy, NetworkAllowlist):
+            raise invalid(_NO_NETWORK.format(param="network_policy"), "network_policy", "unsupported_parameter")
+        if body.skills:
             raise invalid("Skills are not supported by this server's containers.", "skills", "unsupported_parameter")
-        return container_object(await self.new(owner, name, body.get("file_ids"), "file_ids", memory, minutes))
+        return container_object(await self.new(owner, body.name, body.file_ids, "file_ids", memory, minutes))
 
     async def new(self, owner: str, name: str, file_ids: Any, param: str, memory: str = "1g",
                   minutes: int = DEFAULT_MINUTES) -> Row:
@@ -221,18 +216,6 @@ def _no_nul(value: str, param: str) -> None:
         raise invalid(f"Invalid '{param}': it contains a NUL character.", param, "invalid_value")
 
 
-def _minutes(raw: Any) -> int:
-    if raw is None:
-        return DEFAULT_MINUTES
-    p = "expires_after"
-    if not isinstance(raw, dict) or raw.get("anchor") != "last_active_at":
-        raise invalid(f"'{p}.anchor' must be 'last_active_at'.", f"{p}.anchor", "invalid_value")
-    minutes = raw.get("minutes")
-    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= 10080:
-        raise invalid(f"'{p}.minutes' must be an integer from 1 to 10080.", f"{p}.minutes", "invalid_value")
-    return minutes
-
-
 def check_memory(raw: Any, max_mb: int, param: str) -> str:
     if raw is None:
         raw = "1g"
@@ -247,5 +230,4 @@ def check_memory(raw: Any, max_mb: int, param: str) -> str:
 def check_network(raw: Any, param: str) -> None:
     if raw is None or (isinstance(raw, dict) and raw.get("type") == "disabled"):
         return
-    raise invalid(f"'{param}': this server's containers have no network; only {{\"type\": \"disabled\"}} is "
-                  "supported.", param, "unsupported_parameter")
+    raise invalid(_NO_NETWORK.format(param=param), param, "unsupported_parameter")

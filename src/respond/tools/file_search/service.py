@@ -19,6 +19,16 @@ from respond.core.storage import FileStore, VectorIndex
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id
 from respond.protocol.pagination import page
+from respond.protocol.resource_bodies import (
+    ChunkingStrategyParam,
+    CreateFileBatch,
+    CreateVectorStore,
+    CreateVectorStoreFile,
+    FilePurpose,
+    SearchVectorStore,
+    UpdateVectorStore,
+    UpdateVectorStoreFile,
+)
 from respond.protocol.shapes import ListPage
 from respond.tools.file_search import filters as flt
 from respond.tools.file_search.chunking import ChunkingStrategy, resolve_strategy
@@ -29,7 +39,6 @@ from respond.tools.file_search.search import HybridSearch, check_ranking
 
 log = logging.getLogger("respond.file_search")
 
-PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 MAX_FILE_BYTES = 32 * 1024 * 1024
 SWEEP_EVERY = 30.0  # seconds between two sweeps of expired files when no request triggers one
 
@@ -43,21 +52,6 @@ def file_object(row: Row) -> Row:
 def _counts(c: Row) -> Row:
     return {k: c[k] for k in ("in_progress", "completed", "failed", "cancelled", "total")}
 
-
-def check_attributes(attrs: Any, param: str = "attributes") -> flt.Attributes | None:
-    if attrs is None:
-        return None
-    if not isinstance(attrs, dict) or len(attrs) > 16:
-        raise invalid("'attributes' must be an object of at most 16 keys.", param, "invalid_type")
-    for k, v in attrs.items():
-        if len(k) > 64 or not isinstance(v, str | int | float | bool) or (isinstance(v, str) and len(v) > 512):
-            raise invalid(f"Invalid attribute '{k}': keys are at most 64 characters and values strings (at most "
-                          "512 characters), numbers or booleans.", f"{param}.{k}", "invalid_value")
-    return attrs
-
-
-STORE_UPDATE_KEYS = frozenset({"name", "metadata", "expires_after"})
-STORE_CREATE_KEYS = STORE_UPDATE_KEYS | {"file_ids", "chunking_strategy"}
 
 class FileSearch:
     def __init__(self, files: FileStore, index: VectorIndex, *, embedder: bool = True,
@@ -87,13 +81,9 @@ class FileSearch:
         await self.ingestor.stop()
 
     # -- files ---------------------------------------------------------------------------------------
-    async def upload(self, owner: str, filename: str, purpose: str | None, data: bytes,
+    async def upload(self, owner: str, filename: str, purpose: FilePurpose, data: bytes,
                      expires_in: int | None = None) -> Row:
-        if not purpose:
-            raise invalid("Missing required parameter: 'purpose'.", "purpose", "missing_required_parameter")
-        if purpose not in PURPOSES:
-            raise invalid(f"Invalid value for 'purpose': '{purpose}'. Supported values are: "
-                          f"{', '.join(PURPOSES)}.", "purpose", "invalid_value")
+        """A new file (`purpose` and `expires_in` as protocol/resource_bodies.py `FileUpload` checked them)."""
         if not data:
             raise invalid("The uploaded file is empty.", "file", "empty_file")
         if len(data) > self.max_file_bytes:
@@ -175,39 +165,27 @@ class FileSearch:
             raise not_found("Vector store", store_id)
         return store
 
-    def _apply(self, store: Row, body: Row, allowed: frozenset[str] = STORE_UPDATE_KEYS) -> None:
-        for key in body:
-            if key == "description":
-                raise invalid("'description' is not supported: this server keeps no description of a vector store "
-                              "and would not use one. Remove the parameter.", key, "unsupported_parameter")
-            if key not in allowed:
-                raise invalid(f"Unknown parameter: '{key}'.", key, "unknown_parameter")
-        if "name" in body:
-            if body["name"] is not None and not isinstance(body["name"], str):
-                raise invalid("Invalid type for 'name': expected a string.", "name", "invalid_type")
-            store["name"] = body["name"]
-        if "metadata" in body:
-            md = body["metadata"]
-            if md is not None and (not isinstance(md, dict) or len(md) > 16
-                                   or not all(isinstance(v, str) for v in md.values())):
-                raise invalid("'metadata' must be an object of at most 16 string values.", "metadata", "invalid_type")
-            store["metadata"] = md
-        if "expires_after" in body:
-            ea = body["expires_after"]
-            if ea is not None and (not isinstance(ea, dict) or ea.get("anchor") != "last_active_at"
-                                   or not isinstance(ea.get("days"), int) or not 1 <= ea["days"] <= 365):
-                raise invalid("'expires_after' must be {'anchor': 'last_active_at', 'days': 1..365}.",
-                              "expires_after", "invalid_value")
-            store["expires_after"] = ea
+    def _apply(self, store: Row, body: UpdateVectorStore) -> None:
+        """The fields the body sets (null clears one), and the expiry they give."""
+        sent = body.model_fields_set
+        if "name" in sent:
+            store["name"] = body.name
+        if "metadata" in sent:
+            store["metadata"] = body.metadata
+        if "expires_after" in sent:
+            store["expires_after"] = body.expires_after.model_dump() if body.expires_after else None
         ea = store.get("expires_after")
         store["expires_at"] = store["last_active_at"] + ea["days"] * 86400 if ea else None
 
-    async def create_store(self, owner: str, body: Row) -> Row:
+    async def create_store(self, owner: str, body: CreateVectorStore) -> Row:
+        if body.description is not None:
+            raise invalid("'description' is not supported: this server keeps no description of a vector store "
+                          "and would not use one. Remove the parameter.", "description", "unsupported_parameter")
         now = int(self.clock())
         store: Row = {"id": new_id("vs"), "created_at": now, "last_active_at": now, "name": None}
-        self._apply(store, body, STORE_CREATE_KEYS)
-        file_ids = body.get("file_ids") or []
-        strategy = resolve_strategy(body.get("chunking_strategy"))
+        self._apply(store, body)
+        file_ids = body.file_ids or []
+        strategy = _strategy(body.chunking_strategy)
         for fid in file_ids:
             await self.get_file(owner, fid)
         await self.files.put_store(store, owner, new=True)
@@ -218,7 +196,7 @@ class FileSearch:
     async def get_store(self, owner: str, store_id: str) -> Row:
         return await self._store_object(await self._store(owner, store_id))
 
-    async def update_store(self, owner: str, store_id: str, body: Row) -> Row:
+    async def update_store(self, owner: str, store_id: str, body: UpdateVectorStore) -> Row:
         store = await self._store(owner, store_id)
         self._apply(store, body)
         await self.files.put_store(store, owner, new=False)
@@ -245,15 +223,11 @@ class FileSearch:
         await self.files.attach(store_id, file_id, owner, int(self.clock()), body, batch_id)
         self.ingestor.submit(store_id, file_id, owner, strategy)
 
-    async def attach(self, owner: str, store_id: str, body: Row) -> Row:
+    async def attach(self, owner: str, store_id: str, body: CreateVectorStoreFile) -> Row:
         await self._store(owner, store_id)
-        file_id = body.get("file_id")
-        if not isinstance(file_id, str) or not file_id:
-            raise invalid("Missing required parameter: 'file_id'.", "file_id", "missing_required_parameter")
-        await self.get_file(owner, file_id)
-        attrs = check_attributes(body.get("attributes"))
-        await self._attach(owner, store_id, file_id, attrs, resolve_strategy(body.get("chunking_strategy")))
-        return await self.get_vs_file(owner, store_id, file_id)
+        await self.get_file(owner, body.file_id)
+        await self._attach(owner, store_id, body.file_id, body.attributes, _strategy(body.chunking_strategy))
+        return await self.get_vs_file(owner, store_id, body.file_id)
 
     async def get_vs_file(self, owner: str, store_id: str, file_id: str) -> Row:
         row = await self.files.get_vs_file(store_id, file_id, owner)
@@ -273,11 +247,9 @@ class FileSearch:
             r.pop("batch_id", None)
         return page(rows, more)
 
-    async def update_vs_file(self, owner: str, store_id: str, file_id: str, body: Row) -> Row:
+    async def update_vs_file(self, owner: str, store_id: str, file_id: str, body: UpdateVectorStoreFile) -> Row:
         await self._store(owner, store_id)
-        if "attributes" not in body:
-            raise invalid("Missing required parameter: 'attributes'.", "attributes", "missing_required_parameter")
-        if not await self.files.set_attributes(store_id, file_id, owner, check_attributes(body["attributes"])):
+        if not await self.files.set_attributes(store_id, file_id, owner, body.attributes):
             raise not_found("Vector store file", file_id)
         return await self.get_vs_file(owner, store_id, file_id)
 
@@ -293,26 +265,16 @@ class FileSearch:
         await self.index.delete(store_id, file_id)
         return {"id": file_id, "object": "vector_store.file.deleted", "deleted": True}
 
-    async def create_batch(self, owner: str, store_id: str, body: Row) -> Row:
+    async def create_batch(self, owner: str, store_id: str, body: CreateFileBatch) -> Row:
         await self._store(owner, store_id)
-        entries = body.get("files")
-        if entries is None:
-            ids = body.get("file_ids")
-            if not isinstance(ids, list) or not ids:
-                raise invalid("Missing required parameter: 'file_ids'.", "file_ids", "missing_required_parameter")
-            entries = [{"file_id": f, "attributes": body.get("attributes"),
-                        "chunking_strategy": body.get("chunking_strategy")} for f in ids]
-        for i, e in enumerate(entries):
-            if not isinstance(e, dict) or not isinstance(e.get("file_id"), str):
-                raise invalid(f"Missing required parameter: 'files[{i}].file_id'.", f"files[{i}].file_id",
-                              "missing_required_parameter")
-            await self.get_file(owner, e["file_id"])
-            check_attributes(e.get("attributes"), f"files[{i}].attributes")
+        entries = body.entries()
+        for e in entries:
+            await self.get_file(owner, e.file_id)
         batch_id = new_id("vsfb")
         await self.files.add_batch(batch_id, store_id, owner, int(self.clock()))
         for e in entries:
-            await self._attach(owner, store_id, e["file_id"], e.get("attributes"),
-                               resolve_strategy(e.get("chunking_strategy") or body.get("chunking_strategy")), batch_id)
+            await self._attach(owner, store_id, e.file_id, e.attributes,
+                               _strategy(e.chunking_strategy or body.chunking_strategy), batch_id)
         return await self.get_batch(owner, store_id, batch_id)
 
     async def get_batch(self, owner: str, store_id: str, batch_id: str) -> Row:
@@ -326,28 +288,23 @@ class FileSearch:
                 "vector_store_id": store_id, "status": status, "file_counts": _counts(counts)}
 
     # -- search ----------------------------------------------------------------------------------------
-    async def search(self, owner: str, store_id: str, body: Row) -> Row:
+    async def search(self, owner: str, store_id: str, body: SearchVectorStore) -> Row:
         await self.sweep()
         await self._store(owner, store_id)
-        query = body.get("query")
-        queries = [query] if isinstance(query, str) else query
-        if not isinstance(queries, list) or not queries or not all(isinstance(q, str) and q for q in queries):
-            raise invalid("Missing required parameter: 'query'.", "query", "missing_required_parameter")
-        limit = body.get("max_num_results", 10)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 50:
-            raise invalid("'max_num_results' must be an integer from 1 to 50.", "max_num_results", "invalid_value")
-        filters = body.get("filters")
-        if filters is not None:
-            flt.check(filters)
-        ranking = check_ranking(body.get("ranking_options"))
-        rewrite_query = body.get("rewrite_query", False)
-        if not isinstance(rewrite_query, bool):
-            raise invalid("Invalid type for 'rewrite_query': expected a boolean.", "rewrite_query", "invalid_type")
-        if rewrite_query:  # the page's search_query shows the terms searched
+        queries = body.queries()
+        if body.filters is not None:
+            flt.check(body.filters)
+        ranking = check_ranking(body.ranking_options)
+        if body.rewrite_query:  # the page's search_query shows the terms searched
             queries = [rewrite(q) for q in queries]
-        hits = await self.retriever.search(owner, [store_id], " ".join(queries), max_num_results=limit,
-                                           filters=filters, ranking_options=ranking)
+        hits = await self.retriever.search(owner, [store_id], " ".join(queries), max_num_results=body.max_num_results,
+                                           filters=body.filters, ranking_options=ranking)
         return {"object": "vector_store.search_results.page", "search_query": queries, "has_more": False,
                 "next_page": None, "data": [
                     {"file_id": h.file_id, "filename": h.filename, "score": h.score, "attributes": h.attributes,
                      "content": [{"type": "text", "text": h.text}]} for h in hits]}
+
+
+def _strategy(parsed: ChunkingStrategyParam | None) -> ChunkingStrategy:
+    """The stored form of a parsed chunking strategy (its overlap checked against its size)."""
+    return resolve_strategy(parsed.model_dump() if parsed is not None else None)
