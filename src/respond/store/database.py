@@ -236,6 +236,13 @@ def execute_rows(conn: Connection | Batch, stmt: Any, params: Mapping[str, Any] 
         driver.executemany(sql, args)
 
 
+async def _execute(driver: Any, sql: str, args: list[tuple[Any, ...]]) -> None:
+    if len(args) == 1:
+        await driver.execute(sql, *args[0])
+    else:
+        await driver.executemany(sql, args)
+
+
 class Database:
     """The unit of work of the SQL stores (see the module docstring)."""
 
@@ -271,12 +278,12 @@ class Database:
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
             try:
-                async with driver.transaction():
-                    for sql, args in steps:
-                        if len(args) == 1:
-                            await driver.execute(sql, *args[0])
-                        else:
-                            await driver.executemany(sql, args)
+                if len(steps) == 1:  # one statement is a transaction of its own (asyncpg wraps an
+                    await _execute(driver, *steps[0])  # executemany in one): two round trips fewer
+                else:
+                    async with driver.transaction():
+                        for sql, args in steps:
+                            await _execute(driver, sql, args)
             except BaseException as exc:
                 if not isinstance(exc, Exception) or unavailable(exc):  # not to be handed out again
                     with contextlib.suppress(Exception):
