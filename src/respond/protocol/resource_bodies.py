@@ -4,7 +4,8 @@ model each, parsed once in the route (`bodies.parse`), used as parsed by the too
 The SDK's params TypedDicts are the reference (`openai.types.vector_store_create_params`, ...).  What
 a model cannot say stays with the service that knows it: the server's own limits (a container's
 memory), what this server does not support (a container's network, a store's description), and the
-filters and ranking options the hosted file_search tool takes too (tools/file_search checks both).
+filters and ranking options, which the hosted retrieval tool takes too (its package checks both, for
+the endpoint and the tool alike).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class AutoChunking(_Strict):
 
 class StaticChunkSizes(_Strict):
     max_chunk_size_tokens: int = Field(ge=100, le=4096)
-    chunk_overlap_tokens: int = Field(ge=0)  # at most half of the size: tools/file_search/chunking.py
+    chunk_overlap_tokens: int = Field(ge=0)  # at most half of the size: checked by the chunker
 
 
 class StaticChunking(_Strict):
@@ -143,9 +144,9 @@ class SearchVectorStore(_Strict):
     """`POST /vector_stores/{id}/search` (`VectorStoreSearchParams`)."""
 
     query: str | list[str]
-    filters: dict[str, ParsedJSON] | None = None  # tools/file_search/filters.py (the tool's filters too)
+    filters: dict[str, ParsedJSON] | None = None  # checked by the retrieval tool's filters (its own too)
     max_num_results: int = Field(default=10, ge=1, le=50)
-    ranking_options: dict[str, ParsedJSON] | None = None  # tools/file_search/search.py `check_ranking`
+    ranking_options: dict[str, ParsedJSON] | None = None  # checked by the retrieval tool's `check_ranking`
     rewrite_query: bool = False
 
     @model_validator(mode="after")
