@@ -190,3 +190,15 @@ def test_a_vector_store_page_searches_it(site, upstream):
         page = b.get(f"/dashboard/vector_stores/{store.id}", params={"q": "moons of Mars"})
         assert page.status_code == 200, page.text[:500]
         assert "moons.txt" in page.text.split("Results for", 1)[1]
+
+
+def test_a_foreground_response_page_shows_its_events_rebuilt(site, upstream):
+    """A foreground response stores no stream events: its page shows the replay GET ?stream=true gives."""
+    upstream.reply({"content": "one two three", "chunks": 3})
+    rid = str(site.client("key-a").responses.create(model="scripted", input="count", stream=False).id)
+    with browser(site) as b:
+        sign_in(b, "key-a")
+        page = b.get(f"/dashboard/responses/{rid}").text
+    assert "rebuilt from the stored response" in page
+    for kind in ("response.created", "response.output_text.delta", "response.output_text.done", "response.completed"):
+        assert f"<code>{kind}</code>" in page, kind

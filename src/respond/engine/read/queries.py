@@ -17,8 +17,11 @@ from respond.core.tenants import KeyStore, UsageGroup, UsageStore
 from respond.engine.background.workers import RunManager
 from respond.engine.execution.replicas import ReplicaHealth
 from respond.engine.read.charts import Activity, activity
+from respond.engine.record.persistence import typed
+from respond.engine.stream.events import replay
 from respond.engine.tenants.tenancy import usage_key
 from respond.protocol.errors import not_found
+from respond.protocol.lifecycle import TERMINAL
 from respond.protocol.resource_bodies import SearchVectorStore
 from respond.protocol.shapes import Deleted, ListPage, ResponseDict
 
@@ -34,6 +37,7 @@ class Detail:
     events: list[Row]
     chain: list[Row]  # oldest first, ending with this response
     next: list[Row]  # responses that continue this one
+    replayed: bool = False  # `events` rebuilt from the stored response (it stored none: a foreground one)
 
 
 class OperatorStore(ListingStore, ResponseStore, ConversationStore, Protocol):
@@ -100,10 +104,14 @@ class Operations:
         if response is None:
             raise not_found("Response", response_id)
         inputs, outputs = await self.store.all_items(response_id)
+        events = await self.store.all_events(response_id)
+        replayed = not events and response["status"] in TERMINAL and self.runs is not None
+        if replayed and self.runs is not None:  # what GET ?stream=true replays (as a client without include sees it)
+            service = self.runs.service
+            events = [dict(ev) for ev in replay(typed(response), service.hosted.replay, None, service.vocabulary)]
         return Detail(response=response, owner=real, inputs=inputs, outputs=outputs or response.get("output", []),
-                      events=await self.store.all_events(response_id),
-                      chain=await self.store.chain_ids(response_id, real),
-                      next=await self.store.next_responses(response_id, real))
+                      events=events, chain=await self.store.chain_ids(response_id, real),
+                      next=await self.store.next_responses(response_id, real), replayed=replayed)
 
     async def background_runs(self, owner: str | None, states: tuple[str, ...] = RUN_STATES,
                               limit: int = 200) -> list[Row]:
