@@ -40,3 +40,12 @@ def test_the_factory_serves_with_settings_from_the_environment(monkeypatch: pyte
         got = http.get(f"/v1/responses/{made.json()['id']}", headers=headers)
         assert got.json()["status"] == "completed"
     assert (tmp_path / "asgi.db").exists()
+
+
+def test_a_setting_only_respond_serve_applies_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                         root_logging: None) -> None:
+    monkeypatch.setenv("RESPOND_DATABASE", f"sqlite:///{tmp_path / 'asgi.db'}")
+    monkeypatch.setenv("RESPOND_EMBEDDED", "off")
+    monkeypatch.setenv("RESPOND_PROCESSES", "2")
+    with pytest.raises(ValueError, match="RESPOND_PROCESSES=2 is for `respond serve`"):
+        asgi.app()

@@ -12,6 +12,8 @@ processes on one database, as `respond serve --processes N` (see README, Scaling
 from __future__ import annotations
 
 import gc
+import logging
+import os
 
 from starlette.applications import Starlette
 
@@ -23,6 +25,13 @@ def app() -> Starlette:
 
     settings = settings_with({})
     configure(settings.log_level, settings.log_format)
+    if settings.processes != 1:  # never taken and ignored: the ASGI server runs the processes
+        raise ValueError(f"RESPOND_PROCESSES={settings.processes} is for `respond serve`; under another ASGI "
+                         "server set its own worker count (granian --workers N) and leave RESPOND_PROCESSES unset.")
+    for name in ("RESPOND_HOST", "RESPOND_PORT"):
+        if os.environ.get(name):
+            logging.getLogger("respond").warning("%s is for `respond serve`: the ASGI server's own options say "
+                                                 "where it listens", name)
     built = build_app(settings)
     gc.collect()
     gc.freeze()  # as `respond serve` does: what lives as long as the process leaves the collector's walks
