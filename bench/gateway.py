@@ -238,7 +238,7 @@ async def profile(name: str, args: argparse.Namespace, ports: dict[str, int], pi
     if spy.returncode != 0 or not out.exists():
         return [f"py-spy failed ({spy.returncode}): {err.decode()[-300:]}"]
     return ([f"{n} requests while sampled; Respond CPU per request: event-loop thread {main_ms:.2f} ms, "
-             f"other threads (aiosqlite's sqlite3 calls) {other_ms:.2f} ms"] + pyspy_summary(out))
+             f"other threads (SQLite's writer and readers) {other_ms:.2f} ms"] + pyspy_summary(out))
 
 
 # -- report ----------------------------------------------------------------------------------------

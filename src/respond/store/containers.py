@@ -30,10 +30,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.containers import Row
-from respond.store.database import Database
+from respond.store.database import Database, MigrationConnection
 from respond.store.files import _page
 from respond.store.safetext import SafeText
 
@@ -65,7 +64,7 @@ container_files = Table(
 _BLOB = {"sqlite": "BLOB", "postgresql": "BYTEA"}
 
 
-async def containers_0020(conn: AsyncConnection) -> None:
+async def containers_0020(conn: MigrationConnection) -> None:
     blob = _BLOB[conn.dialect.name]
     for statement in (
         """CREATE TABLE containers (

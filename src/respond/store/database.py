@@ -4,7 +4,7 @@
 read or one write transaction, the same call on both dialects:
 
 - SQLite: each transaction runs whole in a thread on plain sqlite3 connections: one thread hop
-  per transaction instead of several per statement (aiosqlite).  Writes go to one dedicated
+  per transaction instead of several per statement (as aiosqlite would).  Writes go to one dedicated
   thread (one writer at a time, as SQLite wants); reads to a small pool (WAL lets them run beside
   the writer).  That single-writer thread is this adapter's detail, invisible to the stores.
   A `quick` write (the few small rows of a response's life: a hot path) runs on the event loop
@@ -19,9 +19,11 @@ read or one write transaction, the same call on both dialects:
   else with its connection runs as usual.
 
 Every store operation (responses, jobs, conversations, files, chunks) is a `read` or a `write`.
-Only the migrations run on async connections (`begin()`, as each step is an async function);
-on SQLite that write transaction takes the same lock as the writer thread, so writers never meet
-in SQLite's busy handler (which sleeps in growing steps of up to 100 ms and ruins tail latency).
+Only the migrations run on async connections (`begin()`, as each step is an async function); on
+SQLite that transaction is the writer thread's own, driven from the event loop (`_ThreadConnection`;
+SQLAlchemy's asyncio layer is never imported there), under the same lock as the writer's other
+transactions, so writers never meet in SQLite's busy handler (which sleeps in growing steps of up to
+100 ms and ruins tail latency).
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, CursorResult, Executable, Result, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool, StaticPool
+
+if TYPE_CHECKING:  # imported where PostgreSQL needs it: on SQLite the asyncio layer (8 MB) is never loaded
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 from respond.store.availability import unavailable
 
@@ -69,16 +73,73 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> AsyncEngine:
-    url = normalize_url(url)
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # Reads open no transaction on SQLite, so returning a connection needs no ROLLBACK round trip.
-        engine = create_async_engine(url, pool_size=8, max_overflow=8, pool_reset_on_return=None)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=False)
+    """PostgreSQL's async engine (asyncpg)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    return create_async_engine(normalize_url(url), pool_size=10, max_overflow=10, pool_pre_ping=False)
+
+
+class MigrationConnection(Protocol):
+    """What a migration step uses of its connection: an `AsyncConnection` on PostgreSQL, the writer
+    thread's own connection behind `_ThreadConnection` on SQLite."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any: ...
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Any: ...
+
+    async def scalar(self, statement: Executable, parameters: Any = None) -> Any: ...
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T: ...
+
+
+class _NoRows:
+    """The result of a statement that returns no rows (DDL, an UPDATE), read after its transaction moved on."""
+
+    def __init__(self, rowcount: int) -> None:
+        self.rowcount = rowcount
+
+    def all(self) -> list[Any]:
+        return []
+
+    def first(self) -> None:
+        return None
+
+
+def _buffered(result: CursorResult[Any]) -> Result[Any] | _NoRows:
+    """All of `result`, read in the thread that ran it."""
+    return result.freeze()() if result.returns_rows else _NoRows(result.rowcount)
+
+
+class _ThreadConnection:
+    """A transaction of the SQLite writer thread's connection, driven from the event loop: each call runs
+    in that thread; results come back buffered."""
+
+    def __init__(self, conn: Connection, pool: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._pool = pool
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any] | _NoRows:
+        args = () if parameters is None else (parameters,)
+        return await self._in_thread(lambda: _buffered(self._conn.exec_driver_sql(statement, *args)))
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any] | _NoRows:
+        return await self._in_thread(lambda: _buffered(self._conn.execute(statement, parameters)))
+
+    async def scalar(self, statement: Executable, parameters: Any = None) -> Any:
+        return await self._in_thread(lambda: self._conn.scalar(statement, parameters))
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        return await self._in_thread(lambda: fn(self._conn))
 
 
 QUICK_BUSY_MS = 20  # how long a quick write on the event loop waits for another process's write lock
@@ -102,6 +163,8 @@ class _SqliteThreads:
 
     def __init__(self, url: str) -> None:
         sync_url = make_url(url).set(drivername="sqlite")
+        if sync_url.database and sync_url.database != ":memory:":
+            Path(sync_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         self.readers = create_engine(sync_url, poolclass=QueuePool, pool_size=self.READERS, max_overflow=0,
                                      pool_reset_on_return=None, connect_args={"check_same_thread": False})
@@ -137,6 +200,22 @@ class _SqliteThreads:
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.read_pool, self._read, fn)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[_ThreadConnection]:
+        """One write transaction on the writer thread's connection, held across awaits (a migration)."""
+        loop = asyncio.get_running_loop()
+        conn = await loop.run_in_executor(self.pool, self.engine.connect)
+        try:
+            tx = await loop.run_in_executor(self.pool, conn.begin)
+            try:
+                yield _ThreadConnection(conn, self.pool)
+            except BaseException:
+                await loop.run_in_executor(self.pool, tx.rollback)
+                raise
+            await loop.run_in_executor(self.pool, tx.commit)
+        finally:
+            await loop.run_in_executor(self.pool, conn.close)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -248,11 +327,21 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
-        self._engine = make_engine(self.url)
-        self.dialect: Dialect = self._engine.dialect
-        self.name = self.dialect.name
         self._lock = asyncio.Lock()  # SQLite: one write transaction at a time in this process
-        self._threads = _SqliteThreads(self.url) if self.name == "sqlite" else None
+        self._threads: _SqliteThreads | None = None
+        self._async: AsyncEngine | None = None
+        if make_url(self.url).get_backend_name() == "sqlite":
+            self._threads = _SqliteThreads(self.url)
+            self.dialect: Dialect = self._threads.engine.dialect
+        else:
+            self._async = make_engine(self.url)
+            self.dialect = self._async.dialect
+        self.name = self.dialect.name
+
+    @property
+    def _engine(self) -> AsyncEngine:
+        assert self._async is not None, "SQLite runs on its threads (_SqliteThreads), not on an async engine"
+        return self._async
 
     async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
         """`quick`: a transaction of a few small rows, on a hot path (SQLite runs it on the event loop)."""
@@ -297,15 +386,16 @@ class Database:
             return cast(T, await conn.run_sync(fn))
 
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncConnection]:
+    async def begin(self) -> AsyncIterator[MigrationConnection]:
         if self._threads is None:
             async with self._engine.begin() as conn:
-                yield conn
+                yield cast(MigrationConnection, conn)
             return
-        async with self._lock, self._engine.begin() as conn:
-            yield conn
+        async with self._lock, self._threads.begin() as thread_conn:
+            yield thread_conn
 
     async def close(self) -> None:
         if self._threads is not None:
             self._threads.close()
-        await self._engine.dispose()
+        if self._async is not None:
+            await self._async.dispose()

@@ -7,12 +7,11 @@ from today's `files.py` / `vectors.py` table objects.
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from respond.store.database import MigrationConnection
 from respond.store.migrations import ddl
 
 
-async def files_0001(conn: AsyncConnection) -> None:
+async def files_0001(conn: MigrationConnection) -> None:
     """Files, vector stores, their attachments and batches, chunks, the lexical index."""
     await ddl(conn, """CREATE TABLE files (
         id VARCHAR(64) NOT NULL,
@@ -67,7 +66,7 @@ async def files_0001(conn: AsyncConnection) -> None:
         await ddl(conn, "CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize='porter unicode61')")
 
 
-async def files_0002(conn: AsyncConnection) -> None:
+async def files_0002(conn: MigrationConnection) -> None:
     """SQLite: the store id as an indexed FTS column, so a search needs no join to `chunks`."""
     if conn.dialect.name == "postgresql":
         return

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import orjson
 from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.ports import Row
+from respond.store.database import MigrationConnection
 from respond.store.rows import MetadataRow
 
 PREVIEW_CHARS = 200
@@ -57,7 +57,7 @@ def metadata_rows(response: Row, owner: str) -> list[MetadataRow]:
              "created_at": response["created_at"]} for k, v in meta.items()]
 
 
-async def _backfill(conn: AsyncConnection, batch: int = 1000) -> None:
+async def _backfill(conn: MigrationConnection, batch: int = 1000) -> None:
     last = ""
     while True:
         rows = (await conn.execute(text(
@@ -82,7 +82,7 @@ async def _backfill(conn: AsyncConnection, batch: int = 1000) -> None:
         last = rows[-1][0]
 
 
-async def listing_indexes(conn: AsyncConnection) -> None:
+async def listing_indexes(conn: MigrationConnection) -> None:
     # 0001 builds `responses` from today's table object (until its DDL is frozen too), which may
     # already have the columns: add only what is missing.
     have = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("responses")})

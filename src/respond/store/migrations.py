@@ -25,13 +25,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from respond.store.database import Database
+from respond.store.database import Database, MigrationConnection
 
 log = logging.getLogger("respond.store")
 
-Migration = Callable[[AsyncConnection], Awaitable[None]]
+Migration = Callable[[MigrationConnection], Awaitable[None]]
 
 _TYPES = {
     "sqlite": {"serial": "INTEGER", "blob": "BLOB"},
@@ -44,14 +43,14 @@ _MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     PRIMARY KEY (name))"""
 
 
-async def ddl(conn: AsyncConnection, *statements: str) -> None:
+async def ddl(conn: MigrationConnection, *statements: str) -> None:
     """Execute frozen DDL statements, `{serial}` and `{blob}` spelled for this dialect."""
     types = _TYPES[conn.dialect.name]
     for statement in statements:
         await conn.exec_driver_sql(statement.format(**types))
 
 
-async def _0001_responses_and_items(conn: AsyncConnection) -> None:
+async def _0001_responses_and_items(conn: MigrationConnection) -> None:
     await ddl(conn, """CREATE TABLE responses (
         id VARCHAR(64) NOT NULL,
         owner VARCHAR(64) NOT NULL,
@@ -73,7 +72,7 @@ async def _0001_responses_and_items(conn: AsyncConnection) -> None:
         "CREATE INDEX ix_items_id ON items (id)")
 
 
-async def _0002_events_and_jobs(conn: AsyncConnection) -> None:
+async def _0002_events_and_jobs(conn: MigrationConnection) -> None:
     await ddl(conn, """CREATE TABLE events (
         response_id VARCHAR(64) NOT NULL,
         seq INTEGER NOT NULL,
@@ -92,7 +91,7 @@ async def _0002_events_and_jobs(conn: AsyncConnection) -> None:
         "CREATE INDEX ix_jobs_worker ON jobs (worker)")
 
 
-async def _0003_conversations(conn: AsyncConnection) -> None:
+async def _0003_conversations(conn: MigrationConnection) -> None:
     await ddl(conn, """CREATE TABLE conversations (
         id VARCHAR(64) NOT NULL,
         owner VARCHAR(64) NOT NULL,
@@ -108,7 +107,7 @@ async def _0003_conversations(conn: AsyncConnection) -> None:
         "CREATE INDEX ix_conversation_items_id ON conversation_items (conversation_id, id)")
 
 
-async def _0004_deletion_epoch(conn: AsyncConnection) -> None:
+async def _0004_deletion_epoch(conn: MigrationConnection) -> None:
     """One counter bumped by every response deletion: a process's cached chain contexts are valid
     while it has not moved (engine/resolve/context_cache.py)."""
     await ddl(conn, """CREATE TABLE response_deletions (
@@ -118,7 +117,7 @@ async def _0004_deletion_epoch(conn: AsyncConnection) -> None:
         "INSERT INTO response_deletions (id, epoch) VALUES (1, 0)")
 
 
-async def _jobs_0001_queue_order(conn: AsyncConnection) -> None:
+async def _jobs_0001_queue_order(conn: MigrationConnection) -> None:
     """The background queue's order: `completion_window` (a due time) and `continuation_id` (a chain)."""
     await ddl(conn, "ALTER TABLE jobs ADD COLUMN queued_us BIGINT NOT NULL DEFAULT 0",
               "ALTER TABLE jobs ADD COLUMN due_us BIGINT NOT NULL DEFAULT 0",

@@ -19,18 +19,17 @@ import time
 
 import orjson
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.store import schema
 from respond.store.availability import data_error, unavailable
-from respond.store.database import Database
+from respond.store.database import Database, MigrationConnection
 from respond.store.journal import Entry, Journal, Write
 from respond.store.migrations import ddl
 
 log = logging.getLogger("respond.journal")
 
 
-async def journal_0001_applied(conn: AsyncConnection) -> None:
+async def journal_0001_applied(conn: MigrationConnection) -> None:
     await ddl(conn, """CREATE TABLE journal_applied (
         id VARCHAR(64) NOT NULL,
         applied_at BIGINT NOT NULL,

@@ -7,9 +7,8 @@ import time
 
 from sqlalchemy import BigInteger, Boolean, Column, Index, MetaData, String, Table, delete, insert, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from respond.store.database import Database
+from respond.store.database import Database, MigrationConnection
 from respond.store.migrations import ddl
 
 metadata = MetaData()
@@ -25,7 +24,7 @@ sessions = Table(
 )
 
 
-async def sessions_0019(conn: AsyncConnection) -> None:
+async def sessions_0019(conn: MigrationConnection) -> None:
     await ddl(conn, """CREATE TABLE dashboard_sessions (
         id VARCHAR(64) NOT NULL,
         owner VARCHAR(64) NOT NULL,

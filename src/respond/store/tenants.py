@@ -35,7 +35,6 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from respond.core.tenants import (
     USAGE_FIELDS,
@@ -46,7 +45,7 @@ from respond.core.tenants import (
     UsageRecord,
     Window,
 )
-from respond.store.database import Database, execute_rows
+from respond.store.database import Database, MigrationConnection, execute_rows
 from respond.store.migrations import ddl
 from respond.store.rows import KeyRow
 
@@ -104,7 +103,7 @@ usage = Table(
 _INSERT_USAGE = usage.insert()
 
 
-async def tenants_0001(conn: AsyncConnection) -> None:
+async def tenants_0001(conn: MigrationConnection) -> None:
     """Keys, rate counters and leases, usage records (issue 22)."""
     await ddl(conn, """CREATE TABLE api_keys (
         id VARCHAR(64) NOT NULL,
