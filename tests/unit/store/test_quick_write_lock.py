@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 
-from respond.store.database import QUICK_BUSY_MS, Database, execute_rows
+from respond.store.database import Database, execute_rows
+from respond.store.sqlite_threads import QUICK_BUSY_MS
 
 meta = MetaData()
 T = Table("t", meta, Column("id", Integer, primary_key=True), Column("v", String))

@@ -1,0 +1,163 @@
+"""SQLite's side of the `Database` (store/database.py): transactions on plain sqlite3 connections, one
+writer thread, a small reader pool, a connection for quick writes on the event loop's own thread, and
+the writer thread's connection driven from the event loop for the migrations (`_ThreadConnection`), so
+SQLAlchemy's asyncio layer is never loaded for SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, CursorResult, Executable, Result, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import QueuePool, StaticPool
+
+T = TypeVar("T")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a process crash loses nothing; an OS crash may lose the last commits.
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class _NoRows:
+    """The result of a statement that returns no rows (DDL, an UPDATE), read after its transaction moved on."""
+
+    def __init__(self, rowcount: int) -> None:
+        self.rowcount = rowcount
+
+    def all(self) -> list[Any]:
+        return []
+
+    def first(self) -> None:
+        return None
+
+
+def _buffered(result: CursorResult[Any]) -> Result[Any] | _NoRows:
+    """All of `result`, read in the thread that ran it."""
+    return result.freeze()() if result.returns_rows else _NoRows(result.rowcount)
+
+
+class _ThreadConnection:
+    """A transaction of the SQLite writer thread's connection, driven from the event loop: each call runs
+    in that thread; results come back buffered."""
+
+    def __init__(self, conn: Connection, pool: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._pool = pool
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
+
+    async def _in_thread(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any] | _NoRows:
+        args = () if parameters is None else (parameters,)
+        return await self._in_thread(lambda: _buffered(self._conn.exec_driver_sql(statement, *args)))
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any] | _NoRows:
+        return await self._in_thread(lambda: _buffered(self._conn.execute(statement, parameters)))
+
+    async def scalar(self, statement: Executable, parameters: Any = None) -> Any:
+        return await self._in_thread(lambda: self._conn.scalar(statement, parameters))
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        return await self._in_thread(lambda: fn(self._conn))
+
+
+QUICK_BUSY_MS = 20  # how long a quick write on the event loop waits for another process's write lock
+
+
+def _quick_pragmas(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    dbapi_conn.execute(f"PRAGMA busy_timeout={QUICK_BUSY_MS}")
+
+
+def _locked(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", None) or exc)  # SQLAlchemy's wrapping, or the driver's own (execute_rows)
+    return "locked" in text or "busy" in text
+
+
+class SqliteThreads:
+    """SQLite's transactions on plain sqlite3 connections: one writer thread, a small reader pool,
+    and a connection for quick writes on the event loop's own thread."""
+
+    READERS = 2
+
+    def __init__(self, url: str) -> None:
+        sync_url = make_url(url).set(drivername="sqlite")
+        if sync_url.database and sync_url.database != ":memory:":
+            Path(sync_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        self.readers = create_engine(sync_url, poolclass=QueuePool, pool_size=self.READERS, max_overflow=0,
+                                     pool_reset_on_return=None, connect_args={"check_same_thread": False})
+        self.quick = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        for engine in (self.engine, self.readers):
+            event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(self.quick, "connect", _quick_pragmas)
+        self._quick_conn: Connection | None = None
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self.read_pool = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="sqlite-reader")
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as conn:
+            return fn(conn)
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        with self.readers.connect() as conn:
+            return fn(conn)
+
+    async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
+        if quick:
+            if self._quick_conn is None:  # one connection kept open: no pool checkout and reset per write
+                self._quick_conn = self.quick.connect()
+            conn = self._quick_conn
+            try:
+                with conn.begin():  # rolled back whole if it raises: `fn` may run again
+                    return fn(conn)
+            except (OperationalError, sqlite3.OperationalError) as exc:
+                if not _locked(exc):
+                    raise
+                # another process writes: wait for it in the writer thread, not on the event loop
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._write, fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.read_pool, self._read, fn)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[_ThreadConnection]:
+        """One write transaction on the writer thread's connection, held across awaits (a migration)."""
+        loop = asyncio.get_running_loop()
+        conn = await loop.run_in_executor(self.pool, self.engine.connect)
+        try:
+            tx = await loop.run_in_executor(self.pool, conn.begin)
+            try:
+                yield _ThreadConnection(conn, self.pool)
+            except BaseException:
+                await loop.run_in_executor(self.pool, tx.rollback)
+                raise
+            await loop.run_in_executor(self.pool, tx.commit)
+        finally:
+            await loop.run_in_executor(self.pool, conn.close)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.read_pool.shutdown(wait=True)
+        if self._quick_conn is not None:
+            self._quick_conn.close()
+        self.engine.dispose()
+        self.readers.dispose()
+        self.quick.dispose()
