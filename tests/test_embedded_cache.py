@@ -7,20 +7,16 @@ Skipped (with the reason) when llama-cpp-python or the default weight packages a
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import openai
 import pytest
 
-from respond.backends.llamacpp import DEFAULT_MODEL, parts_installed
+from respond.backends.llamacpp import DEFAULT_MODEL
+from tests.embedded_marks import EMBEDDED
 from tests.spec import body_of
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"),
-    pytest.mark.skipif(not parts_installed(), reason="the default model's weight packages are not installed"),
-]
+pytestmark = EMBEDDED
 
 DOC = ("The Larkspur kettle boils one litre of water in three minutes. Its warranty lasts two years from the date "
        "of purchase; keep the receipt. The red button starts it, the blue one keeps the water warm for an hour. ")

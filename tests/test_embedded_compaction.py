@@ -6,20 +6,14 @@ Skipped (with the reason) when llama-cpp-python or the default weight packages a
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import pytest
 
-from respond.backends.llamacpp import DEFAULT_MODEL, parts_installed
+from respond.backends.llamacpp import DEFAULT_MODEL
+from tests.embedded_marks import EMBEDDED
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(
-        importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"
-    ),
-    pytest.mark.skipif(not parts_installed(), reason="the default model's weight packages are not installed"),
-]
+pytestmark = EMBEDDED
 
 
 @pytest.fixture(scope="module")

@@ -10,21 +10,17 @@ Short prompts and few tokens: the model runs on a shared CPU.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from respond.backends.llamacpp import DEFAULT_MODEL, LlamaCppBackend, parts_installed
+from respond.backends.llamacpp import DEFAULT_MODEL, LlamaCppBackend
 from respond.core.types import Finish, Generation, TextDelta, ToolCallDelta, ToolSpec
 from respond.engine.tooling.repeat_guard import RepeatGuard
+from tests.embedded_marks import EMBEDDED
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"),
-    pytest.mark.skipif(not parts_installed(), reason="the default model's weight packages are not installed"),
-]
+pytestmark = EMBEDDED
 
 WEATHER = ToolSpec(name="get_weather", description="Get the current weather for a city.",
                    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})

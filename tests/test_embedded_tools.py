@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
 import time
@@ -19,15 +18,12 @@ from typing import Any
 
 import pytest
 
-from respond.backends.llamacpp import DEFAULT_MODEL, LlamaCppBackend, parts_installed
+from respond.backends.llamacpp import DEFAULT_MODEL, LlamaCppBackend
 from respond.core.errors import BackendError, ContextLengthExceeded
 from respond.core.types import Finish, Generation, TextDelta, ToolCallDelta, ToolSpec
+from tests.embedded_marks import EMBEDDED
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"),
-    pytest.mark.skipif(not parts_installed(), reason="the default model's weight packages are not installed"),
-]
+pytestmark = EMBEDDED
 
 ARITH = """start: expr
 expr: term (("+" | "-") term)*

@@ -7,7 +7,6 @@ cores.  Skipped (with the reason) when llama-cpp-python or the weight packages a
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import time
 from collections.abc import AsyncGenerator, Iterator
@@ -15,17 +14,12 @@ from typing import Any
 
 import pytest
 
-from respond.backends.llamacpp import DEFAULT_MODEL, LlamaCppBackend, parts_installed
+from respond.backends.llamacpp import DEFAULT_MODEL, LlamaCppBackend
 from respond.core.errors import ContextLengthExceeded, UnknownModel
 from respond.core.types import Delta, Finish, Generation, TextDelta, ToolCallDelta, ToolSpec
+from tests.embedded_marks import EMBEDDED
 
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(
-        importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"
-    ),
-    pytest.mark.skipif(not parts_installed(), reason="the default model's weight packages are not installed"),
-]
+pytestmark = EMBEDDED
 
 WEATHER = ToolSpec(
     name="get_weather",
