@@ -274,10 +274,9 @@ class SqlTenants:
         await self.db.write(write)
 
     async def close(self) -> None:
-        if self._usage_writer is not None:
-            self._usage_writer.cancel()
-            self._usage_writer = None
         await self.flush_usage()
+        if self._usage_writer is not None:  # not cancelled: it may hold rows on their way in
+            await self._usage_writer  # (it ends within USAGE_DELAY)
 
     # -- usage ---------------------------------------------------------------------------------------
     def record_usage(self, row: UsageRecord) -> None:
