@@ -39,7 +39,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from respond.core.tenants import (
     USAGE_FIELDS,
@@ -53,6 +52,7 @@ from respond.core.tenants import (
 from respond.store.database import Database, MigrationConnection, execute_rows
 from respond.store.migrations import ddl
 from respond.store.rows import KeyRow
+from respond.store.schema import upsert
 
 log = logging.getLogger("respond.tenants")
 LEASE_SECONDS = 900  # a request not settled by then (its replica died) stops holding a slot
@@ -180,8 +180,7 @@ class SqlTenants:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        mod = postgresql if db.name == "postgresql" else sqlite
-        up = mod.insert(counters)
+        up = upsert(db.name, counters)
         self._bump = up.on_conflict_do_update(index_elements=["key_id", "bucket", "period"],
                                               set_={"value": counters.c.value + up.excluded.value})
         self._lock = text("SELECT pg_advisory_xact_lock(hashtext(:k))") if db.name == "postgresql" else None
