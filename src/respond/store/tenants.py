@@ -185,7 +185,7 @@ class SqlTenants:
                                               set_={"value": counters.c.value + up.excluded.value})
         self._lock = text("SELECT pg_advisory_xact_lock(hashtext(:k))") if db.name == "postgresql" else None
         # a response's usage row is written once (a second one, from a replayed end, is dropped)
-        self._insert_usage = mod.insert(usage).on_conflict_do_nothing()
+        self._insert_usage = upsert(db.name, usage).on_conflict_do_nothing()
         self._usage: list[UsageRecord] = []  # rows waiting for their transaction (record_usage)
         self._usage_writer: asyncio.Task[None] | None = None
 
