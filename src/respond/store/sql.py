@@ -76,6 +76,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
 
     async def close(self) -> None:
         await self.stop_journal()
+        await self.tenants.close()  # the usage rows that wait (store/tenants.py writes them behind)
         await self.db.close()
 
     async def renew_leases(self, worker: str, lease_ms: int, alive: list[str] | None = None) -> list[str]:
