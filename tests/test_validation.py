@@ -41,6 +41,9 @@ CASES = [
     ({"background": True, "store": False}, "background", "store"),
     ({"stream_options": {"include_obfuscation": False}}, "stream_options", "stream"),
     ({"tool_choice": "sometimes"}, "tool_choice", "Supported values"),
+    # a value of the wrong kind is quoted as the client wrote it (JSON), not as Python prints it
+    ({"access_programs": {"cyber": True}}, "access_programs.cyber", "Invalid value: 'true'."),
+    ({"truncation": 5}, "truncation", "Invalid value: '5'."),
 ]
 
 

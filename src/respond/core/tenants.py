@@ -185,8 +185,13 @@ def summed(groups: list[UsageGroup]) -> UsageTotals:
 
 
 class UsageStore(Protocol):
-    async def record_usage(self, row: UsageRecord) -> None:
-        """One finished response's usage."""
+    def record_usage(self, row: UsageRecord) -> None:
+        """One finished response's usage, written behind: with the others of the next moment, in one
+        transaction (a reading of the usage, `flush_usage` and closing the store write what waits)."""
+        ...
+
+    async def flush_usage(self) -> None:
+        """Write the usage rows that wait now."""
         ...
 
     async def usage(self, group_by: str, since: int | None, until: int | None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -192,6 +193,11 @@ def _param(loc: tuple[Any, ...], body: Any = None) -> str:
     return out
 
 
+def _shown(value: Any) -> str:
+    """A rejected value as the client wrote it: a string as is, anything else as JSON (`true`, not `True`)."""
+    return value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+
+
 def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = (), body: Any = None) -> APIError:
     """The first validation error, phrased as the API phrases it (`prefix`: where a nested
     model sits in the request; `body`: the value validated, which names the tags of the
@@ -216,7 +222,7 @@ def to_api_error(exc: ValidationError, prefix: tuple[Any, ...] = (), body: Any =
         return invalid(f"Invalid '{param}': {_num(value)} above maximum value. Expected a value {bound}, but got "
                        f"{value} instead.", param, f"{_num(value)}_above_max_value")
     if kind == "literal_error":
-        return invalid(f"Invalid value: '{value}'. Supported values are: {ctx.get('expected')}.", param,
+        return invalid(f"Invalid value: '{_shown(value)}'. Supported values are: {ctx.get('expected')}.", param,
                        "invalid_value")
     if kind == "string_too_long":
         return invalid(f"Invalid '{param}': string too long. Expected a string with maximum length "

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, delete, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 
 from respond.core.ports import JobOrder, Row, Store
 from respond.core.storage import FileStore as FileStorePort
@@ -77,6 +76,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
 
     async def close(self) -> None:
         await self.stop_journal()
+        await self.tenants.close()  # the usage rows that wait (store/tenants.py writes them behind)
         await self.db.close()
 
     async def renew_leases(self, worker: str, lease_ms: int, alive: list[str] | None = None) -> list[str]:
@@ -88,15 +88,14 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
     def _statements(self) -> None:
         """The hot statements, built once: executed with parameters, they skip SQLAlchemy's
         per-call statement construction and cache-key generation."""
-        mod = postgresql if self.dialect == "postgresql" else sqlite
-        up = mod.insert(R)
+        up = schema.upsert(self.dialect, R)
         self._upsert_response = up.on_conflict_do_update(
             index_elements=["id"], set_={"status": up.excluded.status, "body": up.excluded.body})
         self._insert_response = insert(R)
         self._insert_items = insert(IT)
         self._insert_metadata = insert(schema.response_metadata)
         self._delete_outputs = delete(IT).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 1)
-        self._insert_events = mod.insert(schema.events).on_conflict_do_nothing()
+        self._insert_events = schema.upsert(self.dialect, schema.events).on_conflict_do_nothing()
         self._insert_new_events = insert(schema.events)
         self._insert_job = insert(schema.jobs)
         self._finish_job = schema.jobs.update().where(schema.jobs.c.response_id == bindparam("rid"))

@@ -8,13 +8,18 @@
   single writer thread already serialises them.  Counters are bumped with atomic upserts.
 - `rate_leases`: one row per admitted request until it is settled (its reserved tokens, the periods
   it counted in) or expires (a crashed replica's requests free their slots after LEASE_SECONDS).
-- `usage_records`: one row per finished response, summed by key, model or day.
+- `usage_records`: one row per finished response, summed by key, model or day.  Written behind:
+  `record_usage` queues the row and the rows of the next `USAGE_DELAY` seconds go in one transaction
+  (one per response cost a commit each on the hot path); a reading of the usage, `flush_usage` and
+  `close` write what waits first.  A process killed outright loses at most that moment's rows.
 
 Its frozen migration is here (`tenants_0001`, listed in store/migrations.py's `ordered()`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import replace
 from typing import Any
@@ -34,7 +39,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from respond.core.tenants import (
     USAGE_FIELDS,
@@ -48,8 +52,11 @@ from respond.core.tenants import (
 from respond.store.database import Database, MigrationConnection, execute_rows
 from respond.store.migrations import ddl
 from respond.store.rows import KeyRow
+from respond.store.schema import upsert
 
+log = logging.getLogger("respond.tenants")
 LEASE_SECONDS = 900  # a request not settled by then (its replica died) stops holding a slot
+USAGE_DELAY = 0.05  # seconds a usage row waits for others to share its transaction
 
 metadata = MetaData()
 
@@ -100,7 +107,6 @@ usage = Table(
     Index("ix_usage_created", "created_at"),
     Index("ix_usage_key_created", "key_id", "created_at"),
 )
-_INSERT_USAGE = usage.insert()
 
 
 async def tenants_0001(conn: MigrationConnection) -> None:
@@ -177,11 +183,14 @@ class SqlTenants:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        mod = postgresql if db.name == "postgresql" else sqlite
-        up = mod.insert(counters)
+        up = upsert(db.name, counters)
         self._bump = up.on_conflict_do_update(index_elements=["key_id", "bucket", "period"],
                                               set_={"value": counters.c.value + up.excluded.value})
         self._lock = text("SELECT pg_advisory_xact_lock(hashtext(:k))") if db.name == "postgresql" else None
+        # a response's usage row is written once (a second one, from a replayed end, is dropped)
+        self._insert_usage = upsert(db.name, usage).on_conflict_do_nothing()
+        self._usage: list[UsageRecord] = []  # rows waiting for their transaction (record_usage)
+        self._usage_writer: asyncio.Task[None] | None = None
 
     # -- keys ----------------------------------------------------------------------------------------
     async def add_key(self, key: TenantKey) -> None:
@@ -267,15 +276,35 @@ class SqlTenants:
         await self.db.write(write)
 
     async def close(self) -> None:
-        return None
+        await self.flush_usage()
+        if self._usage_writer is not None:  # not cancelled: it may hold rows on their way in
+            await self._usage_writer  # (it ends within USAGE_DELAY)
 
     # -- usage ---------------------------------------------------------------------------------------
-    async def record_usage(self, row: UsageRecord) -> None:
-        # one prepared INSERT with parameters (a `.values(**row)` statement is built and keyed anew each time)
-        await self.db.write(lambda conn: execute_rows(conn, _INSERT_USAGE, row), quick=True)
+    def record_usage(self, row: UsageRecord) -> None:
+        """Queued: written with the rows of the next USAGE_DELAY seconds (see the module docstring)."""
+        self._usage.append(row)
+        if self._usage_writer is None:
+            self._usage_writer = asyncio.get_running_loop().create_task(self._write_usage_behind())
+
+    async def _write_usage_behind(self) -> None:
+        while self._usage:
+            await asyncio.sleep(USAGE_DELAY)
+            await self.flush_usage()
+        self._usage_writer = None
+
+    async def flush_usage(self) -> None:
+        rows, self._usage = self._usage, []
+        if not rows:
+            return
+        try:  # one prepared INSERT for all of them (SQLite: executemany on the event loop's connection)
+            await self.db.write(lambda conn: execute_rows(conn, self._insert_usage, rows), quick=True)
+        except Exception:  # noqa: BLE001 - accounting never fails a response; logged
+            log.exception("recording the usage of %d responses failed", len(rows))
 
     async def usage(self, group_by: str, since: int | None, until: int | None,
                     key_id: str | None = None) -> list[UsageGroup]:
+        await self.flush_usage()
         group = {"key": usage.c.key_id, "model": usage.c.model,
                  "day": (usage.c.created_at / 86400)}[group_by]
         totals = [func.coalesce(func.sum(getattr(usage.c, f)), 0).label(f) for f in (*USAGE_FIELDS, "duration_ms")]

@@ -14,8 +14,9 @@
   the hosted API's `x-ratelimit-*` headers when one refuses).  The headers are also left in
   `RATE_HEADERS` (a per-request holder the HTTP layer sets) for the successful answer.
 - `finished(response, owner, backend, seconds)`: the response ended (on whichever replica ran it):
-  its lease is settled with the tokens used, its usage row recorded.  Done in a tracked task, so
-  the client's answer never waits for it; `drain()` awaits them (shutdown, tests).
+  its usage row recorded (written behind, with others: store/tenants.py) and, for a stored key, its
+  lease settled with the tokens used, in a tracked task, so the client's answer never waits for
+  it; `drain()` awaits them and writes the waiting usage rows (shutdown, tests).
 """
 
 from __future__ import annotations
@@ -250,11 +251,6 @@ class Tenancy:
 
     # -- what it used ---------------------------------------------------------------------------------
     def finished(self, response: Mapping[str, Any], owner: str, backend: str, seconds: float) -> None:
-        task = asyncio.get_running_loop().create_task(self._account(response, owner, backend, seconds))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _account(self, response: Mapping[str, Any], owner: str, backend: str, seconds: float) -> None:
         u = response.get("usage") or {}
         row: UsageRecord = {"response_id": str(response.get("id")), "key_id": usage_key(owner), "model": str(response.get("model"))[:128],
                "backend": backend[:64], "status": str(response.get("status"))[:16],
@@ -262,15 +258,21 @@ class Tenancy:
                "cached_tokens": int((u.get("input_tokens_details") or {}).get("cached_tokens") or 0),
                "reasoning_tokens": int((u.get("output_tokens_details") or {}).get("reasoning_tokens") or 0),
                "duration_ms": int(seconds * 1000), "created_at": int(response.get("created_at") or self.clock())}
-        try:
-            if self.is_key_owner(owner) and await self._leased(owner):
-                await self.rates.settle(row["response_id"], row["input_tokens"] + row["output_tokens"], self.clock())
-            await self.usage_store.record_usage(row)
-        except Exception:  # noqa: BLE001 - accounting never fails a response; logged
-            log.exception("recording the usage of %s failed", row["response_id"])
+        self.usage_store.record_usage(row)  # written behind, with others (store/tenants.py)
+        if self.is_key_owner(owner):  # its lease is settled in a tracked task: the answer never waits for it
+            task = asyncio.get_running_loop().create_task(self._settle(owner, row))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if self.metrics is not None:
             self.metrics.key_usage(owner if self.is_key_owner(owner) else "static", row["model"],
                                    row["input_tokens"], row["output_tokens"], row["status"])
+
+    async def _settle(self, owner: str, row: UsageRecord) -> None:
+        try:
+            if await self._leased(owner):
+                await self.rates.settle(row["response_id"], row["input_tokens"] + row["output_tokens"], self.clock())
+        except Exception:  # noqa: BLE001 - accounting never fails a response; logged
+            log.exception("settling the lease of %s failed", row["response_id"])
 
     async def _leased(self, owner: str) -> bool:
         """Whether the key's requests hold a lease to settle (its limits as last read)."""
@@ -282,3 +284,4 @@ class Tenancy:
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.usage_store.flush_usage()

@@ -21,6 +21,7 @@ start-up says how to configure one).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from respond.core.hosted import (
     BaseTool,
@@ -38,9 +39,10 @@ from respond.core.types import Message
 from respond.protocol.errors import invalid
 from respond.protocol.shapes import JSONObject
 from respond.tools.web_search import config
-from respond.tools.web_search.binding import WebSearchBinding
-from respond.tools.web_search.fetch import PageFetcher
-from respond.tools.web_search.providers import SearchProvider, create_provider
+
+if TYPE_CHECKING:  # imported by the tool when a provider is configured: aiohttp and babel are not loaded before
+    from respond.tools.web_search.fetch import PageFetcher
+    from respond.tools.web_search.providers import SearchProvider
 
 log = logging.getLogger("respond.web_search")
 
@@ -56,6 +58,9 @@ def web_search_tool(services: ToolServices) -> HostedTool | None:
         log.warning("web_search: no search provider configured (--web-search-provider searxng "
                     "--web-search-url URL, or brave with --web-search-api-key): the tool is not offered")
         return None
+    from respond.tools.web_search.fetch import PageFetcher
+    from respond.tools.web_search.providers import create_provider
+
     timeout = float(opts.get("web_search_timeout", 15.0))
     provider = create_provider(name, opts.get("web_search_url"), opts.get("web_search_api_key"), timeout)
     network = opts.get("web_network") or services.network
@@ -99,6 +104,8 @@ class WebSearchTool(BaseTool):
             i = configs[1][0]
             raise invalid("Only one web search tool (web_search or web_search_preview) may be given per request.",
                           f"tools[{i}].type", "invalid_value")
+        from respond.tools.web_search.binding import WebSearchBinding
+
         i, raw = configs[0]
         return WebSearchBinding(self.provider, self.fetcher, config.parse(i, raw), ctx)
 

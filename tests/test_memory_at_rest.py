@@ -1,0 +1,46 @@
+"""An upstream-only server on SQLite does not load what only other configurations use (issue 20's memory
+target; bench/memory.py measures it): each module below is imported on first use, by the feature
+that needs it.  Checked in a fresh interpreter, since this test process has imported everything."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+# module -> what loads it when it is needed
+NOT_AT_REST = {
+    "sqlalchemy.dialects.postgresql": "a PostgreSQL database",
+    "sqlalchemy.ext.asyncio": "a PostgreSQL database",
+    "sqlalchemy.orm": "nothing (SQLAlchemy Core only)",
+    "asyncpg": "a PostgreSQL database",
+    "jinja2": "the dashboard's pages, /docs",
+    "jsonschema": "a structured output checked against its schema",
+    "numpy": "file_search",
+    "mcp": "an MCP tool",
+    "cryptography": "sealed reasoning",
+    "redis": "--rate-store redis://",
+    "babel": "web_search with a provider",
+    "respond.tools.web_search.providers": "web_search with a provider",
+    "respond.backends.llamacpp": "the embedded model",
+    "jupyter_client": "code_interpreter",
+}
+
+CHILD = """
+import json, sys
+from respond.bootstrap import build_app
+from respond.config_file import settings_with
+build_app(settings_with({"database": sys.argv[1], "upstream": "http://127.0.0.1:9/v1", "embedded": "off",
+                         "log_level": "error"}))
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_upstream_only_app_loads_no_optional_modules(tmp_path: Path) -> None:
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    out = subprocess.run([sys.executable, "-c", CHILD, f"sqlite:///{tmp_path / 'r.db'}"], capture_output=True,
+                         text=True, check=True, env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin",
+                                                     "HOME": str(tmp_path)})
+    loaded = set(json.loads(out.stdout))
+    assert {m: why for m, why in NOT_AT_REST.items() if m in loaded} == {}
