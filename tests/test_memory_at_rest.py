@@ -21,6 +21,7 @@ NOT_AT_REST = {
     "mcp": "an MCP tool",
     "cryptography": "sealed reasoning",
     "redis": "--rate-store redis://",
+    "aiohttp": "web_search with a provider (the upstreams' client is backends/http1.py)",
     "babel": "web_search with a provider",
     "respond.tools.web_search.providers": "web_search with a provider",
     "respond.backends.llamacpp": "the embedded model",
