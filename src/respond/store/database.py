@@ -14,8 +14,9 @@ read or one write transaction, the same call on both dialects:
 - PostgreSQL: the hot statements go straight to an asyncpg pool of their own (store/pg_direct.py),
   compiled by SQLAlchemy Core once per statement and key set to SQL with positional parameters: a
   `quick` write whose function only calls `execute_rows` (every hot write does) is first run against a
-  `Batch`, which records its statements, then they run there in one transaction; `fetch`/`scalar` run
-  one read statement there.  No greenlet switch, no SQLAlchemy execution per statement (measured:
+  `Batch`, which records its statements, then they run there as one statement where that changes
+  nothing (data-modifying `WITH` queries, store/pg_merge.py: one round trip) or else in one transaction;
+  `fetch`/`scalar` run one read statement there.  No greenlet switch, no SQLAlchemy execution per statement (measured:
   bench/instructions.py, BENCHMARKS.md).  Anything else (a function that does more with its connection,
   a statement SQLAlchemy must execute itself) runs on the async engine's pool with `run_sync`.
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # imported where PostgreSQL needs it: on SQLite the asyncio l
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 from respond.store.pg_direct import PgDirect, Steps
+from respond.store.pg_merge import merged
 from respond.store.sqlite_threads import SqliteThreads
 
 log = logging.getLogger("respond.store")
@@ -209,7 +211,8 @@ class Database:
             except NotABatch:
                 steps = [None]
             if None not in steps:
-                await self._run(cast(Steps, steps))
+                one = merged([stmt for stmt, _rows in batch.steps], cast(Steps, steps))
+                await self._run([(one[0], [one[1]])] if one is not None else cast(Steps, steps))
                 return done
         async with self._engine.begin() as conn:
             return cast(T, await conn.run_sync(fn))
