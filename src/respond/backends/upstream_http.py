@@ -96,11 +96,21 @@ class Exchange:
             raise bad_reply(self.base_url, f"HTTP {self.resp.status} with content type "
                                            f"'{self.resp.content_type}' where an event stream was asked for")
 
-    async def lines(self) -> AsyncIterator[bytes]:
-        """The body's lines; idle and total timeouts become `BackendError`s."""
+    async def payloads(self) -> AsyncIterator[list[bytes]]:
+        """The body's SSE `data:` payloads (stripped; other lines skipped), those of each read in one
+        list: a chunk of the body is split here at once rather than read a line at a time through
+        aiohttp (two reads a token), and a line cut between two reads is joined.  Idle and total
+        timeouts become `BackendError`s."""
+        rest = b""
         try:
-            async for raw in self.resp.content:
-                yield raw
+            async for chunk in self.resp.content.iter_any():
+                lines = (rest + chunk if rest else chunk).split(b"\n")
+                rest = lines.pop()
+                found = [line[5:].strip() for line in lines if line.startswith(b"data:")]
+                if found:
+                    yield found
+            if rest.startswith(b"data:"):
+                yield [rest[5:].strip()]
         except (aiohttp.ServerTimeoutError, TimeoutError):
             raise self._timed_out() from None
         except (aiohttp.ClientError, OSError) as exc:
