@@ -21,14 +21,21 @@ NOT_AT_REST = {
     "mcp": "an MCP tool",
     "cryptography": "sealed reasoning",
     "redis": "--rate-store redis://",
+    "aiohttp": "web_search with a provider (the upstreams' client is backends/http1.py)",
     "babel": "web_search with a provider",
     "respond.tools.web_search.providers": "web_search with a provider",
     "respond.backends.llamacpp": "the embedded model",
     "jupyter_client": "code_interpreter",
+    "uvicorn.main": "nothing: uvicorn's command line (with click), not used by `respond serve`",
+    "click": "nothing (uvicorn's command line)",
+    "watchfiles": "nothing (uvicorn's reloader)",
+    "multiprocessing": "nothing (uvicorn's reloader)",
 }
 
 CHILD = """
 import json, sys
+from respond.cli import _uvicorn
+_uvicorn()  # uvicorn's Config and Server, as `respond serve` loads them
 from respond.bootstrap import build_app
 from respond.config_file import settings_with
 build_app(settings_with({"database": sys.argv[1], "upstream": "http://127.0.0.1:9/v1", "embedded": "off",

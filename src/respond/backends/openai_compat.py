@@ -249,33 +249,35 @@ class OpenAICompatBackend(UpstreamBackend):
     async def _parse(self, ex: Exchange) -> AsyncIterator[Delta]:
         finish: str | None = None
         usage: Usage | None = None
-        async for payloads in ex.payloads():
-            for data in payloads:
-                if data == b"[DONE]":
-                    # Read on to the end of the body: a fully read response returns its connection to
-                    # the pool; a closed one costs a new connection next time.
-                    continue
-                chunk = sse_json(self.base_url, data)
-                if chunk.get("error"):
-                    err = chunk["error"]
-                    raise BackendError(str(err.get("message", err)) if isinstance(err, dict) else str(err))
-                if chunk.get("usage"):
-                    usage = _usage(chunk["usage"])
-                for choice in chunk.get("choices") or []:
-                    delta = choice.get("delta") or {}
-                    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                    if reasoning:
-                        yield ReasoningDelta(reasoning)
-                    if delta.get("refusal"):
-                        yield RefusalDelta(delta["refusal"])
-                    if delta.get("content"):
-                        yield TextDelta(delta["content"], _logprobs(choice))
-                    for call in delta.get("tool_calls") or []:
-                        fn = call.get("function") or {}
-                        yield ToolCallDelta(index=call.get("index", 0), arguments=fn.get("arguments") or "",
-                                            call_id=call.get("id"), name=fn.get("name"))
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
+        async for raw in ex.lines():
+            if not raw.startswith(b"data:"):
+                continue
+            data = raw[5:].strip()
+            if data == b"[DONE]":
+                # Read on to the end of the body: a fully read response returns its connection to
+                # the pool; a closed one costs a new connection next time.
+                continue
+            chunk = sse_json(self.base_url, data)
+            if chunk.get("error"):
+                err = chunk["error"]
+                raise BackendError(str(err.get("message", err)) if isinstance(err, dict) else str(err))
+            if chunk.get("usage"):
+                usage = _usage(chunk["usage"])
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning:
+                    yield ReasoningDelta(reasoning)
+                if delta.get("refusal"):
+                    yield RefusalDelta(delta["refusal"])
+                if delta.get("content"):
+                    yield TextDelta(delta["content"], _logprobs(choice))
+                for call in delta.get("tool_calls") or []:
+                    fn = call.get("function") or {}
+                    yield ToolCallDelta(index=call.get("index", 0), arguments=fn.get("arguments") or "",
+                                        call_id=call.get("id"), name=fn.get("name"))
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
         if finish is None:
             raise bad_reply(self.base_url, "the stream ended without a finish_reason")
         yield Finish(reason=finish, usage=usage)

@@ -4,8 +4,8 @@ Kept apart from `openai_compat.py` (which builds chat bodies and parses deltas) 
 transport rules live in one place:
 
 - **Timeouts** (`UpstreamLimits`, one flag each): `connect` (TCP/TLS), `first_byte` (request sent ->
-  response headers), `idle` (the longest silence between two chunks of the body; aiohttp's
-  `sock_read`), `total` (the whole exchange).  Each ends the exchange with a `BackendError`
+  response headers), `idle` (the longest silence from the upstream, before the headers or between
+  two chunks of the body), `total` (the whole exchange).  Each ends the exchange with a `BackendError`
   (504, `upstream_timeout`).
 - **A bounded pool**: at most `pool` exchanges at once; one more waits `pool_wait` seconds for a slot
   and then fails with 503 `upstream_busy` (answered with `Retry-After`) instead of queueing for ever.
@@ -29,9 +29,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
+from respond.backends.http1 import ConnectTimeout, HTTPError, Pool, Reply
 from respond.core.errors import BackendError
 
 
@@ -82,7 +82,7 @@ def sse_json(base_url: str, data: bytes) -> Any:
 class Exchange:
     """One request in flight: its response and its pool slot, until `close()`."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, slot: asyncio.Semaphore, base_url: str,
+    def __init__(self, resp: Reply, slot: asyncio.Semaphore, base_url: str,
                  limits: UpstreamLimits, started: float) -> None:
         self.resp = resp
         self._slot: asyncio.Semaphore | None = slot
@@ -96,33 +96,23 @@ class Exchange:
             raise bad_reply(self.base_url, f"HTTP {self.resp.status} with content type "
                                            f"'{self.resp.content_type}' where an event stream was asked for")
 
-    async def payloads(self) -> AsyncIterator[list[bytes]]:
-        """The body's SSE `data:` payloads (stripped; other lines skipped), those of each read in one
-        list: a chunk of the body is split here at once rather than read a line at a time through
-        aiohttp (two reads a token), and a line cut between two reads is joined.  Idle and total
-        timeouts become `BackendError`s."""
-        rest = b""
+    async def lines(self) -> AsyncIterator[bytes]:
+        """The body's lines; idle and total timeouts become `BackendError`s."""
         try:
-            async for chunk in self.resp.content.iter_any():
-                lines = (rest + chunk if rest else chunk).split(b"\n")
-                rest = lines.pop()
-                found = [line[5:].strip() for line in lines if line.startswith(b"data:")]
-                if found:
-                    yield found
-            if rest.startswith(b"data:"):
-                yield [rest[5:].strip()]
-        except (aiohttp.ServerTimeoutError, TimeoutError):
+            async for raw in self.resp.lines():
+                yield raw
+        except TimeoutError:
             raise self._timed_out() from None
-        except (aiohttp.ClientError, OSError) as exc:
+        except (HTTPError, OSError) as exc:
             raise BackendError(f"The connection to the upstream at {self.base_url} failed mid-stream: "
                                f"{exc!r}", status=502, code="upstream_error") from exc
 
     async def read(self) -> bytes:
         try:
             return await self.resp.read()
-        except (aiohttp.ServerTimeoutError, TimeoutError):
+        except TimeoutError:
             raise self._timed_out() from None
-        except (aiohttp.ClientError, OSError) as exc:
+        except (HTTPError, OSError) as exc:
             raise BackendError(f"The connection to the upstream at {self.base_url} failed: {exc!r}",
                                status=502, code="upstream_error") from exc
 
@@ -133,7 +123,7 @@ class Exchange:
 
     def close(self) -> None:
         """Release a fully read connection to the pool, close one cut short; free the slot."""
-        if self.resp.content.at_eof():
+        if self.resp.at_eof():
             self.resp.release()
         else:
             self.resp.close()
@@ -147,18 +137,17 @@ class UpstreamTransport:
         self.base_url = base_url.rstrip("/")
         self.limits = limits
         self._headers = headers
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
         self._slots = asyncio.Semaphore(limits.pool)
 
-    def _client(self) -> aiohttp.ClientSession:
-        # Made on first use, inside the server's event loop; keep-alive connections are pooled.
-        if self._session is None or self._session.closed:
-            lim = self.limits
-            self._session = aiohttp.ClientSession(
-                headers=self._headers, read_bufsize=2**20,
-                timeout=aiohttp.ClientTimeout(total=lim.total, sock_connect=lim.connect, sock_read=lim.idle),
-                connector=aiohttp.TCPConnector(limit=lim.pool, keepalive_timeout=60))
-        return self._session
+    def _client(self) -> Pool:
+        # Made on first use (a bad URL fails the request, as it would fail any); keep-alive connections are pooled.
+        if self._pool is None:
+            try:
+                self._pool = Pool(self.base_url, self._headers, connect=self.limits.connect, idle=self.limits.idle)
+            except ValueError as exc:
+                raise HTTPError(str(exc)) from None
+        return self._pool
 
     async def _acquire(self) -> None:
         try:
@@ -171,17 +160,18 @@ class UpstreamTransport:
         """Send a request and wait for the response headers (bounded by `first_byte`)."""
         await self._acquire()
         started = time.monotonic()
-        headers = {"content-type": "application/json"} if body is not None else None
+        deadline = asyncio.get_running_loop().time() + self.limits.total
         try:
             async with asyncio.timeout(self.limits.first_byte):
-                resp = await self._client().request(method, f"{self.base_url}{path}", data=body, headers=headers)
+                resp = await self._client().request(method, path, body, "application/json" if body is not None else None,
+                                                    deadline)
         except BaseException as exc:
             self._slots.release()
-            if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            if isinstance(exc, ConnectTimeout):
                 raise timeout_error("connecting", self.base_url, self.limits.connect) from None
-            if isinstance(exc, (TimeoutError, aiohttp.ServerTimeoutError)):
+            if isinstance(exc, TimeoutError):
                 raise timeout_error("the response headers", self.base_url, self.limits.first_byte) from None
-            if isinstance(exc, (aiohttp.ClientError, OSError)):
+            if isinstance(exc, (HTTPError, OSError)):
                 raise BackendError(f"The upstream at {self.base_url} could not be reached: {exc!r}",
                                    status=502, code="upstream_unreachable") from exc
             raise
@@ -201,6 +191,6 @@ class UpstreamTransport:
             ex.close()
 
     async def close(self) -> None:
-        if self._session is not None:
+        if self._pool is not None:
             with contextlib.suppress(Exception):
-                await self._session.close()
+                self._pool.close()

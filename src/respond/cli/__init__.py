@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import logging
 import socket
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from respond.config import FLAGS, Flag, Settings, flag_default
 from respond.core.logctx import configure
@@ -124,9 +126,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _uvicorn() -> ModuleType:
+    """uvicorn's `Config` and `Server`, without running its package's `__init__`: that imports uvicorn's own
+    command line (click) and its reloaders (watchfiles, multiprocessing), ~4 MB resident that `respond serve`
+    never uses (bench/memory.py).  The package is registered bare and given the two names its modules import
+    from it; when something in this process imported uvicorn already, that one is used."""
+    if "uvicorn" not in sys.modules:
+        spec = importlib.util.find_spec("uvicorn")
+        assert spec is not None and spec.loader is not None
+        package = importlib.util.module_from_spec(spec)  # its path set, its __init__ not run
+        sys.modules["uvicorn"] = package
+        try:
+            from uvicorn.config import Config
+            from uvicorn.server import Server
+        except BaseException:
+            del sys.modules["uvicorn"]
+            raise
+        package.Config, package.Server = Config, Server  # type: ignore[attr-defined]
+    return sys.modules["uvicorn"]
+
+
 def _serve(settings: Settings, sock: socket.socket | None) -> None:
     """Build the app and serve it until a signal stops it (on `sock` when given: a supervisor's)."""
-    import uvicorn
+    uvicorn = _uvicorn()
 
     from respond.bootstrap import build_app
 

@@ -11,12 +11,14 @@ read or one write transaction, the same call on both dialects:
   itself, on its own connection that waits at most `QUICK_BUSY_MS` for another process's lock
   (then it goes to the writer thread): measured, the thread hop and the GIL handoffs cost more CPU
   than such a transaction does (bench/peers.py, BENCHMARKS.md).
-- PostgreSQL: the async engine's pool (asyncpg); the function runs with `run_sync`.  A `quick`
-  write whose function only calls `execute_rows` (every hot write does) is first run against a
-  `Batch`, which records its statements; they then run on the pool's asyncpg connection itself,
-  with SQL compiled once per statement and key set: no greenlet switch and no SQLAlchemy execution
-  per statement (measured: bench/instructions.py, BENCHMARKS.md).  A function that does anything
-  else with its connection runs as usual.
+- PostgreSQL: the hot statements go straight to an asyncpg pool of their own (store/pg_direct.py),
+  compiled by SQLAlchemy Core once per statement and key set to SQL with positional parameters: a
+  `quick` write whose function only calls `execute_rows` (every hot write does) is first run against a
+  `Batch`, which records its statements, then they run there as one statement where that changes
+  nothing (data-modifying `WITH` queries, store/pg_merge.py: one round trip) or else in one transaction;
+  `fetch`/`scalar` run one read statement there.  No greenlet switch, no SQLAlchemy execution per statement (measured:
+  bench/instructions.py, BENCHMARKS.md).  Anything else (a function that does more with its connection,
+  a statement SQLAlchemy must execute itself) runs on the async engine's pool with `run_sync`.
 
 Every store operation (responses, jobs, conversations, files, chunks) is a `read` or a `write`.
 Only the migrations run on async connections (`begin()`, as each step is an async function); on
@@ -29,7 +31,6 @@ transactions, so writers never meet in SQLite's busy handler (which sleeps in gr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -41,7 +42,8 @@ from sqlalchemy.engine import Dialect, make_url
 if TYPE_CHECKING:  # imported where PostgreSQL needs it: on SQLite the asyncio layer (8 MB) is never loaded
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-from respond.store.availability import unavailable
+from respond.store.pg_direct import PgDirect, Steps
+from respond.store.pg_merge import merged
 from respond.store.sqlite_threads import SqliteThreads
 
 log = logging.getLogger("respond.store")
@@ -62,7 +64,8 @@ def make_engine(url: str) -> AsyncEngine:
     """PostgreSQL's async engine (asyncpg)."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    return create_async_engine(normalize_url(url), pool_size=10, max_overflow=10, pool_pre_ping=False)
+    # the cold paths' pool: the hot statements have their own (store/pg_direct.py)
+    return create_async_engine(normalize_url(url), pool_size=5, max_overflow=5, pool_pre_ping=False)
 
 
 class MigrationConnection(Protocol):
@@ -88,7 +91,8 @@ _PLANS: dict[tuple[int, str, str, tuple[str, ...]], Plan | None] = {}
 
 def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
     """SQL and argument order of a statement built once, for rows with these keys; None when it needs
-    SQLAlchemy's own execution (expanding or literal parameters, a default that is not a constant)."""
+    SQLAlchemy's own execution (expanding or literal parameters, a default that is not a constant, a
+    result column it converts)."""
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
     if compiled.positiontup is None or compiled.literal_execute_params or compiled.post_compile_params:
         return None
@@ -104,6 +108,8 @@ def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
         if bind is None or bind.callable is not None or bind.required:
             return None
         defaults[name] = bind.value  # a value written into the statement (`.values(state="done")`)
+    if any(col[3]._cached_result_processor(dialect, None) is not None for col in compiled._result_columns):
+        return None  # a column SQLAlchemy converts when it reads it
     procs = compiled._bind_processors
     return stmt, compiled.string, [(name, procs.get(name), _REQUIRED if name in keys else defaults[name])
                                    for name in compiled.positiontup]
@@ -169,13 +175,6 @@ def execute_rows(conn: Connection | Batch, stmt: Any, params: Mapping[str, Any] 
         driver.executemany(sql, args)
 
 
-async def _execute(driver: Any, sql: str, args: list[tuple[Any, ...]]) -> None:
-    if len(args) == 1:
-        await driver.execute(sql, *args[0])
-    else:
-        await driver.executemany(sql, args)
-
-
 class Database:
     """The unit of work of the SQL stores (see the module docstring)."""
 
@@ -184,12 +183,14 @@ class Database:
         self._lock = asyncio.Lock()  # SQLite: one write transaction at a time in this process
         self._threads: SqliteThreads | None = None
         self._async: AsyncEngine | None = None
+        self._direct: PgDirect | None = None
         if make_url(self.url).get_backend_name() == "sqlite":
             self._threads = SqliteThreads(self.url)
             self.dialect: Dialect = self._threads.engine.dialect
         else:
             self._async = make_engine(self.url)
             self.dialect = self._async.dialect
+            self._direct = PgDirect(self.url, self.dialect)
         self.name = self.dialect.name
 
     @property
@@ -210,34 +211,38 @@ class Database:
             except NotABatch:
                 steps = [None]
             if None not in steps:
-                await self._run(cast("list[tuple[str, list[tuple[Any, ...]]]]", steps))
+                one = merged([stmt for stmt, _rows in batch.steps], cast(Steps, steps))
+                await self._run([(one[0], [one[1]])] if one is not None else cast(Steps, steps))
                 return done
         async with self._engine.begin() as conn:
             return cast(T, await conn.run_sync(fn))
 
-    async def _run(self, steps: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
-        """Statements in one transaction on the pool's asyncpg connection itself (see the module docstring)."""
-        async with self._engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert driver is not None
-            try:
-                if len(steps) == 1:  # one statement is a transaction of its own (asyncpg wraps an
-                    await _execute(driver, *steps[0])  # executemany in one): two round trips fewer
-                else:
-                    async with driver.transaction():
-                        for sql, args in steps:
-                            await _execute(driver, sql, args)
-            except BaseException as exc:
-                if not isinstance(exc, Exception) or unavailable(exc):  # not to be handed out again
-                    with contextlib.suppress(Exception):
-                        await conn.invalidate()
-                raise
+    async def _run(self, steps: Steps) -> None:
+        """A quick write's statements in one transaction on the asyncpg pool (see the module docstring)."""
+        assert self._direct is not None
+        await self._direct.run(steps)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         if self._threads is not None:
             return await self._threads.read(fn)
         async with self._engine.connect() as conn:
             return cast(T, await conn.run_sync(fn))
+
+    async def fetch(self, stmt: Any, params: Mapping[str, Any] | None = None) -> Sequence[Sequence[Any]]:
+        """The rows of one read statement built once (a module or store constant: its SQL is kept by
+        its identity), as `read(lambda conn: conn.execute(stmt, params).all())`."""
+        if self._direct is not None:
+            compiled = _compiled(stmt, [params or {}], self.dialect)
+            if compiled is not None:
+                return await self._direct.fetch(compiled[0], compiled[1][0])
+        return await self.read(lambda conn: conn.execute(stmt, params).all())
+
+    async def scalar(self, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
+        """The first column of the first row of one read statement built once (see `fetch`)."""
+        if self._direct is None:
+            return await self.read(lambda conn: conn.scalar(stmt, params))
+        rows = await self.fetch(stmt, params)
+        return rows[0][0] if rows else None
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[MigrationConnection]:
@@ -251,5 +256,7 @@ class Database:
     async def close(self) -> None:
         if self._threads is not None:
             self._threads.close()
+        if self._direct is not None:
+            await self._direct.close()
         if self._async is not None:
             await self._async.dispose()

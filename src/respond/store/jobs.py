@@ -77,7 +77,7 @@ class RunsMixin:
 
     async def claim_job(self, worker: str, lease_ms: int) -> ClaimedJob | None:
         # A read first: idle workers poll, and an idle poll must not be a write transaction.
-        if await self.db.read(lambda conn: conn.scalar(_ANY_QUEUED)) is None:
+        if await self.db.scalar(_ANY_QUEUED) is None:
             return None
         stmt = _CLAIM_PG if self.dialect == "postgresql" else _CLAIM_SQLITE
         params = {"worker": worker, "lease": now_ms() + lease_ms}

@@ -207,16 +207,14 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         await self.db.write(lambda conn: conn.execute(stmt))
 
     async def get_response(self, response_id: str, owner: str) -> Row | None:
-        params = {"rid": response_id, "owner": owner}
-        body = await self.db.read(lambda conn: conn.scalar(self._select_body, params))
+        body = await self.db.scalar(self._select_body, {"rid": response_id, "owner": owner})
         return orjson.loads(body) if body is not None else None
 
     async def deletion_epoch(self) -> int:
-        return int(await self.db.read(lambda conn: conn.scalar(self._select_epoch)) or 0)
+        return int(await self.db.scalar(self._select_epoch) or 0)
 
     async def response_exists(self, response_id: str, owner: str) -> bool:
-        params = {"rid": response_id, "owner": owner}
-        return await self.db.read(lambda conn: conn.scalar(self._select_id, params)) is not None
+        return await self.db.scalar(self._select_id, {"rid": response_id, "owner": owner}) is not None
 
     async def delete_response(self, response_id: str, owner: str) -> bool:
         def write(conn: Connection) -> bool:
@@ -233,8 +231,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         return await self.db.write(write)
 
     async def load_context(self, response_id: str, owner: str) -> list[Row] | None:
-        params = {"rid": response_id, "owner": owner}
-        rows = await self.db.read(lambda conn: conn.execute(_CONTEXT, params).all())
+        rows = await self.db.fetch(_CONTEXT, {"rid": response_id, "owner": owner})
         if not rows:
             return None
         return [orjson.loads(body) for _depth, body in rows if body is not None]

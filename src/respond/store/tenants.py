@@ -155,6 +155,9 @@ async def tenants_0001(conn: MigrationConnection) -> None:
 
 
 
+_ANY_KEY = select(api_keys.c.id).limit(1)  # built once: `Database.scalar` keeps its SQL
+
+
 def periods(now: float) -> dict[str, int]:
     """The counting periods of `now`: minute, UTC day, UTC month (months since year 0)."""
     t = time.gmtime(now)
@@ -214,7 +217,7 @@ class SqlTenants:
         return await self.db.write(write)
 
     async def has_keys(self) -> bool:
-        return await self.db.read(lambda conn: conn.scalar(select(api_keys.c.id).limit(1))) is not None
+        return await self.db.scalar(_ANY_KEY) is not None
 
     # -- limits --------------------------------------------------------------------------------------
     async def acquire(self, key_id: str, lease: str, limits: KeyLimits, reserve: int, now: float) -> Decision:

@@ -1,6 +1,6 @@
-"""PostgreSQL quick writes (store/database.py): a function that only calls `execute_rows` is recorded
-(`Batch`) and run on the pool's asyncpg connection in one transaction; anything else runs through
-SQLAlchemy as before.  Needs RESPOND_TEST_POSTGRES."""
+"""PostgreSQL's hot path (store/database.py, store/pg_direct.py): a quick write whose function only calls
+`execute_rows` is recorded (`Batch`) and run on the asyncpg pool in one transaction, and a read statement
+built once runs there too; anything else runs through SQLAlchemy as before.  Needs RESPOND_TEST_POSTGRES."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, insert, select, text
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, bindparam, insert, select, text
 
 from respond.store.availability import data_error
 from respond.store.database import Database, execute_rows
+from respond.store.safetext import SafeString
 
 URL = os.environ.get("RESPOND_TEST_POSTGRES")
 pytestmark = pytest.mark.skipif(not URL, reason="RESPOND_TEST_POSTGRES is not set")
@@ -77,3 +78,71 @@ def test_a_quick_write_that_reads_runs_through_sqlalchemy() -> None:
         return got
 
     assert _run(check) == "q"
+
+
+def test_a_read_statement_built_once_runs_on_asyncpg() -> None:
+    async def check(db: Database, t: Table, runs: list[int]) -> Any:
+        await db.write(lambda conn: execute_rows(conn, insert(t), [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]),
+                       quick=True)
+        assert db._direct is not None
+        fetched: list[str] = []
+        real = db._direct.fetch
+
+        async def counted(sql: str, args: tuple[Any, ...]) -> Any:
+            fetched.append(sql)
+            return await real(sql, args)
+
+        pytest.MonkeyPatch().setattr(db._direct, "fetch", counted)
+        by_id = select(t.c.v).where(t.c.id == bindparam("id"))
+        assert await db.scalar(by_id, {"id": 2}) == "b"
+        assert await db.scalar(by_id, {"id": 9}) is None
+        rows = await db.fetch(select(t.c.id, t.c.v).order_by(t.c.id))
+        assert len(fetched) == 3
+        safe = Table(t.name, MetaData(), Column("id", Integer, primary_key=True), Column("v", SafeString(8)))
+        assert await db.scalar(select(safe.c.v).where(safe.c.id == 1)) == "a"  # converted: SQLAlchemy reads it
+        assert len(fetched) == 3
+        return [tuple(r) for r in rows]
+
+    assert _run(check) == [(1, "a"), (2, "b")]
+
+
+def test_statements_that_cannot_see_each_other_run_as_one() -> None:
+    """A write of several tables (or a DELETE then an INSERT into one) is one statement: one round trip,
+    all of it or none; one that reads what an earlier statement wrote stays a transaction of statements."""
+    async def check(db: Database, t: Table, runs: list[int]) -> list[Any]:
+        other = Table(f"{t.name}_o", t.metadata, Column("id", Integer, primary_key=True), Column("v", String(8)))
+        await db.write(lambda conn: other.create(conn))
+        try:
+            ins, ins_other = insert(t), insert(other)
+            gone = t.delete().where(t.c.v == bindparam("old"))
+            renamed = t.update().where(t.c.id == bindparam("key")).values(v=bindparam("new"))
+
+            def first(conn: Connection) -> None:
+                execute_rows(conn, ins, [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
+                execute_rows(conn, ins_other, {"id": 1, "v": "o"})
+
+            def second(conn: Connection) -> None:
+                execute_rows(conn, gone, {"old": "b"})
+                execute_rows(conn, ins, [{"id": 3, "v": "b"}, {"id": 4, "v": "d"}])
+
+            def third(conn: Connection) -> None:  # the UPDATE must see the INSERT's row
+                execute_rows(conn, ins, {"id": 5, "v": "e"})
+                execute_rows(conn, renamed, {"key": 5, "new": "E"})
+
+            await db.write(first, quick=True)
+            await db.write(second, quick=True)
+            await db.write(third, quick=True)
+            assert runs == [1, 1, 2]
+            def clash(conn: Connection) -> None:
+                execute_rows(conn, ins, {"id": 6, "v": "f"})
+                execute_rows(conn, ins_other, {"id": 1, "v": "x"})
+
+            with pytest.raises(Exception) as refused:  # id 1 again in `other`: nothing of it is written
+                await db.write(clash, quick=True)
+            assert data_error(refused.value) and runs == [1, 1, 2, 1]
+            assert await db.scalar(select(other.c.v).where(other.c.id == 1)) == "o"
+            return [tuple(r) for r in await db.fetch(select(t).order_by(t.c.id))]
+        finally:
+            await db.write(lambda conn: other.drop(conn))
+
+    assert _run(check) == [(1, "a"), (3, "b"), (4, "d"), (5, "E")]
