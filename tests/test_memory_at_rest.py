@@ -26,6 +26,8 @@ NOT_AT_REST = {
     "respond.tools.web_search.providers": "web_search with a provider",
     "respond.backends.llamacpp": "the embedded model",
     "jupyter_client": "code_interpreter",
+    "pyseccomp": "nothing: the sandbox's seccomp program is compiled in a child interpreter",
+    "ctypes": "nothing (pyseccomp)",
     "idna": "an international host name in a URL policy",
     "difflib": "a --config file's unknown key (its 'did you mean')",
     "tomllib": "--config, or a TOML prompt of --prompts",
