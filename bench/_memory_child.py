@@ -27,7 +27,11 @@ STEPS: list[tuple[str, list[str]]] = [
     ("uvicorn Config + Server (`respond.cli._uvicorn()`, with respond.cli, respond.config)", ["respond.cli"]),
     ("Starlette", ["starlette.applications", "starlette.routing", "starlette.responses"]),
     ("pydantic", ["pydantic"]),
+    ("pydantic's model machinery (what the first BaseModel subclass loads)",
+     ["pydantic.main", "pydantic._internal._generate_schema"]),
     ("SQLAlchemy Core", ["sqlalchemy"]),
+    ("sqlite3 + SQLAlchemy's SQLite dialect", ["sqlite3", "sqlalchemy.dialects.sqlite"]),
+    ("prometheus_client", ["prometheus_client"]),
     ("Respond (respond.bootstrap)", ["respond.bootstrap"]),
 ]
 

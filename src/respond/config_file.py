@@ -20,9 +20,7 @@ environment or a file are kept in memory only; `describe()` prints the effective
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +104,8 @@ def _convert(where: str, flag: Flag, value: Any) -> Any:
 
 
 def _unknown(where: str, key: str, known: set[str]) -> ConfigError:
+    import difflib  # for this message only
+
     close = difflib.get_close_matches(key, sorted(known), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return ConfigError(f"{where}: unknown key '{key}'{hint}.")
@@ -221,6 +221,8 @@ def _aliases(where: str, table: Any) -> dict[str, str]:
 
 def load(path: Path, environ: Mapping[str, str] | None = None) -> FileConfig:
     """Read and validate a configuration file; a `ConfigError` names what is wrong and where."""
+    import tomllib  # with --config only
+
     environ = os.environ if environ is None else environ
     try:
         raw = tomllib.loads(path.read_text())

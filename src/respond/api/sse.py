@@ -21,9 +21,12 @@ PAD_BLOCK = 32  # a delta's data is padded to a multiple of this, plus 0..PAD_BL
 
 
 def padding(size: int) -> str:
-    """Random alphanumeric padding for a payload of `size` bytes (unpredictable: `secrets`)."""
-    count = PAD_BLOCK - size % PAD_BLOCK + secrets.randbelow(PAD_BLOCK)
-    return secrets.token_hex((count + 1) // 2)[:count]
+    """Random alphanumeric padding for a payload of `size` bytes (unpredictable: `secrets`).  One read of
+    the system's randomness a delta: its first byte draws the extra length (uniform: 256 is a multiple
+    of PAD_BLOCK), the other PAD_BLOCK bytes give up to 2 * PAD_BLOCK hex digits."""
+    raw = secrets.token_bytes(PAD_BLOCK + 1)
+    count = PAD_BLOCK - size % PAD_BLOCK + raw[0] % PAD_BLOCK
+    return raw[1:].hex()[:count]
 
 
 def payload(event: StreamEvent, obfuscate: bool = False) -> bytes:

@@ -39,8 +39,6 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from urllib.parse import unquote, urlsplit
 
-import idna
-
 DEFAULT_PORTS = {"http": 80, "https": 443}
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -115,12 +113,16 @@ def normalize_host(raw: str) -> tuple[str, IP | None]:
     if not host or any(ord(c) < 33 or c in "/\\@%?#[]" for c in host):
         raise ValueError("bad host")
     if not host.isascii():
+        import idna  # loaded for an international name only (with unicodedata: 0.4 MB)
+
         host = idna.encode(host, uts46=True, transitional=False).decode("ascii").lower()
     labels = host.split(".")
     if not set(host) <= _HOST_CHARS or "" in labels or len(host) > 253 or any(len(x) > 63 for x in labels):
         raise ValueError("bad host")
     for label in labels:
         if label.startswith("xn--"):
+            import idna
+
             idna.decode(label)  # raises for punycode that is not valid IDNA
     ip4 = _ipv4(host)
     return (str(ip4), ip4) if ip4 is not None else (host, None)
@@ -160,7 +162,7 @@ def parse_url(url: str) -> Target:
         raise BlockedURL(f"The URL '{url[:200]}' has no valid port.")
     try:
         host, ip = normalize_host(parts.hostname)
-    except (ValueError, idna.IDNAError):
+    except ValueError:  # idna.IDNAError is one
         raise BlockedURL(f"The URL '{url[:200]}' has an invalid host.") from None
     segments = unquote(parts.path).replace("\\", "/").split("/")  # %2f and %5c read as separators too
     if any(s in (".", "..") for s in segments):
@@ -204,15 +206,17 @@ class Pattern:
         else:
             port = DEFAULT_PORTS.get(scheme, -1)  # `*://host`: each scheme's own default (-1 marks it)
         if "*" in host or "?" in host:
+            import idna
+
             try:  # the fixed labels as a URL's would be normalised; the wildcard ones as written
                 host = ".".join(x if "*" in x or "?" in x or x.isascii() else idna.encode(x, uts46=True).decode()
                                 for x in host.lower().rstrip(".").split("."))
-            except (ValueError, idna.IDNAError):
+            except ValueError:  # idna.IDNAError is one
                 raise ValueError(f"Allow pattern '{text}' has an invalid host.") from None
         else:
             try:
                 host = normalize_host(host)[0]
-            except (ValueError, idna.IDNAError):
+            except ValueError:  # idna.IDNAError is one
                 raise ValueError(f"Allow pattern '{text}' has an invalid host.") from None
         return cls(scheme, host, port, path_glob)
 
@@ -269,7 +273,7 @@ class NetworkPolicy:
         if self.patterns:
             try:
                 name, _ = normalize_host(host)
-            except (ValueError, idna.IDNAError):
+            except ValueError:  # idna.IDNAError is one
                 raise BlockedURL(f"The host '{host}' is not a valid host.") from None
             if not any(p.matches_host(name) and p.matches_port(None, port) for p in self.patterns):
                 raise BlockedURL(f"The host '{host}' port {port} is not allowed by this server's {self.flag} "
@@ -295,7 +299,7 @@ class NetworkPolicy:
     async def _public_addresses(self, host: str, port: int, what: str) -> list[str]:
         try:
             name, _ = normalize_host(host)
-        except (ValueError, idna.IDNAError):
+        except ValueError:  # idna.IDNAError is one
             raise BlockedURL(f"{what} has an invalid host.") from None
         addresses = await _resolve(name, port)
         if not addresses:

@@ -120,10 +120,18 @@ async def test_output_budget_ends_incomplete(store: SqlStore) -> None:
 async def test_continuation_reuses_the_cached_context(service: ResponsesService, store: SqlStore) -> None:
     run, first = await _start(service, {"model": "scripted", "input": "hi"})
     await _drain(run)
-    assert service.contexts.get(first["id"], OWNER) is not None  # remembered when stored
+    # a response that continues nothing is not cached: its continuation reads it from the store (and caches it)
+    assert service.contexts.get(first["id"], OWNER) is None
     history = await service.references.history(service_req({"previous_response_id": first["id"]}), OWNER)
     assert [it["type"] for it in history.items] == ["message", "message"]
     assert history.messages is not None and history.messages[-1]["content"] == "one two three four"
+    assert service.contexts.get(first["id"], OWNER) is not None
+    run, second = await _start(service, {"model": "scripted", "input": "more", "previous_response_id": first["id"]})
+    await _drain(run)
+    cached = service.contexts.get(second["id"], OWNER)  # a chain's response is remembered when stored
+    assert cached is not None and [it["type"] for it in cached[0]] == ["message"] * 4
+    history = await service.references.history(service_req({"previous_response_id": second["id"]}), OWNER)
+    assert history.items == cached[0] and history.messages is cached[1]
 
 
 def service_req(extra: dict[str, Any]) -> Any:

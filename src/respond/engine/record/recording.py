@@ -42,6 +42,11 @@ class Recording:
         model read it (files resolved), when it differs from what is stored."""
         if local is not None and response["status"] not in ("completed", "incomplete"):
             return
+        if local is None and not history.items:
+            # A response that continues nothing is not cached: its continuation reads it back in one
+            # indexed query (a chain of one), and caching every response held ~4 KB each, up to the
+            # cache's 4096 entries, and cost its messages' conversion on every request (bench/memory.py).
+            return
         read = record.input_items if new_items is None else new_items
         output = rows(response["output"])  # the items as the context reads them, stored or not
         prefix, added = history.messages, read + output

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -67,6 +66,8 @@ class PromptStore:
         if not _ID.match(pid):
             raise invalid(f"Invalid prompt id '{pid[:40]}': use letters, digits, '_', '-' and '.'.", "prompt.id",
                           "invalid_value")
+        import tomllib  # with --prompts only
+
         for ext, parse in ((".toml", tomllib.loads), (".json", json.loads)):
             path = self.folder / f"{pid}{ext}"
             if path.is_file():

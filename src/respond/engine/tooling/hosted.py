@@ -57,7 +57,7 @@ class HostedTools:
         out: set[Signature] = set()
         for item in (item for items in groups for item in items):
             tool = self.by_item.get(str(item.get("type")))
-            if isinstance(tool, AnswersCalls):
+            if tool is not None and isinstance(tool, AnswersCalls):  # (a protocol check costs; most items are no tool's)
                 out.update(signature(name, arguments) for name, arguments in tool.calls(item))
         return frozenset(out)
 
