@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/instructions.py [--src OTHER/src ...] [--modes nonstream,stream] [--requests 100]
     .venv/bin/python bench/instructions.py --database postgresql://postgres@127.0.0.1:5432/bench
+    .venv/bin/python bench/instructions.py --modes nonstream,stream,chain   # chain: a previous_response_id
 
 `respond serve --upstream ... --embedded off` (SQLite in a temporary directory, or --database) runs
 under `valgrind --tool=callgrind --instr-atstart=no` with this tree's `src` (and then each --src, a
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson  # noqa: E402
 
-from _common import Proc, free_port, load  # noqa: E402
+from _common import Proc, _once, free_port, load  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1] / "src"
 BIN = Path(sys.executable).parent
@@ -71,6 +72,10 @@ def measure(src: Path, args: argparse.Namespace, work: Path, upstream_port: int)
         for mode in args.modes.split(","):
             stream = mode == "stream"
             body = orjson.dumps({**BODY, "stream": stream})
+            if mode == "chain":  # each request continues one stored response (a context read per request)
+                status, first = asyncio.run(_once(port, "POST", "/v1/responses", body))
+                assert status == 200, first
+                body = orjson.dumps({**BODY, "previous_response_id": orjson.loads(first)["id"]})
             asyncio.run(load(port, "/v1/responses", body, _ok(stream), args.concurrency, 600, args.warmup))
             _control("-z", pid)
             res = asyncio.run(load(port, "/v1/responses", body, _ok(stream), args.concurrency, 600, args.requests))

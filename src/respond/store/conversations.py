@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from respond.core.ports import Row
 from respond.store import schema
@@ -13,6 +13,9 @@ from respond.store.database import Database
 from respond.store.rows import ConversationItemRow
 
 C, CI = schema.conversations, schema.conversation_items
+# a create in a conversation reads these two: built once, they run as prepared statements (Database.fetch)
+_GET = select(C.c.id, C.c.created_at, C.c.metadata).where(C.c.id == bindparam("cid"), C.c.owner == bindparam("owner"))
+_ITEMS = select(CI.c.body).where(CI.c.conversation_id == bindparam("cid")).order_by(CI.c.pk.asc())
 
 
 def _conv(row: Any) -> Row:
@@ -43,9 +46,8 @@ class ConversationsMixin:
         return {"id": conv_id, "object": "conversation", "created_at": created_at, "metadata": metadata}
 
     async def get_conversation(self, conv_id: str, owner: str) -> Row | None:
-        q = select(C.c.id, C.c.created_at, C.c.metadata).where(C.c.id == conv_id, C.c.owner == owner)
-        row = await self.db.read(lambda conn: conn.execute(q).first())
-        return _conv(row) if row else None
+        rows = await self.db.fetch(_GET, {"cid": conv_id, "owner": owner})
+        return _conv(rows[0]) if rows else None
 
     async def update_conversation(self, conv_id: str, owner: str, metadata: dict[str, str]) -> Row | None:
         stmt = update(C).where(C.c.id == conv_id, C.c.owner == owner).values(metadata=orjson.dumps(metadata).decode())
@@ -66,6 +68,9 @@ class ConversationsMixin:
 
     async def conversation_items(self, conv_id: str, *, after: str | None = None, limit: int | None = None,
                                  order: str = "asc") -> tuple[list[Row], bool]:
+        if after is None and limit is None and order == "asc":  # all of them: a create's history
+            return [orjson.loads(r[0]) for r in await self.db.fetch(_ITEMS, {"cid": conv_id})], False
+
         def read(conn: Connection) -> list[Any]:
             q = select(CI.c.body).where(CI.c.conversation_id == conv_id)
             if after is not None:

@@ -237,6 +237,15 @@ class Database:
                 return await self._direct.fetch(compiled[0], compiled[1][0])
         return await self.read(lambda conn: conn.execute(stmt, params).all())
 
+    async def write_returning(self, stmt: Any, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """One statement built once that writes, as its own transaction, and the rows it returns
+        (`write(lambda conn: conn.execute(stmt, params).all())`; on PostgreSQL on the asyncpg pool)."""
+        if self._direct is not None:
+            compiled = _compiled(stmt, [params], self.dialect)
+            if compiled is not None:
+                return await self._direct.fetch(compiled[0], compiled[1][0])
+        return await self.write(lambda conn: conn.execute(stmt, params).all())
+
     async def scalar(self, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row of one read statement built once (see `fetch`)."""
         if self._direct is None:

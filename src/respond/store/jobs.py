@@ -81,9 +81,10 @@ class RunsMixin:
             return None
         stmt = _CLAIM_PG if self.dialect == "postgresql" else _CLAIM_SQLITE
         params = {"worker": worker, "lease": now_ms() + lease_ms}
-        row = await self.db.write(lambda conn: conn.execute(stmt, params).first())
-        if row is None:
+        rows = await self.db.write_returning(stmt, params)  # one statement: its own transaction
+        if not rows:
             return None
+        row = rows[0]
         return {"response_id": row[0], "owner": row[1], "request": orjson.loads(row[2]) if row[2] else None}
 
     async def renew_leases(self, worker: str, lease_ms: int, alive: list[str] | None = None) -> list[str]:
