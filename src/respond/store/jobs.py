@@ -55,6 +55,10 @@ _CLAIM_SQLITE = text(
 
 
 _ANY_QUEUED = select(J.c.response_id).where(J.c.state == "queued").limit(1)
+# a stream that follows a run reads these after each batch of its events: built once (prepared statements)
+_STATUS = select(R.c.status).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
+_EVENTS = select(E.c.body).where(E.c.response_id == bindparam("rid"), E.c.seq > bindparam("after")) \
+    .order_by(E.c.seq).limit(bindparam("limit"))
 
 
 def job_row(response_id: str, owner: str, state: str, request: Any | None, worker: str | None,
@@ -154,15 +158,19 @@ class RunsMixin:
     async def read_events(self, response_id: str, owner: str, after: int,
                           limit: int = 500) -> tuple[list[Row], str] | None:
         """Events after `after` and the response's status; None if not found for this owner."""
+        who, which = {"rid": response_id, "owner": owner}, {"rid": response_id, "after": after, "limit": limit}
+        if self.dialect == "postgresql":  # two prepared statements on the asyncpg pool (Database.fetch)
+            status = await self.db.scalar(_STATUS, who)  # the status first (see below)
+            if status is None:
+                return None
+            return [orjson.loads(r[0]) for r in await self.db.fetch(_EVENTS, which)], status
 
         def read(conn: Connection) -> tuple[list[Any], str] | None:
             # the status first: a terminal status read here means every event is already stored
-            status = conn.scalar(select(R.c.status).where(R.c.id == response_id, R.c.owner == owner))
+            status = conn.scalar(_STATUS, who)
             if status is None:
                 return None
-            bodies = conn.execute(select(E.c.body).where(E.c.response_id == response_id, E.c.seq > after)
-                                  .order_by(E.c.seq).limit(limit)).scalars().all()
-            return list(bodies), status
+            return list(conn.execute(_EVENTS, which).scalars().all()), status
 
         got = await self.db.read(read)
         if got is None:
