@@ -10,7 +10,11 @@ read or one write transaction, the same call on both dialects:
   A `quick` write (the few small rows of a response's life: a hot path) runs on the event loop
   itself, on its own connection that waits at most `QUICK_BUSY_MS` for another process's lock
   (then it goes to the writer thread): measured, the thread hop and the GIL handoffs cost more CPU
-  than such a transaction does (bench/peers.py, BENCHMARKS.md).
+  than such a transaction does (bench/peers.py, BENCHMARKS.md).  The quick writes asked for in one
+  turn of the event loop share one transaction, committed at the end of the turn (a group commit,
+  `SqliteThreads.grouped`: concurrent responses' rows land on the same last pages of the tables and
+  time-ordered indexes, written once); a group that fails runs again one write at a time, so each
+  caller gets its own outcome.
 - PostgreSQL: the hot statements go straight to an asyncpg pool of their own (store/pg_direct.py),
   compiled by SQLAlchemy Core once per statement and key set to SQL with positional parameters: a
   `quick` write whose function only calls `execute_rows` (every hot write does) is first run against a
@@ -201,6 +205,8 @@ class Database:
     async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
         """`quick`: a transaction of a few small rows, on a hot path (SQLite runs it on the event loop)."""
         if self._threads is not None:
+            if quick:  # with the others of this turn of the event loop, in one transaction (a group commit)
+                return await self._threads.grouped(fn, self._lock)
             async with self._lock:  # not at the same time as the async path's writes
                 return await self._threads.write(fn, quick)
         if quick:

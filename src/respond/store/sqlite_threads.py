@@ -109,6 +109,8 @@ class SqliteThreads:
             event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(self.quick, "connect", _quick_pragmas)
         self._quick_conn: Connection | None = None
+        self._group: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] | None = None
+        self._retries: set[asyncio.Task[None]] = set()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self.read_pool = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="sqlite-reader")
 
@@ -122,9 +124,7 @@ class SqliteThreads:
 
     async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
         if quick:
-            if self._quick_conn is None:  # one connection kept open: no pool checkout and reset per write
-                self._quick_conn = self.quick.connect()
-            conn = self._quick_conn
+            conn = self._quick()
             try:
                 with conn.begin():  # rolled back whole if it raises: `fn` may run again
                     return fn(conn)
@@ -133,6 +133,57 @@ class SqliteThreads:
                     raise
                 # another process writes: wait for it in the writer thread, not on the event loop
         return await asyncio.get_running_loop().run_in_executor(self.pool, self._write, fn)
+
+    def _quick(self) -> Connection:
+        if self._quick_conn is None:  # one connection kept open: no pool checkout and reset per write
+            self._quick_conn = self.quick.connect()
+        return self._quick_conn
+
+    def grouped(self, fn: Callable[[Connection], T], lock: asyncio.Lock) -> asyncio.Future[T]:
+        """A quick write joined to the others asked for in this turn of the event loop: one transaction
+        for all of them, committed at the end of the turn (a group commit: the pages that concurrent
+        responses share, the tables' and the time-ordered indexes' last leaves, are written once, and
+        there is one commit instead of one each).  Its future is done once that commit is."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        if self._group is None:
+            self._group = []
+            loop.call_soon(self._commit_group, lock)
+        self._group.append((fn, fut))
+        return fut
+
+    def _commit_group(self, lock: asyncio.Lock) -> None:
+        group, self._group = self._group or [], None
+        if not lock.locked():  # (held: a write of the writer thread, or a migration, is under way)
+            try:
+                conn = self._quick()
+                with conn.begin():
+                    results = [fn(conn) for fn, _fut in group]
+            except Exception:  # noqa: BLE001 - each is run again on its own, and its own error goes to its caller
+                pass
+            else:
+                for (_fn, fut), result in zip(group, results, strict=True):
+                    if not fut.done():  # (its caller may have been cancelled meanwhile: it is stored all the same)
+                        fut.set_result(result)
+                return
+        retry = asyncio.get_running_loop().create_task(self._one_by_one(group, lock))
+        self._retries.add(retry)
+        retry.add_done_callback(self._retries.discard)
+
+    async def _one_by_one(self, group: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]],
+                          lock: asyncio.Lock) -> None:
+        """A group that failed (or could not run at once): each write in a transaction of its own, as
+        `write(quick=True)` runs it (another process's lock: the writer thread)."""
+        for fn, fut in group:
+            try:
+                async with lock:
+                    result = await self.write(fn, quick=True)
+            except Exception as exc:  # noqa: BLE001 - handed to its caller
+                if not fut.done():
+                    fut.set_exception(exc)
+            else:
+                if not fut.done():
+                    fut.set_result(result)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.read_pool, self._read, fn)
