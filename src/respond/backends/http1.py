@@ -208,6 +208,9 @@ class Pool:
         host = f"[{self.host}]" if ":" in self.host else self.host
         fixed = {"host": host if default_port else f"{host}:{self.port}", "user-agent": "respond", "accept": "*/*",
                  **{k.lower(): v for k, v in headers.items()}}
+        for k, v in fixed.items():  # a line break in a configured key would start a header (or a request) of its own
+            if any(c in k + v for c in "\r\n\0") or ":" in k:
+                raise ValueError(f"The upstream header {k!r} holds a line break, NUL or colon: fix the configured value.")
         self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
         self._idle: list[Reply] = []
         self._ssl: ssl.SSLContext | None = None
@@ -220,12 +223,13 @@ class Pool:
         if reply in self._idle:
             self._idle.remove(reply)
 
-    async def _connection(self) -> Reply:
+    async def _connection(self, reuse: bool = True) -> tuple[Reply, bool]:
+        """A kept connection (and True), else a new one."""
         now = time.monotonic()
-        while self._idle:
+        while reuse and self._idle:
             reply = self._idle.pop()
             if not reply.lost and now - reply.idle_since < self.keepalive:
-                return reply
+                return reply, True
             reply.close()
         if self.tls and self._ssl is None:
             self._ssl = ssl.create_default_context()
@@ -237,28 +241,39 @@ class Pool:
             raise ConnectTimeout() from None
         except OSError as exc:
             raise HTTPError(f"cannot connect to {self.host}:{self.port} ({exc})") from exc
-        return reply
+        return reply, False
 
     async def request(self, method: str, path: str, body: bytes | None, content_type: str | None,
                       deadline: float) -> Reply:
         """Send a request and wait for the reply's status line and headers.  `deadline`: in the
-        loop's clock (`loop.time()`), when the whole exchange must be over."""
-        reply = await self._connection()
-        reply._begin(deadline)
+        loop's clock (`loop.time()`), when the whole exchange must be over.  A GET on a kept connection
+        that the peer closed as it was sent (its keep-alive ran out) is sent again on a new one; a POST
+        is not (it may have been received): what aiohttp did."""
         head = f"{method} {self.prefix}{path} HTTP/1.1\r\n{self._head}"
         if content_type is not None:
             head += f"content-type: {content_type}\r\n"
         if body is not None or method in ("POST", "PUT", "PATCH"):
             head += f"content-length: {len(body or b'')}\r\n"
-        try:
-            assert reply.transport is not None
-            reply.transport.write(head.encode("latin-1") + b"\r\n" + (body or b""))
-            while not reply.headers_done:
-                await reply._wait()
-        except BaseException:
-            reply.close()
-            raise
-        return reply
+        data = head.encode("latin-1") + b"\r\n" + (body or b"")
+        reuse = True
+        while True:
+            reply, reused = await self._connection(reuse)
+            reply._begin(deadline)
+            try:
+                assert reply.transport is not None
+                reply.transport.write(data)
+                while not reply.headers_done:
+                    await reply._wait()
+            except HTTPError:
+                reply.close()
+                if reused and method == "GET" and not reply.headers_done:
+                    reuse = False
+                    continue
+                raise
+            except BaseException:
+                reply.close()
+                raise
+            return reply
 
     def close(self) -> None:
         for reply in self._idle:

@@ -150,6 +150,9 @@ class UpstreamTransport:
         return self._pool
 
     async def _acquire(self) -> None:
+        if not self._slots.locked():  # a free slot is taken at once: no task, no timer (wait_for makes both)
+            await self._slots.acquire()
+            return
         try:
             await asyncio.wait_for(self._slots.acquire(), self.limits.pool_wait)
         except TimeoutError:

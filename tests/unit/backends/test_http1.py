@@ -297,3 +297,43 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_path, key_path
+
+
+def test_a_get_on_a_connection_that_died_idle_is_sent_again() -> None:
+    """The peer closed a kept connection and the loop has not seen it yet: a GET goes again on a new
+    connection, a POST fails (the upstream may have received it)."""
+    async def handler(next_request: Next, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await next_request()
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async def stale(pool: Pool) -> None:
+        reply = await pool.request("GET", "/a", None, None, _deadline())
+        assert await reply.read() == b"ok"
+        reply.release()
+        (kept,) = pool._idle
+        assert kept.transport is not None
+        kept.transport.abort()  # its connection_lost runs on the loop's next turn: after the next request is sent
+
+    async def main() -> None:
+        async with serving(handler) as (url, _, conns):
+            pool = _pool(url)
+            await stale(pool)
+            reply = await pool.request("GET", "/b", None, None, _deadline())
+            assert await reply.read() == b"ok" and len(conns) == 2
+            reply.release()
+            await stale(pool)
+            with pytest.raises(HTTPError):
+                await pool.request("POST", "/c", b"{}", "application/json", _deadline())
+            pool.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("headers", [{"authorization": "Bearer k\r\nx-injected: 1"}, {"authorization": "Bearer k\n"},
+                                     {"x-a\r\nx-b": "v"}, {"x-a:b": "v"}, {"authorization": "Bearer \0"}])
+def test_a_header_that_would_split_the_request_is_refused(headers: dict[str, str]) -> None:
+    # an API key read with its line break (or written to smuggle a header) must not reach the wire
+    with pytest.raises(ValueError, match="line break"):
+        Pool("http://127.0.0.1:9/v1", headers, connect=1, idle=1)

@@ -19,13 +19,16 @@ async def prime(deltas: Any, wait: float | None) -> Delta | BackendError | async
     go out now and a client that leaves is noticed.  What the backend refuses after that ends the
     response `failed` (with the backend's code: 429 `rate_limit_exceeded`, `context_length_exceeded`,
     `upstream_error`, ...) instead of an HTTP error."""
-    task: asyncio.Task[Any] = asyncio.ensure_future(deltas.__anext__())
+    # Bounded: the first delta in a task of its own, which the Run takes over if it is late.  Unbounded
+    # (a non-streaming request): awaited in place, a task and a turn of the loop fewer.
+    task: asyncio.Task[Any] | None = None
     if wait is not None:
+        task = asyncio.ensure_future(deltas.__anext__())
         done, _ = await asyncio.wait({task}, timeout=wait)
         if not done:
             return task
     try:
-        first: Delta = await task
+        first: Delta = await (task if task is not None else deltas.__anext__())
         return first
     except StopAsyncIteration:
         return Finish()
@@ -36,5 +39,6 @@ async def prime(deltas: Any, wait: float | None) -> Delta | BackendError | async
             raise backend_to_api(exc) from None
         return exc
     except asyncio.CancelledError:
-        task.cancel()
+        if task is not None:
+            task.cancel()
         raise
