@@ -208,6 +208,9 @@ class Pool:
         host = f"[{self.host}]" if ":" in self.host else self.host
         fixed = {"host": host if default_port else f"{host}:{self.port}", "user-agent": "respond", "accept": "*/*",
                  **{k.lower(): v for k, v in headers.items()}}
+        for k, v in fixed.items():  # a line break in a configured key would start a header (or a request) of its own
+            if any(c in k + v for c in "\r\n\0") or ":" in k:
+                raise ValueError(f"The upstream header {k!r} holds a line break, NUL or colon: fix the configured value.")
         self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
         self._idle: list[Reply] = []
         self._ssl: ssl.SSLContext | None = None

@@ -9,10 +9,10 @@ PostgreSQL runs the parts of such a statement on one snapshot, so a part does no
 part wrote.  Statements are joined only where that changes nothing: no statement reads or writes a table
 that an earlier one wrote, but for the one case the hot writes have (a response's end): a DELETE, then a
 plain INSERT into the same table (the DELETE, run first, would not have seen the INSERT's rows either).
-Several rows of anything but a plain INSERT (an upsert's rows could meet each other), a statement with
-a literal in its SQL, or more parameters than one statement takes, and the write runs as a transaction of
-statements, as before.  The store has no foreign
-keys or triggers (store/schema.py) whose order could differ.
+Several rows of anything but an INSERT that is plain or does nothing on a conflict (an upsert's rows
+could meet each other), a statement with a literal in its SQL, or more parameters than one statement
+takes, and the write runs as a transaction of statements, as before.  The store has no foreign keys or
+triggers (store/schema.py) whose order could differ.
 """
 
 from __future__ import annotations
@@ -26,30 +26,35 @@ from sqlalchemy.sql.util import find_tables
 Step = tuple[str, list[tuple[Any, ...]]]  # a statement's SQL and its rows' arguments
 _MAX_PARAMS = 32767  # PostgreSQL's limit for one statement
 _PARAM = re.compile(r"\$(\d+)")
-_SHAPES: dict[int, tuple[Any, str, str, frozenset[str], bool]] = {}
+_SHAPES: dict[int, tuple[Any, str, str, frozenset[str], bool, bool]] = {}
 _MERGED: dict[tuple[tuple[str, int], ...], str | None] = {}
 
 
-def _shape(stmt: Any) -> tuple[str, str, frozenset[str], bool]:
-    """What a statement built once does: its kind, the table it writes, every table it names, and
-    whether it is a plain INSERT ... VALUES (no ON CONFLICT, no SELECT)."""
+def _shape(stmt: Any) -> tuple[str, str, frozenset[str], bool, bool]:
+    """What a statement built once does: its kind, the table it writes, every table it names, whether
+    it is a plain INSERT ... VALUES (no ON CONFLICT, no SELECT), and whether several rows of it may go in
+    one statement (a plain INSERT, or one that does nothing on a conflict: a row that meets an earlier
+    row of the same statement is skipped, as it is when they run one after the other)."""
     got = _SHAPES.get(id(stmt))
     if got is None:
         kind = "insert" if stmt.is_insert else "update" if stmt.is_update else "delete" if stmt.is_delete else ""
         target = str(getattr(getattr(stmt, "table", None), "name", ""))
         named = frozenset(str(getattr(t, "name", "")) for t in find_tables(stmt, check_columns=True, include_crud=True))
-        plain = kind == "insert" and stmt._post_values_clause is None and stmt.select is None
-        got = _SHAPES[id(stmt)] = (stmt, kind, target, named | {target}, plain)  # (holds `stmt`: its id stays its own)
-    return got[1], got[2], got[3], got[4]
+        clause = getattr(stmt, "_post_values_clause", None) if kind == "insert" else None
+        values = kind == "insert" and stmt.select is None
+        plain = values and clause is None
+        rows = plain or (values and type(clause).__name__ == "OnConflictDoNothing")
+        got = _SHAPES[id(stmt)] = (stmt, kind, target, named | {target}, plain, rows)  # (holds `stmt`: its id stays its own)
+    return got[1], got[2], got[3], got[4], got[5]
 
 
 def joinable(stmts: Sequence[Any], steps: Sequence[Step]) -> bool:
     """Whether these statements, run in order, may run as one statement (see the module docstring)."""
     shapes = [_shape(s) for s in stmts]
-    for j, (kind, _target, named, plain) in enumerate(shapes):
-        if not kind or (len(steps[j][1]) > 1 and not plain):  # (rows of an upsert could meet each other)
+    for j, (kind, _target, named, plain, rows) in enumerate(shapes):
+        if not kind or (len(steps[j][1]) > 1 and not rows):  # (rows of an upsert could meet each other)
             return False
-        for earlier_kind, earlier_target, _named, _plain in shapes[:j]:
+        for earlier_kind, earlier_target, _named, _plain, _rows in shapes[:j]:
             if earlier_target in named and not (earlier_kind == "delete" and plain and named == {earlier_target}):
                 return False
     return sum(len(args) * len(args[0]) for _sql, args in steps) <= _MAX_PARAMS

@@ -8,10 +8,11 @@ the few dialect differences (upsert, claim) are chosen here and in store/jobs.py
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, delete, insert, select, text
+from sqlalchemy import ARRAY, Connection, String, any_, bindparam, delete, insert, select, text
 
 from respond.core.ports import JobOrder, Row, Store
 from respond.core.storage import FileStore as FileStorePort
@@ -53,6 +54,16 @@ _CONTEXT = text(
     ORDER BY c.depth DESC, i.position
     """
 )
+
+
+# a response's input items, a page at a time (GET /responses/{id}/input_items): built once
+_INPUTS = select(IT.c.body).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 0)
+_INPUT_AT = select(IT.c.position).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 0,
+                                        IT.c.id == bindparam("after"))
+_PAGES = {(asc, bounded): (_INPUTS.where(IT.c.position > bindparam("pos") if asc else IT.c.position < bindparam("pos"))
+                           if bounded else _INPUTS)
+          .order_by(IT.c.position.asc() if asc else IT.c.position.desc()).limit(bindparam("limit"))
+          for asc in (True, False) for bounded in (True, False)}
 
 
 class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
@@ -105,6 +116,10 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         self._select_body = select(R.c.body).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
         self._select_epoch = select(schema.deletions.c.epoch).where(schema.deletions.c.id == 1)
         self._select_id = select(R.c.id).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
+        # items a create refers to (`item_reference`): on PostgreSQL one statement for any number of ids
+        ids = IT.c.id == any_(bindparam("ids", type_=ARRAY(String))) if self.dialect == "postgresql" else None
+        self._select_items = None if ids is None else select(IT.c.id, IT.c.body).where(
+            ids, IT.c.owner == bindparam("owner")).order_by(IT.c.pk.desc())
 
     # -- the explicit writes of a response's life (each one transaction) ----------------------------
     async def insert_response(self, response: Row, owner: str, input_items: list[Row],
@@ -238,29 +253,40 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
 
     async def list_input_items(self, response_id: str, owner: str, *, after: str | None, limit: int,
                                order: str) -> tuple[list[Row], bool] | None:
-        def read(conn: Connection) -> list[Any] | None:
-            if conn.scalar(select(R.c.id).where(R.c.id == response_id, R.c.owner == owner)) is None:
-                return None
-            q = select(IT.c.body).where(IT.c.response_id == response_id, IT.c.kind == 0)
-            if after is not None:
-                pos = conn.scalar(select(IT.c.position).where(
-                    IT.c.response_id == response_id, IT.c.kind == 0, IT.c.id == after))
-                if pos is not None:
-                    q = q.where(IT.c.position > pos if order == "asc" else IT.c.position < pos)
-            q = q.order_by(IT.c.position.asc() if order == "asc" else IT.c.position.desc()).limit(limit + 1)
-            return list(conn.execute(q).scalars().all())
+        who, asc = {"rid": response_id, "owner": owner}, order == "asc"
+        at = {"rid": response_id, "after": after}
 
-        bodies = await self.db.read(read)
-        if bodies is None:
-            return None
+        def page(pos: int | None) -> tuple[Any, dict[str, Any]]:
+            return _PAGES[asc, pos is not None], {"rid": response_id, "pos": pos, "limit": limit + 1}
+
+        if self.dialect == "postgresql":  # prepared statements on the asyncpg pool, one after the other
+            if await self.db.scalar(self._select_id, who) is None:
+                return None
+            stmt, params = page(None if after is None else await self.db.scalar(_INPUT_AT, at))
+            bodies = [r[0] for r in await self.db.fetch(stmt, params)]
+        else:
+            def read(conn: Connection) -> list[Any] | None:
+                if conn.scalar(self._select_id, who) is None:
+                    return None
+                stmt, params = page(None if after is None else conn.scalar(_INPUT_AT, at))
+                return list(conn.execute(stmt, params).scalars().all())
+
+            got = await self.db.read(read)
+            if got is None:
+                return None
+            bodies = got
         items = [orjson.loads(b) for b in bodies[:limit]]
         return items, len(bodies) > limit
 
     async def get_items(self, item_ids: list[str], owner: str) -> dict[str, Row]:
         if not item_ids:
             return {}
-        q = select(IT.c.id, IT.c.body).where(IT.c.id.in_(item_ids), IT.c.owner == owner).order_by(IT.c.pk.desc())
-        bodies = await self.db.read(lambda conn: conn.execute(q).all())
+        bodies: Sequence[Sequence[Any]]
+        if self._select_items is not None:
+            bodies = await self.db.fetch(self._select_items, {"ids": item_ids, "owner": owner})
+        else:
+            q = select(IT.c.id, IT.c.body).where(IT.c.id.in_(item_ids), IT.c.owner == owner).order_by(IT.c.pk.desc())
+            bodies = await self.db.read(lambda conn: conn.execute(q).all())
         found: dict[str, Row] = {}
         for item_id, body in bodies:
             found.setdefault(item_id, orjson.loads(body))

@@ -329,3 +329,11 @@ def test_a_get_on_a_connection_that_died_idle_is_sent_again() -> None:
             pool.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("headers", [{"authorization": "Bearer k\r\nx-injected: 1"}, {"authorization": "Bearer k\n"},
+                                     {"x-a\r\nx-b": "v"}, {"x-a:b": "v"}, {"authorization": "Bearer \0"}])
+def test_a_header_that_would_split_the_request_is_refused(headers: dict[str, str]) -> None:
+    # an API key read with its line break (or written to smuggle a header) must not reach the wire
+    with pytest.raises(ValueError, match="line break"):
+        Pool("http://127.0.0.1:9/v1", headers, connect=1, idle=1)

@@ -146,3 +146,30 @@ def test_statements_that_cannot_see_each_other_run_as_one() -> None:
             await db.write(lambda conn: other.drop(conn))
 
     assert _run(check) == [(1, "a"), (3, "b"), (4, "d"), (5, "E")]
+
+
+def test_rows_that_do_nothing_on_a_conflict_join_the_statement() -> None:
+    """Several rows of an INSERT ... ON CONFLICT DO NOTHING in the one statement: a row that meets another
+    of the same write is skipped, as when the rows go one after the other."""
+    async def check(db: Database, t: Table, runs: list[int]) -> list[Any]:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        other = Table(f"{t.name}_o", t.metadata, Column("id", Integer, primary_key=True), Column("v", String(8)))
+        await db.write(lambda conn: other.create(conn))
+        try:
+            quiet = pg_insert(t).on_conflict_do_nothing()
+            renamed = other.update().where(other.c.id == bindparam("key")).values(v=bindparam("new"))
+            await db.write(lambda conn: execute_rows(conn, insert(other), {"id": 1, "v": "o"}), quick=True)
+
+            def write(conn: Connection) -> None:
+                execute_rows(conn, renamed, {"key": 1, "new": "O"})
+                execute_rows(conn, quiet, [{"id": 2, "v": "b"}, {"id": 2, "v": "x"}, {"id": 3, "v": "c"}])
+
+            await db.write(write, quick=True)
+            assert runs == [1, 1]
+            assert await db.scalar(select(other.c.v).where(other.c.id == 1)) == "O"
+            return [tuple(r) for r in await db.fetch(select(t).order_by(t.c.id))]
+        finally:
+            await db.write(lambda conn: other.drop(conn))
+
+    assert _run(check) == [(2, "b"), (3, "c")]
