@@ -154,30 +154,33 @@ class SqliteThreads:
 
     def _commit_group(self, lock: asyncio.Lock) -> None:
         group, self._group = self._group or [], None
+        locked = False  # another process held SQLite's write lock: the writes go to the writer thread
         if not lock.locked():  # (held: a write of the writer thread, or a migration, is under way)
             try:
                 conn = self._quick()
                 with conn.begin():
                     results = [fn(conn) for fn, _fut in group]
-            except Exception:  # noqa: BLE001 - each is run again on its own, and its own error goes to its caller
-                pass
+            except Exception as exc:  # noqa: BLE001 - each is run again on its own, its own error to its caller
+                locked = isinstance(exc, (OperationalError, sqlite3.OperationalError)) and _locked(exc)
             else:
                 for (_fn, fut), result in zip(group, results, strict=True):
                     if not fut.done():  # (its caller may have been cancelled meanwhile: it is stored all the same)
                         fut.set_result(result)
                 return
-        retry = asyncio.get_running_loop().create_task(self._one_by_one(group, lock))
+        retry = asyncio.get_running_loop().create_task(self._one_by_one(group, lock, locked))
         self._retries.add(retry)
         retry.add_done_callback(self._retries.discard)
 
     async def _one_by_one(self, group: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]],
-                          lock: asyncio.Lock) -> None:
+                          lock: asyncio.Lock, locked: bool) -> None:
         """A group that failed (or could not run at once): each write in a transaction of its own, as
-        `write(quick=True)` runs it (another process's lock: the writer thread)."""
+        `write(quick=True)` runs it, or at once in the writer thread when another process held the lock."""
+        loop = asyncio.get_running_loop()
         for fn, fut in group:
             try:
                 async with lock:
-                    result = await self.write(fn, quick=True)
+                    result = await (loop.run_in_executor(self.pool, self._write, fn) if locked
+                                    else self.write(fn, quick=True))
             except Exception as exc:  # noqa: BLE001 - handed to its caller
                 if not fut.done():
                     fut.set_exception(exc)
