@@ -16,9 +16,10 @@ read or one write transaction, the same call on both dialects:
   `quick` write whose function only calls `execute_rows` (every hot write does) is first run against a
   `Batch`, which records its statements, then they run there as one statement where that changes
   nothing (data-modifying `WITH` queries, store/pg_merge.py: one round trip) or else in one transaction;
-  `fetch`/`scalar` run one read statement there.  No greenlet switch, no SQLAlchemy execution per statement (measured:
-  bench/instructions.py, BENCHMARKS.md).  Anything else (a function that does more with its connection,
-  a statement SQLAlchemy must execute itself) runs on the async engine's pool with `run_sync`.
+  `fetch`, `scalar` and `write_returning` run one statement there.  No greenlet switch, no SQLAlchemy
+  execution per statement (measured: bench/instructions.py, BENCHMARKS.md).  Anything else (a function
+  that does more with its connection, a statement SQLAlchemy must execute itself) runs on the async
+  engine's pool with `run_sync`.
 
 Every store operation (responses, jobs, conversations, files, chunks) is a `read` or a `write`.
 Only the migrations run on async connections (`begin()`, as each step is an async function); on
