@@ -88,6 +88,8 @@ class MigrationConnection(Protocol):
 _REQUIRED = object()
 Plan = tuple[Any, str, list[tuple[str, Callable[[Any], Any] | None, Any]]]
 _PLANS: dict[tuple[int, str, str, tuple[str, ...]], Plan | None] = {}
+PLANS_MAX = 4096
+_UNPLANNED: Any = object()
 
 
 def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
@@ -121,9 +123,11 @@ def _compiled(stmt: Any, rows: Sequence[Mapping[str, Any]], dialect: Dialect) ->
     row's arguments in its order; None when SQLAlchemy's own execution is needed."""
     keys = tuple(rows[0])
     key = (id(stmt), dialect.name, dialect.driver, keys)  # (the plan holds `stmt`: its id stays its own)
-    if key not in _PLANS:
-        _PLANS[key] = _plan(stmt, keys, dialect)
-    plan = _PLANS[key]
+    plan = _PLANS.get(key, _UNPLANNED)
+    if plan is _UNPLANNED:
+        plan = _plan(stmt, keys, dialect)
+        if len(_PLANS) < PLANS_MAX:  # statements are built once; one built per call must not grow this forever
+            _PLANS[key] = plan
     if plan is None:
         return None
     try:
