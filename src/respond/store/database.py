@@ -20,9 +20,10 @@ read or one write transaction, the same call on both dialects:
   `quick` write whose function only calls `execute_rows` (every hot write does) is first run against a
   `Batch`, which records its statements, then they run there as one statement where that changes
   nothing (data-modifying `WITH` queries, store/pg_merge.py: one round trip) or else in one transaction;
-  `fetch`/`scalar` run one read statement there.  No greenlet switch, no SQLAlchemy execution per statement (measured:
-  bench/instructions.py, BENCHMARKS.md).  Anything else (a function that does more with its connection,
-  a statement SQLAlchemy must execute itself) runs on the async engine's pool with `run_sync`.
+  `fetch`, `scalar` and `write_returning` run one statement there.  No greenlet switch, no SQLAlchemy
+  execution per statement (measured: bench/instructions.py, BENCHMARKS.md).  Anything else (a function
+  that does more with its connection, a statement SQLAlchemy must execute itself) runs on the async
+  engine's pool with `run_sync`.
 
 Every store operation (responses, jobs, conversations, files, chunks) is a `read` or a `write`.
 Only the migrations run on async connections (`begin()`, as each step is an async function); on
@@ -91,6 +92,8 @@ class MigrationConnection(Protocol):
 _REQUIRED = object()
 Plan = tuple[Any, str, list[tuple[str, Callable[[Any], Any] | None, Any]]]
 _PLANS: dict[tuple[int, str, str, tuple[str, ...]], Plan | None] = {}
+PLANS_MAX = 4096
+_UNPLANNED: Any = object()
 
 
 def _plan(stmt: Any, keys: tuple[str, ...], dialect: Dialect) -> Plan | None:
@@ -124,9 +127,11 @@ def _compiled(stmt: Any, rows: Sequence[Mapping[str, Any]], dialect: Dialect) ->
     row's arguments in its order; None when SQLAlchemy's own execution is needed."""
     keys = tuple(rows[0])
     key = (id(stmt), dialect.name, dialect.driver, keys)  # (the plan holds `stmt`: its id stays its own)
-    if key not in _PLANS:
-        _PLANS[key] = _plan(stmt, keys, dialect)
-    plan = _PLANS[key]
+    plan = _PLANS.get(key, _UNPLANNED)
+    if plan is _UNPLANNED:
+        plan = _plan(stmt, keys, dialect)
+        if len(_PLANS) < PLANS_MAX:  # statements are built once; one built per call must not grow this forever
+            _PLANS[key] = plan
     if plan is None:
         return None
     try:

@@ -173,3 +173,19 @@ def test_rows_that_do_nothing_on_a_conflict_join_the_statement() -> None:
             await db.write(lambda conn: other.drop(conn))
 
     assert _run(check) == [(2, "b"), (3, "c")]
+
+
+def test_statements_built_per_call_do_not_grow_the_plan_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    # plans are kept by the statement's identity (statements are built once); a caller that builds one
+    # per call must cost a compile each time, not a cache entry each time, forever
+    from sqlalchemy.dialects import postgresql
+
+    from respond.store import database
+    monkeypatch.setattr(database, "_PLANS", {})
+    monkeypatch.setattr(database, "PLANS_MAX", 50)
+    table = Table("t_plans", MetaData(), Column("id", Integer, primary_key=True), Column("name", String))
+    dialect = postgresql.asyncpg.dialect()
+    for i in range(200):
+        sql, args = database._compiled(insert(table), [{"id": i, "name": "x"}], dialect) or ("", [])
+        assert sql.startswith("INSERT INTO t_plans") and args == [(i, "x")]
+    assert len(database._PLANS) == 50
