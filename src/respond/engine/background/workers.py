@@ -89,9 +89,10 @@ class RunManager:
     # -- workers ---------------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         while not self._stopping:
+            # cleared before the claim, not after it: a job queued while the claim looks stays a wake-up
+            self._wake.clear()
             job = await self._claim()
             if job is None:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll)
                 continue
