@@ -18,6 +18,8 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool, StaticPool
 
+from respond.store.sqlite_checkpoint import FALLBACK_PAGES, Checkpointer
+
 T = TypeVar("T")
 
 
@@ -26,6 +28,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a process crash loses nothing; an OS crash may lose the last commits.
     cur.execute("PRAGMA synchronous=NORMAL")
+    # checkpoints run on their own thread (store/sqlite_checkpoint.py); a writer checkpoints only past this
+    cur.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -99,8 +103,11 @@ class SqliteThreads:
 
     def __init__(self, url: str) -> None:
         sync_url = make_url(url).set(drivername="sqlite")
+        self.checkpointer: Checkpointer | None = None
         if sync_url.database and sync_url.database != ":memory:":
-            Path(sync_url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(sync_url.database).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.checkpointer = Checkpointer(str(path))
         self.engine = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         self.readers = create_engine(sync_url, poolclass=QueuePool, pool_size=self.READERS, max_overflow=0,
                                      pool_reset_on_return=None, connect_args={"check_same_thread": False})
@@ -116,7 +123,13 @@ class SqliteThreads:
 
     def _write(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.begin() as conn:
-            return fn(conn)
+            result = fn(conn)
+        self._wrote(1)
+        return result
+
+    def _wrote(self, n: int) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.wrote(n)
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         with self.readers.connect() as conn:
@@ -127,7 +140,9 @@ class SqliteThreads:
             conn = self._quick()
             try:
                 with conn.begin():  # rolled back whole if it raises: `fn` may run again
-                    return fn(conn)
+                    result = fn(conn)
+                self._wrote(1)
+                return result
             except (OperationalError, sqlite3.OperationalError) as exc:
                 if not _locked(exc):
                     raise
@@ -163,6 +178,7 @@ class SqliteThreads:
             except Exception as exc:  # noqa: BLE001 - each is run again on its own, its own error to its caller
                 locked = isinstance(exc, (OperationalError, sqlite3.OperationalError)) and _locked(exc)
             else:
+                self._wrote(len(group))
                 for (_fn, fut), result in zip(group, results, strict=True):
                     if not fut.done():  # (its caller may have been cancelled meanwhile: it is stored all the same)
                         fut.set_result(result)
@@ -208,6 +224,8 @@ class SqliteThreads:
             await loop.run_in_executor(self.pool, conn.close)
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.pool.shutdown(wait=True)
         self.read_pool.shutdown(wait=True)
         if self._quick_conn is not None:
