@@ -14,8 +14,10 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +66,19 @@ class Proc:
                 self.popen.kill()
                 self.popen.wait(5)
         self._out.close()
+
+
+@contextmanager
+def scripted_upstream(work: Path) -> Iterator[int]:
+    """Respond's scripted chat-completions upstream (requests not recorded) on a free port; its port."""
+    port = free_port()
+    up = Proc("upstream", [sys.executable, "-m", "respond.testing.upstream", "--port", str(port), "--no-record"],
+              work / "upstream.log")
+    try:
+        up.wait_ready(port, "/v1/models")
+        yield port
+    finally:
+        up.stop()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson  # noqa: E402
 
-from _common import Proc, _once, free_port, load  # noqa: E402
+from _common import Proc, _once, free_port, load, scripted_upstream  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1] / "src"
 BIN = Path(sys.executable).parent
@@ -104,14 +104,8 @@ def main() -> None:
         ap.error("valgrind is not installed (apt-get install -y valgrind)")
     with tempfile.TemporaryDirectory(prefix="respond-instr-") as tmp:
         work = Path(tmp)
-        upstream_port = free_port()
-        up = Proc("upstream", [str(BIN / "python"), "-m", "respond.testing.upstream", "--port", str(upstream_port),
-                               "--no-record"], work / "upstream.log")
-        try:
-            up.wait_ready(upstream_port, "/v1/models")
+        with scripted_upstream(work) as upstream_port:
             rows = [(src, measure(src, args, work, upstream_port)) for src in [HERE, *args.src]]
-        finally:
-            up.stop()
     modes = args.modes.split(",")
     sys.stdout.write(f"M instructions per request (callgrind, {args.requests} requests at {args.concurrency} "
                      f"clients after {args.warmup}; {args.database or 'SQLite'})\n\n")

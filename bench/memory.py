@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson  # noqa: E402
 
-from _common import Proc, free_port, load  # noqa: E402
+from _common import Proc, free_port, load, scripted_upstream  # noqa: E402
+from _peers_proc import tree  # noqa: E402
 
 HERE = Path(__file__).resolve().parents[1] / "src"
 BIN = Path(sys.executable).parent
@@ -80,31 +81,13 @@ def _status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += children.get(pid, [])
-    return out
-
-
 def tree_mb(root: int, key: str = "VmRSS:") -> float:
-    return sum(_status_kb(pid, key) for pid in _tree(root)) / 1024
+    return sum(_status_kb(pid, key) for pid in tree(root)) / 1024
 
 
 def _reset_peak(root: int) -> bool:
     ok = True
-    for pid in _tree(root):
+    for pid in tree(root):
         try:
             Path(f"/proc/{pid}/clear_refs").write_text("5")  # 5: reset the peak RSS (VmHWM) to the current
         except OSError:
@@ -182,15 +165,9 @@ def floor(args: argparse.Namespace, work: Path) -> dict[str, float]:
 def serve_table(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="respond-mem-") as tmp:
         work = Path(tmp)
-        upstream_port = free_port()
-        up = Proc("upstream", [str(BIN / "python"), "-m", "respond.testing.upstream", "--port", str(upstream_port),
-                               "--no-record"], work / "upstream.log")
-        try:
-            up.wait_ready(upstream_port, "/v1/models")
+        with scripted_upstream(work) as upstream_port:
             ref = floor(args, work)
             rows = [(str(src), respond(src, args, work, upstream_port)) for src in [HERE, *args.src]]
-        finally:
-            up.stop()
     out = sys.stdout.write
     out(f"VmRSS of the server's process tree, MB: 2 s after start (rest), the highest during {args.requests} "
         f"non-stream / stream creates at {args.concurrency} clients, and after the load; SQLite, "
@@ -212,19 +189,13 @@ def breakdown(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory(prefix="respond-mem-") as tmp:
         work = Path(tmp)
-        upstream_port = free_port()
-        up = Proc("upstream", [str(BIN / "python"), "-m", "respond.testing.upstream", "--port", str(upstream_port),
-                               "--no-record"], work / "upstream.log")
-        try:
-            up.wait_ready(upstream_port, "/v1/models")
+        with scripted_upstream(work) as upstream_port:
             for src in [HERE, *args.src]:
                 sys.stdout.write(f"\n## {src}\n\n")
                 sys.stdout.flush()
-                subprocess.run([str(BIN / "python"), str(Path(__file__).with_name("_memory_child.py")), f"http://127.0.0.1:{upstream_port}/v1",
-                                f"sqlite:///{work / f'b-{free_port()}.db'}"], check=True,
-                               env={**os.environ, "PYTHONPATH": str(src)})
-        finally:
-            up.stop()
+                subprocess.run([str(BIN / "python"), str(Path(__file__).with_name("_memory_child.py")),
+                                f"http://127.0.0.1:{upstream_port}/v1", f"sqlite:///{work / f'b-{free_port()}.db'}"],
+                               check=True, env={**os.environ, "PYTHONPATH": str(src)})
 
 
 def main() -> None:
