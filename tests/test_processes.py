@@ -129,3 +129,25 @@ def test_settings_that_cannot_make_a_server_stop_the_supervisor(server_factory: 
     with pytest.raises(RuntimeError, match="exited with 2") as failed:
         srv.start(timeout=60)
     assert "--prompts must be a folder" in str(failed.value)
+
+
+def test_ctrl_c_right_after_a_burst_stops_cleanly(server_factory: Any, upstream: Any, database: str) -> None:
+    """SIGINT (Ctrl-C) with keep-alive connections just used: exit 0 and no traceback (uvicorn re-raises the
+    signal it shut down for once it is done; `respond serve` ends there as `uvicorn.run` does)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv: Server = server_factory("--upstream", upstream.base_url, "--embedded", "off", database=database)
+    assert srv.proc is not None
+    clients = [srv.http() for _ in range(8)]
+
+    def burst(http: httpx.Client) -> int:
+        return sum(http.post("/responses", json={"model": "scripted", "input": "hi"}).status_code == 200
+                   for _ in range(25))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(burst, clients)) == 200
+    srv.proc.send_signal(signal.SIGINT)
+    assert srv.proc.wait(30) == 0
+    for http in clients:
+        http.close()
+    assert "Traceback" not in srv.log_path.read_text()

@@ -160,7 +160,10 @@ def _serve(settings: Settings, sock: socket.socket | None) -> None:
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             access_log=False, timeout_graceful_shutdown=30, log_config=None)
     server = uvicorn.Server(config)
-    server.run(sockets=[sock] if sock is not None else None)
+    try:
+        server.run(sockets=[sock] if sock is not None else None)
+    except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it shut down for; `uvicorn.run` swallows it too
+        pass
     if not server.started:  # it could not start (the port is taken, the lifespan failed): said in the log
         raise SystemExit(3)  # (cli/processes.py: CANNOT_START)
 
