@@ -239,23 +239,25 @@ class Database:
         async with self._engine.connect() as conn:
             return cast(T, await conn.run_sync(fn))
 
+    async def _direct_rows(self, stmt: Any, params: Mapping[str, Any] | None) -> Sequence[Sequence[Any]] | None:
+        """One statement's rows on the asyncpg pool; None where it cannot run there (SQLite, or a
+        statement SQLAlchemy must execute itself)."""
+        if self._direct is None:
+            return None
+        compiled = _compiled(stmt, [params or {}], self.dialect)
+        return None if compiled is None else await self._direct.fetch(compiled[0], compiled[1][0])
+
     async def fetch(self, stmt: Any, params: Mapping[str, Any] | None = None) -> Sequence[Sequence[Any]]:
         """The rows of one read statement built once (a module or store constant: its SQL is kept by
         its identity), as `read(lambda conn: conn.execute(stmt, params).all())`."""
-        if self._direct is not None:
-            compiled = _compiled(stmt, [params or {}], self.dialect)
-            if compiled is not None:
-                return await self._direct.fetch(compiled[0], compiled[1][0])
-        return await self.read(lambda conn: conn.execute(stmt, params).all())
+        rows = await self._direct_rows(stmt, params)
+        return rows if rows is not None else await self.read(lambda conn: conn.execute(stmt, params).all())
 
     async def write_returning(self, stmt: Any, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """One statement built once that writes, as its own transaction, and the rows it returns
         (`write(lambda conn: conn.execute(stmt, params).all())`; on PostgreSQL on the asyncpg pool)."""
-        if self._direct is not None:
-            compiled = _compiled(stmt, [params], self.dialect)
-            if compiled is not None:
-                return await self._direct.fetch(compiled[0], compiled[1][0])
-        return await self.write(lambda conn: conn.execute(stmt, params).all())
+        rows = await self._direct_rows(stmt, params)
+        return rows if rows is not None else await self.write(lambda conn: conn.execute(stmt, params).all())
 
     async def scalar(self, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row of one read statement built once (see `fetch`)."""

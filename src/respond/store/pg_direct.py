@@ -3,7 +3,7 @@
 Through SQLAlchemy's async engine a transaction costs a pool checkout and checkin through greenlets (three
 switches) and each statement its execution context: most of the CPU of a small write or read.  The
 statements a store builds once (module or store constants, with `bindparam`s) are compiled by SQLAlchemy
-Core once per key set to SQL with positional parameters (store/database.py `plan_of`), and run here with
+Core once per key set to SQL with positional parameters (store/database.py `_compiled`), and run here with
 asyncpg's prepared statements (asyncpg keeps them per connection):
 
 - `run(steps)`: a quick write's recorded statements (`Batch`) in one transaction (a lone statement is a
