@@ -30,7 +30,7 @@ from respond.api.metrics import PrometheusMetrics, route_template
 from respond.core.logctx import request_id, sane_request_id
 from respond.engine.tenants.tenancy import RATE_HEADERS, Tenancy
 from respond.protocol.errors import APIError
-from respond.protocol.ids import new_id
+from respond.protocol.ids import token_id
 
 log = logging.getLogger("respond.http")
 
@@ -51,7 +51,7 @@ def incoming_request_id(scope: Scope) -> str:
             found = sane_request_id(value.decode("latin-1"))
             if found:
                 return found
-    return new_id("req")[:28]
+    return token_id("req", 24)
 
 
 class Front:
