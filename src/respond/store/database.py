@@ -19,7 +19,9 @@ read or one write transaction, the same call on both dialects:
   compiled by SQLAlchemy Core once per statement and key set to SQL with positional parameters: a
   `quick` write whose function only calls `execute_rows` (every hot write does) is first run against a
   `Batch`, which records its statements, then they run there as one statement where that changes
-  nothing (data-modifying `WITH` queries, store/pg_merge.py: one round trip) or else in one transaction;
+  nothing (data-modifying `WITH` queries, store/pg_merge.py: one round trip) or else in one transaction,
+  joined with the writes of the same statements asked for in the same turn of the event loop (a group
+  commit, store/pg_group.py);
   `fetch`, `scalar` and `write_returning` run one statement there.  No greenlet switch, no SQLAlchemy
   execution per statement (measured: bench/instructions.py, BENCHMARKS.md).  Anything else (a function
   that does more with its connection, a statement SQLAlchemy must execute itself) runs on the async
@@ -48,7 +50,7 @@ if TYPE_CHECKING:  # imported where PostgreSQL needs it: on SQLite the asyncio l
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 from respond.store.pg_direct import PgDirect, Steps
-from respond.store.pg_merge import merged
+from respond.store.pg_group import Grouper
 from respond.store.sqlite_threads import SqliteThreads
 
 log = logging.getLogger("respond.store")
@@ -193,6 +195,7 @@ class Database:
         self._threads: SqliteThreads | None = None
         self._async: AsyncEngine | None = None
         self._direct: PgDirect | None = None
+        self._group: Grouper | None = None
         if make_url(self.url).get_backend_name() == "sqlite":
             self._threads = SqliteThreads(self.url)
             self.dialect: Dialect = self._threads.engine.dialect
@@ -200,6 +203,7 @@ class Database:
             self._async = make_engine(self.url)
             self.dialect = self._async.dialect
             self._direct = PgDirect(self.url, self.dialect)
+            self._group = Grouper(lambda steps: self._run(steps))
         self.name = self.dialect.name
 
     @property
@@ -221,9 +225,9 @@ class Database:
                 steps = [_compiled(stmt, rows, self.dialect) for stmt, rows in batch.steps]
             except NotABatch:
                 steps = [None]
-            if None not in steps:
-                one = merged([stmt for stmt, _rows in batch.steps], cast(Steps, steps))
-                await self._run([(one[0], [one[1]])] if one is not None else cast(Steps, steps))
+            if None not in steps:  # as one statement where they join, with the same writes of this turn
+                assert self._group is not None
+                await self._group.write([stmt for stmt, _rows in batch.steps], cast(Steps, steps))
                 return done
         async with self._engine.begin() as conn:
             return cast(T, await conn.run_sync(fn))

@@ -48,6 +48,11 @@ def _shape(stmt: Any) -> tuple[str, str, frozenset[str], bool, bool]:
     return got[1], got[2], got[3], got[4], got[5]
 
 
+def multi_row(stmt: Any) -> bool:
+    """Whether several rows of this statement may go in one statement (see `_shape`)."""
+    return _shape(stmt)[4]
+
+
 def joinable(stmts: Sequence[Any], steps: Sequence[Step]) -> bool:
     """Whether these statements, run in order, may run as one statement (see the module docstring)."""
     shapes = [_shape(s) for s in stmts]

@@ -1,0 +1,97 @@
+"""PostgreSQL's group commit (store/pg_group.py): the quick writes of the same statements asked for in one
+turn of the event loop run as one statement; a group that fails runs again one write at a time, so each
+caller gets its own outcome; a statement whose rows cannot join runs alone.  Needs RESPOND_TEST_POSTGRES."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, update
+
+from respond.store.availability import data_error
+from respond.store.database import Database, execute_rows
+
+URL = os.environ.get("RESPOND_TEST_POSTGRES")
+pytestmark = pytest.mark.skipif(not URL, reason="RESPOND_TEST_POSTGRES is not set")
+
+
+def _run(check: Callable[[Database, Table, list[int]], Any]) -> Any:
+    meta = MetaData()
+    table = Table(f"group_{uuid.uuid4().hex[:12]}", meta, Column("id", Integer, primary_key=True),
+                  Column("v", String(8)))
+
+    async def main() -> Any:
+        assert URL is not None
+        db = Database(URL)
+        runs: list[int] = []
+        real = db._run
+
+        async def counted(steps: Any) -> None:
+            runs.append(sum(len(args) for _sql, args in steps))  # rows (or statements joined) sent
+            await real(steps)
+
+        pytest.MonkeyPatch().setattr(db, "_run", counted)  # (this instance only: dropped with it)
+        await db.write(lambda conn: meta.create_all(conn))
+        try:
+            await check(db, table, runs)
+            return [tuple(r) for r in await db.read(lambda conn: conn.execute(select(table).order_by(table.c.id)).all())]
+        finally:
+            await db.write(lambda conn: meta.drop_all(conn))
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def _put(db: Database, t: Table, *rows: tuple[int, str]) -> Any:
+    return db.write(lambda conn: execute_rows(conn, insert(t), [{"id": i, "v": v} for i, v in rows]), quick=True)
+
+
+def test_the_writes_of_one_turn_are_one_statement() -> None:
+    async def check(db: Database, t: Table, runs: list[int]) -> None:
+        await asyncio.gather(_put(db, t, (1, "a")), _put(db, t, (2, "b"), (3, "c")), _put(db, t, (4, "d")))
+        assert runs == [4]  # one executemany of the four rows: one round trip, one commit
+        await _put(db, t, (5, "e"))
+        assert runs == [4, 1]
+
+    assert _run(check) == [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]
+
+
+def test_a_group_that_fails_runs_again_one_write_at_a_time() -> None:
+    async def check(db: Database, t: Table, runs: list[int]) -> None:
+        got = await asyncio.gather(_put(db, t, (1, "a")), _put(db, t, (1, "x")), _put(db, t, (2, "b")),
+                                   return_exceptions=True)
+        assert got[0] is None and got[2] is None
+        assert type(got[1]).__name__ == "UniqueViolationError" and data_error(got[1])  # its own error
+        assert runs == [3, 1, 1, 1]
+
+    assert _run(check) == [(1, "a"), (2, "b")]
+
+
+def test_a_statement_whose_rows_cannot_join_runs_alone() -> None:
+    async def check(db: Database, t: Table, runs: list[int]) -> None:
+        await _put(db, t, (1, "a"), (2, "b"))
+        set_v = update(t).where(t.c.id == bindparam("key")).values(v=bindparam("val"))
+        await asyncio.gather(*(db.write(lambda conn, k=k: execute_rows(conn, set_v, {"key": k, "val": "z"}), quick=True)
+                               for k in (1, 2)))
+        assert runs == [2, 1, 1]
+
+    assert _run(check) == [(1, "z"), (2, "z")]
+
+
+def test_the_first_of_a_group_cancelled_while_it_waits_leaves_the_others_stored() -> None:
+    async def check(db: Database, t: Table, runs: list[int]) -> None:
+        first = asyncio.ensure_future(_put(db, t, (1, "a")))
+        second = asyncio.ensure_future(_put(db, t, (2, "b")))
+        await asyncio.sleep(0)  # the first waits for the end of the turn, the second joined it
+        first.cancel()
+        await second
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert runs == [1]
+
+    assert _run(check) == [(2, "b")]
