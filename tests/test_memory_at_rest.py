@@ -35,6 +35,12 @@ NOT_AT_REST = {
     "click": "nothing (uvicorn's command line)",
     "watchfiles": "nothing (uvicorn's reloader)",
     "multiprocessing": "nothing (uvicorn's reloader)",
+    "prometheus_client": "the first scrape of /metrics, or several processes (PROMETHEUS_MULTIPROC_DIR)",
+    "wsgiref": "nothing (prometheus_client's exposition)",
+    "http.server": "nothing (prometheus_client's exposition)",
+    "urllib.request": "nothing (prometheus_client's exposition)",
+    "gzip": "nothing (prometheus_client's exposition)",
+    "mmap": "nothing (prometheus_client's multiprocess values)",
 }
 
 CHILD = """
