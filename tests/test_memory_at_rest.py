@@ -35,6 +35,8 @@ NOT_AT_REST = {
     "click": "nothing (uvicorn's command line)",
     "watchfiles": "nothing (uvicorn's reloader)",
     "multiprocessing": "nothing (uvicorn's reloader)",
+    "respond.dashboard": "the first request to /dashboard",
+    "markupsafe": "the first request to /dashboard (its SVG charts), or jinja2",
     "prometheus_client": "the first scrape of /metrics, or several processes (PROMETHEUS_MULTIPROC_DIR)",
     "wsgiref": "nothing (prometheus_client's exposition)",
     "http.server": "nothing (prometheus_client's exposition)",
