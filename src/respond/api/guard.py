@@ -1,4 +1,4 @@
-"""`Guard`: the request's limits and the last word on errors, as pure ASGI middleware.
+"""`Guard`: the request's limits and the last word on errors (applied by api/front.py's `Front`).
 
 - **Body size**: a declared `Content-Length` over the cap is a 413 before one byte of the body is
   read; an undeclared (chunked) body is counted as it arrives and cut off at the cap, so memory
@@ -57,20 +57,22 @@ class GuardOptions(TypedDict, total=False):
 
 
 class Guard:
-    def __init__(self, app: Any, max_body: int = 10 * MiB, max_upload: int = 33 * MiB,
+    """The rules `Front` (api/front.py) applies to each request: its body's cap, what is wrong with it before
+    its body is read, and the answer to an error a route let escape."""
+
+    def __init__(self, max_body: int = 10 * MiB, max_upload: int = 33 * MiB,
                  store_unavailable: Callable[[BaseException], bool] | None = None,
                  store_data_error: Callable[[BaseException], bool] | None = None) -> None:
-        self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
         self.store_unavailable = store_unavailable or (lambda exc: False)
         # the database refused a value of this request: a 400 at once, never a retried outage
         self.store_data_error = store_data_error or (lambda exc: False)
 
-    def _limit(self, scope: Scope) -> int:
+    def limit(self, scope: Scope) -> int:
         return self.max_upload if scope["path"].rstrip("/") == "/v1/files" else self.max_body
 
-    def _early(self, scope: Scope, limit: int) -> APIError | None:
+    def early(self, scope: Scope, limit: int) -> APIError | None:
         """What is wrong with the request before its body is read, if anything."""
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
@@ -85,40 +87,7 @@ class Guard:
                                  "of at most 64 characters.", param=bad, code="invalid_value")
         return None
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self._limit(scope)
-        early = self._early(scope, limit)
-        if early is not None:
-            await send_error(send, early)
-            return
-        started = False
-        received = 0
-
-        async def counted_receive() -> Any:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
-
-        async def watched_send(message: MutableMapping[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, watched_send)
-        except Exception as exc:
-            if started:
-                raise  # part of the answer is out: nothing better to do than to drop the connection
-            await send_error(send, self._as_api_error(exc, scope))
-
-    def _as_api_error(self, exc: Exception, scope: Scope) -> APIError:
+    def as_api_error(self, exc: Exception, scope: Scope) -> APIError:
         if isinstance(exc, APIError):
             return exc
         if self.store_unavailable(exc):

@@ -1,4 +1,4 @@
-"""Prometheus metrics: the adapter of the `Metrics` port, the HTTP middleware, and `GET /metrics`.
+"""Prometheus metrics: the adapter of the `Metrics` port, the route templates, and `GET /metrics`.
 
 Every metric lives in the app's own registry (tests build many apps in one process): in one process,
 values kept in plain Python (api/metric_values.py: prometheus_client is loaded by the first scrape).
@@ -13,7 +13,6 @@ the oldest queued run's age are read from the store at scrape time.
 
 from __future__ import annotations
 
-import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -185,34 +184,6 @@ def route_template(routes: list[BaseRoute], scope: MutableMapping[str, Any]) -> 
     if isinstance(route, Mount) and "root_path" in scope:  # a mounted app (static files): its mount point
         return str(scope["root_path"]) or "/"
     return f"{scope.get('root_path', '')}{path}" or "/"
-
-
-class HttpMetrics:
-    """Pure ASGI middleware: count and time every HTTP request by route template."""
-
-    def __init__(self, app: Any, metrics: PrometheusMetrics, routes: list[BaseRoute]) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.routes = routes
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = [500]
-
-        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = route_template(self.routes, scope)
-            self.metrics.child(self.metrics.requests, route, scope["method"], str(status[0])).inc()
-            self.metrics.child(self.metrics.latency, route, scope["method"]).observe(time.perf_counter() - start)
 
 
 async def metrics_endpoint(request: Request) -> Response:

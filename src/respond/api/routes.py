@@ -33,6 +33,12 @@ class JSON(Response):
         return orjson.dumps(content)
 
 
+def error_response(exc: APIError) -> Response:
+    """`exc` in the OpenAI envelope (with `Retry-After` when it says when to retry)."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return JSON(exc.envelope(), status_code=exc.status, headers=headers)
+
+
 def _service(request: Request) -> ResponsesService:
     svc: ResponsesService = request.app.state.service
     return svc

@@ -44,7 +44,7 @@ from respond.engine.started import Started
 from respond.engine.tenants.tenancy import Tenancy
 from respond.engine.tooling.hosted import HostedTools
 from respond.protocol.bodies import CompactResponse, CountInputTokens
-from respond.protocol.ids import new_id
+from respond.protocol.ids import token_id
 from respond.protocol.shapes import CompactedDict, Deleted, InputTokensCount, ListPage, ResponseDict
 from respond.protocol.vocabulary import Item
 
@@ -63,7 +63,7 @@ class ResponsesService:
         self.vocabulary = self.hosted.vocabulary  # item types, include values: the core's and the tools'
         self.hub = Hub()
         self.contexts = ContextCache()
-        self.worker_id = worker_id or new_id("worker")[:32]
+        self.worker_id = worker_id or token_id("worker", 25)
         self.sealer = sealer  # reasoning.encrypted_content (None: an include of it seals nothing)
         own = sealer or Sealer(secrets.token_bytes(32))  # compaction items, hosted-tool secrets of queued runs
         prompts = prompts or PromptStore(None)  # `prompt` templates (--prompts)

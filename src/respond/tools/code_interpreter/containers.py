@@ -20,7 +20,7 @@ from respond.core.containers import ContainerStore
 from respond.core.ports import Row
 from respond.core.storage import FileStore
 from respond.protocol.errors import APIError, invalid, not_found
-from respond.protocol.ids import new_id
+from respond.protocol.ids import token_id
 from respond.protocol.pagination import page
 from respond.protocol.resource_bodies import CreateContainer, NetworkAllowlist
 from respond.protocol.shapes import ListPage
@@ -120,7 +120,7 @@ class Containers:
             if await self.files.get_file(fid, owner) is None:
                 raise not_found("File", fid, param)
         now = int(time.time())
-        c: Row = {"id": new_id("cntr")[:37], "name": name, "created_at": now, "last_active_at": now,
+        c: Row = {"id": token_id("cntr", 32), "name": name, "created_at": now, "last_active_at": now,
              "expires_minutes": minutes, "memory_limit": memory}
         await self.store.add(c, owner)
         for fid in file_ids:
@@ -184,7 +184,7 @@ class Containers:
         return await self._put(owner, cid, safe_path(meta["filename"]), data or b"", "user")
 
     async def _put(self, owner: str, cid: str, path: str, data: bytes, source: str) -> Row:
-        return await self.store.put_file({"id": new_id("cfile")[:38], "container_id": cid, "path": path,
+        return await self.store.put_file({"id": token_id("cfile", 32), "container_id": cid, "path": path,
                                           "created_at": int(time.time()), "source": source}, owner, data)
 
     async def list_files(self, owner: str, cid: str, *, after: str | None, limit: int, order: str) -> ListPage[Row]:

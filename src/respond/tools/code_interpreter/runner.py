@@ -36,7 +36,7 @@ from pathlib import Path
 
 from respond.core.containers import ContainerStore
 from respond.core.ports import Row
-from respond.protocol.ids import new_id
+from respond.protocol.ids import token_id
 from respond.tools.code_interpreter.kernel import Kernel, Outcome
 from respond.tools.code_interpreter.names import MAX_PATH_BYTES, fits, on_disk, stored
 from respond.tools.code_interpreter.sandbox import Sandbox
@@ -182,7 +182,7 @@ class CodeRunner:
                 live.seen[rel] = sig
                 too_long.append(path[:60] + "...")
                 continue
-            row = await self.store.put_file({"id": new_id("cfile")[:38], "container_id": cid, "path": path,
+            row = await self.store.put_file({"id": token_id("cfile", 32), "container_id": cid, "path": path,
                                              "created_at": int(time.time()), "source": "assistant"}, owner, data)
             live.known[path], live.seen[rel] = (row["id"], len(data)), sig
             written.append(row)

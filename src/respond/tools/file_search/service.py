@@ -17,7 +17,7 @@ from typing import Any
 from respond.core.ports import Row
 from respond.core.storage import FileStore, VectorIndex
 from respond.protocol.errors import APIError, invalid, not_found
-from respond.protocol.ids import new_id
+from respond.protocol.ids import new_id, token_id
 from respond.protocol.pagination import page
 from respond.protocol.resource_bodies import (
     ChunkingStrategyParam,
@@ -90,7 +90,7 @@ class FileSearch:
             raise APIError(413, f"File is too large: {len(data)} bytes; the limit is {self.max_file_bytes} bytes.",
                            param="file", code="file_too_large")
         created = int(self.clock())
-        row: Row = {"id": "file-" + new_id("f")[2:26], "bytes": len(data), "created_at": created,
+        row: Row = {"id": token_id("file", 24, "-"), "bytes": len(data), "created_at": created,
                     "filename": filename or "upload", "purpose": purpose}
         if expires_in is not None:  # expires_after {anchor: created_at, seconds}
             row["expires_at"] = created + expires_in
