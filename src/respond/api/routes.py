@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from respond.api.sse import EventStream, frame
+from respond.api.sse import EventStream, framed
 from respond.engine.background.workers import RunManager
 from respond.engine.execution.detach import detached
 from respond.engine.service import ResponsesService
@@ -69,11 +69,6 @@ def _include(request: Request) -> list[str]:
     return request.query_params.getlist("include[]") + request.query_params.getlist("include")
 
 
-async def _sse(events: AsyncIterator[StreamEvent], obfuscate: bool) -> AsyncIterator[bytes]:
-    async for batch in detached(events):
-        yield b"".join(frame(ev, obfuscate) for ev in batch)  # each event whole; ready ones in one write
-
-
 def _runs(request: Request) -> RunManager:
     runs: RunManager = request.app.state.runs
     return runs
@@ -81,7 +76,7 @@ def _runs(request: Request) -> RunManager:
 
 def _stream(events: AsyncIterator[StreamEvent], obfuscate: bool) -> EventStream:
     """`obfuscate`: padding on delta events (api/sse.py), on unless the client turned it off."""
-    return EventStream(_sse(events, obfuscate))
+    return EventStream(framed(detached(events), obfuscate))
 
 
 async def create_response(request: Request) -> Response:

@@ -42,11 +42,21 @@ def frame(event: StreamEvent, obfuscate: bool = False) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + payload(event, obfuscate) + b"\n\n"
 
 
+TERMINAL = frozenset({"response.completed", "response.failed", "response.incomplete"})  # nothing comes after one
+
+
+async def framed(batches: AsyncIterator[list[StreamEvent]], obfuscate: bool) -> AsyncIterator[tuple[bytes, bool]]:
+    """Batches of events (those ready at once: engine/execution/detach.py) as SSE chunks, each event
+    whole and a batch in one write; True with the chunk that ends in a terminal event (the last)."""
+    async for batch in batches:
+        yield b"".join([frame(ev, obfuscate) for ev in batch]), batch[-1]["type"] in TERMINAL
+
+
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 class EventStream(Response):
-    """A `text/event-stream` response of SSE chunks.  Starlette's `StreamingResponse` watches for the
+    """A `text/event-stream` response of SSE chunks (each with whether it is the last).  Starlette's `StreamingResponse` watches for the
     client leaving with an anyio task group (a cancel scope and two tasks per stream) under ASGI spec
     2.3, which uvicorn declares; here one watcher task cancels the sending task when the client goes,
     as api/routes.py `_unless_gone` does for a request that is still being prepared.  Its chunks'
@@ -54,7 +64,7 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, chunks: AsyncIterator[tuple[bytes, bool]]) -> None:
         self.chunks = chunks
         self.status_code = 200
         self.background = None
@@ -75,9 +85,13 @@ class EventStream(Response):
         watch = asyncio.ensure_future(gone())
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            async for chunk in self.chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            ended = False
+            async for chunk, last in self.chunks:
+                if not ended:  # the last chunk ends the body with it: one write (and one `send`) fewer
+                    await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+                    ended = last
+            if not ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not left or me.uncancel() > 0:  # cancelled by someone else too (the server stopping)
                 raise

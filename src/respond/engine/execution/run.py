@@ -74,6 +74,7 @@ class Run:
             self._within_window()
             yield await self._out(b.lifecycle("response.in_progress"))
             finish: Finish | None = None
+            keeps = self.recorder.keep
             async for delta in self._all_deltas():
                 if isinstance(delta, TextDelta):
                     evs = b.text(delta) if delta.text or delta.logprobs else []
@@ -88,8 +89,10 @@ class Run:
                     evs = b.refusal(delta) if delta.text else []
                 elif isinstance(delta, Operation):
                     evs = b.operation(delta)
-                for ev in evs:
-                    yield await self._out(ev)
+                for ev in evs:  # (the recorder is awaited only by a run that stores its events: one per token)
+                    if keeps:
+                        await self.recorder(ev)
+                    yield ev
             for ev in self._finish(finish):
                 yield await self._out(ev)
             yield await self._end(cast(LifecycleType, f"response.{self._final[0]}"))

@@ -92,10 +92,9 @@ class Emitter:
 
     def lifecycle(self, type_: LifecycleType, response: ResponseDict | None = None) -> ResponseLifecycleEvent:
         snapshot = response if response is not None else self.response
-        if self.copies:  # one copy of the whole; its items then only lose what `include` hides
-            snapshot = copy_json(snapshot)
-            snapshot["output"] = [cast("OutputItem | ToolItem", self.strip(_raw(it), self.include))
-                                  for it in snapshot["output"]]
+        if self.copies:  # a copy of its top level and of each item (without what `include` hides): the
+            # rest (tools, text, reasoning, metadata, usage...) is set whole, never changed in place
+            snapshot = {**snapshot, "output": [self.shown(it) for it in snapshot["output"]]}
         return {"type": type_, "sequence_number": self._next(), "response": snapshot}
 
     def apply_all(self, ops: list[Operation]) -> list[StreamEvent]:

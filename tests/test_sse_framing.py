@@ -1,0 +1,76 @@
+"""SSE framing (api/sse.py) and the batching of a pipeline's events (engine/execution/detach.py): how
+many ASGI messages, and so socket writes, a stream costs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+from respond.api.sse import EventStream, framed
+from respond.engine.execution.detach import detached
+from respond.protocol.shapes import StreamEvent
+
+
+def _ev(type_: str, n: int) -> StreamEvent:
+    return cast(StreamEvent, {"type": type_, "sequence_number": n})
+
+
+async def _messages(chunks: AsyncIterator[tuple[bytes, bool]]) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+    never = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await never.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await EventStream(chunks)({"type": "http"}, receive, send)
+    return sent
+
+
+async def _batches(*batches: list[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+    for batch in batches:
+        yield batch
+
+
+async def test_the_terminal_event_ends_the_body_in_the_same_message() -> None:
+    sent = await _messages(framed(_batches([_ev("response.created", 0), _ev("response.in_progress", 1)],
+                                           [_ev("response.completed", 2)]), False))
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body", "http.response.body"]
+    assert [m["more_body"] for m in sent[1:]] == [True, False]
+    assert sent[2]["body"].startswith(b"event: response.completed\ndata: ")
+
+
+async def test_a_stream_without_a_terminal_event_ends_with_an_empty_body() -> None:
+    sent = await _messages(framed(_batches([_ev("response.created", 0)], [_ev("error", 1)]), False))
+    assert [(m.get("body", b"")[:12], m.get("more_body")) for m in sent[1:]] == [
+        (b"event: respo", True), (b"event: error", True), (b"", False)]
+
+
+async def test_detached_batches_what_is_ready_and_ends() -> None:
+    async def events() -> AsyncIterator[int]:
+        for n in range(3):
+            yield n
+        await asyncio.sleep(0)  # the consumer gets what was ready before this
+        yield 3
+
+    assert [batch async for batch in detached(events())] == [[0, 1, 2], [3]]
+
+
+async def test_detached_hands_an_error_on_after_the_events_before_it() -> None:
+    async def events() -> AsyncIterator[int]:
+        yield 1
+        raise RuntimeError("boom")
+
+    got: list[list[int]] = []
+    try:
+        async for batch in detached(events()):
+            got.append(batch)
+    except RuntimeError as exc:
+        assert str(exc) == "boom"
+    else:
+        raise AssertionError("the error was swallowed")
+    assert got == [[1]]
