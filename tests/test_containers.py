@@ -44,7 +44,8 @@ def test_container_with_a_network_is_refused(server):
     with pytest.raises(openai.BadRequestError) as exc:
         server.client().containers.create(name="net", extra_body={
             "network_policy": {"type": "allowlist", "allowed_domains": ["example.com"]}})
-    assert exc.value.body["param"] == "network_policy" and "no network" in exc.value.body["message"]
+    error = exc.value.body
+    assert isinstance(error, dict) and error["param"] == "network_policy" and "no network" in error["message"]
 
 
 def test_container_files(server):
