@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, update
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, bindparam, insert, select, update
 
 from respond.store.availability import data_error
 from respond.store.database import Database, execute_rows
@@ -76,8 +76,11 @@ def test_a_statement_whose_rows_cannot_join_runs_alone() -> None:
     async def check(db: Database, t: Table, runs: list[int]) -> None:
         await _put(db, t, (1, "a"), (2, "b"))
         set_v = update(t).where(t.c.id == bindparam("key")).values(v=bindparam("val"))
-        await asyncio.gather(*(db.write(lambda conn, k=k: execute_rows(conn, set_v, {"key": k, "val": "z"}), quick=True)
-                               for k in (1, 2)))
+
+        def set_z(key: int) -> Callable[[Connection], None]:
+            return lambda conn: execute_rows(conn, set_v, {"key": key, "val": "z"})
+
+        await asyncio.gather(db.write(set_z(1), quick=True), db.write(set_z(2), quick=True))
         assert runs == [2, 1, 1]
 
     assert _run(check) == [(1, "z"), (2, "z")]
