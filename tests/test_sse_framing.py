@@ -85,7 +85,7 @@ def _run(as_json: bool) -> list[StreamEvent]:
     response = cast(ResponseDict, {"id": "resp_1", "object": "response", "status": "in_progress", "output": [],
                                    "usage": None, "metadata": {"k": "v"}})
     b = EventBuilder(response, as_json=as_json, include=[])
-    events = [b.lifecycle("response.created")]
+    events: list[StreamEvent] = [b.lifecycle("response.created")]
     for text in ("Hel", "lo"):
         events += b.text(TextDelta(text))
     events += b.close_all()
@@ -96,7 +96,7 @@ def _run(as_json: bool) -> list[StreamEvent]:
 
 def test_json_once_events_frame_as_copied_ones_and_keep_what_they_showed() -> None:
     copied, once = _run(as_json=False), _run(as_json=True)
-    ids = {copied[1]["item"]["id"]: "msg", orjson.loads(orjson.dumps(once[1]))["item"]["id"]: "msg"}
+    ids = {orjson.loads(orjson.dumps(ev[1]))["item"]["id"]: "msg" for ev in (copied, once)}
 
     def wire(events: list[StreamEvent]) -> list[bytes]:
         out = [frame(ev) for ev in events]
