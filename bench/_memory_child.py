@@ -30,7 +30,6 @@ STEPS: list[tuple[str, list[str]]] = [
     ("pydantic's model machinery (a first model, built and used)", ["<first model>"]),
     ("SQLAlchemy Core", ["sqlalchemy"]),
     ("sqlite3 + SQLAlchemy's SQLite dialect", ["sqlite3", "sqlalchemy.dialects.sqlite"]),
-    ("prometheus_client", ["prometheus_client"]),
     ("Respond (respond.bootstrap)", ["respond.bootstrap"]),
 ]
 

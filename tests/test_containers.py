@@ -39,6 +39,15 @@ def test_container_lifecycle(server):
         client.containers.files.list(d.id)
 
 
+def test_container_with_a_network_is_refused(server):
+    # the body's model is loaded by the first request (api/containers.py): its allowlist is still refused
+    with pytest.raises(openai.BadRequestError) as exc:
+        server.client().containers.create(name="net", extra_body={
+            "network_policy": {"type": "allowlist", "allowed_domains": ["example.com"]}})
+    error = exc.value.body
+    assert isinstance(error, dict) and error["param"] == "network_policy" and "no network" in error["message"]
+
+
 def test_container_files(server):
     client = server.client()
     c = client.containers.create(name="files")

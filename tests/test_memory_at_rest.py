@@ -35,6 +35,16 @@ NOT_AT_REST = {
     "click": "nothing (uvicorn's command line)",
     "watchfiles": "nothing (uvicorn's reloader)",
     "multiprocessing": "nothing (uvicorn's reloader)",
+    "respond.dashboard": "the first request to /dashboard",
+    "markupsafe": "the first request to /dashboard (its SVG charts), or jinja2",
+    "respond.protocol.resource_bodies": "the first request to /v1/files, /v1/vector_stores, /v1/containers, "
+                                        "/openapi.json",
+    "prometheus_client": "the first scrape of /metrics, or several processes (PROMETHEUS_MULTIPROC_DIR)",
+    "wsgiref": "nothing (prometheus_client's exposition)",
+    "http.server": "nothing (prometheus_client's exposition)",
+    "urllib.request": "nothing (prometheus_client's exposition)",
+    "gzip": "nothing (prometheus_client's exposition)",
+    "mmap": "nothing (prometheus_client's multiprocess values)",
 }
 
 CHILD = """

@@ -38,8 +38,6 @@ from respond.core.metrics import Metrics
 from respond.core.netpolicy import NetworkPolicy
 from respond.core.ports import HasDefaultModel, ModelBackend, WarmsUp
 from respond.core.sessions import MemorySessions
-from respond.dashboard import create_dashboard as dashboard
-from respond.dashboard.session import secret_for
 from respond.engine.background.workers import RunManager
 from respond.engine.read.queries import Operations
 from respond.engine.record.sealing import Sealer, load_secret
@@ -177,6 +175,20 @@ def build_tenancy(settings: Settings, store: Any, metrics: PrometheusMetrics,
                    metrics=metrics if settings.metrics_per_key == "on" else None)
 
 
+class BuiltOnFirstUse:
+    """An ASGI app built by its first request: the dashboard's modules (its pages, views, SVG charts,
+    markupsafe; ~0.6 MB resident, bench/memory.py) stay out of a server whose dashboard is not opened."""
+
+    def __init__(self, build: Callable[[], Starlette]) -> None:
+        self._build = build
+        self._app: Starlette | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            self._app = self._build()
+        await self._app(scope, receive, send)
+
+
 def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> Starlette:
     """`clock` (tests move it; default the wall clock): what the limits of stored keys, responses'
     created_at/completed_at and files' and vector stores' times read.  Job leases and queue ages
@@ -245,13 +257,19 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
                             keys=getattr(store, "tenants", None), upstreams=service.router.health)
     keys = KeyRing(settings.api_keys)
     admin = KeyRing([settings.admin_key] if settings.admin_key else [])
-    board = dashboard(operations, keys, admin, secret_for(server_secret),
-                      getattr(store, "sessions", None) or MemorySessions(), stored=tenancy)
+    sessions = getattr(store, "sessions", None) or MemorySessions()
+
+    def board() -> Starlette:
+        from respond.dashboard import create_dashboard
+        from respond.dashboard.session import secret_for
+
+        return create_dashboard(operations, keys, admin, secret_for(server_secret), sessions, stored=tenancy)
+
     guard: GuardOptions = {"max_body": int(settings.max_body_mb * MiB), "store_unavailable": unavailable,
                            "store_data_error": data_error,
                            "max_upload": int(settings.max_file_mb * MiB) + MiB}  # + the multipart framing
     return create_app(service, runs, keys, lifespan=lifespan, guard=guard,
                       extra_routes=files_api.routes(file_search) + vector_stores_api.routes(file_search)
-                      + containers_api.routes(containers) + [Mount("/dashboard", app=board)],
+                      + containers_api.routes(containers) + [Mount("/dashboard", app=BuiltOnFirstUse(board))],
                       metrics=metrics, operations=operations, tenancy=tenancy, admin_keys=admin,
                       metrics_keys=KeyRing([k for k in (settings.metrics_key, settings.admin_key) if k]))

@@ -17,7 +17,6 @@ from respond.api.common import (
     read_upload,
 )
 from respond.api.routes import JSON, _owner
-from respond.protocol.resource_bodies import CreateContainer, CreateContainerFile
 
 if TYPE_CHECKING:
     from respond.tools.code_interpreter.containers import Containers
@@ -29,6 +28,8 @@ def _cid(request: Request) -> str:
 
 
 async def create(c: Containers, request: Request) -> Response:
+    from respond.protocol.resource_bodies import CreateContainer  # the resources' models: on first use
+
     return JSON(await c.create(_owner(request), await parsed_body(request, CreateContainer)))
 
 
@@ -51,6 +52,8 @@ async def create_file(c: Containers, request: Request) -> Response:
             return JSON(await c.copy(_owner(request), _cid(request), fields.get("file_id")))
         name, data = upload
         return JSON(await c.upload(_owner(request), _cid(request), name, data))
+    from respond.protocol.resource_bodies import CreateContainerFile
+
     body = await parsed_body(request, CreateContainerFile)
     return JSON(await c.copy(_owner(request), _cid(request), body.file_id))
 

@@ -12,7 +12,6 @@ from respond.api.common import bind, content_disposition, is_multipart, read_upl
 from respond.api.routes import JSON, _owner
 from respond.protocol.errors import invalid
 from respond.protocol.pagination import ListParams
-from respond.protocol.resource_bodies import FileUpload
 
 if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
@@ -24,6 +23,8 @@ async def upload_file(fs: FileSearch, request: Request) -> Response:
     upload, fields = await read_upload(request, fs.max_file_bytes, max_fields=16)
     if upload is None:
         raise invalid("Missing required parameter: 'file'.", "file", "missing_required_parameter")
+    from respond.protocol.resource_bodies import FileUpload  # the resources' models: on first use
+
     form = FileUpload.from_form(fields)
     filename, data = upload
     return JSON(await fs.upload(_owner(request), filename, form.purpose, data, expires_in=form.expires_in()))

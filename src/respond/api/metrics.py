@@ -1,8 +1,9 @@
 """Prometheus metrics: the adapter of the `Metrics` port, the route templates, and `GET /metrics`.
 
-Every metric lives in the app's own `CollectorRegistry` (tests build many apps in one process).
-With `PROMETHEUS_MULTIPROC_DIR` set (several worker processes on one host), prometheus-client
-writes values to files there and `/metrics` aggregates all processes with `MultiProcessCollector`.
+Every metric lives in the app's own registry (tests build many apps in one process): in one process,
+values kept in plain Python (api/metric_values.py: prometheus_client is loaded by the first scrape).
+With `PROMETHEUS_MULTIPROC_DIR` set (several worker processes on one host), prometheus-client's own
+metrics write values to files there and `/metrics` aggregates all processes with `MultiProcessCollector`.
 Labels are bounded: routes are path templates (`/v1/responses/{response_id}`), models are the
 first `MAX_MODELS` names seen (then `other`), upstreams and replicas are the configured ones (URLs
 without credentials), no id and no key is ever a label, except the stored key ids of `respond_key_*`
@@ -13,27 +14,29 @@ the oldest queued run's age are read from the store at scrape time.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount
 
+from respond.api import metric_values
 from respond.core.types import Usage
 
 MAX_MODELS = 64
 LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-M = TypeVar("M", Counter, Gauge, Histogram)
 SPEED = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+
+
+def _kinds(multiproc_dir: str | None) -> tuple[Any, Any, Any, Any]:
+    """A registry and the metric classes: prometheus_client's with several processes (values in its shared
+    files, read by every process's scrape), else the plain ones of api/metric_values.py."""
+    if multiproc_dir:
+        import prometheus_client as p
+
+        return p.CollectorRegistry(), p.Counter, p.Gauge, p.Histogram
+    m = metric_values
+    return m.LocalRegistry(), m.Counter, m.Gauge, m.Histogram
 
 
 class PrometheusMetrics:
@@ -41,7 +44,8 @@ class PrometheusMetrics:
 
     def __init__(self, multiproc_dir: str | None = None) -> None:
         self.multiproc_dir = multiproc_dir
-        self.registry = reg = CollectorRegistry()
+        self.registry, Counter, Gauge, Histogram = _kinds(multiproc_dir)  # noqa: N806
+        reg = self.registry
         self._models: set[str] = set()
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter("respond_http_requests", "HTTP requests by route template, method and status",
@@ -88,14 +92,14 @@ class PrometheusMetrics:
         self.oldest = Gauge("respond_background_oldest_queued_seconds", "Age of the oldest queued run",
                             registry=reg, multiprocess_mode="max")
 
-    def child(self, metric: M, *labels: str) -> M:
+    def child(self, metric: Any, *labels: str) -> Any:
         """`metric.labels(*labels)`, looked up once per label set (labels() takes a lock and checks
         its arguments on every call; the label sets are bounded, see the module docstring)."""
         key = (id(metric), labels)
         found = self._children.get(key)
         if found is None:
             found = self._children[key] = metric.labels(*labels)
-        return cast(M, found)
+        return found
 
     def model(self, name: str) -> str:
         if name in self._models:
@@ -152,11 +156,14 @@ class PrometheusMetrics:
         self.queue_depth.set(queued)
         self.running.set(running)
         self.oldest.set(oldest)
-        if self.multiproc_dir:
-            merged = CollectorRegistry()
-            MultiProcessCollector(merged, path=self.multiproc_dir)  # type: ignore[no-untyped-call, unused-ignore]
-            return bytes(generate_latest(merged))
-        return bytes(generate_latest(self.registry))
+        if not self.multiproc_dir:
+            return metric_values.exposition(self.registry)
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiproc_dir)  # type: ignore[no-untyped-call, unused-ignore]
+        return bytes(generate_latest(merged))
 
 
 def route_template(routes: list[BaseRoute], scope: MutableMapping[str, Any]) -> str:
@@ -183,4 +190,6 @@ async def metrics_endpoint(request: Request) -> Response:
     metrics: PrometheusMetrics = request.app.state.metrics
     stats = await request.app.state.operations.queue()
     body = metrics.render(stats.queued, stats.running, stats.oldest_queued_age)
+    from prometheus_client import CONTENT_TYPE_LATEST  # loaded by the render above
+
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -22,7 +22,6 @@ from starlette.routing import BaseRoute, Route
 
 from respond.engine.tenants.key_admin import KeyBody
 from respond.protocol import bodies
-from respond.protocol import resource_bodies as rb
 from respond.protocol.requests import CreateResponse
 from respond.protocol.response import TERMINAL
 from respond.protocol.shapes.values import JSON, JSONObject
@@ -118,6 +117,8 @@ class ErrorEnvelope(BaseModel):
 
 def request_models() -> dict[tuple[str, str], type[BaseModel]]:
     """The model that validates each endpoint's JSON body (protocol/requests.py, bodies.py, resource_bodies.py)."""
+    from respond.protocol import resource_bodies as rb  # the resources' models: on first use
+
     conv, vs = "/v1/conversations", "/v1/vector_stores"
     return {("POST", "/v1/responses"): CreateResponse,
             ("POST", "/v1/responses/input_tokens"): bodies.CountInputTokens,

@@ -11,14 +11,6 @@ from starlette.routing import Route
 from respond.api.common import bind, window_paging
 from respond.api.common import parsed_body as _body
 from respond.api.routes import JSON, _owner
-from respond.protocol.resource_bodies import (
-    CreateFileBatch,
-    CreateVectorStore,
-    CreateVectorStoreFile,
-    SearchVectorStore,
-    UpdateVectorStore,
-    UpdateVectorStoreFile,
-)
 
 if TYPE_CHECKING:
     from respond.tools.file_search.service import FileSearch
@@ -29,7 +21,12 @@ def _sid(request: Request) -> str:
     return sid
 
 
+# The bodies' models (protocol/resource_bodies.py) are imported by the first request that needs them:
+# ~0.5 MB resident that a server nobody asks for vector stores, files or containers does not hold.
+
 async def create_store(fs: FileSearch, request: Request) -> Response:
+    from respond.protocol.resource_bodies import CreateVectorStore
+
     return JSON(await fs.create_store(_owner(request), await _body(request, CreateVectorStore)))
 
 
@@ -42,6 +39,8 @@ async def retrieve_store(fs: FileSearch, request: Request) -> Response:
 
 
 async def update_store(fs: FileSearch, request: Request) -> Response:
+    from respond.protocol.resource_bodies import UpdateVectorStore
+
     return JSON(await fs.update_store(_owner(request), _sid(request), await _body(request, UpdateVectorStore)))
 
 
@@ -50,6 +49,8 @@ async def delete_store(fs: FileSearch, request: Request) -> Response:
 
 
 async def attach_file(fs: FileSearch, request: Request) -> Response:
+    from respond.protocol.resource_bodies import CreateVectorStoreFile
+
     return JSON(await fs.attach(_owner(request), _sid(request), await _body(request, CreateVectorStoreFile)))
 
 
@@ -63,6 +64,8 @@ async def retrieve_store_file(fs: FileSearch, request: Request) -> Response:
 
 
 async def update_store_file(fs: FileSearch, request: Request) -> Response:
+    from respond.protocol.resource_bodies import UpdateVectorStoreFile
+
     return JSON(await fs.update_vs_file(_owner(request), _sid(request), request.path_params["file_id"],
                                         await _body(request, UpdateVectorStoreFile)))
 
@@ -76,6 +79,8 @@ async def delete_store_file(fs: FileSearch, request: Request) -> Response:
 
 
 async def create_batch(fs: FileSearch, request: Request) -> Response:
+    from respond.protocol.resource_bodies import CreateFileBatch
+
     return JSON(await fs.create_batch(_owner(request), _sid(request), await _body(request, CreateFileBatch)))
 
 
@@ -91,6 +96,8 @@ async def list_batch_files(fs: FileSearch, request: Request) -> Response:
 
 
 async def search(fs: FileSearch, request: Request) -> Response:
+    from respond.protocol.resource_bodies import SearchVectorStore
+
     return JSON(await fs.search(_owner(request), _sid(request), await _body(request, SearchVectorStore)))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from respond.core.listing import ListingStore, Page, QueueStats, ResponseFilter, Row
 from respond.core.ports import ConversationStore, ResponseStore
@@ -22,8 +22,10 @@ from respond.engine.stream.events import replay
 from respond.engine.tenants.tenancy import usage_key
 from respond.protocol.errors import not_found
 from respond.protocol.lifecycle import TERMINAL
-from respond.protocol.resource_bodies import SearchVectorStore
 from respond.protocol.shapes import Deleted, ListPage, ResponseDict
+
+if TYPE_CHECKING:
+    from respond.protocol.resource_bodies import SearchVectorStore
 
 RUN_STATES = ("queued", "in_progress", "failed")
 
@@ -172,6 +174,8 @@ class Operations:
         owner = owner if owner is not None else await self.knowledge.store_owner(store_id)
         if owner is None:
             raise not_found("Vector store", store_id)
+        from respond.protocol.resource_bodies import SearchVectorStore  # the resources' models: on first use
+
         data: list[Row] = (await self.knowledge.search(
             owner, store_id, SearchVectorStore(query=query, max_num_results=10)))["data"]
         return data

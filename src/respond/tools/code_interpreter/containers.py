@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respond.core.containers import ContainerStore
 from respond.core.ports import Row
@@ -22,8 +22,10 @@ from respond.core.storage import FileStore
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import token_id
 from respond.protocol.pagination import page
-from respond.protocol.resource_bodies import CreateContainer, NetworkAllowlist
 from respond.protocol.shapes import ListPage
+
+if TYPE_CHECKING:  # parsed by the route (api/containers.py), which loads the model on first use
+    from respond.protocol.resource_bodies import CreateContainer
 from respond.tools.code_interpreter.names import fit
 from respond.tools.code_interpreter.runner import DATA, CodeRunner
 from respond.tools.code_interpreter.sandbox import MEMORY_LIMITS, Sandbox
@@ -104,6 +106,8 @@ class Containers:
         _no_nul(body.name, "name")
         minutes = body.expires_after.minutes if body.expires_after else DEFAULT_MINUTES
         memory = check_memory(body.memory_limit, self.sandbox.limits.memory_mb, "memory_limit")
+        from respond.protocol.resource_bodies import NetworkAllowlist  # loaded with `body`'s model
+
         if isinstance(body.network_policy, NetworkAllowlist):
             raise invalid(_NO_NETWORK.format(param="network_policy"), "network_policy", "unsupported_parameter")
         if body.skills:

@@ -12,27 +12,29 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from respond.core.ports import Row
 from respond.core.storage import FileStore, VectorIndex
 from respond.protocol.errors import APIError, invalid, not_found
 from respond.protocol.ids import new_id, token_id
 from respond.protocol.pagination import page
-from respond.protocol.resource_bodies import (
-    ChunkingStrategyParam,
-    CreateFileBatch,
-    CreateVectorStore,
-    CreateVectorStoreFile,
-    FilePurpose,
-    SearchVectorStore,
-    UpdateVectorStore,
-    UpdateVectorStoreFile,
-)
 from respond.protocol.shapes import ListPage
 from respond.tools.file_search import filters as flt
 from respond.tools.file_search.chunking import ChunkingStrategy, resolve_strategy
 from respond.tools.file_search.embedder import LazyEmbedder
+
+if TYPE_CHECKING:  # the bodies are parsed by the routes (api/vector_stores.py), which load their models on use
+    from respond.protocol.resource_bodies import (
+        ChunkingStrategyParam,
+        CreateFileBatch,
+        CreateVectorStore,
+        CreateVectorStoreFile,
+        FilePurpose,
+        SearchVectorStore,
+        UpdateVectorStore,
+        UpdateVectorStoreFile,
+    )
 from respond.tools.file_search.ingest import Ingestor
 from respond.tools.file_search.rewrite import rewrite
 from respond.tools.file_search.search import HybridSearch, check_ranking
