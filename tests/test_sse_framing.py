@@ -1,5 +1,5 @@
-"""SSE framing (api/sse.py) and the batching of a pipeline's events (engine/execution/detach.py): how
-many ASGI messages, and so socket writes, a stream costs."""
+"""SSE framing (api/sse.py), the batching of a pipeline's events (engine/execution/detach.py): how
+many ASGI messages, and so socket writes, a stream costs; and the JSON-once events of a watched run."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from respond.api.sse import EventStream, framed
+import orjson
+
+from respond.api.sse import EventStream, frame, framed
+from respond.core.types import TextDelta
 from respond.engine.execution.detach import detached
-from respond.protocol.shapes import StreamEvent
+from respond.engine.stream.events import EventBuilder
+from respond.protocol.shapes import ResponseDict, StreamEvent
 
 
 def _ev(type_: str, n: int) -> StreamEvent:
@@ -74,3 +78,33 @@ async def test_detached_hands_an_error_on_after_the_events_before_it() -> None:
     else:
         raise AssertionError("the error was swallowed")
     assert got == [[1]]
+
+
+def _run(as_json: bool) -> list[StreamEvent]:
+    """The events of a two-delta answer, framed only once the whole run is over."""
+    response = cast(ResponseDict, {"id": "resp_1", "object": "response", "status": "in_progress", "output": [],
+                                   "usage": None, "metadata": {"k": "v"}})
+    b = EventBuilder(response, as_json=as_json, include=[])
+    events: list[StreamEvent] = [b.lifecycle("response.created")]
+    for text in ("Hel", "lo"):
+        events += b.text(TextDelta(text))
+    events += b.close_all()
+    response["status"] = "completed"
+    events.append(b.lifecycle("response.completed"))
+    return events
+
+
+def test_json_once_events_frame_as_copied_ones_and_keep_what_they_showed() -> None:
+    copied, once = _run(as_json=False), _run(as_json=True)
+    ids = {orjson.loads(orjson.dumps(ev[1]))["item"]["id"]: "msg" for ev in (copied, once)}
+
+    def wire(events: list[StreamEvent]) -> list[bytes]:
+        out = [frame(ev) for ev in events]
+        for rid, name in ids.items():
+            out = [f.replace(rid.encode(), name.encode()) for f in out]
+        return out
+
+    assert wire(once) == wire(copied)
+    added = orjson.loads(orjson.dumps(once[1]))
+    assert added["type"] == "response.output_item.added" and added["item"]["content"] == []  # as it was then
+    assert orjson.loads(orjson.dumps(once[0]))["response"]["output"] == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -74,9 +74,11 @@ def _runs(request: Request) -> RunManager:
     return runs
 
 
-def _stream(events: AsyncIterator[StreamEvent], obfuscate: bool) -> EventStream:
-    """`obfuscate`: padding on delta events (api/sse.py), on unless the client turned it off."""
-    return EventStream(framed(detached(events), obfuscate))
+def _stream(events: AsyncIterator[StreamEvent], obfuscate: bool,
+            before: Callable[[], Awaitable[None]] | None = None) -> EventStream:
+    """`obfuscate`: padding on delta events (api/sse.py), on unless the client turned it off; `before`:
+    awaited before the first event goes out (a run's `visible`: it is stored then)."""
+    return EventStream(framed(detached(events, before), obfuscate))
 
 
 async def create_response(request: Request) -> Response:
@@ -97,7 +99,7 @@ async def create_response(request: Request) -> Response:
     obfuscate = (req.stream_options or {}).get("include_obfuscation") is not False
     if isinstance(started, Running):
         if req.stream:
-            return _stream(started.run.events(), obfuscate)
+            return _stream(started.run.events(), obfuscate, started.run.visible)
         return JSON(with_include(started.run.response, req.include, _service(request).vocabulary))
     if req.stream:  # background: queued for a worker (generate:false is the WebSocket's only)
         return _stream(await _runs(request).follow(started.response["id"], owner, -1, req.include), obfuscate)

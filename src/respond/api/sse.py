@@ -83,20 +83,27 @@ class EventStream(Response):
             me.cancel()
 
         watch = asyncio.ensure_future(gone())
+        started = ended = False
+        start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         try:
-            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            ended = False
             async for chunk, last in self.chunks:
+                if not started:  # the headers go with the first events (an error before them, the store
+                    started = True  # refusing the response, say, is still an HTTP error)
+                    await send(start)
                 if not ended:  # the last chunk ends the body with it: one write (and one `send`) fewer
                     await send({"type": "http.response.body", "body": chunk, "more_body": not last})
                     ended = last
+            if not started:
+                started = True
+                await send(start)
             if not ended:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not left or me.uncancel() > 0:  # cancelled by someone else too (the server stopping)
                 raise
         except OSError:  # an ASGI 2.4 server's `send` once the client has left
-            pass
+            if not started:
+                raise
         finally:
             watch.cancel()
             aclose = getattr(self.chunks, "aclose", None)

@@ -115,7 +115,7 @@ async def _turn(ws: WebSocket, msg: JSONObject, owner: str, service: ResponsesSe
     events = started.run.events() if isinstance(started, Running) else await runs.follow(
         started.response["id"], owner, -1, started.req.include)
     last = None
-    async for batch in detached(events):
+    async for batch in detached(events, started.run.visible if isinstance(started, Running) else None):
         for ev in batch:
             await ws.send_text(payload(ev, obfuscate).decode())
             last = ev

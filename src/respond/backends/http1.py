@@ -162,18 +162,19 @@ class Reply(asyncio.Protocol):
                 return b"".join(parts)
             await self._wait()
 
-    async def lines(self) -> AsyncIterator[bytes]:
-        """The body's lines, without their b"\\n" (a b"\\r" before it stays)."""
+    async def lines(self) -> AsyncIterator[list[bytes]]:
+        """The body's lines, without their b"\\n" (a b"\\r" before it stays): every whole line received
+        so far in one list (a reader then loops over lines, not through a generator's step each)."""
         rest = b""
         while True:
             if self._chunks:
                 data = rest + self._take() if rest else self._take()
                 *whole, rest = data.split(b"\n")
-                for line in whole:
-                    yield line
+                if whole:
+                    yield whole
             elif self.complete:
                 if rest:
-                    yield rest
+                    yield [rest]
                 return
             else:
                 await self._wait()

@@ -235,49 +235,48 @@ class OpenAICompatBackend(UpstreamBackend):
         return self.profiled.adapter.run(gen, self._generate(gen))
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        """The upstream's chunks as deltas: one generator from the socket's lines to the deltas (each
+        layer of generators costs a step per delta)."""
         check_chat_cache(gen, self.profile.prompt_cache, f"the upstream at {self.base_url} (profile {self.profile.name})")
         ex = await self._open(gen)
+        finish: str | None = None
+        usage: Usage | None = None
         try:
             ex.check_event_stream()
-            async for delta in self._parse(ex):
-                yield delta
+            async for batch in ex.lines():
+                for raw in batch:
+                    if not raw.startswith(b"data:"):
+                        continue
+                    data = raw[5:].strip()
+                    if data == b"[DONE]":
+                        # Read on to the end of the body: a fully read response returns its connection to
+                        # the pool; a closed one costs a new connection next time.
+                        continue
+                    chunk = sse_json(self.base_url, data)
+                    if chunk.get("error"):
+                        err = chunk["error"]
+                        raise BackendError(str(err.get("message", err)) if isinstance(err, dict) else str(err))
+                    if chunk.get("usage"):
+                        usage = _usage(chunk["usage"])
+                    for choice in chunk.get("choices") or []:
+                        delta = choice.get("delta") or {}
+                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                        if reasoning:
+                            yield ReasoningDelta(reasoning)
+                        if delta.get("refusal"):
+                            yield RefusalDelta(delta["refusal"])
+                        if delta.get("content"):
+                            yield TextDelta(delta["content"], _logprobs(choice))
+                        for call in delta.get("tool_calls") or []:
+                            fn = call.get("function") or {}
+                            yield ToolCallDelta(index=call.get("index", 0), arguments=fn.get("arguments") or "",
+                                                call_id=call.get("id"), name=fn.get("name"))
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+            if finish is None:
+                raise bad_reply(self.base_url, "the stream ended without a finish_reason")
         finally:
             # Fully read: the connection goes back to the pool; cut short (client gone, cancel,
             # error): it is closed, which tells the upstream to stop generating.
             ex.close()
-
-    async def _parse(self, ex: Exchange) -> AsyncIterator[Delta]:
-        finish: str | None = None
-        usage: Usage | None = None
-        async for raw in ex.lines():
-            if not raw.startswith(b"data:"):
-                continue
-            data = raw[5:].strip()
-            if data == b"[DONE]":
-                # Read on to the end of the body: a fully read response returns its connection to
-                # the pool; a closed one costs a new connection next time.
-                continue
-            chunk = sse_json(self.base_url, data)
-            if chunk.get("error"):
-                err = chunk["error"]
-                raise BackendError(str(err.get("message", err)) if isinstance(err, dict) else str(err))
-            if chunk.get("usage"):
-                usage = _usage(chunk["usage"])
-            for choice in chunk.get("choices") or []:
-                delta = choice.get("delta") or {}
-                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                if reasoning:
-                    yield ReasoningDelta(reasoning)
-                if delta.get("refusal"):
-                    yield RefusalDelta(delta["refusal"])
-                if delta.get("content"):
-                    yield TextDelta(delta["content"], _logprobs(choice))
-                for call in delta.get("tool_calls") or []:
-                    fn = call.get("function") or {}
-                    yield ToolCallDelta(index=call.get("index", 0), arguments=fn.get("arguments") or "",
-                                        call_id=call.get("id"), name=fn.get("name"))
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-        if finish is None:
-            raise bad_reply(self.base_url, "the stream ended without a finish_reason")
         yield Finish(reason=finish, usage=usage)

@@ -87,14 +87,15 @@ class OpenAIResponsesBackend(UpstreamBackend):
         try:
             ex.check_event_stream()
             reader = StreamReader(self.base_url)
-            async for raw in ex.lines():
-                if not raw.startswith(b"data:"):
-                    continue
-                data = raw[5:].strip()
-                if not data or data == b"[DONE]":
-                    continue
-                for delta in reader.feed(sse_json(self.base_url, data)):
-                    yield delta
+            async for batch in ex.lines():
+                for raw in batch:
+                    if not raw.startswith(b"data:"):
+                        continue
+                    data = raw[5:].strip()
+                    if not data or data == b"[DONE]":
+                        continue
+                    for delta in reader.feed(sse_json(self.base_url, data)):
+                        yield delta
             if reader.finish is None:
                 raise bad_reply(self.base_url, "the stream ended without response.completed")
             yield reader.finish

@@ -96,11 +96,11 @@ class Exchange:
             raise bad_reply(self.base_url, f"HTTP {self.resp.status} with content type "
                                            f"'{self.resp.content_type}' where an event stream was asked for")
 
-    async def lines(self) -> AsyncIterator[bytes]:
-        """The body's lines; idle and total timeouts become `BackendError`s."""
+    async def lines(self) -> AsyncIterator[list[bytes]]:
+        """The body's lines, those received so far in one list; idle and total timeouts become `BackendError`s."""
         try:
-            async for raw in self.resp.lines():
-                yield raw
+            async for batch in self.resp.lines():
+                yield batch
         except TimeoutError:
             raise self._timed_out() from None
         except (HTTPError, OSError) as exc:

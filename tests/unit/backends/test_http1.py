@@ -119,7 +119,7 @@ def test_lines_across_chunk_boundaries(framing: str) -> None:
             pool = _pool(url)
             reply = await pool.request("POST", "/x", b"{}", "application/json", _deadline())
             assert reply.content_type == "text/event-stream"
-            lines = [line async for line in reply.lines()]
+            lines = [line async for batch in reply.lines() for line in batch]
             assert lines == [b"data: one", b"", b"data: two\r", b"", b"data: [DONE]", b"", b"tail"]
             assert reply.at_eof()
             reply.release()
@@ -227,8 +227,8 @@ def test_reading_pauses_while_the_reader_lags(monkeypatch: pytest.MonkeyPatch) -
             await asyncio.sleep(0.2)
             assert reply._paused and reply._buffered < 200_000
             n = 0
-            async for line in reply.lines():
-                n += len(line) + 1
+            async for batch in reply.lines():
+                n += sum(len(line) + 1 for line in batch)
             assert n == total and not reply._paused
             reply.release()
             pool.close()

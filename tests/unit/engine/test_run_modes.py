@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import orjson
+import pytest
+
 from respond.backends.scripted import ScriptedBackend
 from respond.engine.execution.run import Run
 from respond.engine.record.persistence import RunMode, typed
@@ -24,7 +27,8 @@ async def _start(service: ResponsesService, body: dict[str, Any]) -> tuple[Run, 
 
 
 async def _drain(run: Run) -> list[Any]:
-    return [ev async for ev in run.events()]
+    """The run's events as they go out (a watched run's show their objects as JSON made once)."""
+    return [orjson.loads(orjson.dumps(ev)) async for ev in run.events()]
 
 
 def _text(response: dict[str, Any]) -> str:
@@ -49,9 +53,11 @@ async def test_drained_is_stored_once_whole_without_events(service: ResponsesSer
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
 
 
-async def test_streamed_is_stored_at_its_start_and_end_and_replays_as_it_streamed(
+async def test_streamed_is_stored_before_its_client_hears_of_it_and_at_its_end_and_replays_as_it_streamed(
         service: ResponsesService, store: SqlStore) -> None:
     run, response = await _start(service, {"model": "scripted", "input": "hi", "stream": True})
+    assert await store.get_response(response["id"], OWNER) is None  # nobody has heard of it yet
+    await run.visible()  # its first event is about to go out
     started = await store.get_response(response["id"], OWNER)
     assert started is not None and started["status"] == "in_progress"
     events = await _drain(run)
@@ -63,6 +69,17 @@ async def test_streamed_is_stored_at_its_start_and_end_and_replays_as_it_streame
     assert len(deltas) > 1  # so that the replay's one delta per part is a real difference
     assert replay(typed(stored)) == as_replayed(events)
     assert await store.claim_job("w", 1000) is None  # its lease job is done, nothing queued
+
+
+async def test_a_stream_that_ended_before_its_client_heard_of_it_is_stored_once_whole(
+        service: ResponsesService, store: SqlStore) -> None:
+    run, response = await _start(service, {"model": "scripted", "input": "hi", "stream": True})
+    events = await _drain(run)  # its whole answer was at hand before anything went out
+    await run.visible()
+    stored = await store.get_response(response["id"], OWNER)
+    assert stored is not None and stored == events[-1]["response"]
+    assert await store.read_events(response["id"], OWNER, -1) == ([], "completed")
+    assert await store.claim_job("w", 1000) is None  # it never had a lease job
 
 
 async def test_ephemeral_stores_nothing(service: ResponsesService, store: SqlStore) -> None:
@@ -141,16 +158,20 @@ def service_req(extra: dict[str, Any]) -> Any:
     return parse_create({"model": "scripted", "input": "again", **extra}, CORE)
 
 
+@pytest.mark.parametrize("heard", [True, False])
 async def test_a_refused_final_write_stores_failed_at_once(service: ResponsesService, store: SqlStore,
-                                                           monkeypatch: Any) -> None:
+                                                           monkeypatch: Any, heard: bool) -> None:
     """Issue 17 item 5: the database refusing the final write (a data error, not an outage) is not
-    retried: the response is stored `failed` at once and the stream ends with response.failed."""
+    retried: the response is stored `failed` at once and the stream ends with response.failed.
+    `heard`: its client heard of it before its end (stored at its start, then finished), or not (its
+    one write, whole)."""
     import sqlite3
     import time
 
     from sqlalchemy.exc import IntegrityError
 
-    real = store.finish_response
+    final = "finish_response" if heard else "insert_response"
+    real = getattr(store, final)
     calls: list[str] = []
 
     async def refuse_once(response: dict[str, Any], *args: Any, **kw: Any) -> None:
@@ -159,8 +180,10 @@ async def test_a_refused_final_write_stores_failed_at_once(service: ResponsesSer
             raise IntegrityError("INSERT", {}, sqlite3.IntegrityError("refused"))
         await real(response, *args, **kw)
 
-    monkeypatch.setattr(store, "finish_response", refuse_once)
+    monkeypatch.setattr(store, final, refuse_once)
     run, response = await _start(service, {"model": "scripted", "input": "hi", "stream": True})
+    if heard:
+        await run.visible()
     start = time.monotonic()
     events = await _drain(run)
     assert time.monotonic() - start < 2  # no retry wait

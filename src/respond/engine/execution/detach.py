@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 _DONE = object()
@@ -18,10 +18,13 @@ T = TypeVar("T")
 _tasks: set[asyncio.Task[None]] = set()
 
 
-async def detached(events: AsyncIterator[T]) -> AsyncIterator[list[T]]:
+async def detached(events: AsyncIterator[T], before: Callable[[], Awaitable[None]] | None = None
+                   ) -> AsyncIterator[list[T]]:
     """Yield the pipeline's events in batches: everything that is ready when the consumer asks comes
     in one list, so that a consumer can send them with one socket write instead of one each.  (A deque
-    and one future to wake the consumer: an asyncio.Queue costs several times as much per event.)"""
+    and one future to wake the consumer: an asyncio.Queue costs several times as much per event.)
+    `before` is awaited once, when the first events are ready, before they are handed on (a streamed
+    run is stored then: `Run.visible`), while the pipeline goes on."""
     ready: deque[Any] = deque()
     waiter: asyncio.Future[None] | None = None
 
@@ -53,6 +56,9 @@ async def detached(events: AsyncIterator[T]) -> AsyncIterator[list[T]]:
                     await waiter
                 finally:
                     waiter = None
+            if before is not None:
+                await before()
+                before = None
             items = list(ready)
             ready.clear()
             batch: list[T] = []

@@ -101,9 +101,11 @@ class Launcher:
             store = persistence(mode, self.store, self.hub, record, worker=self.worker_id,
                                 on_stored=lambda r: remember(r, record, history, new_items=ctx_new))
         await store.begin()
-        # Events are copied only for a watched run (streamed, background): a drained one is only read at its end.
+        # Events are copied only for a watched run (streamed, background): a drained one is only read at its end;
+        # and a watched run's events are only ever serialized (SSE, WebSocket, the store): their copies are JSON.
+        watched = bool(req.stream) or background
         builder = EventBuilder(record.response, want_logprobs="message.output_text.logprobs" in include or
-                               bool(req.top_logprobs), copies=bool(req.stream) or background, include=include,
+                               bool(req.top_logprobs), copies=watched, as_json=watched, include=include,
                                reasoning=self._reasoning(req, record.owner), tools=prepared.tools,
                                vocabulary=self.hosted.vocabulary)
 

@@ -21,9 +21,9 @@ class LiveRuns:
     def __init__(self) -> None:
         self._runs: dict[str, tuple[asyncio.Task[object] | None, float]] = {}
 
-    def track(self, response_id: str) -> None:
-        """A run was leased here; its task attaches when it starts producing events."""
-        self._runs.setdefault(response_id, (None, time.monotonic()))
+    def track(self, response_id: str, task: asyncio.Task[object] | None = None) -> None:
+        """A run was leased here; its task attaches when it starts producing events (or is `task`)."""
+        self._runs.setdefault(response_id, (task, time.monotonic()))
 
     def attach(self, response_id: str) -> None:
         """The current task executes this run's events (call only for tracked runs)."""

@@ -59,10 +59,14 @@ class Run:
     def id(self) -> str:
         return self.record.id
 
+    async def visible(self) -> None:
+        """Await before the client hears of the run (its first event goes out): stored by then."""
+        await self.persistence.visible()
+
     async def events(self) -> AsyncIterator[Event]:
         """Yield every event of the response, persisting it once it is terminal."""
         b = self.builder
-        self.persistence.hub.live.attach(self.id)  # its lease is renewed while this task lives
+        self.persistence.attach()  # its lease is renewed while this task lives
         queued = self.response["status"] == "queued"
         transition(self.response, "in_progress")
         try:

@@ -3,12 +3,14 @@
 | mode       | chosen when              | before the run           | while it runs      | at its end                   |
 |------------|--------------------------|--------------------------|--------------------|------------------------------|
 | drained    | store, not streamed      | -                        | -                  | `insert_response` (whole)    |
-| streamed   | store, stream            | `start_response` (lease) | -                  | `finish_response` (job done) |
+| streamed   | store, stream            | -                        | `start_response` (lease) before its first event goes out | `finish_response` (job done), or `insert_response` (whole) |
 | background | background (a claimed job)| (`enqueue_response` at create) | events in batches | `finish_response`    |
 | ephemeral  | store: false             | -                        | -                  | -                            |
 
-A streamed response is stored from its start (GET works while it runs) and leased, so that a crash
-of this process is noticed and the response does not hang.  Only a background run stores its events
+A streamed response is stored before its client hears of it (`visible`: before its first event goes
+out, so GET works while it runs) and leased, so that a crash of this process is noticed and the
+response does not hang; a stream whose whole answer was at hand by then (its run ended before its
+first event went out) is stored once, whole, at its end, as a drained one: one write instead of two.  Only a background run stores its events
 as it goes: it is the one a client resumes (`starting_after`) while it runs.  A foreground run's
 client holds the live stream itself, so none of a streamed or drained response's events are stored: a
 later GET ?stream=true replays it from the stored response (engine/stream/events.py `replay`: the same
@@ -18,6 +20,7 @@ Every stored end notifies the hub (waiters on that response) and, when terminal,
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -92,6 +95,13 @@ class Persistence:
     async def begin(self) -> None:
         """Before the first event (and before the client hears anything)."""
 
+    def attach(self) -> None:
+        """The current task runs the run's events (its lease is renewed while the task lives)."""
+        self.hub.live.attach(self.record.id)
+
+    async def visible(self) -> None:
+        """Before the client hears of the run (its first event goes out): it is stored by then."""
+
     async def append(self, events: list[Row]) -> None:
         """A batch of events, with the response's current snapshot."""
 
@@ -114,20 +124,50 @@ class Drained(Persistence):
 
 
 class Streamed(Persistence):
-    """A foreground stream: stored at its start and at its end, its events not at all (see above)."""
+    """A foreground stream: stored before its first event goes out, or once, whole, at its end if it
+    ended before that (see above); its events not at all."""
 
-    async def begin(self) -> None:
+    def __init__(self, store: Store, hub: Hub, record: Record, *, worker: str = "",
+                 on_stored: Callable[[ResponseDict], None] | None = None) -> None:
+        super().__init__(store, hub, record, worker=worker, on_stored=on_stored)
+        self._first: asyncio.Future[None] | None = None  # the first write: the start, or the whole response
+        self._whole = False
+        self._task: asyncio.Task[Any] | None = None
+
+    def attach(self) -> None:
+        self._task = asyncio.current_task()  # leased later (`visible`): the lease is tied to this task then
+
+    async def visible(self) -> None:
+        if self._first is None:
+            self._first = asyncio.ensure_future(self._start())
+        await asyncio.wait([self._first])  # (the write goes on if the client leaves meanwhile)
+        if not self._whole:
+            self._first.result()  # not stored: the client hears an error instead
+        # (a whole write that was refused: the run stores `failed` instead, and its events say so)
+
+    async def _start(self) -> None:
         r = self.record
         await self.store.start_response(row(r.response), r.owner, r.input_items, worker=self.worker,
                                         lease_ms=LEASE_MS)
-        self.hub.live.track(r.id)
+        self.hub.live.track(r.id, self._task)
 
     async def end(self, events: list[Row], joins: bool) -> None:
         r = self.record
-        await self.store.finish_response(row(r.response), r.owner, r.input_items, rows(r.response["output"]),
-                                         events=events,
-                                         conversation_id=r.conversation_id if joins else None)
+        conversation_id = r.conversation_id if joins else None
+        if self._first is None or self._whole:  # nobody has heard of it (or this stores `failed` instead)
+            self._whole = True
+            self._first = asyncio.ensure_future(self.store.insert_response(
+                row(r.response), r.owner, r.input_items, rows(r.response["output"]), conversation_id=conversation_id))
+            await asyncio.shield(self._first)
+        else:
+            await asyncio.shield(self._first)  # the start, if still being written
+            await self._finish(events, conversation_id)
         self._stored()
+
+    async def _finish(self, events: list[Row], conversation_id: str | None) -> None:
+        r = self.record
+        await self.store.finish_response(row(r.response), r.owner, r.input_items, rows(r.response["output"]),
+                                         events=events, conversation_id=conversation_id)
 
 
 class Background(Streamed):
@@ -138,6 +178,16 @@ class Background(Streamed):
     async def begin(self) -> None:
         """Stored when it was queued; a worker claimed it (its job is leased)."""
         self.hub.live.track(self.record.id)
+
+    def attach(self) -> None:
+        self.hub.live.attach(self.record.id)
+
+    async def visible(self) -> None:
+        """Stored when it was queued."""
+
+    async def end(self, events: list[Row], joins: bool) -> None:
+        await self._finish(events, self.record.conversation_id if joins else None)
+        self._stored()
 
     async def append(self, events: list[Row]) -> None:
         await self.store.append_events(self.record.id, events, row(self.record.response))

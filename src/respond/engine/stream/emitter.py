@@ -4,7 +4,10 @@ It owns the response snapshot and the `sequence_number` counter, so that a strea
 drained one and every replay of a stored one follow one grammar and can never disagree.  What an
 event shows of an item or of the response goes through `include` here, the same way for all of them.
 `copies=False` is for a run nobody watches (a non-streaming request drains its events): they may
-then share the live response instead of carrying a copy each.
+then share the live response instead of carrying a copy each.  `as_json=True` is for a run whose
+events are only ever serialized (an SSE or WebSocket stream, a background run's stored events): what
+an event shows of the response, an item or a part is then its JSON, made once (`orjson.Fragment`,
+written as is by the `orjson.dumps` that frames or stores the event), instead of a copy.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def copy_json(value: T) -> T:
     return cast("T", orjson.loads(orjson.dumps(value)))
 
 
+def frozen(value: Any) -> Any:
+    """`value` as JSON made now: what it is at this moment, whatever happens to it later."""
+    return orjson.Fragment(orjson.dumps(value))
+
+
 def _raw(item: OutputItem | ToolItem) -> dict[str, Any]:
     """The item as the generic JSON object the emitter edits by key (the operations say which key)."""
     return cast("dict[str, Any]", item)
@@ -64,11 +72,12 @@ class TextAt(NamedTuple):
 
 class Emitter:
     def __init__(self, response: ResponseDict, *, include: Collection[str] | None = None, copies: bool = True,
-                 want_logprobs: bool = False, strip: Stripper = CORE.strip) -> None:
+                 want_logprobs: bool = False, strip: Stripper = CORE.strip, as_json: bool = False) -> None:
         self.response = response
         self.strip = strip  # what `include` hides of an item (the server's `Vocabulary.strip`)
         self.include = frozenset(include or ())
         self.copies = copies
+        self._copy = frozen if as_json and copies else copy_json  # how an event keeps what it shows
         self.want_logprobs = want_logprobs  # output_text deltas carry their logprobs
         self.seq = -1
         self._index: dict[str, int] = {}  # item id -> output index
@@ -88,13 +97,19 @@ class Emitter:
         """An item as an event shows it: a copy, without what `include` did not ask for."""
         if not self.copies:
             return item
+        if self._copy is frozen:  # stripping makes a new item when it hides something: no copy first
+            return cast("OutputItem | ToolItem", frozen(self.strip(_raw(item), self.include)))
         return cast("OutputItem | ToolItem", self.strip(_raw(copy_json(item)), self.include))
 
     def lifecycle(self, type_: LifecycleType, response: ResponseDict | None = None) -> ResponseLifecycleEvent:
         snapshot = response if response is not None else self.response
         if self.copies:  # a copy of its top level and of each item (without what `include` hides): the
             # rest (tools, text, reasoning, metadata, usage...) is set whole, never changed in place
-            snapshot = {**snapshot, "output": [self.shown(it) for it in snapshot["output"]]}
+            if self._copy is frozen:
+                snapshot = frozen({**snapshot, "output": [self.strip(_raw(it), self.include)
+                                                          for it in snapshot["output"]]})
+            else:
+                snapshot = {**snapshot, "output": [self.shown(it) for it in snapshot["output"]]}
         return {"type": type_, "sequence_number": self._next(), "response": snapshot}
 
     def apply_all(self, ops: list[Operation]) -> list[StreamEvent]:
@@ -119,11 +134,11 @@ class Emitter:
         if isinstance(op, AddPart):
             parts = item.setdefault("summary" if op.summary else "content", [])
             parts.append(op.part)
-            part = copy_json(op.part) if self.copies else op.part
-            if op.summary and part["type"] == "summary_text":
+            part = self._copy(op.part) if self.copies else op.part
+            if op.summary and op.part["type"] == "summary_text":
                 return [{"type": "response.reasoning_summary_part.added", "sequence_number": self._next(),
                          "item_id": op.item_id, "output_index": index, "summary_index": len(parts) - 1, "part": part}]
-            assert part["type"] != "summary_text"
+            assert op.part["type"] != "summary_text"
             return [{"type": "response.content_part.added", "sequence_number": self._next(), "item_id": op.item_id,
                      "output_index": index, "content_index": len(parts) - 1, "part": part}]
         if isinstance(op, ClosePart):
@@ -133,7 +148,7 @@ class Emitter:
             annotations.append(op.annotation)
             return [{"type": "response.output_text.annotation.added", "sequence_number": self._next(),
                      "item_id": op.item_id, "output_index": index, "content_index": op.part,
-                     "annotation_index": len(annotations) - 1, "annotation": copy_json(op.annotation)}]
+                     "annotation_index": len(annotations) - 1, "annotation": self._copy(op.annotation)}]
         if isinstance(op, CloseInput):
             if item["type"] == "function_call":
                 return [{"type": "response.function_call_arguments.done", "sequence_number": self._next(),
@@ -201,7 +216,7 @@ class Emitter:
     def _close_part(self, op: ClosePart, item: dict[str, Any], index: int) -> list[StreamEvent]:
         iid, j = op.item_id, op.part
         part = item["summary" if op.summary else "content"][j]
-        shown = copy_json(part) if self.copies else part
+        shown = self._copy(part) if self.copies else part
         kind = part["type"]
         if kind == "summary_text":
             return [{"type": "response.reasoning_summary_text.done", "sequence_number": self._next(), "item_id": iid,

@@ -63,13 +63,14 @@ class _Call:
 
 
 class EventBuilder:
-    """`copies=False` is for a run nobody watches (a non-streaming request): see `Emitter`."""
+    """`copies=False` is for a run nobody watches (a non-streaming request), `as_json=True` for one
+    whose events are only serialized (streamed, background): see `Emitter`."""
 
     def __init__(self, response: ResponseDict, want_logprobs: bool = False, copies: bool = True,
                  include: Collection[str] | None = None, reasoning: ReasoningStream | None = None,
-                 tools: ClientTools | None = None, vocabulary: Vocabulary = CORE) -> None:
+                 tools: ClientTools | None = None, vocabulary: Vocabulary = CORE, as_json: bool = False) -> None:
         self.emitter = Emitter(response, include=include, copies=copies,
-                               want_logprobs=want_logprobs, strip=vocabulary.strip)
+                               want_logprobs=want_logprobs, strip=vocabulary.strip, as_json=as_json)
         self.want_logprobs = want_logprobs
         self._message: OutputMessage | None = None  # the open assistant message item
         self._part_open = False  # the message's last content part is still streaming
