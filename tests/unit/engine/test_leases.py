@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
+
+import pytest
 
 from respond.engine.background.workers import RunManager
 from respond.engine.service import ResponsesService
@@ -54,3 +57,24 @@ async def test_a_dead_tasks_run_is_reclaimed_and_a_live_one_is_not(service: Resp
         assert [j["response_id"] for j in await store.expired_jobs()] == []
     finally:
         running.cancel()
+
+
+async def test_with_no_live_run_the_upkeep_reads_and_does_not_write(store: SqlStore,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """No run of this worker alive: nothing to extend, so no write transaction (on SQLite it would take
+    the write lock that the event loop's group commits wait for); its runs whose cancel was requested are
+    still returned."""
+    rid = await _leased(store, "worker-a")
+    await store.request_cancel(rid)
+    writes = []
+    write = store.db.write
+
+    async def counted(fn: Any, quick: bool = False) -> Any:
+        writes.append(quick)
+        return await write(fn, quick)
+
+    monkeypatch.setattr(store.db, "write", counted)
+    assert await store.renew_leases("worker-a", 15_000, []) == [rid]
+    assert writes == []
+    assert await store.renew_leases("worker-a", 15_000, [rid]) == [rid]  # a live run: its lease extended
+    assert writes == [False]
