@@ -100,11 +100,16 @@ def test_upserts_deletes_and_updates_of_several_writes_join_by_their_conditions(
         set_v = update(t).where(t.c.id == bindparam("key")).values(v=bindparam("val"))
 
         def end(new: int, v: str, key: int) -> Callable[[Connection], None]:
-            return lambda conn: (execute_rows(conn, upsert, {"id": new, "v": v}), execute_rows(conn, drop, {"key": key}))[0]
+            def write(conn: Connection) -> None:
+                execute_rows(conn, upsert, {"id": new, "v": v})
+                execute_rows(conn, drop, {"key": key})
+            return write
 
         def change(key: int, val: str) -> Callable[[Connection], None]:
-            return lambda conn: (execute_rows(conn, set_v, {"key": key, "val": val}),
-                                 execute_rows(conn, drop, {"key": key}))[0]
+            def write(conn: Connection) -> None:
+                execute_rows(conn, set_v, {"key": key, "val": val})
+                execute_rows(conn, drop, {"key": key})
+            return write
 
         del runs[:]
         await asyncio.gather(*(db.write(end(n, "u", k), quick=True) for n, k in ((1, 1), (3, 2), (4, 9))))
