@@ -20,7 +20,8 @@ def _ev(type_: str, n: int) -> StreamEvent:
     return cast(StreamEvent, {"type": type_, "sequence_number": n})
 
 
-async def _messages(chunks: AsyncIterator[tuple[bytes, bool]]) -> list[dict[str, Any]]:
+async def _messages(chunks: AsyncIterator[tuple[bytes, bool]], headers_with_first: bool = False
+                    ) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     never = asyncio.Event()
 
@@ -31,7 +32,7 @@ async def _messages(chunks: AsyncIterator[tuple[bytes, bool]]) -> list[dict[str,
     async def send(message: Any) -> None:
         sent.append(message)
 
-    await EventStream(chunks)({"type": "http"}, receive, send)
+    await EventStream(chunks, headers_with_first=headers_with_first)({"type": "http"}, receive, send)
     return sent
 
 

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 
+from respond.api.sse import EventStream
 from respond.core.ports import Store
 from respond.engine.record.hub import Hub
 from respond.engine.record.persistence import Record, Streamed
@@ -82,8 +83,32 @@ async def test_the_headers_wait_for_the_first_chunk_so_an_error_before_it_is_an_
 
     sent: list[dict[str, Any]] = []
     with pytest.raises(RuntimeError):
-        sent = await _messages(chunks())
+        sent = await _messages(chunks(), headers_with_first=True)
     assert sent == []  # nothing went out: the server's error handler answers (an OpenAI error envelope)
+
+
+async def test_a_resumed_stream_sends_its_headers_at_once() -> None:
+    first = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def chunks() -> Any:
+        await first.wait()
+        yield b"event: response.completed\ndata: {}\n\n", True
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}  # pragma: no cover
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    streaming = asyncio.ensure_future(EventStream(chunks())({"type": "http"}, receive, send))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert [m["type"] for m in sent] == ["http.response.start"]  # before any event
+    first.set()
+    await streaming
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
 
 
 def test_a_stream_is_found_by_get_as_soon_as_its_client_hears_of_it(server: AppServer, upstream: Any) -> None:

@@ -78,7 +78,7 @@ def _stream(events: AsyncIterator[StreamEvent], obfuscate: bool,
             before: Callable[[], Awaitable[None]] | None = None) -> EventStream:
     """`obfuscate`: padding on delta events (api/sse.py), on unless the client turned it off; `before`:
     awaited before the first event goes out (a run's `visible`: it is stored then)."""
-    return EventStream(framed(detached(events, before), obfuscate))
+    return EventStream(framed(detached(events, before), obfuscate), headers_with_first=before is not None)
 
 
 async def create_response(request: Request) -> Response:

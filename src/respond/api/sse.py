@@ -64,8 +64,12 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[tuple[bytes, bool]]) -> None:
+    def __init__(self, chunks: AsyncIterator[tuple[bytes, bool]], headers_with_first: bool = False) -> None:
+        """`headers_with_first`: the headers wait for the first chunk (a live run's: it is stored before its
+        first event goes out, and the store refusing it is then still an HTTP error); else they go at once
+        (a resumed stream may wait long for its next event)."""
         self.chunks = chunks
+        self.headers_with_first = headers_with_first
         self.status_code = 200
         self.background = None
         self.init_headers(SSE_HEADERS)
@@ -86,9 +90,12 @@ class EventStream(Response):
         started = ended = False
         start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         try:
+            if not self.headers_with_first:
+                started = True
+                await send(start)
             async for chunk, last in self.chunks:
-                if not started:  # the headers go with the first events (an error before them, the store
-                    started = True  # refusing the response, say, is still an HTTP error)
+                if not started:
+                    started = True
                     await send(start)
                 if not ended:  # the last chunk ends the body with it: one write (and one `send`) fewer
                     await send({"type": "http.response.body", "body": chunk, "more_body": not last})

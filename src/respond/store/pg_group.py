@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from respond.store.pg_merge import Step, merged, multi_row
+from respond.store.pg_merge import Step, groupable, merged
 
 Run = Callable[[list[Step]], Awaitable[None]]
 Member = tuple[Sequence[Any], list[Step], "asyncio.Future[None] | None"]
@@ -48,7 +48,7 @@ class Grouper:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def write(self, stmts: Sequence[Any], steps: list[Step]) -> None:
-        if not all(multi_row(stmt) for stmt in stmts):
+        if not all(groupable(stmt) for stmt in stmts):
             await self._run(alone(stmts, steps))
             return
         key = tuple(sql for sql, _args in steps)
@@ -86,8 +86,11 @@ class Grouper:
             stmts = group[0][0]
             steps = [(sql, [row for _stmts, member, _fut in group for row in member[n][1]])
                      for n, (sql, _args) in enumerate(group[0][1])]
+            one = merged(stmts, steps, grouped=True)
             try:
-                await self._run(alone(stmts, steps))
+                if one is None and len(steps) > 1:  # (not as one statement: one at a time)
+                    raise LookupError
+                await self._run([(one[0], [one[1]])] if one is not None else steps)
             except Exception:  # noqa: BLE001 - each runs again alone, for its own outcome
                 pass
             else:

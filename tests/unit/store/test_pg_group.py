@@ -11,7 +11,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, bindparam, insert, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from respond.store.availability import data_error
 from respond.store.database import Database, execute_rows
@@ -24,6 +37,7 @@ def _run(check: Callable[[Database, Table, list[int]], Any]) -> Any:
     meta = MetaData()
     table = Table(f"group_{uuid.uuid4().hex[:12]}", meta, Column("id", Integer, primary_key=True),
                   Column("v", String(8)))
+    Table(f"{table.name}_2", meta, Column("id", Integer, primary_key=True), Column("v", String(8)))
 
     async def main() -> Any:
         assert URL is not None
@@ -72,18 +86,43 @@ def test_a_group_that_fails_runs_again_one_write_at_a_time() -> None:
     assert _run(check) == [(1, "a"), (2, "b")]
 
 
-def test_a_statement_whose_rows_cannot_join_runs_alone() -> None:
+def test_upserts_deletes_and_updates_of_several_writes_join_by_their_conditions() -> None:
+    """An upsert's rows, a DELETE's and an UPDATE's that set the same values, from several writes, are one
+    statement (the conditions joined by OR); upserts that meet, or UPDATEs that set other values, run alone."""
     async def check(db: Database, t: Table, runs: list[int]) -> None:
+        t2 = t.metadata.tables[f"{t.name}_2"]
         await _put(db, t, (1, "a"), (2, "b"))
+        await db.write(lambda conn: execute_rows(conn, insert(t2), [{"id": i, "v": "k"} for i in (1, 2, 3, 4)]),
+                       quick=True)
+        up = pg_insert(t)
+        upsert = up.on_conflict_do_update(index_elements=["id"], set_={"v": up.excluded.v})
+        drop = delete(t2).where(t2.c.id == bindparam("key"))
         set_v = update(t).where(t.c.id == bindparam("key")).values(v=bindparam("val"))
 
-        def set_z(key: int) -> Callable[[Connection], None]:
-            return lambda conn: execute_rows(conn, set_v, {"key": key, "val": "z"})
+        def end(new: int, v: str, key: int) -> Callable[[Connection], None]:
+            def write(conn: Connection) -> None:
+                execute_rows(conn, upsert, {"id": new, "v": v})
+                execute_rows(conn, drop, {"key": key})
+            return write
 
-        await asyncio.gather(db.write(set_z(1), quick=True), db.write(set_z(2), quick=True))
-        assert runs == [2, 1, 1]
+        def change(key: int, val: str) -> Callable[[Connection], None]:
+            def write(conn: Connection) -> None:
+                execute_rows(conn, set_v, {"key": key, "val": val})
+                execute_rows(conn, drop, {"key": key})
+            return write
 
-    assert _run(check) == [(1, "z"), (2, "z")]
+        del runs[:]
+        await asyncio.gather(*(db.write(end(n, "u", k), quick=True) for n, k in ((1, 1), (3, 2), (4, 9))))
+        assert runs == [1]
+        await asyncio.gather(db.write(end(5, "x", 9), quick=True), db.write(end(5, "y", 9), quick=True))
+        assert runs == [1, 1, 1, 1]  # they meet: the statement fails, each runs alone
+        await asyncio.gather(db.write(change(3, "s"), quick=True), db.write(change(4, "s"), quick=True))
+        assert runs == [1, 1, 1, 1, 1]
+        await asyncio.gather(db.write(change(3, "p"), quick=True), db.write(change(4, "q"), quick=True))
+        assert runs == [1, 1, 1, 1, 1, 1, 1]
+        assert [tuple(r) for r in await db.fetch(select(t2).order_by(t2.c.id))] == []  # (1 and 2 dropped, then 3, 4)
+
+    assert _run(check) == [(1, "u"), (2, "b"), (3, "p"), (4, "q"), (5, "y")]
 
 
 def test_the_first_of_a_group_cancelled_while_it_waits_leaves_the_others_stored() -> None:
