@@ -192,3 +192,31 @@ async def test_a_refused_final_write_stores_failed_at_once(service: ResponsesSer
     stored = await store.get_response(response["id"], OWNER)
     assert stored is not None and stored["status"] == "failed" and "could not be stored" in stored["error"]["message"]
     assert store.journal is None or not store.journal.pending  # never journaled as an outage
+    if not heard:
+        await run.visible()  # its client, asking now, hears the events that say `failed`: no error
+
+
+async def test_a_stream_refused_even_as_failed_before_its_client_heard_of_it_is_an_error(
+        service: ResponsesService, store: SqlStore, monkeypatch: Any) -> None:
+    """Its run ended before its first event went out (one write, whole), and the database refused that
+    write and the `failed` one after it: its client, asking for its first events after that (`visible`),
+    hears the error (an HTTP error: no headers are out yet), not events of a response stored nowhere."""
+    import asyncio
+    import sqlite3
+
+    from sqlalchemy.exc import IntegrityError
+
+    calls: list[str] = []
+
+    async def refuse(response: dict[str, Any], *args: Any, **kw: Any) -> None:
+        calls.append(response["status"])
+        raise IntegrityError("INSERT", {}, sqlite3.IntegrityError("refused"))
+
+    monkeypatch.setattr(store, "insert_response", refuse)
+    run, response = await _start(service, {"model": "scripted", "input": "hi", "stream": True})
+    draining = asyncio.ensure_future(_drain(run))  # the pipeline runs to its end before the client asks
+    await asyncio.wait([draining])
+    assert isinstance(draining.exception(), IntegrityError) and calls == ["completed", "failed"]
+    with pytest.raises(IntegrityError):
+        await run.visible()
+    assert await store.get_response(response["id"], OWNER) is None

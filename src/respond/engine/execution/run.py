@@ -192,19 +192,24 @@ class Run:
         self._finished = True
         if self._on_end is not None:
             self._on_end(self.response)
+        refused: BaseException | None = None
         try:
-            await self.persistence.end(rows(events), joins)
-            return True
-        except Exception as exc:
-            log.error("storing the end of %s failed (%s); storing it failed instead", self.id, exc)
-            self.response.update({"status": "failed", "output": [], "error": {
-                "code": "server_error", "message": "The response could not be stored: the database refused one "
-                "of its values (too long, or not valid text)."}})
             try:
-                await self.persistence.end([], False)
-            except Exception:
-                raise exc from None
-            return False
+                await self.persistence.end(rows(events), joins)
+                return True
+            except Exception as exc:
+                log.error("storing the end of %s failed (%s); storing it failed instead", self.id, exc)
+                self.response.update({"status": "failed", "output": [], "error": {
+                    "code": "server_error", "message": "The response could not be stored: the database refused "
+                    "one of its values (too long, or not valid text)."}})
+                try:
+                    await self.persistence.end([], False)
+                except Exception:
+                    refused = exc
+                    raise exc from None
+                return False
+        finally:
+            self.persistence.settled(refused)  # (a client that has not heard of it yet waits for this)
 
 
 def _usage(usage: Usage | None) -> UsageDict:

@@ -108,6 +108,10 @@ class Persistence:
     async def end(self, events: list[Row], joins: bool) -> None:
         """The run ended (terminal, or cancelled): its last `events`; `joins`: add it to its conversation."""
 
+    def settled(self, refused: BaseException | None) -> None:
+        """The run's last word on its end (engine/execution/run.py `_persist`): stored, as it ended or as
+        `failed` (None), or refused even as `failed` (`refused`: its client must hear an error)."""
+
     def _stored(self) -> None:
         response = self.record.response
         if self._on_stored is not None and response["status"] in TERMINAL:
@@ -133,6 +137,7 @@ class Streamed(Persistence):
         self._first: asyncio.Future[None] | None = None  # the first write: the start, or the whole response
         self._whole = False
         self._task: asyncio.Task[Any] | None = None
+        self._settled: asyncio.Future[BaseException | None] | None = None  # `settled`'s word, for `visible`
 
     def attach(self) -> None:
         self._task = asyncio.current_task()  # leased later (`visible`): the lease is tied to this task then
@@ -143,7 +148,22 @@ class Streamed(Persistence):
         await asyncio.wait([self._first])  # (the write goes on if the client leaves meanwhile)
         if not self._whole:
             self._first.result()  # not stored: the client hears an error instead
-        # (a whole write that was refused: the run stores `failed` instead, and its events say so)
+            return
+        # Its run ended first and stored it whole: its events go out once that end is settled.  A whole write
+        # refused stores `failed` instead (its events say so); refused that way too, the client hears an error.
+        refused = await self._settle()
+        if refused is not None:
+            raise refused
+
+    def _settle(self) -> asyncio.Future[BaseException | None]:
+        if self._settled is None:
+            self._settled = asyncio.get_running_loop().create_future()
+        return self._settled
+
+    def settled(self, refused: BaseException | None) -> None:
+        settle = self._settle()
+        if not settle.done():
+            settle.set_result(refused)
 
     async def _start(self) -> None:
         r = self.record
@@ -159,6 +179,7 @@ class Streamed(Persistence):
             self._first = asyncio.ensure_future(self.store.insert_response(
                 row(r.response), r.owner, r.input_items, rows(r.response["output"]), conversation_id=conversation_id))
             await asyncio.shield(self._first)
+            self.settled(None)  # stored (refused, the run says what it stored instead: `settled`)
         else:
             await asyncio.shield(self._first)  # the start, if still being written
             await self._finish(events, conversation_id)
