@@ -34,9 +34,9 @@ def test_writes_are_checkpointed_by_the_checkpoint_thread(tmp_path: Path) -> Non
     try:
         assert asyncio.run(main()) == FALLBACK_PAGES
         deadline = time.monotonic() + 10
-        while threads.checkpointer.runs < 2 and time.monotonic() < deadline:
+        while threads.checkpointer.runs < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert threads.checkpointer.runs >= 2
+        assert threads.checkpointer.runs >= 1  # (a trigger that comes while one runs is folded into it)
         assert threads.checkpointer.frames > 0  # pages copied into the database file
         assert threads.checkpointer.thread_names == {"sqlite-checkpoint_0"}
         assert committed_on == {threading.main_thread().name}  # the quick writes committed on the loop's thread
