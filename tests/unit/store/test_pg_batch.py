@@ -4,9 +4,6 @@ built once runs there too; anything else runs through SQLAlchemy as before.  Nee
 
 from __future__ import annotations
 
-import asyncio
-import os
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -16,35 +13,13 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, bin
 from respond.store.availability import data_error
 from respond.store.database import Database, execute_rows
 from respond.store.safetext import SafeString
+from tests.unit.store.pg_scratch import URL, on_scratch_table
 
-URL = os.environ.get("RESPOND_TEST_POSTGRES")
 pytestmark = pytest.mark.skipif(not URL, reason="RESPOND_TEST_POSTGRES is not set")
 
 
 def _run(check: Callable[[Database, Table, list[int]], Any]) -> Any:
-    meta = MetaData()
-    table = Table(f"batch_{uuid.uuid4().hex[:12]}", meta, Column("id", Integer, primary_key=True),
-                  Column("v", String(8)))
-
-    async def main() -> Any:
-        assert URL is not None
-        db = Database(URL)
-        runs: list[int] = []
-        real = db._run
-
-        async def counted(steps: Any) -> None:
-            runs.append(len(steps))
-            await real(steps)
-
-        pytest.MonkeyPatch().setattr(db, "_run", counted)  # (this instance only: dropped with it)
-        await db.write(lambda conn: meta.create_all(conn))
-        try:
-            return await check(db, table, runs)
-        finally:
-            await db.write(lambda conn: meta.drop_all(conn))
-            await db.close()
-
-    return asyncio.run(main())
+    return on_scratch_table("batch", check, len)  # runs: the statements each run sends
 
 
 def test_execute_rows_only_runs_on_asyncpg_in_one_transaction() -> None:

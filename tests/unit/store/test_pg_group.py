@@ -5,18 +5,12 @@ caller gets its own outcome; a statement whose rows cannot join runs alone.  Nee
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import (
-    Column,
     Connection,
-    Integer,
-    MetaData,
-    String,
     Table,
     bindparam,
     delete,
@@ -28,37 +22,18 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from respond.store.availability import data_error
 from respond.store.database import Database, execute_rows
+from tests.unit.store.pg_scratch import URL, on_scratch_table
 
-URL = os.environ.get("RESPOND_TEST_POSTGRES")
 pytestmark = pytest.mark.skipif(not URL, reason="RESPOND_TEST_POSTGRES is not set")
 
 
 def _run(check: Callable[[Database, Table, list[int]], Any]) -> Any:
-    meta = MetaData()
-    table = Table(f"group_{uuid.uuid4().hex[:12]}", meta, Column("id", Integer, primary_key=True),
-                  Column("v", String(8)))
-    Table(f"{table.name}_2", meta, Column("id", Integer, primary_key=True), Column("v", String(8)))
+    async def rows(db: Database, table: Table) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await db.read(lambda conn: conn.execute(select(table).order_by(table.c.id)).all())]
 
-    async def main() -> Any:
-        assert URL is not None
-        db = Database(URL)
-        runs: list[int] = []
-        real = db._run
-
-        async def counted(steps: Any) -> None:
-            runs.append(sum(len(args) for _sql, args in steps))  # rows (or statements joined) sent
-            await real(steps)
-
-        pytest.MonkeyPatch().setattr(db, "_run", counted)  # (this instance only: dropped with it)
-        await db.write(lambda conn: meta.create_all(conn))
-        try:
-            await check(db, table, runs)
-            return [tuple(r) for r in await db.read(lambda conn: conn.execute(select(table).order_by(table.c.id)).all())]
-        finally:
-            await db.write(lambda conn: meta.drop_all(conn))
-            await db.close()
-
-    return asyncio.run(main())
+    # runs: the rows (or statements joined) each run sends
+    return on_scratch_table("group", check, lambda steps: sum(len(args) for _sql, args in steps), tables=2,
+                            after=rows)
 
 
 def _put(db: Database, t: Table, *rows: tuple[int, str]) -> Any:
