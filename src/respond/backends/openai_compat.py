@@ -232,12 +232,14 @@ class OpenAICompatBackend(UpstreamBackend):
             raise status_error(self.base_url, ex.resp.status, message, code, param)
 
     def generate(self, gen: Generation) -> AsyncIterator[Delta]:
-        return self.profiled.adapter.run(gen, self._generate(gen))
+        return self._generate(gen)
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
         """The upstream's chunks as deltas: one generator from the socket's lines to the deltas (each
-        layer of generators costs a step per delta)."""
+        layer of generators costs a step per delta), the profile's checks (`adapt.Tally`) kept inline."""
         check_chat_cache(gen, self.profile.prompt_cache, f"the upstream at {self.base_url} (profile {self.profile.name})")
+        tally = self.profiled.adapter.tally(gen)
+        text, other = tally.text, tally.other
         ex = await self._open(gen)
         finish: str | None = None
         usage: Usage | None = None
@@ -262,15 +264,20 @@ class OpenAICompatBackend(UpstreamBackend):
                         delta = choice.get("delta") or {}
                         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                         if reasoning:
+                            other.append(reasoning)
                             yield ReasoningDelta(reasoning)
                         if delta.get("refusal"):
+                            other.append(delta["refusal"])
                             yield RefusalDelta(delta["refusal"])
                         if delta.get("content"):
+                            text.append(delta["content"])
                             yield TextDelta(delta["content"], _logprobs(choice))
                         for call in delta.get("tool_calls") or []:
                             fn = call.get("function") or {}
-                            yield ToolCallDelta(index=call.get("index", 0), arguments=fn.get("arguments") or "",
-                                                call_id=call.get("id"), name=fn.get("name"))
+                            piece = ToolCallDelta(index=call.get("index", 0), arguments=fn.get("arguments") or "",
+                                                  call_id=call.get("id"), name=fn.get("name"))
+                            tally.call(piece)
+                            yield piece
                         if choice.get("finish_reason"):
                             finish = choice["finish_reason"]
             if finish is None:
@@ -279,4 +286,4 @@ class OpenAICompatBackend(UpstreamBackend):
             # Fully read: the connection goes back to the pool; cut short (client gone, cancel,
             # error): it is closed, which tells the upstream to stop generating.
             ex.close()
-        yield Finish(reason=finish, usage=usage)
+        yield await tally.end(Finish(reason=finish, usage=usage))

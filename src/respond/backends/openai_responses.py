@@ -80,9 +80,12 @@ class OpenAIResponsesBackend(UpstreamBackend):
         raise status_error(self.base_url, ex.resp.status, message, code, param)
 
     def generate(self, gen: Generation) -> AsyncIterator[Delta]:
-        return self.profiled.adapter.run(gen, self._generate(gen))
+        return self._generate(gen)
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        """The upstream's events as deltas, the profile's checks (`adapt.Tally`) kept inline: one generator."""
+        tally = self.profiled.adapter.tally(gen)
+        see = tally.see
         ex = await self._open(gen)
         try:
             ex.check_event_stream()
@@ -95,10 +98,12 @@ class OpenAIResponsesBackend(UpstreamBackend):
                     if not data or data == b"[DONE]":
                         continue
                     for delta in reader.feed(sse_json(self.base_url, data)):
+                        see(delta)
                         yield delta
-            if reader.finish is None:
+            finish = reader.finish
+            if finish is None:
                 raise bad_reply(self.base_url, "the stream ended without response.completed")
-            yield reader.finish
         finally:
             # Fully read: the connection goes back to the pool; cut short: closed, which stops the upstream.
             ex.close()
+        yield await tally.end(finish)
