@@ -70,14 +70,20 @@ class Run:
         queued = self.response["status"] == "queued"
         transition(self.response, "in_progress")
         try:
+            keeps = self.recorder.keep  # (the recorder is awaited only by a run that stores its events)
             if queued:  # a background run: its first events were stored when it was queued
                 for type_ in QUEUED_EVENTS:
                     b.lifecycle(type_)  # (numbered then, and not again)
             else:
-                yield await self._out(b.lifecycle("response.created"))
+                created: Event = b.lifecycle("response.created")
+                if keeps:
+                    await self.recorder(created)
+                yield created
             self._within_window()
-            yield await self._out(b.lifecycle("response.in_progress"))
-            keeps = self.recorder.keep
+            started: Event = b.lifecycle("response.in_progress")
+            if keeps:
+                await self.recorder(started)
+            yield started
             # The deltas are read here, not through a generator of their own (each layer of generators
             # costs a step per delta): the primed first one, then the backend's, each within the window.
             delta = await self._first_delta()
@@ -93,26 +99,25 @@ class Run:
                     if isinstance(delta, Finish):
                         finish = delta
                         break
-                    for ev in self._on(delta):  # (the recorder is awaited only by a run that stores its
-                        if keeps:               # events: one per token)
+                    for ev in self._on(delta):
+                        if keeps:
                             await self.recorder(ev)
                         yield ev
             for ev in self._finish(finish):
-                yield await self._out(ev)
+                if keeps:
+                    await self.recorder(ev)
+                yield ev
             yield await self._end(cast(LifecycleType, f"response.{self._final[0]}"))
         except BackendError as exc:
             for ev in self._fail(exc):
-                yield await self._out(ev)
+                await self.recorder(ev)
+                yield ev
             yield await self._end("response.failed")
         except (asyncio.CancelledError, GeneratorExit):
             await self._abort("cancelled")
             raise
         finally:
             await self._close_deltas()
-
-    async def _out(self, ev: Event) -> Event:
-        await self.recorder(ev)
-        return ev
 
     async def _end(self, terminal_type: LifecycleType) -> Event:
         """The terminal event is stored with the terminal status before the client sees it."""
