@@ -163,11 +163,10 @@ class UpstreamTransport:
         """Send a request and wait for the response headers (bounded by `first_byte`)."""
         await self._acquire()
         started = time.monotonic()
-        deadline = asyncio.get_running_loop().time() + self.limits.total
+        now = asyncio.get_running_loop().time()
         try:
-            async with asyncio.timeout(self.limits.first_byte):
-                resp = await self._client().request(method, path, body, "application/json" if body is not None else None,
-                                                    deadline)
+            resp = await self._client().request(method, path, body, "application/json" if body is not None else None,
+                                                now + self.limits.total, headers_by=now + self.limits.first_byte)
         except BaseException as exc:
             self._slots.release()
             if isinstance(exc, ConnectTimeout):
