@@ -59,7 +59,8 @@ NOT_AT_REST = {
 
 CHILD = """
 import json, sys
-from respond.cli import _uvicorn
+from respond.cli import _uvicorn, build_parser
+build_parser().parse_args(["serve"])  # `respond serve` builds every command's parser
 _uvicorn()  # uvicorn's Config and Server, as `respond serve` loads them
 from respond.bootstrap import build_app
 from respond.config_file import settings_with
