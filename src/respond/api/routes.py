@@ -24,6 +24,7 @@ from respond.protocol.pagination import ListParams, int_param
 from respond.protocol.shapes import StreamEvent
 
 T = TypeVar("T")
+WATCH_AFTER = 0.1  # seconds a non-streamed create runs before its client's connection is watched
 
 
 class JSON(Response):
@@ -141,10 +142,15 @@ async def create_response(request: Request) -> Response:
 async def _unless_gone(request: Request, work: Awaitable[T]) -> T | None:
     """Await `work` unless the client disconnects first: then it is cancelled, which closes its
     upstream request at once (a run being drained is stored `cancelled`); None then.  Streams
-    are watched by the streaming response itself once their headers are out."""
+    are watched by the streaming response itself once their headers are out.
+
+    The connection is watched once `work` has run `WATCH_AFTER` seconds: most answers are out before
+    that, and a timer set and cancelled costs a fraction of a task that waits on the connection and is
+    cancelled (a client that leaves sooner is heard at that point, its run cancelled then)."""
     me = asyncio.current_task()
     assert me is not None
     left = False
+    watch: asyncio.Future[None] | None = None
 
     async def gone() -> None:
         nonlocal left
@@ -153,8 +159,12 @@ async def _unless_gone(request: Request, work: Awaitable[T]) -> T | None:
         left = True
         me.cancel()  # `work` is awaited by this very task: the cancellation goes into it, its cleanup runs
 
-    # one watcher task and `work` awaited in place: a task and an asyncio.wait fewer per request
-    watch = asyncio.ensure_future(gone())
+    def start() -> None:
+        nonlocal watch
+        watch = asyncio.ensure_future(gone())
+
+    # one watcher task, once due, and `work` awaited in place: a task and an asyncio.wait fewer per request
+    timer = asyncio.get_running_loop().call_later(WATCH_AFTER, start)
     try:
         done = await work
     except asyncio.CancelledError:
@@ -162,7 +172,9 @@ async def _unless_gone(request: Request, work: Awaitable[T]) -> T | None:
             raise
         return None
     finally:
-        watch.cancel()
+        timer.cancel()
+        if watch is not None:
+            watch.cancel()
     if left:  # `work` swallowed the cancellation and ended anyway: the client is gone all the same
         me.uncancel()
         return None
