@@ -45,11 +45,22 @@ NOT_AT_REST = {
     "urllib.request": "nothing (prometheus_client's exposition)",
     "gzip": "nothing (prometheus_client's exposition)",
     "mmap": "nothing (prometheus_client's multiprocess values)",
+    "respond.api.openapi": "the first request to /openapi.json or /docs",
+    "respond.engine.tenants.key_admin": "the first request to /admin/v1/keys (or `respond keys`)",
+    "respond.backends.openai_responses": "a /v1/responses upstream (kind \"responses\", --backend openai_responses)",
+    "respond.backends.responses_wire": "a /v1/responses upstream",
+    "respond.backends.scripted": "--backend scripted",
+    "respond.backends.moderation": "--moderation-upstream",
+    "respond.store.redis_rates": "--rate-store redis://",
+    "respond.store.pg_direct": "a PostgreSQL database",
+    "respond.store.pg_group": "a PostgreSQL database",
+    "respond.store.pg_merge": "a PostgreSQL database",
 }
 
 CHILD = """
 import json, sys
-from respond.cli import _uvicorn
+from respond.cli import _uvicorn, build_parser
+build_parser().parse_args(["serve"])  # `respond serve` builds every command's parser
 _uvicorn()  # uvicorn's Config and Server, as `respond serve` loads them
 from respond.bootstrap import build_app
 from respond.config_file import settings_with

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -29,7 +29,6 @@ from respond.api.app import create_app
 from respond.api.auth import KeyRing
 from respond.api.guard import GuardOptions
 from respond.api.metrics import PrometheusMetrics
-from respond.backends.moderation import HTTPModerator
 from respond.backends.upstream_http import UpstreamLimits
 from respond.config import Settings
 from respond.core.errors import BackendError
@@ -49,7 +48,6 @@ from respond.engine.tooling.hosted import HostedTools
 from respond.protocol.vocabulary import Vocabulary
 from respond.store.availability import data_error, unavailable
 from respond.store.journal import Journal
-from respond.store.redis_rates import RedisRates
 from respond.tools.code_interpreter import tool as code_interpreter
 from respond.tools.code_interpreter.containers import Containers
 from respond.tools.code_interpreter.sandbox import Limits, Sandbox
@@ -59,6 +57,9 @@ from respond.tools.file_search.source import StoredFiles
 from respond.tools.mcp import tool as mcp
 from respond.tools.web_search import tool as web_search
 from respond.upstreams import build_upstreams, chat_defaults
+
+if TYPE_CHECKING:
+    from respond.backends.moderation import HTTPModerator
 
 log = logging.getLogger("respond")
 MiB = 1024 * 1024
@@ -166,6 +167,8 @@ def build_tenancy(settings: Settings, store: Any, metrics: PrometheusMetrics,
     if settings.rate_store == "database":
         rates = sql
     elif settings.rate_store.startswith(("redis://", "rediss://", "unix://")):
+        from respond.store.redis_rates import RedisRates  # (and redis) only for a Redis rate store
+
         rates = RedisRates(settings.rate_store)
     else:
         raise ValueError(f"--rate-store is 'database' or a redis:// URL, got {settings.rate_store!r}.")
@@ -209,8 +212,11 @@ def build_app(settings: Settings, clock: Callable[[], float] | None = None) -> S
     if hasattr(store, "journal"):  # the SQL store: final writes wait in a local journal during an outage
         store.journal = Journal(settings.journal_dir, server_secret, settings.database)
     queued = asyncio.Event()  # set when a background job is queued here: wakes an idle worker
-    moderator = HTTPModerator(settings.moderation_upstream, settings.moderation_api_key, upstream_limits(settings)) \
-        if settings.moderation_upstream else None
+    moderator: HTTPModerator | None = None
+    if settings.moderation_upstream:
+        from respond.backends.moderation import HTTPModerator  # only with a moderation upstream
+
+        moderator = HTTPModerator(settings.moderation_upstream, settings.moderation_api_key, upstream_limits(settings))
     if settings.prompts is not None and not settings.prompts.is_dir():
         raise ValueError(f"--prompts must be a folder of prompt files; {settings.prompts} is not one.")
     kinds = tools.kinds(HOSTED_TOOLS, tools.plugins())

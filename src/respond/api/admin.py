@@ -15,7 +15,7 @@ is a 401, and without `--admin-key` the admin API answers 403.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -24,9 +24,11 @@ from starlette.routing import Route
 
 from respond.api.auth import KeyRing
 from respond.core.tenants import summed
-from respond.engine.tenants.key_admin import KeyAdmin
 from respond.engine.tenants.tenancy import Tenancy
 from respond.protocol.errors import APIError, invalid
+
+if TYPE_CHECKING:
+    from respond.engine.tenants.key_admin import KeyAdmin
 
 GROUPS = ("key", "model", "day")
 
@@ -51,7 +53,16 @@ def _when(raw: str | None, name: str) -> int | None:
 
 
 def routes(tenancy: Tenancy, admin: KeyRing) -> list[Route]:
-    keys = KeyAdmin(tenancy.keys)
+    made: list[KeyAdmin] = []
+
+    def keys() -> KeyAdmin:
+        """Built by the first admin request: its body models (pydantic validators, ~0.5 MB resident)
+        stay out of a server whose admin API is not used (tests/test_memory_at_rest.py)."""
+        if not made:
+            from respond.engine.tenants.key_admin import KeyAdmin
+
+            made.append(KeyAdmin(tenancy.keys))
+        return made[0]
 
     def check(request: Request) -> None:
         if not admin.enabled:
@@ -67,27 +78,27 @@ def routes(tenancy: Tenancy, admin: KeyRing) -> list[Route]:
 
     async def create(request: Request) -> Response:
         check(request)
-        return _JSON(await keys.create(await body(request), tenancy.clock()), status_code=201)
+        return _JSON(await keys().create(await body(request), tenancy.clock()), status_code=201)
 
     async def listing(request: Request) -> Response:
         check(request)
-        return _JSON({"object": "list", "data": await keys.list()})
+        return _JSON({"object": "list", "data": await keys().list()})
 
     async def one(request: Request) -> Response:
         check(request)
-        return _JSON((await keys.get(request.path_params["key_id"])).public())
+        return _JSON((await keys().get(request.path_params["key_id"])).public())
 
     async def update(request: Request) -> Response:
         check(request)
-        return _JSON(await keys.update(request.path_params["key_id"], await body(request), tenancy.clock()))
+        return _JSON(await keys().update(request.path_params["key_id"], await body(request), tenancy.clock()))
 
     async def revoke(request: Request) -> Response:
         check(request)
-        return _JSON(await keys.revoke(request.path_params["key_id"], tenancy.clock()))
+        return _JSON(await keys().revoke(request.path_params["key_id"], tenancy.clock()))
 
     async def rotate(request: Request) -> Response:
         check(request)
-        return _JSON(await keys.rotate(request.path_params["key_id"], tenancy.clock()))
+        return _JSON(await keys().rotate(request.path_params["key_id"], tenancy.clock()))
 
     async def usage(request: Request) -> Response:
         check(request)

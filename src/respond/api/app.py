@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
-from respond.api import admin, conversations, openapi, routes, websocket
+from respond.api import admin, conversations, routes, websocket
 from respond.api.auth import KeyRing, Principals
 from respond.api.front import Front
 from respond.api.guard import Guard, GuardOptions
@@ -46,6 +46,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(APIError(exc.status_code, str(exc.detail)))
 
 
+async def _openapi_json(request: Request) -> Response:
+    """The API description's module (its document builder and TypedDicts) is loaded by its first request."""
+    from respond.api import openapi
+
+    return await openapi.openapi_json(request)
+
+
+async def _docs_page(request: Request) -> Response:
+    from respond.api import openapi
+
+    return await openapi.docs_page(request)
+
+
 async def _crash(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _error(APIError(500, "The server had an error while processing your request.", type="server_error",
@@ -71,8 +84,8 @@ def create_app(service: ResponsesService, runs: RunManager, keys: KeyRing,
         Route("/health", routes.health, methods=["GET"]),
         *conversations.ROUTES,
         WebSocketRoute("/v1/responses", websocket.responses_socket),
-        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
-        Route("/docs", openapi.docs_page, methods=["GET"]),
+        Route("/openapi.json", _openapi_json, methods=["GET"]),
+        Route("/docs", _docs_page, methods=["GET"]),
         *(extra_routes or []),
         *(admin.routes(tenancy, admin_keys or KeyRing([])) if tenancy is not None else []),
     ]

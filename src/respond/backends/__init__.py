@@ -26,19 +26,35 @@ def register(name: str, factory: Factory) -> None:
 
 
 def _builtin() -> None:
-    from respond.backends.openai_compat import OpenAICompatBackend
-    from respond.backends.openai_responses import OpenAIResponsesBackend
-    from respond.backends.scripted import ScriptedBackend
-
-    register("openai_compat", OpenAICompatBackend)
-    register("openai_responses", OpenAIResponsesBackend)
-    register("scripted", ScriptedBackend)
+    register("openai_compat", _openai_compat)
+    register("openai_responses", _openai_responses)
+    register("scripted", _scripted)
     register("llamacpp", _llamacpp)
 
 
+# Each built-in's module is imported when a backend of its kind is built: a server loads only the
+# adapters it runs (tests/test_memory_at_rest.py).
+def _openai_compat(**settings: Any) -> ModelBackend:
+    from respond.backends.openai_compat import OpenAICompatBackend
+
+    return OpenAICompatBackend(**settings)
+
+
+def _openai_responses(**settings: Any) -> ModelBackend:
+    from respond.backends.openai_responses import OpenAIResponsesBackend
+
+    return OpenAIResponsesBackend(**settings)
+
+
+def _scripted(**settings: Any) -> ModelBackend:
+    from respond.backends.scripted import ScriptedBackend
+
+    return ScriptedBackend(**settings)
+
+
 def _llamacpp(**settings: Any) -> ModelBackend:
-    # Imported on use: the package loads llama_cpp only when a model is first loaded, but it is
-    # still the heaviest module here and an upstream-only server never needs it.
+    # the package loads llama_cpp only when a model is first loaded, but it is still the heaviest
+    # module here and an upstream-only server never needs it
     from respond.backends.llamacpp import LlamaCppBackend
 
     return LlamaCppBackend(**settings)

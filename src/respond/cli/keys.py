@@ -11,15 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from respond.config import Flag
 from respond.core.tenants import LIMIT_NAMES, KeyObject
-from respond.engine.tenants.key_admin import KeyAdmin, KeyFields
 from respond.protocol.errors import APIError
 from respond.store.sql import SqlStore
+
+if TYPE_CHECKING:  # `respond serve` builds this command's parser too: the key models load when it runs
+    from respond.engine.tenants.key_admin import KeyFields
 
 
 def _limit_flags(p: argparse.ArgumentParser) -> None:
@@ -76,6 +78,8 @@ def _line(key: KeyObject) -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from respond.engine.tenants.key_admin import KeyAdmin
+
     store = SqlStore(args.database)
     out = sys.stdout
     try:

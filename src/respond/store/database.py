@@ -46,11 +46,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from sqlalchemy import Connection, Executable
 from sqlalchemy.engine import Dialect, make_url
 
-if TYPE_CHECKING:  # imported where PostgreSQL needs it: on SQLite the asyncio layer (8 MB) is never loaded
+if TYPE_CHECKING:  # imported where PostgreSQL needs it: on SQLite the asyncio layer (8 MB) and the
+    # asyncpg path's modules are never loaded (tests/test_memory_at_rest.py)
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-from respond.store.pg_direct import PgDirect, Steps
-from respond.store.pg_group import Grouper
+    from respond.store.pg_direct import PgDirect, Steps
+    from respond.store.pg_group import Grouper
+
 from respond.store.sqlite_threads import SqliteThreads
 
 log = logging.getLogger("respond.store")
@@ -202,6 +204,9 @@ class Database:
         else:
             self._async = make_engine(self.url)
             self.dialect = self._async.dialect
+            from respond.store.pg_direct import PgDirect
+            from respond.store.pg_group import Grouper
+
             self._direct = PgDirect(self.url, self.dialect)
             self._group = Grouper(lambda steps: self._run(steps))
         self.name = self.dialect.name
@@ -227,7 +232,7 @@ class Database:
                 steps = [None]
             if None not in steps:  # as one statement where they join, with the same writes of this turn
                 assert self._group is not None
-                await self._group.write([stmt for stmt, _rows in batch.steps], cast(Steps, steps))
+                await self._group.write([stmt for stmt, _rows in batch.steps], cast("Steps", steps))
                 return done
         async with self._engine.begin() as conn:
             return cast(T, await conn.run_sync(fn))

@@ -83,11 +83,18 @@ class _ThreadConnection:
 
 
 QUICK_BUSY_MS = 20  # how long a quick write on the event loop waits for another process's write lock
+# The quick writes' page cache, KiB (SQLite's default: 2,000).  They append rows and index entries (ids
+# are time-ordered, protocol/ids.py): what they read again is the last pages of each table and index,
+# a few dozen.  The default cache filled to its 2 MB with pages never read again (the resident set's
+# growth under load, bench/memory.py); 512 KiB cost no instructions and 0.07 more page reads a request
+# on a 30,000-response database (bench/instructions.py, strace; BENCHMARKS.md).
+QUICK_CACHE_KIB = 512
 
 
 def _quick_pragmas(dbapi_conn: Any, record: Any) -> None:
     _sqlite_pragmas(dbapi_conn, record)
     dbapi_conn.execute(f"PRAGMA busy_timeout={QUICK_BUSY_MS}")
+    dbapi_conn.execute(f"PRAGMA cache_size=-{QUICK_CACHE_KIB}")
 
 
 def _locked(exc: Exception) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 
 from respond.store.database import Database, execute_rows
-from respond.store.sqlite_threads import QUICK_BUSY_MS
+from respond.store.sqlite_threads import QUICK_BUSY_MS, QUICK_CACHE_KIB
 
 meta = MetaData()
 T = Table("t", meta, Column("id", Integer, primary_key=True), Column("v", String))
@@ -54,3 +54,16 @@ def test_a_quick_write_waits_for_another_writers_lock(tmp_path: Path, raw: bool)
         return rows
 
     assert asyncio.run(main()) == [(1, "mine"), (100, "other")]
+
+
+def test_the_quick_writes_page_cache_is_capped(tmp_path: Path) -> None:
+    """The quick connection keeps QUICK_CACHE_KIB of pages, the other connections SQLite's default."""
+
+    async def main() -> tuple[object, object]:
+        db = Database(f"sqlite:///{tmp_path / 'cache.db'}")
+        quick = await db.write(lambda conn: conn.exec_driver_sql("PRAGMA cache_size").scalar(), quick=True)
+        other = await db.write(lambda conn: conn.exec_driver_sql("PRAGMA cache_size").scalar())
+        await db.close()
+        return quick, other
+
+    assert asyncio.run(main()) == (-QUICK_CACHE_KIB, -2000)
