@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from respond.core.errors import BackendError
+from respond.core.metrics import NullMetrics
 from respond.core.types import Finish, TextDelta, Usage
 from respond.engine.execution.metered import Metered
 
 
-class Heard:
+class Heard(NullMetrics):
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
