@@ -55,6 +55,8 @@ NOT_AT_REST = {
     "respond.store.pg_direct": "a PostgreSQL database",
     "respond.store.pg_group": "a PostgreSQL database",
     "respond.store.pg_merge": "a PostgreSQL database",
+    "websockets": "the first WebSocket upgrade (cli: uvicorn's WebSocket protocol)",
+    "uvicorn.protocols.websockets.websockets_sansio_impl": "the first WebSocket upgrade",
 }
 
 CHILD = """
@@ -63,9 +65,11 @@ from respond.cli import _uvicorn, build_parser
 build_parser().parse_args(["serve"])  # `respond serve` builds every command's parser
 _uvicorn()  # uvicorn's Config and Server, as `respond serve` loads them
 from respond.bootstrap import build_app
+from respond.cli import uvicorn_config
 from respond.config_file import settings_with
-build_app(settings_with({"database": sys.argv[1], "upstream": "http://127.0.0.1:9/v1", "embedded": "off",
-                         "log_level": "error"}))
+settings = settings_with({"database": sys.argv[1], "upstream": "http://127.0.0.1:9/v1", "embedded": "off",
+                          "log_level": "error"})
+uvicorn_config(_uvicorn(), build_app(settings), settings).load()  # the app, its protocols, as uvicorn loads them
 print(json.dumps(sorted(sys.modules)))
 """
 

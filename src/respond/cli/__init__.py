@@ -17,9 +17,13 @@ import socket
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
 from respond.config import FLAGS, Flag, Settings, flag_default
 from respond.core.logctx import configure
+
+if TYPE_CHECKING:
+    import asyncio
 
 DESCRIPTION = """Respond: a self-hosted, durable OpenAI Responses API.
 
@@ -146,6 +150,23 @@ def _uvicorn() -> ModuleType:
     return sys.modules["uvicorn"]
 
 
+def _websocket_protocol(**kwargs: Any) -> asyncio.Protocol:
+    """uvicorn's WebSocket protocol (the one its `ws="auto"` picks: websockets' sans-I/O one), imported by
+    the first WebSocket upgrade: websockets' modules (~1.2 MB resident, bench/memory.py) stay out of a
+    server that is never asked for one.  uvicorn calls it as the class with the connection's state."""
+    from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+
+    assert AutoWebSocketsProtocol is not None  # websockets is one of Respond's dependencies
+    return AutoWebSocketsProtocol(**kwargs)
+
+
+def uvicorn_config(uvicorn: ModuleType, app: Any, settings: Settings) -> Any:
+    """The `uvicorn.Config` that `respond serve` runs `app` with."""
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                          access_log=False, timeout_graceful_shutdown=30, log_config=None,
+                          ws=cast("type[asyncio.Protocol]", _websocket_protocol))
+
+
 def _serve(settings: Settings, sock: socket.socket | None) -> None:
     """Build the app and serve it until a signal stops it (on `sock` when given: a supervisor's)."""
     uvicorn = _uvicorn()
@@ -162,9 +183,7 @@ def _serve(settings: Settings, sock: socket.socket | None) -> None:
     # almost nothing.  10,000 holds only the rare cycles longer (no RSS change in bench/memory.py; -3 % of
     # the instructions per non-stream request in bench/instructions.py).
     gc.set_threshold(10_000, 20, 20)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                            access_log=False, timeout_graceful_shutdown=30, log_config=None)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(uvicorn, app, settings))
     try:
         server.run(sockets=[sock] if sock is not None else None)
     except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it shut down for; `uvicorn.run` swallows it too
