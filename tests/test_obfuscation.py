@@ -4,6 +4,7 @@ padding `obfuscation` field on every delta event and on no other; off when asked
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any, cast
 
@@ -118,3 +119,21 @@ def test_padding_hides_the_length_of_a_delta() -> None:
     assert all(1 <= len(padding(n)) < 2 * PAD_BLOCK + 1 for n in range(200))
     done = cast(StreamEvent, {"type": "response.output_text.done", **where, "text": "a", "logprobs": []})
     assert b"obfuscation" not in frame(done, True)
+
+
+def test_a_forked_process_draws_its_own_padding() -> None:
+    """The padding's randomness is read ahead into a buffer: a child forked from a process that holds
+    some must not draw the same bytes as its parent."""
+    padding(0)  # the buffer holds randomness now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(write, "".join(padding(0) for _ in range(8)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        child = f.read().decode()
+    os.waitpid(pid, 0)
+    assert child and child != "".join(padding(0) for _ in range(8))

@@ -8,7 +8,7 @@ the size of what goes over the wire no longer tells the length of the text in it
 from __future__ import annotations
 
 import asyncio
-import secrets
+import os
 from collections.abc import AsyncIterator
 
 import orjson
@@ -20,26 +20,52 @@ from respond.protocol.shapes import StreamEvent
 PAD_BLOCK = 32  # a delta's data is padded to a multiple of this, plus 0..PAD_BLOCK-1 more at random
 
 
+_random = bytearray()  # the system's randomness, read 4 KiB at a time (see `padding`)
+
+
+def _forget_random() -> None:
+    _random.clear()  # a forked process draws its own: never the same padding as its parent's
+
+
+os.register_at_fork(after_in_child=_forget_random)
+
+
 def padding(size: int) -> str:
-    """Random alphanumeric padding for a payload of `size` bytes (unpredictable: `secrets`).  One read of
-    the system's randomness a delta: its first byte draws the extra length (uniform: 256 is a multiple
-    of PAD_BLOCK), the other PAD_BLOCK bytes give up to 2 * PAD_BLOCK hex digits."""
-    raw = secrets.token_bytes(PAD_BLOCK + 1)
+    """Random alphanumeric padding for a payload of `size` bytes (unpredictable: `os.urandom`, each byte
+    used once).  PAD_BLOCK + 1 bytes a delta, taken from a buffer read 4 KiB at a time (a read of the
+    system's randomness for every ~120 deltas, not for each): its first byte draws the extra length
+    (uniform: 256 is a multiple of PAD_BLOCK), the other PAD_BLOCK bytes give up to 2 * PAD_BLOCK hex digits."""
+    if len(_random) < PAD_BLOCK + 1:
+        _random[:] = os.urandom(4096)
+    raw = bytes(_random[-PAD_BLOCK - 1:])
+    del _random[-PAD_BLOCK - 1:]
     count = PAD_BLOCK - size % PAD_BLOCK + raw[0] % PAD_BLOCK
     return raw[1:].hex()[:count]
+
+
+def _padded(data: bytes) -> bytes:
+    return data[:-1] + b',"obfuscation":"' + padding(len(data)).encode() + b'"}'
 
 
 def payload(event: StreamEvent, obfuscate: bool = False) -> bytes:
     """An event's JSON; a delta event's with its `obfuscation` padding when `obfuscate`."""
     data = orjson.dumps(event)
-    if obfuscate and event["type"].endswith(".delta"):
-        data = data[:-1] + b',"obfuscation":"' + padding(len(data)).encode() + b'"}'
-    return data
+    return _padded(data) if obfuscate and event["type"].endswith(".delta") else data
+
+
+_HEADS: dict[str, bytes] = {}  # event type -> b"event: <type>\ndata: " (a few dozen types)
 
 
 def frame(event: StreamEvent, obfuscate: bool = False) -> bytes:
+    """`payload`, framed (inline: this runs per event)."""
     kind = event["type"]
-    return b"event: " + kind.encode() + b"\ndata: " + payload(event, obfuscate) + b"\n\n"
+    head = _HEADS.get(kind)
+    if head is None:
+        head = _HEADS[kind] = b"event: " + kind.encode() + b"\ndata: "
+    data = orjson.dumps(event)
+    if obfuscate and kind.endswith(".delta"):
+        data = _padded(data)
+    return head + data + b"\n\n"
 
 
 TERMINAL = frozenset({"response.completed", "response.failed", "response.incomplete"})  # nothing comes after one

@@ -67,23 +67,20 @@ class Adapter:
     def _who(self) -> str:
         return f"the upstream at {self.base_url} (profile {self.profile.name!r})"
 
+    def tally(self, gen: Generation) -> Tally:
+        """What one turn's deltas must be checked and counted against: the backend's own generator
+        reports each delta to it (`see`, or the lists directly) and ends with `end(finish)`, in place
+        of a generator wrapped around it (each layer of generators costs a step per delta)."""
+        return Tally(self, gen)
+
     async def run(self, gen: Generation, deltas: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
-        text: list[str] = []
-        other: list[str] = []  # reasoning, refusals, call names and arguments: output too
-        calls: dict[int, str] = {}
+        """`deltas` with the checks applied at its `Finish` (for a backend that does not keep a `Tally`)."""
+        tally = self.tally(gen)
         async for delta in deltas:
-            if isinstance(delta, TextDelta):
-                text.append(delta.text)
-            elif isinstance(delta, (ReasoningDelta, RefusalDelta)):
-                other.append(delta.text)
-            elif isinstance(delta, ToolCallDelta):
-                if delta.name:
-                    calls[delta.index] = delta.name
-                other.append((delta.name or "") + delta.arguments)
-            elif isinstance(delta, Finish):
-                self._check_tools(gen, calls)
-                self._check_format(gen, "".join(text))
-                delta = Finish(delta.reason, await self._usage(gen, delta.usage, "".join(text + other)))
+            if isinstance(delta, Finish):
+                delta = await tally.end(delta)
+            else:
+                tally.see(delta)
             yield delta
 
     def _check_tools(self, gen: Generation, calls: dict[int, str]) -> None:
@@ -138,6 +135,40 @@ class Adapter:
             if counted is not None:
                 return counted
         return estimate(text)
+
+
+class Tally:
+    """One turn's output so far, for the adapter's checks at its end: `text` (output text), `other`
+    (reasoning, refusals, call names and arguments: output too) and `calls` (index -> name)."""
+
+    __slots__ = ("adapter", "gen", "text", "other", "calls")
+
+    def __init__(self, adapter: Adapter, gen: Generation) -> None:
+        self.adapter = adapter
+        self.gen = gen
+        self.text: list[str] = []
+        self.other: list[str] = []
+        self.calls: dict[int, str] = {}
+
+    def see(self, delta: Delta) -> None:
+        if isinstance(delta, TextDelta):
+            self.text.append(delta.text)
+        elif isinstance(delta, (ReasoningDelta, RefusalDelta)):
+            self.other.append(delta.text)
+        elif isinstance(delta, ToolCallDelta):
+            self.call(delta)
+
+    def call(self, delta: ToolCallDelta) -> None:
+        if delta.name:
+            self.calls[delta.index] = delta.name
+        self.other.append((delta.name or "") + delta.arguments)
+
+    async def end(self, finish: Finish) -> Finish:
+        """The turn's `Finish`, once its tool calls and format are checked, with its usage counted if missing."""
+        adapter, gen, text = self.adapter, self.gen, "".join(self.text)
+        adapter._check_tools(gen, self.calls)
+        adapter._check_format(gen, text)
+        return Finish(finish.reason, await adapter._usage(gen, finish.usage, text + "".join(self.other)))
 
 
 async def tokenizer_count(http: Any, path: str, model: str, text: str) -> int | None:

@@ -126,13 +126,14 @@ class Reply(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def _wait(self) -> None:
-        """Until more arrives, bounded by `idle` and the deadline."""
+    async def _wait(self, until: float | None = None) -> None:
+        """Until more arrives, bounded by `idle`, the deadline and `until` (in the loop's clock)."""
         if self._error is not None:
             raise self._error
         loop = asyncio.get_running_loop()
         fut = self._waiter = loop.create_future()
-        timer = loop.call_at(min(loop.time() + self.pool.idle, self.deadline), _expire, fut)
+        end = min(loop.time() + self.pool.idle, self.deadline)
+        timer = loop.call_at(end if until is None else min(end, until), _expire, fut)
         try:
             await fut
         finally:
@@ -224,8 +225,9 @@ class Pool:
         if reply in self._idle:
             self._idle.remove(reply)
 
-    async def _connection(self, reuse: bool = True) -> tuple[Reply, bool]:
-        """A kept connection (and True), else a new one."""
+    async def _connection(self, reuse: bool, until: float) -> tuple[Reply, bool]:
+        """A kept connection (and True), else a new one (connected within `connect` seconds, else
+        `ConnectTimeout`, and by `until`, else `TimeoutError`)."""
         now = time.monotonic()
         while reuse and self._idle:
             reply = self._idle.pop()
@@ -235,19 +237,24 @@ class Pool:
         if self.tls and self._ssl is None:
             self._ssl = ssl.create_default_context()
         loop = asyncio.get_running_loop()
+        by_connect = loop.time() + self.connect <= until
         try:
-            async with asyncio.timeout(self.connect):
+            async with asyncio.timeout_at(min(loop.time() + self.connect, until)):
                 _, reply = await loop.create_connection(lambda: Reply(self), self.host, self.port, ssl=self._ssl)
         except TimeoutError:
-            raise ConnectTimeout() from None
+            if by_connect:
+                raise ConnectTimeout() from None
+            raise
         except OSError as exc:
             raise HTTPError(f"cannot connect to {self.host}:{self.port} ({exc})") from exc
         return reply, False
 
     async def request(self, method: str, path: str, body: bytes | None, content_type: str | None,
-                      deadline: float) -> Reply:
+                      deadline: float, headers_by: float | None = None) -> Reply:
         """Send a request and wait for the reply's status line and headers.  `deadline`: in the
-        loop's clock (`loop.time()`), when the whole exchange must be over.  A GET on a kept connection
+        loop's clock (`loop.time()`), when the whole exchange must be over; `headers_by`: when the
+        headers must be in (`TimeoutError`; bounded by the waits' own timers, not by a timeout scope
+        around the call: one timer less a request).  A GET on a kept connection
         that the peer closed as it was sent (its keep-alive ran out) is sent again on a new one; a POST
         is not (it may have been received): what aiohttp did."""
         head = f"{method} {self.prefix}{path} HTTP/1.1\r\n{self._head}"
@@ -256,15 +263,16 @@ class Pool:
         if body is not None or method in ("POST", "PUT", "PATCH"):
             head += f"content-length: {len(body or b'')}\r\n"
         data = head.encode("latin-1") + b"\r\n" + (body or b"")
+        until = deadline if headers_by is None else min(deadline, headers_by)
         reuse = True
         while True:
-            reply, reused = await self._connection(reuse)
+            reply, reused = await self._connection(reuse, until)
             reply._begin(deadline)
             try:
                 assert reply.transport is not None
                 reply.transport.write(data)
                 while not reply.headers_done:
-                    await reply._wait()
+                    await reply._wait(until)
             except HTTPError:
                 reply.close()
                 if reused and method == "GET" and not reply.headers_done:

@@ -13,6 +13,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 
+from respond.backends.http1 import HTTPError
 from respond.backends.options import check_chat_cache
 from respond.backends.profiles import as_bool
 from respond.backends.upstream_base import UpstreamBackend, error_message, logprobs_of
@@ -232,51 +233,67 @@ class OpenAICompatBackend(UpstreamBackend):
             raise status_error(self.base_url, ex.resp.status, message, code, param)
 
     def generate(self, gen: Generation) -> AsyncIterator[Delta]:
-        return self.profiled.adapter.run(gen, self._generate(gen))
+        return self._generate(gen)
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
         """The upstream's chunks as deltas: one generator from the socket's lines to the deltas (each
-        layer of generators costs a step per delta)."""
+        layer of generators costs a step per delta), the profile's checks (`adapt.Tally`) kept inline."""
         check_chat_cache(gen, self.profile.prompt_cache, f"the upstream at {self.base_url} (profile {self.profile.name})")
+        tally = self.profiled.adapter.tally(gen)
+        text, other = tally.text, tally.other
         ex = await self._open(gen)
         finish: str | None = None
         usage: Usage | None = None
         try:
             ex.check_event_stream()
-            async for batch in ex.lines():
-                for raw in batch:
-                    if not raw.startswith(b"data:"):
-                        continue
-                    data = raw[5:].strip()
-                    if data == b"[DONE]":
-                        # Read on to the end of the body: a fully read response returns its connection to
-                        # the pool; a closed one costs a new connection next time.
-                        continue
-                    chunk = sse_json(self.base_url, data)
-                    if chunk.get("error"):
-                        err = chunk["error"]
-                        raise BackendError(str(err.get("message", err)) if isinstance(err, dict) else str(err))
-                    if chunk.get("usage"):
-                        usage = _usage(chunk["usage"])
-                    for choice in chunk.get("choices") or []:
-                        delta = choice.get("delta") or {}
-                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                        if reasoning:
-                            yield ReasoningDelta(reasoning)
-                        if delta.get("refusal"):
-                            yield RefusalDelta(delta["refusal"])
-                        if delta.get("content"):
-                            yield TextDelta(delta["content"], _logprobs(choice))
-                        for call in delta.get("tool_calls") or []:
-                            fn = call.get("function") or {}
-                            yield ToolCallDelta(index=call.get("index", 0), arguments=fn.get("arguments") or "",
-                                                call_id=call.get("id"), name=fn.get("name"))
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+            try:  # (the connection's errors mapped here: no generator layer between it and this one)
+                async for batch in ex.lines():
+                    for raw in batch:
+                        if not raw.startswith(b"data:"):
+                            continue
+                        data = raw[5:].strip()
+                        if data == b"[DONE]":
+                            # Read on to the end of the body: a fully read response returns its connection to
+                            # the pool; a closed one costs a new connection next time.
+                            continue
+                        try:  # (sse_json's checks inline: this runs per chunk)
+                            chunk = orjson.loads(data)
+                        except orjson.JSONDecodeError:
+                            chunk = None
+                        if type(chunk) is not dict:
+                            chunk = sse_json(self.base_url, data)  # raises, naming what came
+                        if chunk.get("error"):
+                            err = chunk["error"]
+                            raise BackendError(str(err.get("message", err)) if isinstance(err, dict) else str(err))
+                        if chunk.get("usage"):
+                            usage = _usage(chunk["usage"])
+                        for choice in chunk.get("choices") or []:
+                            delta = choice.get("delta") or {}
+                            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                            if reasoning:
+                                other.append(reasoning)
+                                yield ReasoningDelta(reasoning)
+                            if delta.get("refusal"):
+                                other.append(delta["refusal"])
+                                yield RefusalDelta(delta["refusal"])
+                            content = delta.get("content")
+                            if content:
+                                text.append(content)
+                                yield TextDelta(content, _logprobs(choice) if choice.get("logprobs") else None)
+                            for call in delta.get("tool_calls") or []:
+                                fn = call.get("function") or {}
+                                piece = ToolCallDelta(index=call.get("index", 0), arguments=fn.get("arguments") or "",
+                                                      call_id=call.get("id"), name=fn.get("name"))
+                                tally.call(piece)
+                                yield piece
+                            if choice.get("finish_reason"):
+                                finish = choice["finish_reason"]
+            except (HTTPError, OSError) as exc:  # (a timeout is an OSError)
+                raise ex.failed(exc) from (None if isinstance(exc, TimeoutError) else exc)
             if finish is None:
                 raise bad_reply(self.base_url, "the stream ended without a finish_reason")
         finally:
             # Fully read: the connection goes back to the pool; cut short (client gone, cancel,
             # error): it is closed, which tells the upstream to stop generating.
             ex.close()
-        yield Finish(reason=finish, usage=usage)
+        yield await tally.end(Finish(reason=finish, usage=usage))

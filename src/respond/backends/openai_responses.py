@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from respond.backends.http1 import HTTPError
 from respond.backends.profiles import as_bool
 from respond.backends.responses_wire import StreamReader, request_body
 from respond.backends.upstream_base import UpstreamBackend, error_message
@@ -80,25 +81,33 @@ class OpenAIResponsesBackend(UpstreamBackend):
         raise status_error(self.base_url, ex.resp.status, message, code, param)
 
     def generate(self, gen: Generation) -> AsyncIterator[Delta]:
-        return self.profiled.adapter.run(gen, self._generate(gen))
+        return self._generate(gen)
 
     async def _generate(self, gen: Generation) -> AsyncIterator[Delta]:
+        """The upstream's events as deltas, the profile's checks (`adapt.Tally`) kept inline: one generator."""
+        tally = self.profiled.adapter.tally(gen)
+        see = tally.see
         ex = await self._open(gen)
         try:
             ex.check_event_stream()
             reader = StreamReader(self.base_url)
-            async for batch in ex.lines():
-                for raw in batch:
-                    if not raw.startswith(b"data:"):
-                        continue
-                    data = raw[5:].strip()
-                    if not data or data == b"[DONE]":
-                        continue
-                    for delta in reader.feed(sse_json(self.base_url, data)):
-                        yield delta
-            if reader.finish is None:
+            try:  # (the connection's errors mapped here: no generator layer between it and this one)
+                async for batch in ex.lines():
+                    for raw in batch:
+                        if not raw.startswith(b"data:"):
+                            continue
+                        data = raw[5:].strip()
+                        if not data or data == b"[DONE]":
+                            continue
+                        for delta in reader.feed(sse_json(self.base_url, data)):
+                            see(delta)
+                            yield delta
+            except (HTTPError, OSError) as exc:  # (a timeout is an OSError)
+                raise ex.failed(exc) from (None if isinstance(exc, TimeoutError) else exc)
+            finish = reader.finish
+            if finish is None:
                 raise bad_reply(self.base_url, "the stream ended without response.completed")
-            yield reader.finish
         finally:
             # Fully read: the connection goes back to the pool; cut short: closed, which stops the upstream.
             ex.close()
+        yield await tally.end(finish)

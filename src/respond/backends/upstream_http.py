@@ -96,16 +96,17 @@ class Exchange:
             raise bad_reply(self.base_url, f"HTTP {self.resp.status} with content type "
                                            f"'{self.resp.content_type}' where an event stream was asked for")
 
-    async def lines(self) -> AsyncIterator[list[bytes]]:
-        """The body's lines, those received so far in one list; idle and total timeouts become `BackendError`s."""
-        try:
-            async for batch in self.resp.lines():
-                yield batch
-        except TimeoutError:
-            raise self._timed_out() from None
-        except (HTTPError, OSError) as exc:
-            raise BackendError(f"The connection to the upstream at {self.base_url} failed mid-stream: "
-                               f"{exc!r}", status=502, code="upstream_error") from exc
+    def lines(self) -> AsyncIterator[list[bytes]]:
+        """The body's lines, those received so far in one list (the connection's own generator: a
+        reader maps what it raises with `failed`, around its loop, instead of a generator layer here)."""
+        return self.resp.lines()
+
+    def failed(self, exc: OSError | HTTPError) -> BackendError:
+        """What reading the body raised (`TimeoutError`: the idle or total limit) as the client's error."""
+        if isinstance(exc, TimeoutError):
+            return self._timed_out()
+        return BackendError(f"The connection to the upstream at {self.base_url} failed mid-stream: {exc!r}",
+                            status=502, code="upstream_error")
 
     async def read(self) -> bytes:
         try:
@@ -163,11 +164,10 @@ class UpstreamTransport:
         """Send a request and wait for the response headers (bounded by `first_byte`)."""
         await self._acquire()
         started = time.monotonic()
-        deadline = asyncio.get_running_loop().time() + self.limits.total
+        now = asyncio.get_running_loop().time()
         try:
-            async with asyncio.timeout(self.limits.first_byte):
-                resp = await self._client().request(method, path, body, "application/json" if body is not None else None,
-                                                    deadline)
+            resp = await self._client().request(method, path, body, "application/json" if body is not None else None,
+                                                now + self.limits.total, headers_by=now + self.limits.first_byte)
         except BaseException as exc:
             self._slots.release()
             if isinstance(exc, ConnectTimeout):

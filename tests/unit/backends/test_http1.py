@@ -158,6 +158,11 @@ def test_idle_timeout_connection_lost_and_garbage() -> None:
                 await pool.request("GET", "/garbage", None, None, _deadline())
             with pytest.raises(TimeoutError):  # the deadline, before the idle limit
                 await pool.request("GET", "/stall", None, None, _deadline(0.1))
+            pool.idle = 5.0
+            start = loop.time()
+            with pytest.raises(TimeoutError):  # headers_by (the first-byte limit), before idle and the deadline
+                await pool.request("GET", "/stall", None, None, _deadline(), headers_by=loop.time() + 0.1)
+            assert loop.time() - start < 2
             pool.close()
 
     asyncio.run(main())

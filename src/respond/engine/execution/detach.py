@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-_DONE = object()
 T = TypeVar("T")
 _tasks: set[asyncio.Task[None]] = set()
 
@@ -27,22 +26,24 @@ async def detached(events: AsyncIterator[T], before: Callable[[], Awaitable[None
     run is stored then: `Run.visible`), while the pipeline goes on."""
     ready: deque[Any] = deque()
     waiter: asyncio.Future[None] | None = None
-
-    def put(item: Any) -> None:
-        ready.append(item)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    over = False  # the pipeline has ended (`ending`: how, if by an error)
+    ending: BaseException | None = None
 
     async def pump() -> None:
+        nonlocal over, ending
         try:
-            async for ev in events:
-                put(ev)
+            async for ev in events:  # (the consumer's wake-up inline: this runs per event)
+                ready.append(ev)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
         except BaseException as exc:  # noqa: B036 - handed to the consumer, re-raised there
-            put(exc)
+            ending = exc
             if isinstance(exc, asyncio.CancelledError):
                 raise
         finally:
-            put(_DONE)
+            over = True
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     loop = asyncio.get_running_loop()
     task = loop.create_task(pump())
@@ -50,7 +51,7 @@ async def detached(events: AsyncIterator[T], before: Callable[[], Awaitable[None
     task.add_done_callback(_tasks.discard)
     try:
         while True:
-            if not ready:
+            if not ready and not over:
                 waiter = loop.create_future()
                 try:
                     await waiter
@@ -59,22 +60,13 @@ async def detached(events: AsyncIterator[T], before: Callable[[], Awaitable[None
             if before is not None:
                 await before()
                 before = None
-            items = list(ready)
-            ready.clear()
-            batch: list[T] = []
-            for item in items:
-                if item is _DONE:
-                    break
-                if isinstance(item, BaseException):
-                    if isinstance(item, asyncio.CancelledError):
-                        break
-                    if batch:
-                        yield batch
-                    raise item
-                batch.append(item)
-            if batch:
+            if ready:  # (the pipeline may go on while this batch is handed on: the next one is taken after)
+                batch = list(ready)
+                ready.clear()
                 yield batch
-            if len(batch) < len(items):
+            elif over:
+                if ending is not None and not isinstance(ending, asyncio.CancelledError):
+                    raise ending
                 return
     finally:
         if not task.done():

@@ -22,12 +22,11 @@ async def prime(deltas: Any, wait: float | None) -> Delta | BackendError | async
     # Bounded: the first delta in a task of its own, which the Run takes over if it is late.  Unbounded
     # (a non-streaming request): awaited in place, a task and a turn of the loop fewer.
     task: asyncio.Task[Any] | None = None
-    if wait is not None:
-        task = asyncio.ensure_future(deltas.__anext__())
-        done, _ = await asyncio.wait({task}, timeout=wait)
-        if not done:
-            return task
     try:
+        if wait is not None:
+            task = asyncio.ensure_future(deltas.__anext__())
+            if not await _within(task, wait):
+                return task  # (a request cancelled while it waits cancels the task below)
         first: Delta = await (task if task is not None else deltas.__anext__())
         return first
     except StopAsyncIteration:
@@ -42,3 +41,21 @@ async def prime(deltas: Any, wait: float | None) -> Delta | BackendError | async
         if task is not None:
             task.cancel()
         raise
+
+
+def _wake(fut: asyncio.Future[bool], answered: bool) -> None:
+    if not fut.done():
+        fut.set_result(answered)
+
+
+async def _within(task: asyncio.Task[Any], wait: float) -> bool:
+    """Whether `task` ended within `wait` seconds; it goes on either way (`asyncio.wait` for one task,
+    without its sets, checks and second future: this runs once per streamed request)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[bool] = loop.create_future()
+    timer = loop.call_later(wait, _wake, fut, False)
+    task.add_done_callback(lambda _: _wake(fut, True))
+    try:
+        return await fut
+    finally:
+        timer.cancel()

@@ -70,49 +70,54 @@ class Run:
         queued = self.response["status"] == "queued"
         transition(self.response, "in_progress")
         try:
+            keeps = self.recorder.keep  # (the recorder is awaited only by a run that stores its events)
             if queued:  # a background run: its first events were stored when it was queued
                 for type_ in QUEUED_EVENTS:
                     b.lifecycle(type_)  # (numbered then, and not again)
             else:
-                yield await self._out(b.lifecycle("response.created"))
+                created: Event = b.lifecycle("response.created")
+                if keeps:
+                    await self.recorder(created)
+                yield created
             self._within_window()
-            yield await self._out(b.lifecycle("response.in_progress"))
-            finish: Finish | None = None
-            keeps = self.recorder.keep
-            async for delta in self._all_deltas():
-                if isinstance(delta, TextDelta):
-                    evs = b.text(delta) if delta.text or delta.logprobs else []
-                elif isinstance(delta, ToolCallDelta):
-                    evs = b.tool_call(delta)
-                elif isinstance(delta, Finish):
-                    finish = delta
-                    break
-                elif isinstance(delta, ReasoningDelta):
-                    evs = b.reason(delta) if delta.text or delta.encrypted is not None else []
-                elif isinstance(delta, RefusalDelta):
-                    evs = b.refusal(delta) if delta.text else []
-                elif isinstance(delta, Operation):
-                    evs = b.operation(delta)
-                for ev in evs:  # (the recorder is awaited only by a run that stores its events: one per token)
-                    if keeps:
-                        await self.recorder(ev)
-                    yield ev
+            started: Event = b.lifecycle("response.in_progress")
+            if keeps:
+                await self.recorder(started)
+            yield started
+            # The deltas are read here, not through a generator of their own (each layer of generators
+            # costs a step per delta): the primed first one, then the backend's, each within the window.
+            delta = await self._first_delta()
+            finish = delta if isinstance(delta, Finish) else None
+            if finish is None:
+                if delta is not None:
+                    for ev in self._on(delta):
+                        if keeps:
+                            await self.recorder(ev)
+                        yield ev
+                async for delta in self._deltas:
+                    self._within_window()
+                    if isinstance(delta, Finish):
+                        finish = delta
+                        break
+                    for ev in self._on(delta):
+                        if keeps:
+                            await self.recorder(ev)
+                        yield ev
             for ev in self._finish(finish):
-                yield await self._out(ev)
+                if keeps:
+                    await self.recorder(ev)
+                yield ev
             yield await self._end(cast(LifecycleType, f"response.{self._final[0]}"))
         except BackendError as exc:
             for ev in self._fail(exc):
-                yield await self._out(ev)
+                await self.recorder(ev)
+                yield ev
             yield await self._end("response.failed")
         except (asyncio.CancelledError, GeneratorExit):
             await self._abort("cancelled")
             raise
         finally:
             await self._close_deltas()
-
-    async def _out(self, ev: Event) -> Event:
-        await self.recorder(ev)
-        return ev
 
     async def _end(self, terminal_type: LifecycleType) -> Event:
         """The terminal event is stored with the terminal status before the client sees it."""
@@ -124,9 +129,10 @@ class Run:
             ev = self.builder.lifecycle("response.failed")  # what was stored instead
         return ev
 
-    async def _all_deltas(self) -> AsyncIterator[Delta | Operation]:
+    async def _first_delta(self) -> Delta | Operation | None:
+        """The primed first delta (awaited if the backend had not answered when the stream began)."""
         first = self._first
-        if isinstance(first, asyncio.Task):  # the backend had not answered when the stream began
+        if isinstance(first, asyncio.Task):
             try:
                 first = await first
             except StopAsyncIteration:
@@ -134,11 +140,20 @@ class Run:
             self._first = None
         if isinstance(first, BackendError):
             raise first
-        if first is not None:
-            yield first
-        async for delta in self._deltas:
-            self._within_window()
-            yield delta
+        return first
+
+    def _on(self, delta: Delta | Operation) -> list[Event]:
+        """The events of one delta (not a `Finish`)."""
+        b = self.builder
+        if isinstance(delta, TextDelta):
+            return b.text(delta) if delta.text or delta.logprobs else []
+        if isinstance(delta, ToolCallDelta):
+            return b.tool_call(delta)
+        if isinstance(delta, ReasoningDelta):
+            return b.reason(delta) if delta.text or delta.encrypted is not None else []
+        if isinstance(delta, RefusalDelta):
+            return b.refusal(delta) if delta.text else []
+        return b.operation(cast(Operation, delta))
 
     def _within_window(self) -> None:
         if self.stopped():
