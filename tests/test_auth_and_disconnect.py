@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
+import httpx
 import openai
 import pytest
 
@@ -68,3 +70,23 @@ def test_client_disconnect_stops_generation(server, upstream):
     assert status == "cancelled"
     text = got.json()["output"][0]["content"][0]["text"]
     assert len(text) < len("word " * 200)
+
+
+def test_client_disconnect_cancels_a_non_streamed_run(app_factory, upstream, caplog):
+    """A non-streamed create whose client leaves (here: its read timeout) is cancelled at once, its upstream
+    request closed, and stored `cancelled` with what was generated until then (api/routes.py `_unless_gone`)."""
+    upstream.reply({"content": "word " * 200, "chunks": 200, "chunk_delay": 0.02})
+    app = app_factory("--upstream", upstream.base_url, "--embedded", "off")
+    caplog.set_level(logging.INFO, logger="respond.run")
+    with httpx.Client(base_url=app.base_url, timeout=0.5, transport=app.transport()) as http, \
+            pytest.raises(httpx.ReadTimeout):
+        http.post("/responses", json={"model": "scripted", "input": "go"})
+    deadline, ended = time.monotonic() + 10, None
+    while ended is None and time.monotonic() < deadline:  # the engine's line: "response <id> <status> (...)"
+        ended = next((r.getMessage().split()[1:3] for r in caplog.records if r.name == "respond.run"
+                      and r.getMessage().startswith("response resp_")), None)
+        time.sleep(0.05)
+    assert ended is not None and ended[1] == "cancelled", ended
+    stored = app.http().get(f"/responses/{ended[0]}").json()
+    assert stored["status"] == "cancelled"
+    assert len(stored["output"][0]["content"][0]["text"]) < len("word " * 200)

@@ -39,6 +39,22 @@ def _kinds(multiproc_dir: str | None) -> tuple[Any, Any, Any, Any]:
     return m.LocalRegistry(), m.Counter, m.Gauge, m.Histogram
 
 
+class _Pair:
+    """The children a (model, backend) pair updates on every response, each looked up the first time it
+    is used (a series appears in the exposition once it is first updated, as before)."""
+
+    __slots__ = ("backend", "cache", "duration", "gen", "model", "responses", "speed", "ttft")
+
+    def __init__(self, model: str, backend: str) -> None:
+        self.model, self.backend = model, backend
+        self.ttft: Any = None
+        self.gen: tuple[Any, ...] | None = None  # tokens input, output, cached, reasoning; generation seconds
+        self.speed: Any = None
+        self.cache: dict[str, Any] = {}  # by "hit" / "miss"
+        self.duration: Any = None
+        self.responses: dict[str, Any] = {}  # by status
+
+
 class PrometheusMetrics:
     """Implements `respond.core.metrics.Metrics` and the HTTP-level metrics."""
 
@@ -48,6 +64,7 @@ class PrometheusMetrics:
         reg = self.registry
         self._models: set[str] = set()
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._pairs: dict[tuple[str, str], _Pair] = {}  # by the (model, backend) the engine reports
         self.requests = Counter("respond_http_requests", "HTTP requests by route template, method and status",
                                 ["route", "method", "status"], registry=reg)
         self.latency = Histogram("respond_http_request_duration_seconds", "HTTP request duration (to the last "
@@ -109,28 +126,58 @@ class PrometheusMetrics:
             return name
         return "other"
 
+    def _pair(self, model: str, backend: str) -> _Pair:
+        """Three lookups a response instead of ten (`child` builds a key for each)."""
+        found = self._pairs.get((model, backend))
+        if found is None:
+            found = _Pair(self.model(model), backend)  # (a name past MAX_MODELS stays `other`)
+            if len(self._pairs) < MAX_MODELS * 16:
+                self._pairs[(model, backend)] = found
+        return found
+
     # -- the port ------------------------------------------------------------------------------
     def first_token(self, model: str, backend: str, seconds: float) -> None:
-        self.child(self.ttft, self.model(model), backend).observe(seconds)
+        p = self._pair(model, backend)
+        if p.ttft is None:
+            p.ttft = self.child(self.ttft, p.model, backend)
+        p.ttft.observe(seconds)
 
     def generated(self, model: str, backend: str, usage: Usage | None, seconds: float) -> None:
-        m = self.model(model)
+        p = self._pair(model, backend)
+        m = p.model
         u = usage or Usage()
-        for kind, n in (("input", u.input_tokens), ("output", u.output_tokens), ("cached", u.cached_tokens),
-                        ("reasoning", u.reasoning_tokens)):
-            self.child(self.tokens, m, backend, kind).inc(n)
-        self.child(self.gen_seconds, m, backend).inc(seconds)
+        if p.gen is None:
+            p.gen = (*(self.child(self.tokens, m, backend, kind) for kind in ("input", "output", "cached",
+                                                                               "reasoning")),
+                     self.child(self.gen_seconds, m, backend))
+        tin, tout, tcached, treasoning, gen_seconds = p.gen
+        tin.inc(u.input_tokens)
+        tout.inc(u.output_tokens)
+        tcached.inc(u.cached_tokens)
+        treasoning.inc(u.reasoning_tokens)
+        gen_seconds.inc(seconds)
         if u.output_tokens and seconds > 0:
-            self.child(self.speed, m, backend).observe(u.output_tokens / seconds)
-        self.child(self.cache, backend, "hit" if u.cached_tokens else "miss").inc()
+            if p.speed is None:
+                p.speed = self.child(self.speed, m, backend)
+            p.speed.observe(u.output_tokens / seconds)
+        result = "hit" if u.cached_tokens else "miss"
+        cache = p.cache.get(result)
+        if cache is None:
+            cache = p.cache[result] = self.child(self.cache, backend, result)
+        cache.inc()
 
     def upstream_error(self, backend: str, kind: str) -> None:
         self.child(self.upstream_errors, backend, kind).inc()
 
     def response_finished(self, model: str, backend: str, status: str, seconds: float) -> None:
-        m = self.model(model)
-        self.child(self.responses, m, backend, status).inc()
-        self.child(self.duration, m, backend).observe(seconds)
+        p = self._pair(model, backend)
+        responses = p.responses.get(status)
+        if responses is None:
+            responses = p.responses[status] = self.child(self.responses, p.model, backend, status)
+        responses.inc()
+        if p.duration is None:
+            p.duration = self.child(self.duration, p.model, backend)
+        p.duration.observe(seconds)
 
     def tool_call(self, tool_type: str, outcome: str) -> None:
         self.child(self.tool_calls, tool_type[:40], outcome[:20]).inc()

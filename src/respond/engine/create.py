@@ -85,7 +85,7 @@ class Creator:
             self.context.prepare(req, model, history, new_items)  # validates tools, formats, ...
             await self.recording.warm(req, record, history, local)
             return Warmed(req, response)
-        if self.tenancy is None:
+        if self.tenancy is None or not self.tenancy.is_key_owner(owner):  # no stored key: no limits to count
             return await self._start(body, req, model, record, history, local)
         # the key's limits count this response (its id names the lease) until it is settled
         await self.tenancy.admit(owner, model, reserve(req.max_output_tokens, new_items), response["id"])

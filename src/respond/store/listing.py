@@ -1,7 +1,9 @@
-"""The operator's list queries (`core.listing.ListingStore`), on the indexes of migration 0010.
+"""The operator's list queries (`core.listing.ListingStore`), on the indexes of migrations 0010 and 0011.
 
 Summaries are built from columns plus a few fields of the body; pages are keyed by
-(created_at, id) descending, so the thousandth page costs what the first does.
+(created_at, id) descending, so the thousandth page costs what the first does.  Three of the
+indexes are partial (store/partial_indexes.py): a query that needs one carries the index's own
+condition (`BACKGROUND`, `NOT_COMPLETED`), since SQLite uses a partial index only then.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from respond.core.listing import Page, QueueStats, ResponseFilter, Row
@@ -23,6 +25,10 @@ C = schema.conversations
 T = TypeVar("T")
 SUMMARY = [R.c.id, R.c.owner, R.c.created_at, R.c.status, R.c.model, R.c.background, R.c.previous_response_id,
            R.c.preview, R.c.body]
+# the conditions of the partial indexes ix_responses_background_created and ix_responses_owner_status_created,
+# spelled as they are there (`background = 1` on SQLite, `background = true` on PostgreSQL; a literal, not a parameter)
+BACKGROUND: ColumnElement[bool] = R.c.background == True  # noqa: E712
+NOT_COMPLETED: ColumnElement[bool] = R.c.status != literal_column("'completed'")
 
 
 def summary(row: Any) -> Row:
@@ -47,9 +53,9 @@ def conditions(owner: str | None, flt: ResponseFilter, dialect: str = "sqlite") 
     if flt.model:
         where.append(R.c.model == flt.model)
     if flt.status:
-        where.append(R.c.status == flt.status)
+        where += [R.c.status == flt.status] + ([NOT_COMPLETED] if flt.status != "completed" else [])
     if flt.background is not None:
-        where.append(R.c.background.is_(flt.background))
+        where.append(BACKGROUND if flt.background else R.c.background.is_(False))
     if flt.created_after is not None:
         where.append(R.c.created_at >= flt.created_after)
     if flt.created_before is not None:
@@ -128,7 +134,7 @@ class ListingMixin:
 
     async def list_runs(self, owner: str | None, states: list[str], *, limit: int) -> list[Row]:
         """Background runs: queued/running from the job table, failed from the responses."""
-        where: list[ColumnElement[bool]] = [R.c.background == True, R.c.status.in_(states)]  # noqa: E712
+        where: list[ColumnElement[bool]] = [BACKGROUND, R.c.status.in_(states)]
         if owner is not None:
             where.append(R.c.owner == owner)
         q = (select(*SUMMARY, J.c.state, J.c.worker).select_from(R.outerjoin(J, J.c.response_id == R.c.id))

@@ -117,8 +117,9 @@ jobs = Table(
     Column("due_us", BigInteger, nullable=False, default=0),
     Column("chain", String(128), nullable=True),
     Index("ix_jobs_state_created", "state", "created_at"),
-    Index("ix_jobs_worker", "worker"),
-    Index("ix_jobs_state_due", "state", "due_us"),
+    Index("ix_jobs_state_due", "state", "due_us"),  # also a worker's running jobs (0011 dropped ix_jobs_worker)
+    # 0011: WHERE chain IS NOT NULL (the jobs of a chain only).  Not spelled here: a `postgresql_where` would
+    # load SQLAlchemy's PostgreSQL dialect into a server on SQLite; the migrations create the indexes.
     Index("ix_jobs_owner_chain", "owner", "chain"),
 )
 

@@ -22,7 +22,7 @@ from respond.engine.assemble import compaction
 from respond.engine.assemble.context import ContextBuilder
 from respond.engine.assemble.reasoning import ReasoningStream
 from respond.engine.execution.generation import History
-from respond.engine.execution.metered import finished, metered
+from respond.engine.execution.metered import Metered, finished
 from respond.engine.execution.priming import prime
 from respond.engine.execution.router import ModelRouter
 from respond.engine.execution.run import Run
@@ -85,7 +85,7 @@ class Launcher:
         deltas = model_turns() if limit is None else compaction.Compactor(
             backend, prepared.gen, limit, self.context.seal_compaction(record.owner),
             instructions=bool(req.instructions)).run(model_turns)
-        deltas = metered(wrap(deltas), self.metrics, model, backend.name)
+        deltas = Metered(wrap(deltas), self.metrics, model, backend.name)
         started = time.perf_counter()
         # Foreground: prime, so a request the backend refuses is still an HTTP error; a stream waits
         # for the backend only HEADERS_WAIT seconds, then its headers and first events go out anyway.
