@@ -1,6 +1,7 @@
-"""Migration 0011 (store/partial_indexes.py): partial list indexes, `ix_jobs_worker` gone.
+"""Migrations 0011 and jobs_0002 (store/partial_indexes.py): partial list indexes, `ix_jobs_worker` and
+`ix_jobs_state_created` gone.
 
-- On a database made by the steps before it, holding responses and jobs, the step runs, the indexes
+- On a database made by the steps before them, holding responses and jobs, the steps run, the indexes
   are partial, and the list queries and the job queue answer as before.
 - Each query whose index changed (and each of the job table's) still uses an index: its plan names
   it, on SQLite and on PostgreSQL (tests/unit/store/plans.py: the generic plan, any parameter values).
@@ -42,7 +43,8 @@ JOBS = [  # response_id, owner, state, worker, queued_us, chain
 async def _old_database(url: str) -> SqlStore:
     """A store on a database made by every step before 0011, with rows in it."""
     store = SqlStore(url)
-    before = [step for step in ordered() if step[0] != "0011_partial_indexes"]
+    steps = ordered()
+    before = steps[:[name for name, _ in steps].index("0011_partial_indexes")]
     await migrate(store.db, before)
     async with store.db.begin() as conn:
         for rid, owner, created, status, prev, background in RESPONSES:
@@ -72,10 +74,10 @@ def test_the_step_upgrades_a_database_with_rows(empty_db: str) -> None:  # noqa:
     async def run() -> None:
         store = await _old_database(empty_db)
         try:
-            assert "ix_jobs_worker" in await _indexes(store)
-            assert await migrate(store.db) == ["0011_partial_indexes"]
+            assert {"ix_jobs_worker", "ix_jobs_state_created"} <= set(await _indexes(store))
+            assert await migrate(store.db) == ["0011_partial_indexes", "jobs_0002_one_state_index"]
             indexes = await _indexes(store)
-            assert "ix_jobs_worker" not in indexes
+            assert not {"ix_jobs_worker", "ix_jobs_state_created"} & set(indexes)
             for name in PARTIAL:
                 assert " WHERE " in indexes[name].upper(), indexes[name]
 
@@ -94,6 +96,8 @@ def test_the_step_upgrades_a_database_with_rows(empty_db: str) -> None:  # noqa:
             assert ids(page.rows) == ["resp_3", "resp_2"]
             page = await store.list_responses(None, ResponseFilter(background=False), cursor=None, limit=10)
             assert ids(page.rows) == ["resp_5", "resp_4", "resp_1"]
+            stats = await store.queue_stats()
+            assert (stats.queued, stats.running) == (1, 0) and stats.oldest_queued_age > 0
             claimed = await store.claim_job("w2", 60_000)
             assert claimed is not None and claimed["response_id"] == "resp_3"
             assert await store.renew_leases("w2", 60_000) == []
@@ -137,6 +141,7 @@ QUERIES: list[tuple[str, Call, set[str]]] = [
     ("expired jobs", lambda s: s.expired_jobs(), {"ix_jobs_state_due"}),
     ("jobs of other workers", lambda s: s.expired_jobs(any_worker_but="w"), {"ix_jobs_state_due"}),
     ("claim", _claim, {"ix_jobs_owner_chain"}),
+    ("queue stats", lambda s: s.queue_stats(), {"ix_jobs_state_due"}),
 ]
 _FULL_SCAN = re.compile(r"^\s*SCAN (responses|jobs|j|k)$|Seq Scan", re.M)
 

@@ -133,7 +133,7 @@ def ordered() -> list[tuple[str, Migration]]:
     from respond.store.containers import containers_0020
     from respond.store.files_migrations import files_0001, files_0002
     from respond.store.listing_migration import listing_indexes
-    from respond.store.partial_indexes import partial_indexes_0011
+    from respond.store.partial_indexes import jobs_0002_one_state_index, partial_indexes_0011
     from respond.store.replay import journal_0001_applied
     from respond.store.sessions import sessions_0019
     from respond.store.tenants import tenants_0001
@@ -152,6 +152,7 @@ def ordered() -> list[tuple[str, Migration]]:
         ("files_0002_fts_store_column", files_0002),
         ("jobs_0001_queue_order", _jobs_0001_queue_order),
         ("0011_partial_indexes", partial_indexes_0011),
+        ("jobs_0002_one_state_index", jobs_0002_one_state_index),
     ]
 
 

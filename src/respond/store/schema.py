@@ -116,8 +116,9 @@ jobs = Table(
     Column("queued_us", BigInteger, nullable=False, default=0),
     Column("due_us", BigInteger, nullable=False, default=0),
     Column("chain", String(128), nullable=True),
-    Index("ix_jobs_state_created", "state", "created_at"),
-    Index("ix_jobs_state_due", "state", "due_us"),  # also a worker's running jobs (0011 dropped ix_jobs_worker)
+    # every query by state (the queue, a worker's running jobs, the queue's stats): 0011 dropped ix_jobs_worker,
+    # jobs_0002 ix_jobs_state_created
+    Index("ix_jobs_state_due", "state", "due_us"),
     # 0011: WHERE chain IS NOT NULL (the jobs of a chain only).  Not spelled here: a `postgresql_where` would
     # load SQLAlchemy's PostgreSQL dialect into a server on SQLite; the migrations create the indexes.
     Index("ix_jobs_owner_chain", "owner", "chain"),
