@@ -81,6 +81,31 @@ async def test_detached_hands_an_error_on_after_the_events_before_it() -> None:
     assert got == [[1]]
 
 
+async def test_a_client_that_left_a_waiting_stream_is_heard_and_its_chunks_closed() -> None:
+    """No chunk comes (the upstream is slow) and the client has gone: the stream's watcher (armed
+    after `WATCH_AFTER`) cancels it, the response ends without error and its chunks' generator is closed."""
+    closed = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def chunks() -> AsyncIterator[tuple[bytes, bool]]:
+        try:
+            yield b"event: response.created\ndata: {}\n\n", False
+            await asyncio.Event().wait()  # never another chunk
+            yield b"", True  # pragma: no cover
+        finally:
+            closed.set()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(EventStream(chunks())({"type": "http"}, receive, send), 30)
+    assert closed.is_set()
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+
+
 def _run(as_json: bool) -> list[StreamEvent]:
     """The events of a two-delta answer, framed only once the whole run is over."""
     response = cast(ResponseDict, {"id": "resp_1", "object": "response", "status": "in_progress", "output": [],

@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from respond.api.sse import EventStream, framed
+from respond.api.sse import WATCH_AFTER, EventStream, framed
 from respond.engine.background.workers import RunManager
 from respond.engine.execution.detach import detached
 from respond.engine.service import ResponsesService
@@ -24,7 +24,6 @@ from respond.protocol.pagination import ListParams, int_param
 from respond.protocol.shapes import StreamEvent
 
 T = TypeVar("T")
-WATCH_AFTER = 0.1  # seconds a non-streamed create runs before its client's connection is watched
 
 
 class JSON(Response):

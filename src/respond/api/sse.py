@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from respond.protocol.shapes import StreamEvent
 
+WATCH_AFTER = 0.1  # seconds a request runs (or streams) before its client's connection is watched
 PAD_BLOCK = 32  # a delta's data is padded to a multiple of this, plus 0..PAD_BLOCK-1 more at random
 
 
@@ -86,7 +87,9 @@ class EventStream(Response):
     client leaving with an anyio task group (a cancel scope and two tasks per stream) under ASGI spec
     2.3, which uvicorn declares; here one watcher task cancels the sending task when the client goes,
     as api/routes.py `_unless_gone` does for a request that is still being prepared.  Its chunks'
-    generator is closed either way (the event pipeline's own task then ends the run: engine/detach.py)."""
+    generator is closed either way (the event pipeline's own task then ends the run: engine/detach.py).
+    The watcher starts once the stream has run `WATCH_AFTER` seconds (a timer set, and for most streams
+    cancelled: they are over by then); a client that leaves sooner is heard then, or by a failed `send`."""
 
     media_type = "text/event-stream"
 
@@ -112,7 +115,13 @@ class EventStream(Response):
             left = True
             me.cancel()
 
-        watch = asyncio.ensure_future(gone())
+        watch: asyncio.Future[None] | None = None
+
+        def arm() -> None:
+            nonlocal watch
+            watch = asyncio.ensure_future(gone())
+
+        timer = asyncio.get_running_loop().call_later(WATCH_AFTER, arm)
         started = ended = False
         start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         try:
@@ -138,7 +147,9 @@ class EventStream(Response):
             if not started:
                 raise
         finally:
-            watch.cancel()
+            timer.cancel()
+            if watch is not None:
+                watch.cancel()
             aclose = getattr(self.chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
