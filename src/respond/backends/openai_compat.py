@@ -51,10 +51,16 @@ def with_reasoning_field(messages: list[dict[str, Any]], field: str) -> list[dic
     reads: `reasoning_content` (vLLM, DeepSeek, llama.cpp's server), `reasoning` (Ollama,
     OpenRouter), or dropped (`none`, for upstreams that reject unknown message keys).  The
     Responses-shaped `reasoning_item` is for /v1/responses upstreams only: always dropped here."""
-    if any("reasoning_item" in m for m in messages):
+    items = contents = False  # (one loop over the messages, not two `any` over generators: every turn reads them all)
+    for m in messages:
+        if "reasoning_item" in m:
+            items = True
+        if "reasoning_content" in m:
+            contents = True
+    if items:
         messages = [{k: v for k, v in m.items() if k != "reasoning_item"} if "reasoning_item" in m else m
                     for m in messages]
-    if field == "reasoning_content" or not any("reasoning_content" in m for m in messages):
+    if field == "reasoning_content" or not contents:
         return messages
     out: list[dict[str, Any]] = []
     for m in messages:

@@ -18,8 +18,15 @@ BREAKPOINT = "prompt_cache_breakpoint"
 
 
 def has_breakpoint(messages: list[Message]) -> bool:
-    return any(isinstance(m.get("content"), list) and any(isinstance(p, dict) and p.get(BREAKPOINT) is not None
-                                                          for p in m["content"]) for m in messages)
+    """Whether a content part of `messages` sets a cache breakpoint (a loop, not `any` over a generator:
+    this reads the whole context on every turn)."""
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            for p in content:
+                if isinstance(p, dict) and p.get(BREAKPOINT) is not None:
+                    return True
+    return False
 
 
 def options_used(gen: Generation) -> list[str]:

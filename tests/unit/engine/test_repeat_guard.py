@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from respond.core.types import Delta, Finish, Generation, TextDelta, ToolCallDelta, ToolSpec, Usage
+from respond.engine.execution.router import ModelRouter
 from respond.engine.tooling.hosted import HostedTools
 from respond.engine.tooling.repeat_guard import RepeatGuard, answered, guarded, just_answered, signature
 from respond.tools.file_search.tool import FileSearchTool
@@ -111,6 +112,24 @@ def test_modes() -> None:
     assert guarded(upstream, "embedded") is upstream
     assert isinstance(guarded(upstream, "on"), RepeatGuard)
     assert guarded(embedded, "off") is embedded
+
+
+def test_the_history_is_read_only_for_a_guarded_backend() -> None:
+    """`ModelRouter.turns` reads the earlier hosted calls (a pass over the whole history) only when the
+    mode guards the backend."""
+    embedded, upstream = Turns(), Turns()
+    upstream.name = "openai_compat"
+    reads: list[str] = []
+
+    def earlier() -> frozenset[Any]:
+        reads.append("read")
+        return frozenset()
+
+    router = ModelRouter([embedded, upstream], repeat_guard="embedded")
+    assert router.turns(upstream, earlier) is upstream
+    assert reads == []
+    assert isinstance(router.turns(embedded, earlier), RepeatGuard)
+    assert reads == ["read"]
 
 
 async def test_hosted_calls_of_earlier_turns_count() -> None:

@@ -36,14 +36,16 @@ def _calls(items: Iterable[Item]) -> set[str] | None:
 
 
 def check_outputs_answer_calls(history: list[Item], new_items: list[Item]) -> None:
-    """A 400 naming `input[i].call_id` for the first output item that answers no known call."""
+    """A 400 naming `input[i].call_id` for the first output item that answers no known call.  The
+    history is read only when the input holds an output item (most turns hold none)."""
+    outputs = [(i, item, spec) for i, item in enumerate(new_items)
+               if (spec := ITEM_TYPES.get(item.get("type", ""))) is not None and spec.context == "output"]
+    if not outputs:
+        return
     known = _calls([*history, *new_items])
     if known is None:
         return
-    for i, item in enumerate(new_items):
-        spec = ITEM_TYPES.get(item.get("type", ""))
-        if spec is None or spec.context != "output":
-            continue
+    for i, item, spec in outputs:
         call_id = item.get(spec.call_id_key)
         if call_id not in known:
             raise invalid(f"No tool call found for {spec.type} with {spec.call_id_key} {call_id}.",

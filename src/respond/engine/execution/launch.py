@@ -76,7 +76,7 @@ class Launcher:
         ctx = ToolContext(record.owner, frozenset(include), req.tool_choice, history.items, record.input_items,
                           secrets or {})
         hosted = await self.hosted.prepare(prepared.hosted_tools, prepared.gen, ctx, req.max_tool_calls)
-        turns = self.router.turns(backend, self.hosted.answered(ctx.history, ctx.new_items))  # the repeat guard
+        turns = self.router.turns(backend, lambda: self.hosted.answered(ctx.history, ctx.new_items))  # the repeat guard
 
         def model_turns() -> AsyncIterator[Any]:
             return hosted.run(turns) if hosted is not None else turns.generate(prepared.gen)

@@ -18,7 +18,7 @@ from respond.core.ports import ModelBackend
 from respond.core.types import ModelInfo
 from respond.engine.errors import backend_to_api
 from respond.engine.execution.replicas import ReplicaHealth, ReplicaSet
-from respond.engine.tooling.repeat_guard import Signature, guarded
+from respond.engine.tooling.repeat_guard import Signature, applies, guarded
 from respond.protocol.errors import APIError
 
 REFRESH_ON_MISS = 5.0  # seconds: an unknown model refreshes model lists older than this
@@ -35,10 +35,13 @@ class ModelRouter:
         self.default_model = default_model
         self.repeat_guard = repeat_guard  # on | off | embedded
 
-    def turns(self, backend: ModelBackend, answered: frozenset[Signature] = frozenset()) -> ModelBackend:
+    def turns(self, backend: ModelBackend, answered: Callable[[], frozenset[Signature]] = frozenset) -> ModelBackend:
         """What a response's model turns are asked of: `backend`, guarded where the mode says
-        (`answered`: hosted calls of earlier turns, not in the chat messages)."""
-        return guarded(backend, self.repeat_guard, answered)
+        (`answered`: the hosted calls of earlier turns, not in the chat messages; read only for a guarded
+        backend, as it goes through the whole history)."""
+        if not applies(backend, self.repeat_guard):
+            return backend
+        return guarded(backend, self.repeat_guard, answered())
 
     def canonical(self, model: str) -> str:
         """The model an alias names (aliases may name aliases; the configuration rejects loops)."""

@@ -165,8 +165,13 @@ def _signature(parts: list[ToolCallDelta]) -> Signature:
     return signature(name, "".join(p.arguments for p in parts))
 
 
+def applies(backend: ModelBackend, mode: str) -> bool:
+    """Whether `mode` (--repeat-guard) guards `backend`."""
+    return mode == "on" or (mode == "embedded" and backend.name in EMBEDDED)
+
+
 def guarded(backend: ModelBackend, mode: str, earlier: frozenset[Signature] = frozenset()) -> ModelBackend:
     """`backend`, wrapped in a `RepeatGuard` when `mode` (--repeat-guard) applies to it."""
-    if mode == "on" or (mode == "embedded" and backend.name in EMBEDDED):
+    if applies(backend, mode):
         return RepeatGuard(backend, earlier, same_tool=backend.name in EMBEDDED)
     return backend
