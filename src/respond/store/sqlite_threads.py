@@ -6,6 +6,7 @@ SQLAlchemy's asyncio layer is never loaded for SQLite."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -179,9 +180,7 @@ class SqliteThreads:
         locked = False  # another process held SQLite's write lock: the writes go to the writer thread
         if not lock.locked():  # (held: a write of the writer thread, or a migration, is under way)
             try:
-                conn = self._quick()
-                with conn.begin():
-                    results = [fn(conn) for fn, _fut in group]
+                results = self._transaction(group)
             except Exception as exc:  # noqa: BLE001 - each is run again on its own, its own error to its caller
                 locked = isinstance(exc, (OperationalError, sqlite3.OperationalError)) and _locked(exc)
             else:
@@ -193,6 +192,23 @@ class SqliteThreads:
         retry = asyncio.get_running_loop().create_task(self._one_by_one(group, lock, locked))
         self._retries.add(retry)
         retry.add_done_callback(self._retries.discard)
+
+    def _transaction(self, group: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]) -> list[Any]:
+        """The group's writes in one transaction of the driver's own: sqlite3 begins it at the first write
+        and `commit` ends it, as SQLAlchemy's `begin()` would (it adds nothing on SQLite but its
+        bookkeeping, measured: bench/instructions.py); a write that had SQLAlchemy execute a statement
+        (it began its own transaction then) ends through SQLAlchemy."""
+        conn = self._quick()
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        try:
+            results = [fn(conn) for fn, _fut in group]
+            (conn.commit if conn.in_transaction() else driver.commit)()
+        except BaseException:
+            with contextlib.suppress(Exception):  # (its own error is the one its callers hear)
+                (conn.rollback if conn.in_transaction() else driver.rollback)()
+            raise
+        return results
 
     async def _one_by_one(self, group: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]],
                           lock: asyncio.Lock, locked: bool) -> None:
