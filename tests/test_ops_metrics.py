@@ -225,3 +225,22 @@ def test_route_labels_are_templates(plain):
     assert {"/dashboard/responses", "/dashboard/responses/{response_id}", "/dashboard/static",
             "/v1/responses/{response_id}", "unmatched"} <= routes
     assert not any("resp_" in r for r in routes)
+
+
+def test_a_client_cannot_forge_a_log_line(server_factory, upstream):
+    """The attack: a path whose `%0A` decodes to a line break, then a whole fake access line, sent to a real
+    server (httptools decodes the path uvicorn hands on) that logs in text: the fake line must not appear
+    as a line of its own."""
+    plain = server_factory("--upstream", upstream.base_url, "--embedded", "off", "--workers", "0")
+    fake = "2026-12-06 00:00:00,000 INFO respond.http [req_forged] POST /v1/admin/keys 200 1.0ms"
+    with plain.root() as root:
+        assert root.get("/v1/%0A" + fake.replace(" ", "%20") + "%0D%1B[2K").status_code == 404
+        assert root.get("/health").status_code == 200
+    deadline = time.monotonic() + 5
+    while "GET /health 200" not in plain.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = plain.log_path.read_text().splitlines()
+    assert not any(line.startswith("2026-12-06 00:00:00,000") for line in lines)
+    (logged,) = [line for line in lines if "req_forged" in line]
+    assert logged.endswith(" GET /v1/\\n" + fake + "\\r\\x1b[2K 404 " + logged.rsplit(" ", 1)[1])
+    assert "\r" not in plain.log_path.read_text() and "\x1b" not in plain.log_path.read_text()

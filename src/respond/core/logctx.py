@@ -84,11 +84,21 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+def one_line(text: str) -> str:
+    """`text` with its control characters (CR, LF, ESC, ...) and Unicode line separators written as escapes
+    (`\\n`, `\\x1b`, `\\u2028`): a message carries what clients sent (a request's path, decoded from its
+    `%0A`s; a model name), and a raw line break in it would let a client forge a whole log line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class TextFormatter(logging.Formatter):
     """TEXT_FORMAT, the time as logging writes it (`2026-12-06 05:00:00,123`), its date and clock part
     formatted once a second instead of once a line (strftime was a fifth of an access line's cost).
     A record without an exception or a stack is one f-string of the same text (`Formatter.format`'s
-    style lookups and %-formatting of the whole line were a sixth of a line's instructions)."""
+    style lookups and %-formatting of the whole line were a sixth of a line's instructions).  A message
+    is always one line (`one_line`); only a traceback that follows it spans several."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
@@ -98,10 +108,14 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if record.exc_info or record.exc_text or record.stack_info:
             return super().format(record)
-        record.message = record.getMessage()
+        record.message = one_line(record.getMessage())
         record.asctime = self.formatTime(record)
         rid = record.request_id  # type: ignore[attr-defined]  # (stamped by the handler, as by the filter)
         return f"{record.asctime} {record.levelname} {record.name} [{rid}] {record.message}"
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        record.message = one_line(record.message)  # (a record with a traceback: the traceback follows as is)
+        return super().formatMessage(record)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         second = int(record.created)

@@ -105,3 +105,24 @@ def test_configure_installs_the_short_path(quiet_logging: None) -> None:
     assert logging.getLogRecordFactory() is QuickRecord
     (handler,) = logging.getLogger().handlers
     assert isinstance(handler, LineHandler) and isinstance(handler.formatter, TextFormatter)
+
+
+def test_a_message_is_one_line_whatever_a_client_put_in_it() -> None:
+    """A request's path is logged decoded (`%0A` is a line feed): it must not start a line of its own."""
+    mine = LineHandler()
+    mine.setFormatter(TextFormatter())
+    forged = "/v1/\n2026-12-06 00:00:00,000 INFO respond.http [req_x] GET /admin 200 1.0ms\r\x1b[2K\u2028"
+    record = logging.LogRecord("respond.http", logging.INFO, logctx.UNKNOWN_FILE, 0, "%s %s %d", ("GET", forged, 404),
+                               None)
+    text = _line(mine, record)
+    assert text.count("\n") == 1 and "\r" not in text and "\x1b" not in text and "\u2028" not in text
+    assert text.endswith(" GET /v1/\\n2026-12-06 00:00:00,000 INFO respond.http [req_x] GET /admin 200 1.0ms"
+                         "\\r\\x1b[2K\\u2028 404\n")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        failed = logging.LogRecord("x", logging.ERROR, logctx.UNKNOWN_FILE, 0, "failed on %s", (forged,), sys.exc_info())
+    first, *rest = _line(mine, failed).split("\n")
+    assert first.endswith("1.0ms\\r\\x1b[2K\\u2028") and any("ValueError: boom" in line for line in rest)
+    plain = logging.LogRecord(*ARGS)
+    assert _line(mine, plain).endswith("POST /v1/x 200 1.2ms\n")  # a clean message is written as it is
