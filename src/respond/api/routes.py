@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from respond.api.sse import WATCH_AFTER, EventStream, framed
+from respond.api.sse import EventStream, Watch, framed
 from respond.engine.background.workers import RunManager
 from respond.engine.execution.detach import detached
 from respond.engine.service import ResponsesService
@@ -141,41 +141,19 @@ async def create_response(request: Request) -> Response:
 async def _unless_gone(request: Request, work: Awaitable[T]) -> T | None:
     """Await `work` unless the client disconnects first: then it is cancelled, which closes its
     upstream request at once (a run being drained is stored `cancelled`); None then.  Streams
-    are watched by the streaming response itself once their headers are out.
-
-    The connection is watched once `work` has run `WATCH_AFTER` seconds: most answers are out before
-    that, and a timer set and cancelled costs a fraction of a task that waits on the connection and is
-    cancelled (a client that leaves sooner is heard at that point, its run cancelled then)."""
-    me = asyncio.current_task()
-    assert me is not None
-    left = False
-    watch: asyncio.Future[None] | None = None
-
-    async def gone() -> None:
-        nonlocal left
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        left = True
-        me.cancel()  # `work` is awaited by this very task: the cancellation goes into it, its cleanup runs
-
-    def start() -> None:
-        nonlocal watch
-        watch = asyncio.ensure_future(gone())
-
-    # one watcher task, once due, and `work` awaited in place: a task and an asyncio.wait fewer per request
-    timer = asyncio.get_running_loop().call_later(WATCH_AFTER, start)
+    are watched by the streaming response itself once their headers are out.  The connection is watched
+    once `work` has run `WATCH_AFTER` seconds (`Watch`): most answers are out before then."""
+    watch = Watch(request.receive)
     try:
         done = await work
     except asyncio.CancelledError:
-        if not left or me.uncancel() > 0:  # cancelled by someone else too (the server stopping)
+        if not watch.ours():
             raise
         return None
     finally:
-        timer.cancel()
-        if watch is not None:
-            watch.cancel()
-    if left:  # `work` swallowed the cancellation and ended anyway: the client is gone all the same
-        me.uncancel()
+        watch.stop()
+    if watch.left:  # `work` swallowed the cancellation and ended anyway: the client is gone all the same
+        watch.uncancel()
         return None
     return done
 

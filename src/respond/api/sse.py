@@ -21,6 +21,46 @@ WATCH_AFTER = 0.1  # seconds a request runs (or streams) before its client's con
 PAD_BLOCK = 32  # a delta's data is padded to a multiple of this, plus 0..PAD_BLOCK-1 more at random
 
 
+class Watch:
+    """Cancels the task that made it when the client disconnects (`left` then says so), its connection
+    watched once the task has run `WATCH_AFTER` seconds: a timer set and, for most requests and streams,
+    cancelled before that (`stop`) costs a fraction of a task that waits on the connection and is cancelled.
+    A client that leaves sooner is heard at that point.  Used by `EventStream` and api/routes.py
+    `_unless_gone`; the task decides what a cancellation by `Watch` means (`left`)."""
+
+    __slots__ = ("_me", "_receive", "_task", "_timer", "left")
+
+    def __init__(self, receive: Receive) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        self._me, self._receive, self.left = me, receive, False
+        self._task: asyncio.Future[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._arm)
+
+    def _arm(self) -> None:
+        self._task = asyncio.ensure_future(self._gone())
+
+    async def _gone(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.left = True
+        self._me.cancel()  # the watched task's own awaits take the cancellation: their cleanup runs
+
+    def ours(self) -> bool:
+        """Whether the cancellation the task caught is this watch's alone (the client left; taken back then),
+        not also someone else's (the server stopping)."""
+        return self.left and self._me.uncancel() == 0
+
+    def uncancel(self) -> None:
+        """Take back this watch's cancellation of a task that ended anyway (it swallowed it)."""
+        self._me.uncancel()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+
 _random = bytearray()  # the system's randomness, read 4 KiB at a time (see `padding`)
 
 
@@ -104,24 +144,7 @@ class EventStream(Response):
         self.init_headers(SSE_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        me = asyncio.current_task()
-        assert me is not None
-        left = False
-
-        async def gone() -> None:
-            nonlocal left
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            left = True
-            me.cancel()
-
-        watch: asyncio.Future[None] | None = None
-
-        def arm() -> None:
-            nonlocal watch
-            watch = asyncio.ensure_future(gone())
-
-        timer = asyncio.get_running_loop().call_later(WATCH_AFTER, arm)
+        watch = Watch(receive)
         started = ended = False
         start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         try:
@@ -141,15 +164,13 @@ class EventStream(Response):
             if not ended:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not left or me.uncancel() > 0:  # cancelled by someone else too (the server stopping)
+            if not watch.ours():
                 raise
         except OSError:  # an ASGI 2.4 server's `send` once the client has left
             if not started:
                 raise
         finally:
-            timer.cancel()
-            if watch is not None:
-                watch.cancel()
+            watch.stop()
             aclose = getattr(self.chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
