@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from respond.store.safetext import escape, unescape
+from respond.store.safe_escape import escape, unescape
 from tests.test_background import wait_status
 
 NUL = "\x00"

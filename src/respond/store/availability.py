@@ -11,13 +11,16 @@ class 08, 57P01-57P03).  A constraint violation or a syntax error is not unavail
 violation"; sqlite3's DataError/IntegrityError; a string the driver cannot encode).  Retrying that
 can never succeed: it fails its request at once (a 400 at the HTTP layer, api/guard.py), and it is
 never journaled as if the database were away (store/journal.py).
+
+SQLAlchemy's exceptions are looked up among the loaded modules, not imported: an error can be one of them
+only once SQLAlchemy is loaded, and a server on SQLite may never load it (store/statement.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
-
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
+import sys
+from typing import Any
 
 _ASYNCPG = {"ConnectionDoesNotExistError", "ConnectionFailureError", "PostgresConnectionError",
             "CannotConnectNowError", "AdminShutdownError", "CrashShutdownError", "ClientCannotConnectError",
@@ -45,14 +48,24 @@ def _raised_in_driver(exc: BaseException) -> bool:
     return False
 
 
+class _Never(Exception):
+    """Stands for SQLAlchemy's exception classes while SQLAlchemy is not loaded: nothing is one of them."""
+
+
+def _sa(name: str) -> Any:
+    module = sys.modules.get("sqlalchemy.exc")
+    return _Never if module is None else getattr(module, name)
+
+
 def unavailable(exc: BaseException) -> bool:
     chain = _chain(exc)
-    from_db = any(isinstance(e, SQLAlchemyError) or type(e).__module__.startswith("asyncpg")
+    sa_error, dbapi_error = _sa("SQLAlchemyError"), _sa("DBAPIError")
+    from_db = any(isinstance(e, sa_error) or type(e).__module__.startswith("asyncpg")
                   or _raised_in_driver(e) for e in chain)
     if not from_db:
         return False
     for e in chain:
-        if isinstance(e, DBAPIError) and e.connection_invalidated:
+        if isinstance(e, dbapi_error) and e.connection_invalidated:
             return True
         if isinstance(e, ConnectionError | TimeoutError) or (isinstance(e, OSError) and e.errno is not None):
             return True
@@ -70,12 +83,13 @@ def data_error(exc: BaseException) -> bool:
     chain = _chain(exc)
     if any(unavailable(e) for e in chain[:1]):
         return False
+    refused = (_sa("DataError"), _sa("IntegrityError"), sqlite3.DataError, sqlite3.IntegrityError)
     for e in chain:
-        if isinstance(e, DataError | IntegrityError | sqlite3.DataError | sqlite3.IntegrityError):
+        if isinstance(e, refused):
             return True  # SQLAlchemy's wrapping, or the driver's own (rows written through the raw cursor)
         state = str(getattr(e, "sqlstate", "") or getattr(e, "pgcode", "") or "")
         if type(e).__module__.startswith("asyncpg") and state.startswith(_DATA_SQLSTATES):
             return True
-        if isinstance(e, UnicodeError) and any(isinstance(x, SQLAlchemyError) for x in chain):
+        if isinstance(e, UnicodeError) and any(isinstance(x, _sa("SQLAlchemyError")) for x in chain):
             return True
     return False

@@ -67,12 +67,15 @@ _CONTEXT = b"respond/journal/v1:"
 
 def database_tag(url: str) -> str:
     """The database a journal belongs to (its URL without the password), as a short hash."""
-    from sqlalchemy.engine import make_url
-
     from respond.store.database import normalize_url
+    from respond.store.sqlite_threads import sqlite_path
 
-    u = make_url(normalize_url(url))
-    plain = u.set(password=None).render_as_string(hide_password=False) if u.password else str(u)
+    plain = normalize_url(url)
+    if sqlite_path(url) is None:  # (a SQLite URL, as normalize_url renders it, has no password: SQLAlchemy not needed)
+        from sqlalchemy.engine import make_url
+
+        u = make_url(plain)
+        plain = u.set(password=None).render_as_string(hide_password=False) if u.password else str(u)
     return hashlib.sha256(plain.encode()).hexdigest()[:16]
 
 

@@ -17,46 +17,20 @@ NUL keeps its length (a 64-character key of NULs still fits its column), and the
 bijection, so equality filters (`metadata[key]=value`) compare escaped to escaped.  `SafeString`
 columns hold lookup copies cut to their length (the response body keeps the whole value): they
 are cut after escaping, so the database never sees a value too long.
+
+The escaping itself is store/safe_escape.py's (no SQLAlchemy there: the hot path's statements convert
+their parameters with it, store/statement.py).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-_NUL, _ESC = "\ufdd0", "\ufdd1"
-_SUR_BASE = 0xF0000
-_IN = re.compile("[\x00\ufdd0\ufdd1\ud800-\udfff]")
-_OUT = re.compile("\ufdd1[\ufdd0\ufdd1\U000f0000-\U000f07ff]|\ufdd0")
-
-
-def _enc(m: re.Match[str]) -> str:
-    c = m.group()
-    if c == "\x00":
-        return _NUL
-    if c in (_NUL, _ESC):
-        return _ESC + c
-    return _ESC + chr(_SUR_BASE + ord(c) - 0xD800)
-
-
-def _dec(m: re.Match[str]) -> str:
-    s = m.group()
-    if s == _NUL:
-        return "\x00"
-    c = s[1]
-    return c if c in (_NUL, _ESC) else chr(0xD800 + ord(c) - _SUR_BASE)
-
-
-def escape(value: str) -> str:
-    return _IN.sub(_enc, value) if _IN.search(value) else value
-
-
-def unescape(value: str) -> str:
-    return _OUT.sub(_dec, value) if ("\ufdd0" in value or "\ufdd1" in value) else value
+from respond.store.safe_escape import escape, unescape
 
 
 class _Safe(TypeDecorator[str]):
