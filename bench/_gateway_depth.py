@@ -66,7 +66,7 @@ async def context_timing(db: Path, ids: list[str], reps: int) -> dict[str, dict[
             sql_t, parse_t = [], []
             for _ in range(max(50, reps // 4)):
                 t0 = time.perf_counter()
-                rows = con.execute(_CONTEXT.text, {"rid": rid, "owner": OWNER}).fetchall()
+                rows = con.execute(_CONTEXT.sqlite, {"rid": rid, "owner": OWNER}).fetchall()
                 t1 = time.perf_counter()
                 [orjson.loads(b) for _, b in rows if b is not None]
                 parse_t.append(time.perf_counter() - t1)

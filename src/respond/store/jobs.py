@@ -8,22 +8,29 @@ worker renews; a lease that runs out means the worker died, and recovery ends th
 from __future__ import annotations
 
 import time
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, insert, select, text, update
 
 from respond.core.ports import ClaimedJob, JobOrder, Row
-from respond.store import schema
-from respond.store.database import Database, execute_rows
+from respond.store.database import Batch, Database, execute_rows, fetch_rows, fetch_value, run
 from respond.store.rows import EventRow, JobRow
+from respond.store.sqlite_threads import Lite
+from respond.store.statement import Sql
 
-R, E, J = schema.responses, schema.events, schema.jobs
-# built once: a statement built per call is keyed for SQLAlchemy's compiled cache every time
-_INSERT_EVENTS = insert(E)
-_UPDATE_SNAPSHOT = update(R).where(R.c.id == bindparam("rid")).values(status=bindparam("status"),
-                                                                    body=bindparam("body"))
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+# The quick writes' statements (store/statement.py; on PostgreSQL, store/clauses.py's)
+INSERT_EVENTS = Sql("INSERT INTO events (response_id, seq, body) VALUES (:response_id, :seq, :body)", "insert_events")
+# a batch of events that may already be stored (a response's end whose commit went through, its answer did not)
+INSERT_EVENTS_ONCE = Sql(INSERT_EVENTS.sqlite + " ON CONFLICT DO NOTHING", "insert_events_once")
+INSERT_JOB = Sql("""INSERT INTO jobs (response_id, owner, state, request, worker, lease_until, cancel_requested,
+    created_at, queued_us, due_us, chain) VALUES (:response_id, :owner, :state, :request, :worker, :lease_until,
+    :cancel_requested, :created_at, :queued_us, :due_us, :chain)""", "insert_job")
+FINISH_JOB = Sql("UPDATE jobs SET state=:state WHERE jobs.response_id = :rid", "finish_job")
+FINISH_JOB_DONE = Sql("UPDATE jobs SET state=:state, request=:request WHERE jobs.response_id = :rid", "finish_job_done")
+UPDATE_SNAPSHOT = Sql("UPDATE responses SET status=:status, body=:body WHERE responses.id = :rid", "update_snapshot")
 
 
 def now_ms() -> int:
@@ -38,14 +45,14 @@ _NEXT = """
         SELECT 1 FROM jobs k WHERE k.owner = j.owner AND k.chain = j.chain AND k.state <> 'done'
           AND (k.queued_us < j.queued_us OR (k.queued_us = j.queued_us AND k.response_id < j.response_id))))
     ORDER BY j.due_us, j.queued_us, j.response_id"""
-_CLAIM_PG = text(
+_CLAIM_PG = Sql(
     f"""
     UPDATE jobs SET state = 'running', worker = :worker, lease_until = :lease
     WHERE response_id = ({_NEXT} FOR UPDATE OF j SKIP LOCKED LIMIT 1)
     RETURNING response_id, owner, request
     """
 )
-_CLAIM_SQLITE = text(
+_CLAIM_SQLITE = Sql(
     f"""
     UPDATE jobs SET state = 'running', worker = :worker, lease_until = :lease
     WHERE response_id = ({_NEXT} LIMIT 1) AND state = 'queued'
@@ -53,12 +60,28 @@ _CLAIM_SQLITE = text(
     """
 )
 
+# The reads, and the writes that are not quick: the same SQL on both databases (booleans: a column alone is a
+# condition, TRUE a value, on both)
+_ANY_QUEUED = Sql("SELECT response_id FROM jobs WHERE state = 'queued' LIMIT 1")
+# a stream that follows a run reads these after each batch of its events (prepared statements on PostgreSQL)
+_STATUS = Sql("SELECT status FROM responses WHERE id = :rid AND owner = :owner")
+_EVENTS = Sql("SELECT body FROM events WHERE response_id = :rid AND seq > :after ORDER BY seq LIMIT :limit")
+_RENEW = "UPDATE jobs SET lease_until = :lease WHERE worker = :worker AND state = 'running'"
+_RENEW_ALL = Sql(_RENEW)
+_CANCELLED = Sql("SELECT response_id FROM jobs WHERE worker = :worker AND state = 'running' AND cancel_requested")
+_EXPIRED = Sql("SELECT response_id, owner, lease_until FROM jobs WHERE state = 'running' AND lease_until < :now")
+_HELD_BY_OTHERS = Sql("SELECT response_id, owner, lease_until FROM jobs WHERE state = 'running' AND worker != :worker")
+_CANCEL_QUEUED = Sql("""UPDATE jobs SET state = 'done', cancel_requested = TRUE, request = NULL
+    WHERE response_id = :rid AND state = 'queued'""")
+_REQUEST_CANCEL = Sql("UPDATE jobs SET cancel_requested = TRUE WHERE response_id = :rid AND state = 'running'")
+_DROP_EVENTS = Sql("DELETE FROM events WHERE response_id = :rid AND seq >= :keep")
+_REQUEUE = Sql("UPDATE jobs SET state = 'queued', worker = NULL, lease_until = 0 WHERE response_id = :rid")
 
-_ANY_QUEUED = select(J.c.response_id).where(J.c.state == "queued").limit(1)
-# a stream that follows a run reads these after each batch of its events: built once (prepared statements)
-_STATUS = select(R.c.status).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
-_EVENTS = select(E.c.body).where(E.c.response_id == bindparam("rid"), E.c.seq > bindparam("after")) \
-    .order_by(E.c.seq).limit(bindparam("limit"))
+
+def _renew_some(n: int) -> Sql:
+    """The renewal of n runs' leases: an `IN` of n parameters, its SQL made per call (sqlite3 and SQLAlchemy
+    keep their statements by their SQL)."""
+    return Sql(_RENEW + " AND response_id IN (" + ", ".join(f":a{k}" for k in range(n)) + ")")
 
 
 def job_row(response_id: str, owner: str, state: str, request: Any | None, worker: str | None,
@@ -94,16 +117,16 @@ class RunsMixin:
     async def renew_leases(self, worker: str, lease_ms: int, alive: list[str] | None = None) -> list[str]:
         """Extend this worker's leases (with `alive`, only those runs': the ones whose task still runs);
         returns the ids of its runs whose cancel was requested."""
-        cond = and_(J.c.worker == worker, J.c.state == "running")
-        if alive is not None:
-            cond = and_(cond, J.c.response_id.in_(alive))
+        who = {"worker": worker}
+        stmt = _RENEW_ALL if alive is None else _renew_some(len(alive))
+        params = {"worker": worker, "lease": now_ms() + lease_ms,
+                  **{f"a{k}": rid for k, rid in enumerate(alive or [])}}
 
-        def cancelled(conn: Connection) -> list[str]:
-            return [r[0] for r in conn.execute(select(J.c.response_id).where(
-                J.c.worker == worker, J.c.state == "running", J.c.cancel_requested.is_(True))).all()]
+        def cancelled(conn: Connection | Lite | Batch) -> list[str]:
+            return [r[0] for r in fetch_rows(conn, _CANCELLED, who)]
 
-        def write(conn: Connection) -> list[str]:
-            conn.execute(update(J).where(cond).values(lease_until=now_ms() + lease_ms))
+        def write(conn: Connection | Lite | Batch) -> list[str]:
+            run(conn, stmt, params)
             return cancelled(conn)
 
         if alive is not None and not alive:
@@ -111,41 +134,36 @@ class RunsMixin:
             # the one write lock on the writer thread, which under load holds it for milliseconds while
             # it waits for the GIL; the event loop's group commits of those milliseconds wait for it and
             # then run one write at a time: every few seconds, the slowest 1 % of requests at 64 clients.)
-            return await self.db.read(cancelled)
-        return await self.db.write(write)
+            return await self.db.read(cancelled, lite=True)
+        return await self.db.write(write, lite=True)
 
     async def finish_job(self, response_id: str) -> None:
-        stmt = update(J).where(J.c.response_id == response_id).values(state="done", request=None)
-        await self.db.write(lambda conn: conn.execute(stmt))
+        row = {"rid": response_id, "state": "done", "request": None}
+        await self.db.write(lambda conn: execute_rows(conn, FINISH_JOB_DONE, row), lite=True)
 
     async def cancel_queued(self, response_id: str) -> bool:
         """Take a job that has not started off the queue; True if it was still queued."""
-        stmt = update(J).where(J.c.response_id == response_id, J.c.state == "queued").values(
-            state="done", cancel_requested=True, request=None)
-        return bool(await self.db.write(lambda conn: conn.execute(stmt).rowcount))
+        return bool(await self.db.write(lambda conn: run(conn, _CANCEL_QUEUED, {"rid": response_id}), lite=True))
 
     async def request_cancel(self, response_id: str) -> None:
-        stmt = update(J).where(J.c.response_id == response_id, J.c.state == "running").values(cancel_requested=True)
-        await self.db.write(lambda conn: conn.execute(stmt))
+        await self.db.write(lambda conn: run(conn, _REQUEST_CANCEL, {"rid": response_id}), lite=True)
 
     async def requeue(self, response_id: str, response: Row, keep_events: int = 0) -> None:
         """Put a run back on the queue from scratch (graceful shutdown): its events are dropped but
         the first `keep_events` (those it got when it was queued)."""
-        def write(conn: Connection) -> None:
-            conn.execute(E.delete().where(E.c.response_id == response_id, E.c.seq >= keep_events))
-            conn.execute(update(R).where(R.c.id == response_id).values(
-                status=response["status"], body=orjson.dumps(response).decode()))
-            conn.execute(update(J).where(J.c.response_id == response_id).values(
-                state="queued", worker=None, lease_until=0))
+        snapshot = {"rid": response_id, "status": response["status"], "body": orjson.dumps(response).decode()}
 
-        await self.db.write(write)
+        def write(conn: Connection | Lite | Batch) -> None:
+            run(conn, _DROP_EVENTS, {"rid": response_id, "keep": keep_events})
+            execute_rows(conn, UPDATE_SNAPSHOT, snapshot)
+            run(conn, _REQUEUE, {"rid": response_id})
+
+        await self.db.write(write, lite=True)
 
     async def expired_jobs(self, *, any_worker_but: str | None = None) -> list[Row]:
         """Running jobs whose lease ran out (or, with `any_worker_but`, held by any other worker)."""
-        cond = J.c.state == "running"
-        cond = and_(cond, J.c.worker != any_worker_but) if any_worker_but else and_(cond, J.c.lease_until < now_ms())
-        rows = await self.db.read(lambda conn: conn.execute(
-            select(J.c.response_id, J.c.owner, J.c.lease_until).where(cond)).all())
+        rows = await (self.db.fetch(_HELD_BY_OTHERS, {"worker": any_worker_but}) if any_worker_but
+                      else self.db.fetch(_EXPIRED, {"now": now_ms()}))
         return [{"response_id": r[0], "owner": r[1], "lease_until": r[2]} for r in rows]
 
     # -- events ----------------------------------------------------------------------------------
@@ -155,13 +173,13 @@ class RunsMixin:
         snap = orjson.dumps(snapshot).decode() if snapshot is not None else None
         status = snapshot["status"] if snapshot is not None else None
 
-        def write(conn: Connection) -> None:
+        def write(conn: Connection | Lite | Batch) -> None:
             if rows:
-                execute_rows(conn, _INSERT_EVENTS, rows)
+                execute_rows(conn, INSERT_EVENTS, rows)
             if snap is not None:
-                execute_rows(conn, _UPDATE_SNAPSHOT, {"rid": response_id, "status": status, "body": snap})
+                execute_rows(conn, UPDATE_SNAPSHOT, {"rid": response_id, "status": status, "body": snap})
 
-        await self.db.write(write, quick=True)
+        await self.db.write(write, quick=True, lite=True)
 
     async def read_events(self, response_id: str, owner: str, after: int,
                           limit: int = 500) -> tuple[list[Row], str] | None:
@@ -173,14 +191,14 @@ class RunsMixin:
                 return None
             return [orjson.loads(r[0]) for r in await self.db.fetch(_EVENTS, which)], status
 
-        def read(conn: Connection) -> tuple[list[Any], str] | None:
+        def read(conn: Connection | Lite | Batch) -> tuple[list[Any], str] | None:
             # the status first: a terminal status read here means every event is already stored
-            status = conn.scalar(_STATUS, who)
+            status = fetch_value(conn, _STATUS, who)
             if status is None:
                 return None
-            return list(conn.execute(_EVENTS, which).scalars().all()), status
+            return [r[0] for r in fetch_rows(conn, _EVENTS, which)], status
 
-        got = await self.db.read(read)
+        got = await self.db.read(read, lite=True)
         if got is None:
             return None
         return [orjson.loads(b) for b in got[0]], got[1]

@@ -9,12 +9,16 @@ Existing responses are backfilled from their stored bodies, in batches.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orjson
-from sqlalchemy import inspect, text
 
 from respond.core.ports import Row
 from respond.store.database import MigrationConnection
 from respond.store.rows import MetadataRow
+
+if TYPE_CHECKING:
+    from sqlalchemy import TextClause
 
 PREVIEW_CHARS = 200
 
@@ -57,26 +61,32 @@ def metadata_rows(response: Row, owner: str) -> list[MetadataRow]:
              "created_at": response["created_at"]} for k, v in meta.items()]
 
 
+def _text(sql: str) -> TextClause:
+    from sqlalchemy import text  # (the migration's only: `preview` and `metadata_rows` are on the hot path)
+
+    return text(sql)
+
+
 async def _backfill(conn: MigrationConnection, batch: int = 1000) -> None:
     last = ""
     while True:
-        rows = (await conn.execute(text(
+        rows = (await conn.execute(_text(
             "SELECT id, owner, body FROM responses WHERE id > :last ORDER BY id LIMIT :n"),
             {"last": last, "n": batch})).all()
         if not rows:
             return
         for rid, owner, body in rows:
             response = orjson.loads(body)
-            first = (await conn.execute(text(
+            first = (await conn.execute(_text(
                 "SELECT body FROM items WHERE response_id = :rid AND kind = 0 ORDER BY position LIMIT 1"),
                 {"rid": rid})).scalar()
             items = [orjson.loads(first)] if first is not None else []
-            await conn.execute(text("UPDATE responses SET model = :model, preview = :preview WHERE id = :rid"),
+            await conn.execute(_text("UPDATE responses SET model = :model, preview = :preview WHERE id = :rid"),
                                {"model": str(response.get("model") or "")[:128], "preview": preview(items),
                                 "rid": rid})
             meta = metadata_rows(response, owner)
             if meta:
-                await conn.execute(text(
+                await conn.execute(_text(
                     "INSERT INTO response_metadata (response_id, key, value, owner, created_at) "
                     "VALUES (:response_id, :key, :value, :owner, :created_at)"), meta)
         last = rows[-1][0]
@@ -85,9 +95,11 @@ async def _backfill(conn: MigrationConnection, batch: int = 1000) -> None:
 async def listing_indexes(conn: MigrationConnection) -> None:
     # 0001 builds `responses` from today's table object (until its DDL is frozen too), which may
     # already have the columns: add only what is missing.
+    from sqlalchemy import inspect
+
     have = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("responses")})
     for statement in DDL:
         column = statement.split("ADD COLUMN ")[1].split()[0] if "ADD COLUMN" in statement else None
         if column is None or column not in have:
-            await conn.execute(text(statement))
+            await conn.execute(_text(statement))
     await _backfill(conn)

@@ -16,20 +16,29 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy import Connection, insert, select
 
-from respond.store import schema
 from respond.store.availability import data_error, unavailable
-from respond.store.database import Database, MigrationConnection
+from respond.store.database import Batch, Database, MigrationConnection, fetch_rows, fetch_value, run
 from respond.store.journal import Entry, Journal, Write
-from respond.store.migrations import ddl
+from respond.store.sqlite_threads import Lite
+from respond.store.statement import Sql
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 log = logging.getLogger("respond.journal")
 
+_APPLIED = Sql("SELECT id FROM journal_applied WHERE id = :id")
+_RECORD = Sql("INSERT INTO journal_applied (id, applied_at) VALUES (:id, :at)")
+_STORED = Sql("SELECT owner, body FROM responses WHERE id = :rid")
+
 
 async def journal_0001_applied(conn: MigrationConnection) -> None:
+    from respond.store.migrations import ddl  # (a migration: run by migrations.py, which imports this step)
+
     await ddl(conn, """CREATE TABLE journal_applied (
         id VARCHAR(64) NOT NULL,
         applied_at BIGINT NOT NULL,
@@ -44,14 +53,15 @@ class JournalMixin:
     journal: Journal | None = None
     _replayer: asyncio.Task[None] | None = None
 
-    def _finish_rows(self, conn: Connection, entry: Write) -> None: ...  # sql.py: the write of a `finish`
-    def _insert_rows(self, conn: Connection, entry: Write) -> None: ...  # sql.py: the write of an `insert`
+    # sql.py's, functions of a lite transaction (store/database.py)
+    def _finish_rows(self, conn: Connection | Lite | Batch, entry: Write) -> None: ...  # the write of a `finish`
+    def _insert_rows(self, conn: Connection | Lite | Batch, entry: Write) -> None: ...  # the write of an `insert`
 
     async def final(self, op: str, entry: Write) -> None:
         """Run the write `op` of `entry` (`insert` or `finish`), or journal it if the database is away."""
         write = self._insert_rows if op == "insert" else self._finish_rows
         try:
-            await self.db.write(lambda conn: write(conn, entry), quick=True)
+            await self.db.write(lambda conn: write(conn, entry), quick=True, lite=True)
         except Exception as exc:
             if self.journal is None or not unavailable(exc):
                 raise
@@ -86,13 +96,12 @@ class JournalMixin:
         rid, owner = response.get("id"), entry.get("owner")
         body = orjson.dumps(response).decode()
 
-        def write(conn: Connection) -> str:
-            table = schema.journal_applied
-            if conn.execute(select(table.c.id).where(table.c.id == entry["id"])).first() is not None:
+        def write(conn: Connection | Lite | Batch) -> str:
+            if fetch_value(conn, _APPLIED, {"id": entry["id"]}) is not None:
                 return "already applied"
-            conn.execute(insert(table).values(id=entry["id"], applied_at=int(time.time())))
-            row = conn.execute(select(schema.responses.c.owner, schema.responses.c.body)
-                               .where(schema.responses.c.id == rid)).first()
+            run(conn, _RECORD, {"id": entry["id"], "at": int(time.time())})
+            stored = fetch_rows(conn, _STORED, {"rid": rid})
+            row = stored[0] if stored else None
             if row is not None and row[0] != owner:
                 return "refused: the response belongs to another owner"
             if row is not None and (entry["op"] == "insert" or row[1] == body):
@@ -101,7 +110,7 @@ class JournalMixin:
             return "applied"
 
         try:
-            outcome = await self.db.write(write)
+            outcome = await self.db.write(write, lite=True)
         except Exception as exc:
             if not data_error(exc):
                 raise  # the database is away (or this entry raced another replayer): later

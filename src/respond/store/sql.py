@@ -1,37 +1,54 @@
-"""The store ports on SQLAlchemy 2 Core: SQLite (WAL) or PostgreSQL, through one `Database`.
+"""The store ports on SQLite (WAL) or PostgreSQL, through one `Database`.
 
 Every operation is a function of a connection run as one `Database.read` or `.write`
 (store/database.py: how a transaction runs on each dialect).  The same statements run on both;
-the few dialect differences (upsert, claim) are chosen here and in store/jobs.py.
+the few dialect differences (upsert, claim) are chosen here and in store/jobs.py.  What a response's
+life asks of the store (its writes, reads, jobs and events) is written as `Sql` constants and lite
+transactions (store/statement.py): on SQLite, sqlite3 runs them without SQLAlchemy (issue 20's memory
+target); the cold features (listing, files, containers, ...) load it when first used.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import ARRAY, Connection, String, any_, bindparam, delete, insert, select, text
 
 from respond.core.ports import JobOrder, Row, Store
 from respond.core.storage import FileStore as FileStorePort
 from respond.core.storage import UnitOfWork, VectorIndex
-from respond.store import schema
 from respond.store.containers import ContainerStore
 from respond.store.conversations import ConversationsMixin, conversation_rows
-from respond.store.database import Database, execute_rows
+from respond.store.database import Batch, Database, execute_rows, fetch_rows, fetch_value, run
 from respond.store.files import FileStore
-from respond.store.jobs import RunsMixin, event_rows_of, job_row
+from respond.store.jobs import (
+    FINISH_JOB,
+    FINISH_JOB_DONE,
+    INSERT_EVENTS,
+    INSERT_EVENTS_ONCE,
+    INSERT_JOB,
+    UPDATE_SNAPSHOT,
+    RunsMixin,
+    event_rows_of,
+    job_row,
+)
 from respond.store.journal import Write
 from respond.store.listing import ListingMixin
 from respond.store.listing_migration import metadata_rows, preview
 from respond.store.migrations import migrate
 from respond.store.replay import JournalMixin
 from respond.store.rows import ItemRow, JobRow, ResponseRow
+from respond.store.safe_escape import cut
 from respond.store.sessions import SessionStore
+from respond.store.sqlite_threads import Lite
+from respond.store.statement import Sql
 from respond.store.tenants import SqlTenants
 from respond.store.vectors import ChunkIndex
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 log = logging.getLogger("respond.store")
 
@@ -39,9 +56,29 @@ log = logging.getLogger("respond.store")
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
-R, IT = schema.responses, schema.items
 
-_CONTEXT = text(
+# The hot statements (store/statement.py): sqlite3 runs their SQL as written; a quick write's also stands for
+# a SQLAlchemy statement on PostgreSQL (store/clauses.py).  `model`, `preview` and the metadata are
+# `SafeString` columns (store/safetext.py): escaped and cut here as SQLAlchemy would.
+_SAFE_RESPONSE = {"model": cut(128), "preview": cut(200)}
+_RESPONSE = """INSERT INTO responses (id, owner, created_at, status, previous_response_id, background, body, model,
+    preview) VALUES (:id, :owner, :created_at, :status, :previous_response_id, :background, :body, :model, :preview)"""
+INSERT_RESPONSE = Sql(_RESPONSE, "insert_response", _SAFE_RESPONSE)
+UPSERT_RESPONSE = Sql(_RESPONSE + " ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+                      "upsert_response", _SAFE_RESPONSE)
+INSERT_ITEMS = Sql("""INSERT INTO items (id, response_id, owner, position, kind, body)
+    VALUES (:id, :response_id, :owner, :position, :kind, :body)""", "insert_items")
+INSERT_METADATA = Sql("""INSERT INTO response_metadata (response_id, "key", value, owner, created_at)
+    VALUES (:response_id, :key, :value, :owner, :created_at)""", "insert_metadata", {"key": cut(64), "value": cut(512)})
+DELETE_OUTPUTS = Sql("DELETE FROM items WHERE items.response_id = :rid AND items.kind = :kind", "delete_outputs")
+INSERT_CONVERSATION_ITEMS = Sql("""INSERT INTO conversation_items (conversation_id, id, body)
+    VALUES (:conversation_id, :id, :body)""", "insert_conversation_items")
+
+# reads, and the writes that are not quick: the same SQL on both databases
+SELECT_BODY = Sql("SELECT body FROM responses WHERE id = :rid AND owner = :owner")
+SELECT_ID = Sql("SELECT id FROM responses WHERE id = :rid AND owner = :owner")
+SELECT_EPOCH = Sql("SELECT epoch FROM response_deletions WHERE id = 1")
+_CONTEXT = Sql(
     """
     WITH RECURSIVE chain(id, prev, depth) AS (
         SELECT id, previous_response_id, 0 FROM responses WHERE id = :rid AND owner = :owner
@@ -54,16 +91,26 @@ _CONTEXT = text(
     ORDER BY c.depth DESC, i.position
     """
 )
-
-
-# a response's input items, a page at a time (GET /responses/{id}/input_items): built once
-_INPUTS = select(IT.c.body).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 0)
-_INPUT_AT = select(IT.c.position).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 0,
-                                        IT.c.id == bindparam("after"))
-_PAGES = {(asc, bounded): (_INPUTS.where(IT.c.position > bindparam("pos") if asc else IT.c.position < bindparam("pos"))
-                           if bounded else _INPUTS)
-          .order_by(IT.c.position.asc() if asc else IT.c.position.desc()).limit(bindparam("limit"))
+# a response's input items, a page at a time (GET /responses/{id}/input_items)
+_INPUT_AT = Sql("SELECT position FROM items WHERE response_id = :rid AND kind = 0 AND id = :after")
+_PAGES = {(asc, bounded): Sql("SELECT body FROM items WHERE response_id = :rid AND kind = 0"
+                              + ((" AND position > :pos" if asc else " AND position < :pos") if bounded else "")
+                              + (" ORDER BY position ASC" if asc else " ORDER BY position DESC") + " LIMIT :limit")
           for asc in (True, False) for bounded in (True, False)}
+# items a create refers to (`item_reference`): on PostgreSQL one statement for any number of ids; on SQLite
+# an `IN` of as many parameters, its SQL made per call (sqlite3 keeps its statements by their SQL)
+_ITEMS_PG = Sql("SELECT id, body FROM items WHERE id = ANY(:ids) AND owner = :owner ORDER BY pk DESC")
+_DELETE_RESPONSE = Sql("DELETE FROM responses WHERE id = :rid AND owner = :owner")
+_DELETE_ITEMS = Sql("DELETE FROM items WHERE response_id = :rid")
+_DELETE_EVENTS = Sql("DELETE FROM events WHERE response_id = :rid")
+_DELETE_JOB = Sql("DELETE FROM jobs WHERE response_id = :rid")
+# every process's cached chain contexts are confirmed against this (engine/resolve/context_cache.py)
+_NEXT_EPOCH = Sql("UPDATE response_deletions SET epoch = epoch + 1 WHERE id = 1")
+
+
+def _items_sqlite(n: int) -> Sql:
+    marks = ", ".join(f":i{k}" for k in range(n))
+    return Sql(f"SELECT id, body FROM items WHERE id IN ({marks}) AND owner = :owner ORDER BY pk DESC")
 
 
 class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
@@ -73,7 +120,6 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         self.db = Database(url)
         self.url = self.db.url
         self.dialect = self.db.name
-        self._statements()
         # file_search's storage, on the same database (the FileStore and VectorIndex ports)
         self.files = FileStore(self.db)
         self.vectors = ChunkIndex(self.db)
@@ -96,31 +142,6 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
             alive = [*alive, *self.journal.pending_ids()]
         return await super().renew_leases(worker, lease_ms, alive)
 
-    def _statements(self) -> None:
-        """The hot statements, built once: executed with parameters, they skip SQLAlchemy's
-        per-call statement construction and cache-key generation."""
-        up = schema.upsert(self.dialect, R)
-        self._upsert_response = up.on_conflict_do_update(
-            index_elements=["id"], set_={"status": up.excluded.status, "body": up.excluded.body})
-        self._insert_response = insert(R)
-        self._insert_items = insert(IT)
-        self._insert_metadata = insert(schema.response_metadata)
-        self._delete_outputs = delete(IT).where(IT.c.response_id == bindparam("rid"), IT.c.kind == 1)
-        self._insert_events = schema.upsert(self.dialect, schema.events).on_conflict_do_nothing()
-        self._insert_new_events = insert(schema.events)
-        self._insert_job = insert(schema.jobs)
-        self._finish_job = schema.jobs.update().where(schema.jobs.c.response_id == bindparam("rid"))
-        self._finish_job_done = self._finish_job.values(state="done", request=None)  # sealed secrets go too
-        self._finish_job = self._finish_job.values(state="done")  # cancelled: a graceful stop may requeue it
-        self._insert_conv_items = insert(schema.conversation_items)
-        self._select_body = select(R.c.body).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
-        self._select_epoch = select(schema.deletions.c.epoch).where(schema.deletions.c.id == 1)
-        self._select_id = select(R.c.id).where(R.c.id == bindparam("rid"), R.c.owner == bindparam("owner"))
-        # items a create refers to (`item_reference`): on PostgreSQL one statement for any number of ids
-        ids = IT.c.id == any_(bindparam("ids", type_=ARRAY(String))) if self.dialect == "postgresql" else None
-        self._select_items = None if ids is None else select(IT.c.id, IT.c.body).where(
-            ids, IT.c.owner == bindparam("owner")).order_by(IT.c.pk.desc())
-
     # -- the explicit writes of a response's life (each one transaction) ----------------------------
     async def insert_response(self, response: Row, owner: str, input_items: list[Row],
                               output_items: list[Row], *, conversation_id: str | None = None) -> None:
@@ -129,12 +150,12 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         await self.final("insert", {"response": response, "owner": owner, "input_items": input_items,
                                     "output_items": output_items, "conversation_id": conversation_id})
 
-    def _insert_rows(self, conn: Connection, e: Write) -> None:
+    def _insert_rows(self, conn: Connection | Lite | Batch, e: Write) -> None:
         response, owner, input_items = e["response"], e["owner"], e["input_items"]
         rows = self._item_rows(response["id"], owner, input_items, e["output_items"], with_inputs=True)
         self._insert_new(conn, response, owner, input_items)
         if rows:
-            execute_rows(conn, self._insert_items, rows)
+            execute_rows(conn, INSERT_ITEMS, rows)
         self._join(conn, e["conversation_id"], input_items + e["output_items"])
 
     async def start_response(self, response: Row, owner: str, input_items: list[Row], *, worker: str,
@@ -158,47 +179,49 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         await self.final("finish", {"response": response, "owner": owner, "input_items": input_items,
                                     "output_items": output_items, "events": events, "conversation_id": conversation_id})
 
-    def _finish_rows(self, conn: Connection, e: Write) -> None:
+    def _finish_rows(self, conn: Connection | Lite | Batch, e: Write) -> None:
         response, owner, input_items, output_items = e["response"], e["owner"], e["input_items"], e["output_items"]
         rid = response["id"]
         # Its input items were written when it was first stored and never change.
         rows = self._item_rows(rid, owner, input_items, output_items, with_inputs=False)
-        execute_rows(conn, self._upsert_response, self._response_row(response, owner, input_items))
-        execute_rows(conn, self._delete_outputs, {"rid": rid})
+        execute_rows(conn, UPSERT_RESPONSE, self._response_row(response, owner, input_items))
+        execute_rows(conn, DELETE_OUTPUTS, {"rid": rid, "kind": 1})
         if rows:
-            execute_rows(conn, self._insert_items, rows)
+            execute_rows(conn, INSERT_ITEMS, rows)
         self._join(conn, e["conversation_id"], input_items + output_items)
-        done = self._finish_job if response["status"] == "cancelled" else self._finish_job_done
-        execute_rows(conn, done, {"rid": rid})
+        if response["status"] == "cancelled":  # a graceful stop may requeue it: its request stays
+            execute_rows(conn, FINISH_JOB, {"rid": rid, "state": "done"})
+        else:  # sealed secrets go too
+            execute_rows(conn, FINISH_JOB_DONE, {"rid": rid, "state": "done", "request": None})
         events = e.get("events") or []
         if events:  # a batch may already be stored (its commit went through, its answer did not)
-            execute_rows(conn, self._insert_events, event_rows_of(rid, events))
+            execute_rows(conn, INSERT_EVENTS_ONCE, event_rows_of(rid, events))
 
     async def _insert_with_job(self, response: Row, owner: str, input_items: list[Row], job: JobRow,
                                events: list[Row] | None = None) -> None:
         rows = self._item_rows(response["id"], owner, input_items, [], with_inputs=True)
         event_rows = event_rows_of(response["id"], events or [])
 
-        def write(conn: Connection) -> None:
+        def write(conn: Connection | Lite | Batch) -> None:
             self._insert_new(conn, response, owner, input_items)
             if rows:
-                execute_rows(conn, self._insert_items, rows)
-            execute_rows(conn, self._insert_job, job)
+                execute_rows(conn, INSERT_ITEMS, rows)
+            execute_rows(conn, INSERT_JOB, job)
             if event_rows:
-                execute_rows(conn, self._insert_new_events, event_rows)
+                execute_rows(conn, INSERT_EVENTS, event_rows)
 
-        await self.db.write(write, quick=True)
+        await self.db.write(write, quick=True, lite=True)
 
-    def _join(self, conn: Connection, conversation_id: str | None, items: list[Row]) -> None:
+    def _join(self, conn: Connection | Lite | Batch, conversation_id: str | None, items: list[Row]) -> None:
         if conversation_id:
-            execute_rows(conn, self._insert_conv_items, conversation_rows(conversation_id, items))
+            execute_rows(conn, INSERT_CONVERSATION_ITEMS, conversation_rows(conversation_id, items))
 
-    def _insert_new(self, conn: Connection, response: Row, owner: str, input_items: list[Row]) -> None:
+    def _insert_new(self, conn: Connection | Lite | Batch, response: Row, owner: str, input_items: list[Row]) -> None:
         """The response row and its metadata rows (0010: what the operator's list filters read)."""
-        execute_rows(conn, self._insert_response, self._response_row(response, owner, input_items))
+        execute_rows(conn, INSERT_RESPONSE, self._response_row(response, owner, input_items))
         meta = metadata_rows(response, owner)
         if meta:
-            execute_rows(conn, self._insert_metadata, meta)
+            execute_rows(conn, INSERT_METADATA, meta)
 
     @staticmethod
     def _response_row(response: Row, owner: str, input_items: list[Row]) -> ResponseRow:
@@ -218,32 +241,31 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
 
     async def update_response(self, response: Row) -> None:
         """Rewrite the body and status of a stored response (its items unchanged)."""
-        stmt = R.update().where(R.c.id == response["id"]).values(status=response["status"], body=_dumps(response))
-        await self.db.write(lambda conn: conn.execute(stmt))
+        row = {"rid": response["id"], "status": response["status"], "body": _dumps(response)}
+        await self.db.write(lambda conn: execute_rows(conn, UPDATE_SNAPSHOT, row), lite=True)
 
     async def get_response(self, response_id: str, owner: str) -> Row | None:
-        body = await self.db.scalar(self._select_body, {"rid": response_id, "owner": owner})
+        body = await self.db.scalar(SELECT_BODY, {"rid": response_id, "owner": owner})
         return orjson.loads(body) if body is not None else None
 
     async def deletion_epoch(self) -> int:
-        return int(await self.db.scalar(self._select_epoch) or 0)
+        return int(await self.db.scalar(SELECT_EPOCH) or 0)
 
     async def response_exists(self, response_id: str, owner: str) -> bool:
-        return await self.db.scalar(self._select_id, {"rid": response_id, "owner": owner}) is not None
+        return await self.db.scalar(SELECT_ID, {"rid": response_id, "owner": owner}) is not None
 
     async def delete_response(self, response_id: str, owner: str) -> bool:
-        def write(conn: Connection) -> bool:
-            if not conn.execute(delete(R).where(R.c.id == response_id, R.c.owner == owner)).rowcount:
+        rid = {"rid": response_id}
+
+        def write(conn: Connection | Lite | Batch) -> bool:
+            if not run(conn, _DELETE_RESPONSE, {"rid": response_id, "owner": owner}):
                 return False
-            conn.execute(delete(IT).where(IT.c.response_id == response_id))
-            conn.execute(delete(schema.events).where(schema.events.c.response_id == response_id))
-            conn.execute(delete(schema.jobs).where(schema.jobs.c.response_id == response_id))
-            # every process's cached chain contexts are confirmed against this (engine/resolve/context_cache.py)
-            conn.execute(schema.deletions.update().where(schema.deletions.c.id == 1)
-                         .values(epoch=schema.deletions.c.epoch + 1))
+            for stmt in (_DELETE_ITEMS, _DELETE_EVENTS, _DELETE_JOB):
+                run(conn, stmt, rid)
+            run(conn, _NEXT_EPOCH)
             return True
 
-        return await self.db.write(write)
+        return await self.db.write(write, lite=True)
 
     async def load_context(self, response_id: str, owner: str) -> list[Row] | None:
         rows = await self.db.fetch(_CONTEXT, {"rid": response_id, "owner": owner})
@@ -256,22 +278,22 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         who, asc = {"rid": response_id, "owner": owner}, order == "asc"
         at = {"rid": response_id, "after": after}
 
-        def page(pos: int | None) -> tuple[Any, dict[str, Any]]:
+        def page(pos: int | None) -> tuple[Sql, dict[str, Any]]:
             return _PAGES[asc, pos is not None], {"rid": response_id, "pos": pos, "limit": limit + 1}
 
         if self.dialect == "postgresql":  # prepared statements on the asyncpg pool, one after the other
-            if await self.db.scalar(self._select_id, who) is None:
+            if await self.db.scalar(SELECT_ID, who) is None:
                 return None
             stmt, params = page(None if after is None else await self.db.scalar(_INPUT_AT, at))
             bodies = [r[0] for r in await self.db.fetch(stmt, params)]
         else:
-            def read(conn: Connection) -> list[Any] | None:
-                if conn.scalar(self._select_id, who) is None:
+            def read(conn: Connection | Lite | Batch) -> list[Any] | None:
+                if fetch_value(conn, SELECT_ID, who) is None:
                     return None
-                stmt, params = page(None if after is None else conn.scalar(_INPUT_AT, at))
-                return list(conn.execute(stmt, params).scalars().all())
+                stmt, params = page(None if after is None else fetch_value(conn, _INPUT_AT, at))
+                return [r[0] for r in fetch_rows(conn, stmt, params)]
 
-            got = await self.db.read(read)
+            got = await self.db.read(read, lite=True)
             if got is None:
                 return None
             bodies = got
@@ -282,11 +304,11 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         if not item_ids:
             return {}
         bodies: Sequence[Sequence[Any]]
-        if self._select_items is not None:
-            bodies = await self.db.fetch(self._select_items, {"ids": item_ids, "owner": owner})
+        if self.dialect == "postgresql":
+            bodies = await self.db.fetch(_ITEMS_PG, {"ids": item_ids, "owner": owner})
         else:
-            q = select(IT.c.id, IT.c.body).where(IT.c.id.in_(item_ids), IT.c.owner == owner).order_by(IT.c.pk.desc())
-            bodies = await self.db.read(lambda conn: conn.execute(q).all())
+            params = {"owner": owner, **{f"i{k}": item_id for k, item_id in enumerate(item_ids)}}
+            bodies = await self.db.fetch(_items_sqlite(len(item_ids)), params)
         found: dict[str, Row] = {}
         for item_id, body in bodies:
             found.setdefault(item_id, orjson.loads(body))

@@ -69,9 +69,9 @@ async def test_with_no_live_run_the_upkeep_reads_and_does_not_write(store: SqlSt
     writes = []
     write = store.db.write
 
-    async def counted(fn: Any, quick: bool = False) -> Any:
+    async def counted(fn: Any, quick: bool = False, **kw: Any) -> Any:
         writes.append(quick)
-        return await write(fn, quick)
+        return await write(fn, quick, **kw)
 
     monkeypatch.setattr(store.db, "write", counted)
     assert await store.renew_leases("worker-a", 15_000, []) == [rid]

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Connection
 
 from respond.store.sql import SqlStore
+from respond.store.statement import Sql
 
 
 class _Empty:
@@ -54,6 +55,8 @@ class _Explaining:
         self.dialect = conn.dialect
 
     def execute(self, stmt: Any, params: Any = None) -> _Empty:
+        if isinstance(stmt, Sql):
+            stmt = stmt.clause(self.dialect.name)
         if isinstance(params, list):
             params = params[0] if params else None
         compiled = stmt.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
@@ -86,7 +89,7 @@ async def explained(store: SqlStore, call: Callable[[], Awaitable[Any]]) -> list
     plans: list[str] = []
     real_read = db.read
 
-    async def read(fn: Callable[[Any], Any], quick: bool = False) -> Any:
+    async def read(fn: Callable[[Any], Any], quick: bool = False, *, lite: bool = False) -> Any:
         # a read transaction on the engine's own path (on PostgreSQL the async engine's, where PREPARE works)
         return await real_read(lambda conn: fn(_Explaining(conn, plans)))
 
