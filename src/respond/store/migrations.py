@@ -14,7 +14,12 @@ dialects are spelled through `ddl()`: `{serial}` (an auto-increment integer prim
 Name ranges (to avoid collisions between branches): hardening 0004-0009, ops 0010-0019,
 containers/hosted tools 0020-0029, agentic 0030-0039, house 0040-0049.  The steps of adapters with
 tables of their own live next to those tables (e.g. `files_0001_...` in store/files_migrations.py);
-`ordered()` is the one list, in the one order a fresh database gets them: append new ones there.
+`ordered()` is the one list, in the one order a fresh database gets them: append new ones there,
+then regenerate SQLite's head schema, which a new SQLite database is made with and which tells a current
+one needs nothing (store/sqlite_head.py; tests/unit/store/test_sqlite_head.py fails until it is done):
+
+    python -m respond.store.sqlite_head --write
+
 The order does not depend on what was imported first, and importing a module changes nothing.
 """
 
@@ -37,7 +42,7 @@ _TYPES = {
     "postgresql": {"serial": "BIGSERIAL", "blob": "BYTEA"},
 }
 
-_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     name VARCHAR(128) NOT NULL,
     applied_at BIGINT NOT NULL,
     PRIMARY KEY (name))"""
@@ -162,7 +167,7 @@ async def migrate(engine: Database, steps: list[tuple[str, Migration]] | None = 
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
-        await conn.exec_driver_sql(_MIGRATIONS_TABLE)
+        await conn.exec_driver_sql(MIGRATIONS_TABLE)
     applied: list[str] = []
     for name, step in ordered() if steps is None else steps:
         async with engine.begin() as conn:
