@@ -29,8 +29,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import text
-
 from respond.store.database import Database, MigrationConnection
 
 log = logging.getLogger("respond.store")
@@ -164,6 +162,8 @@ def ordered() -> list[tuple[str, Migration]]:
 async def migrate(engine: Database, steps: list[tuple[str, Migration]] | None = None) -> list[str]:
     """Apply what has not been applied (of `steps`, by default all of `ordered()`); returns the
     names applied now."""
+    from sqlalchemy import text  # here: the adapters import `ddl` from this module, SQLAlchemy or not
+
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
