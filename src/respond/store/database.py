@@ -263,7 +263,7 @@ class Database:
         self._direct: PgDirect | None = None
         self._group: Grouper | None = None
         self._dialect: Dialect | None = None
-        if sqlite_path(self.url) is not None:
+        if self.url.startswith("sqlite"):
             self._threads = SqliteThreads(self.url)
             self.name = "sqlite"
         else:
