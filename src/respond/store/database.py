@@ -1,7 +1,10 @@
 """The SQL database under every store adapter: a `UnitOfWork` (core/storage.py) on SQLAlchemy 2.
 
 `Database.read(fn)` / `Database.write(fn)` run `fn(connection)` (sync SQLAlchemy Core) as one
-read or one write transaction, the same call on both dialects:
+read or one write transaction, the same call on both dialects.  With `lite=True`, `fn` uses its
+connection only through `execute_rows`, `fetch_rows`, `fetch_value` and `run` with `Sql` statements
+(store/statement.py): on SQLite it gets the sqlite3 connection itself (a `Lite`) and SQLAlchemy is not
+loaded (the hot path's operations: issue 20's memory target); on PostgreSQL, SQLAlchemy's connection.
 
 - SQLite: each transaction runs whole in a thread on plain sqlite3 connections: one thread hop
   per transaction instead of several per statement (as aiosqlite would).  Writes go to one dedicated
@@ -42,19 +45,20 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast, overload
 
-from sqlalchemy import Connection, Executable
-from sqlalchemy.engine import Dialect, make_url
+from respond.store.sqlite_threads import Lite, SqliteThreads, sqlite_path
+from respond.store.statement import Sql
 
-if TYPE_CHECKING:  # imported where PostgreSQL needs it: on SQLite the asyncio layer (8 MB) and the
-    # asyncpg path's modules are never loaded (tests/test_memory_at_rest.py)
+if TYPE_CHECKING:  # SQLAlchemy is imported where it is used: a server on SQLite whose work is all on the
+    # hot path (store/statement.py) never loads it; nor, on SQLite, the asyncio layer (8 MB) and the asyncpg
+    # path's modules (tests/test_memory_at_rest.py)
+    from sqlalchemy import Connection, Executable
+    from sqlalchemy.engine import Dialect
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from respond.store.pg_direct import PgDirect, Steps
     from respond.store.pg_group import Grouper
-
-from respond.store.sqlite_threads import SqliteThreads
 
 log = logging.getLogger("respond.store")
 T = TypeVar("T")
@@ -62,6 +66,11 @@ T = TypeVar("T")
 
 def normalize_url(url: str) -> str:
     """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async drivers."""
+    path = sqlite_path(url)
+    if path is not None:  # as SQLAlchemy renders it (a journal's database tag is a hash of it: store/journal.py)
+        return "sqlite+aiosqlite://" if path == ":memory:" else f"sqlite+aiosqlite:///{path}"
+    from sqlalchemy.engine import make_url
+
     u = make_url(url)
     if u.drivername in ("sqlite", "sqlite+pysqlite"):
         u = u.set(drivername="sqlite+aiosqlite")
@@ -182,31 +191,68 @@ class Batch:
         raise NotABatch(name)
 
 
-def execute_rows(conn: Connection | Batch, stmt: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
-    """`conn.execute(stmt, params)` for a statement built once (a module or store constant) whose
-    result is not read.  On SQLite it goes straight to the driver with SQL compiled once per set of
-    keys (SQLAlchemy's per-execution work is most of the CPU of a small write); on PostgreSQL a
-    quick write records it (`Batch`, run on asyncpg by `Database.write`); elsewhere, as usual."""
+def execute_rows(conn: Connection | Lite | Batch, stmt: Any,
+                 params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+    """`conn.execute(stmt, params)` for a statement built once (a module or store constant; a `Sql`, or a
+    SQLAlchemy statement) whose result is not read.  On SQLite it goes straight to the driver: a `Sql`'s
+    own SQL, or a statement's compiled once per set of keys (SQLAlchemy's per-execution work is most of the
+    CPU of a small write); on PostgreSQL a quick write records it (`Batch`, run on asyncpg by
+    `Database.write`); elsewhere, as usual."""
     rows: Sequence[Mapping[str, Any]] = [params] if isinstance(params, Mapping) else params
     if not rows:
         return
+    if type(conn) is Lite:
+        args = stmt.rows(list(rows))
+        if len(args) == 1:
+            conn.driver.execute(stmt.sqlite, args[0])
+        else:
+            conn.driver.executemany(stmt.sqlite, args)
+        return
     if isinstance(conn, Batch):
-        conn.steps.append((stmt, rows))
+        conn.steps.append((stmt.clause("postgresql") if isinstance(stmt, Sql) else stmt, rows))
         return
-    if conn.dialect.name != "sqlite":
-        conn.execute(stmt, params)
+    sa = cast("Connection", conn)
+    if isinstance(stmt, Sql):
+        stmt = stmt.clause(sa.dialect.name)
+    if sa.dialect.name != "sqlite":
+        sa.execute(stmt, params)
         return
-    compiled = _compiled(stmt, rows, conn.dialect)
+    compiled = _compiled(stmt, rows, sa.dialect)
     if compiled is None:
-        conn.execute(stmt, params)
+        sa.execute(stmt, params)
         return
     sql, args = compiled
-    driver = conn.connection.dbapi_connection
+    driver = sa.connection.dbapi_connection
     assert driver is not None
     if len(args) == 1:
         driver.execute(sql, args[0])
     else:
         driver.executemany(sql, args)
+
+
+def fetch_rows(conn: Connection | Lite | Batch, stmt: Sql, params: Mapping[str, Any] | None = None) -> list[Any]:
+    """The rows of one read statement (`Sql`) in a transaction's function, as tuples (or SQLAlchemy's rows)."""
+    if type(conn) is Lite:
+        return conn.driver.execute(stmt.sqlite, params or {}).fetchall()
+    sa = cast("Connection", conn)
+    return list(sa.execute(stmt.clause(sa.dialect.name), params).all())
+
+
+def fetch_value(conn: Connection | Lite | Batch, stmt: Sql, params: Mapping[str, Any] | None = None) -> Any:
+    """The first column of the first row of one read statement (`Sql`), or None."""
+    if type(conn) is Lite:
+        row = conn.driver.execute(stmt.sqlite, params or {}).fetchone()
+        return None if row is None else row[0]
+    sa = cast("Connection", conn)
+    return sa.scalar(stmt.clause(sa.dialect.name), params)
+
+
+def run(conn: Connection | Lite | Batch, stmt: Sql, params: Mapping[str, Any] | None = None) -> int:
+    """One write statement (`Sql`) in a transaction's function; the number of rows it changed."""
+    if type(conn) is Lite:
+        return int(conn.driver.execute(stmt.sqlite, stmt.rows([params or {}])[0]).rowcount)
+    sa = cast("Connection", conn)
+    return int(sa.execute(stmt.clause(sa.dialect.name), params).rowcount)
 
 
 class Database:
@@ -219,35 +265,54 @@ class Database:
         self._async: AsyncEngine | None = None
         self._direct: PgDirect | None = None
         self._group: Grouper | None = None
-        if make_url(self.url).get_backend_name() == "sqlite":
+        self._dialect: Dialect | None = None
+        if self.url.startswith("sqlite"):
             self._threads = SqliteThreads(self.url)
-            self.dialect: Dialect = self._threads.engine.dialect
+            self.name = "sqlite"
         else:
             self._async = make_engine(self.url)
-            self.dialect = self._async.dialect
+            self._dialect = self._async.dialect
             from respond.store.pg_direct import PgDirect
             from respond.store.pg_group import Grouper
 
-            self._direct = PgDirect(self.url, self.dialect)
+            self._direct = PgDirect(self.url, self._dialect)
             self._group = Grouper(lambda steps: self._run(steps))
-        self.name = self.dialect.name
+            self.name = self._dialect.name
+
+    @property
+    def dialect(self) -> Dialect:
+        """SQLAlchemy's dialect (on SQLite, made on first use: it loads SQLAlchemy)."""
+        if self._dialect is None:
+            assert self._threads is not None
+            self._dialect = self._threads.dialect
+        return self._dialect
 
     @property
     def _engine(self) -> AsyncEngine:
         assert self._async is not None, "SQLite runs on its threads (SqliteThreads), not on an async engine"
         return self._async
 
-    async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T:
-        """`quick`: a transaction of a few small rows, on a hot path (SQLite runs it on the event loop)."""
+    @overload
+    async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T: ...
+
+    @overload
+    async def write(self, fn: Callable[[Connection | Lite | Batch], T], quick: bool = False, *,
+                    lite: Literal[True]) -> T: ...
+
+    async def write(self, fn: Callable[[Any], T], quick: bool = False, *, lite: bool = False) -> T:
+        """`quick`: a transaction of a few small rows, on a hot path (SQLite runs it on the event loop).
+        `lite`: `fn` uses its connection only through `execute_rows`, `fetch_rows`, `fetch_value` and `run`
+        with `Sql` statements (store/statement.py): on SQLite it gets the driver's connection (a `Lite`),
+        and SQLAlchemy is not needed."""
         if self._threads is not None:
             if quick:  # with the others of this turn of the event loop, in one transaction (a group commit)
-                return await self._threads.grouped(fn, self._lock)
+                return await self._threads.grouped(fn, self._lock, lite)
             async with self._lock:  # not at the same time as the async path's writes
-                return await self._threads.write(fn, quick)
+                return await self._threads.write(fn, quick, lite)
         if quick:
             batch = Batch()
             try:
-                done = fn(cast(Connection, batch))
+                done = fn(batch)
                 steps = [_compiled(stmt, rows, self.dialect) for stmt, rows in batch.steps]
             except NotABatch:
                 steps = [None]
@@ -263,9 +328,16 @@ class Database:
         assert self._direct is not None
         await self._direct.run(steps)
 
-    async def read(self, fn: Callable[[Connection], T]) -> T:
+    @overload
+    async def read(self, fn: Callable[[Connection], T]) -> T: ...
+
+    @overload
+    async def read(self, fn: Callable[[Connection | Lite | Batch], T], *, lite: Literal[True]) -> T: ...
+
+    async def read(self, fn: Callable[[Any], T], *, lite: bool = False) -> T:
+        """`lite`: as for `write`."""
         if self._threads is not None:
-            return await self._threads.read(fn)
+            return await self._threads.read(fn, lite)
         async with self._engine.connect() as conn:
             return cast(T, await conn.run_sync(fn))
 
@@ -277,20 +349,32 @@ class Database:
         compiled = _compiled(stmt, [params or {}], self.dialect)
         return None if compiled is None else await self._direct.fetch(compiled[0], compiled[1][0])
 
+    def _clause(self, stmt: Any) -> Any:
+        return stmt.clause(self.name) if isinstance(stmt, Sql) else stmt
+
     async def fetch(self, stmt: Any, params: Mapping[str, Any] | None = None) -> Sequence[Sequence[Any]]:
-        """The rows of one read statement built once (a module or store constant: its SQL is kept by
-        its identity), as `read(lambda conn: conn.execute(stmt, params).all())`."""
+        """The rows of one read statement built once (a `Sql`, or a module or store constant: its SQL is
+        kept by its identity), as `read(lambda conn: conn.execute(stmt, params).all())`."""
+        if self._threads is not None and isinstance(stmt, Sql):
+            return await self.read(lambda conn: fetch_rows(conn, stmt, params), lite=True)
+        stmt = self._clause(stmt)
         rows = await self._direct_rows(stmt, params)
         return rows if rows is not None else await self.read(lambda conn: conn.execute(stmt, params).all())
 
     async def write_returning(self, stmt: Any, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """One statement built once that writes, as its own transaction, and the rows it returns
         (`write(lambda conn: conn.execute(stmt, params).all())`; on PostgreSQL on the asyncpg pool)."""
+        if self._threads is not None and isinstance(stmt, Sql):
+            return await self.write(lambda conn: fetch_rows(conn, stmt, params), lite=True)
+        stmt = self._clause(stmt)
         rows = await self._direct_rows(stmt, params)
         return rows if rows is not None else await self.write(lambda conn: conn.execute(stmt, params).all())
 
     async def scalar(self, stmt: Any, params: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row of one read statement built once (see `fetch`)."""
+        if self._threads is not None and isinstance(stmt, Sql):
+            return await self.read(lambda conn: fetch_value(conn, stmt, params), lite=True)
+        stmt = self._clause(stmt)
         if self._direct is None:
             return await self.read(lambda conn: conn.scalar(stmt, params))
         rows = await self.fetch(stmt, params)
