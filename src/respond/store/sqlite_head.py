@@ -38,6 +38,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from respond.store.sqlite_threads import Lite
+
 if TYPE_CHECKING:
     from respond.store.database import Database, MigrationConnection
 
@@ -89,8 +91,11 @@ def at_head(driver: sqlite3.Connection, script: list[str] | None = None) -> bool
 
 
 async def to_head(db: Database) -> bool:
-    """`at_head` in one of the database's write transactions on its sqlite3 connection."""
-    return await db.write(lambda lite: at_head(lite.driver), lite=True)
+    """`at_head` in a lite write transaction of a SQLite database (its writer's sqlite3 connection)."""
+    def run(conn: Any) -> bool:
+        assert isinstance(conn, Lite), "the head schema is SQLite's"
+        return at_head(conn.driver)
+    return await db.write(run, lite=True)
 
 
 class _Recorder:
