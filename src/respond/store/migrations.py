@@ -30,6 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from respond.store.database import Database, MigrationConnection
+from respond.store.sqlite_head import to_head
 
 log = logging.getLogger("respond.store")
 
@@ -184,3 +185,9 @@ async def migrate(engine: Database, steps: list[tuple[str, Migration]] | None = 
             log.info("applied migration %s", name)
     return applied
 
+
+async def upgrade(db: Database) -> None:
+    """A database brought to today's schema at start: a SQLite one that is new or at head with sqlite3 alone
+    (store/sqlite_head.py: neither SQLAlchemy nor the steps' modules are imported), any other by `migrate()`."""
+    if db.name != "sqlite" or not await to_head(db):
+        await migrate(db)

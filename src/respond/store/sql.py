@@ -26,10 +26,10 @@ from respond.store.jobs import RunsMixin, event_rows_of, job_row
 from respond.store.journal import Write
 from respond.store.listing import ListingMixin
 from respond.store.listing_migration import metadata_rows, preview
+from respond.store.migrations import upgrade
 from respond.store.replay import JournalMixin
 from respond.store.rows import ItemRow, JobRow, ResponseRow
 from respond.store.sessions import SessionStore
-from respond.store.sqlite_head import to_head
 from respond.store.tenants import SqlTenants
 from respond.store.vectors import ChunkIndex
 
@@ -82,11 +82,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         self.tenants = SqlTenants(self.db)  # stored keys, their rate counters, usage (core.tenants ports)
 
     async def open(self) -> None:
-        if self.db.name != "sqlite" or not await to_head(self.db):  # a SQLite database at head: sqlite3 alone
-            # SQLAlchemy and every step's module, only when there is something to migrate
-            from respond.store.migrations import migrate
-
-            await migrate(self.db)
+        await upgrade(self.db)  # SQLite at head: sqlite3 alone
         await self.start_journal()
 
     async def close(self) -> None:
