@@ -1,7 +1,10 @@
 """The SQL database under every store adapter: a `UnitOfWork` (core/storage.py) on SQLAlchemy 2.
 
 `Database.read(fn)` / `Database.write(fn)` run `fn(connection)` (sync SQLAlchemy Core) as one
-read or one write transaction, the same call on both dialects:
+read or one write transaction, the same call on both dialects.  With `lite=True`, `fn` uses its
+connection only through `execute_rows`, `fetch_rows`, `fetch_value` and `run` with `Sql` statements
+(store/statement.py): on SQLite it gets the sqlite3 connection itself (a `Lite`) and SQLAlchemy is not
+loaded (the hot path's operations: issue 20's memory target); on PostgreSQL, SQLAlchemy's connection.
 
 - SQLite: each transaction runs whole in a thread on plain sqlite3 connections: one thread hop
   per transaction instead of several per statement (as aiosqlite would).  Writes go to one dedicated
@@ -263,7 +266,7 @@ class Database:
         self._direct: PgDirect | None = None
         self._group: Grouper | None = None
         self._dialect: Dialect | None = None
-        if sqlite_path(self.url) is not None:
+        if self.url.startswith("sqlite"):
             self._threads = SqliteThreads(self.url)
             self.name = "sqlite"
         else:

@@ -154,8 +154,9 @@ class SqliteThreads:
 
     def __init__(self, url: str) -> None:
         path = sqlite_path(url)
-        if path is None:
-            raise ValueError(f"not a SQLite URL: {url}")
+        if path is None:  # (SQLAlchemy took query parameters here; Respond never documented any)
+            raise ValueError(f"--database {url!r}: a SQLite URL is sqlite:///relative/path.db or "
+                             "sqlite:////absolute/path.db, with no query parameters")
         self.path = path
         self.checkpointer: Checkpointer | None = None
         if path != ":memory:":
@@ -293,15 +294,10 @@ class SqliteThreads:
         bookkeeping, measured: bench/instructions.py); a write that had SQLAlchemy execute a statement
         (it began its own transaction then) ends through SQLAlchemy."""
         driver = self._quick_raw()
-        conn: Connection | None = None
+        # (made before any write: SQLAlchemy rolls a connection back when it first connects to it)
+        conn = self._quick() if not all(lite for _fn, _fut, lite in group) else None
         try:
-            results = []
-            for fn, _fut, lite in group:
-                if lite:
-                    results.append(fn(Lite(driver)))
-                else:
-                    conn = conn or self._quick()
-                    results.append(fn(conn))
+            results = [fn(Lite(driver)) if lite else fn(conn) for fn, _fut, lite in group]
             (conn.commit if conn is not None and conn.in_transaction() else driver.commit)()
         except BaseException:
             try:  # (its own error is the one its callers hear)
