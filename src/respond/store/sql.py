@@ -17,11 +17,9 @@ from sqlalchemy import ARRAY, Connection, String, any_, bindparam, delete, inser
 from respond.core.ports import JobOrder, Row, Store
 from respond.core.storage import FileStore as FileStorePort
 from respond.core.storage import UnitOfWork, VectorIndex
-from respond.store import schema
-from respond.store.containers import ContainerStore
+from respond.store import deferred, schema
 from respond.store.conversations import ConversationsMixin, conversation_rows
 from respond.store.database import Database, execute_rows
-from respond.store.files import FileStore
 from respond.store.jobs import RunsMixin, event_rows_of, job_row
 from respond.store.journal import Write
 from respond.store.listing import ListingMixin
@@ -29,9 +27,7 @@ from respond.store.listing_migration import metadata_rows, preview
 from respond.store.migrations import migrate
 from respond.store.replay import JournalMixin
 from respond.store.rows import ItemRow, JobRow, ResponseRow
-from respond.store.sessions import SessionStore
 from respond.store.tenants import SqlTenants
-from respond.store.vectors import ChunkIndex
 
 log = logging.getLogger("respond.store")
 
@@ -74,11 +70,12 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         self.url = self.db.url
         self.dialect = self.db.name
         self._statements()
-        # file_search's storage, on the same database (the FileStore and VectorIndex ports)
-        self.files = FileStore(self.db)
-        self.vectors = ChunkIndex(self.db)
-        self.containers = ContainerStore(self.db)  # code_interpreter's (the core.containers port)
-        self.sessions = SessionStore(self.db)  # the dashboard's (the core.sessions port)
+        # file_search's storage, on the same database (the FileStore and VectorIndex ports); these four
+        # adapters (and SQLAlchemy with them) are made on first use (store/deferred.py)
+        self.files = deferred.files(self.db)
+        self.vectors = deferred.vectors(self.db)
+        self.containers = deferred.containers(self.db)  # code_interpreter's (the core.containers port)
+        self.sessions = deferred.sessions(self.db)  # the dashboard's (the core.sessions port)
         self.tenants = SqlTenants(self.db)  # stored keys, their rate counters, usage (core.tenants ports)
 
     async def open(self) -> None:
