@@ -1,7 +1,7 @@
 """An upstream-only server on SQLite makes none of the SQL store's cold adapters (store/deferred.py,
 store/tenants.py): starting up (file_search's resume, both sweeps), serving responses (stored, streamed,
-continued) and writing their usage leave the modules of files, vector stores, containers, dashboard
-sessions and stored keys unimported, and SQLAlchemy with them (issue 20's memory target).  Checked in a
+continued), writing their usage and a scrape of /metrics leave the modules of files, vector stores,
+containers, dashboard sessions, stored keys and the dashboard's list queries unimported, and SQLAlchemy with them (issue 20's memory target).  Checked in a
 fresh interpreter (this test process has imported everything), as tests/test_memory_at_rest.py does."""
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ async def main() -> None:
             await client.post("/v1/responses", json={"model": "scripted", "input": "more", "stream": True,
                                                      "previous_response_id": first["id"]})
             assert (await client.get(f"/v1/responses/{first['id']}")).status_code == 200
+            assert (await client.get("/metrics")).status_code == 200  # (it reads the queue's stats)
         await asyncio.sleep(0.3)  # the sweeps, the usage rows written behind
     await upstream.stop()
     print(json.dumps(sorted(sys.modules)))
@@ -42,7 +43,7 @@ async def main() -> None:
 
 asyncio.run(main())
 """
-COLD = ["respond.store.files", "respond.store.vectors", "respond.store.tenant_keys"]
+COLD = ["respond.store.files", "respond.store.vectors", "respond.store.tenant_keys", "respond.store.listing_queries"]
 # imported by migrations.ordered() (their steps live there) until start-up skips it on a current SQLite
 # database (store/sqlite_head.py); SQLAlchemy until the hot path runs without it (store/statement.py)
 AFTER_HEAD = ["respond.store.containers", "respond.store.sessions", "sqlalchemy"]
