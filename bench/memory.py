@@ -20,7 +20,7 @@ checkout runs with PYTHONDONTWRITEBYTECODE (~0.7 MB more than from .pyc files: a
 would look that much lighter); `--compiled` compiles each copy first, as an installed package runs.
 
 `--breakdown` imports, in one fresh process, the stack a layer at a time (Python + asyncio + ssl,
-uvicorn, Starlette, pydantic, SQLAlchemy, aiohttp, ..., Respond's app module), printing the VmRSS
+uvicorn, Starlette, pydantic, sqlite3, Respond's app module), printing the VmRSS
 increment of each, then builds the app as `respond serve` does and runs its start-up, and lists
 the top-level packages loaded at rest with their module counts.
 """

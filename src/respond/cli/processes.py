@@ -49,11 +49,11 @@ def bind(host: str, port: int) -> socket.socket:
 
 async def _migrate(url: str) -> None:
     from respond.store.database import Database
-    from respond.store.migrations import migrate
+    from respond.store.migrations import upgrade
 
     db = Database(url)
     try:
-        await migrate(db)
+        await upgrade(db)
     finally:
         await db.close()
 

@@ -14,7 +14,12 @@ dialects are spelled through `ddl()`: `{serial}` (an auto-increment integer prim
 Name ranges (to avoid collisions between branches): hardening 0004-0009, ops 0010-0019,
 containers/hosted tools 0020-0029, agentic 0030-0039, house 0040-0049.  The steps of adapters with
 tables of their own live next to those tables (e.g. `files_0001_...` in store/files_migrations.py);
-`ordered()` is the one list, in the one order a fresh database gets them: append new ones there.
+`ordered()` is the one list, in the one order a fresh database gets them: append new ones there,
+then regenerate SQLite's head schema, which a new SQLite database is made with and which tells a current
+one needs nothing (store/sqlite_head.py; tests/unit/store/test_sqlite_head.py fails until it is done):
+
+    python -m respond.store.sqlite_head --write
+
 The order does not depend on what was imported first, and importing a module changes nothing.
 """
 
@@ -24,9 +29,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import text
-
 from respond.store.database import Database, MigrationConnection
+from respond.store.sqlite_head import to_head
 
 log = logging.getLogger("respond.store")
 
@@ -37,7 +41,7 @@ _TYPES = {
     "postgresql": {"serial": "BIGSERIAL", "blob": "BYTEA"},
 }
 
-_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     name VARCHAR(128) NOT NULL,
     applied_at BIGINT NOT NULL,
     PRIMARY KEY (name))"""
@@ -159,10 +163,12 @@ def ordered() -> list[tuple[str, Migration]]:
 async def migrate(engine: Database, steps: list[tuple[str, Migration]] | None = None) -> list[str]:
     """Apply what has not been applied (of `steps`, by default all of `ordered()`); returns the
     names applied now."""
+    from sqlalchemy import text  # here: the adapters import `ddl` from this module, SQLAlchemy or not
+
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
-        await conn.exec_driver_sql(_MIGRATIONS_TABLE)
+        await conn.exec_driver_sql(MIGRATIONS_TABLE)
     applied: list[str] = []
     for name, step in ordered() if steps is None else steps:
         async with engine.begin() as conn:
@@ -179,3 +185,9 @@ async def migrate(engine: Database, steps: list[tuple[str, Migration]] | None = 
             log.info("applied migration %s", name)
     return applied
 
+
+async def upgrade(db: Database) -> None:
+    """A database brought to today's schema at start: a SQLite one that is new or at head with sqlite3 alone
+    (store/sqlite_head.py: neither SQLAlchemy nor the steps' modules are imported), any other by `migrate()`."""
+    if db.name != "sqlite" or not await to_head(db):
+        await migrate(db)

@@ -24,7 +24,7 @@ from respond.store.jobs import RunsMixin, event_rows_of, job_row
 from respond.store.journal import Write
 from respond.store.listing import ListingMixin
 from respond.store.listing_migration import metadata_rows, preview
-from respond.store.migrations import migrate
+from respond.store.migrations import upgrade
 from respond.store.replay import JournalMixin
 from respond.store.rows import ItemRow, JobRow, ResponseRow
 from respond.store.tenants import SqlTenants
@@ -79,7 +79,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         self.tenants = SqlTenants(self.db)  # stored keys, their rate counters, usage (core.tenants ports)
 
     async def open(self) -> None:
-        await migrate(self.db)
+        await upgrade(self.db)  # SQLite at head: sqlite3 alone
         await self.start_journal()
 
     async def close(self) -> None:
