@@ -65,3 +65,13 @@ def test_an_upstream_only_server_makes_no_cold_adapter(loaded: set[str]) -> None
 @pytest.mark.xfail(strict=False, reason="until the response store's hot path runs without it (the hot helper)")
 def test_an_upstream_only_server_loads_no_sqlalchemy(loaded: set[str]) -> None:
     assert "sqlalchemy" not in loaded
+
+
+def test_the_store_modules_a_server_imports_import_no_sqlalchemy(tmp_path: Path) -> None:
+    """The cold helper's part on its own (the check above waits for the response store's hot path)."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    child = ("import sys, respond.store.tenants, respond.store.deferred, respond.store.conversations, "
+             "respond.store.listing; print('sqlalchemy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert out.stdout.strip() == "False"
