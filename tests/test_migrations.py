@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Boolean, Column, MetaData, Table, Text, inspect
 
-from respond.store import containers, files, schema, sessions, tenants, vectors
+from respond.store import containers, files, schema, sessions, tenant_keys, vectors
 from respond.store.database import Database
 from respond.store.migrations import Migration, migrate, ordered
 from tests.conftest import PG_URL, UpstreamThread, _pg_admin
@@ -77,7 +77,7 @@ def _reflected(sync: Any) -> dict[str, Any]:
 
 def _declared(dialect: Any) -> dict[str, Any]:
     # vectors' `chunks` table sits in files.metadata (the store loads that module on first use)
-    metas = (schema.metadata, files.metadata, vectors.chunks.metadata, containers.metadata, tenants.metadata,
+    metas = (schema.metadata, files.metadata, vectors.chunks.metadata, containers.metadata, tenant_keys.metadata,
              sessions.metadata)
     tables = [t for m in metas for t in m.sorted_tables if t.name not in EXTRA_TABLES]
     return {t.name: {

@@ -1,6 +1,6 @@
 """The SQLAlchemy statements behind the hot path's `Sql` constants (store/statement.py), built on first use.
 
-Only the quick writes need one: on PostgreSQL their statements are recorded by a `Batch`, compiled once
+Only the quick writes need one (the hot path's, and store/tenants.py's usage rows): on PostgreSQL their statements are recorded by a `Batch`, compiled once
 per key set and joined into one statement (store/pg_merge.py, store/pg_group.py), which needs SQLAlchemy's
 Insert/Update/Delete objects.  Each function takes the dialect's name and returns the statement that the
 `Sql` constant naming it spells for sqlite3; tests/unit/store/test_statements.py compiles each one for
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, update
 
 from respond.store import schema
+from respond.store.tenant_keys import usage
 
 R, IT, E, J = schema.responses, schema.items, schema.events, schema.jobs
 
@@ -66,3 +67,9 @@ def insert_conversation_items(_dialect: str) -> Any:
 
 def update_snapshot(_dialect: str) -> Any:
     return update(R).where(R.c.id == bindparam("rid")).values(status=bindparam("status"), body=bindparam("body"))
+
+
+def insert_usage(dialect: str) -> Any:
+    """store/tenants.py's INSERT_USAGE: a usage row written once (a second one, from a replayed end, is dropped;
+    a plain `ON CONFLICT DO NOTHING`, which store/pg_group.py joins with the other writes of its turn)."""
+    return schema.upsert(dialect, usage).on_conflict_do_nothing()

@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 from respond.core.containers import Row
 from respond.store.database import Database, MigrationConnection
-from respond.store.files import _page
+from respond.store.paging import page
 from respond.store.safetext import SafeText
 
 metadata = MetaData()
@@ -132,7 +132,7 @@ class ContainerStore:
                               order: str) -> tuple[list[Row], bool]:
         where = [containers.c.owner == owner] + ([containers.c.name == name] if name is not None else [])
         rows, more = await self.db.read(
-            lambda conn: _page(conn, containers, where, containers.c.id, after, None, limit, order))
+            lambda conn: page(conn, containers, where, containers.c.id, after, None, limit, order))
         return [_container(r) for r in rows], more
 
     async def delete(self, container_id: str, owner: str) -> bool:
@@ -197,7 +197,7 @@ class ContainerStore:
                          order: str) -> tuple[list[Row], bool]:
         where = [container_files.c.container_id == container_id, container_files.c.owner == owner]
         rows, more = await self.db.read(
-            lambda conn: _page(conn, container_files, where, container_files.c.id, after, None, limit, order))
+            lambda conn: page(conn, container_files, where, container_files.c.id, after, None, limit, order))
         return [{k: v for k, v in r._mapping.items() if k != "content"} for r in rows], more
 
     async def delete_file(self, container_id: str, file_id: str, owner: str) -> bool:

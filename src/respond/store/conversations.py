@@ -1,21 +1,44 @@
-"""Conversations in the store: a conversation row and its items in insertion order (the `pk`)."""
+"""Conversations in the store: a conversation row and its items in insertion order (the `pk`).
+
+Every statement is a `Sql` (store/statement.py), the same text on both databases: a conversation is
+part of what an upstream-only server serves (a create in one reads its row and items), so SQLite runs
+these on sqlite3 alone, without SQLAlchemy (issue 20's memory target).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from respond.core.ports import Row
-from respond.store import schema
-from respond.store.database import Database
+from respond.store.database import Batch, Database, execute_rows, fetch_rows, fetch_value, run
 from respond.store.rows import ConversationItemRow
+from respond.store.sqlite_threads import Lite
+from respond.store.statement import Sql
 
-C, CI = schema.conversations, schema.conversation_items
-# a create in a conversation reads these two: built once, they run as prepared statements (Database.fetch)
-_GET = select(C.c.id, C.c.created_at, C.c.metadata).where(C.c.id == bindparam("cid"), C.c.owner == bindparam("owner"))
-_ITEMS = select(CI.c.body).where(CI.c.conversation_id == bindparam("cid")).order_by(CI.c.pk.asc())
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    Conn = Connection | Lite | Batch
+
+# a create in a conversation reads these two: prepared statements (Database.fetch)
+_GET = Sql("SELECT id, created_at, metadata FROM conversations WHERE id = :cid AND owner = :owner")
+_INSERT = Sql("INSERT INTO conversations (id, owner, created_at, metadata) VALUES (:id, :owner, :created_at, :metadata)")
+_INSERT_ITEMS = Sql("INSERT INTO conversation_items (conversation_id, id, body) VALUES (:conversation_id, :id, :body)")
+_UPDATE = Sql("UPDATE conversations SET metadata = :metadata WHERE id = :cid AND owner = :owner")
+_DELETE = Sql("DELETE FROM conversations WHERE id = :cid AND owner = :owner")
+_DELETE_ITEMS = Sql("DELETE FROM conversation_items WHERE conversation_id = :cid")
+_ITEM = Sql("SELECT body FROM conversation_items WHERE conversation_id = :cid AND id = :iid")
+_DELETE_ITEM = Sql("DELETE FROM conversation_items WHERE conversation_id = :cid AND id = :iid")
+_ITEM_PK = Sql("SELECT pk FROM conversation_items WHERE conversation_id = :cid AND id = :after")
+# a page of items: (ascending, after an item, limited) -> its statement
+_PAGES = {(asc, after, limited): Sql(
+    "SELECT body FROM conversation_items WHERE conversation_id = :cid"
+    + ((" AND pk > :pk" if asc else " AND pk < :pk") if after else "")
+    + (" ORDER BY pk ASC" if asc else " ORDER BY pk DESC") + (" LIMIT :limit" if limited else ""))
+    for asc in (True, False) for after in (True, False) for limited in (True, False)}
+_ITEMS = _PAGES[True, False, False]  # all of them: a create's history
 
 
 def _conv(row: Any) -> Row:
@@ -27,9 +50,9 @@ def conversation_rows(conversation_id: str, items: list[Row]) -> list[Conversati
             for it in items]
 
 
-def append_items(conn: Connection, conversation_id: str, items: list[Row]) -> None:
+def append_items(conn: Conn, conversation_id: str, items: list[Row]) -> None:
     if items:
-        conn.execute(insert(CI), conversation_rows(conversation_id, items))
+        execute_rows(conn, _INSERT_ITEMS, conversation_rows(conversation_id, items))
 
 
 class ConversationsMixin:
@@ -37,12 +60,12 @@ class ConversationsMixin:
 
     async def create_conversation(self, conv_id: str, owner: str, created_at: int, metadata: dict[str, str],
                                   items: list[Row]) -> Row:
-        def write(conn: Connection) -> None:
-            conn.execute(insert(C).values(id=conv_id, owner=owner, created_at=created_at,
-                                          metadata=orjson.dumps(metadata).decode()))
+        def write(conn: Conn) -> None:
+            execute_rows(conn, _INSERT, {"id": conv_id, "owner": owner, "created_at": created_at,
+                                         "metadata": orjson.dumps(metadata).decode()})
             append_items(conn, conv_id, items)
 
-        await self.db.write(write)
+        await self.db.write(write, lite=True)
         return {"id": conv_id, "object": "conversation", "created_at": created_at, "metadata": metadata}
 
     async def get_conversation(self, conv_id: str, owner: str) -> Row | None:
@@ -50,47 +73,44 @@ class ConversationsMixin:
         return _conv(rows[0]) if rows else None
 
     async def update_conversation(self, conv_id: str, owner: str, metadata: dict[str, str]) -> Row | None:
-        stmt = update(C).where(C.c.id == conv_id, C.c.owner == owner).values(metadata=orjson.dumps(metadata).decode())
-        await self.db.write(lambda conn: conn.execute(stmt))
+        params = {"cid": conv_id, "owner": owner, "metadata": orjson.dumps(metadata).decode()}
+        await self.db.write(lambda conn: run(conn, _UPDATE, params), lite=True)
         return await self.get_conversation(conv_id, owner)
 
     async def delete_conversation(self, conv_id: str, owner: str) -> bool:
-        def write(conn: Connection) -> bool:
-            if not conn.execute(delete(C).where(C.c.id == conv_id, C.c.owner == owner)).rowcount:
+        def write(conn: Conn) -> bool:
+            if not run(conn, _DELETE, {"cid": conv_id, "owner": owner}):
                 return False
-            conn.execute(delete(CI).where(CI.c.conversation_id == conv_id))
+            run(conn, _DELETE_ITEMS, {"cid": conv_id})
             return True
 
-        return await self.db.write(write)
+        return await self.db.write(write, lite=True)
 
     async def add_conversation_items(self, conv_id: str, items: list[Row]) -> None:
-        await self.db.write(lambda conn: append_items(conn, conv_id, items))
+        await self.db.write(lambda conn: append_items(conn, conv_id, items), lite=True)
 
     async def conversation_items(self, conv_id: str, *, after: str | None = None, limit: int | None = None,
                                  order: str = "asc") -> tuple[list[Row], bool]:
         if after is None and limit is None and order == "asc":  # all of them: a create's history
             return [orjson.loads(r[0]) for r in await self.db.fetch(_ITEMS, {"cid": conv_id})], False
 
-        def read(conn: Connection) -> list[Any]:
-            q = select(CI.c.body).where(CI.c.conversation_id == conv_id)
-            if after is not None:
-                pk = conn.scalar(select(CI.c.pk).where(CI.c.conversation_id == conv_id, CI.c.id == after))
-                if pk is not None:
-                    q = q.where(CI.c.pk > pk if order == "asc" else CI.c.pk < pk)
-            q = q.order_by(CI.c.pk.asc() if order == "asc" else CI.c.pk.desc())
+        def read(conn: Conn) -> list[Any]:
+            params: dict[str, Any] = {"cid": conv_id}
+            pk = None if after is None else fetch_value(conn, _ITEM_PK, {"cid": conv_id, "after": after})
+            if pk is not None:  # (an unknown item: the page starts at the first)
+                params["pk"] = pk
             if limit is not None:
-                q = q.limit(limit + 1)
-            return list(conn.execute(q).scalars().all())
+                params["limit"] = limit + 1
+            return [r[0] for r in fetch_rows(conn, _PAGES[order == "asc", pk is not None, limit is not None], params)]
 
-        bodies = await self.db.read(read)
+        bodies = await self.db.read(read, lite=True)
         more = limit is not None and len(bodies) > limit
         return [orjson.loads(b) for b in (bodies[:limit] if limit is not None else bodies)], more
 
     async def get_conversation_item(self, conv_id: str, item_id: str) -> Row | None:
-        q = select(CI.c.body).where(CI.c.conversation_id == conv_id, CI.c.id == item_id)
-        body = await self.db.read(lambda conn: conn.scalar(q))
+        body = await self.db.scalar(_ITEM, {"cid": conv_id, "iid": item_id})
         return orjson.loads(body) if body else None
 
     async def delete_conversation_item(self, conv_id: str, item_id: str) -> bool:
-        stmt = delete(CI).where(CI.c.conversation_id == conv_id, CI.c.id == item_id)
-        return bool(await self.db.write(lambda conn: conn.execute(stmt).rowcount))
+        return bool(await self.db.write(lambda conn: run(conn, _DELETE_ITEM, {"cid": conv_id, "iid": item_id}),
+                                        lite=True))

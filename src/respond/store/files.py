@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from respond.core.ports import Row
 from respond.store.database import Database
+from respond.store.paging import page
 from respond.store.safetext import SafeText
 
 metadata = MetaData()
@@ -90,25 +91,6 @@ def _vs_file(row: Any) -> Row:
             "chunking_strategy": body.get("chunking_strategy"), "batch_id": row.batch_id}
 
 
-def _page(conn: Connection, table: Table, where: list[Any], key: Any, after: str | None,
-          before: str | None, limit: int, order: str) -> tuple[list[Any], bool]:
-    """Cursor pagination by (created_at, id), as the OpenAI list endpoints do."""
-    asc = order == "asc"
-    q = select(table).where(*where)
-    for cursor, forward in ((after, True), (before, False)):
-        if cursor is None:
-            continue
-        mark = conn.execute(select(table.c.created_at).where(*where, key == cursor)).scalar()
-        if mark is not None:
-            later = (table.c.created_at > mark) | ((table.c.created_at == mark) & (key > cursor))
-            earlier = (table.c.created_at < mark) | ((table.c.created_at == mark) & (key < cursor))
-            q = q.where(later if asc == forward else earlier)
-    q = q.order_by(table.c.created_at.asc() if asc else table.c.created_at.desc(),
-                   key.asc() if asc else key.desc()).limit(limit + 1)
-    rows = conn.execute(q).all()
-    return list(rows[:limit]), len(rows) > limit
-
-
 def _rewrite_body(conn: Connection, table: Table, where: list[Any], **changes: Any) -> bool:
     """Update the JSON body of the row `where` selects with `changes`; False when there is none."""
     raw = conn.scalar(select(table.c.body).where(*where))
@@ -146,7 +128,7 @@ class FileStore:
                          order: str) -> tuple[list[Row], bool]:
         """`owner` None: every owner's (the operator's dashboard)."""
         where = ([files.c.owner == owner] if owner is not None else []) + ([files.c.purpose == purpose] if purpose else [])
-        rows, more = await self.db.read(lambda conn: _page(conn, files, where, files.c.id, after, None, limit, order))
+        rows, more = await self.db.read(lambda conn: page(conn, files, where, files.c.id, after, None, limit, order))
         return [{k: v for k, v in r._mapping.items() if k != "content"} for r in rows], more
 
     async def expired_files(self, now: int) -> list[tuple[str, str]]:
@@ -204,7 +186,7 @@ class FileStore:
     async def list_stores(self, owner: str | None, *, after: str | None, before: str | None, limit: int,
                           order: str) -> tuple[list[Row], bool]:
         where = [vector_stores.c.owner == owner] if owner is not None else []  # None: every owner's
-        rows, more = await self.db.read(lambda conn: _page(
+        rows, more = await self.db.read(lambda conn: page(
             conn, vector_stores, where, vector_stores.c.id, after, before, limit, order))
         return [self._store(r) for r in rows], more
 
@@ -286,7 +268,7 @@ class FileStore:
             where.append(vs_files.c.status == status)
         if batch_id:
             where.append(vs_files.c.batch_id == batch_id)
-        rows, more = await self.db.read(lambda conn: _page(
+        rows, more = await self.db.read(lambda conn: page(
             conn, vs_files, where, vs_files.c.file_id, after, before, limit, order))
         return [_vs_file(r) for r in rows], more
 

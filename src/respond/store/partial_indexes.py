@@ -12,10 +12,10 @@ foreground response that continues nothing: ~11 frames):
   `ix_responses_background_owner_created`, an owner's (the runs page of a viewer who is not an
   admin: without it an owner's few runs were looked for among all of that owner's responses).  SQLite
   uses a partial index only for a query that carries the index's own condition, so the queries
-  write `background = 1` (store/listing.py: `BACKGROUND`), the same term;
+  write `background = 1` (store/listing_queries.py: `BACKGROUND`), the same term;
 - `ix_responses_owner_status_created`: only responses whose status is not `completed`, the rare
   ones a status filter looks for (failed, in progress, queued...); a query for them carries
-  `status <> 'completed'` (store/listing.py: `NOT_COMPLETED`), and one for completed responses, most of
+  `status <> 'completed'` (store/listing_queries.py: `NOT_COMPLETED`), and one for completed responses, most of
   the table, walks `ix_responses_owner_created` and keeps the completed ones.
 
 On the job table, which keeps every finished job: `ix_jobs_owner_chain` holds only jobs of a

@@ -19,10 +19,9 @@ import orjson
 from respond.core.ports import JobOrder, Row, Store
 from respond.core.storage import FileStore as FileStorePort
 from respond.core.storage import UnitOfWork, VectorIndex
-from respond.store.containers import ContainerStore
+from respond.store import deferred
 from respond.store.conversations import ConversationsMixin, conversation_rows
 from respond.store.database import Batch, Database, execute_rows, fetch_rows, fetch_value, run
-from respond.store.files import FileStore
 from respond.store.jobs import (
     FINISH_JOB,
     FINISH_JOB_DONE,
@@ -41,11 +40,9 @@ from respond.store.migrations import upgrade
 from respond.store.replay import JournalMixin
 from respond.store.rows import ItemRow, JobRow, ResponseRow
 from respond.store.safe_escape import cut
-from respond.store.sessions import SessionStore
 from respond.store.sqlite_threads import Lite
 from respond.store.statement import Sql
 from respond.store.tenants import SqlTenants
-from respond.store.vectors import ChunkIndex
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -120,11 +117,12 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         self.db = Database(url)
         self.url = self.db.url
         self.dialect = self.db.name
-        # file_search's storage, on the same database (the FileStore and VectorIndex ports)
-        self.files = FileStore(self.db)
-        self.vectors = ChunkIndex(self.db)
-        self.containers = ContainerStore(self.db)  # code_interpreter's (the core.containers port)
-        self.sessions = SessionStore(self.db)  # the dashboard's (the core.sessions port)
+        # file_search's storage, on the same database (the FileStore and VectorIndex ports); these four
+        # adapters (and SQLAlchemy with them) are made on first use (store/deferred.py)
+        self.files = deferred.files(self.db)
+        self.vectors = deferred.vectors(self.db)
+        self.containers = deferred.containers(self.db)  # code_interpreter's (the core.containers port)
+        self.sessions = deferred.sessions(self.db)  # the dashboard's (the core.sessions port)
         self.tenants = SqlTenants(self.db)  # stored keys, their rate counters, usage (core.tenants ports)
 
     async def open(self) -> None:

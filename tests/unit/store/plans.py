@@ -90,6 +90,7 @@ async def explained(store: SqlStore, call: Callable[[], Awaitable[Any]]) -> list
     real_read = db.read
 
     async def read(fn: Callable[[Any], Any], quick: bool = False, *, lite: bool = False) -> Any:
+        # (a lite function's helpers take `_Explaining` for a SQLAlchemy connection: its `Sql`s are explained too)
         # a read transaction on the engine's own path (on PostgreSQL the async engine's, where PREPARE works)
         return await real_read(lambda conn: fn(_Explaining(conn, plans)))
 

@@ -49,7 +49,8 @@ def _compiled(stmt: Sql) -> Any:
 
 
 def test_the_hot_statements_are_found() -> None:
-    assert {"sql.INSERT_RESPONSE", "sql.UPSERT_RESPONSE", "jobs.INSERT_JOB", "jobs.UPDATE_SNAPSHOT"} <= set(BUILT)
+    assert {"sql.INSERT_RESPONSE", "sql.UPSERT_RESPONSE", "jobs.INSERT_JOB", "jobs.UPDATE_SNAPSHOT",
+            "tenants.INSERT_USAGE"} <= set(BUILT)
     assert "jobs._CLAIM_SQLITE" in CONSTANTS
 
 
