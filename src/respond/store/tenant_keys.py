@@ -40,7 +40,7 @@ from respond.core.tenants import USAGE_FIELDS, Decision, KeyLimits, TenantKey, U
 from respond.store.database import Database
 from respond.store.rows import KeyRow
 from respond.store.schema import upsert
-from respond.store.tenants import LEASE_SECONDS, decide, needs_lease, periods
+from respond.store.tenants import LEASE_SECONDS, decide, key_of, needs_lease, periods
 
 metadata = MetaData()
 
@@ -93,13 +93,6 @@ usage = Table(
 )
 
 
-def _key(row: Any) -> TenantKey:
-    return TenantKey(id=row.id, label=row.label, salt=row.salt, secret_hash=row.secret_hash,
-                     created_at=row.created_at, models=tuple(orjson.loads(row.models)),
-                     limits=KeyLimits.from_dict(orjson.loads(row.limits)), expires_at=row.expires_at,
-                     revoked_at=row.revoked_at, rotated_at=row.rotated_at)
-
-
 def _row(key: TenantKey) -> KeyRow:
     return {"id": key.id, "label": key.label, "salt": key.salt, "secret_hash": key.secret_hash,
             "models": orjson.dumps(list(key.models)).decode(), "limits": orjson.dumps(key.limits.as_dict()).decode(),
@@ -121,21 +114,17 @@ class SqlKeys:
     async def add_key(self, key: TenantKey) -> None:
         await self.db.write(lambda conn: conn.execute(api_keys.insert().values(**_row(key))))
 
-    async def get_key(self, key_id: str) -> TenantKey | None:
-        row = await self.db.read(lambda conn: conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first())
-        return _key(row) if row is not None else None
-
     async def list_keys(self) -> list[TenantKey]:
         rows = await self.db.read(lambda conn: conn.execute(
             select(api_keys).order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())).all())
-        return [_key(r) for r in rows]
+        return [key_of(r) for r in rows]
 
     async def update_key(self, key_id: str, **fields: Any) -> TenantKey | None:
         def write(conn: Connection) -> TenantKey | None:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
             if row is None:
                 return None
-            key = replace(_key(row), **fields)
+            key = replace(key_of(row), **fields)
             conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(**_row(key)))
             return key
 

@@ -1,5 +1,5 @@
-"""Tenants on the SQL database: what every request and the idle server run, without SQLAlchemy; stored
-keys, their limits and the usage queries (store/tenant_keys.py, on SQLAlchemy) loaded on first use.
+"""Tenants on the SQL database: what every request and the idle server run, without SQLAlchemy; the keys'
+administration, their limits and the usage queries (store/tenant_keys.py, on SQLAlchemy) loaded on first use.
 
 A server without stored keys asks two things here (issue 20's memory target: it never loads SQLAlchemy):
 `has_keys()` (engine/tenants/tenancy.py's `required`, at most every `--key-cache-seconds`) and the usage
@@ -8,9 +8,11 @@ seconds go in one transaction (one per response cost a commit each on the hot pa
 usage, `flush_usage` and `close` write what waits first.  A process killed outright loses at most that
 moment's rows.  Both are `Sql` statements (store/statement.py) in lite transactions.
 
-A stored key's requests load store/tenant_keys.py: the key's row (re-read every `--key-cache-seconds`)
-and, for a key with limits, its counters and leases (`acquire`/`settle`) are SQLAlchemy statements there.
-The decision itself (`decide`) is here, shared with the Redis rate store (store/redis_rates.py).
+A stored key's row (`get_key`, re-read every `--key-cache-seconds` while its requests come) is a `Sql`
+read too; a key with limits loads store/tenant_keys.py with its first request: its counters and leases
+(`acquire`/`settle`, under PostgreSQL's advisory lock) are SQLAlchemy statements there, as are adding,
+listing and changing keys and the usage reports.  The decision itself (`decide`) is here, shared with the
+Redis rate store (store/redis_rates.py).
 
 Its frozen migration is here (`tenants_0001`, listed in store/migrations.py's `ordered()`).
 """
@@ -20,7 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from respond.core.tenants import USAGE_FIELDS, Decision, KeyLimits, TenantKey, UsageGroup, UsageRecord, Window
 from respond.store.database import Database, MigrationConnection, execute_rows
@@ -35,6 +40,9 @@ LEASE_SECONDS = 900  # a request not settled by then (its replica died) stops ho
 USAGE_DELAY = 0.05  # seconds a usage row waits for others to share its transaction
 
 _ANY_KEY = Sql("SELECT api_keys.id FROM api_keys LIMIT 1")
+_KEY_COLUMNS = ("id", "label", "salt", "secret_hash", "models", "limits", "created_at", "expires_at", "revoked_at",
+                "rotated_at")  # api_keys' columns, in its order (store/tenant_keys.py reads them with `select(api_keys)`)
+_GET_KEY = Sql(f"SELECT {', '.join(_KEY_COLUMNS)} FROM api_keys WHERE id = :id")
 _USAGE_COLUMNS = ("response_id", "key_id", "model", "backend", "status", *USAGE_FIELDS, "duration_ms", "created_at")
 # a response's usage row is written once (a second one, from a replayed end, is dropped)
 INSERT_USAGE = Sql(f"INSERT INTO usage_records ({', '.join(_USAGE_COLUMNS)}) "
@@ -92,6 +100,13 @@ def periods(now: float) -> dict[str, int]:
     return {"minute": int(now // 60), "day": int(now // 86400), "month": t.tm_year * 12 + t.tm_mon - 1}
 
 
+def key_of(row: Sequence[Any]) -> TenantKey:
+    """A key of its `api_keys` row (a tuple, or SQLAlchemy's row of `select(api_keys)`: the same order)."""
+    return TenantKey(id=row[0], label=row[1], salt=row[2], secret_hash=row[3], models=tuple(orjson.loads(row[4])),
+                     limits=KeyLimits.from_dict(orjson.loads(row[5])), created_at=row[6], expires_at=row[7],
+                     revoked_at=row[8], rotated_at=row[9])
+
+
 class SqlTenants:
     """The KeyStore, RateStore and UsageStore ports on one `Database` (see the module docstring)."""
 
@@ -118,7 +133,9 @@ class SqlTenants:
         await self._keys.add_key(key)
 
     async def get_key(self, key_id: str) -> TenantKey | None:
-        return await self._keys.get_key(key_id)
+        """A stored key's row (every `--key-cache-seconds` while its requests come): a `Sql` read."""
+        rows = await self.db.fetch(_GET_KEY, {"id": key_id})
+        return key_of(rows[0]) if rows else None
 
     async def list_keys(self) -> list[TenantKey]:
         return await self._keys.list_keys()

@@ -61,3 +61,9 @@ def test_at_rest_nothing_is_made_and_the_answers_are_the_adapters(database: str)
             await store.close()
 
     asyncio.run(main())
+
+
+def test_a_key_row_is_read_in_the_tables_order() -> None:
+    from respond.store import tenant_keys, tenants
+
+    assert tenants._KEY_COLUMNS == tuple(c.name for c in tenant_keys.api_keys.c)
