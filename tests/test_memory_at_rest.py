@@ -11,6 +11,8 @@ from pathlib import Path
 
 # module -> what loads it when it is needed
 NOT_AT_REST = {
+    "sqlalchemy": "a PostgreSQL database, a cold store feature (listing, files, vector stores, containers, dashboard "
+                  "sessions, stored keys' limits), a migration of an old database, `respond db`",
     "sqlalchemy.dialects.postgresql": "a PostgreSQL database",
     "sqlalchemy.ext.asyncio": "a PostgreSQL database",
     "sqlalchemy.orm": "nothing (SQLAlchemy Core only)",

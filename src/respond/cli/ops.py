@@ -23,9 +23,6 @@ from respond.engine.background.workers import RunManager
 from respond.engine.read.queries import RUN_STATES, Operations
 from respond.engine.service import ModelRouter, ResponsesService
 from respond.protocol.errors import APIError
-from respond.store import vectors  # noqa: F401 - registers the file store's migrations
-from respond.store.dbcheck import applied_and_pending
-from respond.store.migrations import migrate
 from respond.store.sql import SqlStore
 
 
@@ -124,6 +121,10 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _db(store: SqlStore, action: str) -> int:
+    # imported here, as they load SQLAlchemy: `respond serve` builds this module's parsers too (issue 20)
+    from respond.store.dbcheck import applied_and_pending
+    from respond.store.migrations import migrate
+
     if action == "upgrade":
         done = await migrate(store.db)
         sys.stdout.write("".join(f"applied {name}\n" for name in done) or "up to date\n")
