@@ -62,7 +62,6 @@ def test_an_upstream_only_server_makes_no_cold_adapter(loaded: set[str]) -> None
     assert [m for m in COLD if m in loaded] == []
 
 
-@pytest.mark.xfail(strict=False, reason="until the response store's hot path runs without it (the hot helper)")
 def test_an_upstream_only_server_loads_no_sqlalchemy(loaded: set[str]) -> None:
     assert "sqlalchemy" not in loaded
 

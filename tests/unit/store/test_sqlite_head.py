@@ -201,10 +201,5 @@ def test_the_start_up_path_imports_no_sqlalchemy(tmp_path: Path) -> None:
     _opened_in_a_fresh_interpreter(tmp_path / "fresh.db", "start")
 
 
-STORES_IMPORT_SQLALCHEMY = ("store/sql.py and the stores it imports still import SQLAlchemy at module level "
-                            "(the hot path's move to store/statement.py: not this module's part)")
-
-
-@pytest.mark.xfail(strict=False, reason=STORES_IMPORT_SQLALCHEMY)
 def test_a_store_on_a_database_at_head_opens_without_sqlalchemy(tmp_path: Path) -> None:
     _opened_in_a_fresh_interpreter(tmp_path / "fresh.db", "store")
