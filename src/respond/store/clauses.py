@@ -1,10 +1,11 @@
 """The SQLAlchemy statements behind the hot path's `Sql` constants (store/statement.py), built on first use.
 
-Only the quick writes need one (the hot path's, and store/tenants.py's usage rows): on PostgreSQL their statements are recorded by a `Batch`, compiled once
-per key set and joined into one statement (store/pg_merge.py, store/pg_group.py), which needs SQLAlchemy's
-Insert/Update/Delete objects.  Each function takes the dialect's name and returns the statement that the
-`Sql` constant naming it spells for sqlite3; tests/unit/store/test_statements.py compiles each one for
-SQLite and checks it is that SQL.  A server on SQLite never imports this module.
+Only the quick writes need one (the hot path's, and store/tenants.py's usage rows): on PostgreSQL
+their statements are recorded by a `Batch`, compiled once per key set and joined into one statement
+(store/pg_merge.py, store/pg_group.py), which needs SQLAlchemy's Insert/Update/Delete objects.  Each
+function takes the dialect's name and returns the statement that the `Sql` constant naming it spells
+for sqlite3; tests/unit/store/test_statements.py compiles each one for SQLite and checks it is that
+SQL.  A server on SQLite never imports this module.
 """
 
 from __future__ import annotations
