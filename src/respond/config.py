@@ -78,7 +78,7 @@ FLAGS: list[Flag] = [
     Flag("processes", "server processes sharing the port, each with its own event loop and background workers "
          "(a supervisor restarts one that dies); on SQLite they share its single writer; each loads its own copy "
          "of an embedded model", 1, int, metavar="N"),
-    Flag("database", "SQLAlchemy URL of the store: sqlite:///path.db or postgresql://user@host/db",
+    Flag("database", "URL of the store: sqlite:///path.db (no query parameters) or postgresql://user@host/db",
          default_database, metavar="URL", default_doc="a SQLite file in the user data dir"),
     Flag("upstream", "an OpenAI-compatible /v1 base URL (vLLM, Ollama, llama.cpp server, a hosted API); "
          "requests' model is forwarded to it", metavar="URL"),
