@@ -1,13 +1,12 @@
 """SQLite's lite transactions (store/sqlite_threads.py `Lite`, store/statement.py `Sql`): the driver's own
 connection, committed or rolled back whole, grouped with SQLAlchemy's writes of the same turn, and waiting
-for another process's lock in the writer thread, as the SQLAlchemy path does."""
+for another process's lock in the writer thread (tests/unit/store/test_quick_write_lock.py), as the
+SQLAlchemy path does."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from respond.store.database import Database, execute_rows, fetch_rows, fetch_value, normalize_url, run
-from respond.store.sqlite_threads import QUICK_BUSY_MS, Lite, sqlite_path
+from respond.store.sqlite_threads import Lite, sqlite_path
 from respond.store.statement import Sql
 
 CREATE = "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"
@@ -100,34 +99,6 @@ def test_a_group_that_fails_runs_again_one_write_at_a_time(tmp_path: Path) -> No
     rows, failed = asyncio.run(main())
     assert rows == [(1, "first")]  # the one that could be stored is; the other hears its own error
     assert failed
-
-
-def _hold_lock(path: Path, seconds: float, held: threading.Event) -> None:
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("INSERT INTO t (id, v) VALUES (100, 'other')")
-    held.set()
-    time.sleep(seconds)
-    other.execute("COMMIT")
-    other.close()
-
-
-def test_a_lite_quick_write_waits_for_another_writers_lock(tmp_path: Path) -> None:
-    path = tmp_path / "lock.db"
-
-    async def main() -> list[Any]:
-        db = await _db(path)
-        held = threading.Event()
-        holder = threading.Thread(target=_hold_lock, args=(path, 20 * QUICK_BUSY_MS / 1000, held))
-        holder.start()
-        await asyncio.to_thread(held.wait)
-        await db.write(lambda c: execute_rows(c, INSERT, {"id": 1, "v": "mine"}), quick=True, lite=True)
-        await asyncio.to_thread(holder.join)
-        rows = list(await db.fetch(ALL))
-        await db.close()
-        return rows
-
-    assert asyncio.run(main()) == [(1, "mine"), (100, "other")]
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///rel/x.db", "sqlite:////abs/x.db", "sqlite+pysqlite:///y.db",

@@ -1,6 +1,6 @@
 """A quick SQLite write (on the event loop) that meets another process's write lock falls back to the
 writer thread, which waits for the lock, whether the driver's error comes wrapped by SQLAlchemy or raw
-from `execute_rows` (the hot writes' straight-to-driver path)."""
+from `execute_rows` (the hot writes' straight-to-driver paths: a compiled statement's, a lite `Sql`'s)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 
 from respond.store.database import Database, execute_rows
 from respond.store.sqlite_threads import QUICK_BUSY_MS, QUICK_CACHE_KIB
+from respond.store.statement import Sql
 
 meta = MetaData()
 T = Table("t", meta, Column("id", Integer, primary_key=True), Column("v", String))
 INSERT = insert(T)
+LITE_INSERT = Sql("INSERT INTO t (id, v) VALUES (:id, :v)")
 
 
 def _hold_lock(path: Path, seconds: float, held: threading.Event) -> None:
@@ -32,8 +34,8 @@ def _hold_lock(path: Path, seconds: float, held: threading.Event) -> None:
     other.close()
 
 
-@pytest.mark.parametrize("raw", [True, False], ids=["execute_rows", "sqlalchemy"])
-def test_a_quick_write_waits_for_another_writers_lock(tmp_path: Path, raw: bool) -> None:
+@pytest.mark.parametrize("how", ["execute_rows", "sqlalchemy", "lite"])
+def test_a_quick_write_waits_for_another_writers_lock(tmp_path: Path, how: str) -> None:
     path = tmp_path / "lock.db"
 
     async def main() -> list[tuple[int, str]]:
@@ -44,12 +46,14 @@ def test_a_quick_write_waits_for_another_writers_lock(tmp_path: Path, raw: bool)
         holder.start()
         await asyncio.to_thread(held.wait)
         row = {"id": 1, "v": "mine"}
-        if raw:
+        if how == "execute_rows":
             await db.write(lambda conn: execute_rows(conn, INSERT, row), quick=True)
+        elif how == "lite":  # the driver's own error, from a `Lite` (store/statement.py)
+            await db.write(lambda conn: execute_rows(conn, LITE_INSERT, row), quick=True, lite=True)
         else:
             await db.write(lambda conn: conn.execute(INSERT, row), quick=True)
         await asyncio.to_thread(holder.join)
-        rows = await db.read(lambda conn: [(r[0], r[1]) for r in conn.execute(select(T).order_by(T.c.id))])
+        rows: list[tuple[int, str]] = await db.read(lambda conn: [(r[0], r[1]) for r in conn.execute(select(T).order_by(T.c.id))])
         await db.close()
         return rows
 
