@@ -47,7 +47,7 @@ from contextlib import asynccontextmanager
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast, overload
 
-from respond.store.sqlite_threads import Lite, SqliteThreads, sqlite_path
+from respond.store.sqlite_threads import Lite, SqliteThreads, not_a_sqlite_path, sqlite_path
 from respond.store.statement import Sql
 
 if TYPE_CHECKING:  # SQLAlchemy is imported where it is used: a server on SQLite whose work is all on the
@@ -259,6 +259,8 @@ class Database:
     """The unit of work of the SQL stores (see the module docstring)."""
 
     def __init__(self, url: str) -> None:
+        if url.startswith("sqlite") and sqlite_path(url) is None:
+            raise ValueError(not_a_sqlite_path(url))
         self.url = normalize_url(url)
         self._lock = asyncio.Lock()  # SQLite: one write transaction at a time in this process
         self._threads: SqliteThreads | None = None

@@ -38,6 +38,13 @@ def sqlite_path(url: str) -> str | None:
     return m.group("path") or ":memory:"
 
 
+def not_a_sqlite_path(url: str) -> str:
+    """What is wrong with a SQLite URL `sqlite_path` cannot read (SQLAlchemy took query parameters; Respond
+    never documented any)."""
+    return (f"--database {url!r}: a SQLite URL is sqlite:///relative/path.db or sqlite:////absolute/path.db, "
+            "with no query parameters")
+
+
 class Lite:
     """A SQLite transaction's own sqlite3 connection, for the statements written as SQL (store/statement.py):
     `driver.execute(sql, row)`, committed or rolled back by the `Database` around the function."""
@@ -154,9 +161,8 @@ class SqliteThreads:
 
     def __init__(self, url: str) -> None:
         path = sqlite_path(url)
-        if path is None:  # (SQLAlchemy took query parameters here; Respond never documented any)
-            raise ValueError(f"--database {url!r}: a SQLite URL is sqlite:///relative/path.db or "
-                             "sqlite:////absolute/path.db, with no query parameters")
+        if path is None:
+            raise ValueError(not_a_sqlite_path(url))
         self.path = path
         self.checkpointer: Checkpointer | None = None
         if path != ":memory:":
