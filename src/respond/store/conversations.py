@@ -12,15 +12,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from respond.core.ports import Row
-from respond.store.database import Batch, Database, execute_rows, fetch_rows, fetch_value, run
+from respond.store.database import Database, execute_rows, fetch_rows, fetch_value, run
 from respond.store.rows import ConversationItemRow
-from respond.store.sqlite_threads import Lite
 from respond.store.statement import Sql
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
-    Conn = Connection | Lite | Batch
+    from respond.store.database import Conn
 
 # a create in a conversation reads these two: prepared statements (Database.fetch)
 _GET = Sql("SELECT id, created_at, metadata FROM conversations WHERE id = :cid AND owner = :owner")

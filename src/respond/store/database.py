@@ -45,7 +45,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar, cast, overload
 
 from respond.store.sqlite_threads import Lite, SqliteThreads, not_a_sqlite_path, sqlite_path
 from respond.store.statement import Sql
@@ -59,6 +59,8 @@ if TYPE_CHECKING:  # SQLAlchemy is imported where it is used: a server on SQLite
 
     from respond.store.pg_direct import PgDirect, Steps
     from respond.store.pg_group import Grouper
+
+    Conn: TypeAlias = "Connection | Lite | Batch"  # what a lite transaction's function gets (`Database.write`)
 
 log = logging.getLogger("respond.store")
 T = TypeVar("T")
@@ -191,8 +193,7 @@ class Batch:
         raise NotABatch(name)
 
 
-def execute_rows(conn: Connection | Lite | Batch, stmt: Any,
-                 params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+def execute_rows(conn: Conn, stmt: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
     """`conn.execute(stmt, params)` for a statement built once (a module or store constant; a `Sql`, or a
     SQLAlchemy statement) whose result is not read.  On SQLite it goes straight to the driver: a `Sql`'s
     own SQL, or a statement's compiled once per set of keys (SQLAlchemy's per-execution work is most of the
@@ -202,7 +203,7 @@ def execute_rows(conn: Connection | Lite | Batch, stmt: Any,
     if not rows:
         return
     if type(conn) is Lite:
-        args = stmt.rows(list(rows))
+        args = stmt.rows(rows)
         if len(args) == 1:
             conn.driver.execute(stmt.sqlite, args[0])
         else:
@@ -214,10 +215,7 @@ def execute_rows(conn: Connection | Lite | Batch, stmt: Any,
     sa = cast("Connection", conn)
     if isinstance(stmt, Sql):
         stmt = stmt.clause(sa.dialect.name)
-    if sa.dialect.name != "sqlite":
-        sa.execute(stmt, params)
-        return
-    compiled = _compiled(stmt, rows, sa.dialect)
+    compiled = _compiled(stmt, rows, sa.dialect) if sa.dialect.name == "sqlite" else None
     if compiled is None:
         sa.execute(stmt, params)
         return
@@ -230,7 +228,7 @@ def execute_rows(conn: Connection | Lite | Batch, stmt: Any,
         driver.executemany(sql, args)
 
 
-def fetch_rows(conn: Connection | Lite | Batch, stmt: Sql, params: Mapping[str, Any] | None = None) -> list[Any]:
+def fetch_rows(conn: Conn, stmt: Sql, params: Mapping[str, Any] | None = None) -> list[Any]:
     """The rows of one read statement (`Sql`) in a transaction's function, as tuples (or SQLAlchemy's rows)."""
     if type(conn) is Lite:
         return conn.driver.execute(stmt.sqlite, params or {}).fetchall()
@@ -238,7 +236,7 @@ def fetch_rows(conn: Connection | Lite | Batch, stmt: Sql, params: Mapping[str, 
     return list(sa.execute(stmt.clause(sa.dialect.name), params).all())
 
 
-def fetch_value(conn: Connection | Lite | Batch, stmt: Sql, params: Mapping[str, Any] | None = None) -> Any:
+def fetch_value(conn: Conn, stmt: Sql, params: Mapping[str, Any] | None = None) -> Any:
     """The first column of the first row of one read statement (`Sql`), or None."""
     if type(conn) is Lite:
         row = conn.driver.execute(stmt.sqlite, params or {}).fetchone()
@@ -247,7 +245,7 @@ def fetch_value(conn: Connection | Lite | Batch, stmt: Sql, params: Mapping[str,
     return sa.scalar(stmt.clause(sa.dialect.name), params)
 
 
-def run(conn: Connection | Lite | Batch, stmt: Sql, params: Mapping[str, Any] | None = None) -> int:
+def run(conn: Conn, stmt: Sql, params: Mapping[str, Any] | None = None) -> int:
     """One write statement (`Sql`) in a transaction's function; the number of rows it changed."""
     if type(conn) is Lite:
         return int(conn.driver.execute(stmt.sqlite, stmt.rows([params or {}])[0]).rowcount)
@@ -298,7 +296,7 @@ class Database:
     async def write(self, fn: Callable[[Connection], T], quick: bool = False) -> T: ...
 
     @overload
-    async def write(self, fn: Callable[[Connection | Lite | Batch], T], quick: bool = False, *,
+    async def write(self, fn: Callable[[Conn], T], quick: bool = False, *,
                     lite: Literal[True]) -> T: ...
 
     async def write(self, fn: Callable[[Any], T], quick: bool = False, *, lite: bool = False) -> T:
@@ -334,7 +332,7 @@ class Database:
     async def read(self, fn: Callable[[Connection], T]) -> T: ...
 
     @overload
-    async def read(self, fn: Callable[[Connection | Lite | Batch], T], *, lite: Literal[True]) -> T: ...
+    async def read(self, fn: Callable[[Conn], T], *, lite: Literal[True]) -> T: ...
 
     async def read(self, fn: Callable[[Any], T], *, lite: bool = False) -> T:
         """`lite`: as for `write`."""

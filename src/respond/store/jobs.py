@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from respond.core.ports import ClaimedJob, JobOrder, Row
-from respond.store.database import Batch, Database, execute_rows, fetch_rows, fetch_value, run
+from respond.store.database import Database, execute_rows, fetch_rows, fetch_value, run
 from respond.store.rows import EventRow, JobRow
-from respond.store.sqlite_threads import Lite
 from respond.store.statement import Sql
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from respond.store.database import Conn
 
 # The quick writes' statements (store/statement.py; on PostgreSQL, store/clauses.py's)
 INSERT_EVENTS = Sql("INSERT INTO events (response_id, seq, body) VALUES (:response_id, :seq, :body)", "insert_events")
@@ -122,10 +121,10 @@ class RunsMixin:
         params = {"worker": worker, "lease": now_ms() + lease_ms,
                   **{f"a{k}": rid for k, rid in enumerate(alive or [])}}
 
-        def cancelled(conn: Connection | Lite | Batch) -> list[str]:
+        def cancelled(conn: Conn) -> list[str]:
             return [r[0] for r in fetch_rows(conn, _CANCELLED, who)]
 
-        def write(conn: Connection | Lite | Batch) -> list[str]:
+        def write(conn: Conn) -> list[str]:
             run(conn, stmt, params)
             return cancelled(conn)
 
@@ -153,7 +152,7 @@ class RunsMixin:
         the first `keep_events` (those it got when it was queued)."""
         snapshot = {"rid": response_id, "status": response["status"], "body": orjson.dumps(response).decode()}
 
-        def write(conn: Connection | Lite | Batch) -> None:
+        def write(conn: Conn) -> None:
             run(conn, _DROP_EVENTS, {"rid": response_id, "keep": keep_events})
             execute_rows(conn, UPDATE_SNAPSHOT, snapshot)
             run(conn, _REQUEUE, {"rid": response_id})
@@ -173,7 +172,7 @@ class RunsMixin:
         snap = orjson.dumps(snapshot).decode() if snapshot is not None else None
         status = snapshot["status"] if snapshot is not None else None
 
-        def write(conn: Connection | Lite | Batch) -> None:
+        def write(conn: Conn) -> None:
             if rows:
                 execute_rows(conn, INSERT_EVENTS, rows)
             if snap is not None:
@@ -191,7 +190,7 @@ class RunsMixin:
                 return None
             return [orjson.loads(r[0]) for r in await self.db.fetch(_EVENTS, which)], status
 
-        def read(conn: Connection | Lite | Batch) -> tuple[list[Any], str] | None:
+        def read(conn: Conn) -> tuple[list[Any], str] | None:
             # the status first: a terminal status read here means every event is already stored
             status = fetch_value(conn, _STATUS, who)
             if status is None:

@@ -11,13 +11,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from respond.core.listing import Page, QueueStats, ResponseFilter, Row
-from respond.store.database import Batch, Database, fetch_rows, fetch_value
-from respond.store.sqlite_threads import Lite
+from respond.store.database import Database, fetch_rows, fetch_value
 from respond.store.statement import Sql
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
+    from respond.store.database import Conn
     from respond.store.listing_queries import ListingQueries
 
 _QUEUE_COUNTS = Sql("SELECT state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running') GROUP BY state")
@@ -60,7 +58,7 @@ class ListingMixin:
         return await self._queries.list_runs(owner, states, limit=limit)
 
     async def queue_stats(self) -> QueueStats:
-        def read(conn: Connection | Lite | Batch) -> QueueStats:
+        def read(conn: Conn) -> QueueStats:
             counts: dict[str, Any] = dict(fetch_rows(conn, _QUEUE_COUNTS))
             oldest = fetch_value(conn, _OLDEST_QUEUED)
             age = max(0.0, time.time() - oldest / 1000) if oldest else 0.0

@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING
 import orjson
 
 from respond.store.availability import data_error, unavailable
-from respond.store.database import Batch, Database, MigrationConnection, fetch_rows, fetch_value, run
+from respond.store.database import Database, MigrationConnection, fetch_rows, fetch_value, run
 from respond.store.journal import Entry, Journal, Write
-from respond.store.sqlite_threads import Lite
 from respond.store.statement import Sql
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from respond.store.database import Conn
 
 log = logging.getLogger("respond.journal")
 
@@ -54,8 +53,8 @@ class JournalMixin:
     _replayer: asyncio.Task[None] | None = None
 
     # sql.py's, functions of a lite transaction (store/database.py)
-    def _finish_rows(self, conn: Connection | Lite | Batch, entry: Write) -> None: ...  # the write of a `finish`
-    def _insert_rows(self, conn: Connection | Lite | Batch, entry: Write) -> None: ...  # the write of an `insert`
+    def _finish_rows(self, conn: Conn, entry: Write) -> None: ...  # the write of a `finish`
+    def _insert_rows(self, conn: Conn, entry: Write) -> None: ...  # the write of an `insert`
 
     async def final(self, op: str, entry: Write) -> None:
         """Run the write `op` of `entry` (`insert` or `finish`), or journal it if the database is away."""
@@ -96,7 +95,7 @@ class JournalMixin:
         rid, owner = response.get("id"), entry.get("owner")
         body = orjson.dumps(response).decode()
 
-        def write(conn: Connection | Lite | Batch) -> str:
+        def write(conn: Conn) -> str:
             if fetch_value(conn, _APPLIED, {"id": entry["id"]}) is not None:
                 return "already applied"
             run(conn, _RECORD, {"id": entry["id"], "at": int(time.time())})

@@ -21,7 +21,7 @@ from respond.core.storage import FileStore as FileStorePort
 from respond.core.storage import UnitOfWork, VectorIndex
 from respond.store import deferred
 from respond.store.conversations import ConversationsMixin, conversation_rows
-from respond.store.database import Batch, Database, execute_rows, fetch_rows, fetch_value, run
+from respond.store.database import Database, execute_rows, fetch_rows, fetch_value, run
 from respond.store.jobs import (
     FINISH_JOB,
     FINISH_JOB_DONE,
@@ -40,12 +40,13 @@ from respond.store.migrations import upgrade
 from respond.store.replay import JournalMixin
 from respond.store.rows import ItemRow, JobRow, ResponseRow
 from respond.store.safe_escape import cut
-from respond.store.sqlite_threads import Lite
 from respond.store.statement import Sql
 from respond.store.tenants import SqlTenants
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
+
+    from respond.store.database import Conn
 
 log = logging.getLogger("respond.store")
 
@@ -148,7 +149,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         await self.final("insert", {"response": response, "owner": owner, "input_items": input_items,
                                     "output_items": output_items, "conversation_id": conversation_id})
 
-    def _insert_rows(self, conn: Connection | Lite | Batch, e: Write) -> None:
+    def _insert_rows(self, conn: Conn, e: Write) -> None:
         response, owner, input_items = e["response"], e["owner"], e["input_items"]
         rows = self._item_rows(response["id"], owner, input_items, e["output_items"], with_inputs=True)
         self._insert_new(conn, response, owner, input_items)
@@ -177,7 +178,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         await self.final("finish", {"response": response, "owner": owner, "input_items": input_items,
                                     "output_items": output_items, "events": events, "conversation_id": conversation_id})
 
-    def _finish_rows(self, conn: Connection | Lite | Batch, e: Write) -> None:
+    def _finish_rows(self, conn: Conn, e: Write) -> None:
         response, owner, input_items, output_items = e["response"], e["owner"], e["input_items"], e["output_items"]
         rid = response["id"]
         # Its input items were written when it was first stored and never change.
@@ -200,7 +201,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
         rows = self._item_rows(response["id"], owner, input_items, [], with_inputs=True)
         event_rows = event_rows_of(response["id"], events or [])
 
-        def write(conn: Connection | Lite | Batch) -> None:
+        def write(conn: Conn) -> None:
             self._insert_new(conn, response, owner, input_items)
             if rows:
                 execute_rows(conn, INSERT_ITEMS, rows)
@@ -210,11 +211,11 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
 
         await self.db.write(write, quick=True, lite=True)
 
-    def _join(self, conn: Connection | Lite | Batch, conversation_id: str | None, items: list[Row]) -> None:
+    def _join(self, conn: Conn, conversation_id: str | None, items: list[Row]) -> None:
         if conversation_id:
             execute_rows(conn, INSERT_CONVERSATION_ITEMS, conversation_rows(conversation_id, items))
 
-    def _insert_new(self, conn: Connection | Lite | Batch, response: Row, owner: str, input_items: list[Row]) -> None:
+    def _insert_new(self, conn: Conn, response: Row, owner: str, input_items: list[Row]) -> None:
         """The response row and its metadata rows (0010: what the operator's list filters read)."""
         execute_rows(conn, INSERT_RESPONSE, self._response_row(response, owner, input_items))
         meta = metadata_rows(response, owner)
@@ -255,7 +256,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
     async def delete_response(self, response_id: str, owner: str) -> bool:
         rid = {"rid": response_id}
 
-        def write(conn: Connection | Lite | Batch) -> bool:
+        def write(conn: Conn) -> bool:
             if not run(conn, _DELETE_RESPONSE, {"rid": response_id, "owner": owner}):
                 return False
             for stmt in (_DELETE_ITEMS, _DELETE_EVENTS, _DELETE_JOB):
@@ -285,7 +286,7 @@ class SqlStore(JournalMixin, RunsMixin, ConversationsMixin, ListingMixin):
             stmt, params = page(None if after is None else await self.db.scalar(_INPUT_AT, at))
             bodies = [r[0] for r in await self.db.fetch(stmt, params)]
         else:
-            def read(conn: Connection | Lite | Batch) -> list[Any] | None:
+            def read(conn: Conn) -> list[Any] | None:
                 if fetch_value(conn, SELECT_ID, who) is None:
                     return None
                 stmt, params = page(None if after is None else fetch_value(conn, _INPUT_AT, at))

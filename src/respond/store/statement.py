@@ -15,7 +15,7 @@ escaping, store/safetext.py), converted here the same way on SQLite.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
@@ -44,7 +44,7 @@ class Sql:
             got = self._clauses.setdefault(dialect, got)
         return got
 
-    def rows(self, rows: list[Any]) -> list[Any]:
+    def rows(self, rows: Sequence[Any]) -> Sequence[Any]:
         """The rows as sqlite3 takes them: `bind`'s parameters converted."""
         if not self.bind:
             return rows
